@@ -1,0 +1,46 @@
+"""Errors that say what was expected, what was found, and what the user can do."""
+
+from __future__ import annotations
+
+
+class PerpscopeError(Exception):
+    """Base class of every error perpscope raises on purpose."""
+
+
+class InputError(PerpscopeError):
+    """Bad input data: names the file, the row (1-based, header counted) and the problem.
+
+    Parameters
+    ----------
+    path : str
+        File (or ``archive.zip:member.csv``) the problem was found in.
+    problem : str
+        What was expected and what was found.
+    row : int, optional
+        1-based line number in the file, when the problem is in one row.
+    hint : str, optional
+        What the user can do about it.
+    """
+
+    def __init__(self, path: str, problem: str, row: int | None = None, hint: str | None = None) -> None:
+        self.path = path
+        self.row = row
+        self.problem = problem
+        self.hint = hint
+        where = f"{path}, row {row}" if row is not None else path
+        msg = f"{where}: {problem}"
+        if hint:
+            msg += f" ({hint})"
+        super().__init__(msg)
+
+
+class ChecksumError(InputError):
+    """A downloaded file's SHA-256 does not match the published ``.CHECKSUM``."""
+
+
+class StoreError(PerpscopeError):
+    """The store refused a write or read (schema mismatch, locked, unreadable file)."""
+
+
+class VenueError(PerpscopeError):
+    """A venue or archive answered something we cannot use (HTTP error, region block, bad payload)."""

@@ -1,0 +1,71 @@
+"""Canonical record types and their Arrow schemas — the one data contract.
+
+Every venue parser produces frames of these types; the store files them; every computation reads
+them. ``RECORDS`` maps each record's store name to its :class:`RecordType`.
+"""
+
+from perpscope.records.base import ConformError, RecordType
+from perpscope.records.derivatives import (
+    FUNDING,
+    LIQUIDATION_TOTALS,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIOS,
+    OPEN_INTEREST,
+    Funding,
+    Liquidation,
+    LiquidationTotal,
+    LongShortRatio,
+    OpenInterest,
+)
+from perpscope.records.market import BOOK_DEPTH, CANDLES, TAKER_VOLUME, TRADES, BookDepth, Candle, TakerVolume, Trade
+from perpscope.records.reference import INSTRUMENTS, LEVERAGE_BRACKETS, Instrument, LeverageBracket
+from perpscope.records.symbols import canonical_symbol, compact, is_canonical, market_of
+
+RECORDS: dict[str, RecordType] = {
+    rt.name: rt
+    for rt in (
+        CANDLES,
+        TRADES,
+        TAKER_VOLUME,
+        BOOK_DEPTH,
+        FUNDING,
+        OPEN_INTEREST,
+        LIQUIDATIONS,
+        LIQUIDATION_TOTALS,
+        LONG_SHORT_RATIOS,
+        INSTRUMENTS,
+        LEVERAGE_BRACKETS,
+    )
+}
+
+__all__ = [
+    "BOOK_DEPTH",
+    "CANDLES",
+    "FUNDING",
+    "INSTRUMENTS",
+    "LEVERAGE_BRACKETS",
+    "LIQUIDATIONS",
+    "LIQUIDATION_TOTALS",
+    "LONG_SHORT_RATIOS",
+    "OPEN_INTEREST",
+    "RECORDS",
+    "TAKER_VOLUME",
+    "TRADES",
+    "BookDepth",
+    "Candle",
+    "ConformError",
+    "Funding",
+    "Instrument",
+    "LeverageBracket",
+    "Liquidation",
+    "LiquidationTotal",
+    "LongShortRatio",
+    "OpenInterest",
+    "RecordType",
+    "TakerVolume",
+    "Trade",
+    "canonical_symbol",
+    "compact",
+    "is_canonical",
+    "market_of",
+]

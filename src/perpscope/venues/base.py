@@ -1,0 +1,246 @@
+"""What every file-format parser in ``venues/`` provides, and the shared way to open input files.
+
+A parser turns one input file into one or more conformed record frames (:class:`Parsed`). It either
+returns every frame of the file or raises :class:`~perpscope.core.errors.InputError` naming the file,
+row and problem: a file is never half-parsed, so the importer never writes half a file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import polars as pl
+
+from perpscope.core.errors import InputError
+from perpscope.records import ConformError, RecordType
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """One record frame parsed from a file.
+
+    Attributes
+    ----------
+    source : str
+        The file (``archive.zip:member.csv`` for a zip member).
+    record : RecordType
+        The record type the frame conforms to.
+    frame : polars.DataFrame
+        Rows, already conformed to ``record`` (``record.conform`` was applied).
+    notes : tuple of str
+        Anything the user should know (e.g. a timestamp convention that was normalized).
+    """
+
+    source: str
+    record: RecordType
+    frame: pl.DataFrame
+    notes: tuple[str, ...] = field(default=())
+
+
+class FileFormat(Protocol):
+    """A file format perpscope can import."""
+
+    #: short name used by ``perpscope import --format``
+    name: str
+    #: one line for ``perpscope import --list-formats``
+    description: str
+
+    def sniff(self, path: Path, first_line: str) -> bool:
+        """True when ``path`` (and the first text line inside it) is this format."""
+        ...
+
+    def parse(self, path: Path) -> list[Parsed]:
+        """All record frames in the file, or :class:`InputError`."""
+        ...
+
+
+def read_bytes(path: Path) -> tuple[str, bytes]:
+    """Decompressed bytes of a ``.csv``, ``.csv.gz`` or single-CSV ``.zip`` file, with its display name.
+
+    Raises
+    ------
+    InputError
+        Empty file, truncated/corrupt zip or gzip, or a zip without exactly one CSV member.
+    """
+    name = str(path)
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
+                if len(members) != 1:
+                    raise InputError(name, f"expected one CSV inside the zip, found {members or 'none'}")
+                data = zf.read(members[0])
+                name = f"{path}:{members[0]}"
+        elif path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                data = fh.read()
+        else:
+            data = path.read_bytes()
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+        raise InputError(name, f"cannot read the file: {exc}", hint="is it truncated? download it again") from exc
+    if not data.strip():
+        raise InputError(name, "the file is empty")
+    return name, data
+
+
+def first_line(path: Path) -> str:
+    """First text line inside ``path`` (decompressing zip/gz), or ``""`` when unreadable."""
+    try:
+        if path.suffix == ".zip":
+            with zipfile.ZipFile(path) as zf:
+                members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
+                if not members:
+                    return ""
+                with zf.open(members[0]) as fh:
+                    return io.TextIOWrapper(fh, encoding="utf-8", errors="replace").readline().strip()
+        if path.suffix == ".gz":
+            with gzip.open(path, "rt", encoding="utf-8", errors="replace") as fh:
+                return fh.readline().strip()
+        with path.open("r", encoding="utf-8", errors="replace") as fh:
+            return fh.readline().strip()
+    except (zipfile.BadZipFile, EOFError, OSError, UnicodeError):
+        return ""
+
+
+def has_header(data: bytes) -> bool:
+    """True when the first line looks like column names (its first field is not a number).
+
+    Binance's archive added header rows to its CSVs at some point; older files have none.
+    """
+    head = data.split(b"\n", 1)[0].split(b",", 1)[0].strip().strip(b'"')
+    try:
+        float(head)
+    except ValueError:
+        return True
+    return False
+
+
+def read_csv_typed(
+    data: bytes,
+    source: str,
+    columns: dict[str, pl.DataType | type[pl.DataType]],
+    *,
+    header: bool | None = None,
+    extra_ok: bool = False,
+) -> tuple[pl.DataFrame, int]:
+    """Read CSV bytes into ``columns`` (names in file order, with dtypes), or raise naming the row.
+
+    Parameters
+    ----------
+    data : bytes
+        The CSV text.
+    source : str
+        Name used in errors.
+    columns : dict
+        Expected columns in order. With a header row, names are checked against it; without one,
+        these names are given to the file's columns positionally.
+    header : bool, optional
+        Whether the first line is a header; detected with :func:`has_header` when None.
+    extra_ok : bool
+        Allow (and drop) trailing columns beyond ``columns``.
+
+    Returns
+    -------
+    (frame, header_rows)
+        ``header_rows`` (0 or 1) turns a 0-based frame row into a 1-based file line:
+        ``line = row + 1 + header_rows``.
+
+    Notes
+    -----
+    The fast path reads typed; only when that fails is the file re-read as text to find and name the
+    first bad row, so good files pay nothing for the diagnostics.
+    """
+    hdr = has_header(data) if header is None else header
+    names = list(columns)
+    try:
+        raw = pl.read_csv(io.BytesIO(data), has_header=hdr, infer_schema=False, n_rows=0 if hdr else 1)
+    except (pl.exceptions.PolarsError, UnicodeError) as exc:
+        raise InputError(source, f"not a readable CSV: {exc}") from exc
+    file_cols = raw.columns
+    if len(file_cols) < len(names) or (len(file_cols) > len(names) and not extra_ok):
+        raise InputError(
+            source,
+            f"expected {len(names)} columns ({', '.join(names)}), found {len(file_cols)}"
+            + (f" ({', '.join(file_cols)})" if hdr else ""),
+            row=1,
+        )
+    if hdr:
+        got = [c.strip().lower() for c in file_cols[: len(names)]]
+        want = [n.lower() for n in names]
+        if got != want:
+            raise InputError(source, f"expected columns {names}, found {file_cols}", row=1)
+    use = list(range(len(names)))
+    try:
+        df = pl.read_csv(
+            io.BytesIO(data),
+            has_header=hdr,
+            columns=use,
+            schema_overrides={file_cols[i]: columns[n] for i, n in enumerate(names)},
+            truncate_ragged_lines=False,
+        )
+        return df.rename(dict(zip(df.columns, names, strict=True))), int(hdr)
+    except (pl.exceptions.PolarsError, UnicodeError):
+        pass
+    return _locate_bad_row(data, source, columns, hdr), int(hdr)
+
+
+def _locate_bad_row(
+    data: bytes, source: str, columns: dict[str, pl.DataType | type[pl.DataType]], hdr: bool
+) -> pl.DataFrame:
+    """Slow path: read as text, find the first row/column that does not parse, raise InputError."""
+    names = list(columns)
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    start = 1 if hdr else 0
+    for i, line in enumerate(lines[start:], start=start + 1):
+        if not line.strip():
+            raise InputError(source, "empty line inside the data", row=i)
+        fields = line.split(",")
+        if len(fields) < len(names):
+            raise InputError(source, f"expected {len(names)} fields, found {len(fields)}: {line[:80]!r}", row=i)
+        for name, value in zip(names, fields, strict=False):
+            dtype = columns[name]
+            s = pl.Series([value.strip().strip('"')], dtype=pl.String)
+            try:
+                s.cast(dtype, strict=True)
+            except (pl.exceptions.PolarsError, ValueError):
+                raise InputError(
+                    source, f"column {name!r}: expected {dtype}, found {value!r}", row=i
+                ) from None
+    raise InputError(source, "the CSV could not be parsed (no single bad row found)")
+
+
+def conform(record: RecordType, df: pl.DataFrame, source: str, header_rows: int = 0) -> pl.DataFrame:
+    """:meth:`RecordType.conform`, with the error turned into an :class:`InputError` on the file line."""
+    try:
+        return record.conform(df)
+    except ConformError as exc:
+        row = None if exc.row is None else exc.row + 1 + header_rows
+        raise InputError(source, exc.problem, row=row) from exc
+
+
+def check_time_order(df: pl.DataFrame, col: str, source: str, header_rows: int, *, strict: bool = True) -> None:
+    """Raise when ``col`` goes backwards (or repeats, with ``strict``), naming the first such line.
+
+    Bars and settlements must be strictly increasing within one series of one file; a repeat or a
+    step back means a corrupt or concatenated file.
+    """
+    s = df.get_column(col)
+    if s.len() < 2:
+        return
+    d = s.diff().slice(1)
+    zero = d.dt.total_milliseconds() if d.dtype == pl.Duration else d
+    bad = (zero <= 0) if strict else (zero < 0)
+    if bad.any():
+        i = int(bad.arg_true()[0]) + 1
+        what = "repeats" if zero[i - 1] == 0 else "goes backwards"
+        raise InputError(
+            source,
+            f"{col} {what} at {s[i]} (previous row {s[i - 1]}): timestamps must increase",
+            row=i + 1 + header_rows,
+        )
