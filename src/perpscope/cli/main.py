@@ -1,0 +1,64 @@
+"""The ``perpscope`` command: the composition root that wires settings, store, venues and views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perpscope import __version__
+from perpscope.cli import demo as demo_cmd
+from perpscope.cli import importing, store_cmd
+from perpscope.core.config import DATA_ENV, Settings
+
+app = typer.Typer(
+    name="perpscope",
+    help="Read the leverage behind crypto prices: funding, open interest, liquidations, positioning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"perpscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            envvar=DATA_ENV,
+            help="Data directory (the Parquet store). Default: ~/.local/share/perpscope.",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """perpscope: collect, measure and show derivatives leverage from your own data."""
+    s = Settings.from_env(data_dir)
+    ctx.obj = {"settings": s, "data_dir": s.data_dir}
+
+
+app.command("import")(importing.import_files)
+app.add_typer(store_cmd.app, name="store")
+app.command("demo")(demo_cmd.demo)
+
+try:  # the archive downloader is optional at import time so a broken optional part never hides the CLI
+    from perpscope.cli.download import download as _download
+except ImportError:  # pragma: no cover
+    pass
+else:
+    app.command("download")(_download)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,164 @@
+"""The Parquet lake: ``<root>/<record>/venue=<v>/symbol=<canonical>/<yyyy-mm>.parquet``.
+
+Writes are idempotent (rows are deduplicated on each record's natural key, the newest write winning,
+so re-importing a file adds nothing and a revised value replaces the old one) and atomic (a month
+file is written to a temporary file beside it, fsynced, then renamed over the old one, so a reader or
+a crash sees either the old file or the new one, never a torn file). One writer at a time holds an
+exclusive lock on ``<root>/.lock``; readers need no lock.
+
+The partition folder is named ``symbol=<canonical>`` (``BTC-USDT-PERP``): Binance spells its spot and
+perpetual ``BTCUSDT`` alike, so the venue's symbol alone cannot tell their files apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from perpscope.core.errors import StoreError
+from perpscope.records import RECORDS, RecordType
+
+_SAFE = re.compile(r"^[A-Za-z0-9._+\-]+$")
+#: Rows per Parquet row group: small enough for range pruning, large enough for fast scans.
+ROW_GROUP_ROWS = 256 * 1024
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one :meth:`Lake.write` did: rows offered, rows new to the store, month files touched."""
+
+    record: str
+    rows_in: int
+    rows_added: int
+    files: tuple[Path, ...] = field(default=())
+
+
+def _check_part(value: str, what: str) -> str:
+    if not _SAFE.match(value):
+        raise StoreError(f"{what} {value!r} cannot name a store folder (letters, digits, . _ + - only)")
+    return value
+
+
+class Lake:
+    """A Parquet lake rooted at ``root`` (created on first write).
+
+    Parameters
+    ----------
+    root : Path
+        The data directory.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+
+    # -- layout ------------------------------------------------------------------------------------
+    def record_dir(self, record: RecordType | str) -> Path:
+        name = record if isinstance(record, str) else record.name
+        return self.root / name
+
+    def partition_dir(self, record: RecordType | str, venue: str, canonical: str) -> Path:
+        return (
+            self.record_dir(record)
+            / f"venue={_check_part(venue, 'venue')}"
+            / f"symbol={_check_part(canonical, 'symbol')}"
+        )
+
+    def month_files(self, record: RecordType | str, venue: str | None = None, canonical: str | None = None) -> list[Path]:
+        """Month files of a record, optionally for one venue and/or canonical symbol, sorted."""
+        base = self.record_dir(record)
+        v = f"venue={venue}" if venue else "venue=*"
+        s = f"symbol={canonical}" if canonical else "symbol=*"
+        return sorted(base.glob(f"{v}/{s}/*.parquet"))
+
+    def partitions(self, record: RecordType | str) -> list[tuple[str, str]]:
+        """(venue, canonical) pairs that have files for ``record``."""
+        out = []
+        for d in sorted(self.record_dir(record).glob("venue=*/symbol=*")):
+            if any(d.glob("*.parquet")):
+                out.append((d.parent.name.split("=", 1)[1], d.name.split("=", 1)[1]))
+        return out
+
+    def records_present(self) -> list[str]:
+        return [name for name in RECORDS if self.record_dir(name).is_dir()]
+
+    # -- writing -----------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / ".lock").open("a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def write(self, record: RecordType, frame: pl.DataFrame) -> WriteResult:
+        """File ``frame`` into its month partitions; return how many rows were new.
+
+        The frame is conformed to ``record`` first; rows sharing a natural key with stored rows replace
+        them (the newest write wins); rows repeated within ``frame`` collapse to the last one.
+
+        Raises
+        ------
+        StoreError
+            When the frame does not conform to the record (nothing is written then).
+        """
+        try:
+            df = record.conform(frame)
+        except ValueError as exc:
+            raise StoreError(f"not written: {exc}") from exc
+        if df.is_empty():
+            return WriteResult(record.name, 0, 0)
+        month = pl.col(record.time_col).dt.strftime("%Y-%m").alias("__month")
+        groups = df.with_columns(month).partition_by(["venue", "canonical", "__month"], as_dict=True)
+        added = 0
+        files: list[Path] = []
+        with self._locked():
+            for (venue, canonical, mkey), part in sorted(groups.items()):
+                path = self.partition_dir(record, str(venue), str(canonical)) / f"{mkey}.parquet"
+                added += self._merge_month(record, path, part.drop("__month"))
+                files.append(path)
+        return WriteResult(record.name, df.height, added, tuple(files))
+
+    def _merge_month(self, record: RecordType, path: Path, new: pl.DataFrame) -> int:
+        key = list(record.key)
+        if path.exists():
+            old = pl.read_parquet(path)
+            merged = pl.concat([old, new], how="vertical").unique(subset=key, keep="last", maintain_order=True)
+            before = old.height
+        else:
+            merged = new.unique(subset=key, keep="last", maintain_order=True)
+            before = 0
+        sort_cols = [record.time_col, *[k for k in key if k != record.time_col]]
+        merged = merged.sort(sort_cols)
+        if path.exists() and merged.height == before and merged.equals(old.sort(sort_cols)):
+            return 0  # nothing new: leave the file untouched
+        _atomic_write(merged, path)
+        return merged.height - before
+
+
+def _atomic_write(df: pl.DataFrame, path: Path) -> None:
+    """Write ``df`` to ``path`` via a fsynced temporary file and a rename (POSIX-atomic)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        df.write_parquet(tmp, compression="zstd", compression_level=3, statistics=True, row_group_size=ROW_GROUP_ROWS)
+        with tmp.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

@@ -1,0 +1,128 @@
+"""Reading the lake: polars frames for a record, venue, symbol and time range; DuckDB views for SQL."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from perpscope.core.errors import StoreError
+from perpscope.core.time import month_key
+from perpscope.records import RECORDS, RecordType, is_canonical, market_of
+from perpscope.store.lake import Lake
+
+_ALNUM = re.compile(r"[^A-Z0-9]")
+
+
+def _record(record: RecordType | str) -> RecordType:
+    if isinstance(record, RecordType):
+        return record
+    try:
+        return RECORDS[record]
+    except KeyError:
+        raise StoreError(f"unknown record {record!r}; known: {', '.join(RECORDS)}") from None
+
+
+def resolve_symbols(lake: Lake, record: RecordType | str, venue: str | None, symbol: str, market: str = "perp") -> list[str]:
+    """Canonical symbols in the store that ``symbol`` names for ``record``.
+
+    ``symbol`` may be canonical (``BTC-USDT-PERP``) or a venue's spelling (``BTCUSDT``,
+    ``BTC-USDT-SWAP``); a venue spelling is matched to canonical symbols whose base and quote run
+    together equal it, within ``market`` (perp by default, since spot and perp share spellings).
+    """
+    if is_canonical(symbol):
+        return [symbol]
+    want = _ALNUM.sub("", symbol.upper().removesuffix("-SWAP").removesuffix("_PERP"))
+    found = []
+    for v, canon in lake.partitions(record):
+        if venue and v != venue:
+            continue
+        base, quote, _ = canon.split("-", 2)
+        if base + quote == want and market_of(canon) == market:
+            found.append(canon)
+    return sorted(set(found))
+
+
+def read(
+    lake: Lake,
+    record: RecordType | str,
+    *,
+    venue: str | None = None,
+    symbol: str | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    market: str = "perp",
+    where: dict[str, Any] | None = None,
+    columns: list[str] | None = None,
+) -> pl.DataFrame:
+    """Rows of ``record`` for a venue/symbol in ``[start_ms, end_ms)``, sorted by time.
+
+    Parameters
+    ----------
+    lake : Lake
+    record : RecordType or str
+        e.g. ``"candles"``.
+    venue, symbol : str, optional
+        Filters; ``symbol`` is canonical or the venue's spelling (see :func:`resolve_symbols`).
+    start_ms, end_ms : int, optional
+        Time range on the record's time column, ms UTC, start inclusive, end exclusive.
+    market : str
+        Which market a venue spelling means (``perp`` or ``spot``).
+    where : dict, optional
+        Equality filters on other columns, e.g. ``{"interval_ms": 60_000, "price_type": "trade"}``.
+    columns : list of str, optional
+        Columns to return (all by default).
+
+    Returns
+    -------
+    polars.DataFrame
+        With the record's schema (instants as ``Datetime("ms", "UTC")``); empty when nothing matches.
+    """
+    rt = _record(record)
+    canons: list[str | None] = [None]
+    if symbol is not None:
+        canons = list(resolve_symbols(lake, rt, venue, symbol, market))
+        if not canons:
+            return rt.empty() if columns is None else rt.empty().select(columns)
+    files: list[Path] = []
+    lo = month_key(start_ms) if start_ms is not None else None
+    hi = month_key(end_ms - 1) if end_ms is not None else None
+    for c in canons:
+        for f in lake.month_files(rt, venue, c):
+            m = f.stem
+            if (lo and m < lo) or (hi and m > hi):
+                continue
+            files.append(f)
+    if not files:
+        return rt.empty() if columns is None else rt.empty().select(columns)
+    lf = pl.scan_parquet(files, hive_partitioning=False)
+    t = pl.col(rt.time_col)
+    if start_ms is not None:
+        lf = lf.filter(t >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
+    if end_ms is not None:
+        lf = lf.filter(t < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
+    for col, val in (where or {}).items():
+        if col not in rt.columns:
+            raise StoreError(f"{rt.name} has no column {col!r}; columns: {', '.join(rt.columns)}")
+        lf = lf.filter(pl.col(col) == val)
+    if columns is not None:
+        lf = lf.select(columns)
+    out = lf.collect()
+    if rt.time_col in out.columns and len(files) > 1:
+        out = out.sort(rt.time_col, maintain_order=True)
+    return out
+
+
+def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with one view per record present (``SELECT * FROM funding``)."""
+    con = duckdb.connect()
+    for name in lake.records_present():
+        files = lake.month_files(name)
+        if not files:
+            continue
+        glob = str(lake.record_dir(name) / "venue=*" / "symbol=*" / "*.parquet").replace("'", "''")
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
+    return con

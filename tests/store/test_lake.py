@@ -1,0 +1,173 @@
+"""The store: idempotent, atomic writes; reads by range; coverage with gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from perpscope.core.errors import StoreError
+from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS
+from perpscope.records import CANDLES, FUNDING, LIQUIDATIONS
+from perpscope.store import Lake, coverage, duckdb_connection, read, resolve_symbols
+
+T0 = 1759708800000  # 2025-10-06 00:00 UTC
+
+
+def candles(n: int, start_ms: int = T0, step_ms: int = 5 * MINUTE_MS, canonical: str = "BTC-USDT-PERP", close0: float = 100.0) -> pl.DataFrame:
+    ts = [start_ms + i * step_ms for i in range(n)]
+    close = [close0 + i for i in range(n)]
+    return pl.DataFrame(
+        {
+            "venue": "binance",
+            "symbol": "BTCUSDT",
+            "canonical": canonical,
+            "market": "spot" if canonical.endswith("SPOT") else "perp",
+            "price_type": "trade",
+            "interval_ms": step_ms,
+            "ts_ms": ts,
+            "open": close,
+            "high": [c + 1 for c in close],
+            "low": [c - 1 for c in close],
+            "close": close,
+        }
+    )
+
+
+def test_write_then_read_round_trips_across_months(lake: Lake) -> None:
+    # 2025-09-30 22:00 → 2025-10-01 02:00: one bar series split over two month files
+    start = T0 - 6 * DAY_MS + 22 * HOUR_MS
+    df = candles(48, start_ms=start)
+    res = lake.write(CANDLES, df)
+    assert res.rows_in == 48 and res.rows_added == 48
+    assert sorted(p.name for p in res.files) == ["2025-09.parquet", "2025-10.parquet"]
+    back = read(lake, "candles", venue="binance", symbol="BTCUSDT")
+    assert back.equals(CANDLES.conform(df))
+    part = read(lake, "candles", symbol="BTC-USDT-PERP", start_ms=start + 10 * 5 * MINUTE_MS, end_ms=start + 20 * 5 * MINUTE_MS)
+    assert part.height == 10
+    assert part["close"].to_list() == [100.0 + i for i in range(10, 20)]
+
+
+def test_second_import_adds_nothing_and_newer_value_wins(lake: Lake) -> None:
+    df = candles(10)
+    assert lake.write(CANDLES, df).rows_added == 10
+    f = lake.month_files(CANDLES)[0]
+    mtime = f.stat().st_mtime_ns
+    assert lake.write(CANDLES, df).rows_added == 0
+    assert f.stat().st_mtime_ns == mtime  # nothing new: the file was not rewritten
+    revised = df.with_columns(pl.when(pl.col("ts_ms") == T0).then(999.0).otherwise(pl.col("close")).alias("close"))
+    assert lake.write(CANDLES, revised).rows_added == 0
+    back = read(lake, CANDLES)
+    assert back.height == 10
+    assert back.filter(pl.col("ts_ms").dt.epoch("ms") == T0)["close"][0] == 999.0
+
+
+def test_spot_and_perp_with_the_same_venue_symbol_stay_apart(lake: Lake) -> None:
+    lake.write(CANDLES, candles(3, canonical="BTC-USDT-PERP", close0=100.0))
+    lake.write(CANDLES, candles(3, canonical="BTC-USDT-SPOT", close0=50.0))
+    assert resolve_symbols(lake, "candles", "binance", "BTCUSDT") == ["BTC-USDT-PERP"]
+    assert resolve_symbols(lake, "candles", "binance", "BTCUSDT", market="spot") == ["BTC-USDT-SPOT"]
+    assert read(lake, "candles", symbol="BTCUSDT", market="spot")["close"][0] == 50.0
+    assert read(lake, "candles", symbol="ETHUSDT").is_empty()
+
+
+def test_bad_frames_are_refused_and_nothing_is_written(lake: Lake) -> None:
+    bad = candles(3).with_columns(pl.lit("weird").alias("price_type"))
+    with pytest.raises(StoreError, match="not written"):
+        lake.write(CANDLES, bad)
+    assert lake.month_files(CANDLES) == []
+    with pytest.raises(StoreError, match="cannot name a store folder"):
+        lake.write(CANDLES, candles(1, canonical="../../etc"))
+
+
+def test_a_crash_mid_write_leaves_the_old_file_intact(lake: Lake, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake.write(CANDLES, candles(5))
+    before = read(lake, CANDLES)
+
+    def boom(self: pl.DataFrame, path: Path, **kw: object) -> None:
+        Path(path).write_bytes(b"PAR1 half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
+    with pytest.raises(OSError, match="disk full"):
+        lake.write(CANDLES, candles(5, start_ms=T0 + 5 * 5 * MINUTE_MS))
+    monkeypatch.undo()
+    assert read(lake, CANDLES).equals(before)
+    leftovers = [p for p in lake.root.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == []
+
+
+def test_coverage_reports_ranges_and_gaps(lake: Lake) -> None:
+    df = candles(12)
+    holed = df.filter(~pl.col("ts_ms").is_in([T0 + 4 * 5 * MINUTE_MS, T0 + 5 * 5 * MINUTE_MS]))
+    lake.write(CANDLES, holed)
+    funding = pl.DataFrame(
+        {
+            "venue": "binance",
+            "symbol": "BTCUSDT",
+            "canonical": "BTC-USDT-PERP",
+            # 8h settlements, then the venue switches the symbol to 4h: no gap at the switch
+            "ts_ms": [T0, T0 + 8 * HOUR_MS, T0 + 16 * HOUR_MS, T0 + 20 * HOUR_MS, T0 + 32 * HOUR_MS],
+            "rate": [0.0001, 0.0001, -0.00005, 0.0002, 0.0001],
+            "interval_ms": [8 * HOUR_MS, 8 * HOUR_MS, 8 * HOUR_MS, 4 * HOUR_MS, 4 * HOUR_MS],
+        }
+    )
+    lake.write(FUNDING, funding)
+    cov = coverage(lake)
+    c = cov.filter(pl.col("record") == "candles").row(0, named=True)
+    assert (c["rows"], c["first_ms"], c["last_ms"], c["gaps"]) == (10, T0, T0 + 11 * 5 * MINUTE_MS, 1)
+    assert c["gap_list"] == [[T0 + 3 * 5 * MINUTE_MS, T0 + 6 * 5 * MINUTE_MS]]
+    assert c["series"] == "trade 5m"
+    f = cov.filter(pl.col("record") == "funding").row(0, named=True)
+    assert f["gaps"] == 1  # 20h → 32h is three missing 4h settlements
+    assert f["gap_list"] == [[T0 + 20 * HOUR_MS, T0 + 32 * HOUR_MS]]
+
+
+def test_duckdb_views_read_the_lake(lake: Lake) -> None:
+    lake.write(CANDLES, candles(7))
+    con = duckdb_connection(lake)
+    n, total = con.execute("SELECT count(*), sum(close) FROM candles").fetchone()  # type: ignore[misc]
+    assert n == 7 and total == sum(100.0 + i for i in range(7))
+
+
+liq_rows = st.lists(
+    st.tuples(
+        st.integers(min_value=1_500_000_000_000, max_value=1_900_000_000_000),
+        st.sampled_from(["long", "short"]),
+        st.floats(min_value=1e-8, max_value=1e7, allow_nan=False),
+        st.floats(min_value=1e-8, max_value=1e6, allow_nan=False),
+        st.sampled_from(["BTC-USDT-PERP", "ETH-USDT-PERP"]),
+    ),
+    min_size=1,
+    max_size=60,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=liq_rows)
+def test_property_write_read_round_trip_and_idempotence(tmp_path_factory: pytest.TempPathFactory, rows: list) -> None:
+    lake = Lake(tmp_path_factory.mktemp("lake"))
+    df = pl.DataFrame(
+        {
+            "venue": "binance",
+            "symbol": [c.replace("-", "")[:-4] for *_, c in rows],
+            "canonical": [c for *_, c in rows],
+            "ts_ms": [r[0] for r in rows],
+            "side": [r[1] for r in rows],
+            "price": [r[2] for r in rows],
+            "qty_base": [r[3] for r in rows],
+            "notional_usd": [r[2] * r[3] for r in rows],
+        }
+    )
+    expected = LIQUIDATIONS.conform(df).unique(subset=list(LIQUIDATIONS.key), keep="last")
+    first = lake.write(LIQUIDATIONS, df)
+    assert first.rows_added == expected.height
+    snapshot = {p: p.read_bytes() for p in lake.root.rglob("*.parquet")}
+    assert lake.write(LIQUIDATIONS, df).rows_added == 0
+    assert {p: p.read_bytes() for p in lake.root.rglob("*.parquet")} == snapshot
+    back = read(lake, LIQUIDATIONS)
+    key = ["canonical", "ts_ms", "side", "price", "qty_base"]
+    assert back.sort(key).equals(expected.sort(key))
