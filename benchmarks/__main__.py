@@ -1,0 +1,20 @@
+"""Run every benchmark: ``python -m benchmarks`` (or ``make bench``)."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+from benchmarks import bench_import, bench_store
+
+
+def main() -> None:
+    print(f"perpscope benchmarks — {platform.python_version()}, {os.cpu_count()} cores")
+    print("ratio = reference time / perpscope time (higher is faster), both run in this process")
+    for mod in (bench_import, bench_store):
+        for r in mod.run():
+            print(r.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
