@@ -17,7 +17,13 @@ from perpscope.store import Lake, coverage, duckdb_connection, read, resolve_sym
 T0 = 1759708800000  # 2025-10-06 00:00 UTC
 
 
-def candles(n: int, start_ms: int = T0, step_ms: int = 5 * MINUTE_MS, canonical: str = "BTC-USDT-PERP", close0: float = 100.0) -> pl.DataFrame:
+def candles(
+    n: int,
+    start_ms: int = T0,
+    step_ms: int = 5 * MINUTE_MS,
+    canonical: str = "BTC-USDT-PERP",
+    close0: float = 100.0,
+) -> pl.DataFrame:
     ts = [start_ms + i * step_ms for i in range(n)]
     close = [close0 + i for i in range(n)]
     return pl.DataFrame(
@@ -46,7 +52,13 @@ def test_write_then_read_round_trips_across_months(lake: Lake) -> None:
     assert sorted(p.name for p in res.files) == ["2025-09.parquet", "2025-10.parquet"]
     back = read(lake, "candles", venue="binance", symbol="BTCUSDT")
     assert back.equals(CANDLES.conform(df))
-    part = read(lake, "candles", symbol="BTC-USDT-PERP", start_ms=start + 10 * 5 * MINUTE_MS, end_ms=start + 20 * 5 * MINUTE_MS)
+    part = read(
+        lake,
+        "candles",
+        symbol="BTC-USDT-PERP",
+        start_ms=start + 10 * 5 * MINUTE_MS,
+        end_ms=start + 20 * 5 * MINUTE_MS,
+    )
     assert part.height == 10
     assert part["close"].to_list() == [100.0 + i for i in range(10, 20)]
 
@@ -58,7 +70,9 @@ def test_second_import_adds_nothing_and_newer_value_wins(lake: Lake) -> None:
     mtime = f.stat().st_mtime_ns
     assert lake.write(CANDLES, df).rows_added == 0
     assert f.stat().st_mtime_ns == mtime  # nothing new: the file was not rewritten
-    revised = df.with_columns(pl.when(pl.col("ts_ms") == T0).then(999.0).otherwise(pl.col("close")).alias("close"))
+    revised = df.with_columns(
+        pl.when(pl.col("ts_ms") == T0).then(999.0).otherwise(pl.col("close")).alias("close")
+    )
     assert lake.write(CANDLES, revised).rows_added == 0
     back = read(lake, CANDLES)
     assert back.height == 10
@@ -148,7 +162,9 @@ liq_rows = st.lists(
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=liq_rows)
-def test_property_write_read_round_trip_and_idempotence(tmp_path_factory: pytest.TempPathFactory, rows: list) -> None:
+def test_property_write_read_round_trip_and_idempotence(
+    tmp_path_factory: pytest.TempPathFactory, rows: list
+) -> None:
     lake = Lake(tmp_path_factory.mktemp("lake"))
     df = pl.DataFrame(
         {

@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
+import polars as pl
 import typer
 from rich.table import Table
 
@@ -15,7 +16,7 @@ from perpscope.cli.importing import print_report
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
 from perpscope.report.html import write_overview
-from perpscope.report.overview import collect_overview, liquidation_table
+from perpscope.report.overview import SymbolView, collect_overview, liquidation_table
 from perpscope.store import Lake
 
 
@@ -36,13 +37,17 @@ def _usd(x: float | None) -> str:
         return "[dim]–[/]"
     for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= size:
-            return f"${x / size:,.2f}{unit}"
+            return f"${x / size:.3g}{unit}"
     return f"${x:,.0f}"
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo store and report.")] = Path("perpscope-demo"),
-    keep: Annotated[bool, typer.Option("--keep", help="Keep an existing demo store instead of starting fresh.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the demo store and report.")] = Path(
+        "perpscope-demo"
+    ),
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep an existing demo store instead of starting fresh.")
+    ] = False,
 ) -> None:
     """Import the bundled real Binance data into a fresh store, print a summary, write an HTML page."""
     data_dir = out / "data"
@@ -52,41 +57,70 @@ def demo(
     src = demo_data_dir()
     console.print(f"Importing the bundled real data ({src}) into [bold]{data_dir}[/] …")
     report = import_paths([src], lake)
-    print_report(report)
+    print_report(report, notes=False)
     if report.failed:
         raise fail("the bundled demo data did not import cleanly (see above)", code=1)
     views = collect_overview(lake)
     if not views:
         raise fail("no candles in the demo store", code=1)
-    t = Table(title="Last 7 days of each symbol's data", header_style="bold")
-    for col in ("symbol", "window (UTC)", "price", "change", "funding now", "APR", "OI (USD)", "OI Δ", "OI Δ coins",
-                "long liq.", "short liq."):
-        t.add_column(col, justify="left" if col in ("symbol", "window (UTC)") else "right")
+    console.print(symbol_table(views))
+    liq = liquidation_table(lake, top=10)
+    if liq.height:
+        console.print(recorded_liquidations_table(liq))
+    page = write_overview(out / "report.html", views, liq, "perpscope demo — bundled real Binance data")
+    err_console.print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
+
+
+def symbol_table(views: list[SymbolView]) -> Table:
+    """Per symbol, over the last 7 days of its data: price, funding, OI and liquidations."""
+    t = Table(
+        title="Last 7 days of each symbol's data",
+        caption="funding: last settlement per interval; APR = rate × settlements per year; OI Δ in USD and "
+        "in coins (coins Δ separates new positions from revaluation); liq L/S: liquidated longs/shorts, "
+        "– = none recorded",
+        header_style="bold",
+    )
+    t.add_column("symbol", no_wrap=True)
+    t.add_column("to", no_wrap=True)
+    for col in ("price", "7d Δ", "funding", "APR", "OI", "OI Δ", "coins Δ", "liq L", "liq S"):
+        t.add_column(col, justify="right", no_wrap=True)
+    venues = {v.venue for v in views}
     for v in views:
         s = v.summary
-        fnow = "–" if s.funding_rate is None else f"{s.funding_rate * 100:.4f}%/{interval_label(s.funding_interval_ms or 0)}"
+        fnow = (
+            "–"
+            if s.funding_rate is None
+            else f"{s.funding_rate * 100:.4f}%/{interval_label(s.funding_interval_ms or 0)}"
+        )
         t.add_row(
-            f"{v.venue} {s.canonical}",
-            f"{ms_to_iso(s.start_ms)[:10]} → {ms_to_iso(s.end_ms)[:10]}",
+            s.canonical if len(venues) == 1 else f"{v.venue}:{s.canonical}",
+            ms_to_iso(s.end_ms)[:10],
             "–" if s.price_close is None else f"{s.price_close:,.6g}",
-            _pct(s.price_change),
+            _pct(s.price_change, 1),
             fnow,
-            _pct(s.funding_apr),
+            _pct(s.funding_apr, 1),
             _usd(s.oi_usd_end),
-            _pct(s.oi_change),
-            _pct(s.oi_base_change),
+            _pct(s.oi_change, 1),
+            _pct(s.oi_base_change, 1),
             _usd(s.liq_long_usd),
             _usd(s.liq_short_usd),
         )
-    console.print(t)
-    liq = liquidation_table(lake, top=10)
-    if liq.height:
-        lt = Table(title="Recorded liquidations (Binance stream sample: lower bounds)", header_style="bold")
-        for col in ("symbol", "long liquidated", "short liquidated", "events", "recorded (UTC)"):
-            lt.add_column(col, justify="left" if col in ("symbol", "recorded (UTC)") else "right")
-        for r in liq.iter_rows(named=True):
-            lt.add_row(r["canonical"], _usd(r["long_usd"]), _usd(r["short_usd"]), f"{r['events']:,}",
-                       f"{ms_to_iso(r['first_ms'])} → {ms_to_iso(r['last_ms'])}")
-        console.print(lt)
-    page = write_overview(out / "report.html", views, liq, "perpscope demo — bundled real Binance data")
-    err_console.print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
+    return t
+
+
+def recorded_liquidations_table(liq: pl.DataFrame) -> Table:
+    """Recorded liquidation events by symbol (a sample of the venue's stream)."""
+    t = Table(title="Recorded liquidations (Binance stream sample: lower bounds)", header_style="bold")
+    t.add_column("symbol", no_wrap=True)
+    for col in ("long liq.", "short liq.", "events"):
+        t.add_column(col, justify="right")
+    t.add_column("recorded (UTC)", no_wrap=True)
+    for r in liq.iter_rows(named=True):
+        t.add_row(
+            r["canonical"],
+            _usd(r["long_usd"]),
+            _usd(r["short_usd"]),
+            f"{r['events']:,}",
+            f"{ms_to_iso(r['first_ms'])[5:]} → {ms_to_iso(r['last_ms'])[5:]}",
+        )
+    return t

@@ -17,15 +17,22 @@ from perpscope.venues.registry import all_formats
 
 def import_files(
     ctx: typer.Context,
-    paths: Annotated[list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")] = None,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Files or folders (searched recursively).")
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="Use this format for every file instead of detecting it.")
     ] = None,
     mapping: Annotated[
         Path | None,
-        typer.Option("--mapping", help="A TOML column mapping for an export perpscope does not know (docs/import-formats.md)."),
+        typer.Option(
+            "--mapping",
+            help="A TOML column mapping for an export perpscope does not know (docs/import-formats.md).",
+        ),
     ] = None,
-    list_formats: Annotated[bool, typer.Option("--list-formats", help="List the known formats and exit.")] = False,
+    list_formats: Annotated[
+        bool, typer.Option("--list-formats", help="List the known formats and exit.")
+    ] = False,
 ) -> None:
     """Import files into the store. Each file imports whole or not at all; bad files are reported."""
     formats: list[FileFormat] = all_formats()
@@ -70,17 +77,21 @@ def import_files(
         raise typer.Exit(1)
 
 
-def print_report(report: ImportReport) -> None:
-    """Rows parsed and added per record, then each failed file with its problem."""
+def print_report(report: ImportReport, notes: bool = True) -> None:
+    """Rows parsed and added per record, the parsers' notes, then each skipped or failed file."""
     parsed = report.rows_parsed()
     added = report.rows_added()
     t = Table("record", "rows read", "rows added", header_style="bold", title="import")
     for rec in sorted(set(parsed) | set(added)):
         t.add_row(rec, f"{parsed.get(rec, 0):,}", f"{added.get(rec, 0):,}")
     console.print(t)
-    console.print(f"{len(report.imported)} file(s) imported, {len(report.failed)} failed.")
-    notes = sorted({n for f in report.imported for n in f.notes})
-    for n in notes:
+    console.print(
+        f"{len(report.imported)} file(s) imported, {len(report.skipped)} skipped, "
+        f"{len(report.failed)} failed."
+    )
+    for n in sorted({n for f in report.imported for n in f.notes}) if notes else ():
         console.print(f"[dim]note:[/] {n}")
+    for f in report.skipped:
+        console.print(f"[yellow]skipped:[/] {f.skipped}")
     for f in report.failed:
         err_console.print(f"[bold red]failed:[/] {f.error}")

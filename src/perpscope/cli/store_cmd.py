@@ -27,7 +27,10 @@ def info(
             console.print_json(data=row)
         return
     if cov.is_empty():
-        console.print(f"The store at [bold]{lk.root}[/] is empty. Try [bold]perpscope import PATH[/] or [bold]perpscope demo[/].")
+        console.print(
+            f"The store at [bold]{lk.root}[/] is empty. "
+            "Try [bold]perpscope import PATH[/] or [bold]perpscope demo[/]."
+        )
         return
     t = Table(title=f"perpscope store — {lk.root}", header_style="bold")
     for col, just in (

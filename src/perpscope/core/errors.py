@@ -34,6 +34,13 @@ class InputError(PerpscopeError):
         super().__init__(msg)
 
 
+class NotImportable(InputError):
+    """A file perpscope recognizes but cannot honestly turn into records; the importer skips it.
+
+    The message says why (e.g. rolling-window totals that are not bars, or no side or price).
+    """
+
+
 class ChecksumError(InputError):
     """A downloaded file's SHA-256 does not match the published ``.CHECKSUM``."""
 

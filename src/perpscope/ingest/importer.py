@@ -7,14 +7,16 @@ thirty daily files of one month rewrite that month's Parquet file once, not thir
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
+import os
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from perpscope.core.errors import InputError, PerpscopeError
+from perpscope.core.errors import InputError, NotImportable, PerpscopeError
 from perpscope.records import RecordType
 from perpscope.store import Lake, WriteResult
 from perpscope.venues.base import FileFormat, Parsed
@@ -24,6 +26,8 @@ from perpscope.venues.registry import all_formats, format_named, sniff
 DATA_SUFFIXES = (".zip", ".csv", ".gz")
 #: Rows buffered before the buffered frames are written.
 FLUSH_ROWS = 4_000_000
+#: Files parsed at once. Unzipping and CSV parsing release the GIL, so threads use both cores.
+PARSE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 Progress = Callable[[int, int, Path], None]
 
@@ -37,6 +41,7 @@ class FileResult:
     rows: dict[str, int] = field(default_factory=dict)  # record → rows parsed
     notes: tuple[str, ...] = ()
     error: str | None = None
+    skipped: str | None = None  # recognized but not importable, with the reason
 
 
 @dataclass
@@ -51,8 +56,12 @@ class ImportReport:
         return [f for f in self.files if f.error]
 
     @property
+    def skipped(self) -> list[FileResult]:
+        return [f for f in self.files if f.skipped]
+
+    @property
     def imported(self) -> list[FileResult]:
-        return [f for f in self.files if not f.error]
+        return [f for f in self.files if not f.error and not f.skipped]
 
     def rows_added(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -137,28 +146,64 @@ def import_paths(
     forced = format_named(fmt, fmts) if fmt else None
     report = ImportReport()
     buf = _Buffer(lake, report)
-    for i, path in enumerate(files, start=1):
-        result = FileResult(path=path, format=None)
-        try:
-            if not path.exists():
-                raise InputError(str(path), "no such file")
-            f = forced or sniff(path, fmts)
-            if f is None:
-                raise InputError(
-                    str(path),
-                    "unrecognized file format",
-                    hint="name one with --format, or describe the columns in a mapping file (--mapping); "
-                    "`perpscope import --list-formats` lists the known ones",
-                )
-            result.format = f.name
-            parsed = f.parse(path)
-            result.rows = {p.record.name: p.frame.height for p in parsed}
-            result.notes = tuple(n for p in parsed for n in p.notes)
-            buf.add(parsed)
-        except PerpscopeError as exc:
-            result.error = str(exc)
-        report.files.append(result)
-        if progress:
-            progress(i, len(files), path)
+    with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+        outcomes = _prefetch(pool, files, lambda p: _parse_one(p, forced, fmts), ahead=PARSE_WORKERS + 1)
+        for i, (result, parsed) in enumerate(outcomes, start=1):
+            if parsed is not None:
+                buf.add(parsed)
+            report.files.append(result)
+            if progress:
+                progress(i, len(files), result.path)
     buf.flush()
     return report
+
+
+def _parse_one(
+    path: Path, forced: FileFormat | None, fmts: list[FileFormat]
+) -> tuple[FileResult, list[Parsed] | None]:
+    """Find the format of one file and parse it whole; errors become the file's result."""
+    result = FileResult(path=path, format=None)
+    try:
+        if not path.exists():
+            raise InputError(str(path), "no such file")
+        f = forced or sniff(path, fmts)
+        if f is None:
+            raise InputError(
+                str(path),
+                "unrecognized file format",
+                hint="name one with --format, or describe the columns in a mapping file (--mapping); "
+                "`perpscope import --list-formats` lists the known ones",
+            )
+        result.format = f.name
+        parsed = f.parse(path)
+    except NotImportable as exc:
+        result.skipped = str(exc)
+        return result, None
+    except PerpscopeError as exc:
+        result.error = str(exc)
+        return result, None
+    for p in parsed:
+        result.rows[p.record.name] = result.rows.get(p.record.name, 0) + p.frame.height
+    result.notes = tuple(n for p in parsed for n in p.notes)
+    return result, parsed
+
+
+def _prefetch(
+    pool: ThreadPoolExecutor,
+    items: list[Path],
+    fn: Callable[[Path], tuple[FileResult, list[Parsed] | None]],
+    ahead: int,
+) -> Iterator[tuple[FileResult, list[Parsed] | None]]:
+    """``map`` in input order with at most ``ahead`` files parsed but not yet consumed (bounded memory)."""
+    pending: deque[Future[tuple[FileResult, list[Parsed] | None]]] = deque()
+    it = iter(items)
+    for item in it:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= ahead:
+            break
+    while pending:
+        done = pending.popleft().result()
+        nxt = next(it, None)
+        if nxt is not None:
+            pending.append(pool.submit(fn, nxt))
+        yield done

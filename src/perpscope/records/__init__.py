@@ -17,7 +17,16 @@ from perpscope.records.derivatives import (
     LongShortRatio,
     OpenInterest,
 )
-from perpscope.records.market import BOOK_DEPTH, CANDLES, TAKER_VOLUME, TRADES, BookDepth, Candle, TakerVolume, Trade
+from perpscope.records.market import (
+    BOOK_DEPTH,
+    CANDLES,
+    TAKER_VOLUME,
+    TRADES,
+    BookDepth,
+    Candle,
+    TakerVolume,
+    Trade,
+)
 from perpscope.records.reference import INSTRUMENTS, LEVERAGE_BRACKETS, Instrument, LeverageBracket
 from perpscope.records.symbols import canonical_symbol, compact, is_canonical, market_of
 

@@ -7,7 +7,8 @@ A record type is declared once, as a frozen dataclass whose annotations *are* th
 - a field ending in ``_ms`` is an instant, stored as ``timestamp("ms", tz="UTC")``, except the
   durations listed in :data:`DURATION_FIELDS` (``interval_ms``), stored as ``int64`` milliseconds;
 - ``X | None`` is nullable; anything else is required;
-- a ``Literal[...]`` field only admits those values (checked on every frame written).
+- a ``Literal[...]`` field only admits those values (checked on every frame written);
+- a field with a default is filled with it when a frame lacks the column.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Field:
     polars: Any
     nullable: bool
     allowed: tuple[str, ...] | None  # values a Literal field admits
+    default: Any = None  # filled in when a frame lacks the column
 
 
 def _unwrap(tp: Any) -> tuple[Any, bool]:
@@ -60,7 +62,7 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
-def _field(name: str, tp: Any) -> Field:
+def _field(name: str, tp: Any, default: Any = None) -> Field:
     base, nullable = _unwrap(tp)
     allowed: tuple[str, ...] | None = None
     if get_origin(base) is Literal:
@@ -69,7 +71,7 @@ def _field(name: str, tp: Any) -> Field:
     if name.endswith("_ms") and name not in DURATION_FIELDS:
         if base is not int:
             raise TypeError(f"{name}: instants are int ms")
-        return Field(name, TS_TYPE, PL_TS, nullable, None)
+        return Field(name, TS_TYPE, PL_TS, nullable, None, default)
     mapping: dict[Any, tuple[pa.DataType, Any]] = {
         str: (pa.string(), pl.String),
         int: (pa.int64(), pl.Int64),
@@ -79,7 +81,7 @@ def _field(name: str, tp: Any) -> Field:
     if base not in mapping:
         raise TypeError(f"{name}: unsupported record field type {base}")
     arrow, polars = mapping[base]
-    return Field(name, arrow, polars, nullable, allowed)
+    return Field(name, arrow, polars, nullable, allowed, default)
 
 
 class RecordType:
@@ -103,7 +105,10 @@ class RecordType:
         hints = typing.get_type_hints(cls, include_extras=False)
         self.name = name
         self.cls = cls
-        self.fields: tuple[Field, ...] = tuple(_field(f.name, hints[f.name]) for f in dataclasses.fields(cls))
+        self.fields: tuple[Field, ...] = tuple(
+            _field(f.name, hints[f.name], None if f.default is dataclasses.MISSING else f.default)
+            for f in dataclasses.fields(cls)
+        )
         self.columns: tuple[str, ...] = tuple(f.name for f in self.fields)
         self.key: tuple[str, ...] = tuple(key)
         self.time_col = time_col
@@ -158,9 +163,9 @@ class RecordType:
         exprs = []
         for f in self.fields:
             if f.name not in df.columns:
-                if not f.nullable:
+                if f.default is None and not f.nullable:
                     raise ConformError(f"{self.name}: required column {f.name!r} is missing")
-                exprs.append(pl.lit(None, dtype=f.polars).alias(f.name))
+                exprs.append(pl.lit(f.default, dtype=f.polars).alias(f.name))
                 continue
             col = pl.col(f.name)
             src = df.schema[f.name]
@@ -188,8 +193,7 @@ class RecordType:
                 if bad.any():
                     row = _first(bad)
                     raise ConformError(
-                        f"{self.name}: column {f.name!r} must be one of {list(f.allowed)}, "
-                        f"found {s[row]!r}",
+                        f"{self.name}: column {f.name!r} must be one of {list(f.allowed)}, found {s[row]!r}",
                         row,
                     )
         return out

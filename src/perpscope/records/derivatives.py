@@ -4,6 +4,9 @@ Conventions (see ``shared/DESIGN.md``):
 
 - Funding ``rate`` is a fraction per funding interval (0.0001 = 0.01%) with its ``interval_ms``;
   ``ts_ms`` is the settlement instant (venues stamp it a few ms late; parsers round to the second).
+  ``kind`` tells a settlement (``settled``: what was paid) from a sampled live/predicted rate
+  (``sampled``: e.g. a data vendor's hourly OHLC of the rate). Only settlements are payments: never
+  sum sampled rates as funding paid.
 - Open interest is one-sided (contracts outstanding, not longs plus shorts), in base units and USD.
   Snapshot records (open interest, long/short ratios) carry ``ts_ms`` = the instant the value was
   known, so that nothing stamped ``t`` uses information from after ``t``; ``interval_ms`` is the
@@ -20,12 +23,16 @@ from typing import Literal
 from perpscope.records.base import RecordType
 
 PositionSide = Literal["long", "short"]
+FundingKind = Literal["settled", "sampled"]
 RatioKind = Literal["global_accounts", "top_accounts", "top_positions", "taker_volume"]
 
 
 @dataclass(frozen=True, slots=True)
 class Funding:
-    """One funding settlement: ``rate`` per interval, ``interval_ms`` the interval it pays for."""
+    """A funding rate at ``ts_ms``: ``rate`` per interval, ``interval_ms`` the interval it pays for.
+
+    ``kind = "settled"`` (default) is a settlement; ``"sampled"`` a rate observed between settlements.
+    """
 
     venue: str
     symbol: str
@@ -34,6 +41,7 @@ class Funding:
     rate: float
     interval_ms: int
     mark_price: float | None = None
+    kind: FundingKind = "settled"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +107,8 @@ class LongShortRatio:
 FUNDING = RecordType(
     "funding",
     Funding,
-    key=("venue", "canonical", "ts_ms"),
-    doc="funding settlements; rate is a fraction per interval_ms",
+    key=("venue", "canonical", "kind", "ts_ms"),
+    doc="funding settlements (kind=settled) and sampled rates (kind=sampled); rate per interval_ms",
 )
 OPEN_INTEREST = RecordType(
     "open_interest",

@@ -17,7 +17,8 @@ from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.report.overview import SymbolView
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;background:#fafbfc}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;
+background:#fafbfc}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 6px}
 p.sub{color:#5b6473;margin:0 0 16px}
 table{border-collapse:collapse;font-size:13px;background:#fff}
@@ -53,7 +54,11 @@ def summary_table(views: Sequence[SymbolView]) -> str:
     rows = []
     for v in views:
         s = v.summary
-        fnow = "–" if s.funding_rate is None else f"{s.funding_rate * 100:.4f}% / {interval_label(s.funding_interval_ms or 0)}"
+        fnow = (
+            "–"
+            if s.funding_rate is None
+            else f"{s.funding_rate * 100:.4f}% / {interval_label(s.funding_interval_ms or 0)}"
+        )
         price = "–" if s.price_close is None else f"{s.price_close:,.6g}"
         rows.append(
             f"<tr><td class=l>{html.escape(v.venue)}</td><td class=l>{html.escape(s.canonical)}</td>"
@@ -82,7 +87,12 @@ def symbol_figure(v: SymbolView) -> go.Figure:
     c = v.candles
     fig.add_trace(
         go.Candlestick(
-            x=c["ts_ms"].to_list(), open=c["open"], high=c["high"], low=c["low"], close=c["close"], name="price",
+            x=c["ts_ms"].to_list(),
+            open=c["open"],
+            high=c["high"],
+            low=c["low"],
+            close=c["close"],
+            name="price",
             showlegend=False,
         ),
         row=1,
@@ -93,7 +103,10 @@ def symbol_figure(v: SymbolView) -> go.Figure:
         colors = ["#0b7a3e" if r >= 0 else "#b3261e" for r in f["rate"]]
         fig.add_trace(
             go.Bar(
-                x=f["ts_ms"].to_list(), y=(f["rate_apr"] * 100).to_list(), marker_color=colors, name="funding APR %",
+                x=f["ts_ms"].to_list(),
+                y=(f["rate_apr"] * 100).to_list(),
+                marker_color=colors,
+                name="funding APR %",
                 showlegend=False,
                 hovertemplate="%{x}<br>APR %{y:.2f}%<extra></extra>",
             ),
@@ -101,15 +114,27 @@ def symbol_figure(v: SymbolView) -> go.Figure:
             col=1,
         )
     if v.open_interest.height:
-        oi = v.open_interest.filter(pl.col("interval_ms") == v.open_interest["interval_ms"].min()).sort("ts_ms")
+        oi = v.open_interest.filter(pl.col("interval_ms") == v.open_interest["interval_ms"].min()).sort(
+            "ts_ms"
+        )
         fig.add_trace(
-            go.Scatter(x=oi["ts_ms"].to_list(), y=oi["oi_usd"].to_list(), mode="lines", name="OI USD", showlegend=False,
-                       line={"color": "#3554d1"}),
+            go.Scatter(
+                x=oi["ts_ms"].to_list(),
+                y=oi["oi_usd"].to_list(),
+                mode="lines",
+                name="OI USD",
+                showlegend=False,
+                line={"color": "#3554d1"},
+            ),
             row=3,
             col=1,
         )
-    fig.update_layout(height=640, margin={"l": 60, "r": 20, "t": 40, "b": 30}, xaxis_rangeslider_visible=False,
-                      template="plotly_white")
+    fig.update_layout(
+        height=640,
+        margin={"l": 60, "r": 20, "t": 40, "b": 30},
+        xaxis_rangeslider_visible=False,
+        template="plotly_white",
+    )
     fig.update_yaxes(title_text="%", row=2, col=1)
     return fig
 
@@ -124,7 +149,8 @@ def liquidation_html(table: pl.DataFrame) -> str:
         for r in table.iter_rows(named=True)
     )
     return (
-        "<table><tr><th class=l>venue</th><th class=l>symbol</th><th>long liquidated</th><th>short liquidated</th>"
+        "<table><tr><th class=l>venue</th><th class=l>symbol</th>"
+        "<th>long liquidated</th><th>short liquidated</th>"
         f"<th>events</th><th class=l>recorded (UTC)</th></tr>{rows}</table>"
     )
 
@@ -146,7 +172,9 @@ def write_overview(path: Path, views: Sequence[SymbolView], liquidations: pl.Dat
     first = True
     for v in views:
         parts.append(f"<h2>{html.escape(v.venue)} · {html.escape(v.summary.canonical)}</h2>")
-        parts.append(symbol_figure(v).to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False}))
+        parts.append(
+            symbol_figure(v).to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False})
+        )
         first = False
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)

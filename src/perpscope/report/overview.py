@@ -28,7 +28,9 @@ def _finest_trade_candles(c: pl.DataFrame) -> pl.DataFrame:
     if c.is_empty():
         return c
     # the longest-running series, finest interval among those: the panel shows the whole story
-    spans = c.group_by("interval_ms").agg(pl.len().alias("n"), (pl.col("ts_ms").max() - pl.col("ts_ms").min()).alias("span"))
+    spans = c.group_by("interval_ms").agg(
+        pl.len().alias("n"), (pl.col("ts_ms").max() - pl.col("ts_ms").min()).alias("span")
+    )
     best = spans.sort(["span", "interval_ms"], descending=[True, False]).row(0, named=True)["interval_ms"]
     return c.filter(pl.col("interval_ms") == best).sort("ts_ms")
 
@@ -49,7 +51,9 @@ def collect_overview(lake: Lake, window_ms: int = 7 * DAY_MS, market: str = "per
         liq = read(lake, "liquidations", venue=venue, symbol=canon)
         tot = read(lake, "liquidation_totals", venue=venue, symbol=canon)
         summary = summarize(canon, start_ms, end_ms, candles, funding, oi, liq, tot)
-        views.append(SymbolView(venue, summary, candles, with_annualized(funding) if funding.height else funding, oi))
+        views.append(
+            SymbolView(venue, summary, candles, with_annualized(funding) if funding.height else funding, oi)
+        )
     return views
 
 

@@ -67,17 +67,17 @@ def coverage(lake: Lake) -> pl.DataFrame:
             groups = df.partition_by(list(series_cols), as_dict=True) if series_cols else {(): df}
             for gkey, g in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
                 rows.append(_series_row(name, venue, canon, series_cols, gkey, g))
-    schema = {
-        "record": pl.String,
-        "venue": pl.String,
-        "canonical": pl.String,
-        "series": pl.String,
-        "rows": pl.Int64,
-        "first_ms": pl.Int64,
-        "last_ms": pl.Int64,
-        "interval_ms": pl.Int64,
-        "gaps": pl.Int64,
-        "missing_ms": pl.Int64,
+    schema: dict[str, pl.DataType] = {
+        "record": pl.String(),
+        "venue": pl.String(),
+        "canonical": pl.String(),
+        "series": pl.String(),
+        "rows": pl.Int64(),
+        "first_ms": pl.Int64(),
+        "last_ms": pl.Int64(),
+        "interval_ms": pl.Int64(),
+        "gaps": pl.Int64(),
+        "missing_ms": pl.Int64(),
         "gap_list": pl.List(pl.List(pl.Int64)),
     }
     return pl.DataFrame(rows, schema=schema)

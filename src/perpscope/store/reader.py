@@ -26,7 +26,9 @@ def _record(record: RecordType | str) -> RecordType:
         raise StoreError(f"unknown record {record!r}; known: {', '.join(RECORDS)}") from None
 
 
-def resolve_symbols(lake: Lake, record: RecordType | str, venue: str | None, symbol: str, market: str = "perp") -> list[str]:
+def resolve_symbols(
+    lake: Lake, record: RecordType | str, venue: str | None, symbol: str, market: str = "perp"
+) -> list[str]:
     """Canonical symbols in the store that ``symbol`` names for ``record``.
 
     ``symbol`` may be canonical (``BTC-USDT-PERP``) or a venue's spelling (``BTCUSDT``,

@@ -83,8 +83,10 @@ def read_bytes(path: Path) -> tuple[str, bytes]:
         else:
             data = path.read_bytes()
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
-        raise InputError(name, f"cannot read the file: {exc}", hint="is it truncated? download it again") from exc
-    if not data.strip():
+        raise InputError(
+            name, f"cannot read the file: {exc}", hint="is it truncated? download it again"
+        ) from exc
+    if not data or data.isspace():  # isspace() scans without copying a large file
         raise InputError(name, "the file is empty")
     return name, data
 
@@ -187,11 +189,11 @@ def read_csv_typed(
         return df.rename(dict(zip(df.columns, names, strict=True))), int(hdr)
     except (pl.exceptions.PolarsError, UnicodeError):
         pass
-    return _locate_bad_row(data, source, columns, hdr), int(hdr)
+    return _locate_bad_row(data, source, columns, hdr, extra_ok), int(hdr)
 
 
 def _locate_bad_row(
-    data: bytes, source: str, columns: dict[str, pl.DataType | type[pl.DataType]], hdr: bool
+    data: bytes, source: str, columns: dict[str, pl.DataType | type[pl.DataType]], hdr: bool, extra_ok: bool
 ) -> pl.DataFrame:
     """Slow path: read as text, find the first row/column that does not parse, raise InputError."""
     names = list(columns)
@@ -201,13 +203,19 @@ def _locate_bad_row(
         if not line.strip():
             raise InputError(source, "empty line inside the data", row=i)
         fields = line.split(",")
-        if len(fields) < len(names):
-            raise InputError(source, f"expected {len(names)} fields, found {len(fields)}: {line[:80]!r}", row=i)
+        if len(fields) < len(names) or (len(fields) > len(names) and not extra_ok):
+            raise InputError(
+                source, f"expected {len(names)} fields, found {len(fields)}: {line[:80]!r}", row=i
+            )
         for name, value in zip(names, fields, strict=False):
             dtype = columns[name]
-            s = pl.Series([value.strip().strip('"')], dtype=pl.String)
+            text = value.strip().strip('"')
+            if dtype == pl.Boolean:
+                if text.lower() in ("true", "false", ""):
+                    continue
+                raise InputError(source, f"column {name!r}: expected true or false, found {value!r}", row=i)
             try:
-                s.cast(dtype, strict=True)
+                pl.Series([text], dtype=pl.String).cast(dtype, strict=True)
             except (pl.exceptions.PolarsError, ValueError):
                 raise InputError(
                     source, f"column {name!r}: expected {dtype}, found {value!r}", row=i
@@ -224,7 +232,9 @@ def conform(record: RecordType, df: pl.DataFrame, source: str, header_rows: int 
         raise InputError(source, exc.problem, row=row) from exc
 
 
-def check_time_order(df: pl.DataFrame, col: str, source: str, header_rows: int, *, strict: bool = True) -> None:
+def check_time_order(
+    df: pl.DataFrame, col: str, source: str, header_rows: int, *, strict: bool = True
+) -> None:
     """Raise when ``col`` goes backwards (or repeats, with ``strict``), naming the first such line.
 
     Bars and settlements must be strictly increasing within one series of one file; a repeat or a
