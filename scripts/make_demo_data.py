@@ -32,11 +32,16 @@ def write_gz(df: pl.DataFrame, name: str) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     g = SHARED / "binance_um_gravestone"
-    k = pl.read_csv(g / "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20250913_20260319.csv.gz", infer_schema=False)
+    k = pl.read_csv(
+        g / "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20250913_20260319.csv.gz", infer_schema=False
+    )
     k = k.filter(pl.col("timestamp").cast(pl.Int64) >= DEC_1_2025_MS)
     write_gz(k, "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20251201_20260319.csv.gz")
     f = pl.read_csv(g / "funding_rate_all_usdtm_perps_20260112_20260320.csv.gz", infer_schema=False)
-    write_gz(f.filter(pl.col("symbol").is_in(SYMBOLS)), "funding_rate_BTC_ETH_SOL_XRP_BNB_DOGE_20260112_20260320.csv.gz")
+    write_gz(
+        f.filter(pl.col("symbol").is_in(SYMBOLS)),
+        "funding_rate_BTC_ETH_SOL_XRP_BNB_DOGE_20260112_20260320.csv.gz",
+    )
     for iv in ("4h", "1d"):
         src = next(g.glob(f"open_interest_{iv}_all_usdtm_perps_*.csv.gz"))
         oi = pl.read_csv(src, infer_schema=False).filter(pl.col("symbol").is_in(SYMBOLS))
