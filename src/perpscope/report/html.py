@@ -160,7 +160,8 @@ def write_overview(path: Path, views: Sequence[SymbolView], liquidations: pl.Dat
     parts = [
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-        "<p class=sub>Each row summarizes the last 7 days of the symbol's candles. Funding APR = rate per "
+        "<p class=sub>Each row summarizes the last 7 days of the symbol's candles; the charts show its last "
+        "30 days. Funding APR = rate per "
         "interval × intervals per 365-day year. OI change in coins separates new positions from price "
         "revaluation. – means the store holds no such data for the window.</p>",
         summary_table(views),

@@ -35,8 +35,13 @@ def _finest_trade_candles(c: pl.DataFrame) -> pl.DataFrame:
     return c.filter(pl.col("interval_ms") == best).sort("ts_ms")
 
 
-def collect_overview(lake: Lake, window_ms: int = 7 * DAY_MS, market: str = "perp") -> list[SymbolView]:
-    """One view per (venue, symbol) with trade candles in ``market``; the window ends at its last candle."""
+def collect_overview(
+    lake: Lake, window_ms: int = 7 * DAY_MS, market: str = "perp", panel_ms: int = 30 * DAY_MS
+) -> list[SymbolView]:
+    """One view per (venue, symbol) with trade candles in ``market``.
+
+    The summary covers ``window_ms`` and the panels ``panel_ms``, both ending at the symbol's last candle.
+    """
     views = []
     for venue, canon in lake.partitions("candles"):
         if not canon.endswith("-PERP" if market == "perp" else "-SPOT"):
@@ -51,6 +56,8 @@ def collect_overview(lake: Lake, window_ms: int = 7 * DAY_MS, market: str = "per
         liq = read(lake, "liquidations", venue=venue, symbol=canon)
         tot = read(lake, "liquidation_totals", venue=venue, symbol=canon)
         summary = summarize(canon, start_ms, end_ms, candles, funding, oi, liq, tot)
+        lo = pl.lit(end_ms - panel_ms).cast(pl.Datetime("ms", "UTC"))
+        candles, funding, oi = (f.filter(pl.col("ts_ms") >= lo) for f in (candles, funding, oi))
         views.append(
             SymbolView(venue, summary, candles, with_annualized(funding) if funding.height else funding, oi)
         )
