@@ -10,8 +10,15 @@ from rich.console import Console
 from perpscope.core.config import Settings
 from perpscope.store import Lake
 
-console = Console()
-err_console = Console(stderr=True)
+
+def console() -> Console:
+    """A console for standard output, sized to the terminal (or ``$COLUMNS``) at the time of the call."""
+    return Console()
+
+
+def err_console() -> Console:
+    """A console for standard error (progress, warnings, errors)."""
+    return Console(stderr=True)
 
 
 def settings(ctx: typer.Context) -> Settings:
@@ -31,5 +38,5 @@ def data_dir(ctx: typer.Context) -> Path:
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as an error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console().print(f"[bold red]error:[/] {message}")
     return typer.Exit(code)

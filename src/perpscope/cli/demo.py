@@ -55,7 +55,7 @@ def demo(
         shutil.rmtree(data_dir)
     lake = Lake(data_dir)
     src = demo_data_dir()
-    console.print(f"Importing the bundled real data ({src}) into [bold]{data_dir}[/] …")
+    console().print(f"Importing the bundled real data ({src}) into [bold]{data_dir}[/] …")
     report = import_paths([src], lake)
     print_report(report, notes=False)
     if report.failed:
@@ -63,12 +63,12 @@ def demo(
     views = collect_overview(lake)
     if not views:
         raise fail("no candles in the demo store", code=1)
-    console.print(symbol_table(views))
+    console().print(symbol_table(views))
     liq = liquidation_table(lake, top=10)
     if liq.height:
-        console.print(recorded_liquidations_table(liq))
+        console().print(recorded_liquidations_table(liq))
     page = write_overview(out / "report.html", views, liq, "perpscope demo — bundled real Binance data")
-    err_console.print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
+    err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
 
 
 def symbol_table(views: list[SymbolView]) -> Table:

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perpscope.core.config import resolve_data_dir
+from perpscope.cli.common import console, err_console, fail
+from perpscope.cli.common import data_dir as data_dir_of
+from perpscope.ingest.importer import import_paths
+from perpscope.store import Lake
 from perpscope.venues.archive.download import (
     DEFAULT_BASE_URL,
     DownloadProgress,
@@ -21,8 +23,6 @@ from perpscope.venues.archive.download import (
 )
 from perpscope.venues.archive.layout import DATASETS, Segment
 
-console = Console()
-err_console = Console(stderr=True)
 MARKETS: dict[str, Segment] = {"um": "um", "spot": "spot", "cm": "cm"}
 
 
@@ -65,7 +65,7 @@ def download(
     are listed as errors, and only errors make the exit status non-zero. Re-running skips verified
     files and resumes partial ones.
     """
-    data_dir = _data_dir(ctx)
+    data_dir = data_dir_of(ctx)
     try:
         seg = MARKETS[market.lower()]
         first = _day(since, "--since")
@@ -81,9 +81,9 @@ def download(
         )
         req.validate()
     except KeyError:
-        raise _fail(f"--market must be one of {', '.join(MARKETS)}, got {market!r}") from None
+        raise fail(f"--market must be one of {', '.join(MARKETS)}, got {market!r}") from None
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise fail(str(exc)) from None
     root = dest or data_dir / "archive"
 
     with _FilesProgress() as prog:
@@ -102,23 +102,11 @@ def download(
         raise typer.Exit(1)
 
 
-def _data_dir(ctx: typer.Context) -> Path:
-    obj: Any = ctx.find_root().obj if ctx is not None else None
-    if isinstance(obj, dict) and obj.get("data_dir"):
-        return Path(obj["data_dir"])
-    return resolve_data_dir(None)
-
-
 def _day(text: str, what: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise ValueError(f"{what}: expected a date like 2024-01-01, got {text!r}") from None
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 class _FilesProgress(Progress):
@@ -132,7 +120,7 @@ class _FilesProgress(Progress):
         ]
         if show_bytes:
             cols.append(TextColumn("{task.fields[bytes]:,} bytes"))
-        super().__init__(*cols, TimeElapsedColumn(), console=console)
+        super().__init__(*cols, TimeElapsedColumn(), console=err_console())
 
     def add_task(self, description: str, *args: Any, **fields: Any) -> TaskID:
         fields.setdefault("bytes", 0)
@@ -140,7 +128,7 @@ class _FilesProgress(Progress):
 
 
 def _print_download(report: DownloadReport, root: Path) -> None:
-    console.print(
+    console().print(
         f"downloaded {len(report.written)} files ({report.bytes_downloaded:,} bytes), "
         f"{len(report.skipped)} already present, into {root}"
     )
@@ -151,24 +139,18 @@ def _print_download(report: DownloadReport, root: Path) -> None:
         t.add_column("file")
         for g in report.gaps:
             t.add_row(g.symbol, g.label, g.path)
-        console.print(t)
+        console().print(t)
     if report.errors:
         t = Table(title=f"[red]{len(report.errors)} errors (nothing written for these)")
         t.add_column("file")
         t.add_column("problem")
         for e in report.errors:
             t.add_row(e.path, str(e.error))
-        console.print(t)
+        console().print(t)
 
 
 def _import(files: list[Path], data_dir: Path) -> int:
     """Import ``files`` into the store under ``data_dir``; returns the number of files that failed."""
-    try:
-        from perpscope.ingest.importer import import_paths
-        from perpscope.store import Lake
-    except ImportError as exc:  # pragma: no cover - only while the store is being built
-        err_console.print(f"[yellow]import skipped:[/] {exc}")
-        return 0
     with _FilesProgress(show_bytes=False) as prog:
         task = prog.add_task("import", total=len(files))
 
@@ -177,10 +159,10 @@ def _import(files: list[Path], data_dir: Path) -> int:
 
         result = import_paths(files, Lake(data_dir), progress=on_file)
     added = result.rows_added()
-    console.print(
+    console().print(
         f"imported {len(result.imported)} files into {data_dir}: "
         + (", ".join(f"{n:,} {rec}" for rec, n in sorted(added.items())) or "no new rows")
     )
     for f in result.failed:
-        err_console.print(f"[red]import failed:[/] {f.error}")
+        err_console().print(f"[red]import failed:[/] {f.error}")
     return len(result.failed)

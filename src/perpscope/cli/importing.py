@@ -49,7 +49,7 @@ def import_files(
         t = Table("format", "what", header_style="bold")
         for f in formats:
             t.add_row(f.name, f.description)
-        console.print(t)
+        console().print(t)
         return
     if not paths:
         raise fail("name at least one file or folder to import")
@@ -60,7 +60,7 @@ def import_files(
         MofNCompleteColumn(),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
-        console=err_console,
+        console=err_console(),
         transient=True,
     ) as bar:
         task = bar.add_task("", total=None)
@@ -84,14 +84,14 @@ def print_report(report: ImportReport, notes: bool = True) -> None:
     t = Table("record", "rows read", "rows added", header_style="bold", title="import")
     for rec in sorted(set(parsed) | set(added)):
         t.add_row(rec, f"{parsed.get(rec, 0):,}", f"{added.get(rec, 0):,}")
-    console.print(t)
-    console.print(
+    console().print(t)
+    console().print(
         f"{len(report.imported)} file(s) imported, {len(report.skipped)} skipped, "
         f"{len(report.failed)} failed."
     )
     for n in sorted({n for f in report.imported for n in f.notes}) if notes else ():
-        console.print(f"[dim]note:[/] {n}")
+        console().print(f"[dim]note:[/] {n}")
     for f in report.skipped:
-        console.print(f"[yellow]skipped:[/] {f.skipped}")
+        console().print(f"[yellow]skipped:[/] {f.skipped}")
     for f in report.failed:
-        err_console.print(f"[bold red]failed:[/] {f.error}")
+        err_console().print(f"[bold red]failed:[/] {f.error}")

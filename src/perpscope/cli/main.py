@@ -9,6 +9,7 @@ import typer
 
 from perpscope import __version__
 from perpscope.cli import demo as demo_cmd
+from perpscope.cli import download as download_cmd
 from perpscope.cli import importing, store_cmd
 from perpscope.core.config import DATA_ENV, Settings
 
@@ -51,13 +52,7 @@ def root(
 app.command("import")(importing.import_files)
 app.add_typer(store_cmd.app, name="store")
 app.command("demo")(demo_cmd.demo)
-
-try:  # the archive downloader is optional at import time so a broken optional part never hides the CLI
-    from perpscope.cli.download import download as _download
-except ImportError:  # pragma: no cover
-    pass
-else:
-    app.command("download")(_download)
+app.command("download")(download_cmd.download)
 
 
 def main() -> None:  # pragma: no cover - console entry point

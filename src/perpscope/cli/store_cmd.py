@@ -24,10 +24,10 @@ def info(
     cov = coverage(lk)
     if as_json:
         for row in cov.iter_rows(named=True):
-            console.print_json(data=row)
+            console().print_json(data=row)
         return
     if cov.is_empty():
-        console.print(
+        console().print(
             f"The store at [bold]{lk.root}[/] is empty. "
             "Try [bold]perpscope import PATH[/] or [bold]perpscope demo[/]."
         )
@@ -61,4 +61,4 @@ def info(
             str(r["gaps"]) if r["interval_ms"] else "–",
             first_gap,
         )
-    console.print(t)
+    console().print(t)

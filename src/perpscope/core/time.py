@@ -106,6 +106,13 @@ def month_start_ms(ms: int) -> int:
     return int(datetime(d.year, d.month, 1, tzinfo=UTC).timestamp() * 1000)
 
 
+def next_month_ms(ms: int) -> int:
+    """Start of the UTC calendar month after the one holding ``ms``."""
+    d = ms_to_datetime(ms)
+    year, month = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return int(datetime(year, month, 1, tzinfo=UTC).timestamp() * 1000)
+
+
 def month_key(ms: int) -> str:
     """``"yyyy-mm"`` of the UTC month holding ``ms`` (the store's file name)."""
     return ms_to_datetime(ms).strftime("%Y-%m")

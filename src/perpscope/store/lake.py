@@ -22,9 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from perpscope.core.errors import StoreError
+from perpscope.core.time import month_key, month_start_ms, next_month_ms
 from perpscope.records import RECORDS, RecordType
 
 _SAFE = re.compile(r"^[A-Za-z0-9._+\-]+$")
@@ -124,14 +126,14 @@ class Lake:
             raise StoreError(f"not written: {exc}") from exc
         if df.is_empty():
             return WriteResult(record.name, 0, 0)
-        month = pl.col(record.time_col).dt.strftime("%Y-%m").alias("__month")
-        groups = df.with_columns(month).partition_by(["venue", "canonical", "__month"], as_dict=True)
         jobs = [
-            (self.partition_dir(record, str(venue), str(canonical)) / f"{mkey}.parquet", part.drop("__month"))
-            for (venue, canonical, mkey), part in sorted(groups.items())
+            (self.partition_dir(record, venue, canonical) / f"{mkey}.parquet", part)
+            for venue, canonical, mkey, part in _split_by_month(df, record.time_col)
         ]
         with self._locked(), ThreadPoolExecutor(max_workers=min(WRITE_WORKERS, len(jobs))) as pool:
             added = sum(pool.map(lambda job: self._merge_month(record, *job), jobs))
+            for d in {path.parent for path, _ in jobs}:
+                _fsync_dir(d)  # once per folder, not per file: the renames are then durable
         return WriteResult(record.name, df.height, added, tuple(path for path, _ in jobs))
 
     def _merge_month(self, record: RecordType, path: Path, new: pl.DataFrame) -> int:
@@ -147,6 +149,36 @@ class Lake:
             return 0  # nothing new: leave the file untouched
         _atomic_write(merged, path)
         return merged.height - before
+
+
+def _split_by_month(df: pl.DataFrame, time_col: str) -> Iterator[tuple[str, str, str, pl.DataFrame]]:
+    """(venue, canonical, ``yyyy-mm``, rows) per partition file; rows come out sorted by time.
+
+    Slicing a time-sorted frame at month starts (binary search) is zero-copy, where a group-by on a
+    formatted month string cost a third of a 1.6-million-row write.
+    """
+    pairs = df.select("venue", "canonical").unique(maintain_order=True)
+    parts = df.partition_by(["venue", "canonical"], as_dict=True) if pairs.height > 1 else None
+    for venue, canonical in pairs.iter_rows():
+        part = parts[(venue, canonical)] if parts is not None else df
+        if not part.get_column(time_col).is_sorted():
+            part = part.sort(time_col, maintain_order=True)
+        t = part.get_column(time_col).dt.epoch("ms").to_numpy()
+        start = month_start_ms(int(t[0]))
+        while start <= t[-1]:
+            nxt = next_month_ms(start)
+            lo, hi = np.searchsorted(t, [start, nxt])
+            if hi > lo:
+                yield venue, canonical, month_key(start), part.slice(int(lo), int(hi - lo))
+            start = nxt
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
@@ -176,11 +208,6 @@ def _atomic_write(df: pl.DataFrame, path: Path) -> None:
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -12,12 +12,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import typer
 from archive_helpers import FIXTURES, KLINES_5M
 from archive_server import ArchiveServer
+from click.testing import Result
 from typer.testing import CliRunner
 
-from perpscope.cli.download import download
+from perpscope.cli.main import app
 from perpscope.core.errors import ChecksumError, VenueError
 from perpscope.venues.archive.download import (
     Downloader,
@@ -203,22 +203,16 @@ def test_request_validation(req: DownloadRequest, words: str) -> None:
 
 
 # -- CLI -----------------------------------------------------------------------------------------------
-def cli_app(data_dir: Path) -> typer.Typer:
-    app = typer.Typer()
-
-    @app.callback()
-    def root(ctx: typer.Context) -> None:
-        ctx.obj = {"data_dir": data_dir}
-
-    app.command("download")(download)
-    return app
+def run_cli(data_dir: Path, args: list[str]) -> Result:
+    """``perpscope --data-dir DATA_DIR ARGS…`` through the real command tree."""
+    return CliRunner().invoke(app, ["--data-dir", str(data_dir), *args], env={"COLUMNS": "200"})
 
 
 def test_cli_lists_gaps_and_errors_and_exits_nonzero(tmp_path: Path, server: ArchiveServer) -> None:
     data_dir = tmp_path / "data"
     args = ["download", "--dataset", "klines", "--symbols", "BTCUSDT", "--interval", "5m"]
     args += ["--since", "2025-10-10", "--until", "2025-10-13", "--base-url", server.base_url, "--no-import"]
-    res = CliRunner().invoke(cli_app(data_dir), args, terminal_width=200)
+    res = run_cli(data_dir, args)
     assert res.exit_code == 1, res.output
     assert "1 gaps" in res.output and "2025-10-12" in res.output
     assert "1 errors" in res.output and "SHA-256" in res.output
@@ -240,14 +234,14 @@ def test_cli_exits_zero_when_only_gaps(tmp_path: Path, server: ArchiveServer) ->
         "2025-10-13",
     ]
     args += ["--base-url", server.base_url, "--no-import", "--dest", str(tmp_path / "zips")]
-    res = CliRunner().invoke(cli_app(tmp_path / "data"), args, terminal_width=200)
+    res = run_cli(tmp_path / "data", args)
     assert res.exit_code == 0, res.output
     assert (tmp_path / "zips" / KDIR / name("2025-10-13")).exists()
 
 
 def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
     args = ["download", "-d", "klines", "-s", "BTCUSDT", "--since", "2025-10-12", "--until", "2025-10-13"]
-    res = CliRunner().invoke(cli_app(tmp_path), args, terminal_width=200)
+    res = run_cli(tmp_path, args)
     assert res.exit_code == 2 and "--interval" in res.output
 
 
@@ -270,7 +264,7 @@ def test_cli_imports_into_the_store(tmp_path: Path, server: ArchiveServer) -> No
         "2025-10-13",
     ]
     args += ["--base-url", server.base_url]
-    res = CliRunner().invoke(cli_app(data_dir), args, terminal_width=200)
+    res = run_cli(data_dir, args)
     assert res.exit_code == 0, res.output
     assert "imported 1 files" in res.output
     stored = read(Lake(data_dir), "candles", venue="binance", symbol="BTC-USDT-PERP")
