@@ -15,6 +15,7 @@ from perpscope.cli.common import console, err_console, fail
 from perpscope.cli.importing import print_report
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
+from perpscope.report.format import pct_text, sign_class, usd_text
 from perpscope.report.html import write_overview
 from perpscope.report.overview import SymbolView, collect_overview, liquidation_table
 from perpscope.store import Lake
@@ -25,20 +26,15 @@ def demo_data_dir() -> Path:
     return Path(str(resources.files("perpscope") / "data" / "demo"))
 
 
+_RICH_STYLE = {"pos": "green", "neg": "red", "na": "dim", "": "white"}
+
+
 def _pct(x: float | None, digits: int = 2) -> str:
-    if x is None:
-        return "[dim]–[/]"
-    color = "green" if x > 0 else "red" if x < 0 else "white"
-    return f"[{color}]{x * 100:+.{digits}f}%[/]"
+    return f"[{_RICH_STYLE[sign_class(x)]}]{pct_text(x, digits)}[/]"
 
 
 def _usd(x: float | None) -> str:
-    if x is None:
-        return "[dim]–[/]"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= size:
-            return f"${x / size:.3g}{unit}"
-    return f"${x:,.0f}"
+    return usd_text(x) if x is not None else f"[dim]{usd_text(x)}[/]"
 
 
 def demo(

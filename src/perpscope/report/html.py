@@ -14,6 +14,7 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from perpscope.core.time import interval_label, ms_to_iso
+from perpscope.report.format import pct_text, sign_class, usd_text
 from perpscope.report.overview import SymbolView
 
 _CSS = """
@@ -30,19 +31,11 @@ th{background:#f0f2f5} td.l,th.l{text-align:left}
 
 
 def _pct(x: float | None, digits: int = 2) -> str:
-    if x is None:
-        return '<span class="na">–</span>'
-    cls = "pos" if x > 0 else "neg" if x < 0 else ""
-    return f'<span class="{cls}">{x * 100:+.{digits}f}%</span>'
+    return f'<span class="{sign_class(x)}">{pct_text(x, digits)}</span>'
 
 
 def _usd(x: float | None) -> str:
-    if x is None:
-        return '<span class="na">–</span>'
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= size:
-            return f"${x / size:,.2f}{unit}"
-    return f"${x:,.0f}"
+    return f'<span class="na">{usd_text(x)}</span>' if x is None else usd_text(x)
 
 
 def summary_table(views: Sequence[SymbolView]) -> str:
