@@ -59,7 +59,8 @@ def demo(
     views = collect_overview(lake)
     if not views:
         raise fail("no candles in the demo store", code=1)
-    console().print(symbol_table(views))
+    for table in symbol_tables(views):
+        console().print(table)
     liq = liquidation_table(lake, top=10)
     if liq.height:
         console().print(recorded_liquidations_table(liq))
@@ -67,41 +68,56 @@ def demo(
     err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
 
 
-def symbol_table(views: list[SymbolView]) -> Table:
-    """Per symbol, over the last 7 days of its data: price, funding, OI and liquidations."""
-    t = Table(
-        title="Last 7 days of each symbol's data",
-        caption="funding: last settlement per interval; APR = rate × settlements per year; OI Δ in USD and "
-        "in coins (coins Δ separates new positions from revaluation); liq L/S: liquidated longs/shorts, "
-        "– = none recorded",
+def symbol_tables(views: list[SymbolView]) -> list[Table]:
+    """Per symbol, over the last 7 days of its data: price and funding; then OI and liquidations.
+
+    Two narrow tables rather than one wide one, so both fit an 80-column terminal.
+    """
+    venues = {v.venue for v in views}
+
+    def name(v: SymbolView) -> str:
+        return v.summary.canonical if len(venues) == 1 else f"{v.venue}:{v.summary.canonical}"
+
+    price = Table(
+        title="Last 7 days of each symbol's data: price and funding",
+        caption="funding: last settlement per interval; APR = rate × settlements per 365-day year",
         header_style="bold",
     )
-    t.add_column("symbol", no_wrap=True)
-    t.add_column("to", no_wrap=True)
-    for col in ("price", "7d Δ", "funding", "APR", "OI", "OI Δ", "coins Δ", "liq L", "liq S"):
-        t.add_column(col, justify="right", no_wrap=True)
-    venues = {v.venue for v in views}
+    price.add_column("symbol", no_wrap=True)
+    price.add_column("to (UTC)", no_wrap=True)
+    for col in ("price", "7d Δ", "funding", "APR", "mean APR"):
+        price.add_column(col, justify="right", no_wrap=True)
+    lev = Table(
+        title="Open interest and liquidations over the same 7 days",
+        caption="OI Δ in USD and in coins (coins Δ separates new positions from revaluation); "
+        "liq L/S: liquidated longs/shorts, – = none recorded",
+        header_style="bold",
+    )
+    lev.add_column("symbol", no_wrap=True)
+    for col in ("OI", "OI Δ", "coins Δ", "liq L", "liq S"):
+        lev.add_column(col, justify="right", no_wrap=True)
     for v in views:
         s = v.summary
-        fnow = (
-            "–"
-            if s.funding_rate is None
-            else f"{s.funding_rate * 100:.4f}%/{interval_label(s.funding_interval_ms or 0)}"
-        )
-        t.add_row(
-            s.canonical if len(venues) == 1 else f"{v.venue}:{s.canonical}",
+        rate = s.funding_rate
+        fnow = "–" if rate is None else f"{rate * 100:.4f}%/{interval_label(s.funding_interval_ms or 0)}"
+        price.add_row(
+            name(v),
             ms_to_iso(s.end_ms)[:10],
-            "–" if s.price_close is None else f"{s.price_close:,.6g}",
+            "–" if s.price_close is None else f"{s.price_close:.6g}",
             _pct(s.price_change, 1),
             fnow,
             _pct(s.funding_apr, 1),
+            _pct(s.funding_mean_apr, 1),
+        )
+        lev.add_row(
+            name(v),
             _usd(s.oi_usd_end),
             _pct(s.oi_change, 1),
             _pct(s.oi_base_change, 1),
             _usd(s.liq_long_usd),
             _usd(s.liq_short_usd),
         )
-    return t
+    return [price, lev]
 
 
 def recorded_liquidations_table(liq: pl.DataFrame) -> Table:
@@ -110,7 +126,7 @@ def recorded_liquidations_table(liq: pl.DataFrame) -> Table:
     t.add_column("symbol", no_wrap=True)
     for col in ("long liq.", "short liq.", "events"):
         t.add_column(col, justify="right")
-    t.add_column("recorded (UTC)", no_wrap=True)
+    t.add_column("recorded (UTC)")
     for r in liq.iter_rows(named=True):
         t.add_row(
             r["canonical"],
