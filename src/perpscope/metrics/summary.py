@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from perpscope.core.time import YEAR_MS
+from perpscope.metrics.funding import rate_apr, settled
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,8 @@ class SymbolSummary:
     price_change : float
         ``close / open − 1`` (fraction).
     funding_rate, funding_interval_ms : float, int
-        The last settlement in the window: rate per interval, and that interval.
+        The last settlement in the window (sampled rates are not settlements and are left out): rate
+        per interval, and that interval.
     funding_apr : float
         That rate annualized (simple): ``rate × year / interval``.
     funding_mean_apr : float
@@ -76,10 +77,10 @@ def summarize(
     if c.height:
         o, cl = float(c["open"][0]), float(c["close"][-1])
         out.update(price_open=o, price_close=cl, price_change=cl / o - 1.0)
-    f = _window(funding, start_ms, end_ms).sort("ts_ms")
+    f = _window(settled(funding), start_ms, end_ms).sort("ts_ms")  # payments only, not sampled rates
     if f.height:
         last = f.row(-1, named=True)
-        apr = f["rate"] * (YEAR_MS / f["interval_ms"].cast(pl.Float64))
+        apr = f.select(rate_apr(pl.col("rate"), pl.col("interval_ms").cast(pl.Float64))).to_series()
         out.update(
             funding_rate=float(last["rate"]),
             funding_interval_ms=int(last["interval_ms"]),

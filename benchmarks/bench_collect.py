@@ -1,0 +1,160 @@
+"""Live-capture benchmark: a loopback websocket server (another process) sends Binance ``aggTrade`` and
+``forceOrder`` messages as fast as the collector reads them; the collector parses, batches and writes
+them to a fresh store. Target: ≥ 50,000 messages/s on one core, p99 latency to the batch < 50 ms.
+
+Latency is measured from the server's send time, written into each message's event time in ms (so
+its resolution is 1 ms), to the row being appended to the in-memory batch ("to batch"), and to the end
+of the store write that made it durable ("to store").
+
+``python -m benchmarks.bench_collect`` prints the figures. ``--serve PORT N`` is the server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import Result
+from perpscope.ingest.live import Collector, LiveConfig
+from perpscope.records import RecordType
+from perpscope.store import Lake, read
+from perpscope.venues.binance.client import BinanceClient, BinanceUrls
+from perpscope.venues.binance.live import BinanceLive
+
+N_MESSAGES = 300_000
+#: Paced rate for the latency figures (messages per second).
+PACED_RATE = 25_000
+SAMPLE_EVERY = 20
+
+_TRADE = (
+    '{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{t},"s":"BTCUSDT","a":{i},"p":"87123.4",'
+    '"q":"0.013","f":{i},"l":{i},"T":{t},"m":{m}}}}}'
+)
+_LIQ = (
+    '{{"stream":"!forceOrder@arr","data":{{"e":"forceOrder","E":{t},"o":{{"s":"{s}","S":"{side}",'
+    '"o":"LIMIT","f":"IOC","q":"0.5","p":"{p}","ap":"{p}","X":"FILLED","l":"0.5","z":"0.5","T":{t}}}}}}}'
+)
+_SYMS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
+
+
+async def _serve(port: int, n: int, rate: int = 0) -> None:
+    """Send ``n`` messages to each connection: as fast as possible, or ``rate`` per second (10 ms bursts)."""
+    from websockets.asyncio.server import serve
+
+    async def handler(ws: Any) -> None:
+        chunk = max(1, rate // 100) if rate else n
+        start = time.monotonic()
+        for i in range(n):
+            if rate and i % chunk == 0:
+                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+            t = time.time_ns() // 1_000_000
+            if i % 2:
+                msg = _TRADE.format(t=t, i=i // 2, m="true" if i % 3 else "false")
+            else:
+                msg = _LIQ.format(
+                    t=t, s=_SYMS[i % 5], side="SELL" if i % 4 else "BUY", p=f"{80000 + i * 0.1:.1f}"
+                )
+            await ws.send(msg)
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", port, compression=None, max_queue=None):
+        await asyncio.sleep(3600)
+
+
+async def _drive(port: int, n: int, data: Path, flush_s: float) -> dict[str, Any]:
+    lake = Lake(data)
+    to_batch: list[int] = []
+    to_store: list[int] = []
+    count = [0]
+    first_last = [0, 0]
+
+    def observe(rt: RecordType, row: Any, recv_ns: int) -> None:
+        c = count[0] = count[0] + 1
+        if c == 1:
+            first_last[0] = time.perf_counter_ns()
+        if c == n:
+            first_last[1] = time.perf_counter_ns()
+        if c % SAMPLE_EVERY == 0:
+            to_batch.append(time.time_ns() // 1_000_000 - row.ts_ms)
+
+    def on_flush(rows: dict[RecordType, list[Any]], done_ns: int) -> None:
+        done_ms = done_ns // 1_000_000
+        for lst in rows.values():
+            to_store.extend(done_ms - r.ts_ms for r in lst[::SAMPLE_EVERY])
+
+    url = f"http://127.0.0.1:{port}"
+    client = BinanceClient(BinanceUrls(url, url, f"ws://127.0.0.1:{port}"))
+    feed = BinanceLive(client, ["BTCUSDT"], ["liquidations", "trades"])
+    cfg = LiveConfig(flush_seconds=flush_s, max_batch=100_000, ping_interval_s=None)
+    col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
+    task = asyncio.create_task(col.run())
+    t0 = time.monotonic()
+    while count[0] < n and time.monotonic() - t0 < 120:
+        await asyncio.sleep(0.05)
+    col.stop()
+    await task
+    rows = read(lake, "trades").height + read(lake, "liquidations").height
+    secs = (first_last[1] - first_last[0]) / 1e9 if first_last[1] else float("nan")
+    return {
+        "n": count[0],
+        "secs": secs,
+        "rows": rows,
+        "to_batch": to_batch,
+        "to_store": to_store,
+        "malformed": feed.parser.malformed,
+    }
+
+
+def measure(n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0) -> dict[str, Any]:
+    """Run the server process (unpaced, or paced at ``rate`` msg/s) and the collector."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.bench_collect", "--serve", str(port), str(n), str(rate)], cwd=root
+    )
+    try:
+        time.sleep(1.0)
+        with tempfile.TemporaryDirectory() as d:
+            return asyncio.run(_drive(port, n, Path(d) / "data", flush_s))
+    finally:
+        server.kill()
+        server.wait()
+
+
+def run() -> list[Result]:
+    m = measure()  # saturated: the server sends faster than one core can take
+    assert m["rows"] == m["n"], (m["rows"], m["n"])  # every message stored exactly once
+    rate = m["n"] / m["secs"]
+    paced = measure(n=PACED_RATE * 6, rate=PACED_RATE)  # latency below saturation
+    assert paced["rows"] == paced["n"], (paced["rows"], paced["n"])
+    b = np.asarray(paced["to_batch"], dtype=float)
+    s = np.asarray(paced["to_store"], dtype=float)
+    at = f"at {PACED_RATE:,} msg/s"
+    return [
+        Result(
+            f"live capture: {m['n']:,} trade+liquidation msgs", rate, "msg/s", target="target ≥ 50,000 msg/s"
+        ),
+        Result(f"live latency to batch p50 {at}", float(np.percentile(b, 50)), "ms"),
+        Result(f"live latency to batch p99 {at}", float(np.percentile(b, 99)), "ms", target="target < 50 ms"),
+        Result(f"live latency to store p50 {at}, flush 1 s", float(np.percentile(s, 50)), "ms"),
+        Result(f"live latency to store p99 {at}, flush 1 s", float(np.percentile(s, 99)), "ms"),
+    ]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--serve":
+        asyncio.run(_serve(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))
+    else:
+        for r in run():
+            print(r.line(), flush=True)

@@ -1,0 +1,283 @@
+"""``perpscope backfill``, ``perpscope collect`` and ``perpscope collect-status``: venue REST history into
+the store, live capture as a long-running process, and that process's status.
+
+The lead registers these functions on the app (``app.command("backfill")(backfill)`` ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from perpscope.cli.common import console, err_console, fail
+from perpscope.cli.common import data_dir as data_dir_of
+from perpscope.core.time import SystemClock, ms_to_iso, parse_time_ms
+from perpscope.ingest.backfill import BackfillProgress, plan
+from perpscope.ingest.backfill import backfill as run_backfill
+from perpscope.ingest.live import Collector, LiveConfig, status_path
+from perpscope.ingest.state import read_json
+from perpscope.store import Lake
+from perpscope.venues.binance.client import CAPABILITIES as BINANCE
+from perpscope.venues.binance.client import FAPI_URL, SPOT_URL, WS_URL, BinanceClient, BinanceUrls
+from perpscope.venues.binance.live import BinanceLive
+from perpscope.venues.bybit.client import CAPABILITIES as BYBIT_REST
+from perpscope.venues.bybit.client import REST_URL as BYBIT_REST_URL
+from perpscope.venues.bybit.client import BybitClient
+from perpscope.venues.bybit.live import CAPABILITIES as BYBIT
+from perpscope.venues.bybit.live import WS_URL as BYBIT_WS
+from perpscope.venues.bybit.live import BybitLive
+
+VENUES = {"binance": BINANCE, "bybit": BYBIT_REST}  # REST backfill
+LIVE_VENUES = {"binance": BINANCE, "bybit": BYBIT}  # live capture
+DEFAULT_LIVE = "liquidations,funding,open_interest"
+DEFAULT_HISTORY = {
+    "binance": "funding,open_interest,ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume",
+    "bybit": "funding,open_interest",
+}
+
+
+def _symbols(text: str) -> list[str]:
+    out = [s.strip().upper() for s in text.split(",") if s.strip()]
+    if not out:
+        raise ValueError("name at least one symbol (BTCUSDT,ETHUSDT)")
+    return out
+
+
+def _venue(name: str, known: dict[str, Any] = VENUES) -> str:
+    v = name.strip().lower()
+    if v not in known:
+        raise ValueError(
+            f"venue {name!r} is not available here yet; available: {', '.join(known)} "
+            "(more venues are planned)"
+        )
+    return v
+
+
+def _feeds(
+    names: list[str],
+    syms: list[str],
+    wanted: list[str],
+    urls: BinanceUrls,
+    kline_period: str,
+    oi_poll_s: float,
+    bybit_ws: str,
+) -> list[Any]:
+    """One live feed per venue with the wanted streams it offers; error when a venue offers none."""
+    feeds: list[Any] = []
+    for v in names:
+        mine = [s for s in wanted if s in LIVE_VENUES[v].live]
+        if not mine:
+            raise ValueError(f"{v} offers none of {wanted}; it has: {', '.join(LIVE_VENUES[v].live)}")
+        if v == "binance":
+            feeds.append(
+                BinanceLive(BinanceClient(urls), syms, mine, kline_period=kline_period, oi_poll_s=oi_poll_s)
+            )
+        else:
+            feeds.append(BybitLive(syms, mine, ws_base=bybit_ws))
+    return feeds
+
+
+def backfill(
+    ctx: typer.Context,
+    venue: Annotated[str, typer.Option("--venue", "-v", help="Venue (binance, bybit).")] = "binance",
+    symbols: Annotated[
+        str, typer.Option("--symbols", "-s", help="Venue symbols, comma-separated.")
+    ] = "BTCUSDT",
+    since: Annotated[
+        str, typer.Option("--since", help="Start (2025-10-01, a UTC datetime or epoch ms).")
+    ] = "",
+    until: Annotated[str | None, typer.Option("--until", help="End, exclusive. Default: now.")] = None,
+    streams: Annotated[
+        str | None,
+        typer.Option(
+            "--streams",
+            help="History streams, comma-separated, each optionally with a period. Binance: "
+            "klines:1h,funding,open_interest:5m,ratio_global,ratio_top_accounts,ratio_top_positions,"
+            "taker_volume,mark_klines:1m,index_klines,premium_klines,spot_klines; Bybit: klines:1h,funding,"
+            "open_interest:5m. Default: funding, open interest and (Binance) the ratios and taker volume.",
+        ),
+    ] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Jobs at once.")] = 4,
+    rest_url: Annotated[str | None, typer.Option("--rest-url", hidden=True)] = None,
+) -> None:
+    """Page a venue's REST history into the store, within its rate limit; resumes where it stopped.
+
+    Asking for more history than the venue serves takes what exists and says where older data is
+    (Binance: the public archive, ``perpscope download``).
+    """
+    data_dir = data_dir_of(ctx)
+    clock = SystemClock()
+    try:
+        v = _venue(venue)
+        syms = _symbols(symbols)
+        if not since:
+            raise ValueError("--since is required (e.g. 2025-10-01)")
+        now = clock.now_ms()
+        jobs, notes = plan(
+            VENUES[v],
+            [s for s in (streams or DEFAULT_HISTORY[v]).split(",") if s.strip()],
+            syms,
+            parse_time_ms(since),
+            parse_time_ms(until) if until else now,
+            now,
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    for n in notes:
+        err_console().print(f"[yellow]note:[/] {n}")
+    if not jobs:
+        console().print("nothing to fetch")
+        return
+    urls = BinanceUrls(rest_url, rest_url, WS_URL) if rest_url else BinanceUrls(FAPI_URL, SPOT_URL, WS_URL)
+
+    cols = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} rows")]
+    with Progress(*cols, TimeElapsedColumn(), console=err_console()) as prog:
+        tasks: dict[str, TaskID] = {j.label: prog.add_task(j.label, total=1000, rows=0) for j in jobs}
+
+        def on_progress(p: BackfillProgress) -> None:
+            prog.update(tasks[p.job.label], completed=1000 * p.done_ms / p.total_ms, rows=p.rows_added)
+
+        async def go():  # type: ignore[no-untyped-def]
+            client: Any = BinanceClient(urls) if v == "binance" else BybitClient(rest_url or BYBIT_REST_URL)
+            try:
+                return await run_backfill(
+                    client, Lake(data_dir), data_dir, jobs, progress=on_progress, concurrency=concurrency
+                )
+            finally:
+                await client.aclose()
+
+        report = asyncio.run(go())
+    t = Table(title=f"backfill {v}")
+    for c in ("stream", "symbol", "pages", "rows fetched", "rows added", "outcome"):
+        t.add_column(c)
+    for r in report.results:
+        outcome = f"[red]{r.error}" if r.error else "; ".join(r.notes) or "ok"
+        t.add_row(
+            r.job.stream + (f":{r.job.period}" if r.job.period else ""),
+            r.job.symbol,
+            str(r.pages),
+            f"{r.rows_fetched:,}",
+            f"{r.rows_added:,}",
+            outcome,
+        )
+    console().print(t)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def collect(
+    ctx: typer.Context,
+    venues: Annotated[
+        str, typer.Option("--venues", "-v", help="Venues, comma-separated (binance, bybit).")
+    ] = "binance",
+    symbols: Annotated[str, typer.Option("--symbols", "-s", help="Symbols, comma-separated.")] = "BTCUSDT",
+    streams: Annotated[
+        str,
+        typer.Option(
+            "--streams", help="liquidations (every symbol), trades, funding, klines, open_interest."
+        ),
+    ] = DEFAULT_LIVE,
+    flush_seconds: Annotated[
+        float, typer.Option("--flush-seconds", min=0.05, help="Longest a row waits before it is written.")
+    ] = 1.0,
+    max_batch: Annotated[
+        int, typer.Option("--max-batch", min=1, help="Rows that trigger an early write.")
+    ] = 50_000,
+    oi_poll_seconds: Annotated[float, typer.Option("--oi-poll-seconds", min=1.0)] = 60.0,
+    kline_period: Annotated[str, typer.Option("--kline-period")] = "1m",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status table.")] = False,
+    rest_url: Annotated[str | None, typer.Option("--rest-url", hidden=True)] = None,
+    ws_url: Annotated[str | None, typer.Option("--ws-url", hidden=True)] = None,
+    bybit_ws_url: Annotated[str | None, typer.Option("--bybit-ws-url", hidden=True)] = None,
+) -> None:
+    """Capture live streams into the store until Ctrl-C / SIGTERM (then flush and exit cleanly).
+
+    Each venue gets the wanted streams it offers (Bybit: liquidations, every one, for the named symbols).
+
+    A ``kill -9`` loses at most the rows of the last ``--flush-seconds`` (plus a write in progress);
+    the store itself is never left half-written.
+    """
+    data_dir = data_dir_of(ctx)
+    try:
+        names = sorted({_venue(v, LIVE_VENUES) for v in venues.split(",") if v.strip()})
+        syms = _symbols(symbols)
+        wanted = [s.strip() for s in streams.split(",") if s.strip()]
+        urls = BinanceUrls(rest_url or FAPI_URL, rest_url or SPOT_URL, ws_url or WS_URL)
+        feeds = _feeds(names, syms, wanted, urls, kline_period, oi_poll_seconds, bybit_ws_url or BYBIT_WS)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    cfg = LiveConfig(flush_seconds=flush_seconds, max_batch=max_batch)
+
+    async def go() -> Collector:
+        col = Collector(feeds, Lake(data_dir), data_dir, cfg)
+        col.install_signal_handlers()
+        if quiet:
+            await col.run()
+            return col
+        from rich.live import Live
+
+        task = asyncio.create_task(col.run())
+        with Live(_status_table(col.snapshot()), console=err_console(), refresh_per_second=2) as live:
+            while not task.done():
+                await asyncio.sleep(1.0)
+                live.update(_status_table(col.snapshot()))
+        await task
+        return col
+
+    col = asyncio.run(go())
+    snap = col.snapshot()
+    console().print(f"stopped; rows written: {snap['written']}")
+    fatal = [v["fatal"] for v in snap["venues"] if v["fatal"]]
+    if fatal:
+        raise fail("; ".join(fatal), code=1)
+
+
+def status(ctx: typer.Context) -> None:
+    """Show the status a running (or the last) collector wrote to ``<data dir>/_state/status.json``."""
+    path = status_path(data_dir_of(ctx))
+    snap = read_json(path)
+    if not isinstance(snap, dict):
+        raise fail(f"no collector status at {path}: start one with `perpscope collect`", code=1)
+    age = time.time() - snap.get("updated_ms", 0) / 1000
+    state = "stopped" if snap.get("stopped") else ("running" if age < 30 else f"not updated for {age:.0f} s")
+    console().print(f"collector pid {snap.get('pid')}: {state}; pending rows {snap.get('pending_rows', 0):,}")
+    console().print(_status_table(snap))
+
+
+def _status_table(snap: dict[str, Any]) -> Table:
+    t = Table(title="live streams")
+    for c in (
+        "venue",
+        "stream",
+        "msgs",
+        "msg/s",
+        "last event",
+        "lag ms",
+        "reconnects",
+        "gaps filled",
+        "gaps unfilled",
+        "rows written",
+    ):
+        t.add_column(c, justify="right" if c not in ("venue", "stream") else "left")
+    for s in snap.get("streams", []):
+        t.add_row(
+            s["venue"],
+            s["stream"],
+            f"{s['messages']:,}",
+            f"{s['msgs_per_s']:.1f}",
+            ms_to_iso(s["last_event_ms"], seconds=True) if s.get("last_event_ms") else "-",
+            str(s.get("lag_ms") if s.get("lag_ms") is not None else "-"),
+            str(s["reconnects"]),
+            str(s["gaps_filled"]),
+            str(len(s["gaps_unfilled"])),
+            f"{s['rows_written']:,}",
+        )
+    for v in snap.get("venues", []):
+        if v.get("fatal") or v.get("last_error"):
+            t.caption = f"{v['venue']}: {v.get('fatal') or v.get('last_error')}"
+    return t

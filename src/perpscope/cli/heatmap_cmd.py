@@ -1,0 +1,239 @@
+"""``perpscope heatmap``: the liquidation heatmap of one symbol from the store, and its calibration.
+
+Two plain functions taking ``ctx: typer.Context`` — :func:`heatmap` (``perpscope heatmap SYMBOL``) and
+:func:`calibrate` — plus :data:`app`, a group holding both as ``show`` and ``calibrate`` for a command
+line where ``heatmap`` is a group.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.core.time import DAY_MS, interval_ms, ms_to_iso, parse_time_ms
+from perpscope.heatmap import (
+    DEFAULT_MODEL,
+    DEFAULT_TRADE_FLOW_MODEL,
+    EnsembleRun,
+    HeatmapRun,
+    ensemble_members,
+    hot_zones,
+    model_inputs,
+    run_ensemble,
+    run_model,
+    with_half_lives,
+)
+from perpscope.heatmap import (
+    calibrate as run_calibration,
+)
+from perpscope.heatmap.calibration import Scores, describe
+from perpscope.heatmap.models import Model
+from perpscope.store import Lake, read
+
+MODELS = ("auto", "oi-change", "trade-flow", "ensemble")
+
+app = typer.Typer(
+    help="Liquidation heatmaps: where leveraged positions would be force-closed.", no_args_is_help=True
+)
+
+
+def _frames(
+    lk: Lake, venue: str, symbol: str, start: int, end: int, oi_venue: str | None, oi_symbol: str | None
+) -> dict[str, pl.DataFrame]:
+    def get(record: str, v: str, s: str) -> pl.DataFrame:
+        try:
+            return read(lk, record, venue=v, symbol=s, start_ms=start, end_ms=end)
+        except Exception:  # a record the store does not hold for this symbol
+            return pl.DataFrame()
+
+    return {
+        "candles": get("candles", venue, symbol),
+        "open_interest": get("open_interest", oi_venue or venue, oi_symbol or symbol),
+        "funding": get("funding", venue, symbol),
+        "long_short_ratios": get("long_short_ratios", venue, symbol),
+        "taker_volume": get("taker_volume", venue, symbol),
+    }
+
+
+def _bars(f: dict[str, pl.DataFrame], every: str | None) -> pl.DataFrame:
+    if f["candles"].is_empty():
+        raise fail("no candles in the store for this symbol and period; import some (perpscope import PATH)")
+    opt = {k: (v if v.height else None) for k, v in f.items() if k != "candles"}
+    return model_inputs(
+        f["candles"],
+        opt["open_interest"],
+        opt["funding"],
+        opt["long_short_ratios"],
+        opt["taker_volume"],
+        every_ms=interval_ms(every) if every else None,
+    )
+
+
+def _pick(name: str, bars: pl.DataFrame) -> Model | list[Model]:
+    has_oi = bars.get_column("oi_usd").is_not_null().any() or bars.get_column("oi_base").is_not_null().any()
+    if name not in MODELS:
+        raise fail(f"--model must be one of {', '.join(MODELS)}; got {name!r}")
+    base: Model = DEFAULT_MODEL if (has_oi and name != "trade-flow") else DEFAULT_TRADE_FLOW_MODEL
+    if name == "oi-change" and not has_oi:
+        raise fail("the oi-change model needs open interest: none in the store for this symbol and period")
+    if name == "ensemble":
+        return ensemble_members(base, bars=bars)
+    return base
+
+
+def _zone_table(zones: pl.DataFrame) -> Table:
+    t = Table(header_style="bold")
+    band = "usd_p10" in zones.columns
+    for col in ("side", "#", "zone (price)", "USD", "distance", *(["p10–p90 USD"] if band else [])):
+        t.add_column(col, justify="left" if col in ("side", "zone (price)") else "right")
+    for r in zones.iter_rows(named=True):
+        row = [
+            r["side"],
+            str(r["rank"]),
+            f"{r['price_lo']:,.2f} – {r['price_hi']:,.2f}",
+            f"{r['usd']:,.0f}",
+            f"{r['distance_pct']:+.2f}%",
+        ]
+        if band:
+            row.append(f"{r['usd_p10']:,.0f} – {r['usd_p90']:,.0f}")
+        t.add_row(*row)
+    return t
+
+
+def heatmap(
+    ctx: typer.Context,
+    symbol: Annotated[
+        str, typer.Argument(help="Symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
+    ],
+    venue: Annotated[str, typer.Option(help="Venue of the candles.")] = "binance",
+    at: Annotated[
+        str | None, typer.Option("--at", help="Instant of the current map (UTC). Default: --to.")
+    ] = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="First bar (UTC). Default: 30 days before --at.")
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End of the bars (UTC). Default: the last candle.")
+    ] = None,
+    model: Annotated[str, typer.Option(help="auto, oi-change, trade-flow or ensemble.")] = "auto",
+    every: Annotated[
+        str | None, typer.Option(help="Bar length (5m, 1h, 4h). Default: the finest stored.")
+    ] = None,
+    oi_venue: Annotated[
+        str | None, typer.Option(help="Venue of the open interest, if not the candles'.")
+    ] = None,
+    oi_symbol: Annotated[str | None, typer.Option(help="Symbol of the open interest, if not SYMBOL.")] = None,
+    zones: Annotated[int, typer.Option("--zones", "-k", help="Hot zones per side.")] = 5,
+    width: Annotated[float, typer.Option(help="Zone width, % of price.")] = 0.5,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the chart: .html (interactive) or .png (kaleido).")
+    ] = None,
+) -> None:
+    """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
+    lk = lake(ctx)
+    try:
+        when = at or to
+        end = parse_time_ms(when) + 1 if when else None
+        start = parse_time_ms(from_) if from_ else None
+    except ValueError as e:
+        raise fail(str(e)) from e
+    if end is None:
+        c = read(lk, "candles", venue=venue, symbol=symbol)
+        if c.is_empty():
+            raise fail(f"no candles for {venue} {symbol} in the store at {lk.root}")
+        end = int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
+    start = start if start is not None else end - 30 * DAY_MS
+    bars = _bars(_frames(lk, venue, symbol, start, end, oi_venue, oi_symbol), every)
+    chosen = _pick(model, bars)
+    source: HeatmapRun | EnsembleRun = (
+        run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
+    )
+    z = hot_zones(source, k=zones, width_pct=width)
+    last = int(bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+    label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
+    con = console()
+    con.print(
+        f"[bold]{venue} {symbol}[/] hot zones after the bar of {ms_to_iso(last)} UTC — "
+        f"price {source.last_close:,.2f} — {label}"
+    )
+    con.print(_zone_table(z))
+    if out is not None:
+        from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
+
+        try:
+            write_heatmap(heatmap_figure(bars, source, zones=z, title=f"{venue} {symbol} — {label}"), out)
+        except Exception as e:  # PNG export needs kaleido and a browser
+            raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
+        con.print(f"wrote {out}")
+
+
+def _scores_table(fit: Scores, test: Scores) -> Table:
+    t = Table(title="scores (95% Wilson intervals)", header_style="bold")
+    for col in ("score", "fit", "test", "test 95% CI", "test n"):
+        t.add_column(col, justify="left" if col == "score" else "right")
+    ff, tf = fit.frame(), test.frame()
+    for a, b in zip(ff.iter_rows(named=True), tf.iter_rows(named=True), strict=True):
+        ci = "" if math.isnan(b["ci_lo"]) else f"{b['ci_lo']:.3f} – {b['ci_hi']:.3f}"
+        fmt = (lambda x: f"{x:,.0f}") if "USD per" in a["score"] else (lambda x: f"{x:.3f}")
+        t.add_row(a["score"], fmt(a["value"]), fmt(b["value"]), ci, f"{b['n']:,}")
+    return t
+
+
+def calibrate(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="Symbol of the candles.")],
+    fit_from: Annotated[str, typer.Option(help="Start of the fit window (UTC).")],
+    fit_to: Annotated[str, typer.Option(help="End of the fit window = start of the test window (UTC).")],
+    test_to: Annotated[str, typer.Option(help="End of the test window (UTC).")],
+    venue: Annotated[str, typer.Option(help="Venue of the candles.")] = "binance",
+    liq_venue: Annotated[str | None, typer.Option(help="Venue of the realized liquidation totals.")] = None,
+    liq_symbol: Annotated[str | None, typer.Option(help="Symbol of the realized liquidation totals.")] = None,
+    oi_venue: Annotated[
+        str | None, typer.Option(help="Venue of the open interest, if not the candles'.")
+    ] = None,
+    oi_symbol: Annotated[str | None, typer.Option(help="Symbol of the open interest, if not SYMBOL.")] = None,
+    model: Annotated[
+        str, typer.Option(help="oi-change or trade-flow: which family to calibrate.")
+    ] = "oi-change",
+    every: Annotated[str | None, typer.Option(help="Bar length; must match the liquidation totals'.")] = None,
+) -> None:
+    """Fit the model's parameters on one window, score the choice once on the later one."""
+    lk = lake(ctx)
+    try:
+        f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
+    except ValueError as e:
+        raise fail(str(e)) from e
+    bars = _bars(_frames(lk, venue, symbol, f0, t1, oi_venue, oi_symbol), every)
+    realized = read(
+        lk,
+        "liquidation_totals",
+        venue=liq_venue or venue,
+        symbol=liq_symbol or symbol,
+        start_ms=f0,
+        end_ms=t1,
+    )
+    if realized.is_empty():
+        raise fail(
+            "no liquidation_totals for the realized series in the store; pass --liq-venue/--liq-symbol"
+        )
+    base: Model = DEFAULT_TRADE_FLOW_MODEL if model == "trade-flow" else DEFAULT_MODEL
+    lives = [3 * DAY_MS, 7 * DAY_MS] if model == "trade-flow" else [None, 7 * DAY_MS, 30 * DAY_MS]
+    cands = with_half_lives(ensemble_members(base, bars=bars), lives)
+    err_console().print(f"scoring {len(cands)} candidates on {bars.height:,} bars …")
+    try:
+        cal = run_calibration(cands, bars, realized, fit=(f0, f1), test=(f1, t1))
+    except ValueError as e:
+        raise fail(str(e)) from e
+    con = console()
+    con.print(f"chosen on the fit window: [bold]{describe(cal.chosen)}[/]")
+    con.print(_scores_table(cal.fit, cal.test))
+
+
+app.command("show")(heatmap)
+app.command("calibrate")(calibrate)

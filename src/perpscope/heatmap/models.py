@@ -1,0 +1,386 @@
+"""Position-inference models: where leveraged positions were opened, and where they would be liquidated.
+
+Two models decide, bar by bar, how much leveraged notional opened on each side and at what entry; the
+kernel (:mod:`perpscope.heatmap.kernel`) places it at liquidation prices and consumes it as the price
+path crosses it. Model cards: ``docs/heatmap/oi-change.md`` and ``docs/heatmap/trade-flow.md``.
+
+- :class:`OIChangeModel` (``oi-change`` v1): new notional where open interest rises.
+- :class:`TradeFlowModel` (``trade-flow`` v1): new notional from taker-volume surges, for venues or
+  periods without open-interest history.
+
+Side rules (which side of each new contract is the leveraged one): every new contract has a long and a
+short; the models assume the leveraged side is the *aggressor* — the trader who crossed the spread to
+open — and that the resting side is mostly market makers and hedgers with little leverage. The long
+share of new leveraged notional is then taken from:
+
+- ``taker``: taker-buy share of the bar's volume (default; from the candles or taker-volume records);
+- ``ratio``: the global long/short account ratio's long share (Binance ``globalLongShortAccountRatio``);
+- ``funding``: ``0.5 + (funding_8h − 0.0001) / 0.0004`` clipped to [0.25, 0.75] — positive funding beyond
+  the 0.01%/8h baseline means longs pay to stay, i.e. longs are the crowded, leveraged side;
+- ``even``: 0.5.
+
+A rule whose input is missing in a bar falls back to 0.5 for that bar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+import numpy as np
+import polars as pl
+
+from perpscope.heatmap.inputs import HeatmapInputError
+from perpscope.heatmap.kernel import KERNELS, KernelOut
+from perpscope.heatmap.liqprice import BracketTable, binance_isolated_factor, load_brackets, table_at
+
+SideRule = Literal["taker", "ratio", "funding", "even"]
+EntryRule = Literal["typical", "vwap", "close"]
+LiqFormula = Literal["binance-exact", "simple"]
+
+
+@dataclass(frozen=True, slots=True)
+class LeverageMix:
+    """Share of new leveraged notional opened at each leverage (weights are normalized)."""
+
+    name: str
+    leverages: tuple[float, ...]
+    weights: tuple[float, ...]
+
+    def normalized(self) -> tuple[np.ndarray, np.ndarray]:
+        w = np.asarray(self.weights, dtype=np.float64)
+        return np.asarray(self.leverages, dtype=np.float64), w / w.sum()
+
+
+#: Leverage mixes the ensemble spans. Assumptions, not measurements: no venue publishes its leverage
+#: distribution; these bracket plausible retail-heavy to conservative books.
+MIXES: dict[str, LeverageMix] = {
+    "low": LeverageMix("low", (2, 3, 5, 10, 20), (0.15, 0.2, 0.3, 0.25, 0.1)),
+    "mid": LeverageMix("mid", (5, 10, 20, 25, 50, 100), (0.15, 0.3, 0.25, 0.1, 0.15, 0.05)),
+    "high": LeverageMix("high", (10, 20, 25, 50, 75, 100, 125), (0.1, 0.15, 0.15, 0.25, 0.1, 0.15, 0.1)),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OIChangeModel:
+    """``oi-change`` v1: leveraged notional opens where open interest rises.
+
+    Parameters
+    ----------
+    mix : LeverageMix
+        Leverage distribution of new positions.
+    side_rule : {"taker", "ratio", "funding", "even"}
+        How new notional is split between longs and shorts (module docstring).
+    entry_rule : {"typical", "vwap", "close"}
+        Entry price of the bar's new positions: (H+L+C)/3, quote/base volume, or close.
+    liq_formula : {"binance-exact", "simple"}
+        ``binance-exact``: isolated Binance formula with the bracket in force at the bar
+        (:func:`~perpscope.heatmap.liqprice.binance_isolated_factor`); ``simple``: EP·(1 ∓ 1/L ± MMR).
+    position_usd : float
+        Notional of one representative position, USD; picks the bracket (tier) of the table.
+    leveraged_fraction : float
+        Share of each new contract's notional counted as leveraged (1.0 = one side of every contract).
+    half_life_ms : int or None
+        Optional time decay of the book (positions closed for reasons the OI series does not show).
+    """
+
+    mix: LeverageMix = MIXES["mid"]
+    side_rule: SideRule = "taker"
+    entry_rule: EntryRule = "typical"
+    liq_formula: LiqFormula = "binance-exact"
+    position_usd: float = 10_000.0
+    leveraged_fraction: float = 1.0
+    half_life_ms: int | None = None
+    name: str = field(default="oi-change", init=False)
+    version: str = field(default="1", init=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TradeFlowModel:
+    """``trade-flow`` v1: leveraged notional opens in taker-volume surges (no open interest needed).
+
+    Parameters
+    ----------
+    baseline_bars : int
+        Trailing window (bars, excluding the current one) of the median quote volume that counts as
+        ordinary turnover.
+    open_fraction : float
+        Share of the quote volume *above* the baseline taken as newly opened leveraged notional.
+    half_life_ms : int
+        Time decay of the book (no OI decreases to close positions).
+    mix, side_rule, entry_rule, liq_formula, position_usd
+        As in :class:`OIChangeModel`.
+    """
+
+    mix: LeverageMix = MIXES["mid"]
+    side_rule: SideRule = "taker"
+    entry_rule: EntryRule = "typical"
+    liq_formula: LiqFormula = "binance-exact"
+    position_usd: float = 10_000.0
+    baseline_bars: int = 48
+    open_fraction: float = 0.25
+    half_life_ms: int = 7 * 86_400_000
+    name: str = field(default="trade-flow", init=False)
+    version: str = field(default="1", init=False)
+
+
+Model = OIChangeModel | TradeFlowModel
+
+
+@dataclass(frozen=True, slots=True)
+class PriceGrid:
+    """Uniform price bins ``[lo + i·width, lo + (i+1)·width)``, i = 0 … n_bins − 1."""
+
+    lo: float
+    width: float
+    n_bins: int
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self.lo + self.width * np.arange(self.n_bins + 1)
+
+    @property
+    def mids(self) -> np.ndarray:
+        return self.lo + self.width * (np.arange(self.n_bins) + 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class HeatmapRun:
+    """One model run over one series: the kernel output with the bars' times and the grid."""
+
+    model: Model
+    grid: PriceGrid
+    ts_ms: np.ndarray  # (n_bars,) int64 bar opens
+    interval_ms: int
+    snapshot_ts_ms: np.ndarray  # (n_snapshots,) bar opens of the snapshot bars
+    last_close: float
+    out: KernelOut
+
+    def grid_frame(self) -> pl.DataFrame:
+        """The heatmap grid: one row per (snapshot bar, price bin) with any USD, book after that bar.
+
+        Columns ``ts_ms`` (bar open), ``price_lo``, ``price_hi``, ``long_usd``, ``short_usd``.
+        """
+        n_s, n_b = self.out.grid_long.shape
+        edges = self.grid.edges
+        df = pl.DataFrame(
+            {
+                "ts_ms": np.repeat(self.snapshot_ts_ms, n_b),
+                "price_lo": np.tile(edges[:-1], n_s),
+                "price_hi": np.tile(edges[1:], n_s),
+                "long_usd": self.out.grid_long.ravel(),
+                "short_usd": self.out.grid_short.ravel(),
+            }
+        )
+        return df.filter((pl.col("long_usd") > 0) | (pl.col("short_usd") > 0)).with_columns(
+            pl.col("ts_ms").cast(pl.Datetime("ms", "UTC"))
+        )
+
+    def predicted_liquidations(self) -> pl.DataFrame:
+        """USD the model liquidated in each bar: ``ts_ms, long_usd, short_usd`` (compare with realized)."""
+        return pl.DataFrame(
+            {"ts_ms": self.ts_ms, "long_usd": self.out.consumed_long, "short_usd": self.out.consumed_short}
+        ).with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+
+
+def _col(bars: pl.DataFrame, name: str) -> np.ndarray:
+    return bars.get_column(name).cast(pl.Float64).to_numpy().astype(np.float64, copy=True)
+
+
+def entry_prices(bars: pl.DataFrame, rule: EntryRule) -> np.ndarray:
+    """Entry price of each bar's new positions under ``rule`` (vwap falls back to typical)."""
+    h, lo, c = _col(bars, "high"), _col(bars, "low"), _col(bars, "close")
+    typical = (h + lo + c) / 3.0
+    if rule == "typical":
+        return typical
+    if rule == "close":
+        return c
+    if rule == "vwap":
+        vq, vb = _col(bars, "volume_quote"), _col(bars, "volume_base")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = vq / vb
+        ok = np.isfinite(v) & (v >= lo) & (v <= h)
+        return np.where(ok, v, typical)
+    raise ValueError(f"entry_rule must be typical, vwap or close, got {rule!r}")
+
+
+def long_share(bars: pl.DataFrame, rule: SideRule) -> np.ndarray:
+    """Long share (0…1) of each bar's new leveraged notional under ``rule`` (0.5 where input is missing)."""
+    n = bars.height
+    if rule == "even":
+        return np.full(n, 0.5)
+    if rule == "taker":
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = _col(bars, "taker_buy_share")
+    elif rule == "ratio":
+        s = _col(bars, "ls_long_share")
+    elif rule == "funding":
+        s = np.clip(0.5 + (_col(bars, "funding_8h") - 0.0001) / 0.0004, 0.25, 0.75)
+    else:
+        raise ValueError(f"side_rule must be taker, ratio, funding or even, got {rule!r}")
+    return np.where(np.isfinite(s), np.clip(s, 0.0, 1.0), 0.5)
+
+
+def _factors(
+    model: Model, ts_ms: np.ndarray, tables: list[BracketTable] | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per bar and leverage: liquidation price / entry for longs and shorts; and the weights."""
+    levs, w = model.mix.normalized()
+    n = len(ts_ms)
+    if tables is None:
+        tables = load_brackets("binance_btcusdt")
+    mmr = np.empty(n)
+    cum = np.empty(n)
+    # the table in force at each bar (tables change rarely: resolve per distinct table)
+    effs = np.array([t.effective_from_ms for t in tables])
+    idx = np.searchsorted(effs, ts_ms, side="right") - 1
+    first = table_at(tables, int(ts_ms.min())) if (idx < 0).any() else None
+    for j in np.unique(idx):
+        tier = (tables[j] if j >= 0 else first).tier_for(model.position_usd)  # type: ignore[union-attr]
+        mmr[idx == j] = tier.mmr
+        cum[idx == j] = tier.maint_amount_usd / model.position_usd
+    lf = np.empty((n, len(levs)))
+    sf = np.empty((n, len(levs)))
+    for k, lev in enumerate(levs):
+        if model.liq_formula == "simple":
+            lf[:, k] = 1.0 - 1.0 / lev + mmr
+            sf[:, k] = 1.0 + 1.0 / lev - mmr
+        else:
+            lf[:, k] = binance_isolated_factor("long", lev, mmr, cum)  # type: ignore[arg-type]
+            sf[:, k] = binance_isolated_factor("short", lev, mmr, cum)  # type: ignore[arg-type]
+    return lf, sf, w
+
+
+def _flows(model: Model, bars: pl.DataFrame, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: new leveraged notional (USD) and the fraction of the book that survives the bar."""
+    n = bars.height
+    iv = int(bars.get_column("interval_ms")[0])
+    decay = 1.0 if model.half_life_ms is None else 0.5 ** (iv / model.half_life_ms)
+    if isinstance(model, OIChangeModel):
+        base = _col(bars, "oi_base")
+        usd = _col(bars, "oi_usd")
+        oi = np.where(np.isfinite(base), base, usd / _col(bars, "close"))
+        if not np.isfinite(oi).any():
+            raise HeatmapInputError(
+                "oi-change model: the bars carry no open interest; pass open_interest to model_inputs "
+                "or use the trade-flow model"
+            )
+        prev = np.concatenate([[np.nan], oi[:-1]])
+        d = oi - prev
+        ok = np.isfinite(d) & np.isfinite(prev) & (prev > 0)
+        new = np.where(ok & (d > 0), d * entry * model.leveraged_fraction, 0.0)
+        keep = np.where(ok & (d < 0), oi / np.where(ok, prev, 1.0), 1.0) * decay
+        return new, keep
+    vq = _col(bars, "volume_quote")
+    if not np.isfinite(vq).any():
+        raise HeatmapInputError("trade-flow model: the bars carry no quote volume (volume_quote)")
+    s = pl.Series(vq).fill_nan(None)
+    base_med = s.shift(1).rolling_median(model.baseline_bars, min_samples=max(2, model.baseline_bars // 4))
+    med = base_med.to_numpy().astype(np.float64)
+    surge = np.where(np.isfinite(med) & np.isfinite(vq), np.maximum(vq - med, 0.0), 0.0)
+    return surge * model.open_fraction, np.full(n, decay)
+
+
+def default_grid(bars: pl.DataFrame, model: Model, n_bins: int = 2000) -> PriceGrid:
+    """A grid that holds every liquidation price the model can produce for these bars."""
+    levs = np.asarray(model.mix.leverages, dtype=np.float64)
+    lo = float(np.nanmin(_col(bars, "low"))) * max(0.02, 1.0 - 1.0 / levs.min()) * 0.98
+    hi = float(np.nanmax(_col(bars, "high"))) * (1.0 + 1.0 / levs.min()) * 1.02
+    return PriceGrid(lo, (hi - lo) / n_bins, n_bins)
+
+
+def run_model(
+    model: Model,
+    bars: pl.DataFrame,
+    *,
+    grid: PriceGrid | None = None,
+    tables: list[BracketTable] | None = None,
+    snapshot_every: int | None = None,
+    engine: Literal["numba", "reference"] = "numba",
+) -> HeatmapRun:
+    """Run a model over the bars of :func:`~perpscope.heatmap.inputs.model_inputs`.
+
+    Parameters
+    ----------
+    model : OIChangeModel or TradeFlowModel
+    bars : polars.DataFrame
+        Model inputs, one series, sorted by time.
+    grid : PriceGrid, optional
+        Price bins; default :func:`default_grid` with 2,000 bins.
+    tables : list of BracketTable, optional
+        Maintenance-margin tables; default Binance BTCUSDT. Each bar uses the table in force at its open;
+        bars older than the oldest table use the oldest one (BTCUSDT: 2021-03-18).
+    snapshot_every : int, optional
+        Keep the book every this many bars (and after the last bar); default about 500 snapshots.
+    engine : {"numba", "reference"}
+        Compiled kernel or the readable reference (same results).
+
+    Returns
+    -------
+    HeatmapRun
+    """
+    if bars.is_empty():
+        raise HeatmapInputError("run_model: no bars")
+    grid = grid or default_grid(bars, model)
+    ts = bars.get_column("ts_ms").dt.epoch("ms").to_numpy().astype(np.int64)
+    entry = entry_prices(bars, model.entry_rule)
+    new, keep = _flows(model, bars, entry)
+    share = long_share(bars, model.side_rule)
+    lf, sf, w = _factors(model, ts, tables)
+    high, low = _col(bars, "high"), _col(bars, "low")
+    mh, ml = _col(bars, "mark_high"), _col(bars, "mark_low")
+    high = np.where(np.isfinite(mh), mh, high)
+    low = np.where(np.isfinite(ml), ml, low)
+    n = len(ts)
+    step = snapshot_every or max(1, n // 500)
+    snaps = np.zeros(n, dtype=np.bool_)
+    snaps[step - 1 :: step] = True
+    snaps[-1] = True
+    out = KERNELS[engine](
+        high,
+        low,
+        entry,
+        new * share,
+        new * (1.0 - share),
+        keep,
+        lf,
+        sf,
+        w,
+        grid.lo,
+        grid.width,
+        grid.n_bins,
+        snaps,
+    )
+    return HeatmapRun(
+        model,
+        grid,
+        ts,
+        int(bars.get_column("interval_ms")[0]),
+        ts[snaps],
+        float(_col(bars, "close")[-1]),
+        out,
+    )
+
+
+def ensemble_members(
+    base: Model,
+    *,
+    mixes: tuple[str, ...] = ("low", "mid", "high"),
+    side_rules: tuple[SideRule, ...] = ("taker", "ratio", "funding", "even"),
+    entry_rules: tuple[EntryRule, ...] = ("typical", "vwap"),
+    bars: pl.DataFrame | None = None,
+) -> list[Model]:
+    """Every combination of the uncertain parameters around ``base`` (rules whose input the bars lack
+    are left out when ``bars`` is given)."""
+    if bars is not None:
+        have = {c for c in bars.columns if bars.get_column(c).is_not_null().any()}
+        need = {"taker": "taker_buy_share", "ratio": "ls_long_share", "funding": "funding_8h"}
+        side_rules = tuple(r for r in side_rules if r not in need or need[r] in have)
+        if "volume_quote" not in have:
+            entry_rules = tuple(r for r in entry_rules if r != "vwap") or ("typical",)
+    return [
+        replace(base, mix=MIXES[m], side_rule=s, entry_rule=e)
+        for m in mixes
+        for s in side_rules
+        for e in entry_rules
+    ]

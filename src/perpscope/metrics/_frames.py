@@ -1,0 +1,115 @@
+"""Helpers shared by the metrics modules: series keys, column checks, instants as integers.
+
+Every metric works on many series at once: a *series* is one ``venue`` + ``canonical`` pair
+(:data:`KEYS`), and window functions run ``.over(KEYS)`` so 300 symbols go through in one call.
+Instants are the records' ``Datetime("ms", "UTC")``; bar arithmetic is done on their int64 ms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+import polars as pl
+
+from perpscope.core.errors import PerpscopeError
+
+#: The columns that identify one series: metrics never mix rows of different series.
+KEYS: tuple[str, ...] = ("venue", "canonical")
+#: Instants in every record frame and every metrics output.
+TS = pl.Datetime("ms", "UTC")
+
+
+class FrameError(PerpscopeError, ValueError):
+    """A frame handed to a metric lacks what the metric needs (says what was expected and found)."""
+
+
+def require(df: pl.DataFrame, columns: Iterable[str], what: str) -> None:
+    """Raise :class:`FrameError` naming the missing columns of ``df``."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise FrameError(
+            f"{what}: expected columns {missing}, found {df.columns}; "
+            "pass a frame in the record schema (perpscope.records) or the output of the metric named"
+        )
+
+
+def keys_of(df: pl.DataFrame, by: Sequence[str] = KEYS) -> list[str]:
+    """The series keys present in ``df`` (a frame may lack ``venue`` once aggregated across venues)."""
+    return [k for k in by if k in df.columns]
+
+
+def ms(col: str | pl.Expr) -> pl.Expr:
+    """An instant column as int64 ms since the epoch."""
+    e = pl.col(col) if isinstance(col, str) else col
+    return e.dt.epoch("ms")
+
+
+def instant(expr: pl.Expr) -> pl.Expr:
+    """int64 ms since the epoch → ``Datetime("ms", "UTC")``."""
+    return expr.cast(pl.Int64).cast(TS)
+
+
+def window(ms_: int) -> timedelta:
+    """A window length in ms as the ``timedelta`` polars' ``*_by`` rolling functions take."""
+    if ms_ <= 0:
+        raise FrameError(f"a window must be a positive number of ms, got {ms_}")
+    return timedelta(milliseconds=ms_)
+
+
+def is_sorted_by(df: pl.DataFrame, columns: Sequence[str]) -> bool:
+    """True when ``df`` is sorted by ``columns`` (lexicographic, ascending): an O(n) check, no sort."""
+    if df.height < 2:
+        return True
+    ok = pl.col(columns[-1]) >= pl.col(columns[-1]).shift(1)
+    for c in reversed(columns[:-1]):
+        cur, prev = pl.col(c), pl.col(c).shift(1)
+        ok = (cur > prev) | ((cur == prev) & ok)
+    return bool(df.select(ok.slice(1).fill_null(False).all()).item())
+
+
+def sort_series(df: pl.DataFrame, by: Sequence[str] = KEYS, time_col: str = "ts_ms") -> pl.DataFrame:
+    """Sorted by series then time: what ``.over(keys)`` windows and as-of joins expect.
+
+    A frame already in that order is returned as is (checked in O(n); sorting a wide frame is not free).
+    """
+    cols = [*keys_of(df, by), time_col]
+    return df if is_sorted_by(df, cols) else df.sort(cols)
+
+
+def label(ms_: int) -> str:
+    """Short name of a duration for column suffixes: ``604800000`` → ``"7d"``."""
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000)):
+        if ms_ % size == 0 and ms_ >= size:
+            return f"{ms_ // size}{unit}"
+    return f"{ms_}ms"
+
+
+def pair_of(canonical: pl.Expr) -> pl.Expr:
+    """``"BTC-USDT-PERP"`` → ``"BTC-USDT"``: joins a perp to the spot market of the same pair."""
+    return canonical.str.replace(r"-[^-]+$", "")
+
+
+def base_of(canonical: pl.Expr) -> pl.Expr:
+    """``"BTC-USDT-PERP"`` → ``"BTC"``: groups a coin's markets across quote currencies."""
+    return canonical.str.extract(r"^([^-]+)-", 1)
+
+
+def over(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    """``expr.over(by)``, or ``expr`` itself when there are no keys (one series)."""
+    return expr.over(list(by)) if by else expr
+
+
+def same_series(by: Sequence[str]) -> pl.Expr:
+    """True where a row belongs to the same series as the row before it (frame sorted by ``by``)."""
+    if not by:
+        return pl.int_range(pl.len()) > 0
+    return pl.all_horizontal([pl.col(k) == pl.col(k).shift(1) for k in by]).fill_null(False)
+
+
+def lag(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
+    """``expr`` of the previous row of the same series; null on each series' first row.
+
+    Equivalent to ``expr.shift(1).over(by)`` on a frame sorted by ``by``, without grouping.
+    """
+    return pl.when(same_series(by)).then(expr.shift(1))

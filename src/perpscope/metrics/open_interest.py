@@ -1,0 +1,282 @@
+"""Open interest: aggregated across venues, change over windows, relative to volume, and a consistency check.
+
+Open interest (OI) is one-sided — the contracts outstanding, each with one long and one short holder —
+in base units (``oi_base``) and USD (``oi_usd``). Base units separate new positions from revaluation:
+OI in USD also moves with the price. Snapshot rows are stamped when the value was known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from perpscope.core.time import DAY_MS, WEEK_MS
+from perpscope.metrics._frames import (
+    KEYS,
+    FrameError,
+    base_of,
+    instant,
+    keys_of,
+    label,
+    lag,
+    ms,
+    over,
+    require,
+    sort_series,
+    window,
+)
+from perpscope.metrics.bars import finest
+from perpscope.metrics.rolling import regular_step
+
+#: Default look-backs for OI change: a day (the last flush or build-up) and a week (the trend).
+CHANGE_WINDOWS_MS: tuple[int, ...] = (DAY_MS, WEEK_MS)
+#: Volume window for OI relative to volume: a day, the usual "OI / 24h volume" reading.
+VOLUME_WINDOW_MS = DAY_MS
+
+
+def aggregate_oi(
+    rows: pl.DataFrame,
+    *,
+    by: str = "canonical",
+    columns: Sequence[str] = ("oi_usd", "oi_base"),
+    time_col: str = "ts_ms",
+) -> pl.DataFrame:
+    """Open interest summed across venues at each instant.
+
+    Parameters
+    ----------
+    rows : polars.DataFrame
+        One row per venue, symbol and instant, all on the same instants (bars from
+        :func:`perpscope.metrics.bars.asof_bars` or the panel): summing raw snapshots taken at
+        different instants would add values of different moments.
+    by : str
+        ``"canonical"`` (one market across venues) or ``"base"`` (every market of the coin, as
+        CoinGlass's all-exchange figure: BTC-USDT-PERP + BTC-USD-PERP + …).
+    columns : sequence of str
+        Columns to sum (those present are used).
+    time_col : str
+        Instant column.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``by, ts_ms``, the summed columns and ``n_venues`` (rows with a non-null ``oi_usd``, or the
+        first column).
+
+    Notes
+    -----
+    ``OI_agg(t) = Σ_venues OI_v(t)``; nulls are skipped, so check ``n_venues`` before reading a
+    drop in the total as a drop in positions (a venue missing from a bar looks like a fall).
+    """
+    cols = [c for c in columns if c in rows.columns]
+    if not cols:
+        raise FrameError(f"aggregate_oi: expected at least one of {list(columns)}, found {rows.columns}")
+    if by == "base":
+        rows = rows.with_columns(base_of(pl.col("canonical")).alias("base"))
+    require(rows, [by, time_col], "aggregate_oi")
+    return (
+        rows.group_by([by, time_col])
+        .agg(
+            *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in cols],
+            pl.col(cols[0]).is_not_null().sum().cast(pl.Int64).alias("n_venues"),
+        )
+        .sort([by, time_col])
+    )
+
+
+def oi_change(
+    df: pl.DataFrame,
+    windows_ms: Sequence[int] = CHANGE_WINDOWS_MS,
+    *,
+    columns: Sequence[str] = ("oi_usd", "oi_base"),
+    by: Sequence[str] = KEYS,
+) -> pl.DataFrame:
+    """Relative change of open interest over look-back windows.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Snapshots or bars with ``ts_ms`` and ``columns``; many series at once.
+    windows_ms : sequence of int
+        Look-backs, ms (default a day and a week, :data:`CHANGE_WINDOWS_MS`).
+    columns : sequence of str
+        Columns to compare (those present are used).
+    by : sequence of str
+        Series keys.
+
+    Returns
+    -------
+    polars.DataFrame
+        Sorted, with ``<column>_chg_<window>`` (fraction: −0.149 is the week's −14.9%) for every
+        column and window, e.g. ``oi_usd_chg_7d``.
+
+    Notes
+    -----
+    ``chg = x(t) / x(t − w) − 1`` where ``x(t − w)`` is the last value stamped at or before
+    ``t − w`` (an as-of look-up, so gaps and irregular snapshots are handled). Null when the series
+    does not reach back ``w``, or when ``x(t − w)`` is 0.
+    """
+    keys = keys_of(df, by)
+    cols = [c for c in columns if c in df.columns]
+    require(df, ["ts_ms"], "oi_change")
+    if not cols:
+        raise FrameError(f"oi_change: expected at least one of {list(columns)}, found {df.columns}")
+    out = sort_series(df, keys)
+    step = regular_step(out, by=keys)
+    right = out.select(*keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols])
+    for w in windows_ms:
+        if step is not None and w % step == 0:
+            # regular, gapless series: the value at t − w is the row w / step rows back
+            n = w // step
+            same = (
+                pl.all_horizontal([pl.col(k) == pl.col(k).shift(n) for k in keys]) if keys else pl.lit(True)
+            )
+            joined = out.with_columns(
+                [pl.when(same).then(pl.col(c).shift(n)).alias(f"_prev_{c}") for c in cols]
+            )
+            joined = joined.with_columns(pl.lit(None).alias("_t"))
+        else:
+            left = out.with_columns(instant(ms("ts_ms") - w).alias("_t"))
+            joined = left.join_asof(
+                right, on="_t", by=keys or None, strategy="backward", check_sortedness=False
+            )
+        out = joined.with_columns(
+            [
+                pl.when(pl.col(f"_prev_{c}") != 0)
+                .then(pl.col(c) / pl.col(f"_prev_{c}") - 1.0)
+                .otherwise(None)
+                .alias(f"{c}_chg_{label(w)}")
+                for c in cols
+            ]
+        ).drop(["_t", *[f"_prev_{c}" for c in cols]])
+    return out
+
+
+def oi_to_volume(
+    df: pl.DataFrame,
+    window_ms: int = VOLUME_WINDOW_MS,
+    *,
+    oi_col: str = "oi_usd",
+    volume_col: str = "volume_usd",
+    by: Sequence[str] = KEYS,
+) -> pl.DataFrame:
+    """Open interest relative to the volume traded over a trailing window.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Bars with ``ts_ms`` (open), ``oi_col`` (OI known at the bar's end) and ``volume_col``.
+    window_ms : int
+        Volume window, ms (default one day: OI / 24h volume).
+    oi_col, volume_col : str
+        Columns, both USD (or both base units).
+    by : sequence of str
+        Series keys.
+
+    Returns
+    -------
+    polars.DataFrame
+        Sorted, with ``oi_to_volume_<window>`` (dimensionless).
+
+    Notes
+    -----
+    ``oi_to_volume = OI(end of bar) / Σ volume of the bars opening in (t − w, t]``. High: positions
+    are held (leverage builds); low: volume churns without positions staying open.
+    """
+    keys = keys_of(df, by)
+    require(df, ["ts_ms", oi_col, volume_col], "oi_to_volume")
+    out = sort_series(df, keys)
+    step = regular_step(out, by=keys)
+    if step is not None and window_ms % step == 0:  # a fixed number of bars: the same sums, faster
+        vol = over(pl.col(volume_col).rolling_sum(window_ms // step, min_samples=1), keys)
+    else:
+        vol = over(pl.col(volume_col).rolling_sum_by("ts_ms", window(window_ms), closed="right"), keys)
+    return out.with_columns(
+        pl.when(vol > 0).then(pl.col(oi_col) / vol).otherwise(None).alias(f"oi_to_volume_{label(window_ms)}")
+    )
+
+
+def oi_volume_consistency(
+    open_interest: pl.DataFrame,
+    candles: pl.DataFrame,
+    *,
+    tolerance: float = 1.0,
+    by: Sequence[str] = KEYS,
+) -> pl.DataFrame:
+    """Flag open-interest changes larger than the volume traded between two snapshots.
+
+    Parameters
+    ----------
+    open_interest : polars.DataFrame
+        ``open_interest`` records with ``oi_base`` (the finest sampling per series is used).
+    candles : polars.DataFrame
+        Trade candles of the same perps (``volume_base``), at least as fine as the OI sampling.
+    tolerance : float
+        Multiple of the volume that ``|ΔOI|`` may reach before the flag is raised (default 1.0: the
+        physical bound; every contract opened or closed is one side of a trade).
+    by : sequence of str
+        Series keys.
+
+    Returns
+    -------
+    polars.DataFrame
+        The OI rows, sorted, with ``d_oi_base`` (change since the previous snapshot, base units),
+        ``volume_between_base`` (traded base volume between the two snapshots), ``oi_volume_excess``
+        (``|ΔOI| / volume``) and ``oi_inconsistent`` (bool; null where the candles do not cover the
+        span whole).
+
+    Notes
+    -----
+    Between snapshots at ``t₀ < t₁`` at most ``V`` contracts can have opened or closed, where ``V`` is
+    the volume traded in between, so ``|OI(t₁) − OI(t₀)| ≤ V``. A larger change means the OI (or the
+    volume) is misreported: a venue's bad print, a contract-size error in a parser, or USD values in
+    a base-unit column. ``V`` is measured on whole candles: those ending after the candle edge at or
+    before ``t₀`` and by the edge at or before ``t₁`` (exact when snapshots fall on candle boundaries).
+    A span is judged only when every candle in it is present and at least one ends inside it.
+    """
+    k = list(by)
+    require(open_interest, [*k, "ts_ms", "oi_base"], "oi_volume_consistency (open_interest)")
+    require(candles, [*k, "ts_ms", "interval_ms", "volume_base"], "oi_volume_consistency (candles)")
+    c = candles
+    if "price_type" in c.columns:
+        c = c.filter(pl.col("price_type") == "trade")
+    c = sort_series(finest(c, k), k)
+    vol = pl.col("volume_base").fill_null(0.0)
+    c = c.select(
+        *k,
+        pl.col("ts_ms").alias("_open"),
+        instant(ms("ts_ms") + pl.col("interval_ms")).alias("_end"),
+        pl.col("interval_ms").alias("_civ"),
+        vol.alias("_v"),
+        (over(vol.cum_sum(), k) - vol).alias("_cvb"),  # volume of the series' candles before this one
+        over(pl.int_range(pl.len(), dtype=pl.Int64), k).alias("_idx"),
+    )
+    oi = sort_series(finest(open_interest, k), k)
+    j = oi.join_asof(c, left_on="ts_ms", right_on="_open", by=k, strategy="backward", check_sortedness=False)
+    # the last candle opened at or before t: t inside it counts the candles before it; t at or after its
+    # end counts it too; a candle ended a whole interval before t means the candles stop short of t
+    inside = pl.col("ts_ms") < pl.col("_end")
+    edge = pl.when(inside).then(pl.col("_open")).otherwise(pl.col("_end"))
+    j = j.with_columns(
+        pl.when(inside).then(pl.col("_cvb")).otherwise(pl.col("_cvb") + pl.col("_v")).alias("_V"),
+        pl.when(inside).then(pl.col("_idx")).otherwise(pl.col("_idx") + 1).alias("_N"),
+        pl.when((ms("ts_ms") - ms(edge)) < pl.col("_civ")).then(edge).alias("_E"),
+    )
+    span_ms = ms("_E") - lag(ms("_E"), k)  # integers throughout: ms spans compare exactly
+    bars_seen = pl.col("_N") - lag(pl.col("_N"), k)
+    vol_between = pl.col("_V") - lag(pl.col("_V"), k)
+    d_oi = pl.col("oi_base") - lag(pl.col("oi_base"), k)
+    covered = (span_ms >= pl.col("_civ")) & (span_ms == bars_seen * pl.col("_civ"))
+    out = j.with_columns(
+        d_oi.alias("d_oi_base"),
+        pl.when(covered).then(vol_between).alias("volume_between_base"),
+    ).with_columns(
+        pl.when(pl.col("volume_between_base") > 0)
+        .then(pl.col("d_oi_base").abs() / pl.col("volume_between_base"))
+        .alias("oi_volume_excess"),
+        pl.when(pl.col("volume_between_base").is_not_null() & pl.col("d_oi_base").is_not_null())
+        .then(pl.col("d_oi_base").abs() > tolerance * pl.col("volume_between_base"))
+        .alias("oi_inconsistent"),
+    )
+    return out.drop(["_open", "_end", "_civ", "_v", "_cvb", "_idx", "_V", "_N", "_E"])

@@ -1,0 +1,471 @@
+"""One per-bar table per venue and perp: price, volume, taker flow, funding, open interest, liquidations,
+positioning and basis, joined point in time.
+
+The panel is what regimes, reports and evaluations read. It is built from record frames of any number
+of venues and symbols in one call; for a large universe, call it per chunk of symbols (it is a
+function of its inputs only, so chunks can run in separate processes).
+
+Point in time: a row ``ts_ms`` = bar open describes the bar ``[open, open + every)`` and uses only
+what was known by the bar's end (see :mod:`perpscope.metrics.bars`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from perpscope.core.time import DAY_MS, WEEK_MS
+from perpscope.metrics._frames import KEYS, ms, pair_of, sort_series
+from perpscope.metrics.bars import (
+    asof_bars,
+    bar_grid,
+    finest,
+    funding_bars,
+    known_bar_open,
+    liquidation_bars,
+    resample_candles,
+    resample_taker_volume,
+)
+from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settled
+from perpscope.metrics.liquidations import BURST_WINDOW_MS, BURST_Z, long_share, with_sampling
+from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_consistency
+from perpscope.metrics.positioning import RATIO_WINDOW_MS
+from perpscope.metrics.rolling import add_zscore
+from perpscope.metrics.volume import taker_flow
+
+#: Dense integer id of a (venue, canonical) series inside one panel call, in (venue, canonical) order.
+_SID = "_sid"
+#: One int64 join key per series and bar: ``_sid × 2^42 + bar open (ms)``; joining on one integer is
+#: ten times faster than on (venue, canonical, ts_ms).
+_K = "_k"
+_TS_BITS = 2**42
+
+
+@dataclass(frozen=True)
+class PanelConfig:
+    """Windows and thresholds of the panel's metrics (defaults and reasons in each metric's module).
+
+    Attributes
+    ----------
+    funding_window_ms : int
+        Funding extremes look-back (30 days, :data:`perpscope.metrics.funding.EXTREME_WINDOW_MS`).
+    oi_change_windows_ms : tuple of int
+        OI change look-backs (a day and a week).
+    oi_volume_window_ms : int
+        Volume window of OI / volume (a day).
+    burst_window_ms, burst_z : int, float
+        Liquidation burst baseline (30 days) and threshold (z ≥ 3 on ln(1 + USD)).
+    ratio_window_ms : int
+        Long/short ratio z-score look-back (30 days).
+    min_samples : int
+        Previous values needed before any score (30).
+    cvd_reset_ms : int, optional
+        Restart the CVDs at multiples of this length (None: cumulate over the panel).
+    """
+
+    funding_window_ms: int = EXTREME_WINDOW_MS
+    oi_change_windows_ms: tuple[int, ...] = (DAY_MS, WEEK_MS)
+    oi_volume_window_ms: int = DAY_MS
+    burst_window_ms: int = BURST_WINDOW_MS
+    burst_z: float = BURST_Z
+    ratio_window_ms: int = RATIO_WINDOW_MS
+    min_samples: int = 30
+    cvd_reset_ms: int | None = None
+
+
+_FUNDING_CARRY = {
+    "rate": "funding_rate",
+    "interval_ms": "funding_interval_ms",
+    "rate_8h": "funding_rate_8h",
+    "rate_apr": "funding_apr",
+    "rate_8h_z": "funding_z",
+    "rate_8h_pct": "funding_pct",
+    "extreme": "funding_extreme",
+    "sign": "funding_sign",
+    "run_length": "funding_run",
+    "crossing": "funding_crossing",
+}
+
+
+def _s64() -> pl.Expr:
+    """(venue, canonical) as one 64-bit hash, equal in every frame of the process.
+
+    Hashing is 25× cheaper than categorical codes here; two of a few thousand series colliding in 64
+    bits has a probability below 1e-12, and :class:`_Ids` checks for it.
+    """
+    return pl.col("venue").hash(seed=1).xor(pl.col("canonical").hash(seed=2))
+
+
+class _Ids:
+    """The panel's series and their dense ids; attaches ``_sid`` to any frame of those series."""
+
+    def __init__(self, frames: list[pl.DataFrame]) -> None:
+        # integer codes per row, then strings only for the first row of each distinct series
+        firsts = [f.select(*KEYS).gather(f.select(pl.col("_s64").arg_unique()).to_series()) for f in frames]
+        uniq = pl.concat(firsts).unique().sort(list(KEYS))
+        if uniq.select(_s64().n_unique()).item() != uniq.height:
+            raise RuntimeError("two series hash alike; report this (venue, canonical) set as a bug")
+        self.table = uniq.with_columns(
+            pl.int_range(pl.len(), dtype=pl.Int64).alias(_SID),
+            _s64().alias("_s64"),
+            pair_of(pl.col("canonical")).alias("_pair"),
+        )
+
+    def attach(self, df: pl.DataFrame) -> pl.DataFrame:
+        """``df`` (with ``_s64``, see :func:`_coded`) with ``_sid``; rows of other series are dropped."""
+        t = self.table
+        sid = pl.col("_s64").replace_strict(t["_s64"], t[_SID], default=None, return_dtype=pl.Int64)
+        out = df.with_columns(sid.alias(_SID)).drop("_s64")
+        return out if out.get_column(_SID).null_count() == 0 else out.filter(pl.col(_SID).is_not_null())
+
+    def attach_spot(self, df: pl.DataFrame) -> pl.DataFrame:
+        """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp)."""
+        df = _coded(df)
+        spot = df.select(*KEYS, "_s64").unique().with_columns(pair_of(pl.col("canonical")).alias("_pair"))
+        link = spot.join(self.table.select("venue", "_pair", _SID), on=["venue", "_pair"], how="inner")
+        return df.join(link.select("_s64", _SID), on="_s64", how="inner", maintain_order="left")
+
+
+def _coded(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(_s64().alias("_s64"))
+
+
+def _key(ts: str = "ts_ms") -> pl.Expr:
+    return (pl.col(_SID) * _TS_BITS + ms(ts)).alias(_K)
+
+
+def _add(panel: pl.DataFrame, right: pl.DataFrame, cols: Sequence[pl.Expr | str]) -> pl.DataFrame:
+    """Left-join per-bar columns of ``right`` (``_sid``, ``ts_ms`` = bar open) onto the panel.
+
+    When ``right`` holds exactly the panel's bars in the panel's order (complete candles), its columns
+    are attached as they are: the join would only reproduce them.
+    """
+    r = right.select(_key(), *cols)
+    if r.height == panel.height and (r.get_column(_K) == panel.get_column(_K)).all():
+        return panel.with_columns(r.drop(_K).get_columns())
+    return panel.join(r, on=_K, how="left", maintain_order="left")
+
+
+def _narrow(panel: pl.DataFrame, *cols: str) -> pl.DataFrame:
+    return panel.select(_SID, "ts_ms", "interval_ms", *cols)
+
+
+def _hstack(panel: pl.DataFrame, part: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
+    """Columns computed on a narrow copy of the panel (same rows, same order) back onto it."""
+    return panel.with_columns(part.select(cols).get_columns())
+
+
+def _not_spot(df: pl.DataFrame) -> pl.DataFrame:
+    return df.filter(~pl.col("canonical").str.ends_with("-SPOT"))
+
+
+def build_panel(
+    every_ms: int,
+    *,
+    candles: pl.DataFrame | None = None,
+    funding: pl.DataFrame | None = None,
+    open_interest: pl.DataFrame | None = None,
+    liquidations: pl.DataFrame | None = None,
+    liquidation_totals: pl.DataFrame | None = None,
+    taker_volume: pl.DataFrame | None = None,
+    long_short_ratios: pl.DataFrame | None = None,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+    config: PanelConfig | None = None,
+) -> pl.DataFrame:
+    """Join every metric into one row per venue, perp and bar.
+
+    Parameters
+    ----------
+    every_ms : int
+        Bar length, ms; a multiple of the candle, taker-volume and liquidation-total intervals.
+    candles, funding, open_interest, liquidations, liquidation_totals, taker_volume, long_short_ratios
+        Record frames (any may be None); spot candles and spot taker volume of the same venue and pair
+        feed the spot columns.
+    start_ms, end_ms : int, optional
+        Keep bars with ``start_ms ≤ open < end_ms``. Metrics with look-backs only see the bars kept,
+        so pass the history you want scored against and cut the rows afterwards.
+    config : PanelConfig, optional
+        Windows and thresholds (defaults: :class:`PanelConfig`).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per ``venue, canonical`` (perps and dated futures) and bar ``ts_ms``, sorted, with
+        ``interval_ms`` and, where the inputs allow:
+
+        - price and volume: ``open, high, low, close, volume_base, volume_usd, trades, complete``;
+        - perp taker flow: ``taker_buy_usd, taker_sell_usd, taker_delta_usd, cvd_usd, taker_imbalance``;
+        - spot: ``spot_close, spot_volume_usd, spot_taker_delta_usd, spot_cvd_usd,
+          spot_taker_imbalance, perp_spot_ratio, perp_share, basis_spot``; ``index_close, basis_index,
+          mark_close, premium``;
+        - funding (last settlement known by the bar's end): ``funding_rate, funding_interval_ms,
+          funding_rate_8h, funding_apr, funding_z, funding_pct, funding_extreme, funding_sign,
+          funding_run, funding_ts_ms``; in the bar of a settlement: ``funding_paid`` (Σ rate),
+          ``funding_flow_usd`` and ``funding_crossing``; from sampled (not settled) rates:
+          ``funding_sampled_8h``, the latest observed rate per 8h;
+        - open interest (last snapshot known by the bar's end): ``oi_base, oi_usd, oi_ts_ms,
+          oi_usd_chg_<w>, oi_base_chg_<w>, oi_to_volume_<w>, oi_inconsistent``;
+        - liquidations: ``liq_long_usd, liq_short_usd, liq_usd, liq_long_share, liq_count,
+          liq_max_usd, liq_usd_z, liq_burst, liq_complete, liq_sampling``;
+        - positioning: ``ls_<kind>`` and ``ratio_z_<kind>`` per long/short ratio kind.
+
+    Notes
+    -----
+    Each column's formula is in the function that computes it (``perpscope.metrics.*``) and in
+    ``docs/metrics.md``. Liquidation columns are null before a series' first liquidation (no data is
+    not zero liquidations) and 0 on later bars without one.
+    """
+    cfg = config or PanelConfig()
+    every = every_ms
+    cb = resample_candles(candles, every) if candles is not None and candles.height else None
+    trade = cb.filter(pl.col("price_type") == "trade") if cb is not None else None
+    perp_c = _not_spot(trade) if trade is not None else None
+    spot_c = trade.filter(pl.col("market") == "spot") if trade is not None else None
+    tv = (
+        resample_taker_volume(taker_volume, every)
+        if taker_volume is not None and taker_volume.height
+        else None
+    )
+    tv_perp = _not_spot(tv) if tv is not None else None
+    sources = {
+        "candles": perp_c,
+        # funding, open interest, liquidations and ratios exist for derivatives only: no spot filter
+        "funding": funding,
+        "oi": finest(open_interest, KEYS) if open_interest is not None else None,
+        "liq": liquidations,
+        "tot": liquidation_totals,
+        "ratios": long_short_ratios,
+        "taker": tv_perp,
+    }
+    present = {k: v for k, v in sources.items() if v is not None and v.height}
+    if not present:
+        raise ValueError(
+            "build_panel: every input is empty or None; pass at least one record frame of a perp"
+        )
+    coded = {k: _coded(v) for k, v in present.items()}
+    ids = _Ids(list(coded.values()))
+    src = {k: ids.attach(v) for k, v in coded.items()}
+    snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
+    spans = [
+        f.select(_SID, (known_bar_open("ts_ms", every) if k in snapshots else pl.col("ts_ms")).alias("ts_ms"))
+        for k, f in src.items()
+    ]
+    grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
+    panel = grid.with_columns(_key()).join(
+        ids.table.select(_SID, *KEYS), on=_SID, how="left", maintain_order="left"
+    )
+    panel = _prices_and_flow(panel, src.get("candles"), src.get("taker"), cb, spot_c, tv, ids, cfg)
+    if "funding" in src:
+        panel = _funding(panel, src["funding"], src.get("oi"), every, cfg)
+    if "oi" in src:
+        panel = _open_interest(panel, src["oi"], src.get("candles"), cfg)
+    if "liq" in src or "tot" in src:
+        panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg)
+    if "ratios" in src:
+        panel = _ratios(panel, src["ratios"], cfg)
+    lead = ["venue", "canonical", "ts_ms", "interval_ms"]
+    return panel.select(*lead, *[c for c in panel.columns if c not in (*lead, _SID, _K)])
+
+
+def _prices_and_flow(
+    panel: pl.DataFrame,
+    perp_c: pl.DataFrame | None,
+    tv_perp: pl.DataFrame | None,
+    cb: pl.DataFrame | None,
+    spot_c: pl.DataFrame | None,
+    tv: pl.DataFrame | None,
+    ids: _Ids,
+    cfg: PanelConfig,
+) -> pl.DataFrame:
+    buy, quote = pl.col("taker_buy_quote"), pl.col("volume_quote")
+    has_taker = False
+    if perp_c is not None:
+        cols: list[pl.Expr | str] = [
+            "open",
+            "high",
+            "low",
+            "close",
+            "volume_base",
+            quote.alias("volume_usd"),
+            "trades",
+            "complete",
+        ]
+        if perp_c.get_column("taker_buy_quote").null_count() < perp_c.height:
+            cols += [buy.alias("taker_buy_usd"), (quote - buy).alias("taker_sell_usd")]
+            has_taker = True
+        panel = _add(panel, perp_c, cols)
+    if not has_taker and tv_perp is not None:
+        panel = _add(
+            panel,
+            tv_perp,
+            [pl.col("buy_usd").alias("taker_buy_usd"), pl.col("sell_usd").alias("taker_sell_usd")],
+        )
+        has_taker = True
+    if has_taker:
+        panel = _flow(panel, "taker_buy_usd", "taker_sell_usd", "", cfg)
+
+    spot_taker = False
+    if spot_c is not None and spot_c.height:
+        cols = [pl.col("close").alias("spot_close"), quote.alias("spot_volume_usd")]
+        if spot_c.get_column("taker_buy_quote").null_count() < spot_c.height:
+            cols += [buy.alias("_spot_buy"), (quote - buy).alias("_spot_sell")]
+            spot_taker = True
+        panel = _add(panel, ids.attach_spot(spot_c), cols)
+    if not spot_taker and tv is not None and tv.filter(pl.col("market") == "spot").height:
+        st = ids.attach_spot(tv.filter(pl.col("market") == "spot"))
+        panel = _add(
+            panel, st, [pl.col("buy_usd").alias("_spot_buy"), pl.col("sell_usd").alias("_spot_sell")]
+        )
+        spot_taker = True
+    if spot_taker:
+        panel = _flow(panel, "_spot_buy", "_spot_sell", "spot_", cfg).drop("_spot_buy", "_spot_sell")
+    if "spot_volume_usd" in panel.columns and "volume_usd" in panel.columns:
+        p, s = pl.col("volume_usd"), pl.col("spot_volume_usd")
+        panel = panel.with_columns(
+            pl.when(s > 0).then(p / s).alias("perp_spot_ratio"),
+            pl.when(p + s > 0).then(p / (p + s)).alias("perp_share"),
+            (pl.col("close") / pl.col("spot_close") - 1.0).alias("basis_spot"),
+        )
+    if cb is not None:
+        types = set(cb.get_column("price_type").unique().to_list())
+        for pt, name in (("index", "index_close"), ("mark", "mark_close"), ("premium", "premium")):
+            if pt not in types:
+                continue
+            ref = _not_spot(cb.filter(pl.col("price_type") == pt))
+            if ref.height:
+                panel = _add(panel, ids.attach(_coded(ref)), [pl.col("close").alias(name)])
+        if "index_close" in panel.columns and "close" in panel.columns:
+            panel = panel.with_columns((pl.col("close") / pl.col("index_close") - 1.0).alias("basis_index"))
+    return panel
+
+
+def _flow(panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig) -> pl.DataFrame:
+    n = _narrow(panel, buy, sell).rename({buy: "buy_usd", sell: "sell_usd"})
+    f = taker_flow(n, reset_ms=cfg.cvd_reset_ms, by=[_SID])
+    names = {
+        "taker_delta_usd": f"{prefix}taker_delta_usd",
+        "cvd_usd": f"{prefix}cvd_usd",
+        "taker_imbalance": f"{prefix}taker_imbalance",
+    }
+    return _hstack(panel, f.rename(names), list(names.values()))
+
+
+def _funding(
+    panel: pl.DataFrame, funding: pl.DataFrame, oi: pl.DataFrame | None, every: int, cfg: PanelConfig
+) -> pl.DataFrame:
+    f = funding_metrics(funding, oi, window_ms=cfg.funding_window_ms, min_samples=cfg.min_samples, by=[_SID])
+    if "kind" in f.columns:
+        sampled = f.filter(pl.col("kind") == "sampled")
+        if sampled.height:  # observed rates between settlements: the latest one, normalized
+            snap = sampled.select(_SID, "ts_ms", pl.col("rate_8h").alias("funding_sampled_8h"))
+            got = asof_bars(_narrow(panel), sort_series(snap, [_SID]), ["funding_sampled_8h"], by=[_SID])
+            panel = _hstack(panel, got, ["funding_sampled_8h"])
+        f = settled(f)
+    carry = {k: v for k, v in _FUNDING_CARRY.items() if k in f.columns}
+    snap = f.select(_SID, "ts_ms", *[pl.col(k).alias(v) for k, v in carry.items()])
+    got = asof_bars(_narrow(panel), snap, list(carry.values()), stamp_col="funding_ts_ms", by=[_SID])
+    panel = _hstack(panel, got, [*carry.values(), "funding_ts_ms"])
+    fb = funding_bars(f, every, by=[_SID])
+    paid = [c for c in ("funding_paid", "funding_flow_usd") if c in fb.columns]
+    panel = _add(panel, fb, paid)
+    known = pl.col("funding_rate").is_not_null()
+    new = pl.col("funding_ts_ms") > pl.col("ts_ms")  # the settlement first known in this bar
+    return panel.with_columns(
+        *[pl.when(known).then(pl.col(c).fill_null(0.0)).alias(c) for c in paid],
+        pl.when(new).then(pl.col("funding_crossing")).otherwise(0).cast(pl.Int8).alias("funding_crossing"),
+    )
+
+
+def _open_interest(
+    panel: pl.DataFrame, oi: pl.DataFrame, perp_c: pl.DataFrame | None, cfg: PanelConfig
+) -> pl.DataFrame:
+    cols = [c for c in ("oi_base", "oi_usd") if c in oi.columns]
+    got = asof_bars(_narrow(panel), oi.select(_SID, "ts_ms", *cols), cols, stamp_col="oi_ts_ms", by=[_SID])
+    got = oi_change(got, cfg.oi_change_windows_ms, columns=cols, by=[_SID])
+    new = [c for c in got.columns if c not in (_SID, "ts_ms", "interval_ms")]
+    panel = _hstack(panel, got, new)
+    if "volume_usd" in panel.columns and "oi_usd" in cols:
+        r = oi_to_volume(_narrow(panel, "oi_usd", "volume_usd"), cfg.oi_volume_window_ms, by=[_SID])
+        panel = _hstack(panel, r, [r.columns[-1]])
+    if perp_c is not None and "oi_base" in cols:
+        chk = oi_volume_consistency(oi, perp_c, by=[_SID]).select(_SID, "ts_ms", "oi_inconsistent")
+        got = asof_bars(_narrow(panel), chk, ["oi_inconsistent"], stamp_col="_chk_ts", by=[_SID])
+        fresh = pl.col("_chk_ts") > pl.col("ts_ms")  # the snapshot first known in this bar
+        panel = _hstack(
+            panel, got.with_columns(pl.when(fresh).then(pl.col("oi_inconsistent"))), ["oi_inconsistent"]
+        )
+    return panel
+
+
+def _liquidations(
+    panel: pl.DataFrame, liq: pl.DataFrame | None, tot: pl.DataFrame | None, every: int, cfg: PanelConfig
+) -> pl.DataFrame:
+    lb = liquidation_bars(every, liq, tot, by=[_SID])
+    cols = ["liq_long_usd", "liq_short_usd", "liq_usd", "liq_count", "liq_max_usd"]
+    panel = _add(panel, lb, cols)
+    # from a series' first liquidation on, a bar without one had none (0); before it, nothing is known
+    # (null). Only the past decides: a later liquidation never turns an earlier null into 0.
+    first = lb.group_by(_SID).agg(ms("ts_ms").min().alias("lo"))
+    lo = pl.col(_SID).replace_strict(first[_SID], first["lo"], default=None, return_dtype=pl.Int64)
+    panel = panel.with_columns((ms("ts_ms") >= lo).fill_null(False).alias("_in"))
+    panel = panel.with_columns(
+        [pl.when("_in").then(pl.col(c).fill_null(0.0)).otherwise(pl.col(c)).alias(c) for c in cols[:3]]
+    ).with_columns(pl.col("liq_usd").log1p().alias("_ll"))
+    panel = add_zscore(
+        panel,
+        "_ll",
+        "liq_usd_z",
+        window_ms=cfg.burst_window_ms,
+        by=[_SID],
+        min_samples=cfg.min_samples,
+        step_ms=every,  # the panel is a gapless grid of `every`
+    )
+    panel = panel.with_columns(
+        long_share(pl.col("liq_long_usd"), pl.col("liq_short_usd")).alias("liq_long_share"),
+    ).with_columns(
+        pl.when("_in").then((pl.col("liq_usd_z") >= cfg.burst_z).fill_null(False)).alias("liq_burst")
+    )
+    panel = panel.drop("_in", "_ll")
+    return with_sampling(panel)
+
+
+def _ratios(panel: pl.DataFrame, ratios: pl.DataFrame, cfg: PanelConfig) -> pl.DataFrame:
+    kinds = sorted(ratios.get_column("kind").unique().to_list())  # a few kinds, not rows
+    parts = [sort_series(finest(ratios.filter(pl.col("kind") == k), [_SID]), [_SID]) for k in kinds]
+    # when every kind is stamped at the same instants (Binance's 5m ratios), side by side: one window
+    # pass and one as-of join for all of them; otherwise one of each per kind
+    aligned = all(
+        p.height == parts[0].height
+        and (p.get_column("ts_ms") == parts[0].get_column("ts_ms")).all()
+        and (p.get_column(_SID) == parts[0].get_column(_SID)).all()
+        for p in parts[1:]
+    )
+    groups = (
+        [list(zip(kinds, parts, strict=True))] if aligned else [[kp] for kp in zip(kinds, parts, strict=True)]
+    )
+    for group in groups:
+        r = group[0][1].select(_SID, "ts_ms")
+        r = r.with_columns(
+            [p.get_column("ratio").alias(f"ls_{k}") for k, p in group]
+            + [
+                pl.when(p.get_column("ratio") > 0).then(p.get_column("ratio").log()).alias(f"_lr_{k}")
+                for k, p in group
+            ]
+        )
+        for k, _ in group:
+            r = add_zscore(
+                r,
+                f"_lr_{k}",
+                f"ratio_z_{k}",
+                window_ms=cfg.ratio_window_ms,
+                by=[_SID],
+                min_samples=cfg.min_samples,
+            )
+        cols = [c for k, _ in group for c in (f"ls_{k}", f"ratio_z_{k}")]
+        snap = r.select(_SID, "ts_ms", *cols)
+        got = asof_bars(_narrow(panel), snap, cols, by=[_SID])
+        panel = _hstack(panel, got, cols)
+    return panel

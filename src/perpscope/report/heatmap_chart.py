@@ -1,0 +1,114 @@
+"""The liquidation heatmap as a plotly figure: model book over time under the price candles, the current
+liquidation map beside it, and the hot zones marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from perpscope.heatmap import EnsembleRun, HeatmapRun, hot_zones, liquidation_map
+from perpscope.heatmap.calibration import describe
+
+_HOVER = "%{x}<br>%{y:,.0f}<br>%{z:,.0f} USD<extra></extra>"
+
+
+def _grid(source: HeatmapRun | EnsembleRun) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(snapshot times ms, long grid, short grid) — the ensemble's median for an ensemble."""
+    if isinstance(source, EnsembleRun):
+        gl = np.median(np.stack([m.out.grid_long for m in source.members]), axis=0)
+        gs = np.median(np.stack([m.out.grid_short for m in source.members]), axis=0)
+        return source.members[0].snapshot_ts_ms, gl, gs
+    return source.snapshot_ts_ms, source.out.grid_long, source.out.grid_short
+
+
+def heatmap_figure(
+    bars: pl.DataFrame,
+    source: HeatmapRun | EnsembleRun,
+    *,
+    zones: pl.DataFrame | None = None,
+    title: str = "",
+    pad: float = 0.15,
+) -> go.Figure:
+    """Heatmap (time × price, USD of both sides) with candles on top; current map (USD by price) at right.
+
+    Parameters
+    ----------
+    bars : polars.DataFrame
+        The model input bars (``ts_ms, open, high, low, close``).
+    source : HeatmapRun or EnsembleRun
+        A model run, or an ensemble (its median is drawn; zone labels carry the p10–p90 band).
+    zones : polars.DataFrame, optional
+        Hot zones to mark (default :func:`~perpscope.heatmap.zones.hot_zones` of ``source``).
+    pad : float
+        Price range shown: the bars' low/high widened by this fraction.
+    """
+    zones = hot_zones(source) if zones is None else zones
+    ts, gl, gs = _grid(source)
+    grid = source.grid
+    lo = float(bars["low"].min()) * (1 - pad)  # type: ignore[arg-type]
+    hi = float(bars["high"].max()) * (1 + pad)  # type: ignore[arg-type]
+    keep = (grid.mids >= lo) & (grid.mids <= hi)
+    z = (gl + gs)[:, keep].T
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2], horizontal_spacing=0.01,
+        subplot_titles=("model book: USD that would be liquidated, by price", "current map (USD)"),
+    )  # fmt: skip
+    times = pl.Series(ts).cast(pl.Datetime("ms", "UTC")).to_list()
+    fig.add_trace(
+        go.Heatmap(
+            x=times, y=grid.mids[keep], z=z, colorscale="Inferno", name="book USD",
+            colorbar={"title": "USD", "x": 0.79}, hovertemplate=_HOVER,
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Candlestick(
+            x=bars["ts_ms"].to_list(), open=bars["open"], high=bars["high"], low=bars["low"],
+            close=bars["close"], name="price", showlegend=False,
+            increasing_line_color="#2ecc71", decreasing_line_color="#e74c3c",
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    m = liquidation_map(source).filter(pl.col("price_mid").is_between(lo, hi))
+    fig.add_trace(
+        go.Bar(x=m["long_usd"], y=m["price_mid"], orientation="h", name="longs", marker_color="#e74c3c"),
+        row=1, col=2,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Bar(x=m["short_usd"], y=m["price_mid"], orientation="h", name="shorts", marker_color="#2ecc71"),
+        row=1, col=2,
+    )  # fmt: skip
+    for zr in zones.iter_rows(named=True):
+        band = (
+            f" (p10–p90 {zr['usd_p10'] / 1e6:,.1f}–{zr['usd_p90'] / 1e6:,.1f} M)" if "usd_p10" in zr else ""
+        )
+        fig.add_hrect(
+            y0=zr["price_lo"], y1=zr["price_hi"], line_width=1, fillcolor="rgba(0,0,0,0)",
+            line_color="#e74c3c" if zr["side"] == "long" else "#2ecc71", row=1, col=1,
+            annotation_text=f"{zr['side']} #{zr['rank']}: {zr['usd'] / 1e6:,.1f} M USD{band}",
+            annotation_position="right", annotation_font_size=10,
+        )  # fmt: skip
+    run0 = source.members[0] if isinstance(source, EnsembleRun) else source
+    label = f"ensemble of {len(source.members)}" if isinstance(source, EnsembleRun) else describe(run0.model)
+    fig.update_layout(
+        title=title or f"liquidation heatmap — {label}",
+        height=720, template="plotly_white", barmode="stack", xaxis_rangeslider_visible=False,
+        margin={"l": 60, "r": 20, "t": 60, "b": 30}, legend={"orientation": "h", "y": -0.05},
+    )  # fmt: skip
+    fig.update_yaxes(range=[lo, hi], title_text="price", row=1, col=1)
+    return fig
+
+
+def write_heatmap(fig: go.Figure, path: Path) -> Path:
+    """Write ``fig`` as interactive HTML (plotly.js inline, works offline), or PNG when ``path`` ends
+    in ``.png`` (needs the optional ``kaleido`` package and a browser it can drive)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".png":
+        fig.write_image(path)
+    else:
+        fig.write_html(path, include_plotlyjs=True, full_html=True)
+    return path

@@ -1,0 +1,452 @@
+"""Binance wire formats → records. Pure: decoded JSON (or raw websocket text) in, records out.
+
+REST (USDⓈ-M unless said; every number arrives as a string except instants):
+
+- klines ``[open_time, open, high, low, close, volume, close_time, quote_volume, trades,
+  taker_buy_base, taker_buy_quote, ignore]`` from ``/fapi/v1/klines`` (trade), ``/fapi/v1/markPriceKlines``,
+  ``/fapi/v1/indexPriceKlines``, ``/fapi/v1/premiumIndexKlines`` and spot ``/api/v3/klines``. Mark, index
+  and premium bars carry no volume (their volume fields are zeros): those come out as nulls.
+- ``/fapi/v1/fundingRate``: ``{"symbol", "fundingRate", "fundingTime", "markPrice"}`` — a settlement;
+  ``fundingTime`` is stamped a few ms after the hour, so it is rounded to the second.
+- ``/fapi/v1/fundingInfo``: symbols whose cap/floor/interval were adjusted (others are 8 h, ±cap).
+- ``/fapi/v1/openInterest``: ``{"openInterest", "symbol", "time"}`` (base units, one-sided).
+- ``/futures/data/openInterestHist``: ``{"symbol", "sumOpenInterest", "sumOpenInterestValue",
+  "timestamp"}`` — base units and USDT value of one-sided open interest.
+- ``/futures/data/{globalLongShortAccountRatio, topLongShortAccountRatio, topLongShortPositionRatio}``:
+  ``{"symbol", "longShortRatio", "longAccount", "shortAccount", "timestamp"}`` (shares are fractions).
+- ``/futures/data/takerlongshortRatio``: ``{"buySellRatio", "buyVol", "sellVol", "timestamp"}``,
+  volumes in base units.
+
+Websocket (``wss://fstream.binance.com``; combined streams wrap events as ``{"stream", "data"}``):
+
+- ``forceOrder`` (``!forceOrder@arr``: every symbol; at most one event per symbol per second): the
+  order's side ``S`` is the liquidation order's side, so SELL ⇒ a **long** position was liquidated.
+  Price = average price ``ap`` when positive, else ``p``; quantity = filled ``z``.
+- ``aggTrade``: ``m`` true ⇒ the buyer was the maker ⇒ the taker sold.
+- ``markPriceUpdate``: mark price and the current (predicted) funding rate → a *sampled* funding row.
+- ``kline``: only closed bars (``k.x`` true) are records.
+
+References
+----------
+https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api
+https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-market-streams
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import orjson
+import polars as pl
+
+from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.records import (
+    CANDLES,
+    FUNDING,
+    LIQUIDATIONS,
+    LONG_SHORT_RATIOS,
+    OPEN_INTEREST,
+    TAKER_VOLUME,
+    TRADES,
+    Candle,
+    Funding,
+    Liquidation,
+    LongShortRatio,
+    OpenInterest,
+    RecordType,
+    TakerVolume,
+    Trade,
+)
+from perpscope.records.derivatives import PositionSide
+from perpscope.venues.binance.symbols import BinanceSymbol, Market, parse_symbol
+
+VENUE = "binance"
+#: Funding interval of a symbol Binance has not adjusted (``/fapi/v1/fundingInfo`` lists the others).
+DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
+PRICE_TYPES = ("trade", "mark", "index", "premium")
+RATIO_KINDS = ("global_accounts", "top_accounts", "top_positions")
+
+Row = tuple[str, RecordType, Any]  # (live stream name, record type, record)
+
+
+class WireError(ValueError):
+    """A payload does not have the shape the venue documents."""
+
+
+@lru_cache(maxsize=4096)
+def symbol_info(symbol: str, market: Market = "perp") -> BinanceSymbol:
+    """Cached :func:`parse_symbol` (the live path sees the same few hundred symbols again and again)."""
+    return parse_symbol(symbol, market)
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def _round_s(ms: int) -> int:
+    return (int(ms) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+
+
+# -- REST ------------------------------------------------------------------------------------------
+def parse_klines(
+    rows: Sequence[Sequence[Any]],
+    symbol: str,
+    interval_ms: int,
+    market: Market = "perp",
+    price_type: str = "trade",
+) -> pl.DataFrame:
+    """Kline arrays → a :data:`~perpscope.records.CANDLES` frame (one bar per row, open time ``ts_ms``)."""
+    if price_type not in PRICE_TYPES:
+        raise ValueError(f"price_type must be one of {PRICE_TYPES}, got {price_type!r}")
+    sym = symbol_info(symbol, market)
+    vol = price_type == "trade"
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            out.append(
+                Candle(
+                    VENUE,
+                    sym.symbol,
+                    sym.canonical,
+                    sym.market,
+                    price_type,  # type: ignore[arg-type]
+                    interval_ms,
+                    int(r[0]),
+                    _f(r[1]),
+                    _f(r[2]),
+                    _f(r[3]),
+                    _f(r[4]),
+                    _f(r[5]) if vol else None,
+                    _f(r[7]) if vol else None,
+                    int(r[8]) if vol else None,
+                    _f(r[9]) if vol else None,
+                    _f(r[10]) if vol else None,
+                )
+            )
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(
+                f"kline {i}: expected [open_time, open, high, low, close, ...], got {r!r}"
+            ) from exc
+    return CANDLES.from_records(out)
+
+
+def parse_funding_history(
+    rows: Sequence[dict[str, Any]], interval_ms_by_symbol: dict[str, int] | None = None
+) -> pl.DataFrame:
+    """``/fapi/v1/fundingRate`` rows → settled :data:`~perpscope.records.FUNDING` rows.
+
+    ``interval_ms_by_symbol`` comes from :func:`parse_funding_info`; symbols absent from it pay every
+    8 h. Notes: the interval in force can change over a symbol's history; where rows are at least two
+    settlements long the spacing to the previous settlement is used instead (what was actually paid for).
+    """
+    known = interval_ms_by_symbol or {}
+    out: list[Funding] = []
+    prev: dict[str, int] = {}
+    for i, r in enumerate(sorted(rows, key=lambda x: int(x["fundingTime"]))):
+        try:
+            sym = symbol_info(r["symbol"])
+            ts = _round_s(int(r["fundingTime"]))
+            mp = r.get("markPrice")
+            step = ts - prev[sym.symbol] if sym.symbol in prev else None
+            interval = step if step and step <= 24 * HOUR_MS and step % HOUR_MS == 0 else None
+            interval = interval or known.get(sym.symbol, DEFAULT_FUNDING_INTERVAL_MS)
+            prev[sym.symbol] = ts
+            out.append(
+                Funding(
+                    VENUE,
+                    sym.symbol,
+                    sym.canonical,
+                    ts,
+                    _f(r["fundingRate"]),
+                    interval,
+                    _f(mp) if mp not in (None, "") else None,
+                    "settled",
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"fundingRate row {i}: {exc!r} in {r!r}") from exc
+    return FUNDING.from_records(out)
+
+
+def parse_funding_info(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
+    """``/fapi/v1/fundingInfo`` → frame ``symbol, cap, floor, interval_ms`` (only adjusted symbols)."""
+    try:
+        return pl.DataFrame(
+            {
+                "symbol": [r["symbol"] for r in rows],
+                "cap": [_f(r["adjustedFundingRateCap"]) for r in rows],
+                "floor": [_f(r["adjustedFundingRateFloor"]) for r in rows],
+                "interval_ms": [int(r["fundingIntervalHours"]) * HOUR_MS for r in rows],
+            },
+            schema={"symbol": pl.String, "cap": pl.Float64, "floor": pl.Float64, "interval_ms": pl.Int64},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"fundingInfo: {exc!r}") from exc
+
+
+def parse_open_interest_now(obj: dict[str, Any], mark_price: float | None = None) -> OpenInterest:
+    """``/fapi/v1/openInterest`` → one snapshot (``interval_ms`` 0); USD value when a price is given."""
+    try:
+        sym = symbol_info(obj["symbol"])
+        base = _f(obj["openInterest"])
+        return OpenInterest(
+            VENUE,
+            sym.symbol,
+            sym.canonical,
+            0,
+            int(obj["time"]),
+            base,
+            base * mark_price if mark_price else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"openInterest: {exc!r} in {obj!r}") from exc
+
+
+def parse_open_interest_hist(rows: Sequence[dict[str, Any]], period_ms: int) -> pl.DataFrame:
+    """``/futures/data/openInterestHist`` → :data:`~perpscope.records.OPEN_INTEREST` (base and USD).
+
+    ``timestamp`` is the instant the value was taken, which is what ``ts_ms`` means for snapshots.
+    """
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            sym = symbol_info(r["symbol"])
+            out.append(
+                OpenInterest(
+                    VENUE,
+                    sym.symbol,
+                    sym.canonical,
+                    period_ms,
+                    int(r["timestamp"]),
+                    _f(r["sumOpenInterest"]),
+                    _f(r["sumOpenInterestValue"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"openInterestHist row {i}: {exc!r} in {r!r}") from exc
+    return OPEN_INTEREST.from_records(out)
+
+
+def parse_ratios(rows: Sequence[dict[str, Any]], symbol: str, kind: str, period_ms: int) -> pl.DataFrame:
+    """A long/short-ratio endpoint → :data:`~perpscope.records.LONG_SHORT_RATIOS` of ``kind``."""
+    if kind not in RATIO_KINDS:
+        raise ValueError(f"kind must be one of {RATIO_KINDS}, got {kind!r}")
+    sym = symbol_info(symbol)
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            out.append(
+                LongShortRatio(
+                    VENUE,
+                    sym.symbol,
+                    sym.canonical,
+                    kind,  # type: ignore[arg-type]
+                    period_ms,
+                    int(r["timestamp"]),
+                    _f(r["longShortRatio"]),
+                    _f(r["longAccount"]),
+                    _f(r["shortAccount"]),
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"{kind} row {i}: {exc!r} in {r!r}") from exc
+    return LONG_SHORT_RATIOS.from_records(out)
+
+
+def parse_taker_volume(
+    rows: Sequence[dict[str, Any]], symbol: str, period_ms: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``/futures/data/takerlongshortRatio`` → (taker volume bars, ``taker_volume`` ratios).
+
+    The endpoint stamps each value at the end of its period (the value is known then); the taker volume
+    *bar* is filed at its open time ``timestamp − period`` and the ratio at ``timestamp``.
+    """
+    sym = symbol_info(symbol)
+    vols, ratios = [], []
+    for i, r in enumerate(rows):
+        try:
+            ts = int(r["timestamp"])
+            buy, sell = _f(r["buyVol"]), _f(r["sellVol"])
+            vols.append(
+                TakerVolume(VENUE, sym.symbol, sym.canonical, "perp", period_ms, ts - period_ms, buy, sell)
+            )
+            ratios.append(
+                LongShortRatio(
+                    VENUE, sym.symbol, sym.canonical, "taker_volume", period_ms, ts, _f(r["buySellRatio"])
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"takerlongshortRatio row {i}: {exc!r} in {r!r}") from exc
+    return TAKER_VOLUME.from_records(vols), LONG_SHORT_RATIOS.from_records(ratios)
+
+
+def parse_agg_trades(rows: Sequence[dict[str, Any]], symbol: str, market: Market = "perp") -> pl.DataFrame:
+    """REST ``/fapi/v1/aggTrades`` rows (``a, p, q, f, l, T, m``) → :data:`~perpscope.records.TRADES`."""
+    sym = symbol_info(symbol, market)
+    try:
+        out = [
+            Trade(
+                VENUE,
+                sym.symbol,
+                sym.canonical,
+                sym.market,
+                int(r["T"]),
+                int(r["a"]),
+                _f(r["p"]),
+                _f(r["q"]),
+                "sell" if r["m"] else "buy",
+            )
+            for r in rows
+        ]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise WireError(f"aggTrades: {exc!r}") from exc
+    return TRADES.from_records(out)
+
+
+# -- websocket -------------------------------------------------------------------------------------
+class StreamParser:
+    """Parses Binance websocket text frames into records; counts what it could not use.
+
+    Parameters
+    ----------
+    market : {"perp", "spot"}
+        What undecorated symbols in trade/kline events are (the futures socket: perp).
+    funding_interval_ms : dict, optional
+        Funding interval per symbol (from ``fundingInfo``); others are 8 h.
+    funding_sample_ms : int
+        Keep one sampled funding row per symbol per this many ms from the mark-price stream (which
+        ticks every second): the rate moves slowly and a row per second would be mostly repeats.
+    """
+
+    def __init__(
+        self,
+        market: Market = "perp",
+        funding_interval_ms: dict[str, int] | None = None,
+        funding_sample_ms: int = 60 * SECOND_MS,
+    ) -> None:
+        self.market = market
+        self.funding_interval_ms = dict(funding_interval_ms or {})
+        self.funding_sample_ms = funding_sample_ms
+        self._last_funding: dict[str, int] = {}
+        self.malformed = 0
+        self.unknown = 0
+        self.control = 0
+
+    def parse(self, raw: str | bytes) -> list[Row]:
+        """Records in one frame; ``[]`` for control answers, unknown events and malformed frames."""
+        try:
+            msg = orjson.loads(raw)  # ~4× faster than json.loads on these small frames
+        except ValueError:
+            self.malformed += 1
+            return []
+        if not isinstance(msg, dict):
+            self.malformed += 1
+            return []
+        data = msg.get("data", msg) if "stream" in msg else msg
+        if isinstance(data, list):  # e.g. !markPrice@arr
+            out: list[Row] = []
+            for d in data:
+                out.extend(self._event(d))
+            return out
+        return self._event(data)
+
+    def _event(self, d: Any) -> list[Row]:
+        if not isinstance(d, dict):
+            self.malformed += 1
+            return []
+        e = d.get("e")
+        try:
+            if e == "forceOrder":
+                return [("liquidations", LIQUIDATIONS, force_order(d))]
+            if e == "aggTrade":
+                return [("trades", TRADES, agg_trade(d, self.market))]
+            if e == "markPriceUpdate":
+                row = self._funding(d)
+                return [] if row is None else [("funding", FUNDING, row)]
+            if e == "kline":
+                c = kline_event(d, self.market)
+                return [] if c is None else [("klines", CANDLES, c)]
+        except (KeyError, TypeError, ValueError):
+            self.malformed += 1
+            return []
+        if e is None and ("result" in d or "id" in d):
+            self.control += 1  # {"result": null, "id": 1}: a subscription answer
+        else:
+            self.unknown += 1
+        return []
+
+    def _funding(self, d: dict[str, Any]) -> Funding | None:
+        if d.get("r") in (None, ""):
+            return None  # delivery contracts carry no funding rate
+        ts = int(d["E"])
+        s = d["s"]
+        bucket = ts - ts % self.funding_sample_ms if self.funding_sample_ms > 0 else ts
+        if self._last_funding.get(s) == bucket:
+            return None
+        self._last_funding[s] = bucket
+        sym = symbol_info(s)
+        interval = self.funding_interval_ms.get(sym.symbol, DEFAULT_FUNDING_INTERVAL_MS)
+        return Funding(VENUE, sym.symbol, sym.canonical, bucket, _f(d["r"]), interval, _f(d["p"]), "sampled")
+
+
+def force_order(d: dict[str, Any]) -> Liquidation:
+    """One ``forceOrder`` event → a :class:`~perpscope.records.Liquidation` (position side)."""
+    o = d["o"]
+    sym = symbol_info(o["s"])
+    side = o["S"]
+    pos: PositionSide
+    if side == "SELL":
+        pos = "long"
+    elif side == "BUY":
+        pos = "short"
+    else:
+        raise ValueError(f"forceOrder side must be BUY or SELL, got {side!r}")
+    ap = o.get("ap")
+    px = _f(ap) if ap not in (None, "", "0", "0.00") and _f(ap) > 0 else _f(o["p"])
+    qty = _f(o["z"]) if _f(o.get("z", 0)) > 0 else _f(o["q"])
+    return Liquidation(VENUE, sym.symbol, sym.canonical, int(o["T"]), pos, px, qty, px * qty)
+
+
+def agg_trade(d: dict[str, Any], market: Market = "perp") -> Trade:
+    """One ``aggTrade`` event → a :class:`~perpscope.records.Trade`."""
+    sym = symbol_info(d["s"], market)
+    return Trade(
+        VENUE,
+        sym.symbol,
+        sym.canonical,
+        sym.market,
+        int(d["T"]),
+        int(d["a"]),
+        _f(d["p"]),
+        _f(d["q"]),
+        "sell" if d["m"] else "buy",
+    )
+
+
+def kline_event(d: dict[str, Any], market: Market = "perp") -> Candle | None:
+    """One ``kline`` event → a closed :class:`~perpscope.records.Candle`, or None while the bar is open."""
+    k = d["k"]
+    if not k.get("x"):
+        return None
+    sym = symbol_info(d["s"], market)
+    t0, t1 = int(k["t"]), int(k["T"])
+    return Candle(
+        VENUE,
+        sym.symbol,
+        sym.canonical,
+        sym.market,
+        "trade",
+        t1 + 1 - t0,
+        t0,
+        _f(k["o"]),
+        _f(k["h"]),
+        _f(k["l"]),
+        _f(k["c"]),
+        _f(k["v"]),
+        _f(k["q"]),
+        int(k["n"]),
+        _f(k["V"]),
+        _f(k["Q"]),
+    )

@@ -1,0 +1,1 @@
+"""perpscope.venues.bybit."""

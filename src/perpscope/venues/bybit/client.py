@@ -1,0 +1,106 @@
+"""Bybit v5 REST history for backfill: funding settlements, open interest and klines (linear perpetuals).
+
+Bybit returns each page newest first and at most ``limit`` rows inside ``[startTime, endTime]``, so
+pages are requested as windows of exactly ``limit`` periods (funding: ``limit`` hours, the shortest
+interval Bybit settles on) and the next page starts where the window ended.
+"""
+
+from __future__ import annotations
+
+from perpscope.core.time import DAY_MS, HOUR_MS, interval_ms
+from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
+from perpscope.venues.bybit import wire
+from perpscope.venues.bybit.live import CAPABILITIES as LIVE_CAPABILITIES
+from perpscope.venues.feeds import Capabilities, HistorySpec, Page
+from perpscope.venues.http import JsonClient, TokenBucket
+
+REST_URL = "https://api.bybit.com"
+_KLINE = {
+    "1m": "1",
+    "3m": "3",
+    "5m": "5",
+    "15m": "15",
+    "30m": "30",
+    "1h": "60",
+    "2h": "120",
+    "4h": "240",
+    "6h": "360",
+    "12h": "720",
+    "1d": "D",
+    "1w": "W",
+}
+_OI = {"5m": "5min", "15m": "15min", "30m": "30min", "1h": "1h", "4h": "4h", "1d": "1d"}
+
+HISTORY: dict[str, HistorySpec] = {
+    "klines": HistorySpec(
+        "klines", CANDLES, "/v5/market/kline", 1000, 1, periods=tuple(_KLINE), default_period="1m"
+    ),
+    "funding": HistorySpec("funding", FUNDING, "/v5/market/funding/history", 200, 1),
+    "open_interest": HistorySpec(
+        "open_interest",
+        OPEN_INTEREST,
+        "/v5/market/open-interest",
+        200,
+        1,
+        periods=tuple(_OI),
+        default_period="5m",
+    ),
+}
+
+CAPABILITIES = Capabilities(
+    venue="bybit",
+    rest_budget=(600.0, 5.0),
+    history=HISTORY,
+    live=LIVE_CAPABILITIES.live,
+    liquidations_complete=True,
+    liquidation_note=LIVE_CAPABILITIES.liquidation_note,
+    ws_limits=LIVE_CAPABILITIES.ws_limits,
+)
+
+
+class BybitClient:
+    """Async Bybit REST client for history pages (see :class:`~perpscope.ingest.backfill.HistorySource`)."""
+
+    venue = "bybit"
+    capabilities = CAPABILITIES
+
+    def __init__(self, base_url: str = REST_URL, bucket: TokenBucket | None = None, **http: object) -> None:
+        self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
+        self.http = JsonClient(base_url, "bybit", self.bucket, **http)  # type: ignore[arg-type]
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    def period_ms(self, stream: str, period: str | None) -> int | None:
+        spec = HISTORY[stream]
+        if not spec.periods:
+            return None
+        p = period or spec.default_period
+        if p not in spec.periods:
+            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
+        return interval_ms(p)
+
+    async def page(
+        self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
+    ) -> Page:
+        """One window of ``stream`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
+        spec = HISTORY[stream]
+        step = self.period_ms(stream, period) or HOUR_MS
+        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
+        nxt = window_end + 1 if window_end + 1 < end_ms else None
+        base = {"category": "linear", "symbol": symbol, "limit": spec.page_limit}
+        if stream == "funding":
+            obj = await self.http.get(spec.endpoint, base | {"startTime": start_ms, "endTime": window_end})
+            df = wire.parse_funding_history(obj)
+            return Page({FUNDING: df}, nxt, df.height)
+        p = period or spec.default_period
+        assert p is not None
+        if stream == "open_interest":
+            q = base | {"intervalTime": _OI[p], "startTime": start_ms, "endTime": window_end}
+            df = wire.parse_open_interest(await self.http.get(spec.endpoint, q), symbol, step)
+            return Page({OPEN_INTEREST: df}, nxt, df.height)
+        q = base | {"interval": _KLINE[p], "start": start_ms, "end": window_end}
+        df = wire.parse_klines(
+            await self.http.get(spec.endpoint, q), symbol, step if p != "1w" else 7 * DAY_MS
+        )
+        return Page({CANDLES: df}, nxt, df.height)

@@ -1,0 +1,80 @@
+"""Bybit live feed: the all-liquidations topic of the public linear (USDT/USDC) socket.
+
+Bybit's ``allLiquidation`` topic publishes **every** liquidation (pushed every 500 ms), unlike Binance's
+sampled ``!forceOrder@arr``. Bybit drops a public connection that sends nothing for a while: the client
+sends ``{"op": "ping"}`` every 20 s (:meth:`BybitLive.heartbeat`). Topics are subscribed after each
+connect (:meth:`BybitLive.subscribe_messages`), at most 10 per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from perpscope.core.time import HOUR_MS
+from perpscope.records import CANDLES, LIQUIDATIONS, TRADES
+from perpscope.venues.bybit.wire import StreamParser, subscribe_message
+from perpscope.venues.feeds import Capabilities, LiveSpec, Poll
+
+WS_URL = "wss://stream.bybit.com"
+#: Topics per subscribe request (Bybit limits the args of one request).
+TOPICS_PER_MESSAGE = 10
+
+CAPABILITIES = Capabilities(
+    venue="bybit",
+    rest_budget=(600.0, 5.0),  # 600 requests per 5 s per IP
+    history={},  # REST history: see perpscope.venues.bybit.client.CAPABILITIES
+    live={"liquidations": LiveSpec("liquidations", LIQUIDATIONS, "stream", "allLiquidation.<symbol>")},
+    liquidations_complete=True,
+    liquidation_note="every liquidation, pushed in 500 ms batches",
+    ws_limits="heartbeat {'op': 'ping'} every 20 s; topics per symbol (no all-market topic)",
+)
+
+
+class BybitLive:
+    """Live Bybit linear feed for ``symbols`` (liquidations only, for now)."""
+
+    venue = "bybit"
+    capabilities = CAPABILITIES
+    kline_ms = HOUR_MS  # unused: no kline stream here
+
+    def __init__(
+        self, symbols: Sequence[str], streams: Sequence[str] = ("liquidations",), ws_base: str = WS_URL
+    ):
+        unknown = [s for s in streams if s not in CAPABILITIES.live]
+        if unknown:
+            raise ValueError(f"unknown Bybit live streams {unknown}; known: {', '.join(CAPABILITIES.live)}")
+        if not symbols:
+            raise ValueError("Bybit has no all-market liquidation topic: name the symbols")
+        self.symbols = [s.strip().upper() for s in symbols]
+        self.ws_base = ws_base
+        self.parser = StreamParser()
+
+    def ws_url(self) -> str | None:
+        return f"{self.ws_base.rstrip('/')}/v5/public/linear"
+
+    def subscribe_messages(self) -> list[str]:
+        syms = self.symbols
+        return [
+            subscribe_message(syms[i : i + TOPICS_PER_MESSAGE])
+            for i in range(0, len(syms), TOPICS_PER_MESSAGE)
+        ]
+
+    def heartbeat(self) -> tuple[float, str] | None:
+        return 20.0, '{"op": "ping"}'
+
+    def polls(self) -> list[Poll]:
+        return []
+
+    async def prepare(self) -> None:
+        return None
+
+    async def fill_trades(self, symbol: str, from_id: int, to_id: int) -> pl.DataFrame:
+        return TRADES.empty()
+
+    async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
+        return CANDLES.empty()
+
+    async def aclose(self) -> None:
+        return None

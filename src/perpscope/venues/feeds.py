@@ -1,0 +1,132 @@
+"""What a venue's live and history clients declare and return, so ``ingest`` can drive any venue alike.
+
+- :class:`Capabilities` — a typed, frozen statement of what a venue serves: per history stream how far
+  back, the page size, the request weight; the REST rate budget; whether its liquidation feed is
+  complete or sampled.
+- :class:`Page` — one page of history: record frames plus where the next page starts.
+- :class:`Batch` — records parsed from one live message, grouped by record type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import polars as pl
+
+from perpscope.records import RecordType
+
+LiveKind = Literal["stream", "poll", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySpec:
+    """How one history stream of a venue can be paged.
+
+    Attributes
+    ----------
+    name : str
+        Stream name used on the command line (``klines``, ``funding``, ``open_interest``, ...).
+    record : RecordType
+        What its rows are.
+    endpoint : str
+        REST path (documentation aid; the client builds requests).
+    page_limit : int
+        Rows per request, the venue's maximum.
+    weight : int
+        Request weight against the venue's budget at that page size.
+    max_age_ms : int or None
+        How far back the venue serves it (``None``: since listing).
+    periods : tuple of str
+        Bar/sampling intervals the endpoint accepts (empty: not interval-based).
+    default_period : str or None
+        Interval used when none is given.
+    archive : str or None
+        Where older history exists (e.g. ``perpscope download --dataset metrics``).
+    """
+
+    name: str
+    record: RecordType
+    endpoint: str
+    page_limit: int
+    weight: int
+    max_age_ms: int | None = None
+    periods: tuple[str, ...] = ()
+    default_period: str | None = None
+    archive: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveSpec:
+    """One live stream: delivered by ``stream`` (websocket) or ``poll`` (REST every ``poll_s``)."""
+
+    name: str
+    record: RecordType
+    kind: LiveKind
+    channel: str
+    poll_s: float | None = None
+    gap_fill: str | None = None  # how a gap after a reconnect is filled, or None: cannot be
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a venue serves and at what cost.
+
+    Attributes
+    ----------
+    venue : str
+    rest_budget : tuple of (float, float)
+        (weight, seconds): the published REST limit per IP.
+    history : mapping of str to HistorySpec
+    live : mapping of str to LiveSpec
+    liquidations_complete : bool
+        True when the liquidation stream publishes every liquidation; False when it is sampled.
+    liquidation_note : str
+        The sampling rule in words (e.g. at most one per symbol per second).
+    ws_limits : str
+        Connection rules that shape reconnects (lifetime, messages per second, streams per socket).
+    """
+
+    venue: str
+    rest_budget: tuple[float, float]
+    history: Mapping[str, HistorySpec]
+    live: Mapping[str, LiveSpec]
+    liquidations_complete: bool
+    liquidation_note: str
+    ws_limits: str = ""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of history.
+
+    ``frames`` maps record types to conformed frames (possibly empty); ``next_ms`` is where the next
+    request starts (``None``: nothing more up to the requested end); ``last_ms`` is the newest instant
+    the page covered.
+    """
+
+    frames: Mapping[RecordType, pl.DataFrame]
+    next_ms: int | None
+    rows: int
+    note: str = ""
+
+
+@dataclass
+class Batch:
+    """Records parsed from live messages, per record type (dataclass instances, row-wise)."""
+
+    rows: dict[RecordType, list[Any]] = field(default_factory=dict)
+
+    def add(self, record: RecordType, row: Any) -> None:
+        self.rows.setdefault(record, []).append(row)
+
+
+@dataclass(frozen=True)
+class Poll:
+    """A REST value with no stream, fetched every ``every_s`` seconds."""
+
+    stream: str
+    record: RecordType
+    every_s: float
+    fetch: Callable[[], Awaitable[pl.DataFrame]]

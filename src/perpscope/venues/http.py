@@ -1,0 +1,236 @@
+"""Shared async HTTP plumbing for venue clients: a token-bucket rate budget and a JSON GET with retries.
+
+Rules every venue client follows through :class:`JsonClient`:
+
+- **Rate budget.** Each request spends its documented *weight* from a :class:`TokenBucket` sized to the
+  venue's published limit (e.g. Binance USDⓈ-M: 2,400 weight per minute per IP), so a backfill never
+  trips the limit on its own.
+- **429 / 418 (rate limited / IP banned).** The ``Retry-After`` header (seconds) is honoured: the client
+  waits that long (capped at ``max_retry_after_s``; longer bans raise :class:`RateLimited` instead of
+  hanging) and retries.
+- **451 (region blocked)** and other 4xx answers raise at once — no retry storm — with a message that says
+  what to do (the public archive, another region).
+- **5xx, timeouts and broken connections** are retried with jittered exponential backoff, a bounded
+  number of times, then raise :class:`~perpscope.core.errors.VenueError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from perpscope import __version__
+from perpscope.core.errors import VenueError
+
+_RETRY_STATUS = frozenset({500, 502, 503, 504})
+_RATE_STATUS = frozenset({418, 429})
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RegionBlocked(VenueError):
+    """The venue refuses requests from this network's region (HTTP 451 or 403 with a geo message)."""
+
+
+class RateLimited(VenueError):
+    """The venue asked us to wait longer than we are willing to (a long IP ban, HTTP 418)."""
+
+
+class TokenBucket:
+    """An async token bucket: ``capacity`` tokens, refilled at ``capacity / period_s`` per second.
+
+    Parameters
+    ----------
+    capacity : float
+        Tokens (request weight) available at once, e.g. 2,400 for Binance USDⓈ-M per minute.
+    period_s : float
+        Seconds to refill the whole capacity.
+    clock : callable
+        Monotonic seconds (injectable for tests).
+    """
+
+    def __init__(
+        self, capacity: float, period_s: float = 60.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if capacity <= 0 or period_s <= 0:
+            raise ValueError("a token bucket needs a positive capacity and period")
+        self.capacity = float(capacity)
+        self.rate = self.capacity / period_s
+        self._tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+        self._lock = asyncio.Lock()
+        self.waited_s = 0.0
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+
+    async def acquire(self, tokens: float = 1.0) -> None:
+        """Wait until ``tokens`` are available, then spend them (requests are served in order)."""
+        tokens = min(float(tokens), self.capacity)
+        async with self._lock:
+            while True:
+                self._refill()
+                if self._tokens >= tokens:
+                    self._tokens -= tokens
+                    return
+                wait = (tokens - self._tokens) / self.rate
+                self.waited_s += wait
+                await asyncio.sleep(wait)
+
+    def drain(self) -> None:
+        """Spend every token (after a 429: the venue says our budget is gone)."""
+        self._refill()
+        self._tokens = 0.0
+
+
+@dataclass
+class HttpStats:
+    """Counters of one client: requests, retries by cause, seconds waited on Retry-After."""
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    retry_after_s: float = 0.0
+
+
+@dataclass
+class JsonClient:
+    """GET JSON from one venue with a rate budget and bounded, polite retries (see module docstring).
+
+    Parameters
+    ----------
+    base_url : str
+        Venue root, e.g. ``https://fapi.binance.com`` (tests: a loopback server).
+    venue : str
+        Name used in error messages.
+    bucket : TokenBucket
+        The venue's rate budget, shared by every request of this client.
+    retries : int
+        Attempts per request for transient failures.
+    backoff_s : float
+        First retry delay (doubled per attempt, ±50% jitter, capped at 30 s).
+    max_retry_after_s : float
+        Longest ``Retry-After`` honoured by waiting; a longer one raises :class:`RateLimited`.
+    archive_hint : str
+        What to tell a user whose region is blocked.
+    """
+
+    base_url: str
+    venue: str
+    bucket: TokenBucket
+    retries: int = 5
+    backoff_s: float = 0.5
+    timeout_s: float = 30.0
+    max_retry_after_s: float = 120.0
+    archive_hint: str = ""
+    sleep: Sleep = asyncio.sleep
+    client: httpx.AsyncClient | None = None
+    stats: HttpStats = field(default_factory=HttpStats)
+
+    def __post_init__(self) -> None:
+        self._own = self.client is None
+        if self.client is None:
+            self.client = httpx.AsyncClient(
+                timeout=self.timeout_s, headers={"User-Agent": f"perpscope/{__version__}"}
+            )
+
+    async def aclose(self) -> None:
+        if self._own and self.client is not None:
+            await self.client.aclose()
+
+    async def get(self, path: str, params: Mapping[str, Any] | None = None, weight: float = 1.0) -> Any:
+        """GET ``base_url + path`` and decode JSON; see the module docstring for failures.
+
+        Raises
+        ------
+        RegionBlocked
+            HTTP 451 (never retried).
+        RateLimited
+            A ``Retry-After`` longer than ``max_retry_after_s``.
+        VenueError
+            Other 4xx (with the venue's message), or a transient failure that outlived the retries.
+        """
+        assert self.client is not None
+        url = self.base_url.rstrip("/") + path
+        delay = self.backoff_s
+        last = ""
+        attempts = max(1, self.retries)
+        for attempt in range(1, attempts + 1):
+            await self.bucket.acquire(weight)
+            self.stats.requests += 1
+            try:
+                resp = await self.client.get(url, params=dict(params or {}))
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            else:
+                status = resp.status_code
+                if status == 200:
+                    try:
+                        return json.loads(resp.content)
+                    except ValueError:
+                        last = f"the answer is not JSON: {resp.text[:120]!r}"
+                elif status == 451:
+                    raise RegionBlocked(
+                        f"{self.venue}: {url} answered HTTP 451 — the venue refuses requests from this "
+                        f"network's region. Nothing will be retried. {self.archive_hint}".strip()
+                    )
+                elif status in _RATE_STATUS:
+                    wait = _retry_after(resp.headers.get("Retry-After"))
+                    self.stats.rate_limited += 1
+                    self.bucket.drain()
+                    if wait is not None and wait > self.max_retry_after_s:
+                        raise RateLimited(
+                            f"{self.venue}: HTTP {status} with Retry-After {wait:.0f} s "
+                            f"(longer than {self.max_retry_after_s:.0f} s we wait); "
+                            "lower the request rate and try again after that time"
+                        )
+                    wait = delay if wait is None else wait
+                    self.stats.retry_after_s += wait
+                    last = f"HTTP {status} (rate limited)"
+                    if attempt < attempts:
+                        self.stats.retries += 1
+                        await self.sleep(wait)
+                        continue
+                elif status in _RETRY_STATUS:
+                    last = f"HTTP {status}"
+                else:
+                    raise VenueError(f"{self.venue}: {url} answered HTTP {status}: {_venue_message(resp)}")
+            if attempt < attempts:
+                self.stats.retries += 1
+                await self.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 30.0)
+        raise VenueError(
+            f"{self.venue}: {url}: {last} after {attempts} attempts; the venue may be busy, try again later"
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+def _venue_message(resp: httpx.Response) -> str:
+    try:
+        body = json.loads(resp.content)
+    except ValueError:
+        return resp.text[:200]
+    if isinstance(body, dict):
+        msg = body.get("msg") or body.get("retMsg") or body.get("message") or body.get("error")
+        code = body.get("code") or body.get("retCode")
+        if msg:
+            return f"{msg} (code {code})" if code is not None else str(msg)
+    return resp.text[:200]
