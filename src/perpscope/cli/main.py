@@ -10,7 +10,7 @@ import typer
 from perpscope import __version__
 from perpscope.cli import demo as demo_cmd
 from perpscope.cli import download as download_cmd
-from perpscope.cli import importing, store_cmd
+from perpscope.cli import collect_cmd, heatmap_cmd, importing, store_cmd
 from perpscope.core.config import DATA_ENV, Settings
 
 app = typer.Typer(
@@ -53,6 +53,10 @@ app.command("import")(importing.import_files)
 app.add_typer(store_cmd.app, name="store")
 app.command("demo")(demo_cmd.demo)
 app.command("download")(download_cmd.download)
+app.add_typer(heatmap_cmd.app, name="heatmap")
+app.command("backfill")(collect_cmd.backfill)
+app.command("collect")(collect_cmd.collect)
+app.command("collect-status")(collect_cmd.status)
 
 
 def main() -> None:  # pragma: no cover - console entry point
