@@ -6,27 +6,16 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import pytest
-import typer
 from tests.heatmap.conftest import demo_data_dir
 from typer.testing import CliRunner
 
-from perpscope.cli import heatmap_cmd
-from perpscope.cli.main import root
+from perpscope.cli.main import app
 from perpscope.heatmap import OIChangeModel, ensemble_members, model_inputs, run_ensemble
 from perpscope.ingest.importer import import_paths
 from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
 from perpscope.store import Lake
 
 runner = CliRunner()
-
-
-def _app() -> typer.Typer:
-    """The CLI as the lead will wire it: ``heatmap SYMBOL`` and the ``heatmap`` group's ``calibrate``."""
-    app = typer.Typer()
-    app.callback()(root)
-    app.command("heatmap")(heatmap_cmd.heatmap)
-    app.add_typer(heatmap_cmd.app, name="hm")
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +32,7 @@ def sol_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_heatmap_prints_zones_and_writes_html(sol_store: Path, tmp_path: Path) -> None:
     out = tmp_path / "sol.html"
     args = ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--at", "2026-06-20", "--from", "2026-06-01"]
-    res = runner.invoke(_app(), [*args, "--out", str(out)], env={"COLUMNS": "200"})
+    res = runner.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "hot zones after the bar of 2026-06-20 00:00 UTC" in res.output
     assert "oi-change v1 mix=high side=taker" in res.output and "long" in res.output and "short" in res.output
@@ -52,16 +41,16 @@ def test_heatmap_prints_zones_and_writes_html(sol_store: Path, tmp_path: Path) -
 
 
 def test_heatmap_ensemble_shows_bands_and_group_form_works(sol_store: Path) -> None:
-    args = ["--data-dir", str(sol_store), "hm", "show", "SOL-USDT-PERP", "--model", "ensemble", "-k", "2"]
-    res = runner.invoke(_app(), args, env={"COLUMNS": "220"})
+    args = ["--data-dir", str(sol_store), "heatmap", "show", "SOL-USDT-PERP", "--model", "ensemble", "-k", "2"]
+    res = runner.invoke(app, args, env={"COLUMNS": "220"})
     assert res.exit_code == 0, res.output
     assert "ensemble of 12" in res.output and "p10–p90 USD" in res.output
 
 
 def test_heatmap_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
-    res = runner.invoke(_app(), ["--data-dir", str(tmp_path / "empty"), "heatmap", "BTCUSDT"])
+    res = runner.invoke(app, ["--data-dir", str(tmp_path / "empty"), "heatmap", "BTCUSDT"])
     assert res.exit_code == 2 and "no candles" in res.output
-    res = runner.invoke(_app(), ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--model", "magic"])
+    res = runner.invoke(app, ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--model", "magic"])
     assert res.exit_code == 2 and "--model must be one of" in res.output
 
 
@@ -91,11 +80,11 @@ def test_calibrate_command_on_shared_data(shared_data: Path, tmp_path: Path) -> 
         Lake(data),
     )
     args = [
-        "--data-dir", str(data), "hm", "calibrate", "BTCUSDT",
+        "--data-dir", str(data), "heatmap", "calibrate", "BTCUSDT",
         "--fit-from", "2025-05-16", "--fit-to", "2025-09-01", "--test-to", "2025-11-14",
         "--oi-symbol", "BTC-AGG-PERP", "--liq-symbol", "BTC-AGG-PERP",
     ]  # fmt: skip
-    res = runner.invoke(_app(), args, env={"COLUMNS": "200"})
+    res = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "chosen on the fit window: oi-change v1" in res.output
     assert "precision@k zones" in res.output and "magnet" in res.output

@@ -1,19 +1,21 @@
 """``perpscope heatmap``: the liquidation heatmap of one symbol from the store, and its calibration.
 
-Two plain functions taking ``ctx: typer.Context`` — :func:`heatmap` (``perpscope heatmap SYMBOL``) and
-:func:`calibrate` — plus :data:`app`, a group holding both as ``show`` and ``calibrate`` for a command
-line where ``heatmap`` is a group.
+:data:`app` is the ``heatmap`` group: ``perpscope heatmap SYMBOL`` (= ``heatmap show SYMBOL``) and
+``perpscope heatmap calibrate``. :func:`heatmap_of` runs a model over stored bars for other views (demo).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import plotly.graph_objects as go
 import polars as pl
 import typer
 from rich.table import Table
+from typer.core import TyperGroup
 
 from perpscope.cli.common import console, err_console, fail, lake
 from perpscope.core.time import DAY_MS, interval_ms, ms_to_iso, parse_time_ms
@@ -34,12 +36,26 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
+from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
 from perpscope.store import Lake, read
 
 MODELS = ("auto", "oi-change", "trade-flow", "ensemble")
 
+
+class _ShowByDefault(TyperGroup):
+    """``perpscope heatmap SYMBOL …`` means ``perpscope heatmap show SYMBOL …``; subcommands still work."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:  # Any: typer vendors click's Context
+        if args and not args[0].startswith("-") and args[0] not in self.commands:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
-    help="Liquidation heatmaps: where leveraged positions would be force-closed.", no_args_is_help=True
+    cls=_ShowByDefault,
+    help="Liquidation heatmaps: where leveraged positions would be force-closed. "
+    "`perpscope heatmap SYMBOL` shows one (same as `heatmap show SYMBOL`).",
+    no_args_is_help=True,
 )
 
 
@@ -143,6 +159,74 @@ def heatmap(
         start = parse_time_ms(from_) if from_ else None
     except ValueError as e:
         raise fail(str(e)) from e
+    hm = heatmap_of(
+        lk,
+        venue,
+        symbol,
+        start,
+        end,
+        model=model,
+        every=every,
+        oi_venue=oi_venue,
+        oi_symbol=oi_symbol,
+        zones=zones,
+        width=width,
+    )
+    con = console()
+    con.print(hm.headline)
+    con.print(_zone_table(hm.zones))
+    if out is not None:
+        try:
+            write_heatmap(hm.figure(), out)
+        except Exception as e:  # PNG export needs kaleido and a browser
+            raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
+        con.print(f"wrote {out}")
+
+
+@dataclass(frozen=True)
+class HeatmapView:
+    """A heatmap run over a symbol's stored bars, ready to print or draw."""
+
+    venue: str
+    symbol: str
+    bars: pl.DataFrame
+    source: HeatmapRun | EnsembleRun
+    zones: pl.DataFrame
+    label: str
+
+    @property
+    def last_ms(self) -> int:
+        """Open of the last bar the map includes, ms UTC."""
+        return int(self.bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+
+    @property
+    def headline(self) -> str:
+        return (
+            f"[bold]{self.venue} {self.symbol}[/] hot zones after the bar of {ms_to_iso(self.last_ms)} UTC — "
+            f"price {self.source.last_close:,.2f} — {self.label}"
+        )
+
+    def figure(self) -> go.Figure:
+        return heatmap_figure(
+            self.bars, self.source, zones=self.zones, title=f"{self.venue} {self.symbol} — {self.label}"
+        )
+
+
+def heatmap_of(
+    lk: Lake,
+    venue: str,
+    symbol: str,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    model: str = "auto",
+    every: str | None = None,
+    oi_venue: str | None = None,
+    oi_symbol: str | None = None,
+    zones: int = 5,
+    width: float = 0.5,
+) -> HeatmapView:
+    """Run the chosen model over ``[start, end)`` (ms; default: the 30 days before the last candle)."""
     if end is None:
         c = read(lk, "candles", venue=venue, symbol=symbol)
         if c.is_empty():
@@ -155,22 +239,8 @@ def heatmap(
         run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
     )
     z = hot_zones(source, k=zones, width_pct=width)
-    last = int(bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
     label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
-    con = console()
-    con.print(
-        f"[bold]{venue} {symbol}[/] hot zones after the bar of {ms_to_iso(last)} UTC — "
-        f"price {source.last_close:,.2f} — {label}"
-    )
-    con.print(_zone_table(z))
-    if out is not None:
-        from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
-
-        try:
-            write_heatmap(heatmap_figure(bars, source, zones=z, title=f"{venue} {symbol} — {label}"), out)
-        except Exception as e:  # PNG export needs kaleido and a browser
-            raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
-        con.print(f"wrote {out}")
+    return HeatmapView(venue, symbol, bars, source, z, label)
 
 
 def _scores_table(fit: Scores, test: Scores) -> Table:
