@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean browser
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,14 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-test: lint
+# Chromium renders PNG charts (kaleido) and runs the dashboard's browser tests. Installed from Debian's
+# packages when missing and possible; without it those tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || (command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) ) \
+	  || echo "note: chromium not installed; PNG and browser tests will skip"
+
+test: lint browser
 	$(BIN)/python -m pytest -n 2 -q
 
 bench: $(VENV)/.installed

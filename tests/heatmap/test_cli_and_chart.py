@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -41,7 +42,8 @@ def test_heatmap_prints_zones_and_writes_html(sol_store: Path, tmp_path: Path) -
 
 
 def test_heatmap_ensemble_shows_bands_and_group_form_works(sol_store: Path) -> None:
-    args = ["--data-dir", str(sol_store), "heatmap", "show", "SOL-USDT-PERP", "--model", "ensemble", "-k", "2"]
+    args = ["--data-dir", str(sol_store), "heatmap", "show", "SOL-USDT-PERP"]
+    args += ["--model", "ensemble", "-k", "2"]
     res = runner.invoke(app, args, env={"COLUMNS": "220"})
     assert res.exit_code == 0, res.output
     assert "ensemble of 12" in res.output and "p10–p90 USD" in res.output
@@ -88,3 +90,15 @@ def test_calibrate_command_on_shared_data(shared_data: Path, tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     assert "chosen on the fit window: oi-change v1" in res.output
     assert "precision@k zones" in res.output and "magnet" in res.output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="PNG needs Debian's chromium (make browser)")
+def test_heatmap_writes_png(sol_store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "sol.png"
+    args = ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--at", "2026-06-20", "--out", str(out)]
+    res = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    head = out.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    assert (width, height) == (1400, 720)

@@ -148,7 +148,7 @@ def heatmap(
     zones: Annotated[int, typer.Option("--zones", "-k", help="Hot zones per side.")] = 5,
     width: Annotated[float, typer.Option(help="Zone width, % of price.")] = 0.5,
     out: Annotated[
-        Path | None, typer.Option(help="Write the chart: .html (interactive) or .png (kaleido).")
+        Path | None, typer.Option(help="Write the chart: .html (interactive) or .png (needs chromium).")
     ] = None,
 ) -> None:
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
@@ -178,7 +178,7 @@ def heatmap(
     if out is not None:
         try:
             write_heatmap(hm.figure(), out)
-        except Exception as e:  # PNG export needs kaleido and a browser
+        except Exception as e:  # PNG export needs a Chromium for kaleido to drive
             raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
         con.print(f"wrote {out}")
 

@@ -61,7 +61,7 @@ def heatmap_figure(
     fig.add_trace(
         go.Heatmap(
             x=times, y=grid.mids[keep], z=z, colorscale="Inferno", name="book USD",
-            colorbar={"title": "USD", "x": 0.79}, hovertemplate=_HOVER,
+            colorbar={"title": "USD", "x": 1.01, "xanchor": "left"}, hovertemplate=_HOVER,
         ),
         row=1, col=1,
     )  # fmt: skip
@@ -73,7 +73,16 @@ def heatmap_figure(
         ),
         row=1, col=1,
     )  # fmt: skip
-    m = liquidation_map(source).filter(pl.col("price_mid").is_between(lo, hi))
+    # The side panel sums the fine grid into ~120 rows: 2,000 bins draw as hairlines nobody can read.
+    step = (hi - lo) / 120
+    m = (
+        liquidation_map(source)
+        .filter(pl.col("price_mid").is_between(lo, hi))
+        .group_by(((pl.col("price_mid") - lo) / step).floor().alias("_row"))
+        .agg(pl.col("long_usd").sum(), pl.col("short_usd").sum())
+        .with_columns((lo + (pl.col("_row") + 0.5) * step).alias("price_mid"))
+        .sort("price_mid")
+    )
     fig.add_trace(
         go.Bar(x=m["long_usd"], y=m["price_mid"], orientation="h", name="longs", marker_color="#e74c3c"),
         row=1, col=2,
@@ -90,14 +99,15 @@ def heatmap_figure(
             y0=zr["price_lo"], y1=zr["price_hi"], line_width=1, fillcolor="rgba(0,0,0,0)",
             line_color="#e74c3c" if zr["side"] == "long" else "#2ecc71", row=1, col=1,
             annotation_text=f"{zr['side']} #{zr['rank']}: {zr['usd'] / 1e6:,.1f} M USD{band}",
-            annotation_position="right", annotation_font_size=10,
+            annotation_position="top left", annotation_font_size=10,
+            annotation_font_color="#f0f0f0",
         )  # fmt: skip
     run0 = source.members[0] if isinstance(source, EnsembleRun) else source
     label = f"ensemble of {len(source.members)}" if isinstance(source, EnsembleRun) else describe(run0.model)
     fig.update_layout(
         title=title or f"liquidation heatmap — {label}",
-        height=720, template="plotly_white", barmode="stack", xaxis_rangeslider_visible=False,
-        margin={"l": 60, "r": 20, "t": 60, "b": 30}, legend={"orientation": "h", "y": -0.05},
+        height=720, template="plotly_white", barmode="stack", bargap=0, xaxis_rangeslider_visible=False,
+        margin={"l": 60, "r": 80, "t": 60, "b": 30}, legend={"orientation": "h", "y": -0.05},
     )  # fmt: skip
     fig.update_yaxes(range=[lo, hi], title_text="price", row=1, col=1)
     return fig
@@ -105,10 +115,11 @@ def heatmap_figure(
 
 def write_heatmap(fig: go.Figure, path: Path) -> Path:
     """Write ``fig`` as interactive HTML (plotly.js inline, works offline), or PNG when ``path`` ends
-    in ``.png`` (needs the optional ``kaleido`` package and a browser it can drive)."""
+    in ``.png`` (kaleido drives a local Chromium: Debian's ``chromium`` package)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".png":
-        fig.write_image(path)
+        # Plotly's 700 px default squeezes the side panel into the colour bar; draw at a screen's width.
+        fig.write_image(path, width=1400, height=fig.layout.height or 720)
     else:
         fig.write_html(path, include_plotlyjs=True, full_html=True)
     return path
