@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 
 from perpscope import __version__
+from perpscope.cli import collect_cmd, heatmap_cmd, importing, metrics_cmd, regimes_cmd, store_cmd
 from perpscope.cli import demo as demo_cmd
 from perpscope.cli import download as download_cmd
-from perpscope.cli import collect_cmd, heatmap_cmd, importing, store_cmd
 from perpscope.core.config import DATA_ENV, Settings
 
 app = typer.Typer(
@@ -57,6 +57,8 @@ app.add_typer(heatmap_cmd.app, name="heatmap")
 app.command("backfill")(collect_cmd.backfill)
 app.command("collect")(collect_cmd.collect)
 app.command("collect-status")(collect_cmd.status)
+app.command("metrics")(metrics_cmd.metrics)
+app.command("regimes")(regimes_cmd.regimes)
 
 
 def main() -> None:  # pragma: no cover - console entry point

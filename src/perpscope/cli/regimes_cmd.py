@@ -1,0 +1,118 @@
+"""``perpscope regimes SYMBOL``: the regime timeline of one perp, its current reading with the evidence,
+the treadmill cycles and the circuit breakers (definitions: docs/regimes.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.table import Table
+
+from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.metrics_cmd import (
+    FORMATS,
+    EveryOpt,
+    FormatOpt,
+    FromOpt,
+    OutOpt,
+    SymbolArg,
+    ToOpt,
+    VenueOpt,
+    load_panel,
+    write_frame,
+)
+from perpscope.core.time import ms_to_iso
+from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
+
+WHAT = ("episodes", "bars", "treadmill", "breakers", "reading")
+
+
+def _t(x: object) -> str:
+    return "–" if x is None else ms_to_iso(int(x.timestamp() * 1000))[:16].replace("T", " ")  # type: ignore[attr-defined]
+
+
+def regimes(
+    ctx: typer.Context,
+    symbol: SymbolArg,
+    venue: VenueOpt = "binance",
+    start: FromOpt = None,
+    end: ToOpt = None,
+    every: EveryOpt = "4h",
+    fmt: FormatOpt = "table",
+    out: OutOpt = None,
+    what: Annotated[
+        str,
+        typer.Option("--what", help="For json/csv/parquet: episodes, bars, treadmill, breakers or reading."),
+    ] = "episodes",
+) -> None:
+    """Regimes of one perp: reading now, timeline of episodes, treadmill cycles, circuit breakers."""
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if what not in WHAT:
+        raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
+    panel, notes = load_panel(lake(ctx), venue, symbol, start, end, every)
+    for n in notes:
+        err_console().print(f"[dim]note: {n}[/]")
+    labels = classify(panel)
+    if fmt != "table":
+        table = {
+            "bars": lambda: labels,
+            "episodes": lambda: episodes(labels),
+            "treadmill": lambda: treadmill(labels),
+            "breakers": lambda: circuit_breakers(panel),
+            "reading": lambda: reading(panel),
+        }[what]()
+        write_frame(table, fmt, out)
+        return
+    for t in regime_tables(panel, labels):
+        console().print(t)
+
+
+def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15) -> list[Table]:
+    """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables."""
+    labels = labels if labels is not None else classify(panel)
+    r = reading(panel)
+    now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
+    now.add_column("", style="bold", no_wrap=True)
+    now.add_column("")
+    for row in r.iter_rows(named=True):
+        now.add_row("series", f"{row['venue']}:{row['canonical']} at {_t(row['ts_ms'])} UTC")
+        now.add_row("regime", f"{row['regime']} (since {_t(row['since_ms'])}, {row['bars']} bars)")
+        now.add_row("evidence", row["evidence"])
+        ratio = row["spot_perp_ratio_w"]
+        flow = (
+            f"leader {row['leader'] or 'n/a'}, spot/perp volume {'n/a' if ratio is None else f'{ratio:.2f}'}"
+        )
+        if row["structural_imbalance"]:
+            flow += " — structural imbalance: derivatives signals less reliable"
+        now.add_row("flow", flow)
+        now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
+        now.add_row("breakers", row["breakers_engaged"] or "none engaged")
+    ep = episodes(labels).filter(pl.col("regime") != "neutral").tail(last)
+    tl = Table(title=f"Regime timeline (latest {last} non-neutral episodes)", header_style="bold")
+    for c in ("from (UTC)", "to", "regime", "bars", "evidence"):
+        tl.add_column(c, no_wrap=c != "evidence")
+    for e in ep.iter_rows(named=True):
+        tl.add_row(_t(e["start_ms"]), _t(e["end_ms"]), e["regime"], str(e["bars"]), e["evidence"])
+    tm = treadmill(labels)
+    tt = Table(title="Liquidation treadmill cycles", header_style="bold")
+    for c in ("chain", "cycle", "of", "flush (UTC)", "next flush", "evidence"):
+        tt.add_column(c, no_wrap=c != "evidence")
+    for cy in tm.iter_rows(named=True):
+        tt.add_row(
+            str(cy["chain"]),
+            str(cy["cycle"]),
+            str(cy["cycles"]),
+            _t(cy["flush_start_ms"]),
+            _t(cy["next_flush_start_ms"]),
+            cy["evidence"],
+        )
+    cb = circuit_breakers(panel)
+    bt = Table(title="Circuit breakers of the treadmill", header_style="bold")
+    for c in ("check", "engaged", "evidence"):
+        bt.add_column(c, no_wrap=c != "evidence")
+    for b in cb.iter_rows(named=True):
+        on = b["engaged"]
+        bt.add_row(b["check"], "n/a" if on is None else ("[green]yes[/]" if on else "no"), b["evidence"])
+    return [now, tl, tt, bt]

@@ -1,0 +1,112 @@
+"""Helpers of the regime modules: look-backs on the panel's bar grid and numbers written as text.
+
+The panel (:func:`perpscope.metrics.build_panel`) is a gapless grid per series, so a window of ``w`` ms
+is ``w / step`` rows: look-backs are row shifts. A panel with gaps (rows filtered out) falls back to
+time-based as-of joins, which give the same numbers, slower.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from perpscope.metrics._frames import KEYS, FrameError, ms, require, sort_series
+from perpscope.metrics.rolling import regular_step
+
+_LAG = "_lag_ts"
+
+
+def prepare(panel: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int | None]:
+    """``panel`` sorted by series and time, and its bar step (ms) when it is a gapless grid."""
+    require(panel, ["venue", "canonical", "ts_ms"], what)
+    if panel.is_empty():
+        raise FrameError(f"{what}: the panel is empty; build it over a range the store holds data for")
+    df = sort_series(panel, list(KEYS))
+    return df, regular_step(df)
+
+
+def rows_in(window_ms: int, step: int) -> int:
+    """Bars in a window of ``window_ms`` on a grid of ``step`` (at least 1)."""
+    return max(1, -(-window_ms // step))
+
+
+def lagged(df: pl.DataFrame, cols: Sequence[str], window_ms: int, step: int | None) -> pl.DataFrame:
+    """``df`` with ``<col>_lag`` = the value of ``col`` at the bar ``window_ms`` earlier.
+
+    On a gapless grid that is ``n = window / step`` rows back within the series; otherwise the last
+    bar opening at or before ``t − window`` (an as-of join). Null before a series has that history.
+    """
+    if step is not None:
+        n = rows_in(window_ms, step)
+        return df.with_columns([pl.col(c).shift(n).over(KEYS).alias(f"{c}_lag") for c in cols])
+    right = df.select(*KEYS, pl.col("ts_ms").alias(_LAG), *[pl.col(c).alias(f"{c}_lag") for c in cols])
+    left = df.with_columns((ms("ts_ms") - window_ms).cast(pl.Int64).cast(df.schema["ts_ms"]).alias(_LAG))
+    out = left.sort(_LAG).join_asof(
+        right.sort(_LAG), on=_LAG, by=list(KEYS), strategy="backward", check_sortedness=False
+    )
+    return sort_series(out.drop(_LAG), list(KEYS))
+
+
+def window_sum(col: str, window_ms: int, step: int | None) -> pl.Expr:
+    """Sum of ``col`` over the bars opening in ``(t − window, t]`` of each series (nulls skipped)."""
+    if step is not None:
+        return pl.col(col).rolling_sum(rows_in(window_ms, step), min_samples=1).over(KEYS)
+    return pl.col(col).rolling_sum_by("ts_ms", f"{window_ms}ms", min_samples=1).over(KEYS)
+
+
+def window_any(col: str, window_ms: int, step: int | None) -> pl.Expr:
+    """True where ``col`` was true on any bar opening in ``(t − window, t]`` (null counts as false)."""
+    x = pl.col(col).fill_null(False).cast(pl.Int32)
+    if step is not None:
+        got = x.rolling_max(rows_in(window_ms, step), min_samples=1).over(KEYS)
+    else:
+        got = x.rolling_max_by("ts_ms", f"{window_ms}ms", min_samples=1).over(KEYS)
+    return got == 1
+
+
+# -- numbers as text (polars expressions: evidence is written for every bar at once) -------------------
+
+
+def pct_expr(x: pl.Expr, digits: int = 1) -> pl.Expr:
+    """Fraction → signed percent text, ``0.021`` → ``"+2.1%"``; null → ``"n/a"``."""
+    v = (x * 100).round(digits)
+    sign = pl.when(v > 0).then(pl.lit("+")).otherwise(pl.lit(""))
+    return pl.concat_str([sign, v.cast(pl.Utf8), pl.lit("%")]).fill_null("n/a")
+
+
+def usd_expr(x: pl.Expr) -> pl.Expr:
+    """USD → short text with k/M/B, ``235_600_000`` → ``"$235.6M"`` (same style as report.format)."""
+    a = x.abs()
+    scaled = (
+        pl.when(a >= 1e9)
+        .then(pl.concat_str([(x / 1e9).round(1).cast(pl.Utf8), pl.lit("B")]))
+        .when(a >= 1e6)
+        .then(pl.concat_str([(x / 1e6).round(1).cast(pl.Utf8), pl.lit("M")]))
+        .when(a >= 1e3)
+        .then(pl.concat_str([(x / 1e3).round(1).cast(pl.Utf8), pl.lit("k")]))
+        .otherwise(x.round(0).cast(pl.Int64).cast(pl.Utf8))
+    )
+    sign = pl.when(x < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.concat_str([sign, pl.lit("$"), scaled.str.strip_prefix("-")]).fill_null("n/a")
+
+
+def rate_expr(x: pl.Expr) -> pl.Expr:
+    """Funding fraction → percent with three decimals, ``0.00012`` → ``"+0.012%"``."""
+    return pct_expr(x, 3)
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    """Python twin of :func:`pct_expr` for single values."""
+    return "n/a" if x is None else f"{x * 100:+.{digits}f}%"
+
+
+def usd(x: float | None) -> str:
+    """Python twin of :func:`usd_expr` for single values."""
+    if x is None:
+        return "n/a"
+    sign = "-" if x < 0 else ""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= size:
+            return f"{sign}${abs(x) / size:.1f}{unit}"
+    return f"{sign}${abs(x):,.0f}"

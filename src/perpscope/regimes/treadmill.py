@@ -1,0 +1,427 @@
+"""The liquidation treadmill (flush → leverage rebuilt on the bounce → flush, within a range) and the
+circuit breakers that end it.
+
+Both read the flush episodes of :func:`~perpscope.regimes.classify.classify`; definitions and defaults
+are in ``docs/regimes.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from perpscope.core.time import interval_label, ms_to_iso
+from perpscope.metrics._frames import KEYS, TS
+from perpscope.regimes._util import pct, prepare, rows_in, usd
+from perpscope.regimes.classify import classify
+from perpscope.regimes.config import RegimeConfig
+from perpscope.regimes.flow import spot_volume
+
+_F = np.ndarray  # float64 arrays of one series
+
+
+@dataclass(frozen=True)
+class _Series:
+    """One series' bars as arrays (``ts`` int64 ms, the rest float64 with NaN for missing)."""
+
+    venue: str
+    canonical: str
+    ts: np.ndarray
+    close: _F
+    high: _F
+    low: _F
+    oi: _F
+    funding: _F
+    liq: _F  # liquidated USD (long + short) over the classify window ending at each bar
+    liq_long: _F
+    flush: np.ndarray  # bool: bar labelled deleveraging_flush
+
+
+def _series(labels: pl.DataFrame) -> list[_Series]:
+    def arr(part: pl.DataFrame, col: str) -> _F:
+        if col not in part.columns:
+            return np.full(part.height, np.nan)
+        return part.get_column(col).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    out = []
+    for (venue, canon), part in labels.group_by(list(KEYS), maintain_order=True):
+        close = arr(part, "close")
+        hi, lo = arr(part, "high"), arr(part, "low")
+        out.append(
+            _Series(
+                str(venue),
+                str(canon),
+                part.get_column("ts_ms").dt.epoch("ms").to_numpy(),
+                close,
+                np.where(np.isnan(hi), close, hi),
+                np.where(np.isnan(lo), close, lo),
+                arr(part, "oi"),
+                arr(part, "funding_8h"),
+                np.nan_to_num(arr(part, "liq_long_w_usd")) + np.nan_to_num(arr(part, "liq_short_w_usd")),
+                arr(part, "liq_long_w_usd"),
+                (part.get_column("regime") == "deleveraging_flush").to_numpy(),
+            )
+        )
+    return out
+
+
+def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:
+    """(first, last) bar index of each flush: flush bars closer than ``gap_ms`` are one flush."""
+    idx = np.flatnonzero(s.flush)
+    if idx.size == 0:
+        return []
+    out: list[tuple[int, int]] = []
+    start = prev = int(idx[0])
+    for i in idx[1:]:
+        if s.ts[i] - s.ts[prev] > gap_ms:
+            out.append((start, prev))
+            start = int(i)
+        prev = int(i)
+    out.append((start, prev))
+    return out
+
+
+def _nanmax(a: _F) -> float:
+    return float(np.nanmax(a)) if a.size and not np.all(np.isnan(a)) else float("nan")
+
+
+def _nanmin(a: _F) -> float:
+    return float(np.nanmin(a)) if a.size and not np.all(np.isnan(a)) else float("nan")
+
+
+def _opt(x: float) -> float | None:
+    return None if np.isnan(x) else x
+
+
+def _day(t: int) -> str:
+    return ms_to_iso(int(t))[:16].replace("T", " ")
+
+
+def _flush_stats(s: _Series, f: tuple[int, int], until: int, n: int) -> dict[str, float]:
+    """OI before (peak of the window before the flush) and after (low up to a window after), etc."""
+    a, b = f
+    pre = s.oi[max(0, a - n) : a + 1]
+    post_end = min(until, b + n) + 1
+    return {
+        "oi_pre": _nanmax(pre),
+        "oi_post": _nanmin(s.oi[a:post_end]),
+        "liq_long": _nanmax(s.liq_long[a : b + 1]),
+        "liq_peak": _nanmax(s.liq[a : b + 1]),
+        "funding_min": _nanmin(s.funding[a:post_end]),
+        "funding_pre": _nanmax(np.abs(s.funding[max(0, a - n) : a + 1])),
+    }
+
+
+def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
+    """Detect liquidation-treadmill cycles: flush, leverage rebuilt on the bounce, funding turning
+    supportive, then another long flush, all within a price range.
+
+    Parameters
+    ----------
+    panel : polars.DataFrame
+        A metrics panel (or the output of :func:`~perpscope.regimes.classify.classify`, used as is).
+    config : RegimeConfig, optional
+        ``flush_gap_ms``, ``rebuild_min``, ``funding_up_8h``, ``price_move``, ``range_max``,
+        ``min_cycles`` and the classify thresholds.
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per cycle (flush *i* → flush *i + 1*) that meets every condition, with ``venue,
+        canonical, chain`` (1, 2, … per series: consecutive cycles sharing flushes), ``cycle`` (its number
+        in the chain), ``cycles`` (the chain's length), ``treadmill`` (``cycles ≥ min_cycles``),
+        ``flush_start_ms, flush_end_ms`` (the first flush's bars), ``flush_oi_chg`` (OI after / before
+        the flush − 1, coins), ``flush_liq_long_usd`` (largest window sum of long liquidations in it),
+        ``rebuild_peak_ms``, ``rebuilt_share`` (share of the flushed OI rebuilt by the peak),
+        ``rebuilt_oi_chg`` (peak / after-flush OI − 1), ``funding_min_8h, funding_max_8h`` (the turn),
+        ``bounce`` (best close after the flush / close at its end − 1), ``next_flush_start_ms,
+        next_flush_end_ms``, ``range_low, range_high`` and ``evidence``.
+
+    Notes
+    -----
+    A cycle from flush *i* (bars ``[a, b]``) to flush *i + 1* (``[c, d]``) holds when, on the bars
+    between them: the OI peak rebuilds at least ``rebuild_min`` of the OI the flush removed (``OI_pre``
+    = the highest OI in the window before the flush, ``OI_post`` = the lowest from its start to a
+    window after it); funding reaches ``funding_up_8h`` from a lower minimum around the flush; the
+    close bounces at least ``price_move`` above the flush's last close; and ``high / low − 1`` over
+    ``[a, d]`` is at most ``range_max``.
+    """
+    cfg = config or RegimeConfig()
+    labels = panel if "regime" in panel.columns else classify(panel, cfg)
+    labels, step = prepare(labels, "treadmill")
+    rows: list[dict[str, object]] = []
+    for s in _series(labels):
+        bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
+        n = rows_in(cfg.window_ms, bar)
+        fl = _flushes(s, cfg.flush_gap_ms)
+        chain, in_chain, last_ok = 0, 0, False
+        cycles: list[dict[str, object]] = []
+        for i in range(len(fl) - 1):
+            (a, b), (c, d) = fl[i], fl[i + 1]
+            if c <= b + 1:
+                last_ok = False
+                continue
+            st = _flush_stats(s, fl[i], c - 1, n)
+            mid = slice(b + 1, c)
+            peak_rel = int(np.nanargmax(s.oi[mid])) if not np.all(np.isnan(s.oi[mid])) else -1
+            oi_peak = float(s.oi[b + 1 + peak_rel]) if peak_rel >= 0 else float("nan")
+            lost = st["oi_pre"] - st["oi_post"]
+            share = (oi_peak - st["oi_post"]) / lost if lost > 0 else float("nan")
+            f_max = _nanmax(s.funding[mid])
+            bounce = _nanmax(s.close[mid]) / s.close[b] - 1.0
+            lo, hi = _nanmin(s.low[a : d + 1]), _nanmax(s.high[a : d + 1])
+            ok = (
+                share >= cfg.rebuild_min
+                and f_max >= cfg.funding_up_8h
+                and f_max > st["funding_min"]
+                and bounce >= cfg.price_move
+                and hi / lo - 1.0 <= cfg.range_max
+            )
+            if not ok:
+                last_ok = False
+                continue
+            if not last_ok:
+                chain += 1
+                in_chain = 0
+            in_chain += 1
+            last_ok = True
+            ev = (
+                f"flush {_day(s.ts[a])} → {_day(s.ts[b])}: OI {pct(st['oi_post'] / st['oi_pre'] - 1)}, "
+                f"long liq {usd(_opt(st['liq_long']))} / {interval_label(cfg.window_ms)}; rebuilt "
+                f"{share * 100:.0f}% of it by {_day(s.ts[b + 1 + peak_rel])} "
+                f"(OI {pct(oi_peak / st['oi_post'] - 1)}), "
+                f"bounce {pct(bounce)}, funding {pct(st['funding_min'], 3)} → {pct(f_max, 3)} per 8h; "
+                f"next flush {_day(s.ts[c])}; range {lo:,.6g}–{hi:,.6g} ({pct(hi / lo - 1)})"
+            )
+            cycles.append(
+                {
+                    "venue": s.venue,
+                    "canonical": s.canonical,
+                    "chain": chain,
+                    "cycle": in_chain,
+                    "flush_start_ms": int(s.ts[a]),
+                    "flush_end_ms": int(s.ts[b]),
+                    "flush_oi_chg": st["oi_post"] / st["oi_pre"] - 1.0,
+                    "flush_liq_long_usd": _opt(st["liq_long"]),
+                    "rebuild_peak_ms": int(s.ts[b + 1 + peak_rel]),
+                    "rebuilt_share": share,
+                    "rebuilt_oi_chg": oi_peak / st["oi_post"] - 1.0,
+                    "funding_min_8h": _opt(st["funding_min"]),
+                    "funding_max_8h": _opt(f_max),
+                    "bounce": bounce,
+                    "next_flush_start_ms": int(s.ts[c]),
+                    "next_flush_end_ms": int(s.ts[d]),
+                    "range_low": lo,
+                    "range_high": hi,
+                    "evidence": ev,
+                }
+            )
+        sizes: dict[int, int] = {}
+        for r in cycles:
+            sizes[int(r["chain"])] = max(sizes.get(int(r["chain"]), 0), int(r["cycle"]))  # type: ignore[call-overload]
+        for r in cycles:
+            r["cycles"] = sizes[int(r["chain"])]  # type: ignore[call-overload]
+            r["treadmill"] = sizes[int(r["chain"])] >= cfg.min_cycles  # type: ignore[call-overload]
+        rows.extend(cycles)
+    schema = {
+        "venue": pl.Utf8,
+        "canonical": pl.Utf8,
+        "chain": pl.Int64,
+        "cycle": pl.Int64,
+        "cycles": pl.Int64,
+        "treadmill": pl.Boolean,
+        "flush_start_ms": pl.Int64,
+        "flush_end_ms": pl.Int64,
+        "flush_oi_chg": pl.Float64,
+        "flush_liq_long_usd": pl.Float64,
+        "rebuild_peak_ms": pl.Int64,
+        "rebuilt_share": pl.Float64,
+        "rebuilt_oi_chg": pl.Float64,
+        "funding_min_8h": pl.Float64,
+        "funding_max_8h": pl.Float64,
+        "bounce": pl.Float64,
+        "next_flush_start_ms": pl.Int64,
+        "next_flush_end_ms": pl.Int64,
+        "range_low": pl.Float64,
+        "range_high": pl.Float64,
+        "evidence": pl.Utf8,
+    }
+    out = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    ms_cols = [c for c in out.columns if c.endswith("_ms")]
+    return out.with_columns([pl.col(c).cast(TS) for c in ms_cols])
+
+
+def _breaker(
+    s: _Series, check: str, engaged: bool | None, value: float | None, threshold: float, ev: str
+) -> dict[str, object]:
+    return {
+        "venue": s.venue,
+        "canonical": s.canonical,
+        "as_of_ms": int(s.ts[-1]),
+        "check": check,
+        "engaged": engaged,
+        "value": value,
+        "threshold": threshold,
+        "evidence": ev,
+    }
+
+
+def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
+    fl = _flushes(s, cfg.flush_gap_ms)
+    name = "sustained_deleveraging"
+    if not fl:
+        return _breaker(
+            s, name, None, None, cfg.oi_move, "no deleveraging flush in the panel: nothing to sustain"
+        )
+    a, b = fl[-1]
+    last = s.ts.size - 1
+    st = _flush_stats(s, fl[-1], last, n)
+    if b + n >= last:
+        return _breaker(
+            s,
+            name,
+            None,
+            None,
+            cfg.oi_move,
+            f"last flush {_day(s.ts[a])} → {_day(s.ts[b])} is less than a window old: too soon to tell",
+        )
+    oi_now, f_now = float(s.oi[last]), float(s.funding[last])
+    oi_chg = oi_now / st["oi_pre"] - 1.0
+    oi_ok = oi_chg <= -cfg.oi_move
+    f_ok = (
+        abs(f_now) <= st["funding_pre"] if not np.isnan(f_now) and not np.isnan(st["funding_pre"]) else False
+    )
+    liq_after = _nanmax(s.liq[b + n + 1 :])
+    liq_ok = liq_after < cfg.calm_share * st["liq_peak"] if not np.isnan(liq_after) else False
+    ev = (
+        f"since the flush of {_day(s.ts[a])}: OI {pct(oi_chg)} vs before it (needs ≤ {pct(-cfg.oi_move)}: "
+        f"{'yes' if oi_ok else 'no'}), funding {pct(f_now, 3)} per 8h vs {pct(st['funding_pre'], 3)} at most "
+        f"before ({'less extreme' if f_ok else 'not less extreme'}), largest liquidation window since "
+        f"{usd(_opt(liq_after))} vs {usd(_opt(st['liq_peak']))} in the flush "
+        f"({'smaller' if liq_ok else 'not smaller'} than {cfg.calm_share:.0%})"
+    )
+    return _breaker(s, name, bool(oi_ok and f_ok and liq_ok), oi_chg, -cfg.oi_move, ev)
+
+
+def circuit_breakers(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
+    """The checks that end a liquidation treadmill, at each series' last bar, with their evidence.
+
+    Parameters
+    ----------
+    panel : polars.DataFrame
+        A metrics panel (``close``, OI, funding, liquidations; spot and taker columns for the flow check).
+    config : RegimeConfig, optional
+        Thresholds (``oi_move``, ``calm_share``, ``flow_window_ms``, ``ratio_fall``, ``vol_window_ms``,
+        ``vol_change``).
+
+    Returns
+    -------
+    polars.DataFrame
+        Three rows per series: ``venue, canonical, as_of_ms, check, engaged, value, threshold,
+        evidence``, with ``check`` one of
+
+        - ``sustained_deleveraging``: after the last flush, OI (coins) stays at least ``oi_move`` below
+          its pre-flush peak, ``|funding|`` is at most its largest pre-flush value, and the largest
+          liquidation window after it is below ``calm_share`` of the flush's (``value`` = OI change);
+        - ``spot_led_flow``: the perp/spot volume ratio of the last ``flow_window`` fell at least
+          ``ratio_fall`` against the window before, and spot takers were net buyers over it (``value``
+          = the ratio's change);
+        - ``volatility_regime``: realized volatility (std of bar log returns) of the last
+          ``flow_window`` over that of the ``vol_window`` before it is ``≥ vol_change`` or
+          ``≤ 1 / vol_change`` (``value`` = the ratio).
+
+        ``engaged`` is null where the data cannot tell (the evidence says why).
+    """
+    cfg = config or RegimeConfig()
+    df, step = prepare(panel, "circuit_breakers")
+    labels = classify(df, cfg, evidence=False)  # the breakers write their own evidence
+    extra = df.select(
+        *KEYS,
+        "ts_ms",
+        (
+            pl.col("volume_usd").cast(pl.Float64) if "volume_usd" in df.columns else pl.lit(None, pl.Float64)
+        ).alias("pv"),
+        spot_volume(df).alias("sv"),
+        (
+            pl.col("spot_taker_delta_usd")
+            if "spot_taker_delta_usd" in df.columns
+            else pl.lit(None, pl.Float64)
+        ).alias("sd"),
+    )
+    rows: list[dict[str, object]] = []
+    for s, (_, part) in zip(_series(labels), extra.group_by(list(KEYS), maintain_order=True), strict=True):
+        bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
+        n = rows_in(cfg.window_ms, bar)
+        m = rows_in(cfg.flow_window_ms, bar)
+        rows.append(_sustained(s, cfg, n))
+        rows.append(_spot_led(s, part, cfg, m))
+        rows.append(_vol_regime(s, cfg, m, rows_in(cfg.vol_window_ms, bar)))
+    schema = {
+        "venue": pl.Utf8,
+        "canonical": pl.Utf8,
+        "as_of_ms": pl.Int64,
+        "check": pl.Utf8,
+        "engaged": pl.Boolean,
+        "value": pl.Float64,
+        "threshold": pl.Float64,
+        "evidence": pl.Utf8,
+    }
+    out = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+    return out.with_columns(pl.col("as_of_ms").cast(TS))
+
+
+def _spot_led(s: _Series, part: pl.DataFrame, cfg: RegimeConfig, m: int) -> dict[str, object]:
+    name = "spot_led_flow"
+    pv = part.get_column("pv").fill_null(float("nan")).to_numpy()
+    sv = part.get_column("sv").fill_null(float("nan")).to_numpy()
+    sd = part.get_column("sd").fill_null(float("nan")).to_numpy()
+    if pv.size < 2 * m or np.all(np.isnan(sv[-2 * m :])):
+        return _breaker(
+            s, name, None, None, -cfg.ratio_fall, "n/a: needs two flow windows of perp and spot volume"
+        )
+    ok = ~np.isnan(pv) & ~np.isnan(sv)
+    last, prev = slice(pv.size - m, pv.size), slice(pv.size - 2 * m, pv.size - m)
+
+    def ratio(sl: slice) -> float:
+        p, q = pv[sl][ok[sl]], sv[sl][ok[sl]]
+        return float(p.sum() / q.sum()) if q.size and q.sum() > 0 else float("nan")
+
+    r_now, r_before = ratio(last), ratio(prev)
+    chg = r_now / r_before - 1.0
+    delta = float(np.nansum(sd[last])) if not np.all(np.isnan(sd[last])) else float("nan")
+    falling = bool(chg <= -cfg.ratio_fall)
+    buying = bool(delta > 0)
+    w = interval_label(cfg.flow_window_ms)
+    ev = (
+        f"perp/spot volume {r_now:.2f} over the last {w} vs {r_before:.2f} the {w} before ({pct(chg)}, "
+        f"needs ≤ {pct(-cfg.ratio_fall)}: {'falling' if falling else 'not falling'}); spot taker net "
+        f"{usd(_opt(delta))} ({'buying' if buying else 'not buying'})"
+    )
+    if np.isnan(chg):
+        return _breaker(s, name, None, None, -cfg.ratio_fall, ev)
+    return _breaker(s, name, falling and buying and not np.isnan(delta), chg, -cfg.ratio_fall, ev)
+
+
+def _vol_regime(s: _Series, cfg: RegimeConfig, m: int, k: int) -> dict[str, object]:
+    name = "volatility_regime"
+    r = np.diff(np.log(s.close))
+    if r.size < m + 10:
+        return _breaker(s, name, None, None, cfg.vol_change, "n/a: too few bars for a volatility window")
+    now, base = r[-m:], r[max(0, r.size - m - k) : r.size - m]
+    v_now, v_base = (
+        float(np.nanstd(now, ddof=1)),
+        float(np.nanstd(base, ddof=1)) if base.size > 2 else float("nan"),
+    )
+    ratio = v_now / v_base if v_base > 0 else float("nan")
+    if np.isnan(ratio):
+        return _breaker(s, name, None, None, cfg.vol_change, "n/a: no volatility baseline")
+    changed = ratio >= cfg.vol_change or ratio <= 1.0 / cfg.vol_change
+    ev = (
+        f"realized volatility per bar {v_now * 100:.2f}% over the last "
+        f"{interval_label(cfg.flow_window_ms)} vs "
+        f"{v_base * 100:.2f}% over the {interval_label(cfg.vol_window_ms)} before (× {ratio:.2f}; a change "
+        f"needs ≥ × {cfg.vol_change:g} or ≤ × {1 / cfg.vol_change:.2f})"
+    )
+    return _breaker(s, name, bool(changed), ratio, cfg.vol_change, ev)
