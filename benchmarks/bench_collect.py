@@ -132,7 +132,46 @@ def measure(n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0) -> dict[st
         server.wait()
 
 
+def parse_rates(n: int = 200_000) -> tuple[float, float]:
+    """Liquidation frames parsed per second: OKX (``liquidation-orders``, contracts → base through the
+    instrument table) and Binance (``forceOrder``, the reference), same count, same process."""
+    from benchmarks.common import best_of
+    from perpscope.venues.binance.wire import StreamParser as BinanceParser
+    from perpscope.venues.okx.wire import OkxInstrument
+    from perpscope.venues.okx.wire import StreamParser as OkxParser
+
+    t0 = 1_766_800_000_000
+    okx_frames = [
+        '{"arg":{"channel":"liquidation-orders","instType":"SWAP"},"data":[{"instId":"BTC-USDT-SWAP",'
+        f'"instType":"SWAP","details":[{{"bkLoss":"0","bkPx":"{87000 + i % 500}","posSide":"net",'
+        f'"side":"{"sell" if i % 2 else "buy"}","sz":"13","ts":"{t0 + i}"}}]}}]}}'
+        for i in range(n)
+    ]
+    bn_frames = [
+        _LIQ.format(t=t0 + i, s="BTCUSDT", side="SELL" if i % 2 else "BUY", p=87000 + i % 500)
+        for i in range(n)
+    ]
+    ins = {
+        "BTC-USDT-SWAP": OkxInstrument(
+            "BTC-USDT-SWAP", "BTC", "USDT", "perp", 0.01, 1.0, False, "BTC-USDT-PERP"
+        )
+    }
+
+    def okx() -> None:
+        p = OkxParser(ins)
+        for f in okx_frames:
+            p.parse(f)
+
+    def binance() -> None:
+        p = BinanceParser()
+        for f in bn_frames:
+            p.parse(f)
+
+    return n / best_of(okx), n / best_of(binance)
+
+
 def run() -> list[Result]:
+    okx_rate, bn_rate = parse_rates()
     m = measure()  # saturated: the server sends faster than one core can take
     assert m["rows"] == m["n"], (m["rows"], m["n"])  # every message stored exactly once
     rate = m["n"] / m["secs"]
@@ -149,6 +188,13 @@ def run() -> list[Result]:
         Result(f"live latency to batch p99 {at}", float(np.percentile(b, 99)), "ms", target="target < 50 ms"),
         Result(f"live latency to store p50 {at}, flush 1 s", float(np.percentile(s, 50)), "ms"),
         Result(f"live latency to store p99 {at}, flush 1 s", float(np.percentile(s, 99)), "ms"),
+        Result(
+            "OKX liquidation frames parsed (contracts → base)",
+            okx_rate,
+            "msg/s",
+            reference="Binance forceOrder parse",
+            ratio=okx_rate / bn_rate,
+        ),
     ]
 
 

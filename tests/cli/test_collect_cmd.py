@@ -160,3 +160,39 @@ def test_collect_process_stops_cleanly_on_sigterm_and_status_shows_it(tmp_path: 
     assert read(Lake(data), "liquidations").height == 100  # flush-seconds 30: all written on the stop
     res = CliRunner().invoke(app(), ["collect-status"], env={"PERPSCOPE_DATA": str(data), "COLUMNS": "200"})
     assert res.exit_code == 0 and "stopped" in res.output and "liquidations" in res.output
+
+
+def test_backfill_command_okx_and_hyperliquid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--venue okx`` and ``--venue hyperliquid`` reach their clients through the venue registry."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "okx"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "hyperliquid"))
+    from hyperliquid_server import FakeHyperliquidInfo
+    from okx_data import answer, candle_row
+
+    monkeypatch.setenv("PERPSCOPE_DATA", str(tmp_path / "data"))
+    args = ["--since", str(T0), "--until", str(T0 + 30 * H)]
+    with FakeBinanceRest() as srv:
+        srv.answer = answer([candle_row(T0 + i * H) for i in range(30)])  # type: ignore[method-assign]
+        res = CliRunner().invoke(
+            app(), ["backfill", "--venue", "okx", "--streams", "klines:1h", *args, "--rest-url", srv.url]
+        )
+    assert res.exit_code == 0, res.output
+    with FakeHyperliquidInfo() as hl:
+        hl.answer = lambda path, body: (  # type: ignore[method-assign]
+            {"universe": [{"name": "BTC"}]}
+            if body["type"] == "meta"
+            else [
+                {"coin": "BTC", "fundingRate": "0.0000125", "premium": "0", "time": T0 + i * H}
+                for i in range(30)
+                if body["startTime"] <= T0 + i * H <= body["endTime"]
+            ]
+        )
+        res = CliRunner().invoke(
+            app(), ["backfill", "--venue", "hyperliquid", "--symbols", "BTC", *args, "--rest-url", hl.url]
+        )
+    assert res.exit_code == 0, res.output
+    lake = Lake(tmp_path / "data")
+    assert read(lake, "candles", venue="okx").height == 30
+    assert read(lake, "funding", venue="hyperliquid").height == 30
+    res = CliRunner().invoke(app(), ["collect", "--venues", "hyperliquid", "--streams", "liquidations"])
+    assert res.exit_code == 2 and "hyperliquid offers none of ['liquidations']" in res.output

@@ -22,23 +22,9 @@ from perpscope.ingest.backfill import backfill as run_backfill
 from perpscope.ingest.live import Collector, LiveConfig, status_path
 from perpscope.ingest.state import read_json
 from perpscope.store import Lake
-from perpscope.venues.binance.client import CAPABILITIES as BINANCE
-from perpscope.venues.binance.client import FAPI_URL, SPOT_URL, WS_URL, BinanceClient, BinanceUrls
-from perpscope.venues.binance.live import BinanceLive
-from perpscope.venues.bybit.client import CAPABILITIES as BYBIT_REST
-from perpscope.venues.bybit.client import REST_URL as BYBIT_REST_URL
-from perpscope.venues.bybit.client import BybitClient
-from perpscope.venues.bybit.live import CAPABILITIES as BYBIT
-from perpscope.venues.bybit.live import WS_URL as BYBIT_WS
-from perpscope.venues.bybit.live import BybitLive
+from perpscope.venues.registry import ExchangeVenue, LiveOptions, exchange_venues
 
-VENUES = {"binance": BINANCE, "bybit": BYBIT_REST}  # REST backfill
-LIVE_VENUES = {"binance": BINANCE, "bybit": BYBIT}  # live capture
 DEFAULT_LIVE = "liquidations,funding,open_interest"
-DEFAULT_HISTORY = {
-    "binance": "funding,open_interest,ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume",
-    "bybit": "funding,open_interest",
-}
 
 
 def _symbols(text: str) -> list[str]:
@@ -48,43 +34,35 @@ def _symbols(text: str) -> list[str]:
     return out
 
 
-def _venue(name: str, known: dict[str, Any] = VENUES) -> str:
+def _venue(name: str, known: dict[str, ExchangeVenue] | None = None) -> ExchangeVenue:
+    venues = known if known is not None else exchange_venues()
     v = name.strip().lower()
-    if v not in known:
-        raise ValueError(
-            f"venue {name!r} is not available here yet; available: {', '.join(known)} "
-            "(more venues are planned)"
-        )
-    return v
+    if v not in venues:
+        raise ValueError(f"venue {name!r} is not available here yet; available: {', '.join(venues)}")
+    return venues[v]
 
 
 def _feeds(
-    names: list[str],
-    syms: list[str],
-    wanted: list[str],
-    urls: BinanceUrls,
-    kline_period: str,
-    oi_poll_s: float,
-    bybit_ws: str,
+    venues: list[ExchangeVenue], syms: list[str], wanted: list[str], opts: LiveOptions, bybit_ws: str | None
 ) -> list[Any]:
-    """One live feed per venue with the wanted streams it offers; error when a venue offers none."""
+    """The live feeds of each venue with the wanted streams it offers; error when a venue offers none."""
     feeds: list[Any] = []
-    for v in names:
-        mine = [s for s in wanted if s in LIVE_VENUES[v].live]
+    for v in venues:
+        mine = [s for s in wanted if s in v.live.live]
         if not mine:
-            raise ValueError(f"{v} offers none of {wanted}; it has: {', '.join(LIVE_VENUES[v].live)}")
-        if v == "binance":
-            feeds.append(
-                BinanceLive(BinanceClient(urls), syms, mine, kline_period=kline_period, oi_poll_s=oi_poll_s)
-            )
-        else:
-            feeds.append(BybitLive(syms, mine, ws_base=bybit_ws))
+            raise ValueError(f"{v.name} offers none of {wanted}; it has: {', '.join(v.live.live)}")
+        o = opts
+        if v.name == "bybit":  # a test's --ws-url serves Binance frames; Bybit has its own override
+            o = LiveOptions(opts.rest_url, bybit_ws, opts.kline_period, opts.oi_poll_s)
+        feeds += v.live_feeds(syms, mine, o)
     return feeds
 
 
 def backfill(
     ctx: typer.Context,
-    venue: Annotated[str, typer.Option("--venue", "-v", help="Venue (binance, bybit).")] = "binance",
+    venue: Annotated[
+        str, typer.Option("--venue", "-v", help="Venue (binance, bybit, okx, hyperliquid).")
+    ] = "binance",
     symbols: Annotated[
         str, typer.Option("--symbols", "-s", help="Venue symbols, comma-separated.")
     ] = "BTCUSDT",
@@ -99,7 +77,10 @@ def backfill(
             help="History streams, comma-separated, each optionally with a period. Binance: "
             "klines:1h,funding,open_interest:5m,ratio_global,ratio_top_accounts,ratio_top_positions,"
             "taker_volume,mark_klines:1m,index_klines,premium_klines,spot_klines; Bybit: klines:1h,funding,"
-            "open_interest:5m. Default: funding, open interest and (Binance) the ratios and taker volume.",
+            "open_interest:5m; OKX: klines,mark_klines,index_klines,spot_klines,funding,open_interest:5m,"
+            "ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume; "
+            "Hyperliquid: klines:1h,funding. Default: funding, open interest and the ratios and taker "
+            "volume where the venue has them.",
         ),
     ] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Jobs at once.")] = 4,
@@ -119,8 +100,8 @@ def backfill(
             raise ValueError("--since is required (e.g. 2025-10-01)")
         now = clock.now_ms()
         jobs, notes = plan(
-            VENUES[v],
-            [s for s in (streams or DEFAULT_HISTORY[v]).split(",") if s.strip()],
+            v.history,
+            [s for s in (streams or v.default_history).split(",") if s.strip()],
             syms,
             parse_time_ms(since),
             parse_time_ms(until) if until else now,
@@ -133,7 +114,6 @@ def backfill(
     if not jobs:
         console().print("nothing to fetch")
         return
-    urls = BinanceUrls(rest_url, rest_url, WS_URL) if rest_url else BinanceUrls(FAPI_URL, SPOT_URL, WS_URL)
 
     cols = [TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} rows")]
     with Progress(*cols, TimeElapsedColumn(), console=err_console()) as prog:
@@ -143,7 +123,7 @@ def backfill(
             prog.update(tasks[p.job.label], completed=1000 * p.done_ms / p.total_ms, rows=p.rows_added)
 
         async def go():  # type: ignore[no-untyped-def]
-            client: Any = BinanceClient(urls) if v == "binance" else BybitClient(rest_url or BYBIT_REST_URL)
+            client: Any = v.history_client(rest_url)
             try:
                 return await run_backfill(
                     client, Lake(data_dir), data_dir, jobs, progress=on_progress, concurrency=concurrency
@@ -152,7 +132,7 @@ def backfill(
                 await client.aclose()
 
         report = asyncio.run(go())
-    t = Table(title=f"backfill {v}")
+    t = Table(title=f"backfill {v.name}")
     for c in ("stream", "symbol", "pages", "rows fetched", "rows added", "outcome"):
         t.add_column(c)
     for r in report.results:
@@ -173,13 +153,15 @@ def backfill(
 def collect(
     ctx: typer.Context,
     venues: Annotated[
-        str, typer.Option("--venues", "-v", help="Venues, comma-separated (binance, bybit).")
+        str,
+        typer.Option("--venues", "-v", help="Venues, comma-separated (binance, bybit, okx, hyperliquid)."),
     ] = "binance",
     symbols: Annotated[str, typer.Option("--symbols", "-s", help="Symbols, comma-separated.")] = "BTCUSDT",
     streams: Annotated[
         str,
         typer.Option(
-            "--streams", help="liquidations (every symbol), trades, funding, klines, open_interest."
+            "--streams",
+            help="liquidations, trades, funding, klines, open_interest; each venue takes those it offers.",
         ),
     ] = DEFAULT_LIVE,
     flush_seconds: Annotated[
@@ -188,7 +170,9 @@ def collect(
     max_batch: Annotated[
         int, typer.Option("--max-batch", min=1, help="Rows that trigger an early write.")
     ] = 50_000,
-    oi_poll_seconds: Annotated[float, typer.Option("--oi-poll-seconds", min=1.0)] = 60.0,
+    oi_poll_seconds: Annotated[
+        float, typer.Option("--oi-poll-seconds", min=1.0, help="Polling period of values with no stream.")
+    ] = 60.0,
     kline_period: Annotated[str, typer.Option("--kline-period")] = "1m",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status table.")] = False,
     rest_url: Annotated[str | None, typer.Option("--rest-url", hidden=True)] = None,
@@ -197,18 +181,21 @@ def collect(
 ) -> None:
     """Capture live streams into the store until Ctrl-C / SIGTERM (then flush and exit cleanly).
 
-    Each venue gets the wanted streams it offers (Bybit: liquidations, every one, for the named symbols).
+    Each venue gets the wanted streams it offers. Liquidation feeds differ: Bybit publishes every
+    liquidation (for the named symbols); Binance and OKX at most one per symbol per second (every
+    symbol); Hyperliquid has no public liquidation stream (funding and open interest are polled).
 
     A ``kill -9`` loses at most the rows of the last ``--flush-seconds`` (plus a write in progress);
     the store itself is never left half-written.
     """
     data_dir = data_dir_of(ctx)
     try:
-        names = sorted({_venue(v, LIVE_VENUES) for v in venues.split(",") if v.strip()})
+        known = exchange_venues()
+        names = sorted({_venue(v, known).name for v in venues.split(",") if v.strip()})
         syms = _symbols(symbols)
         wanted = [s.strip() for s in streams.split(",") if s.strip()]
-        urls = BinanceUrls(rest_url or FAPI_URL, rest_url or SPOT_URL, ws_url or WS_URL)
-        feeds = _feeds(names, syms, wanted, urls, kline_period, oi_poll_seconds, bybit_ws_url or BYBIT_WS)
+        opts = LiveOptions(rest_url, ws_url, kline_period, oi_poll_seconds)
+        feeds = _feeds([known[n] for n in names], syms, wanted, opts, bybit_ws_url)
     except ValueError as exc:
         raise fail(str(exc)) from None
     cfg = LiveConfig(flush_seconds=flush_seconds, max_batch=max_batch)

@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from perpscope import __version__
-from perpscope.cli import collect_cmd, heatmap_cmd, importing, metrics_cmd, regimes_cmd, store_cmd
+from perpscope.cli import (
+    collect_cmd,
+    evaluate_cmd,
+    heatmap_cmd,
+    importing,
+    metrics_cmd,
+    regimes_cmd,
+    store_cmd,
+)
 from perpscope.cli import demo as demo_cmd
 from perpscope.cli import download as download_cmd
 from perpscope.core.config import DATA_ENV, Settings
@@ -59,6 +67,7 @@ app.command("collect")(collect_cmd.collect)
 app.command("collect-status")(collect_cmd.status)
 app.command("metrics")(metrics_cmd.metrics)
 app.command("regimes")(regimes_cmd.regimes)
+app.command("evaluate")(evaluate_cmd.evaluate)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -132,6 +132,12 @@ class Collector:
         self.stop_event = asyncio.Event()
         self.started_ms = _now_ms()
         self.venues = {f.venue: VenueStatus(f.venue) for f in self.feeds}
+        for f in self.feeds:  # record which liquidation sampling each venue applies (status.json)
+            caps = getattr(f, "capabilities", None)
+            if caps is not None:
+                vs = self.venues[f.venue]
+                vs.liquidations_complete = caps.liquidations_complete
+                vs.liquidation_sampling = caps.liquidation_note
         self.streams: dict[tuple[str, str], StreamStatus] = {}
         self._sockets: set[Any] = set()
         self._fills: set[asyncio.Task[None]] = set()
@@ -409,9 +415,9 @@ class Collector:
             )
             d["rows_written"] = self.sink.written.get((st.venue, rec or st.stream), 0)
             streams.append(d)
-        for f in self.feeds:
-            self.venues[f.venue].malformed = f.parser.malformed
-            self.venues[f.venue].unknown = f.parser.unknown
+        for vs in self.venues.values():  # a venue may run several feeds (OKX: public + business socket)
+            vs.malformed = sum(f.parser.malformed for f in self.feeds if f.venue == vs.venue)
+            vs.unknown = sum(f.parser.unknown for f in self.feeds if f.venue == vs.venue)
         return {
             "pid": _pid(),
             "started_ms": self.started_ms,

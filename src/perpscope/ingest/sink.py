@@ -77,6 +77,9 @@ class VenueStatus:
     unknown: int = 0
     last_error: str | None = None
     fatal: str | None = None
+    #: the venue's liquidation feed: complete (every liquidation) or sampled, and the rule in words
+    liquidations_complete: bool | None = None
+    liquidation_sampling: str = ""
 
 
 Observer = Callable[[RecordType, Any, int], None]

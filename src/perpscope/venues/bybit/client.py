@@ -7,6 +7,8 @@ interval Bybit settles on) and the next page starts where the window ended.
 
 from __future__ import annotations
 
+import polars as pl
+
 from perpscope.core.time import DAY_MS, HOUR_MS, interval_ms
 from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
 from perpscope.venues.bybit import wire
@@ -70,6 +72,12 @@ class BybitClient:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+    async def open_interest_now(self, symbol: str) -> pl.DataFrame:
+        """Current one-sided open interest and its USD value (``/v5/market/tickers``); Bybit has no OI
+        stream, so the live collector polls this."""
+        obj = await self.http.get("/v5/market/tickers", {"category": "linear", "symbol": symbol.upper()})
+        return wire.parse_ticker_open_interest(obj)
 
     def period_ms(self, stream: str, period: str | None) -> int | None:
         spec = HISTORY[stream]

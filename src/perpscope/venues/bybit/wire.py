@@ -8,6 +8,9 @@
   newest first, 200 per page.
 - ``/v5/market/open-interest``: ``result.list`` of ``{openInterest, timestamp}``; linear in base units,
   inverse in USD contracts. One-sided.
+- ``/v5/market/tickers``: ``result.list`` of ticker objects with ``openInterest``, ``openInterestValue``
+  and ``markPrice``; linear OI in base units and its value in USD, inverse OI in USD contracts and its
+  value in base (coin). The answer's ``time`` (ms) stamps the snapshot.
 - ``/v5/market/kline``: ``result.list`` of ``[start, open, high, low, close, volume, turnover]``, newest
   first; linear volume in base, turnover in quote; inverse volume in USD contracts, turnover in base.
 
@@ -17,6 +20,7 @@ https://bybit-exchange.github.io/docs/v5/websocket/public/all-liquidation
 https://bybit-exchange.github.io/docs/v5/market/history-fund-rate
 https://bybit-exchange.github.io/docs/v5/market/open-interest
 https://bybit-exchange.github.io/docs/v5/market/kline
+https://bybit-exchange.github.io/docs/v5/market/tickers
 """
 
 from __future__ import annotations
@@ -197,6 +201,22 @@ def parse_open_interest(obj: Any, symbol: str, interval_ms: int, price: float | 
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"open interest row {i}: {exc!r} in {r!r}") from exc
     return OPEN_INTEREST.from_records(sorted(out, key=lambda o: o.ts_ms))
+
+
+def parse_ticker_open_interest(obj: Any) -> pl.DataFrame:
+    """``/v5/market/tickers`` → one open-interest snapshot (``interval_ms`` 0) per ticker, at ``time``."""
+    res = _env(obj)
+    out = []
+    for i, r in enumerate(res.get("list") or []):
+        try:
+            sym = parse_symbol(r["symbol"])
+            ts = int(obj.get("time") or r.get("ts"))
+            oi, value = float(r["openInterest"]), float(r["openInterestValue"])
+            base, usd = (value, oi) if sym.inverse else (oi, value)
+            out.append(OpenInterest(VENUE, sym.symbol, sym.canonical, 0, ts, base, usd))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"ticker {i}: {exc!r} in {str(r)[:200]}") from exc
+    return OPEN_INTEREST.from_records(out)
 
 
 def parse_klines(obj: Any, symbol: str, interval_ms: int) -> pl.DataFrame:

@@ -1,0 +1,149 @@
+"""``perpscope evaluate``: run a study spec (or a built-in study) and write its report and results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from perpscope.cli.common import console, fail, lake
+from perpscope.core.errors import PerpscopeError
+from perpscope.core.time import MINUTE_MS, interval_ms
+
+
+def _default_shared() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        cand = parent.parent / "shared" / "data"
+        if (cand / "SOURCES.md").exists():
+            return cand
+    return Path("../shared/data")
+
+
+def run_spec(
+    spec_path: Path, shared: Path, out_dir: Path, ctx: typer.Context | None = None
+) -> dict[str, Any]:
+    """Load the spec's dataset, run it, write ``<name>.md`` and ``<name>.json`` into ``out_dir``."""
+    from perpscope.cli.evaluate_data import SHARED_DATASETS, lake_dataset
+    from perpscope.evaluate import load_spec, run_study, settlement_windows
+    from perpscope.report.evaluation import render_markdown
+
+    spec = load_spec(spec_path)
+    if spec.dataset == "lake":
+        if ctx is None:
+            raise PerpscopeError("dataset 'lake' needs the command's context (a --data-dir)")
+        panel, notes = lake_dataset(lake(ctx), spec.dataset_options)
+    elif spec.dataset in SHARED_DATASETS:
+        panel, notes = SHARED_DATASETS[spec.dataset](shared, spec.dataset_options)
+    else:
+        raise PerpscopeError(
+            f"{spec_path}: unknown dataset {spec.dataset!r}; "
+            f"expected 'lake' or one of {sorted(SHARED_DATASETS)}"
+        )
+    notes = [*notes, *spec.notes]
+    if spec.kind == "settlement":
+        opts = spec.dataset_options
+        window = interval_ms(str(opts.get("window", "30m"))) if opts.get("window") else 30 * MINUTE_MS
+        hours = tuple(int(h) for h in opts.get("settlement_hours", (0, 8, 16)))
+        from dataclasses import asdict
+
+        from perpscope.core.time import interval_label
+
+        t = panel.get_column("ts_ms").dt.epoch("ms")
+        result: dict[str, Any] = {
+            "spec": asdict(spec),
+            "data": {
+                "rows": panel.height,
+                "series": panel.select("venue", "canonical").unique().rows(),
+                "bar": interval_label(int(t.diff().drop_nulls().min())),  # type: ignore[arg-type]
+                "first_ms": int(t.min()),  # type: ignore[arg-type]
+                "last_ms": int(t.max()),  # type: ignore[arg-type]
+            },
+            "settlement": settlement_windows(panel, window, hours),
+        }
+    else:
+        labels = _regime_labels(panel) if spec.label_column == "regime" else None
+        if spec.label_column == "regime" and labels is None:
+            notes.append(
+                "regime labels: perpscope.regimes.classify is not available in this build; the label "
+                "event study was skipped"
+            )
+        result = run_study(spec, panel, labels)
+    from perpscope.evaluate.study import _clean
+
+    result = _clean(result)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{spec.name}.json").write_text(json.dumps(result | {"data_notes": notes}, indent=1) + "\n")
+    (out_dir / f"{spec.name}.md").write_text(render_markdown(result, notes))
+    return result
+
+
+def _regime_labels(panel: Any) -> Any:
+    """Labels from ``perpscope.regimes`` (None if that API is absent): ``regime`` per bar, and
+    ``treadmill_cycle`` — True on the bar where a treadmill cycle completes (its second flush ends),
+    the first instant the cycle is known."""
+    import polars as pl
+
+    from perpscope import regimes
+
+    classify = getattr(regimes, "classify", None)
+    if classify is None:
+        return None
+    lab = classify(panel, evidence=False).select("venue", "canonical", "ts_ms", "regime")
+    tread = getattr(regimes, "treadmill", None)
+    done = None
+    if tread is not None:
+        cyc = tread(panel)
+        if cyc.height and "treadmill" in cyc.columns:
+            done = (
+                cyc.filter(pl.col("treadmill"))
+                .select("venue", "canonical", pl.col("next_flush_end_ms").alias("ts_ms"))
+                .with_columns(
+                    pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")), pl.lit(True).alias("treadmill_cycle")
+                )
+                .unique()
+            )
+    if done is None:
+        return lab.with_columns(pl.lit(False).alias("treadmill_cycle"))
+    return lab.join(done, on=["venue", "canonical", "ts_ms"], how="left").with_columns(
+        pl.col("treadmill_cycle").fill_null(False)
+    )
+
+
+def evaluate(
+    ctx: typer.Context,
+    spec: Annotated[Path | None, typer.Argument(help="A study spec (TOML); see docs/evaluate.md.")] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Run a built-in study by name.")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder for <name>.md and <name>.json.")] = Path(
+        "docs/studies"
+    ),
+    shared: Annotated[
+        Path | None,
+        typer.Option("--shared", help="The shared real-data folder (default: ../shared/data)."),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the built-in studies.")] = False,
+) -> None:
+    """Test a signal the way a careful researcher would: event study, walk-forward, every trial counted."""
+    from perpscope.evaluate import builtin_studies
+
+    studies = builtin_studies()
+    if list_:
+        for name, path in studies.items():
+            console().print(f"{name}  [dim]{path}[/]")
+        return
+    if (spec is None) == (study is None):
+        raise fail("give either a spec file or --study NAME (see --list)")
+    if study is not None:
+        if study not in studies:
+            raise fail(f"unknown study {study!r}; built-in studies: {', '.join(studies)}")
+        spec = studies[study]
+    assert spec is not None
+    try:
+        result = run_spec(spec, shared or _default_shared(), out, ctx)
+    except PerpscopeError as e:
+        raise fail(str(e)) from None
+    name = result["spec"]["name"]
+    n_trials = (result.get("trials") or {}).get("count", 0)
+    console().print(f"wrote {out / (name + '.md')} and {out / (name + '.json')} ({n_trials} trials logged)")

@@ -1,0 +1,1 @@
+"""perpscope.venues.hyperliquid: Hyperliquid info endpoint: wire parsing, client, polled live feed."""

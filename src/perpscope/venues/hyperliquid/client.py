@@ -1,0 +1,160 @@
+"""Hyperliquid info-endpoint client: funding history and candles for backfill, asset contexts for polls.
+
+Hyperliquid's ``/info`` answers ``POST`` requests with a JSON body. The shared
+:class:`~perpscope.venues.http.JsonClient` (rate budget, ``Retry-After`` on 429, bounded retries) sends
+GETs, so it is given an httpx client whose ``get`` posts its parameters as the JSON body
+(:class:`_InfoTransport`) — the retry and rate-limit rules stay in one place.
+
+Paging: funding history by ``startTime`` (at most 500 rows per answer; the next page starts after the
+last row, like Binance's funding); candles as windows of 5,000 bars (Hyperliquid's maximum, and all the
+history it keeps per interval).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import polars as pl
+
+from perpscope import __version__
+from perpscope.core.time import interval_ms
+from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
+from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
+from perpscope.venues.http import JsonClient, TokenBucket
+from perpscope.venues.hyperliquid import wire
+
+API_URL = "https://api.hyperliquid.xyz"
+#: info request weight (Hyperliquid: 1,200 weight per minute per IP; most info requests weigh 20)
+INFO_WEIGHT = 20
+_CANDLE_PERIODS = ("1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "8h", "12h", "1d", "3d", "1w")
+
+HISTORY: dict[str, HistorySpec] = {
+    "klines": HistorySpec(
+        "klines",
+        CANDLES,
+        "/info candleSnapshot",
+        5000,
+        INFO_WEIGHT,
+        periods=_CANDLE_PERIODS,
+        default_period="1h",
+        archive="Hyperliquid serves the latest 5,000 candles per interval only",
+    ),
+    "funding": HistorySpec("funding", FUNDING, "/info fundingHistory", 500, INFO_WEIGHT),
+}
+
+LIVE: dict[str, LiveSpec] = {
+    "funding": LiveSpec("funding", FUNDING, "poll", "/info metaAndAssetCtxs", poll_s=60.0),
+    "open_interest": LiveSpec("open_interest", OPEN_INTEREST, "poll", "/info metaAndAssetCtxs", poll_s=60.0),
+}
+
+CAPABILITIES = Capabilities(
+    venue="hyperliquid",
+    rest_budget=(1200.0, 60.0),
+    history=HISTORY,
+    live=LIVE,
+    liquidations_complete=False,
+    liquidation_note="not collected: the public API has no market-wide liquidation stream "
+    "(liquidations are on chain; the public websocket serves per-wallet fills only)",
+    ws_limits="no websocket used: funding, open interest and mark prices are polled from /info",
+)
+
+
+class _InfoTransport(httpx.AsyncClient):
+    """An httpx client whose ``get(url, params=body)`` is ``post(url, json=body)`` (see module docstring)."""
+
+    async def get(self, url: Any, *, params: Any = None, **kw: Any) -> httpx.Response:
+        return await self.post(url, json=dict(params or {}))
+
+
+class HyperliquidClient:
+    """Async Hyperliquid info client for history pages and asset-context snapshots.
+
+    Parameters
+    ----------
+    base_url : str
+        API root (tests: a loopback server); requests go to ``base_url + "/info"``.
+    bucket : TokenBucket, optional
+        Shared rate budget (default: 1,200 weight per minute).
+    clock_ms : callable
+        Wall-clock ms used to stamp asset-context snapshots (they carry no time of their own).
+    """
+
+    venue = "hyperliquid"
+    capabilities = CAPABILITIES
+
+    def __init__(
+        self,
+        base_url: str = API_URL,
+        bucket: TokenBucket | None = None,
+        clock_ms: Any = None,
+        **http: object,
+    ) -> None:
+        self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
+        timeout = float(http.pop("timeout_s", 30.0))  # type: ignore[arg-type]
+        self._transport = _InfoTransport(timeout=timeout, headers={"User-Agent": f"perpscope/{__version__}"})
+        self.http = JsonClient(base_url, "hyperliquid", self.bucket, client=self._transport, **http)  # type: ignore[arg-type]
+        self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._coins: list[str] | None = None
+
+    async def aclose(self) -> None:
+        await self._transport.aclose()
+
+    async def info(self, body: Mapping[str, Any]) -> Any:
+        return await self.http.get("/info", body, weight=INFO_WEIGHT)
+
+    async def coin(self, symbol: str) -> str:
+        """The venue's spelling of ``symbol``'s coin (checked against ``meta``, fetched once)."""
+        if self._coins is None:
+            meta = await self.info({"type": "meta"})
+            try:
+                self._coins = [str(u["name"]) for u in meta["universe"]]
+            except (KeyError, TypeError) as exc:
+                raise wire.WireError(f"meta: expected a 'universe' list, got {str(meta)[:120]!r}") from exc
+        return wire.coin_of(symbol, self._coins)
+
+    # -- snapshots ---------------------------------------------------------------------------------
+    async def asset_contexts(self) -> tuple[int, list[tuple[str, dict[str, Any]]]]:
+        """``(receipt ms, [(coin, ctx), ...])`` from ``metaAndAssetCtxs``."""
+        obj = await self.info({"type": "metaAndAssetCtxs"})
+        return self.clock_ms(), wire.parse_meta_and_ctxs(obj)
+
+    # -- history -----------------------------------------------------------------------------------
+    def period_ms(self, stream: str, period: str | None) -> int | None:
+        spec = HISTORY[stream]
+        if not spec.periods:
+            return None
+        p = period or spec.default_period
+        if p not in spec.periods:
+            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
+        return interval_ms(p)
+
+    async def page(
+        self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
+    ) -> Page:
+        """One page of ``stream`` for ``symbol`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
+        spec = HISTORY[stream]
+        coin = await self.coin(symbol)
+        if stream == "funding":
+            body = {"type": "fundingHistory", "coin": coin, "startTime": start_ms, "endTime": end_ms - 1}
+            rows = await self.info(body)
+            df = wire.parse_funding_history(rows, coin)
+            if df.height == 0:
+                return Page({FUNDING: df}, None, 0)
+            last = max(int(r["time"]) for r in rows)  # raw instant: the next page starts just after it
+            nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
+            return Page({FUNDING: df}, nxt, df.height)
+        step = self.period_ms(stream, period)
+        assert step is not None
+        p = period or spec.default_period
+        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
+        nxt = window_end + 1 if window_end + 1 < end_ms else None
+        body = {
+            "type": "candleSnapshot",
+            "req": {"coin": coin, "interval": p, "startTime": start_ms, "endTime": window_end},
+        }
+        df = wire.parse_candles(await self.info(body), coin, step)
+        df = df.filter(pl.col("ts_ms").dt.epoch("ms").is_between(start_ms, window_end))
+        return Page({CANDLES: df}, nxt, df.height)

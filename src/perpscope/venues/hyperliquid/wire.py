@@ -1,0 +1,207 @@
+"""Hyperliquid info-endpoint payloads → records (pure). Perpetuals, USDC-margined and USD-priced.
+
+Every request is a ``POST /info`` with a JSON body naming its ``type``:
+
+- ``metaAndAssetCtxs``: ``[{"universe": [{"name", "szDecimals", "maxLeverage", ...}]}, [ctx, ...]]``;
+  ``ctx[i]`` belongs to ``universe[i]`` and carries ``funding`` (the current **hourly** rate),
+  ``openInterest`` (in coin), ``markPx``, ``oraclePx``, ``premium``, ``midPx``. It has no timestamp: a
+  snapshot is stamped with the local receipt time.
+- ``fundingHistory`` (``coin``, ``startTime``, ``endTime``): ``[{"coin", "fundingRate", "premium",
+  "time"}]``, oldest first, at most 500 per answer; Hyperliquid settles funding every hour, so each
+  row is a rate per 1 h (``interval_ms`` = 1 h). ``time`` is stamped a few ms after the hour and is
+  rounded to the second.
+- ``candleSnapshot`` (``req: {coin, interval, startTime, endTime}``): ``[{"t", "T", "s", "i", "o",
+  "h", "l", "c", "v", "n"}]``; ``v`` is base volume, ``n`` the number of trades; only the most recent
+  5,000 candles of an interval are served.
+
+Open interest: ``openInterest`` is in coin. It is stored as one-sided base units (valued at the mark
+price) on the reading that it counts the open positions of one side (every position has a
+counterparty, longs = shorts); Hyperliquid's documentation does not say so explicitly — this is an open
+check against a cross-venue open-interest source (see docs/collectors.md).
+
+Symbols: Hyperliquid names perpetuals by coin (``BTC``, ``kPEPE``); the canonical form is
+``<COIN>-USDC-PERP`` (USDC is the collateral and settlement currency).
+
+References
+----------
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint/perpetuals
+https://hyperliquid.gitbook.io/hyperliquid-docs/for-developers/api/info-endpoint
+https://hyperliquid.gitbook.io/hyperliquid-docs/trading/funding
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+
+from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.records import (
+    CANDLES,
+    FUNDING,
+    OPEN_INTEREST,
+    Candle,
+    Funding,
+    OpenInterest,
+    canonical_symbol,
+)
+
+VENUE = "hyperliquid"
+QUOTE = "USDC"
+#: Hyperliquid settles funding every hour.
+FUNDING_INTERVAL_MS = HOUR_MS
+_SUFFIXES = ("-USDC-PERP", "-USD-PERP", "USDC", "USDT", "USD")
+
+
+class WireError(ValueError):
+    """A payload does not have the shape Hyperliquid documents."""
+
+
+def coin_of(symbol: str, universe: Iterable[str] = ()) -> str:
+    """A user's symbol → Hyperliquid coin: ``BTC``, ``BTCUSDT``, ``BTC-USDC-PERP`` → ``BTC``.
+
+    With ``universe`` (the coin names of ``meta``), the match is case-insensitive and returns the
+    venue's spelling (``KPEPE`` → ``kPEPE``).
+
+    Raises
+    ------
+    ValueError
+        An empty name, or a coin not in ``universe`` when one is given.
+    """
+    s = symbol.strip()
+    up = s.upper()
+    for suf in _SUFFIXES:
+        if up.endswith(suf) and len(up) > len(suf):
+            s = s[: -len(suf)]
+            break
+    if not s:
+        raise ValueError(f"expected a Hyperliquid coin such as BTC, got {symbol!r}")
+    names = list(universe)
+    if not names:
+        return s
+    by_upper = {n.upper(): n for n in names}
+    if s.upper() not in by_upper:
+        raise ValueError(f"Hyperliquid lists no perpetual {s!r} (e.g. {', '.join(names[:5])})")
+    return by_upper[s.upper()]
+
+
+def canonical(coin: str) -> str:
+    return canonical_symbol(coin, QUOTE, "perp")
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def _opt(x: Any) -> float | None:
+    return None if x in (None, "") else float(x)
+
+
+def parse_meta_and_ctxs(obj: Any) -> list[tuple[str, dict[str, Any]]]:
+    """``metaAndAssetCtxs`` → ``[(coin, ctx), ...]`` in universe order.
+
+    Raises
+    ------
+    WireError
+        Not a ``[meta, ctxs]`` pair, or more contexts than coins.
+    """
+    if not (
+        isinstance(obj, list) and len(obj) == 2 and isinstance(obj[0], dict) and isinstance(obj[1], list)
+    ):
+        raise WireError(f"expected [meta, assetCtxs] from metaAndAssetCtxs, got {str(obj)[:120]!r}")
+    universe = obj[0].get("universe")
+    if not isinstance(universe, list):
+        raise WireError("metaAndAssetCtxs: meta has no 'universe' list")
+    if len(obj[1]) > len(universe):
+        raise WireError(f"metaAndAssetCtxs: {len(obj[1])} contexts for {len(universe)} coins")
+    try:
+        return [(str(universe[i]["name"]), ctx) for i, ctx in enumerate(obj[1])]
+    except (KeyError, TypeError) as exc:
+        raise WireError(f"metaAndAssetCtxs: {exc!r}") from exc
+
+
+def snapshot_records(
+    pairs: Sequence[tuple[str, dict[str, Any]]], ts_ms: int, coins: Iterable[str] | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Asset contexts at ``ts_ms`` → (sampled funding with mark price, open-interest snapshots).
+
+    ``coins`` limits the output (None: every coin). Funding rows are ``kind = sampled`` (the current
+    hourly rate, not a settlement); open interest is ``interval_ms`` 0 (an irregular snapshot).
+    """
+    want = None if coins is None else set(coins)
+    fund, oi = [], []
+    for coin, ctx in pairs:
+        if want is not None and coin not in want:
+            continue
+        try:
+            mark = _opt(ctx.get("markPx"))
+            fund.append(
+                Funding(
+                    VENUE,
+                    coin,
+                    canonical(coin),
+                    ts_ms,
+                    _f(ctx["funding"]),
+                    FUNDING_INTERVAL_MS,
+                    mark,
+                    "sampled",
+                )
+            )
+            base = _f(ctx["openInterest"])
+            oi.append(
+                OpenInterest(VENUE, coin, canonical(coin), 0, ts_ms, base, base * mark if mark else None)
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"asset context of {coin}: {exc!r} in {ctx!r}") from exc
+    return FUNDING.from_records(fund), OPEN_INTEREST.from_records(oi)
+
+
+def oracle_prices(pairs: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, float]:
+    """``coin → oraclePx`` (no record type holds oracle prices yet; kept for callers that want them)."""
+    return {c: float(x["oraclePx"]) for c, x in pairs if x.get("oraclePx") not in (None, "")}
+
+
+def parse_funding_history(rows: Any, coin: str | None = None) -> pl.DataFrame:
+    """``fundingHistory`` → hourly settled funding, oldest first (rate per 1 h)."""
+    if not isinstance(rows, list):
+        raise WireError(f"expected a list from fundingHistory, got {str(rows)[:120]!r}")
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            c = coin or r["coin"]
+            ts = (int(r["time"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+            out.append(Funding(VENUE, c, canonical(c), ts, _f(r["fundingRate"]), FUNDING_INTERVAL_MS))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"fundingHistory row {i}: {exc!r} in {r!r}") from exc
+    return FUNDING.from_records(sorted(out, key=lambda f: f.ts_ms))
+
+
+def parse_candles(rows: Any, coin: str, interval_ms: int) -> pl.DataFrame:
+    """``candleSnapshot`` → trade candles (base volume and trade count; no quote volume is published)."""
+    if not isinstance(rows, list):
+        raise WireError(f"expected a list from candleSnapshot, got {str(rows)[:120]!r}")
+    out = []
+    for i, r in enumerate(rows):
+        try:
+            out.append(
+                Candle(
+                    VENUE,
+                    coin,
+                    canonical(coin),
+                    "perp",
+                    "trade",
+                    interval_ms,
+                    int(r["t"]),
+                    _f(r["o"]),
+                    _f(r["h"]),
+                    _f(r["l"]),
+                    _f(r["c"]),
+                    _f(r["v"]),
+                    None,
+                    int(r["n"]) if r.get("n") is not None else None,
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"candle {i}: {exc!r} in {r!r}") from exc
+    return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

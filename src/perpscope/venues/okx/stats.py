@@ -1,0 +1,92 @@
+"""OKX trading statistics ("rubik") payloads → records (pure): open-interest history, long/short
+ratios, taker volume. Each answer is ``data: [[ts, ...], ...]``, newest first; ``ts`` is the period's
+start (OKX stamps statistics like its candles).
+
+References
+----------
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-open-interest-history
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-taker-volume
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from perpscope.records import (
+    LONG_SHORT_RATIOS,
+    OPEN_INTEREST,
+    TAKER_VOLUME,
+    LongShortRatio,
+    OpenInterest,
+    TakerVolume,
+)
+from perpscope.records.derivatives import RatioKind
+from perpscope.venues.okx.wire import VENUE, OkxInstrument, WireError, envelope_data
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFrame:
+    """Rubik ``[ts, oi, oiCcy, oiUsd]`` → open interest (contracts converted to base; USD as given)."""
+    out = []
+    for i, r in enumerate(envelope_data(obj)):
+        try:
+            base = _f(r[2]) if inst.inverse else inst.base_qty(_f(r[1]))
+            out.append(
+                OpenInterest(VENUE, inst.inst_id, inst.canonical, period_ms, int(r[0]), base, _f(r[3]))
+            )
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(
+                f"open-interest-history row {i}: expected [ts, oi, oiCcy, oiUsd], got {r!r}"
+            ) from exc
+    return OPEN_INTEREST.from_records(sorted(out, key=lambda o: o.ts_ms))
+
+
+def parse_ratio(obj: Any, inst: OkxInstrument, kind: RatioKind, period_ms: int) -> pl.DataFrame:
+    """Rubik ``[ts, ratio]`` → long/short ratios of ``kind`` (shares are not published: left null)."""
+    out = []
+    for i, r in enumerate(envelope_data(obj)):
+        try:
+            out.append(
+                LongShortRatio(
+                    VENUE,
+                    inst.inst_id,
+                    inst.canonical,
+                    kind,
+                    period_ms,
+                    int(r[0]),
+                    _f(r[1]),
+                )
+            )
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(f"{kind} row {i}: expected [ts, ratio], got {r!r}") from exc
+    return LONG_SHORT_RATIOS.from_records(sorted(out, key=lambda o: o.ts_ms))
+
+
+def parse_taker_volume(obj: Any, inst: OkxInstrument, period_ms: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Rubik ``[ts, sellVol, buyVol]`` (in coin, ``unit=0``) → (taker volume bars, buy/sell ratios).
+
+    ``ts`` is the bar's open (OKX stamps bars at their start); the ratio is filed at the bar's end,
+    when it is known.
+    """
+    vols, ratios = [], []
+    for i, r in enumerate(envelope_data(obj)):
+        try:
+            ts, sell, buy = int(r[0]), _f(r[1]), _f(r[2])
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(f"taker volume row {i}: expected [ts, sellVol, buyVol], got {r!r}") from exc
+        vols.append(TakerVolume(VENUE, inst.inst_id, inst.canonical, "perp", period_ms, ts, buy, sell))
+        if sell > 0:
+            ratios.append(
+                LongShortRatio(
+                    VENUE, inst.inst_id, inst.canonical, "taker_volume", period_ms, ts + period_ms, buy / sell
+                )
+            )
+    vols.sort(key=lambda v: v.ts_ms)
+    ratios.sort(key=lambda v: v.ts_ms)
+    return TAKER_VOLUME.from_records(vols), LONG_SHORT_RATIOS.from_records(ratios)

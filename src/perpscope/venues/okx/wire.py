@@ -1,0 +1,444 @@
+"""OKX v5 wire formats → records (pure). Perpetual swaps (``BTC-USDT-SWAP``), spot for spot candles.
+
+Sizes
+-----
+OKX sizes swaps in **contracts**. One contract is ``ctVal × ctMult`` units of ``ctValCcy`` (from
+``/api/v5/public/instruments``): linear swaps (``BTC-USDT-SWAP``, ``ctValCcy`` = BTC) hold base units,
+so ``base = contracts × ctVal × ctMult``; inverse swaps (``BTC-USD-SWAP``, ``ctValCcy`` = USD) hold USD,
+so ``base = contracts × ctVal × ctMult / price``. Every contract size is converted here, with the
+instrument's specification (:class:`OkxInstrument`); a size whose instrument is unknown is an error,
+never a silent 1:1.
+
+Payloads
+--------
+- ``liquidation-orders`` websocket channel (``instType`` SWAP: every swap): ``data[].details[]`` with
+  ``side`` (the liquidation **order** side), ``posSide`` (``long``/``short`` in hedge mode, ``net``
+  otherwise), ``bkPx`` (bankruptcy price), ``sz`` (contracts), ``ts``. A sell order closes a long:
+  ``side = sell`` ⇒ a **long** was liquidated. OKX: "This data doesn't represent the total number of
+  liquidations on OKX" — the feed is sampled.
+- ``funding-rate`` channel / ``/api/v5/public/funding-rate``: the current rate for the settlement at
+  ``fundingTime``; the interval is ``nextFundingTime − fundingTime`` (8 h by default, 1–6 h for some).
+- ``mark-price`` channel: ``markPx`` per instrument (attached to sampled funding rows).
+- ``open-interest`` channel / ``/api/v5/public/open-interest``: ``oi`` (contracts), ``oiCcy`` (coin),
+  ``oiUsd``; one-sided.
+- ``/api/v5/public/funding-rate-history``: settlements, newest first; ``realizedRate`` is what was
+  paid (``fundingRate`` the prediction).
+- ``/api/v5/market/history-candles`` (and ``candle<bar>`` channel): ``[ts, o, h, l, c, vol, volCcy,
+  volCcyQuote, confirm]``; for swaps ``vol`` is contracts, ``volCcy`` base, ``volCcyQuote`` quote; for
+  spot ``vol`` is base and ``volCcy`` quote. Only confirmed bars (``confirm = "1"``) are records.
+  Mark and index candles are ``[ts, o, h, l, c, confirm]``.
+- Rubik statistics (``/api/v5/rubik/stat/...``): open interest ``[ts, oi, oiCcy, oiUsd]``, long/short
+  ratios ``[ts, ratio]``, taker volume ``[ts, sellVol, buyVol]`` (asked for in coin, ``unit=0``).
+
+References
+----------
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-instruments
+https://www.okx.com/docs-v5/en/#public-data-websocket-liquidation-orders-channel
+https://www.okx.com/docs-v5/en/#public-data-websocket-funding-rate-channel
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-funding-rate-history
+https://www.okx.com/docs-v5/en/#public-data-rest-api-get-open-interest
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-open-interest-history
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio
+https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-taker-volume
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import polars as pl
+
+from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.records import (
+    CANDLES,
+    FUNDING,
+    LIQUIDATIONS,
+    OPEN_INTEREST,
+    Candle,
+    Funding,
+    Liquidation,
+    OpenInterest,
+    RecordType,
+    canonical_symbol,
+)
+from perpscope.records.derivatives import PositionSide
+
+VENUE = "okx"
+DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
+_QUOTES = ("USDT", "USDC", "USD")
+
+Row = tuple[str, RecordType, Any]
+
+
+class WireError(ValueError):
+    """A payload does not have the shape OKX documents."""
+
+
+@dataclass(frozen=True, slots=True)
+class OkxInstrument:
+    """What converting an instrument's contracts needs (from ``/api/v5/public/instruments``)."""
+
+    inst_id: str
+    base: str
+    quote: str
+    market: str  # perp | spot
+    ct_val: float
+    ct_mult: float
+    inverse: bool  # ctValCcy is the quote (USD): a contract is worth ct_val × ct_mult USD
+    canonical: str
+
+    def base_qty(self, contracts: float, price: float | None = None) -> float:
+        """Contracts → base units (inverse contracts need the price)."""
+        if self.market == "spot":
+            return contracts
+        units = contracts * self.ct_val * self.ct_mult
+        if not self.inverse:
+            return units
+        if not price:
+            raise ValueError(f"{self.inst_id}: an inverse contract size needs a price to convert to base")
+        return units / price
+
+
+def inst_id(symbol: str) -> str:
+    """A user's symbol → OKX swap ``instId``: ``BTC-USDT-SWAP`` stays, ``BTCUSDT`` → ``BTC-USDT-SWAP``.
+
+    Raises
+    ------
+    ValueError
+        A compact symbol without a known quote (USDT, USDC, USD).
+    """
+    s = symbol.strip().upper()
+    if "-" in s:
+        return s
+    for q in _QUOTES:
+        if s.endswith(q) and len(s) > len(q):
+            return f"{s[: -len(q)]}-{q}-SWAP"
+    raise ValueError(f"expected an OKX instrument such as BTC-USDT-SWAP (or BTCUSDT), got {symbol!r}")
+
+
+def parse_inst_id(inst: str) -> tuple[str, str, str]:
+    """``BTC-USDT-SWAP`` → ``("BTC", "USDT", "perp")``; ``BTC-USDT`` → spot."""
+    parts = inst.upper().split("-")
+    if len(parts) == 3 and parts[2] == "SWAP":
+        return parts[0], parts[1], "perp"
+    if len(parts) == 2:
+        return parts[0], parts[1], "spot"
+    raise ValueError(f"expected an OKX swap (BTC-USDT-SWAP) or spot (BTC-USDT) instId, got {inst!r}")
+
+
+def spot_instrument(inst: str) -> OkxInstrument:
+    base, quote, _ = parse_inst_id(inst)
+    return OkxInstrument(inst, base, quote, "spot", 1.0, 1.0, False, canonical_symbol(base, quote, "spot"))
+
+
+def envelope_data(obj: Any) -> Any:
+    """``data`` of a v5 envelope; a non-zero ``code`` is an error naming OKX's message."""
+    if not isinstance(obj, dict) or "data" not in obj:
+        raise WireError(f"expected an OKX v5 envelope with 'data', got {str(obj)[:120]!r}")
+    if str(obj.get("code", "0")) != "0":
+        raise WireError(f"OKX answered code {obj.get('code')}: {obj.get('msg')}")
+    return obj["data"]
+
+
+def _f(x: Any) -> float:
+    return float(x)
+
+
+def parse_instruments(obj: Any) -> dict[str, OkxInstrument]:
+    """``/api/v5/public/instruments?instType=SWAP`` → ``instId`` → :class:`OkxInstrument`."""
+    out: dict[str, OkxInstrument] = {}
+    for i, r in enumerate(envelope_data(obj)):
+        try:
+            inst = r["instId"]
+            if r.get("instType") == "SPOT":
+                out[inst] = spot_instrument(inst)
+                continue
+            base, quote, market = parse_inst_id(inst)
+            inverse = r.get("ctType") == "inverse" or r.get("ctValCcy", base).upper() != base
+            out[inst] = OkxInstrument(
+                inst,
+                base,
+                quote,
+                market,
+                _f(r["ctVal"]),
+                _f(r.get("ctMult") or 1),
+                inverse,
+                canonical_symbol(base, quote, market),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"instrument {i}: {exc!r} in {str(r)[:200]}") from exc
+    return out
+
+
+def _inst(instruments: Mapping[str, OkxInstrument], inst: str) -> OkxInstrument:
+    spec = instruments.get(inst)
+    if spec is None:
+        if inst.count("-") == 1:
+            return spot_instrument(inst)
+        raise ValueError(f"{inst}: contract size unknown (not in /api/v5/public/instruments)")
+    return spec
+
+
+# -- websocket -------------------------------------------------------------------------------------
+def liquidation(inst: OkxInstrument, d: Mapping[str, Any]) -> Liquidation:
+    """One ``details`` entry of ``liquidation-orders`` → a liquidation of the position's side.
+
+    The order side is authoritative (a sell order closes a long); in hedge mode ``posSide`` must agree.
+    """
+    side = d["side"]
+    pos: PositionSide
+    if side == "sell":
+        pos = "long"
+    elif side == "buy":
+        pos = "short"
+    else:
+        raise ValueError(f"liquidation order side must be buy or sell, got {side!r}")
+    if d.get("posSide") in ("long", "short") and d["posSide"] != pos:
+        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {side!r}")
+    px = _f(d["bkPx"])
+    qty = inst.base_qty(_f(d["sz"]), px)
+    return Liquidation(VENUE, inst.inst_id, inst.canonical, int(d["ts"]), pos, px, qty, qty * px)
+
+
+def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type: str) -> Candle | None:
+    """One candle array → a closed :class:`Candle`, or None while the bar is still open."""
+    vb: float | None
+    vq: float | None
+    if price_type == "trade":
+        if len(r) >= 9 and str(r[8]) != "1":
+            return None
+        if inst.market == "spot":
+            vb, vq = _f(r[5]), _f(r[6])
+        else:
+            vb, vq = _f(r[6]), _f(r[7])
+    else:
+        if len(r) >= 6 and str(r[5]) != "1":
+            return None
+        vb = vq = None
+    return Candle(
+        VENUE,
+        inst.inst_id,
+        inst.canonical,
+        inst.market,  # type: ignore[arg-type]
+        price_type,  # type: ignore[arg-type]
+        interval_ms,
+        int(r[0]),
+        _f(r[1]),
+        _f(r[2]),
+        _f(r[3]),
+        _f(r[4]),
+        vb,
+        vq,
+    )
+
+
+class StreamParser:
+    """OKX public/business websocket frames → records; control answers and bad frames are counted.
+
+    Parameters
+    ----------
+    instruments : mapping
+        Contract specifications (``instId`` → :class:`OkxInstrument`); refreshed by the feed.
+    kline_ms : int
+        Bar length of the subscribed ``candle<bar>`` channel.
+    sample_ms : int
+        Keep one funding / open-interest row per instrument per this many ms (OKX pushes funding every
+        30–90 s and open interest every few seconds).
+    """
+
+    def __init__(
+        self,
+        instruments: Mapping[str, OkxInstrument] | None = None,
+        kline_ms: int = 60 * SECOND_MS,
+        sample_ms: int = 60 * SECOND_MS,
+    ) -> None:
+        self.instruments: dict[str, OkxInstrument] = dict(instruments or {})
+        self.kline_ms = kline_ms
+        self.sample_ms = sample_ms
+        self.mark: dict[str, float] = {}
+        self._last: dict[tuple[str, str], int] = {}
+        self.malformed = 0
+        self.unknown = 0
+        self.control = 0
+        self.errors: list[str] = []
+
+    def parse(self, raw: str | bytes) -> list[Row]:
+        if raw == "pong" or raw == b"pong":
+            self.control += 1
+            return []
+        try:
+            msg = orjson.loads(raw)
+        except ValueError:
+            self.malformed += 1
+            return []
+        if not isinstance(msg, dict):
+            self.malformed += 1
+            return []
+        if "event" in msg:
+            self.control += 1  # subscribe / error answers
+            if msg.get("event") == "error":
+                self.errors = [*self.errors[-9:], f"{msg.get('code')}: {msg.get('msg')}"]
+            return []
+        arg, data = msg.get("arg"), msg.get("data")
+        if not isinstance(arg, dict) or not isinstance(data, list):
+            self.malformed += 1
+            return []
+        ch = str(arg.get("channel", ""))
+        try:
+            if ch == "liquidation-orders":
+                return self._liquidations(data)
+            if ch == "funding-rate":
+                return [r for d in data if (r := self._funding(d)) is not None]
+            if ch == "mark-price":
+                for d in data:
+                    self.mark[d["instId"]] = _f(d["markPx"])
+                return []
+            if ch == "open-interest":
+                return [r for d in data if (r := self._oi(d)) is not None]
+            if ch.startswith("candle"):
+                inst = _inst(self.instruments, arg["instId"])
+                out: list[Row] = []
+                for r in data:
+                    c = _candle_row(inst, r, self.kline_ms, "trade")
+                    if c is not None:
+                        out.append(("klines", CANDLES, c))
+                return out
+        except (KeyError, TypeError, ValueError, IndexError):
+            self.malformed += 1
+            return []
+        self.unknown += 1
+        return []
+
+    def _liquidations(self, data: list[Any]) -> list[Row]:
+        out: list[Row] = []
+        for e in data:
+            try:
+                inst = _inst(self.instruments, e["instId"])
+            except (KeyError, TypeError, ValueError):
+                self.malformed += 1
+                continue
+            for d in e.get("details") or []:
+                try:
+                    out.append(("liquidations", LIQUIDATIONS, liquidation(inst, d)))
+                except (KeyError, TypeError, ValueError):
+                    self.malformed += 1
+        return out
+
+    def _sampled(self, kind: str, inst: str, ts: int) -> bool:
+        bucket = ts - ts % self.sample_ms if self.sample_ms > 0 else ts
+        if self._last.get((kind, inst)) == bucket:
+            return False
+        self._last[(kind, inst)] = bucket
+        return True
+
+    def _funding(self, d: Mapping[str, Any]) -> Row | None:
+        inst = _inst(self.instruments, d["instId"])
+        ts = int(d["ts"])
+        if not self._sampled("funding", inst.inst_id, ts):
+            return None
+        return ("funding", FUNDING, funding_now(d, inst, self.mark.get(inst.inst_id)))
+
+    def _oi(self, d: Mapping[str, Any]) -> Row | None:
+        inst = _inst(self.instruments, d["instId"])
+        if not self._sampled("oi", inst.inst_id, int(d["ts"])):
+            return None
+        return ("open_interest", OPEN_INTEREST, open_interest_now(d, inst))
+
+
+def subscribe_message(args: list[dict[str, str]]) -> str:
+    """``{"op": "subscribe", "args": [...]}``."""
+    return orjson.dumps({"op": "subscribe", "args": args}).decode()
+
+
+# -- REST and shared -------------------------------------------------------------------------------
+def funding_interval_ms(d: Mapping[str, Any]) -> int:
+    """``nextFundingTime − fundingTime`` when both are given and whole hours, else 8 h."""
+    try:
+        step = int(d["nextFundingTime"]) - int(d["fundingTime"])
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_FUNDING_INTERVAL_MS
+    return step if 0 < step <= 24 * HOUR_MS and step % HOUR_MS == 0 else DEFAULT_FUNDING_INTERVAL_MS
+
+
+def funding_now(d: Mapping[str, Any], inst: OkxInstrument, mark: float | None = None) -> Funding:
+    """A ``funding-rate`` push or ``/public/funding-rate`` row → a *sampled* funding row at ``ts``."""
+    return Funding(
+        VENUE,
+        inst.inst_id,
+        inst.canonical,
+        int(d["ts"]),
+        _f(d["fundingRate"]),
+        funding_interval_ms(d),
+        mark,
+        "sampled",
+    )
+
+
+def open_interest_now(d: Mapping[str, Any], inst: OkxInstrument) -> OpenInterest:
+    """An ``open-interest`` push or REST row → a snapshot (``interval_ms`` 0) in base units and USD.
+
+    Base units are the contracts converted with the instrument's contract size; OKX's own ``oiCcy``
+    is used only for an inverse contract (whose conversion needs a price).
+    """
+    contracts = _f(d["oi"])
+    usd = _f(d["oiUsd"]) if d.get("oiUsd") not in (None, "") else None
+    base = _f(d["oiCcy"]) if inst.inverse else inst.base_qty(contracts)
+    return OpenInterest(VENUE, inst.inst_id, inst.canonical, 0, int(d["ts"]), base, usd)
+
+
+def parse_open_interest(obj: Any, instruments: Mapping[str, OkxInstrument]) -> pl.DataFrame:
+    """``/api/v5/public/open-interest`` → open-interest snapshots."""
+    out = []
+    for i, d in enumerate(envelope_data(obj)):
+        try:
+            out.append(open_interest_now(d, _inst(instruments, d["instId"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"open-interest row {i}: {exc!r} in {d!r}") from exc
+    return OPEN_INTEREST.from_records(out)
+
+
+def parse_funding_history(obj: Any, inst: OkxInstrument, interval_ms: int | None = None) -> pl.DataFrame:
+    """``/api/v5/public/funding-rate-history`` → settled funding (``realizedRate``), oldest first.
+
+    The interval of each settlement is the spacing to the previous one where the page has it, else
+    ``interval_ms`` (from ``/public/funding-rate``), else 8 h.
+    """
+    rows = sorted(envelope_data(obj), key=lambda r: int(r["fundingTime"]))
+    out: list[Funding] = []
+    prev: int | None = None
+    for i, r in enumerate(rows):
+        try:
+            ts = (int(r["fundingTime"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+            step = ts - prev if prev is not None else None
+            iv = step if step and step % HOUR_MS == 0 and step <= 24 * HOUR_MS else None
+            rate = r.get("realizedRate")
+            out.append(
+                Funding(
+                    VENUE,
+                    inst.inst_id,
+                    inst.canonical,
+                    ts,
+                    _f(rate if rate not in (None, "") else r["fundingRate"]),
+                    iv or interval_ms or DEFAULT_FUNDING_INTERVAL_MS,
+                )
+            )
+            prev = ts
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
+    return FUNDING.from_records(out)
+
+
+def parse_candles(obj: Any, inst: OkxInstrument, interval_ms: int, price_type: str = "trade") -> pl.DataFrame:
+    """Candle arrays (newest first, as OKX sends them) → closed candles, oldest first."""
+    out = []
+    for i, r in enumerate(envelope_data(obj)):
+        try:
+            c = _candle_row(inst, r, interval_ms, price_type)
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(f"candle {i}: expected [ts, o, h, l, c, ...], got {r!r}") from exc
+        if c is not None:
+            out.append(c)
+    return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

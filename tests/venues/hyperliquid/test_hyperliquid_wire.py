@@ -1,0 +1,70 @@
+"""Hyperliquid info payloads → records, on the documented examples (tests/fixtures/hyperliquid)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perpscope.venues.hyperliquid import wire
+
+EX = json.loads(
+    (Path(__file__).resolve().parents[2] / "fixtures" / "hyperliquid" / "examples.json").read_text()
+)
+
+
+def test_asset_contexts_give_hourly_sampled_funding_and_one_sided_open_interest() -> None:
+    pairs = wire.parse_meta_and_ctxs(EX["metaAndAssetCtxs"])
+    assert [c for c, _ in pairs] == ["BTC"]  # the example's one context belongs to the first coin
+    fund, oi = wire.snapshot_records(pairs, 1_700_000_000_000)
+    f = fund.row(0, named=True)
+    assert (f["rate"], f["interval_ms"], f["kind"], f["mark_price"]) == (
+        0.0000125,
+        3600_000,
+        "sampled",
+        14.3161,
+    )
+    assert f["canonical"] == "BTC-USDC-PERP"
+    o = oi.row(0, named=True)
+    assert (o["oi_base"], o["interval_ms"]) == (688.11, 0)
+    assert o["oi_usd"] == pytest.approx(688.11 * 14.3161)
+    assert wire.oracle_prices(pairs) == {"BTC": 14.32}
+    assert wire.snapshot_records(pairs, 1, ["ETH"])[0].height == 0
+
+
+def test_funding_history_is_per_hour_and_rounded_to_the_second() -> None:
+    f = wire.parse_funding_history(EX["fundingHistory"])
+    r = f.row(0, named=True)
+    assert (r["symbol"], r["rate"], r["interval_ms"], r["kind"]) == ("ETH", -0.00022196, 3600_000, "settled")
+    assert f["ts_ms"].dt.epoch("ms").to_list() == [1683849600000]  # 1683849600076 → the hour
+
+
+def test_candles() -> None:
+    c = wire.parse_candles(EX["candleSnapshot"], "BTC", 900_000).row(0, named=True)
+    assert (c["ts_ms"].timestamp() * 1000, c["open"], c["close"], c["volume_base"], c["trades"]) == (
+        1681923600000,
+        29295.0,
+        29258.0,
+        0.98639,
+        189,
+    )
+    assert c["volume_quote"] is None
+
+
+def test_symbols_and_bad_payloads() -> None:
+    assert [wire.coin_of(s) for s in ("BTC", "BTCUSDT", "ETH-USDC-PERP", "solusdc")] == [
+        "BTC",
+        "BTC",
+        "ETH",
+        "sol",
+    ]
+    assert wire.coin_of("KPEPE", ["BTC", "kPEPE"]) == "kPEPE"
+    with pytest.raises(ValueError, match="no perpetual 'NOPE'"):
+        wire.coin_of("NOPE", ["BTC"])
+    with pytest.raises(wire.WireError, match=r"\[meta, assetCtxs\]"):
+        wire.parse_meta_and_ctxs({"universe": []})
+    with pytest.raises(wire.WireError, match="2 contexts for 1 coins"):
+        wire.parse_meta_and_ctxs([{"universe": [{"name": "BTC"}]}, [{}, {}]])
+    with pytest.raises(wire.WireError, match="fundingHistory row 0"):
+        wire.parse_funding_history([{"coin": "ETH", "time": 1}])

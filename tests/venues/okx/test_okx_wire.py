@@ -1,0 +1,149 @@
+"""OKX v5 wire parsing on the documented example payloads (tests/fixtures/okx/README.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from perpscope.venues.okx import stats, wire
+from perpscope.venues.okx.wire import OkxInstrument
+
+EX = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "okx" / "examples.json").read_text())
+H = 3600_000
+
+
+def instruments() -> dict[str, OkxInstrument]:
+    out = wire.parse_instruments(EX["instruments_swap"])
+    # not in the fixture: IOST-USDT-SWAP's contract size is given here (10 IOST per contract, assumed
+    # for the test: the conversion rule is what is checked, contracts × ctVal × ctMult)
+    out["IOST-USDT-SWAP"] = OkxInstrument(
+        "IOST-USDT-SWAP", "IOST", "USDT", "perp", 10.0, 1.0, False, "IOST-USDT-PERP"
+    )
+    # BTC-USD-SWAP: 100 USD per contract (the ctVal example in OKX's instruments documentation)
+    out["BTC-USD-SWAP"] = OkxInstrument(
+        "BTC-USD-SWAP", "BTC", "USD", "perp", 100.0, 1.0, True, "BTC-USD-PERP"
+    )
+    return out
+
+
+def test_instruments_give_the_contract_size() -> None:
+    ins = wire.parse_instruments(EX["instruments_swap"])["BTC-USDT-SWAP"]
+    # 0.01 BTC per contract: OKX's instruments documentation (ctVal field) and the recorded payload
+    assert (ins.ct_val, ins.ct_mult, ins.inverse, ins.canonical) == (0.01, 1.0, False, "BTC-USDT-PERP")
+    assert ins.base_qty(250) == pytest.approx(2.5)
+    spot = wire.parse_instruments(EX["instruments_spot"])["BTC-USDT"]
+    assert (spot.market, spot.canonical, spot.base_qty(0.3)) == ("spot", "BTC-USDT-SPOT", 0.3)
+
+
+def test_inverse_contracts_need_a_price() -> None:
+    inv = instruments()["BTC-USD-SWAP"]
+    assert inv.base_qty(5, 50_000.0) == pytest.approx(5 * 100 / 50_000)
+    with pytest.raises(ValueError, match="needs a price"):
+        inv.base_qty(5)
+
+
+def test_liquidation_records_the_position_side_in_base_units() -> None:
+    p = wire.StreamParser(instruments())
+    ((stream, _, liq),) = p.parse(json.dumps(EX["liquidation_orders"]))
+    # documented example: order side buy, posSide short ⇒ a short position was liquidated
+    assert (stream, liq.side, liq.ts_ms, liq.price) == ("liquidations", "short", 1692266434010, 0.007831)
+    assert liq.qty_base == pytest.approx(13 * 10.0)  # 13 contracts × ctVal
+    assert liq.notional_usd == pytest.approx(130 * 0.007831)
+    assert (liq.symbol, liq.canonical) == ("IOST-USDT-SWAP", "IOST-USDT-PERP")
+
+
+def test_sell_order_liquidates_a_long_and_contradictions_are_rejected() -> None:
+    ins = instruments()["BTC-USDT-SWAP"]
+    liq = wire.liquidation(ins, {"side": "sell", "posSide": "net", "bkPx": "60000", "sz": "3", "ts": "1"})
+    assert (liq.side, liq.qty_base) == ("long", pytest.approx(0.03))
+    with pytest.raises(ValueError, match="contradicts"):
+        wire.liquidation(ins, {"side": "sell", "posSide": "short", "bkPx": "1", "sz": "1", "ts": "1"})
+
+
+def test_unknown_contract_size_is_counted_not_guessed() -> None:
+    p = wire.StreamParser({})
+    assert p.parse(json.dumps(EX["liquidation_orders"])) == []
+    assert p.malformed == 1
+
+
+def test_funding_push_is_a_sampled_rate_with_its_interval_and_the_mark_price() -> None:
+    p = wire.StreamParser(instruments())
+    mark = {
+        "arg": {"channel": "mark-price", "instId": "BTC-USD-SWAP"},
+        "data": [{"instType": "SWAP", "instId": "BTC-USD-SWAP", "markPx": "37000.5", "ts": "1700724675000"}],
+    }
+    assert p.parse(json.dumps(mark)) == []
+    ((stream, _, f),) = p.parse(json.dumps(EX["funding_rate_push"]))
+    # nextFundingTime − fundingTime = 1700755200000 − 1700726400000 = 8 h
+    assert (stream, f.kind, f.interval_ms, f.rate, f.mark_price) == (
+        "funding",
+        "sampled",
+        8 * H,
+        0.0001875391284828,
+        37000.5,
+    )
+    assert p.parse(json.dumps(EX["funding_rate_push"])) == []  # same minute: sampled once
+
+
+def test_control_answers_errors_and_malformed_frames_are_counted() -> None:
+    p = wire.StreamParser(instruments())
+    assert p.parse(json.dumps(EX["funding_rate_subscribe_answer"])) == []
+    assert p.parse(json.dumps(EX["funding_rate_error_answer"])) == []
+    assert p.parse("pong") == []
+    assert p.parse("{oops") == []
+    assert p.parse('{"arg": {"channel": "books5", "instId": "BTC-USDT-SWAP"}, "data": []}') == []
+    assert (p.control, p.malformed, p.unknown) == (3, 1, 1)
+    assert p.errors and p.errors[0].startswith("60012")
+
+
+def test_rest_funding_open_interest_and_statistics() -> None:
+    ins = instruments()
+    f = wire.parse_funding_history(EX["funding_rate_history"], ins["BTC-USD-SWAP"])
+    # realizedRate is what was paid; settlements 8 h apart (1703059200000 − 1703030400000)
+    assert f["rate"].to_list() == [0.0002279755647389, 0.0000746572360545]
+    assert f["interval_ms"].to_list() == [8 * H, 8 * H]
+    assert f["kind"].to_list() == ["settled", "settled"]
+    assert wire.funding_interval_ms(EX["funding_rate"]["data"][0]) == 8 * H
+
+    oi = wire.parse_open_interest(EX["open_interest"], ins).row(0, named=True)
+    assert (oi["oi_base"], oi["oi_usd"]) == (pytest.approx(5000 * 0.01), 50000.0)  # contracts × ctVal
+
+    hist = stats.parse_oi_history(EX["open_interest_history"], ins["BTC-USDT-SWAP"], 300_000)
+    assert hist["ts_ms"].dt.epoch("ms").to_list() == [1701417500000, 1701417600000]
+    assert hist["oi_base"][0] == pytest.approx(731377.57500501 * 0.01) and hist["oi_usd"][0] == 8888888.0
+
+    r = stats.parse_ratio(EX["long_short_ratio"], ins["BTC-USDT-SWAP"], "global_accounts", 300_000)
+    assert sorted(r["ratio"].to_list()) == [0.1236, 1.1739] and r["long_share"].is_null().all()
+
+    vol, ratio = stats.parse_taker_volume(EX["taker_volume"], ins["BTC-USDT-SWAP"], 300_000)
+    assert sorted(vol["buy_base"].to_list()) == [300.0, 380.0] and sorted(vol["sell_base"].to_list()) == [
+        100.0,
+        200.0,
+    ]
+    assert sorted(ratio["ratio"].to_list()) == [pytest.approx(1.9), pytest.approx(3.0)]
+    assert (ratio["ts_ms"].dt.epoch("ms") == 1701417600000 + 300_000).all()  # known at the bar's end
+
+
+def test_candles_keep_confirmed_bars_only() -> None:
+    ins = instruments()["BTC-USDT-SWAP"]
+    c = wire.parse_candles(EX["candles"], ins, 60_000)
+    assert c.height == 1  # the first example bar is unconfirmed ("0")
+    row = c.row(0, named=True)
+    assert (row["open"], row["close"], row["volume_base"], row["volume_quote"]) == (
+        3.731,
+        3.72,
+        67632347.24399722,  # volCcy: base units for swaps
+        37632347.24399722,  # volCcyQuote
+    )
+    m = wire.parse_candles(EX["mark_price_candles"], ins, 60_000, "mark")
+    assert m.height == 1 and m["price_type"][0] == "mark" and m["volume_base"].is_null().all()
+
+
+def test_symbols_and_error_envelope() -> None:
+    assert wire.inst_id("btcusdt") == "BTC-USDT-SWAP" and wire.inst_id("ETH-USD-SWAP") == "ETH-USD-SWAP"
+    with pytest.raises(ValueError, match="BTC-USDT-SWAP"):
+        wire.inst_id("BTCEUR")
+    with pytest.raises(wire.WireError, match="code 51001: Instrument ID does not exist"):
+        wire.parse_open_interest({"code": "51001", "msg": "Instrument ID does not exist", "data": []}, {})
