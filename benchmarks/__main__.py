@@ -5,13 +5,29 @@ from __future__ import annotations
 import os
 import platform
 
-from benchmarks import bench_collect, bench_evaluate, bench_heatmap, bench_import, bench_metrics, bench_store
+from benchmarks import (
+    bench_cascade,
+    bench_collect,
+    bench_evaluate,
+    bench_heatmap,
+    bench_import,
+    bench_metrics,
+    bench_store,
+)
 
 
 def main() -> None:
     print(f"perpscope benchmarks — {platform.python_version()}, {os.cpu_count()} cores")
     print("ratio = reference time / perpscope time (higher is faster), both run in this process")
-    for mod in (bench_import, bench_store, bench_metrics, bench_heatmap, bench_collect, bench_evaluate):
+    for mod in (
+        bench_import,
+        bench_store,
+        bench_metrics,
+        bench_heatmap,
+        bench_collect,
+        bench_evaluate,
+        bench_cascade,
+    ):
         for r in mod.run():
             print(r.line(), flush=True)
 

@@ -9,6 +9,7 @@ import typer
 
 from perpscope import __version__
 from perpscope.cli import (
+    cascade_cmd,
     collect_cmd,
     evaluate_cmd,
     heatmap_cmd,
@@ -62,6 +63,7 @@ app.add_typer(store_cmd.app, name="store")
 app.command("demo")(demo_cmd.demo)
 app.command("download")(download_cmd.download)
 app.add_typer(heatmap_cmd.app, name="heatmap")
+app.command("cascade")(cascade_cmd.cascade)
 app.command("backfill")(collect_cmd.backfill)
 app.command("collect")(collect_cmd.collect)
 app.command("collect-status")(collect_cmd.status)
