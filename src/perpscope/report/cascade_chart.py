@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from perpscope.cascade import CascadeResult
 
 _LONG, _SHORT, _BAND = "#e74c3c", "#2ecc71", "rgba(52,152,219,0.25)"
+_BANDS = {"down": "rgba(231,76,60,0.18)", "up": "rgba(46,204,113,0.18)"}
 
 
 def fragility_traces(frag: pl.DataFrame) -> list[go.Scatter]:
@@ -25,7 +26,7 @@ def fragility_traces(frag: pl.DataFrame) -> list[go.Scatter]:
                                  hoverinfo="skip", mode="lines"))  # fmt: skip
         traces.append(
             go.Scatter(
-                x=x, y=g["liq_usd_p10"].to_list(), fill="tonexty", fillcolor=_BAND, line={"width": 0},
+                x=x, y=g["liq_usd_p10"].to_list(), fill="tonexty", fillcolor=_BANDS[side], line={"width": 0},
                 name=f"{side}: p10–p90", mode="lines", hoverinfo="skip",
             )
         )  # fmt: skip
@@ -61,10 +62,10 @@ def cascade_figure(result: CascadeResult, frag: pl.DataFrame | None = None, *, t
     steps = result.steps_frame()
     x = steps["round"].to_list()
     fig.add_trace(go.Scatter(x=x, y=steps["price_p90"].to_list(), line={"width": 0}, showlegend=False,
-                             hoverinfo="skip"), row=1, col=1)  # fmt: skip
+                             hoverinfo="skip", mode="lines"), row=1, col=1)  # fmt: skip
     fig.add_trace(
         go.Scatter(x=x, y=steps["price_p10"].to_list(), fill="tonexty", fillcolor=_BAND, line={"width": 0},
-                   name="price p10–p90"),
+                   name="price p10–p90", mode="lines"),
         row=1, col=1,
     )  # fmt: skip
     o = result.out
@@ -78,6 +79,19 @@ def cascade_figure(result: CascadeResult, frag: pl.DataFrame | None = None, *, t
         )  # fmt: skip
     fig.add_trace(go.Scatter(x=x, y=steps["price_p50"].to_list(), name="price median",
                              line={"color": "#2c3e50"}), row=1, col=1)  # fmt: skip
+    # Round −1 is the price before the shock: without it a shock that sets off nothing draws one dot.
+    fig.add_trace(
+        go.Scatter(x=[-1, 0], y=[result.price, steps["price_p50"][0]], mode="lines+markers",
+                   line={"color": "#2c3e50", "dash": "dot"}, name=f"shock {result.shock.label()}"),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_hline(y=result.price, line={"color": "#95a5a6", "width": 1, "dash": "dash"}, row=1, col=1)
+    if len(x) == 1:
+        for col in (1, 2):
+            ax = "" if col == 1 else "2"
+            fig.add_annotation(text="no liquidation price crossed:<br>the move stops at the shock",
+                               showarrow=False, xref=f"x{ax} domain", yref=f"y{ax} domain", x=0.5,
+                               y=0.1 if col == 1 else 0.5, font={"color": "#7f8c8d"})  # fmt: skip
     side = "longs" if result.shock.direction > 0 else "shorts"
     fig.add_trace(
         go.Bar(x=x[1:], y=steps["liq_usd_mean"].to_list()[1:], name=f"{side} liquidated (mean)",
@@ -94,8 +108,8 @@ def cascade_figure(result: CascadeResult, frag: pl.DataFrame | None = None, *, t
             fig.add_trace(t, row=1, col=3)
         fig.update_xaxes(title_text="shock (% of price)", row=1, col=3)
         fig.update_yaxes(title_text="liquidated USD", row=1, col=3)
-    fig.update_xaxes(title_text="round", row=1, col=1)
-    fig.update_xaxes(title_text="round", row=1, col=2)
+    fig.update_xaxes(title_text="round (−1: before the shock)", dtick=1, row=1, col=1)
+    fig.update_xaxes(title_text="round", dtick=1, row=1, col=2)
     fig.update_layout(
         title=title or f"cascade after a {result.shock.label()} shock — {result.book_label}",
         template="plotly_white", height=520, barmode="stack", legend={"orientation": "h", "y": -0.18},
