@@ -6,6 +6,7 @@ import os
 import platform
 
 from benchmarks import (
+    bench_api,
     bench_cascade,
     bench_collect,
     bench_evaluate,
@@ -27,6 +28,7 @@ def main() -> None:
         bench_collect,
         bench_evaluate,
         bench_cascade,
+        bench_api,
     ):
         for r in mod.run():
             print(r.line(), flush=True)

@@ -9,6 +9,7 @@ import typer
 
 from perpscope import __version__
 from perpscope.cli import (
+    alerts_cmd,
     cascade_cmd,
     collect_cmd,
     evaluate_cmd,
@@ -16,6 +17,8 @@ from perpscope.cli import (
     importing,
     metrics_cmd,
     regimes_cmd,
+    report_cmd,
+    serve_cmd,
     store_cmd,
 )
 from perpscope.cli import demo as demo_cmd
@@ -70,6 +73,9 @@ app.command("collect-status")(collect_cmd.status)
 app.command("metrics")(metrics_cmd.metrics)
 app.command("regimes")(regimes_cmd.regimes)
 app.command("evaluate")(evaluate_cmd.evaluate)
+app.command("serve")(serve_cmd.serve)
+app.command("report")(report_cmd.report)
+app.add_typer(alerts_cmd.app, name="alerts")
 
 
 def main() -> None:  # pragma: no cover - console entry point

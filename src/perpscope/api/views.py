@@ -1,0 +1,271 @@
+"""The API's computed views: metric series (downsampled server-side), heatmap, regimes, cascade, and the
+dashboard's one-call bundle of all of them.
+
+Each view is a plain JSON-ready dict of columns (``{"ts_ms": [...], "close": [...]}``): compact, and the
+same shape the dashboard and the self-contained report draw from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from perpscope.api import optional
+from perpscope.api.methods import METHODS
+from perpscope.api.params import ApiError, Limits, check_range, pick_every
+from perpscope.api.source import DataSource
+from perpscope.core.time import DAY_MS, interval_label
+from perpscope.heatmap import (
+    DEFAULT_MODEL,
+    DEFAULT_TRADE_FLOW_MODEL,
+    HeatmapRun,
+    hot_zones,
+    liquidation_map,
+    model_inputs,
+    run_model,
+)
+from perpscope.heatmap.calibration import describe
+from perpscope.metrics import build_panel
+
+#: History read before ``from`` so look-back metrics (funding z-score, OI change, bursts) are scored.
+WARMUP_MS = 30 * DAY_MS
+
+#: Panel columns the dashboard draws (those the panel has are sent).
+SERIES_COLUMNS: tuple[str, ...] = (
+    "open",
+    "high",
+    "low",
+    "close",
+    "volume_usd",
+    "funding_rate",
+    "funding_interval_ms",
+    "funding_rate_8h",
+    "funding_apr",
+    "funding_z",
+    "oi_usd",
+    "oi_base",
+    "oi_usd_chg_1d",
+    "liq_long_usd",
+    "liq_short_usd",
+    "liq_usd",
+    "liq_count",
+    "liq_burst",
+    "liq_usd_z",
+    "perp_spot_ratio",
+    "spot_volume_usd",
+    "taker_imbalance",
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    """One validated view request: venue, canonical symbol, ``[start_ms, end_ms)`` and bar cap."""
+
+    venue: str
+    canonical: str
+    start_ms: int
+    end_ms: int
+    max_points: int
+
+
+def make_query(
+    src: DataSource,
+    venue: str,
+    symbol: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    limits: Limits,
+    max_points: int | None = None,
+) -> Query:
+    """Resolve the symbol (404 if unknown) and fill the range (default: the last 30 days of candles)."""
+    canon = src.resolve(venue, symbol)
+    first, last = src.span(venue, canon)
+    end = end_ms if end_ms is not None else last + 1
+    start = start_ms if start_ms is not None else max(first, end - 30 * DAY_MS)
+    check_range(start, end, limits)
+    mp = limits.default_points if max_points is None else max_points
+    if not 10 <= mp <= limits.max_points:
+        raise ApiError(422, f"max_points must be between 10 and {limits.max_points}; got {mp}")
+    return Query(venue, canon, start, end, mp)
+
+
+def _ms_cols(df: pl.DataFrame) -> pl.DataFrame:
+    return df.with_columns(
+        [pl.col(c).dt.epoch("ms") for c, t in df.schema.items() if isinstance(t, pl.Datetime)]
+    )
+
+
+def columns(df: pl.DataFrame) -> dict[str, list[Any]]:
+    """A frame as JSON-ready columns (instants as int ms UTC, NaN as null)."""
+    df = _ms_cols(df).fill_nan(None)
+    return {c: df.get_column(c).to_list() for c in df.columns}
+
+
+def _finest_candle_ms(candles: pl.DataFrame) -> int:
+    trade = candles.filter((pl.col("price_type") == "trade") & (pl.col("market") == "perp"))
+    if trade.is_empty():
+        raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
+    return int(trade.get_column("interval_ms").min())  # type: ignore[arg-type]
+
+
+#: Records whose ``interval_ms`` is a bar length that must fit whole into the panel's bars.
+_BAR_RECORDS = ("taker_volume", "liquidation_totals")
+
+
+def _fitting(df: pl.DataFrame, every: int = 0, record: str = "") -> pl.DataFrame | None:
+    """``None`` for an empty frame; for bar records, only the rows whose bars fit whole into ``every``."""
+    if df.is_empty():
+        return None
+    if every and record in _BAR_RECORDS:
+        iv = pl.col("interval_ms")
+        df = df.filter((iv > 0) & (iv <= every) & (every % iv == 0))
+    return df if df.height else None
+
+
+def frames(src: DataSource, q: Query, warmup_ms: int = WARMUP_MS) -> dict[str, pl.DataFrame]:
+    """Every served record of the query's symbol from ``start - warmup`` to ``end``."""
+    lo = q.start_ms - warmup_ms
+    recs = (
+        "candles",
+        "funding",
+        "open_interest",
+        "liquidations",
+        "liquidation_totals",
+        "long_short_ratios",
+        "taker_volume",
+    )
+    return {r: src.frame(r, q.venue, q.canonical, lo, q.end_ms) for r in recs}
+
+
+def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
+    """The metrics panel (:func:`perpscope.metrics.build_panel`) of the query, with the bar length chosen
+    so the range holds at most ``max_points`` bars; rows cut to ``[start, end)``."""
+
+    def make() -> tuple[pl.DataFrame, int]:
+        f = frames(src, q)
+        in_range = f["candles"].filter(pl.col("ts_ms").dt.epoch("ms") >= q.start_ms)
+        every = pick_every(_finest_candle_ms(in_range), q.end_ms - q.start_ms, q.max_points)
+        candles = f["candles"].filter(pl.col("interval_ms") <= every)
+        candles = candles.filter(every % pl.col("interval_ms") == 0)
+        inputs = {k: _fitting(v, every, k) for k, v in f.items() if k != "candles"}
+        p = build_panel(
+            every,
+            candles=candles,
+            funding=inputs["funding"],
+            open_interest=inputs["open_interest"],
+            liquidations=inputs["liquidations"],
+            liquidation_totals=inputs["liquidation_totals"],
+            taker_volume=inputs["taker_volume"],
+            long_short_ratios=inputs["long_short_ratios"],
+        )
+        p = p.filter(
+            (pl.col("canonical") == q.canonical)
+            & (pl.col("ts_ms").dt.epoch("ms") >= q.start_ms)
+            & (pl.col("ts_ms").dt.epoch("ms") < q.end_ms)
+            & pl.col("close").is_not_null()
+        )
+        return p, every
+
+    return src.cached(("panel", q), make)
+
+
+def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dict[str, Any]:
+    """Metric series of the query: ``{"every_ms", "columns": {name: [...]}}``."""
+    p, every = panel(src, q)
+    want = [c for c in (cols or SERIES_COLUMNS) if c in p.columns]
+    ls = [c for c in p.columns if c.startswith("ls_")] if cols is None else []
+    return {
+        "venue": q.venue,
+        "canonical": q.canonical,
+        "every_ms": every,
+        "every": interval_label(every),
+        "rows": p.height,
+        "columns": columns(p.select("ts_ms", *want, *ls)),
+    }
+
+
+def _heatmap_run(src: DataSource, q: Query) -> tuple[HeatmapRun, pl.DataFrame]:
+    f = frames(src, q, warmup_ms=0)
+    candles = f["candles"]
+    fin = _finest_candle_ms(candles)
+    every = pick_every(fin, q.end_ms - q.start_ms, 1_000)
+    oi = _fitting(f["open_interest"])
+    bars = model_inputs(
+        candles.filter(pl.col("interval_ms") == fin),
+        oi,
+        _fitting(f["funding"]),
+        _fitting(f["long_short_ratios"]),
+        _fitting(f["taker_volume"]),
+        every_ms=every,
+    )
+    has_oi = any(bars.get_column(c).is_not_null().any() for c in ("oi_usd", "oi_base"))
+    model = DEFAULT_MODEL if has_oi else DEFAULT_TRADE_FLOW_MODEL
+    return run_model(model, bars), bars
+
+
+def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> dict[str, Any]:
+    """The liquidation heatmap of the query's range (model chosen as ``perpscope heatmap`` does):
+    a coarse grid (snapshots × price rows, USD of both sides), the current map and the hot zones."""
+
+    def make() -> dict[str, Any]:
+        try:
+            run, bars = _heatmap_run(src, q)
+        except ApiError:
+            raise
+        except Exception as e:  # a model input the store cannot give for this range
+            return {"available": False, "reason": str(e)}
+        lo = float(bars["low"].min()) * 0.85  # type: ignore[arg-type]
+        hi = float(bars["high"].max()) * 1.15  # type: ignore[arg-type]
+        mids = run.grid.mids
+        grid = run.out.grid_long + run.out.grid_short  # (snapshots, bins)
+        rows = limits.heatmap_prices
+        edges = np.linspace(lo, hi, rows + 1)
+        idx = np.clip(np.searchsorted(edges, mids, side="right") - 1, -1, rows)
+        keep = (idx >= 0) & (idx < rows)
+        coarse = np.zeros((grid.shape[0], rows))
+        np.add.at(coarse.T, idx[keep], grid[:, keep].T)
+        step = max(1, -(-coarse.shape[0] // limits.heatmap_times))
+        ts = run.snapshot_ts_ms[::step]
+        coarse = coarse[::step]
+        z = hot_zones(run, k=zones)
+        m = liquidation_map(run).filter(pl.col("price_mid").is_between(lo, hi))
+        return {
+            "available": True,
+            "model": describe(run.model),
+            "last_close": run.last_close,
+            "every_ms": int(run.interval_ms),
+            "ts_ms": [int(t) for t in ts],
+            "price_mid": ((edges[:-1] + edges[1:]) / 2).round(8).tolist(),
+            "usd": coarse.T.round(0).tolist(),  # rows = price, columns = time (plotly's z layout)
+            "zones": columns(z),
+            "current_map": columns(m.select("price_mid", "long_usd", "short_usd"))
+            if m.height <= 4000
+            else {},
+        }
+
+    return src.cached(("heatmap", q, zones), make)
+
+
+def dashboard_view(
+    src: DataSource, q: Query, limits: Limits, cascade: optional.CascadeProvider | None = None
+) -> dict[str, Any]:
+    """Everything the dashboard (and the report) draws for one symbol and range, in one answer."""
+
+    def make() -> dict[str, Any]:
+        p, _ = panel(src, q)
+        return {
+            "venue": q.venue,
+            "canonical": q.canonical,
+            "from_ms": q.start_ms,
+            "to_ms": q.end_ms,
+            "series": series_view(src, q),
+            "heatmap": heatmap_view(src, q, limits),
+            "regimes": optional.regimes_view(p),
+            "cascade": optional.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
+            "methods": METHODS,
+        }
+
+    return src.cached(("dashboard", q), make)

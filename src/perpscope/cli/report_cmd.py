@@ -1,0 +1,65 @@
+"""``perpscope report SYMBOL --from --to -o report.html``: the dashboard's views of one symbol and range
+as one self-contained HTML page (data, script and plotly.js inlined; each chart exports PNG from its
+modebar in the browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perpscope.api import ApiError, DataSource, Limits
+from perpscope.api.params import check_symbol, check_time, check_venue
+from perpscope.api.views import dashboard_view, make_query
+from perpscope.cli.common import err_console, fail, lake
+from perpscope.cli.serve_cmd import cascade_provider
+from perpscope.core.time import ms_to_iso
+from perpscope.dashboard import report_html
+
+
+def report(
+    ctx: typer.Context,
+    symbol: Annotated[
+        str, typer.Argument(help="Symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
+    ],
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", help="Start (UTC date/datetime or ms). Default: 30 days before --to."),
+    ] = None,
+    to: Annotated[
+        str | None, typer.Option("--to", help="End, exclusive (UTC). Default: after the last candle.")
+    ] = None,
+    venue: Annotated[str, typer.Option(help="Venue.")] = "binance",
+    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    max_points: Annotated[
+        int, typer.Option(help="Bars per series at most (server-side downsampling).")
+    ] = 1_500,
+) -> None:
+    """Write a self-contained HTML report of SYMBOL: price with the liquidation heatmap, OI, funding,
+    liquidations, ratios, regimes, hot zones and the cascade curve (each chart: PNG export button)."""
+    src = DataSource(lake(ctx))
+    limits = Limits()
+    try:
+        q = make_query(
+            src,
+            check_venue(venue),
+            check_symbol(symbol),
+            check_time(from_, "--from"),
+            check_time(to, "--to"),
+            limits,
+            max_points,
+        )
+        data = dashboard_view(src, q, limits, cascade_provider(src.lake.root))
+    except ApiError as e:
+        raise fail(e.message) from None
+    title = f"perpscope — {q.venue} {q.canonical}, {ms_to_iso(q.start_ms)} → {ms_to_iso(q.end_ms)} UTC"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(report_html(data, title), encoding="utf-8")
+    tmp.replace(out)
+    hidden = [k for k in ("heatmap", "regimes", "cascade") if not data[k].get("available")]
+    err_console().print(
+        f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, {data['series']['rows']:,} bars of "
+        f"{data['series']['every']})" + (f"; not shown: {', '.join(hidden)}" if hidden else "")
+    )

@@ -1,0 +1,263 @@
+/* perpscope dashboard: draws the API's /api/v1/dashboard answer with Plotly (served locally, no CDN).
+ * Two modes: live (PS.start(): pickers, fetches, polls the store version) and report
+ * (PS.render(window.PERPSCOPE_DATA): a self-contained page with the data embedded). */
+"use strict";
+var PS = (function () {
+  var API = "api/v1";
+  var state = { version: null, timer: null, busy: false, pending: false };
+  var params = new URLSearchParams(window.location.search);
+  var token = params.get("token");
+
+  function get(path) {
+    var headers = token ? { Authorization: "Bearer " + token } : {};
+    return fetch(path, { headers: headers }).then(function (r) {
+      return r.json().then(function (body) {
+        if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
+        return body;
+      });
+    });
+  }
+
+  function dates(ms) { return ms.map(function (t) { return new Date(t); }); }
+  function has(col) { return col && col.some(function (v) { return v !== null && v !== undefined; }); }
+  function neg(col) { return col.map(function (v) { return v === null ? null : -v; }); }
+  function usd(x) {
+    if (x === null || x === undefined) return "–";
+    var a = Math.abs(x);
+    if (a >= 1e9) return "$" + (x / 1e9).toPrecision(3) + "B";
+    if (a >= 1e6) return "$" + (x / 1e6).toPrecision(3) + "M";
+    if (a >= 1e3) return "$" + (x / 1e3).toPrecision(3) + "k";
+    return "$" + x.toFixed(0);
+  }
+  function num(x) { return x.toLocaleString(undefined, { maximumFractionDigits: x >= 100 ? 2 : 6 }); }
+  function esc(s) {
+    return String(s).replace(/[&<>"]/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    });
+  }
+
+  var VIEWS = [
+    ["price", "Price and liquidation heatmap", "tall"],
+    ["zones", "Current hot zones", "table"],
+    ["regimes", "Regime", "short"],
+    ["oi", "Open interest", ""],
+    ["funding", "Funding (per interval and annualized)", ""],
+    ["liquidations", "Liquidations by side", ""],
+    ["perp_spot", "Perp / spot volume ratio", ""],
+    ["ratios", "Long/short ratios", ""],
+    ["cascade", "Cascade fragility curve", ""]
+  ];
+
+  function layout(root, methods) {
+    root.innerHTML = "";
+    VIEWS.forEach(function (v) {
+      var m = (methods || {})[v[0] === "price" ? "heatmap" : v[0]] || {};
+      var s = document.createElement("section");
+      s.className = "view";
+      s.id = "view-" + v[0];
+      s.innerHTML = "<h2>" + esc(v[1]) + "</h2>" +
+        "<details class='method'><summary>method</summary>" + esc(m.text || "") +
+        (m.doc ? " <span class='note'>(" + esc(m.doc) + ")</span>" : "") + "</details>" +
+        (v[2] === "table" ? "<div id='zones-table'></div>"
+          : "<div class='chart " + v[2] + "' id='chart-" + v[0] + "'></div>") +
+        "<p class='note' id='note-" + v[0] + "'></p>";
+      root.appendChild(s);
+    });
+  }
+
+  function plot(id, traces, lay, name) {
+    var el = document.getElementById("chart-" + id);
+    var base = {
+      margin: { l: 60, r: 60, t: 10, b: 30 }, template: "plotly_white", hovermode: "x unified",
+      legend: { orientation: "h", y: 1.12 }, xaxis: { type: "date" }
+    };
+    var conf = {
+      displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
+      toImageButtonOptions: { format: "png", filename: name + "-" + id, width: 1400, height: el.clientHeight || 400 }
+    };
+    Plotly.react(el, traces, Object.assign(base, lay || {}), conf);
+    var n = traces.reduce(function (a, t) { return a + ((t.x || t.z || []).length || 0); }, 0);
+    el.setAttribute("data-points", String(n));
+    return el;
+  }
+
+  function hide(id, why) {
+    var s = document.getElementById("view-" + id);
+    s.hidden = true;
+    s.setAttribute("data-hidden-reason", why || "no data");
+  }
+
+  function render(d) {
+    var root = document.getElementById("views");
+    layout(root, d.methods);
+    var c = d.series.columns, t = dates(c.ts_ms), name = d.venue + "-" + d.canonical;
+    document.title = "perpscope — " + d.venue + " " + d.canonical;
+    var hm = d.heatmap || {};
+    var price = [];
+    if (hm.available) {
+      price.push({ type: "heatmap", x: dates(hm.ts_ms), y: hm.price_mid, z: hm.usd, colorscale: "Inferno",
+        name: "model book USD", colorbar: { title: { text: "USD" } }, zsmooth: false,
+        hovertemplate: "%{x}<br>%{y:,.2f}<br>%{z:,.0f} USD<extra>heatmap</extra>" });
+      document.getElementById("note-price").textContent = "heatmap: " + hm.model + "; last close " +
+        hm.last_close.toLocaleString() + "; bars " + d.series.every;
+    } else {
+      document.getElementById("note-price").textContent = "heatmap not shown: " + (hm.reason || "no model output");
+    }
+    price.push({ type: "candlestick", x: t, open: c.open, high: c.high, low: c.low, close: c.close,
+      name: "price", increasing: { line: { color: "#2ecc71" } }, decreasing: { line: { color: "#e74c3c" } } });
+    var shapes = [];
+    if (hm.available && hm.zones && hm.zones.side) {
+      hm.zones.side.forEach(function (s, i) {
+        shapes.push({ type: "rect", xref: "paper", x0: 0, x1: 1, y0: hm.zones.price_lo[i], y1: hm.zones.price_hi[i],
+          line: { width: 1, color: s === "long" ? "#e74c3c" : "#2ecc71" }, fillcolor: "rgba(0,0,0,0)" });
+      });
+    }
+    var lo = Math.min.apply(null, c.low.filter(function (v) { return v !== null; }));
+    var hi = Math.max.apply(null, c.high.filter(function (v) { return v !== null; }));
+    plot("price", price, { xaxis: { type: "date", rangeslider: { visible: false } },
+      yaxis: { title: { text: "price" }, range: [lo * 0.97, hi * 1.03] }, shapes: shapes, hovermode: "closest" }, name);
+
+    // hot zones table
+    var zt = document.getElementById("zones-table");
+    if (hm.available && hm.zones && hm.zones.side && hm.zones.side.length) {
+      var z = hm.zones, band = !!z.usd_p10, rows = "";
+      z.side.forEach(function (s, i) {
+        rows += "<tr><td class='side " + s + "'>" + s + "</td><td>" + z.rank[i] + "</td><td>" +
+          num(z.price_lo[i]) + " – " + num(z.price_hi[i]) + "</td><td>" + usd(z.usd[i]) +
+          "</td><td>" + (z.distance_pct[i] >= 0 ? "+" : "") + z.distance_pct[i].toFixed(2) + "%</td>" +
+          (band ? "<td>" + usd(z.usd_p10[i]) + " – " + usd(z.usd_p90[i]) + "</td>" : "") + "</tr>";
+      });
+      zt.innerHTML = "<table class='zones'><thead><tr><th>side</th><th>#</th><th>zone (price)</th><th>USD</th>" +
+        "<th>distance</th>" + (band ? "<th>p10–p90</th>" : "") + "</tr></thead><tbody>" + rows + "</tbody></table>";
+      zt.setAttribute("data-rows", String(z.side.length));
+    } else { hide("zones", hm.reason); }
+
+    // regimes band
+    var rg = d.regimes || {};
+    if (rg.available && rg.runs && rg.runs.length) {
+      var names = [], traces = {};
+      rg.runs.forEach(function (r) {
+        if (!traces[r.regime]) { traces[r.regime] = { type: "bar", x: [], y: [], width: [], name: r.regime,
+          text: [], textposition: "none", hovertemplate: "%{text}<extra>%{fullData.name}</extra>", offset: 0 }; names.push(r.regime); }
+        var tr = traces[r.regime];
+        tr.x.push(new Date(r.start_ms)); tr.y.push(1); tr.width.push(r.end_ms - r.start_ms);
+        tr.text.push(r.regime + ": " + (r.evidence || ""));
+      });
+      plot("regimes", names.map(function (n) { return traces[n]; }),
+        { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest" }, name);
+    } else { hide("regimes", rg.reason); }
+
+    if (has(c.oi_usd)) {
+      plot("oi", [{ type: "scatter", mode: "lines", x: t, y: c.oi_usd, name: "OI USD", line: { color: "#2c7fb8" } }],
+        { yaxis: { title: { text: "USD" } } }, name);
+    } else { hide("oi", "no open interest in the store for this range"); }
+
+    if (has(c.funding_rate)) {
+      plot("funding", [
+        { type: "bar", x: t, y: c.funding_rate.map(function (v) { return v === null ? null : v * 100; }),
+          name: "rate per interval (%)", marker: { color: "#8e44ad" } },
+        { type: "scatter", mode: "lines", x: t, y: c.funding_apr.map(function (v) { return v === null ? null : v * 100; }),
+          name: "annualized (% APR)", yaxis: "y2", line: { color: "#e67e22" } }
+      ], { yaxis: { title: { text: "% per interval" } },
+        yaxis2: { title: { text: "% APR" }, overlaying: "y", side: "right" } }, name);
+    } else { hide("funding", "no funding in the store for this range"); }
+
+    if (has(c.liq_long_usd) || has(c.liq_short_usd)) {
+      plot("liquidations", [
+        { type: "bar", x: t, y: neg(c.liq_long_usd || []), name: "longs liquidated", marker: { color: "#e74c3c" } },
+        { type: "bar", x: t, y: c.liq_short_usd || [], name: "shorts liquidated", marker: { color: "#2ecc71" } }
+      ], { barmode: "relative", yaxis: { title: { text: "USD (longs below 0)" } } }, name);
+    } else { hide("liquidations", "no liquidations recorded for this range"); }
+
+    if (has(c.perp_spot_ratio)) {
+      plot("perp_spot", [{ type: "scatter", mode: "lines", x: t, y: c.perp_spot_ratio, name: "perp/spot volume" }],
+        {}, name);
+    } else { hide("perp_spot", "no spot candles in the store for this pair"); }
+
+    var ls = Object.keys(c).filter(function (k) { return k.indexOf("ls_") === 0 && has(c[k]); });
+    if (ls.length) {
+      plot("ratios", ls.map(function (k) { return { type: "scatter", mode: "lines", x: t, y: c[k], name: k.slice(3) }; }),
+        {}, name);
+    } else { hide("ratios", "no long/short ratios in the store for this range"); }
+
+    var cs = d.cascade || {};
+    if (cs.available && cs.columns) {
+      var keys = Object.keys(cs.columns), x = cs.columns[keys[0]];
+      plot("cascade", keys.slice(1).map(function (k) {
+        return { type: "scatter", mode: "lines+markers", x: x, y: cs.columns[k], name: k };
+      }), { xaxis: { title: { text: keys[0] === "shock_pct" ? "shock (% of price)" : keys[0] } },
+        yaxis: { title: { text: "USD liquidated" } }, hovermode: "closest" }, name);
+    } else { hide("cascade", cs.reason); }
+    root.setAttribute("data-rendered", d.venue + ":" + d.canonical);
+  }
+
+  function status(text) { var s = document.getElementById("status"); if (s) s.textContent = text; }
+
+  function isoDay(ms) { return new Date(ms).toISOString().slice(0, 10); }
+
+  function load() {
+    if (state.busy) { state.pending = true; return Promise.resolve(); }
+    state.busy = true;
+    var fromEl = document.getElementById("from"), toEl = document.getElementById("to");
+    var v = document.getElementById("venue").value, s = document.getElementById("symbol").value;
+    var f = fromEl.value, to = toEl.value;
+    var q = "?venue=" + encodeURIComponent(v) + "&symbol=" + encodeURIComponent(s);
+    if (f) q += "&from=" + encodeURIComponent(f);
+    if (to) q += "&to=" + encodeURIComponent(to);
+    status("loading " + v + " " + s + " …");
+    return get(API + "/dashboard" + q).then(function (d) {
+      render(d);
+      // show the range the server chose, unless the user edited the fields meanwhile
+      if (fromEl.value === f && toEl.value === to) { fromEl.value = isoDay(d.from_ms); toEl.value = isoDay(d.to_ms); }
+      status(v + " " + s + " · " + d.series.rows + " bars of " + d.series.every + " · updated " +
+        new Date().toISOString().slice(11, 19) + " UTC");
+    }).catch(function (e) { status("error: " + e.message); })
+      .then(function () {
+        state.busy = false;
+        if (state.pending) { state.pending = false; load(); }
+      });
+  }
+
+  function fillSymbols(all, venue, keep) {
+    var sel = document.getElementById("symbol");
+    var list = all.filter(function (r) { return r.venue === venue; });
+    sel.innerHTML = list.map(function (r) { return "<option>" + esc(r.canonical) + "</option>"; }).join("");
+    if (keep && list.some(function (r) { return r.canonical === keep; })) sel.value = keep;
+  }
+
+  function poll() {
+    if (!document.getElementById("live").checked) return;
+    get(API + "/version").then(function (v) {
+      if (state.version !== null && v.store_version !== state.version) {
+        document.getElementById("to").value = "";  // new data: follow the end of the series
+        load();
+      }
+      state.version = v.store_version;
+    }).catch(function () {});
+  }
+
+  function start() {
+    get(API + "/symbols").then(function (body) {
+      var all = body.symbols;
+      if (!all.length) { status("the store holds no candles: import some (perpscope import PATH)"); return; }
+      var venues = Array.from(new Set(all.map(function (r) { return r.venue; })));
+      var vs = document.getElementById("venue");
+      vs.innerHTML = venues.map(function (v) { return "<option>" + esc(v) + "</option>"; }).join("");
+      vs.value = params.get("venue") && venues.indexOf(params.get("venue")) >= 0 ? params.get("venue") : venues[0];
+      fillSymbols(all, vs.value, params.get("symbol") || "BTC-USDT-PERP");
+      if (params.get("from")) document.getElementById("from").value = params.get("from");
+      if (params.get("to")) document.getElementById("to").value = params.get("to");
+      vs.onchange = function () { fillSymbols(all, vs.value, null); clearRange(); load(); };
+      document.getElementById("symbol").onchange = function () { clearRange(); load(); };
+      document.getElementById("apply").onclick = load;
+      load();
+      var every = Number(params.get("poll") || 10) * 1000;
+      state.timer = setInterval(poll, Math.max(every, 1000));
+      poll();
+    }).catch(function (e) { status("error: " + e.message); });
+  }
+
+  function clearRange() { document.getElementById("from").value = ""; document.getElementById("to").value = ""; }
+
+  return { start: start, render: render };
+})();

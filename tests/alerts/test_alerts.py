@@ -1,0 +1,178 @@
+"""Alert rules on real Binance data (the bundled demo files are the oracle), cooldown and
+de-duplication, and webhook delivery to a real HTTP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from perpscope.alerts import Alert, AlertState, Rule, Webhook, evaluate, parse_config, payload, send
+from perpscope.cli.demo import demo_data_dir
+from perpscope.core.errors import InputError
+from perpscope.core.time import HOUR_MS
+from perpscope.metrics import build_panel
+
+
+@pytest.fixture(scope="module")
+def btc_panel(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import Lake, read
+
+    lake = Lake(tmp_path_factory.mktemp("alerts") / "data")
+    import_paths(
+        [
+            demo_data_dir() / "funding_rate_BTC_ETH_SOL_XRP_BNB_DOGE_20260112_20260320.csv.gz",
+            demo_data_dir() / "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20251201_20260319.csv.gz",
+        ],
+        lake,
+    )
+    c = read(lake, "candles", venue="binance", symbol="BTC-USDT-PERP")
+    f = read(lake, "funding", venue="binance", symbol="BTC-USDT-PERP")
+    return build_panel(HOUR_MS, candles=c, funding=f).filter(pl.col("close").is_not_null())
+
+
+def _funding_file() -> pl.DataFrame:
+    with gzip.open(demo_data_dir() / "funding_rate_BTC_ETH_SOL_XRP_BNB_DOGE_20260112_20260320.csv.gz") as fh:
+        return pl.read_csv(fh.read()).filter(pl.col("symbol") == "BTCUSDT").sort("timestamp")
+
+
+def test_funding_cross_fires_on_the_settlement_that_flips_sign(btc_panel: pl.DataFrame) -> None:
+    raw = _funding_file()
+    r = raw.get_column("funding_rate").to_list()
+    i = next(k for k in range(1, len(r)) if r[k] != 0 and r[k - 1] != 0 and (r[k] > 0) != (r[k - 1] > 0))
+    t_settle = int(raw["timestamp"][i])
+    rule = Rule("cross", "funding_cross", "binance", "BTC-USDT-PERP")
+    ts = btc_panel.get_column("ts_ms").dt.epoch("ms")
+    fired = []
+    for n in range(1, btc_panel.height + 1):
+        if int(ts[n - 1]) > t_settle + 2 * HOUR_MS:
+            break
+        fired += evaluate(rule, btc_panel.head(n))
+    assert len(fired) == 1
+    a = fired[0]
+    assert a.values["previous"] == pytest.approx(r[i - 1]) and a.values["rate"] == pytest.approx(r[i])
+    # the bar ending at the settlement (Binance stamps settlements a few ms after the hour)
+    assert t_settle - HOUR_MS - 1_000 <= a.ts_ms <= t_settle
+
+
+def _bars(oi: list[float], close: list[float] | None = None) -> pl.DataFrame:
+    n = len(oi)
+    return pl.DataFrame(
+        {
+            "ts_ms": pl.Series([k * HOUR_MS for k in range(n)]).cast(pl.Datetime("ms", "UTC")),
+            "oi_usd": oi,
+            "close": close or [100.0] * n,
+            "liq_usd": [0.0] * n,
+            "liq_burst": [False] * n,
+        }
+    )
+
+
+def test_oi_drop_threshold() -> None:
+    # hand-computed oracle: 100 → 90 over 4 hours is a 10 % fall
+    p = _bars([100.0, 100.0, 100.0, 95.0, 90.0])
+    assert evaluate(Rule("oi", "oi_drop", "v", "S", {"window": "4h", "pct": 9.9}), p)
+    assert not evaluate(Rule("oi", "oi_drop", "v", "S", {"window": "4h", "pct": 10.1}), p)
+    hit = evaluate(Rule("oi", "oi_drop", "v", "S", {"window": "4h", "pct": 5}), p)[0]
+    assert hit.values["oi_change"] == pytest.approx(-0.10)
+
+
+def test_hot_zone_and_regime_change() -> None:
+    p = _bars([1.0, 1.0], close=[100.0, 101.0])
+    zones = pl.DataFrame(
+        {"side": ["short"], "rank": [1], "price_lo": [100.5], "price_hi": [102.0], "usd": [5e6]}
+    )
+    assert evaluate(Rule("z", "hot_zone", "v", "S"), p, zones=zones)[0].values["side"] == "short"
+    assert not evaluate(Rule("z", "hot_zone", "v", "S"), p.head(1), zones=zones)
+    labels = pl.DataFrame(
+        {"ts_ms": [0, HOUR_MS], "regime": ["neutral", "flush"], "evidence": ["", "liq z 4.1"]}
+    )
+    a = evaluate(Rule("r", "regime_change", "v", "S"), p, regimes=labels)[0]
+    assert a.title.endswith("neutral → flush") and "liq z 4.1" in a.text
+
+
+def test_cooldown_and_deduplication() -> None:
+    st = AlertState()
+    a0 = Alert("r", "k", "v", "S", 0, "t", "x")
+    assert st.admit(a0, 4 * HOUR_MS)
+    assert not st.admit(a0, 4 * HOUR_MS)  # same event again: de-duplicated
+    assert not st.admit(Alert("r", "k", "v", "S", 3 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # in cooldown
+    assert st.admit(Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)
+    assert st.admit(Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # per rule
+
+
+def test_config_errors_say_what_is_wrong() -> None:
+    cfg = parse_config(
+        '[[rule]]\nkind = "oi_drop"\nvenue = "binance"\nsymbol = "BTCUSDT"\npct = 3\n'
+        '[[webhook]]\nurl = "http://127.0.0.1:9/x"\nformat = "discord"\n'
+    )
+    assert cfg.rules[0].param("pct") == 3 and cfg.rules[0].param("window") == "4h"
+    with pytest.raises(InputError, match="kind must be one of"):
+        parse_config('[[rule]]\nkind = "moon"\nvenue = "b"\nsymbol = "S"\n')
+    with pytest.raises(InputError, match="unknown keys"):
+        parse_config('[[rule]]\nkind = "oi_drop"\nvenue = "b"\nsymbol = "S"\nthreshold = 1\n')
+    with pytest.raises(InputError, match="chat_id"):
+        parse_config('[[webhook]]\nurl = "https://x"\nformat = "telegram"\n')
+
+
+@pytest.fixture
+def hook_server() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    got: list[dict[str, object]] = []
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append({"path": self.path, "json": json.loads(body)})
+            self.send_response(204 if self.path != "/fail" else 500)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}", got
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_webhook_formats_delivered(hook_server) -> None:  # type: ignore[no-untyped-def]
+    url, got = hook_server
+    a = Alert("r", "liq_burst", "binance", "BTC-USDT-PERP", 0, "burst", "$5M liquidated")
+    hooks = [
+        Webhook(f"{url}/slack", "slack"),
+        Webhook(f"{url}/discord", "discord"),
+        Webhook(f"{url}/tg", "telegram", "42"),
+        Webhook(f"{url}/fail", "json"),
+    ]
+    lines: list[str] = []
+    errors = send([a], hooks, console=lines.append)
+    assert lines == ["[binance BTC-USDT-PERP] burst — $5M liquidated"]
+    by = {g["path"]: g["json"] for g in got}
+    assert by["/slack"] == {"text": lines[0]}
+    assert by["/discord"] == {"content": lines[0]}
+    assert by["/tg"] == {"chat_id": "42", "text": lines[0]}
+    assert by["/fail"]["key"] == a.key  # type: ignore[index]
+    assert len(errors) == 1 and "HTTP 500" in errors[0]
+    assert payload(a, Webhook("http://x", "discord"))["content"] == lines[0]
+
+
+def test_cli_alerts_test_fires_a_sample(hook_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from perpscope.cli.main import app
+
+    url, got = hook_server
+    cfg = tmp_path / "alerts.toml"
+    cfg.write_text(f'[[webhook]]\nurl = "{url}/s"\nformat = "slack"\n')
+    r = CliRunner().invoke(app, ["alerts", "test", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "test alert" in r.output and len(got) == 1 and "test alert" in got[0]["json"]["text"]  # type: ignore[index]

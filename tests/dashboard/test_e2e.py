@@ -1,0 +1,184 @@
+"""End to end, as a person would use it: ``perpscope serve`` on 127.0.0.1 over a store filled with real
+Binance data from ``../shared/data``, the dashboard opened in headless Chromium (Playwright driving
+Debian's chromium), charts checked for drawn data, the pickers exercised, screenshots saved.
+
+Screenshots go to ``$PERPSCOPE_TEST_ARTIFACTS`` (default ``build/test-artifacts/dashboard``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import polars as pl
+import pytest
+
+from conftest import ROOT, shared_data_dir
+
+pytestmark = pytest.mark.shared
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+#: Real Binance files (SOURCES.md sections: binance_um_gravestone, binance_um_sol_jabine9966).
+FILES = (
+    "binance_um_gravestone/klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20250913_20260319.csv.gz",
+    "binance_um_gravestone/funding_rate_all_usdtm_perps_20260112_20260320.csv.gz",
+    "binance_um_gravestone/open_interest_4h_all_usdtm_perps_20260220_20260320.csv.gz",
+    "binance_force_orders/riftfern_binance_forceorders_2025-12-27_2025-12-28.csv.gz",
+)
+
+
+def _artifacts() -> Path:
+    d = Path(os.environ.get("PERPSCOPE_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "dashboard"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _shared() -> Path:
+    d = shared_data_dir()
+    assert d is not None
+    return d
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    shared = shared_data_dir()
+    if shared is None:
+        pytest.skip("../shared/data (the team's real market data) is not beside this checkout")
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import Lake
+
+    root = tmp_path_factory.mktemp("e2e") / "data"
+    report = import_paths([shared / f for f in FILES], Lake(root))
+    assert not report.failed
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(store: Path) -> Iterator[str]:
+    port = _free_port()
+    code = "import sys; from perpscope.cli.main import app; sys.argv[0] = 'perpscope'; app()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--data-dir", str(store), "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/api/v1/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        else:
+            proc.kill()
+            pytest.fail(f"perpscope serve did not start: {proc.communicate()[0].decode()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
+    with pw.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def _points(page, view: str) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute(f"#chart-{view}", "data-points") or 0)
+
+
+def _rendered(page, what: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(
+        f"document.getElementById('views').getAttribute('data-rendered') === '{what}'", timeout=30_000
+    )
+
+
+def test_dashboard_draws_real_data_and_pickers_switch_it(server: str, browser, store: Path) -> None:  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/?venue=binance&symbol=BTC-USDT-PERP&from=2026-03-01&to=2026-03-19&poll=1")
+    _rendered(page, "binance:BTC-USDT-PERP")
+    # price, OI, funding and liquidation-free range: charts hold data, and Plotly drew marks in them
+    for view in ("price", "oi", "funding"):
+        assert _points(page, view) > 100, view
+    drawn = page.evaluate("document.querySelectorAll('#chart-price .trace, #chart-price .hm image').length")
+    assert drawn >= 2  # the candlestick trace and the heatmap image
+    assert int(page.get_attribute("#zones-table", "data-rows") or 0) == 10  # 5 long + 5 short zones
+    btc_close = page.evaluate("document.getElementById('chart-price').data[1].close.slice(-1)[0]")
+    # oracle: the 1h kline file's close of the last bar before 2026-03-19 00:00 UTC
+    kl = pl.read_csv(_shared() / FILES[0])
+    want = kl.filter((pl.col("symbol") == "BTCUSDT") & (pl.col("timestamp") == 1773874800000))  # 03-18 23:00
+    assert btc_close == pytest.approx(float(want["close"][0]))
+    page.screenshot(path=str(_artifacts() / "btc.png"), full_page=True)
+
+    page.select_option("#symbol", "ETH-USDT-PERP")
+    _rendered(page, "binance:ETH-USDT-PERP")
+    eth_close = page.evaluate("document.getElementById('chart-price').data[1].close.slice(-1)[0]")
+    assert eth_close < btc_close / 10  # a different market is shown (ETH trades far below BTC)
+    assert _points(page, "price") > 100
+    page.screenshot(path=str(_artifacts() / "eth.png"), full_page=True)
+
+    # liquidations appear for the range holding the recorded force orders
+    page.select_option("#symbol", "BTC-USDT-PERP")
+    page.fill("#from", "2025-12-20")
+    page.fill("#to", "2026-01-01")
+    page.click("#apply")
+    page.wait_for_function(
+        "document.getElementById('from').value === '2025-12-20' && "
+        "document.getElementById('chart-liquidations') && "
+        "document.getElementById('chart-liquidations').getAttribute('data-points')"
+    )
+    assert _points(page, "liquidations") > 0
+    page.screenshot(path=str(_artifacts() / "btc-liquidations.png"), full_page=True)
+    assert not errors, errors
+
+
+def test_live_update_when_the_store_changes(server: str, browser, store: Path) -> None:  # type: ignore[no-untyped-def]
+    from perpscope.records import RECORDS
+    from perpscope.store import Lake, read
+
+    page = browser.new_page()
+    page.goto(f"{server}/?venue=binance&symbol=DOGE-USDT-PERP&poll=1")
+    _rendered(page, "binance:DOGE-USDT-PERP")
+    last = page.evaluate("document.getElementById('chart-price').data[1].x.slice(-1)[0].getTime()")
+    # a collector writes the next bar into the same data directory
+    lake = Lake(store)
+    c = read(lake, "candles", venue="binance", symbol="DOGE-USDT-PERP").tail(1)
+    nxt = c.with_columns(pl.col("ts_ms") + pl.duration(hours=1))
+    lake.write(RECORDS["candles"], nxt)
+    page.wait_for_function(
+        f"document.getElementById('chart-price').data[1].x.slice(-1)[0].getTime() === {last + 3_600_000}",
+        timeout=20_000,
+    )
+    page.screenshot(path=str(_artifacts() / "doge-live.png"), full_page=True)
