@@ -65,6 +65,13 @@ var PS = (function () {
     });
   }
 
+  // One colour per regime label (docs/regimes.md); neutral recedes so the labels that say something stand out.
+  var REGIME_COLORS = {
+    neutral: "#dfe3e6", leverage_buildup: "#e67e22", short_covering: "#9b59b6", new_shorts: "#2980b9",
+    deleveraging_flush: "#c0392b", latent_fragility: "#f1c40f", squeeze_risk_short: "#16a085",
+    squeeze_risk_long: "#d35400"
+  };
+
   function plot(id, traces, lay, name) {
     var el = document.getElementById("chart-" + id);
     var base = {
@@ -138,13 +145,16 @@ var PS = (function () {
       var names = [], traces = {};
       rg.runs.forEach(function (r) {
         if (!traces[r.regime]) { traces[r.regime] = { type: "bar", x: [], y: [], width: [], name: r.regime,
+          marker: { color: REGIME_COLORS[r.regime] || "#7f8c8d" },
           text: [], textposition: "none", hovertemplate: "%{text}<extra>%{fullData.name}</extra>", offset: 0 }; names.push(r.regime); }
         var tr = traces[r.regime];
         tr.x.push(new Date(r.start_ms)); tr.y.push(1); tr.width.push(r.end_ms - r.start_ms);
         tr.text.push(r.regime + ": " + (r.evidence || ""));
       });
       plot("regimes", names.map(function (n) { return traces[n]; }),
-        { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest" }, name);
+        { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
+          // the same time span as the price panel above it, so a band sits under the bars it describes
+          xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } }, name);
     } else { hide("regimes", rg.reason); }
 
     if (has(c.oi_usd)) {
@@ -182,10 +192,15 @@ var PS = (function () {
 
     var cs = d.cascade || {};
     if (cs.available && cs.columns) {
-      var keys = Object.keys(cs.columns), x = cs.columns[keys[0]];
-      plot("cascade", keys.slice(1).map(function (k) {
-        return { type: "scatter", mode: "lines+markers", x: x, y: cs.columns[k], name: k };
-      }), { xaxis: { title: { text: keys[0] === "shock_pct" ? "shock (% of price)" : keys[0] } },
+      var cc = cs.columns, x = cc.shock_pct;
+      // p10–p90 over the Monte Carlo paths as a band, the median as the line
+      plot("cascade", [
+        { type: "scatter", mode: "lines", x: x, y: cc.liq_usd_p90, line: { width: 0 }, showlegend: false, hoverinfo: "skip" },
+        { type: "scatter", mode: "lines", x: x, y: cc.liq_usd_p10, fill: "tonexty", fillcolor: "rgba(52,152,219,0.25)",
+          line: { width: 0 }, name: "p10–p90 over paths" },
+        { type: "scatter", mode: "lines+markers", x: x, y: cc.liq_usd_p50, name: "median liquidated",
+          line: { color: "#2c3e50" }, hovertemplate: "shock %{x:+.1f}%<br>%{y:,.0f} USD<extra></extra>" }
+      ], { xaxis: { type: "linear", title: { text: "shock (% of price): down moves liquidate longs, up moves shorts" } },
         yaxis: { title: { text: "USD liquidated" } }, hovermode: "closest" }, name);
     } else { hide("cascade", cs.reason); }
     root.setAttribute("data-rendered", d.venue + ":" + d.canonical);
