@@ -117,7 +117,7 @@ def test_three_venues_in_one_process(lake: Lake) -> None:
 
     def hl_answer(path: str, body: dict[str, Any]) -> Any:
         return (
-            [{"universe": [{"name": "BTC"}]}, HL["metaAndAssetCtxs"][1]]
+            [{"universe": [{"name": "BTC"}]}, HL["metaAndAssetCtxs"][1][:1]]  # the example's BTC context
             if body["type"] == "metaAndAssetCtxs"
             else None
         )

@@ -1,4 +1,4 @@
-"""Shared async HTTP plumbing for venue clients: a token-bucket rate budget and a JSON GET with retries.
+"""Shared async HTTP plumbing for venue clients: a token-bucket rate budget and JSON GET/POST with retries.
 
 Rules every venue client follows through :class:`JsonClient`:
 
@@ -105,7 +105,7 @@ class HttpStats:
 
 @dataclass
 class JsonClient:
-    """GET JSON from one venue with a rate budget and bounded, polite retries (see module docstring).
+    """GET/POST JSON to one venue with a rate budget and bounded, polite retries (see module docstring).
 
     Parameters
     ----------
@@ -149,7 +149,7 @@ class JsonClient:
             await self.client.aclose()
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None, weight: float = 1.0) -> Any:
-        """GET ``base_url + path`` and decode JSON; see the module docstring for failures.
+        """GET ``base_url + path`` with query ``params`` and decode JSON.
 
         Raises
         ------
@@ -160,6 +160,23 @@ class JsonClient:
         VenueError
             Other 4xx (with the venue's message), or a transient failure that outlived the retries.
         """
+        return await self._request("GET", path, weight, params=dict(params or {}))
+
+    async def post(self, path: str, body: Any = None, weight: float = 1.0) -> Any:
+        """POST ``body`` as JSON to ``base_url + path`` and decode the JSON answer.
+
+        Same rate budget, retries, ``Retry-After`` handling and errors as :meth:`get` (e.g. Hyperliquid's
+        ``/info``, which takes its request as a JSON body).
+
+        Raises
+        ------
+        RegionBlocked, RateLimited, VenueError
+            As for :meth:`get`.
+        """
+        return await self._request("POST", path, weight, json=body)
+
+    async def _request(self, method: str, path: str, weight: float, **send: Any) -> Any:
+        """One logical request with the module's retry rules; ``send`` goes to ``httpx.request``."""
         assert self.client is not None
         url = self.base_url.rstrip("/") + path
         delay = self.backoff_s
@@ -169,7 +186,7 @@ class JsonClient:
             await self.bucket.acquire(weight)
             self.stats.requests += 1
             try:
-                resp = await self.client.get(url, params=dict(params or {}))
+                resp = await self.client.request(method, url, **send)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:

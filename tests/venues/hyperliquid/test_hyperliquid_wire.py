@@ -16,8 +16,10 @@ EX = json.loads(
 
 def test_asset_contexts_give_hourly_sampled_funding_and_one_sided_open_interest() -> None:
     pairs = wire.parse_meta_and_ctxs(EX["metaAndAssetCtxs"])
-    assert [c for c, _ in pairs] == ["BTC"]  # the example's one context belongs to the first coin
+    # the documented example: three coins, three contexts, matched by position
+    assert [c for c, _ in pairs] == ["BTC", "ETH", "HPOS"]
     fund, oi = wire.snapshot_records(pairs, 1_700_000_000_000)
+    assert fund["rate"].to_list() == [0.0000125] * 3  # "funding": "0.0000125" in each context
     f = fund.row(0, named=True)
     assert (f["rate"], f["interval_ms"], f["kind"], f["mark_price"]) == (
         0.0000125,
@@ -29,8 +31,15 @@ def test_asset_contexts_give_hourly_sampled_funding_and_one_sided_open_interest(
     o = oi.row(0, named=True)
     assert (o["oi_base"], o["interval_ms"]) == (688.11, 0)
     assert o["oi_usd"] == pytest.approx(688.11 * 14.3161)
-    assert wire.oracle_prices(pairs) == {"BTC": 14.32}
-    assert wire.snapshot_records(pairs, 1, ["ETH"])[0].height == 0
+    # one-sided, not halved: openInterest × markPx
+    # ETH:  1882.55 × 6.0436 = 11295.3 + 82.07918   = 11377.37918
+    # HPOS: 2912.05 × 8.4542 = 23296.4 + 1322.65311 = 24619.05311
+    assert oi["oi_base"].to_list() == [688.11, 1882.55, 2912.05]
+    assert oi["oi_usd"].to_list()[1:] == [pytest.approx(11377.37918), pytest.approx(24619.05311)]
+    assert wire.oracle_prices(pairs) == {"BTC": 14.32, "ETH": 6.0457, "HPOS": 8.4585}
+    eth_only = wire.snapshot_records(pairs, 1, ["ETH"])[0]
+    assert (eth_only.height, eth_only["mark_price"][0]) == (1, 6.0436)
+    assert wire.snapshot_records(pairs, 1, ["SOL"])[0].height == 0
 
 
 def test_funding_history_is_per_hour_and_rounded_to_the_second() -> None:

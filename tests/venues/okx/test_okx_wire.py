@@ -141,6 +141,19 @@ def test_candles_keep_confirmed_bars_only() -> None:
     assert m.height == 1 and m["price_type"][0] == "mark" and m["volume_base"].is_null().all()
 
 
+def test_history_endpoints_examples_keep_both_confirmed_bars() -> None:
+    # the endpoints backfill pages (history-candles, history-mark-price-candles): both example bars have
+    # confirm "1", so both are kept; prices are the example's strings, volumes volCcy / volCcyQuote
+    ins = instruments()["BTC-USDT-SWAP"]
+    c = wire.parse_candles(EX["history_candles"], ins, 60_000)
+    assert c["open"].to_list() == [3.721, 3.731] and c["close"].to_list() == [3.708, 3.72]
+    assert c["volume_base"].to_list() == [22698348.04828491, 67632347.24399722]
+    assert c["volume_quote"].to_list() == [12698348.04828491, 37632347.24399722]
+    m = wire.parse_candles(EX["history_mark_price_candles"], ins, 60_000, "mark")
+    assert m["high"].to_list() == [3.743, 3.799] and m["low"].to_list() == [3.677, 3.494]
+    assert (m["price_type"] == "mark").all() and m["volume_base"].is_null().all()
+
+
 def test_symbols_and_error_envelope() -> None:
     assert wire.inst_id("btcusdt") == "BTC-USDT-SWAP" and wire.inst_id("ETH-USD-SWAP") == "ETH-USD-SWAP"
     with pytest.raises(ValueError, match="BTC-USDT-SWAP"):

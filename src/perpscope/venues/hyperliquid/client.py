@@ -1,9 +1,8 @@
 """Hyperliquid info-endpoint client: funding history and candles for backfill, asset contexts for polls.
 
-Hyperliquid's ``/info`` answers ``POST`` requests with a JSON body. The shared
-:class:`~perpscope.venues.http.JsonClient` (rate budget, ``Retry-After`` on 429, bounded retries) sends
-GETs, so it is given an httpx client whose ``get`` posts its parameters as the JSON body
-(:class:`_InfoTransport`) — the retry and rate-limit rules stay in one place.
+Hyperliquid's ``/info`` answers ``POST`` requests with a JSON body; they go through
+:meth:`~perpscope.venues.http.JsonClient.post` (rate budget, ``Retry-After`` on 429, bounded retries —
+the same rules as every venue's GETs).
 
 Paging: funding history by ``startTime`` (at most 500 rows per answer; the next page starts after the
 last row, like Binance's funding); candles as windows of 5,000 bars (Hyperliquid's maximum, and all the
@@ -16,10 +15,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
 import polars as pl
 
-from perpscope import __version__
 from perpscope.core.time import interval_ms
 from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
@@ -62,13 +59,6 @@ CAPABILITIES = Capabilities(
 )
 
 
-class _InfoTransport(httpx.AsyncClient):
-    """An httpx client whose ``get(url, params=body)`` is ``post(url, json=body)`` (see module docstring)."""
-
-    async def get(self, url: Any, *, params: Any = None, **kw: Any) -> httpx.Response:
-        return await self.post(url, json=dict(params or {}))
-
-
 class HyperliquidClient:
     """Async Hyperliquid info client for history pages and asset-context snapshots.
 
@@ -93,17 +83,15 @@ class HyperliquidClient:
         **http: object,
     ) -> None:
         self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
-        timeout = float(http.pop("timeout_s", 30.0))  # type: ignore[arg-type]
-        self._transport = _InfoTransport(timeout=timeout, headers={"User-Agent": f"perpscope/{__version__}"})
-        self.http = JsonClient(base_url, "hyperliquid", self.bucket, client=self._transport, **http)  # type: ignore[arg-type]
+        self.http = JsonClient(base_url, "hyperliquid", self.bucket, **http)  # type: ignore[arg-type]
         self.clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._coins: list[str] | None = None
 
     async def aclose(self) -> None:
-        await self._transport.aclose()
+        await self.http.aclose()
 
     async def info(self, body: Mapping[str, Any]) -> Any:
-        return await self.http.get("/info", body, weight=INFO_WEIGHT)
+        return await self.http.post("/info", dict(body), weight=INFO_WEIGHT)
 
     async def coin(self, symbol: str) -> str:
         """The venue's spelling of ``symbol``'s coin (checked against ``meta``, fetched once)."""

@@ -14,10 +14,15 @@ Every request is a ``POST /info`` with a JSON body naming its ``type``:
   "h", "l", "c", "v", "n"}]``; ``v`` is base volume, ``n`` the number of trades; only the most recent
   5,000 candles of an interval are served.
 
-Open interest: ``openInterest`` is in coin. It is stored as one-sided base units (valued at the mark
-price) on the reading that it counts the open positions of one side (every position has a
-counterparty, longs = shorts); Hyperliquid's documentation does not say so explicitly — this is an open
-check against a cross-venue open-interest source (see docs/collectors.md).
+Open interest: ``openInterest`` is in coin and is stored unchanged as **one-sided** base units (the
+open size of one side; every position has a counterparty, so longs = shorts), valued at ``markPx``.
+Checked 2026-11 (docs, issues, pages): Hyperliquid's own API pages list the field ("open interest") but
+do not say one- or two-sided. Third-party readers of the same field treat it as one side and use it
+unhalved: ccxt maps it to ``openInterestAmount`` as is (ccxt/ccxt#24577); a DefiLlama adapter
+proposal computes USD open interest as ``openInterest × markPx`` (DefiLlama/dimension-adapters#5554)
+under DefiLlama's single-sided convention (#8144, #9365); Bitquery describes Hyperliquid open interest
+as "one side, base units". No source says two-sided, so nothing is halved. This is secondary evidence,
+not the venue's word — still an open check against a cross-venue source (see docs/collectors.md).
 
 Symbols: Hyperliquid names perpetuals by coin (``BTC``, ``kPEPE``); the canonical form is
 ``<COIN>-USDC-PERP`` (USDC is the collateral and settlement currency).
