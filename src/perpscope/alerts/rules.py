@@ -13,25 +13,8 @@ from typing import Any
 import polars as pl
 
 from perpscope.alerts.config import Rule
+from perpscope.core.format import pct_text, usd_text
 from perpscope.core.time import interval_ms, ms_to_iso
-
-# perpscope.report.format has these, but alerts and report are sibling layers (import-linter forbids the
-# import); the same two rules, to be replaced by the shared one if it moves down to core.
-
-
-def pct_text(x: float | None, digits: int = 2) -> str:
-    """Fraction → signed percent text (``0.0123`` → ``"+1.23%"``); None → ``"–"``."""
-    return "–" if x is None else f"{x * 100:+.{digits}f}%"
-
-
-def usd_text(x: float | None) -> str:
-    """USD → short text with k/M/B (``305_050_000`` → ``"$305M"``); None → ``"–"``."""
-    if x is None:
-        return "–"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= size:
-            return f"${x / size:.3g}{unit}"
-    return f"${x:,.0f}"
 
 
 @dataclass(frozen=True)

@@ -17,21 +17,15 @@ from perpscope.api import optional
 from perpscope.api.methods import METHODS
 from perpscope.api.params import ApiError, Limits, check_range, pick_every
 from perpscope.api.source import DataSource
+from perpscope.assemble.heatmap import auto_model, heatmap_frames
+from perpscope.assemble.panel import LOOKBACK_MS, PANEL_RECORDS, panel_frames, panel_from
 from perpscope.core.time import DAY_MS, interval_label
-from perpscope.heatmap import (
-    DEFAULT_MODEL,
-    DEFAULT_TRADE_FLOW_MODEL,
-    HeatmapRun,
-    hot_zones,
-    liquidation_map,
-    model_inputs,
-    run_model,
-)
+from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
-from perpscope.metrics import build_panel
+from perpscope.records import RECORDS
 
 #: History read before ``from`` so look-back metrics (funding z-score, OI change, bursts) are scored.
-WARMUP_MS = 30 * DAY_MS
+WARMUP_MS = LOOKBACK_MS
 
 #: Panel columns the dashboard draws (those the panel has are sent).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -126,18 +120,11 @@ def _fitting(df: pl.DataFrame, every: int = 0, record: str = "") -> pl.DataFrame
 
 
 def frames(src: DataSource, q: Query, warmup_ms: int = WARMUP_MS) -> dict[str, pl.DataFrame]:
-    """Every served record of the query's symbol from ``start - warmup`` to ``end``."""
-    lo = q.start_ms - warmup_ms
-    recs = (
-        "candles",
-        "funding",
-        "open_interest",
-        "liquidations",
-        "liquidation_totals",
-        "long_short_ratios",
-        "taker_volume",
-    )
-    return {r: src.frame(r, q.venue, q.canonical, lo, q.end_ms) for r in recs}
+    """Every panel record of the query's symbol from ``start - warmup`` to ``end``, as
+    :func:`perpscope.assemble.panel.panel_frames` reads them (per-coin aggregate fallback, spot legs);
+    an empty frame for a record the store lacks."""
+    pf = panel_frames(src.lake, q.venue, q.canonical, q.start_ms - warmup_ms, q.end_ms)
+    return {r: pf.frames.get(r, RECORDS[r].empty()) for r in PANEL_RECORDS}
 
 
 def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
@@ -151,16 +138,7 @@ def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
         candles = f["candles"].filter(pl.col("interval_ms") <= every)
         candles = candles.filter(every % pl.col("interval_ms") == 0)
         inputs = {k: _fitting(v, every, k) for k, v in f.items() if k != "candles"}
-        p = build_panel(
-            every,
-            candles=candles,
-            funding=inputs["funding"],
-            open_interest=inputs["open_interest"],
-            liquidations=inputs["liquidations"],
-            liquidation_totals=inputs["liquidation_totals"],
-            taker_volume=inputs["taker_volume"],
-            long_short_ratios=inputs["long_short_ratios"],
-        )
+        p = panel_from(every, {"candles": candles, **inputs})
         p = p.filter(
             (pl.col("canonical") == q.canonical)
             & (pl.col("ts_ms").dt.epoch("ms") >= q.start_ms)
@@ -188,22 +166,21 @@ def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dic
 
 
 def _heatmap_run(src: DataSource, q: Query) -> tuple[HeatmapRun, pl.DataFrame]:
-    f = frames(src, q, warmup_ms=0)
+    f = heatmap_frames(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms)
     candles = f["candles"]
+    if candles.is_empty():
+        raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
     fin = _finest_candle_ms(candles)
     every = pick_every(fin, q.end_ms - q.start_ms, 1_000)
-    oi = _fitting(f["open_interest"])
     bars = model_inputs(
         candles.filter(pl.col("interval_ms") == fin),
-        oi,
+        _fitting(f["open_interest"]),
         _fitting(f["funding"]),
         _fitting(f["long_short_ratios"]),
         _fitting(f["taker_volume"]),
         every_ms=every,
     )
-    has_oi = any(bars.get_column(c).is_not_null().any() for c in ("oi_usd", "oi_base"))
-    model = DEFAULT_MODEL if has_oi else DEFAULT_TRADE_FLOW_MODEL
-    return run_model(model, bars), bars
+    return run_model(auto_model(bars), bars), bars
 
 
 def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> dict[str, Any]:

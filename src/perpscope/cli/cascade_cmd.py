@@ -1,108 +1,44 @@
 """``perpscope cascade SYMBOL --shock -3%``: how far a shock goes through the leverage in the store.
 
-The state is the heatmap ensemble's inferred positions over the 30 days before ``--at`` (or a user's
-``--positions`` CSV); liquidity is the latest stored ``book_depth`` snapshot when there is one within a
-day, otherwise the square-root impact law fitted on the last 7 days of bars (with Y = 1 assumed when
-the bars carry no taker-buy volume to fit it). :func:`fragility_for_demo`
-gives the demo its fragility table and figure.
+The state (:func:`perpscope.assemble.cascade.cascade_state`) is the heatmap ensemble's inferred positions
+over the 30 days before ``--at`` (or a user's ``--positions`` CSV); liquidity is the latest stored
+``book_depth`` snapshot when there is one within a day, otherwise the square-root impact law fitted on the
+last 7 days of bars (with Y = 1 assumed when the bars carry no taker-buy volume to fit it).
+:func:`fragility_for_demo` gives the demo its fragility table and figure.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import plotly.graph_objects as go
 import polars as pl
 import typer
 from rich.table import Table
 
-from perpscope.cascade import (
-    CascadeConfig,
-    CascadeInputError,
-    ImpactCurve,
-    Liquidity,
-    PositionBook,
-    book_from_table,
-    curve_from_depth,
-    ensemble_books,
-    fit_sqrt_impact,
-    fragility,
-    parse_shock,
-    simulate,
-)
-from perpscope.cascade.liquidity import sqrt_impact_prior
-from perpscope.cascade.replay import impact_spread
+from perpscope.assemble import StoreInputError
+from perpscope.assemble import cascade as assemble
+from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
 from perpscope.cli.common import console, err_console, fail, lake
-from perpscope.cli.heatmap_cmd import _bars, _frames, _pick
-from perpscope.core.time import DAY_MS, ms_to_iso, parse_time_ms
+from perpscope.core.format import pct_text, usd_text
+from perpscope.core.time import ms_to_iso, parse_time_ms
 from perpscope.report.cascade_chart import cascade_figure, fragility_figure
-from perpscope.report.format import pct_text, usd_text
 from perpscope.report.heatmap_chart import write_heatmap
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+
+#: Kept importable from here; defined in :mod:`perpscope.assemble.cascade`.
+CascadeState = assemble.CascadeState
 
 
-@dataclass(frozen=True)
-class CascadeState:
-    """What a cascade starts from: books, price, liquidity, and a line saying where they came from."""
-
-    books: list[PositionBook]
-    price: float
-    liquidity: Liquidity
-    end_ms: int
-    note: str
-
-
-def cascade_state(
-    lk: Lake,
-    venue: str,
-    symbol: str,
-    end: int | None = None,
-    *,
-    every: str | None = None,
-    positions: Path | None = None,
-) -> CascadeState:
-    """Books (heatmap ensemble, or ``positions``), last close and liquidity of a symbol before ``end``."""
-    if end is None:
-        c = read(lk, "candles", venue=venue, symbol=symbol)
-        if c.is_empty():
-            raise fail(f"no candles for {venue} {symbol} in the store at {lk.root}")
-        end = int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
-    bars = _bars(_frames(lk, venue, symbol, end - 30 * DAY_MS, end, None, None), every)
-    ts = pl.col("ts_ms").dt.epoch("ms")
-    bars = bars.filter(ts + pl.col("interval_ms") <= end) if bars.height > 1 else bars
-    price = float(bars["close"][-1])
+def cascade_state(lk: Lake, venue: str, symbol: str, end: int | None = None, **options: Any) -> CascadeState:
+    """:func:`perpscope.assemble.cascade.cascade_state` (same ``options``: every, positions), exiting via
+    :func:`fail` when the store cannot give its inputs."""
     try:
-        if positions is not None:
-            books = [book_from_table(pl.read_csv(positions), ts_ms=end - 1, label=positions.name)]
-        else:
-            chosen = _pick("ensemble", bars)
-            books, price = ensemble_books(bars, members=chosen if isinstance(chosen, list) else [chosen])
-        recent = bars.filter(ts >= end - 7 * DAY_MS)
-        try:
-            depth = read(lk, "book_depth", venue=venue, symbol=symbol, start_ms=end - DAY_MS, end_ms=end)
-        except Exception:  # the store holds no depth for this symbol
-            depth = pl.DataFrame()
-        if depth.height:
-            liq = Liquidity(curve_from_depth(depth, "bid"), curve_from_depth(depth, "ask"))
-        else:
-            try:
-                fit = fit_sqrt_impact(recent)
-                liq = Liquidity(fit.curve(), fit.curve(), impact_spread(recent))
-            except CascadeInputError:  # no taker flow to fit Y: assume Y = 1, spread depth wider
-                fit = sqrt_impact_prior(recent)
-                law = fit.curve()
-                law = ImpactCurve(law.move, law.cum_usd, law.source + " (assumed, no taker flow to fit)")
-                liq = Liquidity(law, law, 0.7)
-    except CascadeInputError as e:
+        return assemble.cascade_state(lk, venue, symbol, end, **options)
+    except StoreInputError as e:
         raise fail(str(e)) from e
-    note = (
-        f"{len(books)} book(s): {books[0].label}{' …' if len(books) > 1 else ''}; "
-        f"liquidity: {liq.bid.source} (depth log-sd {liq.depth_log_sd:.2f})"
-    )
-    return CascadeState(books, price, liq, end, note)
 
 
 def summary_table(s: pl.DataFrame) -> Table:
@@ -198,7 +134,9 @@ def fragility_for_demo(lk: Lake, venue: str = "binance", symbol: str = "BTC-USDT
 
     For ``perpscope demo``: print ``fragility_table(table)``, add the figure to the report.
     """
-    st = cascade_state(lk, venue, symbol)
-    frag = fragility(st.books, st.price, st.liquidity, CascadeConfig(paths=paths))
+    try:
+        st, frag = assemble.fragility_of(lk, venue, symbol, paths=paths)
+    except StoreInputError as e:
+        raise fail(str(e)) from e
     title = f"{venue} {symbol} fragility at {ms_to_iso(st.end_ms - 1)} UTC (price {st.price:,.2f})"
     return frag, fragility_figure(frag, title)

@@ -1,22 +1,33 @@
-"""``perpscope demo``: import the bundled real data into a fresh store and show the first look."""
+"""``perpscope demo``: import the bundled real data into a fresh store and show the first look.
+
+Sections, each a small function so another view is one more call: the symbols' summary tables, recorded
+liquidations, regimes (reading now and timeline; band on the page), the SOLUSDT liquidation heatmap.
+"""
 
 from __future__ import annotations
 
 import shutil
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
+import plotly.graph_objects as go
 import polars as pl
 import typer
 from rich.table import Table
 
 from perpscope.cli.common import console, err_console, fail
+from perpscope.cli.heatmap_cmd import HeatmapView, _zone_table, heatmap_of
 from perpscope.cli.importing import print_report
+from perpscope.cli.metrics_cmd import load_panel
+from perpscope.core.format import pct_text, sign_class, usd_text
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
-from perpscope.report.format import pct_text, sign_class, usd_text
-from perpscope.report.html import write_overview
+from perpscope.regimes import classify, episodes, reading
+from perpscope.report.heatmap_chart import write_heatmap
+from perpscope.report.html import heatmap_html, write_overview
 from perpscope.report.overview import SymbolView, collect_overview, liquidation_table
 from perpscope.store import Lake
 
@@ -44,6 +55,12 @@ def demo(
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep an existing demo store instead of starting fresh.")
     ] = False,
+    png: Annotated[
+        bool,
+        typer.Option(
+            "--png/--no-png", help="Also draw the heatmap as PNG (needs chromium; adds a few seconds)."
+        ),
+    ] = True,
 ) -> None:
     """Import the bundled real Binance data into a fresh store, print a summary, write an HTML page."""
     data_dir = out / "data"
@@ -64,7 +81,18 @@ def demo(
     liq = liquidation_table(lake, top=10)
     if liq.height:
         console().print(recorded_liquidations_table(liq))
-    page = write_overview(out / "report.html", views, liq, "perpscope demo — bundled real Binance data")
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the PNG export (Chromium) runs beside the rest
+        hm = demo_heatmap(lake, out, pool, png=png)
+        runs = regime_runs(lake, views)
+        for table in regime_demo_tables(runs):
+            console().print(table)
+        sections = [hm.section()] if hm is not None else []
+        if hm is not None:
+            hm.print()
+    views = [with_episodes(v, runs) for v in views]
+    page = write_overview(
+        out / "report.html", views, liq, "perpscope demo — bundled real Binance data", sections
+    )
     err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
 
 
@@ -136,3 +164,159 @@ def recorded_liquidations_table(liq: pl.DataFrame) -> Table:
             f"{ms_to_iso(r['first_ms'])[5:]} → {ms_to_iso(r['last_ms'])[5:]}",
         )
     return t
+
+
+# --- regimes (docs/regimes.md) -------------------------------------------------------------------------
+
+#: Bar length the demo classifies at: the ``perpscope regimes`` default; the 4h OI file sets the floor.
+REGIME_EVERY = "4h"
+
+
+@dataclass(frozen=True)
+class RegimeRun:
+    """One symbol's regimes over the chart window: its episodes and the reading of its latest bar."""
+
+    venue: str
+    canonical: str
+    episodes: pl.DataFrame
+    reading: dict[str, Any]
+
+
+def regime_runs(lk: Lake, views: list[SymbolView]) -> dict[tuple[str, str], RegimeRun]:
+    """Classify every symbol whose store holds what the labels need (candles, OI and funding).
+
+    The panel is :func:`~perpscope.cli.metrics_cmd.load_panel`'s (the 30 days before the last bar, at
+    :data:`REGIME_EVERY`), the window the HTML charts show.
+    """
+    runs: dict[tuple[str, str], RegimeRun] = {}
+    for v in views:
+        if not (v.open_interest.height and v.funding.height):
+            continue
+        try:
+            panel, _ = load_panel(lk, v.venue, v.summary.canonical, None, None, REGIME_EVERY)
+        except typer.Exit:  # load_panel has said why; the demo goes on without this symbol's regimes
+            continue
+        if panel.is_empty():
+            continue
+        now = reading(panel)
+        runs[(v.venue, v.summary.canonical)] = RegimeRun(
+            v.venue, v.summary.canonical, episodes(classify(panel)), now.row(0, named=True)
+        )
+    return runs
+
+
+def with_episodes(view: SymbolView, runs: dict[tuple[str, str], RegimeRun]) -> SymbolView:
+    """``view`` with its regime episodes (drawn as the band under its price), if it was classified."""
+    run = runs.get((view.venue, view.summary.canonical))
+    return view if run is None else replace(view, episodes=run.episodes)
+
+
+def _when(ts: Any) -> str:
+    """A Datetime (or ms) → ``"03-19 12:00"`` (UTC; the year is in the tables above)."""
+    ms = ts if isinstance(ts, int) else int(ts.timestamp() * 1000)
+    return ms_to_iso(ms)[5:]
+
+
+def _opened_on(evidence: str | None) -> str:
+    """An episode's evidence cut to the reading that opened it (the peaks over it are on the page)."""
+    text = (evidence or "").removeprefix("opened on: ")
+    return text.split("; over ", 1)[0]
+
+
+def regime_demo_tables(runs: dict[tuple[str, str], RegimeRun], last: int = 2) -> list[Table]:
+    """The current reading of each symbol and its ``last`` non-neutral episodes, both 80 columns wide."""
+    if not runs:
+        return []
+    now = Table(
+        title=f"Regime now ({REGIME_EVERY} bars; latest bar of each symbol)",
+        caption="definitions and thresholds: docs/regimes.md; all tables: perpscope regimes SYMBOL",
+        header_style="bold",
+    )
+    now.add_column("symbol", no_wrap=True)
+    now.add_column("regime (UTC)", no_wrap=True)
+    now.add_column("evidence", overflow="fold")
+    tl = Table(
+        title=f"Regime timeline: the last {last} non-neutral episodes of each symbol",
+        caption="evidence: the reading on the episode's first bar; the HTML band shows every episode",
+        header_style="bold",
+    )
+    tl.add_column("from (UTC)", no_wrap=True)
+    tl.add_column("to", no_wrap=True)
+    tl.add_column("regime", no_wrap=True)
+    tl.add_column("evidence", overflow="fold")
+    for (_, canon), run in runs.items():
+        r = run.reading
+        engaged = f"; breakers: {r['breakers_engaged']}" if r["breakers_engaged"] else ""
+        now.add_row(
+            canon,
+            f"{r['regime']}\n[dim]since {_when(r['since_ms'])}[/]",
+            f"{r['evidence']}{engaged}",
+        )
+        ep = run.episodes.filter(pl.col("regime") != "neutral").tail(last)
+        tl.add_row("", "", f"[bold]{canon}[/]", "" if ep.height else "[dim]no non-neutral episode[/]")
+        for e in ep.iter_rows(named=True):
+            start, end = _when(e["start_ms"]), _when(e["end_ms"])
+            to = end[6:] if end[:5] == start[:5] else end  # same day: the time only
+            tl.add_row(start, to, e["regime"], _opened_on(e["evidence"]))
+        tl.add_section()
+    return [now, tl]
+
+
+# --- heatmap (docs/heatmap/) ----------------------------------------------------------------------------
+
+#: The demo's heatmap symbol: the bundled SOLUSDT file has hourly OI, so the OI-change model applies.
+HEATMAP_SYMBOL = "SOL-USDT-PERP"
+
+
+@dataclass(frozen=True)
+class DemoHeatmap:
+    """The demo's heatmap: the view, its interactive page and (pending) PNG."""
+
+    view: HeatmapView
+    page: Path
+    png: Future[Path | None] | None
+
+    def png_path(self) -> Path | None:
+        """The PNG once written (waits for the export), or None (no chromium, or it failed)."""
+        return self.png.result() if self.png is not None else None
+
+    def print(self) -> None:
+        con = console()
+        con.print(self.view.headline)
+        con.print(_zone_table(self.view.zones))
+        con.print(f"Heatmap: [bold]{self.page}[/] (interactive)")
+        p = self.png_path()
+        if p is not None:
+            con.print(f"         [bold]{p}[/] (PNG)")
+
+    def section(self) -> tuple[str, str, str]:
+        """The report page's heatmap section (anchor, heading, body)."""
+        v = self.view
+        note = (
+            f"{v.venue} {v.symbol}, after the bar of {ms_to_iso(v.last_ms)} UTC, price "
+            f"{v.source.last_close:,.2f}; model: {v.label}. Hot zones: the price bands holding the most USD "
+            "that the model would see force-closed; distance from the last close (docs/heatmap/)."
+        )
+        body = heatmap_html(v.zones, note, self.page.name, self.png_path())
+        return ("heatmap", f"Liquidation heatmap · {v.symbol}", body)
+
+
+def _write_png(fig: go.Figure, path: Path) -> Path | None:
+    try:
+        return write_heatmap(fig, path)
+    except Exception as e:  # kaleido/Chromium trouble must not end the demo: the HTML is written
+        err_console().print(f"[yellow]note:[/] no PNG of the heatmap ({e})")
+        return None
+
+
+def demo_heatmap(lk: Lake, out: Path, pool: Executor, png: bool = True) -> DemoHeatmap | None:
+    """The heatmap of :data:`HEATMAP_SYMBOL`: written to ``out/heatmap-SOLUSDT.html`` and, when
+    ``png`` and chromium is installed, a PNG beside it (exported on ``pool`` while the demo goes on)."""
+    if ("binance", HEATMAP_SYMBOL) not in set(lk.partitions("candles")):
+        return None
+    view = heatmap_of(lk, "binance", HEATMAP_SYMBOL)
+    fig = view.figure()
+    stem = f"heatmap-{HEATMAP_SYMBOL.replace('-PERP', '').replace('-', '')}"
+    job = pool.submit(_write_png, fig, out / f"{stem}.png") if png and shutil.which("chromium") else None
+    page = write_heatmap(fig, out / f"{stem}.html")
+    return DemoHeatmap(view, page, job)

@@ -1,13 +1,15 @@
 """``perpscope heatmap``: the liquidation heatmap of one symbol from the store, and its calibration.
 
 :data:`app` is the ``heatmap`` group: ``perpscope heatmap SYMBOL`` (= ``heatmap show SYMBOL``) and
-``perpscope heatmap calibrate``. :func:`heatmap_of` runs a model over stored bars for other views (demo).
+``perpscope heatmap calibrate``. Reading the store and running the model is
+:func:`perpscope.assemble.heatmap.heatmap_of`; :func:`heatmap_of` here is the same with the CLI's
+error handling and a :class:`HeatmapView` that can print and draw itself (demo, alerts).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,18 +19,15 @@ import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
+from perpscope.assemble import StoreInputError
+from perpscope.assemble import heatmap as assemble
+from perpscope.assemble.heatmap import heatmap_bars, heatmap_frames
 from perpscope.cli.common import console, err_console, fail, lake
-from perpscope.core.time import DAY_MS, interval_ms, ms_to_iso, parse_time_ms
+from perpscope.core.time import DAY_MS, ms_to_iso, parse_time_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
     DEFAULT_TRADE_FLOW_MODEL,
-    EnsembleRun,
-    HeatmapRun,
     ensemble_members,
-    hot_zones,
-    model_inputs,
-    run_ensemble,
-    run_model,
     with_half_lives,
 )
 from perpscope.heatmap import (
@@ -38,8 +37,6 @@ from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
 from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
 from perpscope.store import Lake, read
-
-MODELS = ("auto", "oi-change", "trade-flow", "ensemble")
 
 
 class _ShowByDefault(TyperGroup):
@@ -57,50 +54,6 @@ app = typer.Typer(
     "`perpscope heatmap SYMBOL` shows one (same as `heatmap show SYMBOL`).",
     no_args_is_help=True,
 )
-
-
-def _frames(
-    lk: Lake, venue: str, symbol: str, start: int, end: int, oi_venue: str | None, oi_symbol: str | None
-) -> dict[str, pl.DataFrame]:
-    def get(record: str, v: str, s: str) -> pl.DataFrame:
-        try:
-            return read(lk, record, venue=v, symbol=s, start_ms=start, end_ms=end)
-        except Exception:  # a record the store does not hold for this symbol
-            return pl.DataFrame()
-
-    return {
-        "candles": get("candles", venue, symbol),
-        "open_interest": get("open_interest", oi_venue or venue, oi_symbol or symbol),
-        "funding": get("funding", venue, symbol),
-        "long_short_ratios": get("long_short_ratios", venue, symbol),
-        "taker_volume": get("taker_volume", venue, symbol),
-    }
-
-
-def _bars(f: dict[str, pl.DataFrame], every: str | None) -> pl.DataFrame:
-    if f["candles"].is_empty():
-        raise fail("no candles in the store for this symbol and period; import some (perpscope import PATH)")
-    opt = {k: (v if v.height else None) for k, v in f.items() if k != "candles"}
-    return model_inputs(
-        f["candles"],
-        opt["open_interest"],
-        opt["funding"],
-        opt["long_short_ratios"],
-        opt["taker_volume"],
-        every_ms=interval_ms(every) if every else None,
-    )
-
-
-def _pick(name: str, bars: pl.DataFrame) -> Model | list[Model]:
-    has_oi = bars.get_column("oi_usd").is_not_null().any() or bars.get_column("oi_base").is_not_null().any()
-    if name not in MODELS:
-        raise fail(f"--model must be one of {', '.join(MODELS)}; got {name!r}")
-    base: Model = DEFAULT_MODEL if (has_oi and name != "trade-flow") else DEFAULT_TRADE_FLOW_MODEL
-    if name == "oi-change" and not has_oi:
-        raise fail("the oi-change model needs open interest: none in the store for this symbol and period")
-    if name == "ensemble":
-        return ensemble_members(base, bars=bars)
-    return base
 
 
 def _zone_table(zones: pl.DataFrame) -> Table:
@@ -184,20 +137,8 @@ def heatmap(
 
 
 @dataclass(frozen=True)
-class HeatmapView:
-    """A heatmap run over a symbol's stored bars, ready to print or draw."""
-
-    venue: str
-    symbol: str
-    bars: pl.DataFrame
-    source: HeatmapRun | EnsembleRun
-    zones: pl.DataFrame
-    label: str
-
-    @property
-    def last_ms(self) -> int:
-        """Open of the last bar the map includes, ms UTC."""
-        return int(self.bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+class HeatmapView(assemble.HeatmapView):
+    """:class:`perpscope.assemble.heatmap.HeatmapView` with its terminal headline and chart."""
 
     @property
     def headline(self) -> str:
@@ -213,34 +154,15 @@ class HeatmapView:
 
 
 def heatmap_of(
-    lk: Lake,
-    venue: str,
-    symbol: str,
-    start: int | None = None,
-    end: int | None = None,
-    *,
-    model: str = "auto",
-    every: str | None = None,
-    oi_venue: str | None = None,
-    oi_symbol: str | None = None,
-    zones: int = 5,
-    width: float = 0.5,
+    lk: Lake, venue: str, symbol: str, start: int | None = None, end: int | None = None, **options: Any
 ) -> HeatmapView:
-    """Run the chosen model over ``[start, end)`` (ms; default: the 30 days before the last candle)."""
-    if end is None:
-        c = read(lk, "candles", venue=venue, symbol=symbol)
-        if c.is_empty():
-            raise fail(f"no candles for {venue} {symbol} in the store at {lk.root}")
-        end = int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
-    start = start if start is not None else end - 30 * DAY_MS
-    bars = _bars(_frames(lk, venue, symbol, start, end, oi_venue, oi_symbol), every)
-    chosen = _pick(model, bars)
-    source: HeatmapRun | EnsembleRun = (
-        run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
-    )
-    z = hot_zones(source, k=zones, width_pct=width)
-    label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
-    return HeatmapView(venue, symbol, bars, source, z, label)
+    """:func:`perpscope.assemble.heatmap.heatmap_of` (same ``options``: model, every, oi_venue, oi_symbol,
+    zones, width); a store that cannot give its inputs exits via :func:`~perpscope.cli.common.fail`."""
+    try:
+        v = assemble.heatmap_of(lk, venue, symbol, start, end, **options)
+    except StoreInputError as e:
+        raise fail(str(e)) from e
+    return HeatmapView(**{f.name: getattr(v, f.name) for f in fields(v)})
 
 
 def _scores_table(fit: Scores, test: Scores) -> Table:
@@ -279,7 +201,10 @@ def calibrate(
         f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
     except ValueError as e:
         raise fail(str(e)) from e
-    bars = _bars(_frames(lk, venue, symbol, f0, t1, oi_venue, oi_symbol), every)
+    try:
+        bars = heatmap_bars(heatmap_frames(lk, venue, symbol, f0, t1, oi_venue, oi_symbol), every)
+    except StoreInputError as e:
+        raise fail(str(e)) from e
     realized = read(
         lk,
         "liquidation_totals",

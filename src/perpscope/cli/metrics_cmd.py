@@ -1,8 +1,8 @@
 """``perpscope metrics SYMBOL``: the per-bar metrics panel of one perp from the store.
 
-:func:`load_panel` is shared with ``perpscope regimes``: it reads every record of the symbol, falls back
-to the venue's per-coin aggregate (``BASE-AGG-PERP``, e.g. CoinGlass exports) for records the pair lacks,
-and builds the panel with a look-back before ``--from`` so windowed metrics are warm.
+:func:`load_panel` is shared with ``perpscope regimes``: :func:`perpscope.assemble.panel.panel_of` (every
+record of the symbol, the per-coin ``BASE-AGG-PERP`` fallback, a warm look-back before ``--from``) with
+the CLI's time parsing and error handling.
 """
 
 from __future__ import annotations
@@ -15,22 +15,13 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from perpscope.assemble import StoreInputError
+from perpscope.assemble.panel import panel_of
 from perpscope.cli.common import console, err_console, fail, lake
-from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
-from perpscope.metrics import build_panel
-from perpscope.store import Lake, read
+from perpscope.core.time import interval_ms, parse_time_ms
+from perpscope.store import Lake
 
-RECORDS = (
-    "candles",
-    "funding",
-    "open_interest",
-    "liquidations",
-    "liquidation_totals",
-    "taker_volume",
-    "long_short_ratios",
-)
 FORMATS = ("table", "json", "csv", "parquet")
-LOOKBACK_MS = 30 * DAY_MS  # the panel's longest look-back (funding extremes, bursts): 30 days
 
 SymbolArg = Annotated[
     str, typer.Argument(help="Perp symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
@@ -53,58 +44,16 @@ def load_panel(
     lk: Lake, venue: str, symbol: str, start: str | None, end: str | None, every: str
 ) -> tuple[pl.DataFrame, list[str]]:
     """The panel of ``symbol`` on ``venue`` over ``[start, end)`` and notes on what was substituted."""
-    every_ms = interval_ms(every)
-    frames: dict[str, pl.DataFrame] = {}
-    notes: list[str] = []
-    hi = parse_time_ms(end) if end else None
-    candles = read(lk, "candles", venue=venue, symbol=symbol, end_ms=hi)
-    if candles.is_empty():
-        raise fail(
-            f"no candles for {symbol} on {venue} in the store; "
-            "import some (perpscope import) or check the name"
-        )
-    canon = str(candles["canonical"][0])
-    if hi is None:
-        hi = int(candles["ts_ms"].dt.epoch("ms").max()) + every_ms  # type: ignore[arg-type]
-    lo = parse_time_ms(start) if start else hi - 30 * DAY_MS
-    base = canon.split("-")[0]
-    for rec in RECORDS:
-        f = read(lk, rec, venue=venue, symbol=canon, start_ms=lo - LOOKBACK_MS, end_ms=hi)
-        if f.is_empty() and rec != "candles":
-            f = read(lk, rec, venue=venue, symbol=f"{base}-AGG-PERP", start_ms=lo - LOOKBACK_MS, end_ms=hi)
-            if f.height:
-                notes.append(f"{rec}: {venue} {base}-AGG-PERP (all {base} contracts) used for {canon}")
-                f = f.with_columns(pl.lit(canon).alias("canonical"))
-        if rec in ("candles", "taker_volume"):
-            spot = read(
-                lk,
-                rec,
-                venue=venue,
-                symbol=canon.replace("-PERP", "-SPOT"),
-                market="spot",
-                start_ms=lo - LOOKBACK_MS,
-                end_ms=hi,
-            )
-            f = pl.concat([f, spot], how="vertical_relaxed") if spot.height else f
-        if f.height:
-            frames[rec] = f
     try:
-        panel = build_panel(
-            every_ms,
-            candles=frames.get("candles"),
-            funding=frames.get("funding"),
-            open_interest=frames.get("open_interest"),
-            liquidations=frames.get("liquidations"),
-            liquidation_totals=frames.get("liquidation_totals"),
-            taker_volume=frames.get("taker_volume"),
-            long_short_ratios=frames.get("long_short_ratios"),
-        )
+        every_ms = interval_ms(every)
+        hi = parse_time_ms(end) if end else None
+        lo = parse_time_ms(start) if start else None
     except ValueError as e:
-        raise fail(f"cannot build the panel of {canon} at {every}: {e}") from e
-    cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo, hi - 1)).filter(
-        pl.col("canonical") == canon
-    )
-    return cut, notes
+        raise fail(str(e)) from e
+    try:
+        return panel_of(lk, venue, symbol, lo, hi, every_ms)
+    except StoreInputError as e:
+        raise fail(str(e)) from e
 
 
 def write_frame(df: pl.DataFrame, fmt: str, out: Path | None) -> None:

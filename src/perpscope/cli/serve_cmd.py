@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
-import polars as pl
 import typer
 from fastapi import FastAPI
 
 from perpscope.api import ApiConfig, create_app
+from perpscope.assemble.cascade import fragility_provider as cascade_provider  # report_cmd imports it here
 from perpscope.cli.common import data_dir, err_console, fail
 from perpscope.dashboard import mount
-from perpscope.store import Lake
 
 TOKEN_ENV = "PERPSCOPE_TOKEN"
-
-
-#: Monte Carlo paths of the dashboard's fragility curve (the ``cascade`` command's default is larger).
-CASCADE_PATHS = 200
-
-
-def cascade_provider(data: Path) -> Callable[[str, str, int], pl.DataFrame]:
-    """The fragility curve of a symbol at an instant, as ``perpscope cascade`` builds it (heatmap
-    ensemble books, depth or square-root-law liquidity), for the API's cascade view."""
-
-    def fragility_at(venue: str, canonical: str, end_ms: int) -> pl.DataFrame:
-        from perpscope.cascade import CascadeConfig, fragility
-        from perpscope.cli.cascade_cmd import cascade_state
-
-        st = cascade_state(Lake(data), venue, canonical, end_ms)
-        return fragility(st.books, st.price, st.liquidity, CascadeConfig(paths=CASCADE_PATHS))
-
-    return fragility_at
 
 
 def build_app(data: Path, token: str | None = None) -> FastAPI:

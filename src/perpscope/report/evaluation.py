@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from perpscope.report.format import MISSING, pct_text
+from perpscope.core.format import MISSING, pct_text
 
 
 def _d(ms: int | None) -> str:

@@ -5,6 +5,7 @@ plotly.js is embedded once, so the page opens offline and can be mailed as one f
 
 from __future__ import annotations
 
+import base64
 import html
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,9 +14,10 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from perpscope.core.format import pct_text, sign_class, usd_text
 from perpscope.core.time import interval_label, ms_to_iso
-from perpscope.report.format import pct_text, sign_class, usd_text
 from perpscope.report.overview import SymbolView
+from perpscope.report.regime_band import add_regime_band
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;
@@ -64,19 +66,29 @@ def summary_table(views: Sequence[SymbolView]) -> str:
 
 
 def symbol_figure(v: SymbolView) -> go.Figure:
-    """Three stacked panels sharing the time axis: candles, funding APR bars, OI (USD)."""
+    """Stacked panels sharing the time axis: candles, the regime band (when ``v.episodes`` is set),
+    funding APR bars, OI (USD)."""
+    band = v.episodes is not None and v.episodes.height > 0
+    titles = [
+        f"{v.summary.canonical} price ({interval_label(int(v.candles['interval_ms'][0]))} candles)",
+        "funding, annualized (APR; each settlement's rate × settlements per year)",
+        "open interest (USD)",
+    ]
+    heights = [0.55, 0.2, 0.25]
+    if band:
+        titles.insert(1, "")
+        heights = [0.52, 0.035, 0.195, 0.25]
     fig = make_subplots(
-        rows=3,
+        rows=len(titles),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.04,
-        row_heights=[0.55, 0.2, 0.25],
-        subplot_titles=(
-            f"{v.summary.canonical} price ({interval_label(int(v.candles['interval_ms'][0]))} candles)",
-            "funding, annualized (APR; each settlement's rate × settlements per year)",
-            "open interest (USD)",
-        ),
+        vertical_spacing=0.045 if band else 0.04,
+        row_heights=heights,
+        subplot_titles=titles,
     )
+    fr, oir = (3, 4) if band else (2, 3)
+    if band and v.episodes is not None:
+        add_regime_band(fig, v.episodes, row=2)
     c = v.candles
     fig.add_trace(
         go.Candlestick(
@@ -103,7 +115,7 @@ def symbol_figure(v: SymbolView) -> go.Figure:
                 showlegend=False,
                 hovertemplate="%{x}<br>APR %{y:.2f}%<extra></extra>",
             ),
-            row=2,
+            row=fr,
             col=1,
         )
     if v.open_interest.height:
@@ -119,16 +131,25 @@ def symbol_figure(v: SymbolView) -> go.Figure:
                 showlegend=False,
                 line={"color": "#3554d1"},
             ),
-            row=3,
+            row=oir,
             col=1,
         )
     fig.update_layout(
-        height=640,
-        margin={"l": 60, "r": 20, "t": 40, "b": 30},
+        height=700 if band else 640,
+        margin={"l": 60, "r": 20, "t": 40, "b": 60 if band else 30},
         xaxis_rangeslider_visible=False,
         template="plotly_white",
+        showlegend=band,
+        legend={
+            "orientation": "h",
+            "x": 0,
+            "y": -0.06,
+            "yanchor": "top",
+            "font": {"size": 11},
+            "title": {"text": "regime band (hover a segment for its evidence):"},
+        },
     )
-    fig.update_yaxes(title_text="%", row=2, col=1)
+    fig.update_yaxes(title_text="%", row=fr, col=1)
     return fig
 
 
@@ -148,15 +169,64 @@ def liquidation_html(table: pl.DataFrame) -> str:
     )
 
 
-def write_overview(path: Path, views: Sequence[SymbolView], liquidations: pl.DataFrame, title: str) -> Path:
-    """Write the page to ``path`` and return it."""
+def heatmap_html(zones: pl.DataFrame, note: str, link: str, png: Path | None = None) -> str:
+    """The heatmap section's body: a note, the hot zones table, the chart (``png`` inlined as a data
+    URI, so the page stays one file) and a link to the interactive chart at ``link`` (relative URL)."""
+    rows = "".join(
+        f"<tr><td class=l>{html.escape(str(r['side']))}</td><td>{r['rank']}</td>"
+        f"<td>{r['price_lo']:,.2f} – {r['price_hi']:,.2f}</td><td>{usd_text(r['usd'])}</td>"
+        f"<td><span class={sign_class(r['distance_pct'])}>{r['distance_pct']:+.2f}%</span></td></tr>"
+        for r in zones.iter_rows(named=True)
+    )
+    table = (
+        "<table><tr><th class=l>side</th><th>#</th><th>zone (price)</th><th>USD</th>"
+        f"<th>distance</th></tr>{rows}</table>"
+    )
+    parts = [f"<p class=note>{html.escape(note)}</p>", table]
+    if png is not None and png.exists():
+        data = base64.b64encode(png.read_bytes()).decode("ascii")
+        parts.append(
+            f'<p><a href="{html.escape(link)}"><img alt="liquidation heatmap" style="max-width:100%;'
+            f'border:1px solid #e3e6ea" src="data:image/png;base64,{data}"></a></p>'
+        )
+    parts.append(
+        f'<p class=note><a href="{html.escape(link)}">Open the interactive heatmap</a> '
+        "(a separate page beside this one; zoom and hover the model book).</p>"
+    )
+    return "\n".join(parts)
+
+
+def write_overview(
+    path: Path,
+    views: Sequence[SymbolView],
+    liquidations: pl.DataFrame,
+    title: str,
+    sections: Sequence[tuple[str, str, str]] = (),
+) -> Path:
+    """Write the page to ``path`` and return it.
+
+    ``sections`` are extra ``(anchor id, heading, body HTML)`` blocks placed after the symbols' charts
+    (e.g. the demo's heatmap); a contents line at the top links to every symbol and section.
+    """
+    anchors = [(f"sym-{i}", f"{v.summary.canonical}") for i, v in enumerate(views)]
+    anchors += [(a, h) for a, h, _ in sections]
+    toc = " · ".join(f'<a href="#{html.escape(a)}">{html.escape(h)}</a>' for a, h in anchors)
+    band = any(v.episodes is not None and v.episodes.height for v in views)
     parts = [
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>",
         f"<style>{_CSS}</style></head><body><h1>{html.escape(title)}</h1>",
         "<p class=sub>Each row summarizes the last 7 days of the symbol's candles; the charts show its last "
         "30 days. Funding APR = rate per "
         "interval × intervals per 365-day year. OI change in coins separates new positions from price "
-        "revaluation. – means the store holds no such data for the window.</p>",
+        "revaluation. – means the store holds no such data for the window."
+        + (
+            " The coloured band under each price panel is the regime timeline (docs/regimes.md): one "
+            "segment per episode, its evidence on hover."
+            if band
+            else ""
+        )
+        + "</p>",
+        f"<p class=note>Contents: {toc}</p>",
         summary_table(views),
         "<h2>Recorded liquidations</h2>",
         "<p class=note>Binance publishes at most one liquidation per symbol per second on its stream, so "
@@ -164,12 +234,15 @@ def write_overview(path: Path, views: Sequence[SymbolView], liquidations: pl.Dat
         liquidation_html(liquidations),
     ]
     first = True
-    for v in views:
-        parts.append(f"<h2>{html.escape(v.venue)} · {html.escape(v.summary.canonical)}</h2>")
+    for (anchor, _), v in zip(anchors, views, strict=False):
+        parts.append(f"<h2 id={anchor}>{html.escape(v.venue)} · {html.escape(v.summary.canonical)}</h2>")
         parts.append(
             symbol_figure(v).to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False})
         )
         first = False
+    for anchor, heading, body in sections:
+        parts.append(f"<h2 id={html.escape(anchor)}>{html.escape(heading)}</h2>")
+        parts.append(body)
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -14,13 +14,18 @@ from perpscope.store import Lake, read
 
 @dataclass(frozen=True)
 class SymbolView:
-    """A symbol's summary and the frames its panels draw (candles of the finest interval)."""
+    """A symbol's summary and the frames its panels draw (candles of the finest interval).
+
+    ``episodes`` (optional, :func:`perpscope.regimes.episodes` over the panel's window) draws the regime
+    band under the price; callers that classify the symbol set it with :func:`dataclasses.replace`.
+    """
 
     venue: str
     summary: SymbolSummary
     candles: pl.DataFrame
     funding: pl.DataFrame
     open_interest: pl.DataFrame
+    episodes: pl.DataFrame | None = None
 
 
 def _finest_trade_candles(c: pl.DataFrame) -> pl.DataFrame:

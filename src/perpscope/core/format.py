@@ -1,4 +1,7 @@
-"""Number formatting shared by every view (terminal, HTML): one way to write a % or a USD amount."""
+"""Number formatting shared by every view (terminal, HTML, alerts): one way to write a % or a USD amount.
+
+Pure string formatting, so every layer may use it.
+"""
 
 from __future__ import annotations
 

@@ -1,0 +1,127 @@
+"""A cascade's starting state from the store, and the fragility curve of that state.
+
+The state is the heatmap ensemble's inferred positions over the 30 days before ``end`` (or a user's
+positions CSV); liquidity is the latest stored ``book_depth`` snapshot when there is one within a day,
+otherwise the square-root impact law fitted on the last 7 days of bars (with Y = 1 assumed when the bars
+carry no taker-buy volume to fit it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.heatmap import (
+    DEFAULT_SPAN_MS,
+    heatmap_bars,
+    heatmap_frames,
+    last_candle_end,
+    pick_model,
+)
+from perpscope.cascade import (
+    CascadeConfig,
+    CascadeInputError,
+    ImpactCurve,
+    Liquidity,
+    PositionBook,
+    book_from_table,
+    curve_from_depth,
+    ensemble_books,
+    fit_sqrt_impact,
+    fragility,
+)
+from perpscope.cascade.liquidity import sqrt_impact_prior
+from perpscope.cascade.replay import impact_spread
+from perpscope.core.time import DAY_MS
+from perpscope.store import Lake, read
+
+#: Monte Carlo paths of the API's and dashboard's fragility curve (``perpscope cascade`` uses more).
+PROVIDER_PATHS = 200
+
+
+@dataclass(frozen=True)
+class CascadeState:
+    """What a cascade starts from: books, price, liquidity, and a line saying where they came from."""
+
+    books: list[PositionBook]
+    price: float
+    liquidity: Liquidity
+    end_ms: int
+    note: str
+
+
+def _liquidity(lk: Lake, venue: str, symbol: str, end: int, recent: pl.DataFrame) -> Liquidity:
+    try:
+        depth = read(lk, "book_depth", venue=venue, symbol=symbol, start_ms=end - DAY_MS, end_ms=end)
+    except Exception:  # the store holds no depth for this symbol
+        depth = pl.DataFrame()
+    if depth.height:
+        return Liquidity(curve_from_depth(depth, "bid"), curve_from_depth(depth, "ask"))
+    try:
+        fit = fit_sqrt_impact(recent)
+        return Liquidity(fit.curve(), fit.curve(), impact_spread(recent))
+    except CascadeInputError:  # no taker flow to fit Y: assume Y = 1, spread depth wider
+        law = sqrt_impact_prior(recent).curve()
+        law = ImpactCurve(law.move, law.cum_usd, law.source + " (assumed, no taker flow to fit)")
+        return Liquidity(law, law, 0.7)
+
+
+def cascade_state(
+    lk: Lake,
+    venue: str,
+    symbol: str,
+    end: int | None = None,
+    *,
+    every: str | None = None,
+    positions: Path | None = None,
+) -> CascadeState:
+    """Books (heatmap ensemble, or the ``positions`` CSV), last close and liquidity of a symbol before
+    ``end`` (ms, exclusive; default: after the last candle).
+
+    Raises
+    ------
+    StoreInputError
+        When the store lacks the candles, or the books or liquidity cannot be built from it.
+    """
+    end = end if end is not None else last_candle_end(lk, venue, symbol)
+    bars = heatmap_bars(heatmap_frames(lk, venue, symbol, end - DEFAULT_SPAN_MS, end), every)
+    ts = pl.col("ts_ms").dt.epoch("ms")
+    bars = bars.filter(ts + pl.col("interval_ms") <= end) if bars.height > 1 else bars
+    price = float(bars["close"][-1])
+    try:
+        if positions is not None:
+            books = [book_from_table(pl.read_csv(positions), ts_ms=end - 1, label=positions.name)]
+        else:
+            chosen = pick_model("ensemble", bars)
+            books, price = ensemble_books(bars, members=chosen if isinstance(chosen, list) else [chosen])
+        liq = _liquidity(lk, venue, symbol, end, bars.filter(ts >= end - 7 * DAY_MS))
+    except CascadeInputError as e:
+        raise StoreInputError(str(e)) from e
+    note = (
+        f"{len(books)} book(s): {books[0].label}{' …' if len(books) > 1 else ''}; "
+        f"liquidity: {liq.bid.source} (depth log-sd {liq.depth_log_sd:.2f})"
+    )
+    return CascadeState(books, price, liq, end, note)
+
+
+def fragility_of(
+    lk: Lake, venue: str, symbol: str, end: int | None = None, *, paths: int = PROVIDER_PATHS, seed: int = 0
+) -> tuple[CascadeState, pl.DataFrame]:
+    """The state of :func:`cascade_state` and its fragility curve (:func:`perpscope.cascade.fragility`)
+    over ``paths`` Monte Carlo paths."""
+    st = cascade_state(lk, venue, symbol, end)
+    return st, fragility(st.books, st.price, st.liquidity, CascadeConfig(paths=paths, seed=seed))
+
+
+def fragility_provider(data: Path, paths: int = PROVIDER_PATHS) -> Callable[[str, str, int], pl.DataFrame]:
+    """``(venue, canonical, end_ms) -> fragility frame`` over the store at ``data``, as ``perpscope
+    cascade`` builds it: the API's and the report's cascade view."""
+
+    def fragility_at(venue: str, canonical: str, end_ms: int) -> pl.DataFrame:
+        return fragility_of(Lake(data), venue, canonical, end_ms, paths=paths)[1]
+
+    return fragility_at

@@ -1,0 +1,181 @@
+"""A liquidation heatmap of one symbol from the store: its model inputs, the model choice, the run.
+
+:func:`heatmap_of` is what ``perpscope heatmap``, the demo and the alerts run; :func:`auto_model` is the
+model choice the API shares.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from perpscope.assemble.errors import StoreInputError
+from perpscope.core.time import DAY_MS, interval_ms
+from perpscope.heatmap import (
+    DEFAULT_MODEL,
+    DEFAULT_TRADE_FLOW_MODEL,
+    EnsembleRun,
+    HeatmapRun,
+    ensemble_members,
+    hot_zones,
+    model_inputs,
+    run_ensemble,
+    run_model,
+)
+from perpscope.heatmap.calibration import describe
+from perpscope.heatmap.models import Model
+from perpscope.store import Lake, read
+
+#: Model names a user can choose: ``auto`` = oi-change when open interest is stored, else trade-flow.
+MODELS = ("auto", "oi-change", "trade-flow", "ensemble")
+
+#: Bars a heatmap looks back over when no start is given, ms.
+DEFAULT_SPAN_MS = 30 * DAY_MS
+
+
+def last_candle_end(lk: Lake, venue: str, symbol: str) -> int:
+    """One ms after the open of the last stored candle of ``symbol`` on ``venue`` (an exclusive end, ms).
+
+    Raises
+    ------
+    StoreInputError
+        When the store holds no candles for it.
+    """
+    c = read(lk, "candles", venue=venue, symbol=symbol)
+    if c.is_empty():
+        raise StoreInputError(f"no candles for {venue} {symbol} in the store at {lk.root}")
+    return int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
+
+
+def heatmap_frames(
+    lk: Lake,
+    venue: str,
+    symbol: str,
+    start: int,
+    end: int,
+    oi_venue: str | None = None,
+    oi_symbol: str | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The records a heatmap model reads, ``[start, end)`` ms; empty frames for records not stored."""
+
+    def get(record: str, v: str, s: str) -> pl.DataFrame:
+        try:
+            return read(lk, record, venue=v, symbol=s, start_ms=start, end_ms=end)
+        except Exception:  # a record the store does not hold for this symbol
+            return pl.DataFrame()
+
+    return {
+        "candles": get("candles", venue, symbol),
+        "open_interest": get("open_interest", oi_venue or venue, oi_symbol or symbol),
+        "funding": get("funding", venue, symbol),
+        "long_short_ratios": get("long_short_ratios", venue, symbol),
+        "taker_volume": get("taker_volume", venue, symbol),
+    }
+
+
+def heatmap_bars(frames: dict[str, pl.DataFrame], every: str | None) -> pl.DataFrame:
+    """:func:`perpscope.heatmap.model_inputs` of :func:`heatmap_frames`' output at ``every`` (default:
+    the finest stored bar).
+
+    Raises
+    ------
+    StoreInputError
+        When there are no candles.
+    """
+    if frames["candles"].is_empty():
+        raise StoreInputError(
+            "no candles in the store for this symbol and period; import some (perpscope import PATH)"
+        )
+    opt = {k: (v if v.height else None) for k, v in frames.items() if k != "candles"}
+    return model_inputs(
+        frames["candles"],
+        opt["open_interest"],
+        opt["funding"],
+        opt["long_short_ratios"],
+        opt["taker_volume"],
+        every_ms=interval_ms(every) if every else None,
+    )
+
+
+def has_open_interest(bars: pl.DataFrame) -> bool:
+    """True when any model-input bar carries open interest (USD or base)."""
+    return any(bool(bars.get_column(c).is_not_null().any()) for c in ("oi_usd", "oi_base"))
+
+
+def auto_model(bars: pl.DataFrame, name: str = "auto") -> Model:
+    """The ``auto`` choice: the oi-change model when the bars carry open interest, else trade-flow (also
+    for ``name="trade-flow"``)."""
+    return DEFAULT_MODEL if (has_open_interest(bars) and name != "trade-flow") else DEFAULT_TRADE_FLOW_MODEL
+
+
+def pick_model(name: str, bars: pl.DataFrame) -> Model | list[Model]:
+    """The model (or ensemble members) named ``name`` (one of :data:`MODELS`) for these bars.
+
+    Raises
+    ------
+    StoreInputError
+        For an unknown name, or ``oi-change`` without open interest.
+    """
+    if name not in MODELS:
+        raise StoreInputError(f"--model must be one of {', '.join(MODELS)}; got {name!r}")
+    base = auto_model(bars, name)
+    if name == "oi-change" and not has_open_interest(bars):
+        raise StoreInputError(
+            "the oi-change model needs open interest: none in the store for this symbol and period"
+        )
+    if name == "ensemble":
+        return ensemble_members(base, bars=bars)
+    return base
+
+
+@dataclass(frozen=True)
+class HeatmapView:
+    """A heatmap run over a symbol's stored bars: the bars, the run, its hot zones and a model label."""
+
+    venue: str
+    symbol: str
+    bars: pl.DataFrame
+    source: HeatmapRun | EnsembleRun
+    zones: pl.DataFrame
+    label: str
+
+    @property
+    def last_ms(self) -> int:
+        """Open of the last bar the map includes, ms UTC."""
+        return int(self.bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+
+
+def heatmap_of(
+    lk: Lake,
+    venue: str,
+    symbol: str,
+    start: int | None = None,
+    end: int | None = None,
+    *,
+    model: str = "auto",
+    every: str | None = None,
+    oi_venue: str | None = None,
+    oi_symbol: str | None = None,
+    zones: int = 5,
+    width: float = 0.5,
+) -> HeatmapView:
+    """Run the chosen model over ``[start, end)`` (ms; default: the 30 days before the last candle).
+
+    ``zones`` hot zones per side, each ``width`` % of price wide.
+
+    Raises
+    ------
+    StoreInputError
+        When the store lacks the candles (or open interest for ``oi-change``), or ``model`` is unknown.
+    """
+    end = end if end is not None else last_candle_end(lk, venue, symbol)
+    start = start if start is not None else end - DEFAULT_SPAN_MS
+    bars = heatmap_bars(heatmap_frames(lk, venue, symbol, start, end, oi_venue, oi_symbol), every)
+    chosen = pick_model(model, bars)
+    source: HeatmapRun | EnsembleRun = (
+        run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
+    )
+    z = hot_zones(source, k=zones, width_pct=width)
+    label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
+    return HeatmapView(venue, symbol, bars, source, z, label)
