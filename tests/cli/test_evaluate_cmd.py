@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def test_list_and_usage_errors() -> None:
     assert res.exit_code == 0 and "claim_71pct" in res.output
     bad = runner.invoke(app, ["evaluate", "--study", "nope"])
     assert bad.exit_code == 2 and "unknown study" in bad.output
+    fmt = runner.invoke(app, ["evaluate", "--study", "claim_71pct", "--format", "pdf"])
+    assert fmt.exit_code == 2 and "--format must be one of" in fmt.output
 
 
 def test_spec_on_the_users_store(tmp_path: Path) -> None:
@@ -55,13 +58,33 @@ def test_spec_on_the_users_store(tmp_path: Path) -> None:
     assert result["data"]["label_column_missing"] == "my_label"
     md = (out / "my_study.md").read_text()
     assert "Trials logged" in md and "**24**" in md and "not in the panel" in md
+    page = (out / "my_study.html").read_text()
+    # 1 signal × 2 horizons of events; hit rate, Brier skill, P&L: one chart each
+    for chart in ("events", "hit_rate", "brier_skill", "pnl"):
+        assert f'id="chart-{chart}"' in page
+        png = out / f"my_study_{chart}.png"
+        if shutil.which("chromium"):
+            assert png.exists() and f"](my_study_{chart}.png)" in md
+        else:
+            assert not png.exists() and "PNG charts skipped" in res.output
+    assert "pnl" not in result  # the P&L paths are drawn, not stored
 
 
 @pytest.mark.shared
 def test_builtin_settlement_study_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
-        ["evaluate", "--study", "funding_settlement", "--shared", str(shared_data), "--out", str(tmp_path)],
+        [
+            "evaluate",
+            "--study",
+            "funding_settlement",
+            "--format",
+            "html",
+            "--shared",
+            str(shared_data),
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert res.exit_code == 0, res.output
     rows = json.loads((tmp_path / "funding_settlement.json").read_text())["settlement"]
@@ -75,7 +98,17 @@ def test_builtin_settlement_study_on_shared_data(shared_data: Path, tmp_path: Pa
 def test_builtin_derivatives_study_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
     res = runner.invoke(
         app,
-        ["evaluate", "--study", "derivatives_signals", "--shared", str(shared_data), "--out", str(tmp_path)],
+        [
+            "evaluate",
+            "--study",
+            "derivatives_signals",
+            "--format",
+            "html",
+            "--shared",
+            str(shared_data),
+            "--out",
+            str(tmp_path),
+        ],
     )
     assert res.exit_code == 0, res.output
     ev = json.loads((tmp_path / "derivatives_signals.json").read_text())["events"]

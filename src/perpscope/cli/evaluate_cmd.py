@@ -22,13 +22,23 @@ def _default_shared() -> Path:
     return Path("../shared/data")
 
 
+#: Report formats of ``--format``.
+FORMATS = ("both", "md", "html")
+
+
 def run_spec(
-    spec_path: Path, shared: Path, out_dir: Path, ctx: typer.Context | None = None
+    spec_path: Path, shared: Path, out_dir: Path, ctx: typer.Context | None = None, fmt: str = "both"
 ) -> dict[str, Any]:
-    """Load the spec's dataset, run it, write ``<name>.md`` and ``<name>.json`` into ``out_dir``."""
+    """Load the spec's dataset, run it, write ``<name>.json`` and the report into ``out_dir``.
+
+    ``fmt``: ``md`` (``<name>.md``, with its charts as ``<name>_<chart>.png`` beside it when a Chromium
+    is installed for kaleido), ``html`` (``<name>.html``, self-contained, interactive charts) or
+    ``both``. Returns the results, with ``written`` (paths) and ``png_skipped`` (reason or None).
+    """
     from perpscope.cli.evaluate_data import SHARED_DATASETS, lake_dataset
     from perpscope.evaluate import load_spec, run_study, settlement_windows
-    from perpscope.report.evaluation import render_markdown
+    from perpscope.report.evaluation import render_html, render_markdown
+    from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
 
     spec = load_spec(spec_path)
     if spec.dataset == "lake":
@@ -75,9 +85,28 @@ def run_spec(
 
     result = _clean(result)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{spec.name}.json").write_text(json.dumps(result | {"data_notes": notes}, indent=1) + "\n")
-    (out_dir / f"{spec.name}.md").write_text(render_markdown(result, notes))
-    return result
+    js = out_dir / f"{spec.name}.json"
+    # the P&L paths (numpy, one value per period) are drawn, not stored: the JSON keeps the scores
+    js.write_text(
+        json.dumps({k: v for k, v in result.items() if k != "pnl"} | {"data_notes": notes}, indent=1) + "\n"
+    )
+    written, skipped = [js], None
+    figs = study_figures(result)
+    if fmt in ("md", "both"):
+        charts: dict[str, str] = {}
+        if figs and can_write_png():
+            charts = write_pngs(figs, out_dir, spec.name)
+            written += [out_dir / f for f in charts.values()]
+        elif figs:
+            skipped = "no `chromium` on PATH for kaleido: charts are only in the HTML report"
+        md = out_dir / f"{spec.name}.md"
+        md.write_text(render_markdown(result, notes, charts))
+        written.append(md)
+    if fmt in ("html", "both"):
+        page = out_dir / f"{spec.name}.html"
+        page.write_text(render_html(result, notes, figs))
+        written.append(page)
+    return result | {"written": written, "png_skipped": skipped}
 
 
 def _regime_labels(panel: Any) -> Any:
@@ -124,6 +153,14 @@ def evaluate(
         typer.Option("--shared", help="The shared real-data folder (default: ../shared/data)."),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in studies.")] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Report: md (Markdown + PNG charts when chromium is installed), html (self-contained, "
+            "interactive charts) or both. The JSON results are always written.",
+        ),
+    ] = "both",
 ) -> None:
     """Test a signal the way a careful researcher would: event study, walk-forward, every trial counted."""
     from perpscope.evaluate import builtin_studies
@@ -133,6 +170,8 @@ def evaluate(
         for name, path in studies.items():
             console().print(f"{name}  [dim]{path}[/]")
         return
+    if fmt not in FORMATS:
+        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if (spec is None) == (study is None):
         raise fail("give either a spec file or --study NAME (see --list)")
     if study is not None:
@@ -141,9 +180,11 @@ def evaluate(
         spec = studies[study]
     assert spec is not None
     try:
-        result = run_spec(spec, shared or _default_shared(), out, ctx)
+        result = run_spec(spec, shared or _default_shared(), out, ctx, fmt)
     except PerpscopeError as e:
         raise fail(str(e)) from None
-    name = result["spec"]["name"]
     n_trials = (result.get("trials") or {}).get("count", 0)
-    console().print(f"wrote {out / (name + '.md')} and {out / (name + '.json')} ({n_trials} trials logged)")
+    files = ", ".join(str(p) for p in result["written"])
+    console().print(f"wrote {files} ({n_trials} trials logged)")
+    if result["png_skipped"]:
+        console().print(f"[yellow]PNG charts skipped[/]: {result['png_skipped']}")

@@ -25,7 +25,7 @@ from perpscope.core.time import interval_label
 from perpscope.evaluate import stats
 from perpscope.evaluate.events import event_study, forward_outcomes, label_signals
 from perpscope.evaluate.spec import StudySpec
-from perpscope.evaluate.walkforward import WalkForwardConfig, predict, score
+from perpscope.evaluate.walkforward import WalkForwardConfig, predict, rule_periods, score
 
 #: Always-present reference variant: the training window's class prior (no features).
 PRIOR_VARIANT = "class prior (no features)"
@@ -64,7 +64,10 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
         ``spec``, ``data`` (rows, series, span), ``events`` (rows of
         :class:`~perpscope.evaluate.events.EventRow`), ``variants`` (rows of
         :class:`~perpscope.evaluate.walkforward.VariantResult`), ``trials`` (count and log),
-        ``snooping`` (per horizon), ``deflated_sharpe`` — NaN written as null.
+        ``snooping`` (per horizon), ``deflated_sharpe`` — NaN written as null — and ``pnl``: per
+        horizon and series (``venue/canonical``), numpy arrays of the trading rule's non-overlapping
+        periods: ``ts_ms``, the net return of every variant (by name) and of ``always long`` (for
+        charts; not JSON, drop it before writing).
     """
     if labels is not None:
         panel = panel.join(labels, on=["venue", "canonical", "ts_ms"], how="left")
@@ -118,7 +121,13 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
 
 def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar: int) -> dict[str, Any]:
     if not spec.variants:
-        return {"variants": [], "trials": {"count": 0, "log": []}, "snooping": [], "deflated_sharpe": None}
+        return {
+            "variants": [],
+            "trials": {"count": 0, "log": []},
+            "snooping": [],
+            "deflated_sharpe": None,
+            "pnl": {},
+        }
     variants = [(PRIOR_VARIANT, ())] + [(v.name, v.features) for v in spec.variants]
     feats = sorted({f for _, fs in variants for f in fs})
     missing = [f for f in feats if f not in frame.columns]
@@ -133,6 +142,7 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
     rows: list[dict[str, Any]] = []
     snooping: list[dict[str, Any]] = []
     nets: dict[str, np.ndarray] = {}
+    pnl: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     grosses: dict[str, np.ndarray] = {}
     for h in horizons:
         lab = interval_label(h)
@@ -148,6 +158,10 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
                 if pred.height == 0:
                     continue
                 res, net, gross = score(name, fs, pred, h, bar, spec.costs, coefficients=coefs)
+                path = pnl.setdefault(lab, {}).setdefault("/".join(series), {})
+                if not path:
+                    path["ts_ms"], path["always long"] = rule_periods(pred, h, bar, spec.costs)
+                path[name] = net
                 d = res.as_dict() | {"series": list(series)}
                 rows.append(d)
                 key = f"{name}|{lab}|{series}"
@@ -196,4 +210,5 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
         "trials": {"count": len(rows), "log": log},
         "snooping": snooping,
         "deflated_sharpe": dsr,
+        "pnl": pnl,
     }

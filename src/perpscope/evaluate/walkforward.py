@@ -200,6 +200,11 @@ def predict(
     return pl.concat(parts), coefs
 
 
+def _net(pos: np.ndarray, gross: np.ndarray, fund: np.ndarray, horizon_ms: int, costs: Costs) -> np.ndarray:
+    """Net return per period: ``gross`` less a round trip of fees and the funding a long pays."""
+    return gross - 2 * costs.fee_bps / 1e4 - pos * fund * horizon_ms / (8 * HOUR_MS)
+
+
 def score(
     name: str,
     features: Sequence[str],
@@ -250,7 +255,7 @@ def score(
     fund = pred.get_column("funding_8h").to_numpy()[sub] if costs.funding else np.zeros(len(sub))
     pos = np.where(yhi, 1.0, -1.0)
     gross = pos * ret
-    net = gross - 2 * costs.fee_bps / 1e4 - pos * fund * horizon_ms / (8 * HOUR_MS)
+    net = _net(pos, gross, fund, horizon_ms, costs)
     per_year = YEAR_MS / horizon_ms
     res = VariantResult(
         name=name,
@@ -285,3 +290,24 @@ def score(
         coefficients=coefficients or {},
     )
     return res, net, gross
+
+
+def rule_periods(
+    pred: pl.DataFrame, horizon_ms: int, bar_ms: int, costs: Costs
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """The trading rule's non-overlapping periods (as :func:`score` takes them) and always-long's net return.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Forecast time (ms UTC, the panel row's bar open) of every k-th row, and the net return of being
+        long over each of those periods with the same costs as the rule (a round trip of fees per period,
+        funding paid at the last known rate) — the reference the rule's P&L is drawn against.
+    """
+    k = max(1, horizon_ms // bar_ms)
+    sub = np.arange(0, pred.height, k)
+    t = pred.get_column("ts_ms").dt.epoch("ms").to_numpy()[sub].astype(np.int64)
+    ret = pred.get_column("ret").to_numpy()[sub].astype(float)
+    fund = pred.get_column("funding_8h").to_numpy()[sub] if costs.funding else np.zeros(len(sub))
+    ones = np.ones(len(sub))
+    return t, _net(ones, ret, fund, horizon_ms, costs)

@@ -1,7 +1,12 @@
-"""Markdown report of an evaluation study (``perpscope.evaluate.run_study`` / settlement results)."""
+"""Report of an evaluation study (``perpscope.evaluate.run_study`` / settlement results): Markdown, and a
+self-contained HTML page with the same text and tables plus the charts of
+:mod:`perpscope.report.evaluation_charts`."""
 
 from __future__ import annotations
 
+import html
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,8 +42,22 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def render_markdown(result: dict[str, Any], data_notes: list[str] | None = None) -> str:
-    """The study's Markdown report: question, data, method, events, walk-forward, trials, corrections."""
+def _charts(charts: Mapping[str, str] | None, *keys: str) -> list[str]:
+    """Image lines for the charts ``keys`` that ``charts`` (id → image path) holds."""
+    from perpscope.report.evaluation_charts import CAPTIONS
+
+    out = [f"![{CAPTIONS[k]}]({charts[k]})\n" for k in keys if charts and k in charts]
+    return out
+
+
+def render_markdown(
+    result: dict[str, Any], data_notes: list[str] | None = None, charts: Mapping[str, str] | None = None
+) -> str:
+    """The study's Markdown report: question, data, method, events, walk-forward, trials, corrections.
+
+    ``charts`` maps chart ids (:data:`perpscope.report.evaluation_charts.CAPTIONS`) to image paths,
+    linked under their section's heading text, before its table.
+    """
     spec = result["spec"]
     data = result["data"]
     lines = [f"# {spec['title']}", ""]
@@ -64,15 +83,15 @@ def render_markdown(result: dict[str, Any], data_notes: list[str] | None = None)
         lines.append(f"- Signal `{name}` skipped: the panel has no column {', '.join(cols)}.")
     lines.append("")
     if result.get("events"):
-        lines += _events(result["events"])
+        lines += _events(result["events"], charts)
     if result.get("variants"):
-        lines += _variants(result)
+        lines += _variants(result, charts)
     if result.get("settlement"):
-        lines += _settlement(result["settlement"])
+        lines += _settlement(result["settlement"], charts)
     return "\n".join(lines) + "\n"
 
 
-def _events(events: list[dict[str, Any]]) -> list[str]:
+def _events(events: list[dict[str, Any]], charts: Mapping[str, str] | None) -> list[str]:
     lines = [
         "## Event study",
         "",
@@ -84,6 +103,7 @@ def _events(events: list[dict[str, Any]]) -> list[str]:
         "Vol = √Σ squared bar "
         "log returns over the horizon; DD = worst low against the entry.",
         "",
+        *_charts(charts, "events"),
     ]
     rows = []
     for e in events:
@@ -107,7 +127,7 @@ def _events(events: list[dict[str, Any]]) -> list[str]:
     return [*lines, ""]
 
 
-def _variants(result: dict[str, Any]) -> list[str]:
+def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[str]:
     spec = result["spec"]
     v0 = result["variants"]
     emb = spec.get("embargo_ms")
@@ -134,6 +154,7 @@ def _variants(result: dict[str, Any]) -> list[str]:
         "the trailing "
         "return's sign and the last bar's sign; negative = the variant errs less.",
         "",
+        *_charts(charts, "hit_rate", "brier_skill", "pnl"),
     ]
     rows = []
     for v in v0:
@@ -194,7 +215,7 @@ def _variants(result: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _settlement(rows: list[dict[str, Any]]) -> list[str]:
+def _settlement(rows: list[dict[str, Any]], charts: Mapping[str, str] | None) -> list[str]:
     lines = [
         "## Around settlements vs other full hours",
         "",
@@ -205,6 +226,7 @@ def _settlement(rows: list[dict[str, Any]]) -> list[str]:
         "`taker_buy_share` is the taker-buy share of volume. q = Benjamini–Hochberg q-value over "
         "every row of the table (all metrics × offsets tested).",
         "",
+        *_charts(charts, "settlement"),
     ]
     body = []
     for r in rows:
@@ -223,3 +245,41 @@ def _settlement(rows: list[dict[str, Any]]) -> list[str]:
         ["metric", "offset", "settle", "control", "diff [95% CI]", "p / q (BH)", "n settle/control"], body
     )
     return [*lines, ""]
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1400px;
+color:#1d2330;background:#fafbfc;padding:0 16px;line-height:1.45}
+h1{font-size:22px} h2{font-size:18px;margin-top:32px}
+table{border-collapse:collapse;font-size:12px;background:#fff;display:block;overflow-x:auto}
+th,td{padding:4px 8px;border-bottom:1px solid #e3e6ea;white-space:nowrap;text-align:right}
+th{background:#f0f2f5} td:first-child,th:first-child{text-align:left}
+.chart{background:#fff;margin:12px 0;border:1px solid #e3e6ea}
+code{background:#eef0f3;padding:0 3px}
+"""
+
+
+def render_html(
+    result: dict[str, Any], data_notes: list[str] | None = None, figures: Mapping[str, Any] | None = None
+) -> str:
+    """One self-contained page (plotly.js inline, opens offline): the Markdown report's text and tables,
+    with ``figures`` (chart id → plotly figure, :func:`~perpscope.report.evaluation_charts.study_figures`)
+    drawn where the Markdown links its PNGs."""
+    from markdown_it import MarkdownIt
+    from plotly.offline import get_plotlyjs
+
+    figures = dict(figures or {})
+    md = render_markdown(result, data_notes, {k: f"#chart-{k}" for k in figures})
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+
+    def chart(m: re.Match[str]) -> str:
+        key = m.group(1)
+        div = figures[key].to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{key}")
+        return f'<div class="chart">{div}</div>'
+
+    body = re.sub(r'<p><img src="#chart-([a-z_]+)" alt="[^"]*" */?></p>', chart, body)
+    title = html.escape(result["spec"].get("title") or result["spec"]["name"])
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
+        f"<style>{_CSS}</style><script>{get_plotlyjs()}</script></head>\n<body>\n{body}</body></html>\n"
+    )
