@@ -51,10 +51,11 @@ def _source_klines() -> pl.DataFrame:
 
 def test_demo_writes_a_store_and_a_page_whose_numbers_match_the_source(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    res = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
+    res = runner.invoke(app, ["demo", "--out", str(out), "--no-png"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     page = (out / "report.html").read_text()
-    assert "plotly" in page and page.count('class="plotly-graph-div"') == 6
+    assert "plotly" in page and page.count('class="plotly-graph-div"') == 7  # 6 symbols + the fragility curve
+    assert "fragility: cascade size by shock size" in res.output and "Cascade fragility" in page
     for sym in ("BTC-USDT-PERP", "ETH-USDT-PERP", "SOL-USDT-PERP", "XRP-USDT-PERP", "BNB-USDT-PERP"):
         assert sym in res.output and sym in page
     # BTCUSDT over the last 7 days of the bundled 1h klines, computed from the raw CSV, not the store
@@ -86,5 +87,5 @@ def test_demo_writes_a_store_and_a_page_whose_numbers_match_the_source(tmp_path:
         < 1e-12
     )
     # running it again starts fresh and gives the same page
-    again = runner.invoke(app, ["demo", "--out", str(out)], env={"COLUMNS": "200"})
+    again = runner.invoke(app, ["demo", "--out", str(out), "--no-png"], env={"COLUMNS": "200"})
     assert again.exit_code == 0

@@ -1,11 +1,13 @@
 """``perpscope demo``: import the bundled real data into a fresh store and show the first look.
 
 Sections, each a small function so another view is one more call: the symbols' summary tables, recorded
-liquidations, regimes (reading now and timeline; band on the page), the SOLUSDT liquidation heatmap.
+liquidations, regimes (reading now and timeline; band on the page), the SOLUSDT liquidation heatmap, the
+BTC cascade fragility curve.
 """
 
 from __future__ import annotations
 
+import html
 import shutil
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -18,6 +20,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
+from perpscope.cli.cascade_cmd import fragility_for_demo, fragility_table
 from perpscope.cli.common import console, err_console, fail
 from perpscope.cli.heatmap_cmd import HeatmapView, _zone_table, heatmap_of
 from perpscope.cli.importing import print_report
@@ -89,6 +92,9 @@ def demo(
         sections = [hm.section()] if hm is not None else []
         if hm is not None:
             hm.print()
+        frag = demo_fragility(lake)
+        if frag is not None:
+            sections.append(frag)
     views = [with_episodes(v, runs) for v in views]
     page = write_overview(
         out / "report.html", views, liq, "perpscope demo — bundled real Binance data", sections
@@ -260,6 +266,31 @@ def regime_demo_tables(runs: dict[tuple[str, str], RegimeRun], last: int = 2) ->
             tl.add_row(start, to, e["regime"], _opened_on(e["evidence"]))
         tl.add_section()
     return [now, tl]
+
+
+# --- cascade fragility (docs/cascade.md) -----------------------------------------------------------------
+
+#: The demo's cascade symbol: BTC has the most open interest in the bundled data.
+CASCADE_SYMBOL = "BTC-USDT-PERP"
+
+
+def demo_fragility(lk: Lake, paths: int = 300) -> tuple[str, str, str] | None:
+    """Print the fragility curve of :data:`CASCADE_SYMBOL`'s current state; return the page section.
+
+    None (with the reason already printed) when the store cannot give a state for it.
+    """
+    try:
+        frag, fig = fragility_for_demo(lk, symbol=CASCADE_SYMBOL, paths=paths)
+    except typer.Exit:
+        return None
+    console().print(fragility_table(frag))
+    note = (
+        f"How much a shock of each size would liquidate on {CASCADE_SYMBOL}, and how far the price would "
+        f"then go: median and p10–p90 over {paths} Monte Carlo paths of the heatmap ensemble's position "
+        "books and the liquidity law (docs/cascade.md says what the model leaves out)."
+    )
+    body = f"<p class=note>{html.escape(note)}</p>" + fig.to_html(full_html=False, include_plotlyjs=False)
+    return ("fragility", f"Cascade fragility · {CASCADE_SYMBOL}", body)
 
 
 # --- heatmap (docs/heatmap/) ----------------------------------------------------------------------------
