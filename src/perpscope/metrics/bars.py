@@ -25,7 +25,17 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from perpscope.metrics._frames import KEYS, TS, FrameError, instant, keys_of, ms, require, sort_series
+from perpscope.metrics._frames import (
+    KEYS,
+    TS,
+    FrameError,
+    instant,
+    join_asof_series,
+    keys_of,
+    ms,
+    require,
+    sort_series,
+)
 
 #: Candle columns summed when bars are combined.
 _CANDLE_SUMS = ("volume_base", "volume_quote", "trades", "taker_buy_base", "taker_buy_quote")
@@ -378,14 +388,7 @@ def asof_bars(
         keys,
         "_end",
     )
-    out = left.join_asof(
-        right,
-        on="_end",
-        by=keys or None,
-        strategy="backward",
-        tolerance=f"{max_age_ms}ms" if max_age_ms is not None else None,
-        check_sortedness=False,
-    )
+    out = join_asof_series(left, right, left_on="_end", right_on="_end", by=keys, tolerance_ms=max_age_ms)
     out = out.drop("_end")
     return out.rename({"_stamp": stamp_col}) if stamp_col else out.drop("_stamp")
 

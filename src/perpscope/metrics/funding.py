@@ -25,6 +25,7 @@ from perpscope.metrics._frames import (
     KEYS,
     FrameError,
     base_of,
+    join_asof_series,
     keys_of,
     lag,
     over,
@@ -147,14 +148,7 @@ def funding_flow(
     f = sort_series(
         funding.drop([c for c in ("oi_base", "oi_usd", "oi_ts_ms") if c in funding.columns]), keys
     )
-    out = f.join_asof(
-        right,
-        on="ts_ms",
-        by=keys,
-        strategy="backward",
-        tolerance=f"{max_age_ms}ms" if max_age_ms is not None else None,
-        check_sortedness=False,
-    )
+    out = join_asof_series(f, right, left_on="ts_ms", right_on="ts_ms", by=keys, tolerance_ms=max_age_ms)
     notional = pl.col("oi_usd")
     if "mark_price" in out.columns and "oi_base" in out.columns:
         notional = pl.coalesce(pl.col("oi_base") * pl.col("mark_price"), pl.col("oi_usd"))

@@ -17,6 +17,7 @@ from perpscope.metrics._frames import (
     FrameError,
     base_of,
     instant,
+    join_asof_series,
     keys_of,
     label,
     lag,
@@ -253,7 +254,7 @@ def oi_volume_consistency(
         over(pl.int_range(pl.len(), dtype=pl.Int64), k).alias("_idx"),
     )
     oi = sort_series(finest(open_interest, k), k)
-    j = oi.join_asof(c, left_on="ts_ms", right_on="_open", by=k, strategy="backward", check_sortedness=False)
+    j = join_asof_series(oi, c, left_on="ts_ms", right_on="_open", by=k)
     # the last candle opened at or before t: t inside it counts the candles before it; t at or after its
     # end counts it too; a candle ended a whole interval before t means the candles stop short of t
     inside = pl.col("ts_ms") < pl.col("_end")

@@ -123,7 +123,10 @@ class _Ids:
     def attach_spot(self, df: pl.DataFrame) -> pl.DataFrame:
         """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp)."""
         df = _coded(df)
-        spot = df.select(*KEYS, "_s64").unique().with_columns(pair_of(pl.col("canonical")).alias("_pair"))
+        firsts = df.select(pl.col("_s64").arg_unique()).to_series()  # integers: no string hashing
+        spot = (
+            df.select(*KEYS, "_s64").gather(firsts).with_columns(pair_of(pl.col("canonical")).alias("_pair"))
+        )
         link = spot.join(self.table.select("venue", "_pair", _SID), on=["venue", "_pair"], how="inner")
         return df.join(link.select("_s64", _SID), on="_s64", how="inner", maintain_order="left")
 
@@ -155,6 +158,19 @@ def _narrow(panel: pl.DataFrame, *cols: str) -> pl.DataFrame:
 def _hstack(panel: pl.DataFrame, part: pl.DataFrame, cols: list[str]) -> pl.DataFrame:
     """Columns computed on a narrow copy of the panel (same rows, same order) back onto it."""
     return panel.with_columns(part.select(cols).get_columns())
+
+
+def _extremes(df: pl.DataFrame, every: int, *, snapshot: bool) -> pl.DataFrame:
+    """The first and last instant of each series of ``df`` (``_sid, ts_ms``): all the grid needs.
+
+    A snapshot's instant is moved to the open of the first bar that may use it
+    (:func:`~perpscope.metrics.bars.known_bar_open`); that map never decreases, so it is applied to the
+    two extremes instead of to every row.
+    """
+    ts = pl.col("ts_ms")
+    ext = df.group_by(_SID).agg(ts.min().alias("_lo"), ts.max().alias("_hi"))
+    out = pl.concat([ext.select(_SID, pl.col(c).alias("ts_ms")) for c in ("_lo", "_hi")])
+    return out.with_columns(known_bar_open("ts_ms", every).alias("ts_ms")) if snapshot else out
 
 
 def _not_spot(df: pl.DataFrame) -> pl.DataFrame:
@@ -249,10 +265,7 @@ def build_panel(
     ids = _Ids(list(coded.values()))
     src = {k: ids.attach(v) for k, v in coded.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
-    spans = [
-        f.select(_SID, (known_bar_open("ts_ms", every) if k in snapshots else pl.col("ts_ms")).alias("ts_ms"))
-        for k, f in src.items()
-    ]
+    spans = [_extremes(f, every, snapshot=k in snapshots) for k, f in src.items()]
     grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     panel = grid.with_columns(_key()).join(
         ids.table.select(_SID, *KEYS), on=_SID, how="left", maintain_order="left"
@@ -433,7 +446,9 @@ def _liquidations(
 
 
 def _ratios(panel: pl.DataFrame, ratios: pl.DataFrame, cfg: PanelConfig) -> pl.DataFrame:
-    kinds = sorted(ratios.get_column("kind").unique().to_list())  # a few kinds, not rows
+    kind = pl.col("kind")
+    # a few kinds in long runs: the distinct values of the runs' first rows (no hashing of every row)
+    kinds = sorted(ratios.select(kind.filter(kind.ne_missing(kind.shift(1))).unique()).to_series().to_list())
     parts = [sort_series(finest(ratios.filter(pl.col("kind") == k), [_SID]), [_SID]) for k in kinds]
     # when every kind is stamped at the same instants (Binance's 5m ratios), side by side: one window
     # pass and one as-of join for all of them; otherwise one of each per kind

@@ -9,8 +9,17 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.core.time import interval_label
-from perpscope.metrics._frames import KEYS
-from perpscope.regimes._util import lagged, pct_expr, prepare, rate_expr, usd_expr, window_any, window_sum
+from perpscope.regimes._util import (
+    SID,
+    lagged,
+    numbered,
+    pct_expr,
+    prepare,
+    rate_expr,
+    usd_expr,
+    window_any,
+    window_sum,
+)
 from perpscope.regimes.config import LABELS, RegimeConfig
 
 #: The numeric evidence columns :func:`classify` adds (see its Returns section).
@@ -189,7 +198,7 @@ def classify(
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "classify")
-    keep = [c for c in ("venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
+    keep = [c for c in (SID, "venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
     t = df.select(*keep, *_inputs(df))
     t = lagged(t, ["_close", "_oi", "funding_8h"], cfg.window_ms, step)
     w = cfg.window_ms
@@ -244,13 +253,10 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     missing = [c for c in need if c not in labels.columns]
     if missing:
         raise ValueError(f"episodes: expected the output of classify(), missing columns {missing}")
-    df = labels.sort([*KEYS, "ts_ms"])
-    new = (
-        (pl.col("regime") != pl.col("regime").shift(1)).fill_null(True)
-        | (pl.col("canonical") != pl.col("canonical").shift(1)).fill_null(True)
-        | (pl.col("venue") != pl.col("venue").shift(1)).fill_null(True)
-    )
-    df = df.with_columns(new.cum_sum().alias("_run"))
+    df = numbered(labels)
+    new = (pl.col("regime") != pl.col("regime").shift(1)) | (pl.col(SID) != pl.col(SID).shift(1))
+    # a run number flagged sorted: the group-by below takes each run as a slice
+    df = df.with_columns(new.fill_null(True).cum_sum().set_sorted().alias("_run")).drop(SID)
     iv = pl.col("interval_ms").last() if "interval_ms" in df.columns else pl.lit(0)
     num = {c: c in df.columns for c in ("price_chg", "oi_chg", "liq_long_w_usd")}
     aggs = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.metrics._frames import KEYS
-from perpscope.regimes._util import prepare, rows_in
+from perpscope.regimes._util import SID, prepare, rows_in
 from perpscope.regimes.config import RegimeConfig
 
 FLOW_COLUMNS: tuple[str, ...] = (
@@ -40,8 +40,9 @@ def spot_volume(panel: pl.DataFrame) -> pl.Expr:
     return pl.coalesce(got) if got else pl.lit(None, pl.Float64)
 
 
-def _rolling_corr(x: str, y: str, n: int) -> pl.Expr:
-    """Pearson correlation of ``x`` and ``y`` over the last ``n`` rows of each series (pairs with both)."""
+def _with_rolling_corr(t: pl.DataFrame, x: str, y: str, n: int, name: str) -> pl.DataFrame:
+    """``t`` with ``name`` = the Pearson correlation of ``x`` and ``y`` over the last ``n`` rows of each
+    series (pairs with both). The five window means are columns of their own, each computed once."""
     both = pl.col(x).is_not_null() & pl.col(y).is_not_null()
     a = pl.when(both).then(pl.col(x))
     b = pl.when(both).then(pl.col(y))
@@ -53,10 +54,19 @@ def _rolling_corr(x: str, y: str, n: int) -> pl.Expr:
     def mean(e: pl.Expr) -> pl.Expr:
         return pl.when(inside).then(e.rolling_mean(n, min_samples=k))
 
-    cov = mean(a * b) - mean(a) * mean(b)
-    va = mean(a * a) - mean(a) ** 2
-    vb = mean(b * b) - mean(b) ** 2
-    return pl.when((va > 0) & (vb > 0)).then(cov / (va * vb).sqrt())
+    t = t.with_columns(
+        mean(a).alias("_ma"),
+        mean(b).alias("_mb"),
+        mean(a * b).alias("_mab"),
+        mean(a * a).alias("_maa"),
+        mean(b * b).alias("_mbb"),
+    )
+    ma, mb = pl.col("_ma"), pl.col("_mb")
+    cov = pl.col("_mab") - ma * mb
+    va = pl.col("_maa") - ma**2
+    vb = pl.col("_mbb") - mb**2
+    corr = pl.when((va > 0) & (vb > 0)).then(cov / (va * vb).sqrt())
+    return t.with_columns(corr.alias(name)).drop("_ma", "_mb", "_mab", "_maa", "_mbb")
 
 
 def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
@@ -98,12 +108,13 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
     perp = pl.col("volume_usd").cast(pl.Float64) if "volume_usd" in df.columns else pl.lit(None, pl.Float64)
     close = pl.col("close") if "close" in df.columns else pl.lit(None, pl.Float64)
     t = df.select(
+        SID,
         *KEYS,
         "ts_ms",
         perp.alias("_pv"),
         spot_volume(df).alias("_sv"),
-        (close / close.shift(1).over(KEYS)).log().alias("_ret"),
-        pl.int_range(pl.len()).over(KEYS).alias("_pos"),
+        pl.when(pl.col(SID) == pl.col(SID).shift(1)).then(close / close.shift(1)).log().alias("_ret"),
+        pl.int_range(pl.len()).over(SID).alias("_pos"),
         (pl.col("taker_imbalance") if "taker_imbalance" in df.columns else pl.lit(None, pl.Float64)).alias(
             "_pi"
         ),
@@ -115,12 +126,11 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
     )
     both = pl.col("_pv").is_not_null() & pl.col("_sv").is_not_null()
     t = t.with_columns(
-        pl.when(both).then(pl.col("_pv")).rolling_sum(n, min_samples=1).over(KEYS).alias("perp_volume_w_usd"),
-        pl.when(both).then(pl.col("_sv")).rolling_sum(n, min_samples=1).over(KEYS).alias("spot_volume_w_usd"),
-    ).with_columns(
-        _rolling_corr("_ret", "_pi", n).alias("perp_flow_corr"),
-        _rolling_corr("_ret", "_si", n).alias("spot_flow_corr"),
+        pl.when(both).then(pl.col("_pv")).rolling_sum(n, min_samples=1).over(SID).alias("perp_volume_w_usd"),
+        pl.when(both).then(pl.col("_sv")).rolling_sum(n, min_samples=1).over(SID).alias("spot_volume_w_usd"),
     )
+    t = _with_rolling_corr(t, "_ret", "_pi", n, "perp_flow_corr")
+    t = _with_rolling_corr(t, "_ret", "_si", n, "spot_flow_corr")
     ratio = pl.when(pl.col("perp_volume_w_usd") > 0).then(
         pl.col("spot_volume_w_usd") / pl.col("perp_volume_w_usd")
     )

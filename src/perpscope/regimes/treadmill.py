@@ -14,7 +14,7 @@ import polars as pl
 
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.metrics._frames import KEYS, TS
-from perpscope.regimes._util import pct, prepare, rows_in, usd
+from perpscope.regimes._util import pct, prepare, rows_in, series_slices, usd
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.flow import spot_volume
@@ -39,32 +39,31 @@ class _Series:
     flush: np.ndarray  # bool: bar labelled deleveraging_flush
 
 
-def _series(labels: pl.DataFrame) -> list[_Series]:
-    def arr(part: pl.DataFrame, col: str) -> _F:
-        if col not in part.columns:
-            return np.full(part.height, np.nan)
-        return part.get_column(col).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series]:
+    """The series of ``labels`` (sorted by series and time) cut at ``slices`` (:func:`series_slices`)."""
 
-    out = []
-    for (venue, canon), part in labels.group_by(list(KEYS), maintain_order=True):
-        close = arr(part, "close")
-        hi, lo = arr(part, "high"), arr(part, "low")
-        out.append(
-            _Series(
-                str(venue),
-                str(canon),
-                part.get_column("ts_ms").dt.epoch("ms").to_numpy(),
-                close,
-                np.where(np.isnan(hi), close, hi),
-                np.where(np.isnan(lo), close, lo),
-                arr(part, "oi"),
-                arr(part, "funding_8h"),
-                np.nan_to_num(arr(part, "liq_long_w_usd")) + np.nan_to_num(arr(part, "liq_short_w_usd")),
-                arr(part, "liq_long_w_usd"),
-                (part.get_column("regime") == "deleveraging_flush").to_numpy(),
-            )
-        )
-    return out
+    def arr(col: str) -> _F:
+        if col not in labels.columns:
+            return np.full(labels.height, np.nan)
+        return labels.get_column(col).cast(pl.Float64).fill_null(float("nan")).to_numpy()
+
+    close = arr("close")
+    hi, lo = arr("high"), arr("low")
+    cols = {
+        "ts": labels.get_column("ts_ms").dt.epoch("ms").to_numpy(),
+        "close": close,
+        "high": np.where(np.isnan(hi), close, hi),
+        "low": np.where(np.isnan(lo), close, lo),
+        "oi": arr("oi"),
+        "funding": arr("funding_8h"),
+        "liq": np.nan_to_num(arr("liq_long_w_usd")) + np.nan_to_num(arr("liq_short_w_usd")),
+        "liq_long": arr("liq_long_w_usd"),
+        "flush": (labels.get_column("regime") == "deleveraging_flush").fill_null(False).to_numpy(),
+    }
+    venue, canon = labels.get_column("venue"), labels.get_column("canonical")
+    return [
+        _Series(str(venue[o]), str(canon[o]), **{k: v[o : o + n] for k, v in cols.items()}) for o, n in slices
+    ]
 
 
 def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:
@@ -152,7 +151,7 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     labels = panel if "regime" in panel.columns else classify(panel, cfg)
     labels, step = prepare(labels, "treadmill")
     rows: list[dict[str, object]] = []
-    for s in _series(labels):
+    for s in _series(labels, series_slices(labels)):
         bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
         n = rows_in(cfg.window_ms, bar)
         fl = _flushes(s, cfg.flush_gap_ms)
@@ -305,7 +304,9 @@ def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
     return _breaker(s, name, bool(oi_ok and f_ok and liq_ok), oi_chg, -cfg.oi_move, ev)
 
 
-def circuit_breakers(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
+def circuit_breakers(
+    panel: pl.DataFrame, config: RegimeConfig | None = None, *, labels: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """The checks that end a liquidation treadmill, at each series' last bar, with their evidence.
 
     Parameters
@@ -315,6 +316,9 @@ def circuit_breakers(panel: pl.DataFrame, config: RegimeConfig | None = None) ->
     config : RegimeConfig, optional
         Thresholds (``oi_move``, ``calm_share``, ``flow_window_ms``, ``ratio_fall``, ``vol_window_ms``,
         ``vol_change``).
+    labels : polars.DataFrame, optional
+        ``classify(panel, config)`` (evidence or not) when the caller already has it: skips classifying
+        the panel again. Must hold the panel's bars.
 
     Returns
     -------
@@ -336,7 +340,16 @@ def circuit_breakers(panel: pl.DataFrame, config: RegimeConfig | None = None) ->
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "circuit_breakers")
-    labels = classify(df, cfg, evidence=False)  # the breakers write their own evidence
+    if labels is None:
+        labels = classify(df, cfg, evidence=False)  # the breakers write their own evidence
+    else:
+        labels = prepare(labels, "circuit_breakers")[0]
+        if labels.height != df.height:
+            raise ValueError(
+                f"circuit_breakers: labels has {labels.height} rows, the panel {df.height}; pass "
+                "classify(panel) of this panel, or no labels"
+            )
+    slices = series_slices(df)
     extra = df.select(
         *KEYS,
         "ts_ms",
@@ -351,7 +364,8 @@ def circuit_breakers(panel: pl.DataFrame, config: RegimeConfig | None = None) ->
         ).alias("sd"),
     )
     rows: list[dict[str, object]] = []
-    for s, (_, part) in zip(_series(labels), extra.group_by(list(KEYS), maintain_order=True), strict=True):
+    for s, (o, size) in zip(_series(labels, slices), slices, strict=True):
+        part = extra.slice(o, size)
         bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
         n = rows_in(cfg.window_ms, bar)
         m = rows_in(cfg.flow_window_ms, bar)
