@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import itertools
 from pathlib import Path
 
 import polars as pl
@@ -10,7 +11,9 @@ import pytest
 
 from perpscope.api.params import LADDER_MS, ApiError, Limits, check_range, pick_every
 from perpscope.cli.demo import demo_data_dir
+from perpscope.core.format import REGIME_COLOURS
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS
+from perpscope.regimes import LABELS
 
 API = "/api/v1"
 
@@ -80,6 +83,13 @@ def test_dashboard_bundle_has_every_view(client) -> None:  # type: ignore[no-unt
     assert len(d["heatmap"]["usd"]) == Limits().heatmap_prices
     assert set(d["heatmap"]["zones"]["side"]) == {"long", "short"}
     assert {"available"} <= set(d["regimes"]) and {"available"} <= set(d["cascade"])
+    # regime episodes tile the range in whole 1h bars, each label in the one shared palette
+    rg = d["regimes"]
+    assert rg["available"] is True and rg["colours"] == REGIME_COLOURS
+    runs = rg["runs"]
+    assert all(r["regime"] in LABELS and r["evidence"] for r in runs)
+    assert all(r["end_ms"] > r["start_ms"] and (r["end_ms"] - r["start_ms"]) % 3_600_000 == 0 for r in runs)
+    assert all(a["end_ms"] <= b["start_ms"] for a, b in itertools.pairwise(runs))
     assert "funding" in d["methods"] and d["methods"]["funding"]["text"]
     fr = [x for x in d["series"]["columns"]["funding_rate"] if x is not None]
     assert fr and all(abs(x) < 0.01 for x in fr)  # fractions per interval, never percents

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import polars as pl
 
+from perpscope.core.format import REGIME_COLOURS
 from perpscope.regimes import LABELS
 from perpscope.report.html import heatmap_html
-from perpscope.report.regime_band import REGIME_COLOURS, add_regime_band, band_traces
+from perpscope.report.regime_band import add_regime_band, band_traces
 
 H = 3_600_000
 T0 = 1_780_000_000_000 // (4 * H) * (4 * H)

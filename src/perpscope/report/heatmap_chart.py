@@ -52,7 +52,8 @@ def heatmap_figure(
     lo = float(bars["low"].min()) * (1 - pad)  # type: ignore[arg-type]
     hi = float(bars["high"].max()) * (1 + pad)  # type: ignore[arg-type]
     keep = (grid.mids >= lo) & (grid.mids <= hi)
-    z = (gl + gs)[:, keep].T
+    # float32 (7 significant digits of USD) halves the page: plotly ships numpy arrays as typed binary
+    z = (gl + gs)[:, keep].T.astype(np.float32)
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2], horizontal_spacing=0.01,
         subplot_titles=("model book: USD that would be liquidated, by price", "current map (USD)"),

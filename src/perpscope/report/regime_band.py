@@ -13,21 +13,8 @@ import textwrap
 import plotly.graph_objects as go
 import polars as pl
 
+from perpscope.core.format import REGIME_COLOURS, UNKNOWN_REGIME_COLOUR
 from perpscope.regimes import LABELS
-
-#: Colour of each label (docs/regimes.md): warm for the bearish / deleveraging readings, cool for
-#: building leverage, purple for squeeze risks, grey for neutral.
-REGIME_COLOURS: dict[str, str] = {
-    "deleveraging_flush": "#b3261e",
-    "short_covering": "#f29e4c",
-    "new_shorts": "#e8590c",
-    "leverage_buildup": "#2f9e44",
-    "squeeze_risk_short": "#7048e8",
-    "squeeze_risk_long": "#c2255c",
-    "latent_fragility": "#f2c94c",
-    "neutral": "#dfe3e8",
-}
-_UNKNOWN = "#9aa1ab"
 
 
 def _ms(col: str) -> pl.Expr:
@@ -80,7 +67,7 @@ def band_traces(episodes: pl.DataFrame) -> list[go.Bar]:
                 orientation="h",
                 width=1.0,
                 name=lab.replace("_", " "),
-                marker={"color": REGIME_COLOURS.get(lab, _UNKNOWN), "line": {"width": 0}},
+                marker={"color": REGIME_COLOURS.get(lab, UNKNOWN_REGIME_COLOUR), "line": {"width": 0}},
                 hovertext=text,
                 hovertemplate="%{hovertext}<extra></extra>",
                 meta="regime-band",

@@ -65,13 +65,6 @@ var PS = (function () {
     });
   }
 
-  // One colour per regime label (docs/regimes.md); neutral recedes so the labels that say something stand out.
-  var REGIME_COLORS = {
-    neutral: "#dfe3e6", leverage_buildup: "#e67e22", short_covering: "#9b59b6", new_shorts: "#2980b9",
-    deleveraging_flush: "#c0392b", latent_fragility: "#f1c40f", squeeze_risk_short: "#16a085",
-    squeeze_risk_long: "#d35400"
-  };
-
   function plot(id, traces, lay, name) {
     var el = document.getElementById("chart-" + id);
     var base = {
@@ -145,7 +138,7 @@ var PS = (function () {
       var names = [], traces = {};
       rg.runs.forEach(function (r) {
         if (!traces[r.regime]) { traces[r.regime] = { type: "bar", x: [], y: [], width: [], name: r.regime,
-          marker: { color: REGIME_COLORS[r.regime] || "#7f8c8d" },
+          marker: { color: (rg.colours || {})[r.regime] || "#9aa1ab" },  // the API's one palette
           text: [], textposition: "none", hovertemplate: "%{text}<extra>%{fullData.name}</extra>", offset: 0 }; names.push(r.regime); }
         var tr = traces[r.regime];
         tr.x.push(new Date(r.start_ms)); tr.y.push(1); tr.width.push(r.end_ms - r.start_ms);
