@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from perpscope.assemble.panel import panel_from
 from perpscope.core.errors import InputError
 from perpscope.core.time import HOUR_MS, MINUTE_MS, parse_time_ms
 from perpscope.ingest.importer import import_paths
@@ -143,15 +144,7 @@ def lake_dataset(lake: Lake, options: dict[str, Any]) -> tuple[pl.DataFrame, lis
         raise InputError(
             str(lake.root), f"expected candles for venue={venue} symbol={symbol} in the store; found none"
         )
-    return build_panel(
-        every,
-        candles=frames.get("candles"),
-        funding=frames.get("funding"),
-        open_interest=frames.get("open_interest"),
-        liquidations=frames.get("liquidations"),
-        long_short_ratios=frames.get("long_short_ratios"),
-        taker_volume=frames.get("taker_volume"),
-    ), [f"your store: venue={venue}, symbol={symbol}, bars={every} ms"]
+    return panel_from(every, dict(frames)), [f"your store: venue={venue}, symbol={symbol}, bars={every} ms"]
 
 
 SHARED_DATASETS: dict[str, Callable[[Path, dict[str, Any]], tuple[pl.DataFrame, list[str]]]] = {
