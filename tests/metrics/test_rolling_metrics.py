@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from perpscope.metrics.rolling import (
     add_zscore,
+    add_zscores,
     regular_step,
     trailing_percentile,
     trailing_zscore,
@@ -115,6 +116,37 @@ def test_the_running_sum_form_equals_the_time_window_on_a_regular_grid(
     exact = df.select(trailing_zscore(pl.col("x"), window_ms=w, min_samples=2))["x"].to_list()
     sums = add_zscore(df, "x", "z", window_ms=w, min_samples=2)["z"].to_list()
     assert close(sums, exact, tol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-100_000, 100_000), st.integers(1, 5_000)), min_size=1, max_size=60),
+    st.integers(2, 20),
+    st.booleans(),
+)
+def test_several_zscores_in_one_pass_equal_the_time_window_of_each_column(
+    pairs: list[tuple[int, int]], window_steps: int, gap: bool
+) -> None:
+    """Two columns scored in one call each equal the plain time-window z-score of that column alone,
+    on a regular grid (running sums) and with a gap (time windows); the frame keeps its columns."""
+    step = 300_000
+    xs, ys = [a / 100 for a, _ in pairs], [b / 100 for _, b in pairs]
+    ts = [T0 + (i + (5 if gap and i >= len(xs) // 2 else 0)) * step for i in range(len(xs))]
+    df = pl.DataFrame(
+        {
+            "venue": "v",
+            "canonical": ["a"] * len(xs) + ["b"] * len(xs),
+            "ts_ms": pl.Series(ts * 2).cast(TS),
+            "x": xs + xs[::-1],
+            "y": ys + ys[::-1],
+        }
+    )
+    w = window_steps * step
+    got = add_zscores(df, {"x": "zx", "y": "zy"}, window_ms=w, min_samples=2)
+    assert got.columns == [*df.columns, "zx", "zy"]
+    for col, z in (("x", "zx"), ("y", "zy")):
+        exact = df.select(trailing_zscore(pl.col(col), window_ms=w, min_samples=2))[col].to_list()
+        assert close(got[z].to_list(), exact, tol=1e-6), col
 
 
 def test_with_trailing_stats_names_columns_and_scores_logs() -> None:

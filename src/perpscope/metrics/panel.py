@@ -32,7 +32,7 @@ from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settle
 from perpscope.metrics.liquidations import BURST_WINDOW_MS, BURST_Z, long_share, with_sampling
 from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_consistency
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
-from perpscope.metrics.rolling import add_zscore
+from perpscope.metrics.rolling import add_zscore, add_zscores
 from perpscope.metrics.volume import taker_flow
 
 #: Dense integer id of a (venue, canonical) series inside one panel call, in (venue, canonical) order.
@@ -470,15 +470,13 @@ def _ratios(panel: pl.DataFrame, ratios: pl.DataFrame, cfg: PanelConfig) -> pl.D
                 for k, p in group
             ]
         )
-        for k, _ in group:
-            r = add_zscore(
-                r,
-                f"_lr_{k}",
-                f"ratio_z_{k}",
-                window_ms=cfg.ratio_window_ms,
-                by=[_SID],
-                min_samples=cfg.min_samples,
-            )
+        r = add_zscores(
+            r,
+            {f"_lr_{k}": f"ratio_z_{k}" for k, _ in group},
+            window_ms=cfg.ratio_window_ms,
+            by=[_SID],
+            min_samples=cfg.min_samples,
+        )
         cols = [c for k, _ in group for c in (f"ls_{k}", f"ratio_z_{k}")]
         snap = r.select(_SID, "ts_ms", *cols)
         got = asof_bars(_narrow(panel), snap, cols, by=[_SID])

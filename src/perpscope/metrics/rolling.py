@@ -8,7 +8,7 @@ so series with gaps or with different sampling (1h and 8h funding) are treated a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
@@ -174,36 +174,84 @@ def add_zscore(
     ``var = (Σx² − (Σx)² / c) / (c − 1)``. A window whose variance is below 1e-10 of its mean square is
     treated as constant (no score): rounding leaves it meaningless.
     """
+    return add_zscores(
+        df,
+        {column: name},
+        window_ms=window_ms,
+        by=by,
+        min_samples=min_samples,
+        time_col=time_col,
+        step_ms=step_ms,
+    )
+
+
+def add_zscores(
+    df: pl.DataFrame,
+    names: Mapping[str, str],
+    *,
+    window_ms: int,
+    by: Sequence[str] = KEYS,
+    min_samples: int = MIN_SAMPLES,
+    time_col: str = "ts_ms",
+    step_ms: int | None = None,
+) -> pl.DataFrame:
+    """:func:`add_zscore` of several columns of one frame (``names``: column → z-score column), in one
+    pass: the grid check and each step run once for all of them (same numbers as one call per column).
+    """
     step = step_ms if step_ms is not None else regular_step(df, time_col=time_col, by=by)
     n = -(-window_ms // step) - 1 if step is not None else 0
     if step is None or n < 2:
-        z = trailing_zscore(
-            pl.col(column), window_ms=window_ms, time_col=time_col, by=by, min_samples=min_samples
+        return df.with_columns(
+            trailing_zscore(
+                pl.col(column), window_ms=window_ms, time_col=time_col, by=by, min_samples=min_samples
+            ).alias(name)
+            for column, name in names.items()
         )
-        return df.with_columns(z.alias(name))
     k = min(min_samples, n)
-    x = pl.col(column).cast(pl.Float64)
+    cols = list(names.items())
+
+    def tmp(stat: str) -> list[str]:
+        # the temporary columns of one statistic, one per scored column
+        return [f"_z{stat}{i}" for i in range(len(cols))]
+
     # running sums per series (never across series: a large series would swamp a small one's digits)
-    t = df.with_columns((x - over(x.drop_nulls().first(), by)).alias("_zx"))
-    zx = pl.col("_zx").fill_null(0.0)
-    t = t.with_columns(
-        over(pl.col("_zx").is_not_null().cast(pl.Float64).cum_sum(), by).alias("_zc"),
-        over(zx.cum_sum(), by).alias("_z1"),
-        over((zx * zx).cum_sum(), by).alias("_z2"),
+    t = df.with_columns(
+        (x - over(x.drop_nulls().first(), by)).alias(zx)
+        for (column, _), zx in zip(cols, tmp("x"), strict=True)
+        for x in [pl.col(column).cast(pl.Float64)]
     )
+    sums = []
+    for zx, zc, z1, z2 in zip(tmp("x"), tmp("c"), tmp("1"), tmp("2"), strict=True):
+        v = pl.col(zx).fill_null(0.0)
+        sums += [
+            over(pl.col(zx).is_not_null().cast(pl.Float64).cum_sum(), by).alias(zc),
+            over(v.cum_sum(), by).alias(z1),
+            over((v * v).cum_sum(), by).alias(z2),
+        ]
+    t = t.with_columns(sums)
 
     def back(col: str, lag: int) -> pl.Expr:
         # the running sum ``lag`` rows back, or 0 before the series' first row
         same = pl.all_horizontal([pl.col(c) == pl.col(c).shift(lag) for c in by]) if by else pl.lit(True)
         return pl.when(same.fill_null(False)).then(pl.col(col).shift(lag)).otherwise(0.0)
 
-    t = t.with_columns([(back(c, 1) - back(c, n + 1)).alias(c) for c in ("_zc", "_z1", "_z2")])
-    t = t.with_columns((pl.col("_z1") / pl.col("_zc")).alias("_zm"))
-    t = t.with_columns(((pl.col("_z2") - pl.col("_z1") * pl.col("_zm")) / (pl.col("_zc") - 1.0)).alias("_zv"))
-    c, v = pl.col("_zc"), pl.col("_zv")
-    std = pl.when((c >= k) & (c >= 2) & (v > 1e-10 * pl.col("_z2") / c)).then(v.sqrt())
-    out = t.with_columns(((pl.col("_zx") - pl.col("_zm")) / std).alias(name))
-    return out.drop("_zx", "_zc", "_z1", "_z2", "_zm", "_zv")
+    t = t.with_columns((back(c, 1) - back(c, n + 1)).alias(c) for c in (*tmp("c"), *tmp("1"), *tmp("2")))
+    t = t.with_columns(
+        (pl.col(z1) / pl.col(zc)).alias(zm) for zc, z1, zm in zip(tmp("c"), tmp("1"), tmp("m"), strict=True)
+    )
+    t = t.with_columns(
+        ((pl.col(z2) - pl.col(z1) * pl.col(zm)) / (pl.col(zc) - 1.0)).alias(zv)
+        for zc, z1, z2, zm, zv in zip(tmp("c"), tmp("1"), tmp("2"), tmp("m"), tmp("v"), strict=True)
+    )
+    scores = []
+    for (_, name), zx, zc, z2, zm, zv in zip(
+        cols, tmp("x"), tmp("c"), tmp("2"), tmp("m"), tmp("v"), strict=True
+    ):
+        c, v = pl.col(zc), pl.col(zv)
+        std = pl.when((c >= k) & (c >= 2) & (v > 1e-10 * pl.col(z2) / c)).then(v.sqrt())
+        scores.append(((pl.col(zx) - pl.col(zm)) / std).alias(name))
+    out = t.with_columns(scores)
+    return out.drop(*[c for stat in ("x", "c", "1", "2", "m", "v") for c in tmp(stat)])
 
 
 def with_trailing_stats(

@@ -121,19 +121,21 @@ def pct_expr(x: pl.Expr, digits: int = 1) -> pl.Expr:
 
 
 def usd_expr(x: pl.Expr) -> pl.Expr:
-    """USD → short text with k/M/B, ``235_600_000`` → ``"$235.6M"`` (same style as report.format)."""
+    """USD → short text with k/M/B, ``235_600_000`` → ``"$235.6M"`` (see :func:`usd` for why not
+    :func:`perpscope.core.format.usd_text`).
+
+    Each row's number is written once: the scaled amount (one decimal) where ``|x| ≥ 1000``, else the
+    whole dollars (a when/then chain would write every branch for every row).
+    """
     a = x.abs()
-    scaled = (
-        pl.when(a >= 1e9)
-        .then(pl.concat_str([(x / 1e9).round(1).cast(pl.Utf8), pl.lit("B")]))
-        .when(a >= 1e6)
-        .then(pl.concat_str([(x / 1e6).round(1).cast(pl.Utf8), pl.lit("M")]))
-        .when(a >= 1e3)
-        .then(pl.concat_str([(x / 1e3).round(1).cast(pl.Utf8), pl.lit("k")]))
-        .otherwise(x.round(0).cast(pl.Int64).cast(pl.Utf8))
+    scaled = pl.when(a >= 1e9).then(x / 1e9).when(a >= 1e6).then(x / 1e6).when(a >= 1e3).then(x / 1e3)
+    unit = pl.when(a >= 1e9).then(pl.lit("B")).when(a >= 1e6).then(pl.lit("M")).otherwise(pl.lit("k"))
+    text = pl.coalesce(
+        pl.concat_str([scaled.round(1).cast(pl.Utf8), unit]),
+        pl.when(a >= 1e3).then(pl.lit(None, pl.Float64)).otherwise(x).round(0).cast(pl.Int64).cast(pl.Utf8),
     )
     sign = pl.when(x < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    return pl.concat_str([sign, pl.lit("$"), scaled.str.strip_prefix("-")]).fill_null("n/a")
+    return pl.concat_str([sign, pl.lit("$"), text.str.strip_prefix("-")]).fill_null("n/a")
 
 
 def rate_expr(x: pl.Expr) -> pl.Expr:
@@ -147,7 +149,13 @@ def pct(x: float | None, digits: int = 1) -> str:
 
 
 def usd(x: float | None) -> str:
-    """Python twin of :func:`usd_expr` for single values."""
+    """Python twin of :func:`usd_expr` for single values.
+
+    Not :func:`perpscope.core.format.usd_text`: the evidence texts keep one decimal (``"$6.0M"``, so a
+    window sum reads the same width in every sentence) and put the sign first (``"-$2.3M"``), while
+    ``usd_text`` writes three significant digits (``"$2.62M"``, ``"$6M"``) for the views; the regime
+    tests and the report/alert tests pin each form, and :func:`usd_expr` (polars) must match this one.
+    """
     if x is None:
         return "n/a"
     sign = "-" if x < 0 else ""
