@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from perpscope.core.time import interval_ms
 from perpscope.records import RecordType
 
 LiveKind = Literal["stream", "poll", "none"]
@@ -55,6 +56,24 @@ class HistorySpec:
     periods: tuple[str, ...] = ()
     default_period: str | None = None
     archive: str | None = None
+
+    def period_ms(self, period: str | None) -> int | None:
+        """Length (ms) of ``period`` (default :attr:`default_period`); None when not interval-based.
+
+        Raises ValueError naming the accepted periods when the endpoint does not take ``period``.
+        """
+        if not self.periods:
+            return None
+        p = period or self.default_period
+        if p is None or p not in self.periods:
+            raise ValueError(f"{self.name}: period must be one of {', '.join(self.periods)}, got {p!r}")
+        return interval_ms(p)
+
+    def window(self, start_ms: int, end_ms: int, step_ms: int) -> tuple[int, int | None]:
+        """One page of ``step_ms`` bars from ``start_ms``: its last instant (inclusive, ms) and where the
+        next page starts (None: this page reaches ``end_ms``, exclusive)."""
+        last = min(end_ms, start_ms + self.page_limit * step_ms) - 1
+        return last, (last + 1 if last + 1 < end_ms else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from perpscope.core.time import DAY_MS, interval_ms
+from perpscope.core.time import DAY_MS
 from perpscope.records import (
     CANDLES,
     FUNDING,
@@ -258,16 +258,6 @@ class BinanceClient:
         return OPEN_INTEREST.from_records([wire.parse_open_interest_now(oi, mark)])
 
     # -- history -----------------------------------------------------------------------------------
-    def period_ms(self, stream: str, period: str | None) -> int | None:
-        spec = HISTORY[stream]
-        if not spec.periods:
-            return None
-        p = period or spec.default_period
-        assert p is not None
-        if p not in spec.periods:
-            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
-        return interval_ms(p)
-
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
@@ -283,11 +273,10 @@ class BinanceClient:
         spec = HISTORY[stream]
         if stream == "funding":
             return await self._funding_page(symbol, start_ms, end_ms)
-        step = self.period_ms(stream, period)
+        step = spec.period_ms(period)
         assert step is not None
-        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
+        window_end, nxt = spec.window(start_ms, end_ms, step)
         params: dict[str, object] = {"startTime": start_ms, "endTime": window_end, "limit": spec.page_limit}
-        nxt = window_end + 1 if window_end + 1 < end_ms else None
         if stream.endswith("klines"):
             key = "pair" if stream == "index_klines" else "symbol"
             params |= {key: symbol, "interval": period or spec.default_period}

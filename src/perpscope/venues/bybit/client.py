@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from perpscope.core.time import DAY_MS, HOUR_MS, interval_ms
+from perpscope.core.time import DAY_MS, HOUR_MS
 from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
 from perpscope.venues.bybit import wire
 from perpscope.venues.bybit.live import CAPABILITIES as LIVE_CAPABILITIES
@@ -79,23 +79,13 @@ class BybitClient:
         obj = await self.http.get("/v5/market/tickers", {"category": "linear", "symbol": symbol.upper()})
         return wire.parse_ticker_open_interest(obj)
 
-    def period_ms(self, stream: str, period: str | None) -> int | None:
-        spec = HISTORY[stream]
-        if not spec.periods:
-            return None
-        p = period or spec.default_period
-        if p not in spec.periods:
-            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
-        return interval_ms(p)
-
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
         """One window of ``stream`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
         spec = HISTORY[stream]
-        step = self.period_ms(stream, period) or HOUR_MS
-        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
-        nxt = window_end + 1 if window_end + 1 < end_ms else None
+        step = spec.period_ms(period) or HOUR_MS
+        window_end, nxt = spec.window(start_ms, end_ms, step)
         base = {"category": "linear", "symbol": symbol, "limit": spec.page_limit}
         if stream == "funding":
             obj = await self.http.get(spec.endpoint, base | {"startTime": start_ms, "endTime": window_end})

@@ -17,7 +17,6 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.core.time import interval_ms
 from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
@@ -110,15 +109,6 @@ class HyperliquidClient:
         return self.clock_ms(), wire.parse_meta_and_ctxs(obj)
 
     # -- history -----------------------------------------------------------------------------------
-    def period_ms(self, stream: str, period: str | None) -> int | None:
-        spec = HISTORY[stream]
-        if not spec.periods:
-            return None
-        p = period or spec.default_period
-        if p not in spec.periods:
-            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
-        return interval_ms(p)
-
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
@@ -134,11 +124,10 @@ class HyperliquidClient:
             last = max(int(r["time"]) for r in rows)  # raw instant: the next page starts just after it
             nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
             return Page({FUNDING: df}, nxt, df.height)
-        step = self.period_ms(stream, period)
+        step = spec.period_ms(period)
         assert step is not None
         p = period or spec.default_period
-        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
-        nxt = window_end + 1 if window_end + 1 < end_ms else None
+        window_end, nxt = spec.window(start_ms, end_ms, step)
         body = {
             "type": "candleSnapshot",
             "req": {"coin": coin, "interval": p, "startTime": start_ms, "endTime": window_end},

@@ -14,7 +14,7 @@ import asyncio
 
 import polars as pl
 
-from perpscope.core.time import DAY_MS, HOUR_MS, interval_ms
+from perpscope.core.time import DAY_MS, HOUR_MS
 from perpscope.records import (
     CANDLES,
     FUNDING,
@@ -204,23 +204,13 @@ class OkxClient:
         return self._funding_iv[inst.inst_id]
 
     # -- history -----------------------------------------------------------------------------------
-    def period_ms(self, stream: str, period: str | None) -> int | None:
-        spec = HISTORY[stream]
-        if not spec.periods:
-            return None
-        p = period or spec.default_period
-        if p not in spec.periods:
-            raise ValueError(f"{stream}: period must be one of {', '.join(spec.periods)}, got {p!r}")
-        return interval_ms(p)
-
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
         """One window of ``stream`` for ``symbol`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
         spec = HISTORY[stream]
-        step = self.period_ms(stream, period) or HOUR_MS
-        window_end = min(end_ms, start_ms + spec.page_limit * step) - 1
-        nxt = window_end + 1 if window_end + 1 < end_ms else None
+        step = spec.period_ms(period) or HOUR_MS
+        window_end, nxt = spec.window(start_ms, end_ms, step)
         if stream == "spot_klines":
             inst = wire.spot_instrument(wire.inst_id(symbol).removesuffix("-SWAP"))
         else:
