@@ -16,7 +16,7 @@ from typing import Any, Literal
 import polars as pl
 
 from perpscope.core.time import interval_ms
-from perpscope.records import RecordType
+from perpscope.records import CANDLES, TRADES, RecordType
 
 LiveKind = Literal["stream", "poll", "none"]
 
@@ -149,3 +149,17 @@ class Poll:
     record: RecordType
     every_s: float
     fetch: Callable[[], Awaitable[pl.DataFrame]]
+
+
+class NoGapFill:
+    """Defaults for a live feed (:class:`perpscope.ingest.live.LiveFeed`) whose venue needs no set-up per
+    connection and cannot refill a gap by REST: subclasses override what their venue does offer."""
+
+    async def prepare(self) -> None:
+        return None
+
+    async def fill_trades(self, symbol: str, from_id: int, to_id: int) -> pl.DataFrame:
+        return TRADES.empty()
+
+    async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
+        return CANDLES.empty()

@@ -12,12 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import polars as pl
-
 from perpscope.core.time import HOUR_MS
-from perpscope.records import CANDLES, LIQUIDATIONS, OPEN_INTEREST, TRADES
+from perpscope.records import LIQUIDATIONS, OPEN_INTEREST
 from perpscope.venues.bybit.wire import StreamParser, subscribe_message
-from perpscope.venues.feeds import Capabilities, LiveSpec, Poll
+from perpscope.venues.feeds import Capabilities, LiveSpec, NoGapFill, Poll
 
 if TYPE_CHECKING:
     from perpscope.venues.bybit.client import BybitClient
@@ -40,7 +38,7 @@ CAPABILITIES = Capabilities(
 )
 
 
-class BybitLive:
+class BybitLive(NoGapFill):
     """Live Bybit linear feed for ``symbols``: liquidations (websocket) and open interest (REST poll).
 
     Parameters
@@ -105,15 +103,6 @@ class BybitLive:
             Poll("open_interest", OPEN_INTEREST, self.oi_poll_s, lambda s=s: c.open_interest_now(s))  # type: ignore[misc]
             for s in self.symbols
         ]
-
-    async def prepare(self) -> None:
-        return None
-
-    async def fill_trades(self, symbol: str, from_id: int, to_id: int) -> pl.DataFrame:
-        return TRADES.empty()
-
-    async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        return CANDLES.empty()
 
     async def aclose(self) -> None:
         if self.client is not None:

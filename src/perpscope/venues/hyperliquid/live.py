@@ -15,8 +15,8 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST, TRADES
-from perpscope.venues.feeds import Poll
+from perpscope.records import FUNDING, OPEN_INTEREST
+from perpscope.venues.feeds import NoGapFill, Poll
 from perpscope.venues.hyperliquid import wire
 from perpscope.venues.hyperliquid.client import CAPABILITIES, LIVE, HyperliquidClient
 
@@ -31,7 +31,7 @@ class _NoFrames:
         return []
 
 
-class HyperliquidLive:
+class HyperliquidLive(NoGapFill):
     """Polled Hyperliquid feed for ``symbols`` (coins: ``BTC``; ``BTCUSDT`` is read as ``BTC``).
 
     Parameters
@@ -103,15 +103,6 @@ class HyperliquidLive:
         if "open_interest" in self.streams:
             out.append(Poll("open_interest", OPEN_INTEREST, self.poll_s, self._oi))
         return out
-
-    async def prepare(self) -> None:
-        return None
-
-    async def fill_trades(self, symbol: str, from_id: int, to_id: int) -> pl.DataFrame:
-        return TRADES.empty()
-
-    async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        return CANDLES.empty()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -18,8 +18,7 @@ from typing import Literal
 import polars as pl
 
 from perpscope.core.time import SECOND_MS, interval_ms
-from perpscope.records import TRADES
-from perpscope.venues.feeds import Poll
+from perpscope.venues.feeds import NoGapFill, Poll
 from perpscope.venues.okx.client import _BARS, CAPABILITIES, LIVE, WS_URL, OkxClient
 from perpscope.venues.okx.wire import StreamParser, inst_id, subscribe_message
 
@@ -29,7 +28,7 @@ ARGS_PER_MESSAGE = 20
 _PUBLIC = ("liquidations", "funding", "open_interest")
 
 
-class OkxLive:
+class OkxLive(NoGapFill):
     """One OKX websocket (``public`` or ``business``) for ``symbols`` and the wanted ``streams``.
 
     Parameters
@@ -104,9 +103,6 @@ class OkxLive:
     async def prepare(self) -> None:
         """Contract sizes for every swap (the liquidation channel spans them all), once per connect."""
         self.parser.instruments = dict(await self.client.instruments(refresh=True))
-
-    async def fill_trades(self, symbol: str, from_id: int, to_id: int) -> pl.DataFrame:
-        return TRADES.empty()
 
     async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
         return await self.client.klines_between(symbol, self.kline_period, start_ms, end_ms)
