@@ -37,10 +37,10 @@ def test_two_round_cascade_worked_by_hand(kernel) -> None:  # type: ignore[no-un
     assert o.liq_usd[0] == pytest.approx(19_050.0) and o.first_usd[0] == pytest.approx(9_600.0)
     assert o.branching[0] == pytest.approx(9_450 / 9_600)
     assert o.step_price[0, :3] == pytest.approx([95.0, 94.04, 93.095])
-    assert o.step_liq[0, :2] == pytest.approx([9_600.0, 9_450.0]) and o.step_liq[0, 2] == 0.0
+    assert o.step_liq_usd[0, :2] == pytest.approx([9_600.0, 9_450.0]) and o.step_liq_usd[0, 2] == 0.0
     # insurance: round 1 fills at 94.04 below bankruptcy 95.5 → fund pays 100 × 1.46 = 146;
     # round 2 fills at 93.095 below 94.0 → 90.5
-    assert o.fund_paid[0] == pytest.approx(146.0 + 90.5)
+    assert o.fund_paid_usd[0] == pytest.approx(146.0 + 90.5)
 
 
 @pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
@@ -52,7 +52,7 @@ def test_empty_fund_auto_deleverages_against_the_top_ranked_shorts(kernel) -> No
     o = run(kernel, [LONGS], [counter], 50_000.0, fund=0.0)
     assert o.final_price[0] == pytest.approx(95.0) and o.rounds[0] == 1
     assert o.adl_usd[0] == pytest.approx(9_550.0) and o.adl_closed[0] == 1
-    assert o.liq_usd[0] == pytest.approx(9_600.0) and o.fund_paid[0] == 0.0
+    assert o.liq_usd[0] == pytest.approx(9_600.0) and o.fund_paid_usd[0] == 0.0
     # a fund of 1,000 pays the 146 and the cascade runs as before
     o2 = run(kernel, [LONGS], [counter], 50_000.0, fund=1_000.0)
     assert o2.adl_usd[0] == 0.0 and o2.final_price[0] == pytest.approx(93.095)
@@ -118,7 +118,7 @@ def test_numba_equals_reference(members, counter, d, q0, fund, refill) -> None: 
         r = int(o.rounds[p])
         if r <= 6:
             assert o.step_closed[p, :r].sum() == o.n_closed[p]
-            assert o.step_liq[p, :r].sum() == pytest.approx(o.liq_usd[p])
+            assert o.step_liq_usd[p, :r].sum() == pytest.approx(o.liq_usd[p])
 
 
 @settings(max_examples=60, deadline=None)

@@ -49,15 +49,15 @@ class PathsOut:
     rounds: np.ndarray
     branching: np.ndarray
     first_usd: np.ndarray
-    fund_paid: np.ndarray
-    fund_gain: np.ndarray
+    fund_paid_usd: np.ndarray
+    fund_gain_usd: np.ndarray
     adl_usd: np.ndarray
     adl_closed: np.ndarray
     step_price: np.ndarray  # (n_paths, r_max + 1): price_0 (after the shock) … price_r_max
-    step_liq: np.ndarray  # (n_paths, r_max): round 1 … r_max
+    step_liq_usd: np.ndarray  # (n_paths, r_max): round 1 … r_max
     step_closed: np.ndarray
-    step_fund: np.ndarray
-    step_adl: np.ndarray
+    step_fund_usd: np.ndarray
+    step_adl_usd: np.ndarray
 
 
 def _move(q_eff: float, cx: np.ndarray, cq: np.ndarray) -> float:
@@ -98,7 +98,9 @@ def reference_kernel(
     """
     n_p = len(member)
     out = {k: np.zeros(n_p) for k in PathsOut.__dataclass_fields__ if not k.startswith("step_")}
-    steps = {k: np.zeros((n_p, r_max)) for k in ("step_liq", "step_closed", "step_fund", "step_adl")}
+    steps = {
+        k: np.zeros((n_p, r_max)) for k in ("step_liq_usd", "step_closed", "step_fund_usd", "step_adl_usd")
+    }
     step_price = np.full((n_p, r_max + 1), np.nan)
     for p in range(n_p):
         liq, qty, bank = books[member[p]]
@@ -129,7 +131,7 @@ def reference_kernel(
                     if gain < 0.0:
                         paid -= gain
                     else:
-                        out["fund_gain"][p] += gain
+                        out["fund_gain_usd"][p] += gain
                     continue
                 flow -= qty[i] * liq[i]  # auto-deleveraged: off the market, against the opposite side
                 adl += qty[i] * bank[i]
@@ -151,14 +153,14 @@ def reference_kernel(
             usd_by_round.append(usd)
             out["liq_usd"][p] += usd
             out["n_closed"][p] += len(new)
-            out["fund_paid"][p] += paid
+            out["fund_paid_usd"][p] += paid
             out["adl_usd"][p] += adl
             if k <= r_max:
                 step_price[p, k] = price
-                steps["step_liq"][p, k - 1] = usd
+                steps["step_liq_usd"][p, k - 1] = usd
                 steps["step_closed"][p, k - 1] = len(new)
-                steps["step_fund"][p, k - 1] = paid
-                steps["step_adl"][p, k - 1] = adl
+                steps["step_fund_usd"][p, k - 1] = paid
+                steps["step_adl_usd"][p, k - 1] = adl
         out["final_price"][p] = price
         out["rounds"][p] = k
         out["first_usd"][p] = usd_by_round[0] if usd_by_round else 0.0
@@ -197,15 +199,15 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
     rounds = np.zeros(n_p)
     branching = np.zeros(n_p)
     first_usd = np.zeros(n_p)
-    fund_paid = np.zeros(n_p)
-    fund_gain = np.zeros(n_p)
+    fund_paid_usd = np.zeros(n_p)
+    fund_gain_usd = np.zeros(n_p)
     adl_usd = np.zeros(n_p)
     adl_closed = np.zeros(n_p)
     step_price = np.full((n_p, r_max + 1), np.nan)
-    step_liq = np.zeros((n_p, r_max))
+    step_liq_usd = np.zeros((n_p, r_max))
     step_closed = np.zeros((n_p, r_max))
-    step_fund = np.zeros((n_p, r_max))
-    step_adl = np.zeros((n_p, r_max))
+    step_fund_usd = np.zeros((n_p, r_max))
+    step_adl_usd = np.zeros((n_p, r_max))
     for p in range(n_p):
         m = member[p]
         ptr = v_off[m]
@@ -243,7 +245,7 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
                     if gain < 0.0:
                         paid -= gain
                     else:
-                        fund_gain[p] += gain
+                        fund_gain_usd[p] += gain
                     continue
                 flow -= v_qty[i] * v_liq[i]
                 adl += v_qty[i] * v_bank[i]
@@ -262,7 +264,7 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
             price = p0 * (1.0 - d * _nb_move(_nb_eff(q0[p], q_cum, scale[p], refill[p], k), cx, cq))
             liq_usd[p] += usd
             n_closed[p] += n_new
-            fund_paid[p] += paid
+            fund_paid_usd[p] += paid
             adl_usd[p] += adl
             if k == 1:
                 first_usd[p] = usd
@@ -273,18 +275,19 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
             total += usd
             if k <= r_max:
                 step_price[p, k] = price
-                step_liq[p, k - 1] = usd
+                step_liq_usd[p, k - 1] = usd
                 step_closed[p, k - 1] = n_new
-                step_fund[p, k - 1] = paid
-                step_adl[p, k - 1] = adl
+                step_fund_usd[p, k - 1] = paid
+                step_adl_usd[p, k - 1] = adl
         final_price[p] = price
         rounds[p] = k
         if k == 0:
             branching[p] = np.nan
         elif k > 1:
             branching[p] = num / den
-    return (final_price, liq_usd, n_closed, rounds, branching, first_usd, fund_paid, fund_gain, adl_usd,
-            adl_closed, step_price, step_liq, step_closed, step_fund, step_adl)  # fmt: skip
+    return (final_price, liq_usd, n_closed, rounds, branching, first_usd, fund_paid_usd, fund_gain_usd,
+            adl_usd, adl_closed, step_price, step_liq_usd, step_closed, step_fund_usd,
+            step_adl_usd)  # fmt: skip
 
 
 def numba_kernel(

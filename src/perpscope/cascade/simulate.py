@@ -153,7 +153,7 @@ class CascadeResult:
             "positions closed": o.n_closed,
             "rounds": o.rounds,
             "branching ratio": o.branching,
-            "insurance fund paid USD": o.fund_paid,
+            "insurance fund paid USD": o.fund_paid_usd,
             "ADL USD": o.adl_usd,
         }
         rows = []
@@ -166,15 +166,15 @@ class CascadeResult:
 
     def steps_frame(self) -> pl.DataFrame:
         """Per round, quantiles over paths: ``round, price_p10/p50/p90, liq_usd_p50, liq_usd_mean,
-        closed_mean, fund_paid_mean, adl_usd_mean, paths_active`` (round 0 = right after the shock)."""
+        closed_mean, fund_paid_usd_mean, adl_usd_mean, paths_active`` (round 0 = right after the shock)."""
         o = self.out
-        last = int(min(o.rounds.max(initial=0), o.step_liq.shape[1]))
+        last = int(min(o.rounds.max(initial=0), o.step_liq_usd.shape[1]))
         price = o.step_price[:, : last + 1].copy()
         for p in range(price.shape[0]):  # a finished path stays at its final price
             k = int(min(o.rounds[p], last))
             price[p, k + 1 :] = price[p, k]
-        z = np.zeros((o.step_liq.shape[0], 1))
-        liq = np.hstack([z, o.step_liq[:, :last]])
+        z = np.zeros((o.step_liq_usd.shape[0], 1))
+        liq = np.hstack([z, o.step_liq_usd[:, :last]])
         cols = {
             "round": np.arange(last + 1),
             "price_p10": np.percentile(price, 10, axis=0),
@@ -183,8 +183,8 @@ class CascadeResult:
             "liq_usd_p50": np.percentile(liq, 50, axis=0),
             "liq_usd_mean": liq.mean(axis=0),
             "closed_mean": np.hstack([z, o.step_closed[:, :last]]).mean(axis=0),
-            "fund_paid_mean": np.hstack([z, o.step_fund[:, :last]]).mean(axis=0),
-            "adl_usd_mean": np.hstack([z, o.step_adl[:, :last]]).mean(axis=0),
+            "fund_paid_usd_mean": np.hstack([z, o.step_fund_usd[:, :last]]).mean(axis=0),
+            "adl_usd_mean": np.hstack([z, o.step_adl_usd[:, :last]]).mean(axis=0),
             "paths_active": (o.rounds[:, None] >= np.arange(last + 1)[None, :]).sum(axis=0),
         }
         return pl.DataFrame(cols)

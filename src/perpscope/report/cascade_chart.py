@@ -70,7 +70,7 @@ def cascade_figure(result: CascadeResult, frag: pl.DataFrame | None = None, *, t
     )  # fmt: skip
     o = result.out
     for p in range(min(sample_paths, o.final_price.shape[0])):
-        k = int(min(o.rounds[p], o.step_liq.shape[1]))
+        k = int(min(o.rounds[p], o.step_liq_usd.shape[1]))
         fig.add_trace(
             go.Scatter(x=list(range(k + 1)), y=o.step_price[p, : k + 1], mode="lines",
                        line={"color": "rgba(120,120,120,0.35)", "width": 1}, showlegend=False,
