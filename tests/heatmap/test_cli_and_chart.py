@@ -54,6 +54,9 @@ def test_heatmap_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
     assert res.exit_code == 2 and "no candles" in res.output
     res = runner.invoke(app, ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--model", "magic"])
     assert res.exit_code == 2 and "--model must be one of" in res.output
+    bad = tmp_path / "map.pdf"  # refused before the model runs; nothing written
+    res = runner.invoke(app, ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--out", str(bad)])
+    assert res.exit_code == 2 and "expected a file ending in .html" in res.output and not bad.exists()
 
 
 def test_chart_has_heatmap_candles_map_and_zones(sol_1h: dict, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from perpscope.cli.common import console, err_console, fail, lake
 from perpscope.core.format import pct_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
 from perpscope.report.cascade_chart import cascade_figure, fragility_figure
-from perpscope.report.heatmap_chart import write_heatmap
+from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
 from perpscope.store import Lake
 
 #: Kept importable from here; defined in :mod:`perpscope.assemble.cascade`.
@@ -98,13 +98,16 @@ def cascade(
         float, typer.Option(help="Insurance fund for this market, USD (default: unlimited, no ADL).")
     ] = math.inf,
     seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo draws.")] = 0,
-    out: Annotated[Path | None, typer.Option(help="Chart (.html). Default: cascade-SYMBOL.html.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Chart (.html, or .png with chromium). Default: cascade-SYMBOL.html.")
+    ] = None,
 ) -> None:
     """Simulate the liquidation cascade a shock sets off, with its uncertainty, and the fragility curve."""
     lk = lake(ctx)
     try:
         sh = parse_shock(shock)
         end = parse_time_ms(at) + 1 if at else None
+        path = check_chart_path(out or Path(f"cascade-{symbol}.html"))
     except (ValueError, CascadeInputError) as e:
         raise fail(str(e)) from e
     if paths < 1:
@@ -123,7 +126,6 @@ def cascade(
     con.print(f"open {side} notional at risk (mean over books): {usd_text(res.open_usd)}")
     con.print(summary_table(res.summary()))
     con.print(fragility_table(frag))
-    path = out or Path(f"cascade-{symbol}.html")
     write_heatmap(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
     err_console().print(f"wrote {path}")
 

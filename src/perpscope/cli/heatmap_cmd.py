@@ -35,7 +35,7 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
-from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
+from perpscope.report.heatmap_chart import check_chart_path, heatmap_figure, write_heatmap
 from perpscope.store import Lake, read
 
 
@@ -107,6 +107,8 @@ def heatmap(
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
     lk = lake(ctx)
     try:
+        if out is not None:
+            check_chart_path(out)
         when = at or to
         end = parse_time_ms(when) + 1 if when else None
         start = parse_time_ms(from_) if from_ else None

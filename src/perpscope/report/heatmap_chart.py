@@ -114,9 +114,24 @@ def heatmap_figure(
     return fig
 
 
+#: What :func:`write_heatmap` can write: interactive HTML or a PNG picture.
+CHART_SUFFIXES = (".html", ".htm", ".png")
+
+
+def check_chart_path(path: Path) -> Path:
+    """``path`` if :func:`write_heatmap` can write it; ValueError saying what it takes otherwise (check
+    before a long computation, so a typo costs nothing)."""
+    if path.suffix.lower() not in CHART_SUFFIXES:
+        raise ValueError(
+            f"cannot write a chart to {path}: expected a file ending in {', '.join(CHART_SUFFIXES)}"
+        )
+    return path
+
+
 def write_heatmap(fig: go.Figure, path: Path) -> Path:
     """Write ``fig`` as interactive HTML (plotly.js inline, works offline), or PNG when ``path`` ends
     in ``.png`` (kaleido drives a local Chromium: Debian's ``chromium`` package)."""
+    check_chart_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".png":
         # Plotly's 700 px default squeezes the side panel into the colour bar; draw at a screen's width.
