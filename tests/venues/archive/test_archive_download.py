@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 from archive_helpers import FIXTURES, KLINES_5M
 from archive_server import ArchiveServer
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from perpscope.cli.main import app
 from perpscope.core.errors import ChecksumError, VenueError
