@@ -380,6 +380,9 @@ def run(
     rows = sum(d[1] for d in done)
     rss = max(d[4] for d in done)
 
+    # load the compiled window kernels (numba's on-disk cache) before timing: pandas has no such step;
+    # the workers above pay it inside their first chunk
+    regimes_of(build_panel(EVERY, **synthetic_records(["WARM"], 20_000, seed=1)))
     rec = synthetic_records(symbols[:pandas_symbols], n_bars, seed=10_000)
     gc.collect()
     t = time.perf_counter()

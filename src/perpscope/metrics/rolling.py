@@ -23,6 +23,7 @@ from perpscope.metrics._frames import (
     sort_series,
     window,
 )
+from perpscope.metrics.grid_windows import as_float, grid_trailing_z, series_starts, to_series
 
 #: Minimum number of previous values before a score is given. Thirty is the usual rule of thumb for a
 #: mean and standard deviation to be stable enough to compare against.
@@ -169,10 +170,11 @@ def add_zscore(
     Notes
     -----
     On a regular grid the previous values in ``(t − window, t)`` are the last ``n = ⌈window / step⌉ − 1``
-    rows. Their count, sum and sum of squares are differences of per-series running sums, ``S(i − 1) −
-    S(i − 1 − n)``, after centring each series on its first value so the sums stay small;
-    ``var = (Σx² − (Σx)² / c) / (c − 1)``. A window whose variance is below 1e-10 of its mean square is
-    treated as constant (no score): rounding leaves it meaningless.
+    rows; their count, sum and sum of squares slide with the row (compiled:
+    :func:`perpscope.metrics.grid_windows.grid_trailing_z`), centred on each series' first value so the
+    sums stay small; ``var = (Σx² − (Σx)² / c) / (c − 1)``. A window whose variance is below 1e-10 of its
+    mean square is treated as constant (no score): rounding leaves it meaningless. NaN values count as
+    missing, like nulls.
     """
     return add_zscores(
         df,
@@ -208,50 +210,10 @@ def add_zscores(
             for column, name in names.items()
         )
     k = min(min_samples, n)
-    cols = list(names.items())
-
-    def tmp(stat: str) -> list[str]:
-        # the temporary columns of one statistic, one per scored column
-        return [f"_z{stat}{i}" for i in range(len(cols))]
-
-    # running sums per series (never across series: a large series would swamp a small one's digits)
-    t = df.with_columns(
-        (x - over(x.drop_nulls().first(), by)).alias(zx)
-        for (column, _), zx in zip(cols, tmp("x"), strict=True)
-        for x in [pl.col(column).cast(pl.Float64)]
+    starts = series_starts(df, by)
+    return df.with_columns(
+        to_series(name, grid_trailing_z(as_float(df, column), starts, n, k)) for column, name in names.items()
     )
-    sums = []
-    for zx, zc, z1, z2 in zip(tmp("x"), tmp("c"), tmp("1"), tmp("2"), strict=True):
-        v = pl.col(zx).fill_null(0.0)
-        sums += [
-            over(pl.col(zx).is_not_null().cast(pl.Float64).cum_sum(), by).alias(zc),
-            over(v.cum_sum(), by).alias(z1),
-            over((v * v).cum_sum(), by).alias(z2),
-        ]
-    t = t.with_columns(sums)
-
-    def back(col: str, lag: int) -> pl.Expr:
-        # the running sum ``lag`` rows back, or 0 before the series' first row
-        same = pl.all_horizontal([pl.col(c) == pl.col(c).shift(lag) for c in by]) if by else pl.lit(True)
-        return pl.when(same.fill_null(False)).then(pl.col(col).shift(lag)).otherwise(0.0)
-
-    t = t.with_columns((back(c, 1) - back(c, n + 1)).alias(c) for c in (*tmp("c"), *tmp("1"), *tmp("2")))
-    t = t.with_columns(
-        (pl.col(z1) / pl.col(zc)).alias(zm) for zc, z1, zm in zip(tmp("c"), tmp("1"), tmp("m"), strict=True)
-    )
-    t = t.with_columns(
-        ((pl.col(z2) - pl.col(z1) * pl.col(zm)) / (pl.col(zc) - 1.0)).alias(zv)
-        for zc, z1, z2, zm, zv in zip(tmp("c"), tmp("1"), tmp("2"), tmp("m"), tmp("v"), strict=True)
-    )
-    scores = []
-    for (_, name), zx, zc, z2, zm, zv in zip(
-        cols, tmp("x"), tmp("c"), tmp("2"), tmp("m"), tmp("v"), strict=True
-    ):
-        c, v = pl.col(zc), pl.col(zv)
-        std = pl.when((c >= k) & (c >= 2) & (v > 1e-10 * pl.col(z2) / c)).then(v.sqrt())
-        scores.append(((pl.col(zx) - pl.col(zm)) / std).alias(name))
-    out = t.with_columns(scores)
-    return out.drop(*[c for stat in ("x", "c", "1", "2", "m", "v") for c in tmp(stat)])
 
 
 def with_trailing_stats(

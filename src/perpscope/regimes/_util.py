@@ -11,11 +11,12 @@ cheaper than grouping by the (venue, canonical) strings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import polars as pl
 
 from perpscope.metrics._frames import KEYS, FrameError, is_sorted_by, ms, require, same_series, sort_series
+from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 
 _LAG = "_lag_ts"
@@ -92,22 +93,35 @@ def lagged(df: pl.DataFrame, cols: Sequence[str], window_ms: int, step: int | No
     return sort_series(out.drop(_LAG), list(KEYS)).with_columns(pl.col(SID).set_sorted())
 
 
-def window_sum(col: str, window_ms: int, step: int | None) -> pl.Expr:
-    """Sum of ``col`` over the bars opening in ``(t − window, t]`` of each series (nulls skipped; frame
-    from :func:`prepare`)."""
-    if step is not None:
-        return pl.col(col).rolling_sum(rows_in(window_ms, step), min_samples=1).over(SID)
-    return pl.col(col).rolling_sum_by("ts_ms", f"{window_ms}ms", min_samples=1).over(SID)
+def with_window_sums(
+    df: pl.DataFrame, sums: Mapping[str, str], window_ms: int, step: int | None
+) -> pl.DataFrame:
+    """``df`` (from :func:`prepare`) with, per ``column → name`` of ``sums``, the sum of the column over
+    the bars opening in ``(t − window, t]`` of each series (nulls skipped; null where all are null).
+
+    On a gapless grid that is the last ``window / step`` rows, summed by a compiled sliding sum
+    (:func:`perpscope.metrics.grid_windows.grid_sum`); otherwise a time window per series.
+    """
+    if step is None:
+        w = f"{window_ms}ms"
+        return df.with_columns(
+            pl.col(c).rolling_sum_by("ts_ms", w, min_samples=1).over(SID).alias(name)
+            for c, name in sums.items()
+        )
+    starts, n = series_starts(df, [SID]), rows_in(window_ms, step)
+    return df.with_columns(to_series(name, grid_sum(as_float(df, c), starts, n)) for c, name in sums.items())
 
 
-def window_any(col: str, window_ms: int, step: int | None) -> pl.Expr:
-    """True where ``col`` was true on any bar opening in ``(t − window, t]`` (null counts as false)."""
-    x = pl.col(col).fill_null(False).cast(pl.Int32)
-    if step is not None:
-        got = x.rolling_max(rows_in(window_ms, step), min_samples=1).over(SID)
-    else:
-        got = x.rolling_max_by("ts_ms", f"{window_ms}ms", min_samples=1).over(SID)
-    return got == 1
+def with_window_any(df: pl.DataFrame, col: str, name: str, window_ms: int, step: int | None) -> pl.DataFrame:
+    """``df`` with ``name`` = True where ``col`` was true on any bar opening in ``(t − window, t]``
+    (null counts as false)."""
+    hits = f"_{name}_hits"
+    df = df.with_columns(pl.col(col).fill_null(False).cast(pl.Float64).alias(hits))
+    return (
+        with_window_sums(df, {hits: hits}, window_ms, step)
+        .with_columns((pl.col(hits) > 0).alias(name))
+        .drop(hits)
+    )
 
 
 # -- numbers as text (polars expressions: evidence is written for every bar at once) -------------------

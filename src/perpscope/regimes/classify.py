@@ -17,8 +17,8 @@ from perpscope.regimes._util import (
     prepare,
     rate_expr,
     usd_expr,
-    window_any,
-    window_sum,
+    with_window_any,
+    with_window_sums,
 )
 from perpscope.regimes.config import LABELS, RegimeConfig
 
@@ -202,13 +202,13 @@ def classify(
     t = df.select(*keep, *_inputs(df))
     t = lagged(t, ["_close", "_oi", "funding_8h"], cfg.window_ms, step)
     w = cfg.window_ms
+    t = with_window_sums(t, {"_liq_l": "liq_long_w_usd", "_liq_s": "liq_short_w_usd"}, w, step)
+    t = with_window_any(t, "_burst", "_burst_w", w, step)
     t = t.with_columns(
         (pl.col("_close") / pl.col("_close_lag") - 1.0).alias("price_chg"),
         (pl.col("_oi") / pl.col("_oi_lag") - 1.0).alias("oi_chg"),
         (pl.col("funding_8h") - pl.col("funding_8h_lag")).alias("funding_chg"),
-        window_sum("_liq_l", w, step).alias("liq_long_w_usd"),
-        window_sum("_liq_s", w, step).alias("liq_short_w_usd"),
-        pl.when(pl.col("_burst").is_not_null()).then(window_any("_burst", w, step)).alias("liq_burst_w"),
+        pl.when(pl.col("_burst").is_not_null()).then(pl.col("_burst_w")).alias("liq_burst_w"),
     ).with_columns(
         pl.when(pl.col("liq_long_w_usd") + pl.col("liq_short_w_usd") > 0)
         .then(pl.col("liq_long_w_usd") / (pl.col("liq_long_w_usd") + pl.col("liq_short_w_usd")))

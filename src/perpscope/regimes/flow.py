@@ -5,9 +5,11 @@ Definitions and defaults: ``docs/regimes.md`` (*Flow hierarchy*).
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics._frames import KEYS
+from perpscope.metrics.grid_windows import as_float, grid_corr, grid_sum, series_starts, to_series
 from perpscope.regimes._util import SID, prepare, rows_in
 from perpscope.regimes.config import RegimeConfig
 
@@ -40,33 +42,13 @@ def spot_volume(panel: pl.DataFrame) -> pl.Expr:
     return pl.coalesce(got) if got else pl.lit(None, pl.Float64)
 
 
-def _with_rolling_corr(t: pl.DataFrame, x: str, y: str, n: int, name: str) -> pl.DataFrame:
+def _with_rolling_corr(
+    t: pl.DataFrame, x: str, y: str, n: int, name: str, starts: np.ndarray
+) -> pl.DataFrame:
     """``t`` with ``name`` = the Pearson correlation of ``x`` and ``y`` over the last ``n`` rows of each
-    series (pairs with both). The five window means are columns of their own, each computed once."""
-    both = pl.col(x).is_not_null() & pl.col(y).is_not_null()
-    a = pl.when(both).then(pl.col(x))
-    b = pl.when(both).then(pl.col(y))
-    k = max(3, n // 2)
-    # windows over the whole column (no per-series grouping: about 5× faster), kept only where the
-    # window lies inside one series: ``_pos`` is the row's position in its series
-    inside = pl.col("_pos") >= n - 1
-
-    def mean(e: pl.Expr) -> pl.Expr:
-        return pl.when(inside).then(e.rolling_mean(n, min_samples=k))
-
-    t = t.with_columns(
-        mean(a).alias("_ma"),
-        mean(b).alias("_mb"),
-        mean(a * b).alias("_mab"),
-        mean(a * a).alias("_maa"),
-        mean(b * b).alias("_mbb"),
-    )
-    ma, mb = pl.col("_ma"), pl.col("_mb")
-    cov = pl.col("_mab") - ma * mb
-    va = pl.col("_maa") - ma**2
-    vb = pl.col("_mbb") - mb**2
-    corr = pl.when((va > 0) & (vb > 0)).then(cov / (va * vb).sqrt())
-    return t.with_columns(corr.alias(name)).drop("_ma", "_mb", "_mab", "_maa", "_mbb")
+    series (pairs with both; a full window and at least half of it paired, three pairs at least)."""
+    corr = grid_corr(as_float(t, x), as_float(t, y), starts, n, max(3, n // 2))
+    return t.with_columns(to_series(name, corr))
 
 
 def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
@@ -114,7 +96,6 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
         perp.alias("_pv"),
         spot_volume(df).alias("_sv"),
         pl.when(pl.col(SID) == pl.col(SID).shift(1)).then(close / close.shift(1)).log().alias("_ret"),
-        pl.int_range(pl.len()).over(SID).alias("_pos"),
         (pl.col("taker_imbalance") if "taker_imbalance" in df.columns else pl.lit(None, pl.Float64)).alias(
             "_pi"
         ),
@@ -125,12 +106,13 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
         ).alias("_si"),
     )
     both = pl.col("_pv").is_not_null() & pl.col("_sv").is_not_null()
+    starts = series_starts(t, [SID])
     t = t.with_columns(
-        pl.when(both).then(pl.col("_pv")).rolling_sum(n, min_samples=1).over(SID).alias("perp_volume_w_usd"),
-        pl.when(both).then(pl.col("_sv")).rolling_sum(n, min_samples=1).over(SID).alias("spot_volume_w_usd"),
+        to_series(name, grid_sum(as_float(t, pl.when(both).then(pl.col(c))), starts, n))
+        for c, name in (("_pv", "perp_volume_w_usd"), ("_sv", "spot_volume_w_usd"))
     )
-    t = _with_rolling_corr(t, "_ret", "_pi", n, "perp_flow_corr")
-    t = _with_rolling_corr(t, "_ret", "_si", n, "spot_flow_corr")
+    t = _with_rolling_corr(t, "_ret", "_pi", n, "perp_flow_corr", starts)
+    t = _with_rolling_corr(t, "_ret", "_si", n, "spot_flow_corr", starts)
     ratio = pl.when(pl.col("perp_volume_w_usd") > 0).then(
         pl.col("spot_volume_w_usd") / pl.col("perp_volume_w_usd")
     )

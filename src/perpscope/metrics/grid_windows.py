@@ -1,0 +1,167 @@
+"""Row windows over gapless per-series grids, compiled: trailing z-score, rolling sum, rolling correlation.
+
+The metrics panel (:func:`perpscope.metrics.build_panel`) is one gapless bar grid per series, its
+series contiguous and sorted. On such a frame a window of ``w`` ms is a fixed number of rows, and the
+window statistics the panel and the regimes need are running sums updated one row at a time. Written
+as polars window expressions they cost one grouped pass per statistic and several temporary columns;
+these numba loops do each in one pass over the rows, about 4–10× faster on a year of 5-minute bars
+(``benchmarks/bench_metrics.py``). The polars forms stay in the callers for frames that are not a
+gapless grid (time windows), and the tests hold the two equal.
+
+Conventions shared by every kernel:
+
+- ``starts`` are the row offsets where each series begins, plus the row count at the end
+  (:func:`series_starts`); no window ever reaches across a series boundary;
+- a missing value is NaN in and NaN out (callers convert polars nulls with :func:`as_float` and back
+  with :func:`to_series`); NaN inputs are skipped like nulls, so a NaN never poisons a window;
+- values are float64 in the caller's units; the outputs say theirs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from perpscope.metrics._frames import same_series
+
+FloatArray = np.ndarray
+
+
+def series_starts(df: pl.DataFrame, by: Sequence[str]) -> np.ndarray:
+    """Row offsets of each series' first row in ``df`` (sorted by ``by``), then ``df.height`` (int64)."""
+    first = df.select((~same_series(by)).arg_true()).to_series().to_numpy()
+    return np.append(first.astype(np.int64), np.int64(df.height))
+
+
+def as_float(df: pl.DataFrame, col: str | pl.Expr) -> FloatArray:
+    """A column (or expression) of ``df`` as a float64 array with NaN for null."""
+    e = pl.col(col) if isinstance(col, str) else col
+    s = df.select(e.cast(pl.Float64)).to_series()
+    return s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+
+
+def to_series(name: str, values: FloatArray) -> pl.Series:
+    """A kernel's output as a Float64 polars series, NaN read as null (no value)."""
+    return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
+
+
+@njit(cache=True, nogil=True)
+def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def]  # numba
+    """Z-score of each row against the previous ``n`` rows of its series (not itself).
+
+    ``(x_i − mean) / std`` with the sample std (ddof = 1) of the non-missing values among rows
+    ``i − n … i − 1``; NaN with fewer than ``max(min_samples, 2)`` of them, or where the window's variance
+    is below 1e-10 of its mean square (a constant window, where rounding leaves the score meaningless).
+    The sums are kept centred on the series' first value so they stay small (the same numbers as the
+    polars running-sum form in :func:`perpscope.metrics.rolling.add_zscores`).
+    """
+    out = np.full(x.shape[0], np.nan)
+    need = max(min_samples, 2)
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        c0 = np.nan
+        for i in range(a, b):
+            if not np.isnan(x[i]):
+                c0 = x[i]
+                break
+        if np.isnan(c0):
+            continue
+        cnt, s1, s2 = 0, 0.0, 0.0
+        for i in range(a, b):
+            if i - 1 >= a:  # the row before enters the window
+                v = x[i - 1]
+                if not np.isnan(v):
+                    d = v - c0
+                    cnt += 1
+                    s1 += d
+                    s2 += d * d
+            j = i - 1 - n  # the row n + 1 back leaves it
+            if j >= a:
+                v = x[j]
+                if not np.isnan(v):
+                    d = v - c0
+                    cnt -= 1
+                    s1 -= d
+                    s2 -= d * d
+            xi = x[i]
+            if cnt >= need and not np.isnan(xi):
+                mean = s1 / cnt
+                var = (s2 - s1 * mean) / (cnt - 1)
+                if var > 1e-10 * s2 / cnt:
+                    out[i] = (xi - c0 - mean) / np.sqrt(var)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def grid_sum(x, starts, n):  # type: ignore[no-untyped-def]  # numba
+    """Sum of the non-missing values of rows ``i − n + 1 … i`` of each series (the row itself
+    included); NaN where all of them are missing. Same units as ``x``.
+
+    A window whose values are all zero sums to exactly 0 (not the rounding residue of adding and
+    removing earlier values): "no liquidations in the window" must compare equal to 0.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        cnt, nonzero, tot = 0, 0, 0.0
+        for i in range(a, b):
+            v = x[i]
+            if not np.isnan(v):
+                cnt += 1
+                tot += v
+                nonzero += v != 0.0
+            j = i - n
+            if j >= a:
+                v = x[j]
+                if not np.isnan(v):
+                    cnt -= 1
+                    tot -= v
+                    nonzero -= v != 0.0
+            if nonzero == 0:
+                tot = 0.0
+            if cnt > 0:
+                out[i] = tot
+    return out
+
+
+@njit(cache=True, nogil=True)
+def grid_corr(x, y, starts, n, min_pairs):  # type: ignore[no-untyped-def]  # numba
+    """Pearson correlation of ``x`` and ``y`` over rows ``i − n + 1 … i`` of each series.
+
+    Only full windows (the series has ``n`` rows up to ``i``) and only rows where both are present
+    count; NaN with fewer than ``min_pairs`` pairs or where either variance is not positive.
+    Dimensionless.
+    """
+    out = np.full(x.shape[0], np.nan)
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        c, sa, sb, sab, saa, sbb = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for i in range(a, b):
+            u, v = x[i], y[i]
+            if not (np.isnan(u) or np.isnan(v)):
+                c += 1
+                sa += u
+                sb += v
+                sab += u * v
+                saa += u * u
+                sbb += v * v
+            j = i - n
+            if j >= a:
+                u, v = x[j], y[j]
+                if not (np.isnan(u) or np.isnan(v)):
+                    c -= 1
+                    sa -= u
+                    sb -= v
+                    sab -= u * v
+                    saa -= u * u
+                    sbb -= v * v
+            if i - a >= n - 1 and c >= min_pairs:
+                ma, mb = sa / c, sb / c
+                va = saa / c - ma * ma
+                vb = sbb / c - mb * mb
+                if va > 0 and vb > 0:
+                    out[i] = (sab / c - ma * mb) / np.sqrt(va * vb)
+    return out

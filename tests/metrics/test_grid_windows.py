@@ -1,0 +1,125 @@
+"""The compiled grid windows against plain-Python references written from their definitions.
+
+Each kernel runs over several series at once (offsets in ``starts``), so the tests also check that no
+window reaches across a series boundary; missing values (NaN) are scattered through the inputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perpscope.metrics.grid_windows import (
+    as_float,
+    grid_corr,
+    grid_sum,
+    grid_trailing_z,
+    series_starts,
+    to_series,
+)
+
+values = st.one_of(st.none(), st.integers(-50_000, 50_000).map(lambda c: c / 100))
+series_lists = st.lists(st.lists(values, min_size=0, max_size=40), min_size=1, max_size=4)
+
+
+def _flat(series: list[list[float | None]]) -> tuple[np.ndarray, np.ndarray]:
+    xs = [np.nan if v is None else v for s in series for v in s]
+    starts = np.cumsum([0, *[len(s) for s in series]]).astype(np.int64)
+    return np.array(xs, dtype=np.float64), starts
+
+
+def _same(got: np.ndarray, want: list[float], tol: float = 1e-6) -> bool:
+    return len(got) == len(want) and all(
+        (math.isnan(g) and math.isnan(w)) or math.isclose(g, w, rel_tol=tol, abs_tol=tol)
+        for g, w in zip(got.tolist(), want, strict=True)
+    )
+
+
+@settings(max_examples=80, deadline=None)
+@given(series_lists, st.integers(1, 12), st.integers(1, 6))
+def test_trailing_z_is_the_previous_n_rows_of_the_same_series(
+    series: list[list[float | None]], n: int, min_samples: int
+) -> None:
+    x, starts = _flat(series)
+    want: list[float] = []
+    for s in series:
+        for i, v in enumerate(s):
+            prev = [p for p in s[max(0, i - n) : i] if p is not None]
+            z = math.nan
+            if v is not None and len(prev) >= max(min_samples, 2):
+                mean = sum(prev) / len(prev)
+                var = sum((p - mean) ** 2 for p in prev) / (len(prev) - 1)
+                # the kernel's constant-window rule: a spread below 1e-10 of the mean square is no spread
+                first = next(p for p in s if p is not None)
+                mean_sq = sum((p - first) ** 2 for p in prev) / len(prev)
+                if var > 1e-10 * mean_sq:
+                    z = (v - mean) / math.sqrt(var)
+            want.append(z)
+    assert _same(grid_trailing_z(x, starts, n, min_samples), want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(series_lists, st.integers(1, 12))
+def test_sum_is_the_last_n_rows_of_the_same_series(series: list[list[float | None]], n: int) -> None:
+    x, starts = _flat(series)
+    want: list[float] = []
+    for s in series:
+        for i in range(len(s)):
+            window = [p for p in s[max(0, i - n + 1) : i + 1] if p is not None]
+            want.append(sum(window) if window else math.nan)
+    got = grid_sum(x, starts, n)
+    assert _same(got, want)
+    # a window of zeros is exactly zero, whatever left it before
+    for g, w in zip(got.tolist(), want, strict=True):
+        if w == 0.0:
+            assert g == 0.0
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(values, values), min_size=0, max_size=40),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(2, 12),
+    st.integers(2, 6),
+)
+def test_corr_is_pearson_over_full_windows_of_pairs(
+    series: list[list[tuple[float | None, float | None]]], n: int, min_pairs: int
+) -> None:
+    x, starts = _flat([[a for a, _ in s] for s in series])
+    y, _ = _flat([[b for _, b in s] for s in series])
+    want: list[float] = []
+    for s in series:
+        for i in range(len(s)):
+            r = math.nan
+            pairs = [(a, b) for a, b in s[max(0, i - n + 1) : i + 1] if a is not None and b is not None]
+            if i >= n - 1 and len(pairs) >= min_pairs:
+                ma = sum(a for a, _ in pairs) / len(pairs)
+                mb = sum(b for _, b in pairs) / len(pairs)
+                va = sum((a - ma) ** 2 for a, _ in pairs) / len(pairs)
+                vb = sum((b - mb) ** 2 for _, b in pairs) / len(pairs)
+                if va > 1e-9 and vb > 1e-9:  # the kernel's sums leave rounding dust where a value repeats
+                    r = sum((a - ma) * (b - mb) for a, b in pairs) / len(pairs) / math.sqrt(va * vb)
+            want.append(r)
+    got = grid_corr(x, y, starts, n, min_pairs)
+    for g, w in zip(got.tolist(), want, strict=True):
+        if not math.isnan(w):
+            assert math.isclose(g, w, rel_tol=1e-6, abs_tol=1e-6)
+        elif not math.isnan(g):  # a window of (near) constant values: no correlation worth the name
+            assert abs(g) <= 1.0 + 1e-9
+
+
+def test_series_starts_and_the_null_round_trip() -> None:
+    df = pl.DataFrame({"k": ["a", "a", "b", "c", "c", "c"], "x": [1.0, None, 2.0, None, 3.0, 4.0]})
+    assert series_starts(df, ["k"]).tolist() == [0, 2, 3, 6]
+    assert series_starts(df.head(0), ["k"]).tolist() == [0]
+    x = as_float(df, "x")
+    assert np.isnan(x[1]) and x[4] == 3.0
+    back = to_series("x", x)
+    assert back.to_list() == df.get_column("x").to_list()
