@@ -327,7 +327,7 @@ def _worker(
 
 def run(
     n_symbols: int = 300,
-    chunk: int = 2,
+    chunk: int = 4,
     workers: int = 2,
     threads_per_worker: int = 1,
     pandas_symbols: int = 4,

@@ -241,3 +241,28 @@ def test_a_1h_panel_of_six_binance_perps_in_march_2026(shared_data: Path, load) 
         & (pl.col("ts_ms") == pl.datetime(2026, 3, 5, 4, time_zone="UTC"))
     )
     assert row["oi_base"] == snap["oi_base"][0] and row["oi_ts_ms"] == snap["ts_ms"][0]
+
+
+def test_one_spot_market_feeds_every_derivative_of_its_pair() -> None:
+    """A perp and a dated future of one pair both read the pair's spot candles (a spot row per
+    derivative), and the one-perp-per-spot lookup gives what the general join gives."""
+    rec = records(days=1)
+    c = rec["candles"]
+    future = c.filter((pl.col("canonical") == "BTC-USDT-PERP") & (pl.col("venue") == "binance"))
+    future = future.with_columns(
+        pl.lit("BTC-USDT-20251226").alias("canonical"),
+        pl.lit("future").alias("market"),
+        (pl.col("close") * 1.01).alias("close"),
+    )
+    both = build_panel(M5, candles=pl.concat([c, future]), config=CFG)
+    alone = build_panel(M5, candles=c, config=CFG)
+    spot_cols = ["spot_close", "spot_volume_usd", "spot_cvd_usd", "perp_spot_ratio"]
+    dated = both.filter(pl.col("canonical") == "BTC-USDT-20251226")
+    perp = both.filter((pl.col("canonical") == "BTC-USDT-PERP") & (pl.col("venue") == "binance"))
+    assert dated.height == perp.height > 0
+    assert_frame_equal(dated.select(spot_cols), perp.select(spot_cols))
+    # basis against the same spot: the future trades 1% over the perp
+    ratio = (dated["close"] / dated["spot_close"]) / (perp["close"] / perp["spot_close"])
+    assert np.allclose(ratio.to_numpy(), 1.01)
+    # every series that had a spot column alone has the same one beside the future
+    assert_frame_equal(both.filter(pl.col("canonical") != "BTC-USDT-20251226"), alone)

@@ -28,6 +28,7 @@ from perpscope.metrics._frames import (
     window,
 )
 from perpscope.metrics.bars import finest
+from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 
 #: Default look-backs for OI change: a day (the last flush or build-up) and a week (the trend).
@@ -189,13 +190,19 @@ def oi_to_volume(
     require(df, ["ts_ms", oi_col, volume_col], "oi_to_volume")
     out = sort_series(df, keys)
     step = regular_step(out, by=keys)
-    if step is not None and window_ms % step == 0:  # a fixed number of bars: the same sums, faster
-        vol = over(pl.col(volume_col).rolling_sum(window_ms // step, min_samples=1), keys)
+    if step is not None and window_ms % step == 0:  # a fixed number of bars: a sliding sum of rows
+        sums = grid_sum(as_float(out, volume_col), series_starts(out, keys), window_ms // step)
+        out = out.with_columns(to_series("_vol", sums))
     else:
-        vol = over(pl.col(volume_col).rolling_sum_by("ts_ms", window(window_ms), closed="right"), keys)
+        out = out.with_columns(
+            over(pl.col(volume_col).rolling_sum_by("ts_ms", window(window_ms), closed="right"), keys).alias(
+                "_vol"
+            )
+        )
+    vol = pl.col("_vol")
     return out.with_columns(
         pl.when(vol > 0).then(pl.col(oi_col) / vol).otherwise(None).alias(f"oi_to_volume_{label(window_ms)}")
-    )
+    ).drop("_vol")
 
 
 def oi_volume_consistency(

@@ -128,6 +128,10 @@ class _Ids:
             df.select(*KEYS, "_s64").gather(firsts).with_columns(pair_of(pl.col("canonical")).alias("_pair"))
         )
         link = spot.join(self.table.select("venue", "_pair", _SID), on=["venue", "_pair"], how="inner")
+        if link.get_column("_s64").is_unique().all():
+            # one perp per spot series (the usual case): a lookup, not a join of every spot row
+            sid = pl.col("_s64").replace_strict(link["_s64"], link[_SID], default=None, return_dtype=pl.Int64)
+            return df.with_columns(sid.alias(_SID)).filter(pl.col(_SID).is_not_null())
         return df.join(link.select("_s64", _SID), on="_s64", how="inner", maintain_order="left")
 
 
