@@ -80,7 +80,7 @@ def test_dashboard_bundle_has_every_view(client) -> None:  # type: ignore[no-unt
     assert r.status_code == 200, r.text
     d = r.json()
     assert d["series"]["rows"] > 0 and d["heatmap"]["available"] is True
-    assert len(d["heatmap"]["usd"]) == Limits().heatmap_prices
+    assert 0 < len(d["heatmap"]["usd"]) <= Limits().heatmap_prices
     assert set(d["heatmap"]["zones"]["side"]) == {"long", "short"}
     assert {"available"} <= set(d["regimes"]) and {"available"} <= set(d["cascade"])
     # regime episodes tile the range in whole 1h bars, each label in the one shared palette

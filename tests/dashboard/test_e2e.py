@@ -182,3 +182,47 @@ def test_live_update_when_the_store_changes(server: str, browser, store: Path) -
         timeout=20_000,
     )
     page.screenshot(path=str(_artifacts() / "doge-live.png"), full_page=True)
+
+
+def test_venue_picker_lists_each_venue_and_switches_between_them(server: str, browser, store: Path) -> None:  # type: ignore[no-untyped-def]
+    """A second venue in the store: the venue picker offers both, picking one fills the symbol picker
+    with that venue's markets and draws it; picking the first venue again brings its markets back.
+
+    The second venue's candles are Bybit's documented ``/v5/market/kline`` example (three inverse
+    BTCUSD hourly bars, tests/fixtures/bybit), parsed by the Bybit client's own parser: no native Bybit
+    records exist in ../shared/data.
+    """
+    import json
+
+    from perpscope.records import RECORDS
+    from perpscope.store import Lake
+    from perpscope.venues.bybit.wire import parse_klines
+
+    example = json.loads((ROOT / "tests/fixtures/bybit/examples.json").read_text())["kline"]
+    Lake(store).write(RECORDS["candles"], parse_klines(example, "BTCUSD", 3_600_000))
+
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/?venue=binance&symbol=ETH-USDT-PERP&poll=1")
+    _rendered(page, "binance:ETH-USDT-PERP")
+    venues = page.eval_on_selector_all("#venue option", "os => os.map(o => o.value)")
+    assert venues == ["binance", "bybit"]
+
+    page.select_option("#venue", "bybit")
+    _rendered(page, "bybit:BTC-USD-PERP")
+    symbols = page.eval_on_selector_all("#symbol option", "os => os.map(o => o.value)")
+    assert symbols == ["BTC-USD-PERP"]  # only the venue's own markets
+    candles = "document.getElementById('chart-price').data.find(t => t.type === 'candlestick')"
+    closes = page.evaluate(f"{candles}.close")
+    assert closes == [17071.5, 17071.0, 17055.5]  # the example's three bars, oldest first
+    # three bars give the heatmap model nothing to place: the page says so instead of an empty grid
+    assert "heatmap not shown: the model placed no positions" in page.inner_text("#note-price")
+    page.screenshot(path=str(_artifacts() / "bybit.png"), full_page=True)
+
+    page.select_option("#venue", "binance")
+    _rendered(page, f"binance:{page.eval_on_selector('#symbol', 'e => e.value')}")
+    symbols = page.eval_on_selector_all("#symbol option", "os => os.map(o => o.value)")
+    assert "BTC-USDT-PERP" in symbols and "BTC-USD-PERP" not in symbols
+    assert _points(page, "price") > 100
+    assert not errors, errors

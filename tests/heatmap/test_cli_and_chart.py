@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import numpy as np
 import plotly.graph_objects as go
 import pytest
 from tests.heatmap.conftest import demo_data_dir
@@ -14,7 +13,7 @@ from typer.testing import CliRunner
 from perpscope.cli.main import app
 from perpscope.heatmap import OIChangeModel, ensemble_members, model_inputs, run_ensemble
 from perpscope.ingest.importer import import_paths
-from perpscope.report.heatmap_chart import display_grid, heatmap_figure, write_heatmap
+from perpscope.report.heatmap_chart import heatmap_figure, write_heatmap
 from perpscope.store import Lake
 
 runner = CliRunner()
@@ -107,22 +106,3 @@ def test_heatmap_writes_png(sol_store: Path, tmp_path: Path) -> None:
     assert head[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
     assert (width, height) == (1400, 720)
-
-
-def test_display_grid_sums_price_bins_and_keeps_real_snapshots() -> None:
-    """The chart's coarse grid: USD in a price band is the sum of its bins (nothing lost or made up),
-    snapshots are a subset ending with the last one, and small grids pass through unchanged."""
-    rng = np.random.default_rng(3)
-    ts = np.arange(2_000, dtype=np.int64) * 300_000
-    mids = np.linspace(100.0, 200.0, 1_001)
-    usd = rng.gamma(1.0, 1e5, (2_000, 1_001))
-    t2, m2, z = display_grid(ts, mids, usd, max_rows=400, max_cols=800)
-    assert z.shape == (len(m2), len(t2)) and len(m2) <= 400 and len(t2) <= 800
-    assert t2[-1] == ts[-1] and set(t2.tolist()) <= set(ts.tolist())
-    for j, t in enumerate(t2):  # every kept column is that snapshot's book, summed over price bands
-        i = int(t // 300_000)
-        assert np.isclose(z[:, j].sum(dtype=np.float64), usd[i].sum(), rtol=1e-5)
-    assert np.all(np.diff(m2) > 0) and m2[0] >= mids[0] and m2[-1] <= mids[-1]
-    small = display_grid(ts[:10], mids[:50], usd[:10, :50])
-    assert np.array_equal(small[0], ts[:10]) and np.array_equal(small[1], mids[:50])
-    assert np.allclose(small[2], usd[:10, :50].T)

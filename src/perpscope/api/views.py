@@ -22,6 +22,7 @@ from perpscope.assemble.panel import LOOKBACK_MS, PANEL_RECORDS, panel_frames, p
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
+from perpscope.heatmap.display import coarse_book
 from perpscope.records import RECORDS
 
 #: History read before ``from`` so look-back metrics (funding z-score, OI change, bursts) are scored.
@@ -196,17 +197,21 @@ def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> d
             return {"available": False, "reason": str(e)}
         lo = float(bars["low"].min()) * 0.85  # type: ignore[arg-type]
         hi = float(bars["high"].max()) * 1.15  # type: ignore[arg-type]
-        mids = run.grid.mids
-        grid = run.out.grid_long + run.out.grid_short  # (snapshots, bins)
-        rows = limits.heatmap_prices
-        edges = np.linspace(lo, hi, rows + 1)
-        idx = np.clip(np.searchsorted(edges, mids, side="right") - 1, -1, rows)
-        keep = (idx >= 0) & (idx < rows)
-        coarse = np.zeros((grid.shape[0], rows))
-        np.add.at(coarse.T, idx[keep], grid[:, keep].T)
-        step = max(1, -(-coarse.shape[0] // limits.heatmap_times))
-        ts = run.snapshot_ts_ms[::step]
-        coarse = coarse[::step]
+        book = coarse_book(
+            run.snapshot_ts_ms,
+            run.grid.mids,
+            run.out.grid_long + run.out.grid_short,
+            lo=lo,
+            hi=hi,
+            rows=limits.heatmap_prices,
+            max_cols=limits.heatmap_times,
+        )
+        if book.empty:
+            return {
+                "available": False,
+                "reason": f"the model placed no positions over these {bars.height} bars "
+                f"({describe(run.model)}): it needs more history of volume or open interest",
+            }
         z = hot_zones(run, k=zones)
         m = liquidation_map(run).filter(pl.col("price_mid").is_between(lo, hi))
         return {
@@ -214,9 +219,9 @@ def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> d
             "model": describe(run.model),
             "last_close": run.last_close,
             "every_ms": int(run.interval_ms),
-            "ts_ms": [int(t) for t in ts],
-            "price_mid": ((edges[:-1] + edges[1:]) / 2).round(8).tolist(),
-            "usd": coarse.T.round(0).tolist(),  # rows = price, columns = time (plotly's z layout)
+            "ts_ms": [int(t) for t in book.ts_ms],
+            "price_mid": book.price_mid.round(8).tolist(),
+            "usd": book.usd.astype(np.float64).round(0).tolist(),  # rows = price, columns = time (plotly's z)
             "zones": columns(z),
             "current_map": columns(m.select("price_mid", "long_usd", "short_usd"))
             if m.height <= 4000

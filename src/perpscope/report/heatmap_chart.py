@@ -12,6 +12,7 @@ from plotly.subplots import make_subplots
 
 from perpscope.heatmap import EnsembleRun, HeatmapRun, hot_zones, liquidation_map
 from perpscope.heatmap.calibration import describe
+from perpscope.heatmap.display import coarse_book
 
 _HOVER = "%{x}<br>%{y:,.0f}<br>%{z:,.0f} USD<extra></extra>"
 
@@ -25,39 +26,10 @@ def _grid(source: HeatmapRun | EnsembleRun) -> tuple[np.ndarray, np.ndarray, np.
     return source.snapshot_ts_ms, source.out.grid_long, source.out.grid_short
 
 
-#: The most cells the chart's heatmap draws: price rows × time columns. A 720-px-high, 1,400-px-wide
-#: chart shows no more, and the page stays a few MB (a year of 5-minute snapshots × 2,000 price bins
-#: written in full made an 11.7 MB page of which 6.7 MB was cells nobody could see).
+#: The most cells the chart's heatmap draws: price rows × snapshots. A 720-px-high, 1,400-px-wide chart
+#: shows no more, and the page stays a few MB (a year of 5-minute snapshots × 2,000 price bins written
+#: in full made an 11.7 MB page of which 6.7 MB was cells nobody could see).
 MAX_ROWS, MAX_COLUMNS = 400, 800
-
-
-def display_grid(
-    ts_ms: np.ndarray,
-    mids: np.ndarray,
-    usd: np.ndarray,
-    max_rows: int = MAX_ROWS,
-    max_cols: int = MAX_COLUMNS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The model book coarsened to what a chart can show: (snapshot times ms, price mids, USD cells).
-
-    ``usd`` is snapshots × price bins (USD that would be liquidated in each bin). Adjacent price bins
-    are summed in groups (USD in a price band adds up; the row's price is the group's mean mid), and the
-    time axis keeps every k-th snapshot ending with the last (the book is a stock, not a flow: a
-    snapshot is the state at its time, and summing or averaging snapshots would draw a book that never
-    existed). Returns cells as price rows × time columns, float32 (7 significant digits of USD; plotly
-    ships typed arrays as binary, so this halves the page).
-    """
-    n_t, n_p = usd.shape
-    fy = max(1, -(-n_p // max_rows))
-    ft = max(1, -(-n_t // max_cols))
-    cols = np.arange(n_t - 1, -1, -ft)[::-1]  # every ft-th snapshot, counted back from the last
-    cells = usd[cols]
-    if fy > 1:
-        pad = (-n_p) % fy  # a last partial group of bins: padded with zeros (no USD), mids with its own
-        cells = np.pad(cells, ((0, 0), (0, pad))).reshape(len(cols), -1, fy).sum(axis=2)
-        groups = -(-n_p // fy)
-        mids = np.array([mids[g * fy : (g + 1) * fy].mean() for g in range(groups)])
-    return ts_ms[cols], mids, cells.T.astype(np.float32)
 
 
 def heatmap_figure(
@@ -86,16 +58,15 @@ def heatmap_figure(
     grid = source.grid
     lo = float(bars["low"].min()) * (1 - pad)  # type: ignore[arg-type]
     hi = float(bars["high"].max()) * (1 + pad)  # type: ignore[arg-type]
-    keep = (grid.mids >= lo) & (grid.mids <= hi)
-    times_ms, mids, z = display_grid(np.asarray(ts), grid.mids[keep], (gl + gs)[:, keep])
+    book = coarse_book(np.asarray(ts), grid.mids, gl + gs, lo=lo, hi=hi, rows=MAX_ROWS, max_cols=MAX_COLUMNS)
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, column_widths=[0.8, 0.2], horizontal_spacing=0.01,
         subplot_titles=("model book: USD that would be liquidated, by price", "current map (USD)"),
     )  # fmt: skip
-    times = pl.Series(times_ms).cast(pl.Datetime("ms", "UTC")).to_list()
+    times = pl.Series(book.ts_ms).cast(pl.Datetime("ms", "UTC")).to_list()
     fig.add_trace(
         go.Heatmap(
-            x=times, y=mids, z=z, colorscale="Inferno", name="book USD",
+            x=times, y=book.price_mid, z=book.usd, colorscale="Inferno", name="book USD",
             colorbar={"title": "USD", "x": 1.01, "xanchor": "left"}, hovertemplate=_HOVER,
         ),
         row=1, col=1,
