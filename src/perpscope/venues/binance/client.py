@@ -47,49 +47,43 @@ def _spec(name: str, record: RecordType, endpoint: str, limit: int, weight: int,
     return HistorySpec(name, record, endpoint, limit, weight, **kw)  # type: ignore[arg-type]
 
 
+def _futures_klines(name: str, endpoint: str, dataset: str) -> HistorySpec:
+    """A USDⓈ-M kline endpoint (trade, mark, index or premium prices): 1,500 rows a page, weight 10."""
+    return _spec(
+        name,
+        CANDLES,
+        endpoint,
+        1500,
+        10,
+        periods=_KLINE_PERIODS,
+        default_period="1m",
+        archive=f"perpscope download --dataset {dataset}",
+    )
+
+
+def _stats(name: str, record: RecordType, endpoint: str) -> HistorySpec:
+    """A ``/futures/data`` statistics endpoint: 500 rows a page, the last 30 days only (older history is
+    in the archive's daily metrics files)."""
+    return _spec(
+        name,
+        record,
+        endpoint,
+        500,
+        1,
+        max_age_ms=_30D,
+        periods=_STATS_PERIODS,
+        default_period="5m",
+        archive=_METRICS,
+    )
+
+
 HISTORY: dict[str, HistorySpec] = {
     s.name: s
     for s in (
-        _spec(
-            "klines",
-            CANDLES,
-            "/fapi/v1/klines",
-            1500,
-            10,
-            periods=_KLINE_PERIODS,
-            default_period="1m",
-            archive="perpscope download --dataset klines",
-        ),
-        _spec(
-            "mark_klines",
-            CANDLES,
-            "/fapi/v1/markPriceKlines",
-            1500,
-            10,
-            periods=_KLINE_PERIODS,
-            default_period="1m",
-            archive="perpscope download --dataset markPriceKlines",
-        ),
-        _spec(
-            "index_klines",
-            CANDLES,
-            "/fapi/v1/indexPriceKlines",
-            1500,
-            10,
-            periods=_KLINE_PERIODS,
-            default_period="1m",
-            archive="perpscope download --dataset indexPriceKlines",
-        ),
-        _spec(
-            "premium_klines",
-            CANDLES,
-            "/fapi/v1/premiumIndexKlines",
-            1500,
-            10,
-            periods=_KLINE_PERIODS,
-            default_period="1m",
-            archive="perpscope download --dataset premiumIndexKlines",
-        ),
+        _futures_klines("klines", "/fapi/v1/klines", "klines"),
+        _futures_klines("mark_klines", "/fapi/v1/markPriceKlines", "markPriceKlines"),
+        _futures_klines("index_klines", "/fapi/v1/indexPriceKlines", "indexPriceKlines"),
+        _futures_klines("premium_klines", "/fapi/v1/premiumIndexKlines", "premiumIndexKlines"),
         _spec(
             "spot_klines",
             CANDLES,
@@ -108,61 +102,11 @@ HISTORY: dict[str, HistorySpec] = {
             1,
             archive="perpscope download --dataset fundingRate",
         ),
-        _spec(
-            "open_interest",
-            OPEN_INTEREST,
-            "/futures/data/openInterestHist",
-            500,
-            1,
-            max_age_ms=_30D,
-            periods=_STATS_PERIODS,
-            default_period="5m",
-            archive=_METRICS,
-        ),
-        _spec(
-            "ratio_global",
-            LONG_SHORT_RATIOS,
-            "/futures/data/globalLongShortAccountRatio",
-            500,
-            1,
-            max_age_ms=_30D,
-            periods=_STATS_PERIODS,
-            default_period="5m",
-            archive=_METRICS,
-        ),
-        _spec(
-            "ratio_top_accounts",
-            LONG_SHORT_RATIOS,
-            "/futures/data/topLongShortAccountRatio",
-            500,
-            1,
-            max_age_ms=_30D,
-            periods=_STATS_PERIODS,
-            default_period="5m",
-            archive=_METRICS,
-        ),
-        _spec(
-            "ratio_top_positions",
-            LONG_SHORT_RATIOS,
-            "/futures/data/topLongShortPositionRatio",
-            500,
-            1,
-            max_age_ms=_30D,
-            periods=_STATS_PERIODS,
-            default_period="5m",
-            archive=_METRICS,
-        ),
-        _spec(
-            "taker_volume",
-            TAKER_VOLUME,
-            "/futures/data/takerlongshortRatio",
-            500,
-            1,
-            max_age_ms=_30D,
-            periods=_STATS_PERIODS,
-            default_period="5m",
-            archive=_METRICS,
-        ),
+        _stats("open_interest", OPEN_INTEREST, "/futures/data/openInterestHist"),
+        _stats("ratio_global", LONG_SHORT_RATIOS, "/futures/data/globalLongShortAccountRatio"),
+        _stats("ratio_top_accounts", LONG_SHORT_RATIOS, "/futures/data/topLongShortAccountRatio"),
+        _stats("ratio_top_positions", LONG_SHORT_RATIOS, "/futures/data/topLongShortPositionRatio"),
+        _stats("taker_volume", TAKER_VOLUME, "/futures/data/takerlongshortRatio"),
     )
 }
 _RATIO_KIND = {
