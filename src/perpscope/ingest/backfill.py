@@ -240,6 +240,10 @@ async def _run_job(
         for rt, frames in buf.items():
             frame = pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
             if frame.height:
+                if "source" in rt.columns:  # REST history: rest:<venue>
+                    frame = frame.with_columns(
+                        pl.concat_str(pl.lit("rest:"), pl.col("venue")).alias("source")
+                    )
                 w = await asyncio.to_thread(lake.write, rt, frame)
                 res.rows_added += w.rows_added
         buf.clear()

@@ -7,6 +7,7 @@ thirty daily files of one month rewrite that month's Parquet file once, not thir
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -182,10 +183,23 @@ def _parse_one(
     except PerpscopeError as exc:
         result.error = str(exc)
         return result, None
+    parsed = [_stamp_source(p, file_source(f)) for p in parsed]
     for p in parsed:
         result.rows[p.record.name] = result.rows.get(p.record.name, 0) + p.frame.height
     result.notes = tuple(n for p in parsed for n in p.notes)
     return result, parsed
+
+
+def file_source(fmt: FileFormat) -> str:
+    """The ``source`` of rows imported with ``fmt``: ``<kind>:<format name>``, where the kind is the
+    format's ``source_kind`` (``archive`` for the exchange's public archive, ``export`` otherwise)."""
+    return f"{getattr(fmt, 'source_kind', 'export')}:{fmt.name}"
+
+
+def _stamp_source(p: Parsed, source: str) -> Parsed:
+    if "source" not in p.record.columns:
+        return p
+    return dataclasses.replace(p, frame=p.frame.with_columns(pl.lit(source, pl.String).alias("source")))
 
 
 def _prefetch(

@@ -132,6 +132,8 @@ class Sink:
                 # the frame is built here (row-wise Python work: in a thread it would fight the event
                 # loop for the GIL); the Parquet merge and write release the GIL and run in a thread
                 df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
+                if "source" in rt.columns:  # live capture: stream:<venue>
+                    df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
                 try:
                     await asyncio.to_thread(self.lake.write, rt, df)
                 except Exception as exc:  # keep the rows: the next flush retries them

@@ -28,6 +28,13 @@ from perpscope.records.market import (
     Trade,
 )
 from perpscope.records.reference import INSTRUMENTS, LEVERAGE_BRACKETS, Instrument, LeverageBracket
+from perpscope.records.sources import (
+    DEFAULT_SOURCE,
+    SOURCE_PRECEDENCE,
+    source_kind,
+    source_rank,
+    source_rank_expr,
+)
 from perpscope.records.symbols import canonical_symbol, compact, is_canonical, market_of
 
 RECORDS: dict[str, RecordType] = {
@@ -50,6 +57,7 @@ RECORDS: dict[str, RecordType] = {
 __all__ = [
     "BOOK_DEPTH",
     "CANDLES",
+    "DEFAULT_SOURCE",
     "FUNDING",
     "INSTRUMENTS",
     "LEVERAGE_BRACKETS",
@@ -58,6 +66,7 @@ __all__ = [
     "LONG_SHORT_RATIOS",
     "OPEN_INTEREST",
     "RECORDS",
+    "SOURCE_PRECEDENCE",
     "TAKER_VOLUME",
     "TRADES",
     "BookDepth",
@@ -77,4 +86,7 @@ __all__ = [
     "compact",
     "is_canonical",
     "market_of",
+    "source_kind",
+    "source_rank",
+    "source_rank_expr",
 ]

@@ -94,7 +94,8 @@ class RecordType:
     cls : type
         The frozen dataclass declaring the fields (see module docstring for the type mapping).
     key : sequence of str
-        Natural key: two rows with equal key are the same fact; the store keeps one.
+        Natural key: two rows with equal key are the same fact; the store keeps one. A record with a
+        ``source`` field has it appended (each source's rows are kept apart).
     time_col : str
         Instant column that files a row into its month partition.
     doc : str
@@ -110,7 +111,10 @@ class RecordType:
             for f in dataclasses.fields(cls)
         )
         self.columns: tuple[str, ...] = tuple(f.name for f in self.fields)
-        self.key: tuple[str, ...] = tuple(key)
+        # the source is part of every sourced record's identity: two sources of one bar are both kept,
+        # and readers combine them by precedence (records/sources.py), whatever the import order
+        src = ("source",) if "source" in self.columns and "source" not in key else ()
+        self.key: tuple[str, ...] = (*key, *src)
         self.time_col = time_col
         self.doc = doc
         missing = [k for k in (*self.key, time_col, "venue", "canonical") if k not in self.columns]

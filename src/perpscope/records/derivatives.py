@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from perpscope.records.base import RecordType
+from perpscope.records.sources import DEFAULT_SOURCE
 
 PositionSide = Literal["long", "short"]
 FundingKind = Literal["settled", "sampled"]
@@ -42,6 +43,7 @@ class Funding:
     interval_ms: int
     mark_price: float | None = None
     kind: FundingKind = "settled"
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ class OpenInterest:
     ts_ms: int
     oi_base: float | None = None
     oi_usd: float | None = None
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class Liquidation:
     price: float
     qty_base: float
     notional_usd: float
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +86,7 @@ class LiquidationTotal:
     ts_ms: int
     long_usd: float
     short_usd: float
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +107,7 @@ class LongShortRatio:
     ratio: float
     long_share: float | None = None
     short_share: float | None = None
+    source: str = DEFAULT_SOURCE
 
 
 FUNDING = RecordType(

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from perpscope.records.base import RecordType
+from perpscope.records.sources import DEFAULT_SOURCE
 
 Market = Literal["perp", "spot", "future"]
 PriceType = Literal["trade", "mark", "index", "premium"]
@@ -42,6 +43,7 @@ class Candle:
     trades: int | None = None
     taker_buy_base: float | None = None
     taker_buy_quote: float | None = None
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,7 @@ class Trade:
     price: float
     qty_base: float
     taker_side: TakerSide
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +76,7 @@ class TakerVolume:
     sell_base: float | None = None
     buy_usd: float | None = None
     sell_usd: float | None = None
+    source: str = DEFAULT_SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class BookDepth:
     band_pct: float
     depth_base: float
     notional_usd: float
+    source: str = DEFAULT_SOURCE
 
 
 CANDLES = RecordType(

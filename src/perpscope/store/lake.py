@@ -109,17 +109,27 @@ class Lake:
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
 
-    def write(self, record: RecordType, frame: pl.DataFrame) -> WriteResult:
+    def write(self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None) -> WriteResult:
         """File ``frame`` into its month partitions; return how many rows were new.
 
         The frame is conformed to ``record`` first; rows sharing a natural key with stored rows replace
-        them (the newest write wins); rows repeated within ``frame`` collapse to the last one.
+        them (the newest write wins); rows repeated within ``frame`` collapse to the last one. The
+        ``source`` (``<kind>:<name>``, see :mod:`perpscope.records.sources`) is part of the key of
+        sourced records, so one source never replaces another's rows.
+
+        Parameters
+        ----------
+        source : str, optional
+            Stamp every row with this source (default: the frame's own ``source`` column, else
+            ``user``).
 
         Raises
         ------
         StoreError
             When the frame does not conform to the record (nothing is written then).
         """
+        if source is not None and "source" in record.columns:
+            frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
         try:
             df = record.conform(frame)
         except ValueError as exc:
@@ -140,6 +150,8 @@ class Lake:
         """Merge ``new`` into one month file; return the number of keys that were not there before."""
         sort_cols = [record.time_col, *[k for k in record.key if k != record.time_col]]
         old = pl.read_parquet(path) if path.exists() else None
+        if old is not None and old.columns != list(record.columns):
+            old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
         both = new if old is None else pl.concat([old, new], how="vertical")
         # stable sort: among equal keys the stored row comes first, so keeping the last row lets the
         # newest write win

@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import duckdb
 import polars as pl
 
 from perpscope.core.errors import StoreError
 from perpscope.core.time import month_key
-from perpscope.records import RECORDS, RecordType, is_canonical, market_of
+from perpscope.records import (
+    DEFAULT_SOURCE,
+    RECORDS,
+    RecordType,
+    is_canonical,
+    market_of,
+    source_rank_expr,
+)
 from perpscope.store.lake import Lake
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
@@ -59,6 +66,7 @@ def read(
     market: str = "perp",
     where: dict[str, Any] | None = None,
     columns: list[str] | None = None,
+    sources: Literal["merge", "all"] = "merge",
 ) -> pl.DataFrame:
     """Rows of ``record`` for a venue/symbol in ``[start_ms, end_ms)``, sorted by time.
 
@@ -77,6 +85,9 @@ def read(
         Equality filters on other columns, e.g. ``{"interval_ms": 60_000, "price_type": "trade"}``.
     columns : list of str, optional
         Columns to return (all by default).
+    sources : {"merge", "all"}
+        ``merge`` (default): rows of several sources for one fact combined by precedence
+        (:func:`merge_sources`); ``all``: every source's row as stored.
 
     Returns
     -------
@@ -100,7 +111,10 @@ def read(
             files.append(f)
     if not files:
         return rt.empty() if columns is None else rt.empty().select(columns)
-    lf = pl.scan_parquet(files, hive_partitioning=False)
+    # files written before a column existed (``source``) read with that column null
+    lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", schema=rt.polars_schema)
+    if "source" in rt.columns:
+        lf = lf.with_columns(pl.col("source").fill_null(DEFAULT_SOURCE))
     t = pl.col(rt.time_col)
     if start_ms is not None:
         lf = lf.filter(t >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
@@ -110,12 +124,45 @@ def read(
         if col not in rt.columns:
             raise StoreError(f"{rt.name} has no column {col!r}; columns: {', '.join(rt.columns)}")
         lf = lf.filter(pl.col(col) == val)
+    merge = sources == "merge" and "source" in rt.columns
     if columns is not None:
-        lf = lf.select(columns)
+        extra = [k for k in rt.key if k not in columns] if merge else []
+        lf = lf.select([*columns, *extra])
     out = lf.collect()
+    if merge:
+        out = merge_sources(out, rt)
+        out = out.select(columns) if columns is not None else out
     if rt.time_col in out.columns and len(files) > 1:
         out = out.sort(rt.time_col, maintain_order=True)
     return out
+
+
+def merge_sources(df: pl.DataFrame, record: RecordType | str) -> pl.DataFrame:
+    """One row per fact: rows of several sources sharing a natural key combined column by column.
+
+    For each column the value of the highest-ranked source that has one is kept
+    (:data:`perpscope.records.SOURCE_PRECEDENCE`; equal ranks by source name), so a source never erases
+    a column another filled, and the result does not depend on import order. ``source`` names the
+    highest-ranked source of the row. Frames of one source (the usual case) are returned as they are.
+
+    Parameters
+    ----------
+    df : polars.DataFrame
+        Rows of ``record`` (with its ``source`` column; other columns may be a subset).
+    record : RecordType or str
+    """
+    rt = _record(record)
+    if df.height < 2 or "source" not in df.columns or df.get_column("source").n_unique() == 1:
+        return df
+    key = [k for k in rt.key if k != "source" and k in df.columns]
+    rest = [c for c in df.columns if c not in key]
+    ranked = df.with_columns(source_rank_expr().alias("_rank")).sort(
+        [*key, "_rank", "source"], descending=[*[False] * len(key), True, False], maintain_order=True
+    )
+    out = ranked.group_by(key, maintain_order=True).agg(
+        [pl.col(c).first() if c == "source" else pl.col(c).drop_nulls().first() for c in rest]
+    )
+    return out.select(df.columns)
 
 
 def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
@@ -126,5 +173,7 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
         if not files:
             continue
         glob = str(lake.record_dir(name) / "venue=*" / "symbol=*" / "*.parquet").replace("'", "''")
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{glob}', hive_partitioning = false)")
+        # union_by_name: files written before a column existed (``source``) read it as null
+        src = f"read_parquet('{glob}', hive_partitioning = false, union_by_name = true)"
+        con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}")
     return con

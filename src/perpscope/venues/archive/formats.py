@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from perpscope.core.errors import InputError
 from perpscope.venues.archive.book_depth import BOOK_DEPTH_COLUMNS, parse_book_depth
@@ -38,6 +39,8 @@ class ArchiveFormat:
     name: str
     description: str
     dataset: str
+    #: rows from the exchange's own archive rank first (perpscope.records.sources)
+    source_kind: ClassVar[str] = "archive"
     parser: Parser
     layouts: tuple[Columns, ...]
     #: Also recognize the file by an exact header outside an archive-style path (only for datasets
