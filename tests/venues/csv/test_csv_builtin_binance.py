@@ -5,6 +5,7 @@ plain polars), never the parser's own output; SOURCES.md facts are cited where u
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -104,6 +105,49 @@ def test_gravestone_funding_fixture_intervals() -> None:
         4,
         4,
     ]
+
+
+def test_denniskid_spot_fixture() -> None:
+    [p] = parse(FIX / "BTCUSDT_spot_1h_denniskid_sample.csv", "denniskid_spot_klines")
+    f = p.frame
+    assert p.record is CANDLES and f.height == 8
+    assert set(f.get_column("venue")) == {"binance"} and set(f.get_column("symbol")) == {"BTCUSDT"}
+    assert set(f.get_column("canonical")) == {"BTC-USDT-SPOT"} and set(f.get_column("market")) == {"spot"}
+    assert set(f.get_column("price_type")) == {"trade"} and set(f.get_column("interval_ms")) == {H}
+    # first line: 2021-04-03T00:00:00,58950.010000,59450.080000,58931.300000,59387.130000,1706.898053
+    first = f.row(0, named=True)
+    assert epoch(f)[0] == ms(2021, 4, 3)
+    assert (first["open"], first["high"], first["low"], first["close"], first["volume_base"]) == (
+        58950.01,
+        59450.08,
+        58931.3,
+        59387.13,
+        1706.898053,
+    )
+    # no quote volume, trades or taker columns in the file: left empty, not derived
+    for col in ("volume_quote", "trades", "taker_buy_base", "taker_buy_quote"):
+        assert f.get_column(col).null_count() == f.height, col
+    assert any("not estimated" in n for n in p.notes)
+    # the 2021-04-20 02:00–03:00 outage (SOURCES.md §13 gaps) stays a gap: 01:00 then 04:00, nothing filled
+    assert epoch(f)[3:5] == [ms(2021, 4, 20, 1), ms(2021, 4, 20, 4)]
+    # 2025-10-10T21:00:00,114266.82,115112.69,102000.00,113451.86,22932.63034 — the spot low (perp: 101,516.5)
+    wick = f.filter(pl.col("ts_ms").dt.epoch("ms") == ms(2025, 10, 10, 21)).row(0, named=True)
+    assert (wick["low"], wick["close"], wick["volume_base"]) == (102000.0, 113451.86, 22932.63034)
+
+
+def test_denniskid_spot_header_alone_does_not_claim_a_file(tmp_path: Path) -> None:
+    # the header (timestamp,open,high,low,close,volume) is generic: only BTCUSDT_spot_1h_* names are sniffed,
+    # since the symbol, the market and the bar length come from the name
+    body = (FIX / "BTCUSDT_spot_1h_denniskid_sample.csv").read_text()
+    for name in (
+        "ohlcv.csv",
+        "ETHUSDT_spot_1h_2024.csv",
+        "BTCUSDT_perp_1h_2024.csv",
+        "BTCUSDT_spot_4h_2024.csv",
+    ):
+        path = tmp_path / name
+        path.write_text(body)
+        assert not fmt("denniskid_spot_klines").sniff(path, first_line(path)), name
 
 
 # -- shared data ----------------------------------------------------------------------------------------
@@ -242,6 +286,77 @@ def test_leopoldlj_klines(shared_data: Path) -> None:
     assert j.height > 2000
     for c in ("open", "high", "low", "close"):
         assert (j[c] == j[f"{c}_g"]).all()
+
+
+@pytest.mark.shared
+def test_denniskid_spot_klines(shared_data: Path) -> None:
+    path = shared_data / "binance_spot_klines_denniskid" / "BTCUSDT_spot_1h_20210403_20260403.csv.gz"
+    [p] = parse(path, "denniskid_spot_klines")
+    f = p.frame
+    # SOURCES.md §13: 42,420 rows here, 2021-04-03 00:00 → 2026-04-03 23:00
+    assert f.height == 42_420 and epoch(f)[0] == ms(2021, 4, 3) and epoch(f)[-1] == ms(2026, 4, 3, 23)
+    assert set(f.get_column("canonical")) == {"BTC-USDT-SPOT"} and set(f.get_column("interval_ms")) == {H}
+    assert f.get_column("volume_quote").null_count() == f.height
+    # SOURCES.md §13: five gaps, all Binance spot outages before 2024; besides them only the withheld months
+    t = pl.Series(epoch(f))
+    holes = [(a, b) for a, b in itertools.pairwise(t) if b - a != H]
+    assert [datetime.fromtimestamp(a / 1000, UTC).date().isoformat() for a, _ in holes] == [
+        "2021-04-20",
+        "2021-04-25",
+        "2021-08-13",
+        "2021-09-29",
+        "2023-03-24",
+        "2025-12-31",
+    ]
+    assert holes[-1] == (ms(2025, 12, 31, 23), ms(2026, 3, 1))
+    # SOURCES.md §13: the 2025-10-10 21:00 bar's spot low is 102,000.00 (the perp's is 101,516.5)
+    spot = f.filter(pl.col("ts_ms").dt.date() == datetime(2025, 10, 10).date())
+    crash_hour = spot.filter(pl.col("ts_ms").dt.epoch("ms") == ms(2025, 10, 10, 21))
+    assert crash_hour.get_column("low").to_list() == [102000.0]
+    # spot vs the Binance perp (binance_um_klines_leopoldlj 1h) over the 24 hours of 2025-10-10: the spot
+    # close is above the perp close in every hour, by 0.028% (17:00: 117,623.80 vs 117,590.8) to 0.175%
+    # (21:00, the crash hour: 113,451.86 vs 113,253.6) — well inside 1%
+    [perp] = parse(
+        shared_data / "binance_um_klines_leopoldlj" / "BTCUSDT_perp_1h_20191001_20260210.csv.gz",
+        "leopoldlj_klines",
+    )
+    j = spot.join(perp.frame, on="ts_ms", suffix="_perp").with_columns(
+        gap=pl.col("close") / pl.col("close_perp") - 1
+    )
+    assert j.height == 24
+    assert 0.00028 < j.get_column("gap").min() < 0.00029  # type: ignore[operator]
+    assert 0.00175 < j.get_column("gap").max() < 0.00176  # type: ignore[operator]
+    at21 = j.filter(pl.col("ts_ms").dt.hour() == 21).row(0, named=True)
+    assert (at21["close"], at21["close_perp"]) == (113451.86, 113253.6)
+    # SOURCES.md §13: OHLC equals the Binance spot prices of the CoinGlass regime export on every common hour
+    # (1,481 there, counting the source's in-progress 2026-04-04 00:00 bar that was dropped from this file)
+    regime = parse(
+        shared_data / "coinglass_btc_liquidation_lab" / "btc_regime_1h_20251204_20260602.csv.gz",
+        "coinglass_btc_regime",
+    )
+    [cg_spot] = [r.frame for r in regime if r.record is CANDLES]
+    both = f.join(cg_spot, on=["venue", "canonical", "interval_ms", "ts_ms"], suffix="_cg")
+    assert both.height == 1_480
+    for c in ("open", "high", "low", "close"):
+        assert (both[c] == both[f"{c}_cg"]).all(), c
+    # volume is in BTC: Σ(volume_base × (high+low+close)/3) per full day ÷ CoinGlass's Binance spot daily
+    # volume_usd (coinglass_liquidity_report) has median 1.0001 (SOURCES.md §13) over its 358 days
+    cg = pl.read_csv(
+        shared_data / "coinglass_liquidity_report" / "binance_spot_price_1d_BTC_ETH_SOL_XRP.csv.gz"
+    )
+    daily = (
+        f.group_by(day=pl.col("ts_ms").dt.date())
+        .agg(
+            usd=(pl.col("volume_base") * (pl.col("high") + pl.col("low") + pl.col("close")) / 3).sum(),
+            n=pl.len(),
+        )
+        .filter(pl.col("n") == 24)
+    )
+    cg = cg.filter(pl.col("coin") == "BTC").with_columns(
+        day=pl.from_epoch("time_ms", time_unit="ms").dt.date()
+    )
+    r = daily.join(cg, on="day").select(pl.col("usd") / pl.col("volume_usd")).to_series()
+    assert r.len() == 358 and abs(r.median() - 1) < 2e-4  # type: ignore[operator]
 
 
 @pytest.mark.shared
