@@ -44,10 +44,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 
 def test_errors_are_input_errors_that_say_what_to_do(lake: Lake) -> None:
-    with pytest.raises(StoreInputError, match="no candles for binance BTC-USDT-PERP in the store at") as e:
+    with pytest.raises(StoreInputError, match="no candles of BTC-USDT-PERP for venue scope binance") as e:
         heatmap_of(lake, "binance", BTC)
     assert isinstance(e.value, InputError)
-    with pytest.raises(StoreInputError, match=r"import some \(perpscope import\)"):
+    with pytest.raises(StoreInputError, match=r"Import candles \(perpscope import PATH\).*--data-dir"):
         panel_of(lake, "binance", BTC, None, None, 4 * HOUR_MS)
     with pytest.raises(StoreInputError, match="no candles"):
         cascade_state(lake, "binance", BTC)
@@ -81,7 +81,8 @@ def test_heatmap_of_covers_the_30_days_before_the_end(store: Lake) -> None:
 def test_panel_falls_back_to_the_per_coin_aggregate(store: Lake) -> None:
     end = parse_time_ms("2026-06-20")
     panel, notes = panel_of(store, "binance", "SOLUSDT", end - 5 * DAY_MS, end, 4 * HOUR_MS)
-    assert notes == ["funding: binance SOL-AGG-PERP (all SOL contracts) used for SOL-USDT-PERP"]
+    assert "funding: binance SOL-AGG-PERP (the coin's figure) used for SOL-USDT-PERP" in notes
+    assert any(n.startswith("funding: binance SOL-AGG-PERP 8h") for n in notes)  # provenance line
     assert panel.height == 5 * 6  # 5 days of 4h bars
     assert set(panel.get_column("canonical")) == {SOL}
     assert panel.get_column("funding_rate").is_not_null().any()

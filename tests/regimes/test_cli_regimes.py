@@ -35,7 +35,10 @@ def test_regimes_and_metrics_commands(btc_store: object) -> None:
         ],
     )
     assert r.exit_code == 0, r.output
-    rows = json.loads(r.stdout.splitlines()[-1])
+    got = json.loads(r.stdout.splitlines()[-1])
+    rows = got["rows"]
+    assert got["provenance"]["scope"] == "binance"
+    assert any(m["measure"] == "price" and m["sources"] for m in got["provenance"]["measures"])
     assert any(e["regime"] == "deleveraging_flush" and e["start_ms"].startswith("2025-10-10") for e in rows)
     r = CliRunner(env={"COLUMNS": "200"}).invoke(
         app, ["--data-dir", d, "metrics", "BTCUSDT", "--from", "2025-10-10", "--to", "2025-10-12"]

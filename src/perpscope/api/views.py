@@ -17,16 +17,16 @@ from perpscope.api import optional
 from perpscope.api.methods import METHODS
 from perpscope.api.params import ApiError, Limits, check_range, pick_every
 from perpscope.api.source import DataSource
+from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import auto_model, heatmap_frames
-from perpscope.assemble.panel import LOOKBACK_MS, PANEL_RECORDS, panel_frames, panel_from
+from perpscope.assemble.panel import MarketPanel, market_panel
+from perpscope.assemble.view import finest_price_bar_ms
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.display import coarse_book
-from perpscope.records import RECORDS
 
 #: History read before ``from`` so look-back metrics (funding z-score, OI change, bursts) are scored.
-WARMUP_MS = LOOKBACK_MS
 
 #: Panel columns the dashboard draws (those the panel has are sent).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -120,35 +120,34 @@ def _fitting(df: pl.DataFrame, every: int = 0, record: str = "") -> pl.DataFrame
     return df if df.height else None
 
 
-def frames(src: DataSource, q: Query, warmup_ms: int = WARMUP_MS) -> dict[str, pl.DataFrame]:
-    """Every panel record of the query's symbol from ``start - warmup`` to ``end``, as
-    :func:`perpscope.assemble.panel.panel_frames` reads them (per-coin aggregate fallback, spot legs);
-    an empty frame for a record the store lacks."""
-    pf = panel_frames(src.lake, q.venue, q.canonical, q.start_ms - warmup_ms, q.end_ms)
-    return {r: pf.frames.get(r, RECORDS[r].empty()) for r in PANEL_RECORDS}
+def _finest_in_range(src: DataSource, q: Query) -> int:
+    """The finest perp trade candle length stored for the query's venue and symbol in its range, ms."""
+    fin = finest_price_bar_ms(src.lake, q.canonical, q.venue, q.start_ms, q.end_ms)
+    if fin is None:
+        raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
+    return fin
+
+
+def market(src: DataSource, q: Query) -> tuple[MarketPanel, int]:
+    """The query's :class:`~perpscope.assemble.panel.MarketPanel` (every source and bar length of the
+    store, stitched), with the bar length chosen so the range holds at most ``max_points`` bars."""
+
+    def make() -> tuple[MarketPanel, int]:
+        every = pick_every(_finest_in_range(src, q), q.end_ms - q.start_ms, q.max_points)
+        try:
+            mp = market_panel(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every)
+        except StoreInputError as e:
+            raise ApiError(404, str(e)) from e
+        return mp, every
+
+    return src.cached(("market", q), make)
 
 
 def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
-    """The metrics panel (:func:`perpscope.metrics.build_panel`) of the query, with the bar length chosen
-    so the range holds at most ``max_points`` bars; rows cut to ``[start, end)``."""
-
-    def make() -> tuple[pl.DataFrame, int]:
-        f = frames(src, q)
-        in_range = f["candles"].filter(pl.col("ts_ms").dt.epoch("ms") >= q.start_ms)
-        every = pick_every(_finest_candle_ms(in_range), q.end_ms - q.start_ms, q.max_points)
-        candles = f["candles"].filter(pl.col("interval_ms") <= every)
-        candles = candles.filter(every % pl.col("interval_ms") == 0)
-        inputs = {k: _fitting(v, every, k) for k, v in f.items() if k != "candles"}
-        p = panel_from(every, {"candles": candles, **inputs})
-        p = p.filter(
-            (pl.col("canonical") == q.canonical)
-            & (pl.col("ts_ms").dt.epoch("ms") >= q.start_ms)
-            & (pl.col("ts_ms").dt.epoch("ms") < q.end_ms)
-            & pl.col("close").is_not_null()
-        )
-        return p, every
-
-    return src.cached(("panel", q), make)
+    """The metrics panel (:func:`perpscope.metrics.build_panel`) of the query (see :func:`market`);
+    rows cut to ``[start, end)`` and to bars with a price."""
+    mp, every = market(src, q)
+    return mp.panel.filter(pl.col("close").is_not_null()), every
 
 
 def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dict[str, Any]:
@@ -163,6 +162,7 @@ def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dic
         "every": interval_label(every),
         "rows": p.height,
         "columns": columns(p.select("ts_ms", *want, *ls)),
+        "provenance": market(src, q)[0].provenance_json(),
     }
 
 

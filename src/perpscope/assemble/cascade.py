@@ -22,6 +22,8 @@ from perpscope.assemble.heatmap import (
     last_candle_end,
     pick_model,
 )
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import resolve_canonical
 from perpscope.cascade import (
     CascadeConfig,
     CascadeInputError,
@@ -36,8 +38,11 @@ from perpscope.cascade import (
 )
 from perpscope.cascade.liquidity import sqrt_impact_prior
 from perpscope.cascade.replay import impact_spread
-from perpscope.core.time import DAY_MS
+from perpscope.core.time import DAY_MS, ms_to_iso
 from perpscope.store import Lake, read
+
+#: Bars with volume the impact law needs (as :func:`perpscope.cascade.liquidity.sqrt_impact_prior`).
+MIN_VOLUME_BARS = 30
 
 #: Monte Carlo paths of the API's and dashboard's fragility curve (``perpscope cascade`` uses more).
 PROVIDER_PATHS = 200
@@ -54,13 +59,54 @@ class CascadeState:
     note: str
 
 
+def _traded() -> pl.Expr:
+    """A bar with traded volume (in quote currency or base units) — what the impact law is fitted on."""
+    return (pl.col("volume_quote") > 0) | (pl.col("volume_base") > 0)
+
+
+def _has_volume(bars: pl.DataFrame) -> bool:
+    return bars.height > 0 and int(bars.select(_traded().fill_null(False).sum()).item()) >= MIN_VOLUME_BARS
+
+
+def _last_traded_bars(lk: Lake, venue: str, symbol: str, end: int) -> tuple[pl.DataFrame, str]:
+    """The 7 days of bars before the last stored perp candle with traded volume before ``end``, and a note.
+
+    Some stores end with price-only candles (a vendor export without volume); the impact law then comes
+    from the latest week that has volume, and the note says which.
+    """
+    canon, pv = resolve_canonical(lk, symbol, Scope.parse(venue))
+    c = read(
+        lk, "candles", venue=pv, symbol=canon, end_ms=end, columns=["ts_ms", "price_type", "volume_quote"]
+    )
+    c = c.filter((pl.col("price_type") == "trade") & pl.col("volume_quote").is_not_null())
+    if c.is_empty():
+        raise StoreInputError(
+            f"the cascade's impact law needs traded volume: no stored {pv} {canon} candle before the instant "
+            "asked has any; import klines with volume (perpscope import PATH)"
+        )
+    last = int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
+    bars = heatmap_bars(heatmap_frames(lk, venue, symbol, last - 7 * DAY_MS, last), None)
+    return bars, f"impact law from the 7 days to {ms_to_iso(last)[:16]} (the latest bars with volume)"
+
+
 def _liquidity(lk: Lake, venue: str, symbol: str, end: int, recent: pl.DataFrame) -> Liquidity:
-    try:
-        depth = read(lk, "book_depth", venue=venue, symbol=symbol, start_ms=end - DAY_MS, end_ms=end)
-    except Exception:  # the store holds no depth for this symbol
-        depth = pl.DataFrame()
+    depth = read(lk, "book_depth", venue=venue, symbol=symbol, start_ms=end - DAY_MS, end_ms=end)
     if depth.height:
         return Liquidity(curve_from_depth(depth, "bid"), curve_from_depth(depth, "ask"))
+    note = ""
+    if not _has_volume(recent):
+        recent, note = _last_traded_bars(lk, venue, symbol, end)
+    liq = _liquidity_from_bars(recent)
+    if note:
+        liq = Liquidity(
+            ImpactCurve(liq.bid.move, liq.bid.cum_usd, f"{liq.bid.source}; {note}"),
+            ImpactCurve(liq.ask.move, liq.ask.cum_usd, f"{liq.ask.source}; {note}"),
+            liq.depth_log_sd,
+        )
+    return liq
+
+
+def _liquidity_from_bars(recent: pl.DataFrame) -> Liquidity:
     try:
         fit = fit_sqrt_impact(recent)
         return Liquidity(fit.curve(), fit.curve(), impact_spread(recent))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import MarketView, finest_price_bar_ms, resolve, resolve_canonical
 from perpscope.core.time import DAY_MS, interval_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
@@ -35,14 +37,16 @@ DEFAULT_SPAN_MS = 30 * DAY_MS
 
 
 def last_candle_end(lk: Lake, venue: str, symbol: str) -> int:
-    """One ms after the open of the last stored candle of ``symbol`` on ``venue`` (an exclusive end, ms).
+    """One ms after the open of the last stored perp trade candle of ``symbol`` on the scope's price venue
+    (an exclusive end, ms).
 
     Raises
     ------
     StoreInputError
         When the store holds no candles for it.
     """
-    c = read(lk, "candles", venue=venue, symbol=symbol)
+    canon, pv = resolve_canonical(lk, symbol, Scope.parse(venue))
+    c = read(lk, "candles", venue=pv, symbol=canon, columns=["ts_ms"], sources="all")
     if c.is_empty():
         raise StoreInputError(f"no candles for {venue} {symbol} in the store at {lk.root}")
     return int(c.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
@@ -56,22 +60,63 @@ def heatmap_frames(
     end: int,
     oi_venue: str | None = None,
     oi_symbol: str | None = None,
+    every_ms: int | None = None,
 ) -> dict[str, pl.DataFrame]:
-    """The records a heatmap model reads, ``[start, end)`` ms; empty frames for records not stored."""
+    """The records a heatmap model reads, ``[start, end)`` ms, resolved through the market view
+    (:func:`perpscope.assemble.view.resolve`: every source and bar length, open interest summed over the
+    venue scope); empty frames for records not stored.
 
-    def get(record: str, v: str, s: str) -> pl.DataFrame:
-        try:
-            return read(lk, record, venue=v, symbol=s, start_ms=start, end_ms=end)
-        except Exception:  # a record the store does not hold for this symbol
-            return pl.DataFrame()
+    ``every_ms`` defaults to the finest perp trade candle length stored in the range. ``oi_venue`` /
+    ``oi_symbol`` read open interest from that stored series instead.
+    """
+    return heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol, every_ms)[0]
 
-    return {
-        "candles": get("candles", venue, symbol),
-        "open_interest": get("open_interest", oi_venue or venue, oi_symbol or symbol),
-        "funding": get("funding", venue, symbol),
-        "long_short_ratios": get("long_short_ratios", venue, symbol),
-        "taker_volume": get("taker_volume", venue, symbol),
+
+def heatmap_inputs(
+    lk: Lake,
+    venue: str,
+    symbol: str,
+    start: int,
+    end: int,
+    oi_venue: str | None = None,
+    oi_symbol: str | None = None,
+    every_ms: int | None = None,
+) -> tuple[dict[str, pl.DataFrame], MarketView]:
+    """:func:`heatmap_frames` and the :class:`~perpscope.assemble.view.MarketView` they came from."""
+    scope = Scope.parse(venue)
+    every = every_ms or finest_price_bar_ms(lk, symbol, scope, start, end)
+    if every is None:
+        raise StoreInputError(
+            f"no perp trade candles of {symbol} ({scope.label}) between the dates asked; "
+            "`perpscope store info` shows what the store holds"
+        )
+    view = resolve(lk, symbol, scope, start, end, every)
+    f = view.frames
+
+    def get(record: str, market: str | None = None) -> pl.DataFrame:
+        df = f.get(record, pl.DataFrame())
+        if market is not None and df.height:
+            df = df.filter(pl.col("market") == market)
+        return df.drop("complete") if "complete" in df.columns else df
+
+    oi = get("open_interest")
+    if oi_venue or oi_symbol:
+        oi = read(
+            lk,
+            "open_interest",
+            venue=oi_venue or venue,
+            symbol=oi_symbol or symbol,
+            start_ms=start,
+            end_ms=end,
+        )
+    frames = {
+        "candles": get("candles", "perp"),
+        "open_interest": oi,
+        "funding": get("funding"),
+        "long_short_ratios": get("long_short_ratios"),
+        "taker_volume": get("taker_volume", "perp"),
     }
+    return frames, view
 
 
 def heatmap_bars(frames: dict[str, pl.DataFrame], every: str | None) -> pl.DataFrame:

@@ -1,33 +1,36 @@
-"""The metrics panel of one perp from the store: the frames it needs, the per-coin fallback, the build.
+"""The metrics panel of one perp and venue scope from the store, with its provenance.
 
-:func:`panel_frames` reads every record of the symbol with a look-back before the start so windowed
-metrics are warm, falls back to the venue's per-coin aggregate (``BASE-AGG-PERP``, e.g. CoinGlass exports)
-for records the pair lacks, and adds the matching spot candles and taker volume. :func:`panel_of` builds
-:func:`perpscope.metrics.build_panel` from them; ``perpscope metrics``, ``regimes``, the demo and the API
-use it.
+:func:`market_panel` resolves the inputs through :func:`perpscope.assemble.view.resolve` (every source,
+bar length and venue of the scope), builds :func:`perpscope.metrics.build_panel` on them, and then
+blanks what the resolution knows to be unknown: liquidations of bars no stored series covers, open
+interest changes across a change of cover (a sum over 23 venues compared with one over 1 is not a
+change), funding older than three settlement intervals. ``perpscope metrics``, ``regimes``, ``report``,
+the demo and the API use it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.provenance import MeasureProvenance, footnotes, measure_provenance
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import MarketView, agg_symbol, resolve
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.metrics import build_panel
 from perpscope.store import Lake, read
 
-#: Records the panel is built from (the store's names).
-PANEL_RECORDS: tuple[str, ...] = (
-    "candles",
-    "funding",
-    "open_interest",
-    "liquidations",
-    "liquidation_totals",
-    "taker_volume",
-    "long_short_ratios",
-)
+__all__ = [
+    "DEFAULT_SPAN_MS",
+    "LOOKBACK_MS",
+    "MarketPanel",
+    "agg_symbol",
+    "market_panel",
+    "panel_from",
+    "panel_of",
+]
 
 #: The panel's longest look-back (funding extremes, bursts), read before the start: 30 days in ms.
 LOOKBACK_MS = 30 * DAY_MS
@@ -35,48 +38,34 @@ LOOKBACK_MS = 30 * DAY_MS
 #: Span of a panel when no start is given, ms.
 DEFAULT_SPAN_MS = 30 * DAY_MS
 
+_LIQ_COLS = ("liq_long_usd", "liq_short_usd", "liq_usd", "liq_long_share", "liq_usd_z", "liq_burst")
+
 
 @dataclass(frozen=True)
-class PanelFrames:
-    """Frames for one symbol's panel: non-empty frames by record name, and notes on substitutions."""
+class MarketPanel:
+    """A panel cut to its range, the view it was built from, and its provenance per measure."""
 
-    canonical: str
-    frames: dict[str, pl.DataFrame]
-    notes: list[str] = field(default_factory=list)
+    panel: pl.DataFrame
+    view: MarketView
+    provenance: list[MeasureProvenance]
 
+    @property
+    def notes(self) -> list[str]:
+        """Footnote lines: scope, each measure's sources/cover/flags, substitutions."""
+        return footnotes(self.view, self.provenance)
 
-def agg_symbol(canonical: str) -> str:
-    """The venue's per-coin aggregate of a canonical perp: ``BTC-USDT-PERP`` → ``BTC-AGG-PERP``."""
-    return f"{canonical.split('-')[0]}-AGG-PERP"
-
-
-def panel_frames(lk: Lake, venue: str, canonical: str, start_ms: int, end_ms: int) -> PanelFrames:
-    """Every :data:`PANEL_RECORDS` frame of ``canonical`` on ``venue`` in ``[start_ms, end_ms)``.
-
-    Records the pair lacks are taken from :func:`agg_symbol` (relabelled to ``canonical``, with a
-    note); candles and taker volume of the matching ``-SPOT`` market are appended. Records with no rows
-    are left out.
-    """
-    frames: dict[str, pl.DataFrame] = {}
-    notes: list[str] = []
-    base = canonical.split("-")[0]
-    for rec in PANEL_RECORDS:
-        f = read(lk, rec, venue=venue, symbol=canonical, start_ms=start_ms, end_ms=end_ms)
-        if f.is_empty() and rec != "candles":
-            agg = agg_symbol(canonical)
-            f = read(lk, rec, venue=venue, symbol=agg, start_ms=start_ms, end_ms=end_ms)
-            if f.height:
-                notes.append(f"{rec}: {venue} {agg} (all {base} contracts) used for {canonical}")
-                f = f.with_columns(pl.lit(canonical).alias("canonical"))
-        if rec in ("candles", "taker_volume"):
-            spot_symbol = canonical.replace("-PERP", "-SPOT")
-            spot = read(
-                lk, rec, venue=venue, symbol=spot_symbol, market="spot", start_ms=start_ms, end_ms=end_ms
-            )
-            f = pl.concat([f, spot], how="vertical_relaxed") if spot.height else f
-        if f.height:
-            frames[rec] = f
-    return PanelFrames(canonical, frames, notes)
+    def provenance_json(self) -> dict[str, object]:
+        v = self.view
+        return {
+            "canonical": v.canonical,
+            "scope": v.scope.label,
+            "price_venue": v.price_venue,
+            "bar_ms": v.every_ms,
+            "start_ms": v.start_ms,
+            "end_ms": v.end_ms,
+            "measures": [m.to_json() for m in self.provenance],
+            "notes": list(dict.fromkeys(v.notes)),
+        }
 
 
 def panel_from(every_ms: int, frames: dict[str, pl.DataFrame | None]) -> pl.DataFrame:
@@ -94,34 +83,96 @@ def panel_from(every_ms: int, frames: dict[str, pl.DataFrame | None]) -> pl.Data
     )
 
 
-def panel_of(
-    lk: Lake, venue: str, symbol: str, start_ms: int | None, end_ms: int | None, every_ms: int
-) -> tuple[pl.DataFrame, list[str]]:
-    """The panel of ``symbol`` on ``venue`` over ``[start_ms, end_ms)`` at ``every_ms`` bars, and notes on
-    what was substituted (see :func:`panel_frames`).
+def _last_bar_end(lk: Lake, view_scope: Scope, symbol: str, every_ms: int) -> int:
+    from perpscope.assemble.view import resolve_canonical
 
-    Defaults: ``end_ms`` one bar after the last stored candle, ``start_ms`` 30 days before ``end_ms``.
+    canon, pv = resolve_canonical(lk, symbol, view_scope)
+    c = read(lk, "candles", venue=pv, symbol=canon, columns=["ts_ms", "interval_ms"])
+    last = c.select((pl.col("ts_ms").dt.epoch("ms") + pl.col("interval_ms")).max()).item()
+    return -(-int(last) // every_ms) * every_ms
+
+
+def _with_cover(panel: pl.DataFrame, view: MarketView, key: str, name: str) -> pl.DataFrame:
+    cov = view.covers.get(key)
+    if cov is None:
+        return panel
+    return panel.join(cov.rename({"cover": name}), on="ts_ms", how="left", maintain_order="left")
+
+
+def _blank_unknowns(panel: pl.DataFrame, view: MarketView) -> pl.DataFrame:
+    every = view.every_ms
+    if "liq_usd" in panel.columns and "liquidations" in view.covers:
+        panel = _with_cover(panel, view, "liquidations", "_liq_cover")
+        known = pl.col("_liq_cover").fill_null("") != ""
+        panel = panel.with_columns(
+            [pl.when(known).then(pl.col(c)).alias(c) for c in _LIQ_COLS if c in panel.columns]
+        ).drop("_liq_cover")
+    if "open_interest" in view.covers:
+        panel = _with_cover(panel, view, "open_interest", "_oi_cover")
+        chg = [c for c in panel.columns if c.startswith(("oi_usd_chg_", "oi_base_chg_"))]
+        for c in chg:
+            w = c.rsplit("_", 1)[-1]
+            from perpscope.core.time import interval_ms
+
+            n = interval_ms(w) // every
+            same = pl.col("_oi_cover") == pl.col("_oi_cover").shift(n)
+            panel = panel.with_columns(pl.when(same).then(pl.col(c)).alias(c))
+        panel = panel.drop("_oi_cover")
+    if "funding_ts_ms" in panel.columns and "funding_interval_ms" in panel.columns:
+        age = pl.col("ts_ms").dt.epoch("ms") + every - pl.col("funding_ts_ms").dt.epoch("ms")
+        limit = pl.max_horizontal(3 * pl.col("funding_interval_ms"), pl.lit(2 * every))
+        stale = (age > limit).fill_null(False)
+        cols = [c for c in panel.columns if c.startswith("funding_") and c not in ("funding_ts_ms",)]
+        panel = panel.with_columns([pl.when(~stale).then(pl.col(c)).alias(c) for c in cols])
+    return panel
+
+
+def market_panel(
+    lk: Lake,
+    scope: Scope | str,
+    symbol: str,
+    start_ms: int | None,
+    end_ms: int | None,
+    every_ms: int,
+) -> MarketPanel:
+    """The panel of ``symbol`` within ``scope`` over ``[start_ms, end_ms)`` at ``every_ms`` bars.
+
+    Defaults: ``end_ms`` the end of the last stored candle (rounded up to a bar), ``start_ms`` 30 days
+    before it. The panel is built from 30 more days before ``start_ms`` (warm windows) and cut.
 
     Raises
     ------
     StoreInputError
-        When the store holds no candles for the symbol, or the panel cannot be built at ``every_ms``.
+        When the scope holds no candles of the symbol, or the range is empty.
     """
-    candles = read(lk, "candles", venue=venue, symbol=symbol, end_ms=end_ms)
-    if candles.is_empty():
-        raise StoreInputError(
-            f"no candles for {symbol} on {venue} in the store; "
-            "import some (perpscope import) or check the name"
-        )
-    canon = str(candles["canonical"][0])
-    hi = end_ms if end_ms is not None else int(candles["ts_ms"].dt.epoch("ms").max()) + every_ms  # type: ignore[arg-type]
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    hi = end_ms if end_ms is not None else _last_bar_end(lk, sc, symbol, every_ms)
     lo = start_ms if start_ms is not None else hi - DEFAULT_SPAN_MS
-    pf = panel_frames(lk, venue, canon, lo - LOOKBACK_MS, hi)
+    view = resolve(lk, symbol, sc, lo, hi, every_ms, lookback_ms=LOOKBACK_MS)
+    if not view.frames:
+        raise StoreInputError(f"nothing stored for {view.canonical} ({sc.label}) before {hi} ms")
     try:
-        panel = panel_from(every_ms, dict(pf.frames))
+        panel = panel_from(every_ms, dict(view.frames))
     except ValueError as e:
-        raise StoreInputError(f"cannot build the panel of {canon} at {interval_label(every_ms)}: {e}") from e
-    cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo, hi - 1)).filter(
-        pl.col("canonical") == canon
-    )
-    return cut, pf.notes
+        raise StoreInputError(
+            f"cannot build the panel of {view.canonical} at {interval_label(every_ms)}: {e}"
+        ) from e
+    panel = _blank_unknowns(panel, view)
+    cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo, hi - 1))
+    prov = measure_provenance(cut, view, lo, hi)
+    price = next(m for m in prov if m.measure == "price") if prov else None
+    if price is None or price.missing:
+        have = f"; {view.notes[0]}" if view.notes else ""
+        raise StoreInputError(
+            f"no {interval_label(every_ms)} prices of {view.canonical} ({sc.label}) between the dates asked"
+            f"{have}. `perpscope store info --coin {view.coin}` shows what the store holds"
+        )
+    return MarketPanel(cut, view, prov)
+
+
+def panel_of(
+    lk: Lake, venue: str, symbol: str, start_ms: int | None, end_ms: int | None, every_ms: int
+) -> tuple[pl.DataFrame, list[str]]:
+    """:func:`market_panel` as ``(panel, footnote lines)`` (``venue`` is a scope: one, a list, ``all``)."""
+    mp = market_panel(lk, venue, symbol, start_ms, end_ms, every_ms)
+    return mp.panel, mp.notes

@@ -9,7 +9,7 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.common import console, fail, lake
 from perpscope.cli.metrics_cmd import (
     FORMATS,
     EveryOpt,
@@ -20,6 +20,7 @@ from perpscope.cli.metrics_cmd import (
     ToOpt,
     VenueOpt,
     load_panel,
+    print_provenance,
     write_frame,
 )
 from perpscope.core.time import ms_to_iso
@@ -51,9 +52,8 @@ def regimes(
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if what not in WHAT:
         raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
-    panel, notes = load_panel(lake(ctx), venue, symbol, start, end, every)
-    for n in notes:
-        err_console().print(f"[dim]note: {n}[/]")
+    mp = load_panel(lake(ctx), venue, symbol, start, end, every)
+    panel = mp.panel
     labels = classify(panel)
     if fmt != "table":
         table = {
@@ -63,10 +63,13 @@ def regimes(
             "breakers": lambda: circuit_breakers(panel),
             "reading": lambda: reading(panel),
         }[what]()
-        write_frame(table, fmt, out)
+        if fmt != "json":
+            print_provenance(mp, to_stderr=True)
+        write_frame(table, fmt, out, mp.provenance_json())
         return
     for t in regime_tables(panel, labels):
         console().print(t)
+    print_provenance(mp)
 
 
 def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15) -> list[Table]:

@@ -120,7 +120,10 @@ def resample_candles(candles: pl.DataFrame, every_ms: int) -> pl.DataFrame:
     series = [*KEYS, "market", "price_type"]
     ivs = candles.get_column("interval_ms").unique()
     if ivs.len() == 1 and ivs[0] == every_ms:  # already on the grid: nothing to combine
-        return candles.with_columns(pl.lit(True).alias("complete"))
+        # bars already resampled (perpscope.metrics.stitch) keep the completeness they were given
+        return (
+            candles if "complete" in candles.columns else candles.with_columns(pl.lit(True).alias("complete"))
+        )
     c = finest(candles, series)
     if c.is_empty():
         return c.with_columns(pl.lit(True).alias("complete"))
@@ -196,6 +199,36 @@ def resample_taker_volume(taker: pl.DataFrame, every_ms: int) -> pl.DataFrame:
     )
     out = out.with_columns(pl.col("_bar").alias("ts_ms"), pl.lit(every_ms, pl.Int64).alias("interval_ms"))
     return out.select([*[x for x in taker.columns if x in out.columns], "complete"])
+
+
+def resample_liquidation_totals(totals: pl.DataFrame, every_ms: int) -> pl.DataFrame:
+    """Liquidation totals of one finer length → sums per ``every_ms`` bar, per venue and symbol.
+
+    Parameters
+    ----------
+    totals : polars.DataFrame
+        ``liquidation_totals`` records of ONE length that divides ``every_ms``.
+    every_ms : int
+        Target bar length, ms.
+
+    Returns
+    -------
+    polars.DataFrame
+        The record's columns with ``long_usd``, ``short_usd`` summed (USD), ``interval_ms = every_ms``,
+        plus ``complete`` (every source bar present).
+    """
+    require(totals, ("venue", "canonical", "interval_ms", "ts_ms", "long_usd", "short_usd"), "totals")
+    _check_fits(totals, every_ms, "resample_liquidation_totals")
+    t = sort_series(totals, KEYS).with_columns(bar_open("ts_ms", every_ms).alias("_bar"))
+    keep = [c for c in totals.columns if c not in ("long_usd", "short_usd", "ts_ms", "interval_ms")]
+    out = t.group_by([*KEYS, "_bar"], maintain_order=True).agg(
+        *[pl.col(c).first() for c in keep if c not in KEYS],
+        pl.col("long_usd").sum(),
+        pl.col("short_usd").sum(),
+        (pl.len() * pl.col("interval_ms").first() == every_ms).alias("complete"),
+    )
+    out = out.with_columns(pl.col("_bar").alias("ts_ms"), pl.lit(every_ms, pl.Int64).alias("interval_ms"))
+    return out.select([*totals.columns, "complete"])
 
 
 def liquidation_bars(
