@@ -33,3 +33,41 @@ def lake(tmp_path: Path):  # type: ignore[no-untyped-def]
     from perpscope.store import Lake
 
     return Lake(tmp_path / "data")
+
+
+def _build_shared_store(root: Path, name: str, reverse: bool) -> Path:
+    """A store built the README way (``perpscope import``) from the whole shared data folder, once per
+    test run (the first worker to get the lock builds it; the others reuse it)."""
+    import fcntl
+
+    from typer.testing import CliRunner
+
+    from perpscope.cli.main import app
+    from perpscope.ingest.importer import iter_files
+
+    shared = shared_data_dir()
+    if shared is None:
+        pytest.skip("../shared/data (the team's real market data) is not beside this checkout")
+    data = root / name
+    with (root / f"{name}.lock").open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        if not (data / ".complete").exists():
+            # the README's command on the folder; the other order names every file, last file first
+            paths = [str(p) for p in reversed(iter_files([shared]))] if reverse else [str(shared)]
+            r = CliRunner().invoke(app, ["--data-dir", str(data), "import", *paths])
+            assert r.exit_code == 0, r.output
+            assert "0 failed" in r.output, r.output
+            (data / ".complete").touch()
+    return data
+
+
+@pytest.fixture(scope="session")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Data directory of a store imported from all of ``../shared/data`` (skipped when it is absent)."""
+    return _build_shared_store(tmp_path_factory.getbasetemp().parent, "shared-store", reverse=False)
+
+
+@pytest.fixture(scope="session")
+def shared_store_reversed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same files imported in the reverse order, file by file."""
+    return _build_shared_store(tmp_path_factory.getbasetemp().parent, "shared-store-reversed", reverse=True)

@@ -86,8 +86,8 @@ def test_two_exports_of_equal_rank_resolve_by_name_not_by_import_order(tmp_path:
     r1 = read(lk1, "liquidation_totals", venue="binance+bybit+okx", symbol="BTC-AGG-PERP")
     r2 = read(lk2, "liquidation_totals", venue="binance+bybit+okx", symbol="BTC-AGG-PERP")
     assert r1.equals(r2)
-    assert r1["source"].to_list() == ["export:a_file"] * 2  # equal rank: the first name wins
-    assert r1["long_usd"].to_list() == pytest.approx([107.0, 214.0])
+    assert r1["source"].to_list() == ["export:b_file"] * 2  # equal rank: the name sorting last wins
+    assert r1["long_usd"].to_list() == pytest.approx([100.0, 200.0])
 
 
 def test_a_revision_from_the_same_source_replaces_its_own_row(tmp_path: Path) -> None:

@@ -99,10 +99,15 @@ def _with_cover(panel: pl.DataFrame, view: MarketView, key: str, name: str) -> p
     return panel.join(cov.rename({"cover": name}), on="ts_ms", how="left", maintain_order="left")
 
 
+#: Panel columns the market view adds: ``liq_partial`` (bool) marks a bar whose liquidation total lacks
+#: part of its period (a source ends or starts inside it): a lower bound, not the bar's total.
+VIEW_COLUMNS = ("liq_partial",)
+
+
 def _blank_unknowns(panel: pl.DataFrame, view: MarketView) -> pl.DataFrame:
     every = view.every_ms
     if "liq_usd" in panel.columns and "liquidations" in view.covers:
-        panel = _with_cover(panel, view, "liquidations", "_liq_cover")
+        panel = _with_cover(panel, view, "liquidations", "_liq_cover").rename({"partial": "liq_partial"})
         known = pl.col("_liq_cover").fill_null("") != ""
         panel = panel.with_columns(
             [pl.when(known).then(pl.col(c)).alias(c) for c in _LIQ_COLS if c in panel.columns]

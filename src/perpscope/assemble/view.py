@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from perpscope.assemble.cover import Unit, cover
+from perpscope.assemble.cover import Cover, Unit, cover
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.scope import Scope, label_venues, ordered, venue_mask
 from perpscope.core.time import DAY_MS, HOUR_MS, interval_label
@@ -65,7 +65,7 @@ class Part:
 
     def describe(self) -> str:
         lens = "·".join(interval_label(x) if x else "irregular" for x in self.lengths_ms)
-        src = ", ".join(s.split(":", 1)[-1] for s in self.sources)
+        src = ", ".join(dict.fromkeys(s.split(":")[1] if s.count(":") else s for s in self.sources))
         return f"{self.venue} {self.canonical} {lens} ({src})"
 
     def to_json(self) -> dict[str, object]:
@@ -292,6 +292,13 @@ def _prices(lk: Lake, view: MarketView, lo: int) -> None:
 # -- open interest: summed over the units that cover the scope ---------------------------------------
 
 
+def _chosen_parts(cov: Cover, parts: dict[tuple[str, ...], Part], in_range: np.ndarray) -> list[Part]:
+    """The parts of the units the cover added at least once in the range (the others fed nothing)."""
+    bits = int(np.bitwise_or.reduce(cov.chosen[in_range])) if in_range.any() else 0
+    names = {u.name for i, u in enumerate(cov.units) if bits >> i & 1}
+    return [p for p in parts.values() if f"{p.venue} {p.canonical}" in names]
+
+
 def _unit_order(view: MarketView, venue: str, canonical: str, bits: dict[str, int]) -> tuple[int, int, int]:
     covered = label_venues(venue)
     size = 1 << 20 if covered is None else len(covered)
@@ -330,6 +337,7 @@ def _open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -
     grid_end = grid_open + every
     bits: dict[str, int] = {}
     units: list[tuple[tuple[int, int, int], Unit]] = []
+    parts: dict[tuple[str, ...], Part] = {}
     for v, c in _candidates(lk, view, "open_interest"):
         rows = read(lk, "open_interest", venue=v, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=view.end_ms)
         if not rows.height:
@@ -345,11 +353,12 @@ def _open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -
         units.append((_unit_order(view, v, c, bits), unit))
         used = rows.filter(pl.col("ts_ms").dt.epoch("ms") >= lo)
         if used.height:
-            view.parts.append(_part("open_interest", v, c, used, used["interval_ms"].unique().to_list()))
+            parts[(v, c)] = _part("open_interest", v, c, used, used["interval_ms"].unique().to_list())
     if not units:
         return
     units.sort(key=lambda x: x[0])
     cov = cover([u for _, u in units], grid_open.size, ["_has", "oi_usd", "oi_base"])
+    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
     has = ~np.isnan(cov.sums["_has"])
     oi = pl.DataFrame(
         {
@@ -392,16 +401,23 @@ def _totals_on_grid(rows: pl.DataFrame, view: MarketView, grid_open: np.ndarray)
     grid, coarse = stitch_bars(rows, every, resample_liquidation_totals)
     long_ = np.full(grid_open.size, np.nan)
     short = np.full(grid_open.size, np.nan)
+    whole = np.full(grid_open.size, np.nan)  # 1 = every source bar of the bar present, 0 = partial
     lo = int(grid_open[0]) if grid_open.size else 0
 
-    def put(t: np.ndarray, lv: np.ndarray, sv: np.ndarray) -> None:
+    def put(t: np.ndarray, lv: np.ndarray, sv: np.ndarray, cv: np.ndarray | None = None) -> None:
         i = (t - lo) // every
         ok = (i >= 0) & (i < grid_open.size)
         long_[i[ok]] = lv[ok]
         short[i[ok]] = sv[ok]
+        whole[i[ok]] = 1.0 if cv is None else cv[ok]
 
     if grid.height:
-        put(_ms(grid), grid["long_usd"].to_numpy(), grid["short_usd"].to_numpy())
+        put(
+            _ms(grid),
+            grid["long_usd"].to_numpy(),
+            grid["short_usd"].to_numpy(),
+            grid["complete"].to_numpy() * 1.0,
+        )
     if coarse.height:
         # a total longer than the bar is known at its period's end: it goes whole into the bar where the
         # period ends; the period's other bars are 0 from this series, so nothing else fills them twice
@@ -410,13 +426,14 @@ def _totals_on_grid(rows: pl.DataFrame, view: MarketView, grid_open: np.ndarray)
             put(t + k * every, np.zeros(t.size), np.zeros(t.size))
         end_bar = t + iv - every
         put(end_bar, coarse["long_usd"].to_numpy(), coarse["short_usd"].to_numpy())
-    return {"long": long_, "short": short}
+    return {"long": long_, "short": short, "whole": whole}
 
 
 def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
     every, hi = view.every_ms, view.end_ms
     bits: dict[str, int] = {}
     units: list[tuple[tuple[int, int, int, int], Unit]] = []
+    parts: dict[tuple[str, ...], Part] = {}
     for record, kind in (("liquidation_totals", 0), ("liquidations", 1)):
         for v, c in _candidates(lk, view, record):
             rows = read(lk, record, venue=v, symbol=c, start_ms=lo, end_ms=hi)
@@ -427,16 +444,17 @@ def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
                 lens = rows["interval_ms"].unique().to_list()
             else:
                 lb = liquidation_bars(every, rows)
-                vals = {"long": np.full(grid_open.size, np.nan), "short": np.full(grid_open.size, np.nan)}
+                vals = {k: np.full(grid_open.size, np.nan) for k in ("long", "short", "whole")}
                 i = (_ms(lb) - lo) // every
                 ok = (i >= 0) & (i < grid_open.size)
                 vals["long"][i[ok]] = lb["liq_long_usd"].to_numpy()[ok]
                 vals["short"][i[ok]] = lb["liq_short_usd"].to_numpy()[ok]
+                vals["whole"][i[ok]] = 1.0
                 lens = [0]
             order = _unit_order(view, v, c, bits)
             # totals (every bar of a period, zeros included) before events (only bars with one)
             units.append(((order[0], kind, order[1], order[2]), Unit(v, c, venue_mask(v, bits), vals)))
-            view.parts.append(_part("liquidations", v, c, rows, lens))
+            parts[(v, c, str(kind))] = _part("liquidations", v, c, rows, lens)
             if kind == 1 and v == "binance":
                 view.notes.append(
                     f"liquidations: {v} {c} events are Binance's force-order stream, at most one per symbol "
@@ -445,7 +463,8 @@ def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
     if not units:
         return
     units.sort(key=lambda x: x[0])
-    cov = cover([u for _, u in units], grid_open.size, ["long", "short"])
+    cov = cover([u for _, u in units], grid_open.size, ["long", "short", "whole"])
+    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
     has = ~np.isnan(cov.sums["long"])
     view.frames["liquidation_totals"] = pl.DataFrame(
         {
@@ -458,9 +477,11 @@ def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
             "short_usd": cov.sums["short"][has],
         }
     ).with_columns(pl.col("ts_ms").cast(TS))
-    view.covers["liquidations"] = pl.DataFrame({"ts_ms": grid_open, "cover": cov.labels()}).with_columns(
-        pl.col("ts_ms").cast(TS)
-    )
+    n_units = np.array([bin(int(b)).count("1") for b in cov.chosen.tolist()])
+    partial = has & (cov.sums["whole"] < n_units)  # a chosen series lacked part of the bar (e.g. data ends)
+    view.covers["liquidations"] = pl.DataFrame(
+        {"ts_ms": grid_open, "cover": cov.labels(), "partial": partial}
+    ).with_columns(pl.col("ts_ms").cast(TS))
 
 
 # -- funding: the venue's own, or OI-weighted across the scope's venues -----------------------------

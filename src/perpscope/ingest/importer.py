@@ -183,17 +183,28 @@ def _parse_one(
     except PerpscopeError as exc:
         result.error = str(exc)
         return result, None
-    parsed = [_stamp_source(p, file_source(f)) for p in parsed]
+    parsed = [_stamp_source(p, file_source(f, path)) for p in parsed]
     for p in parsed:
         result.rows[p.record.name] = result.rows.get(p.record.name, 0) + p.frame.height
     result.notes = tuple(n for p in parsed for n in p.notes)
     return result, parsed
 
 
-def file_source(fmt: FileFormat) -> str:
-    """The ``source`` of rows imported with ``fmt``: ``<kind>:<format name>``, where the kind is the
-    format's ``source_kind`` (``archive`` for the exchange's public archive, ``export`` otherwise)."""
-    return f"{getattr(fmt, 'source_kind', 'export')}:{fmt.name}"
+def file_source(fmt: FileFormat, path: Path) -> str:
+    """The ``source`` of rows imported from ``path`` with ``fmt``.
+
+    ``archive:<format>`` for the exchange's public archive (its daily and monthly files are one series);
+    ``export:<format>:<file stem>`` for other tools' exports, whose files of one format can be different
+    series of the same keys (a vendor's 30-minute and 1-hour exports sample the same funding instants
+    differently): keeping the file in the source keeps both, so import order cannot pick one.
+    """
+    kind = getattr(fmt, "source_kind", "export")
+    if kind != "export":
+        return f"{kind}:{fmt.name}"
+    stem = path.name
+    for suffix in (".gz", ".zip", ".csv"):
+        stem = stem.removesuffix(suffix)
+    return f"export:{fmt.name}:{stem}"
 
 
 def _stamp_source(p: Parsed, source: str) -> Parsed:

@@ -2,12 +2,14 @@
 
 Every market record carries ``source``: ``<kind>:<name>``, for example ``archive:binance_klines``
 (Binance's public data archive), ``rest:binance`` (a REST backfill), ``stream:bybit`` (live capture),
-``export:coinglass_btc_liquidations_agg`` (a third-party export, named by its import format) or
+``export:coinglass_btc_liquidations_agg:<file>`` (a third-party export: its import format and file) or
 ``user`` (a frame written from Python without a source). The source is part of each row's identity in
 the store (two sources of one bar are both kept, so import order cannot matter), and readers combine
 them column by column by :data:`SOURCE_PRECEDENCE`: for every column, the value of the highest-ranked
-source that has one; equal ranks are ordered by source name, so the result never depends on which file
-was imported last. The table is documented in ``docs/sources.md``.
+source that has one; among equal ranks the source whose name sorts last wins (of two exports named by
+their dates, the later), so the result never depends on which file was imported last. Exports carry
+their file's name (``export:<format>:<file stem>``): two files of one format can be different series.
+The table is documented in ``docs/sources.md``.
 """
 
 from __future__ import annotations

@@ -141,7 +141,8 @@ def merge_sources(df: pl.DataFrame, record: RecordType | str) -> pl.DataFrame:
     """One row per fact: rows of several sources sharing a natural key combined column by column.
 
     For each column the value of the highest-ranked source that has one is kept
-    (:data:`perpscope.records.SOURCE_PRECEDENCE`; equal ranks by source name), so a source never erases
+    (:data:`perpscope.records.SOURCE_PRECEDENCE`; among equal ranks the source whose name sorts last,
+    i.e. the later-dated of two exports named by their dates), so a source never erases
     a column another filled, and the result does not depend on import order. ``source`` names the
     highest-ranked source of the row. Frames of one source (the usual case) are returned as they are.
 
@@ -157,7 +158,7 @@ def merge_sources(df: pl.DataFrame, record: RecordType | str) -> pl.DataFrame:
     key = [k for k in rt.key if k != "source" and k in df.columns]
     rest = [c for c in df.columns if c not in key]
     ranked = df.with_columns(source_rank_expr().alias("_rank")).sort(
-        [*key, "_rank", "source"], descending=[*[False] * len(key), True, False], maintain_order=True
+        [*key, "_rank", "source"], descending=[*[False] * len(key), True, True], maintain_order=True
     )
     out = ranked.group_by(key, maintain_order=True).agg(
         [pl.col(c).first() if c == "source" else pl.col(c).drop_nulls().first() for c in rest]
