@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import polars as pl
 
 
 @dataclass(frozen=True)
@@ -64,15 +65,10 @@ class Cover:
         """Names of the units in a ``chosen`` value, ``""`` for none."""
         return ", ".join(u.name for i, u in enumerate(self.units) if bits >> i & 1)
 
-    def labels(self) -> list[str]:
+    def labels(self) -> pl.Series:
         """Per bar, the names of the units added (``""`` where none)."""
-        cache: dict[int, str] = {}
-        out = []
-        for b in self.chosen.tolist():
-            if b not in cache:
-                cache[b] = self.label_of(int(b))
-            out.append(cache[b])
-        return out
+        uniq, inv = np.unique(self.chosen, return_inverse=True)
+        return pl.Series("cover", [self.label_of(int(b)) for b in uniq.tolist()]).gather(inv)
 
 
 def cover(units: Sequence[Unit], n: int, columns: Sequence[str]) -> Cover:

@@ -123,14 +123,17 @@ class MeasureProvenance:
         }
 
 
-def _runs(ts: np.ndarray, labels: list[str]) -> list[tuple[int, int, str]]:
-    out: list[tuple[int, int, str]] = []
-    for t, lab in zip(ts.tolist(), labels, strict=True):
-        if out and out[-1][2] == lab:
-            out[-1] = (out[-1][0], t, lab)
-        else:
-            out.append((t, t, lab))
-    return out
+def _runs(covers: pl.DataFrame) -> list[tuple[int, int, str]]:
+    """Runs of equal ``cover`` in a ``ts_ms, cover`` frame: (first bar, last bar, cover)."""
+    c = covers.with_columns(
+        (pl.col("cover") != pl.col("cover").shift(1)).fill_null(True).cum_sum().alias("_run")
+    )
+    runs = c.group_by("_run", maintain_order=True).agg(
+        pl.col("ts_ms").first().dt.epoch("ms").alias("a"),
+        pl.col("ts_ms").last().dt.epoch("ms").alias("b"),
+        pl.col("cover").first(),
+    )
+    return [(int(a), int(b), str(lab)) for a, b, lab in runs.select("a", "b", "cover").iter_rows()]
 
 
 def measure_provenance(
@@ -155,7 +158,7 @@ def measure_provenance(
         )
         if key and key in view.covers:
             c = view.covers[key].filter(pl.col("ts_ms").dt.epoch("ms").is_between(start_ms, end_ms - 1))
-            covers = _runs(c.get_column("ts_ms").dt.epoch("ms").to_numpy(), c.get_column("cover").to_list())
+            covers = _runs(c.select("ts_ms", "cover"))
         if not has.any():
             out.append(MeasureProvenance(measure, parts, covers, bars=int(ts.size)))
             continue

@@ -477,7 +477,7 @@ def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
             "short_usd": cov.sums["short"][has],
         }
     ).with_columns(pl.col("ts_ms").cast(TS))
-    n_units = np.array([bin(int(b)).count("1") for b in cov.chosen.tolist()])
+    n_units = np.bitwise_count(cov.chosen)
     partial = has & (cov.sums["whole"] < n_units)  # a chosen series lacked part of the bar (e.g. data ends)
     view.covers["liquidations"] = pl.DataFrame(
         {"ts_ms": grid_open, "cover": cov.labels(), "partial": partial}
@@ -542,15 +542,20 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
     ) / np.where(wsum > 0, wsum, np.nan)
     mean = np.where(n > 0, np.nansum(np.where(present, rates, 0.0), axis=0) / np.maximum(n, 1), np.nan)
     rate = np.where(all_w & (wsum > 0), wmean, mean)
-    how = np.where(n == 0, "", np.where(all_w & (wsum > 0), "OI-weighted over ", "mean over "))
-    labels = [f"{h}{k} venue(s)" if h else "" for h, k in zip(how.tolist(), n.tolist(), strict=True)]
-    if weighted_all is not None and view.scope.is_all:  # CoinGlass's all-exchange OI-weighted rate first
-        use = ~np.isnan(weighted_all)
-        rate = np.where(use, weighted_all, rate)
-        labels = [
-            "all-oi-weighted (all exchanges)" if u else lab
-            for u, lab in zip(use.tolist(), labels, strict=True)
-        ]
+    # one label per distinct (method, venue count, all-exchange figure used): a few strings, gathered
+    use = (
+        ~np.isnan(weighted_all) if weighted_all is not None and view.scope.is_all else np.zeros(n.size, bool)
+    )
+    if use.any():  # CoinGlass's all-exchange OI-weighted rate first
+        rate = np.where(use, weighted_all, rate)  # type: ignore[arg-type]
+    code = np.where(use, -1, np.where(n == 0, 0, n * 2 + (all_w & (wsum > 0))))
+    uniq, inv = np.unique(code, return_inverse=True)
+    texts = [
+        "all-oi-weighted (all exchanges)" if c == -1 else "" if c == 0
+        else f"{'OI-weighted' if c % 2 else 'mean'} over {c // 2} venue(s)"
+        for c in uniq.tolist()
+    ]  # fmt: skip
+    labels = pl.Series("cover", texts).gather(inv)
     has = ~np.isnan(rate)
     view.frames["funding"] = pl.DataFrame(
         {

@@ -88,7 +88,10 @@ def cascade(
         str | None, typer.Option("--at", help="State at this instant (UTC). Default: last bar.")
     ] = None,
     paths: Annotated[int, typer.Option(help="Monte Carlo paths.")] = 1000,
-    venue: Annotated[str, typer.Option(help="Venue of the candles.")] = "binance",
+    venue: Annotated[
+        str,
+        typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
+    ] = "binance",
     every: Annotated[str | None, typer.Option(help="Bar length (5m, 1h, 4h). Default: finest.")] = None,
     positions: Annotated[
         Path | None,

@@ -80,7 +80,10 @@ def heatmap(
     symbol: Annotated[
         str, typer.Argument(help="Symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
     ],
-    venue: Annotated[str, typer.Option(help="Venue of the candles.")] = "binance",
+    venue: Annotated[
+        str,
+        typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
+    ] = "binance",
     at: Annotated[
         str | None, typer.Option("--at", help="Instant of the current map (UTC). Default: --to.")
     ] = None,
@@ -185,7 +188,10 @@ def calibrate(
     fit_from: Annotated[str, typer.Option(help="Start of the fit window (UTC).")],
     fit_to: Annotated[str, typer.Option(help="End of the fit window = start of the test window (UTC).")],
     test_to: Annotated[str, typer.Option(help="End of the test window (UTC).")],
-    venue: Annotated[str, typer.Option(help="Venue of the candles.")] = "binance",
+    venue: Annotated[
+        str,
+        typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
+    ] = "binance",
     liq_venue: Annotated[str | None, typer.Option(help="Venue of the realized liquidation totals.")] = None,
     liq_symbol: Annotated[str | None, typer.Option(help="Symbol of the realized liquidation totals.")] = None,
     oi_venue: Annotated[

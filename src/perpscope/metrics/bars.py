@@ -218,6 +218,9 @@ def resample_liquidation_totals(totals: pl.DataFrame, every_ms: int) -> pl.DataF
         plus ``complete`` (every source bar present).
     """
     require(totals, ("venue", "canonical", "interval_ms", "ts_ms", "long_usd", "short_usd"), "totals")
+    ivs = totals.get_column("interval_ms").unique()
+    if ivs.len() == 1 and ivs[0] == every_ms:  # already on the grid
+        return totals.with_columns(pl.lit(True).alias("complete"))
     _check_fits(totals, every_ms, "resample_liquidation_totals")
     t = sort_series(totals, KEYS).with_columns(bar_open("ts_ms", every_ms).alias("_bar"))
     keep = [c for c in totals.columns if c not in ("long_usd", "short_usd", "ts_ms", "interval_ms")]

@@ -90,7 +90,9 @@ def stitch_bars(
         )
         for iv in fits
     ]
-    if cands:
+    if len(cands) == 1:  # one source length: its bars are already one per target bar
+        grid = cands[0]
+    elif cands:
         # per target bar: a complete bar first, then the finest source length
         grid = (
             pl.concat(cands, how="diagonal_relaxed")
@@ -118,7 +120,11 @@ def stitch_bars(
         if grid is not None
         else rows.head(0).with_columns(pl.lit(True).alias("complete"), pl.lit(0, pl.Int64).alias("from_ms"))
     )
-    on_grid = grid.sort("ts_ms") if grid is not None else template
+    on_grid = (
+        (grid if grid.get_column("ts_ms").is_sorted() else grid.sort("ts_ms"))
+        if grid is not None
+        else template
+    )
     coarser = (
         pl.concat(coarse_parts, how="diagonal_relaxed").select(template.columns).sort("ts_ms")
         if coarse_parts

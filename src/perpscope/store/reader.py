@@ -156,13 +156,23 @@ def merge_sources(df: pl.DataFrame, record: RecordType | str) -> pl.DataFrame:
     if df.height < 2 or "source" not in df.columns or df.get_column("source").n_unique() == 1:
         return df
     key = [k for k in rt.key if k != "source" and k in df.columns]
-    rest = [c for c in df.columns if c not in key]
+    rest = [c for c in df.columns if c not in key and c != "source"]
+    m = df.get_column("source").n_unique()
+    # sorted by key, best source first: each key's rows are a run, its first row the winner; a column the
+    # winner lacks is filled from the next rows of the same run (at most m - 1 of them). Shifts, not a
+    # group-by: three times faster on a year of 5-minute candles from two sources.
     ranked = df.with_columns(source_rank_expr().alias("_rank")).sort(
         [*key, "_rank", "source"], descending=[*[False] * len(key), True, True], maintain_order=True
     )
-    out = ranked.group_by(key, maintain_order=True).agg(
-        [pl.col(c).first() if c == "source" else pl.col(c).drop_nulls().first() for c in rest]
-    )
+    same = [pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(-j)) for k in key]) for j in range(1, m)]
+    filled = [
+        pl.coalesce(
+            pl.col(c), *[pl.when(sj).then(pl.col(c).shift(-j)) for j, sj in enumerate(same, 1)]
+        ).alias(c)
+        for c in rest
+    ]
+    first = ~pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).shift(1)) for k in key]).fill_null(False)
+    out = ranked.with_columns(filled).filter(first)
     return out.select(df.columns)
 
 
