@@ -30,7 +30,8 @@ import numpy as np
 from benchmarks.common import Result
 from perpscope.ingest.live import Collector, LiveConfig
 from perpscope.records import RecordType
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.binance.client import BinanceClient, BinanceUrls
 from perpscope.venues.binance.live import BinanceLive
 

@@ -10,7 +10,8 @@ import polars as pl
 
 from benchmarks.common import T0, Result, best_of, random_walk_klines
 from perpscope.records import CANDLES
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 YEAR_MINUTES = 365 * 24 * 60
 

@@ -22,7 +22,8 @@ from benchmarks.common import T0, Result, best_of, random_walk_klines
 from perpscope.assemble.panel import market_panel, panel_from
 from perpscope.records import CANDLES, FUNDING, LIQUIDATION_TOTALS, OPEN_INTEREST
 from perpscope.regimes import classify
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 FIVE_MIN = 300_000
 HOUR = 3_600_000

@@ -24,7 +24,8 @@ from perpscope.metrics import build_panel
 @pytest.fixture(scope="module")
 def btc_panel(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
     from perpscope.ingest.importer import import_paths
-    from perpscope.store import Lake, read
+    from perpscope.store import Lake
+    from perpscope.store.reader import read
 
     lake = Lake(tmp_path_factory.mktemp("alerts") / "data")
     import_paths(

@@ -18,7 +18,8 @@ from perpscope.core.time import DAY_MS, HOUR_MS, parse_time_ms
 from perpscope.heatmap import DEFAULT_MODEL, DEFAULT_TRADE_FLOW_MODEL
 from perpscope.ingest.importer import import_paths
 from perpscope.records import RECORDS
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 SOL = "SOL-USDT-PERP"
 BTC = "BTC-USDT-PERP"

@@ -22,7 +22,8 @@ from binance_data import ws_examples
 from binance_servers import FakeBinanceRest
 
 from perpscope.cli.collect_cmd import backfill, collect, status
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 H = 3600_000
 T0 = 1_700_000_000_000 // H * H

@@ -166,7 +166,8 @@ def test_dashboard_draws_real_data_and_pickers_switch_it(server: str, browser, s
 
 def test_live_update_when_the_store_changes(server: str, browser, store: Path) -> None:  # type: ignore[no-untyped-def]
     from perpscope.records import RECORDS
-    from perpscope.store import Lake, read
+    from perpscope.store import Lake
+    from perpscope.store.reader import read
 
     page = browser.new_page()
     page.goto(f"{server}/?venue=binance&symbol=DOGE-USDT-PERP&poll=1")

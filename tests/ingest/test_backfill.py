@@ -16,7 +16,8 @@ from binance_servers import FakeBinanceRest
 
 from perpscope.ingest.backfill import BackfillProgress, backfill, plan
 from perpscope.ingest.state import Checkpoints
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.binance.client import CAPABILITIES, BinanceClient, BinanceUrls
 
 H = 3600_000

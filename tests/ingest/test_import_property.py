@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpscope.ingest.importer import import_paths
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 STEP_MS = 3_600_000
 DAY_MS = 86_400_000

@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import FIXTURES
 
 from perpscope.ingest.importer import import_paths, iter_files
-from perpscope.store import Lake, coverage, read
+from perpscope.store import Lake
+from perpscope.store.coverage import coverage
+from perpscope.store.reader import read
 
 ARCHIVE = FIXTURES / "archive" / "data"
 KLINE_5M = ARCHIVE / "futures/um/daily/klines/BTCUSDT/5m"

@@ -31,7 +31,8 @@ from binance_servers import FakeBinanceRest, FakeBinanceWs
 from perpscope.ingest.live import Collector, LiveConfig, status_path
 from perpscope.ingest.state import read_json
 from perpscope.records import LIQUIDATIONS
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.binance.client import BinanceClient, BinanceUrls
 from perpscope.venues.binance.live import BinanceLive
 

@@ -22,7 +22,8 @@ from okx_data import answer as okx_answer
 from okx_data import liquidation_frame
 
 from perpscope.ingest.live import Collector, LiveConfig
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.bybit import wire as bybit_wire
 from perpscope.venues.registry import LiveOptions, exchange_venues
 

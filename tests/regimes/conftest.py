@@ -104,7 +104,7 @@ def btc_frames() -> Callable[[object, str, str], dict[str, pl.DataFrame]]:
 def _btc_frames(lake: object, start: str, end: str) -> dict[str, pl.DataFrame]:
     """Record frames of Binance BTC between two dates, CoinGlass's per-coin (BTC-AGG-PERP) OI,
     liquidations and funding relabelled as BTC-USDT-PERP: BTCUSDT is the bulk of Binance's BTC perps."""
-    from perpscope.store import read
+    from perpscope.store.reader import read
 
     lo, hi = parse_time_ms(start), parse_time_ms(end)
 

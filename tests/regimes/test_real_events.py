@@ -82,7 +82,7 @@ def test_aug_2025_slide_reads_down_regimes(btc_store: object, btc_frames: Frames
 
 def test_aug_2024_crash_changes_the_volatility_regime(shared_data: Path, lake: object) -> None:
     from perpscope.ingest.importer import import_paths
-    from perpscope.store import read
+    from perpscope.store.reader import read
 
     rep = import_paths(
         [shared_data / "binance_um_klines_leopoldlj/BTCUSDT_perp_1h_20191001_20260210.csv.gz"], lake

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from perpscope.core.errors import StoreError
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS
 from perpscope.records import CANDLES, FUNDING, LIQUIDATIONS
-from perpscope.store import Lake, coverage, duckdb_connection, read, resolve_symbols
+from perpscope.store import Lake
+from perpscope.store.coverage import coverage
+from perpscope.store.reader import duckdb_connection, read, resolve_symbols
 
 T0 = 1759708800000  # 2025-10-06 00:00 UTC
 

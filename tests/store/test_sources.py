@@ -10,7 +10,8 @@ from tests.store.test_lake import T0, candles
 
 from perpscope.core.time import MINUTE_MS
 from perpscope.records import CANDLES, LIQUIDATION_TOTALS, source_rank
-from perpscope.store import Lake, duckdb_connection, read
+from perpscope.store import Lake
+from perpscope.store.reader import duckdb_connection, read
 
 
 def _archive_and_export() -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -19,7 +19,9 @@ import polars as pl
 
 from perpscope.api.params import ApiError
 from perpscope.records import RECORDS
-from perpscope.store import Lake, coverage, read
+from perpscope.store import Lake
+from perpscope.store.coverage import coverage
+from perpscope.store.reader import read
 
 T = TypeVar("T")
 

@@ -39,7 +39,8 @@ from perpscope.cascade import (
 from perpscope.cascade.liquidity import sqrt_impact_prior
 from perpscope.cascade.replay import impact_spread
 from perpscope.core.time import DAY_MS, ms_to_iso
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 #: Bars with volume the impact law needs (as :func:`perpscope.cascade.liquidity.sqrt_impact_prior`).
 MIN_VOLUME_BARS = 30

@@ -27,7 +27,8 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.models import Model
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 #: Model names a user can choose: ``auto`` = oi-change when open interest is stored, else trade-flow.
 MODELS = ("auto", "oi-change", "trade-flow", "ensemble")

@@ -20,7 +20,8 @@ from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import MarketView, agg_symbol, resolve
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.metrics import build_panel
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 __all__ = [
     "DEFAULT_SPAN_MS",

@@ -42,8 +42,8 @@ from perpscope.metrics.bars import (
 )
 from perpscope.metrics.stitch import stitch_bars, stitch_snapshots
 from perpscope.records import is_canonical
-from perpscope.store import Lake, read
-from perpscope.store.reader import resolve_symbols
+from perpscope.store import Lake
+from perpscope.store.reader import read, resolve_symbols
 
 TS = pl.Datetime("ms", "UTC")
 #: Funding rates are compared per 8 hours.

@@ -21,7 +21,8 @@ from perpscope.cli.heatmap_cmd import heatmap_of
 from perpscope.core.errors import InputError
 from perpscope.core.time import DAY_MS, SystemClock
 from perpscope.metrics import build_panel
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 app = typer.Typer(help="Alerts over live metrics: rules in a TOML file, console and webhook delivery.")
 

@@ -19,7 +19,8 @@ from perpscope.core.errors import InputError
 from perpscope.core.time import HOUR_MS, MINUTE_MS, parse_time_ms
 from perpscope.ingest.importer import import_paths
 from perpscope.metrics import build_panel
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 #: Rows withheld for out-of-sample judgement of the project (shared/data/SOURCES.md); never used here.
 WITHHELD = ("2026-01-01", "2026-03-01")

@@ -36,7 +36,8 @@ from perpscope.heatmap import (
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
 from perpscope.report.heatmap_chart import check_chart_path, heatmap_figure, write_heatmap
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 
 class _ShowByDefault(TyperGroup):

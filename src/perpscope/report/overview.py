@@ -9,7 +9,8 @@ import polars as pl
 from perpscope.core.time import DAY_MS
 from perpscope.metrics.funding import with_annualized
 from perpscope.metrics.summary import SymbolSummary, summarize
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 
 
 @dataclass(frozen=True)

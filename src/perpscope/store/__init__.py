@@ -1,7 +1,13 @@
-"""The store: a Parquet lake with idempotent atomic writes, read through polars and DuckDB."""
+"""The store: a Parquet lake with idempotent atomic writes, read through polars and DuckDB.
 
-from perpscope.store.coverage import coverage, find_gaps
+The package exports the handle (:class:`Lake`) and nothing that reads: the readers are imported from
+their modules (:mod:`perpscope.store.reader`: ``read``, ``resolve_symbols``, ``duckdb_connection``;
+:mod:`perpscope.store.coverage`: ``coverage``). Front ends (CLI commands, API, report, alerts,
+dashboard) hold a ``Lake`` and reach its data only through :mod:`perpscope.assemble`; an import-linter
+contract forbids them the reader modules, and since ``from perpscope.store import read`` does not exist
+there is no way around the contract through this package.
+"""
+
 from perpscope.store.lake import Lake, WriteResult
-from perpscope.store.reader import duckdb_connection, read, resolve_symbols
 
-__all__ = ["Lake", "WriteResult", "coverage", "duckdb_connection", "find_gaps", "read", "resolve_symbols"]
+__all__ = ["Lake", "WriteResult"]

@@ -246,7 +246,8 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
 
 def test_cli_imports_into_the_store(tmp_path: Path, server: ArchiveServer) -> None:
     pytest.importorskip("perpscope.ingest.importer")
-    from perpscope.store import Lake, read
+    from perpscope.store import Lake
+    from perpscope.store.reader import read
 
     data_dir = tmp_path / "data"
     args = [

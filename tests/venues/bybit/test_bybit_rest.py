@@ -12,7 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "binance"))
 from binance_servers import FakeBinanceRest
 
 from perpscope.ingest.backfill import backfill, plan
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.bybit.client import CAPABILITIES, BybitClient
 
 H = 3600_000

@@ -15,7 +15,8 @@ from hyperliquid_server import FakeHyperliquidInfo
 
 from perpscope.ingest.backfill import backfill, plan
 from perpscope.ingest.live import Collector, LiveConfig
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.hyperliquid.client import CAPABILITIES, HyperliquidClient
 from perpscope.venues.hyperliquid.live import HyperliquidLive
 

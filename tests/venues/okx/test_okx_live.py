@@ -17,7 +17,8 @@ from okx_data import EX, M, answer, candle_frame, candle_row, liquidation_frame
 from perpscope.ingest.live import Collector, LiveConfig, status_path
 from perpscope.ingest.state import read_json
 from perpscope.records import LIQUIDATIONS
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.okx.live import okx_feeds
 
 T0 = 1_766_800_000_000 // M * M

@@ -13,7 +13,8 @@ from binance_servers import FakeBinanceRest
 from okx_data import EX, M, answer, candle_row
 
 from perpscope.ingest.backfill import backfill, plan
-from perpscope.store import Lake, read
+from perpscope.store import Lake
+from perpscope.store.reader import read
 from perpscope.venues.okx.client import CAPABILITIES, OkxClient
 
 H = 3600_000
