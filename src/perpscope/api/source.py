@@ -18,10 +18,11 @@ from typing import Any, TypeVar
 import polars as pl
 
 from perpscope.api.params import ApiError
-from perpscope.records import RECORDS
+from perpscope.assemble import StoreInputError
+from perpscope.assemble.records import coverage, stored_records
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import resolve_canonical
 from perpscope.store import Lake
-from perpscope.store.coverage import coverage
-from perpscope.store.reader import read
 
 T = TypeVar("T")
 
@@ -35,6 +36,15 @@ SERVED_RECORDS: tuple[str, ...] = (
     "long_short_ratios",
     "taker_volume",
 )
+
+
+def _several(venue: str) -> bool:
+    """True for a scope of more than one venue (``all``, ``binance,bybit``); False for one venue or a
+    name no scope has."""
+    try:
+        return Scope.parse(venue).single is None
+    except StoreInputError:
+        return False
 
 
 @dataclass
@@ -102,7 +112,7 @@ class DataSource:
 
     # -- catalogue -------------------------------------------------------------------------------
     def coverage(self) -> pl.DataFrame:
-        """:func:`perpscope.store.coverage` of the store (cached per version)."""
+        """:func:`perpscope.assemble.records.coverage` of the store (cached per version)."""
         if not self.lake.root.is_dir():
             return pl.DataFrame()
         return self.cached(("coverage",), lambda: coverage(self.lake))
@@ -135,8 +145,17 @@ class DataSource:
 
         return self.cached(("symbols",), make)
 
+    def _scope_price(self, venue: str, symbol: str) -> tuple[str, str]:
+        """(canonical, price venue) of ``symbol`` within the venue scope ``venue`` (``all``, a list)."""
+        try:
+            return resolve_canonical(self.lake, symbol, Scope.parse(venue))
+        except StoreInputError as e:
+            raise ApiError(404, str(e)) from e
+
     def resolve(self, venue: str, symbol: str) -> str:
-        """The canonical symbol the store holds for ``venue``/``symbol`` (canonical or venue spelling).
+        """The canonical symbol the store holds for ``venue``/``symbol`` (canonical or venue spelling);
+        ``venue`` may be a scope of several venues (``all``, ``binance,bybit,okx``), resolved as the
+        market view resolves it (:func:`perpscope.assemble.view.resolve_canonical`).
 
         Raises
         ------
@@ -145,6 +164,8 @@ class DataSource:
         """
         syms = self.symbols()
         venues = set(syms.get_column("venue").to_list()) if syms.height else set()
+        if venues and venue not in venues and _several(venue):
+            return self._scope_price(venue, symbol)[0]
         if venue not in venues:
             known = ", ".join(sorted(venues)) or "none (the store is empty)"
             raise ApiError(404, f"unknown venue {venue!r}; venues with candles in the store: {known}")
@@ -161,8 +182,12 @@ class DataSource:
         )
 
     def span(self, venue: str, canonical: str) -> tuple[int, int]:
-        """First and last candle open of a symbol, ms UTC (after :meth:`resolve`)."""
+        """First and last candle open of a symbol, ms UTC (after :meth:`resolve`); for a scope of several
+        venues, of its price venue's candles."""
         row = self.symbols().filter((pl.col("venue") == venue) & (pl.col("canonical") == canonical))
+        if row.is_empty():
+            pv = self._scope_price(venue, canonical)[1]
+            row = self.symbols().filter((pl.col("venue") == pv) & (pl.col("canonical") == canonical))
         return int(row["first_ms"][0]), int(row["last_ms"][0])
 
     # -- records ---------------------------------------------------------------------------------
@@ -171,6 +196,4 @@ class DataSource:
         store holds none."""
         if record not in SERVED_RECORDS:
             raise ApiError(404, f"unknown record {record!r}; served: {', '.join(SERVED_RECORDS)}")
-        if (venue, canonical) not in set(self.lake.partitions(record)):
-            return RECORDS[record].empty()
-        return read(self.lake, record, venue=venue, symbol=canonical, start_ms=start_ms, end_ms=end_ms)
+        return stored_records(self.lake, record, venue, canonical, start_ms, end_ms)

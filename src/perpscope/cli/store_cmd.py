@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from perpscope.assemble.records import coverage
 from perpscope.cli.common import console, lake
 from perpscope.core.time import ms_to_iso
-from perpscope.store.coverage import coverage
 
 app = typer.Typer(help="Inspect the local store.", no_args_is_help=True)
 
