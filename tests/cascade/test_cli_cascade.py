@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import pytest
 from typer.testing import CliRunner
 
-from perpscope.cli.cascade_cmd import fragility_for_demo
+from perpscope.cli.demo import fragility_for_demo
 from perpscope.cli.main import app
 from perpscope.ingest.importer import import_paths
 from perpscope.store import Lake

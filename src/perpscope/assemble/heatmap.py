@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.provenance import view_footnotes
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import MarketView, finest_price_bar_ms, resolve, resolve_canonical
 from perpscope.core.time import DAY_MS, interval_ms
@@ -175,9 +176,15 @@ def pick_model(name: str, bars: pl.DataFrame) -> Model | list[Model]:
     return base
 
 
+#: Measures a heatmap reads (:attr:`perpscope.assemble.view.Part.measure` names), for its footnotes.
+HEATMAP_MEASURES = ("price", "perp_taker", "open_interest", "funding", "long_short_ratios")
+
+
 @dataclass(frozen=True)
 class HeatmapView:
-    """A heatmap run over a symbol's stored bars: the bars, the run, its hot zones and a model label."""
+    """A heatmap run over a symbol's stored bars: the bars, the run, its hot zones, a model label and
+    the footnote lines naming the stored series it read (:func:`perpscope.assemble.provenance.
+    view_footnotes`)."""
 
     venue: str
     symbol: str
@@ -185,6 +192,7 @@ class HeatmapView:
     source: HeatmapRun | EnsembleRun
     zones: pl.DataFrame
     label: str
+    notes: tuple[str, ...] = ()
 
     @property
     def last_ms(self) -> int:
@@ -217,11 +225,47 @@ def heatmap_of(
     """
     end = end if end is not None else last_candle_end(lk, venue, symbol)
     start = start if start is not None else end - DEFAULT_SPAN_MS
-    bars = heatmap_bars(heatmap_frames(lk, venue, symbol, start, end, oi_venue, oi_symbol), every)
+    frames, view = heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol)
+    bars = heatmap_bars(frames, every)
     chosen = pick_model(model, bars)
     source: HeatmapRun | EnsembleRun = (
         run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
     )
     z = hot_zones(source, k=zones, width_pct=width)
     label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
-    return HeatmapView(venue, symbol, bars, source, z, label)
+    notes = view_footnotes(view, HEATMAP_MEASURES)
+    if oi_venue or oi_symbol:
+        notes.append(
+            f"open interest: the stored series {oi_venue or venue} {oi_symbol or symbol} "
+            "(--oi-venue/--oi-symbol)"
+        )
+    return HeatmapView(venue, symbol, bars, source, z, label, tuple(notes))
+
+
+def realized_liquidations(
+    lk: Lake, venue: str, symbol: str, start: int, end: int, every_ms: int
+) -> tuple[pl.DataFrame, MarketView]:
+    """Realized liquidations of ``symbol`` within the venue scope ``venue`` per ``every_ms`` bar over
+    ``[start, end)`` (ms), resolved as the metrics panel's are (:func:`perpscope.assemble.view.resolve`:
+    totals and events of the pair and the coin's aggregate, summed over the series covering the scope),
+    as ``liquidation_totals`` rows (``ts_ms`` = bar open, ``long_usd``, ``short_usd``; bars no stored
+    series covers have no row), and the view they came from. ``symbol`` may name a coin's aggregate
+    (``BTC-AGG-PERP``): that is the coin's view, which reads the aggregate where the pair has nothing.
+
+    Raises
+    ------
+    StoreInputError
+        When no stored liquidation series covers the scope in the range.
+    """
+    if symbol.upper().endswith("-AGG-PERP"):
+        symbol = symbol.split("-", 1)[0]
+    view = resolve(lk, symbol, Scope.parse(venue), start, end, every_ms)
+    tot = view.frames.get("liquidation_totals")
+    if tot is None or tot.is_empty():
+        raise StoreInputError(
+            f"no liquidations of {view.canonical} (or {view.coin}'s aggregate) for venue scope "
+            f"{view.scope.label} between the dates asked: calibration scores a map against realized "
+            "liquidations. Import some (liquidation exports or archives: perpscope import PATH), or pass "
+            "--liq-venue with a scope that has them (e.g. all)"
+        )
+    return tot, view

@@ -195,3 +195,29 @@ def footnotes(view: MarketView, prov: list[MeasureProvenance]) -> list[str]:
         f"{interval_label(view.every_ms)} bars"
     )
     return [head, *[m.line() for m in prov], *dict.fromkeys(view.notes)]
+
+
+def _about(note: str, measures: tuple[str, ...]) -> bool:
+    """True when a view note is about one of ``measures`` (it starts with its name)."""
+    return any(note.startswith((m, m.replace("_", " "))) for m in measures)
+
+
+def view_footnotes(view: MarketView, measures: tuple[str, ...] | None = None) -> list[str]:
+    """Footnote lines of a view read without a panel (heatmap, calibration): the scope and bar length,
+    the stored series behind each measure (``measures``: :attr:`Part.measure` names, in that order, a
+    measure with no series said to be missing; default: every measure that has one), then the notes
+    (those about these measures when ``measures`` is given)."""
+    head = (
+        f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · "
+        f"{interval_label(view.every_ms)} bars"
+    )
+    by: dict[str, list[str]] = {m: [] for m in measures or ()}
+    for p in view.parts:
+        if measures is None or p.measure in measures:
+            by.setdefault(p.measure, []).append(p.describe())
+    lines = [
+        f"{m}: {'; '.join(d[:4])}{' …' if len(d) > 4 else ''}" if d else f"{m}: missing"
+        for m, d in by.items()
+    ]
+    notes = [n for n in dict.fromkeys(view.notes) if measures is None or _about(n, measures)]
+    return [head, *lines, *notes]

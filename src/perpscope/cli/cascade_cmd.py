@@ -4,7 +4,6 @@ The state (:func:`perpscope.assemble.cascade.cascade_state`) is the heatmap ense
 over the 30 days before ``--at`` (or a user's ``--positions`` CSV); liquidity is the latest stored
 ``book_depth`` snapshot when there is one within a day, otherwise the square-root impact law fitted on the
 last 7 days of bars (with Y = 1 assumed when the bars carry no taker-buy volume to fit it).
-:func:`fragility_for_demo` gives the demo its fragility table and figure.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-import plotly.graph_objects as go
 import polars as pl
 import typer
 from rich.table import Table
@@ -22,9 +20,10 @@ from perpscope.assemble import StoreInputError
 from perpscope.assemble import cascade as assemble
 from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
 from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.output import fragility_table
 from perpscope.core.format import pct_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
-from perpscope.report.cascade_chart import cascade_figure, fragility_figure
+from perpscope.report.cascade_chart import cascade_figure
 from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
 from perpscope.store import Lake
 
@@ -59,22 +58,6 @@ def summary_table(s: pl.DataFrame) -> Table:
             return f"{x:,.2f}" if name == "branching ratio" else f"{x:,.0f}"
 
         t.add_row(name, fmt(r["p10"]), fmt(r["p50"]), fmt(r["p90"]))
-    return t
-
-
-def fragility_table(f: pl.DataFrame) -> Table:
-    """The fragility curve as rows: shock → liquidated USD (median, p10–p90) and final move."""
-    t = Table(title="fragility: cascade size by shock size", header_style="bold")
-    for col in ("shock", "liquidated (median)", "p10–p90", "final move", "×shock"):
-        t.add_column(col, justify="right")
-    for r in f.iter_rows(named=True):
-        t.add_row(
-            f"{r['shock_pct']:+.1f}%",
-            usd_text(r["liq_usd_p50"]),
-            f"{usd_text(r['liq_usd_p10'])}–{usd_text(r['liq_usd_p90'])}",
-            f"{r['final_move_pct_p50']:+.2f}%",
-            f"{r['amplification_p50']:.2f}",
-        )
     return t
 
 
@@ -131,17 +114,3 @@ def cascade(
     con.print(fragility_table(frag))
     write_heatmap(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
     err_console().print(f"wrote {path}")
-
-
-def fragility_for_demo(lk: Lake, venue: str = "binance", symbol: str = "BTC-USDT-PERP",
-                       paths: int = 300) -> tuple[pl.DataFrame, go.Figure]:  # fmt: skip
-    """Fragility curve of ``symbol``'s current state in the store: the table and its figure.
-
-    For ``perpscope demo``: print ``fragility_table(table)``, add the figure to the report.
-    """
-    try:
-        st, frag = assemble.fragility_of(lk, venue, symbol, paths=paths)
-    except StoreInputError as e:
-        raise fail(str(e)) from e
-    title = f"{venue} {symbol} fragility at {ms_to_iso(st.end_ms - 1)} UTC (price {st.price:,.2f})"
-    return frag, fragility_figure(frag, title)

@@ -20,15 +20,16 @@ import polars as pl
 import typer
 from rich.table import Table
 
-from perpscope.cli.cascade_cmd import fragility_for_demo, fragility_table
+from perpscope.assemble import StoreInputError
+from perpscope.assemble.cascade import fragility_of
 from perpscope.cli.common import console, err_console, fail
-from perpscope.cli.heatmap_cmd import HeatmapView, _zone_table, heatmap_of
-from perpscope.cli.importing import print_report
-from perpscope.cli.metrics_cmd import load_panel
+from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
+from perpscope.cli.output import fragility_table, print_report, zone_table
 from perpscope.core.format import pct_text, sign_class, usd_text
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
 from perpscope.regimes import classify, episodes, reading
+from perpscope.report.cascade_chart import fragility_figure
 from perpscope.report.heatmap_chart import write_heatmap
 from perpscope.report.html import heatmap_html, write_overview
 from perpscope.report.overview import SymbolView, collect_overview, liquidation_table
@@ -191,7 +192,7 @@ class RegimeRun:
 def regime_runs(lk: Lake, views: list[SymbolView]) -> dict[tuple[str, str], RegimeRun]:
     """Classify every symbol whose store holds what the labels need (candles, OI and funding).
 
-    The panel is :func:`~perpscope.cli.metrics_cmd.load_panel`'s (the 30 days before the last bar, at
+    The panel is :func:`~perpscope.cli.loading.load_panel`'s (the 30 days before the last bar, at
     :data:`REGIME_EVERY`), the window the HTML charts show.
     """
     runs: dict[tuple[str, str], RegimeRun] = {}
@@ -274,6 +275,20 @@ def regime_demo_tables(runs: dict[tuple[str, str], RegimeRun], last: int = 2) ->
 CASCADE_SYMBOL = "BTC-USDT-PERP"
 
 
+def fragility_for_demo(lk: Lake, venue: str = "binance", symbol: str = "BTC-USDT-PERP",
+                       paths: int = 300) -> tuple[pl.DataFrame, go.Figure]:  # fmt: skip
+    """Fragility curve of ``symbol``'s current state in the store: the table and its figure.
+
+    Print ``fragility_table(table)``, add the figure to the report.
+    """
+    try:
+        st, frag = fragility_of(lk, venue, symbol, paths=paths)
+    except StoreInputError as e:
+        raise fail(str(e)) from e
+    title = f"{venue} {symbol} fragility at {ms_to_iso(st.end_ms - 1)} UTC (price {st.price:,.2f})"
+    return frag, fragility_figure(frag, title)
+
+
 def demo_fragility(lk: Lake, paths: int = 300) -> tuple[str, str, str] | None:
     """Print the fragility curve of :data:`CASCADE_SYMBOL`'s current state; return the page section.
 
@@ -314,7 +329,7 @@ class DemoHeatmap:
     def print(self) -> None:
         con = console()
         con.print(self.view.headline)
-        con.print(_zone_table(self.view.zones))
+        con.print(zone_table(self.view.zones))
         con.print(f"Heatmap: [bold]{self.page}[/] (interactive)")
         p = self.png_path()
         if p is not None:

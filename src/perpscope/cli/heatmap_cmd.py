@@ -2,28 +2,34 @@
 
 :data:`app` is the ``heatmap`` group: ``perpscope heatmap SYMBOL`` (= ``heatmap show SYMBOL``) and
 ``perpscope heatmap calibrate``. Reading the store and running the model is
-:func:`perpscope.assemble.heatmap.heatmap_of`; :func:`heatmap_of` here is the same with the CLI's
-error handling and a :class:`HeatmapView` that can print and draw itself (demo, alerts).
+:func:`perpscope.assemble.heatmap.heatmap_of` (through :func:`perpscope.cli.loading.heatmap_of`, which
+adds the CLI's error handling); the realized liquidations a calibration scores against are
+:func:`perpscope.assemble.heatmap.realized_liquidations`, resolved like the metrics panel's. Both print
+the stored series they read.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
-import plotly.graph_objects as go
-import polars as pl
 import typer
 from rich.table import Table
 from typer.core import TyperGroup
 
 from perpscope.assemble import StoreInputError
-from perpscope.assemble import heatmap as assemble
-from perpscope.assemble.heatmap import heatmap_bars, heatmap_frames
+from perpscope.assemble.heatmap import (
+    HEATMAP_MEASURES,
+    heatmap_bars,
+    heatmap_inputs,
+    realized_liquidations,
+)
+from perpscope.assemble.provenance import view_footnotes
 from perpscope.cli.common import console, err_console, fail, lake
-from perpscope.core.time import DAY_MS, ms_to_iso, parse_time_ms
+from perpscope.cli.loading import heatmap_of
+from perpscope.cli.output import print_notes, zone_table
+from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
     DEFAULT_TRADE_FLOW_MODEL,
@@ -35,9 +41,7 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
-from perpscope.report.heatmap_chart import check_chart_path, heatmap_figure, write_heatmap
-from perpscope.store import Lake
-from perpscope.store.reader import read
+from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
 
 
 class _ShowByDefault(TyperGroup):
@@ -55,25 +59,6 @@ app = typer.Typer(
     "`perpscope heatmap SYMBOL` shows one (same as `heatmap show SYMBOL`).",
     no_args_is_help=True,
 )
-
-
-def _zone_table(zones: pl.DataFrame) -> Table:
-    t = Table(header_style="bold")
-    band = "usd_p10" in zones.columns
-    for col in ("side", "#", "zone (price)", "USD", "distance", *(["p10–p90 USD"] if band else [])):
-        t.add_column(col, justify="left" if col in ("side", "zone (price)") else "right")
-    for r in zones.iter_rows(named=True):
-        row = [
-            r["side"],
-            str(r["rank"]),
-            f"{r['price_lo']:,.2f} – {r['price_hi']:,.2f}",
-            f"{r['usd']:,.0f}",
-            f"{r['distance_pct']:+.2f}%",
-        ]
-        if band:
-            row.append(f"{r['usd_p10']:,.0f} – {r['usd_p90']:,.0f}")
-        t.add_row(*row)
-    return t
 
 
 def heatmap(
@@ -133,42 +118,14 @@ def heatmap(
     )
     con = console()
     con.print(hm.headline)
-    con.print(_zone_table(hm.zones))
+    con.print(zone_table(hm.zones))
+    print_notes(hm.notes)
     if out is not None:
         try:
             write_heatmap(hm.figure(), out)
         except Exception as e:  # PNG export needs a Chromium for kaleido to drive
             raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
         con.print(f"wrote {out}")
-
-
-@dataclass(frozen=True)
-class HeatmapView(assemble.HeatmapView):
-    """:class:`perpscope.assemble.heatmap.HeatmapView` with its terminal headline and chart."""
-
-    @property
-    def headline(self) -> str:
-        return (
-            f"[bold]{self.venue} {self.symbol}[/] hot zones after the bar of {ms_to_iso(self.last_ms)} UTC — "
-            f"price {self.source.last_close:,.2f} — {self.label}"
-        )
-
-    def figure(self) -> go.Figure:
-        return heatmap_figure(
-            self.bars, self.source, zones=self.zones, title=f"{self.venue} {self.symbol} — {self.label}"
-        )
-
-
-def heatmap_of(
-    lk: Lake, venue: str, symbol: str, start: int | None = None, end: int | None = None, **options: Any
-) -> HeatmapView:
-    """:func:`perpscope.assemble.heatmap.heatmap_of` (same ``options``: model, every, oi_venue, oi_symbol,
-    zones, width); a store that cannot give its inputs exits via :func:`~perpscope.cli.common.fail`."""
-    try:
-        v = assemble.heatmap_of(lk, venue, symbol, start, end, **options)
-    except StoreInputError as e:
-        raise fail(str(e)) from e
-    return HeatmapView(**{f.name: getattr(v, f.name) for f in fields(v)})
 
 
 def _scores_table(fit: Scores, test: Scores) -> Table:
@@ -193,8 +150,13 @@ def calibrate(
         str,
         typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
     ] = "binance",
-    liq_venue: Annotated[str | None, typer.Option(help="Venue of the realized liquidation totals.")] = None,
-    liq_symbol: Annotated[str | None, typer.Option(help="Symbol of the realized liquidation totals.")] = None,
+    liq_venue: Annotated[
+        str | None,
+        typer.Option(help="Venue scope of the realized liquidations (default: --venue), e.g. all."),
+    ] = None,
+    liq_symbol: Annotated[
+        str | None, typer.Option(help="Symbol of the realized liquidations (default: SYMBOL).")
+    ] = None,
     oi_venue: Annotated[
         str | None, typer.Option(help="Venue of the open interest, if not the candles'.")
     ] = None,
@@ -202,30 +164,26 @@ def calibrate(
     model: Annotated[
         str, typer.Option(help="oi-change or trade-flow: which family to calibrate.")
     ] = "oi-change",
-    every: Annotated[str | None, typer.Option(help="Bar length; must match the liquidation totals'.")] = None,
+    every: Annotated[
+        str | None,
+        typer.Option(help="Bar length (default: the finest stored); realized liquidations are summed to it."),
+    ] = None,
 ) -> None:
     """Fit the model's parameters on one window, score the choice once on the later one."""
     lk = lake(ctx)
     try:
         f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
+        every_ms = interval_ms(every) if every else None
     except ValueError as e:
         raise fail(str(e)) from e
     try:
-        bars = heatmap_bars(heatmap_frames(lk, venue, symbol, f0, t1, oi_venue, oi_symbol), every)
+        frames, view = heatmap_inputs(lk, venue, symbol, f0, t1, oi_venue, oi_symbol, every_ms)
+        bars = heatmap_bars(frames, None)
+        realized, liq_view = realized_liquidations(
+            lk, liq_venue or venue, liq_symbol or symbol, f0, t1, view.every_ms
+        )
     except StoreInputError as e:
         raise fail(str(e)) from e
-    realized = read(
-        lk,
-        "liquidation_totals",
-        venue=liq_venue or venue,
-        symbol=liq_symbol or symbol,
-        start_ms=f0,
-        end_ms=t1,
-    )
-    if realized.is_empty():
-        raise fail(
-            "no liquidation_totals for the realized series in the store; pass --liq-venue/--liq-symbol"
-        )
     base: Model = DEFAULT_TRADE_FLOW_MODEL if model == "trade-flow" else DEFAULT_MODEL
     lives = [3 * DAY_MS, 7 * DAY_MS] if model == "trade-flow" else [None, 7 * DAY_MS, 30 * DAY_MS]
     cands = with_half_lives(ensemble_members(base, bars=bars), lives)
@@ -237,6 +195,9 @@ def calibrate(
     con = console()
     con.print(f"chosen on the fit window: [bold]{describe(cal.chosen)}[/]")
     con.print(_scores_table(cal.fit, cal.test))
+    print_notes(view_footnotes(view, HEATMAP_MEASURES))
+    realized_lines = view_footnotes(liq_view, ("liquidations",))
+    print_notes([f"realized {realized_lines[0]}", *realized_lines[1:]])
 
 
 app.command("show")(heatmap)

@@ -10,7 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from perpscope.cli.common import console, err_console, fail, lake
-from perpscope.ingest.importer import ImportReport, import_paths
+from perpscope.cli.output import print_report
+from perpscope.ingest.importer import import_paths
 from perpscope.venues.base import FileFormat
 from perpscope.venues.registry import all_formats
 
@@ -75,23 +76,3 @@ def import_files(
     print_report(report)
     if report.failed:
         raise typer.Exit(1)
-
-
-def print_report(report: ImportReport, notes: bool = True) -> None:
-    """Rows parsed and added per record, the parsers' notes, then each skipped or failed file."""
-    parsed = report.rows_parsed()
-    added = report.rows_added()
-    t = Table("record", "rows read", "rows added", header_style="bold", title="import")
-    for rec in sorted(set(parsed) | set(added)):
-        t.add_row(rec, f"{parsed.get(rec, 0):,}", f"{added.get(rec, 0):,}")
-    console().print(t)
-    console().print(
-        f"{len(report.imported)} file(s) imported, {len(report.skipped)} skipped, "
-        f"{len(report.failed)} failed."
-    )
-    for n in sorted({n for f in report.imported for n in f.notes}) if notes else ():
-        console().print(f"[dim]note:[/] {n}")
-    for f in report.skipped:
-        console().print(f"[yellow]skipped:[/] {f.skipped}")
-    for f in report.failed:
-        err_console().print(f"[bold red]failed:[/] {f.error}")

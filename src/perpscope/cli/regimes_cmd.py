@@ -10,7 +10,8 @@ import typer
 from rich.table import Table
 
 from perpscope.cli.common import console, fail, lake
-from perpscope.cli.metrics_cmd import (
+from perpscope.cli.loading import load_panel
+from perpscope.cli.options import (
     FORMATS,
     EveryOpt,
     FormatOpt,
@@ -19,10 +20,8 @@ from perpscope.cli.metrics_cmd import (
     SymbolArg,
     ToOpt,
     VenueOpt,
-    load_panel,
-    print_provenance,
-    write_frame,
 )
+from perpscope.cli.output import print_provenance, write_frame
 from perpscope.core.time import ms_to_iso
 from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
 

@@ -12,8 +12,8 @@ import typer
 from perpscope.api import ApiError, DataSource, Limits
 from perpscope.api.params import check_symbol, check_time, check_venue
 from perpscope.api.views import dashboard_view, make_query
+from perpscope.assemble.cascade import fragility_provider as cascade_provider
 from perpscope.cli.common import err_console, fail, lake
-from perpscope.cli.serve_cmd import cascade_provider
 from perpscope.core.time import ms_to_iso
 from perpscope.dashboard import report_html
 

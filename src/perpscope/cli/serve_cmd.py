@@ -15,7 +15,7 @@ import typer
 from fastapi import FastAPI
 
 from perpscope.api import ApiConfig, create_app
-from perpscope.assemble.cascade import fragility_provider as cascade_provider  # report_cmd imports it here
+from perpscope.assemble.cascade import fragility_provider as cascade_provider
 from perpscope.cli.common import data_dir, err_console, fail
 from perpscope.dashboard import mount
 

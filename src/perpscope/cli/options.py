@@ -1,0 +1,34 @@
+"""Options several commands share (symbol, venue scope, range, bar length, output format), so each
+command module declares them the same way without importing another command module."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+#: Output formats of ``metrics`` and ``regimes``.
+FORMATS = ("table", "json", "csv", "parquet")
+
+SymbolArg = Annotated[
+    str, typer.Argument(help="Perp symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
+]
+VenueOpt = Annotated[
+    str,
+    typer.Option(
+        "--venue",
+        help="Venues: one (binance), several (binance,bybit,okx) or all (sums OI and liquidations).",
+    ),
+]
+FromOpt = Annotated[
+    str | None, typer.Option("--from", help="Start (UTC date or time; default: 30 days before --to).")
+]
+ToOpt = Annotated[str | None, typer.Option("--to", help="End, exclusive (default: the last stored bar).")]
+EveryOpt = Annotated[
+    str, typer.Option("--every", help="Bar length, e.g. 5m, 1h, 4h (a multiple of the stored bars).")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or parquet.")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", help="Write json/csv/parquet here (default: stdout for json/csv).")
+]

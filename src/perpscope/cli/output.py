@@ -1,0 +1,114 @@
+"""What several commands print or write the same way: provenance footnotes, frames as json/csv/parquet,
+the import report, hot-zone and fragility tables."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from perpscope.cli.common import console, err_console, fail
+from perpscope.core.format import usd_text
+
+if TYPE_CHECKING:
+    from perpscope.assemble.panel import MarketPanel
+    from perpscope.ingest.importer import ImportReport
+
+
+def print_notes(lines: Sequence[str], *, to_stderr: bool = False) -> None:
+    """Footnote lines (the first a heading, the others indented; warnings in yellow)."""
+    if not lines:
+        return
+    out = err_console() if to_stderr else console()
+    out.print(f"[dim]{escape(lines[0])}[/]", soft_wrap=False, highlight=False)
+    for line in lines[1:]:
+        warn = "[" in line and ("missing" in line or "gap" in line or "ends" in line)
+        out.print(f"[{'yellow' if warn else 'dim'}]  · {escape(line)}[/]", highlight=False)
+
+
+def print_provenance(mp: MarketPanel, *, to_stderr: bool = False) -> None:
+    """The panel's footnotes: scope and bars, each measure's sources, cover and flags, then notes."""
+    print_notes(mp.notes, to_stderr=to_stderr)
+
+
+def write_frame(
+    df: pl.DataFrame, fmt: str, out: Path | None, provenance: dict[str, object] | None = None
+) -> None:
+    """``df`` as json, csv or parquet, to ``out`` or standard output.
+
+    json is ``{"provenance": {...}, "rows": [...]}`` when ``provenance`` is given, else the row list."""
+    if fmt == "parquet":
+        if out is None:
+            raise fail("--format parquet needs --out FILE")
+        df.write_parquet(out)
+    elif fmt == "csv":
+        text = df.write_csv()
+        out.write_text(text) if out else typer.echo(text, nl=False)
+    else:
+        rows = df.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+        text = json.dumps({"provenance": provenance, "rows": rows} if provenance else rows, default=str)
+        out.write_text(text) if out else typer.echo(text)
+    if out:
+        err_console().print(f"Wrote {df.height:,} rows to [bold]{out}[/]")
+
+
+def print_report(report: ImportReport, notes: bool = True) -> None:
+    """Rows parsed and added per record, the parsers' notes, then each skipped or failed file."""
+    parsed = report.rows_parsed()
+    added = report.rows_added()
+    t = Table("record", "rows read", "rows added", header_style="bold", title="import")
+    for rec in sorted(set(parsed) | set(added)):
+        t.add_row(rec, f"{parsed.get(rec, 0):,}", f"{added.get(rec, 0):,}")
+    console().print(t)
+    console().print(
+        f"{len(report.imported)} file(s) imported, {len(report.skipped)} skipped, "
+        f"{len(report.failed)} failed."
+    )
+    for n in sorted({n for f in report.imported for n in f.notes}) if notes else ():
+        console().print(f"[dim]note:[/] {n}")
+    for f in report.skipped:
+        console().print(f"[yellow]skipped:[/] {f.skipped}")
+    for f in report.failed:
+        err_console().print(f"[bold red]failed:[/] {f.error}")
+
+
+def zone_table(zones: pl.DataFrame) -> Table:
+    """Hot zones: side, rank, price band, USD, distance from the close (and the ensemble's p10–p90)."""
+    t = Table(header_style="bold")
+    band = "usd_p10" in zones.columns
+    for col in ("side", "#", "zone (price)", "USD", "distance", *(["p10–p90 USD"] if band else [])):
+        t.add_column(col, justify="left" if col in ("side", "zone (price)") else "right")
+    for r in zones.iter_rows(named=True):
+        row = [
+            r["side"],
+            str(r["rank"]),
+            f"{r['price_lo']:,.2f} – {r['price_hi']:,.2f}",
+            f"{r['usd']:,.0f}",
+            f"{r['distance_pct']:+.2f}%",
+        ]
+        if band:
+            row.append(f"{r['usd_p10']:,.0f} – {r['usd_p90']:,.0f}")
+        t.add_row(*row)
+    return t
+
+
+def fragility_table(f: pl.DataFrame) -> Table:
+    """The fragility curve as rows: shock → liquidated USD (median, p10–p90) and final move."""
+    t = Table(title="fragility: cascade size by shock size", header_style="bold")
+    for col in ("shock", "liquidated (median)", "p10–p90", "final move", "×shock"):
+        t.add_column(col, justify="right")
+    for r in f.iter_rows(named=True):
+        t.add_row(
+            f"{r['shock_pct']:+.1f}%",
+            usd_text(r["liq_usd_p50"]),
+            f"{usd_text(r['liq_usd_p10'])}–{usd_text(r['liq_usd_p90'])}",
+            f"{r['final_move_pct_p50']:+.2f}%",
+            f"{r['amplification_p50']:.2f}",
+        )
+    return t
