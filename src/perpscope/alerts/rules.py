@@ -49,6 +49,20 @@ def _last(panel: pl.DataFrame, col: str) -> Any:
     return panel.get_column(col)[-1]
 
 
+#: Rate per 8h × 3 × 365: a sampled 8h rate annualized (simple), as ``funding_apr`` is for settlements.
+_APR_PER_8H = 3 * 365
+
+
+def _funding_column(panel: pl.DataFrame) -> str | None:
+    """The panel's funding column a rule reads: the settled rate per interval (``funding_rate``), or,
+    where the panel has none (sampled rates only, e.g. the OI-weighted rate of a scope of several
+    venues), the sampled rate per 8h (``funding_sampled_8h``)."""
+    for col in ("funding_rate", "funding_sampled_8h"):
+        if col in panel.columns and panel.get_column(col).is_not_null().any():
+            return col
+    return None
+
+
 def _alert(rule: Rule, ts: int, title: str, text: str, **values: Any) -> Alert:
     return Alert(
         rule.name, rule.kind, rule.venue, rule.symbol, ts, title, f"{text} (bar {ms_to_iso(ts)} UTC)", values
@@ -79,7 +93,13 @@ def evaluate(
     ts = _ms(panel)[-1]
     k = rule.kind
     if k == "funding_extreme":
+        col = _funding_column(panel)
         z, apr = _last(panel, "funding_z"), _last(panel, "funding_apr")
+        per = "interval"
+        if col == "funding_sampled_8h":  # sampled rates only (e.g. across venues): no settlement to score
+            rate8 = _last(panel, col)
+            apr = None if rate8 is None else rate8 * _APR_PER_8H
+            per = "8h (sampled)"
         zt, at = rule.param("z"), rule.param("apr")
         hit_z = z is not None and zt is not None and abs(z) >= float(zt)
         hit_a = apr is not None and at is not None and abs(apr) * 100 >= float(at)
@@ -89,29 +109,27 @@ def evaluate(
                     rule,
                     ts,
                     f"{rule.symbol}: funding extreme",
-                    f"funding {pct_text(_last(panel, 'funding_rate'), 4)} per interval, "
+                    f"funding {pct_text(_last(panel, col or 'funding_rate'), 4)} per {per}, "
                     f"{pct_text(apr, 1)} APR, z = {z if z is None else round(z, 2)}",
                     funding_z=z,
                     funding_apr=apr,
                 )
             ]
     elif k == "funding_cross":
-        r = (
-            panel.get_column("funding_rate").drop_nulls()
-            if "funding_rate" in panel.columns
-            else pl.Series([])
-        )
+        col = _funding_column(panel) or "funding_rate"
+        r = panel.get_column(col).drop_nulls() if col in panel.columns else pl.Series([])
         if r.len() >= 2 and (r[-1] > 0) != (r[-2] > 0) and r[-1] != 0 and r[-2] != 0:
-            # only on the bar where the new settlement first shows
-            now, before = _last(panel, "funding_rate"), panel.get_column("funding_rate")[-2]
+            # only on the bar where the new settlement (or cross-venue rate) first shows
+            now, before = _last(panel, col), panel.get_column(col)[-2]
             if now is not None and before is not None and now != before:
                 direction = "positive" if r[-1] > 0 else "negative"
+                per = "interval" if col == "funding_rate" else "8h (sampled)"
                 return [
                     _alert(
                         rule,
                         ts,
                         f"{rule.symbol}: funding turned {direction}",
-                        f"funding {pct_text(r[-2], 4)} → {pct_text(r[-1], 4)} per interval",
+                        f"funding {pct_text(r[-2], 4)} → {pct_text(r[-1], 4)} per {per}",
                         previous=r[-2],
                         rate=r[-1],
                     )

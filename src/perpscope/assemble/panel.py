@@ -16,6 +16,7 @@ import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.provenance import MeasureProvenance, footnotes, measure_provenance
+from perpscope.assemble.records import price_span
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import MarketView, agg_symbol, resolve
 from perpscope.core.time import DAY_MS, interval_label
@@ -28,6 +29,7 @@ __all__ = [
     "LOOKBACK_MS",
     "MarketPanel",
     "agg_symbol",
+    "latest_panel",
     "market_panel",
     "panel_from",
     "panel_of",
@@ -174,6 +176,32 @@ def market_panel(
             f"{have}. `perpscope store info --coin {view.coin}` shows what the store holds"
         )
     return MarketPanel(cut, view, prov)
+
+
+def latest_panel(
+    lk: Lake, scope: Scope | str, symbol: str, end_ms: int | None = None, span_ms: int = DEFAULT_SPAN_MS
+) -> MarketPanel:
+    """The newest ``span_ms`` of ``symbol``'s panel within ``scope``, at the bar length of the newest
+    stored candles: what alerts watch.
+
+    The bar length is the finest among the perp trade candles that end last
+    (:func:`perpscope.assemble.records.price_span`), so the newest bar is a real one; the panel is
+    :func:`market_panel`'s, so an alert reads the numbers ``perpscope metrics --every <that length>``
+    prints for the same scope and end. ``end_ms`` (exclusive): only bars closed by then (default: the
+    end of the last stored candle).
+
+    Raises
+    ------
+    StoreInputError
+        When the scope holds no trade candles of the symbol (before ``end_ms``).
+    """
+    span = price_span(lk, scope, symbol, end_ms)
+    every = span.latest_bar_ms
+    if end_ms is None:
+        hi = -(-span.end_ms // every) * every
+    else:
+        hi = min(end_ms, -(-span.end_ms // every) * every) // every * every
+    return market_panel(lk, scope, span.canonical, hi - span_ms, hi, every)
 
 
 def panel_of(

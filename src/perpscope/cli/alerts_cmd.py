@@ -1,8 +1,11 @@
 """``perpscope alerts``: watch the store with alert rules (``run``), check once (``check``), fire a
 sample through every configured target (``test``).
 
-The store is read only; a collector (``perpscope collect``) writing to the same data directory is what
-makes the metrics live.
+The store is read only, through :func:`perpscope.assemble.panel.latest_panel`: a rule's ``venue`` is a
+venue scope (``binance``, ``binance,bybit,okx``, ``all``) and it reads the numbers ``perpscope metrics``
+reads for that scope at the newest stored bar length; each check prints (standard error) what it read
+and from which stored series. A collector (``perpscope collect``) writing to the same data directory is
+what makes the metrics live.
 """
 
 from __future__ import annotations
@@ -16,18 +19,29 @@ import polars as pl
 import typer
 
 from perpscope.alerts import Alert, AlertsConfig, AlertState, Rule, evaluate, load_config, send
+from perpscope.assemble import StoreInputError
+from perpscope.assemble.heatmap import heatmap_of
+from perpscope.assemble.panel import MarketPanel, latest_panel
 from perpscope.cli.common import err_console, fail, lake
-from perpscope.cli.heatmap_cmd import heatmap_of
+from perpscope.cli.output import print_notes
 from perpscope.core.errors import InputError
-from perpscope.core.time import DAY_MS, SystemClock
-from perpscope.metrics import build_panel
+from perpscope.core.format import pct_text, usd_text
+from perpscope.core.time import DAY_MS, SystemClock, interval_label, ms_to_iso, parse_time_ms
 from perpscope.store import Lake
-from perpscope.store.reader import read
 
 app = typer.Typer(help="Alerts over live metrics: rules in a TOML file, console and webhook delivery.")
 
-#: History read per check: enough for the panel's 30-day look-backs.
+#: Bars of history a rule sees per check (the panel's own 30-day look-backs are read before them).
 HISTORY_MS = 35 * DAY_MS
+
+#: Panel columns each rule kind reads (any of them): a rule whose columns are all empty never fires,
+#: and the check says so.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "funding_extreme": ("funding_z", "funding_apr", "funding_sampled_8h"),
+    "funding_cross": ("funding_rate", "funding_sampled_8h"),
+    "oi_drop": ("oi_usd",),
+    "liq_burst": ("liq_usd",),
+}
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Alerts config (TOML, see docs/alerts.md).")]
 
@@ -39,27 +53,6 @@ def _config(path: Path) -> AlertsConfig:
         raise fail(str(e)) from None
 
 
-def _panel(lk: Lake, venue: str, symbol: str, end_ms: int) -> pl.DataFrame:
-    start = end_ms - HISTORY_MS
-    recs = ("candles", "funding", "open_interest", "liquidations", "long_short_ratios")
-    f = {r: read(lk, r, venue=venue, symbol=symbol, start_ms=start, end_ms=end_ms) for r in recs}
-    c = f["candles"].filter(pl.col("price_type") == "trade")
-    if c.is_empty():
-        return pl.DataFrame()
-    every = int(c.get_column("interval_ms").min())  # type: ignore[arg-type]
-    c = c.filter(pl.col("interval_ms") == every)
-    others = {k: (v if v.height else None) for k, v in f.items() if k != "candles"}
-    p = build_panel(
-        every,
-        candles=c,
-        funding=others["funding"],
-        open_interest=others["open_interest"],
-        liquidations=others["liquidations"],
-        long_short_ratios=others["long_short_ratios"],
-    )
-    return p.filter(pl.col("close").is_not_null())
-
-
 def _regimes(panel: pl.DataFrame) -> pl.DataFrame | None:
     try:
         classify = importlib.import_module("perpscope.regimes").classify
@@ -69,35 +62,118 @@ def _regimes(panel: pl.DataFrame) -> pl.DataFrame | None:
     return out if isinstance(out, pl.DataFrame) else None
 
 
-def check_rules(lk: Lake, rules: tuple[Rule, ...], end_ms: int | None = None) -> list[Alert]:
-    """Every alert the rules raise on the newest bar of their symbols (before cooldown/de-duplication)."""
-    out: list[Alert] = []
-    panels: dict[tuple[str, str], pl.DataFrame] = {}
+def watched_panels(
+    lk: Lake, rules: tuple[Rule, ...], end_ms: int | None = None
+) -> dict[tuple[str, str], MarketPanel | None]:
+    """Per (venue scope, symbol) the rules watch: :func:`perpscope.assemble.panel.latest_panel` (the
+    same numbers ``perpscope metrics`` reads), or None with a warning saying why the store cannot give
+    it."""
+    out: dict[tuple[str, str], MarketPanel | None] = {}
     for r in rules:
         key = (r.venue, r.symbol)
-        if key not in panels:
-            last = read(lk, "candles", venue=r.venue, symbol=r.symbol, columns=["ts_ms"])
-            if last.is_empty():
-                err_console().print(
-                    f"[yellow]warning:[/] rule {r.name!r}: no candles for {r.venue} {r.symbol}"
-                )
-                panels[key] = pl.DataFrame()
-                continue
-            end = end_ms or int(last.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
-            panels[key] = _panel(lk, r.venue, r.symbol, end)
-        p = panels[key]
+        if key in out:
+            continue
+        try:
+            out[key] = latest_panel(lk, r.venue, r.symbol, end_ms, HISTORY_MS)
+        except StoreInputError as e:
+            err_console().print(f"[yellow]warning:[/] rule {r.name!r}: {e}")
+            out[key] = None
+    return out
+
+
+def _newest(mp: MarketPanel) -> pl.DataFrame:
+    return mp.panel.filter(pl.col("close").is_not_null())
+
+
+def check_rules(
+    lk: Lake,
+    rules: tuple[Rule, ...],
+    end_ms: int | None = None,
+    panels: dict[tuple[str, str], MarketPanel | None] | None = None,
+) -> list[Alert]:
+    """Every alert the rules raise on the newest bar of their symbols (before cooldown/de-duplication).
+
+    ``panels``: :func:`watched_panels` (read here when not given)."""
+    panels = panels if panels is not None else watched_panels(lk, rules, end_ms)
+    out: list[Alert] = []
+    for r in rules:
+        mp = panels.get((r.venue, r.symbol))
+        if mp is None:
+            continue
+        p = _newest(mp)
         if p.is_empty():
             continue
         regimes = _regimes(p) if r.kind == "regime_change" else None
         zones = None
         if r.kind == "hot_zone":
-            end = int(p.get_column("ts_ms").dt.epoch("ms").max()) + 1  # type: ignore[arg-type]
-            hm = heatmap_of(
-                lk, r.venue, r.symbol, None, end, zones=int(r.param("zones")), width=float(r.param("width"))
-            )
+            end = int(p.get_column("ts_ms").dt.epoch("ms").max()) + mp.view.every_ms  # type: ignore[arg-type]
+            try:
+                hm = heatmap_of(
+                    lk,
+                    r.venue,
+                    r.symbol,
+                    None,
+                    end,
+                    zones=int(r.param("zones")),
+                    width=float(r.param("width")),
+                )
+            except StoreInputError as e:
+                err_console().print(f"[yellow]warning:[/] rule {r.name!r}: no heatmap: {e}")
+                continue
             zones = hm.zones
         out += evaluate(r, p, regimes=regimes, zones=zones)
     return out
+
+
+def reading_line(mp: MarketPanel) -> str:
+    """What the rules read on the newest bar: its time and length, close, funding and open interest."""
+    p = _newest(mp)
+    if p.is_empty():
+        return f"{mp.view.canonical} · {mp.view.scope.label}: no bar with a price"
+    r = p.row(-1, named=True)
+    t = ms_to_iso(int(p.get_column("ts_ms").dt.epoch("ms")[-1]))[:16]
+    if r.get("funding_rate") is not None:
+        fund = f"{pct_text(r['funding_rate'], 4)}/{interval_label(int(r.get('funding_interval_ms') or 0))}"
+    elif r.get("funding_sampled_8h") is not None:
+        across = " across venues" if mp.view.scope.single is None else ""
+        fund = f"{pct_text(r['funding_sampled_8h'], 4)}/8h (sampled{across})"
+    else:
+        fund = "–"
+    return (
+        f"{mp.view.canonical} · {mp.view.scope.label}: newest {interval_label(mp.view.every_ms)} bar {t} "
+        f"UTC: close {r['close']:,.6g}, funding {fund}, OI {usd_text(r.get('oi_usd'))}"
+    )
+
+
+def print_sources(
+    rules: tuple[Rule, ...], panels: dict[tuple[str, str], MarketPanel | None], shown: dict[str, str]
+) -> None:
+    """On standard error, per watched series whose sources changed since the last call (``shown``
+    remembers them): what the rules read, the panel's provenance footnotes, and each rule whose inputs
+    are empty (it cannot fire)."""
+    for (venue, symbol), mp in panels.items():
+        if mp is None:
+            continue
+        key = f"{venue}|{symbol}"
+        text = "\n".join(mp.notes)
+        if shown.get(key) != text:
+            shown[key] = text
+            err_console().print(f"[bold]alerts read[/] {reading_line(mp)}", highlight=False)
+            print_notes(mp.notes, to_stderr=True)
+        p = _newest(mp)
+        for r in rules:
+            cols = NEEDS.get(r.kind, ())
+            if (r.venue, r.symbol) != (venue, symbol) or not cols:
+                continue
+            if not any(c in p.columns and p.get_column(c).is_not_null().any() for c in cols):
+                warn = f"{key}|{r.name}|empty"
+                if warn not in shown:
+                    shown[warn] = ""
+                    err_console().print(
+                        f"[yellow]warning:[/] rule {r.name!r} ({r.kind}) cannot fire: the panel of "
+                        f"{mp.view.canonical} · {mp.view.scope.label} has no {' / '.join(cols)} "
+                        "(see the sources above)"
+                    )
 
 
 def _deliver(cfg: AlertsConfig, alerts: list[Alert]) -> None:
@@ -110,16 +186,27 @@ def run(
     config: ConfigOpt,
     once: Annotated[bool, typer.Option("--once", help="Check once and exit.")] = False,
     max_checks: Annotated[int | None, typer.Option(help="Stop after this many checks.")] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
+    ] = None,
 ) -> None:
     """Check the rules every poll_seconds; send new alerts (cooldown and de-duplication per rule)."""
     cfg = _config(config)
     if not cfg.rules:
         raise fail(f"{config}: no [[rule]] entries; see docs/alerts.md for an example")
+    try:
+        end_ms = parse_time_ms(at) if at else None
+    except ValueError as e:
+        raise fail(str(e)) from e
     lk, state, n = lake(ctx), AlertState(), 0
+    shown: dict[str, str] = {}
     clock = SystemClock()
     while True:
         started = clock.now_ms()
-        alerts = check_rules(lk, cfg.rules)
+        panels = watched_panels(lk, cfg.rules, end_ms)
+        print_sources(cfg.rules, panels, shown)
+        alerts = check_rules(lk, cfg.rules, end_ms, panels)
         cool = {r.name: r.cooldown_ms for r in cfg.rules}
         _deliver(cfg, [a for a in alerts if state.admit(a, cool[a.rule])])
         n += 1
@@ -128,9 +215,16 @@ def run(
         time.sleep(max(0.0, cfg.poll_seconds - (clock.now_ms() - started) / 1000))
 
 
-def check(ctx: typer.Context, config: ConfigOpt) -> None:
+def check(
+    ctx: typer.Context,
+    config: ConfigOpt,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
+    ] = None,
+) -> None:
     """Evaluate the rules once on the newest bars and send what fires (same as ``run --once``)."""
-    run(ctx, config, once=True)
+    run(ctx, config, once=True, at=at)
 
 
 def test(
