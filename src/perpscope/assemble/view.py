@@ -487,21 +487,34 @@ def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
 # -- funding: the venue's own, or OI-weighted across the scope's venues -----------------------------
 
 
+def _venue_funding(lk: Lake, view: MarketView, venue: str, lo: int, hi: int) -> None:
+    """One venue's funding: the pair's rows, and the coin's figure (``BASE-AGG-PERP``) outside the span
+    of the pair's rows (where the pair has none), so a range running over both gets both."""
+    ts = pl.col("ts_ms").dt.epoch("ms")
+    kept: list[pl.DataFrame] = []
+    span: tuple[int, int] | None = None
+    for c in (view.canonical, agg_symbol(view.canonical)):
+        rows = read(lk, "funding", venue=venue, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=hi)
+        if span is not None and rows.height:  # the coin's figure only before or after the pair's rows
+            rows = rows.filter((ts < span[0]) | (ts > span[1]))
+        if not rows.height:
+            continue
+        view.parts.append(_part("funding", venue, c, rows, rows["interval_ms"].unique().to_list()))
+        if c != view.canonical:
+            where = "" if span is None else " where the pair has none"
+            view.notes.append(f"funding: {venue} {c} (the coin's figure) used for {view.canonical}{where}")
+        else:
+            t = rows.select(ts.min().alias("a"), (ts + pl.col("interval_ms")).max().alias("b")).row(0)
+            span = (int(t[0]), int(t[1]))
+        kept.append(rows)
+    if kept:
+        view.frames["funding"] = _relabel(pl.concat(kept, how="diagonal_relaxed").sort("ts_ms"), view)
+
+
 def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
     every, hi = view.every_ms, view.end_ms
     if view.scope.single:
-        for c in (view.canonical, agg_symbol(view.canonical)):
-            rows = read(lk, "funding", venue=view.scope.single, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=hi)
-            if rows.height:
-                view.parts.append(
-                    _part("funding", view.scope.single, c, rows, rows["interval_ms"].unique().to_list())
-                )
-                if c != view.canonical:
-                    view.notes.append(
-                        f"funding: {view.scope.single} {c} (the coin's figure) used for {view.canonical}"
-                    )
-                view.frames["funding"] = _relabel(rows, view)
-                return
+        _venue_funding(lk, view, view.scope.single, lo, hi)
         return
     grid_end = grid_open + every
     per_venue: dict[str, np.ndarray] = {}
