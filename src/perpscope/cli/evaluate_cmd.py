@@ -35,16 +35,18 @@ def run_spec(
     is installed for kaleido), ``html`` (``<name>.html``, self-contained, interactive charts) or
     ``both``. Returns the results, with ``written`` (paths) and ``png_skipped`` (reason or None).
     """
-    from perpscope.cli.evaluate_data import SHARED_DATASETS, lake_dataset
+    from perpscope.assemble.datasets import SHARED_DATASETS, lake_dataset, why_no_trials
     from perpscope.evaluate import load_spec, run_study, settlement_windows
     from perpscope.report.evaluation import render_html, render_markdown
     from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
 
     spec = load_spec(spec_path)
+    missing: dict[str, list[str]] = {}
     if spec.dataset == "lake":
         if ctx is None:
             raise PerpscopeError("dataset 'lake' needs the command's context (a --data-dir)")
-        panel, notes = lake_dataset(lake(ctx), spec.dataset_options)
+        ds = lake_dataset(lake(ctx), spec.dataset_options)
+        panel, notes, missing = ds.panel, ds.notes, ds.missing
     elif spec.dataset in SHARED_DATASETS:
         panel, notes = SHARED_DATASETS[spec.dataset](shared, spec.dataset_options)
     else:
@@ -84,6 +86,8 @@ def run_spec(
     from perpscope.evaluate.study import _clean
 
     result = _clean(result)
+    why = why_no_trials(result, missing)
+    notes += why
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / f"{spec.name}.json"
     # the P&L paths (numpy, one value per period) are drawn, not stored: the JSON keeps the scores
@@ -106,7 +110,7 @@ def run_spec(
         page = out_dir / f"{spec.name}.html"
         page.write_text(render_html(result, notes, figs))
         written.append(page)
-    return result | {"written": written, "png_skipped": skipped}
+    return result | {"written": written, "png_skipped": skipped, "why": why}
 
 
 def _regime_labels(panel: Any) -> Any:
@@ -186,5 +190,13 @@ def evaluate(
     n_trials = (result.get("trials") or {}).get("count", 0)
     files = ", ".join(str(p) for p in result["written"])
     console().print(f"wrote {files} ({n_trials} trials logged)")
+    why = list(result.get("why") or [])
+    if n_trials == 0 and "trials" in result and not result.get("variants") and not why:
+        why = ["the spec has no [walkforward] variants: only the event study ran"]
+    if why:
+        con = console()
+        con.print(f"[yellow]{'no trial logged' if n_trials == 0 else 'not scored'}:[/]")
+        for line in why:
+            con.print(f"  · {line}", highlight=False)
     if result["png_skipped"]:
         console().print(f"[yellow]PNG charts skipped[/]: {result['png_skipped']}")

@@ -25,7 +25,7 @@ from perpscope.core.time import interval_label
 from perpscope.evaluate import stats
 from perpscope.evaluate.events import event_study, forward_outcomes, label_signals
 from perpscope.evaluate.spec import StudySpec
-from perpscope.evaluate.walkforward import WalkForwardConfig, predict, rule_periods, score
+from perpscope.evaluate.walkforward import MIN_TRAIN_ROWS, WalkForwardConfig, predict, rule_periods, score
 
 #: Always-present reference variant: the training window's class prior (no features).
 PRIOR_VARIANT = "class prior (no features)"
@@ -119,6 +119,25 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
     return _clean(result)
 
 
+#: Bars a series needs with every feature and the outcome before it is walked forward at a horizon.
+MIN_SERIES_ROWS = 50
+
+
+def _skipped(
+    series: tuple[Any, ...], horizon: str, g: pl.DataFrame, common: pl.DataFrame, feats: list[str], why: str
+) -> dict[str, Any]:
+    """Why a series was not scored at a horizon: its bars, the bars with every feature and the outcome
+    (``usable``), and per feature the bars that have a value."""
+    return {
+        "series": list(series),
+        "horizon": horizon,
+        "bars": g.height,
+        "usable": common.height,
+        "reason": why,
+        "feature_values": {f: int(g.get_column(f).is_not_null().sum()) for f in feats},
+    }
+
+
 def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar: int) -> dict[str, Any]:
     if not spec.variants:
         return {
@@ -140,6 +159,7 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
             hint=f"available columns: {', '.join(c for c in frame.columns if frame[c].dtype.is_numeric())}",
         )
     rows: list[dict[str, Any]] = []
+    skipped: list[dict[str, Any]] = []
     snooping: list[dict[str, Any]] = []
     nets: dict[str, np.ndarray] = {}
     pnl: dict[str, dict[str, dict[str, np.ndarray]]] = {}
@@ -151,12 +171,15 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
         per_h_gross: dict[str, np.ndarray] = {}
         for series, g in frame.group_by(["venue", "canonical"], maintain_order=True):
             common = g.drop_nulls([*feats, f"ret_{lab}"]).sort("ts_ms")
-            if common.height < 50:
+            if common.height < MIN_SERIES_ROWS:
+                skipped.append(_skipped(series, lab, g, common, feats, f"fewer than {MIN_SERIES_ROWS} bars"))
                 continue
+            made = 0
             for name, fs in variants:
                 pred, coefs = predict(common, list(fs), cfg)
                 if pred.height == 0:
                     continue
+                made += 1
                 res, net, gross = score(name, fs, pred, h, bar, spec.costs, coefficients=coefs)
                 path = pnl.setdefault(lab, {}).setdefault("/".join(series), {})
                 if not path:
@@ -169,6 +192,13 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
                 per_h_gross[key] = gross
                 nets[key] = net
                 grosses[key] = gross
+            if not made:
+                why = (
+                    f"no test window: {MIN_TRAIN_ROWS} training bars and train_min "
+                    f"({interval_label(spec.train_min_ms)}) before a {interval_label(spec.test_ms)} test "
+                    "window do not fit in the usable bars"
+                )
+                skipped.append(_skipped(series, lab, g, common, feats, why))
         lengths = {len(v) for v in per_h.values()}
         if len(per_h) >= 2 and len(lengths) == 1 and next(iter(lengths)) >= 20:
             for what, rets in (("net", per_h), ("gross", per_h_gross)):
@@ -205,9 +235,12 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
         }
         for r in rows
     ]
+    trials: dict[str, Any] = {"count": len(rows), "log": log}
+    if skipped:
+        trials["skipped"] = skipped
     return {
         "variants": rows,
-        "trials": {"count": len(rows), "log": log},
+        "trials": trials,
         "snooping": snooping,
         "deflated_sharpe": dsr,
         "pnl": pnl,
