@@ -239,6 +239,9 @@ def write_overview(
         parts.append(
             symbol_figure(v).to_html(full_html=False, include_plotlyjs=first, config={"displaylogo": False})
         )
+        if v.notes:
+            items = "".join(f"<li>{html.escape(n)}</li>" for n in v.notes[1:])
+            parts.append(f"<div class=note>Sources: {html.escape(v.notes[0])}<ul>{items}</ul></div>")
         first = False
     for anchor, heading, body in sections:
         parts.append(f"<h2 id={html.escape(anchor)}>{html.escape(heading)}</h2>")
