@@ -1,6 +1,7 @@
 """``perpscope report SYMBOL --from --to -o report.html``: the dashboard's views of one symbol and range
 as one self-contained HTML page (data, script and plotly.js inlined; each chart exports PNG from its
-modebar in the browser)."""
+modebar in the browser). The page's data carries the series' provenance; the command prints its
+footnotes (the stored series behind every measure) on standard error."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import typer
 
 from perpscope.api import ApiError, DataSource, Limits
 from perpscope.api.params import check_symbol, check_time, check_venue
-from perpscope.api.views import dashboard_view, make_query
+from perpscope.api.views import dashboard_view, make_query, market
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
 from perpscope.cli.common import err_console, fail, lake
+from perpscope.cli.output import print_notes
 from perpscope.core.time import ms_to_iso
 from perpscope.dashboard import report_html
 
@@ -30,7 +32,9 @@ def report(
     to: Annotated[
         str | None, typer.Option("--to", help="End, exclusive (UTC). Default: after the last candle.")
     ] = None,
-    venue: Annotated[str, typer.Option(help="Venue.")] = "binance",
+    venue: Annotated[
+        str, typer.Option(help="Venues: one (binance) or all (OI and liquidations summed over them).")
+    ] = "binance",
     out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
     max_points: Annotated[
         int, typer.Option(help="Bars per series at most (server-side downsampling).")
@@ -51,6 +55,7 @@ def report(
             max_points,
         )
         data = dashboard_view(src, q, limits, cascade_provider(src.lake.root))
+        notes = market(src, q)[0].notes  # cached by the view above: the page's provenance
     except ApiError as e:
         raise fail(e.message) from None
     title = f"perpscope — {q.venue} {q.canonical}, {ms_to_iso(q.start_ms)} → {ms_to_iso(q.end_ms)} UTC"
@@ -63,3 +68,4 @@ def report(
         f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, {data['series']['rows']:,} bars of "
         f"{data['series']['every']})" + (f"; not shown: {', '.join(hidden)}" if hidden else "")
     )
+    print_notes(notes, to_stderr=True)
