@@ -86,6 +86,42 @@ def test_oi_drop_threshold() -> None:
     assert hit.values["oi_change"] == pytest.approx(-0.10)
 
 
+def test_funding_rules_read_the_sampled_rate_where_there_is_no_settlement() -> None:
+    # a scope of several venues has only the OI-weighted sampled rate per 8h: APR = rate × 3 × 365
+    p = _bars([1.0] * 4).with_columns(pl.Series("funding_sampled_8h", [0.0002, 0.0003, -0.0001, -0.0001]))
+    hit = evaluate(Rule("f", "funding_extreme", "all", "S", {"apr": 10}), p)
+    assert hit and hit[0].values["funding_apr"] == pytest.approx(-0.0001 * 3 * 365)
+    assert "per 8h (sampled)" in hit[0].text
+    assert not evaluate(Rule("f", "funding_extreme", "all", "S", {"apr": 11}), p)
+    # the sign flipped on the third bar, not the fourth
+    cross = Rule("c", "funding_cross", "all", "S")
+    assert evaluate(cross, p.head(3))[0].values == {"previous": 0.0003, "rate": -0.0001}
+    assert not evaluate(cross, p)
+
+
+def test_alerts_check_reads_through_the_market_view_and_says_what_it_lacks(tmp_path: Path) -> None:
+    from perpscope.cli.main import app
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import Lake
+
+    data = tmp_path / "data"
+    klines = "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20251201_20260319.csv.gz"
+    import_paths([demo_data_dir() / klines], Lake(data))
+    cfg = tmp_path / "alerts.toml"
+    cfg.write_text(
+        '[[rule]]\nname = "oi"\nkind = "oi_drop"\nvenue = "binance"\nsymbol = "BTCUSDT"\n'
+        '[[rule]]\nname = "nowhere"\nkind = "liq_burst"\nvenue = "okx"\nsymbol = "BTCUSDT"\n'
+    )
+    r = CliRunner(env={"COLUMNS": "300"}).invoke(
+        app, ["--data-dir", str(data), "alerts", "check", "-c", str(cfg)]
+    )
+    assert r.exit_code == 0, r.output
+    assert "alerts read BTC-USDT-PERP · binance: newest 1h bar 2026-03-19 18:00 UTC" in r.stderr
+    assert "price: binance BTC-USDT-PERP 1h" in r.stderr  # the provenance footnotes
+    assert "rule 'oi' (oi_drop) cannot fire" in r.stderr and "has no oi_usd" in r.stderr
+    assert "rule 'nowhere': no candles of BTCUSDT for venue scope okx" in r.stderr
+
+
 def test_hot_zone_and_regime_change() -> None:
     p = _bars([1.0, 1.0], close=[100.0, 101.0])
     zones = pl.DataFrame(

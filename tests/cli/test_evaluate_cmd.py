@@ -70,6 +70,31 @@ def test_spec_on_the_users_store(tmp_path: Path) -> None:
     assert "pnl" not in result  # the P&L paths are drawn, not stored
 
 
+def test_spec_on_the_users_store_says_why_nothing_was_scored(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    klines = demo_data_dir() / "klines_1h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20251201_20260319.csv.gz"
+    assert runner.invoke(app, ["--data-dir", str(data), "import", str(klines)]).exit_code == 0
+    args = ["--data-dir", str(data), "evaluate", "--out", str(tmp_path / "out")]
+    env = {"COLUMNS": "300"}
+    # a feature whose input the store lacks: refused, naming the input
+    liq = tmp_path / "liq.toml"
+    liq.write_text(SPEC.replace('features = ["volume_usd"]', 'features = ["liq_usd_z"]'))
+    res = runner.invoke(app, [*args, str(liq)], env=env)
+    assert res.exit_code == 2
+    text = " ".join(res.output.split())
+    assert "liq_usd_z (needs liquidations: missing in the store for binance/BNB-USDT-PERP, " in text
+    # two days of bars: fewer than a walk-forward needs; 0 trials, and why, per series and horizon
+    few = tmp_path / "few.toml"
+    few.write_text(SPEC.replace('start = "2026-03-01"', 'start = "2026-03-18"').replace(
+        'horizons = ["1h", "8h"]', 'horizons = ["1h"]'))  # fmt: skip
+    res = runner.invoke(app, [*args, str(few)], env=env)
+    assert res.exit_code == 0, res.output
+    assert "(0 trials logged)" in res.output and "no trial logged" in res.output
+    assert "binance/BTC-USDT-PERP at 1h: not scored — fewer than 50 bars" in res.output
+    result = json.loads((tmp_path / "out" / "my_study.json").read_text())
+    assert len(result["trials"]["skipped"]) == 6 and "not scored" in "\n".join(result["data_notes"])
+
+
 @pytest.mark.shared
 def test_builtin_settlement_study_on_shared_data(shared_data: Path, tmp_path: Path) -> None:
     res = runner.invoke(

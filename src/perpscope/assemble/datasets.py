@@ -261,6 +261,23 @@ def input_of(column: str) -> str:
     return next((m for prefix, m in FEATURE_INPUTS if column.startswith(prefix)), "price")
 
 
+def absent_features(
+    features: list[str], panel: pl.DataFrame, missing: dict[str, list[str]] | None = None
+) -> list[str]:
+    """Each of ``features`` the panel has no column of, with the input it is computed from and the
+    series whose store lacks that input: ``liq_usd_z (needs liquidations: missing in the store for
+    binance/BTC-USDT-PERP)``."""
+    out = []
+    for f in dict.fromkeys(features):
+        if f in panel.columns:
+            continue
+        need = input_of(f)
+        lacking = [s for s, ms in (missing or {}).items() if need in ms]
+        where = f": missing in the store for {', '.join(lacking)}" if lacking else ""
+        out.append(f"{f} (needs {need}{where})" if need != "price" or lacking else f"{f} (no such column)")
+    return out
+
+
 def why_no_trials(result: dict[str, Any], missing: dict[str, list[str]] | None = None) -> list[str]:
     """Sentences saying why series were not scored (``result["trials"]["skipped"]`` of
     :func:`perpscope.evaluate.run_study`) and why signals were skipped: per series and horizon, the

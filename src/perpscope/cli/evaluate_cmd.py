@@ -35,7 +35,7 @@ def run_spec(
     is installed for kaleido), ``html`` (``<name>.html``, self-contained, interactive charts) or
     ``both``. Returns the results, with ``written`` (paths) and ``png_skipped`` (reason or None).
     """
-    from perpscope.assemble.datasets import SHARED_DATASETS, lake_dataset, why_no_trials
+    from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
     from perpscope.evaluate import load_spec, run_study, settlement_windows
     from perpscope.report.evaluation import render_html, render_markdown
     from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
@@ -55,6 +55,13 @@ def run_spec(
             f"expected 'lake' or one of {sorted(SHARED_DATASETS)}"
         )
     notes = [*notes, *spec.notes]
+    absent = absent_features([f for v in spec.variants for f in v.features], panel, missing)
+    if absent:
+        raise PerpscopeError(
+            f"{spec_path}: walk-forward features not in the panel: {'; '.join(absent)}. Import the inputs "
+            '(perpscope import PATH), widen dataset_options (venue = "all"), or drop those features '
+            "(docs/metrics.md lists the panel's columns)"
+        )
     if spec.kind == "settlement":
         opts = spec.dataset_options
         window = interval_ms(str(opts.get("window", "30m"))) if opts.get("window") else 30 * MINUTE_MS
