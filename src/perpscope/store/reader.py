@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import polars as pl
 
 from perpscope.core.errors import StoreError
 from perpscope.core.time import month_key
 from perpscope.records import RECORDS, RecordType, is_canonical, market_of
 from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    import duckdb
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
 
@@ -120,6 +122,8 @@ def read(
 
 def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one view per record present (``SELECT * FROM funding``)."""
+    import duckdb  # here, not at the top: importing it costs every CLI command 0.1 s
+
     con = duckdb.connect()
     for name in lake.records_present():
         files = lake.month_files(name)
