@@ -14,6 +14,7 @@ from benchmarks import (
     bench_import,
     bench_metrics,
     bench_store,
+    bench_store_info,
 )
 
 
@@ -23,6 +24,7 @@ def main() -> None:
     for mod in (
         bench_import,
         bench_store,
+        bench_store_info,
         bench_metrics,
         bench_heatmap,
         bench_collect,
