@@ -32,7 +32,7 @@ import polars as pl
 
 from perpscope.assemble.cover import Cover, Unit, cover
 from perpscope.assemble.errors import StoreInputError
-from perpscope.assemble.scope import Scope, label_venues, ordered, venue_mask
+from perpscope.assemble.scope import OTHER_WEIGHTINGS, Scope, label_venues, ordered, venue_mask
 from perpscope.core.time import DAY_MS, HOUR_MS, interval_label
 from perpscope.metrics.bars import (
     liquidation_bars,
@@ -142,6 +142,11 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     StoreInputError
         When no venue of the scope holds candles of it; the message lists what the store holds.
     """
+    if not lk.records_present():
+        raise StoreInputError(
+            f"the store at {lk.root} is empty: import data (perpscope import PATH), or pass --data-dir "
+            "(after `perpscope demo`: --data-dir perpscope-demo/data)"
+        )
     s = symbol.strip().upper()
     if is_canonical(s):
         canons = [s]
@@ -152,6 +157,19 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     for c in canons:
         venues = [v for v in _stored(lk, "candles", c) if scope.serves(v) and label_venues(v) is not None]
         if venues:
+            return c, ordered(venues)[0]
+    # a scope whose venues hold no candles of the pair (OI and funding exports only) borrows the price
+    # of the store's first venue that has them; resolve() says so in the notes
+    for c in canons:
+        venues = [v for v in _stored(lk, "candles", c) if label_venues(v) is not None]
+        held = [
+            v
+            for rec in ("open_interest", "funding", "liquidation_totals", "liquidations")
+            for x in (c, agg_symbol(c))
+            for v in _stored(lk, rec, x)
+            if scope.serves(v)
+        ]
+        if venues and held:
             return c, ordered(venues)[0]
     coin = canons[0].split("-")[0] if canons else s.removesuffix("USDT")
     held = sorted(
@@ -220,6 +238,8 @@ def resolve(
     canonical, pv = resolve_canonical(lk, symbol, scope)
     lo = (start_ms - lookback_ms) // every_ms * every_ms
     view = MarketView(canonical.split("-")[0], canonical, scope, start_ms, end_ms, every_ms, pv)
+    if not scope.serves(pv):
+        view.notes.append(f"price: {pv} {canonical} (no venue of {scope.label} holds candles of it)")
     grid_open = np.arange(lo, end_ms, every_ms, dtype=np.int64)
     _prices(lk, view, lo)
     _open_interest(lk, view, lo, grid_open)
@@ -582,3 +602,42 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
     view.notes.append(
         "funding across venues: per 8h, OI-weighted where every venue's OI is known, else the plain mean"
     )
+
+
+def scope_venues(lk: Lake, symbol: str) -> list[str]:
+    """Venues holding any record of ``symbol``'s pair or coin aggregate (single venues, in
+    :data:`~perpscope.assemble.scope.VENUE_ORDER`): what a venue picker offers beside ``all``."""
+    canon, _ = resolve_canonical(lk, symbol, Scope(None))
+    found = {
+        v
+        for rec in ("candles", "open_interest", "funding", "liquidation_totals", "liquidations")
+        for c in (canon, agg_symbol(canon))
+        for v in _stored(lk, rec, c)
+        if label_venues(v) is not None and "+" not in v and v not in OTHER_WEIGHTINGS
+    }
+    return ordered(found)
+
+
+def default_window(lk: Lake, symbol: str, scope: Scope | str, span_ms: int) -> tuple[int, int]:
+    """The latest ``span_ms`` where the scope's price, open interest and funding all exist (ms, end
+    exclusive): the end is the earliest of their last instants (price alone when the others are not
+    stored), the start ``span_ms`` before it.
+    """
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    canon, pv = resolve_canonical(lk, symbol, sc)
+    price = read(lk, "candles", venue=pv, symbol=canon, columns=["ts_ms", "interval_ms"], sources="all")
+    end = int(price.select((pl.col("ts_ms").dt.epoch("ms") + pl.col("interval_ms")).max()).item())
+    lasts = []
+    for rec in ("open_interest", "funding"):
+        last = [
+            int(f.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+            for c in (canon, agg_symbol(canon))
+            for v in _stored(lk, rec, c)
+            if sc.serves(v)
+            for f in [read(lk, rec, venue=v, symbol=c, columns=["ts_ms"], sources="all")]
+            if f.height
+        ]
+        if last:
+            lasts.append(max(last))
+    end = min([end, *lasts])
+    return end - span_ms, end
