@@ -525,6 +525,7 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
         return
     grid_end = grid_open + every
     per_venue: dict[str, np.ndarray] = {}
+    fparts: dict[str, Part] = {}
     weighted_all: np.ndarray | None = None
     for v, c in _candidates(lk, view, "funding"):
         if v in per_venue:
@@ -534,8 +535,12 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
             continue
         rows = rows.sort("ts_ms")
         r8 = (rows["rate"] * _8H / rows["interval_ms"].clip(lower_bound=1)).to_numpy()
-        vals = _asof(grid_end, _ms(rows), r8, max(2 * int(rows["interval_ms"].max() or _8H), every))  # type: ignore[arg-type]
-        view.parts.append(_part("funding", v, c, rows, rows["interval_ms"].unique().to_list()))
+        t = _ms(rows)
+        # usable for twice the longer of its interval and its sampling step (an hourly rate sampled
+        # every 8 h by a vendor stays valid until the next sample)
+        step = int(np.median(np.diff(t))) if t.size > 1 else 0
+        vals = _asof(grid_end, t, r8, max(2 * max(int(rows["interval_ms"].max() or _8H), step), every))  # type: ignore[arg-type]
+        fparts[v] = _part("funding", v, c, rows, rows["interval_ms"].unique().to_list())
         if label_venues(v) is None:
             if v == "all-oi-weighted":
                 weighted_all = vals
@@ -576,6 +581,11 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
         for c in uniq.tolist()
     ]  # fmt: skip
     labels = pl.Series("cover", texts).gather(inv)
+    # the series that fed a bar of the range: the all-exchange figure where used, the venues elsewhere
+    r = grid_open >= view.start_ms
+    used = {v for v in names if (~use & r & ~np.isnan(per_venue[v])).any()}
+    used |= {"all-oi-weighted"} if (use & r).any() else set()
+    view.parts += [p for v, p in fparts.items() if v in used]
     has = ~np.isnan(rate)
     view.frames["funding"] = pl.DataFrame(
         {
