@@ -50,6 +50,12 @@ class MarketPanel:
     provenance: list[MeasureProvenance]
 
     @property
+    def priced(self) -> pl.DataFrame:
+        """The bars that have a price: what regimes read (a bar without data is not "neutral"; the
+        regime windows are measured in time, so the bars left out leave no false history)."""
+        return self.panel.filter(pl.col("close").is_not_null())
+
+    @property
     def notes(self) -> list[str]:
         """Footnote lines: scope, each measure's sources/cover/flags, substitutions."""
         return footnotes(self.view, self.provenance)
