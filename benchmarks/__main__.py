@@ -15,6 +15,7 @@ from benchmarks import (
     bench_metrics,
     bench_store,
     bench_store_info,
+    bench_view,
 )
 
 
@@ -26,6 +27,7 @@ def main() -> None:
         bench_store,
         bench_store_info,
         bench_metrics,
+        bench_view,
         bench_heatmap,
         bench_collect,
         bench_evaluate,
