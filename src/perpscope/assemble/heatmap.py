@@ -12,7 +12,13 @@ import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.scope import Scope
-from perpscope.assemble.view import MarketView, finest_price_bar_ms, resolve, resolve_canonical
+from perpscope.assemble.view import (
+    MarketView,
+    covering_price_bar_ms,
+    resolve,
+    resolve_canonical,
+    source_lines,
+)
 from perpscope.core.time import DAY_MS, interval_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
@@ -66,7 +72,8 @@ def heatmap_frames(
     (:func:`perpscope.assemble.view.resolve`: every source and bar length, open interest summed over the
     venue scope); empty frames for records not stored.
 
-    ``every_ms`` defaults to the finest perp trade candle length stored in the range. ``oi_venue`` /
+    ``every_ms`` defaults to the finest perp trade candle length that covers the range
+    (:func:`perpscope.assemble.view.covering_price_bar_ms`). ``oi_venue`` /
     ``oi_symbol`` read open interest from that stored series instead.
     """
     return heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol, every_ms)[0]
@@ -84,7 +91,7 @@ def heatmap_inputs(
 ) -> tuple[dict[str, pl.DataFrame], MarketView]:
     """:func:`heatmap_frames` and the :class:`~perpscope.assemble.view.MarketView` they came from."""
     scope = Scope.parse(venue)
-    every = every_ms or finest_price_bar_ms(lk, symbol, scope, start, end)
+    every = every_ms or covering_price_bar_ms(lk, symbol, scope, start, end)
     if every is None:
         raise StoreInputError(
             f"no perp trade candles of {symbol} ({scope.label}) between the dates asked; "
@@ -184,6 +191,8 @@ class HeatmapView:
     source: HeatmapRun | EnsembleRun
     zones: pl.DataFrame
     label: str
+    #: where the inputs came from (:func:`perpscope.assemble.view.source_lines`)
+    sources: tuple[str, ...] = ()
 
     @property
     def last_ms(self) -> int:
@@ -216,11 +225,15 @@ def heatmap_of(
     """
     end = end if end is not None else last_candle_end(lk, venue, symbol)
     start = start if start is not None else end - DEFAULT_SPAN_MS
-    bars = heatmap_bars(heatmap_frames(lk, venue, symbol, start, end, oi_venue, oi_symbol), every)
+    frames, view = heatmap_inputs(
+        lk, venue, symbol, start, end, oi_venue, oi_symbol, interval_ms(every) if every else None
+    )
+    bars = heatmap_bars(frames, every)
     chosen = pick_model(model, bars)
     source: HeatmapRun | EnsembleRun = (
         run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)
     )
     z = hot_zones(source, k=zones, width_pct=width)
     label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
-    return HeatmapView(venue, symbol, bars, source, z, label)
+    used = ("price", "open_interest", "funding", "long_short_ratios", "perp_taker")
+    return HeatmapView(venue, symbol, bars, source, z, label, tuple(source_lines(view, used)))

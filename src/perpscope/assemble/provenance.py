@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from perpscope.assemble.view import MarketView, Part
-from perpscope.core.time import interval_label, ms_to_iso
+from perpscope.assemble.view import MarketView, Part, view_headline
+from perpscope.core.time import ms_to_iso
 
 #: Measures and the panel column that says whether a bar has them (first present column wins).
 MEASURE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -190,8 +190,4 @@ def measure_provenance(
 
 def footnotes(view: MarketView, prov: list[MeasureProvenance]) -> list[str]:
     """Lines for a table's footnote: the scope and bar length, each measure's line, then the notes."""
-    head = (
-        f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · "
-        f"{interval_label(view.every_ms)} bars"
-    )
-    return [head, *[m.line() for m in prov], *dict.fromkeys(view.notes)]
+    return [view_headline(view), *[m.line() for m in prov], *dict.fromkeys(view.notes)]

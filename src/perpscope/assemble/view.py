@@ -188,6 +188,31 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     )
 
 
+def covering_price_bar_ms(
+    lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int
+) -> int | None:
+    """The finest perp trade candle length stored for ``symbol`` (the scope's price venue) whose bars
+    cover at least 90% of ``[start_ms, end_ms)`` — else the length covering most of it: the default bar
+    of a model run over the range (a 5-minute file of ten days inside an hourly history gives 1h over
+    three weeks). None when no candle overlaps the range."""
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    canon, pv = resolve_canonical(lk, symbol, sc)
+    c = read(lk, "candles", venue=pv, symbol=canon, start_ms=start_ms, end_ms=end_ms,
+             columns=["price_type", "interval_ms"], sources="all")  # fmt: skip
+    c = c.filter(pl.col("price_type") == "trade")
+    if c.is_empty():
+        return None
+    cov = (
+        c.group_by("interval_ms")
+        .agg((pl.len() * pl.col("interval_ms").first()).alias("ms"))
+        .sort("interval_ms")
+    )
+    span = end_ms - start_ms
+    full = cov.filter(pl.col("ms") >= 0.9 * span)
+    best = full if full.height else cov.sort("ms", descending=True)
+    return int(best.get_column("interval_ms")[0])
+
+
 def finest_price_bar_ms(lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int) -> int | None:
     """The finest perp trade candle length (ms) stored for ``symbol`` on the scope's price venue that
     overlaps ``[start_ms, end_ms)``; None when there is none."""
@@ -651,3 +676,24 @@ def default_window(lk: Lake, symbol: str, scope: Scope | str, span_ms: int) -> t
             lasts.append(max(last))
     end = min([end, *lasts])
     return end - span_ms, end
+
+
+def source_lines(view: MarketView, measures: tuple[str, ...] | None = None) -> list[str]:
+    """One line per measure naming the stored series behind it (``measure: venue symbol lengths
+    (formats); …``), then the view's notes: the footnote of outputs that show no panel (heatmap,
+    cascade)."""
+    by: dict[str, list[Part]] = {}
+    for p in view.parts:
+        if measures is None or p.measure in measures:
+            by.setdefault(p.measure, []).append(p)
+    head = view_headline(view)
+    lines = [
+        f"{m}: {'; '.join(p.describe() for p in ps[:4])}{' …' if len(ps) > 4 else ''}" for m, ps in by.items()
+    ]
+    return [head, *lines, *dict.fromkeys(view.notes)]
+
+
+def view_headline(view: MarketView) -> str:
+    """``BTC-USDT-PERP · venues: all (price from binance) · 1h bars``: the first footnote line."""
+    bars = interval_label(view.every_ms)
+    return f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · {bars} bars"

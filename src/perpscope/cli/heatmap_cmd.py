@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import plotly.graph_objects as go
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -133,6 +134,8 @@ def heatmap(
     con = console()
     con.print(hm.headline)
     con.print(_zone_table(hm.zones))
+    for line in hm.sources:  # where the model's inputs came from
+        con.print(f"[dim]  · {escape(line)}[/]", highlight=False)
     if out is not None:
         try:
             write_heatmap(hm.figure(), out)
