@@ -422,10 +422,16 @@ def _open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -
     view.covers["open_interest"] = pl.DataFrame({"ts_ms": grid_open, "cover": cov.labels()}).with_columns(
         pl.col("ts_ms").cast(TS)
     )
-    singles = [
-        u for _, u in units if label_venues(u.venue) is not None and len(label_venues(u.venue) or ()) == 1
-    ]
-    if singles:
+    # per venue for the stacked chart: each single venue's first series in priority order (its coin
+    # figure or its pair, not both); a one-venue scope has nothing to stack
+    singles = list(
+        {
+            u.venue: u
+            for _, u in reversed(units)
+            if label_venues(u.venue) is not None and len(label_venues(u.venue) or ()) == 1
+        }.values()
+    )
+    if singles and not view.scope.single:
         view.by_venue["open_interest"] = (
             pl.concat(
                 [
