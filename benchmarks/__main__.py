@@ -14,6 +14,8 @@ from benchmarks import (
     bench_import,
     bench_metrics,
     bench_store,
+    bench_store_info,
+    bench_view,
 )
 
 
@@ -23,7 +25,9 @@ def main() -> None:
     for mod in (
         bench_import,
         bench_store,
+        bench_store_info,
         bench_metrics,
+        bench_view,
         bench_heatmap,
         bench_collect,
         bench_evaluate,

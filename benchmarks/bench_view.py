@@ -1,10 +1,11 @@
 """Market view benchmark: what resolving sources, bar lengths and venues costs ``regimes``.
 
-One symbol-year of 5-minute bars (105,120 bars). Reference: the plain path a single-series store allows
-(read candles, OI, funding and liquidation totals once each, :func:`perpscope.metrics.build_panel`,
-:func:`perpscope.regimes.classify`). Measured: :func:`perpscope.assemble.panel.market_panel` +
-``classify`` on a store where the same year comes from two sources (an archive with taker flow and an
-export without it), at two bar lengths (5m and 1h candles and open interest) and two venues (scope
+One symbol-year of 5-minute bars (105,120 bars), through what ``perpscope regimes`` computes (labels with
+evidence, episodes, treadmill, circuit breakers, reading). Reference: the plain path a single-series
+store allows (read candles, OI, funding and liquidation totals once each,
+:func:`perpscope.metrics.build_panel`). Measured: :func:`perpscope.assemble.panel.market_panel` on the
+same store, then on a store where the same year comes from two sources (an archive with taker flow and
+an export without it), at two bar lengths (5m and 1h candles and open interest) and two venues (scope
 ``all``). Target: resolving adds less than 10% (ratio ≥ 0.91).
 
 ``python -m benchmarks.bench_view`` prints the figures.
@@ -21,7 +22,7 @@ import polars as pl
 from benchmarks.common import T0, Result, best_of, random_walk_klines
 from perpscope.assemble.panel import market_panel, panel_from
 from perpscope.records import CANDLES, FUNDING, LIQUIDATION_TOTALS, OPEN_INTEREST
-from perpscope.regimes import classify
+from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
 from perpscope.store import Lake
 from perpscope.store.reader import read
 
@@ -123,17 +124,28 @@ def _mixed(root: Path) -> Lake:
     return lk
 
 
+def _regimes(panel: pl.DataFrame) -> pl.DataFrame:
+    """What ``perpscope regimes`` computes from a panel: labels with evidence, episodes, treadmill,
+    circuit breakers and the current reading."""
+    labels = classify(panel)
+    episodes(labels)
+    treadmill(labels)
+    circuit_breakers(panel)
+    reading(panel)
+    return labels
+
+
 def _plain(lk: Lake, end: int) -> pl.DataFrame:
     frames = {
         rec: read(lk, rec, venue="binance", symbol="BTCUSDT", start_ms=T0, end_ms=end, sources="all")
         for rec in ("candles", "open_interest", "funding", "liquidation_totals")
     }
-    return classify(panel_from(FIVE_MIN, dict(frames)), evidence=False)
+    return _regimes(panel_from(FIVE_MIN, dict(frames)))
 
 
 def _resolved(lk: Lake, scope: str, end: int) -> pl.DataFrame:
     start = T0 + 30 * 24 * HOUR  # the view reads 30 days of warm-up before the start
-    return classify(market_panel(lk, scope, "BTCUSDT", start, end, FIVE_MIN).panel, evidence=False)
+    return _regimes(market_panel(lk, scope, "BTCUSDT", start, end, FIVE_MIN).priced)
 
 
 def run() -> list[Result]:

@@ -45,10 +45,14 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Lake:
 
 
 def test_errors_are_input_errors_that_say_what_to_do(lake: Lake) -> None:
-    with pytest.raises(StoreInputError, match="no candles of BTC-USDT-PERP for venue scope binance") as e:
+    with pytest.raises(StoreInputError, match="is empty: import data") as e:
         heatmap_of(lake, "binance", BTC)
     assert isinstance(e.value, InputError)
-    with pytest.raises(StoreInputError, match=r"Import candles \(perpscope import PATH\).*--data-dir"):
+    okx = {"venue": "okx", "symbol": "BTC", "canonical": "BTC-AGG-PERP", "ts_ms": [0], "rate": [1e-4]}
+    lake.write(RECORDS["funding"], pl.DataFrame({**okx, "interval_ms": [8 * HOUR_MS]}))
+    with pytest.raises(
+        StoreInputError, match=r"no candles of BTC-USDT-PERP for venue scope binance.*funding \(okx\)"
+    ):
         panel_of(lake, "binance", BTC, None, None, 4 * HOUR_MS)
     with pytest.raises(StoreInputError, match="no candles"):
         cascade_state(lake, "binance", BTC)

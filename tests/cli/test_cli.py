@@ -27,7 +27,12 @@ def test_import_then_store_info(tmp_path: Path) -> None:
     assert "4 file(s) imported, 0 skipped, 0 failed" in res.output
     info = runner.invoke(app, ["--data-dir", str(data), "store", "info"], env={"COLUMNS": "200"})
     assert info.exit_code == 0, info.output
-    assert "BTC-USDT-PERP" in info.output and "trade 5m" in info.output and "1,152" in info.output
+    assert "BTC " in info.output and "candles 5m" in info.output and "1,152" in info.output
+    details = runner.invoke(
+        app, ["--data-dir", str(data), "store", "info", "--details"], env={"COLUMNS": "200"}
+    )
+    assert details.exit_code == 0, details.output
+    assert "BTC-USDT-PERP" in details.output and "trade 5m" in details.output and "1,152" in details.output
 
 
 def test_import_exits_non_zero_and_names_the_bad_file(tmp_path: Path) -> None:

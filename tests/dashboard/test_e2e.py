@@ -78,6 +78,16 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(store: Path) -> Iterator[str]:
+    yield from _serve(store)
+
+
+@pytest.fixture(scope="module")
+def shared_server(shared_store: Path) -> Iterator[str]:
+    """``perpscope serve`` over the store imported from all of ../shared/data (tests/conftest.py)."""
+    yield from _serve(shared_store)
+
+
+def _serve(store: Path) -> Iterator[str]:
     port = _free_port()
     code = "import sys; from perpscope.cli.main import app; sys.argv[0] = 'perpscope'; app()"
     proc = subprocess.Popen(
@@ -208,7 +218,8 @@ def test_venue_picker_lists_each_venue_and_switches_between_them(server: str, br
     page.goto(f"{server}/?venue=binance&symbol=ETH-USDT-PERP&poll=1")
     _rendered(page, "binance:ETH-USDT-PERP")
     venues = page.eval_on_selector_all("#venue option", "os => os.map(o => o.value)")
-    assert venues == ["binance", "bybit"]
+    # all venues first, then the venues with candles, then any other venue holding data for the coin
+    assert venues[:3] == ["all", "binance", "bybit"]
 
     page.select_option("#venue", "bybit")
     _rendered(page, "bybit:BTC-USD-PERP")
@@ -227,3 +238,28 @@ def test_venue_picker_lists_each_venue_and_switches_between_them(server: str, br
     assert "BTC-USDT-PERP" in symbols and "BTC-USD-PERP" not in symbols
     assert _points(page, "price") > 100
     assert not errors, errors
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [1400, 390])
+def test_all_venues_stack_open_interest_and_grid_funding(shared_server: str, browser, width: int) -> None:  # type: ignore[no-untyped-def]
+    """On the whole shared store, "all venues" over 1–20 Oct 2025: OI stacked by exchange under the
+    scope's total, funding as a venue × time grid, each panel naming its sources; the OI legend sits
+    under the chart so that on a phone it covers nothing."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{shared_server}/?venue=all&symbol=BTC-USDT-PERP&from=2025-10-01&to=2025-10-20&poll=600")
+    _rendered(page, "all:BTC-USDT-PERP")
+    venues = page.eval_on_selector_all("#venue option", "os => os.map(o => o.value)")
+    assert venues[0] == "all" and {"binance", "bybit", "okx", "cme"} <= set(venues)
+    oi = page.evaluate("document.getElementById('chart-oi').data.map(t => [t.name, t.stackgroup || ''])")
+    stacked = [n for n, g in oi if g == "oi"]
+    assert len(stacked) >= 5 and "binance" in stacked and "total (scope)" in [n for n, _ in oi]
+    assert page.evaluate("document.getElementById('chart-oi').layout.legend.y") < 0
+    grid = page.evaluate("document.getElementById('chart-funding_grid').data[0]")
+    assert grid["type"] == "heatmap" and {"binance", "okx", "hyperliquid"} <= set(grid["y"])
+    assert page.inner_text("#note-oi").startswith("sources: all BTC-AGG-PERP")
+    assert page.inner_text("#note-liquidations").startswith("sources: binance")
+    page.screenshot(path=str(_artifacts() / f"all-venues-{width}.png"), full_page=True)
+    assert errors == []

@@ -51,7 +51,7 @@ def test_heatmap_ensemble_shows_bands_and_group_form_works(sol_store: Path) -> N
 
 def test_heatmap_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "empty"), "heatmap", "BTCUSDT"])
-    assert res.exit_code == 2 and "no candles" in res.output
+    assert res.exit_code == 2 and "is empty: import data" in " ".join(res.output.split())
     res = runner.invoke(app, ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--model", "magic"])
     assert res.exit_code == 2 and "--model must be one of" in res.output
     bad = tmp_path / "map.pdf"  # refused before the model runs; nothing written

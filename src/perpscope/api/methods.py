@@ -25,13 +25,22 @@ METHODS: dict[str, dict[str, str]] = {
     },
     "oi": {
         "text": "Open interest in USD, one-sided (contracts outstanding × price), last snapshot known "
-        "by each bar's end; 1d change = OI / OI a day earlier − 1.",
+        "by each bar's end; 1d change = OI / OI a day earlier − 1. With several venues: one band per venue, "
+        "stacked, and the scope's total (an all-exchange aggregate where the store has one, never counted "
+        "twice with the venues it contains); a snapshot older than twice its interval is not carried.",
         "doc": "docs/metrics.md#open-interest",
     },
     "funding": {
         "text": "Last settled funding rate known by each bar's end, as a fraction per its own interval "
         "(bars), and annualized = rate × settlements per 365-day year (line, right axis).",
         "doc": "docs/metrics.md#funding",
+    },
+    "funding_grid": {
+        "text": "Each venue's latest funding rate known by the bar's end, normalized to 8 hours (rate × "
+        "8 h / its own interval), as a venue × time grid (red: longs pay, blue: shorts pay). The "
+        "several-venue funding line above is their mean weighted by each venue's open interest where "
+        "every venue's OI is known, else the plain mean.",
+        "doc": "docs/sources.md#venue-scopes",
     },
     "liquidations": {
         "text": "Liquidated notional per bar by the side of the liquidated position (longs down, shorts "

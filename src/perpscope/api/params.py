@@ -63,9 +63,11 @@ class Limits:
 
 
 def check_venue(venue: str) -> str:
-    """A venue name as the store spells it (lower-case letters, digits, ``_``)."""
-    if not _VENUE_RE.match(venue):
-        raise ApiError(400, f"venue must be lower-case letters/digits like 'binance'; got {venue[:40]!r}")
+    """A venue scope: one venue as the store spells it (lower-case letters, digits, ``_``), a comma list
+    of up to 12 (``binance,bybit,okx``), or ``all``."""
+    names = venue.split(",")
+    if len(names) > 12 or not all(_VENUE_RE.match(v) for v in names):
+        raise ApiError(400, f"venue must be like 'binance', 'binance,bybit,okx' or 'all'; got {venue[:40]!r}")
     return venue
 
 

@@ -20,7 +20,8 @@ from perpscope.api.source import DataSource
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import auto_model, heatmap_frames
 from perpscope.assemble.panel import MarketPanel, market_panel
-from perpscope.assemble.view import finest_price_bar_ms
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
@@ -38,6 +39,7 @@ SERIES_COLUMNS: tuple[str, ...] = (
     "funding_rate",
     "funding_interval_ms",
     "funding_rate_8h",
+    "funding_sampled_8h",
     "funding_apr",
     "funding_z",
     "oi_usd",
@@ -75,10 +77,16 @@ def make_query(
     limits: Limits,
     max_points: int | None = None,
 ) -> Query:
-    """Resolve the symbol (404 if unknown) and fill the range (default: the last 30 days of candles)."""
-    canon = src.resolve(venue, symbol)
-    first, last = src.span(venue, canon)
-    end = end_ms if end_ms is not None else last + 1
+    """Resolve the symbol within the venue scope (404 if the store has nothing for it) and fill the range
+    (default: the latest 30 days where price, open interest and funding coexist)."""
+    try:
+        canon, pv = resolve_canonical(src.lake, symbol, Scope.parse(venue))
+        # nothing asked: the latest stretch where price, OI and funding coexist; a start only: to the end
+        hi = default_window(src.lake, canon, venue, 30 * DAY_MS)[1] if end_ms is None else end_ms
+    except StoreInputError as e:
+        raise ApiError(404, str(e)) from e
+    first, last = src.span(pv, canon)
+    end = last + 1 if end_ms is None and start_ms is not None else hi
     start = start_ms if start_ms is not None else max(first, end - 30 * DAY_MS)
     check_range(start, end, limits)
     mp = limits.default_points if max_points is None else max_points
@@ -167,14 +175,15 @@ def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dic
 
 
 def _heatmap_run(src: DataSource, q: Query) -> tuple[HeatmapRun, pl.DataFrame]:
-    f = heatmap_frames(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms)
+    # the bar length from the finest stored candles and the range (≤ 1,000 bars), then the market view's
+    # stitched inputs at that length: a 5-minute stretch inside an hourly history does not shrink the map
+    every = pick_every(_finest_in_range(src, q), q.end_ms - q.start_ms, 1_000)
+    f = heatmap_frames(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every_ms=every)
     candles = f["candles"]
     if candles.is_empty():
         raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
-    fin = _finest_candle_ms(candles)
-    every = pick_every(fin, q.end_ms - q.start_ms, 1_000)
     bars = model_inputs(
-        candles.filter(pl.col("interval_ms") == fin),
+        candles,
         _fitting(f["open_interest"]),
         _fitting(f["funding"]),
         _fitting(f["long_short_ratios"]),
@@ -231,6 +240,37 @@ def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> d
     return src.cached(("heatmap", q, zones), make)
 
 
+#: Venues drawn as their own band in the stacked OI chart; the rest are summed into one.
+OI_BANDS = 7
+
+
+def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
+    """Per venue on the panel's bars: ``open_interest`` (USD, stacked by the dashboard) and ``funding``
+    (rate per 8 h, the venue × time grid), each ``{"ts_ms": [...], "<venue>": [...], ...}`` in wide form;
+    empty when the scope has one venue's figure only."""
+    mp, every = market(src, q)
+    out: dict[str, Any] = {}
+    for name, col in (("open_interest", "oi_usd"), ("funding", "rate_8h")):
+        f = mp.view.by_venue.get(name)
+        if f is None or f.get_column("venue").n_unique() < 2:
+            continue
+        f = f.filter(pl.col("ts_ms").dt.epoch("ms").is_between(q.start_ms, q.end_ms - 1))
+        wide = f.pivot(on="venue", index="ts_ms", values=col).sort("ts_ms")
+        venues = [c for c in wide.columns if c != "ts_ms"]
+        # OI: venues by their latest size, the biggest at the bottom; beyond the largest OI_BANDS, one band
+        # "others (n)" (22 bands are unreadable, on a phone most of all)
+        if name == "open_interest":
+            last = wide.select([pl.col(v).drop_nulls().last() for v in venues]).row(0)
+            venues = [v for _, v in sorted(zip(last, venues, strict=True), key=lambda x: -(x[0] or 0))]
+            if len(venues) > OI_BANDS + 1:
+                rest = venues[OI_BANDS:]
+                other = f"others ({len(rest)})"
+                wide = wide.with_columns(pl.sum_horizontal(rest).alias(other))
+                venues = [*venues[:OI_BANDS], other]
+        out[name] = {"every_ms": every, "venues": venues, "columns": columns(wide.select("ts_ms", *venues))}
+    return out
+
+
 def dashboard_view(
     src: DataSource, q: Query, limits: Limits, cascade: optional.CascadeProvider | None = None
 ) -> dict[str, Any]:
@@ -244,6 +284,8 @@ def dashboard_view(
             "from_ms": q.start_ms,
             "to_ms": q.end_ms,
             "series": series_view(src, q),
+            "by_venue": by_venue_view(src, q),
+            "venues": ["all", *scope_venues(src.lake, q.canonical)],
             "heatmap": heatmap_view(src, q, limits),
             "regimes": optional.regimes_view(p),
             "cascade": optional.cascade_view(cascade, q.venue, q.canonical, q.end_ms),

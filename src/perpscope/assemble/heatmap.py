@@ -11,9 +11,14 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
-from perpscope.assemble.provenance import view_footnotes
 from perpscope.assemble.scope import Scope
-from perpscope.assemble.view import MarketView, finest_price_bar_ms, resolve, resolve_canonical
+from perpscope.assemble.view import (
+    MarketView,
+    covering_price_bar_ms,
+    resolve,
+    resolve_canonical,
+    source_lines,
+)
 from perpscope.core.time import DAY_MS, interval_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
@@ -68,7 +73,8 @@ def heatmap_frames(
     (:func:`perpscope.assemble.view.resolve`: every source and bar length, open interest summed over the
     venue scope); empty frames for records not stored.
 
-    ``every_ms`` defaults to the finest perp trade candle length stored in the range. ``oi_venue`` /
+    ``every_ms`` defaults to the finest perp trade candle length that covers the range
+    (:func:`perpscope.assemble.view.covering_price_bar_ms`). ``oi_venue`` /
     ``oi_symbol`` read open interest from that stored series instead.
     """
     return heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol, every_ms)[0]
@@ -86,7 +92,7 @@ def heatmap_inputs(
 ) -> tuple[dict[str, pl.DataFrame], MarketView]:
     """:func:`heatmap_frames` and the :class:`~perpscope.assemble.view.MarketView` they came from."""
     scope = Scope.parse(venue)
-    every = every_ms or finest_price_bar_ms(lk, symbol, scope, start, end)
+    every = every_ms or covering_price_bar_ms(lk, symbol, scope, start, end)
     if every is None:
         raise StoreInputError(
             f"no perp trade candles of {symbol} ({scope.label}) between the dates asked; "
@@ -182,9 +188,7 @@ HEATMAP_MEASURES = ("price", "perp_taker", "open_interest", "funding", "long_sho
 
 @dataclass(frozen=True)
 class HeatmapView:
-    """A heatmap run over a symbol's stored bars: the bars, the run, its hot zones, a model label and
-    the footnote lines naming the stored series it read (:func:`perpscope.assemble.provenance.
-    view_footnotes`)."""
+    """A heatmap run over a symbol's stored bars: the bars, the run, its hot zones and a model label."""
 
     venue: str
     symbol: str
@@ -192,7 +196,8 @@ class HeatmapView:
     source: HeatmapRun | EnsembleRun
     zones: pl.DataFrame
     label: str
-    notes: tuple[str, ...] = ()
+    #: where the inputs came from (:func:`perpscope.assemble.view.source_lines`)
+    sources: tuple[str, ...] = ()
 
     @property
     def last_ms(self) -> int:
@@ -225,7 +230,9 @@ def heatmap_of(
     """
     end = end if end is not None else last_candle_end(lk, venue, symbol)
     start = start if start is not None else end - DEFAULT_SPAN_MS
-    frames, view = heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol)
+    frames, view = heatmap_inputs(
+        lk, venue, symbol, start, end, oi_venue, oi_symbol, interval_ms(every) if every else None
+    )
     bars = heatmap_bars(frames, every)
     chosen = pick_model(model, bars)
     source: HeatmapRun | EnsembleRun = (
@@ -233,13 +240,13 @@ def heatmap_of(
     )
     z = hot_zones(source, k=zones, width_pct=width)
     label = f"ensemble of {len(chosen)}" if isinstance(chosen, list) else describe(chosen)
-    notes = view_footnotes(view, HEATMAP_MEASURES)
+    sources = source_lines(view, HEATMAP_MEASURES)
     if oi_venue or oi_symbol:
-        notes.append(
+        sources.append(
             f"open interest: the stored series {oi_venue or venue} {oi_symbol or symbol} "
             "(--oi-venue/--oi-symbol)"
         )
-    return HeatmapView(venue, symbol, bars, source, z, label, tuple(notes))
+    return HeatmapView(venue, symbol, bars, source, z, label, tuple(sources))
 
 
 def realized_liquidations(

@@ -53,6 +53,12 @@ class MarketPanel:
     provenance: list[MeasureProvenance]
 
     @property
+    def priced(self) -> pl.DataFrame:
+        """The bars that have a price: what regimes read (a bar without data is not "neutral"; the
+        regime windows are measured in time, so the bars left out leave no false history)."""
+        return self.panel.filter(pl.col("close").is_not_null())
+
+    @property
     def notes(self) -> list[str]:
         """Footnote lines: scope, each measure's sources/cover/flags, substitutions."""
         return footnotes(self.view, self.provenance)
@@ -99,7 +105,18 @@ def _with_cover(panel: pl.DataFrame, view: MarketView, key: str, name: str) -> p
     cov = view.covers.get(key)
     if cov is None:
         return panel
-    return panel.join(cov.rename({"cover": name}), on="ts_ms", how="left", maintain_order="left")
+    cov = cov.rename({"cover": name})
+    # the panel (one series) and the cover are both gapless grids of the view's bars: line them up by
+    # position (a join of two year-long 5-minute grids cost a tenth of the whole resolution)
+    if panel.height and cov.height:
+        t0 = int(cov.get_column("ts_ms").dt.epoch("ms")[0])
+        p = panel.get_column("ts_ms").dt.epoch("ms")
+        k, n = (int(p[0]) - t0) // view.every_ms, panel.height
+        if k >= 0 and k + n <= cov.height and int(p[-1]) - int(p[0]) == (n - 1) * view.every_ms:
+            part = cov.slice(k, n)
+            if int(part.get_column("ts_ms").dt.epoch("ms")[-1]) == int(p[-1]):
+                return panel.with_columns(part.drop("ts_ms").get_columns())
+    return panel.join(cov, on="ts_ms", how="left", maintain_order="left")
 
 
 #: Panel columns the market view adds: ``liq_partial`` (bool) marks a bar whose liquidation total lacks

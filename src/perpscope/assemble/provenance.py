@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from perpscope.assemble.view import MarketView, Part
-from perpscope.core.time import interval_label, ms_to_iso
+from perpscope.assemble.view import MarketView, Part, view_headline
+from perpscope.core.time import ms_to_iso
 
 #: Measures and the panel column that says whether a bar has them (first present column wins).
 MEASURE_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -190,34 +190,4 @@ def measure_provenance(
 
 def footnotes(view: MarketView, prov: list[MeasureProvenance]) -> list[str]:
     """Lines for a table's footnote: the scope and bar length, each measure's line, then the notes."""
-    head = (
-        f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · "
-        f"{interval_label(view.every_ms)} bars"
-    )
-    return [head, *[m.line() for m in prov], *dict.fromkeys(view.notes)]
-
-
-def _about(note: str, measures: tuple[str, ...]) -> bool:
-    """True when a view note is about one of ``measures`` (it starts with its name)."""
-    return any(note.startswith((m, m.replace("_", " "))) for m in measures)
-
-
-def view_footnotes(view: MarketView, measures: tuple[str, ...] | None = None) -> list[str]:
-    """Footnote lines of a view read without a panel (heatmap, calibration): the scope and bar length,
-    the stored series behind each measure (``measures``: :attr:`Part.measure` names, in that order, a
-    measure with no series said to be missing; default: every measure that has one), then the notes
-    (those about these measures when ``measures`` is given)."""
-    head = (
-        f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · "
-        f"{interval_label(view.every_ms)} bars"
-    )
-    by: dict[str, list[str]] = {m: [] for m in measures or ()}
-    for p in view.parts:
-        if measures is None or p.measure in measures:
-            by.setdefault(p.measure, []).append(p.describe())
-    lines = [
-        f"{m}: {'; '.join(d[:4])}{' …' if len(d) > 4 else ''}" if d else f"{m}: missing"
-        for m, d in by.items()
-    ]
-    notes = [n for n in dict.fromkeys(view.notes) if measures is None or _about(n, measures)]
-    return [head, *lines, *notes]
+    return [view_headline(view), *[m.line() for m in prov], *dict.fromkeys(view.notes)]

@@ -1,5 +1,5 @@
-"""What the store holds, for front ends: its coverage, its price series, a series' span, raw record pages,
-and the recorded liquidation events.
+"""What the store holds, for front ends: its coverage and per-coin summary, its price series, a series'
+span, raw record pages, and the recorded liquidation events.
 
 Front ends (CLI commands, API, report, alerts, dashboard) may not import the store's readers (an
 import-linter contract in ``pyproject.toml``); what they need of the store that is not a computation's
@@ -18,16 +18,23 @@ from perpscope.assemble.view import resolve_canonical
 from perpscope.records import RECORDS
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage as _coverage
+from perpscope.store.coverage import coverage_of
 from perpscope.store.reader import read
+from perpscope.store.summary import summary
 
 __all__ = [
     "PriceSpan",
     "coverage",
+    "coverage_of",
     "price_series",
     "price_span",
     "recorded_liquidations",
     "stored_records",
+    "summary",
 ]
+
+# ``coverage_of`` (coverage of a Selection, with sources) and ``summary`` (the per-coin summary from
+# Parquet footers, perpscope.store.summary) are the store's own, re-exported for ``perpscope store info``.
 
 
 def coverage(lk: Lake) -> pl.DataFrame:

@@ -32,7 +32,7 @@ import polars as pl
 
 from perpscope.assemble.cover import Cover, Unit, cover
 from perpscope.assemble.errors import StoreInputError
-from perpscope.assemble.scope import Scope, label_venues, ordered, venue_mask
+from perpscope.assemble.scope import OTHER_WEIGHTINGS, Scope, label_venues, ordered, venue_mask
 from perpscope.core.time import DAY_MS, HOUR_MS, interval_label
 from perpscope.metrics.bars import (
     liquidation_bars,
@@ -142,6 +142,11 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     StoreInputError
         When no venue of the scope holds candles of it; the message lists what the store holds.
     """
+    if not lk.records_present():
+        raise StoreInputError(
+            f"the store at {lk.root} is empty: import data (perpscope import PATH), or pass --data-dir "
+            "(after `perpscope demo`: --data-dir perpscope-demo/data)"
+        )
     s = symbol.strip().upper()
     if is_canonical(s):
         canons = [s]
@@ -152,6 +157,19 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     for c in canons:
         venues = [v for v in _stored(lk, "candles", c) if scope.serves(v) and label_venues(v) is not None]
         if venues:
+            return c, ordered(venues)[0]
+    # a scope whose venues hold no candles of the pair (OI and funding exports only) borrows the price
+    # of the store's first venue that has them; resolve() says so in the notes
+    for c in canons:
+        venues = [v for v in _stored(lk, "candles", c) if label_venues(v) is not None]
+        held = [
+            v
+            for rec in ("open_interest", "funding", "liquidation_totals", "liquidations")
+            for x in (c, agg_symbol(c))
+            for v in _stored(lk, rec, x)
+            if scope.serves(v)
+        ]
+        if venues and held:
             return c, ordered(venues)[0]
     coin = canons[0].split("-")[0] if canons else s.removesuffix("USDT")
     held = sorted(
@@ -168,6 +186,31 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
         + "Import candles (perpscope import PATH), choose another --venue, or pass --data-dir "
         "(the demo's store is perpscope-demo/data)"
     )
+
+
+def covering_price_bar_ms(
+    lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int
+) -> int | None:
+    """The finest perp trade candle length stored for ``symbol`` (the scope's price venue) whose bars
+    cover at least 90% of ``[start_ms, end_ms)`` — else the length covering most of it: the default bar
+    of a model run over the range (a 5-minute file of ten days inside an hourly history gives 1h over
+    three weeks). None when no candle overlaps the range."""
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    canon, pv = resolve_canonical(lk, symbol, sc)
+    c = read(lk, "candles", venue=pv, symbol=canon, start_ms=start_ms, end_ms=end_ms,
+             columns=["price_type", "interval_ms"], sources="all")  # fmt: skip
+    c = c.filter(pl.col("price_type") == "trade")
+    if c.is_empty():
+        return None
+    cov = (
+        c.group_by("interval_ms")
+        .agg((pl.len() * pl.col("interval_ms").first()).alias("ms"))
+        .sort("interval_ms")
+    )
+    span = end_ms - start_ms
+    full = cov.filter(pl.col("ms") >= 0.9 * span)
+    best = full if full.height else cov.sort("ms", descending=True)
+    return int(best.get_column("interval_ms")[0])
 
 
 def finest_price_bar_ms(lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int) -> int | None:
@@ -220,6 +263,8 @@ def resolve(
     canonical, pv = resolve_canonical(lk, symbol, scope)
     lo = (start_ms - lookback_ms) // every_ms * every_ms
     view = MarketView(canonical.split("-")[0], canonical, scope, start_ms, end_ms, every_ms, pv)
+    if not scope.serves(pv):
+        view.notes.append(f"price: {pv} {canonical} (no venue of {scope.label} holds candles of it)")
     grid_open = np.arange(lo, end_ms, every_ms, dtype=np.int64)
     _prices(lk, view, lo)
     _open_interest(lk, view, lo, grid_open)
@@ -377,10 +422,16 @@ def _open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -
     view.covers["open_interest"] = pl.DataFrame({"ts_ms": grid_open, "cover": cov.labels()}).with_columns(
         pl.col("ts_ms").cast(TS)
     )
-    singles = [
-        u for _, u in units if label_venues(u.venue) is not None and len(label_venues(u.venue) or ()) == 1
-    ]
-    if singles:
+    # per venue for the stacked chart: each single venue's first series in priority order (its coin
+    # figure or its pair, not both); a one-venue scope has nothing to stack
+    singles = list(
+        {
+            u.venue: u
+            for _, u in reversed(units)
+            if label_venues(u.venue) is not None and len(label_venues(u.venue) or ()) == 1
+        }.values()
+    )
+    if singles and not view.scope.single:
         view.by_venue["open_interest"] = (
             pl.concat(
                 [
@@ -518,6 +569,7 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
         return
     grid_end = grid_open + every
     per_venue: dict[str, np.ndarray] = {}
+    fparts: dict[str, Part] = {}
     weighted_all: np.ndarray | None = None
     for v, c in _candidates(lk, view, "funding"):
         if v in per_venue:
@@ -527,8 +579,12 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
             continue
         rows = rows.sort("ts_ms")
         r8 = (rows["rate"] * _8H / rows["interval_ms"].clip(lower_bound=1)).to_numpy()
-        vals = _asof(grid_end, _ms(rows), r8, max(2 * int(rows["interval_ms"].max() or _8H), every))  # type: ignore[arg-type]
-        view.parts.append(_part("funding", v, c, rows, rows["interval_ms"].unique().to_list()))
+        t = _ms(rows)
+        # usable for twice the longer of its interval and its sampling step (an hourly rate sampled
+        # every 8 h by a vendor stays valid until the next sample)
+        step = int(np.median(np.diff(t))) if t.size > 1 else 0
+        vals = _asof(grid_end, t, r8, max(2 * max(int(rows["interval_ms"].max() or _8H), step), every))  # type: ignore[arg-type]
+        fparts[v] = _part("funding", v, c, rows, rows["interval_ms"].unique().to_list())
         if label_venues(v) is None:
             if v == "all-oi-weighted":
                 weighted_all = vals
@@ -569,6 +625,11 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
         for c in uniq.tolist()
     ]  # fmt: skip
     labels = pl.Series("cover", texts).gather(inv)
+    # the series that fed a bar of the range: the all-exchange figure where used, the venues elsewhere
+    r = grid_open >= view.start_ms
+    used = {v for v in names if (~use & r & ~np.isnan(per_venue[v])).any()}
+    used |= {"all-oi-weighted"} if (use & r).any() else set()
+    view.parts += [p for v, p in fparts.items() if v in used]
     has = ~np.isnan(rate)
     view.frames["funding"] = pl.DataFrame(
         {
@@ -595,3 +656,63 @@ def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None
     view.notes.append(
         "funding across venues: per 8h, OI-weighted where every venue's OI is known, else the plain mean"
     )
+
+
+def scope_venues(lk: Lake, symbol: str) -> list[str]:
+    """Venues holding any record of ``symbol``'s pair or coin aggregate (single venues, in
+    :data:`~perpscope.assemble.scope.VENUE_ORDER`): what a venue picker offers beside ``all``."""
+    canon, _ = resolve_canonical(lk, symbol, Scope(None))
+    found = {
+        v
+        for rec in ("candles", "open_interest", "funding", "liquidation_totals", "liquidations")
+        for c in (canon, agg_symbol(canon))
+        for v in _stored(lk, rec, c)
+        if label_venues(v) is not None and "+" not in v and v not in OTHER_WEIGHTINGS
+    }
+    return ordered(found)
+
+
+def default_window(lk: Lake, symbol: str, scope: Scope | str, span_ms: int) -> tuple[int, int]:
+    """The latest ``span_ms`` where the scope's price, open interest and funding all exist (ms, end
+    exclusive): the end is the earliest of their last instants (price alone when the others are not
+    stored), the start ``span_ms`` before it.
+    """
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    canon, pv = resolve_canonical(lk, symbol, sc)
+    price = read(lk, "candles", venue=pv, symbol=canon, columns=["ts_ms", "interval_ms"], sources="all")
+    end = int(price.select((pl.col("ts_ms").dt.epoch("ms") + pl.col("interval_ms")).max()).item())
+    lasts = []
+    for rec in ("open_interest", "funding"):
+        last = [
+            int(f.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+            for c in (canon, agg_symbol(canon))
+            for v in _stored(lk, rec, c)
+            if sc.serves(v)
+            for f in [read(lk, rec, venue=v, symbol=c, columns=["ts_ms"], sources="all")]
+            if f.height
+        ]
+        if last:
+            lasts.append(max(last))
+    end = min([end, *lasts])
+    return end - span_ms, end
+
+
+def source_lines(view: MarketView, measures: tuple[str, ...] | None = None) -> list[str]:
+    """One line per measure naming the stored series behind it (``measure: venue symbol lengths
+    (formats); …``), then the view's notes: the footnote of outputs that show no panel (heatmap,
+    cascade)."""
+    by: dict[str, list[Part]] = {}
+    for p in view.parts:
+        if measures is None or p.measure in measures:
+            by.setdefault(p.measure, []).append(p)
+    head = view_headline(view)
+    lines = [
+        f"{m}: {'; '.join(p.describe() for p in ps[:4])}{' …' if len(ps) > 4 else ''}" for m, ps in by.items()
+    ]
+    return [head, *lines, *dict.fromkeys(view.notes)]
+
+
+def view_headline(view: MarketView) -> str:
+    """``BTC-USDT-PERP · venues: all (price from binance) · 1h bars``: the first footnote line."""
+    bars = interval_label(view.every_ms)
+    return f"{view.canonical} · venues: {view.scope.label} (price from {view.price_venue}) · {bars} bars"

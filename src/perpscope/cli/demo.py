@@ -200,7 +200,7 @@ def regime_runs(lk: Lake, views: list[SymbolView]) -> dict[tuple[str, str], Regi
         if not (v.open_interest.height and v.funding.height):
             continue
         try:
-            panel = load_panel(lk, v.venue, v.summary.canonical, None, None, REGIME_EVERY).panel
+            panel = load_panel(lk, v.venue, v.summary.canonical, None, None, REGIME_EVERY).priced
         except typer.Exit:  # load_panel has said why; the demo goes on without this symbol's regimes
             continue
         if panel.is_empty():

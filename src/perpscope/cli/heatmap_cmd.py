@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -25,7 +26,7 @@ from perpscope.assemble.heatmap import (
     heatmap_inputs,
     realized_liquidations,
 )
-from perpscope.assemble.provenance import view_footnotes
+from perpscope.assemble.view import source_lines
 from perpscope.cli.common import console, err_console, fail, lake
 from perpscope.cli.loading import heatmap_of
 from perpscope.cli.output import print_notes, zone_table
@@ -119,7 +120,8 @@ def heatmap(
     con = console()
     con.print(hm.headline)
     con.print(zone_table(hm.zones))
-    print_notes(hm.notes)
+    for line in hm.sources:  # where the model's inputs came from
+        con.print(f"[dim]  · {escape(line)}[/]", highlight=False)
     if out is not None:
         try:
             write_heatmap(hm.figure(), out)
@@ -195,9 +197,9 @@ def calibrate(
     con = console()
     con.print(f"chosen on the fit window: [bold]{describe(cal.chosen)}[/]")
     con.print(_scores_table(cal.fit, cal.test))
-    print_notes(view_footnotes(view, HEATMAP_MEASURES))
-    realized_lines = view_footnotes(liq_view, ("liquidations",))
-    print_notes([f"realized {realized_lines[0]}", *realized_lines[1:]])
+    print_notes(source_lines(view, HEATMAP_MEASURES))
+    head, *lines = source_lines(liq_view, ("liquidations",))
+    print_notes([f"realized {head}", *(x for x in lines if x.startswith("liquidations"))])
 
 
 app.command("show")(heatmap)

@@ -1,31 +1,74 @@
-"""The ``perpscope`` command: the composition root that wires settings, store, venues and views."""
+"""The ``perpscope`` command: the composition root that wires settings, store, venues and views.
+
+Command modules are imported when their command runs (or when help lists them), not at start-up:
+importing all of them (numba, FastAPI, the heatmap models …) took 1.5–2 s before any command began,
+more than ``perpscope store info`` itself needs.
+"""
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from perpscope import __version__
-from perpscope.cli import (
-    alerts_cmd,
-    cascade_cmd,
-    collect_cmd,
-    evaluate_cmd,
-    heatmap_cmd,
-    importing,
-    metrics_cmd,
-    regimes_cmd,
-    report_cmd,
-    serve_cmd,
-    store_cmd,
-)
-from perpscope.cli import demo as demo_cmd
-from perpscope.cli import download as download_cmd
 from perpscope.core.config import DATA_ENV, Settings
 
+if TYPE_CHECKING:  # typer ships its own copy of click; these are its types
+    from typer._click.core import Command, Context
+
+#: Subcommands in help order: name → (module, attribute). An attribute that is a ``typer.Typer`` is a
+#: command group (``perpscope store info``); a function is a single command.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "import": ("perpscope.cli.importing", "import_files"),
+    "demo": ("perpscope.cli.demo", "demo"),
+    "download": ("perpscope.cli.download", "download"),
+    "cascade": ("perpscope.cli.cascade_cmd", "cascade"),
+    "backfill": ("perpscope.cli.collect_cmd", "backfill"),
+    "collect": ("perpscope.cli.collect_cmd", "collect"),
+    "collect-status": ("perpscope.cli.collect_cmd", "status"),
+    "metrics": ("perpscope.cli.metrics_cmd", "metrics"),
+    "regimes": ("perpscope.cli.regimes_cmd", "regimes"),
+    "evaluate": ("perpscope.cli.evaluate_cmd", "evaluate"),
+    "serve": ("perpscope.cli.serve_cmd", "serve"),
+    "report": ("perpscope.cli.report_cmd", "report"),
+    "store": ("perpscope.cli.store_cmd", "app"),
+    "heatmap": ("perpscope.cli.heatmap_cmd", "app"),
+    "alerts": ("perpscope.cli.alerts_cmd", "app"),
+}
+
+
+class LazyGroup(TyperGroup):
+    """The root group: builds a subcommand from :data:`COMMANDS` the first time it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        found = super().get_command(ctx, cmd_name)
+        if found is None and cmd_name in COMMANDS:
+            found = _load(cmd_name)
+            self.add_command(found, cmd_name)
+        return found
+
+
+def _load(name: str) -> Command:
+    module, attr = COMMANDS[name]
+    target = getattr(importlib.import_module(module), attr)
+    if isinstance(target, typer.Typer):
+        group = typer.main.get_group(target)
+        group.name = name
+        return group
+    single = typer.Typer(rich_markup_mode="rich")
+    single.command(name)(target)
+    return typer.main.get_command(single)
+
+
 app = typer.Typer(
+    cls=LazyGroup,
     name="perpscope",
     help="Read the leverage behind crypto prices: funding, open interest, liquidations, positioning.",
     no_args_is_help=True,
@@ -61,22 +104,9 @@ def root(
     ctx.obj = {"settings": s, "data_dir": s.data_dir}
 
 
-app.command("import")(importing.import_files)
-app.add_typer(store_cmd.app, name="store")
-app.command("demo")(demo_cmd.demo)
-app.command("download")(download_cmd.download)
-app.add_typer(heatmap_cmd.app, name="heatmap")
-app.command("cascade")(cascade_cmd.cascade)
-app.command("backfill")(collect_cmd.backfill)
-app.command("collect")(collect_cmd.collect)
-app.command("collect-status")(collect_cmd.status)
-app.command("metrics")(metrics_cmd.metrics)
-app.command("regimes")(regimes_cmd.regimes)
-app.command("evaluate")(evaluate_cmd.evaluate)
-app.command("serve")(serve_cmd.serve)
-app.command("report")(report_cmd.report)
-app.add_typer(alerts_cmd.app, name="alerts")
-
-
 def main() -> None:  # pragma: no cover - console entry point
     app()
+
+
+if __name__ == "__main__":  # python -m perpscope.cli.main …
+    main()

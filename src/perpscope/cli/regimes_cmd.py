@@ -52,7 +52,7 @@ def regimes(
     if what not in WHAT:
         raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
     mp = load_panel(lake(ctx), venue, symbol, start, end, every)
-    panel = mp.panel
+    panel = mp.priced  # a bar without a price has no regime (not "neutral")
     labels = classify(panel)
     if fmt != "table":
         table = {

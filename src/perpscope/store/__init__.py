@@ -1,13 +1,16 @@
 """The store: a Parquet lake with idempotent atomic writes, read through polars and DuckDB.
 
-The package exports the handle (:class:`Lake`) and nothing that reads: the readers are imported from
-their modules (:mod:`perpscope.store.reader`: ``read``, ``resolve_symbols``, ``duckdb_connection``;
-:mod:`perpscope.store.coverage`: ``coverage``). Front ends (CLI commands, API, report, alerts,
-dashboard) hold a ``Lake`` and reach its data only through :mod:`perpscope.assemble`; an import-linter
-contract forbids them the reader modules, and since ``from perpscope.store import read`` does not exist
-there is no way around the contract through this package.
+The package exports the handle (:class:`Lake`, and :class:`Selection`, a filter over its partition
+folders) and nothing that reads: the readers are imported from their modules
+(:mod:`perpscope.store.reader`: ``read``, ``resolve_symbols``, ``duckdb_connection``;
+:mod:`perpscope.store.coverage`: ``coverage``, ``coverage_of``; :mod:`perpscope.store.summary`:
+``summary``). Front ends (CLI commands, API, report, alerts, dashboard) hold a ``Lake`` and reach its
+data only through :mod:`perpscope.assemble`; an import-linter contract forbids them the reader modules,
+and since ``from perpscope.store import read`` does not exist there is no way around the contract
+through this package.
 """
 
 from perpscope.store.lake import Lake, WriteResult
+from perpscope.store.selection import Selection
 
-__all__ = ["Lake", "WriteResult"]
+__all__ = ["Lake", "Selection", "WriteResult"]

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import duckdb
 import polars as pl
 
 from perpscope.core.errors import StoreError
@@ -20,6 +19,9 @@ from perpscope.records import (
     source_rank_expr,
 )
 from perpscope.store.lake import Lake
+
+if TYPE_CHECKING:
+    import duckdb
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
 
@@ -178,6 +180,8 @@ def merge_sources(df: pl.DataFrame, record: RecordType | str) -> pl.DataFrame:
 
 def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with one view per record present (``SELECT * FROM funding``)."""
+    import duckdb  # here, not at the top: importing it costs every CLI command 0.1 s
+
     con = duckdb.connect()
     for name in lake.records_present():
         files = lake.month_files(name)

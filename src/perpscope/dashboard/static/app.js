@@ -4,7 +4,7 @@
 "use strict";
 var PS = (function () {
   var API = "api/v1";
-  var state = { version: null, timer: null, busy: false, pending: false };
+  var state = { version: null, timer: null, busy: false, pending: false, venues: [] };
   var params = new URLSearchParams(window.location.search);
   var token = params.get("token");
 
@@ -36,12 +36,34 @@ var PS = (function () {
     });
   }
 
+  function label(ms) {
+    var h = ms / 3600000;
+    return h >= 24 && h % 24 === 0 ? (h / 24) + "d" : h >= 1 ? h + "h" : (ms / 60000) + "m";
+  }
+  // one line per measure from the API's provenance: the stored series behind it and what is missing
+  function provLine(p, measure) {
+    var m = ((p || {}).measures || []).filter(function (x) { return x.measure === measure; })[0];
+    if (!m) return "";
+    if (m.missing) return "sources: none in this range";
+    var src = m.sources.slice(0, 4).map(function (s) {
+      var fmts = Array.from(new Set(s.sources.map(function (x) { return x.split(":")[1] || x; })));
+      return s.venue + " " + s.canonical + " " + s.bar_lengths_ms.map(function (b) { return b ? label(b) : "events"; }).join("·") +
+        " (" + fmts.join(", ") + ")";
+    }).join("; ") + (m.sources.length > 4 ? " …" : "");
+    var flags = [];
+    if (m.gaps && m.gaps.length) flags.push(m.gaps.length + " gap(s), not drawn through");
+    if (m.stale) flags.push("ends " + new Date(m.last_ms).toISOString().slice(0, 16).replace("T", " "));
+    return "sources: " + src + (flags.length ? " — " + flags.join("; ") : "");
+  }
+  function setNote(id, text) { var n = document.getElementById("note-" + id); if (n && text) n.textContent = text; }
+
   var VIEWS = [
     ["price", "Price and liquidation heatmap", "tall"],
     ["zones", "Current hot zones", "table"],
     ["regimes", "Regime", "short"],
     ["oi", "Open interest", ""],
     ["funding", "Funding (per interval and annualized)", ""],
+    ["funding_grid", "Funding across exchanges (% per 8 h)", ""],
     ["liquidations", "Liquidations by side", ""],
     ["perp_spot", "Perp / spot volume ratio", ""],
     ["ratios", "Long/short ratios", ""],
@@ -103,6 +125,8 @@ var PS = (function () {
     } else {
       document.getElementById("note-price").textContent = "heatmap not shown: " + (hm.reason || "no model output");
     }
+    var pl_ = provLine(d.series.provenance, "price");
+    if (pl_) document.getElementById("note-price").textContent += " · price " + pl_;
     price.push({ type: "candlestick", x: t, open: c.open, high: c.high, low: c.low, close: c.close,
       name: "price", increasing: { line: { color: "#2ecc71" } }, decreasing: { line: { color: "#e74c3c" } } });
     var shapes = [];
@@ -150,9 +174,23 @@ var PS = (function () {
           xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } }, name);
     } else { hide("regimes", rg.reason); }
 
-    if (has(c.oi_usd)) {
+    var prov = d.series.provenance, bv = d.by_venue || {};
+    if (bv.open_interest) {
+      // one band per venue, stacked (largest at the bottom), and the scope's total as a line
+      var oc = bv.open_interest.columns, ot = dates(oc.ts_ms);
+      var tr = bv.open_interest.venues.map(function (v) {
+        return { type: "scatter", mode: "lines", stackgroup: "oi", x: ot, y: oc[v], name: v, line: { width: 0.5 } };
+      });
+      if (has(c.oi_usd)) tr.push({ type: "scatter", mode: "lines", x: t, y: c.oi_usd, name: "total (scope)",
+        line: { color: "#111", width: 1.5, dash: "dot" } });
+      // the legend under the chart: eight venue bands above it would cover the plot on a phone
+      plot("oi", tr, { yaxis: { title: { text: "USD" } }, legend: { orientation: "h", y: -0.15, yanchor: "top",
+        font: { size: 10 } }, margin: { l: 60, r: 20, t: 10, b: 30 } }, name);
+      setNote("oi", provLine(prov, "open_interest"));
+    } else if (has(c.oi_usd)) {
       plot("oi", [{ type: "scatter", mode: "lines", x: t, y: c.oi_usd, name: "OI USD", line: { color: "#2c7fb8" } }],
         { yaxis: { title: { text: "USD" } } }, name);
+      setNote("oi", provLine(prov, "open_interest"));
     } else { hide("oi", "no open interest in the store for this range"); }
 
     if (has(c.funding_rate)) {
@@ -163,13 +201,30 @@ var PS = (function () {
           name: "annualized (% APR)", yaxis: "y2", line: { color: "#e67e22" } }
       ], { yaxis: { title: { text: "% per interval" } },
         yaxis2: { title: { text: "% APR" }, overlaying: "y", side: "right" } }, name);
+      setNote("funding", provLine(prov, "funding"));
+    } else if (has(c.funding_sampled_8h)) {
+      // several venues: the OI-weighted rate per 8 h (no settlement of its own to annualize per interval)
+      document.querySelector("#view-funding h2").textContent = "Funding across the venues (% per 8 h)";
+      plot("funding", [{ type: "scatter", mode: "lines", x: t, y: c.funding_sampled_8h.map(function (v) {
+        return v === null ? null : v * 100; }), name: "rate per 8 h (%), OI-weighted", line: { color: "#8e44ad" } }],
+        { yaxis: { title: { text: "% per 8 h" } } }, name);
+      setNote("funding", provLine(prov, "funding"));
     } else { hide("funding", "no funding in the store for this range"); }
+
+    if (bv.funding) {
+      var fc = bv.funding.columns, vs = bv.funding.venues;
+      plot("funding_grid", [{ type: "heatmap", x: dates(fc.ts_ms), y: vs, zmid: 0, colorscale: "RdBu",
+        z: vs.map(function (v) { return fc[v].map(function (x) { return x === null ? null : x * 100; }); }),
+        colorbar: { title: { text: "% / 8h" } }, hovertemplate: "%{y}<br>%{x}<br>%{z:.4f}% per 8 h<extra></extra>" }],
+        { hovermode: "closest", margin: { l: 90, r: 60, t: 10, b: 30 } }, name);
+    } else { hide("funding_grid", "one venue's funding only: pick several venues or all"); }
 
     if (has(c.liq_long_usd) || has(c.liq_short_usd)) {
       plot("liquidations", [
         { type: "bar", x: t, y: neg(c.liq_long_usd || []), name: "longs liquidated", marker: { color: "#e74c3c" } },
         { type: "bar", x: t, y: c.liq_short_usd || [], name: "shorts liquidated", marker: { color: "#2ecc71" } }
       ], { barmode: "relative", yaxis: { title: { text: "USD (longs below 0)" } } }, name);
+      setNote("liquidations", provLine(prov, "liquidations"));
     } else { hide("liquidations", "no liquidations recorded for this range"); }
 
     if (has(c.perp_spot_ratio)) {
@@ -215,6 +270,10 @@ var PS = (function () {
     status("loading " + v + " " + s + " …");
     return get(API + "/dashboard" + q).then(function (d) {
       render(d);
+      // the venues with candles, then every other venue holding data for this coin (OI, funding only)
+      if (d.venues && d.venues.length) {
+        fillVenues(state.venues.concat(d.venues.filter(function (x) { return state.venues.indexOf(x) < 0; })), v);
+      }
       // show the range the server chose, unless the user edited the fields meanwhile
       if (fromEl.value === f && toEl.value === to) { fromEl.value = isoDay(d.from_ms); toEl.value = isoDay(d.to_ms); }
       status(v + " " + s + " · " + d.series.rows + " bars of " + d.series.every + " · updated " +
@@ -226,9 +285,20 @@ var PS = (function () {
       });
   }
 
+  function fillVenues(venues, keep) {
+    var vs = document.getElementById("venue");
+    vs.innerHTML = venues.map(function (v) {
+      return "<option value='" + esc(v) + "'>" + (v === "all" ? "all venues" : esc(v)) + "</option>"; }).join("");
+    vs.value = venues.indexOf(keep) >= 0 ? keep : venues[0];
+  }
+
   function fillSymbols(all, venue, keep) {
     var sel = document.getElementById("symbol");
     var list = all.filter(function (r) { return r.venue === venue; });
+    if (!list.length) {  // all venues, or a venue with OI/funding but no candles: every symbol with a price
+      var seen = {};
+      list = all.filter(function (r) { if (seen[r.canonical]) return false; seen[r.canonical] = 1; return true; });
+    }
     sel.innerHTML = list.map(function (r) { return "<option>" + esc(r.canonical) + "</option>"; }).join("");
     if (keep && list.some(function (r) { return r.canonical === keep; })) sel.value = keep;
   }
@@ -248,14 +318,14 @@ var PS = (function () {
     get(API + "/symbols").then(function (body) {
       var all = body.symbols;
       if (!all.length) { status("the store holds no candles: import some (perpscope import PATH)"); return; }
-      var venues = Array.from(new Set(all.map(function (r) { return r.venue; })));
+      var venues = ["all"].concat(Array.from(new Set(all.map(function (r) { return r.venue; }))));
+      state.venues = venues;
       var vs = document.getElementById("venue");
-      vs.innerHTML = venues.map(function (v) { return "<option>" + esc(v) + "</option>"; }).join("");
-      vs.value = params.get("venue") && venues.indexOf(params.get("venue")) >= 0 ? params.get("venue") : venues[0];
+      fillVenues(venues, params.get("venue") || venues[1]);
       fillSymbols(all, vs.value, params.get("symbol") || "BTC-USDT-PERP");
       if (params.get("from")) document.getElementById("from").value = params.get("from");
       if (params.get("to")) document.getElementById("to").value = params.get("to");
-      vs.onchange = function () { fillSymbols(all, vs.value, null); clearRange(); load(); };
+      vs.onchange = function () { fillSymbols(all, vs.value, document.getElementById("symbol").value); clearRange(); load(); };
       document.getElementById("symbol").onchange = function () { clearRange(); load(); };
       document.getElementById("apply").onclick = load;
       load();
