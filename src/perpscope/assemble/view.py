@@ -25,111 +25,17 @@ canonical symbol, so :func:`perpscope.metrics.build_panel` runs on them unchange
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import polars as pl
 
-from perpscope.assemble.cover import Cover, Unit, cover
+from perpscope.assemble import measures
 from perpscope.assemble.errors import StoreInputError
-from perpscope.assemble.scope import OTHER_WEIGHTINGS, Scope, label_venues, ordered, venue_mask
-from perpscope.core.time import DAY_MS, HOUR_MS, interval_label
-from perpscope.metrics.bars import (
-    liquidation_bars,
-    resample_candles,
-    resample_liquidation_totals,
-    resample_taker_volume,
-)
-from perpscope.metrics.stitch import stitch_bars, stitch_snapshots
+from perpscope.assemble.scope import OTHER_WEIGHTINGS, Scope, label_venues, ordered
+from perpscope.assemble.view_model import MarketView, Part, agg_symbol, stored_venues
+from perpscope.core.time import interval_label
 from perpscope.records import is_canonical
 from perpscope.store import Lake
 from perpscope.store.reader import read, resolve_symbols
-
-TS = pl.Datetime("ms", "UTC")
-#: Funding rates are compared per 8 hours.
-_8H = 8 * HOUR_MS
-
-
-@dataclass(frozen=True)
-class Part:
-    """A stored series that fed a measure: where, which sources and bar lengths, from when to when."""
-
-    measure: str
-    venue: str
-    canonical: str
-    sources: tuple[str, ...]
-    lengths_ms: tuple[int, ...]
-    first_ms: int
-    last_ms: int
-    rows: int
-
-    def describe(self) -> str:
-        lens = "·".join(interval_label(x) if x else "irregular" for x in self.lengths_ms)
-        src = ", ".join(dict.fromkeys(s.split(":")[1] if s.count(":") else s for s in self.sources))
-        return f"{self.venue} {self.canonical} {lens} ({src})"
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "venue": self.venue,
-            "canonical": self.canonical,
-            "sources": list(self.sources),
-            "bar_lengths_ms": list(self.lengths_ms),
-            "first_ms": self.first_ms,
-            "last_ms": self.last_ms,
-            "rows": self.rows,
-        }
-
-
-@dataclass
-class MarketView:
-    """The resolved inputs of one perp and scope over ``[start_ms, end_ms)`` at ``every_ms`` bars.
-
-    Attributes
-    ----------
-    frames : dict of str to polars.DataFrame
-        Record frames for :func:`perpscope.metrics.build_panel` (``candles``, ``taker_volume``,
-        ``funding``, ``open_interest``, ``liquidation_totals``, ``long_short_ratios``), one series
-        labelled ``venue = scope.label``, from ``start_ms`` minus the look-back.
-    parts : list of Part
-        The stored series behind each measure.
-    covers : dict of str to polars.DataFrame
-        Per summed measure (``open_interest``, ``liquidations``, ``funding`` of several venues):
-        ``ts_ms`` (bar open) and ``cover`` (the stored series added in that bar, "" for none).
-    coarse : dict of str to polars.DataFrame
-        Bars longer than ``every_ms`` where nothing finer exists (not on the panel's grid).
-    by_venue : dict of str to polars.DataFrame
-        ``open_interest``: ``ts_ms, venue, oi_usd`` per venue; ``funding``: ``ts_ms, venue, rate_8h``.
-    notes : list of str
-        Substitutions and limits a reader must know.
-    """
-
-    coin: str
-    canonical: str
-    scope: Scope
-    start_ms: int
-    end_ms: int
-    every_ms: int
-    price_venue: str
-    frames: dict[str, pl.DataFrame] = field(default_factory=dict)
-    parts: list[Part] = field(default_factory=list)
-    covers: dict[str, pl.DataFrame] = field(default_factory=dict)
-    coarse: dict[str, pl.DataFrame] = field(default_factory=dict)
-    by_venue: dict[str, pl.DataFrame] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-
-
-def agg_symbol(canonical: str) -> str:
-    """The per-coin aggregate of a canonical perp: ``BTC-USDT-PERP`` → ``BTC-AGG-PERP``."""
-    return f"{canonical.split('-')[0]}-AGG-PERP"
-
-
-def _ms(df: pl.DataFrame, col: str = "ts_ms") -> np.ndarray:
-    return df.get_column(col).dt.epoch("ms").to_numpy()
-
-
-def _stored(lk: Lake, record: str, canonical: str) -> list[str]:
-    """Venue labels holding ``record`` for ``canonical`` (a glob on one symbol's folders, no scan)."""
-    return sorted({f.parent.parent.name.split("=", 1)[1] for f in lk.month_files(record, None, canonical)})
 
 
 def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
@@ -155,18 +61,18 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     else:
         canons = resolve_symbols(lk, "candles", None, s)
     for c in canons:
-        venues = [v for v in _stored(lk, "candles", c) if scope.serves(v) and label_venues(v) is not None]
+        venues = [v for v in stored_venues(lk, "candles", c) if scope.serves(v) and label_venues(v)]
         if venues:
             return c, ordered(venues)[0]
     # a scope whose venues hold no candles of the pair (OI and funding exports only) borrows the price
     # of the store's first venue that has them; resolve() says so in the notes
     for c in canons:
-        venues = [v for v in _stored(lk, "candles", c) if label_venues(v) is not None]
+        venues = [v for v in stored_venues(lk, "candles", c) if label_venues(v) is not None]
         held = [
             v
             for rec in ("open_interest", "funding", "liquidation_totals", "liquidations")
             for x in (c, agg_symbol(c))
-            for v in _stored(lk, rec, x)
+            for v in stored_venues(lk, rec, x)
             if scope.serves(v)
         ]
         if venues and held:
@@ -177,7 +83,7 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
             f"{rec} ({v})"
             for rec in lk.records_present()
             for c in (canons or []) + [f"{coin}-AGG-PERP"]
-            for v in _stored(lk, rec, c)
+            for v in stored_venues(lk, rec, c)
         }
     )
     raise StoreInputError(
@@ -232,16 +138,6 @@ def finest_price_bar_ms(lk: Lake, symbol: str, scope: Scope | str, start_ms: int
     return int(c.get_column("interval_ms").min()) if c.height else None  # type: ignore[arg-type]
 
 
-def _part(measure: str, venue: str, canonical: str, rows: pl.DataFrame, lengths: list[int]) -> Part:
-    if "interval_ms" in rows.columns and 0 not in lengths:  # the rows of the lengths used, not the rest
-        rows = rows.filter(pl.col("interval_ms").is_in(lengths))
-    t = _ms(rows)
-    src = tuple(sorted(rows.get_column("source").unique().to_list())) if "source" in rows.columns else ()
-    return Part(
-        measure, venue, canonical, src, tuple(sorted(lengths)), int(t.min()), int(t.max()), rows.height
-    )
-
-
 def resolve(
     lk: Lake, symbol: str, scope: Scope, start_ms: int, end_ms: int, every_ms: int, lookback_ms: int = 0
 ) -> MarketView:
@@ -266,396 +162,11 @@ def resolve(
     if not scope.serves(pv):
         view.notes.append(f"price: {pv} {canonical} (no venue of {scope.label} holds candles of it)")
     grid_open = np.arange(lo, end_ms, every_ms, dtype=np.int64)
-    _prices(lk, view, lo)
-    _open_interest(lk, view, lo, grid_open)
-    _liquidations(lk, view, lo, grid_open)
-    _funding(lk, view, lo, grid_open)
+    measures.prices(lk, view, lo)
+    measures.open_interest(lk, view, lo, grid_open)
+    measures.liquidations(lk, view, lo, grid_open)
+    measures.funding(lk, view, lo, grid_open)
     return view
-
-
-# -- price, volume, taker flow, ratios: the price venue's own ---------------------------------------
-
-
-def _relabel(df: pl.DataFrame, view: MarketView, canonical: str | None = None) -> pl.DataFrame:
-    return df.with_columns(
-        pl.lit(view.scope.label).alias("venue"), pl.lit(canonical or view.canonical).alias("canonical")
-    )
-
-
-def _prices(lk: Lake, view: MarketView, lo: int) -> None:
-    pv, canon, every, hi = view.price_venue, view.canonical, view.every_ms, view.end_ms
-    spot_canon = canon.rsplit("-", 1)[0] + "-SPOT"
-    candles: list[pl.DataFrame] = []
-    taker: list[pl.DataFrame] = []
-    for market, c in (("perp", canon), ("spot", spot_canon)):
-        rows = read(lk, "candles", venue=pv, symbol=c, market=market, start_ms=lo, end_ms=hi)
-        for (pt,), part in rows.partition_by("price_type", as_dict=True).items() if rows.height else []:
-            grid, coarse = stitch_bars(part, every, resample_candles)
-            measure = "spot" if market == "spot" else ("price" if pt == "trade" else str(pt))
-            if grid.height:
-                used = grid["from_ms"].unique().to_list()
-                view.parts.append(_part(measure, pv, c, part, used))
-                if measure == "price" and grid["taker_buy_quote"].is_not_null().any():
-                    view.parts.append(_part("perp_taker", pv, c, part.drop_nulls("taker_buy_quote"), used))
-                candles.append(_relabel(grid.drop("from_ms"), view, c))
-            if coarse.height:
-                prev = view.coarse.get("candles")
-                view.coarse["candles"] = pl.concat(
-                    [x for x in (prev, coarse) if x is not None], how="diagonal_relaxed"
-                )
-                lens = sorted(int(x) for x in coarse["interval_ms"].unique())
-                names = "·".join(interval_label(x) for x in lens)
-                view.notes.append(
-                    f"{measure}: {coarse.height} {pv} {c} bar(s) of {names} "
-                    f"where nothing finer than {interval_label(every)} exists: not on the "
-                    f"{interval_label(every)} grid (--every {interval_label(lens[0])} shows them)"
-                )
-        tv_canon = [c] if market == "spot" else [c, agg_symbol(c)]
-        for tc in tv_canon:
-            tv = read(lk, "taker_volume", venue=pv, symbol=tc, market=market, start_ms=lo, end_ms=hi)
-            if not tv.height:
-                continue
-            grid, _ = stitch_bars(tv, every, resample_taker_volume)
-            if grid.height:
-                view.parts.append(_part(f"{market}_taker", pv, tc, tv, grid["from_ms"].unique().to_list()))
-                taker.append(_relabel(grid.drop("from_ms", "complete"), view, c))
-                if tc != c:
-                    view.notes.append(f"perp taker flow: {pv} {tc} (all {view.coin} contracts) used for {c}")
-                break
-    if candles:
-        view.frames["candles"] = pl.concat(candles, how="diagonal_relaxed")
-    if taker:
-        view.frames["taker_volume"] = pl.concat(taker, how="diagonal_relaxed")
-    ratios = read(lk, "long_short_ratios", venue=pv, symbol=canon, start_ms=lo - DAY_MS, end_ms=hi)
-    if ratios.height:
-        kept = [stitch_snapshots(p) for p in ratios.partition_by("kind")]
-        r = pl.concat(kept).sort("ts_ms")
-        view.parts.append(_part("long_short_ratios", pv, canon, r, r["interval_ms"].unique().to_list()))
-        view.frames["long_short_ratios"] = _relabel(r, view)
-
-
-# -- open interest: summed over the units that cover the scope ---------------------------------------
-
-
-def _chosen_parts(cov: Cover, parts: dict[tuple[str, ...], Part], in_range: np.ndarray) -> list[Part]:
-    """The parts of the units the cover added at least once in the range (the others fed nothing)."""
-    bits = int(np.bitwise_or.reduce(cov.chosen[in_range])) if in_range.any() else 0
-    names = {u.name for i, u in enumerate(cov.units) if bits >> i & 1}
-    return [p for p in parts.values() if f"{p.venue} {p.canonical}" in names]
-
-
-def _unit_order(view: MarketView, venue: str, canonical: str, bits: dict[str, int]) -> tuple[int, int, int]:
-    covered = label_venues(venue)
-    size = 1 << 20 if covered is None else len(covered)
-    is_pair = canonical == view.canonical
-    # one venue: its pair first, then its coin aggregate; several: coins first (they are what is summed)
-    pair_rank = (0 if is_pair else 1) if view.scope.single else (1 if is_pair else 0)
-    order = {v: i for i, v in enumerate(ordered(list(bits) or [venue]))}
-    return (-size, pair_rank, order.get(venue, len(order)))
-
-
-def _candidates(lk: Lake, view: MarketView, record: str) -> list[tuple[str, str]]:
-    out = []
-    for c in (view.canonical, agg_symbol(view.canonical)):
-        out += [(v, c) for v in _stored(lk, record, c) if view.scope.serves(v)]
-    return out
-
-
-def _asof(grid_end: np.ndarray, t: np.ndarray, vals: np.ndarray, max_age: int) -> np.ndarray:
-    """Per bar end, the last value stamped at or before it and no older than ``max_age`` ms (else NaN)."""
-    i = np.searchsorted(t, grid_end, side="right") - 1
-    out = np.full(grid_end.size, np.nan)
-    ok = i >= 0
-    ok[ok] = grid_end[ok] - t[i[ok]] <= max_age
-    out[ok] = vals[i[ok]]
-    return out
-
-
-def _snapshot_age(rows: pl.DataFrame, every: int) -> int:
-    """Longest a snapshot stays usable: twice its sampling interval (a day for irregular ones)."""
-    iv = int(rows.get_column("interval_ms").max() or 0)  # type: ignore[arg-type]
-    return max(2 * iv, every) if iv else max(DAY_MS, every)
-
-
-def _open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
-    every = view.every_ms
-    grid_end = grid_open + every
-    bits: dict[str, int] = {}
-    units: list[tuple[tuple[int, int, int], Unit]] = []
-    parts: dict[tuple[str, ...], Part] = {}
-    for v, c in _candidates(lk, view, "open_interest"):
-        rows = read(lk, "open_interest", venue=v, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=view.end_ms)
-        if not rows.height:
-            continue
-        rows = stitch_snapshots(rows)
-        t, age = _ms(rows), _snapshot_age(rows, every)
-        vals = {
-            col: _asof(grid_end, t, rows.get_column(col).cast(pl.Float64).fill_null(np.nan).to_numpy(), age)
-            for col in ("oi_usd", "oi_base")
-        }
-        vals = {"_has": np.where(np.isnan(vals["oi_usd"]) & np.isnan(vals["oi_base"]), np.nan, 1.0), **vals}
-        unit = Unit(v, c, venue_mask(v, bits), vals)
-        units.append((_unit_order(view, v, c, bits), unit))
-        used = rows.filter(pl.col("ts_ms").dt.epoch("ms") >= lo)
-        if used.height:
-            parts[(v, c)] = _part("open_interest", v, c, used, used["interval_ms"].unique().to_list())
-    if not units:
-        return
-    units.sort(key=lambda x: x[0])
-    cov = cover([u for _, u in units], grid_open.size, ["_has", "oi_usd", "oi_base"])
-    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
-    has = ~np.isnan(cov.sums["_has"])
-    oi = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "interval_ms": every,
-            "ts_ms": grid_end[has],  # known at the bar's end: the bar that ends here may use it
-            "oi_base": cov.sums["oi_base"][has],
-            "oi_usd": cov.sums["oi_usd"][has],
-        }
-    ).with_columns(
-        pl.col("ts_ms").cast(TS), pl.col("oi_base").fill_nan(None), pl.col("oi_usd").fill_nan(None)
-    )
-    view.frames["open_interest"] = oi
-    view.covers["open_interest"] = pl.DataFrame({"ts_ms": grid_open, "cover": cov.labels()}).with_columns(
-        pl.col("ts_ms").cast(TS)
-    )
-    # per venue for the stacked chart: each single venue's first series in priority order (its coin
-    # figure or its pair, not both); a one-venue scope has nothing to stack
-    singles = list(
-        {
-            u.venue: u
-            for _, u in reversed(units)
-            if label_venues(u.venue) is not None and len(label_venues(u.venue) or ()) == 1
-        }.values()
-    )
-    if singles and not view.scope.single:
-        view.by_venue["open_interest"] = (
-            pl.concat(
-                [
-                    pl.DataFrame({"ts_ms": grid_open, "venue": u.venue, "oi_usd": u.values["oi_usd"]})
-                    for u in singles
-                ]
-            )
-            .with_columns(pl.col("ts_ms").cast(TS), pl.col("oi_usd").fill_nan(None))
-            .drop_nulls("oi_usd")
-        )
-
-
-# -- liquidations: summed per bar over the units that cover the scope -------------------------------
-
-
-def _totals_on_grid(rows: pl.DataFrame, view: MarketView, grid_open: np.ndarray) -> dict[str, np.ndarray]:
-    every = view.every_ms
-    grid, coarse = stitch_bars(rows, every, resample_liquidation_totals)
-    long_ = np.full(grid_open.size, np.nan)
-    short = np.full(grid_open.size, np.nan)
-    whole = np.full(grid_open.size, np.nan)  # 1 = every source bar of the bar present, 0 = partial
-    lo = int(grid_open[0]) if grid_open.size else 0
-
-    def put(t: np.ndarray, lv: np.ndarray, sv: np.ndarray, cv: np.ndarray | None = None) -> None:
-        i = (t - lo) // every
-        ok = (i >= 0) & (i < grid_open.size)
-        long_[i[ok]] = lv[ok]
-        short[i[ok]] = sv[ok]
-        whole[i[ok]] = 1.0 if cv is None else cv[ok]
-
-    if grid.height:
-        put(
-            _ms(grid),
-            grid["long_usd"].to_numpy(),
-            grid["short_usd"].to_numpy(),
-            grid["complete"].to_numpy() * 1.0,
-        )
-    if coarse.height:
-        # a total longer than the bar is known at its period's end: it goes whole into the bar where the
-        # period ends; the period's other bars are 0 from this series, so nothing else fills them twice
-        t, iv = _ms(coarse), coarse["interval_ms"].to_numpy()
-        for k in range(int((iv // every).max())):
-            put(t + k * every, np.zeros(t.size), np.zeros(t.size))
-        end_bar = t + iv - every
-        put(end_bar, coarse["long_usd"].to_numpy(), coarse["short_usd"].to_numpy())
-    return {"long": long_, "short": short, "whole": whole}
-
-
-def _liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
-    every, hi = view.every_ms, view.end_ms
-    bits: dict[str, int] = {}
-    units: list[tuple[tuple[int, int, int, int], Unit]] = []
-    parts: dict[tuple[str, ...], Part] = {}
-    for record, kind in (("liquidation_totals", 0), ("liquidations", 1)):
-        for v, c in _candidates(lk, view, record):
-            rows = read(lk, record, venue=v, symbol=c, start_ms=lo, end_ms=hi)
-            if not rows.height:
-                continue
-            if kind == 0:
-                vals = _totals_on_grid(rows, view, grid_open)
-                lens = rows["interval_ms"].unique().to_list()
-            else:
-                lb = liquidation_bars(every, rows)
-                vals = {k: np.full(grid_open.size, np.nan) for k in ("long", "short", "whole")}
-                i = (_ms(lb) - lo) // every
-                ok = (i >= 0) & (i < grid_open.size)
-                vals["long"][i[ok]] = lb["liq_long_usd"].to_numpy()[ok]
-                vals["short"][i[ok]] = lb["liq_short_usd"].to_numpy()[ok]
-                vals["whole"][i[ok]] = 1.0
-                lens = [0]
-            order = _unit_order(view, v, c, bits)
-            # totals (every bar of a period, zeros included) before events (only bars with one)
-            units.append(((order[0], kind, order[1], order[2]), Unit(v, c, venue_mask(v, bits), vals)))
-            parts[(v, c, str(kind))] = _part("liquidations", v, c, rows, lens)
-            if kind == 1 and v == "binance":
-                view.notes.append(
-                    f"liquidations: {v} {c} events are Binance's force-order stream, at most one per symbol "
-                    "per second: a lower bound"
-                )
-    if not units:
-        return
-    units.sort(key=lambda x: x[0])
-    cov = cover([u for _, u in units], grid_open.size, ["long", "short", "whole"])
-    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
-    has = ~np.isnan(cov.sums["long"])
-    view.frames["liquidation_totals"] = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "interval_ms": every,
-            "ts_ms": grid_open[has],
-            "long_usd": cov.sums["long"][has],
-            "short_usd": cov.sums["short"][has],
-        }
-    ).with_columns(pl.col("ts_ms").cast(TS))
-    n_units = np.bitwise_count(cov.chosen)
-    partial = has & (cov.sums["whole"] < n_units)  # a chosen series lacked part of the bar (e.g. data ends)
-    view.covers["liquidations"] = pl.DataFrame(
-        {"ts_ms": grid_open, "cover": cov.labels(), "partial": partial}
-    ).with_columns(pl.col("ts_ms").cast(TS))
-
-
-# -- funding: the venue's own, or OI-weighted across the scope's venues -----------------------------
-
-
-def _venue_funding(lk: Lake, view: MarketView, venue: str, lo: int, hi: int) -> None:
-    """One venue's funding: the pair's rows, and the coin's figure (``BASE-AGG-PERP``) outside the span
-    of the pair's rows (where the pair has none), so a range running over both gets both."""
-    ts = pl.col("ts_ms").dt.epoch("ms")
-    kept: list[pl.DataFrame] = []
-    span: tuple[int, int] | None = None
-    for c in (view.canonical, agg_symbol(view.canonical)):
-        rows = read(lk, "funding", venue=venue, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=hi)
-        if span is not None and rows.height:  # the coin's figure only before or after the pair's rows
-            rows = rows.filter((ts < span[0]) | (ts > span[1]))
-        if not rows.height:
-            continue
-        view.parts.append(_part("funding", venue, c, rows, rows["interval_ms"].unique().to_list()))
-        if c != view.canonical:
-            where = "" if span is None else " where the pair has none"
-            view.notes.append(f"funding: {venue} {c} (the coin's figure) used for {view.canonical}{where}")
-        else:
-            t = rows.select(ts.min().alias("a"), (ts + pl.col("interval_ms")).max().alias("b")).row(0)
-            span = (int(t[0]), int(t[1]))
-        kept.append(rows)
-    if kept:
-        view.frames["funding"] = _relabel(pl.concat(kept, how="diagonal_relaxed").sort("ts_ms"), view)
-
-
-def _funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
-    every, hi = view.every_ms, view.end_ms
-    if view.scope.single:
-        _venue_funding(lk, view, view.scope.single, lo, hi)
-        return
-    grid_end = grid_open + every
-    per_venue: dict[str, np.ndarray] = {}
-    fparts: dict[str, Part] = {}
-    weighted_all: np.ndarray | None = None
-    for v, c in _candidates(lk, view, "funding"):
-        if v in per_venue:
-            continue  # the pair came first; the venue's coin figure only where it has no pair
-        rows = read(lk, "funding", venue=v, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=hi)
-        if not rows.height:
-            continue
-        rows = rows.sort("ts_ms")
-        r8 = (rows["rate"] * _8H / rows["interval_ms"].clip(lower_bound=1)).to_numpy()
-        t = _ms(rows)
-        # usable for twice the longer of its interval and its sampling step (an hourly rate sampled
-        # every 8 h by a vendor stays valid until the next sample)
-        step = int(np.median(np.diff(t))) if t.size > 1 else 0
-        vals = _asof(grid_end, t, r8, max(2 * max(int(rows["interval_ms"].max() or _8H), step), every))  # type: ignore[arg-type]
-        fparts[v] = _part("funding", v, c, rows, rows["interval_ms"].unique().to_list())
-        if label_venues(v) is None:
-            if v == "all-oi-weighted":
-                weighted_all = vals
-            continue
-        per_venue[v] = vals
-    if not per_venue and weighted_all is None:
-        return
-    oi = view.by_venue.get("open_interest")
-    names = ordered(list(per_venue))
-    rates = np.vstack([per_venue[v] for v in names]) if names else np.empty((0, grid_open.size))
-    weights = np.full_like(rates, np.nan)
-    if oi is not None:
-        for k, v in enumerate(names):
-            w = oi.filter(pl.col("venue") == v)
-            if w.height:
-                idx = (_ms(w) - int(grid_open[0])) // every
-                weights[k, idx] = w["oi_usd"].to_numpy()
-    present = ~np.isnan(rates)
-    n = present.sum(axis=0)
-    all_w = (present & ~np.isnan(weights)).sum(axis=0) == n
-    wsum = np.where(present & ~np.isnan(weights), weights, 0.0).sum(axis=0)
-    wmean = np.where(present & ~np.isnan(weights), rates * np.nan_to_num(weights), 0.0).sum(
-        axis=0
-    ) / np.where(wsum > 0, wsum, np.nan)
-    mean = np.where(n > 0, np.nansum(np.where(present, rates, 0.0), axis=0) / np.maximum(n, 1), np.nan)
-    rate = np.where(all_w & (wsum > 0), wmean, mean)
-    # one label per distinct (method, venue count, all-exchange figure used): a few strings, gathered
-    use = (
-        ~np.isnan(weighted_all) if weighted_all is not None and view.scope.is_all else np.zeros(n.size, bool)
-    )
-    if use.any():  # CoinGlass's all-exchange OI-weighted rate first
-        rate = np.where(use, weighted_all, rate)  # type: ignore[arg-type]
-    code = np.where(use, -1, np.where(n == 0, 0, n * 2 + (all_w & (wsum > 0))))
-    uniq, inv = np.unique(code, return_inverse=True)
-    texts = [
-        "all-oi-weighted (all exchanges)" if c == -1 else "" if c == 0
-        else f"{'OI-weighted' if c % 2 else 'mean'} over {c // 2} venue(s)"
-        for c in uniq.tolist()
-    ]  # fmt: skip
-    labels = pl.Series("cover", texts).gather(inv)
-    # the series that fed a bar of the range: the all-exchange figure where used, the venues elsewhere
-    r = grid_open >= view.start_ms
-    used = {v for v in names if (~use & r & ~np.isnan(per_venue[v])).any()}
-    used |= {"all-oi-weighted"} if (use & r).any() else set()
-    view.parts += [p for v, p in fparts.items() if v in used]
-    has = ~np.isnan(rate)
-    view.frames["funding"] = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "ts_ms": grid_end[has],
-            "rate": rate[has],
-            "interval_ms": _8H,
-            "kind": "sampled",
-        }
-    ).with_columns(pl.col("ts_ms").cast(TS))
-    view.covers["funding"] = pl.DataFrame({"ts_ms": grid_open, "cover": labels}).with_columns(
-        pl.col("ts_ms").cast(TS)
-    )
-    view.by_venue["funding"] = (
-        pl.concat(
-            [pl.DataFrame({"ts_ms": grid_open, "venue": v, "rate_8h": per_venue[v]}) for v in names]
-            or [pl.DataFrame(schema={"ts_ms": pl.Int64, "venue": pl.String, "rate_8h": pl.Float64})]
-        )
-        .with_columns(pl.col("ts_ms").cast(TS), pl.col("rate_8h").fill_nan(None))
-        .drop_nulls("rate_8h")
-    )
-    view.notes.append(
-        "funding across venues: per 8h, OI-weighted where every venue's OI is known, else the plain mean"
-    )
 
 
 def scope_venues(lk: Lake, symbol: str) -> list[str]:
@@ -666,7 +177,7 @@ def scope_venues(lk: Lake, symbol: str) -> list[str]:
         v
         for rec in ("candles", "open_interest", "funding", "liquidation_totals", "liquidations")
         for c in (canon, agg_symbol(canon))
-        for v in _stored(lk, rec, c)
+        for v in stored_venues(lk, rec, c)
         if label_venues(v) is not None and "+" not in v and v not in OTHER_WEIGHTINGS
     }
     return ordered(found)
@@ -686,7 +197,7 @@ def default_window(lk: Lake, symbol: str, scope: Scope | str, span_ms: int) -> t
         last = [
             int(f.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
             for c in (canon, agg_symbol(canon))
-            for v in _stored(lk, rec, c)
+            for v in stored_venues(lk, rec, c)
             if sc.serves(v)
             for f in [read(lk, rec, venue=v, symbol=c, columns=["ts_ms"], sources="all")]
             if f.height
