@@ -94,6 +94,21 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
     )
 
 
+def _trade_lengths(lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int) -> pl.DataFrame:
+    """Per perp trade candle length stored for ``symbol`` on the scope's price venue in the range: the
+    length (``interval_ms``) and the time its bars cover (``ms``), finest first."""
+    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
+    canon, pv = resolve_canonical(lk, symbol, sc)
+    c = read(lk, "candles", venue=pv, symbol=canon, start_ms=start_ms, end_ms=end_ms,
+             columns=["price_type", "interval_ms"], sources="all")  # fmt: skip
+    return (
+        c.filter(pl.col("price_type") == "trade")
+        .group_by("interval_ms")
+        .agg((pl.len() * pl.col("interval_ms").first()).alias("ms"))
+        .sort("interval_ms")
+    )
+
+
 def covering_price_bar_ms(
     lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int
 ) -> int | None:
@@ -101,20 +116,10 @@ def covering_price_bar_ms(
     cover at least 90% of ``[start_ms, end_ms)`` — else the length covering most of it: the default bar
     of a model run over the range (a 5-minute file of ten days inside an hourly history gives 1h over
     three weeks). None when no candle overlaps the range."""
-    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
-    canon, pv = resolve_canonical(lk, symbol, sc)
-    c = read(lk, "candles", venue=pv, symbol=canon, start_ms=start_ms, end_ms=end_ms,
-             columns=["price_type", "interval_ms"], sources="all")  # fmt: skip
-    c = c.filter(pl.col("price_type") == "trade")
-    if c.is_empty():
+    cov = _trade_lengths(lk, symbol, scope, start_ms, end_ms)
+    if cov.is_empty():
         return None
-    cov = (
-        c.group_by("interval_ms")
-        .agg((pl.len() * pl.col("interval_ms").first()).alias("ms"))
-        .sort("interval_ms")
-    )
-    span = end_ms - start_ms
-    full = cov.filter(pl.col("ms") >= 0.9 * span)
+    full = cov.filter(pl.col("ms") >= 0.9 * (end_ms - start_ms))
     best = full if full.height else cov.sort("ms", descending=True)
     return int(best.get_column("interval_ms")[0])
 
@@ -122,20 +127,8 @@ def covering_price_bar_ms(
 def finest_price_bar_ms(lk: Lake, symbol: str, scope: Scope | str, start_ms: int, end_ms: int) -> int | None:
     """The finest perp trade candle length (ms) stored for ``symbol`` on the scope's price venue that
     overlaps ``[start_ms, end_ms)``; None when there is none."""
-    sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
-    canon, pv = resolve_canonical(lk, symbol, sc)
-    c = read(
-        lk,
-        "candles",
-        venue=pv,
-        symbol=canon,
-        start_ms=start_ms,
-        end_ms=end_ms,
-        columns=["price_type", "interval_ms"],
-        sources="all",
-    )
-    c = c.filter(pl.col("price_type") == "trade")
-    return int(c.get_column("interval_ms").min()) if c.height else None  # type: ignore[arg-type]
+    cov = _trade_lengths(lk, symbol, scope, start_ms, end_ms)
+    return int(cov.get_column("interval_ms")[0]) if cov.height else None
 
 
 def resolve(
