@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
@@ -50,7 +50,7 @@ def metrics(
     """Per-bar metrics (price, funding, OI, liquidations, flow) of one perp from the store."""
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    mp = load_panel(lake(ctx), venue, symbol, start, end, every)
+    mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
     panel = mp.panel
     if fmt != "table":
         if fmt != "json":

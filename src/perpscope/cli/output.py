@@ -48,15 +48,30 @@ def write_frame(
         if out is None:
             raise fail("--format parquet needs --out FILE")
         df.write_parquet(out)
-    elif fmt == "csv":
+        err_console().print(f"Wrote {df.height:,} rows to [bold]{out}[/]")
+        return
+    df = _epoch_ms(df)
+    if fmt == "csv":
         text = df.write_csv()
         out.write_text(text) if out else typer.echo(text, nl=False)
     else:
-        rows = df.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+        rows = df.to_dicts()
         text = json.dumps({"provenance": provenance, "rows": rows} if provenance else rows, default=str)
         out.write_text(text) if out else typer.echo(text)
     if out:
         err_console().print(f"Wrote {df.height:,} rows to [bold]{out}[/]")
+
+
+def _epoch_ms(df: pl.DataFrame) -> pl.DataFrame:
+    """Instants as the integers their names promise (``ts_ms``: int ms UTC), and beside the bar's
+    instant a readable ``time_utc`` (``2025-10-10T21:00:00Z``) for people reading the file."""
+    out = df.with_columns(pl.col(pl.Datetime).dt.epoch("ms"))
+    if isinstance(df.schema.get("ts_ms"), pl.Datetime) and "time_utc" not in df.columns:
+        at = out.columns.index("ts_ms") + 1
+        out = out.insert_column(
+            at, df.get_column("ts_ms").dt.to_string("%Y-%m-%dT%H:%M:%SZ").alias("time_utc")
+        )
+    return out
 
 
 def print_report(report: ImportReport, notes: bool = True) -> None:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
@@ -54,7 +54,7 @@ def regimes(
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if what not in WHAT:
         raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
-    mp = load_panel(lake(ctx), venue, symbol, start, end, every)
+    mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
     panel = mp.priced  # a bar without a price has no regime (not "neutral")
     labels = classify(panel)
     if fmt != "table":
