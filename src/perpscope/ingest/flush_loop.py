@@ -101,12 +101,13 @@ class FlushLoop:
             h.last_error = error or self.sink.last_error
             if h.failing_since_ms is None:
                 h.failing_since_ms = _now_ms()
-            log.warning(
-                "live writer: flush failed (%d in a row, %d rows kept for a retry): %s",
-                h.consecutive_failures,
-                self.sink.pending,
-                h.last_error,
-            )
+            if h.consecutive_failures == 1 or h.consecutive_failures % 10 == 0:  # not a line per flush
+                log.warning(
+                    "live writer: flush failed (%d in a row, %d rows kept for a retry): %s",
+                    h.consecutive_failures,
+                    self.sink.pending,
+                    h.last_error,
+                )
             return False
         if h.failing_since_ms is not None:
             log.warning("live writer: writes recovered after %d failed flushes", h.consecutive_failures)
