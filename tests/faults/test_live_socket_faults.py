@@ -353,3 +353,38 @@ def test_restart_gap_larger_than_the_rest_limit_is_listed_not_fetched(lake: Lake
     else:
         assert st.gaps_unfilled == [(10, 9 + gap)] and st.gaps_filled == 0
         assert "perpscope download" in (col.venues["binance"].last_error or "")
+
+
+def kline(t: int) -> str:
+    """A closed 1-minute kline frame opening at ``t`` (the shape of Binance's documented example)."""
+    k = ws_examples()["kline"]
+    return json.dumps({**k, "s": "BTCUSDT", "k": {**k["k"], "t": t, "T": t + 59_999, "x": True}})
+
+
+def test_bars_closed_while_no_collector_ran_are_filled_on_restart(lake: Lake) -> None:
+    """Run 1 stores closed bars 0–2; bars 3–5 close while it is down; run 2's socket starts at bar 6."""
+    m = 60_000
+    t0 = T0 // m * m
+    with FakeBinanceRest() as rest:
+        rest.klines["BTCUSDT"] = [
+            [t0 + i * m, "1", "2", "0.5", "1.5", "10", t0 + (i + 1) * m - 1, "15", 3, "4", "6", "0"]
+            for i in range(7)
+        ]
+        run_once(
+            lake,
+            rest,
+            [kline(t0 + i * m) for i in range(3)],
+            ["klines"],
+            lambda c: written(c, "candles") >= 3,
+        )
+        col = run_once(
+            lake,
+            rest,
+            [kline(t0 + 6 * m)],
+            ["klines"],
+            lambda c: written(c, "candles") >= 4 and c.streams[("binance", "klines")].gaps_filled >= 1,
+        )
+        q = rest.hits("/fapi/v1/klines")[0][1]
+        assert int(q["startTime"]) == t0 + 3 * m
+    assert read(lake, "candles")["ts_ms"].dt.epoch("ms").to_list() == [t0 + i * m for i in range(7)]
+    assert col.streams[("binance", "klines")].rows_filled == 3
