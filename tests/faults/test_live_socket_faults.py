@@ -130,7 +130,7 @@ def test_a_stall_with_pings_answered_is_reconnected_and_its_trades_filled_by_res
     detected_after = connected[1] - went_quiet[0]
     limit = STALL * TRADE_EVERY_S
     # detected after N × the normal interval, plus at most a check period and the reconnect backoff
-    assert limit <= detected_after < limit + 0.5, detected_after
+    assert limit <= detected_after < limit + 1.5, detected_after  # + slack for a loaded machine
     assert col.status.stalls["binance"] >= 1
     assert "stalled socket reconnected: trades: no message" in (col.venues["binance"].last_error or "")
     assert read(lake, "trades")["trade_id"].to_list() == list(range(100))
@@ -164,7 +164,7 @@ def test_a_socket_whose_clocked_stream_stops_is_a_stall_even_between_its_rows(la
     col = asyncio.run(go())
     detected_after = connected[1] - went_quiet[0]
     limit = STALL * FRAME_EVERY_S
-    assert limit <= detected_after < limit + 0.5, detected_after
+    assert limit <= detected_after < limit + 1.5, detected_after  # + slack for a loaded machine
     assert "no frame for" in (col.venues["binance"].last_error or "")
 
 
@@ -222,7 +222,7 @@ def test_a_handshake_refused_with_429_and_retry_after_is_not_retried_before_it(l
     col = asyncio.run(go())
     inside = [a for a in attempts if a < attempts[0] + window]
     assert len(inside) == 1, f"{len(inside)} handshakes inside the Retry-After window"
-    assert window <= attempts[1] - attempts[0] < window * 1.1 + 0.2
+    assert window <= attempts[1] - attempts[0] < window * 1.1 + 1.0  # + slack for a loaded machine
     assert "HTTP 429, Retry-After 2 s: waiting 2 s" in (col.venues["binance"].last_error or "")
     assert written(col, "trades") == 10
 

@@ -203,3 +203,50 @@ def test_a_writer_that_recovers_writes_every_row_and_says_it_failed(lake: Lake) 
     assert h.recovered == 1 and h.failing_since_ms is None and h.consecutive_failures == 0
     assert col.sink.flush_errors >= 3 and "trades" in (h.last_error or "")
     assert read(lake, "trades")["trade_id"].to_list() == list(range(N))
+
+
+def test_a_batch_the_sink_cannot_even_build_is_counted_and_later_batches_still_written(lake: Lake) -> None:
+    """A frame whose trade id does not fit Int64 makes the sink fail while building the batch's frame
+    (the rows are gone by then: the sink swapped them out). The writer must go on with the next
+    batches, and the run must end with a failure that counts the dropped rows. (Rejecting the one bad
+    row before it spoils its batch is the sink's row validation, not this supervisor's job.)"""
+    bad = json.loads(trade(500))
+    bad["data"]["a"] = 2**70
+    frames = [trade(i) for i in range(500)] + [json.dumps(bad)] + [trade(i) for i in range(501, N)]
+
+    async def handler(ws: ServerConnection) -> None:
+        for i, f in enumerate(frames):
+            await ws.send(f)
+            if i % 100 == 0:
+                await asyncio.sleep(0.01)  # batches of a few hundred rows, as a live socket delivers
+        await ws.wait_closed()
+
+    async def go() -> Collector:
+        with FakeBinanceRest() as rest:
+            async with serve(handler, "127.0.0.1", 0) as server:
+                port = server.sockets[0].getsockname()[1]
+                feed = BinanceLive(
+                    BinanceClient(BinanceUrls(rest.url, rest.url, f"ws://127.0.0.1:{port}")),
+                    ["BTCUSDT"],
+                    ["trades"],
+                )
+                col = Collector([feed], lake, lake.root, LiveConfig(flush_seconds=0.05))
+                task = asyncio.create_task(col.run())
+                t = time.monotonic()
+                while time.monotonic() - t < 10:
+                    st = col.streams.get(("binance", "trades"))
+                    if st is not None and st.messages >= N and col.sink.pending == 0:
+                        break
+                    await asyncio.sleep(0.02)
+                col.stop()
+                await task
+                return col
+
+    col = asyncio.run(go())
+    h = col.writer.health
+    stored = read(lake, "trades")["trade_id"].to_list()
+    assert 0 < h.rows_dropped < N and len(stored) == N - h.rows_dropped  # every row stored or counted
+    assert stored[-1] == N - 1  # batches after the bad one were written
+    assert col.failure is not None and f"{h.rows_dropped:,} rows dropped" in col.failure
+    snap = read_json(status_path(lake.root))
+    assert snap["writer"]["rows_dropped"] == h.rows_dropped and snap["failure"] == col.failure
