@@ -154,10 +154,68 @@ def test_config_errors_say_what_is_wrong() -> None:
     assert cfg.rules[0].param("pct") == 3 and cfg.rules[0].param("window") == "4h"
     with pytest.raises(InputError, match="kind must be one of"):
         parse_config('[[rule]]\nkind = "moon"\nvenue = "b"\nsymbol = "S"\n')
-    with pytest.raises(InputError, match="unknown keys"):
+    with pytest.raises(InputError, match=r"rule #1 \(oi_drop\): unknown field 'threshold'"):
         parse_config('[[rule]]\nkind = "oi_drop"\nvenue = "b"\nsymbol = "S"\nthreshold = 1\n')
-    with pytest.raises(InputError, match="chat_id"):
+    with pytest.raises(InputError, match=r"webhook #1 \(telegram\): field 'chat_id' is required"):
         parse_config('[[webhook]]\nurl = "https://x"\nformat = "telegram"\n')
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        # issue 18: a number written as text was accepted
+        (
+            'name = "btc z"\nkind = "funding_extreme"\nz = "three"',
+            "rule #1 'btc z' (funding_extreme): field 'z': Input should be a valid number (found 'three')",
+        ),
+        ('kind = "oi_drop"\npct = "5"', "rule #1 (oi_drop): field 'pct': Input should be a valid number"),
+        ('kind = "oi_drop"\nwindow = "4 hours"', "field 'window': expected an interval like"),
+        ('kind = "liq_burst"\nusd = -5', "field 'usd': Input should be greater than 0"),
+        ('kind = "hot_zone"\nzones = 2.5', "field 'zones': Input should be a valid integer"),
+        ('kind = "funding_cross"\ncooldown = 4', "field 'cooldown': Input should be a valid string"),
+        ('kind = "liq_burst"\nsymbol = ""', "field 'symbol': String should have at least 1 character"),
+        ('kind = "funding_extreme"\nz = nan', "field 'z': must be a finite number"),
+    ],
+)
+def test_config_values_are_type_checked_and_the_message_names_rule_and_field(body: str, says: str) -> None:
+    text = '[[rule]]\nvenue = "binance"\n' + body + "\n"
+    if "symbol" not in body:
+        text += 'symbol = "BTCUSDT"\n'
+    with pytest.raises(InputError) as e:
+        parse_config(text, "alerts.toml")
+    assert str(e.value).startswith("alerts.toml: ") and says in str(e.value)
+
+
+def test_config_of_the_second_rule_and_the_file_level_fields() -> None:
+    ok = '[[rule]]\nkind = "funding_cross"\nvenue = "b"\nsymbol = "S"\n'
+    with pytest.raises(InputError, match=r"rule #2 'late' \(oi_drop\): field 'pct'"):
+        parse_config(ok + '[[rule]]\nname = "late"\nkind = "oi_drop"\nvenue = "b"\nsymbol = "S"\npct = "x"\n')
+    with pytest.raises(InputError, match="rule #1: field 'kind' is required"):
+        parse_config('[[rule]]\nvenue = "b"\nsymbol = "S"\n')
+    with pytest.raises(InputError, match="config: field 'poll_seconds': Input should be greater than 0"):
+        parse_config("poll_seconds = 0\n" + ok)
+    with pytest.raises(InputError, match=r"config: field 'delivery\.attempts'"):
+        parse_config("[delivery]\nattempts = 'many'\n")
+    with pytest.raises(InputError, match="config: unknown field 'webhooks'"):
+        parse_config('[[webhooks]]\nurl = "https://x"\n')
+    text = "state = 'st.sqlite'\n[delivery]\nattempts = 3\ndeadline_s = 2\n"
+    cfg = parse_config(text, "/etc/a/alerts.toml")
+    assert cfg.delivery.attempts == 3 and cfg.delivery.deadline_s == 2.0
+    assert cfg.state == Path("/etc/a/st.sqlite")
+
+
+def test_config_errors_never_show_a_webhook_secret() -> None:
+    token = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
+    with pytest.raises(InputError) as e:
+        parse_config(f'[[webhook]]\nurl = "ftp://api.telegram.org/bot{token}/x"\nformat = "telegram"\n')
+    assert "webhook #1 (telegram): field 'url': must start with http:// or https://" in str(e.value)
+    assert token not in str(e.value) and token[:12] not in str(e.value)
+    secret = "T0001/B0001/XXXXXXXXXXXXXXXXXXXXXXXX"
+    with pytest.raises(InputError) as e:
+        parse_config(f'[[webhook]]\nurl = "https://hooks.slack.com/services/{secret}"\nformat = "teams"\n')
+    assert "field 'format'" in str(e.value) and "XXXX" not in str(e.value)
+    hook = parse_config(f'[[webhook]]\nurl = "https://hooks.slack.com/services/{secret}"\nformat = "slack"\n')
+    assert "XXXX" not in repr(hook) and hook.webhooks[0].where == "slack https://hooks.slack.com/***"
 
 
 @pytest.fixture
