@@ -14,7 +14,17 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from perpscope.alerts import Alert, AlertState, Rule, Webhook, evaluate, parse_config, payload, send
+from perpscope.alerts import (
+    Alert,
+    DeliverySettings,
+    Outbox,
+    Rule,
+    Webhook,
+    evaluate,
+    parse_config,
+    payload,
+    send,
+)
 from perpscope.cli.demo import demo_data_dir
 from perpscope.core.errors import InputError
 from perpscope.core.time import HOUR_MS
@@ -136,14 +146,21 @@ def test_hot_zone_and_regime_change() -> None:
     assert a.title.endswith("neutral → flush") and "liq z 4.1" in a.text
 
 
-def test_cooldown_and_deduplication() -> None:
-    st = AlertState()
+def test_cooldown_and_deduplication(tmp_path: Path) -> None:
+    def admit(ob: Outbox, a: Alert) -> bool:
+        return bool(ob.admit([(a, 4 * HOUR_MS)], {"t": lambda a: {"k": a.key}}, 0.0))
+
     a0 = Alert("r", "k", "v", "S", 0, "t", "x")
-    assert st.admit(a0, 4 * HOUR_MS)
-    assert not st.admit(a0, 4 * HOUR_MS)  # same event again: de-duplicated
-    assert not st.admit(Alert("r", "k", "v", "S", 3 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # in cooldown
-    assert st.admit(Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)
-    assert st.admit(Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # per rule
+    with Outbox(tmp_path / "state.sqlite") as ob:
+        assert admit(ob, a0)
+        assert not admit(ob, a0)  # same event again: de-duplicated
+        assert not admit(ob, Alert("r", "k", "v", "S", 3 * HOUR_MS, "t", "x"))  # in cooldown
+    with Outbox(tmp_path / "state.sqlite") as ob:  # … and both survive a restart
+        assert not admit(ob, a0)
+        assert not admit(ob, Alert("r", "k", "v", "S", 3 * HOUR_MS + 1, "t", "x"))
+        assert admit(ob, Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"))
+        assert admit(ob, Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"))  # per rule
+        assert ob.counts() == {"pending": 3}  # one owed delivery per admitted alert and target
 
 
 def test_config_errors_say_what_is_wrong() -> None:
@@ -225,7 +242,7 @@ def hook_server() -> Iterator[tuple[str, list[dict[str, object]]]]:
     class H(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append({"path": self.path, "json": json.loads(body)})
+            got.append({"path": self.path, "json": json.loads(body), "key": self.headers["Idempotency-Key"]})
             self.send_response(204 if self.path != "/fail" else 500)
             self.end_headers()
 
@@ -251,14 +268,17 @@ def test_webhook_formats_delivered(hook_server) -> None:  # type: ignore[no-unty
         Webhook(f"{url}/fail", "json"),
     ]
     lines: list[str] = []
-    errors = send([a], hooks, console=lines.append)
+    once = DeliverySettings(attempts=2, backoff_s=0.01)
+    errors = send([a], hooks, console=lines.append, settings=once)
     assert lines == ["[binance BTC-USDT-PERP] burst — $5M liquidated"]
     by = {g["path"]: g["json"] for g in got}
     assert by["/slack"] == {"text": lines[0]}
     assert by["/discord"] == {"content": lines[0]}
     assert by["/tg"] == {"chat_id": "42", "text": lines[0]}
     assert by["/fail"]["key"] == a.key  # type: ignore[index]
-    assert len(errors) == 1 and "HTTP 500" in errors[0]
+    assert [g["path"] for g in got].count("/fail") == 2  # a 5xx is tried again, up to the attempts
+    assert len(errors) == 1 and "gave up after 2 attempt(s)" in errors[0] and "HTTP 500" in errors[0]
+    assert "webhook #4 (json http://127.0.0.1:" in errors[0] and "/fail" not in errors[0]
     assert payload(a, Webhook("http://x", "discord"))["content"] == lines[0]
 
 

@@ -1,5 +1,6 @@
-"""Alert rules over the metrics panel (pure: frames in, alerts out), and the cooldown/de-duplication
-state that decides which of them are sent.
+"""Alert rules over the metrics panel (pure: frames in, alerts out): one small function per rule kind,
+in the table :data:`RULES`. Which alerts are sent (cooldown, de-duplication) is the outbox's business
+(:mod:`perpscope.alerts.outbox`).
 
 Each rule looks at the newest bar of the panel (one venue and symbol, sorted by ``ts_ms``) and, for
 ``regime_change`` and ``hot_zone``, at the regime labels and hot zones computed from the same panel.
@@ -256,24 +257,3 @@ def evaluate(
         return []
     hit = RULES[rule.kind](rule, Inputs(panel, _ms(panel)[-1], regimes, zones))
     return [] if hit is None else [hit]
-
-
-@dataclass
-class AlertState:
-    """What has been sent: event keys (de-duplication) and, per rule and symbol, the last alert's bar
-    (cooldown). Held by the caller (one per ``alerts run``), never by the module."""
-
-    seen: set[str] = field(default_factory=set)
-    last_ms: dict[str, int] = field(default_factory=dict)
-
-    def admit(self, alert: Alert, cooldown_ms: int) -> bool:
-        """True (and remembered) if ``alert`` is new and outside its rule's cooldown."""
-        if alert.key in self.seen:
-            return False
-        slot = f"{alert.rule}|{alert.venue}|{alert.symbol}"
-        prev = self.last_ms.get(slot)
-        self.seen.add(alert.key)
-        if prev is not None and alert.ts_ms - prev < cooldown_ms:
-            return False
-        self.last_ms[slot] = alert.ts_ms
-        return True
