@@ -129,13 +129,20 @@ class Outbox:
         return out
 
     def due(self, target: str, now_s: float) -> list[Delivery]:
-        """The pending deliveries to ``target`` due by ``now_s``, oldest first."""
+        """The pending deliveries to ``target``, oldest first, up to the first not due by ``now_s``
+        (a delivery waiting for its retry holds back the later ones: a target gets its alerts in
+        order)."""
         rows = self._db.execute(
-            "SELECT id, alert_key, target, body, attempts FROM deliveries "
-            "WHERE state = 'pending' AND target = ? AND due_s <= ? ORDER BY id",
-            (target, now_s),
+            "SELECT id, alert_key, target, body, attempts, due_s FROM deliveries "
+            "WHERE state = 'pending' AND target = ? ORDER BY id",
+            (target,),
         ).fetchall()
-        return [Delivery(*r) for r in rows]
+        out = []
+        for *fields, due_s in rows:
+            if due_s > now_s:
+                break
+            out.append(Delivery(*fields))
+        return out
 
     def sent(self, d: Delivery, now_s: float) -> None:
         with self._tx() as db:
@@ -168,13 +175,16 @@ class Outbox:
         return {str(t): int(n) for t, n in rows}
 
     def next_due(self, targets: Iterable[str]) -> float | None:
-        """When the earliest pending delivery to one of ``targets`` is due (Unix s), None if none."""
+        """When the next delivery to one of ``targets`` is due (Unix s; per target its oldest pending
+        one, see :meth:`due`), None if nothing is owed."""
         ts = list(targets)
         if not ts:
             return None
         q = ",".join("?" * len(ts))
         row = self._db.execute(
-            f"SELECT MIN(due_s) FROM deliveries WHERE state = 'pending' AND target IN ({q})", ts
+            "SELECT MIN(due_s) FROM deliveries WHERE id IN (SELECT MIN(id) FROM deliveries "
+            f"WHERE state = 'pending' AND target IN ({q}) GROUP BY target)",
+            ts,
         ).fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
