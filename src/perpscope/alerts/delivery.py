@@ -81,7 +81,8 @@ def backoff_s(attempt: int, settings: DeliverySettings) -> float:
 @dataclass(frozen=True)
 class Outcome:
     """What became of one delivery attempt: ``state`` is ``sent``, ``retry`` (again at ``due_s``) or
-    ``failed`` (given up); ``error`` redacted; ``elapsed_s`` the attempt's duration."""
+    ``failed`` (given up); ``error`` redacted; ``elapsed_s`` the attempt's duration; ``wait_s`` the
+    backoff before the next attempt."""
 
     alert_key: str
     where: str
@@ -90,19 +91,18 @@ class Outcome:
     error: str = ""
     due_s: float | None = None
     elapsed_s: float = 0.0
+    wait_s: float = 0.0
 
     def line(self) -> str:
         """A one-line report for the console (standard error)."""
         if self.state == "sent":
             return f"delivered {self.alert_key} to {self.where} (attempt {self.attempts})"
         if self.state == "retry":
-            wait = max(0.0, (self.due_s or 0) - time.time())
             return (
-                f"{self.where}: attempt {self.attempts} failed ({self.error}); trying again in {wait:.0f} s"
+                f"{self.where}: attempt {self.attempts} failed ({self.error}); "
+                f"trying again in {self.wait_s:.3g} s"
             )
-        return (
-            f"{self.where}: gave up after {self.attempts} attempt(s): {self.error} — alert {self.alert_key}"
-        )
+        return f"{self.where}: gave up on {self.alert_key} after {self.attempts} attempt(s): {self.error}"
 
 
 class Targets:
@@ -153,7 +153,7 @@ async def _target_pass(
     target: str,
     settings: DeliverySettings,
 ) -> list[Outcome]:
-    hook, out = targets.by_id[target], []
+    hook, where, out = targets.by_id[target], targets.where[target], []
     for d in outbox.due(target, time.time()):
         t0 = time.monotonic()
         ok, again, error, retry_after = await _attempt(client, hook, d, settings.deadline_s)
@@ -161,15 +161,15 @@ async def _target_pass(
         error = targets.redact(error)
         if ok:
             outbox.sent(d, now)
-            out.append(Outcome(d.alert_key, targets.where[target], "sent", n, elapsed_s=elapsed))
+            out.append(Outcome(d.alert_key, where, "sent", n, elapsed_s=elapsed))
             continue
         if again and n < settings.attempts:
             wait = max(backoff_s(n, settings), min(retry_after or 0.0, settings.backoff_max_s))
             outbox.retry(d, error, now + wait)
-            out.append(Outcome(d.alert_key, targets.where[target], "retry", n, error, now + wait, elapsed))
+            out.append(Outcome(d.alert_key, where, "retry", n, error, now + wait, elapsed, wait))
             break  # the target is unwell: its later alerts wait (in order) for the next pass
         outbox.failed(d, error, now)
-        out.append(Outcome(d.alert_key, targets.where[target], "failed", n, error, elapsed_s=elapsed))
+        out.append(Outcome(d.alert_key, where, "failed", n, error, elapsed_s=elapsed))
     return out
 
 

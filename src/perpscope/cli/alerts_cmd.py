@@ -56,7 +56,7 @@ HISTORY_MS = 35 * DAY_MS
 NEEDS: dict[str, tuple[str, ...]] = {
     "funding_extreme": ("funding_z", "funding_apr", "funding_sampled_8h"),
     "funding_cross": ("funding_rate", "funding_sampled_8h"),
-    "oi_drop": ("oi_usd",),
+    "oi_drop": ("oi_base", "oi_usd"),  # coins, else derived from USD and the close
     "liq_burst": ("liq_usd",),
 }
 
