@@ -90,6 +90,18 @@ def target() -> Iterator[FaultTarget]:
                     if t.stop.wait(t.drip_s):
                         return
                 return
+            if self.path.startswith("/gone"):  # e.g. a deleted Slack webhook: 404 no_service
+                self.send_response(404)
+                self.send_header("Content-Length", "10")
+                self.end_headers()
+                self.wfile.write(b"no_service")
+                return
+            if self.path.startswith("/busy") and t.requests == 1:  # rate-limited once, says when
+                self.send_response(429)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             if fail or self.path.startswith("/echo"):
                 text = f"no such bot: {self.requestline}".encode()
                 self.send_response(500)
@@ -153,6 +165,19 @@ def test_retries_back_off_and_stop_at_the_attempts(target: FaultTarget, tmp_path
         assert took >= 0.2 + 0.3  # waited the backoff (0.2 s, then capped at 0.3 s) between attempts
         assert ob.counts() == {"failed": 1} and "HTTP 500" in outs[-1].error
     assert target.requests == 3
+
+
+def test_a_refusal_is_not_retried_and_a_rate_limit_is_waited_out(target: FaultTarget) -> None:
+    errors = send(_alerts(1), [Webhook(f"{target.url}/gone/a")], console=None, settings=FAST, wait_s=20)
+    assert target.requests == 1 and len(errors) == 1
+    assert "after 1 attempt(s): HTTP 404: no_service" in errors[0]
+    target.requests, target.asked = 0, []
+    t0 = time.monotonic()
+    s = DeliverySettings(attempts=3, deadline_s=2.0, backoff_s=0.05, backoff_max_s=5.0)
+    assert send(_alerts(1), [Webhook(f"{target.url}/busy/a")], console=None, settings=s) == []
+    got = [t for p, _, _, t in target.received if p.startswith("/busy")]
+    # retried after the 1 s the 429 asked for, not the 0.05 s backoff
+    assert target.requests == 2 and len(got) == 1 and got[0] - t0 >= 1.0
 
 
 def test_a_hanging_target_delays_no_other(target: FaultTarget, tmp_path: Path) -> None:
