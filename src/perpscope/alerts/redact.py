@@ -40,7 +40,8 @@ def redact_url(url: str) -> str:
 
 def secrets_of(url: str) -> list[str]:
     """The parts of ``url`` that must not be shown: everything after the host (whole, and each path
-    segment and query value of 6 characters or more), and any user info; longest first."""
+    segment or query value that looks like a token: 16 characters or more, or 6 or more with a digit),
+    and any user info; longest first."""
     try:
         u = urlsplit(url)
     except ValueError:
@@ -49,7 +50,10 @@ def secrets_of(url: str) -> list[str]:
     tail = url.split(u.netloc, 1)[-1] if u.netloc else url
     if tail.strip("/"):
         out.add(tail)
-    out |= {s for s in re.split(r"[/?&=#;]", tail) if len(s) >= 6}
+    # a segment is secret-like if it is long or carries digits: tokens and ids, not "services" or
+    # "sendMessage" (which would otherwise be masked wherever an error mentions them)
+    parts = re.split(r"[/?&=#;]", tail)
+    out |= {p for p in parts if len(p) >= 16 or (len(p) >= 6 and any(c.isdigit() for c in p))}
     if u.username or u.password:
         out.add(u.netloc.rsplit("@", 1)[0])
     return sorted(out, key=len, reverse=True)
@@ -59,8 +63,8 @@ def redact(text: str, secrets: Iterable[str] = ()) -> str:
     """``text`` with every one of ``secrets`` (see :func:`secrets_of`) and every recognised token shape
     replaced by ``***``."""
     for s in secrets:
-        if s:
-            text = text.replace(s, MASK)
+        if s:  # a whole URL keeps its host (what a reader needs to tell targets apart)
+            text = text.replace(s, redact_url(s) if s.startswith(("http://", "https://")) else MASK)
     for p in _PATTERNS:
         text = p.sub(MASK, text)
     return text
