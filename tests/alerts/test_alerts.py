@@ -18,6 +18,7 @@ from perpscope.alerts import (
     Alert,
     DeliverySettings,
     Outbox,
+    OutboxBusy,
     Rule,
     Webhook,
     evaluate,
@@ -161,6 +162,9 @@ def test_cooldown_and_deduplication(tmp_path: Path) -> None:
         assert admit(ob, Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"))
         assert admit(ob, Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"))  # per rule
         assert ob.counts() == {"pending": 3}  # one owed delivery per admitted alert and target
+        with pytest.raises(OutboxBusy, match="another process"):  # one `alerts run` per state file
+            Outbox(tmp_path / "state.sqlite")
+    Outbox(tmp_path / "state.sqlite").close()  # … released on close
 
 
 def test_config_errors_say_what_is_wrong() -> None:

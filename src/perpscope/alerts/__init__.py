@@ -13,7 +13,7 @@ from perpscope.alerts.config import (
     parse_config,
 )
 from perpscope.alerts.delivery import Outcome, Targets, deliver_due, drain, message, payload, send
-from perpscope.alerts.outbox import Outbox
+from perpscope.alerts.outbox import Outbox, OutboxBusy
 from perpscope.alerts.redact import redact, redact_url
 from perpscope.alerts.rules import RULES, Alert, evaluate
 
@@ -24,6 +24,7 @@ __all__ = [
     "AlertsConfig",
     "DeliverySettings",
     "Outbox",
+    "OutboxBusy",
     "Outcome",
     "Rule",
     "Targets",

@@ -15,15 +15,17 @@ wall-clock Unix seconds (when to attempt next; they must survive a restart).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from perpscope.alerts.rules import Alert
+from perpscope.core.errors import PerpscopeError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -67,14 +69,29 @@ class Delivery:
         return json.loads(self.body)
 
 
+class OutboxBusy(PerpscopeError):
+    """Another process holds the state file (two ``alerts run`` sharing one would both send what is
+    owed)."""
+
+
 class Outbox:
     """De-duplication/cooldown state and owed deliveries in the SQLite file ``path`` (``":memory:"``
-    for one process's life, e.g. ``alerts test``)."""
+    for one process's life, e.g. ``alerts test``). One process at a time: a second one raises
+    :class:`OutboxBusy` (the lock is the OS's, so a killed process leaves none behind)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
+        self._lock: IO[bytes] | None = None
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._lock = open(f"{self.path}.lock", "wb")  # noqa: SIM115 (held until close())
+            try:
+                fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self._lock.close()
+                raise OutboxBusy(
+                    f"{self.path}: another process (an `alerts run`?) is using this state file"
+                ) from None
         # autocommit mode: every transaction is explicit (BEGIN IMMEDIATE … COMMIT) below
         self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -83,6 +100,8 @@ class Outbox:
 
     def close(self) -> None:
         self._db.close()
+        if self._lock is not None:
+            self._lock.close()  # releases the lock
 
     def __enter__(self) -> Outbox:
         return self

@@ -27,6 +27,7 @@ from perpscope.alerts import (
     Alert,
     AlertsConfig,
     Outbox,
+    OutboxBusy,
     Outcome,
     Rule,
     Targets,
@@ -274,7 +275,11 @@ def run(
     shown: dict[str, str] = {}
     targets = Targets(cfg.webhooks)
     cool = {r.name: r.cooldown_ms for r in cfg.rules}
-    with Outbox(path) as ob:
+    try:
+        outbox = Outbox(path)
+    except OutboxBusy as e:
+        raise fail(str(e)) from None
+    with outbox as ob:
         _owed(ob, targets, path, end=False)
         while True:
             started = time.monotonic()
