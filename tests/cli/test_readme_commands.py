@@ -29,6 +29,7 @@ NOT_RUN = {
     "perpscope backfill": "needs the internet (exchange REST APIs)",
     "perpscope collect": "needs the internet and runs until Ctrl-C",
     "perpscope serve": "serves until stopped (tests/api and tests/dashboard drive the server)",
+    "perpscope alerts run": "runs until stopped, on a user's alerts.toml (tests/alerts, tests/faults run it)",
 }
 
 

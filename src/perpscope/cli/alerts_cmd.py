@@ -40,7 +40,7 @@ from perpscope.alerts import (
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import heatmap_of
 from perpscope.assemble.panel import MarketPanel, latest_panel
-from perpscope.cli.common import err_console, fail, lake
+from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.cli.output import print_notes
 from perpscope.core.errors import InputError
 from perpscope.core.format import pct_text, usd_text
@@ -271,7 +271,7 @@ def run(
         end_ms = parse_time_ms(at) if at else None
     except ValueError as e:
         raise fail(str(e)) from e
-    lk, n, path = lake(ctx), 0, state_path(config, cfg, state)
+    lk, n, path = reading_lake(ctx), 0, state_path(config, cfg, state)
     shown: dict[str, str] = {}
     targets = Targets(cfg.webhooks)
     cool = {r.name: r.cooldown_ms for r in cfg.rules}

@@ -34,7 +34,7 @@ def price_text(x: float | None, tick: float | None = None) -> str:
     ``111123.4`` → ``"111,123.4"``, ``0.092345`` → ``"0.09235"``; None → ``"–"``.
 
     Without a tick, the decimals of the usual USDT-perp tick at that price (BTC 0.1, ETH and SOL 0.01,
-    XRP 0.0001, DOGE 0.00001: one decimal from 10,000, two from 100, four from 1, five significant
+    XRP 0.0001, DOGE 0.00001: one decimal from 10,000, two from 10, four from 1, five significant
     digits below); with one, the tick's decimals.
     """
     if x is None or x != x:
@@ -44,7 +44,7 @@ def price_text(x: float | None, tick: float | None = None) -> str:
         decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
     elif a >= 10_000:
         decimals = 1
-    elif a >= 100:
+    elif a >= 10:
         decimals = 2
     elif a >= 1:
         decimals = 4
