@@ -271,16 +271,6 @@ class BinanceClient:
             nxt = last + 1
         return pl.concat(frames) if frames else TRADES.empty()
 
-    async def klines_between(self, symbol: str, period: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Closed trade klines with open time in ``[start_ms, end_ms)``."""
-        frames = []
-        cur: int | None = start_ms
-        while cur is not None and cur < end_ms:
-            p = await self.page("klines", symbol, cur, end_ms, period)
-            frames.append(p.frames[CANDLES])
-            cur = p.next_ms
-        return pl.concat(frames) if frames else CANDLES.empty()
-
 
 def ws_streams(symbols: Sequence[str], streams: Sequence[str], kline_period: str = "1m") -> list[str]:
     """Binance stream names for ``streams`` (live stream names) over ``symbols``."""

@@ -59,20 +59,22 @@ from perpscope.records import (
     TakerVolume,
     Trade,
 )
-from perpscope.records.derivatives import PositionSide
 from perpscope.venues.binance.symbols import BinanceSymbol, Market, parse_symbol
+from perpscope.venues.payloads import (
+    DEFAULT_FUNDING_INTERVAL_MS,
+    Series,
+    WireError,
+    candle,
+    funding_interval_ms,
+    liquidated_side,
+    round_to_second,
+)
 
 VENUE = "binance"
-#: Funding interval of a symbol Binance has not adjusted (``/fapi/v1/fundingInfo`` lists the others).
-DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
 PRICE_TYPES = ("trade", "mark", "index", "premium")
 RATIO_KINDS = ("global_accounts", "top_accounts", "top_positions")
 
 Row = tuple[str, RecordType, Any]  # (live stream name, record type, record)
-
-
-class WireError(ValueError):
-    """A payload does not have the shape the venue documents."""
 
 
 @lru_cache(maxsize=4096)
@@ -85,8 +87,8 @@ def _f(x: Any) -> float:
     return float(x)
 
 
-def _round_s(ms: int) -> int:
-    return (int(ms) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+def _series(sym: BinanceSymbol) -> Series:
+    return Series(VENUE, sym.symbol, sym.canonical, sym.market)
 
 
 # -- REST ------------------------------------------------------------------------------------------
@@ -105,26 +107,18 @@ def parse_klines(
     out = []
     for i, r in enumerate(rows):
         try:
-            out.append(
-                Candle(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    sym.market,
-                    price_type,  # type: ignore[arg-type]
-                    interval_ms,
-                    int(r[0]),
-                    _f(r[1]),
-                    _f(r[2]),
-                    _f(r[3]),
-                    _f(r[4]),
-                    _f(r[5]) if vol else None,
-                    _f(r[7]) if vol else None,
-                    int(r[8]) if vol else None,
-                    _f(r[9]) if vol else None,
-                    _f(r[10]) if vol else None,
-                )
+            volumes = (
+                {
+                    "volume_base": _f(r[5]),
+                    "volume_quote": _f(r[7]),
+                    "trades": int(r[8]),
+                    "taker_buy_base": _f(r[9]),
+                    "taker_buy_quote": _f(r[10]),
+                }
+                if vol
+                else {}
             )
+            out.append(candle(_series(sym), interval_ms, int(r[0]), r[1:5], price_type=price_type, **volumes))  # type: ignore[arg-type]
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(
                 f"kline {i}: expected [open_time, open, high, low, close, ...], got {r!r}"
@@ -147,22 +141,20 @@ def parse_funding_history(
     for i, r in enumerate(sorted(rows, key=lambda x: int(x["fundingTime"]))):
         try:
             sym = symbol_info(r["symbol"])
-            ts = _round_s(int(r["fundingTime"]))
+            ts = round_to_second(r["fundingTime"])
             mp = r.get("markPrice")
             step = ts - prev[sym.symbol] if sym.symbol in prev else None
-            interval = step if step and step <= 24 * HOUR_MS and step % HOUR_MS == 0 else None
-            interval = interval or known.get(sym.symbol, DEFAULT_FUNDING_INTERVAL_MS)
             prev[sym.symbol] = ts
             out.append(
                 Funding(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    ts,
-                    _f(r["fundingRate"]),
-                    interval,
-                    _f(mp) if mp not in (None, "") else None,
-                    "settled",
+                    venue=VENUE,
+                    symbol=sym.symbol,
+                    canonical=sym.canonical,
+                    ts_ms=ts,
+                    rate=_f(r["fundingRate"]),
+                    interval_ms=funding_interval_ms(step, known.get(sym.symbol)),
+                    mark_price=_f(mp) if mp not in (None, "") else None,
+                    kind="settled",
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -395,14 +387,7 @@ def force_order(d: dict[str, Any]) -> Liquidation:
     """One ``forceOrder`` event → a :class:`~perpscope.records.Liquidation` (position side)."""
     o = d["o"]
     sym = symbol_info(o["s"])
-    side = o["S"]
-    pos: PositionSide
-    if side == "SELL":
-        pos = "long"
-    elif side == "BUY":
-        pos = "short"
-    else:
-        raise ValueError(f"forceOrder side must be BUY or SELL, got {side!r}")
+    pos = liquidated_side(o["S"], longs="SELL", shorts="BUY")  # the order side: a SELL closes a long
     ap = o.get("ap")
     px = _f(ap) if ap not in (None, "", "0", "0.00") and _f(ap) > 0 else _f(o["p"])
     qty = _f(o["z"]) if _f(o.get("z", 0)) > 0 else _f(o["q"])
@@ -432,21 +417,14 @@ def kline_event(d: dict[str, Any], market: Market = "perp") -> Candle | None:
         return None
     sym = symbol_info(d["s"], market)
     t0, t1 = int(k["t"]), int(k["T"])
-    return Candle(
-        VENUE,
-        sym.symbol,
-        sym.canonical,
-        sym.market,
-        "trade",
+    return candle(
+        _series(sym),
         t1 + 1 - t0,
         t0,
-        _f(k["o"]),
-        _f(k["h"]),
-        _f(k["l"]),
-        _f(k["c"]),
-        _f(k["v"]),
-        _f(k["q"]),
-        int(k["n"]),
-        _f(k["V"]),
-        _f(k["Q"]),
+        (k["o"], k["h"], k["l"], k["c"]),
+        volume_base=_f(k["v"]),
+        volume_quote=_f(k["q"]),
+        trades=int(k["n"]),
+        taker_buy_base=_f(k["V"]),
+        taker_buy_quote=_f(k["Q"]),
     )

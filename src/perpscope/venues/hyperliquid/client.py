@@ -21,6 +21,7 @@ from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
 from perpscope.venues.hyperliquid import wire
+from perpscope.venues.payloads import WireError
 
 API_URL = "https://api.hyperliquid.xyz"
 #: info request weight (Hyperliquid: 1,200 weight per minute per IP; most info requests weigh 20)
@@ -99,7 +100,7 @@ class HyperliquidClient:
             try:
                 self._coins = [str(u["name"]) for u in meta["universe"]]
             except (KeyError, TypeError) as exc:
-                raise wire.WireError(f"meta: expected a 'universe' list, got {str(meta)[:120]!r}") from exc
+                raise WireError(f"meta: expected a 'universe' list, got {str(meta)[:120]!r}") from exc
         return wire.coin_of(symbol, self._coins)
 
     # -- snapshots ---------------------------------------------------------------------------------

@@ -41,26 +41,15 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.core.time import HOUR_MS, SECOND_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    OPEN_INTEREST,
-    Candle,
-    Funding,
-    OpenInterest,
-    canonical_symbol,
-)
+from perpscope.core.time import HOUR_MS
+from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST, Funding, OpenInterest, canonical_symbol
+from perpscope.venues.payloads import Series, WireError, candle, round_to_second
 
 VENUE = "hyperliquid"
 QUOTE = "USDC"
 #: Hyperliquid settles funding every hour.
 FUNDING_INTERVAL_MS = HOUR_MS
 _SUFFIXES = ("-USDC-PERP", "-USD-PERP", "USDC", "USDT", "USD")
-
-
-class WireError(ValueError):
-    """A payload does not have the shape Hyperliquid documents."""
 
 
 def coin_of(symbol: str, universe: Iterable[str] = ()) -> str:
@@ -143,19 +132,27 @@ def snapshot_records(
             mark = _opt(ctx.get("markPx"))
             fund.append(
                 Funding(
-                    VENUE,
-                    coin,
-                    canonical(coin),
-                    ts_ms,
-                    _f(ctx["funding"]),
-                    FUNDING_INTERVAL_MS,
-                    mark,
-                    "sampled",
+                    venue=VENUE,
+                    symbol=coin,
+                    canonical=canonical(coin),
+                    ts_ms=ts_ms,
+                    rate=_f(ctx["funding"]),
+                    interval_ms=FUNDING_INTERVAL_MS,
+                    mark_price=mark,
+                    kind="sampled",
                 )
             )
             base = _f(ctx["openInterest"])
             oi.append(
-                OpenInterest(VENUE, coin, canonical(coin), 0, ts_ms, base, base * mark if mark else None)
+                OpenInterest(
+                    venue=VENUE,
+                    symbol=coin,
+                    canonical=canonical(coin),
+                    interval_ms=0,
+                    ts_ms=ts_ms,
+                    oi_base=base,
+                    oi_usd=base * mark if mark else None,  # coins × mark price
+                )
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"asset context of {coin}: {exc!r} in {ctx!r}") from exc
@@ -175,8 +172,16 @@ def parse_funding_history(rows: Any, coin: str | None = None) -> pl.DataFrame:
     for i, r in enumerate(rows):
         try:
             c = coin or r["coin"]
-            ts = (int(r["time"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
-            out.append(Funding(VENUE, c, canonical(c), ts, _f(r["fundingRate"]), FUNDING_INTERVAL_MS))
+            out.append(
+                Funding(
+                    venue=VENUE,
+                    symbol=c,
+                    canonical=canonical(c),
+                    ts_ms=round_to_second(r["time"]),
+                    rate=_f(r["fundingRate"]),
+                    interval_ms=FUNDING_INTERVAL_MS,
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"fundingHistory row {i}: {exc!r} in {r!r}") from exc
     return FUNDING.from_records(sorted(out, key=lambda f: f.ts_ms))
@@ -186,27 +191,13 @@ def parse_candles(rows: Any, coin: str, interval_ms: int) -> pl.DataFrame:
     """``candleSnapshot`` → trade candles (base volume and trade count; no quote volume is published)."""
     if not isinstance(rows, list):
         raise WireError(f"expected a list from candleSnapshot, got {str(rows)[:120]!r}")
+    series = Series(VENUE, coin, canonical(coin))
     out = []
     for i, r in enumerate(rows):
         try:
-            out.append(
-                Candle(
-                    VENUE,
-                    coin,
-                    canonical(coin),
-                    "perp",
-                    "trade",
-                    interval_ms,
-                    int(r["t"]),
-                    _f(r["o"]),
-                    _f(r["h"]),
-                    _f(r["l"]),
-                    _f(r["c"]),
-                    _f(r["v"]),
-                    None,
-                    int(r["n"]) if r.get("n") is not None else None,
-                )
-            )
+            trades = int(r["n"]) if r.get("n") is not None else None
+            ohlc = (r["o"], r["h"], r["l"], r["c"])
+            out.append(candle(series, interval_ms, int(r["t"]), ohlc, volume_base=_f(r["v"]), trades=trades))
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"candle {i}: {exc!r} in {r!r}") from exc
     return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

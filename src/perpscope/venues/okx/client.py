@@ -28,6 +28,7 @@ from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
 from perpscope.venues.okx import stats, wire
 from perpscope.venues.okx.wire import OkxInstrument
+from perpscope.venues.payloads import DEFAULT_FUNDING_INTERVAL_MS
 
 REST_URL = "https://www.okx.com"
 WS_URL = "wss://ws.okx.com:8443"
@@ -199,7 +200,7 @@ class OkxClient:
         if inst.inst_id not in self._funding_iv:
             obj = await self.http.get("/api/v5/public/funding-rate", {"instId": inst.inst_id}, weight=2)
             rows = wire.envelope_data(obj)
-            iv = wire.funding_interval_ms(rows[0]) if rows else wire.DEFAULT_FUNDING_INTERVAL_MS
+            iv = wire.current_funding_interval_ms(rows[0]) if rows else DEFAULT_FUNDING_INTERVAL_MS
             self._funding_iv[inst.inst_id] = iv
         return self._funding_iv[inst.inst_id]
 
@@ -251,13 +252,3 @@ class OkxClient:
         ep, kind = _RATIO[stream]
         df = stats.parse_ratio(await self.http.get(ep, q, weight=spec.weight), inst, kind, step)
         return Page({LONG_SHORT_RATIOS: df}, nxt, df.height)
-
-    async def klines_between(self, symbol: str, period: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Closed trade candles with open time in ``[start_ms, end_ms)`` (live gap fills)."""
-        frames = []
-        cur: int | None = start_ms
-        while cur is not None and cur < end_ms:
-            p = await self.page("klines", symbol, cur, end_ms, period)
-            frames.append(p.frames[CANDLES])
-            cur = p.next_ms
-        return pl.concat(frames) if frames else CANDLES.empty()

@@ -24,7 +24,8 @@ from perpscope.records import (
     TakerVolume,
 )
 from perpscope.records.derivatives import RatioKind
-from perpscope.venues.okx.wire import VENUE, OkxInstrument, WireError, envelope_data
+from perpscope.venues.okx.wire import VENUE, OkxInstrument, envelope_data
+from perpscope.venues.payloads import WireError
 
 
 def _f(x: Any) -> float:
@@ -38,7 +39,15 @@ def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFr
         try:
             base = _f(r[2]) if inst.inverse else inst.base_qty(_f(r[1]))
             out.append(
-                OpenInterest(VENUE, inst.inst_id, inst.canonical, period_ms, int(r[0]), base, _f(r[3]))
+                OpenInterest(
+                    venue=VENUE,
+                    symbol=inst.inst_id,
+                    canonical=inst.canonical,
+                    interval_ms=period_ms,
+                    ts_ms=int(r[0]),
+                    oi_base=base,
+                    oi_usd=_f(r[3]),  # OKX's own USD value
+                )
             )
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(

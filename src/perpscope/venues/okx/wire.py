@@ -51,7 +51,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.core.time import SECOND_MS
 from perpscope.records import (
     CANDLES,
     FUNDING,
@@ -64,17 +64,19 @@ from perpscope.records import (
     RecordType,
     canonical_symbol,
 )
-from perpscope.records.derivatives import PositionSide
+from perpscope.venues.payloads import (
+    Series,
+    WireError,
+    candle,
+    funding_interval_ms,
+    liquidated_side,
+    round_to_second,
+)
 
 VENUE = "okx"
-DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
 _QUOTES = ("USDT", "USDC", "USD")
 
 Row = tuple[str, RecordType, Any]
-
-
-class WireError(ValueError):
-    """A payload does not have the shape OKX documents."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +102,10 @@ class OkxInstrument:
         if not price:
             raise ValueError(f"{self.inst_id}: an inverse contract size needs a price to convert to base")
         return units / price
+
+    @property
+    def series(self) -> Series:
+        return Series(VENUE, self.inst_id, self.canonical, self.market)  # type: ignore[arg-type]
 
 
 def inst_id(symbol: str) -> str:
@@ -188,19 +194,21 @@ def liquidation(inst: OkxInstrument, d: Mapping[str, Any]) -> Liquidation:
 
     The order side is authoritative (a sell order closes a long); in hedge mode ``posSide`` must agree.
     """
-    side = d["side"]
-    pos: PositionSide
-    if side == "sell":
-        pos = "long"
-    elif side == "buy":
-        pos = "short"
-    else:
-        raise ValueError(f"liquidation order side must be buy or sell, got {side!r}")
+    pos = liquidated_side(d["side"], longs="sell", shorts="buy")  # the order side: a sell closes a long
     if d.get("posSide") in ("long", "short") and d["posSide"] != pos:
-        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {side!r}")
+        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {d['side']!r}")
     px = _f(d["bkPx"])
     qty = inst.base_qty(_f(d["sz"]), px)
-    return Liquidation(VENUE, inst.inst_id, inst.canonical, int(d["ts"]), pos, px, qty, qty * px)
+    return Liquidation(
+        venue=VENUE,
+        symbol=inst.inst_id,
+        canonical=inst.canonical,
+        ts_ms=int(d["ts"]),
+        side=pos,
+        price=px,
+        qty_base=qty,
+        notional_usd=qty * px,
+    )
 
 
 def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type: str) -> Candle | None:
@@ -218,20 +226,14 @@ def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type:
         if len(r) >= 6 and str(r[5]) != "1":
             return None
         vb = vq = None
-    return Candle(
-        VENUE,
-        inst.inst_id,
-        inst.canonical,
-        inst.market,  # type: ignore[arg-type]
-        price_type,  # type: ignore[arg-type]
+    return candle(
+        inst.series,
         interval_ms,
         int(r[0]),
-        _f(r[1]),
-        _f(r[2]),
-        _f(r[3]),
-        _f(r[4]),
-        vb,
-        vq,
+        r[1:5],
+        price_type=price_type,  # type: ignore[arg-type]
+        volume_base=vb,
+        volume_quote=vq,
     )
 
 
@@ -354,26 +356,27 @@ def subscribe_message(args: list[dict[str, str]]) -> str:
 
 
 # -- REST and shared -------------------------------------------------------------------------------
-def funding_interval_ms(d: Mapping[str, Any]) -> int:
-    """``nextFundingTime − fundingTime`` when both are given and whole hours, else 8 h."""
+def current_funding_interval_ms(d: Mapping[str, Any]) -> int:
+    """``nextFundingTime − fundingTime`` of a ``funding-rate`` row when both are given and a whole number
+    of hours (:func:`~perpscope.venues.payloads.funding_interval_ms`), else 8 h."""
     try:
-        step = int(d["nextFundingTime"]) - int(d["fundingTime"])
+        step: int | None = int(d["nextFundingTime"]) - int(d["fundingTime"])
     except (KeyError, TypeError, ValueError):
-        return DEFAULT_FUNDING_INTERVAL_MS
-    return step if 0 < step <= 24 * HOUR_MS and step % HOUR_MS == 0 else DEFAULT_FUNDING_INTERVAL_MS
+        step = None
+    return funding_interval_ms(step, None)
 
 
 def funding_now(d: Mapping[str, Any], inst: OkxInstrument, mark: float | None = None) -> Funding:
     """A ``funding-rate`` push or ``/public/funding-rate`` row → a *sampled* funding row at ``ts``."""
     return Funding(
-        VENUE,
-        inst.inst_id,
-        inst.canonical,
-        int(d["ts"]),
-        _f(d["fundingRate"]),
-        funding_interval_ms(d),
-        mark,
-        "sampled",
+        venue=VENUE,
+        symbol=inst.inst_id,
+        canonical=inst.canonical,
+        ts_ms=int(d["ts"]),
+        rate=_f(d["fundingRate"]),
+        interval_ms=current_funding_interval_ms(d),
+        mark_price=mark,
+        kind="sampled",
     )
 
 
@@ -386,7 +389,15 @@ def open_interest_now(d: Mapping[str, Any], inst: OkxInstrument) -> OpenInterest
     contracts = _f(d["oi"])
     usd = _f(d["oiUsd"]) if d.get("oiUsd") not in (None, "") else None
     base = _f(d["oiCcy"]) if inst.inverse else inst.base_qty(contracts)
-    return OpenInterest(VENUE, inst.inst_id, inst.canonical, 0, int(d["ts"]), base, usd)
+    return OpenInterest(
+        venue=VENUE,
+        symbol=inst.inst_id,
+        canonical=inst.canonical,
+        interval_ms=0,
+        ts_ms=int(d["ts"]),
+        oi_base=base,
+        oi_usd=usd,
+    )
 
 
 def parse_open_interest(obj: Any, instruments: Mapping[str, OkxInstrument]) -> pl.DataFrame:
@@ -411,18 +422,16 @@ def parse_funding_history(obj: Any, inst: OkxInstrument, interval_ms: int | None
     prev: int | None = None
     for i, r in enumerate(rows):
         try:
-            ts = (int(r["fundingTime"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
-            step = ts - prev if prev is not None else None
-            iv = step if step and step % HOUR_MS == 0 and step <= 24 * HOUR_MS else None
+            ts = round_to_second(r["fundingTime"])
             rate = r.get("realizedRate")
             out.append(
                 Funding(
-                    VENUE,
-                    inst.inst_id,
-                    inst.canonical,
-                    ts,
-                    _f(rate if rate not in (None, "") else r["fundingRate"]),
-                    iv or interval_ms or DEFAULT_FUNDING_INTERVAL_MS,
+                    venue=VENUE,
+                    symbol=inst.inst_id,
+                    canonical=inst.canonical,
+                    ts_ms=ts,
+                    rate=_f(rate if rate not in (None, "") else r["fundingRate"]),
+                    interval_ms=funding_interval_ms(None if prev is None else ts - prev, interval_ms),
                 )
             )
             prev = ts

@@ -1,0 +1,118 @@
+"""What every venue's pure ``wire`` module shares: the one payload error, the series a record belongs to,
+candles built by keyword, settlement-time rounding, the funding-interval rule and the liquidated side.
+
+Pure: no I/O. Each venue's ``wire`` turns its own payload shapes into records through these helpers, so
+a rule (how a funding interval is read, which side a liquidation order closes) is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.records import Candle
+from perpscope.records.derivatives import PositionSide
+from perpscope.records.market import Market, PriceType
+
+#: Funding interval of a perpetual whose venue says nothing else (Binance, Bybit and OKX default to 8 h).
+DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
+#: Longest funding interval any venue uses; a spacing longer than this is a gap, not an interval.
+MAX_FUNDING_INTERVAL_MS = 24 * HOUR_MS
+
+
+class WireError(ValueError):
+    """A payload does not have the shape its venue documents (the message names the venue's row)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """Who a record belongs to: venue, the venue's symbol, the canonical symbol, and the market."""
+
+    venue: str
+    symbol: str
+    canonical: str
+    market: Market = "perp"
+
+
+def candle(
+    series: Series,
+    interval_ms: int,
+    ts_ms: int,
+    ohlc: Sequence[Any],
+    *,
+    price_type: PriceType = "trade",
+    volume_base: float | None = None,
+    volume_quote: float | None = None,
+    trades: int | None = None,
+    taker_buy_base: float | None = None,
+    taker_buy_quote: float | None = None,
+) -> Candle:
+    """A :class:`~perpscope.records.Candle` of ``series`` opening at ``ts_ms``, built by keyword.
+
+    ``ohlc`` is open, high, low, close in that order (numbers or numeric strings, as venues send them).
+    Volumes are in base units (``volume_base``, ``taker_buy_base``) and quote currency (``*_quote``).
+
+    Raises
+    ------
+    ValueError
+        ``ohlc`` does not hold four numbers.
+    """
+    o, h, low, c = (float(x) for x in ohlc)
+    return Candle(
+        venue=series.venue,
+        symbol=series.symbol,
+        canonical=series.canonical,
+        market=series.market,
+        price_type=price_type,
+        interval_ms=interval_ms,
+        ts_ms=ts_ms,
+        open=o,
+        high=h,
+        low=low,
+        close=c,
+        volume_base=volume_base,
+        volume_quote=volume_quote,
+        trades=trades,
+        taker_buy_base=taker_buy_base,
+        taker_buy_quote=taker_buy_quote,
+    )
+
+
+def round_to_second(ms: int | str) -> int:
+    """A settlement instant to the nearest second: venues stamp settlements a few ms after the hour."""
+    return (int(ms) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+
+
+def funding_interval_ms(spacing_ms: int | None, fallback_ms: int | None) -> int:
+    """The funding interval of a settlement: the spacing to the previous settlement when it is a whole
+    number of hours up to a day (a plausible interval, so it follows a venue that changes a symbol's
+    interval), else ``fallback_ms`` (what the venue says the interval is), else 8 h.
+
+    ``spacing_ms`` is None for a settlement without a predecessor (the first row of a page): that row
+    gets ``fallback_ms``, which callers must take from the venue (Binance ``fundingInfo``, Bybit
+    ``instruments-info``, OKX ``funding-rate``) — the 8 h default is right only for 8 h symbols.
+    """
+    if spacing_ms and 0 < spacing_ms <= MAX_FUNDING_INTERVAL_MS and spacing_ms % HOUR_MS == 0:
+        return spacing_ms
+    return fallback_ms or DEFAULT_FUNDING_INTERVAL_MS
+
+
+def liquidated_side(order_side: str, *, longs: str, shorts: str) -> PositionSide:
+    """The side of the position a liquidation closed, from the venue's side field.
+
+    ``longs`` / ``shorts`` are the values that mean a long / a short was liquidated (Binance and OKX
+    publish the liquidation *order* side, ``SELL``/``sell`` ⇒ long; Bybit the position side, ``Buy`` ⇒
+    long).
+
+    Raises
+    ------
+    ValueError
+        Any other value.
+    """
+    if order_side == longs:
+        return "long"
+    if order_side == shorts:
+        return "short"
+    raise ValueError(f"liquidation side must be {longs} or {shorts}, got {order_side!r}")
