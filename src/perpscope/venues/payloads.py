@@ -1,5 +1,6 @@
 """What every venue's pure ``wire`` module shares: the one payload error, the series a record belongs to,
-candles built by keyword, settlement-time rounding, the funding-interval rule and the liquidated side.
+records built by keyword (candles, funding, open interest, liquidations), settlement-time rounding, the
+funding-interval rule and the liquidated side.
 
 Pure: no I/O. Each venue's ``wire`` turns its own payload shapes into records through these helpers, so
 a rule (how a funding interval is read, which side a liquidation order closes) is written once.
@@ -7,14 +8,16 @@ a rule (how a funding interval is read, which side a liquidation order closes) i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar, cast
 
 from perpscope.core.time import HOUR_MS, SECOND_MS
-from perpscope.records import Candle
+from perpscope.records import Candle, Funding, Liquidation
 from perpscope.records.derivatives import PositionSide
 from perpscope.records.market import Market, PriceType
+
+R = TypeVar("R")
 
 #: Funding interval of a perpetual whose venue says nothing else (Binance, Bybit and OKX default to 8 h).
 DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
@@ -34,6 +37,16 @@ class Series:
     symbol: str
     canonical: str
     market: Market = "perp"
+
+
+def record(cls: type[R], series: Series, **values: Any) -> R:
+    """A record of ``series`` built by keyword: ``cls`` is a record dataclass (``OpenInterest``,
+    ``Funding``, ...), ``values`` its fields other than venue, symbol, canonical (and market, for the
+    records that have one, taken from ``series``). A misspelt or missing field is a ``TypeError``."""
+    ids: dict[str, Any] = {"venue": series.venue, "symbol": series.symbol, "canonical": series.canonical}
+    if "market" in {f.name for f in fields(cast(Any, cls))}:
+        ids["market"] = series.market
+    return cast(Any, cls)(**ids, **values)
 
 
 def candle(
@@ -60,11 +73,9 @@ def candle(
         ``ohlc`` does not hold four numbers.
     """
     o, h, low, c = (float(x) for x in ohlc)
-    return Candle(
-        venue=series.venue,
-        symbol=series.symbol,
-        canonical=series.canonical,
-        market=series.market,
+    return record(
+        Candle,
+        series,
         price_type=price_type,
         interval_ms=interval_ms,
         ts_ms=ts_ms,
@@ -116,3 +127,42 @@ def liquidated_side(order_side: str, *, longs: str, shorts: str) -> PositionSide
     if order_side == shorts:
         return "short"
     raise ValueError(f"liquidation side must be {longs} or {shorts}, got {order_side!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One funding settlement as a venue's history endpoint gives it (``ts_ms`` not yet rounded)."""
+
+    series: Series
+    ts_ms: int
+    rate: float
+    mark_price: float | None = None
+
+
+def settled_funding(
+    settlements: Iterable[Settlement], interval_of: Callable[[str], int | None]
+) -> list[Funding]:
+    """Settlements → settled funding rows, oldest first, each with its interval.
+
+    The instant is rounded to the second (:func:`round_to_second`); the interval is the spacing to the
+    symbol's previous settlement in ``settlements``, and for its first one ``interval_of(symbol)`` — what
+    the venue says the symbol's interval is (:func:`funding_interval_ms`).
+    """
+    out: list[Funding] = []
+    prev: dict[str, int] = {}
+    for s in sorted(settlements, key=lambda x: x.ts_ms):
+        ts = round_to_second(s.ts_ms)
+        sym = s.series.symbol
+        step = ts - prev[sym] if sym in prev else None
+        prev[sym] = ts
+        iv = funding_interval_ms(step, interval_of(sym))
+        out.append(record(Funding, s.series, ts_ms=ts, rate=s.rate, interval_ms=iv, mark_price=s.mark_price))
+    return out
+
+
+def liquidation(series: Series, ts_ms: int, side: PositionSide, price: float, qty_base: float) -> Liquidation:
+    """A :class:`~perpscope.records.Liquidation` of ``series``; its USD notional is ``qty_base × price``."""
+    usd = qty_base * price
+    return record(
+        Liquidation, series, ts_ms=ts_ms, side=side, price=price, qty_base=qty_base, notional_usd=usd
+    )

@@ -45,20 +45,13 @@ from perpscope.records import (
     FUNDING,
     LIQUIDATIONS,
     OPEN_INTEREST,
-    Funding,
     Liquidation,
     OpenInterest,
     RecordType,
-    canonical_symbol,
 )
-from perpscope.venues.payloads import (
-    Series,
-    WireError,
-    candle,
-    funding_interval_ms,
-    liquidated_side,
-    round_to_second,
-)
+from perpscope.records import canonical_symbol as _canonical
+from perpscope.venues import payloads
+from perpscope.venues.payloads import Series, Settlement, WireError
 
 VENUE = "bybit"
 _QUOTES = ("USDT", "USDC", "USD")
@@ -106,7 +99,7 @@ def parse_symbol(symbol: str) -> BybitSymbol:
                 break
         else:
             raise ValueError(f"cannot split {symbol!r}: no known quote ({', '.join(_QUOTES)})")
-    return BybitSymbol(s, base, quote, quote == "USD", canonical_symbol(base, quote, "perp"))
+    return BybitSymbol(s, base, quote, quote == "USD", _canonical(base, quote, "perp"))
 
 
 def _env(obj: Any) -> Any:
@@ -121,19 +114,10 @@ def _env(obj: Any) -> Any:
 def liquidation(d: dict[str, Any]) -> Liquidation:
     """One ``allLiquidation`` entry → a :class:`~perpscope.records.Liquidation`."""
     sym = parse_symbol(d["s"])
-    side = liquidated_side(d["S"], longs="Buy", shorts="Sell")  # Bybit publishes the position side
+    side = payloads.liquidated_side(d["S"], longs="Buy", shorts="Sell")  # Bybit: the position side
     px, size = float(d["p"]), float(d["v"])
     qty = size / px if sym.inverse else size
-    return Liquidation(
-        venue=VENUE,
-        symbol=sym.symbol,
-        canonical=sym.canonical,
-        ts_ms=int(d["T"]),
-        side=side,
-        price=px,
-        qty_base=qty,
-        notional_usd=qty * px,
-    )
+    return payloads.liquidation(sym.series, ts_ms=int(d["T"]), side=side, price=px, qty_base=qty)
 
 
 class StreamParser:
@@ -195,27 +179,14 @@ def parse_funding_history(obj: Any, interval_ms: int | None) -> pl.DataFrame:
     settlement, and for the first row of the page ``interval_ms`` (the symbol's ``fundingInterval``
     from :func:`parse_funding_intervals`; None only when Bybit did not say: then 8 h).
     """
-    rows = sorted(_env(obj)["list"], key=lambda r: int(r["fundingRateTimestamp"]))
-    out: list[Funding] = []
-    prev: int | None = None
-    for i, r in enumerate(rows):
+    settlements = []
+    for i, r in enumerate(_env(obj)["list"]):
         try:
-            sym = parse_symbol(r["symbol"])
-            ts = round_to_second(r["fundingRateTimestamp"])
-            out.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=sym.symbol,
-                    canonical=sym.canonical,
-                    ts_ms=ts,
-                    rate=float(r["fundingRate"]),
-                    interval_ms=funding_interval_ms(None if prev is None else ts - prev, interval_ms),
-                )
-            )
-            prev = ts
+            series = parse_symbol(r["symbol"]).series
+            settlements.append(Settlement(series, int(r["fundingRateTimestamp"]), float(r["fundingRate"])))
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
-    return FUNDING.from_records(out)
+    return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
 
 
 def parse_mark_prices(obj: Any) -> dict[int, float]:
@@ -257,14 +228,8 @@ def parse_open_interest(
             ts = int(r["timestamp"])
             base, usd = open_interest_units(sym, float(r["openInterest"]), prices.get(ts))
             out.append(
-                OpenInterest(
-                    venue=VENUE,
-                    symbol=sym.symbol,
-                    canonical=sym.canonical,
-                    interval_ms=interval_ms,
-                    ts_ms=ts,
-                    oi_base=base,
-                    oi_usd=usd,
+                payloads.record(
+                    OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=ts, oi_base=base, oi_usd=usd
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -283,15 +248,7 @@ def parse_ticker_open_interest(obj: Any) -> pl.DataFrame:
             oi, value = float(r["openInterest"]), float(r["openInterestValue"])
             base, usd = (value, oi) if sym.inverse else (oi, value)  # Bybit's own value: no price needed
             out.append(
-                OpenInterest(
-                    venue=VENUE,
-                    symbol=sym.symbol,
-                    canonical=sym.canonical,
-                    interval_ms=0,
-                    ts_ms=ts,
-                    oi_base=base,
-                    oi_usd=usd,
-                )
+                payloads.record(OpenInterest, sym.series, interval_ms=0, ts_ms=ts, oi_base=base, oi_usd=usd)
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"ticker {i}: {exc!r} in {str(r)[:200]}") from exc
@@ -307,7 +264,9 @@ def parse_klines(obj: Any, symbol: str, interval_ms: int) -> pl.DataFrame:
             vol, turn = float(r[5]), float(r[6])
             base_v, quote_v = (turn, vol) if sym.inverse else (vol, turn)
             out.append(
-                candle(sym.series, interval_ms, int(r[0]), r[1:5], volume_base=base_v, volume_quote=quote_v)
+                payloads.candle(
+                    sym.series, interval_ms, int(r[0]), r[1:5], volume_base=base_v, volume_quote=quote_v
+                )
             )
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(

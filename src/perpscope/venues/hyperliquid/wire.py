@@ -43,7 +43,8 @@ import polars as pl
 
 from perpscope.core.time import HOUR_MS
 from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST, Funding, OpenInterest, canonical_symbol
-from perpscope.venues.payloads import Series, WireError, candle, round_to_second
+from perpscope.venues import payloads
+from perpscope.venues.payloads import Series, WireError
 
 VENUE = "hyperliquid"
 QUOTE = "USDC"
@@ -82,6 +83,10 @@ def coin_of(symbol: str, universe: Iterable[str] = ()) -> str:
 
 def canonical(coin: str) -> str:
     return canonical_symbol(coin, QUOTE, "perp")
+
+
+def _series(coin: str) -> Series:
+    return Series(VENUE, coin, canonical(coin))
 
 
 def _f(x: Any) -> float:
@@ -129,30 +134,24 @@ def snapshot_records(
         if want is not None and coin not in want:
             continue
         try:
+            series = _series(coin)
             mark = _opt(ctx.get("markPx"))
+            rate = _f(ctx["funding"])
             fund.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=coin,
-                    canonical=canonical(coin),
+                payloads.record(
+                    Funding,
+                    series,
                     ts_ms=ts_ms,
-                    rate=_f(ctx["funding"]),
+                    rate=rate,
                     interval_ms=FUNDING_INTERVAL_MS,
                     mark_price=mark,
                     kind="sampled",
                 )
             )
             base = _f(ctx["openInterest"])
+            usd = base * mark if mark else None  # coins × mark price
             oi.append(
-                OpenInterest(
-                    venue=VENUE,
-                    symbol=coin,
-                    canonical=canonical(coin),
-                    interval_ms=0,
-                    ts_ms=ts_ms,
-                    oi_base=base,
-                    oi_usd=base * mark if mark else None,  # coins × mark price
-                )
+                payloads.record(OpenInterest, series, interval_ms=0, ts_ms=ts_ms, oi_base=base, oi_usd=usd)
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"asset context of {coin}: {exc!r} in {ctx!r}") from exc
@@ -171,15 +170,10 @@ def parse_funding_history(rows: Any, coin: str | None = None) -> pl.DataFrame:
     out = []
     for i, r in enumerate(rows):
         try:
-            c = coin or r["coin"]
+            ts, rate = payloads.round_to_second(r["time"]), _f(r["fundingRate"])
             out.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=c,
-                    canonical=canonical(c),
-                    ts_ms=round_to_second(r["time"]),
-                    rate=_f(r["fundingRate"]),
-                    interval_ms=FUNDING_INTERVAL_MS,
+                payloads.record(
+                    Funding, _series(coin or r["coin"]), ts_ms=ts, rate=rate, interval_ms=FUNDING_INTERVAL_MS
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -191,13 +185,15 @@ def parse_candles(rows: Any, coin: str, interval_ms: int) -> pl.DataFrame:
     """``candleSnapshot`` → trade candles (base volume and trade count; no quote volume is published)."""
     if not isinstance(rows, list):
         raise WireError(f"expected a list from candleSnapshot, got {str(rows)[:120]!r}")
-    series = Series(VENUE, coin, canonical(coin))
+    series = _series(coin)
     out = []
     for i, r in enumerate(rows):
         try:
             trades = int(r["n"]) if r.get("n") is not None else None
             ohlc = (r["o"], r["h"], r["l"], r["c"])
-            out.append(candle(series, interval_ms, int(r["t"]), ohlc, volume_base=_f(r["v"]), trades=trades))
+            out.append(
+                payloads.candle(series, interval_ms, int(r["t"]), ohlc, volume_base=_f(r["v"]), trades=trades)
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"candle {i}: {exc!r} in {r!r}") from exc
     return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

@@ -24,7 +24,8 @@ from perpscope.records import (
     TakerVolume,
 )
 from perpscope.records.derivatives import RatioKind
-from perpscope.venues.okx.wire import VENUE, OkxInstrument, envelope_data
+from perpscope.venues import payloads
+from perpscope.venues.okx.wire import OkxInstrument, envelope_data
 from perpscope.venues.payloads import WireError
 
 
@@ -38,15 +39,15 @@ def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFr
     for i, r in enumerate(envelope_data(obj)):
         try:
             base = _f(r[2]) if inst.inverse else inst.base_qty(_f(r[1]))
+            usd = _f(r[3])  # OKX's own USD value
             out.append(
-                OpenInterest(
-                    venue=VENUE,
-                    symbol=inst.inst_id,
-                    canonical=inst.canonical,
+                payloads.record(
+                    OpenInterest,
+                    inst.series,
                     interval_ms=period_ms,
                     ts_ms=int(r[0]),
                     oi_base=base,
-                    oi_usd=_f(r[3]),  # OKX's own USD value
+                    oi_usd=usd,
                 )
             )
         except (IndexError, TypeError, ValueError) as exc:
@@ -61,15 +62,10 @@ def parse_ratio(obj: Any, inst: OkxInstrument, kind: RatioKind, period_ms: int) 
     out = []
     for i, r in enumerate(envelope_data(obj)):
         try:
+            ts, ratio = int(r[0]), _f(r[1])
             out.append(
-                LongShortRatio(
-                    VENUE,
-                    inst.inst_id,
-                    inst.canonical,
-                    kind,
-                    period_ms,
-                    int(r[0]),
-                    _f(r[1]),
+                payloads.record(
+                    LongShortRatio, inst.series, kind=kind, interval_ms=period_ms, ts_ms=ts, ratio=ratio
                 )
             )
         except (IndexError, TypeError, ValueError) as exc:
@@ -89,11 +85,20 @@ def parse_taker_volume(obj: Any, inst: OkxInstrument, period_ms: int) -> tuple[p
             ts, sell, buy = int(r[0]), _f(r[1]), _f(r[2])
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(f"taker volume row {i}: expected [ts, sellVol, buyVol], got {r!r}") from exc
-        vols.append(TakerVolume(VENUE, inst.inst_id, inst.canonical, "perp", period_ms, ts, buy, sell))
+        bar = payloads.record(
+            TakerVolume, inst.series, interval_ms=period_ms, ts_ms=ts, buy_base=buy, sell_base=sell
+        )
+        vols.append(bar)
         if sell > 0:
+            end = ts + period_ms
             ratios.append(
-                LongShortRatio(
-                    VENUE, inst.inst_id, inst.canonical, "taker_volume", period_ms, ts + period_ms, buy / sell
+                payloads.record(
+                    LongShortRatio,
+                    inst.series,
+                    kind="taker_volume",
+                    interval_ms=period_ms,
+                    ts_ms=end,
+                    ratio=buy / sell,
                 )
             )
     vols.sort(key=lambda v: v.ts_ms)

@@ -64,14 +64,8 @@ from perpscope.records import (
     RecordType,
     canonical_symbol,
 )
-from perpscope.venues.payloads import (
-    Series,
-    WireError,
-    candle,
-    funding_interval_ms,
-    liquidated_side,
-    round_to_second,
-)
+from perpscope.venues import payloads
+from perpscope.venues.payloads import Series, Settlement, WireError
 
 VENUE = "okx"
 _QUOTES = ("USDT", "USDC", "USD")
@@ -194,21 +188,12 @@ def liquidation(inst: OkxInstrument, d: Mapping[str, Any]) -> Liquidation:
 
     The order side is authoritative (a sell order closes a long); in hedge mode ``posSide`` must agree.
     """
-    pos = liquidated_side(d["side"], longs="sell", shorts="buy")  # the order side: a sell closes a long
+    pos = payloads.liquidated_side(d["side"], longs="sell", shorts="buy")  # order side: a sell closes a long
     if d.get("posSide") in ("long", "short") and d["posSide"] != pos:
         raise ValueError(f"posSide {d['posSide']!r} contradicts order side {d['side']!r}")
     px = _f(d["bkPx"])
     qty = inst.base_qty(_f(d["sz"]), px)
-    return Liquidation(
-        venue=VENUE,
-        symbol=inst.inst_id,
-        canonical=inst.canonical,
-        ts_ms=int(d["ts"]),
-        side=pos,
-        price=px,
-        qty_base=qty,
-        notional_usd=qty * px,
-    )
+    return payloads.liquidation(inst.series, ts_ms=int(d["ts"]), side=pos, price=px, qty_base=qty)
 
 
 def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type: str) -> Candle | None:
@@ -226,7 +211,7 @@ def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type:
         if len(r) >= 6 and str(r[5]) != "1":
             return None
         vb = vq = None
-    return candle(
+    return payloads.candle(
         inst.series,
         interval_ms,
         int(r[0]),
@@ -363,20 +348,15 @@ def current_funding_interval_ms(d: Mapping[str, Any]) -> int:
         step: int | None = int(d["nextFundingTime"]) - int(d["fundingTime"])
     except (KeyError, TypeError, ValueError):
         step = None
-    return funding_interval_ms(step, None)
+    return payloads.funding_interval_ms(step, None)
 
 
 def funding_now(d: Mapping[str, Any], inst: OkxInstrument, mark: float | None = None) -> Funding:
     """A ``funding-rate`` push or ``/public/funding-rate`` row → a *sampled* funding row at ``ts``."""
-    return Funding(
-        venue=VENUE,
-        symbol=inst.inst_id,
-        canonical=inst.canonical,
-        ts_ms=int(d["ts"]),
-        rate=_f(d["fundingRate"]),
-        interval_ms=current_funding_interval_ms(d),
-        mark_price=mark,
-        kind="sampled",
+    iv = current_funding_interval_ms(d)
+    rate = _f(d["fundingRate"])
+    return payloads.record(
+        Funding, inst.series, ts_ms=int(d["ts"]), rate=rate, interval_ms=iv, mark_price=mark, kind="sampled"
     )
 
 
@@ -389,14 +369,8 @@ def open_interest_now(d: Mapping[str, Any], inst: OkxInstrument) -> OpenInterest
     contracts = _f(d["oi"])
     usd = _f(d["oiUsd"]) if d.get("oiUsd") not in (None, "") else None
     base = _f(d["oiCcy"]) if inst.inverse else inst.base_qty(contracts)
-    return OpenInterest(
-        venue=VENUE,
-        symbol=inst.inst_id,
-        canonical=inst.canonical,
-        interval_ms=0,
-        ts_ms=int(d["ts"]),
-        oi_base=base,
-        oi_usd=usd,
+    return payloads.record(
+        OpenInterest, inst.series, interval_ms=0, ts_ms=int(d["ts"]), oi_base=base, oi_usd=usd
     )
 
 
@@ -417,27 +391,15 @@ def parse_funding_history(obj: Any, inst: OkxInstrument, interval_ms: int | None
     The interval of each settlement is the spacing to the previous one where the page has it, else
     ``interval_ms`` (from ``/public/funding-rate``), else 8 h.
     """
-    rows = sorted(envelope_data(obj), key=lambda r: int(r["fundingTime"]))
-    out: list[Funding] = []
-    prev: int | None = None
-    for i, r in enumerate(rows):
+    settlements = []
+    for i, r in enumerate(envelope_data(obj)):
         try:
-            ts = round_to_second(r["fundingTime"])
             rate = r.get("realizedRate")
-            out.append(
-                Funding(
-                    venue=VENUE,
-                    symbol=inst.inst_id,
-                    canonical=inst.canonical,
-                    ts_ms=ts,
-                    rate=_f(rate if rate not in (None, "") else r["fundingRate"]),
-                    interval_ms=funding_interval_ms(None if prev is None else ts - prev, interval_ms),
-                )
-            )
-            prev = ts
+            paid = _f(rate if rate not in (None, "") else r["fundingRate"])
+            settlements.append(Settlement(inst.series, int(r["fundingTime"]), paid))
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
-    return FUNDING.from_records(out)
+    return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
 
 
 def parse_candles(obj: Any, inst: OkxInstrument, interval_ms: int, price_type: str = "trade") -> pl.DataFrame:
