@@ -70,6 +70,24 @@ class HistorySpec:
             raise ValueError(f"{self.name}: period must be one of {', '.join(self.periods)}, got {p!r}")
         return interval_ms(p)
 
+    def page_bounds(
+        self, start_ms: int, end_ms: int, period: str | None, default_step_ms: int | None = None
+    ) -> tuple[int, int, int | None]:
+        """``(step_ms, last_ms, next_ms)`` of the page from ``start_ms``: the bar length of ``period``
+        (``default_step_ms`` for a stream that is not interval-based) and :meth:`window`.
+
+        Raises ValueError when the stream has no bar length and no default is given.
+        """
+        step = self.period_ms(period) or default_step_ms
+        if step is None:
+            raise ValueError(f"{self.name} is not paged by bars: give a default step")
+        return (step, *self.window(start_ms, end_ms, step))
+
+    def after_last(self, last_ms: int, rows: int, end_ms: int) -> int | None:
+        """Where the next page of a stream paged by its rows (irregular settlements) starts: just after
+        the page's last instant, or None when the page was not full or reached ``end_ms``."""
+        return last_ms + 1 if rows >= self.page_limit and last_ms + 1 < end_ms else None
+
     def window(self, start_ms: int, end_ms: int, step_ms: int) -> tuple[int, int | None]:
         """One page of ``step_ms`` bars from ``start_ms``: its last instant (inclusive, ms) and where the
         next page starts (None: this page reaches ``end_ms``, exclusive)."""

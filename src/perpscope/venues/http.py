@@ -26,7 +26,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -100,6 +100,26 @@ class TokenBucket:
         """Spend every token (after a 429: the venue says our budget is gone)."""
         self._refill()
         self._tokens = 0.0
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class OncePerKey(Generic[K, V]):
+    """Reference values a client fetches once per key for its life (a symbol's funding interval, ...);
+    concurrent first callers of a key share one request."""
+
+    def __init__(self) -> None:
+        self._values: dict[K, V] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: K, fetch: Callable[[], Awaitable[V]]) -> V:
+        """The value of ``key``, from ``fetch()`` the first time."""
+        async with self._lock:
+            if key not in self._values:
+                self._values[key] = await fetch()
+            return self._values[key]
 
 
 @dataclass

@@ -12,13 +12,19 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar, cast
 
+import orjson
+
 from perpscope.core.time import HOUR_MS, SECOND_MS
-from perpscope.records import Candle, Funding, Liquidation
+from perpscope.records import Candle, Funding, Liquidation, RecordType
 from perpscope.records.derivatives import PositionSide
 from perpscope.records.market import Market, PriceType
 
 R = TypeVar("R")
 
+#: Quote currencies of the perpetuals Bybit and OKX list by compact symbol (``BTCUSDT``): USDT before USD.
+QUOTES = ("USDT", "USDC", "USD")
+#: What a websocket parser returns per record: (live stream name, record type, record).
+Row = tuple[str, RecordType, Any]
 #: Funding interval of a perpetual whose venue says nothing else (Binance, Bybit and OKX default to 8 h).
 DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
 #: Longest funding interval any venue uses; a spacing longer than this is a gap, not an interval.
@@ -166,3 +172,40 @@ def liquidation(series: Series, ts_ms: int, side: PositionSide, price: float, qt
     return record(
         Liquidation, series, ts_ms=ts_ms, side=side, price=price, qty_base=qty_base, notional_usd=usd
     )
+
+
+class FrameCounter:
+    """Base of a venue's websocket parser: decodes a frame to a JSON object and counts what it could not
+    use (``malformed`` frames, ``unknown`` events, ``control`` answers: the collector reports them)."""
+
+    def __init__(self) -> None:
+        self.malformed = 0
+        self.unknown = 0
+        self.control = 0
+
+    def decode(self, raw: str | bytes) -> dict[str, Any] | None:
+        """The frame's JSON object, or None (counted as malformed) when it is not one."""
+        try:
+            msg = orjson.loads(raw)  # ~4× faster than json.loads on these small frames
+        except ValueError:
+            self.malformed += 1
+            return None
+        if not isinstance(msg, dict):
+            self.malformed += 1
+            return None
+        return msg
+
+
+def each_row(rows: Iterable[Any], build: Callable[[Any], R | None], what: str) -> list[R]:
+    """``build(row)`` for every row of a payload, Nones dropped; a row that does not parse (a missing key
+    or index, a wrong type, a bad number) raises :class:`WireError` naming ``what``, the row's index and
+    the row — a payload is never half-parsed."""
+    out: list[R] = []
+    for i, r in enumerate(rows):
+        try:
+            rec = build(r)
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            raise WireError(f"{what} row {i}: {exc!r} in {str(r)[:200]}") from exc
+        if rec is not None:
+            out.append(rec)
+    return out

@@ -217,9 +217,7 @@ class BinanceClient:
         spec = HISTORY[stream]
         if stream == "funding":
             return await self._funding_page(symbol, start_ms, end_ms)
-        step = spec.period_ms(period)
-        assert step is not None
-        window_end, nxt = spec.window(start_ms, end_ms, step)
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period)
         params: dict[str, object] = {"startTime": start_ms, "endTime": window_end, "limit": spec.page_limit}
         if stream.endswith("klines"):
             key = "pair" if stream == "index_klines" else "symbol"
@@ -248,8 +246,7 @@ class BinanceClient:
         if not rows:
             return Page({FUNDING: FUNDING.empty()}, None, 0)
         df = wire.parse_funding_history(rows, await self.funding_intervals())
-        last = max(int(r["fundingTime"]) for r in rows)
-        nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
+        nxt = spec.after_last(max(int(r["fundingTime"]) for r in rows), len(rows), end_ms)
         return Page({FUNDING: df}, nxt, df.height)
 
     # -- gap fills ---------------------------------------------------------------------------------

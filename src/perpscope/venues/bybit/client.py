@@ -13,15 +13,13 @@ to give open interest in both base units and USD.
 
 from __future__ import annotations
 
-import asyncio
-
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS
 from perpscope.records import CANDLES, FUNDING, LIQUIDATIONS, OPEN_INTEREST
 from perpscope.venues.bybit import wire
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
-from perpscope.venues.http import JsonClient, TokenBucket
+from perpscope.venues.http import JsonClient, OncePerKey, TokenBucket
 
 REST_URL = "https://api.bybit.com"
 _KLINE = {
@@ -81,8 +79,7 @@ class BybitClient:
     def __init__(self, base_url: str = REST_URL, bucket: TokenBucket | None = None, **http: object) -> None:
         self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
         self.http = JsonClient(base_url, "bybit", self.bucket, **http)  # type: ignore[arg-type]
-        self._funding_iv: dict[str, int | None] = {}  # symbol → funding interval, ms
-        self._lock = asyncio.Lock()
+        self._funding_iv: OncePerKey[str, int | None] = OncePerKey()  # symbol → funding interval, ms
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -98,21 +95,21 @@ class BybitClient:
         """The symbol's funding interval (``fundingInterval`` of instruments-info), fetched once per
         symbol and cached; None when Bybit lists no interval for it."""
         sym = wire.parse_symbol(symbol)
-        async with self._lock:  # concurrent jobs of one symbol share one request
-            if sym.symbol not in self._funding_iv:
-                obj = await self.http.get(
-                    "/v5/market/instruments-info", {"category": sym.category, "symbol": sym.symbol}
-                )
-                self._funding_iv[sym.symbol] = wire.parse_funding_intervals(obj).get(sym.symbol)
-        return self._funding_iv[sym.symbol]
+
+        async def fetch() -> int | None:
+            q = {"category": sym.category, "symbol": sym.symbol}
+            return wire.parse_funding_intervals(await self.http.get("/v5/market/instruments-info", q)).get(
+                sym.symbol
+            )
+
+        return await self._funding_iv.get(sym.symbol, fetch)
 
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
         """One window of ``stream`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
         spec = HISTORY[stream]
-        step = spec.period_ms(period) or HOUR_MS
-        window_end, nxt = spec.window(start_ms, end_ms, step)
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period, HOUR_MS)  # funding: hours
         sym = wire.parse_symbol(symbol)
         base = {"category": sym.category, "symbol": sym.symbol, "limit": spec.page_limit}
         if stream == "funding":

@@ -47,16 +47,12 @@ from perpscope.records import (
     OPEN_INTEREST,
     Liquidation,
     OpenInterest,
-    RecordType,
 )
 from perpscope.records import canonical_symbol as _canonical
 from perpscope.venues import payloads
-from perpscope.venues.payloads import Series, Settlement, WireError
+from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 
 VENUE = "bybit"
-_QUOTES = ("USDT", "USDC", "USD")
-
-Row = tuple[str, RecordType, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +89,12 @@ def parse_symbol(symbol: str) -> BybitSymbol:
     if s.endswith("PERP") and len(s) > 4:
         base, quote = s[:-4], "USDC"
     else:
-        for q in _QUOTES:
+        for q in QUOTES:
             if s.endswith(q) and len(s) > len(q):
                 base, quote = s[: -len(q)], q
                 break
         else:
-            raise ValueError(f"cannot split {symbol!r}: no known quote ({', '.join(_QUOTES)})")
+            raise ValueError(f"cannot split {symbol!r}: no known quote ({', '.join(QUOTES)})")
     return BybitSymbol(s, base, quote, quote == "USD", _canonical(base, quote, "perp"))
 
 
@@ -120,22 +116,12 @@ def liquidation(d: dict[str, Any]) -> Liquidation:
     return payloads.liquidation(sym.series, ts_ms=int(d["T"]), side=side, price=px, qty_base=qty)
 
 
-class StreamParser:
+class StreamParser(payloads.FrameCounter):
     """Bybit public websocket frames → records; control answers, unknown topics and bad frames counted."""
 
-    def __init__(self) -> None:
-        self.malformed = 0
-        self.unknown = 0
-        self.control = 0
-
     def parse(self, raw: str | bytes) -> list[Row]:
-        try:
-            msg = orjson.loads(raw)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(msg, dict):
-            self.malformed += 1
+        msg = self.decode(raw)
+        if msg is None:
             return []
         topic = msg.get("topic")
         if topic is None:
@@ -222,18 +208,15 @@ def parse_open_interest(
     """
     sym = parse_symbol(symbol)
     prices = marks or {}
-    out = []
-    for i, r in enumerate(_env(obj)["list"]):
-        try:
-            ts = int(r["timestamp"])
-            base, usd = open_interest_units(sym, float(r["openInterest"]), prices.get(ts))
-            out.append(
-                payloads.record(
-                    OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=ts, oi_base=base, oi_usd=usd
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"open interest row {i}: {exc!r} in {r!r}") from exc
+
+    def snapshot(r: dict[str, Any]) -> OpenInterest:
+        ts = int(r["timestamp"])
+        base, usd = open_interest_units(sym, float(r["openInterest"]), prices.get(ts))
+        return payloads.record(
+            OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=ts, oi_base=base, oi_usd=usd
+        )
+
+    out = payloads.each_row(_env(obj)["list"], snapshot, "open interest")
     return OPEN_INTEREST.from_records(sorted(out, key=lambda o: o.ts_ms))
 
 

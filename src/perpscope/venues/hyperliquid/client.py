@@ -122,13 +122,10 @@ class HyperliquidClient:
             df = wire.parse_funding_history(rows, coin)
             if df.height == 0:
                 return Page({FUNDING: df}, None, 0)
-            last = max(int(r["time"]) for r in rows)  # raw instant: the next page starts just after it
-            nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
+            nxt = spec.after_last(max(int(r["time"]) for r in rows), len(rows), end_ms)  # raw instants
             return Page({FUNDING: df}, nxt, df.height)
-        step = spec.period_ms(period)
-        assert step is not None
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period)
         p = period or spec.default_period
-        window_end, nxt = spec.window(start_ms, end_ms, step)
         body = {
             "type": "candleSnapshot",
             "req": {"coin": coin, "interval": p, "startTime": start_ms, "endTime": window_end},

@@ -59,17 +59,14 @@ def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFr
 
 def parse_ratio(obj: Any, inst: OkxInstrument, kind: RatioKind, period_ms: int) -> pl.DataFrame:
     """Rubik ``[ts, ratio]`` → long/short ratios of ``kind`` (shares are not published: left null)."""
-    out = []
-    for i, r in enumerate(envelope_data(obj)):
-        try:
-            ts, ratio = int(r[0]), _f(r[1])
-            out.append(
-                payloads.record(
-                    LongShortRatio, inst.series, kind=kind, interval_ms=period_ms, ts_ms=ts, ratio=ratio
-                )
-            )
-        except (IndexError, TypeError, ValueError) as exc:
-            raise WireError(f"{kind} row {i}: expected [ts, ratio], got {r!r}") from exc
+
+    def ratio(r: list[Any]) -> LongShortRatio:  # [ts, ratio]
+        ts, value = int(r[0]), _f(r[1])
+        return payloads.record(
+            LongShortRatio, inst.series, kind=kind, interval_ms=period_ms, ts_ms=ts, ratio=value
+        )
+
+    out = payloads.each_row(envelope_data(obj), ratio, kind)
     return LONG_SHORT_RATIOS.from_records(sorted(out, key=lambda o: o.ts_ms))
 
 

@@ -61,16 +61,12 @@ from perpscope.records import (
     Funding,
     Liquidation,
     OpenInterest,
-    RecordType,
     canonical_symbol,
 )
 from perpscope.venues import payloads
-from perpscope.venues.payloads import Series, Settlement, WireError
+from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 
 VENUE = "okx"
-_QUOTES = ("USDT", "USDC", "USD")
-
-Row = tuple[str, RecordType, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +109,7 @@ def inst_id(symbol: str) -> str:
     s = symbol.strip().upper()
     if "-" in s:
         return s
-    for q in _QUOTES:
+    for q in QUOTES:
         if s.endswith(q) and len(s) > len(q):
             return f"{s[: -len(q)]}-{q}-SWAP"
     raise ValueError(f"expected an OKX instrument such as BTC-USDT-SWAP (or BTCUSDT), got {symbol!r}")
@@ -222,7 +218,7 @@ def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type:
     )
 
 
-class StreamParser:
+class StreamParser(payloads.FrameCounter):
     """OKX public/business websocket frames → records; control answers and bad frames are counted.
 
     Parameters
@@ -247,22 +243,15 @@ class StreamParser:
         self.sample_ms = sample_ms
         self.mark: dict[str, float] = {}
         self._last: dict[tuple[str, str], int] = {}
-        self.malformed = 0
-        self.unknown = 0
-        self.control = 0
+        super().__init__()
         self.errors: list[str] = []
 
     def parse(self, raw: str | bytes) -> list[Row]:
         if raw == "pong" or raw == b"pong":
             self.control += 1
             return []
-        try:
-            msg = orjson.loads(raw)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(msg, dict):
-            self.malformed += 1
+        msg = self.decode(raw)
+        if msg is None:
             return []
         if "event" in msg:
             self.control += 1  # subscribe / error answers
