@@ -15,7 +15,8 @@ from typing import Literal
 import polars as pl
 
 from perpscope.core.time import DAY_MS, WEEK_MS
-from perpscope.metrics._frames import (
+from perpscope.metrics.bars import finest
+from perpscope.metrics.frames import (
     KEYS,
     FrameError,
     base_of,
@@ -30,7 +31,6 @@ from perpscope.metrics._frames import (
     sort_series,
     window,
 )
-from perpscope.metrics.bars import finest
 from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 
