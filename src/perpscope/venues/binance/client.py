@@ -16,16 +16,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.core.time import DAY_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    LONG_SHORT_RATIOS,
-    OPEN_INTEREST,
-    TAKER_VOLUME,
-    TRADES,
-    RecordType,
-)
+from perpscope.records import RecordType
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, LONG_SHORT_RATIOS, OPEN_INTEREST
+from perpscope.records.market import CANDLES, TAKER_VOLUME, TRADES
 from perpscope.venues.binance import wire
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket

@@ -16,7 +16,8 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS
-from perpscope.records import CANDLES, FUNDING, LIQUIDATIONS, OPEN_INTEREST
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, OPEN_INTEREST
+from perpscope.records.market import CANDLES
 from perpscope.venues.bybit import wire
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, OncePerKey, TokenBucket

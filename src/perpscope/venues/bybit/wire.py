@@ -40,15 +40,9 @@ import orjson
 import polars as pl
 
 from perpscope.core.time import MINUTE_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    OPEN_INTEREST,
-    Liquidation,
-    OpenInterest,
-)
 from perpscope.records import canonical_symbol as _canonical
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, OPEN_INTEREST, Liquidation, OpenInterest
+from perpscope.records.market import CANDLES
 from perpscope.venues import payloads
 from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 

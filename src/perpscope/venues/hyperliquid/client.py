@@ -17,7 +17,8 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
+from perpscope.records.derivatives import FUNDING, OPEN_INTEREST
+from perpscope.records.market import CANDLES
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
 from perpscope.venues.hyperliquid import wire

@@ -42,7 +42,9 @@ from typing import Any
 import polars as pl
 
 from perpscope.core.time import HOUR_MS
-from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST, Funding, OpenInterest, canonical_symbol
+from perpscope.records import canonical_symbol
+from perpscope.records.derivatives import FUNDING, OPEN_INTEREST, Funding, OpenInterest
+from perpscope.records.market import CANDLES
 from perpscope.venues import payloads
 from perpscope.venues.payloads import Series, WireError
 

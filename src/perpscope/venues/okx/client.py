@@ -15,15 +15,8 @@ import asyncio
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    LONG_SHORT_RATIOS,
-    OPEN_INTEREST,
-    TAKER_VOLUME,
-)
-from perpscope.records.derivatives import RatioKind
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, LONG_SHORT_RATIOS, OPEN_INTEREST, RatioKind
+from perpscope.records.market import CANDLES, TAKER_VOLUME
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, OncePerKey, TokenBucket
 from perpscope.venues.okx import stats, wire

@@ -1,12 +1,7 @@
 """OKX trading statistics ("rubik") payloads → records (pure): open-interest history, long/short
 ratios, taker volume. Each answer is ``data: [[ts, ...], ...]``, newest first; ``ts`` is the period's
-start (OKX stamps statistics like its candles).
-
-References
-----------
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-open-interest-history
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-taker-volume
+start (OKX stamps statistics like its candles). Payload shapes and documentation links: the "Rubik
+statistics" entries of :mod:`perpscope.venues.okx.wire`.
 """
 
 from __future__ import annotations
