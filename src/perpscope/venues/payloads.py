@@ -1,6 +1,8 @@
-"""What every venue's pure ``wire`` module shares: the one payload error, the series a record belongs to,
-records built by keyword (candles, funding, open interest, liquidations), settlement-time rounding, the
-funding-interval rule and the liquidated side.
+"""What every venue's pure ``wire`` module shares: the one payload error and per-row error rule
+(:func:`each_row`), the series a record belongs to, records built by keyword (:func:`record`,
+:func:`candle`, :func:`liquidation`), settlement-time rounding, the funding-interval rule
+(:func:`settled_funding`), the liquidated side, and the websocket frame decoder with its counters
+(:class:`FrameCounter`).
 
 Pure: no I/O. Each venue's ``wire`` turns its own payload shapes into records through these helpers, so
 a rule (how a funding interval is read, which side a liquidation order closes) is written once.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
+from functools import cache
 from typing import Any, TypeVar, cast
 
 import orjson
@@ -50,9 +53,15 @@ def record(cls: type[R], series: Series, **values: Any) -> R:
     ``Funding``, ...), ``values`` its fields other than venue, symbol, canonical (and market, for the
     records that have one, taken from ``series``). A misspelt or missing field is a ``TypeError``."""
     ids: dict[str, Any] = {"venue": series.venue, "symbol": series.symbol, "canonical": series.canonical}
-    if "market" in {f.name for f in fields(cast(Any, cls))}:
+    if _has_market(cast(type, cls)):
         ids["market"] = series.market
     return cast(Any, cls)(**ids, **values)
+
+
+@cache
+def _has_market(cls: type) -> bool:
+    """Whether a record dataclass has a ``market`` field (asked once per class: live parsing is hot)."""
+    return "market" in {f.name for f in fields(cls)}
 
 
 def candle(
