@@ -99,9 +99,8 @@ class BybitClient:
 
         async def fetch() -> int | None:
             q = {"category": sym.category, "symbol": sym.symbol}
-            return wire.parse_funding_intervals(await self.http.get("/v5/market/instruments-info", q)).get(
-                sym.symbol
-            )
+            info = await self.http.get("/v5/market/instruments-info", q)
+            return wire.parse_funding_intervals(info).get(sym.symbol)
 
         return await self._funding_iv.get(sym.symbol, fetch)
 
