@@ -159,8 +159,22 @@ def test_json_lines_keep_the_coverage_fields(store: Path) -> None:
 
 
 def test_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
+    (tmp_path / "nothing").mkdir()
     out = info(tmp_path / "nothing", columns=200)
     assert "is empty" in out and "perpscope import PATH" in out
+
+
+def test_a_missing_folder_is_an_error_not_an_empty_store(tmp_path: Path) -> None:
+    res = runner.invoke(app, ["--data-dir", str(tmp_path / "typo"), "store", "info"], env={"COLUMNS": "200"})
+    assert res.exit_code == 2
+    assert "does not exist" in res.output and "is empty" not in res.output
+
+
+def test_the_demo_folder_is_read_through_its_data_folder(store: Path) -> None:
+    """``--data-dir perpscope-demo`` (the demo's --out) reads ``perpscope-demo/data``, and says so."""
+    res = runner.invoke(app, ["--data-dir", str(store.parent), "store", "info"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "holds no store but" in res.output and "BTC" in res.output
 
 
 def test_every_lazily_loaded_command_answers_help() -> None:
@@ -184,3 +198,21 @@ def test_shared_data_summary_names_btc_binance_records(shared_data: Path, tmp_pa
     held = out[out.index(line) :]
     assert "candles " in held and "open_interest " in held
     assert "…" not in out and max(len(ln) for ln in out.splitlines()) <= 80
+
+
+def test_with_no_store_named_or_at_home_the_demo_store_here_is_read(
+    store: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a new user has after ``make demo``: no store at the default place, ``perpscope-demo/data``
+    in the current folder. Commands that read find it and say so; one named by --data-dir is kept."""
+    here = tmp_path_factory.mktemp("cwd")
+    (here / "perpscope-demo").symlink_to(store.parent)  # perpscope-demo/data is the store
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("PERPSCOPE_DATA", raising=False)
+    env = {"COLUMNS": "200", "XDG_DATA_HOME": str(here / "xdg")}
+    res = runner.invoke(app, ["store", "info"], env=env)
+    assert res.exit_code == 0, res.output
+    assert "reading the demo's store perpscope-demo/data" in res.output and "BTC" in res.output
+    (here / "named").mkdir()
+    named = runner.invoke(app, ["--data-dir", str(here / "named"), "store", "info"], env=env)
+    assert "is empty" in named.output and "demo's store" not in named.output

@@ -14,7 +14,6 @@ import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.scope import Scope, label_venues
-from perpscope.assemble.view import resolve_canonical
 from perpscope.records import RECORDS
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage as _coverage
@@ -108,6 +107,9 @@ def price_span(lk: Lake, scope: Scope | str, symbol: str, end_ms: int | None = N
     StoreInputError
         When the scope holds no trade candles of the symbol (before ``end_ms``).
     """
+    # here, not at the top: the view pulls in the metrics (numba), 0.2 s that `store info` never needs
+    from perpscope.assemble.view import resolve_canonical
+
     sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
     canon, pv = resolve_canonical(lk, symbol, sc)
     c = read(

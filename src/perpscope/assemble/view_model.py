@@ -100,12 +100,24 @@ def stored_venues(lk: Lake, record: str, canonical: str) -> list[str]:
 
 
 def part_of(measure: str, venue: str, canonical: str, rows: pl.DataFrame, lengths: list[int]) -> Part:
+    lf = rows.lazy()
     if "interval_ms" in rows.columns and 0 not in lengths:  # the rows of the lengths used, not the rest
-        rows = rows.filter(pl.col("interval_ms").is_in(lengths))
-    t = ms_of(rows)
-    src = tuple(sorted(rows.get_column("source").unique().to_list())) if "source" in rows.columns else ()
+        lf = lf.filter(pl.col("interval_ms").is_in(lengths))
+    ts = pl.col("ts_ms").dt.epoch("ms")
+    aggs = [ts.min().alias("lo"), ts.max().alias("hi"), pl.len().alias("n")]
+    if "source" in rows.columns:  # sources come in long runs: the runs' first rows hold every one
+        src = pl.col("source")
+        aggs.append(src.filter(src.ne_missing(src.shift(1))).unique().implode().alias("src"))
+    got = lf.select(aggs).collect().row(0, named=True)
     return Part(
-        measure, venue, canonical, src, tuple(sorted(lengths)), int(t.min()), int(t.max()), rows.height
+        measure,
+        venue,
+        canonical,
+        tuple(sorted(got.get("src") or ())),
+        tuple(sorted(lengths)),
+        int(got["lo"]),
+        int(got["hi"]),
+        int(got["n"]),
     )
 
 

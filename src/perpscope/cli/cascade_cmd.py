@@ -19,7 +19,7 @@ from rich.table import Table
 from perpscope.assemble import StoreInputError
 from perpscope.assemble import cascade as assemble
 from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
-from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.output import fragility_table
 from perpscope.core.format import pct_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
@@ -89,7 +89,7 @@ def cascade(
     ] = None,
 ) -> None:
     """Simulate the liquidation cascade a shock sets off, with its uncertainty, and the fragility curve."""
-    lk = lake(ctx)
+    lk = reading_lake(ctx)
     try:
         sh = parse_shock(shock)
         end = parse_time_ms(at) + 1 if at else None

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from perpscope.core.config import Settings
+from perpscope.core.config import DATA_ENV, Settings
 from perpscope.store import Lake
 
 
@@ -29,7 +29,54 @@ def settings(ctx: typer.Context) -> Settings:
 
 
 def lake(ctx: typer.Context) -> Lake:
+    """The store named by ``--data-dir`` / ``$PERPSCOPE_DATA`` / the default, as it is: what commands
+    that write (import, download, collect) use."""
     return Lake(settings(ctx).data_dir)
+
+
+#: Where ``perpscope demo`` leaves its store (its ``--out`` default, then ``data``).
+DEMO_STORE = Path("perpscope-demo") / "data"
+
+
+def reading_lake(ctx: typer.Context) -> Lake:
+    """The store a command that only reads should read, found the way a new user expects:
+
+    - the named folder when it holds a store;
+    - its ``data`` folder when that holds one (``--data-dir perpscope-demo`` for ``perpscope-demo/data``);
+    - with nothing named and no store at the default place, the demo's store in this folder;
+
+    each substitution said on standard error. A named folder that does not exist is an error.
+    """
+    s = settings(ctx)
+    d = s.data_dir
+    if s.chosen and not d.exists():
+        raise fail(
+            f"the data directory {d} does not exist (--data-dir or ${DATA_ENV}); `perpscope demo` makes one"
+        )
+    if Lake(d).records_present():
+        return Lake(d)
+    found = [(d / "data", f"{d} holds no store but {d / 'data'} does: reading it")]
+    if not s.chosen:  # a folder the user named is never swapped for the demo's
+        found.append(
+            (DEMO_STORE, f"no store at {d}: reading the demo's store {DEMO_STORE} (--data-dir: another)")
+        )
+    for other, why in found:
+        if Lake(other).records_present():
+            err_console().print(f"[dim]note: {why}[/]")
+            return Lake(other)
+    return Lake(d)
+    for other, why in (
+        (d / "data", f"{d} holds no store but {d / 'data'} does: reading it"),
+        (
+            DEMO_STORE,
+            f"no store at {d}: reading the demo's store {DEMO_STORE} (--data-dir to choose another)",
+        ),
+    ):
+        if (other == DEMO_STORE and s.chosen) or not Lake(other).records_present():
+            continue
+        err_console().print(f"[dim]note: {why}[/]")
+        return Lake(other)
+    return Lake(d)
 
 
 def data_dir(ctx: typer.Context) -> Path:

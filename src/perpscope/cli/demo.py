@@ -18,13 +18,15 @@ from typing import Annotated, Any
 import plotly.graph_objects as go
 import polars as pl
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.cascade import fragility_of
-from perpscope.cli.common import console, err_console, fail
+from perpscope.cli.common import DEMO_STORE, console, err_console, fail
 from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
 from perpscope.cli.output import fragility_table, print_report, zone_table
+from perpscope.core.config import default_data_dir as settings_default_dir
 from perpscope.core.format import pct_text, sign_class, usd_text
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
@@ -53,9 +55,9 @@ def _usd(x: float | None) -> str:
 
 
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Folder for the demo store and report.")] = Path(
-        "perpscope-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo store and report.")
+    ] = DEMO_STORE.parent,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep an existing demo store instead of starting fresh.")
     ] = False,
@@ -101,6 +103,27 @@ def demo(
         out / "report.html", views, liq, "perpscope demo — bundled real Binance data", sections
     )
     err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
+    print_next_steps(data_dir)
+
+
+def next_commands(data_dir: Path) -> list[str]:
+    """Three commands to try after the demo, each of which works verbatim on the demo store: with
+    ``--data-dir`` unless the other commands would find the demo store by themselves (no store at the
+    default place, the demo's default folder; :func:`perpscope.cli.common.reading_lake`)."""
+    found = data_dir == DEMO_STORE and not Lake(settings_default_dir()).records_present()
+    pre = "perpscope" if found else f"perpscope --data-dir {data_dir}"
+    return [
+        f"{pre} regimes SOLUSDT --every 1h        # the regime of every bar, with its evidence",
+        f"{pre} metrics BTCUSDT --from 2026-03-01 --to 2026-03-20   # price, funding, OI per 4h",
+        f"{pre} serve                              # the dashboard on http://127.0.0.1:8000",
+    ]
+
+
+def print_next_steps(data_dir: Path) -> None:
+    con = console()
+    con.print("\n[bold]Next[/] (these read the demo store):")
+    for c in next_commands(data_dir):
+        con.print(f"  {escape(c)}", soft_wrap=True, highlight=False)
 
 
 def symbol_tables(views: list[SymbolView]) -> list[Table]:

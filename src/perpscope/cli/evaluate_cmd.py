@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.core.errors import PerpscopeError
 from perpscope.core.time import MINUTE_MS, interval_ms
 
@@ -45,7 +45,7 @@ def run_spec(
     if spec.dataset == "lake":
         if ctx is None:
             raise PerpscopeError("dataset 'lake' needs the command's context (a --data-dir)")
-        ds = lake_dataset(lake(ctx), spec.dataset_options)
+        ds = lake_dataset(reading_lake(ctx), spec.dataset_options)
         panel, notes, missing = ds.panel, ds.notes, ds.missing
     elif spec.dataset in SHARED_DATASETS:
         panel, notes = SHARED_DATASETS[spec.dataset](shared, spec.dataset_options)

@@ -27,7 +27,7 @@ from perpscope.assemble.heatmap import (
     realized_liquidations,
 )
 from perpscope.assemble.view import source_lines
-from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
 from perpscope.cli.output import print_notes, zone_table
 from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
@@ -95,7 +95,7 @@ def heatmap(
     ] = None,
 ) -> None:
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
-    lk = lake(ctx)
+    lk = reading_lake(ctx)
     try:
         if out is not None:
             check_chart_path(out)
@@ -172,7 +172,7 @@ def calibrate(
     ] = None,
 ) -> None:
     """Fit the model's parameters on one window, score the choice once on the later one."""
-    lk = lake(ctx)
+    lk = reading_lake(ctx)
     try:
         f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
         every_ms = interval_ms(every) if every else None

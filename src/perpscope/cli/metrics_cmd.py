@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
@@ -25,7 +24,16 @@ from perpscope.cli.options import (
     ToOpt,
     VenueOpt,
 )
-from perpscope.cli.output import print_provenance, write_frame
+from perpscope.cli.output import Column, fitted_table, print_provenance, write_frame
+from perpscope.core.format import (
+    date_text,
+    pct_text,
+    price_text,
+    rate_text,
+    ratio_text,
+    signed_text,
+    usd_text,
+)
 
 
 def metrics(
@@ -42,46 +50,44 @@ def metrics(
     """Per-bar metrics (price, funding, OI, liquidations, flow) of one perp from the store."""
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    mp = load_panel(lake(ctx), venue, symbol, start, end, every)
+    mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
     panel = mp.panel
     if fmt != "table":
         if fmt != "json":
             print_provenance(mp, to_stderr=True)
         write_frame(panel, fmt, out, mp.provenance_json())
         return
-    cols = [
-        c
-        for c in (
-            "close",
-            "volume_usd",
-            "funding_rate_8h",
-            "funding_sampled_8h",
-            "oi_usd",
-            "oi_usd_chg_1d",
-            "liq_long_usd",
-            "liq_short_usd",
-            "liq_burst",
-            "taker_imbalance",
-            "perp_spot_ratio",
-        )
-        if c in panel.columns
-    ]
-    t = Table(
-        title=f"{mp.view.canonical} · {mp.view.scope.label}: metrics per {every} bar (latest {rows})",
-        header_style="bold",
+    shown = panel.tail(rows)
+    con = console()
+    if shown.is_empty():
+        raise fail(f"no {every} bars of {mp.view.canonical} between the dates asked")
+    t = fitted_table(
+        f"{mp.view.canonical} · {mp.view.scope.label}: metrics per {every} bar (latest {shown.height})",
+        ("bar (UTC)", [date_text(ms) for ms in shown["ts_ms"].dt.epoch("ms")]),
+        [c for c in METRIC_COLUMNS if c.name in panel.columns],
+        shown.to_dicts(),
+        con.width,
+        "every column: --format csv or json",
     )
-    t.add_column("bar (UTC)", no_wrap=True)
-    for c in cols:
-        t.add_column(c, justify="right")
-    for r in panel.tail(rows).iter_rows(named=True):
-        t.add_row(str(r["ts_ms"])[:16], *[_cell(r[c]) for c in cols])
-    console().print(t)
+    con.print(t)
     print_provenance(mp)
 
 
-def _cell(x: object) -> str:
-    if x is None:
-        return "–"
-    if isinstance(x, float):
-        return f"{x:.4g}" if abs(x) < 1e6 else f"{x:,.0f}"
-    return str(x)
+def _yes(x: object) -> str:
+    return "yes" if x else ""
+
+
+#: The metrics table's columns, most wanted first (a narrow terminal keeps the first that fit).
+METRIC_COLUMNS = (
+    Column("close", "close", price_text),
+    Column("funding_rate_8h", "funding/8h", rate_text),
+    Column("oi_usd", "OI", usd_text),
+    Column("oi_usd_chg_1d", "OI Δ1d", lambda x: pct_text(x, 1)),
+    Column("liq_long_usd", "liq long", usd_text),
+    Column("liq_short_usd", "liq short", usd_text),
+    Column("volume_usd", "volume", usd_text),
+    Column("taker_imbalance", "taker imb.", signed_text),
+    Column("perp_spot_ratio", "perp/spot", ratio_text),
+    Column("liq_burst", "burst", _yes),
+    Column("funding_sampled_8h", "sampled/8h", rate_text),
+)

@@ -4,9 +4,10 @@ the import report, hot-zone and fragility tables."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import typer
@@ -14,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from perpscope.cli.common import console, err_console, fail
-from perpscope.core.format import usd_text
+from perpscope.core.format import pct_text, price_text, usd_text
 
 if TYPE_CHECKING:
     from perpscope.assemble.panel import MarketPanel
@@ -47,15 +48,30 @@ def write_frame(
         if out is None:
             raise fail("--format parquet needs --out FILE")
         df.write_parquet(out)
-    elif fmt == "csv":
+        err_console().print(f"Wrote {df.height:,} rows to [bold]{out}[/]")
+        return
+    df = _epoch_ms(df)
+    if fmt == "csv":
         text = df.write_csv()
         out.write_text(text) if out else typer.echo(text, nl=False)
     else:
-        rows = df.with_columns(pl.col(pl.Datetime).dt.to_string("%Y-%m-%dT%H:%M:%SZ")).to_dicts()
+        rows = df.to_dicts()
         text = json.dumps({"provenance": provenance, "rows": rows} if provenance else rows, default=str)
         out.write_text(text) if out else typer.echo(text)
     if out:
         err_console().print(f"Wrote {df.height:,} rows to [bold]{out}[/]")
+
+
+def _epoch_ms(df: pl.DataFrame) -> pl.DataFrame:
+    """Instants as the integers their names promise (``ts_ms``: int ms UTC), and beside the bar's
+    instant a readable ``time_utc`` (``2025-10-10T21:00:00Z``) for people reading the file."""
+    out = df.with_columns(pl.col(pl.Datetime).dt.epoch("ms"))
+    if isinstance(df.schema.get("ts_ms"), pl.Datetime) and "time_utc" not in df.columns:
+        at = out.columns.index("ts_ms") + 1
+        out = out.insert_column(
+            at, df.get_column("ts_ms").dt.to_string("%Y-%m-%dT%H:%M:%SZ").alias("time_utc")
+        )
+    return out
 
 
 def print_report(report: ImportReport, notes: bool = True) -> None:
@@ -88,12 +104,12 @@ def zone_table(zones: pl.DataFrame) -> Table:
         row = [
             r["side"],
             str(r["rank"]),
-            f"{r['price_lo']:,.2f} – {r['price_hi']:,.2f}",
-            f"{r['usd']:,.0f}",
-            f"{r['distance_pct']:+.2f}%",
+            f"{price_text(r['price_lo'])} – {price_text(r['price_hi'])}",
+            usd_text(r["usd"]),
+            pct_text(r["distance_pct"] / 100),
         ]
         if band:
-            row.append(f"{r['usd_p10']:,.0f} – {r['usd_p90']:,.0f}")
+            row.append(f"{usd_text(r['usd_p10'])} – {usd_text(r['usd_p90'])}")
         t.add_row(*row)
     return t
 
@@ -111,4 +127,63 @@ def fragility_table(f: pl.DataFrame) -> Table:
             f"{r['final_move_pct_p50']:+.2f}%",
             f"{r['amplification_p50']:.2f}",
         )
+    return t
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A frame column as a terminal table shows it: its header and how a value reads."""
+
+    name: str
+    header: str
+    text: Callable[[Any], str]
+
+
+#: Border and padding rich draws around each cell of a table (``│ x ``), and the closing border.
+_CELL_CHROME, _TABLE_CHROME = 3, 1
+
+
+def fitting_columns(
+    columns: Sequence[Column], rows: Sequence[dict[str, Any]], width: int, reserved: int = 0
+) -> tuple[list[Column], list[Column]]:
+    """The columns (in the given order: most wanted first) that fit ``width`` terminal columns whole,
+    and the ones left out. ``reserved``: width already taken by fixed columns (with their chrome).
+
+    Numbers are never cut or folded: a column is shown at the width of its widest cell or not at all.
+    """
+    used = reserved + _TABLE_CHROME
+    kept: list[Column] = []
+    dropped: list[Column] = []
+    for c in columns:
+        need = max([len(c.header), *(len(c.text(r.get(c.name))) for r in rows)]) + _CELL_CHROME
+        if used + need <= width:
+            kept.append(c)
+            used += need
+        else:
+            dropped.append(c)
+    return kept, dropped
+
+
+def fitted_table(
+    title: str,
+    first: tuple[str, Sequence[str]],
+    columns: Sequence[Column],
+    rows: Sequence[dict[str, Any]],
+    width: int,
+    more: str,
+) -> Table:
+    """A table of ``rows``: a fixed first column (header, cells), then as many of ``columns`` as fit
+    ``width`` whole; a caption names the ones left out and ``more`` (how to see them)."""
+    head, cells = first
+    reserved = max([len(head), *(len(x) for x in cells)]) + _CELL_CHROME
+    kept, dropped = fitting_columns(columns, rows, width, reserved)
+    caption = (
+        f"not shown at {width} columns: {', '.join(c.header for c in dropped)} ({more})" if dropped else None
+    )
+    t = Table(title=title, caption=caption, header_style="bold")
+    t.add_column(head, no_wrap=True)
+    for c in kept:
+        t.add_column(c.header, justify="right", no_wrap=True)
+    for cell, r in zip(cells, rows, strict=True):
+        t.add_row(cell, *[c.text(r.get(c.name)) for c in kept])
     return t

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import polars as pl
 import typer
+from rich.console import RenderableType
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
@@ -51,7 +54,7 @@ def regimes(
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if what not in WHAT:
         raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
-    mp = load_panel(lake(ctx), venue, symbol, start, end, every)
+    mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
     panel = mp.priced  # a bar without a price has no regime (not "neutral")
     labels = classify(panel)
     if fmt != "table":
@@ -71,7 +74,9 @@ def regimes(
     print_provenance(mp)
 
 
-def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15) -> list[Table]:
+def regime_tables(
+    panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15
+) -> list[RenderableType]:
     """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables."""
     labels = labels if labels is not None else classify(panel)
     r = reading(panel)
@@ -80,7 +85,8 @@ def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last:
     now.add_column("")
     for row in r.iter_rows(named=True):
         now.add_row("series", f"{row['venue']}:{row['canonical']} at {_t(row['ts_ms'])} UTC")
-        now.add_row("regime", f"{row['regime']} (since {_t(row['since_ms'])}, {row['bars']} bars)")
+        bars = f"{row['bars']} bar{'s' if row['bars'] != 1 else ''}"
+        now.add_row("regime", f"{row['regime']} (since {_t(row['since_ms'])}, {bars})")
         now.add_row("evidence", row["evidence"])
         ratio = row["spot_perp_ratio_w"]
         flow = (
@@ -92,23 +98,44 @@ def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last:
         now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
         now.add_row("breakers", row["breakers_engaged"] or "none engaged")
     ep = episodes(labels).filter(pl.col("regime") != "neutral").tail(last)
-    tl = Table(title=f"Regime timeline (latest {last} non-neutral episodes)", header_style="bold")
-    for c in ("from (UTC)", "to", "regime", "bars", "evidence"):
-        tl.add_column(c, no_wrap=c != "evidence")
-    for e in ep.iter_rows(named=True):
-        tl.add_row(_t(e["start_ms"]), _t(e["end_ms"]), e["regime"], str(e["bars"]), e["evidence"])
+    out: list[RenderableType] = [now]
+    # two columns (when | regime and its evidence) rather than five: the evidence keeps most of the
+    # width, so a sentence reads on a few lines at 80 columns instead of one word per line
+    if ep.height:
+        tl = Table(title=f"Regime timeline (latest {ep.height} non-neutral episodes)", header_style="bold")
+        tl.add_column("when (UTC)", no_wrap=True)
+        tl.add_column("regime · evidence of its first bar")
+        for e in ep.iter_rows(named=True):
+            start, end = _t(e["start_ms"]), _t(e["end_ms"])
+            to = end[11:] if end[:10] == start[:10] else end[5:]
+            bars = f"{e['bars']} bar{'s' if e['bars'] != 1 else ''}"
+            tl.add_row(
+                f"{start}\n[dim]→ {to} · {bars}[/]", f"[bold]{e['regime']}[/]\n{escape(e['evidence'] or '')}"
+            )
+        out.append(tl)
+    else:
+        out.append(Text("No non-neutral regime episode in the panel.", style="dim"))
     tm = treadmill(labels)
-    tt = Table(title="Liquidation treadmill cycles", header_style="bold")
-    for c in ("chain", "cycle", "of", "flush (UTC)", "next flush", "evidence"):
-        tt.add_column(c, no_wrap=c != "evidence")
-    for cy in tm.iter_rows(named=True):
-        tt.add_row(
-            str(cy["chain"]),
-            str(cy["cycle"]),
-            str(cy["cycles"]),
-            _t(cy["flush_start_ms"]),
-            _t(cy["next_flush_start_ms"]),
-            cy["evidence"],
+    if tm.height:
+        tt = Table(title="Liquidation treadmill cycles", header_style="bold")
+        tt.add_column("cycle", no_wrap=True)
+        tt.add_column("evidence")
+        for cy in tm.iter_rows(named=True):
+            nxt = cy["next_flush_start_ms"]
+            when = f"chain {cy['chain']} · {cy['cycle']} of {cy['cycles']}"
+            flushes = f"flush {_t(cy['flush_start_ms'])}" + (f"\nnext  {_t(nxt)}" if nxt is not None else "")
+            tt.add_row(
+                f"{when}\n[dim]{flushes}[/]",
+                escape(cy["evidence"] or ""),
+            )
+        out.append(tt)
+    else:
+        out.append(
+            Text(
+                "No liquidation treadmill cycle in the panel (a cycle: a deleveraging flush, leverage "
+                "rebuilt, the next flush; docs/regimes.md).",
+                style="dim",
+            )
         )
     cb = circuit_breakers(panel)
     bt = Table(title="Circuit breakers of the treadmill", header_style="bold")
@@ -117,4 +144,5 @@ def regime_tables(panel: pl.DataFrame, labels: pl.DataFrame | None = None, last:
     for b in cb.iter_rows(named=True):
         on = b["engaged"]
         bt.add_row(b["check"], "n/a" if on is None else ("[green]yes[/]" if on else "no"), b["evidence"])
-    return [now, tl, tt, bt]
+    out.append(bt)
+    return out

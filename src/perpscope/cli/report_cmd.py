@@ -14,7 +14,7 @@ from perpscope.api import ApiError, DataSource, Limits
 from perpscope.api.params import check_symbol, check_time, check_venue
 from perpscope.api.views import dashboard_view, make_query, market
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
-from perpscope.cli.common import err_console, fail, lake
+from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.cli.output import print_notes
 from perpscope.core.time import ms_to_iso
 from perpscope.dashboard import report_html
@@ -42,7 +42,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report of SYMBOL: price with the liquidation heatmap, OI, funding,
     liquidations, ratios, regimes, hot zones and the cascade curve (each chart: PNG export button)."""
-    src = DataSource(lake(ctx))
+    src = DataSource(reading_lake(ctx))
     limits = Limits()
     try:
         q = make_query(

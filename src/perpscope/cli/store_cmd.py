@@ -17,7 +17,7 @@ import typer
 from rich.text import Text
 
 from perpscope.assemble.records import coverage_of, summary
-from perpscope.cli.common import console, fail, lake
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.core.time import ms_to_datetime, ms_to_iso
 from perpscope.records import RECORDS
 from perpscope.store import Lake
@@ -58,7 +58,7 @@ def info(
     ] = False,
 ) -> None:
     """What the store holds: per coin and venue by default; per series with --details or --json."""
-    lk = lake(ctx)
+    lk = reading_lake(ctx)
     sel = Selection.of(coin, venue, record, symbol)
     _check_records(sel)
     if as_json:

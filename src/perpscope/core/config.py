@@ -34,10 +34,13 @@ class Settings:
     ----------
     data_dir : Path
         Root of the Parquet lake.
+    chosen : bool
+        Whether the user named it (``--data-dir`` or ``$PERPSCOPE_DATA``) rather than taking the default.
     """
 
     data_dir: Path
+    chosen: bool = False
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:
-        return cls(data_dir=resolve_data_dir(data_dir))
+        return cls(data_dir=resolve_data_dir(data_dir), chosen=bool(data_dir or os.environ.get(DATA_ENV)))

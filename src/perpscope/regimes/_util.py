@@ -152,9 +152,28 @@ def usd_expr(x: pl.Expr) -> pl.Expr:
     return pl.concat_str([sign, pl.lit("$"), text.str.strip_prefix("-")]).fill_null("n/a")
 
 
+def fixed_expr(x: pl.Expr, digits: int) -> pl.Expr:
+    """Number → signed text with exactly ``digits`` decimals, ``0.01`` → ``"+0.010"`` (3 digits);
+    zero unsigned, null → null. Rounding then casting to text would drop the trailing zeros, so two
+    rates of one sentence would not read alike (``+0.01%`` beside ``+0.012%``)."""
+    scale = 10**digits
+    n = (x * scale).round(0).cast(pl.Int64)
+    sign = pl.when(n > 0).then(pl.lit("+")).when(n < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    a = n.abs()
+    frac = (a % scale).cast(pl.Utf8).str.zfill(digits)
+    return pl.concat_str([sign, (a // scale).cast(pl.Utf8), pl.lit("."), frac])
+
+
 def rate_expr(x: pl.Expr) -> pl.Expr:
-    """Funding fraction → percent with three decimals, ``0.00012`` → ``"+0.012%"``."""
-    return pct_expr(x, 3)
+    """Funding fraction → percent with three decimals, ``0.00012`` → ``"+0.012%"``, ``0.0001`` →
+    ``"+0.010%"``; null → ``"n/a"``."""
+    return pl.concat_str([fixed_expr(x * 100, 3), pl.lit("%")]).fill_null("n/a")
+
+
+def pp_expr(x: pl.Expr) -> pl.Expr:
+    """Change of a rate (fraction) → percentage points with three decimals, ``0.00003`` → ``"+0.003 pp"``
+    (a rate going from 0.010% to 0.013% moved 0.003 points, not 0.003%)."""
+    return pl.concat_str([fixed_expr(x * 100, 3), pl.lit(" pp")]).fill_null("n/a")
 
 
 def pct(x: float | None, digits: int = 1) -> str:

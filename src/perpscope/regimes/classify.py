@@ -14,6 +14,7 @@ from perpscope.regimes._util import (
     lagged,
     numbered,
     pct_expr,
+    pp_expr,
     prepare,
     rate_expr,
     usd_expr,
@@ -137,7 +138,7 @@ def _evidence(cfg: RegimeConfig) -> pl.Expr:
             pl.lit(f" / {w}, funding "),
             rate_expr(pl.col("funding_8h")),
             pl.lit(" per 8h (Δ "),
-            rate_expr(pl.col("funding_chg")),
+            pp_expr(pl.col("funding_chg")),
             pl.lit(")"),
             pl.when(pl.col("liq_long_w_usd").is_not_null()).then(liq).otherwise(pl.lit("")),
             pl.when(pl.col("ls_ratio").is_not_null()).then(ls).otherwise(pl.lit("")),
@@ -288,7 +289,8 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
         )
         ep = ep.drop("price_chg")
     bars = pl.col("bars").cast(pl.Utf8)
-    extra: list[pl.Expr] = [pl.lit("; over "), bars, pl.lit(" bars")]
+    plural = pl.when(pl.col("bars") == 1).then(pl.lit(" bar")).otherwise(pl.lit(" bars"))
+    extra: list[pl.Expr] = [pl.lit("; over "), bars, plural]
     if num["price_chg"]:
         extra += [
             pl.lit(": price "),
@@ -304,7 +306,8 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
             pct_expr(pl.col("oi_chg_max")),
         ]
     if num["liq_long_w_usd"]:
-        extra += [pl.lit(", long liq up to "), usd_expr(pl.col("liq_long_usd"))]
+        liq = pl.concat_str([pl.lit(", long liq up to "), usd_expr(pl.col("liq_long_usd"))])
+        extra.append(pl.when(pl.col("liq_long_usd").is_not_null()).then(liq).otherwise(pl.lit("")))
     ep = ep.with_columns(pl.concat_str([pl.lit("opened on: "), pl.col("_ev"), *extra]).alias("evidence"))
     return ep.drop("_run", "_ev").select(
         "venue",

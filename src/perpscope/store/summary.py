@@ -25,13 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from perpscope.core.time import interval_label
 from perpscope.records import RECORDS
 from perpscope.store.coverage import SERIES_COLUMNS, TOLERANCE_MS, scan_series_columns, series_stats
 from perpscope.store.lake import Lake
+from perpscope.store.segment_cache import SegmentCache
 from perpscope.store.selection import Partition, Selection, coin_of, selected_partitions
 
 #: Files read per scan when their footers cannot describe them (small enough to start early).
@@ -75,7 +74,9 @@ def summary(lake: Lake, selection: Selection | None = None) -> pl.DataFrame:
         held, then rows; a coin's venues likewise. An empty frame when nothing matches.
     """
     parts = selected_partitions(lake, selection)
-    series = _series_of(parts)
+    cache = SegmentCache(lake.root)
+    series = _series_of(parts, cache)
+    cache.save(complete=selection is None or selection == Selection())
     return _by_coin_venue(series)
 
 
@@ -104,38 +105,53 @@ class _Series:
     segments: list[Segment]
 
 
-def _series_of(parts: list[Partition]) -> list[_Series]:
+def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> list[_Series]:
     """Segments of every file of ``parts``, grouped into series.
 
-    Footers are parsed one after another (parsing holds the GIL: a thread pool over footers measured
-    slower than one thread on the shared store). Files a footer cannot describe are read in batches
-    of :data:`READ_BATCH` (one scan each) by a worker thread while the main thread parses the next
-    footers: polars releases the GIL, so the two overlap.
+    Files unchanged since the last call come from ``cache``. Footers are parsed one after another
+    (parsing holds the GIL: a thread pool over footers measured slower than one thread on the shared
+    store). Files a footer cannot describe are read in batches of :data:`READ_BATCH` (one scan each)
+    by a worker thread while the main thread parses the next footers: polars releases the GIL, so
+    the two overlap.
     """
     found: dict[tuple[int, tuple[object, ...]], list[Segment]] = defaultdict(list)
+
+    def add(i: int, f: str, segs: list[Segment], store: bool) -> None:
+        if store and cache is not None:
+            cache.put(f, segs)
+        for seg in segs:
+            found[(i, seg.key)].append(seg)
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        reads: list[Future[list[tuple[int, Segment]]]] = []
+        reads: list[Future[list[tuple[int, str, list[Segment]]]]] = []
         unread: list[tuple[int, str]] = []
         for i, p in enumerate(parts):
             if unread and (len(unread) >= READ_BATCH or parts[i - 1].record != p.record):
                 reads.append(pool.submit(_read_segments, parts[i - 1].record, unread))
                 unread = []
-            for n, f in enumerate(p.files):
+            todo = []
+            for f in p.files:
+                hit = cache.get(f) if cache is not None else None
+                if hit is None:
+                    todo.append(f)
+                else:
+                    add(i, f, hit, store=False)
+            for n, f in enumerate(todo):
                 segs = footer_segments(p.record, f)
                 if segs is None and n == 0:
                     # the first month mixes series: the others most likely do too, and reading
                     # their columns costs no more than parsing their footers first
-                    unread.extend((i, g) for g in p.files)
+                    unread.extend((i, g) for g in todo)
                     break
                 if segs is None:
                     unread.append((i, f))
-                for seg in segs or ():
-                    found[(i, seg.key)].append(seg)
+                else:
+                    add(i, f, segs, store=True)
         if unread:
             reads.append(pool.submit(_read_segments, parts[-1].record, unread))
         for fut in reads:
-            for i, seg in fut.result():
-                found[(i, seg.key)].append(seg)
+            for i, f, segs in fut.result():
+                add(i, f, segs, store=True)
     return [
         _Series(parts[i].record, parts[i].venue, parts[i].canonical, key, segs)
         for (i, key), segs in found.items()
@@ -144,6 +160,9 @@ def _series_of(parts: list[Partition]) -> list[_Series]:
 
 def footer_segments(record: str, path: Path | str) -> list[Segment] | None:
     """Segments of one month file from its footer alone; ``None`` where the footer cannot say."""
+    import pyarrow as pa  # here: a store info answered from the cache never parses a footer
+    import pyarrow.parquet as pq
+
     rt = RECORDS[record]
     series_cols = SERIES_COLUMNS.get(record, ())
     has_interval = record in SERIES_COLUMNS
@@ -184,8 +203,9 @@ def footer_segments(record: str, path: Path | str) -> list[Segment] | None:
     return out
 
 
-def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int, Segment]]:
-    """Exact per-file segments (gaps judged as :func:`coverage` judges them) of files read whole."""
+def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int, str, list[Segment]]]:
+    """Exact per-file segments (gaps judged as :func:`coverage` judges them) of files read whole:
+    ``(partition index, file, segments)`` per file."""
     series_cols = list(SERIES_COLUMNS.get(record, ()))
     paths = [f for _, f in files]
     owner = pl.DataFrame(
@@ -194,7 +214,7 @@ def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int,
     )
     rows = scan_series_columns(record, paths).join(owner, on="__path").drop("__path")
     stats = series_stats(rows, record, ["__file", "__part", *series_cols])
-    out = []
+    by_file: dict[int, list[Segment]] = {n: [] for n in range(len(files))}
     for r in stats.iter_rows(named=True):
         seg = Segment(
             tuple(r[c] for c in series_cols),
@@ -205,8 +225,8 @@ def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int,
             tuple(r["steps"]),
             r["gaps"] > 0,
         )
-        out.append((r["__part"], seg))
-    return out
+        by_file[r["__file"]].append(seg)
+    return [(i, f, by_file[n]) for n, (i, f) in enumerate(files)]
 
 
 def _units_per_ms(logical_type_json: str) -> int | None:
