@@ -51,9 +51,9 @@ def _feeds(
     """The live feeds of each venue with the wanted streams it offers; error when a venue offers none."""
     feeds: list[Any] = []
     for v in venues:
-        mine = [s for s in wanted if s in v.live.live]
+        mine = [s for s in wanted if s in v.capabilities.live]
         if not mine:
-            raise ValueError(f"{v.name} offers none of {wanted}; it has: {', '.join(v.live.live)}")
+            raise ValueError(f"{v.name} offers none of {wanted}; it has: {', '.join(v.capabilities.live)}")
         o = opts
         if v.name == "bybit":  # a test's --ws-url serves Binance frames; Bybit has its own override
             o = LiveOptions(opts.rest_url, bybit_ws, opts.kline_period, opts.oi_poll_s)
@@ -103,7 +103,7 @@ def backfill(
             raise ValueError("--since is required (e.g. 2025-10-01)")
         now = clock.now_ms()
         jobs, notes = plan(
-            v.history,
+            v.capabilities,
             [s for s in (streams or v.default_history).split(",") if s.strip()],
             syms,
             parse_time_ms(since),

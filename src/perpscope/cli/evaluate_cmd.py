@@ -90,9 +90,9 @@ def run_spec(
                 "event study was skipped"
             )
         result = run_study(spec, panel, labels)
-    from perpscope.evaluate.study import _clean
+    from perpscope.evaluate.study import json_safe
 
-    result = _clean(result)
+    result = json_safe(result)
     why = why_no_trials(result, missing)
     notes += why
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -31,14 +31,14 @@ from perpscope.evaluate.walkforward import MIN_TRAIN_ROWS, WalkForwardConfig, pr
 PRIOR_VARIANT = "class prior (no features)"
 
 
-def _clean(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     """NaN/inf → None, recursively, so the result is valid JSON."""
     if isinstance(x, float):
         return None if not math.isfinite(x) else x
     if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
+        return [json_safe(v) for v in x]
     return x
 
 
@@ -116,7 +116,7 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
             result["data"]["label_column_missing"] = spec.label_column
     result["events"] = [r.as_dict() for r in event_study(out_frame, signals, horizons)] if signals else []
     result |= _walk_forward(spec, out_frame, horizons, bar)
-    return _clean(result)
+    return json_safe(result)
 
 
 #: Bars a series needs with every feature and the outcome before it is walked forward at a horizon.
