@@ -131,6 +131,7 @@ def test_alerts_check_reads_through_the_market_view_and_says_what_it_lacks(tmp_p
     assert "price: binance BTC-USDT-PERP 1h" in r.stderr  # the provenance footnotes
     assert "rule 'oi' (oi_drop) cannot fire" in r.stderr and "has no oi_base / oi_usd" in r.stderr
     assert "rule 'nowhere': no candles of BTCUSDT for venue scope okx" in r.stderr
+    assert "no rule fired (2 checked: oi, nowhere)" in r.stderr  # a quiet check says so
 
 
 def test_hot_zone_and_regime_change() -> None:

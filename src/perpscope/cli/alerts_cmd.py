@@ -286,8 +286,10 @@ def run(
             panels = watched_panels(lk, cfg.rules, end_ms)
             print_sources(cfg.rules, panels, shown)
             alerts = check_rules(lk, cfg.rules, end_ms, panels)
-            for a in ob.admit(((a, cool[a.rule]) for a in alerts), targets.bodies(), time.time()):
+            fresh = list(ob.admit(((a, cool[a.rule]) for a in alerts), targets.bodies(), time.time()))
+            for a in fresh:
                 typer.echo(message(a))
+            say_quiet(cfg.rules, alerts, fresh)
             n += 1
             if once or (max_checks is not None and n >= max_checks):
                 drain(ob, targets, cfg.delivery, wait, report=_report)
@@ -296,6 +298,22 @@ def run(
             # until the next check: deliver what is owed as it falls due (all targets at once)
             drain(ob, targets, cfg.delivery, cfg.poll_seconds - (time.monotonic() - started), _report)
             time.sleep(max(0.0, cfg.poll_seconds - (time.monotonic() - started)))
+
+
+def say_quiet(rules: tuple[Rule, ...], fired: list[Alert], fresh: list[Alert]) -> None:
+    """On standard error, when a check sends nothing: that no rule fired (naming the rules checked), or
+    that what fired was already sent (its cooldown has not passed). Silence would read as a hang."""
+    if fresh:
+        return
+    names = ", ".join(r.name for r in rules)
+    if not fired:
+        err_console().print(f"no rule fired ({len(rules)} checked: {escape(names)})", highlight=False)
+    else:
+        again = ", ".join(sorted({a.rule for a in fired}))
+        err_console().print(
+            f"{len(fired)} alert(s) fired ({escape(again)}) but were sent before, within their cooldown",
+            highlight=False,
+        )
 
 
 def check(
