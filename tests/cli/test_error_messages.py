@@ -22,12 +22,9 @@ runner = CliRunner()
 INTERNAL = re.compile(r"Traceback|build_panel|StopIteration|_frames|\d{13} ms")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("errors-demo")
-    res = runner.invoke(app, ["demo", "--out", str(out), "--no-png"], env={"COLUMNS": "80"})
-    assert res.exit_code == 0, res.output
-    return out / "data"
+@pytest.fixture
+def store(demo_session: tuple[Path, str]) -> Path:
+    return demo_session[0]
 
 
 def run(store: Path, *args: str) -> tuple[int, str]:
@@ -101,3 +98,31 @@ def test_a_bar_length_that_fits_no_stored_bars_says_which_do(store: Path) -> Non
 )
 def test_from_ccxt(ccxt: str, canonical: str | None) -> None:
     assert from_ccxt(ccxt) == canonical
+
+
+def test_heatmap_json_holds_the_zones_the_table_shows(store: Path, tmp_path: Path) -> None:
+    import json
+
+    res = runner.invoke(app, ["--data-dir", str(store), "heatmap", "BTCUSDT", "--format", "json"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)
+    assert {z["side"] for z in doc["zones"]} == {"long", "short"}
+    for z in doc["zones"]:  # longs below the price, shorts above
+        assert (z["price_hi"] <= doc["price"]) if z["side"] == "long" else (z["price_lo"] >= doc["price"])
+    assert any(line.startswith("open_interest:") for line in doc["sources"])
+
+
+def test_cascade_json_is_valid_json_with_the_fragility_curve(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(
+        app, ["--data-dir", str(store), "cascade", "BTCUSDT", "--paths", "50", "--format", "json"]
+    )
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    shocks = [r["shock_pct"] for r in doc["fragility"]]
+    assert -3.0 in shocks and 3.0 in shocks
+    assert {r["measure"] for r in doc["outcome"]} >= {"final move", "liquidated USD"}

@@ -90,7 +90,7 @@ def run_spec(
                 "event study was skipped"
             )
         result = run_study(spec, panel, labels)
-    from perpscope.evaluate.study import json_safe
+    from perpscope.core.format import json_safe
 
     result = json_safe(result)
     why = why_no_trials(result, missing)

@@ -6,6 +6,7 @@ Pure string formatting, so every layer may use it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 #: What a view shows where the store holds no value.
 MISSING = "–"
@@ -120,3 +121,14 @@ REGIME_COLOURS: dict[str, str] = {
 }
 #: Colour of a label missing from :data:`REGIME_COLOURS`.
 UNKNOWN_REGIME_COLOUR = "#9aa1ab"
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/inf → None, recursively through dicts, lists and tuples, so ``json.dumps`` writes valid JSON."""
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    return x

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from perpscope.core.format import json_safe
 from perpscope.core.time import interval_label
 from perpscope.evaluate import stats
 from perpscope.evaluate.events import event_study, forward_outcomes, label_signals
@@ -29,17 +30,6 @@ from perpscope.evaluate.walkforward import MIN_TRAIN_ROWS, WalkForwardConfig, pr
 
 #: Always-present reference variant: the training window's class prior (no features).
 PRIOR_VARIANT = "class prior (no features)"
-
-
-def json_safe(x: Any) -> Any:
-    """NaN/inf → None, recursively, so the result is valid JSON."""
-    if isinstance(x, float):
-        return None if not math.isfinite(x) else x
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [json_safe(v) for v in x]
-    return x
 
 
 def _bar_ms(panel: pl.DataFrame) -> int:
