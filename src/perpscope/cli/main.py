@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from perpscope import __version__
-from perpscope.core.config import DATA_ENV, Settings
+from perpscope.core.config import DATA_ENV, ConfigFileError, Settings, UserConfig, load_user_config
 
 if TYPE_CHECKING:  # typer ships its own copy of click; these are its types
     from typer._click.core import Command, Context
@@ -99,9 +99,42 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """perpscope: collect, measure and show derivatives leverage from your own data."""
+    """perpscope: collect, measure and show derivatives leverage from your own data.
+
+    Defaults may come from a config file: ./perpscope.toml or ~/.config/perpscope/config.toml
+    ($PERPSCOPE_CONFIG names another; docs/config.md)."""
+    try:
+        cfg = load_user_config()
+    except ConfigFileError as e:
+        from rich.markup import escape
+
+        from perpscope.cli.common import fail
+
+        raise fail(escape(str(e))) from None  # "[defaults]" is the file's, not rich markup
     s = Settings.from_env(data_dir)
-    ctx.obj = {"settings": s, "data_dir": s.data_dir}
+    if not s.chosen and cfg.data_dir is not None:  # --data-dir and $PERPSCOPE_DATA come first
+        s = Settings(cfg.data_dir, chosen=True)
+    ctx.obj = {"settings": s, "data_dir": s.data_dir, "config": cfg}
+    name = ctx.invoked_subcommand
+    if cfg.path is not None and name:
+        ctx.default_map = {name: _command_defaults(ctx, cfg, name)}
+
+
+def _command_defaults(ctx: Context, cfg: UserConfig, name: str) -> dict[str, object]:
+    """The config's defaults for subcommand ``name`` as click's ``default_map`` wants them: its options,
+    and for a group (``store``) one entry per subcommand (``info``) with that one's options. A single
+    value for an option taking several (``coin = "BTC"`` for ``--coin``) becomes a list of one."""
+    cmd = ctx.command.get_command(ctx, name) if isinstance(ctx.command, TyperGroup) else None
+    opts = _fitted(cfg.options(name), cmd)
+    if cmd is not None and isinstance(cmd, TyperGroup):
+        for sub in cmd.list_commands(ctx):
+            opts[sub] = _fitted(cfg.options(name, sub), cmd.get_command(ctx, sub))
+    return opts
+
+
+def _fitted(opts: dict[str, object], cmd: Command | None) -> dict[str, object]:
+    many = {p.name for p in (cmd.params if cmd is not None else []) if getattr(p, "multiple", False)}
+    return {k: [v] if k in many and not isinstance(v, list) else v for k, v in opts.items()}
 
 
 def main() -> None:  # pragma: no cover - console entry point
