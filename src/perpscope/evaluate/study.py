@@ -15,6 +15,7 @@ of the best variant) counts them all.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
@@ -37,7 +38,12 @@ def _bar_ms(panel: pl.DataFrame) -> int:
     return int(d.filter(d > 0).min())  # type: ignore[arg-type]
 
 
-def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None = None) -> dict[str, Any]:
+def run_study(
+    spec: StudySpec,
+    panel: pl.DataFrame,
+    labels: pl.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run the event studies and walk-forward variants of ``spec`` on ``panel``.
 
     Parameters
@@ -47,6 +53,8 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
         :func:`perpscope.metrics.build_panel` output (one or many series), gapless bars.
     labels : polars.DataFrame, optional
         Extra label columns joined on ``venue, canonical, ts_ms`` (e.g. ``perpscope.regimes.classify``).
+    progress : callable, optional
+        Called with a short line as each stage starts (``walk-forward 4h: funding (3/40)``).
 
     Returns
     -------
@@ -104,8 +112,10 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
             signals |= label_signals(panel, spec.label_column)
         else:
             result["data"]["label_column_missing"] = spec.label_column
+    say = progress or (lambda _: None)
+    say(f"event study: {len(signals)} signal(s) × {len(horizons)} horizon(s)")
     result["events"] = [r.as_dict() for r in event_study(out_frame, signals, horizons)] if signals else []
-    result |= _walk_forward(spec, out_frame, horizons, bar)
+    result |= _walk_forward(spec, out_frame, horizons, bar, say)
     return json_safe(result)
 
 
@@ -128,7 +138,13 @@ def _skipped(
     }
 
 
-def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar: int) -> dict[str, Any]:
+def _walk_forward(
+    spec: StudySpec,
+    frame: pl.DataFrame,
+    horizons: list[int],
+    bar: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
     if not spec.variants:
         return {
             "variants": [],
@@ -165,7 +181,8 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
                 skipped.append(_skipped(series, lab, g, common, feats, f"fewer than {MIN_SERIES_ROWS} bars"))
                 continue
             made = 0
-            for name, fs in variants:
+            for i, (name, fs) in enumerate(variants, 1):
+                say(f"walk-forward {interval_label(h)}: {name} ({i}/{len(variants)})")
                 pred, coefs = predict(common, list(fs), cfg)
                 if pred.height == 0:
                     continue
@@ -192,6 +209,7 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
         lengths = {len(v) for v in per_h.values()}
         if len(per_h) >= 2 and len(lengths) == 1 and next(iter(lengths)) >= 20:
             for what, rets in (("net", per_h), ("gross", per_h_gross)):
+                say(f"reality check and SPA {lab} ({what} returns, {len(per_h)} models, 1000 resamples)")
                 keys = list(rets)
                 m = np.column_stack([-rets[k] for k in keys])
                 rc = stats.reality_check(np.zeros(m.shape[0]), m, reps=1000, mean_block=5, seed=0)
