@@ -77,12 +77,13 @@ def backfill(
         str | None,
         typer.Option(
             "--streams",
-            help="History streams, comma-separated, each optionally with a period. Binance: "
-            "klines:1h,funding,open_interest:5m,ratio_global,ratio_top_accounts,ratio_top_positions,"
-            "taker_volume,mark_klines:1m,index_klines,premium_klines,spot_klines; Bybit: klines:1h,funding,"
-            "open_interest:5m; OKX: klines,mark_klines,index_klines,spot_klines,funding,open_interest:5m,"
-            "ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume; "
-            "Hyperliquid: klines:1h,funding. Default: funding, open interest and the ratios and taker "
+            # the lists are spaced after each comma so the help wraps them instead of cutting them
+            help="History streams, comma-separated, each optionally with a period (klines:1h). Binance: "
+            "klines:1h, funding, open_interest:5m, ratio_global, ratio_top_accounts, ratio_top_positions, "
+            "taker_volume, mark_klines:1m, index_klines, premium_klines, spot_klines. Bybit: klines:1h, "
+            "funding, open_interest:5m. OKX: klines, mark_klines, index_klines, spot_klines, funding, "
+            "open_interest:5m, ratio_global, ratio_top_accounts, ratio_top_positions, taker_volume. "
+            "Hyperliquid: klines:1h, funding. Default: funding, open interest and the ratios and taker "
             "volume where the venue has them.",
         ),
     ] = None,
