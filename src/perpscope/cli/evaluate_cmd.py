@@ -44,6 +44,7 @@ def run_spec(
     """
     from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
     from perpscope.evaluate import load_spec, run_study, settlement_windows
+    from perpscope.evaluate.study import with_bar_returns
     from perpscope.report.evaluation import render_html, render_markdown
     from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
 
@@ -64,6 +65,7 @@ def run_spec(
             f"expected 'lake' or one of {sorted(SHARED_DATASETS)}"
         )
     notes = [*notes, *spec.notes]
+    panel = with_bar_returns(panel)  # a feature run_study derives is not absent
     absent = absent_features([f for v in spec.variants for f in v.features], panel, missing)
     if absent:
         raise PerpscopeError(

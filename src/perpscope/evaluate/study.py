@@ -38,6 +38,14 @@ def _bar_ms(panel: pl.DataFrame) -> int:
     return int(d.filter(d > 0).min())  # type: ignore[arg-type]
 
 
+def with_bar_returns(panel: pl.DataFrame) -> pl.DataFrame:
+    """``panel`` with ``bar_ret`` (the bar's own return, close / open − 1), the price-only feature
+    every study may use, when it has none."""
+    if "bar_ret" in panel.columns:
+        return panel
+    return panel.with_columns((pl.col("close") / pl.col("open") - 1).alias("bar_ret"))
+
+
 def run_study(
     spec: StudySpec,
     panel: pl.DataFrame,
@@ -69,8 +77,7 @@ def run_study(
     """
     if labels is not None:
         panel = panel.join(labels, on=["venue", "canonical", "ts_ms"], how="left")
-    if "bar_ret" not in panel.columns:
-        panel = panel.with_columns((pl.col("close") / pl.col("open") - 1).alias("bar_ret"))
+    panel = with_bar_returns(panel)
     if spec.start or spec.end:
         from perpscope.core.time import parse_time_ms
 
