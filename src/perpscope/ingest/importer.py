@@ -237,7 +237,10 @@ def unrecognized(path: Path, fmts: list[FileFormat]) -> str:
     if not line:
         return f"unrecognized file format: no readable first line (tried {len(fmts)} formats)"
     cols = [c.strip().strip('"') for c in line.lstrip("\ufeff").split(",")]
-    shown = ", ".join(cols[:12]) + (f", … ({len(cols)} columns)" if len(cols) > 12 else "")
+    if not line.isprintable():
+        shown = f"not text: {line[:40]!r}"
+    else:
+        shown = ", ".join(cols[:12]) + (f", … ({len(cols)} columns)" if len(cols) > 12 else "")
     best: tuple[float, str, list[str]] | None = None
     for f in fmts:
         for header in _headers_of(f):

@@ -277,12 +277,15 @@ def _locate_bad_row(
                 raise InputError(
                     source, f"column {name!r}: expected {dtype}, found {value!r}", row=i
                 ) from None
-    quotes = data.count(b'"')
+    odd = next((i for i, line in enumerate(lines, start=1) if line.count('"') % 2), None)
+    if odd is not None:  # a quote that never closes makes the reader join every following line
+        raise InputError(
+            source, f"unbalanced double quote: {lines[odd - 1][:80]!r} (the CSV reader: {why})", row=odd
+        )
     raise InputError(
         source,
         f"the CSV reader failed ({why or 'no reason given'}), yet every line has {len(names)} fields "
-        f"of the expected types ({', '.join(f'{n}: {columns[n]}' for n in names)})"
-        + (f"; the file holds {quotes:,} double quote(s): an unbalanced quote joins lines" if quotes else ""),
+        f"of the expected types ({', '.join(f'{n}: {columns[n]}' for n in names)})",
     )
 
 
