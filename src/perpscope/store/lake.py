@@ -293,7 +293,12 @@ class Transaction:
         """Make every staged file visible (one durable commit record, then the renames)."""
         if not self.staged and not self.removed:
             return
-        commit.apply(self.lake.root, self.staged, self.removed)
+        try:
+            commit.apply(self.lake.root, self.staged, self.removed)
+        except BaseException:
+            if not commit.pending(self.lake.root):  # failed before the commit point: as if never begun
+                self.discard()
+            raise  # after it, the staged files belong to the commit record: recovery finishes them
         self.staged, self.removed = {}, set()
 
     def discard(self) -> None:
