@@ -208,7 +208,7 @@ class Transaction:
             return WriteResult(record.name, 0, 0)
         timeless = record.time_col not in record.key
         if timeless:  # e.g. a trade id: one row per key in the whole frame, the last one winning
-            df = df.unique(subset=list(record.key), keep="last", maintain_order=True)
+            df = _last_per_key(df, list(record.key))
         jobs = [
             (self.lake.partition_dir(record, venue, canonical) / f"{mkey}.parquet", part)
             for venue, canonical, mkey, part in _split_by_month(df, record.time_col)
@@ -243,8 +243,8 @@ class Transaction:
             old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
         both = new if old is None else pl.concat([old, new], how="vertical")
         if record.time_col not in record.key:
-            # equal keys need not be neighbours after sorting by time: keep the newest by hash
-            both = both.unique(subset=list(record.key), keep="last", maintain_order=True)
+            # equal keys need not be neighbours after sorting by time: keep the newest of each key
+            both = _last_per_key(both, list(record.key))
         # stable sort: among equal keys the stored row comes first, so keeping the last row lets the
         # newest write win
         merged = _keep_last_of_equal_keys(both.sort(sort_cols, maintain_order=True), sort_cols)
@@ -263,7 +263,11 @@ class Transaction:
         removed = 0
         key = list(record.key)
         int_keys = [k for k in key if record.polars_schema[k] == pl.Int64]
-        for (venue, canonical), part in df.partition_by(["venue", "canonical"], as_dict=True).items():
+        pairs = df.select("venue", "canonical").unique()
+        parts = (
+            df.partition_by(["venue", "canonical"], as_dict=True) if pairs.height > 1 else {pairs.row(0): df}
+        )
+        for (venue, canonical), part in parts.items():
             keys = part.select(key)
             span = None
             if int_keys:
@@ -328,6 +332,27 @@ def _split_by_month(df: pl.DataFrame, time_col: str) -> Iterator[tuple[str, str,
             if hi > lo:
                 yield venue, canonical, month_key(start), part.slice(int(lo), int(hi - lo))
             start = nxt
+
+
+def _last_per_key(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """The last row of each ``key`` (any order out), for keys that do not hold the time (a trade id).
+
+    Archive trades come with one venue, symbol and source and increasing ids: that case is checked in
+    one pass and returned as is. Otherwise rows are sorted by key (stable, so the last written stays
+    last) and runs of equal keys cut — several times cheaper than an order-keeping hash ``unique``.
+    """
+    if df.height < 2:
+        return df
+    ints = [k for k in key if df.schema[k] == pl.Int64]
+    if len(ints) == 1:
+        others = [k for k in key if k != ints[0]]
+        ids = df.get_column(ints[0])
+        constant = df.select(
+            pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).first()) for k in others])
+        ).to_series()
+        if constant.all() and ids.null_count() == 0 and ids.is_sorted() and ids.diff().slice(1).min() > 0:  # type: ignore[operator]
+            return df
+    return _keep_last_of_equal_keys(df.sort(key, maintain_order=True), key)
 
 
 def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
