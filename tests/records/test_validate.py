@@ -40,7 +40,7 @@ def test_every_row_of_a_real_file_passes(bars: pl.DataFrame) -> None:
         ({"volume_base": -5.0}, "volume_base -5.0 is negative"),
         ({"open": 0.0}, "open 0.0 is not a positive price"),
         ({"volume_base": math.nan}, "volume_base nan is not finite"),
-        ({"close": 1e308}, "high"),  # the close above the high: an impossible bar
+        ({"close": 1e308}, "close 1e+308 is not a price"),  # and above the high: an impossible bar
         ({"high": 1.0}, "is below low"),
         ({"trades": -3}, "trades -3 is negative"),
     ],
@@ -65,6 +65,14 @@ def test_each_bad_value_is_refused_with_its_row_and_reason(
     assert v.detail[0].at == "2025-10-10 00:35:00 UTC"
     assert v.good.height == bars.height - 1
     assert f"row {row + 1}" in v.summary(lambda r: r + 1)
+
+
+def test_a_consistent_bar_at_an_absurd_price_is_refused(bars: pl.DataFrame) -> None:
+    absurd = bars.head(1).with_columns(
+        open=pl.lit(1e300), high=pl.lit(1e308), low=pl.lit(1e300), close=pl.lit(1e308)
+    )
+    v = check(CANDLES, absurd, now_ms=NOW)
+    assert v.rejected == 1 and "high 1e+308 is not a price" in v.detail[0].reason
 
 
 def test_premium_index_bars_may_be_negative_but_not_inconsistent(bars: pl.DataFrame) -> None:
@@ -121,7 +129,7 @@ def test_funding_rates_beyond_100_percent_and_liquidations_at_no_price_are_refus
             }
         )
     )
-    assert "price 0.0 is not positive" in check(LIQUIDATIONS, liq, now_ms=NOW).detail[0].reason
+    assert "price 0.0 is not a positive price" in check(LIQUIDATIONS, liq, now_ms=NOW).detail[0].reason
 
 
 def test_rows_that_do_not_conform_cost_only_themselves(bars: pl.DataFrame) -> None:

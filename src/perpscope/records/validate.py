@@ -4,8 +4,8 @@ One place per record type (:data:`RULES`): every way into the store (file import
 the same checks, so a row that one path refuses cannot come in through another. Checks:
 
 - every number is finite (NaN and ±inf are never stored, nullable columns included);
-- prices are positive (premium-index candles excepted: their OHLC are signed fractions), and a bar's
-  high ≥ max(open, close) ≥ min(open, close) ≥ low;
+- prices are positive and below 1e15 (premium-index candles excepted: their OHLC are signed
+  fractions), and a bar's high ≥ max(open, close) ≥ min(open, close) ≥ low;
 - volumes, quantities, notionals and counts are non-negative;
 - instants lie in a sane window: from 2009-01-01 (no crypto market data is older) to one day after
   now (a venue's clock may run ahead; a predicted funding time lies hours ahead);
@@ -37,6 +37,9 @@ FUTURE_SLACK_MS = DAY_MS
 REFERENCE_RECORDS = frozenset({"instruments", "leverage_brackets"})
 #: Text that may name a store folder (``venue=<v>``, ``symbol=<canonical>``).
 SAFE_NAME = re.compile(r"^[A-Za-z0-9._+\-]+$")
+#: Highest price admitted, quote currency: far above any asset in any quote (BTC is ~2.5e9 in VND);
+#: above it a value is an overflow or a unit mix-up, not a price.
+MAX_PRICE = 1e15
 #: Rejections described row by row (the rest are counted).
 DETAIL_ROWS = 5
 
@@ -112,6 +115,17 @@ def _positive(col: str) -> Rule:
     return Rule(f"{col}_positive", ~(pl.col(col) > 0), _say(col, "is not positive"))
 
 
+def _price(col: str, when: pl.Expr | None = None) -> list[Rule]:
+    """A price: positive and below :data:`MAX_PRICE` (only where ``when`` holds, if given)."""
+    on = pl.lit(True) if when is None else when
+    return [
+        Rule(f"{col}_positive", on & ~(pl.col(col) > 0), _say(col, "is not a positive price")),
+        Rule(
+            f"{col}_absurd", on & (pl.col(col) >= MAX_PRICE), _say(col, f"is not a price (≥ {MAX_PRICE:g})")
+        ),
+    ]
+
+
 def _non_negative(col: str) -> Rule:
     return Rule(f"{col}_non_negative", pl.col(col) < 0, _say(col, "is negative"))
 
@@ -130,10 +144,7 @@ def _share(col: str) -> Rule:
 
 def _candle_rules() -> list[Rule]:
     priced = pl.col("price_type") != "premium"
-    rules = [
-        Rule(f"{c}_positive", priced & ~(pl.col(c) > 0), _say(c, "is not a positive price"))
-        for c in ("open", "high", "low", "close")
-    ]
+    rules = [r for c in ("open", "high", "low", "close") for r in _price(c, priced)]
     top = pl.max_horizontal("open", "close")
     bottom = pl.min_horizontal("open", "close")
     rules += [
@@ -165,16 +176,16 @@ def _candle_rules() -> list[Rule]:
 #: the window, folder-safe venue and symbol).
 RULES: dict[str, list[Rule]] = {
     "candles": _candle_rules(),
-    "trades": [_positive("price"), _non_negative("qty_base")],
+    "trades": [*_price("price"), _non_negative("qty_base")],
     "taker_volume": [
         _positive("interval_ms"),
         *(_non_negative(c) for c in ("buy_base", "sell_base", "buy_usd", "sell_usd")),
     ],
     "book_depth": [_non_negative("depth_base"), _non_negative("notional_usd")],
     # a funding rate is a fraction per interval: venues cap it at a few percent; 100% is corrupt data
-    "funding": [_at_most("rate", 1.0), _positive("interval_ms"), _positive("mark_price")],
+    "funding": [_at_most("rate", 1.0), _positive("interval_ms"), *_price("mark_price")],
     "open_interest": [_non_negative("interval_ms"), _non_negative("oi_base"), _non_negative("oi_usd")],
-    "liquidations": [_positive("price"), _non_negative("qty_base"), _non_negative("notional_usd")],
+    "liquidations": [*_price("price"), _non_negative("qty_base"), _non_negative("notional_usd")],
     "liquidation_totals": [
         _non_negative("interval_ms"),
         _non_negative("long_usd"),

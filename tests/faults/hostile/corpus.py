@@ -206,7 +206,10 @@ def corpus(long_line_bytes: int = 64 << 20) -> list[Hostile]:
             "NaN",
         ),
         Hostile(
-            "close 1e308", kline_fault("close", "1e308"), (f"row {BAD_LINE}", "close 1e+308"), "absurd price"
+            "close 1e308",
+            kline_fault("close", "1e308"),
+            (f"row {BAD_LINE}", "close 1e+308 is not a price"),
+            "absurd price",
         ),
         Hostile(
             "infinite open",
