@@ -43,6 +43,8 @@ from perpscope.store.commit import RecoveryReport
 ROW_GROUP_ROWS = 256 * 1024
 #: zstd level 1: within 10% of level 3's size at about half the write time (measured on 1.6 M candles).
 ZSTD_LEVEL = 1
+#: Listings retried when a commit ran while the folder was listed (each retry waits for the commit).
+_LIST_ATTEMPTS = 5
 #: Month files merged at once; polars releases the GIL while sorting and writing.
 WRITE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -91,12 +93,29 @@ class Lake:
     def month_files(
         self, record: RecordType | str, venue: str | None = None, canonical: str | None = None
     ) -> list[Path]:
-        """Month files of a record, optionally for one venue and/or canonical symbol, sorted."""
-        self._pending_commit()
+        """Month files of a record, optionally for one venue and/or canonical symbol, sorted.
+
+        Never a listing taken while a commit was renaming its files: a commit's record is created and
+        deleted in the store's root, which changes the root's mtime, so a listing during which the
+        root changed is taken again (after waiting for the commit to finish).
+        """
         base = self.record_dir(record)
         v = f"venue={venue}" if venue else "venue=*"
         s = f"symbol={canonical}" if canonical else "symbol=*"
-        return sorted(base.glob(f"{v}/{s}/*.parquet"))
+        files: list[Path] = []
+        for _ in range(_LIST_ATTEMPTS):
+            before = self._root_stamp()
+            self._pending_commit()
+            files = sorted(base.glob(f"{v}/{s}/*.parquet"))
+            if self._root_stamp() == before and not commit.pending(self.root):
+                break
+        return files
+
+    def _root_stamp(self) -> int | None:
+        try:
+            return self.root.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
 
     def partitions(self, record: RecordType | str) -> list[tuple[str, str]]:
         """(venue, canonical) pairs that have files for ``record``."""
