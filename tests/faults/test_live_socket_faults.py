@@ -358,7 +358,9 @@ def test_restart_gap_larger_than_the_rest_limit_is_listed_not_fetched(lake: Lake
 def kline(t: int) -> str:
     """A closed 1-minute kline frame opening at ``t`` (the shape of Binance's documented example)."""
     k = ws_examples()["kline"]
-    return json.dumps({**k, "s": "BTCUSDT", "k": {**k["k"], "t": t, "T": t + 59_999, "x": True}})
+    # Binance's documented example bar has its low above its open: the sink's checks would drop it
+    bar = {**k["k"], "t": t, "T": t + 59_999, "x": True, "l": "0.0005"}
+    return json.dumps({**k, "s": "BTCUSDT", "k": bar})
 
 
 def test_bars_closed_while_no_collector_ran_are_filled_on_restart(lake: Lake) -> None:

@@ -205,11 +205,10 @@ def test_a_writer_that_recovers_writes_every_row_and_says_it_failed(lake: Lake) 
     assert read(lake, "trades")["trade_id"].to_list() == list(range(N))
 
 
-def test_a_batch_the_sink_cannot_even_build_is_counted_and_later_batches_still_written(lake: Lake) -> None:
-    """A frame whose trade id does not fit Int64 makes the sink fail while building the batch's frame
-    (the rows are gone by then: the sink swapped them out). The writer must go on with the next
-    batches, and the run must end with a failure that counts the dropped rows. (Rejecting the one bad
-    row before it spoils its batch is the sink's row validation, not this supervisor's job.)"""
+def test_a_row_the_sink_cannot_store_is_rejected_alone_and_later_rows_written(lake: Lake) -> None:
+    """A frame whose trade id does not fit Int64 once spoiled its whole batch (the sink failed while
+    building the batch's frame, after swapping its rows out). The boundary checks now reject that one
+    row, counted; every other row of the run is stored and the writer never fails."""
     bad = json.loads(trade(500))
     bad["data"]["a"] = 2**70
     frames = [trade(i) for i in range(500)] + [json.dumps(bad)] + [trade(i) for i in range(501, N)]
@@ -245,8 +244,7 @@ def test_a_batch_the_sink_cannot_even_build_is_counted_and_later_batches_still_w
     col = asyncio.run(go())
     h = col.writer.health
     stored = read(lake, "trades")["trade_id"].to_list()
-    assert 0 < h.rows_dropped < N and len(stored) == N - h.rows_dropped  # every row stored or counted
-    assert stored[-1] == N - 1  # batches after the bad one were written
-    assert col.failure is not None and f"{h.rows_dropped:,} rows dropped" in col.failure
+    assert stored == [i for i in range(N) if i != 500]  # all but the bad row, none lost beside it
+    assert col.sink.rejected_total == 1 and h.rows_dropped == 0 and col.failure is None
     snap = read_json(status_path(lake.root))
     assert snap["writer"]["rows_dropped"] == h.rows_dropped and snap["failure"] == col.failure

@@ -343,7 +343,9 @@ def frame_from_rows(
     Building the frame fails as a whole on a value polars cannot hold (an instant beyond int64, text
     in a number column); only then are the rows built one at a time, to find and drop the bad ones.
     """
-    ts_int = {f.name: pl.Int64 for f in record.fields if f.polars == PL_TS}
+    # instants as int ms, every other column as the record's own type: a value that does not fit it
+    # (a trade id beyond int64) fails here, row by row, instead of later when the batch is conformed
+    ts_int = {f.name: pl.Int64 if f.polars == PL_TS else f.polars for f in record.fields}
     try:
         raw = pl.DataFrame(
             {c: [getattr(r, c) for r in rows] for c in record.columns}, schema_overrides=ts_int
