@@ -1,7 +1,8 @@
 """The regime and cascade views: models that do not apply to every symbol and range.
 
 Each answers ``{"available": False, "reason": ...}`` only for the named cases where its model does not
-apply (no bars in the range; a symbol whose store lacks what the cascade needs, :class:`StoreInputError`),
+apply (no bars in the range; a store without what the cascade needs, :class:`StoreInputError`; an
+instant before the venue's first margin-bracket table, :class:`BracketError`),
 so the dashboard hides the panel and says why. Any other error (a damaged store file, a bug) propagates
 and the request fails with a message: a broken store must not look like a symbol without a panel."""
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from perpscope.assemble import StoreInputError
 from perpscope.core.format import REGIME_COLOURS
+from perpscope.heatmap import BracketError
 from perpscope.regimes import classify, episodes
 
 
@@ -32,7 +34,8 @@ def regimes_view(panel: pl.DataFrame) -> dict[str, Any]:
 
 #: Computes the cascade fragility table for ``(venue, canonical, end_ms)``; given by the composition root
 #: (``perpscope serve``/``report``), which knows how to build position books and liquidity from a store.
-#: It raises :class:`~perpscope.assemble.StoreInputError` when the store lacks what the model needs.
+#: It raises :class:`~perpscope.assemble.StoreInputError` when the store lacks what the model needs and
+#: :class:`~perpscope.heatmap.BracketError` before the venue's first margin-bracket table.
 CascadeProvider = Callable[[str, str, int], pl.DataFrame]
 
 
@@ -42,7 +45,9 @@ def cascade_view(provider: CascadeProvider | None, venue: str, canonical: str, e
         return {"available": False, "reason": "no cascade model configured for this server"}
     try:
         out = provider(venue, canonical, end_ms)
-    except StoreInputError as e:  # the store lacks the candles, books or liquidity the model needs
+    except (StoreInputError, BracketError) as e:
+        # the store lacks the candles, books or liquidity the model needs, or the instant predates the
+        # venue's published margin brackets (liquidation prices cannot be placed)
         return {"available": False, "reason": f"no cascade fragility curve: {e}"}
     if not isinstance(out, pl.DataFrame) or out.is_empty():
         return {"available": False, "reason": "the fragility curve returned no rows"}

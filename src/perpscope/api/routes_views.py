@@ -51,9 +51,7 @@ def regimes(src: Source, q: RangeQuery) -> dict[str, Any]:
 
 @router.get("/cascade", summary="Cascade fragility curve")
 def cascade(src: Source, cfg: Config, q: RangeQuery) -> dict[str, Any]:
-    return src.cached(
-        ("cascade", q), lambda: model_views.cascade_view(cfg.cascade, q.venue, q.canonical, q.end_ms)
-    )
+    return views.cascade_of(src, q, cfg.cascade)
 
 
 @router.get(

@@ -23,11 +23,10 @@ from perpscope.assemble.panel import MarketPanel, market_panel
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
 from perpscope.core.time import DAY_MS, interval_label
-from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
+from perpscope.heatmap import BracketError, HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.display import coarse_book
 from perpscope.heatmap.inputs import HeatmapInputError
-from perpscope.heatmap.liqprice import BracketError
 
 #: Panel columns the dashboard draws (those the panel has are sent).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -264,6 +263,16 @@ def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
     return out
 
 
+def cascade_of(src: DataSource, q: Query, cascade: model_views.CascadeProvider | None) -> dict[str, Any]:
+    """The cascade view at the query's end (:func:`~perpscope.api.model_views.cascade_view`), cached by
+    venue, symbol and end only: the curve does not depend on ``from`` (about three quarters of a
+    dashboard computation on the shared data), so ranges that share an end share it."""
+    return src.cached(
+        ("cascade", q.venue, q.canonical, q.end_ms, cascade is not None),
+        lambda: model_views.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
+    )
+
+
 def dashboard_view(
     src: DataSource, q: Query, limits: Limits, cascade: model_views.CascadeProvider | None = None
 ) -> dict[str, Any]:
@@ -281,7 +290,7 @@ def dashboard_view(
             "venues": ["all", *scope_venues(src.lake, q.canonical)],
             "heatmap": heatmap_view(src, q, limits),
             "regimes": model_views.regimes_view(p),
-            "cascade": model_views.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
+            "cascade": cascade_of(src, q, cascade),
             "methods": METHODS,
         }
 
