@@ -36,8 +36,9 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_app(data: Path, token: str | None = None, host: str = "127.0.0.1", port: int = 8000) -> FastAPI:
-    """The API over ``data`` with the dashboard mounted at ``/`` and the cascade view wired in.
+def build_app(data: Path, token: str | None = None, *, port: int, host: str = "127.0.0.1") -> FastAPI:
+    """The API over ``data`` with the dashboard mounted at ``/`` and the cascade view wired in, to be
+    served on ``host``:``port``.
 
     Bound to loopback (``host``) without a token, it answers only the loopback names with ``port``.
     """
@@ -106,7 +107,7 @@ def serve(
             "--token-file FILE, --new-token, or --token TOKEN, which `ps` shows), or bind to 127.0.0.1"
         )
     data = data_dir(ctx)
-    app = build_app(data, secret, host, port)
+    app = build_app(data, secret, port=port, host=host)
     con = err_console()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     where = f"{host}:{port} (all interfaces)" if host in ("0.0.0.0", "::") else f"{host}:{port}"
