@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from perpscope.api.answer_cache import AnswerCache, size_of
+from perpscope.api.answer_cache import AnswerCache, Turns, size_of
 
 
 def test_size_of_counts_frames_arrays_and_containers_once() -> None:
@@ -138,3 +138,36 @@ def test_clear_forgets_answers() -> None:
 def test_bad_bounds_are_refused() -> None:
     with pytest.raises(ValueError, match="positive"):
         AnswerCache(max_bytes=0, max_entries=1, max_computing=1)
+
+
+def test_turns_are_first_come_first_served() -> None:
+    turns = Turns(1)
+    turns.acquire()
+    order: list[int] = []
+    threads = []
+    for k in range(6):
+        t = threading.Thread(target=lambda k=k: (turns.acquire(), order.append(k), turns.release()))
+        t.start()
+        threads.append(t)
+        time.sleep(0.05)  # arrive in order 0, 1, 2, …
+    turns.release()
+    for t in threads:
+        t.join(timeout=5)
+    assert order == list(range(6))
+
+
+def test_a_freed_turn_goes_to_a_waiter_not_to_a_newcomer() -> None:
+    # threading.Semaphore lets the releasing thread (or any newcomer) take the permit back before the
+    # thread already waiting: under a burst, some requests waited for ever (the p99)
+    turns = Turns(1)
+    turns.acquire()
+    order: list[str] = []
+    waiter = threading.Thread(target=lambda: (turns.acquire(), order.append("waiter"), turns.release()))
+    waiter.start()
+    time.sleep(0.1)  # the waiter is queued
+    turns.release()
+    turns.acquire()  # a newcomer right after the release
+    order.append("newcomer")
+    turns.release()
+    waiter.join(timeout=5)
+    assert order == ["waiter", "newcomer"]
