@@ -49,7 +49,8 @@ IDENTICAL = 50
 #: 256 MiB and two computations.
 PEAK_RSS_BOUND = int(os.environ.get("PERPSCOPE_BENCH_PEAK_RSS", str(1_000_000_000)))
 SYMBOL = "BTC-USDT-PERP"
-T_FIRST = 1_609_459_200_000  # 2021-01-01: the windows slide a day at a time from here
+T_FIRST = 1_717_200_000_000  # 2024-06-01: the windows slide a day at a time from here (open interest,
+# funding, liquidations and margin brackets all known: every view is computed in full)
 WINDOW_MS = 30 * DAY_MS
 
 
@@ -146,9 +147,10 @@ def run() -> list[Result]:
         uncached()  # the same warm-up the server had
         t_ref = best_of(uncached, repeat=3)
     errors = sum(c != 200 for c in codes)
-    p99 = float(np.percentile(lat, 99))
+    p50, p99 = (float(x) for x in np.percentile(lat, [50, 99]))
     print(
-        f"api burst: {BURST} distinct ranges from {CLIENTS} clients in {wall:.1f} s, p99 {p99:.2f} s; "
+        f"api burst: {BURST} distinct ranges from {CLIENTS} clients in {wall:.1f} s, p50 {p50:.2f} s, "
+        f"p99 {p99:.2f} s; "
         f"statuses {sorted(set(codes))}; RSS before {before / 1e9:.2f} GB, peak {peak / 1e9:.2f} GB, "
         f"after {after / 1e9:.2f} GB; {IDENTICAL} identical in {wall_same:.2f} s; one uncached "
         f"computation {t_ref:.2f} s",
@@ -164,7 +166,7 @@ def run() -> list[Result]:
             "req/s",
             reference="serial uncached compute",
             ratio=t_ref * BURST / wall,
-            target=f"p99 {p99:.2f} s; errors {errors}",
+            target=f"p50 {p50:.2f} s, p99 {p99:.2f} s; errors {errors}",
         ),
         Result("api burst: p99 latency", p99, "s", target="probe before fix: ≈ 44 s"),
         Result(

@@ -178,4 +178,5 @@ def test_no_server_error_over_the_shared_store_history(shared_store) -> None:  #
         assert r.status_code < 500, f"GET {path} {params} → {r.status_code}: {r.text[:300]}"
 
     one()
-    assert seen[200] > 0, seen
+    print(sorted(seen.items()))
+    assert seen[200] >= 10, seen
