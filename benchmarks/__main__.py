@@ -7,6 +7,7 @@ import platform
 
 from benchmarks import (
     bench_api,
+    bench_api_burst,
     bench_cascade,
     bench_collect,
     bench_evaluate,
@@ -33,6 +34,7 @@ def main() -> None:
         bench_evaluate,
         bench_cascade,
         bench_api,
+        bench_api_burst,
     ):
         for r in mod.run():
             print(r.line(), flush=True)

@@ -80,7 +80,8 @@ def run() -> list[Result]:
         port = _port()
         code = (
             "import sys, uvicorn; from pathlib import Path; from perpscope.cli.serve_cmd import build_app; "
-            f"uvicorn.run(build_app(Path({str(root)!r})), host='127.0.0.1', port={port}, log_level='warning')"
+            f"uvicorn.run(build_app(Path({str(root)!r}), port={port}), host='127.0.0.1', port={port}, "
+            "log_level='warning')"
         )
         proc = subprocess.Popen([sys.executable, "-c", code])
         base = f"http://127.0.0.1:{port}/api/v1"

@@ -26,4 +26,5 @@ def client(demo_lake: Lake):  # type: ignore[no-untyped-def]
 
     from perpscope.cli.serve_cmd import build_app
 
-    return TestClient(build_app(Path(demo_lake.root)))
+    # a loopback server without a token answers only its loopback names with the port (Host checked)
+    return TestClient(build_app(Path(demo_lake.root), port=8000), base_url="http://127.0.0.1:8000")

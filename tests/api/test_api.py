@@ -127,7 +127,7 @@ def test_token_required_when_configured(demo_lake) -> None:  # type: ignore[no-u
 
     from perpscope.cli.serve_cmd import build_app
 
-    c = TestClient(build_app(Path(demo_lake.root), token="s3cret"))
+    c = TestClient(build_app(Path(demo_lake.root), token="s3cret", port=8000))
     assert c.get(f"{API}/symbols").status_code == 401
     assert c.get(f"{API}/symbols", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert c.get(f"{API}/symbols", headers={"Authorization": "Bearer s3cret"}).status_code == 200

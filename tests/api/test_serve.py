@@ -22,7 +22,7 @@ def test_is_loopback(host: str, loop: bool) -> None:
 def test_non_loopback_bind_without_token_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from perpscope.cli.main import app
 
-    monkeypatch.delenv("PERPSCOPE_TOKEN", raising=False)
+    monkeypatch.delenv("PERPSCOPE_API_TOKEN", raising=False)
     r = CliRunner().invoke(app, ["--data-dir", str(tmp_path), "serve", "--host", "0.0.0.0"])
     assert r.exit_code == 2
     assert "--token" in r.output

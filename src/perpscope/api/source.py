@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import polars as pl
 
+from perpscope.api.answer_cache import DEFAULT_BYTES, DEFAULT_COMPUTING, DEFAULT_ENTRIES, AnswerCache
 from perpscope.api.params import ApiError
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.records import coverage, stored_records
@@ -38,50 +38,66 @@ SERVED_RECORDS: tuple[str, ...] = (
 )
 
 
-def _several(venue: str) -> bool:
-    """True for a scope of more than one venue (``all``, ``binance,bybit``); False for one venue or a
-    name no scope has."""
-    try:
-        return Scope.parse(venue).single is None
-    except StoreInputError:
-        return False
-
-
 @dataclass
 class DataSource:
-    """The store behind the API, with a bounded least-recently-used cache of computed answers.
+    """The store behind the API, with a bounded cache of computed answers that coalesces identical
+    concurrent requests (:class:`~perpscope.api.answer_cache.AnswerCache`).
 
     Parameters
     ----------
     lake : Lake
         The store (read only: nothing here writes).
-    cache_size : int
-        Answers kept (each is one computed view of one symbol and range).
+    cache_bytes, cache_entries : int
+        Bounds of the cache: measured bytes of the kept answers, and their number.
+    computing : int
+        Computations (one view of one symbol and range) running at once; further requests wait.
     version_ttl_s : float
         How long a store fingerprint is reused before the files are looked at again (seconds): bounds
         the cost of many requests per second, and how late new data shows.
     """
 
     lake: Lake
-    cache_size: int = 64
+    cache_bytes: int = DEFAULT_BYTES
+    cache_entries: int = DEFAULT_ENTRIES
+    computing: int = DEFAULT_COMPUTING
     version_ttl_s: float = 1.0
-    _cache: OrderedDict[tuple[Any, ...], Any] = field(default_factory=OrderedDict, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _cache: AnswerCache = field(init=False, repr=False)
     _version: tuple[float, str] = field(default=(0.0, ""), repr=False)
+    _version_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._cache = AnswerCache(self.cache_bytes, self.cache_entries, self.computing)
+
+    @property
+    def cache(self) -> AnswerCache:
+        """The answer cache (its bounds and what it holds)."""
+        return self._cache
 
     # -- change detection ------------------------------------------------------------------------
     def version(self) -> str:
         """A short fingerprint of the store's files (names, sizes, mtimes): changes when data arrives.
 
-        Reused for :attr:`version_ttl_s` seconds after it is computed.
+        Reused for :attr:`version_ttl_s` seconds after it is computed; a new fingerprint empties the
+        cache (answers of the old files are never asked for again).
         """
-        now = time.monotonic()
         t, v = self._version
-        if v and now - t < self.version_ttl_s:
+        if v and time.monotonic() - t < self.version_ttl_s:
             return v
-        v = self._fingerprint()
-        self._version = (now, v)
-        return v
+        # one request looks at the files (a few thousand stats, ~0.2 s); the others meanwhile answer with
+        # the fingerprint they have instead of all statting at once (50 at once took 10 s of CPU)
+        if not self._version_lock.acquire(blocking=not v):
+            return v
+        try:
+            t, v = self._version
+            if v and time.monotonic() - t < self.version_ttl_s:
+                return v
+            new = self._fingerprint()
+            if v and new != v:
+                self._cache.clear()
+            self._version = (time.monotonic(), new)
+            return new
+        finally:
+            self._version_lock.release()
 
     def _fingerprint(self) -> str:
         h = hashlib.blake2b(digest_size=8)
@@ -97,18 +113,9 @@ class DataSource:
         return h.hexdigest()
 
     def cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:
-        """``make()`` once per ``key`` and store version; later calls answer from the cache."""
-        full = (self.version(), *key)
-        with self._lock:
-            if full in self._cache:
-                self._cache.move_to_end(full)
-                return self._cache[full]
-        value = make()
-        with self._lock:
-            self._cache[full] = value
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
-        return value
+        """``make()`` once per ``key`` and store version, identical concurrent calls computed once;
+        later calls answer from the cache while it holds the answer."""
+        return self._cache.get((self.version(), *key), make)
 
     # -- catalogue -------------------------------------------------------------------------------
     def coverage(self) -> pl.DataFrame:
@@ -152,37 +159,8 @@ class DataSource:
         except StoreInputError as e:
             raise ApiError(404, str(e)) from e
 
-    def resolve(self, venue: str, symbol: str) -> str:
-        """The canonical symbol the store holds for ``venue``/``symbol`` (canonical or venue spelling);
-        ``venue`` may be a scope of several venues (``all``, ``binance,bybit,okx``), resolved as the
-        market view resolves it (:func:`perpscope.assemble.view.resolve_canonical`).
-
-        Raises
-        ------
-        ApiError
-            404 when the venue or symbol is not in the store.
-        """
-        syms = self.symbols()
-        venues = set(syms.get_column("venue").to_list()) if syms.height else set()
-        if venues and venue not in venues and _several(venue):
-            return self._scope_price(venue, symbol)[0]
-        if venue not in venues:
-            known = ", ".join(sorted(venues)) or "none (the store is empty)"
-            raise ApiError(404, f"unknown venue {venue!r}; venues with candles in the store: {known}")
-        canons = syms.filter(pl.col("venue") == venue).get_column("canonical").to_list()
-        if symbol in canons:
-            return symbol
-        spelled = [c for c in canons if c.replace("-", "").removesuffix("PERP") == symbol]
-        if spelled:
-            return str(spelled[0])
-        raise ApiError(
-            404,
-            f"unknown symbol {symbol!r} for venue {venue!r}; try one of: {', '.join(canons[:20])}"
-            + (" …" if len(canons) > 20 else ""),
-        )
-
     def span(self, venue: str, canonical: str) -> tuple[int, int]:
-        """First and last candle open of a symbol, ms UTC (after :meth:`resolve`); for a scope of several
+        """First and last candle open of a symbol, ms UTC; for a scope of several
         venues, of its price venue's candles."""
         row = self.symbols().filter((pl.col("venue") == venue) & (pl.col("canonical") == canonical))
         if row.is_empty():

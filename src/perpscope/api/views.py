@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from perpscope.api import optional
+from perpscope.api import model_views
 from perpscope.api.methods import METHODS
 from perpscope.api.params import ApiError, Limits, check_range, pick_every
 from perpscope.api.source import DataSource
@@ -23,11 +23,10 @@ from perpscope.assemble.panel import MarketPanel, market_panel
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
 from perpscope.core.time import DAY_MS, interval_label
-from perpscope.heatmap import HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
+from perpscope.heatmap import BracketError, HeatmapRun, hot_zones, liquidation_map, model_inputs, run_model
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.display import coarse_book
-
-#: History read before ``from`` so look-back metrics (funding z-score, OI change, bursts) are scored.
+from perpscope.heatmap.inputs import HeatmapInputError
 
 #: Panel columns the dashboard draws (those the panel has are sent).
 SERIES_COLUMNS: tuple[str, ...] = (
@@ -107,13 +106,6 @@ def columns(df: pl.DataFrame) -> dict[str, list[Any]]:
     return {c: df.get_column(c).to_list() for c in df.columns}
 
 
-def _finest_candle_ms(candles: pl.DataFrame) -> int:
-    trade = candles.filter((pl.col("price_type") == "trade") & (pl.col("market") == "perp"))
-    if trade.is_empty():
-        raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
-    return int(trade.get_column("interval_ms").min())  # type: ignore[arg-type]
-
-
 #: Records whose ``interval_ms`` is a bar length that must fit whole into the panel's bars.
 _BAR_RECORDS = ("taker_volume", "liquidation_totals")
 
@@ -161,7 +153,8 @@ def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
 def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dict[str, Any]:
     """Metric series of the query: ``{"every_ms", "columns": {name: [...]}}``."""
     p, every = panel(src, q)
-    want = [c for c in (cols or SERIES_COLUMNS) if c in p.columns]
+    # ts_ms is always sent first; a column asked twice is sent once (a repeated name is not an error)
+    want = [c for c in dict.fromkeys(cols or SERIES_COLUMNS) if c in p.columns and c != "ts_ms"]
     ls = [c for c in p.columns if c.startswith("ls_")] if cols is None else []
     return {
         "venue": q.venue,
@@ -200,9 +193,8 @@ def heatmap_view(src: DataSource, q: Query, limits: Limits, zones: int = 5) -> d
     def make() -> dict[str, Any]:
         try:
             run, bars = _heatmap_run(src, q)
-        except ApiError:
-            raise
-        except Exception as e:  # a model input the store cannot give for this range
+        except (StoreInputError, HeatmapInputError, BracketError) as e:
+            # the store lacks a model input for this range, or the venue has no margin brackets
             return {"available": False, "reason": str(e)}
         lo = float(bars["low"].min()) * 0.85  # type: ignore[arg-type]
         hi = float(bars["high"].max()) * 1.15  # type: ignore[arg-type]
@@ -271,8 +263,18 @@ def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
     return out
 
 
+def cascade_of(src: DataSource, q: Query, cascade: model_views.CascadeProvider | None) -> dict[str, Any]:
+    """The cascade view at the query's end (:func:`~perpscope.api.model_views.cascade_view`), cached by
+    venue, symbol and end only: the curve does not depend on ``from`` (about three quarters of a
+    dashboard computation on the shared data), so ranges that share an end share it."""
+    return src.cached(
+        ("cascade", q.venue, q.canonical, q.end_ms, cascade is not None),
+        lambda: model_views.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
+    )
+
+
 def dashboard_view(
-    src: DataSource, q: Query, limits: Limits, cascade: optional.CascadeProvider | None = None
+    src: DataSource, q: Query, limits: Limits, cascade: model_views.CascadeProvider | None = None
 ) -> dict[str, Any]:
     """Everything the dashboard (and the report) draws for one symbol and range, in one answer."""
 
@@ -287,8 +289,8 @@ def dashboard_view(
             "by_venue": by_venue_view(src, q),
             "venues": ["all", *scope_venues(src.lake, q.canonical)],
             "heatmap": heatmap_view(src, q, limits),
-            "regimes": optional.regimes_view(p),
-            "cascade": optional.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
+            "regimes": model_views.regimes_view(p),
+            "cascade": cascade_of(src, q, cascade),
             "methods": METHODS,
         }
 

@@ -1,6 +1,10 @@
-"""The views that may be unavailable for a symbol (regimes, cascade): each answers
-``{"available": False, "reason": ...}`` when its model cannot run on the data, so the dashboard hides the
-panel and says why instead of failing."""
+"""The regime and cascade views: models that do not apply to every symbol and range.
+
+Each answers ``{"available": False, "reason": ...}`` only for the named cases where its model does not
+apply (no bars in the range; a store without what the cascade needs, :class:`StoreInputError`; an
+instant before the venue's first margin-bracket table, :class:`BracketError`),
+so the dashboard hides the panel and says why. Any other error (a damaged store file, a bug) propagates
+and the request fails with a message: a broken store must not look like a symbol without a panel."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from typing import Any
 
 import polars as pl
 
+from perpscope.assemble import StoreInputError
 from perpscope.core.format import REGIME_COLOURS
+from perpscope.heatmap import BracketError
 from perpscope.regimes import classify, episodes
 
 
@@ -18,10 +24,8 @@ def regimes_view(panel: pl.DataFrame) -> dict[str, Any]:
     ``regime, evidence`` per episode, and ``colours``: the colour of each label, the same everywhere."""
     if panel.is_empty():
         return {"available": False, "reason": "no bars in this range"}
-    try:  # evidence is written once per episode, not per bar (five times cheaper)
-        eps = episodes(classify(panel, evidence=False))
-    except Exception as e:  # a panel the classifier cannot read: hide the band, say why
-        return {"available": False, "reason": f"regimes could not be read: {e}"}
+    # evidence is written once per episode, not per bar (five times cheaper)
+    eps = episodes(classify(panel, evidence=False))
     runs = eps.select(
         pl.col("start_ms").dt.epoch("ms"), pl.col("end_ms").dt.epoch("ms"), "regime", "evidence"
     ).to_dicts()
@@ -30,6 +34,8 @@ def regimes_view(panel: pl.DataFrame) -> dict[str, Any]:
 
 #: Computes the cascade fragility table for ``(venue, canonical, end_ms)``; given by the composition root
 #: (``perpscope serve``/``report``), which knows how to build position books and liquidity from a store.
+#: It raises :class:`~perpscope.assemble.StoreInputError` when the store lacks what the model needs and
+#: :class:`~perpscope.heatmap.BracketError` before the venue's first margin-bracket table.
 CascadeProvider = Callable[[str, str, int], pl.DataFrame]
 
 
@@ -39,8 +45,10 @@ def cascade_view(provider: CascadeProvider | None, venue: str, canonical: str, e
         return {"available": False, "reason": "no cascade model configured for this server"}
     try:
         out = provider(venue, canonical, end_ms)
-    except Exception as e:  # a model that cannot run on this symbol's data: hide the panel, say why
-        return {"available": False, "reason": f"cascade fragility curve failed: {e}"}
+    except (StoreInputError, BracketError) as e:
+        # the store lacks the candles, books or liquidity the model needs, or the instant predates the
+        # venue's published margin brackets (liquidation prices cannot be placed)
+        return {"available": False, "reason": f"no cascade fragility curve: {e}"}
     if not isinstance(out, pl.DataFrame) or out.is_empty():
         return {"available": False, "reason": "the fragility curve returned no rows"}
     if "shock_pct" in out.columns:

@@ -1,0 +1,84 @@
+"""What the API's routes depend on (FastAPI dependencies): the app's data source and configuration, and
+the checked query of a view (venue scope, symbol, range and bar cap)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from perpscope.api import views
+from perpscope.api.config import ApiConfig
+from perpscope.api.params import check_symbol, check_time, check_venue
+from perpscope.api.source import DataSource
+
+
+def app_source(request: Request) -> DataSource:
+    """The :class:`DataSource` the application holds (one per app, created by ``create_app``)."""
+    src: DataSource = request.app.state.source
+    return src
+
+
+def app_config(request: Request) -> ApiConfig:
+    """The application's :class:`ApiConfig`."""
+    cfg: ApiConfig = request.app.state.config
+    return cfg
+
+
+Source = Annotated[DataSource, Depends(app_source)]
+Config = Annotated[ApiConfig, Depends(app_config)]
+
+Sym = Annotated[str, Query(min_length=1, max_length=40, description="BTC-USDT-PERP or BTCUSDT")]
+Ven = Annotated[str, Query(min_length=1, max_length=32, description="Venue, e.g. binance")]
+From = Annotated[str | None, Query(alias="from", max_length=40, description="Start (UTC date or ms)")]
+To = Annotated[str | None, Query(alias="to", max_length=40, description="End, exclusive (UTC date or ms)")]
+Points = Annotated[int | None, Query(ge=10, le=5_000, description="Bars per series at most")]
+
+
+def _query(
+    src: DataSource,
+    cfg: ApiConfig,
+    venue: str,
+    symbol: str,
+    frm: str | None,
+    to: str | None,
+    points: int | None,
+) -> views.Query:
+    return views.make_query(
+        src,
+        check_venue(venue),
+        check_symbol(symbol),
+        check_time(frm, "from"),
+        check_time(to, "to"),
+        cfg.limits,
+        points,
+    )
+
+
+def range_query(
+    src: Source,
+    cfg: Config,
+    venue: Ven = "binance",
+    symbol: Sym = "BTC-USDT-PERP",
+    frm: From = None,
+    to: To = None,
+) -> views.Query:
+    """The checked venue scope, symbol and ``[from, to)`` of a request (404 when the store lacks them)."""
+    return _query(src, cfg, venue, symbol, frm, to, None)
+
+
+def points_query(
+    src: Source,
+    cfg: Config,
+    venue: Ven = "binance",
+    symbol: Sym = "BTC-USDT-PERP",
+    frm: From = None,
+    to: To = None,
+    max_points: Points = None,
+) -> views.Query:
+    """:func:`range_query` and the bar cap ``max_points`` of a downsampled series."""
+    return _query(src, cfg, venue, symbol, frm, to, max_points)
+
+
+RangeQuery = Annotated[views.Query, Depends(range_query)]
+PointsQuery = Annotated[views.Query, Depends(points_query)]
