@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from perpscope.api import ApiConfig, create_app
 from perpscope.api.access import loopback_hosts
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
-from perpscope.cli.common import data_dir, err_console, fail
+from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.dashboard import mount
 
 TOKEN_ENV = "PERPSCOPE_API_TOKEN"
@@ -106,7 +106,7 @@ def serve(
             f"binding to {host} exposes the API beyond this machine; give a token (${TOKEN_ENV}, "
             "--token-file FILE, --new-token, or --token TOKEN, which `ps` shows), or bind to 127.0.0.1"
         )
-    data = data_dir(ctx)
+    data = reading_lake(ctx).root  # the demo store when nothing is named and none is at home
     app = build_app(data, secret, port=port, host=host)
     con = err_console()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
