@@ -246,5 +246,10 @@ def test_a_row_the_sink_cannot_store_is_rejected_alone_and_later_rows_written(la
     stored = read(lake, "trades")["trade_id"].to_list()
     assert stored == [i for i in range(N) if i != 500]  # all but the bad row, none lost beside it
     assert col.sink.rejected_total == 1 and h.rows_dropped == 0 and col.failure is None
+    snap = col.snapshot()  # what status.json holds and collect-status prints
+    assert snap["rejected"] == {"binance/trades": 1} and "cannot be stored" in (snap["last_rejection"] or "")
+    from perpscope.cli.collect_cmd import _health_lines
+
+    assert any("rows refused by the checks" in line for line in _health_lines(snap))
     snap = read_json(status_path(lake.root))
     assert snap["writer"]["rows_dropped"] == h.rows_dropped and snap["failure"] == col.failure

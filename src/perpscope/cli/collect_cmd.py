@@ -281,6 +281,13 @@ def _health_lines(snap: dict[str, Any]) -> list[str]:
             f"store writes failed {snap['flush_errors']} times and recovered; "
             f"last error: {escape(str(w.get('last_error')))}"
         )
+    rejected = snap.get("rejected") or {}
+    if rejected:
+        counts = ", ".join(f"{k} {n:,}" for k, n in rejected.items())
+        out.append(
+            f"[yellow]rows refused by the checks[/] (not stored): {counts}; last: "
+            f"{escape(str(snap.get('last_rejection')))}"
+        )
     r = snap.get("restart")
     if r:
         how = "stopped" if r["previous_stopped_cleanly"] else "was killed or crashed"

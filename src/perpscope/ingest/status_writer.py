@@ -150,6 +150,9 @@ class StatusWriter:
             "flushes": self.sink.flushes,
             "flush_errors": self.sink.flush_errors,
             "written": {f"{v}/{r}": n for (v, r), n in sorted(self.sink.written.items())},
+            # rows the boundary checks refused (never stored; the writer goes on)
+            "rejected": {f"{v}/{r}": n for (v, r), n in sorted(self.sink.rejected.items())},
+            "last_rejection": self.sink.last_rejection,
             "writer": asdict(self.writer),
             "failure": self.writer.failure,
             "restart": None
