@@ -20,7 +20,7 @@ import httpx
 import polars as pl
 import pytest
 
-from conftest import ROOT, shared_data_dir
+from tests.conftest import ROOT, shared_data_dir
 
 pytestmark = pytest.mark.shared
 
