@@ -93,6 +93,14 @@ def heatmap(
     out: Annotated[
         Path | None, typer.Option(help="Write the chart: .html (interactive) or .png (needs chromium).")
     ] = None,
+    liq_map: Annotated[
+        bool,
+        typer.Option(
+            "--map/--no-map",
+            help="Under the heatmap, the liquidation map (current book by price, split by leverage) and "
+            "the cumulative USD a move to each price would liquidate.",
+        ),
+    ] = True,
 ) -> None:
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
     lk = reading_lake(ctx)
@@ -124,9 +132,10 @@ def heatmap(
         con.print(f"[dim]  · {escape(line)}[/]", highlight=False)
     if out is not None:
         try:
-            write_heatmap(hm.figure(), out)
+            write_heatmap(hm.figure(with_map=liq_map), out)
         except Exception as e:  # PNG export needs a Chromium for kaleido to drive
-            raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
+            hint = " Write .html instead (works offline)." if out.suffix.lower() == ".png" else ""
+            raise fail(f"could not write {out}: {e}.{hint}") from e
         con.print(f"wrote {out}")
 
 
