@@ -155,7 +155,9 @@ def test_zones_start_at_the_bar_they_were_computed_at_with_labels_apart(sol_1h: 
     labels = [a for a in fig.layout.annotations if (a.name or "").startswith("zone-")]
     ys = sorted(a.y for a in labels)
     lo, hi = fig.layout.yaxis.range
-    panel_px = (HEIGHT_WITH_MAP - 110 - 45) * (fig.layout.yaxis.domain[1] - fig.layout.yaxis.domain[0])
+    panel_px = (HEIGHT_WITH_MAP - fig.layout.margin.t - fig.layout.margin.b) * (
+        fig.layout.yaxis.domain[1] - fig.layout.yaxis.domain[0]
+    )
     assert len(labels) == 10 and min(np.diff(ys)) >= LABEL_GAP_PX * (hi - lo) / panel_px - 1e-9
     # units on the axes: price in the quote currency, time in UTC, USD per price row
     assert fig.layout.yaxis.title.text == "price (USDT)" and fig.layout.xaxis.title.text == "time (UTC)"

@@ -69,7 +69,7 @@ LEVERAGE_COLOURS = (
 HEIGHT, HEIGHT_WITH_MAP = 720, 1120
 #: Vertical distance between two zone labels (px): a 10-px font's line and its box.
 LABEL_GAP_PX = 15
-_MARGIN = {"l": 80, "r": 30, "t": 110, "b": 45}
+_MARGIN = {"l": 80, "r": 30, "t": 120, "b": 45}
 
 
 def _side_rows(book: np.ndarray, ts_last: int, mids: np.ndarray, lo: float, hi: float) -> CoarseBook:
@@ -193,10 +193,15 @@ def heatmap_figure(
 
     label = f"ensemble of {len(source.members)}" if isinstance(source, EnsembleRun) else describe(run0.model)
     fig.update_layout(
-        title={"text": title or f"liquidation heatmap — {label}", "y": 0.995, "yanchor": "top"},
         height=height, template="plotly_white", barmode="stack", bargap=0, margin=_MARGIN,
-        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": y_dom[1] + 30 / height,
+        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": y_dom[1] + 48 / height,
                 "yanchor": "bottom", "font": {"size": 11}},
+    )  # fmt: skip
+    # the title as a paper annotation above the colour bar: plotly 7 placed a container-anchored layout
+    # title partly above the page
+    fig.add_annotation(
+        text=title or f"liquidation heatmap — {label}", xref="paper", yref="paper", x=0.0, xanchor="left",
+        y=y_dom[1] + 88 / height, yanchor="bottom", showarrow=False, font={"size": 16}, name="title",
     )  # fmt: skip
     fig.update_xaxes(
         range=_dates([start - iv // 2, end + ahead]), rangeslider_visible=False, title_text="time (UTC)",
@@ -358,12 +363,14 @@ def _draw_map(
             "y": axis.domain[1],
             "yanchor": "bottom",
             "font": {"size": 10},
-            "title": {"text": "leverage" if name == "legend2" else "cumulative"},
             "bgcolor": "rgba(255,255,255,0.8)",
         }
     fig.update_yaxes(title_text="USD per row", tickprefix="$", exponentformat="B", row=2, col=1)
     fig.update_yaxes(title_text="cumulative USD", tickprefix="$", exponentformat="B", row=3, col=1)
 
+
+#: The narrowest the HTML page draws the chart (px); narrower windows scroll sideways.
+PAGE_MIN_WIDTH = 960
 
 #: What :func:`write_heatmap` can write: interactive HTML or a PNG picture.
 CHART_SUFFIXES = (".html", ".htm", ".png")
@@ -388,5 +395,15 @@ def write_heatmap(fig: go.Figure, path: Path) -> Path:
         # Plotly's 700 px default squeezes the side panel into the colour bar; draw at a screen's width.
         fig.write_image(path, width=1400, height=fig.layout.height or HEIGHT)
     else:
-        fig.write_html(path, include_plotlyjs=True, full_html=True)
+        # A desktop chart of three panels and three legends: on a phone it keeps PAGE_MIN_WIDTH and scrolls
+        # sideways rather than squeezing legends onto titles (the dashboard is the phone view).
+        fig.write_html(
+            path,
+            include_plotlyjs=True,
+            full_html=True,
+            post_script=(
+                "var gd = document.getElementById('{plot_id}'); "
+                f"gd.style.minWidth = '{PAGE_MIN_WIDTH}px'; Plotly.Plots.resize(gd);"
+            ),
+        )
     return path
