@@ -256,7 +256,11 @@ def test_all_venues_stack_open_interest_and_grid_funding(shared_server: str, bro
     oi = page.evaluate("document.getElementById('chart-oi').data.map(t => [t.name, t.stackgroup || ''])")
     stacked = [n for n, g in oi if g == "oi"]
     assert len(stacked) >= 5 and "binance" in stacked and "total (scope)" in [n for n, _ in oi]
-    assert page.evaluate("document.getElementById('chart-oi').layout.legend.y") < 0
+    # under the plot (paper y < 0 on a desktop; anchored to the chart's bottom edge on a phone): the
+    # legend's box starts below the plot area's
+    legend = page.evaluate(_BOXES, "#chart-oi .legend")[0]
+    plot_area = page.evaluate(_BOXES, "#chart-oi .xy .nsewdrag")[0]
+    assert legend[1] >= plot_area[3]
     grid = page.evaluate("document.getElementById('chart-funding_grid').data[0]")
     assert grid["type"] == "heatmap" and {"binance", "okx", "hyperliquid"} <= set(grid["y"])
     assert page.inner_text("#note-oi").startswith("sources: all BTC-AGG-PERP")

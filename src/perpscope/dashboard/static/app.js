@@ -149,15 +149,14 @@ var PS = (function () {
     }
     if (narrow(el) && lay.showlegend !== false) {
       // on a phone the modebar (top right) would sit on a legend above the plot: the legend goes under it
-      // below the tick labels (and the axis title, if any): an offset in px turned into the plot's height
-      // with room made for it under the plot (a taller chart where its height is set)
-      var m = Object.assign({}, base.margin, lay.margin || {}), room = 80;
+      // at the bottom of the chart, in room made for it under the tick labels (and the axis title):
+      // anchored to the container, so the legend's own push on the margins cannot bring it onto them
+      var m = Object.assign({}, base.margin, lay.margin || {});
+      var room = 84 + (lay.xaxis && lay.xaxis.title ? 26 : 0);
       if (lay.height) lay.height += room;
       lay.margin = Object.assign({}, m, { b: m.b + room });
-      var ph = Math.max((lay.height || el.clientHeight || 260) - m.t - m.b - room, 60);
-      var below = 48 + (lay.xaxis && lay.xaxis.title ? 26 : 0);
-      lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", y: -below / ph,
-        yanchor: "top", font: { size: 10 } });
+      lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", yref: "container",
+        y: 0, yanchor: "bottom", font: { size: 10 }, entrywidth: 0.5, entrywidthmode: "fraction" });  // two a row
     }
     var conf = {
       displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
@@ -257,9 +256,9 @@ var PS = (function () {
       plot("liqmap", [
         { type: "bar", x: px, y: sideY(true), name: "longs", marker: { color: HEAT.long }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>longs</extra>" },
         { type: "bar", x: px, y: sideY(false), name: "shorts", marker: { color: HEAT.short }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>shorts</extra>" },
-        { type: "scatter", mode: "lines", x: px, y: cumL, yaxis: "y2", name: "cumulative longs (price falls to)", fill: "tozeroy",
+        { type: "scatter", mode: "lines", x: px, y: cumL, yaxis: "y2", name: "cum. longs", fill: "tozeroy",
           line: { color: HEAT.long }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>cumulative</extra>" },
-        { type: "scatter", mode: "lines", x: px, y: cumS, yaxis: "y2", name: "cumulative shorts (price rises to)", fill: "tozeroy",
+        { type: "scatter", mode: "lines", x: px, y: cumS, yaxis: "y2", name: "cum. shorts", fill: "tozeroy",
           line: { color: HEAT.short }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>cumulative</extra>" }
       ], { xaxis: { type: "linear", anchor: "y2", title: { text: "price (" + quoteOf(d.canonical) + ")" }, range: [ylo, yhi] },
         yaxis: { domain: [0.52, 1], anchor: "x", title: { text: "USD per row" }, tickprefix: "$", exponentformat: "B" },
@@ -267,7 +266,8 @@ var PS = (function () {
         barmode: "stack", bargap: 0, hovermode: "closest", height: 360,
         shapes: [{ type: "line", xref: "x", yref: "paper", x0: hm.last_close, x1: hm.last_close, y0: 0, y1: 1,
           line: { width: 1, dash: "dot", color: "#555" } }] }, name);
-      setNote("liqmap", "the current book of the heatmap above, summed per price row; the leverage split is " +
+      setNote("liqmap", "the current book of the heatmap above, summed per price row; cumulative: what a move " +
+        "from the price to each level would liquidate (longs on the way down, shorts up); the leverage split is " +
         "drawn on the page perpscope heatmap SYMBOL --out map.html writes");
     } else { hide("liqmap", hm.reason); }
 
