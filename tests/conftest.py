@@ -61,13 +61,21 @@ def _build_shared_store(root: Path, name: str, reverse: bool) -> Path:
     return data
 
 
+def _run_root(factory: pytest.TempPathFactory) -> Path:
+    """A folder of this test run shared by its xdist workers (their base temps' parent), or the run's
+    own base temp without xdist: never a folder that outlives the run (a store built by older code
+    would be reused)."""
+    base = factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Data directory of a store imported from all of ``../shared/data`` (skipped when it is absent)."""
-    return _build_shared_store(tmp_path_factory.getbasetemp().parent, "shared-store", reverse=False)
+    return _build_shared_store(_run_root(tmp_path_factory), "shared-store", reverse=False)
 
 
 @pytest.fixture(scope="session")
 def shared_store_reversed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same files imported in the reverse order, file by file."""
-    return _build_shared_store(tmp_path_factory.getbasetemp().parent, "shared-store-reversed", reverse=True)
+    return _build_shared_store(_run_root(tmp_path_factory), "shared-store-reversed", reverse=True)

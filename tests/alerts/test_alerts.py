@@ -14,7 +14,18 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from perpscope.alerts import Alert, AlertState, Rule, Webhook, evaluate, parse_config, payload, send
+from perpscope.alerts import (
+    Alert,
+    DeliverySettings,
+    Outbox,
+    OutboxBusy,
+    Rule,
+    Webhook,
+    evaluate,
+    parse_config,
+    payload,
+    send,
+)
 from perpscope.cli.demo import demo_data_dir
 from perpscope.core.errors import InputError
 from perpscope.core.time import HOUR_MS
@@ -118,8 +129,9 @@ def test_alerts_check_reads_through_the_market_view_and_says_what_it_lacks(tmp_p
     assert r.exit_code == 0, r.output
     assert "alerts read BTC-USDT-PERP · binance: newest 1h bar 2026-03-19 18:00 UTC" in r.stderr
     assert "price: binance BTC-USDT-PERP 1h" in r.stderr  # the provenance footnotes
-    assert "rule 'oi' (oi_drop) cannot fire" in r.stderr and "has no oi_usd" in r.stderr
+    assert "rule 'oi' (oi_drop) cannot fire" in r.stderr and "has no oi_base / oi_usd" in r.stderr
     assert "rule 'nowhere': no candles of BTCUSDT for venue scope okx" in r.stderr
+    assert "no rule fired (2 checked: oi, nowhere)" in r.stderr  # a quiet check says so
 
 
 def test_hot_zone_and_regime_change() -> None:
@@ -136,14 +148,24 @@ def test_hot_zone_and_regime_change() -> None:
     assert a.title.endswith("neutral → flush") and "liq z 4.1" in a.text
 
 
-def test_cooldown_and_deduplication() -> None:
-    st = AlertState()
+def test_cooldown_and_deduplication(tmp_path: Path) -> None:
+    def admit(ob: Outbox, a: Alert) -> bool:
+        return bool(ob.admit([(a, 4 * HOUR_MS)], {"t": lambda a: {"k": a.key}}, 0.0))
+
     a0 = Alert("r", "k", "v", "S", 0, "t", "x")
-    assert st.admit(a0, 4 * HOUR_MS)
-    assert not st.admit(a0, 4 * HOUR_MS)  # same event again: de-duplicated
-    assert not st.admit(Alert("r", "k", "v", "S", 3 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # in cooldown
-    assert st.admit(Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)
-    assert st.admit(Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"), 4 * HOUR_MS)  # per rule
+    with Outbox(tmp_path / "state.sqlite") as ob:
+        assert admit(ob, a0)
+        assert not admit(ob, a0)  # same event again: de-duplicated
+        assert not admit(ob, Alert("r", "k", "v", "S", 3 * HOUR_MS, "t", "x"))  # in cooldown
+    with Outbox(tmp_path / "state.sqlite") as ob:  # … and both survive a restart
+        assert not admit(ob, a0)
+        assert not admit(ob, Alert("r", "k", "v", "S", 3 * HOUR_MS + 1, "t", "x"))
+        assert admit(ob, Alert("r", "k", "v", "S", 4 * HOUR_MS, "t", "x"))
+        assert admit(ob, Alert("other", "k", "v", "S", 4 * HOUR_MS, "t", "x"))  # per rule
+        assert ob.counts() == {"pending": 3}  # one owed delivery per admitted alert and target
+        with pytest.raises(OutboxBusy, match="another process"):  # one `alerts run` per state file
+            Outbox(tmp_path / "state.sqlite")
+    Outbox(tmp_path / "state.sqlite").close()  # … released on close
 
 
 def test_config_errors_say_what_is_wrong() -> None:
@@ -154,10 +176,68 @@ def test_config_errors_say_what_is_wrong() -> None:
     assert cfg.rules[0].param("pct") == 3 and cfg.rules[0].param("window") == "4h"
     with pytest.raises(InputError, match="kind must be one of"):
         parse_config('[[rule]]\nkind = "moon"\nvenue = "b"\nsymbol = "S"\n')
-    with pytest.raises(InputError, match="unknown keys"):
+    with pytest.raises(InputError, match=r"rule #1 \(oi_drop\): unknown field 'threshold'"):
         parse_config('[[rule]]\nkind = "oi_drop"\nvenue = "b"\nsymbol = "S"\nthreshold = 1\n')
-    with pytest.raises(InputError, match="chat_id"):
+    with pytest.raises(InputError, match=r"webhook #1 \(telegram\): field 'chat_id' is required"):
         parse_config('[[webhook]]\nurl = "https://x"\nformat = "telegram"\n')
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        # issue 18: a number written as text was accepted
+        (
+            'name = "btc z"\nkind = "funding_extreme"\nz = "three"',
+            "rule #1 'btc z' (funding_extreme): field 'z': Input should be a valid number (found 'three')",
+        ),
+        ('kind = "oi_drop"\npct = "5"', "rule #1 (oi_drop): field 'pct': Input should be a valid number"),
+        ('kind = "oi_drop"\nwindow = "4 hours"', "field 'window': expected an interval like"),
+        ('kind = "liq_burst"\nusd = -5', "field 'usd': Input should be greater than 0"),
+        ('kind = "hot_zone"\nzones = 2.5', "field 'zones': Input should be a valid integer"),
+        ('kind = "funding_cross"\ncooldown = 4', "field 'cooldown': Input should be a valid string"),
+        ('kind = "liq_burst"\nsymbol = ""', "field 'symbol': String should have at least 1 character"),
+        ('kind = "funding_extreme"\nz = nan', "field 'z': must be a finite number"),
+    ],
+)
+def test_config_values_are_type_checked_and_the_message_names_rule_and_field(body: str, says: str) -> None:
+    text = '[[rule]]\nvenue = "binance"\n' + body + "\n"
+    if "symbol" not in body:
+        text += 'symbol = "BTCUSDT"\n'
+    with pytest.raises(InputError) as e:
+        parse_config(text, "alerts.toml")
+    assert str(e.value).startswith("alerts.toml: ") and says in str(e.value)
+
+
+def test_config_of_the_second_rule_and_the_file_level_fields() -> None:
+    ok = '[[rule]]\nkind = "funding_cross"\nvenue = "b"\nsymbol = "S"\n'
+    with pytest.raises(InputError, match=r"rule #2 'late' \(oi_drop\): field 'pct'"):
+        parse_config(ok + '[[rule]]\nname = "late"\nkind = "oi_drop"\nvenue = "b"\nsymbol = "S"\npct = "x"\n')
+    with pytest.raises(InputError, match="rule #1: field 'kind' is required"):
+        parse_config('[[rule]]\nvenue = "b"\nsymbol = "S"\n')
+    with pytest.raises(InputError, match="config: field 'poll_seconds': Input should be greater than 0"):
+        parse_config("poll_seconds = 0\n" + ok)
+    with pytest.raises(InputError, match=r"config: field 'delivery\.attempts'"):
+        parse_config("[delivery]\nattempts = 'many'\n")
+    with pytest.raises(InputError, match="config: unknown field 'webhooks'"):
+        parse_config('[[webhooks]]\nurl = "https://x"\n')
+    text = "state = 'st.sqlite'\n[delivery]\nattempts = 3\ndeadline_s = 2\n"
+    cfg = parse_config(text, "/etc/a/alerts.toml")
+    assert cfg.delivery.attempts == 3 and cfg.delivery.deadline_s == 2.0
+    assert cfg.state == Path("/etc/a/st.sqlite")
+
+
+def test_config_errors_never_show_a_webhook_secret() -> None:
+    token = "123456789:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
+    with pytest.raises(InputError) as e:
+        parse_config(f'[[webhook]]\nurl = "ftp://api.telegram.org/bot{token}/x"\nformat = "telegram"\n')
+    assert "webhook #1 (telegram): field 'url': must start with http:// or https://" in str(e.value)
+    assert token not in str(e.value) and token[:12] not in str(e.value)
+    secret = "T0001/B0001/XXXXXXXXXXXXXXXXXXXXXXXX"
+    with pytest.raises(InputError) as e:
+        parse_config(f'[[webhook]]\nurl = "https://hooks.slack.com/services/{secret}"\nformat = "teams"\n')
+    assert "field 'format'" in str(e.value) and "XXXX" not in str(e.value)
+    hook = parse_config(f'[[webhook]]\nurl = "https://hooks.slack.com/services/{secret}"\nformat = "slack"\n')
+    assert "XXXX" not in repr(hook) and hook.webhooks[0].where == "slack https://hooks.slack.com/***"
 
 
 @pytest.fixture
@@ -167,7 +247,7 @@ def hook_server() -> Iterator[tuple[str, list[dict[str, object]]]]:
     class H(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            got.append({"path": self.path, "json": json.loads(body)})
+            got.append({"path": self.path, "json": json.loads(body), "key": self.headers["Idempotency-Key"]})
             self.send_response(204 if self.path != "/fail" else 500)
             self.end_headers()
 
@@ -193,14 +273,18 @@ def test_webhook_formats_delivered(hook_server) -> None:  # type: ignore[no-unty
         Webhook(f"{url}/fail", "json"),
     ]
     lines: list[str] = []
-    errors = send([a], hooks, console=lines.append)
+    once = DeliverySettings(attempts=2, backoff_s=0.01)
+    errors = send([a], hooks, console=lines.append, settings=once)
     assert lines == ["[binance BTC-USDT-PERP] burst — $5M liquidated"]
     by = {g["path"]: g["json"] for g in got}
     assert by["/slack"] == {"text": lines[0]}
     assert by["/discord"] == {"content": lines[0]}
     assert by["/tg"] == {"chat_id": "42", "text": lines[0]}
     assert by["/fail"]["key"] == a.key  # type: ignore[index]
+    assert [g["path"] for g in got].count("/fail") == 2  # a 5xx is tried again, up to the attempts
     assert len(errors) == 1 and "HTTP 500" in errors[0]
+    assert "gave up on r|binance|BTC-USDT-PERP|0 after 2 attempt(s)" in errors[0]
+    assert "webhook #4 (json http://127.0.0.1:" in errors[0] and "/fail" not in errors[0]
     assert payload(a, Webhook("http://x", "discord"))["content"] == lines[0]
 
 

@@ -51,7 +51,8 @@ def test_errors_are_input_errors_that_say_what_to_do(lake: Lake) -> None:
     okx = {"venue": "okx", "symbol": "BTC", "canonical": "BTC-AGG-PERP", "ts_ms": [0], "rate": [1e-4]}
     lake.write(RECORDS["funding"], pl.DataFrame({**okx, "interval_ms": [8 * HOUR_MS]}))
     with pytest.raises(
-        StoreInputError, match=r"no candles of BTC-USDT-PERP for venue scope binance.*funding \(okx\)"
+        StoreInputError,
+        match=r"no candles of BTC-USDT-PERP for venue scope binance.*funding 1970-01-01→1970-01-01 \(okx\)",
     ):
         panel_of(lake, "binance", BTC, None, None, 4 * HOUR_MS)
     with pytest.raises(StoreInputError, match="no candles"):

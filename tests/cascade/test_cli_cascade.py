@@ -59,6 +59,7 @@ def test_cascade_from_a_positions_file(sol_store: Path, tmp_path: Path) -> None:
 def test_cascade_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--data-dir", str(sol_store), "cascade", "SOLUSDT", "--shock", "down"])
     assert res.exit_code == 2 and "expected a signed percent move" in res.output
+    (tmp_path / "empty").mkdir()  # an empty store (a missing folder is its own error)
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "empty"), "cascade", "BTCUSDT"])
     assert res.exit_code == 2 and "is empty: import data" in " ".join(res.output.split())
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 from pathlib import Path
 
 import polars as pl
@@ -60,9 +61,13 @@ def test_demo_writes_a_store_and_a_page_whose_numbers_match_the_source(tmp_path:
     assert res.exit_code == 0, res.output
     page = (out / "report.html").read_text()
     assert "plotly" in page and page.count('class="plotly-graph-div"') == 7  # 6 symbols + the fragility curve
-    assert "fragility: cascade size by shock size" in res.output and "Cascade fragility" in page
+    flat = " ".join(res.output.split())
+    assert re.search(r"BTC-USDT-PERP at \d{4}-\d\d-\d\d \d\d:\d\d UTC: cascade by shock size", flat), flat
+    assert "Cascade fragility" in page
     for sym in ("BTC-USDT-PERP", "ETH-USDT-PERP", "SOL-USDT-PERP", "XRP-USDT-PERP", "BNB-USDT-PERP"):
-        assert sym in res.output and sym in page
+        assert sym in page
+    for coin in ("BTC", "ETH", "SOL", "XRP", "BNB", "DOGE"):  # the tables name USDT perps by their coin
+        assert re.search(rf"│ {coin}\s+│", res.output), coin
     # BTCUSDT over the last 7 days of the bundled 1h klines, computed from the raw CSV, not the store
     k = _source_klines().filter(pl.col("symbol") == "BTCUSDT").sort("timestamp")
     end = int(k["timestamp"].max()) + 3_600_000  # type: ignore[arg-type]

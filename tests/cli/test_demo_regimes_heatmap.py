@@ -29,6 +29,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     return out, res.output
 
 
+def _btc_raw() -> pl.DataFrame:
+    """BTCUSDT rows of the bundled 1h perp klines (the story's symbol)."""
+    src = next(demo_data_dir().glob("klines_1h_perp_*.csv.gz"))
+    k = pl.read_csv(io.BytesIO(gzip.decompress(src.read_bytes())))
+    return k.filter(pl.col("symbol") == "BTCUSDT").sort("timestamp")
+
+
 def _sol_raw() -> pl.DataFrame:
     src = next(demo_data_dir().glob("SOLUSDT_perp_1h_*.csv.gz"))
     return pl.read_csv(io.BytesIO(gzip.decompress(src.read_bytes()))).sort("ts")
@@ -48,9 +55,14 @@ def test_terminal_output_fits_80_columns(demo_run: tuple[Path, str]) -> None:
 
 def test_reading_names_a_documented_label_for_every_symbol(demo_run: tuple[Path, str]) -> None:
     _, output = demo_run
-    table = output[output.index("Regime now") : output.index("Regime timeline")]
-    rows = re.findall(r"│ ([A-Z]+)-USDT-PERP\s+│ (\w+)\s+│", table)
-    assert sorted(sym for sym, _ in rows) == sorted(SYMBOLS)
+    # the story's symbol: its own reading table, in the story section
+    story = output[output.index("The story: BTC-USDT-PERP") : output.index("Elsewhere in the bundled data")]
+    m = re.search(r"binance:BTC-USDT-PERP at .*?\n│ regime\s+│ (\w+) \(since", story, re.S)
+    assert m and m.group(1) in LABELS, story[:2000]
+    # every other symbol: one row of the "Regime now" table
+    table = output[output.index("Regime now") : output.index("Regime timeline: the last")]
+    rows = re.findall(r"│ ([A-Z]+)\s+│ (\w+)\s+│", table)
+    assert sorted(sym for sym, _ in rows) == sorted(s for s in SYMBOLS if s != "BTC")
     assert all(label in LABELS for _, label in rows), rows
 
 
@@ -65,8 +77,8 @@ def test_sol_reading_evidence_matches_the_raw_file(demo_run: tuple[Path, str]) -
     earlier_end = last["ts"] // h4 * h4 - 24 * 3_600_000 + h4
     day_before = raw.filter(pl.col("ts") < earlier_end).row(-1, named=True)
     change = last["close"] / day_before["close"] - 1
-    table = output[output.index("Regime now") : output.index("Regime timeline")]
-    sol = table[table.index("SOL-USDT-PERP") :].split("│ XRP")[0]
+    table = output[output.index("Regime now") : output.index("Regime timeline: the last")]
+    sol = table[table.index("│ SOL ") :].split("│ XRP")[0]
     # the evidence cell wraps over lines: read the SOL rows' cells as one text
     flat = re.sub(r"\s+", " ", " ".join(p.strip() for line in sol.splitlines() for p in line.split("│")))
     assert f"price {change * 100:+.1f}% / 1d" in flat
@@ -75,24 +87,28 @@ def test_sol_reading_evidence_matches_the_raw_file(demo_run: tuple[Path, str]) -
 
 def test_timeline_lists_episodes_with_documented_labels(demo_run: tuple[Path, str]) -> None:
     _, output = demo_run
-    table = output[output.index("Regime timeline") :]
+    table = output[output.index("Regime timeline: the last") :]
     table = table[: table.index("evidence: the reading")]
-    labels = re.findall(r"│ \d\d-\d\d \d\d:\d\d │ [\d:\- ]+│ (\w+)\s+│", table)
+    labels = re.findall(r"│ \d\d-\d\d \d\d:\d\d\s+│ (\w+)\s+│", table)
     assert labels, table
     assert all(label in LABELS and label != "neutral" for label in labels)
     for sym in SYMBOLS:
-        assert f"{sym}-USDT-PERP" in table
+        if sym != "BTC":  # the story's symbol has its own timeline above
+            assert f"{sym}-USDT-PERP" in table
 
 
-def test_heatmap_zones_bracket_the_last_sol_close(demo_run: tuple[Path, str]) -> None:
+def test_heatmap_zones_bracket_the_last_btc_close(demo_run: tuple[Path, str]) -> None:
+    """The story's heatmap: BTCUSDT after its last bundled 1h bar; zones below (longs) and above
+    (shorts) the file's last close."""
     out, output = demo_run
-    last_close = _sol_raw()["close"][-1]
+    last_close = _btc_raw()["close"][-1]
     assert re.search(rf"price\s+{re.escape(f'{last_close:,.2f}')}", output)
     zones = re.findall(r"│ (long|short)\s+│ \d │ ([\d.,]+) – ([\d.,]+) │", output)
     assert {side for side, _, _ in zones} == {"long", "short"}
     for side, lo, hi in zones:  # longs are liquidated below the price, shorts above
-        assert (float(hi) <= last_close) if side == "long" else (float(lo) >= last_close)
-    page = out / "heatmap-SOLUSDT.html"
+        lo_f, hi_f = float(lo.replace(",", "")), float(hi.replace(",", ""))
+        assert (hi_f <= last_close) if side == "long" else (lo_f >= last_close)
+    page = out / "heatmap-BTCUSDT.html"
     assert page.exists() and "plotly" in page.read_text(encoding="utf-8")[:200_000].lower()
     assert str(page.name) in output
 
@@ -121,6 +137,6 @@ def test_page_has_a_regime_band_per_symbol_and_the_heatmap_section(demo_run: tup
         spans = [x for t in band for x in t["x"]]  # type: ignore[union-attr]
         assert all(x > 0 and x % (4 * 3_600_000) == 0 for x in spans)  # whole 4h bars
         assert all("price" in h for t in band for h in t["hovertext"])  # type: ignore[union-attr]
-    assert "id=heatmap" in page and 'href="heatmap-SOLUSDT.html"' in page
-    # the hot-zone table on the page lists the zones bracketing the last SOLUSDT close
-    assert f"{_sol_raw()['close'][-1]:,.2f}" in page
+    assert "id=heatmap" in page and 'href="heatmap-BTCUSDT.html"' in page
+    # the hot-zone section on the page names the last BTCUSDT close the zones bracket
+    assert f"{_btc_raw()['close'][-1]:,.2f}" in page

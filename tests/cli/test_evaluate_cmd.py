@@ -142,3 +142,19 @@ def test_builtin_derivatives_study_on_shared_data(shared_data: Path, tmp_path: P
     assert burst["n_triggers"] == 4
     for e in ev:
         assert e["n_events"] <= e["n_triggers"]
+
+
+@pytest.mark.shared
+def test_every_builtin_study_runs_and_opens_with_its_verdict(shared_data: Path, tmp_path: Path) -> None:
+    """Each built-in study, as docs/studies/README.md runs it (price_baselines_1h uses bar_ret, a
+    feature the study derives itself: it must not be reported absent)."""
+    from perpscope.evaluate import builtin_studies
+
+    for name in builtin_studies():
+        out = tmp_path / name
+        args = ["evaluate", "--study", name, "--format", "html", "--shared", str(shared_data)]
+        args += ["--out", str(out)]
+        res = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert res.exit_code == 0, f"{name}: {res.output}"
+        page = (out / f"{name}.html").read_text()
+        assert "Verdict." in res.output and page.count("<strong>Verdict.</strong>") == 1

@@ -29,6 +29,7 @@ NOT_RUN = {
     "perpscope backfill": "needs the internet (exchange REST APIs)",
     "perpscope collect": "needs the internet and runs until Ctrl-C",
     "perpscope serve": "serves until stopped (tests/api and tests/dashboard drive the server)",
+    "perpscope alerts run": "runs until stopped, on a user's alerts.toml (tests/alerts, tests/faults run it)",
 }
 
 
@@ -51,17 +52,14 @@ def test_the_readme_has_commands_to_run() -> None:
     assert len(COMMANDS) >= 15, COMMANDS
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
-    out = tmp_path_factory.mktemp("readme-demo")
-    res = runner.invoke(app, ["demo", "--out", str(out), "--no-png"], env={"COLUMNS": "80"})
-    assert res.exit_code == 0, res.output
-    return out / "data", res.output
+@pytest.fixture
+def demo_run(demo_session: tuple[Path, str]) -> tuple[Path, str]:
+    return demo_session
 
 
-@pytest.fixture(scope="module")
-def demo_store(demo_run: tuple[Path, str]) -> Path:
-    return demo_run[0]
+@pytest.fixture
+def demo_store(demo_session: tuple[Path, str]) -> Path:
+    return demo_session[0]
 
 
 def test_the_commands_the_demo_suggests_run_verbatim(

@@ -103,7 +103,7 @@ def test_heatmap_ensemble_shows_bands_and_group_form_works(sol_store: Path) -> N
 def test_heatmap_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "missing"), "heatmap", "BTCUSDT"])
     assert res.exit_code == 2 and "does not exist" in " ".join(res.output.split())
-    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty").mkdir()  # an empty store (a missing folder is its own error)
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "empty"), "heatmap", "BTCUSDT"])
     assert res.exit_code == 2 and "is empty: import data" in " ".join(res.output.split())
     res = runner.invoke(app, ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--model", "magic"])

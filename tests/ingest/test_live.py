@@ -317,7 +317,9 @@ def test_kill_9_loses_at_most_the_unflushed_batch_and_never_corrupts_the_store(t
 
 def kline(t: int) -> str:
     k = ws_examples()["kline"]
-    return json.dumps({**k, "s": "BTCUSDT", "k": {**k["k"], "t": t, "T": t + 59_999, "x": True}})
+    # Binance's documented example bar has its low above its open: the sink's checks would drop it
+    bar = {**k["k"], "t": t, "T": t + 59_999, "x": True, "l": "0.0005"}
+    return json.dumps({**k, "s": "BTCUSDT", "k": bar})
 
 
 def test_kline_gap_after_reconnect_is_filled_by_rest(lake: Lake) -> None:

@@ -78,7 +78,7 @@ async def run_until(col: Collector, cond, timeout: float = 15.0) -> None:  # typ
 
 def test_bybit_open_interest_is_polled_through_a_rate_limit(lake: Lake) -> None:
     venue = exchange_venues()["bybit"]
-    assert venue.live.live["open_interest"].kind == "poll"
+    assert venue.capabilities.live["open_interest"].kind == "poll"
 
     async def go() -> None:
         with FakeBinanceRest() as rest:

@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpscope.core.time import HOUR_MS, MINUTE_MS
-from perpscope.metrics._frames import FrameError
 from perpscope.metrics.bars import (
     asof_bars,
     bar_grid,
@@ -20,6 +19,7 @@ from perpscope.metrics.bars import (
     resample_taker_volume,
     taker_from_candles,
 )
+from perpscope.metrics.frames import FrameError
 from perpscope.records import CANDLES, FUNDING, LIQUIDATION_TOTALS, LIQUIDATIONS, OPEN_INTEREST, TAKER_VOLUME
 
 T0 = 1_760_054_400_000  # 2025-10-10 00:00 UTC

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from perpscope.metrics._frames import join_asof_series, sort_series
+from perpscope.metrics.frames import join_asof_series, sort_series
 
 TS = pl.Datetime("ms", "UTC")
 MIN = 60_000

@@ -79,10 +79,23 @@ def _lab(k: int) -> str:
 
 def test_aggregation_sums_venues_and_counts_them() -> None:
     rows = pl.concat([oi([1e9, 2e9], venue="binance"), oi([5e8, None], venue="bybit")])
-    out = aggregate_oi(rows)
+    out = aggregate_oi(rows, "usd")
     assert out["oi_usd"].to_list() == [1.5e9, 2e9] and out["n_venues"].to_list() == [2, 1]
-    by_base = aggregate_oi(rows, by="base")
+    # the second instant's Bybit row has no USD value: counted as missing, not silently dropped
+    assert out["n_missing"].to_list() == [0, 1]
+    by_base = aggregate_oi(rows, "usd", by="base")
     assert by_base["base"].to_list() == ["BTC", "BTC"]
+
+
+def test_aggregation_sums_the_unit_it_is_asked_for() -> None:
+    # a venue that gives coins only (Bybit linear history before it was valued at the mark price)
+    rows = pl.concat([oi([1e9], base=[10_000.0], venue="binance"), oi([None], base=[5_000.0], venue="bybit")])
+    coins = aggregate_oi(rows, "base")
+    assert (coins["oi_base"][0], coins["n_venues"][0], coins["n_missing"][0]) == (15_000.0, 2, 0)
+    usd = aggregate_oi(rows, "usd")
+    assert (usd["oi_usd"][0], usd["n_venues"][0], usd["n_missing"][0]) == (1e9, 1, 1)
+    with pytest.raises(ValueError, match="unit must be"):
+        aggregate_oi(rows, "contracts")  # type: ignore[arg-type]
 
 
 def test_oi_to_volume_over_a_trailing_day() -> None:
@@ -166,7 +179,7 @@ def test_summing_coinglass_exchanges_gives_coinglass_all_exchange_open_interest(
     root = "coinglass_liquidity_report/"
     per = load(root + "open_interest_by_exchange_4h_BTC_ETH_SOL_XRP.csv.gz", "open_interest")
     agg = load(root + "open_interest_aggregated_all_exchanges_4h_BTC_ETH_SOL_XRP.csv.gz", "open_interest")
-    ours = aggregate_oi(per)
+    ours = aggregate_oi(per, "usd")
     j = ours.join(agg.select("canonical", "ts_ms", pl.col("oi_usd").alias("cg")), on=["canonical", "ts_ms"])
     ratio = j.group_by("canonical").agg((pl.col("oi_usd") / pl.col("cg")).median().alias("r"), pl.len())
     assert ratio.height == 4 and ratio["len"].min() > 1000  # type: ignore[operator]

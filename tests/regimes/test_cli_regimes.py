@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from perpscope.cli.main import app
+from perpscope.core.time import ms_to_iso
 
 pytestmark = pytest.mark.shared
 
@@ -39,7 +40,8 @@ def test_regimes_and_metrics_commands(btc_store: object) -> None:
     rows = got["rows"]
     assert got["provenance"]["scope"] == "binance"
     assert any(m["measure"] == "price" and m["sources"] for m in got["provenance"]["measures"])
-    assert any(e["regime"] == "deleveraging_flush" and e["start_ms"].startswith("2025-10-10") for e in rows)
+    flushes = [ms_to_iso(e["start_ms"]) for e in rows if e["regime"] == "deleveraging_flush"]
+    assert any(t.startswith("2025-10-10") for t in flushes), flushes
     r = CliRunner(env={"COLUMNS": "200"}).invoke(
         app, ["--data-dir", d, "metrics", "BTCUSDT", "--from", "2025-10-10", "--to", "2025-10-12"]
     )

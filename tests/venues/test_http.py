@@ -76,3 +76,19 @@ def test_post_errors_match_get() -> None:
         _run(_client(lambda req: bad, []), "/info", {"type": "nope"})
     with pytest.raises(VenueError, match="after 2 attempts"):
         _run(_client(lambda req: httpx.Response(502), [], retries=2), "/info", {})
+
+
+def test_a_geo_blocking_403_is_region_blocked_and_other_403s_are_plain_errors() -> None:
+    geo = httpx.Response(
+        403,
+        text="<H1>403 ERROR</H1> The Amazon CloudFront distribution is configured to block access from "
+        "your country.",
+    )
+    slept: list[float] = []
+    with pytest.raises(RegionBlocked, match="HTTP 403"):
+        _run(_client(lambda req: geo, slept), "/info", {})
+    assert slept == []  # never retried
+    waf = httpx.Response(403, json={"code": -1, "msg": "Forbidden"})
+    with pytest.raises(VenueError, match="HTTP 403: Forbidden") as err:
+        _run(_client(lambda req: waf, []), "/info", {})
+    assert not isinstance(err.value, RegionBlocked)

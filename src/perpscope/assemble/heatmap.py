@@ -11,14 +11,18 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.holdings import holdings_text
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import (
     MarketView,
+    agg_symbol,
+    check_range,
     covering_price_bar_ms,
     resolve,
     resolve_canonical,
     source_lines,
 )
+from perpscope.core.format import date_text
 from perpscope.core.time import DAY_MS, interval_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
@@ -92,11 +96,14 @@ def heatmap_inputs(
 ) -> tuple[dict[str, pl.DataFrame], MarketView]:
     """:func:`heatmap_frames` and the :class:`~perpscope.assemble.view.MarketView` they came from."""
     scope = Scope.parse(venue)
+    check_range(start, end)
     every = every_ms or covering_price_bar_ms(lk, symbol, scope, start, end)
     if every is None:
+        canon, _ = resolve_canonical(lk, symbol, scope)
+        have = holdings_text(lk, [canon, agg_symbol(canon)])
         raise StoreInputError(
-            f"no perp trade candles of {symbol} ({scope.label}) between the dates asked; "
-            "`perpscope store info` shows what the store holds"
+            f"no perp trade candles of {canon} ({scope.label}) from {date_text(start, minutes=False)} to "
+            f"{date_text(end, minutes=False)} (UTC, end exclusive). The store holds: {have or 'none of it'}."
         )
     view = resolve(lk, symbol, scope, start, end, every)
     f = view.frames

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.holdings import holdings_text
 from perpscope.assemble.provenance import MeasureProvenance, footnotes, measure_provenance
 from perpscope.assemble.records import price_span
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import MarketView, agg_symbol, resolve
+from perpscope.core.format import date_text
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.metrics import build_panel
 from perpscope.store import Lake
@@ -175,7 +177,7 @@ def market_panel(
     lo = start_ms if start_ms is not None else hi - DEFAULT_SPAN_MS
     view = resolve(lk, symbol, sc, lo, hi, every_ms, lookback_ms=LOOKBACK_MS)
     if not view.frames:
-        raise StoreInputError(f"nothing stored for {view.canonical} ({sc.label}) before {hi} ms")
+        raise StoreInputError(_nothing_between(lk, view, lo, hi))
     try:
         panel = panel_from(every_ms, dict(view.frames))
     except ValueError as e:
@@ -185,14 +187,31 @@ def market_panel(
     panel = _blank_unknowns(panel, view)
     cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo, hi - 1))
     prov = measure_provenance(cut, view, lo, hi)
-    price = next(m for m in prov if m.measure == "price") if prov else None
+    price = next((m for m in prov if m.measure == "price"), None)
     if price is None or price.missing:
-        have = f"; {view.notes[0]}" if view.notes else ""
-        raise StoreInputError(
-            f"no {interval_label(every_ms)} prices of {view.canonical} ({sc.label}) between the dates asked"
-            f"{have}. `perpscope store info --coin {view.coin}` shows what the store holds"
-        )
+        raise StoreInputError(_nothing_between(lk, view, lo, hi, what=f"{interval_label(every_ms)} prices"))
     return MarketPanel(cut, view, prov)
+
+
+def _nothing_between(lk: Lake, view: MarketView, lo: int, hi: int, what: str = "data") -> str:
+    """``no 1h prices of BTC-USDT-PERP (binance) from 2024-01-01 to 2024-02-01; the store holds …``:
+    the range asked, then what is there instead (and a bar length that fits, when that is the cause)."""
+    held = holdings_text(lk, [view.canonical, agg_symbol(view.canonical)])
+    coarse = view.coarse.get("candles")
+    fit = ""
+    if coarse is not None and coarse.height:
+        lens = sorted({int(x) for x in coarse.get_column("interval_ms").unique()})
+        names = ", ".join(interval_label(x) for x in lens)
+        fit = f" The price bars there are {names}: pass --every a multiple of one."
+    return (
+        f"no {what} of {view.canonical} ({view.scope.label}) from {date_text(lo, minutes=False)} to "
+        f"{date_text(hi, minutes=False)} (UTC, end exclusive).{fit} "
+        + (
+            f"The store holds for {view.coin}: {held}."
+            if held
+            else f"The store holds nothing for {view.coin}."
+        )
+    )
 
 
 def latest_panel(

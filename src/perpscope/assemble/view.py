@@ -30,10 +30,12 @@ import polars as pl
 
 from perpscope.assemble import measures
 from perpscope.assemble.errors import StoreInputError
+from perpscope.assemble.holdings import holdings_text, nearest_symbols
 from perpscope.assemble.scope import OTHER_WEIGHTINGS, Scope, label_venues, ordered
 from perpscope.assemble.view_model import MarketView, Part, agg_symbol, stored_venues
+from perpscope.core.format import date_text
 from perpscope.core.time import interval_label
-from perpscope.records import is_canonical
+from perpscope.records import compact, from_ccxt, is_canonical, market_of
 from perpscope.store import Lake
 from perpscope.store.reader import read, resolve_symbols
 
@@ -54,7 +56,15 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
             "(after `perpscope demo`: --data-dir perpscope-demo/data)"
         )
     s = symbol.strip().upper()
-    if is_canonical(s):
+    ccxt = from_ccxt(s)
+    if ccxt is not None and market_of(ccxt) == "spot":
+        raise StoreInputError(
+            f"{symbol} is ccxt's spelling of the spot market {ccxt}; the analyses read a perpetual: "
+            f"{s}:{s.split('/')[1]} (ccxt) or {compact(ccxt)}"
+        )
+    if ccxt is not None:
+        canons = [ccxt]
+    elif is_canonical(s):
         canons = [s]
     elif s.isalnum() and not any(s.endswith(q) for q in ("USDT", "USDC", "USD", "BUSD")):
         canons = [f"{s}-USDT-PERP"]
@@ -78,19 +88,14 @@ def resolve_canonical(lk: Lake, symbol: str, scope: Scope) -> tuple[str, str]:
         if venues and held:
             return c, ordered(venues)[0]
     coin = canons[0].split("-")[0] if canons else s.removesuffix("USDT")
-    held = sorted(
-        {
-            f"{rec} ({v})"
-            for rec in lk.records_present()
-            for c in (canons or []) + [f"{coin}-AGG-PERP"]
-            for v in stored_venues(lk, rec, c)
-        }
-    )
+    pair = canons[0] if canons else f"{coin}-USDT-PERP"
+    have = holdings_text(lk, [pair, agg_symbol(pair)])
+    near = [] if have else [x for x in nearest_symbols(lk, s) if x != s]
     raise StoreInputError(
         f"no candles of {symbol} for venue scope {scope.label} in the store at {lk.root}; "
-        + (f"it holds for {coin}: {', '.join(held)}. " if held else f"it holds nothing for {coin}. ")
-        + "Import candles (perpscope import PATH), choose another --venue, or pass --data-dir "
-        "(the demo's store is perpscope-demo/data)"
+        + (f"it holds for {coin}: {have}. " if have else f"it holds nothing for {coin}. ")
+        + (f"Did you mean {' or '.join(near)}? " if near else "")
+        + "Import candles (perpscope import PATH), choose another --venue, or pass --data-dir"
     )
 
 
@@ -131,6 +136,17 @@ def finest_price_bar_ms(lk: Lake, symbol: str, scope: Scope | str, start_ms: int
     return int(cov.get_column("interval_ms")[0]) if cov.height else None
 
 
+def check_range(start_ms: int, end_ms: int) -> None:
+    """Raise :class:`StoreInputError` naming a reversed or empty ``[start_ms, end_ms)``."""
+    if end_ms <= start_ms:
+        a, b = date_text(start_ms), date_text(end_ms)
+        raise StoreInputError(
+            f"the range is reversed: --from {a} is after --to {b} (UTC); swap them"
+            if end_ms < start_ms
+            else f"the range is empty: --from and --to are both {a} (UTC) and --to is exclusive"
+        )
+
+
 def resolve(
     lk: Lake, symbol: str, scope: Scope, start_ms: int, end_ms: int, every_ms: int, lookback_ms: int = 0
 ) -> MarketView:
@@ -144,11 +160,7 @@ def resolve(
     StoreInputError
         When the scope holds no candles of the symbol, or the range is empty.
     """
-    if end_ms <= start_ms:
-        raise StoreInputError(
-            "the range is empty: --from must be before --to "
-            f"(got {start_ms} → {end_ms} ms; dates are UTC, --to is exclusive)"
-        )
+    check_range(start_ms, end_ms)
     canonical, pv = resolve_canonical(lk, symbol, scope)
     lo = (start_ms - lookback_ms) // every_ms * every_ms
     view = MarketView(canonical.split("-")[0], canonical, scope, start_ms, end_ms, every_ms, pv)

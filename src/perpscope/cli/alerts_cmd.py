@@ -1,6 +1,10 @@
 """``perpscope alerts``: watch the store with alert rules (``run``), check once (``check``), fire a
 sample through every configured target (``test``).
 
+Admitted alerts and the deliveries they owe live in a state file (SQLite; ``state`` in the config, else
+``<config>.state.sqlite`` beside it): a restart neither repeats nor loses an alert, and deliveries that
+failed are retried with backoff between checks (:mod:`perpscope.alerts.delivery`).
+
 The store is read only, through :func:`perpscope.assemble.panel.latest_panel`: a rule's ``venue`` is a
 venue scope (``binance``, ``binance,bybit,okx``, ``all``) and it reads the numbers ``perpscope metrics``
 reads for that scope at the newest stored bar length; each check prints (standard error) what it read
@@ -17,12 +21,26 @@ from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.markup import escape
 
-from perpscope.alerts import Alert, AlertsConfig, AlertState, Rule, evaluate, load_config, send
+from perpscope.alerts import (
+    Alert,
+    AlertsConfig,
+    Outbox,
+    OutboxBusy,
+    Outcome,
+    Rule,
+    Targets,
+    drain,
+    evaluate,
+    load_config,
+    message,
+    send,
+)
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import heatmap_of
 from perpscope.assemble.panel import MarketPanel, latest_panel
-from perpscope.cli.common import err_console, fail, lake
+from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.cli.output import print_notes
 from perpscope.core.errors import InputError
 from perpscope.core.format import pct_text, usd_text
@@ -39,7 +57,7 @@ HISTORY_MS = 35 * DAY_MS
 NEEDS: dict[str, tuple[str, ...]] = {
     "funding_extreme": ("funding_z", "funding_apr", "funding_sampled_8h"),
     "funding_cross": ("funding_rate", "funding_sampled_8h"),
-    "oi_drop": ("oi_usd",),
+    "oi_drop": ("oi_base", "oi_usd"),  # coins, else derived from USD and the close
     "liq_burst": ("liq_usd",),
 }
 
@@ -176,9 +194,60 @@ def print_sources(
                     )
 
 
-def _deliver(cfg: AlertsConfig, alerts: list[Alert]) -> None:
-    for e in send(alerts, cfg.webhooks, console=lambda m: typer.echo(m)):
-        err_console().print(f"[yellow]delivery failed:[/] {e}")
+def state_path(config: Path, cfg: AlertsConfig, state: Path | None = None) -> Path:
+    """The state file (outbox and de-duplication): ``--state``, else the config's ``state``, else
+    ``<config>.state.sqlite`` beside the config."""
+    return state or cfg.state or config.with_name(f"{config.stem}.state.sqlite")
+
+
+def _report(o: Outcome) -> None:
+    if o.state == "sent":
+        if o.attempts > 1:  # a recovered delivery is news; a first-time one is the normal case
+            err_console().print(escape(o.line()), highlight=False)
+        return
+    colour = "yellow" if o.state == "retry" else "red"
+    err_console().print(f"[{colour}]delivery:[/] {escape(o.line())}", highlight=False)
+
+
+def _owed(ob: Outbox, targets: Targets, path: Path, *, end: bool) -> None:
+    """Say what the outbox still owes: to configured targets (retried by the next run) and to targets
+    no longer in the config (kept, in case the config comes back)."""
+    owed = ob.pending()
+    here = sum(n for t, n in owed.items() if t in targets.by_id)
+    gone = sum(n for t, n in owed.items() if t not in targets.by_id)
+    if here and end:
+        err_console().print(
+            f"[yellow]{here} deliveries still owed[/] (in {escape(str(path))}): the next "
+            "`perpscope alerts run` or `check` with this config retries them",
+            highlight=False,
+        )
+    if here and not end:
+        err_console().print(
+            f"{here} deliveries owed from an earlier run: sending them first", highlight=False
+        )
+    if gone and not end:
+        err_console().print(
+            f"[yellow]warning:[/] {gone} deliveries are owed to webhooks no longer in the config; they "
+            f"stay in {escape(str(path))}",
+            highlight=False,
+        )
+
+
+StateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--state", help="State file: admitted alerts and owed deliveries. Default: <config>.state.sqlite."
+    ),
+]
+WaitOpt = Annotated[
+    float,
+    typer.Option(
+        "--wait",
+        min=0,
+        help="Seconds a single check keeps retrying failed deliveries before it exits (the rest stay "
+        "owed in the state file).",
+    ),
+]
 
 
 def run(
@@ -190,8 +259,11 @@ def run(
         str | None,
         typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
     ] = None,
+    state: StateOpt = None,
+    wait: WaitOpt = 60.0,
 ) -> None:
-    """Check the rules every poll_seconds; send new alerts (cooldown and de-duplication per rule)."""
+    """Check the rules every poll_seconds; send new alerts (cooldown and de-duplication per rule, kept in
+    the state file across restarts), retrying failed deliveries between checks."""
     cfg = _config(config)
     if not cfg.rules:
         raise fail(f"{config}: no [[rule]] entries; see docs/alerts.md for an example")
@@ -199,20 +271,49 @@ def run(
         end_ms = parse_time_ms(at) if at else None
     except ValueError as e:
         raise fail(str(e)) from e
-    lk, state, n = lake(ctx), AlertState(), 0
+    lk, n, path = reading_lake(ctx), 0, state_path(config, cfg, state)
     shown: dict[str, str] = {}
-    clock = SystemClock()
-    while True:
-        started = clock.now_ms()
-        panels = watched_panels(lk, cfg.rules, end_ms)
-        print_sources(cfg.rules, panels, shown)
-        alerts = check_rules(lk, cfg.rules, end_ms, panels)
-        cool = {r.name: r.cooldown_ms for r in cfg.rules}
-        _deliver(cfg, [a for a in alerts if state.admit(a, cool[a.rule])])
-        n += 1
-        if once or (max_checks is not None and n >= max_checks):
-            return
-        time.sleep(max(0.0, cfg.poll_seconds - (clock.now_ms() - started) / 1000))
+    targets = Targets(cfg.webhooks)
+    cool = {r.name: r.cooldown_ms for r in cfg.rules}
+    try:
+        outbox = Outbox(path)
+    except OutboxBusy as e:
+        raise fail(str(e)) from None
+    with outbox as ob:
+        _owed(ob, targets, path, end=False)
+        while True:
+            started = time.monotonic()
+            panels = watched_panels(lk, cfg.rules, end_ms)
+            print_sources(cfg.rules, panels, shown)
+            alerts = check_rules(lk, cfg.rules, end_ms, panels)
+            fresh = list(ob.admit(((a, cool[a.rule]) for a in alerts), targets.bodies(), time.time()))
+            for a in fresh:
+                typer.echo(message(a))
+            say_quiet(cfg.rules, alerts, fresh)
+            n += 1
+            if once or (max_checks is not None and n >= max_checks):
+                drain(ob, targets, cfg.delivery, wait, report=_report)
+                _owed(ob, targets, path, end=True)
+                return
+            # until the next check: deliver what is owed as it falls due (all targets at once)
+            drain(ob, targets, cfg.delivery, cfg.poll_seconds - (time.monotonic() - started), _report)
+            time.sleep(max(0.0, cfg.poll_seconds - (time.monotonic() - started)))
+
+
+def say_quiet(rules: tuple[Rule, ...], fired: list[Alert], fresh: list[Alert]) -> None:
+    """On standard error, when a check sends nothing: that no rule fired (naming the rules checked), or
+    that what fired was already sent (its cooldown has not passed). Silence would read as a hang."""
+    if fresh:
+        return
+    names = ", ".join(r.name for r in rules)
+    if not fired:
+        err_console().print(f"no rule fired ({len(rules)} checked: {escape(names)})", highlight=False)
+    else:
+        again = ", ".join(sorted({a.rule for a in fired}))
+        err_console().print(
+            f"{len(fired)} alert(s) fired ({escape(again)}) but were sent before, within their cooldown",
+            highlight=False,
+        )
 
 
 def check(
@@ -222,15 +323,20 @@ def check(
         str | None,
         typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
     ] = None,
+    state: StateOpt = None,
+    wait: WaitOpt = 60.0,
 ) -> None:
     """Evaluate the rules once on the newest bars and send what fires (same as ``run --once``)."""
-    run(ctx, config, once=True, at=at)
+    run(ctx, config, once=True, at=at, state=state, wait=wait)
 
 
 def test(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Alerts config whose webhooks get the sample.")
     ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="Seconds to keep retrying a failed webhook.")
+    ] = 30.0,
 ) -> None:
     """Fire a sample alert to the console and to every configured webhook."""
     cfg = _config(config) if config else AlertsConfig()
@@ -243,9 +349,9 @@ def test(
         title="test alert",
         text="if you read this, delivery works",
     )
-    errors = send([sample], cfg.webhooks, console=lambda m: typer.echo(m))
+    errors = send([sample], cfg.webhooks, console=typer.echo, settings=cfg.delivery, wait_s=wait)
     for e in errors:
-        err_console().print(f"[red]delivery failed:[/] {e}")
+        err_console().print(f"[red]delivery failed:[/] {escape(e)}", highlight=False)
     err_console().print(
         f"sent to the console and {len(cfg.webhooks) - len(errors)}/{len(cfg.webhooks)} webhooks"
     )

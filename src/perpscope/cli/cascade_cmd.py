@@ -8,6 +8,7 @@ last 7 days of bars (with Y = 1 assumed when the bars carry no taker-buy volume 
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +22,7 @@ from perpscope.assemble import cascade as assemble
 from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.output import fragility_table
-from perpscope.core.format import pct_text, usd_text
+from perpscope.core.format import json_safe, pct_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
 from perpscope.report.cascade_chart import cascade_figure
 from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
@@ -87,8 +88,13 @@ def cascade(
     out: Annotated[
         Path | None, typer.Option(help="Chart (.html, or .png with chromium). Default: cascade-SYMBOL.html.")
     ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, or json: the outcome quantiles and the fragility curve.")
+    ] = "table",
 ) -> None:
     """Simulate the liquidation cascade a shock sets off, with its uncertainty, and the fragility curve."""
+    if fmt not in ("table", "json"):
+        raise fail(f"--format must be table or json, got {fmt!r}")
     lk = reading_lake(ctx)
     try:
         sh = parse_shock(shock)
@@ -102,6 +108,22 @@ def cascade(
     cfg = CascadeConfig(paths=paths, insurance_usd=insurance_usd, seed=seed)
     res = simulate(st.books, st.price, sh, st.liquidity, cfg)
     frag = fragility(st.books, st.price, st.liquidity, CascadeConfig(paths=min(paths, 500), seed=seed))
+    if fmt == "json":
+        doc = {
+            "venue": venue,
+            "symbol": symbol,
+            "state_end_ms": st.end_ms,
+            "price": st.price,
+            "shock": sh.label(),
+            "paths": paths,
+            "books": st.note,
+            "open_usd": res.open_usd,
+            "outcome": res.summary().to_dicts(),
+            "fragility": frag.to_dicts(),
+        }
+        typer.echo(json.dumps(json_safe(doc)))
+        write_heatmap(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
+        return
     con = console()
     con.print(
         f"[bold]{venue} {symbol}[/] at {ms_to_iso(st.end_ms - 1)} UTC, price {st.price:,.2f}: "

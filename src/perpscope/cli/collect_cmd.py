@@ -11,6 +11,7 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -19,7 +20,9 @@ from perpscope.cli.common import data_dir as data_dir_of
 from perpscope.core.time import SystemClock, ms_to_iso, parse_time_ms
 from perpscope.ingest.backfill import BackfillProgress, plan
 from perpscope.ingest.backfill import backfill as run_backfill
-from perpscope.ingest.live import Collector, LiveConfig, status_path
+from perpscope.ingest.live import Collector, LiveConfig, LiveLimits, status_path
+from perpscope.ingest.live_limits import WRITER_GIVE_UP_S
+from perpscope.ingest.stall import STALL_INTERVALS, StallLimits
 from perpscope.ingest.state import read_json
 from perpscope.store import Lake
 from perpscope.venues.registry import ExchangeVenue, LiveOptions, exchange_venues
@@ -48,9 +51,9 @@ def _feeds(
     """The live feeds of each venue with the wanted streams it offers; error when a venue offers none."""
     feeds: list[Any] = []
     for v in venues:
-        mine = [s for s in wanted if s in v.live.live]
+        mine = [s for s in wanted if s in v.capabilities.live]
         if not mine:
-            raise ValueError(f"{v.name} offers none of {wanted}; it has: {', '.join(v.live.live)}")
+            raise ValueError(f"{v.name} offers none of {wanted}; it has: {', '.join(v.capabilities.live)}")
         o = opts
         if v.name == "bybit":  # a test's --ws-url serves Binance frames; Bybit has its own override
             o = LiveOptions(opts.rest_url, bybit_ws, opts.kline_period, opts.oi_poll_s)
@@ -74,12 +77,13 @@ def backfill(
         str | None,
         typer.Option(
             "--streams",
-            help="History streams, comma-separated, each optionally with a period. Binance: "
-            "klines:1h,funding,open_interest:5m,ratio_global,ratio_top_accounts,ratio_top_positions,"
-            "taker_volume,mark_klines:1m,index_klines,premium_klines,spot_klines; Bybit: klines:1h,funding,"
-            "open_interest:5m; OKX: klines,mark_klines,index_klines,spot_klines,funding,open_interest:5m,"
-            "ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume; "
-            "Hyperliquid: klines:1h,funding. Default: funding, open interest and the ratios and taker "
+            # the lists are spaced after each comma so the help wraps them instead of cutting them
+            help="History streams, comma-separated, each optionally with a period (klines:1h). Binance: "
+            "klines:1h, funding, open_interest:5m, ratio_global, ratio_top_accounts, ratio_top_positions, "
+            "taker_volume, mark_klines:1m, index_klines, premium_klines, spot_klines. Bybit: klines:1h, "
+            "funding, open_interest:5m. OKX: klines, mark_klines, index_klines, spot_klines, funding, "
+            "open_interest:5m, ratio_global, ratio_top_accounts, ratio_top_positions, taker_volume. "
+            "Hyperliquid: klines:1h, funding. Default: funding, open interest and the ratios and taker "
             "volume where the venue has them.",
         ),
     ] = None,
@@ -100,7 +104,7 @@ def backfill(
             raise ValueError("--since is required (e.g. 2025-10-01)")
         now = clock.now_ms()
         jobs, notes = plan(
-            v.history,
+            v.capabilities,
             [s for s in (streams or v.default_history).split(",") if s.strip()],
             syms,
             parse_time_ms(since),
@@ -174,6 +178,24 @@ def collect(
         float, typer.Option("--oi-poll-seconds", min=1.0, help="Polling period of values with no stream.")
     ] = 60.0,
     kline_period: Annotated[str, typer.Option("--kline-period")] = "1m",
+    writer_give_up_seconds: Annotated[
+        float,
+        typer.Option(
+            "--writer-give-up-seconds",
+            min=0.0,
+            help="Store writes failing this long stop the collector with exit code 1 (failed writes are "
+            "retried at every flush until then).",
+        ),
+    ] = WRITER_GIVE_UP_S,
+    stall_intervals: Annotated[
+        float,
+        typer.Option(
+            "--stall-intervals",
+            min=1.0,
+            help="A socket is reconnected when a stream it carries is silent for this many of its normal "
+            "intervals (trades 5 s, liquidations 60 s, mark price 3 s, ...).",
+        ),
+    ] = STALL_INTERVALS,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live status table.")] = False,
     rest_url: Annotated[str | None, typer.Option("--rest-url", hidden=True)] = None,
     ws_url: Annotated[str | None, typer.Option("--ws-url", hidden=True)] = None,
@@ -186,7 +208,9 @@ def collect(
     symbol); Hyperliquid has no public liquidation stream (funding and open interest are polled).
 
     A ``kill -9`` loses at most the rows of the last ``--flush-seconds`` (plus a write in progress);
-    the store itself is never left half-written.
+    the store itself is never left half-written. A failed store write is retried at every flush and
+    shown by ``collect-status``; writes failing for ``--writer-give-up-seconds``, or rows left unwritten
+    on stop, end the process with exit code 1.
     """
     data_dir = data_dir_of(ctx)
     try:
@@ -199,9 +223,10 @@ def collect(
     except ValueError as exc:
         raise fail(str(exc)) from None
     cfg = LiveConfig(flush_seconds=flush_seconds, max_batch=max_batch)
+    limits = LiveLimits(stall=StallLimits(intervals=stall_intervals), writer_give_up_s=writer_give_up_seconds)
 
     async def go() -> Collector:
-        col = Collector(feeds, Lake(data_dir), data_dir, cfg)
+        col = Collector(feeds, Lake(data_dir), data_dir, cfg, limits=limits)
         col.install_signal_handlers()
         if quiet:
             await col.run()
@@ -220,8 +245,10 @@ def collect(
     snap = col.snapshot()
     console().print(f"stopped; rows written: {snap['written']}")
     fatal = [v["fatal"] for v in snap["venues"] if v["fatal"]]
+    if col.failure:
+        fatal.append(f"store writer: {col.failure}")
     if fatal:
-        raise fail("; ".join(fatal), code=1)
+        raise fail(escape("; ".join(fatal)), code=1)
 
 
 def status(ctx: typer.Context) -> None:
@@ -233,7 +260,39 @@ def status(ctx: typer.Context) -> None:
     age = time.time() - snap.get("updated_ms", 0) / 1000
     state = "stopped" if snap.get("stopped") else ("running" if age < 30 else f"not updated for {age:.0f} s")
     console().print(f"collector pid {snap.get('pid')}: {state}; pending rows {snap.get('pending_rows', 0):,}")
+    for line in _health_lines(snap):
+        console().print(line)
     console().print(_status_table(snap))
+
+
+def _health_lines(snap: dict[str, Any]) -> list[str]:
+    """What went wrong, in words: the writer's failure or failing writes, a restart's downtime, stalls."""
+    out = []
+    w = snap.get("writer") or {}
+    if snap.get("failure"):
+        out.append(f"[bold red]store writer failed:[/] {escape(snap['failure'])}")
+    elif w.get("failing_since_ms"):
+        out.append(
+            f"[red]store writes failing[/] since {ms_to_iso(w['failing_since_ms'], seconds=True)} "
+            f"({w['consecutive_failures']} attempts, retried every flush): {escape(str(w.get('last_error')))}"
+        )
+    elif snap.get("flush_errors"):
+        out.append(
+            f"store writes failed {snap['flush_errors']} times and recovered; "
+            f"last error: {escape(str(w.get('last_error')))}"
+        )
+    r = snap.get("restart")
+    if r:
+        how = "stopped" if r["previous_stopped_cleanly"] else "was killed or crashed"
+        out.append(
+            f"restarted: the previous collector {how}, last alive "
+            f"{ms_to_iso(r['previous_last_alive_ms'], seconds=True)} "
+            f"({r['down_ms'] / 1000:,.0f} s before this start)"
+        )
+    for v in snap.get("venues", []):
+        if v.get("stalls"):
+            out.append(f"{v['venue']}: {v['stalls']} stalled socket(s) reconnected")
+    return out
 
 
 def _status_table(snap: dict[str, Any]) -> Table:
@@ -266,5 +325,5 @@ def _status_table(snap: dict[str, Any]) -> Table:
         )
     for v in snap.get("venues", []):
         if v.get("fatal") or v.get("last_error"):
-            t.caption = f"{v['venue']}: {v.get('fatal') or v.get('last_error')}"
+            t.caption = escape(f"{v['venue']}: {v.get('fatal') or v.get('last_error')}")
     return t

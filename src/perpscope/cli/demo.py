@@ -26,9 +26,10 @@ from perpscope.assemble.cascade import fragility_of
 from perpscope.cli.common import DEMO_STORE, console, err_console, fail
 from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
 from perpscope.cli.output import fragility_table, print_report, zone_table
+from perpscope.cli.regime_tables import regime_tables
 from perpscope.core.config import default_data_dir as settings_default_dir
-from perpscope.core.format import pct_text, sign_class, usd_text
-from perpscope.core.time import interval_label, ms_to_iso
+from perpscope.core.format import MISSING, date_text, pct_text, price_text, rate_text, sign_class, usd_text
+from perpscope.core.time import DAY_MS, interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
 from perpscope.regimes import classify, episodes, reading
 from perpscope.report.cascade_chart import fragility_figure
@@ -82,28 +83,68 @@ def demo(
     views = collect_overview(lake)
     if not views:
         raise fail("no candles in the demo store", code=1)
-    for table in symbol_tables(views):
-        console().print(table)
+    con = console()
+    story = next((v for v in views if (v.venue, v.summary.canonical) == ("binance", STORY_SYMBOL)), None)
+    others = [v for v in views if v is not story]
     liq = liquidation_table(lake, top=10)
-    if liq.height:
-        console().print(recorded_liquidations_table(liq))
     with ThreadPoolExecutor(max_workers=1) as pool:  # the PNG export (Chromium) runs beside the rest
-        hm = demo_heatmap(lake, out, pool, png=png)
         runs = regime_runs(lake, views)
-        for table in regime_demo_tables(runs):
-            console().print(table)
-        sections = [hm.section()] if hm is not None else []
-        if hm is not None:
-            hm.print()
-        frag = demo_fragility(lake)
-        if frag is not None:
-            sections.append(frag)
+        sections: list[tuple[str, str, str]] = []
+        if story is not None:
+            # one symbol, one window, one moment: every section of the story ends at the same bar
+            end = story.summary.end_ms
+            con.print()
+            con.rule(f"[bold]The story: {STORY_SYMBOL} on Binance, {_day(end - STORY_MS)} → {_day(end)} UTC")
+            con.print(
+                f"The latest {STORY_MS // DAY_MS} days where price, open interest and funding all exist in "
+                "the bundled data. Every table below reads this window and ends at the same bar.",
+                highlight=False,
+            )
+            for table in symbol_tables([story], "the window's last 7 days"):
+                con.print(table)
+            story_regimes(lake, end)
+            hm = demo_heatmap(lake, out, pool, png=png, end=end)
+            if hm is not None:
+                hm.print()
+                sections.append(hm.section())
+            frag = demo_fragility(lake, end=end)
+            if frag is not None:
+                sections.append(frag)
+        con.print()
+        con.rule("[bold]Elsewhere in the bundled data[/] (each symbol's own latest week)")
+        for table in symbol_tables(others):
+            con.print(table)
+        for table in regime_demo_tables({k: r for k, r in runs.items() if k[1] != STORY_SYMBOL}):
+            con.print(table)
+        if liq.height:
+            con.print(recorded_liquidations_table(liq))
     views = [with_episodes(v, runs) for v in views]
     page = write_overview(
         out / "report.html", views, liq, "perpscope demo — bundled real Binance data", sections
     )
     err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
     print_next_steps(data_dir)
+
+
+#: The demo's story: one symbol (the most open interest in the bundled data) over one window.
+STORY_SYMBOL = "BTC-USDT-PERP"
+STORY_MS = 30 * DAY_MS
+
+
+def _day(ms: int) -> str:
+    return date_text(ms, minutes=False)
+
+
+def story_regimes(lk: Lake, end_ms: int) -> None:
+    """The story symbol's regimes over the story window at :data:`REGIME_EVERY`: reading, the latest
+    episodes, treadmill, breakers (the tables ``perpscope regimes`` prints)."""
+    try:
+        mp = load_panel(lk, "binance", STORY_SYMBOL, None, None, REGIME_EVERY)
+    except typer.Exit:  # load_panel has said why
+        return
+    panel = mp.priced.filter(pl.col("ts_ms").dt.epoch("ms") < end_ms)
+    for t in regime_tables(panel, last=6):
+        console().print(t)
 
 
 def next_commands(data_dir: Path) -> list[str]:
@@ -126,72 +167,82 @@ def print_next_steps(data_dir: Path) -> None:
         con.print(f"  {escape(c)}", soft_wrap=True, highlight=False)
 
 
-def symbol_tables(views: list[SymbolView]) -> list[Table]:
+def symbol_tables(views: list[SymbolView], title: str = "each symbol's latest 7 days") -> list[Table]:
     """Per symbol, over the last 7 days of its data: price and funding; then OI and liquidations.
 
-    Two narrow tables rather than one wide one, so both fit an 80-column terminal.
+    Two narrow tables rather than one wide one, so both fit an 80-column terminal; symbols are named by
+    their coin when every one is a USDT perp of one venue (the title says so). Liquidation columns are
+    left out when no symbol has a recorded liquidation in its week (the caption says so).
     """
     venues = {v.venue for v in views}
+    usdt = len(venues) == 1 and all(v.summary.canonical.endswith("-USDT-PERP") for v in views)
 
     def name(v: SymbolView) -> str:
-        return v.summary.canonical if len(venues) == 1 else f"{v.venue}:{v.summary.canonical}"
+        c = v.summary.canonical.split("-")[0] if usdt else v.summary.canonical
+        return c if len(venues) == 1 else f"{v.venue}:{c}"
 
+    what = f"{next(iter(venues))} USDT perps, " if usdt else ""
     price = Table(
-        title="Last 7 days of each symbol's data: price and funding",
-        caption="funding: last settlement per interval; APR = rate × settlements per 365-day year",
+        title=f"Price and funding: {what}{title}",
+        caption="funding: last settlement, per its interval; APR = rate × settlements per 365-day year",
         header_style="bold",
     )
-    price.add_column("symbol", no_wrap=True)
+    price.add_column("coin" if usdt else "symbol", no_wrap=True)
     price.add_column("to (UTC)", no_wrap=True)
     for col in ("price", "7d Δ", "funding", "APR", "mean APR"):
         price.add_column(col, justify="right", no_wrap=True)
+    any_liq = any(v.summary.liq_long_usd or v.summary.liq_short_usd for v in views)
     lev = Table(
-        title="Open interest and liquidations over the same 7 days",
-        caption="OI Δ in USD and in coins (coins Δ separates new positions from revaluation); "
-        "liq L/S: liquidated longs/shorts, – = none recorded",
+        title=f"Open interest{' and liquidations' if any_liq else ''}: the same 7 days",
+        caption="OI Δ in USD and in coins (coins Δ separates new positions from revaluation)"
+        + (
+            "; liq L/S: liquidated longs/shorts, – = none recorded"
+            if any_liq
+            else "; no liquidation recorded in these weeks"
+        ),
         header_style="bold",
     )
-    lev.add_column("symbol", no_wrap=True)
-    for col in ("OI", "OI Δ", "coins Δ", "liq L", "liq S"):
+    lev.add_column("coin" if usdt else "symbol", no_wrap=True)
+    for col in ("OI", "OI Δ", "coins Δ", *(("liq L", "liq S") if any_liq else ())):
         lev.add_column(col, justify="right", no_wrap=True)
     for v in views:
         s = v.summary
         rate = s.funding_rate
-        fnow = "–" if rate is None else f"{rate * 100:.4f}%/{interval_label(s.funding_interval_ms or 0)}"
+        every = interval_label(s.funding_interval_ms or 0)
         price.add_row(
             name(v),
             ms_to_iso(s.end_ms)[:10],
-            "–" if s.price_close is None else f"{s.price_close:.6g}",
+            price_text(s.price_close),
             _pct(s.price_change, 1),
-            fnow,
+            MISSING if rate is None else f"{rate_text(rate)}/{every}",
             _pct(s.funding_apr, 1),
             _pct(s.funding_mean_apr, 1),
         )
-        lev.add_row(
-            name(v),
-            _usd(s.oi_usd_end),
-            _pct(s.oi_change, 1),
-            _pct(s.oi_base_change, 1),
-            _usd(s.liq_long_usd),
-            _usd(s.liq_short_usd),
-        )
+        liq = (_usd(s.liq_long_usd), _usd(s.liq_short_usd)) if any_liq else ()
+        lev.add_row(name(v), _usd(s.oi_usd_end), _pct(s.oi_change, 1), _pct(s.oi_base_change, 1), *liq)
     return [price, lev]
 
 
 def recorded_liquidations_table(liq: pl.DataFrame) -> Table:
-    """Recorded liquidation events by symbol (a sample of the venue's stream)."""
-    t = Table(title="Recorded liquidations (Binance stream sample: lower bounds)", header_style="bold")
+    """Recorded liquidation events by symbol (a sample of the venue's stream), the days in the title."""
+    first, last = int(liq["first_ms"].min()), int(liq["last_ms"].max())  # type: ignore[arg-type]
+    days = _day(first) if _day(first) == _day(last) else f"{_day(first)} → {_day(last)}"
+    t = Table(
+        title=f"Recorded liquidations, {days} UTC (Binance stream sample: lower bounds)",
+        header_style="bold",
+    )
     t.add_column("symbol", no_wrap=True)
     for col in ("long liq.", "short liq.", "events"):
-        t.add_column(col, justify="right")
-    t.add_column("recorded (UTC)")
+        t.add_column(col, justify="right", no_wrap=True)
+    t.add_column("recorded (UTC)", no_wrap=True)
     for r in liq.iter_rows(named=True):
+        a, b = date_text(r["first_ms"], year=False), date_text(r["last_ms"], year=False)
         t.add_row(
-            r["canonical"],
+            str(r["canonical"]).removesuffix("-PERP"),
             _usd(r["long_usd"]),
             _usd(r["short_usd"]),
             f"{r['events']:,}",
-            f"{ms_to_iso(r['first_ms'])[5:]} → {ms_to_iso(r['last_ms'])[5:]}",
+            f"{a} → {b[6:] if a[:5] == b[:5] else b}",  # same day: the time only
         )
     return t
 
@@ -262,7 +313,7 @@ def regime_demo_tables(runs: dict[tuple[str, str], RegimeRun], last: int = 2) ->
         caption="definitions and thresholds: docs/regimes.md; all tables: perpscope regimes SYMBOL",
         header_style="bold",
     )
-    now.add_column("symbol", no_wrap=True)
+    now.add_column("coin", no_wrap=True)
     now.add_column("regime (UTC)", no_wrap=True)
     now.add_column("evidence", overflow="fold")
     tl = Table(
@@ -270,58 +321,59 @@ def regime_demo_tables(runs: dict[tuple[str, str], RegimeRun], last: int = 2) ->
         caption="evidence: the reading on the episode's first bar; the HTML band shows every episode",
         header_style="bold",
     )
-    tl.add_column("from (UTC)", no_wrap=True)
-    tl.add_column("to", no_wrap=True)
-    tl.add_column("regime", no_wrap=True)
-    tl.add_column("evidence", overflow="fold")
+    # two columns (when | regime and evidence): the evidence keeps most of the 80 columns
+    tl.add_column("when (UTC)", no_wrap=True)
+    tl.add_column("regime · evidence")
     for (_, canon), run in runs.items():
         r = run.reading
         engaged = f"; breakers: {r['breakers_engaged']}" if r["breakers_engaged"] else ""
         now.add_row(
-            canon,
+            canon.split("-")[0],
             f"{r['regime']}\n[dim]since {_when(r['since_ms'])}[/]",
             f"{r['evidence']}{engaged}",
         )
         ep = run.episodes.filter(pl.col("regime") != "neutral").tail(last)
-        tl.add_row("", "", f"[bold]{canon}[/]", "" if ep.height else "[dim]no non-neutral episode[/]")
+        tl.add_row(f"[bold]{canon}[/]", "" if ep.height else "[dim]no non-neutral episode[/]")
         for e in ep.iter_rows(named=True):
             start, end = _when(e["start_ms"]), _when(e["end_ms"])
             to = end[6:] if end[:5] == start[:5] else end  # same day: the time only
-            tl.add_row(start, to, e["regime"], _opened_on(e["evidence"]))
+            tl.add_row(f"{start}\n[dim]→ {to}[/]", f"[bold]{e['regime']}[/]\n{_opened_on(e['evidence'])}")
         tl.add_section()
     return [now, tl]
 
 
 # --- cascade fragility (docs/cascade.md) -----------------------------------------------------------------
 
-#: The demo's cascade symbol: BTC has the most open interest in the bundled data.
-CASCADE_SYMBOL = "BTC-USDT-PERP"
+#: The demo's cascade symbol: the story's.
+CASCADE_SYMBOL = STORY_SYMBOL
 
 
-def fragility_for_demo(lk: Lake, venue: str = "binance", symbol: str = "BTC-USDT-PERP",
-                       paths: int = 300) -> tuple[pl.DataFrame, go.Figure]:  # fmt: skip
+def fragility_for_demo(
+    lk: Lake, venue: str = "binance", symbol: str = STORY_SYMBOL, paths: int = 300, end: int | None = None
+) -> tuple[pl.DataFrame, go.Figure]:
     """Fragility curve of ``symbol``'s current state in the store: the table and its figure.
 
     Print ``fragility_table(table)``, add the figure to the report.
     """
     try:
-        st, frag = fragility_of(lk, venue, symbol, paths=paths)
+        st, frag = fragility_of(lk, venue, symbol, end, paths=paths)
     except StoreInputError as e:
         raise fail(str(e)) from e
     title = f"{venue} {symbol} fragility at {ms_to_iso(st.end_ms - 1)} UTC (price {st.price:,.2f})"
     return frag, fragility_figure(frag, title)
 
 
-def demo_fragility(lk: Lake, paths: int = 300) -> tuple[str, str, str] | None:
+def demo_fragility(lk: Lake, paths: int = 300, end: int | None = None) -> tuple[str, str, str] | None:
     """Print the fragility curve of :data:`CASCADE_SYMBOL`'s current state; return the page section.
 
     None (with the reason already printed) when the store cannot give a state for it.
     """
     try:
-        frag, fig = fragility_for_demo(lk, symbol=CASCADE_SYMBOL, paths=paths)
+        frag, fig = fragility_for_demo(lk, symbol=CASCADE_SYMBOL, paths=paths, end=end)
     except typer.Exit:
         return None
-    console().print(fragility_table(frag))
+    moment = f"at {date_text(end)} UTC" if end is not None else "now"
+    console().print(fragility_table(frag, f"{CASCADE_SYMBOL} {moment}: cascade by shock size"))
     note = (
         f"How much a shock of each size would liquidate on {CASCADE_SYMBOL}, and how far the price would "
         f"then go: median and p10–p90 over {paths} Monte Carlo paths of the heatmap ensemble's position "
@@ -333,8 +385,8 @@ def demo_fragility(lk: Lake, paths: int = 300) -> tuple[str, str, str] | None:
 
 # --- heatmap (docs/heatmap/) ----------------------------------------------------------------------------
 
-#: The demo's heatmap symbol: the bundled SOLUSDT file has hourly OI, so the OI-change model applies.
-HEATMAP_SYMBOL = "SOL-USDT-PERP"
+#: The demo's heatmap symbol: the story's.
+HEATMAP_SYMBOL = STORY_SYMBOL
 
 
 @dataclass(frozen=True)
@@ -378,12 +430,14 @@ def _write_png(fig: go.Figure, path: Path) -> Path | None:
         return None
 
 
-def demo_heatmap(lk: Lake, out: Path, pool: Executor, png: bool = True) -> DemoHeatmap | None:
+def demo_heatmap(
+    lk: Lake, out: Path, pool: Executor, png: bool = True, end: int | None = None
+) -> DemoHeatmap | None:
     """The heatmap of :data:`HEATMAP_SYMBOL`: written to ``out/heatmap-SOLUSDT.html`` and, when
     ``png`` and chromium is installed, a PNG beside it (exported on ``pool`` while the demo goes on)."""
     if ("binance", HEATMAP_SYMBOL) not in set(lk.partitions("candles")):
         return None
-    view = heatmap_of(lk, "binance", HEATMAP_SYMBOL)
+    view = heatmap_of(lk, "binance", HEATMAP_SYMBOL, None, end)
     fig = view.figure()
     stem = f"heatmap-{HEATMAP_SYMBOL.replace('-PERP', '').replace('-', '')}"
     job = pool.submit(_write_png, fig, out / f"{stem}.png") if png and shutil.which("chromium") else None

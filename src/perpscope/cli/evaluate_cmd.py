@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
-from perpscope.cli.common import console, fail, reading_lake
+from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.core.errors import PerpscopeError
 from perpscope.core.time import MINUTE_MS, interval_ms
 
@@ -27,7 +29,12 @@ FORMATS = ("both", "md", "html")
 
 
 def run_spec(
-    spec_path: Path, shared: Path, out_dir: Path, ctx: typer.Context | None = None, fmt: str = "both"
+    spec_path: Path,
+    shared: Path,
+    out_dir: Path,
+    ctx: typer.Context | None = None,
+    fmt: str = "both",
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Load the spec's dataset, run it, write ``<name>.json`` and the report into ``out_dir``.
 
@@ -37,10 +44,13 @@ def run_spec(
     """
     from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
     from perpscope.evaluate import load_spec, run_study, settlement_windows
+    from perpscope.evaluate.study import with_bar_returns
     from perpscope.report.evaluation import render_html, render_markdown
     from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
 
+    say = progress or (lambda _: None)
     spec = load_spec(spec_path)
+    say(f"{spec.name}: loading the dataset ({spec.dataset})")
     missing: dict[str, list[str]] = {}
     if spec.dataset == "lake":
         if ctx is None:
@@ -55,6 +65,7 @@ def run_spec(
             f"expected 'lake' or one of {sorted(SHARED_DATASETS)}"
         )
     notes = [*notes, *spec.notes]
+    panel = with_bar_returns(panel)  # a feature run_study derives is not absent
     absent = absent_features([f for v in spec.variants for f in v.features], panel, missing)
     if absent:
         raise PerpscopeError(
@@ -83,18 +94,21 @@ def run_spec(
             "settlement": settlement_windows(panel, window, hours),
         }
     else:
+        if spec.label_column == "regime":
+            say("classifying regimes for the label event study")
         labels = _regime_labels(panel) if spec.label_column == "regime" else None
         if spec.label_column == "regime" and labels is None:
             notes.append(
                 "regime labels: perpscope.regimes.classify is not available in this build; the label "
                 "event study was skipped"
             )
-        result = run_study(spec, panel, labels)
-    from perpscope.evaluate.study import _clean
+        result = run_study(spec, panel, labels, progress=say)
+    from perpscope.core.format import json_safe
 
-    result = _clean(result)
+    result = json_safe(result)
     why = why_no_trials(result, missing)
     notes += why
+    say(f"writing the report to {out_dir}")
     out_dir.mkdir(parents=True, exist_ok=True)
     js = out_dir / f"{spec.name}.json"
     # the P&L paths (numpy, one value per period) are drawn, not stored: the JSON keeps the scores
@@ -156,9 +170,9 @@ def evaluate(
     ctx: typer.Context,
     spec: Annotated[Path | None, typer.Argument(help="A study spec (TOML); see docs/evaluate.md.")] = None,
     study: Annotated[str | None, typer.Option("--study", help="Run a built-in study by name.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Folder for <name>.md and <name>.json.")] = Path(
-        "docs/studies"
-    ),
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for <name>.md, .html and .json (the repo's: docs/studies).")
+    ] = Path("perpscope-studies"),
     shared: Annotated[
         Path | None,
         typer.Option("--shared", help="The shared real-data folder (default: ../shared/data)."),
@@ -191,11 +205,19 @@ def evaluate(
         spec = studies[study]
     assert spec is not None
     try:
-        result = run_spec(spec, shared or _default_shared(), out, ctx, fmt)
+        # progress on standard error (a spinner on a terminal, nothing when piped): a study runs for tens
+        # of seconds, and silence reads as a hang
+        with err_console().status("starting") as status:
+            result = run_spec(spec, shared or _default_shared(), out, ctx, fmt, progress=status.update)
     except PerpscopeError as e:
         raise fail(str(e)) from None
     n_trials = (result.get("trials") or {}).get("count", 0)
     files = ", ".join(str(p) for p in result["written"])
+    from perpscope.report.verdict import verdict
+
+    said = verdict(result)
+    if said:
+        console().print(f"[bold]Verdict.[/] {escape(said)}", highlight=False)
     console().print(f"wrote {files} ({n_trials} trials logged)")
     why = list(result.get("why") or [])
     if n_trials == 0 and "trials" in result and not result.get("variants") and not why:

@@ -10,6 +10,7 @@ the stored series they read.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -30,6 +31,7 @@ from perpscope.assemble.view import source_lines
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
 from perpscope.cli.output import print_notes, zone_table
+from perpscope.core.format import json_safe
 from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
@@ -101,8 +103,13 @@ def heatmap(
             "the cumulative USD a move to each price would liquidate.",
         ),
     ] = True,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table, or json: the hot zones and the inputs' sources.")
+    ] = "table",
 ) -> None:
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
+    if fmt not in ("table", "json"):
+        raise fail(f"--format must be table or json, got {fmt!r}")
     lk = reading_lake(ctx)
     try:
         if out is not None:
@@ -126,6 +133,25 @@ def heatmap(
         width=width,
     )
     con = console()
+    if fmt == "json":
+        typer.echo(
+            json.dumps(
+                json_safe(
+                    {
+                        "venue": hm.venue,
+                        "symbol": hm.symbol,
+                        "model": hm.label,
+                        "last_bar_ms": hm.last_ms,
+                        "price": hm.source.last_close,
+                        "zones": hm.zones.to_dicts(),
+                        "sources": list(hm.sources),
+                    }
+                )
+            )
+        )
+        if out is not None:
+            write_heatmap(hm.figure(with_map=liq_map), out)
+        return
     con.print(hm.headline)
     con.print(zone_table(hm.zones))
     for line in hm.sources:  # where the model's inputs came from

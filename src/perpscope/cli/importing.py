@@ -74,5 +74,17 @@ def import_files(
         except KeyError as exc:
             raise fail(str(exc.args[0])) from exc
     print_report(report)
+    rec = report.recovery
+    if rec.commits_completed or rec.temporaries_removed:
+        console().print(
+            f"[dim]store recovery:[/] {rec.commits_completed} interrupted commit(s) completed, "
+            f"{rec.temporaries_removed} temporary file(s) of crashed writers deleted "
+            f"({rec.bytes_removed:,} bytes)"
+        )
+    if report.rows_rejected():
+        err_console().print(
+            f"[bold red]rejected:[/] {report.rows_rejected():,} row(s) failed the checks at the boundary "
+            "(their files were not imported; reasons above)"
+        )
     if report.failed:
         raise typer.Exit(1)

@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from perpscope import __version__
-from perpscope.core.config import DATA_ENV, Settings
+from perpscope.core.config import DATA_ENV, ConfigFileError, Settings, UserConfig, load_user_config
 
 if TYPE_CHECKING:  # typer ships its own copy of click; these are its types
     from typer._click.core import Command, Context
+    from typer._click.formatting import HelpFormatter
 
 #: Subcommands in help order: name → (module, attribute). An attribute that is a ``typer.Typer`` is a
 #: command group (``perpscope store info``); a function is a single command.
@@ -42,17 +43,57 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 class LazyGroup(TyperGroup):
-    """The root group: builds a subcommand from :data:`COMMANDS` the first time it is asked for."""
+    """The root group: builds a subcommand from :data:`COMMANDS` the first time it is asked for.
+
+    ``perpscope --help`` lists every command with its first help paragraph, read from the command's
+    source (:func:`short_help`), so listing them imports none of them (1.5 s → 0.1 s)."""
+
+    _listing = False
 
     def list_commands(self, ctx: Context) -> list[str]:
         return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
 
+    def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         found = super().get_command(ctx, cmd_name)
         if found is None and cmd_name in COMMANDS:
+            if self._listing:  # a stand-in carrying the help line; the command is built when run
+                return TyperCommand(cmd_name, help=short_help(cmd_name))
             found = _load(cmd_name)
             self.add_command(found, cmd_name)
         return found
+
+
+def short_help(name: str) -> str:
+    """The first help paragraph of command ``name`` read from its module's source with :mod:`ast` (the
+    function's docstring, or a group's ``typer.Typer(help=...)``), without importing the module."""
+    import ast
+    import importlib.util
+
+    module, attr = COMMANDS[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return ""
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    text = ""
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == attr:
+            text = ast.get_docstring(node) or ""
+        elif isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == attr for t in node.targets
+        ):
+            call = node.value
+            if isinstance(call, ast.Call):
+                for kw in call.keywords:
+                    if kw.arg == "help" and isinstance(kw.value, ast.Constant):
+                        text = str(kw.value.value)
+    return " ".join(text.strip().split("\n\n")[0].split())
 
 
 def _load(name: str) -> Command:
@@ -99,9 +140,42 @@ def root(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
 ) -> None:
-    """perpscope: collect, measure and show derivatives leverage from your own data."""
+    """perpscope: collect, measure and show derivatives leverage from your own data.
+
+    Defaults may come from a config file: ./perpscope.toml or ~/.config/perpscope/config.toml
+    ($PERPSCOPE_CONFIG names another; docs/config.md)."""
+    try:
+        cfg = load_user_config()
+    except ConfigFileError as e:
+        from rich.markup import escape
+
+        from perpscope.cli.common import fail
+
+        raise fail(escape(str(e))) from None  # "[defaults]" is the file's, not rich markup
     s = Settings.from_env(data_dir)
-    ctx.obj = {"settings": s, "data_dir": s.data_dir}
+    if not s.chosen and cfg.data_dir is not None:  # --data-dir and $PERPSCOPE_DATA come first
+        s = Settings(cfg.data_dir, chosen=True)
+    ctx.obj = {"settings": s, "data_dir": s.data_dir, "config": cfg}
+    name = ctx.invoked_subcommand
+    if cfg.path is not None and name:
+        ctx.default_map = {name: _command_defaults(ctx, cfg, name)}
+
+
+def _command_defaults(ctx: Context, cfg: UserConfig, name: str) -> dict[str, object]:
+    """The config's defaults for subcommand ``name`` as click's ``default_map`` wants them: its options,
+    and for a group (``store``) one entry per subcommand (``info``) with that one's options. A single
+    value for an option taking several (``coin = "BTC"`` for ``--coin``) becomes a list of one."""
+    cmd = ctx.command.get_command(ctx, name) if isinstance(ctx.command, TyperGroup) else None
+    opts = _fitted(cfg.options(name), cmd)
+    if cmd is not None and isinstance(cmd, TyperGroup):
+        for sub in cmd.list_commands(ctx):
+            opts[sub] = _fitted(cfg.options(name, sub), cmd.get_command(ctx, sub))
+    return opts
+
+
+def _fitted(opts: dict[str, object], cmd: Command | None) -> dict[str, object]:
+    many = {p.name for p in (cmd.params if cmd is not None else []) if getattr(p, "multiple", False)}
+    return {k: [v] if k in many and not isinstance(v, list) else v for k, v in opts.items()}
 
 
 def main() -> None:  # pragma: no cover - console entry point

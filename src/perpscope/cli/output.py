@@ -114,9 +114,9 @@ def zone_table(zones: pl.DataFrame) -> Table:
     return t
 
 
-def fragility_table(f: pl.DataFrame) -> Table:
+def fragility_table(f: pl.DataFrame, title: str = "fragility: cascade size by shock size") -> Table:
     """The fragility curve as rows: shock → liquidated USD (median, p10–p90) and final move."""
-    t = Table(title="fragility: cascade size by shock size", header_style="bold")
+    t = Table(title=title, header_style="bold")
     for col in ("shock", "liquidated (median)", "p10–p90", "final move", "×shock"):
         t.add_column(col, justify="right")
     for r in f.iter_rows(named=True):

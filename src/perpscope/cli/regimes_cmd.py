@@ -5,12 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import polars as pl
 import typer
-from rich.console import RenderableType
-from rich.markup import escape
-from rich.table import Table
-from rich.text import Text
 
 from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
@@ -25,14 +20,10 @@ from perpscope.cli.options import (
     VenueOpt,
 )
 from perpscope.cli.output import print_provenance, write_frame
-from perpscope.core.time import ms_to_iso
+from perpscope.cli.regime_tables import regime_tables
 from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
 
 WHAT = ("episodes", "bars", "treadmill", "breakers", "reading")
-
-
-def _t(x: object) -> str:
-    return "–" if x is None else ms_to_iso(int(x.timestamp() * 1000))[:16].replace("T", " ")  # type: ignore[attr-defined]
 
 
 def regimes(
@@ -72,77 +63,3 @@ def regimes(
     for t in regime_tables(panel, labels):
         console().print(t)
     print_provenance(mp)
-
-
-def regime_tables(
-    panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15
-) -> list[RenderableType]:
-    """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables."""
-    labels = labels if labels is not None else classify(panel)
-    r = reading(panel)
-    now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
-    now.add_column("", style="bold", no_wrap=True)
-    now.add_column("")
-    for row in r.iter_rows(named=True):
-        now.add_row("series", f"{row['venue']}:{row['canonical']} at {_t(row['ts_ms'])} UTC")
-        bars = f"{row['bars']} bar{'s' if row['bars'] != 1 else ''}"
-        now.add_row("regime", f"{row['regime']} (since {_t(row['since_ms'])}, {bars})")
-        now.add_row("evidence", row["evidence"])
-        ratio = row["spot_perp_ratio_w"]
-        flow = (
-            f"leader {row['leader'] or 'n/a'}, spot/perp volume {'n/a' if ratio is None else f'{ratio:.2f}'}"
-        )
-        if row["structural_imbalance"]:
-            flow += " — structural imbalance: derivatives signals less reliable"
-        now.add_row("flow", flow)
-        now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
-        now.add_row("breakers", row["breakers_engaged"] or "none engaged")
-    ep = episodes(labels).filter(pl.col("regime") != "neutral").tail(last)
-    out: list[RenderableType] = [now]
-    # two columns (when | regime and its evidence) rather than five: the evidence keeps most of the
-    # width, so a sentence reads on a few lines at 80 columns instead of one word per line
-    if ep.height:
-        tl = Table(title=f"Regime timeline (latest {ep.height} non-neutral episodes)", header_style="bold")
-        tl.add_column("when (UTC)", no_wrap=True)
-        tl.add_column("regime · evidence of its first bar")
-        for e in ep.iter_rows(named=True):
-            start, end = _t(e["start_ms"]), _t(e["end_ms"])
-            to = end[11:] if end[:10] == start[:10] else end[5:]
-            bars = f"{e['bars']} bar{'s' if e['bars'] != 1 else ''}"
-            tl.add_row(
-                f"{start}\n[dim]→ {to} · {bars}[/]", f"[bold]{e['regime']}[/]\n{escape(e['evidence'] or '')}"
-            )
-        out.append(tl)
-    else:
-        out.append(Text("No non-neutral regime episode in the panel.", style="dim"))
-    tm = treadmill(labels)
-    if tm.height:
-        tt = Table(title="Liquidation treadmill cycles", header_style="bold")
-        tt.add_column("cycle", no_wrap=True)
-        tt.add_column("evidence")
-        for cy in tm.iter_rows(named=True):
-            nxt = cy["next_flush_start_ms"]
-            when = f"chain {cy['chain']} · {cy['cycle']} of {cy['cycles']}"
-            flushes = f"flush {_t(cy['flush_start_ms'])}" + (f"\nnext  {_t(nxt)}" if nxt is not None else "")
-            tt.add_row(
-                f"{when}\n[dim]{flushes}[/]",
-                escape(cy["evidence"] or ""),
-            )
-        out.append(tt)
-    else:
-        out.append(
-            Text(
-                "No liquidation treadmill cycle in the panel (a cycle: a deleveraging flush, leverage "
-                "rebuilt, the next flush; docs/regimes.md).",
-                style="dim",
-            )
-        )
-    cb = circuit_breakers(panel)
-    bt = Table(title="Circuit breakers of the treadmill", header_style="bold")
-    for c in ("check", "engaged", "evidence"):
-        bt.add_column(c, no_wrap=c != "evidence")
-    for b in cb.iter_rows(named=True):
-        on = b["engaged"]
-        bt.add_row(b["check"], "n/a" if on is None else ("[green]yes[/]" if on else "no"), b["evidence"])
-    out.append(bt)
-    return out

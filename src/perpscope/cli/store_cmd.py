@@ -47,7 +47,7 @@ def info(
     ] = None,
     venue: Annotated[list[str] | None, typer.Option("--venue", "-v", help="Only this venue.")] = None,
     record: Annotated[
-        list[str] | None, typer.Option("--record", "-r", help="Only this record (candles, funding …).")
+        list[str] | None, typer.Option("--record", "-r", help="Only this record, e.g. candles or funding.")
     ] = None,
     details: Annotated[
         bool, typer.Option("--details", "-d", help="One line per series, with its gaps (reads the rows).")

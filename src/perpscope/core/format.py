@@ -6,6 +6,7 @@ Pure string formatting, so every layer may use it.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 #: What a view shows where the store holds no value.
 MISSING = "–"
@@ -34,7 +35,7 @@ def price_text(x: float | None, tick: float | None = None) -> str:
     ``111123.4`` → ``"111,123.4"``, ``0.092345`` → ``"0.09235"``; None → ``"–"``.
 
     Without a tick, the decimals of the usual USDT-perp tick at that price (BTC 0.1, ETH and SOL 0.01,
-    XRP 0.0001, DOGE 0.00001: one decimal from 10,000, two from 100, four from 1, five significant
+    XRP 0.0001, DOGE 0.00001: one decimal from 10,000, two from 10, four from 1, five significant
     digits below); with one, the tick's decimals.
     """
     if x is None or x != x:
@@ -44,7 +45,7 @@ def price_text(x: float | None, tick: float | None = None) -> str:
         decimals = max(0, -math.floor(math.log10(tick) + 1e-9))
     elif a >= 10_000:
         decimals = 1
-    elif a >= 100:
+    elif a >= 10:
         decimals = 2
     elif a >= 1:
         decimals = 4
@@ -120,3 +121,14 @@ REGIME_COLOURS: dict[str, str] = {
 }
 #: Colour of a label missing from :data:`REGIME_COLOURS`.
 UNKNOWN_REGIME_COLOUR = "#9aa1ab"
+
+
+def json_safe(x: Any) -> Any:
+    """NaN/inf → None, recursively through dicts, lists and tuples, so ``json.dumps`` writes valid JSON."""
+    if isinstance(x, float):
+        return None if not math.isfinite(x) else x
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [json_safe(v) for v in x]
+    return x

@@ -15,12 +15,14 @@ of the best variant) counts them all.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 import polars as pl
 
+from perpscope.core.format import json_safe
 from perpscope.core.time import interval_label
 from perpscope.evaluate import stats
 from perpscope.evaluate.events import event_study, forward_outcomes, label_signals
@@ -31,23 +33,25 @@ from perpscope.evaluate.walkforward import MIN_TRAIN_ROWS, WalkForwardConfig, pr
 PRIOR_VARIANT = "class prior (no features)"
 
 
-def _clean(x: Any) -> Any:
-    """NaN/inf → None, recursively, so the result is valid JSON."""
-    if isinstance(x, float):
-        return None if not math.isfinite(x) else x
-    if isinstance(x, dict):
-        return {k: _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    return x
-
-
 def _bar_ms(panel: pl.DataFrame) -> int:
     d = panel.get_column("ts_ms").dt.epoch("ms").diff().drop_nulls()
     return int(d.filter(d > 0).min())  # type: ignore[arg-type]
 
 
-def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None = None) -> dict[str, Any]:
+def with_bar_returns(panel: pl.DataFrame) -> pl.DataFrame:
+    """``panel`` with ``bar_ret`` (the bar's own return, close / open − 1), the price-only feature
+    every study may use, when it has none."""
+    if "bar_ret" in panel.columns:
+        return panel
+    return panel.with_columns((pl.col("close") / pl.col("open") - 1).alias("bar_ret"))
+
+
+def run_study(
+    spec: StudySpec,
+    panel: pl.DataFrame,
+    labels: pl.DataFrame | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run the event studies and walk-forward variants of ``spec`` on ``panel``.
 
     Parameters
@@ -57,6 +61,8 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
         :func:`perpscope.metrics.build_panel` output (one or many series), gapless bars.
     labels : polars.DataFrame, optional
         Extra label columns joined on ``venue, canonical, ts_ms`` (e.g. ``perpscope.regimes.classify``).
+    progress : callable, optional
+        Called with a short line as each stage starts (``walk-forward 4h: funding (3/40)``).
 
     Returns
     -------
@@ -71,8 +77,7 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
     """
     if labels is not None:
         panel = panel.join(labels, on=["venue", "canonical", "ts_ms"], how="left")
-    if "bar_ret" not in panel.columns:
-        panel = panel.with_columns((pl.col("close") / pl.col("open") - 1).alias("bar_ret"))
+    panel = with_bar_returns(panel)
     if spec.start or spec.end:
         from perpscope.core.time import parse_time_ms
 
@@ -114,9 +119,11 @@ def run_study(spec: StudySpec, panel: pl.DataFrame, labels: pl.DataFrame | None 
             signals |= label_signals(panel, spec.label_column)
         else:
             result["data"]["label_column_missing"] = spec.label_column
+    say = progress or (lambda _: None)
+    say(f"event study: {len(signals)} signal(s) × {len(horizons)} horizon(s)")
     result["events"] = [r.as_dict() for r in event_study(out_frame, signals, horizons)] if signals else []
-    result |= _walk_forward(spec, out_frame, horizons, bar)
-    return _clean(result)
+    result |= _walk_forward(spec, out_frame, horizons, bar, say)
+    return json_safe(result)
 
 
 #: Bars a series needs with every feature and the outcome before it is walked forward at a horizon.
@@ -138,7 +145,13 @@ def _skipped(
     }
 
 
-def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar: int) -> dict[str, Any]:
+def _walk_forward(
+    spec: StudySpec,
+    frame: pl.DataFrame,
+    horizons: list[int],
+    bar: int,
+    say: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
     if not spec.variants:
         return {
             "variants": [],
@@ -175,7 +188,8 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
                 skipped.append(_skipped(series, lab, g, common, feats, f"fewer than {MIN_SERIES_ROWS} bars"))
                 continue
             made = 0
-            for name, fs in variants:
+            for i, (name, fs) in enumerate(variants, 1):
+                say(f"walk-forward {interval_label(h)}: {name} ({i}/{len(variants)})")
                 pred, coefs = predict(common, list(fs), cfg)
                 if pred.height == 0:
                     continue
@@ -202,6 +216,7 @@ def _walk_forward(spec: StudySpec, frame: pl.DataFrame, horizons: list[int], bar
         lengths = {len(v) for v in per_h.values()}
         if len(per_h) >= 2 and len(lengths) == 1 and next(iter(lengths)) >= 20:
             for what, rets in (("net", per_h), ("gross", per_h_gross)):
+                say(f"reality check and SPA {lab} ({what} returns, {len(per_h)} models, 1000 resamples)")
                 keys = list(rets)
                 m = np.column_stack([-rets[k] for k in keys])
                 rc = stats.reality_check(np.zeros(m.shape[0]), m, reps=1000, mean_block=5, seed=0)

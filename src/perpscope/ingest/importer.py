@@ -1,8 +1,12 @@
-"""Import files into the store: find each file's format, parse it whole, write it idempotently.
+"""Import files into the store: find each file's format, parse it whole, check it, write it atomically.
 
-A file that fails to parse is reported (file, row, problem) and contributes nothing; the other files
-of the batch still import. Parsed frames are buffered and written per record in batches, so that
-thirty daily files of one month rewrite that month's Parquet file once, not thirty times.
+A file that fails to parse, or has a row that fails the boundary checks
+(:mod:`perpscope.records.validate`), is reported (file, row, problem) and contributes nothing; the other
+files of the batch still import — whatever the parser raised. Parsed frames are buffered and written
+in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
+times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
+visible together or not at all, across a ``kill -9`` too. An import first completes a commit a crash
+interrupted and deletes the temporary files crashed writers left.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from pathlib import Path
 import polars as pl
 
 from perpscope.core.errors import InputError, NotImportable, PerpscopeError
+from perpscope.core.time import SystemClock
 from perpscope.records import RecordType
+from perpscope.records.validate import check
 from perpscope.store import Lake, WriteResult
-from perpscope.venues.base import FileFormat, Parsed
+from perpscope.store.commit import RecoveryReport
+from perpscope.venues.base import FileFormat, Parsed, RejectedRows, first_line
 from perpscope.venues.registry import all_formats, format_named, sniff
 
 #: File endings the importer looks at when walking folders.
@@ -43,6 +50,7 @@ class FileResult:
     notes: tuple[str, ...] = ()
     error: str | None = None
     skipped: str | None = None  # recognized but not importable, with the reason
+    rejected_rows: int = 0  # rows that failed the boundary checks (the file is then not imported)
 
 
 @dataclass
@@ -51,6 +59,7 @@ class ImportReport:
 
     files: list[FileResult] = field(default_factory=list)
     writes: list[WriteResult] = field(default_factory=list)
+    recovery: RecoveryReport = field(default_factory=RecoveryReport)
 
     @property
     def failed(self) -> list[FileResult]:
@@ -69,6 +78,10 @@ class ImportReport:
         for w in self.writes:
             out[w.record] += w.rows_added
         return dict(out)
+
+    def rows_rejected(self) -> int:
+        """Rows refused by the boundary checks, over every file."""
+        return sum(f.rejected_rows for f in self.files)
 
     def rows_parsed(self) -> dict[str, int]:
         out: dict[str, int] = defaultdict(int)
@@ -108,9 +121,14 @@ class _Buffer:
             self.flush()
 
     def flush(self) -> None:
-        for rt, frames in self.frames.values():
-            if frames:
-                self.report.writes.append(self.lake.write(rt, pl.concat(frames, how="vertical")))
+        """Write every buffered file in one transaction: each file's rows appear together or not at all."""
+        with self.lake.transaction() as tx:
+            writes = [
+                tx.write(rt, pl.concat(frames, how="vertical"))
+                for rt, frames in self.frames.values()
+                if frames
+            ]
+        self.report.writes.extend(writes)
         self.frames.clear()
         self.rows = 0
 
@@ -145,10 +163,13 @@ def import_paths(
     files = iter_files(paths)
     fmts = formats if formats is not None else all_formats()
     forced = format_named(fmt, fmts) if fmt else None
-    report = ImportReport()
+    report = ImportReport(recovery=lake.recover())
     buf = _Buffer(lake, report)
+    now_ms = SystemClock().now_ms()
     with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
-        outcomes = _prefetch(pool, files, lambda p: _parse_one(p, forced, fmts), ahead=PARSE_WORKERS + 1)
+        outcomes = _prefetch(
+            pool, files, lambda p: _parse_one(p, forced, fmts, now_ms), ahead=PARSE_WORKERS + 1
+        )
         for i, (result, parsed) in enumerate(outcomes, start=1):
             if parsed is not None:
                 buf.add(parsed)
@@ -160,10 +181,14 @@ def import_paths(
 
 
 def _parse_one(
-    path: Path, forced: FileFormat | None, fmts: list[FileFormat]
+    path: Path, forced: FileFormat | None, fmts: list[FileFormat], now_ms: int | None = None
 ) -> tuple[FileResult, list[Parsed] | None]:
-    """Find the format of one file and parse it whole; errors become the file's result."""
+    """Find the format of one file, parse it whole and check its rows; errors become the file's result.
+
+    Any exception a parser raises becomes this file's error: one hostile file never stops the batch.
+    """
     result = FileResult(path=path, format=None)
+    f: FileFormat | None = None
     try:
         if not path.exists():
             raise InputError(str(path), "no such file")
@@ -171,23 +196,81 @@ def _parse_one(
         if f is None:
             raise InputError(
                 str(path),
-                "unrecognized file format",
+                unrecognized(path, fmts),
                 hint="name one with --format, or describe the columns in a mapping file (--mapping); "
                 "`perpscope import --list-formats` lists the known ones",
             )
         result.format = f.name
         parsed = f.parse(path)
+        for p in parsed:  # every parser checks its rows; this is the guarantee for any other format
+            verdict = check(p.record, p.frame, now_ms=now_ms or SystemClock().now_ms())
+            if verdict.rejected:
+                raise RejectedRows(
+                    p.source,
+                    f"{p.record.name}: {verdict.summary(lambda r: r + 1)}",
+                    hint="rows counted from 1 in the parsed frame; a file imports whole or not at all",
+                    rejected=verdict.rejected,
+                )
     except NotImportable as exc:
         result.skipped = str(exc)
         return result, None
     except PerpscopeError as exc:
         result.error = str(exc)
+        result.rejected_rows = getattr(exc, "rejected", 0)
+        return result, None
+    except Exception as exc:  # a parser bug on a hostile file: report it, go on
+        what = f"the {f.name} parser" if f is not None else "reading the file"
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        result.error = f"{path}: {what} failed: {type(exc).__name__}: {first}"
         return result, None
     parsed = [_stamp_source(p, file_source(f, path)) for p in parsed]
     for p in parsed:
         result.rows[p.record.name] = result.rows.get(p.record.name, 0) + p.frame.height
     result.notes = tuple(n for p in parsed for n in p.notes)
     return result, parsed
+
+
+def unrecognized(path: Path, fmts: list[FileFormat]) -> str:
+    """Why no format took ``path``: what its first line holds, how many formats were tried, the closest
+    known header and how it differs."""
+    line = first_line(path)
+    if not line:
+        return f"unrecognized file format: no readable first line (tried {len(fmts)} formats)"
+    cols = [c.strip().strip('"') for c in line.lstrip("\ufeff").split(",")]
+    if not line.isprintable():
+        shown = f"not text: {line[:40]!r}"
+    else:
+        shown = ", ".join(cols[:12]) + (f", … ({len(cols)} columns)" if len(cols) > 12 else "")
+    best: tuple[float, str, list[str]] | None = None
+    for f in fmts:
+        for header in _headers_of(f):
+            score = len(set(header) & set(cols)) / len(set(header) | set(cols))
+            if best is None or score > best[0]:
+                best = (score, f.name, header)
+    msg = (
+        f"unrecognized file format: its first line ({shown[:300]}) is no known header, and its path "
+        f"({path.name}) no archive file name; tried {len(fmts)} formats"
+    )
+    if best is not None and best[0] > 0:
+        _, name, header = best
+        missing = [c for c in header if c not in cols]
+        extra = [c for c in cols if c not in header]
+        msg += (
+            f"; closest: {name} (expects {', '.join(header)}"
+            + (f"; missing {', '.join(missing)}" if missing else "")
+            + (f"; unexpected {', '.join(extra[:8])}" if extra else "")
+            + (f"; same columns but the file name does not fit {name}" if not missing and not extra else "")
+            + ")"
+        )
+    return msg
+
+
+def _headers_of(f: FileFormat) -> list[list[str]]:
+    """The header lines a format accepts, as far as it says (mapping specs, archive layouts)."""
+    spec = getattr(f, "spec", None)
+    if spec is not None and getattr(spec, "header", None):
+        return [list(spec.header)]
+    return [list(lay) for lay in getattr(f, "layouts", ()) or ()]
 
 
 def file_source(fmt: FileFormat, path: Path) -> str:

@@ -1,7 +1,10 @@
 """The live collector's write path and its settings: rows batched per record type, written by one task.
 
 See :mod:`perpscope.ingest.live` for the guarantees this gives (no loss on a clean stop, at most one
-unflushed batch on ``kill -9``).
+unflushed batch on ``kill -9``). Every row passes the boundary checks
+(:mod:`perpscope.records.validate`) before it is written: a bad row (a NaN or infinite price, a
+timestamp before 2009 or beyond int64, a negative price) is dropped and counted in
+:attr:`Sink.rejected` — it never reaches the store and never stops the writer.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 import polars as pl
 
 from perpscope.records import RecordType
+from perpscope.records.validate import admit_frame, frame_from_rows
 from perpscope.store import Lake
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
@@ -103,6 +107,10 @@ class Sink:
         self.flushes = 0
         self.flush_errors = 0
         self.last_error: str | None = None
+        #: (venue, record) → rows dropped by the boundary checks; ``collect-status`` shows these
+        self.rejected: dict[tuple[str, str], int] = {}
+        #: the latest dropped row's reason, with its record and venue
+        self.last_rejection: str | None = None
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.on_flush = on_flush
@@ -120,6 +128,15 @@ class Sink:
             if self.pending >= self.cfg.max_batch:
                 self.wake.set()
 
+    @property
+    def rejected_total(self) -> int:
+        """Rows dropped by the boundary checks since the sink started, over every venue and record."""
+        return sum(self.rejected.values())
+
+    def _reject(self, rt: RecordType, venue: str, reason: str, n: int = 1) -> None:
+        self.rejected[(venue, rt.name)] = self.rejected.get((venue, rt.name), 0) + n
+        self.last_rejection = f"{venue} {rt.name}: {reason}"
+
     async def flush(self) -> int:
         """Write everything buffered; returns rows offered. A failed write keeps its rows for the next try."""
         async with self._lock:
@@ -132,6 +149,8 @@ class Sink:
                 # the frame is built here (row-wise Python work: in a thread it would fight the event
                 # loop for the GIL); the Parquet merge and write release the GIL and run in a thread
                 df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
+                if df.is_empty():
+                    continue
                 if "source" in rt.columns:  # live capture: stream:<venue>
                     df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
                 try:
@@ -149,16 +168,26 @@ class Sink:
                 self.on_flush(rows, time.time_ns())
             return offered
 
-    @staticmethod
-    async def _frame(rt: RecordType, frames: list[pl.DataFrame], rows: list[Any]) -> pl.DataFrame:
-        """One frame of ``frames`` and ``rows``, built in chunks that yield to the event loop between
-        them, so sockets keep being read while a large batch is turned into columns."""
-        parts = list(frames)
+    async def _frame(self, rt: RecordType, frames: list[pl.DataFrame], rows: list[Any]) -> pl.DataFrame:
+        """One checked frame of ``frames`` and ``rows``, built in chunks that yield to the event loop
+        between them, so sockets keep being read while a large batch is turned into columns. Rows that
+        fail the boundary checks are dropped and counted (:attr:`rejected`)."""
+        now_ms = time.time_ns() // 1_000_000
+        parts = []
+        for df in frames:
+            good, refused = admit_frame(rt, df, now_ms=now_ms)
+            for r in refused:
+                self._reject(rt, _venue_of(df, r.row), r.reason)
+            parts.append(good)
         for i in range(0, len(rows), FRAME_CHUNK):
-            chunk = rows[i : i + FRAME_CHUNK]
-            cols = {c: [getattr(r, c) for r in chunk] for c in rt.columns}
-            parts.append(rt.conform(pl.DataFrame(cols, schema_overrides=_ts_int(rt))))
+            good, bad = frame_from_rows(rt, rows[i : i + FRAME_CHUNK], now_ms=now_ms)
+            for row, reason in bad:
+                self._reject(rt, str(getattr(row, "venue", "?")), reason)
+            parts.append(good)
             await asyncio.sleep(0)
+        parts = [p for p in parts if p.height]
+        if not parts:
+            return rt.empty()
         return pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -167,9 +196,15 @@ class Sink:
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.cfg.flush_seconds)
-            await self.flush()
+            try:
+                await self.flush()
+            except Exception as exc:  # the writer must outlive any one bad batch
+                self.flush_errors += 1
+                self.last_error = f"flush: {type(exc).__name__}: {exc}"
 
 
-def _ts_int(rt: RecordType) -> dict[str, Any]:
-    """Instant columns arrive as int ms; read them as Int64 before conforming."""
-    return {f.name: pl.Int64 for f in rt.fields if f.name.endswith("_ms") and f.name != "interval_ms"}
+def _venue_of(df: pl.DataFrame, row: int) -> str:
+    if "venue" in df.columns and row < df.height:
+        v = df.item(row, "venue")
+        return str(v) if v is not None else "?"
+    return "?"

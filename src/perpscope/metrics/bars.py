@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from perpscope.metrics._frames import (
+from perpscope.metrics.frames import (
     KEYS,
     TS,
     FrameError,

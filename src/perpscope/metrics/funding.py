@@ -21,7 +21,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS, YEAR_MS
-from perpscope.metrics._frames import (
+from perpscope.metrics.frames import (
     KEYS,
     FrameError,
     base_of,

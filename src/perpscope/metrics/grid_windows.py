@@ -25,7 +25,7 @@ import numpy as np
 import polars as pl
 from numba import njit
 
-from perpscope.metrics._frames import same_series
+from perpscope.metrics.frames import same_series
 
 FloatArray = np.ndarray
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.core.time import DAY_MS
-from perpscope.metrics._frames import KEYS, TS, keys_of, label, over, require, sort_series, window
 from perpscope.metrics.bars import bar_grid, bar_open
+from perpscope.metrics.frames import KEYS, TS, keys_of, label, over, require, sort_series, window
 from perpscope.metrics.rolling import add_zscore
 
 #: Look-back of the burst baseline: 30 days of the symbol's own bars, long enough that one crash day

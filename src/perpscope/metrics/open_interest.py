@@ -2,17 +2,21 @@
 
 Open interest (OI) is one-sided — the contracts outstanding, each with one long and one short holder —
 in base units (``oi_base``) and USD (``oi_usd``). Base units separate new positions from revaluation:
-OI in USD also moves with the price. Snapshot rows are stamped when the value was known.
+OI in USD also moves with the price. Snapshot rows are stamped when the value was known. Every function
+here says which unit it reads (the rule in :class:`perpscope.records.OpenInterest`): a total in one unit
+counts the venues that have it and the ones that do not.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import polars as pl
 
 from perpscope.core.time import DAY_MS, WEEK_MS
-from perpscope.metrics._frames import (
+from perpscope.metrics.bars import finest
+from perpscope.metrics.frames import (
     KEYS,
     FrameError,
     base_of,
@@ -27,7 +31,6 @@ from perpscope.metrics._frames import (
     sort_series,
     window,
 )
-from perpscope.metrics.bars import finest
 from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 
@@ -37,14 +40,17 @@ CHANGE_WINDOWS_MS: tuple[int, ...] = (DAY_MS, WEEK_MS)
 VOLUME_WINDOW_MS = DAY_MS
 
 
+OiUnit = Literal["usd", "base"]
+
+
 def aggregate_oi(
     rows: pl.DataFrame,
+    unit: OiUnit,
     *,
     by: str = "canonical",
-    columns: Sequence[str] = ("oi_usd", "oi_base"),
     time_col: str = "ts_ms",
 ) -> pl.DataFrame:
-    """Open interest summed across venues at each instant.
+    """Open interest in one named unit, summed across venues at each instant.
 
     Parameters
     ----------
@@ -52,36 +58,41 @@ def aggregate_oi(
         One row per venue, symbol and instant, all on the same instants (bars from
         :func:`perpscope.metrics.bars.asof_bars` or the panel): summing raw snapshots taken at
         different instants would add values of different moments.
+    unit : {"usd", "base"}
+        Which column is summed: ``oi_usd`` (USD notional: moves with the price too) or ``oi_base``
+        (coins: positions alone). Named by the caller, never guessed (the rule in
+        :class:`perpscope.records.OpenInterest`).
     by : str
         ``"canonical"`` (one market across venues) or ``"base"`` (every market of the coin, as
         CoinGlass's all-exchange figure: BTC-USDT-PERP + BTC-USD-PERP + …).
-    columns : sequence of str
-        Columns to sum (those present are used).
     time_col : str
         Instant column.
 
     Returns
     -------
     polars.DataFrame
-        ``by, ts_ms``, the summed columns and ``n_venues`` (rows with a non-null ``oi_usd``, or the
-        first column).
+        ``by, ts_ms, oi_<unit>`` (null where no row has a value), ``n_venues`` (rows with a value in
+        ``unit``) and ``n_missing`` (rows at that instant without a value in ``unit``: a venue that gave
+        only the other unit, counted so it does not drop out of the total unseen).
 
     Notes
     -----
-    ``OI_agg(t) = Σ_venues OI_v(t)``; nulls are skipped, so check ``n_venues`` before reading a
-    drop in the total as a drop in positions (a venue missing from a bar looks like a fall).
+    ``OI_agg(t) = Σ_venues OI_v(t)``; nulls are skipped, so check ``n_venues`` and ``n_missing`` before
+    reading a drop in the total as a drop in positions (a venue missing from a bar looks like a fall).
     """
-    cols = [c for c in columns if c in rows.columns]
-    if not cols:
-        raise FrameError(f"aggregate_oi: expected at least one of {list(columns)}, found {rows.columns}")
+    col = f"oi_{unit}"
+    if unit not in ("usd", "base"):
+        raise ValueError(f"aggregate_oi: unit must be 'usd' or 'base', got {unit!r}")
     if by == "base":
         rows = rows.with_columns(base_of(pl.col("canonical")).alias("base"))
-    require(rows, [by, time_col], "aggregate_oi")
+    require(rows, [by, time_col, col], "aggregate_oi")
+    have = pl.col(col).is_not_null()
     return (
         rows.group_by([by, time_col])
         .agg(
-            *[pl.when(pl.col(c).is_not_null().any()).then(pl.col(c).sum()).alias(c) for c in cols],
-            pl.col(cols[0]).is_not_null().sum().cast(pl.Int64).alias("n_venues"),
+            pl.when(have.any()).then(pl.col(col).sum()).alias(col),
+            have.sum().cast(pl.Int64).alias("n_venues"),
+            (~have).sum().cast(pl.Int64).alias("n_missing"),
         )
         .sort([by, time_col])
     )

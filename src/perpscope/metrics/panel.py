@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.core.time import DAY_MS, WEEK_MS
-from perpscope.metrics._frames import KEYS, ms, pair_of, sort_series
 from perpscope.metrics.bars import (
     asof_bars,
     bar_grid,
@@ -28,6 +27,7 @@ from perpscope.metrics.bars import (
     resample_candles,
     resample_taker_volume,
 )
+from perpscope.metrics.frames import KEYS, ms, pair_of, sort_series
 from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settled
 from perpscope.metrics.liquidations import BURST_WINDOW_MS, BURST_Z, long_share, with_sampling
 from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_consistency

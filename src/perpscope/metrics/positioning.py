@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import polars as pl
 
 from perpscope.core.time import DAY_MS
-from perpscope.metrics._frames import KEYS, keys_of, pair_of, require, sort_series
 from perpscope.metrics.bars import asof_bars, finest, resample_candles
+from perpscope.metrics.frames import KEYS, keys_of, pair_of, require, sort_series
 from perpscope.metrics.rolling import add_zscore, trailing_percentile
 
 RATIO_KINDS: tuple[str, ...] = ("global_accounts", "top_accounts", "top_positions", "taker_volume")

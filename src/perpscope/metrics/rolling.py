@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from perpscope.metrics._frames import (
+from perpscope.metrics.frames import (
     KEYS,
     FrameError,
     keys_of,

@@ -26,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
-from perpscope.metrics._frames import ms
+from perpscope.metrics.frames import ms
 
 
 def _spans_overlap(starts: np.ndarray, ends: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:

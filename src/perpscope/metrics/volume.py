@@ -12,7 +12,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from perpscope.metrics._frames import (
+from perpscope.metrics.bars import bar_open, resample_candles, resample_taker_volume
+from perpscope.metrics.frames import (
     KEYS,
     FrameError,
     keys_of,
@@ -23,7 +24,6 @@ from perpscope.metrics._frames import (
     sort_series,
     window,
 )
-from perpscope.metrics.bars import bar_open, resample_candles, resample_taker_volume
 
 
 def candle_volume(candles: pl.DataFrame, every_ms: int) -> pl.DataFrame:

@@ -35,7 +35,7 @@ from perpscope.records.sources import (
     source_rank,
     source_rank_expr,
 )
-from perpscope.records.symbols import canonical_symbol, compact, is_canonical, market_of
+from perpscope.records.symbols import canonical_symbol, compact, from_ccxt, is_canonical, market_of
 
 RECORDS: dict[str, RecordType] = {
     rt.name: rt
@@ -84,6 +84,7 @@ __all__ = [
     "Trade",
     "canonical_symbol",
     "compact",
+    "from_ccxt",
     "is_canonical",
     "market_of",
     "source_kind",

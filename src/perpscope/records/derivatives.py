@@ -48,7 +48,19 @@ class Funding:
 
 @dataclass(frozen=True, slots=True)
 class OpenInterest:
-    """Open interest at ``ts_ms``: ``oi_base`` in base units, ``oi_usd`` its USD value."""
+    """Open interest at ``ts_ms``: ``oi_base`` in base units (coins), ``oi_usd`` its USD value.
+
+    Both units, wherever the venue gives enough to derive them: the venue's own value (Binance
+    ``sumOpenInterestValue``, OKX ``oiUsd``, Bybit tickers' ``openInterestValue``) or the size at the
+    mark price of the same instant (Bybit history: linear coins × mark, inverse USD ÷ mark; Hyperliquid
+    coins × ``markPx``). A unit is null only where no price of that instant exists.
+
+    The rule for every consumer: choose the unit deliberately and name it — coins (``oi_base``) to see
+    positions opened or closed, USD (``oi_usd``) to weigh venues or compare with notional flows — and
+    never fall back silently from one to the other: a total in one unit counts the rows that lack it
+    (:func:`perpscope.metrics.open_interest.aggregate_oi` returns ``n_missing``). See docs/metrics.md,
+    "Open interest units".
+    """
 
     venue: str
     symbol: str

@@ -40,3 +40,22 @@ def compact(canonical: str) -> str:
     """``"BTC-USDT-PERP"`` → ``"BTCUSDT"``: base and quote run together, as most venues spell them."""
     base, quote, _ = canonical.split("-", 2)
     return base + quote
+
+
+_CCXT_RE = re.compile(r"^([A-Z0-9]+)/([A-Z0-9]+)(?::([A-Z0-9]+)(?:-(\d{6}))?)?$")
+
+
+def from_ccxt(symbol: str) -> str | None:
+    """ccxt's unified symbol → canonical; None when ``symbol`` is not in ccxt's form.
+
+    ``BTC/USDT:USDT`` (a linear perpetual swap) → ``BTC-USDT-PERP``; ``BTC/USD:BTC`` (inverse) →
+    ``BTC-USD-PERP``; ``BTC/USDT:USDT-251226`` (a dated future) → ``BTC-USDT-251226``; ``BTC/USDT``
+    (spot) → ``BTC-USDT-SPOT``. (ccxt's manual, "Unified symbols": ``BASE/QUOTE:SETTLE[-YYMMDD]``.)
+    """
+    m = _CCXT_RE.match(symbol.strip().upper())
+    if not m:
+        return None
+    base, quote, settle, expiry = m.groups()
+    if settle is None:
+        return canonical_symbol(base, quote, "spot")
+    return canonical_symbol(base, quote, "future" if expiry else "perp", expiry)

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from perpscope.metrics._frames import KEYS, FrameError, is_sorted_by, ms, require, same_series, sort_series
+from perpscope.metrics.frames import KEYS, FrameError, is_sorted_by, ms, require, same_series, sort_series
 from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 

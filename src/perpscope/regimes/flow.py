@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from perpscope.metrics._frames import KEYS
+from perpscope.metrics.frames import KEYS
 from perpscope.metrics.grid_windows import as_float, grid_corr, grid_sum, series_starts, to_series
 from perpscope.regimes._util import SID, prepare, rows_in
 from perpscope.regimes.config import RegimeConfig

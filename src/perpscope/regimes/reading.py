@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from perpscope.metrics._frames import KEYS
+from perpscope.metrics.frames import KEYS
 from perpscope.regimes._util import prepare
 from perpscope.regimes.classify import classify, episodes
 from perpscope.regimes.config import RegimeConfig

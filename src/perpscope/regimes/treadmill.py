@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.time import interval_label, ms_to_iso
-from perpscope.metrics._frames import KEYS, TS
+from perpscope.metrics.frames import KEYS, TS
 from perpscope.regimes._util import pct, prepare, rows_in, series_slices, usd
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig

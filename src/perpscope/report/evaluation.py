@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from perpscope.core.format import MISSING, pct_text
+from perpscope.report.verdict import verdict
 
 
 def _d(ms: int | None) -> str:
@@ -63,6 +64,9 @@ def render_markdown(
     lines = [f"# {spec['title']}", ""]
     if spec.get("question"):
         lines += ["**Question.** " + " ".join(spec["question"].split()), ""]
+    said = verdict(result)
+    if said:
+        lines += ["**Verdict.** " + said, ""]
     lines += [
         "## Data",
         "",

@@ -1,10 +1,15 @@
 """The Parquet lake: ``<root>/<record>/venue=<v>/symbol=<canonical>/<yyyy-mm>.parquet``.
 
 Writes are idempotent (rows are deduplicated on each record's natural key, the newest write winning,
-so re-importing a file adds nothing and a revised value replaces the old one) and atomic (a month
-file is written to a temporary file beside it, fsynced, then renamed over the old one, so a reader or
-a crash sees either the old file or the new one, never a torn file). One writer at a time holds an
-exclusive lock on ``<root>/.lock``; readers need no lock.
+so re-importing a file adds nothing and a revised value replaces the old one) and atomic: each new
+month file is staged as a fsynced temporary beside the old one, and all month files of one
+:meth:`Lake.transaction` (every file one :meth:`Lake.write` touches; every file of an imported batch)
+become visible together through one commit record (:mod:`perpscope.store.commit`), so a reader or a
+crash sees the old files or the new ones, never a torn file or half a commit. Temporary files that a
+crashed writer left are deleted by the next writer. A record whose key does not hold its time (a
+trade id) is kept once per partition, not once per month file. One writer at a time holds an
+exclusive lock on ``<root>/.lock``; readers need no lock (a reader that finds an unfinished commit
+waits for it to finish, or finishes it after a crash).
 
 The partition folder is named ``symbol=<canonical>`` (``BTC-USDT-PERP``): Binance spells its spot and
 perpetual ``BTCUSDT`` alike, so the venue's symbol alone cannot tell their files apart.
@@ -15,25 +20,31 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import re
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from perpscope.core.errors import StoreError
 from perpscope.core.time import month_key, month_start_ms, next_month_ms
 from perpscope.records import RECORDS, RecordType
+from perpscope.records.validate import SAFE_NAME
+from perpscope.store import commit
+from perpscope.store.commit import RecoveryReport
 
-_SAFE = re.compile(r"^[A-Za-z0-9._+\-]+$")
 #: Rows per Parquet row group: small enough for range pruning, large enough for fast scans.
 ROW_GROUP_ROWS = 256 * 1024
 #: zstd level 1: within 10% of level 3's size at about half the write time (measured on 1.6 M candles).
 ZSTD_LEVEL = 1
+#: Listings retried when a commit ran while the folder was listed (each retry waits for the commit).
+_LIST_ATTEMPTS = 5
 #: Month files merged at once; polars releases the GIL while sorting and writing.
 WRITE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -49,7 +60,7 @@ class WriteResult:
 
 
 def _check_part(value: str, what: str) -> str:
-    if not _SAFE.match(value):
+    if not SAFE_NAME.match(value):
         raise StoreError(f"{what} {value!r} cannot name a store folder (letters, digits, . _ + - only)")
     return value
 
@@ -65,6 +76,7 @@ class Lake:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._swept = False  # temporaries of crashed writers deleted (once per Lake, on first write)
 
     # -- layout ------------------------------------------------------------------------------------
     def record_dir(self, record: RecordType | str) -> Path:
@@ -81,14 +93,33 @@ class Lake:
     def month_files(
         self, record: RecordType | str, venue: str | None = None, canonical: str | None = None
     ) -> list[Path]:
-        """Month files of a record, optionally for one venue and/or canonical symbol, sorted."""
+        """Month files of a record, optionally for one venue and/or canonical symbol, sorted.
+
+        Never a listing taken while a commit was renaming its files: a commit's record is created and
+        deleted in the store's root, which changes the root's mtime, so a listing during which the
+        root changed is taken again (after waiting for the commit to finish).
+        """
         base = self.record_dir(record)
         v = f"venue={venue}" if venue else "venue=*"
         s = f"symbol={canonical}" if canonical else "symbol=*"
-        return sorted(base.glob(f"{v}/{s}/*.parquet"))
+        files: list[Path] = []
+        for _ in range(_LIST_ATTEMPTS):
+            before = self._root_stamp()
+            self._pending_commit()
+            files = sorted(base.glob(f"{v}/{s}/*.parquet"))
+            if self._root_stamp() == before and not commit.pending(self.root):
+                break
+        return files
+
+    def _root_stamp(self) -> int | None:
+        try:
+            return self.root.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
 
     def partitions(self, record: RecordType | str) -> list[tuple[str, str]]:
         """(venue, canonical) pairs that have files for ``record``."""
+        self._pending_commit()
         out = []
         for d in sorted(self.record_dir(record).glob("venue=*/symbol=*")):
             if any(d.glob("*.parquet")):
@@ -115,7 +146,8 @@ class Lake:
         The frame is conformed to ``record`` first; rows sharing a natural key with stored rows replace
         them (the newest write wins); rows repeated within ``frame`` collapse to the last one. The
         ``source`` (``<kind>:<name>``, see :mod:`perpscope.records.sources`) is part of the key of
-        sourced records, so one source never replaces another's rows.
+        sourced records, so one source never replaces another's rows. Every month file the frame
+        touches changes in one commit (:meth:`transaction`): after a crash all of them or none.
 
         Parameters
         ----------
@@ -128,6 +160,63 @@ class Lake:
         StoreError
             When the frame does not conform to the record (nothing is written then).
         """
+        with self.transaction() as tx:
+            return tx.write(record, frame, source=source)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Hold the writer lock and gather writes that become visible together, or not at all.
+
+        Each :meth:`Transaction.write` stages new month files beside the old ones; leaving the block
+        commits them all (see :mod:`perpscope.store.commit`); an exception discards them. A crash
+        before the commit record is durable leaves the store as it was; a crash after it is completed
+        by the next writer (or reader) of the store.
+        """
+        with self._locked():
+            self._recover_locked()
+            tx = Transaction(self)
+            try:
+                yield tx
+            except BaseException:
+                tx.discard()
+                raise
+            tx.commit()
+
+    def recover(self) -> RecoveryReport:
+        """Finish a commit a crash interrupted, and delete temporary files left by crashed writers.
+
+        Runs under the writer lock (it waits for a running writer). Writers call it on their first
+        write; readers when they see an unfinished commit.
+        """
+        if not self.root.is_dir():
+            return RecoveryReport()
+        with self._locked():
+            return self._recover_locked(sweep=True)
+
+    def _recover_locked(self, *, sweep: bool = False) -> RecoveryReport:
+        report = commit.roll_forward(self.root)
+        if sweep or not self._swept:
+            report = report.plus(commit.sweep_temporaries(self.root))
+            self._swept = True
+        return report
+
+    def _pending_commit(self) -> None:
+        """A reader that finds an unfinished commit waits for it (or completes a crashed one)."""
+        if commit.pending(self.root):
+            with contextlib.suppress(OSError), self._locked():  # read-only store: read what is there
+                commit.roll_forward(self.root)
+
+
+class Transaction:
+    """Writes staged under the writer lock, committed together by :meth:`Lake.transaction`."""
+
+    def __init__(self, lake: Lake) -> None:
+        self.lake = lake
+        self.staged: dict[Path, Path] = {}  # final month file → its staged replacement
+        self.removed: set[Path] = set()  # month files whose every row moved elsewhere
+
+    def write(self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None) -> WriteResult:
+        """Stage ``frame``'s rows (see :meth:`Lake.write`); visible once the transaction commits."""
         if source is not None and "source" in record.columns:
             frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
         try:
@@ -136,31 +225,110 @@ class Lake:
             raise StoreError(f"not written: {exc}") from exc
         if df.is_empty():
             return WriteResult(record.name, 0, 0)
+        timeless = record.time_col not in record.key
+        if timeless:  # e.g. a trade id: one row per key in the whole frame, the last one winning
+            df = _last_per_key(df, list(record.key))
         jobs = [
-            (self.partition_dir(record, venue, canonical) / f"{mkey}.parquet", part)
+            (self.lake.partition_dir(record, venue, canonical) / f"{mkey}.parquet", part)
             for venue, canonical, mkey, part in _split_by_month(df, record.time_col)
         ]
-        with self._locked(), ThreadPoolExecutor(max_workers=min(WRITE_WORKERS, len(jobs))) as pool:
+        with ThreadPoolExecutor(max_workers=min(WRITE_WORKERS, len(jobs))) as pool:
             added = sum(pool.map(lambda job: self._merge_month(record, *job), jobs))
-            for d in {path.parent for path, _ in jobs}:
-                _fsync_dir(d)  # once per folder, not per file: the renames are then durable
+        if timeless:
+            # the same key stored under another month (a trade re-stamped across a month boundary)
+            added -= self._drop_keys_elsewhere(record, df, {path for path, _ in jobs})
         return WriteResult(record.name, df.height, added, tuple(path for path, _ in jobs))
+
+    def _current(self, path: Path) -> pl.DataFrame | None:
+        """A month file as this transaction sees it (its staged version, if any)."""
+        if path in self.removed:
+            return None
+        src = self.staged.get(path, path)
+        return pl.read_parquet(src) if src.exists() else None
+
+    def _stage(self, df: pl.DataFrame, path: Path) -> None:
+        tmp = _stage_file(df, path)
+        old = self.staged.get(path)
+        self.staged[path] = tmp
+        self.removed.discard(path)
+        if old is not None:
+            old.unlink(missing_ok=True)
 
     def _merge_month(self, record: RecordType, path: Path, new: pl.DataFrame) -> int:
         """Merge ``new`` into one month file; return the number of keys that were not there before."""
         sort_cols = [record.time_col, *[k for k in record.key if k != record.time_col]]
-        old = pl.read_parquet(path) if path.exists() else None
+        old = self._current(path)
         if old is not None and old.columns != list(record.columns):
             old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
         both = new if old is None else pl.concat([old, new], how="vertical")
+        if record.time_col not in record.key:
+            # equal keys need not be neighbours after sorting by time: keep the newest of each key
+            both = _last_per_key(both, list(record.key))
         # stable sort: among equal keys the stored row comes first, so keeping the last row lets the
         # newest write win
         merged = _keep_last_of_equal_keys(both.sort(sort_cols, maintain_order=True), sort_cols)
         before = 0 if old is None else old.height
         if old is not None and merged.height == before and merged.equals(old):
             return 0  # nothing new: leave the file untouched
-        _atomic_write(merged, path)
+        self._stage(merged, path)
         return merged.height - before
+
+    def _drop_keys_elsewhere(self, record: RecordType, df: pl.DataFrame, written: set[Path]) -> int:
+        """Remove rows whose key ``df`` now holds from the partition's other month files; return how many.
+
+        Files are skipped by the Parquet statistics of the key's integer column (a trade id range) when
+        it has one, so a write reads only the months whose ids overlap its own.
+        """
+        removed = 0
+        key = list(record.key)
+        int_keys = [k for k in key if record.polars_schema[k] == pl.Int64]
+        pairs = df.select("venue", "canonical").unique()
+        parts = (
+            df.partition_by(["venue", "canonical"], as_dict=True) if pairs.height > 1 else {pairs.row(0): df}
+        )
+        for (venue, canonical), part in parts.items():
+            keys = part.select(key)
+            span = None
+            if int_keys:
+                s = part.get_column(int_keys[0])
+                span = (s.min(), s.max())
+            directory = self.lake.partition_dir(record, str(venue), str(canonical))
+            for path in sorted(directory.glob("*.parquet")):
+                if path in written or (span and not _may_hold(path, int_keys[0], span)):
+                    continue
+                old = self._current(path)
+                if old is None:
+                    continue
+                kept = old.join(keys, on=key, how="anti", nulls_equal=True)
+                if kept.height == old.height:
+                    continue
+                removed += old.height - kept.height
+                if kept.is_empty():
+                    self.removed.add(path)
+                    tmp = self.staged.pop(path, None)
+                    if tmp is not None:
+                        tmp.unlink(missing_ok=True)
+                else:
+                    self._stage(kept, path)
+        return removed
+
+    def commit(self) -> None:
+        """Make every staged file visible (one durable commit record, then the renames)."""
+        if not self.staged and not self.removed:
+            return
+        try:
+            commit.apply(self.lake.root, self.staged, self.removed)
+        except BaseException:
+            if not commit.pending(self.lake.root):  # failed before the commit point: as if never begun
+                self.discard()
+            raise  # after it, the staged files belong to the commit record: recovery finishes them
+        self.staged, self.removed = {}, set()
+
+    def discard(self) -> None:
+        """Delete the staged files: the store stays as it was."""
+        for tmp in self.staged.values():
+            tmp.unlink(missing_ok=True)
+        self.staged, self.removed = {}, set()
 
 
 def _split_by_month(df: pl.DataFrame, time_col: str) -> Iterator[tuple[str, str, str, pl.DataFrame]]:
@@ -185,12 +353,25 @@ def _split_by_month(df: pl.DataFrame, time_col: str) -> Iterator[tuple[str, str,
             start = nxt
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _last_per_key(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
+    """The last row of each ``key`` (any order out), for keys that do not hold the time (a trade id).
+
+    Archive trades come with one venue, symbol and source and increasing ids: that case is checked in
+    one pass and returned as is. Otherwise rows are sorted by key (stable, so the last written stays
+    last) and runs of equal keys cut — several times cheaper than an order-keeping hash ``unique``.
+    """
+    if df.height < 2:
+        return df
+    ints = [k for k in key if df.schema[k] == pl.Int64]
+    if len(ints) == 1:
+        others = [k for k in key if k != ints[0]]
+        ids = df.get_column(ints[0])
+        constant = df.select(
+            pl.all_horizontal([pl.col(k).eq_missing(pl.col(k).first()) for k in others])
+        ).to_series()
+        if constant.all() and ids.null_count() == 0 and ids.is_sorted() and ids.diff().slice(1).min() > 0:  # type: ignore[operator]
+            return df
+    return _keep_last_of_equal_keys(df.sort(key, maintain_order=True), key)
 
 
 def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
@@ -205,10 +386,10 @@ def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return df.filter(differs)
 
 
-def _atomic_write(df: pl.DataFrame, path: Path) -> None:
-    """Write ``df`` to ``path`` via a fsynced temporary file and a rename (POSIX-atomic)."""
+def _stage_file(df: pl.DataFrame, path: Path) -> Path:
+    """Write ``df`` to a fsynced temporary file beside ``path``; return the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(f".{path.name}{commit.TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         df.write_parquet(
             tmp,
@@ -219,7 +400,24 @@ def _atomic_write(df: pl.DataFrame, path: Path) -> None:
         )
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def _may_hold(path: Path, column: str, span: tuple[Any, Any]) -> bool:
+    """False when the file's statistics show no ``column`` value within ``span`` (True when unsure)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        idx = meta.schema.names.index(column)
+        lo = hi = None
+        for g in range(meta.num_row_groups):
+            st = meta.row_group(g).column(idx).statistics
+            if st is None or not st.has_min_max:
+                return True
+            lo = st.min if lo is None else min(lo, st.min)
+            hi = st.max if hi is None else max(hi, st.max)
+    except (OSError, ValueError, pa.ArrowException):
+        return True
+    return lo is None or not (hi < span[0] or lo > span[1])

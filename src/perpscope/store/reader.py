@@ -130,7 +130,14 @@ def read(
     if columns is not None:
         extra = [k for k in rt.key if k not in columns] if merge else []
         lf = lf.select([*columns, *extra])
-    out = lf.collect()
+    try:
+        out = lf.collect()
+    except pl.exceptions.ComputeError as e:  # a damaged month file: name it, not only polars' complaint
+        bad = ", ".join(str(f) for f in _unreadable(files)) or "the stored files"
+        raise StoreError(
+            f"{rt.name}: cannot read {bad}: {e} (a damaged file: restore it, or delete it and import or "
+            "backfill that month again)"
+        ) from e
     if merge:
         out = merge_sources(out, rt)
         out = out.select(columns) if columns is not None else out
@@ -207,3 +214,14 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
         src = f"read_parquet('{glob}', hive_partitioning = false, union_by_name = true)"
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}")
     return con
+
+
+def _unreadable(files: list[Path]) -> list[Path]:
+    """The files whose Parquet footer cannot be read (the slow path, only after a read failed)."""
+    bad = []
+    for f in files:
+        try:
+            pl.read_parquet_schema(f)
+        except (pl.exceptions.PolarsError, OSError):
+            bad.append(f)
+    return bad

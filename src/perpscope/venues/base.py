@@ -11,6 +11,7 @@ import gzip
 import io
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -18,7 +19,9 @@ from typing import Protocol
 import polars as pl
 
 from perpscope.core.errors import InputError
+from perpscope.core.time import SystemClock
 from perpscope.records import ConformError, RecordType
+from perpscope.records.validate import check
 
 
 @dataclass(frozen=True)
@@ -60,13 +63,24 @@ class FileFormat(Protocol):
         ...
 
 
-def read_bytes(path: Path) -> tuple[str, bytes]:
+#: Longest line a CSV may have. Real rows are under 1 KB; a longer line is a corrupt or hostile file,
+#: refused after reading at most this much of it (not the whole line into memory).
+MAX_LINE_BYTES = 1 << 20
+#: Bytes decompressed at a time while reading a file.
+READ_CHUNK = 1 << 22
+
+
+def read_bytes(path: Path, max_line: int = MAX_LINE_BYTES) -> tuple[str, bytes]:
     """Decompressed bytes of a ``.csv``, ``.csv.gz`` or single-CSV ``.zip`` file, with its display name.
+
+    Read in chunks, checking line lengths on the way: a line longer than ``max_line`` bytes is refused
+    as soon as it is seen, in memory bounded by the lines before it plus one chunk.
 
     Raises
     ------
     InputError
-        Empty file, truncated/corrupt zip or gzip, or a zip without exactly one CSV member.
+        Empty file, truncated/corrupt zip or gzip, a zip without exactly one CSV member, or a line
+        longer than ``max_line``.
     """
     name = str(path)
     try:
@@ -75,13 +89,15 @@ def read_bytes(path: Path) -> tuple[str, bytes]:
                 members = [m for m in zf.namelist() if m.lower().endswith(".csv")]
                 if len(members) != 1:
                     raise InputError(name, f"expected one CSV inside the zip, found {members or 'none'}")
-                data = zf.read(members[0])
                 name = f"{path}:{members[0]}"
+                with zf.open(members[0]) as fh:
+                    data = _read_bounded(fh, name, max_line)
         elif path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
-                data = fh.read()
+                data = _read_bounded(fh, name, max_line)
         else:
-            data = path.read_bytes()
+            with path.open("rb") as fh:
+                data = _read_bounded(fh, name, max_line)
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
         raise InputError(
             name, f"cannot read the file: {exc}", hint="is it truncated? download it again"
@@ -89,6 +105,58 @@ def read_bytes(path: Path) -> tuple[str, bytes]:
     if not data or data.isspace():  # isspace() scans without copying a large file
         raise InputError(name, "the file is empty")
     return name, data
+
+
+class _Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def _read_bounded(fh: _Readable, name: str, max_line: int) -> bytes:
+    """All of ``fh``, refusing a line longer than ``max_line`` bytes as soon as it exceeds it.
+
+    Cheap on real files: rather than measuring every line, each chunk is probed for a newline in
+    every window of ``max_line // 2`` bytes (a few ``find`` calls per chunk); only a window without
+    one — a line longer than half the bound — is measured exactly.
+    """
+    parts: list[bytes] = []
+    run = 0  # bytes of the current (unfinished) line read so far
+    lines = 0  # complete lines before this chunk
+    step = max(1, max_line // 2)
+    while chunk := fh.read(READ_CHUNK):
+        parts.append(chunk)
+        first = chunk.find(b"\n")
+        if first < 0:
+            run += len(chunk)
+            if run > max_line:
+                _too_long(name, lines + 1, run, max_line)
+            continue
+        if run + first > max_line:
+            _too_long(name, lines + 1, run + first, max_line)
+        last = chunk.rfind(b"\n")
+        start = first + 1
+        while start + step <= last:
+            if chunk.find(b"\n", start, start + step) >= 0:
+                start += step
+                continue
+            prev = chunk.rfind(b"\n", 0, start)  # a long line: measure it
+            nxt = chunk.find(b"\n", start + step)
+            if nxt - prev - 1 > max_line:
+                _too_long(name, lines + chunk.count(b"\n", 0, prev + 1) + 1, nxt - prev - 1, max_line)
+            start = nxt + 1
+        lines += chunk.count(b"\n")
+        run = len(chunk) - last - 1
+        if run > max_line:
+            _too_long(name, lines + 1, run, max_line)
+    return b"".join(parts)
+
+
+def _too_long(name: str, line: int, seen: int, max_line: int) -> None:
+    raise InputError(
+        name,
+        f"line longer than {max_line:,} bytes (at least {seen:,}): not a CSV row",
+        row=line,
+        hint="a corrupt or concatenated file; a real row is well under 1 KB",
+    )
 
 
 def first_line(path: Path) -> str:
@@ -187,13 +255,18 @@ def read_csv_typed(
             truncate_ragged_lines=False,
         )
         return df.rename(dict(zip(df.columns, names, strict=True))), int(hdr)
-    except (pl.exceptions.PolarsError, UnicodeError):
-        pass
-    return _locate_bad_row(data, source, columns, hdr, extra_ok), int(hdr)
+    except (pl.exceptions.PolarsError, UnicodeError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return _locate_bad_row(data, source, columns, hdr, extra_ok, why), int(hdr)
 
 
 def _locate_bad_row(
-    data: bytes, source: str, columns: dict[str, pl.DataType | type[pl.DataType]], hdr: bool, extra_ok: bool
+    data: bytes,
+    source: str,
+    columns: dict[str, pl.DataType | type[pl.DataType]],
+    hdr: bool,
+    extra_ok: bool,
+    why: str = "",
 ) -> pl.DataFrame:
     """Slow path: read as text, find the first row/column that does not parse, raise InputError."""
     names = list(columns)
@@ -220,16 +293,52 @@ def _locate_bad_row(
                 raise InputError(
                     source, f"column {name!r}: expected {dtype}, found {value!r}", row=i
                 ) from None
-    raise InputError(source, "the CSV could not be parsed (no single bad row found)")
+    odd = next((i for i, line in enumerate(lines, start=1) if line.count('"') % 2), None)
+    if odd is not None:  # a quote that never closes makes the reader join every following line
+        raise InputError(
+            source, f"unbalanced double quote: {lines[odd - 1][:80]!r} (the CSV reader: {why})", row=odd
+        )
+    raise InputError(
+        source,
+        f"the CSV reader failed ({why or 'no reason given'}), yet every line has {len(names)} fields "
+        f"of the expected types ({', '.join(f'{n}: {columns[n]}' for n in names)})",
+    )
 
 
 def conform(record: RecordType, df: pl.DataFrame, source: str, header_rows: int = 0) -> pl.DataFrame:
-    """:meth:`RecordType.conform`, with the error turned into an :class:`InputError` on the file line."""
+    """:meth:`RecordType.conform` and the boundary checks (:func:`~perpscope.records.validate.check`),
+    a failure of either turned into an :class:`InputError` on the file line."""
     try:
-        return record.conform(df)
+        out = record.conform(df)
     except ConformError as exc:
         row = None if exc.row is None else exc.row + 1 + header_rows
         raise InputError(source, exc.problem, row=row) from exc
+    refuse_bad_rows(record, out, source, lambda r: r + 1 + header_rows)
+    return out
+
+
+def refuse_bad_rows(record: RecordType, df: pl.DataFrame, source: str, line_of: Callable[[int], int]) -> None:
+    """Raise :class:`InputError` when any row of a conformed frame fails the boundary checks, naming
+    the first bad rows' lines (``line_of`` maps a frame row to its file line) and the reasons."""
+    verdict = check(record, df, now_ms=SystemClock().now_ms())
+    if verdict.rejected:
+        raise RejectedRows(
+            source,
+            f"{record.name}: {verdict.summary(line_of)}",
+            row=line_of(verdict.detail[0].row),
+            hint="a file imports whole or not at all",
+            rejected=verdict.rejected,
+        )
+
+
+class RejectedRows(InputError):
+    """Rows of a file failed the boundary checks; ``rejected`` counts them."""
+
+    def __init__(
+        self, path: str, problem: str, row: int | None = None, hint: str | None = None, rejected: int = 0
+    ) -> None:
+        super().__init__(path, problem, row=row, hint=hint)
+        self.rejected = rejected
 
 
 def check_time_order(

@@ -3,7 +3,8 @@
 - :class:`Capabilities` — a typed, frozen statement of what a venue serves: per history stream how far
   back, the page size, the request weight; the REST rate budget; whether its liquidation feed is
   complete or sampled.
-- :class:`Page` — one page of history: record frames plus where the next page starts.
+- :class:`Page` — one page of history: record frames plus where the next page starts;
+  :func:`rows_between` pages a stream through a window (the one pager of every venue's gap fills).
 - :class:`Batch` — records parsed from one live message, grouped by record type.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import polars as pl
 
@@ -69,6 +70,24 @@ class HistorySpec:
             raise ValueError(f"{self.name}: period must be one of {', '.join(self.periods)}, got {p!r}")
         return interval_ms(p)
 
+    def page_bounds(
+        self, start_ms: int, end_ms: int, period: str | None, default_step_ms: int | None = None
+    ) -> tuple[int, int, int | None]:
+        """``(step_ms, last_ms, next_ms)`` of the page from ``start_ms``: the bar length of ``period``
+        (``default_step_ms`` for a stream that is not interval-based) and :meth:`window`.
+
+        Raises ValueError when the stream has no bar length and no default is given.
+        """
+        step = self.period_ms(period) or default_step_ms
+        if step is None:
+            raise ValueError(f"{self.name} is not paged by bars: give a default step")
+        return (step, *self.window(start_ms, end_ms, step))
+
+    def after_last(self, last_ms: int, rows: int, end_ms: int) -> int | None:
+        """Where the next page of a stream paged by its rows (irregular settlements) starts: just after
+        the page's last instant, or None when the page was not full or reached ``end_ms``."""
+        return last_ms + 1 if rows >= self.page_limit and last_ms + 1 < end_ms else None
+
     def window(self, start_ms: int, end_ms: int, step_ms: int) -> tuple[int, int | None]:
         """One page of ``step_ms`` bars from ``start_ms``: its last instant (inclusive, ms) and where the
         next page starts (None: this page reaches ``end_ms``, exclusive)."""
@@ -120,15 +139,50 @@ class Capabilities:
 class Page:
     """One page of history.
 
-    ``frames`` maps record types to conformed frames (possibly empty); ``next_ms`` is where the next
-    request starts (``None``: nothing more up to the requested end); ``last_ms`` is the newest instant
-    the page covered.
+    Attributes
+    ----------
+    frames : mapping of RecordType to polars.DataFrame
+        Conformed frames per record type (possibly empty).
+    next_ms : int or None
+        Where the next request starts (ms); None: nothing more up to the requested end.
+    rows : int
+        Rows of the page's main record (what progress and the backfill report count).
+    note : str
+        Anything the caller should know about this page (empty when nothing).
     """
 
     frames: Mapping[RecordType, pl.DataFrame]
     next_ms: int | None
     rows: int
     note: str = ""
+
+
+class PagedHistory(Protocol):
+    """What serves history pages: every venue client's ``page``."""
+
+    async def page(
+        self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
+    ) -> Page: ...
+
+
+async def rows_between(
+    source: PagedHistory,
+    stream: str,
+    record: RecordType,
+    symbol: str,
+    start_ms: int,
+    end_ms: int,
+    period: str | None = None,
+) -> pl.DataFrame:
+    """Every ``record`` row of ``stream`` from ``start_ms`` (inclusive) to ``end_ms`` (exclusive), page
+    after page (e.g. closed candles to fill a live feed's gap after a reconnect)."""
+    frames = []
+    cur: int | None = start_ms
+    while cur is not None and cur < end_ms:
+        p = await source.page(stream, symbol, cur, end_ms, period)
+        frames.append(p.frames.get(record, record.empty()))
+        cur = p.next_ms
+    return pl.concat(frames) if frames else record.empty()
 
 
 @dataclass

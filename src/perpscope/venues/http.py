@@ -8,35 +8,44 @@ Rules every venue client follows through :class:`JsonClient`:
 - **429 / 418 (rate limited / IP banned).** The ``Retry-After`` header (seconds) is honoured: the client
   waits that long (capped at ``max_retry_after_s``; longer bans raise :class:`RateLimited` instead of
   hanging) and retries.
-- **451 (region blocked)** and other 4xx answers raise at once — no retry storm — with a message that says
-  what to do (the public archive, another region).
-- **5xx, timeouts and broken connections** are retried with jittered exponential backoff, a bounded
-  number of times, then raise :class:`~perpscope.core.errors.VenueError`.
+- **451, or 403 with a geo-blocking page (region blocked)** and other 4xx answers raise at once — no retry
+  storm — with a message that says what to do (the public archive, another region). A 403 without such a
+  page (Binance: a WAF rule; Bybit: an IP ban after exceeding the limit) is an ordinary 4xx error.
+- **5xx, timeouts, broken connections and answers that are not JSON** are retried with jittered
+  exponential backoff, a bounded number of times, then raise :class:`~perpscope.core.errors.VenueError`.
+
+Waiting and retrying follow the one policy of :mod:`perpscope.venues.retry` (the archive downloader uses
+it too).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
 from perpscope import __version__
 from perpscope.core.errors import VenueError
+from perpscope.venues.retry import RetryPolicy, Transient, retry_after_s
 
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
 _RATE_STATUS = frozenset({418, 429})
+#: What a geo-blocking 403 page says (CloudFront, which fronts Bybit and Binance: "configured to block
+#: access from your country"; venues' own pages: "restricted location", "your region").
+_GEO_BLOCK = re.compile(r"country|region|restricted location|jurisdiction", re.IGNORECASE)
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class RegionBlocked(VenueError):
-    """The venue refuses requests from this network's region (HTTP 451 or 403 with a geo message)."""
+    """The venue refuses requests from this network's region: HTTP 451, or HTTP 403 whose page says the
+    country or region is blocked (CloudFront's geo restriction answers 403)."""
 
 
 class RateLimited(VenueError):
@@ -93,6 +102,26 @@ class TokenBucket:
         self._tokens = 0.0
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class OncePerKey(Generic[K, V]):
+    """Reference values a client fetches once per key for its life (a symbol's funding interval, ...);
+    concurrent first callers of a key share one request."""
+
+    def __init__(self) -> None:
+        self._values: dict[K, V] = {}
+        self._lock = asyncio.Lock()
+
+    async def get(self, key: K, fetch: Callable[[], Awaitable[V]]) -> V:
+        """The value of ``key``, from ``fetch()`` the first time."""
+        async with self._lock:
+            if key not in self._values:
+                self._values[key] = await fetch()
+            return self._values[key]
+
+
 @dataclass
 class HttpStats:
     """Counters of one client: requests, retries by cause, seconds waited on Retry-After."""
@@ -116,9 +145,10 @@ class JsonClient:
     bucket : TokenBucket
         The venue's rate budget, shared by every request of this client.
     retries : int
-        Attempts per request for transient failures.
+        Attempts per request for transient failures (:class:`~perpscope.venues.retry.RetryPolicy`).
     backoff_s : float
-        First retry delay (doubled per attempt, ±50% jitter, capped at 30 s).
+        First retry delay when the venue sent no ``Retry-After`` (doubled per attempt, ±50% jitter,
+        capped at 30 s).
     max_retry_after_s : float
         Longest ``Retry-After`` honoured by waiting; a longer one raises :class:`RateLimited`.
     archive_hint : str
@@ -154,7 +184,7 @@ class JsonClient:
         Raises
         ------
         RegionBlocked
-            HTTP 451 (never retried).
+            HTTP 451, or 403 with a geo-blocking page (never retried).
         RateLimited
             A ``Retry-After`` longer than ``max_retry_after_s``.
         VenueError
@@ -176,68 +206,59 @@ class JsonClient:
         return await self._request("POST", path, weight, json=body)
 
     async def _request(self, method: str, path: str, weight: float, **send: Any) -> Any:
-        """One logical request with the module's retry rules; ``send`` goes to ``httpx.request``."""
-        assert self.client is not None
+        """One logical request under the venues' one retry policy (:mod:`perpscope.venues.retry`);
+        ``send`` goes to ``httpx.request``."""
         url = self.base_url.rstrip("/") + path
-        delay = self.backoff_s
-        last = ""
-        attempts = max(1, self.retries)
-        for attempt in range(1, attempts + 1):
-            await self.bucket.acquire(weight)
-            self.stats.requests += 1
+        policy = RetryPolicy(self.retries, self.backoff_s)
+
+        def counted(failure: Transient, wait_s: float) -> None:
+            self.stats.retries += 1
+
+        try:
+            return await policy.acall(
+                lambda: self._attempt(method, url, weight, send), sleep=self.sleep, on_retry=counted
+            )
+        except Transient as last:
+            raise VenueError(
+                f"{self.venue}: {url}: {last.reason} after {policy.attempts} attempts; "
+                "the venue may be busy, try again later"
+            ) from None
+
+    async def _attempt(self, method: str, url: str, weight: float, send: dict[str, Any]) -> Any:
+        """One HTTP exchange: the decoded answer, :class:`Transient` to retry, or a final error."""
+        assert self.client is not None
+        await self.bucket.acquire(weight)
+        self.stats.requests += 1
+        try:
+            resp = await self.client.request(method, url, **send)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise Transient(f"{type(exc).__name__}: {exc}") from exc
+        status = resp.status_code
+        if status == 200:
             try:
-                resp = await self.client.request(method, url, **send)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last = f"{type(exc).__name__}: {exc}"
-            else:
-                status = resp.status_code
-                if status == 200:
-                    try:
-                        return json.loads(resp.content)
-                    except ValueError:
-                        last = f"the answer is not JSON: {resp.text[:120]!r}"
-                elif status == 451:
-                    raise RegionBlocked(
-                        f"{self.venue}: {url} answered HTTP 451 — the venue refuses requests from this "
-                        f"network's region. Nothing will be retried. {self.archive_hint}".strip()
-                    )
-                elif status in _RATE_STATUS:
-                    wait = _retry_after(resp.headers.get("Retry-After"))
-                    self.stats.rate_limited += 1
-                    self.bucket.drain()
-                    if wait is not None and wait > self.max_retry_after_s:
-                        raise RateLimited(
-                            f"{self.venue}: HTTP {status} with Retry-After {wait:.0f} s "
-                            f"(longer than {self.max_retry_after_s:.0f} s we wait); "
-                            "lower the request rate and try again after that time"
-                        )
-                    wait = delay if wait is None else wait
-                    self.stats.retry_after_s += wait
-                    last = f"HTTP {status} (rate limited)"
-                    if attempt < attempts:
-                        self.stats.retries += 1
-                        await self.sleep(wait)
-                        continue
-                elif status in _RETRY_STATUS:
-                    last = f"HTTP {status}"
-                else:
-                    raise VenueError(f"{self.venue}: {url} answered HTTP {status}: {_venue_message(resp)}")
-            if attempt < attempts:
-                self.stats.retries += 1
-                await self.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 30.0)
-        raise VenueError(
-            f"{self.venue}: {url}: {last} after {attempts} attempts; the venue may be busy, try again later"
-        )
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None
+                return json.loads(resp.content)
+            except ValueError:
+                raise Transient(f"the answer is not JSON: {resp.text[:120]!r}") from None
+        if status == 451 or (status == 403 and _GEO_BLOCK.search(resp.text)):
+            raise RegionBlocked(
+                f"{self.venue}: {url} answered HTTP {status} — the venue refuses requests from this "
+                f"network's region. Nothing will be retried. {self.archive_hint}".strip()
+            )
+        if status in _RATE_STATUS:
+            wait = retry_after_s(resp.headers.get("Retry-After"))
+            self.stats.rate_limited += 1
+            self.bucket.drain()
+            if wait is not None and wait > self.max_retry_after_s:
+                raise RateLimited(
+                    f"{self.venue}: HTTP {status} with Retry-After {wait:.0f} s "
+                    f"(longer than {self.max_retry_after_s:.0f} s we wait); "
+                    "lower the request rate and try again after that time"
+                )
+            self.stats.retry_after_s += wait or 0.0
+            raise Transient(f"HTTP {status} (rate limited)", retry_after=wait)
+        if status in _RETRY_STATUS:
+            raise Transient(f"HTTP {status}")
+        raise VenueError(f"{self.venue}: {url} answered HTTP {status}: {_venue_message(resp)}")
 
 
 def _venue_message(resp: httpx.Response) -> str:

@@ -60,10 +60,9 @@ class ExchangeVenue:
     Attributes
     ----------
     name : str
-    history : Capabilities
-        What ``backfill`` can page.
-    live : Capabilities
-        What ``collect`` can capture (``live`` streams, liquidation sampling).
+    capabilities : Capabilities
+        The venue's one statement of what it serves: ``history`` is what ``backfill`` can page, ``live``
+        what ``collect`` can capture (with the liquidation sampling).
     history_client : callable
         ``history_client(rest_url or None)`` → a :class:`~perpscope.ingest.backfill.HistorySource`.
     live_feeds : callable
@@ -73,8 +72,7 @@ class ExchangeVenue:
     """
 
     name: str
-    history: Capabilities
-    live: Capabilities
+    capabilities: Capabilities
     history_client: Callable[[str | None], Any]
     live_feeds: Callable[[Sequence[str], Sequence[str], LiveOptions], list[Any]]
     default_history: str
@@ -105,7 +103,6 @@ def _binance() -> ExchangeVenue:
     return ExchangeVenue(
         "binance",
         CAPABILITIES,
-        CAPABILITIES,
         hist,
         live,
         "funding,open_interest,ratio_global,ratio_top_accounts,ratio_top_positions,taker_volume",
@@ -114,7 +111,6 @@ def _binance() -> ExchangeVenue:
 
 def _bybit() -> ExchangeVenue:
     from perpscope.venues.bybit.client import CAPABILITIES, REST_URL, BybitClient
-    from perpscope.venues.bybit.live import CAPABILITIES as LIVE
     from perpscope.venues.bybit.live import WS_URL, BybitLive
 
     def live(syms: Sequence[str], streams: Sequence[str], o: LiveOptions) -> list[Any]:
@@ -122,7 +118,7 @@ def _bybit() -> ExchangeVenue:
         return [BybitLive(syms, streams, ws_base=o.ws_url or WS_URL, client=client, oi_poll_s=o.oi_poll_s)]
 
     return ExchangeVenue(
-        "bybit", CAPABILITIES, LIVE, lambda url: BybitClient(url or REST_URL), live, "funding,open_interest"
+        "bybit", CAPABILITIES, lambda url: BybitClient(url or REST_URL), live, "funding,open_interest"
     )
 
 
@@ -140,7 +136,6 @@ def _okx() -> ExchangeVenue:
     return ExchangeVenue(
         "okx",
         CAPABILITIES,
-        CAPABILITIES,
         lambda url: OkxClient(url or REST_URL),
         live,
         "funding,open_interest,ratio_global,taker_volume",
@@ -156,7 +151,6 @@ def _hyperliquid() -> ExchangeVenue:
 
     return ExchangeVenue(
         "hyperliquid",
-        CAPABILITIES,
         CAPABILITIES,
         lambda url: HyperliquidClient(url or API_URL),
         live,

@@ -1,7 +1,8 @@
 """A real HTTP server on 127.0.0.1 serving a folder in the archive layout, with injectable faults.
 
 Supports ``Range: bytes=N-`` (206, or 416 past the end) like the archive's CDN; faults: a path answering
-500 once or always, a server that ignores Range (answers 200), and a connection cut after N bytes.
+500 once or always, a path answering 429 with ``Retry-After`` once, a server that ignores Range (answers
+200), and a connection cut after N bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class ArchiveServer:
         self.requests: list[tuple[str, str | None]] = []
         self.fail_once: set[str] = set()
         self.always_fail: set[str] = set()
+        self.rate_limit_once: dict[str, str] = {}  # path → the Retry-After header of its one 429
         self.drop_after: dict[str, int] = {}
         self.ignore_range = False
         self.lock = threading.Lock()
@@ -53,6 +55,9 @@ class ArchiveServer:
                     fail = path in server.always_fail or path in server.fail_once
                     server.fail_once.discard(path)
                     drop = server.drop_after.pop(path, None)
+                    limited = server.rate_limit_once.pop(path, None)
+                if limited is not None:
+                    return self._send(429, b"too many requests", {"Retry-After": limited})
                 if fail:
                     return self._send(500, b"server error")
                 f = server.root / path.lstrip("/")

@@ -155,8 +155,22 @@ def test_retries_are_bounded(tmp_path: Path, server: ArchiveServer) -> None:
     assert isinstance(failed[f"{KDIR}/{name('2025-10-10')}"], VenueError)
     assert "after 4 attempts" in str(failed[f"{KDIR}/{name('2025-10-10')}"])
     assert len(server.gets(name("2025-10-10") + ".CHECKSUM")) == 4
-    assert slept == [0.5, 1.0, 2.0]  # exponential backoff between the attempts
+    # exponential backoff between the attempts (the venues' one policy: 0.5, 1, 2 s, each ±50% jitter)
+    assert len(slept) == 3
+    assert all(0.5 * d <= s <= 1.5 * d for s, d in zip(slept, [0.5, 1.0, 2.0], strict=True))
     assert [p.name for p in report.written] == [name("2025-10-13")]  # the others carry on
+
+
+def test_a_429_waits_the_servers_retry_after(tmp_path: Path, server: ArchiveServer) -> None:
+    server.rate_limit_once[f"/{KDIR}/{name('2025-10-10')}"] = "7"
+    slept: list[float] = []
+    dl = Downloader(
+        tmp_path / "dest", server.base_url, retries=3, backoff_s=0.5, workers=1, sleep=slept.append
+    )
+    report = dl.run(klines("2025-10-10", "2025-10-10"))
+    assert report.ok, report.errors
+    assert slept == [7.0]  # the archive's Retry-After, not our own backoff
+    assert len(server.gets(name("2025-10-10"))) == 2
 
 
 def test_plan_daily_monthly_and_published_url_form() -> None:

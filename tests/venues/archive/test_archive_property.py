@@ -16,7 +16,8 @@ from perpscope.venues.archive import parse_file
 
 price = st.floats(min_value=1e-8, max_value=1e9, allow_nan=False, allow_infinity=False)
 amount = st.floats(min_value=0.0, max_value=1e12, allow_nan=False, allow_infinity=False)
-T_2017, T_2030 = 1_483_228_800_000, 1_893_456_000_000
+# the importer admits instants up to a day after now (records/validate.py): stay before 2026
+T_2017, T_2030 = 1_483_228_800_000, 1_767_225_600_000
 
 
 @st.composite
@@ -27,7 +28,10 @@ def kline_files(draw: st.DrawFn) -> tuple[str, list[tuple]]:
     start = draw(st.integers(min_value=T_2017 // step, max_value=T_2030 // step)) * step
     rows = []
     for i in range(n):
-        ohlcv = draw(st.tuples(price, price, price, price, amount, amount))
+        # a consistent bar (high ≥ open, close ≥ low): the boundary checks refuse any other
+        lo, a, b, hi = sorted(draw(st.tuples(price, price, price, price)))
+        o, c = (a, b) if draw(st.booleans()) else (b, a)
+        ohlcv = (o, hi, lo, c, draw(amount), draw(amount))
         tail = (draw(st.integers(0, 10**9)), draw(amount), draw(amount))
         rows.append((start + i * step, *ohlcv, *tail))
     return interval, rows

@@ -10,6 +10,7 @@ from binance_data import force_order_messages, rest_examples, ws_examples
 
 from perpscope.records import CANDLES, FUNDING, LIQUIDATIONS, TRADES
 from perpscope.venues.binance import wire
+from perpscope.venues.payloads import WireError
 
 
 def test_force_order_example_is_a_long_liquidation() -> None:
@@ -101,7 +102,7 @@ def test_funding_interval_follows_the_spacing_of_settlements() -> None:
 
 
 def test_bad_rest_payload_names_the_row() -> None:
-    with pytest.raises(wire.WireError, match="kline 0"):
+    with pytest.raises(WireError, match="kline 0"):
         wire.parse_klines([[1, "x"]], "BTCUSDT", 60_000)
 
 

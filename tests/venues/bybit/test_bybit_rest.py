@@ -9,6 +9,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "binance"))
 
+import pytest
 from binance_servers import FakeBinanceRest
 
 from perpscope.ingest.backfill import backfill, plan
@@ -25,28 +26,37 @@ def envelope(rows: list[Any]) -> dict[str, Any]:
 
 
 def test_funding_and_open_interest_backfill(lake: Lake) -> None:
+    # an hourly-funding symbol (Bybit moves some symbols to 1 h): 300 settlements span two 200-row pages
     funding = [
-        {"symbol": "BTCUSDT", "fundingRate": "0.0001", "fundingRateTimestamp": str(T0 + i * 8 * H)}
-        for i in range(100)
+        {"symbol": "PEPEUSDT", "fundingRate": "0.0001", "fundingRateTimestamp": str(T0 + i * H)}
+        for i in range(300)
     ]
     oi = [{"openInterest": str(50_000 + i), "timestamp": str(T0 + i * 300_000)} for i in range(1000)]
+    marks = {T0 + i * 300_000: 0.00001 * (1 + i / 1000) for i in range(1000)}
 
     with FakeBinanceRest() as srv:
 
         def answer(path: str, q: dict[str, str]) -> Any:
-            s, e = int(q.get("startTime", 0)), int(q.get("endTime", 0))
+            s, e = int(q.get("startTime", q.get("start", 0))), int(q.get("endTime", q.get("end", 0)))
+            if path == "/v5/market/instruments-info":
+                assert q == {"category": "linear", "symbol": "PEPEUSDT"}
+                return envelope([{"symbol": "PEPEUSDT", "fundingInterval": 60}])  # minutes
             if path == "/v5/market/funding/history":
                 rows = [r for r in funding if s <= int(r["fundingRateTimestamp"]) <= e]
             elif path == "/v5/market/open-interest":
                 assert q["intervalTime"] == "5min"
                 rows = [r for r in oi if s <= int(r["timestamp"]) <= e]
+            elif path == "/v5/market/mark-price-kline":
+                assert q["interval"] == "5"
+                rows = [[str(t), str(p), str(p), str(p), str(p)] for t, p in marks.items() if s <= t <= e]
+                return envelope(rows[::-1][: int(q["limit"])])
             else:
                 return None
             return envelope(rows[::-1][:200])  # newest first, like Bybit
 
         srv.answer = answer  # type: ignore[method-assign]
         jobs, _ = plan(
-            CAPABILITIES, ["funding", "open_interest:5m"], ["BTCUSDT"], T0, T0 + 800 * H, T0 + 900 * H
+            CAPABILITIES, ["funding", "open_interest:5m"], ["PEPEUSDT"], T0, T0 + 800 * H, T0 + 900 * H
         )
 
         async def go():  # type: ignore[no-untyped-def]
@@ -57,11 +67,17 @@ def test_funding_and_open_interest_backfill(lake: Lake) -> None:
                 await c.aclose()
 
         rep = asyncio.run(go())
+        assert len(srv.hits("/v5/market/instruments-info")) == 1  # once per symbol and client
+        assert len(srv.hits("/v5/market/funding/history")) >= 2  # the pages each have a first row
     assert rep.ok, [r.error for r in rep.results]
     f = read(lake, "funding", venue="bybit")
-    assert f.height == 100 and (f["interval_ms"][1:] == 8 * H).all()
-    o = read(lake, "open_interest", venue="bybit")
+    # every settlement, the first of each page included, pays for 1 h (it was stamped 8 h before)
+    assert f.height == 300 and f["interval_ms"].to_list() == [H] * 300
+    o = read(lake, "open_interest", venue="bybit").sort("ts_ms")
     assert o.height == 1000 and o["oi_base"].to_list() == [50_000.0 + i for i in range(1000)]
+    # both units: the USD value at the mark price of the same instant
+    want = [(50_000.0 + i) * 0.00001 * (1 + i / 1000) for i in range(1000)]
+    assert o["oi_usd"].to_list() == pytest.approx(want)
 
 
 def test_error_envelope_fails_the_job_with_bybits_message(lake: Lake) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from perpscope.venues.hyperliquid import wire
+from perpscope.venues.payloads import WireError
 
 EX = json.loads(
     (Path(__file__).resolve().parents[2] / "fixtures" / "hyperliquid" / "examples.json").read_text()
@@ -71,9 +72,9 @@ def test_symbols_and_bad_payloads() -> None:
     assert wire.coin_of("KPEPE", ["BTC", "kPEPE"]) == "kPEPE"
     with pytest.raises(ValueError, match="no perpetual 'NOPE'"):
         wire.coin_of("NOPE", ["BTC"])
-    with pytest.raises(wire.WireError, match=r"\[meta, assetCtxs\]"):
+    with pytest.raises(WireError, match=r"\[meta, assetCtxs\]"):
         wire.parse_meta_and_ctxs({"universe": []})
-    with pytest.raises(wire.WireError, match="2 contexts for 1 coins"):
+    with pytest.raises(WireError, match="2 contexts for 1 coins"):
         wire.parse_meta_and_ctxs([{"universe": [{"name": "BTC"}]}, [{}, {}]])
-    with pytest.raises(wire.WireError, match="fundingHistory row 0"):
+    with pytest.raises(WireError, match="fundingHistory row 0"):
         wire.parse_funding_history([{"coin": "ETH", "time": 1}])

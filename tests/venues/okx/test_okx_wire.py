@@ -9,6 +9,7 @@ import pytest
 
 from perpscope.venues.okx import stats, wire
 from perpscope.venues.okx.wire import OkxInstrument
+from perpscope.venues.payloads import WireError
 
 EX = json.loads((Path(__file__).resolve().parents[2] / "fixtures" / "okx" / "examples.json").read_text())
 H = 3600_000
@@ -105,7 +106,7 @@ def test_rest_funding_open_interest_and_statistics() -> None:
     assert f["rate"].to_list() == [0.0002279755647389, 0.0000746572360545]
     assert f["interval_ms"].to_list() == [8 * H, 8 * H]
     assert f["kind"].to_list() == ["settled", "settled"]
-    assert wire.funding_interval_ms(EX["funding_rate"]["data"][0]) == 8 * H
+    assert wire.current_funding_interval_ms(EX["funding_rate"]["data"][0]) == 8 * H
 
     oi = wire.parse_open_interest(EX["open_interest"], ins).row(0, named=True)
     assert (oi["oi_base"], oi["oi_usd"]) == (pytest.approx(5000 * 0.01), 50000.0)  # contracts × ctVal
@@ -158,5 +159,5 @@ def test_symbols_and_error_envelope() -> None:
     assert wire.inst_id("btcusdt") == "BTC-USDT-SWAP" and wire.inst_id("ETH-USD-SWAP") == "ETH-USD-SWAP"
     with pytest.raises(ValueError, match="BTC-USDT-SWAP"):
         wire.inst_id("BTCEUR")
-    with pytest.raises(wire.WireError, match="code 51001: Instrument ID does not exist"):
+    with pytest.raises(WireError, match="code 51001: Instrument ID does not exist"):
         wire.parse_open_interest({"code": "51001", "msg": "Instrument ID does not exist", "data": []}, {})

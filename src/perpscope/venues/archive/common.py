@@ -72,6 +72,13 @@ def open_file(path: Path, dataset: str | None = None, segment: Segment | None = 
     ds = dataset or info.dataset
     if ds not in DATASETS:
         raise InputError(source, f"cannot tell which archive dataset this is (got {ds!r})")
+    if info.symbol and info.folder_symbol and info.symbol != info.folder_symbol:
+        # the rows would be filed under the file name's symbol: refuse rather than guess which is right
+        raise InputError(
+            source,
+            f"the file name says {info.symbol} but its folder says {info.folder_symbol}",
+            hint="the archive keeps each symbol's files in that symbol's folder; move or rename the file",
+        )
     seg = segment or info.segment
     if seg == "cm" and ds != "liquidationSnapshot":
         raise InputError(

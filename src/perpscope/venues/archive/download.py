@@ -9,8 +9,9 @@ already present whose hash matches its kept ``.CHECKSUM`` is skipped without a r
   skips some days.
 - A checksum mismatch is a :class:`~perpscope.core.errors.ChecksumError` for that file; nothing is
   written for it and the other files continue.
-- 5xx, 418/429 (rate limits), timeouts and broken connections are retried with exponential backoff, a
-  bounded number of times; then the file fails with a :class:`~perpscope.core.errors.VenueError`.
+- 5xx, 418/429 (rate limits, honouring ``Retry-After``), timeouts and broken connections are retried
+  under the venues' one retry policy (:mod:`perpscope.venues.retry`: jittered exponential backoff, a
+  bounded number of times); then the file fails with a :class:`~perpscope.core.errors.VenueError`.
 
 Files land under ``dest`` in the archive's own layout (``dest/data/futures/um/daily/klines/...``), so
 the importer recognizes each file's dataset from its path.
@@ -36,6 +37,7 @@ import httpx
 from perpscope import __version__
 from perpscope.core.errors import ChecksumError, PerpscopeError, VenueError
 from perpscope.venues.archive.layout import DATASETS, Period, Segment, archive_path
+from perpscope.venues.retry import RetryPolicy, Transient, retry_after_s
 
 DEFAULT_BASE_URL = "https://data.binance.vision"
 _SHA_RE = re.compile(r"^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$")
@@ -191,10 +193,6 @@ class _Hasher(Protocol):
     def update(self, data: bytes, /) -> None: ...
 
 
-class _Retry(Exception):
-    """A transient failure worth another attempt."""
-
-
 class _Missing(Exception):
     """HTTP 404."""
 
@@ -240,7 +238,8 @@ class Downloader:
     retries : int
         Attempts per request for transient failures (5xx, 418/429, timeouts, broken connections).
     backoff_s : float
-        First retry delay; doubled on each further attempt (capped at 30 s).
+        First retry delay; doubled on each further attempt, ±50% jitter, capped at 30 s (a server's
+        ``Retry-After`` is taken instead): :class:`~perpscope.venues.retry.RetryPolicy`.
     timeout_s : float
         Connect/read timeout of the default client.
     workers : int
@@ -350,7 +349,7 @@ class Downloader:
                 if status == 416 and have:  # nothing left to fetch: the part may be whole already
                     return _sha256(part)
                 if status in _RETRY_STATUS:
-                    raise _Retry(f"HTTP {status}")
+                    raise _transient(resp)
                 if status not in (200, 206):
                     raise VenueError(f"{url}: HTTP {status}, expected 200")
                 h = hashlib.sha256()
@@ -370,7 +369,7 @@ class Downloader:
                         shared.add_bytes(len(chunk), path)
                 return h.hexdigest()
         except (httpx.TimeoutException, httpx.TransportError) as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+            raise Transient(f"{type(exc).__name__}: {exc}") from exc
 
     def _get_text(self, client: httpx.Client, path: str) -> str:
         def once() -> str:
@@ -378,11 +377,11 @@ class Downloader:
             try:
                 resp = client.get(url)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
-                raise _Retry(f"{type(exc).__name__}: {exc}") from exc
+                raise Transient(f"{type(exc).__name__}: {exc}") from exc
             if resp.status_code == 404:
                 raise _Missing(path)
             if resp.status_code in _RETRY_STATUS:
-                raise _Retry(f"HTTP {resp.status_code}")
+                raise _transient(resp)
             if resp.status_code != 200:
                 raise VenueError(f"{url}: HTTP {resp.status_code}, expected 200")
             return resp.text
@@ -390,20 +389,14 @@ class Downloader:
         return self._retrying(once, path)
 
     def _retrying(self, fn: Callable[[], str], path: str) -> str:
-        delay = self.backoff_s
-        last = ""
-        for attempt in range(1, max(1, self.retries) + 1):
-            try:
-                return fn()
-            except _Retry as exc:
-                last = str(exc)
-                if attempt < self.retries:
-                    self.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-        raise VenueError(
-            f"{self._url(path)}: {last} after {max(1, self.retries)} attempts; the archive may be busy, "
-            "run the download again later (finished files are kept, partial ones resume)"
-        )
+        policy = RetryPolicy(self.retries, self.backoff_s)
+        try:
+            return policy.call(fn, sleep=self.sleep)
+        except Transient as last:
+            raise VenueError(
+                f"{self._url(path)}: {last.reason} after {policy.attempts} attempts; the archive may be "
+                "busy, run the download again later (finished files are kept, partial ones resume)"
+            ) from None
 
     def _url(self, path: str) -> str:
         return f"{self.base_url.rstrip('/')}/{path}"
@@ -430,6 +423,11 @@ def download_archive(
     """
     dl = Downloader(dest, base_url, client, retries=retries, backoff_s=backoff_s, workers=workers)
     return dl.run(req, progress)
+
+
+def _transient(resp: httpx.Response) -> Transient:
+    """A retryable answer (5xx, 418/429) as a :class:`Transient`, with the server's ``Retry-After``."""
+    return Transient(f"HTTP {resp.status_code}", retry_after_s(resp.headers.get("Retry-After")))
 
 
 def _parse_checksum(text: str, name: str, where: str) -> str:

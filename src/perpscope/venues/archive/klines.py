@@ -18,18 +18,10 @@ import polars as pl
 
 from perpscope.core.time import interval_ms
 from perpscope.records import CANDLES
-from perpscope.venues.archive.common import (
-    Columns,
-    FileContext,
-    ident,
-    market_of_segment,
-    read_layout,
-    require_increasing,
-    to_epoch_ms,
-)
+from perpscope.venues.archive import common
 from perpscope.venues.base import Parsed
 
-KLINE_COLUMNS: Columns = {
+KLINE_COLUMNS: common.Columns = {
     "open_time": pl.Int64,
     "open": pl.Float64,
     "high": pl.Float64,
@@ -53,12 +45,12 @@ PRICE_TYPES = {
 }
 
 
-def parse_klines(ctx: FileContext) -> list[Parsed]:
+def parse_klines(ctx: common.FileContext) -> list[Parsed]:
     """Parse one kline-family file (the price type comes from ``ctx.dataset``)."""
     price_type = PRICE_TYPES[ctx.dataset]
-    df, hdr, _ = read_layout(ctx, [KLINE_COLUMNS])
-    open_ms, unit = to_epoch_ms(ctx, df.get_column("open_time"), hdr, "open_time")
-    close_ms, close_unit = to_epoch_ms(ctx, df.get_column("close_time"), hdr, "close_time")
+    df, hdr, _ = common.read_layout(ctx, [KLINE_COLUMNS])
+    open_ms, unit = common.to_epoch_ms(ctx, df.get_column("open_time"), hdr, "open_time")
+    close_ms, close_unit = common.to_epoch_ms(ctx, df.get_column("close_time"), hdr, "close_time")
     if unit != close_unit:
         raise ctx.error(f"open_time is in {unit} but close_time in {close_unit}", row=1 + hdr)
     if unit == "us":
@@ -66,7 +58,7 @@ def parse_klines(ctx: FileContext) -> list[Parsed]:
             "open/close times were in microseconds (Binance spot files from 2025-01-01); converted to ms"
         )
 
-    market = market_of_segment(ctx, default=None)
+    market = common.market_of_segment(ctx, default=None)
     if market is None:
         market = "spot" if unit == "us" else "perp"
         ctx.notes.append(
@@ -76,10 +68,10 @@ def parse_klines(ctx: FileContext) -> list[Parsed]:
     sym = ctx.symbol(market)
 
     step = _interval(ctx, open_ms, close_ms, hdr)
-    require_increasing(ctx, open_ms, hdr, "open_time")
+    common.require_increasing(ctx, open_ms, hdr, "open_time")
 
     cols: list[pl.Expr] = [
-        *ident(sym),
+        *common.ident(sym),
         pl.lit(sym.market).alias("market"),
         pl.lit(price_type).alias("price_type"),
         pl.lit(step, dtype=pl.Int64).alias("interval_ms"),
@@ -105,7 +97,7 @@ def parse_klines(ctx: FileContext) -> list[Parsed]:
     return [ctx.parsed(CANDLES, out, hdr)]
 
 
-def _interval(ctx: FileContext, open_ms: pl.Series, close_ms: pl.Series, hdr: int) -> int:
+def _interval(ctx: common.FileContext, open_ms: pl.Series, close_ms: pl.Series, hdr: int) -> int:
     """Bar length in ms: from the file name's interval, checked against close − open + 1 of every row."""
     length = close_ms - open_ms + 1
     if ctx.interval is not None:

@@ -69,6 +69,7 @@ _FILE_RE = re.compile(
     r"^(?P<symbol>[A-Z0-9]+(?:_[A-Z0-9]+)?)-(?P<kind>[A-Za-z0-9]+)-(?P<date>\d{4}-\d{2}(?:-\d{2})?)"
     r"\.(?:zip|csv|csv\.gz)$"
 )
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]+(?:_[A-Z0-9]+)?$")
 _INTERVAL_RE = re.compile(r"^\d+(?:s|m|h|d|w|mo)$")
 
 
@@ -83,6 +84,8 @@ class ArchivePath:
     date: str | None
     #: True when the dataset came from the folder (not guessed from a kline-style file name).
     dataset_from_folder: bool
+    #: The symbol folder (``.../<dataset>/<SYMBOL>/...``), when the path has one.
+    folder_symbol: str | None = None
 
 
 def inspect_path(path: Path | str) -> ArchivePath:
@@ -96,9 +99,12 @@ def inspect_path(path: Path | str) -> ArchivePath:
     parts = p.parts
     dataset: str | None = None
     from_folder = False
-    for part in reversed(parts[:-1]):
-        if part in DATASETS:
-            dataset, from_folder = part, True
+    folder_symbol: str | None = None
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] in DATASETS:
+            dataset, from_folder = parts[i], True
+            if i + 1 < len(parts) - 1 and _SYMBOL_RE.match(parts[i + 1]):
+                folder_symbol = parts[i + 1]
             break
     segment: Segment | None = None
     for i, part in enumerate(parts[:-1]):
@@ -116,7 +122,7 @@ def inspect_path(path: Path | str) -> ArchivePath:
                 dataset = "klines"
         elif dataset is None and kind in DATASETS:
             dataset = kind
-    return ArchivePath(dataset, segment, symbol, interval, day, from_folder)
+    return ArchivePath(dataset, segment, symbol, interval, day, from_folder, folder_symbol)
 
 
 def archive_path(

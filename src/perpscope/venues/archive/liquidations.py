@@ -18,17 +18,10 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.records import LIQUIDATIONS
-from perpscope.venues.archive.common import (
-    Columns,
-    FileContext,
-    ident,
-    read_layout,
-    require_increasing,
-    to_epoch_ms,
-)
+from perpscope.venues.archive import common
 from perpscope.venues.base import Parsed
 
-_TAIL: Columns = {
+_TAIL: common.Columns = {
     "side": pl.String,
     "order_type": pl.String,
     "time_in_force": pl.String,
@@ -39,17 +32,17 @@ _TAIL: Columns = {
     "last_fill_quantity": pl.Float64,
     "accumulated_fill_quantity": pl.Float64,
 }
-LIQUIDATION_COLUMNS: Columns = {"time": pl.Int64, **_TAIL}
-LIQUIDATION_COLUMNS_WITH_SYMBOL: Columns = {"time": pl.Int64, "symbol": pl.String, **_TAIL}
+LIQUIDATION_COLUMNS: common.Columns = {"time": pl.Int64, **_TAIL}
+LIQUIDATION_COLUMNS_WITH_SYMBOL: common.Columns = {"time": pl.Int64, "symbol": pl.String, **_TAIL}
 #: COIN-M contract size in USD: BTC contracts are 100 USD, every other coin's 10 USD.
 COINM_CONTRACT_USD = {"BTC": 100.0}
 COINM_DEFAULT_CONTRACT_USD = 10.0
 USD_QUOTES = ("USDT", "USDC", "BUSD", "FDUSD", "TUSD", "USDP", "USD")
 
 
-def parse_liquidations(ctx: FileContext) -> list[Parsed]:
+def parse_liquidations(ctx: common.FileContext) -> list[Parsed]:
     """Parse one ``liquidationSnapshot`` file."""
-    df, hdr, layout = read_layout(ctx, [LIQUIDATION_COLUMNS, LIQUIDATION_COLUMNS_WITH_SYMBOL])
+    df, hdr, layout = common.read_layout(ctx, [LIQUIDATION_COLUMNS, LIQUIDATION_COLUMNS_WITH_SYMBOL])
     found = None
     if "symbol" in layout:
         syms = df.get_column("symbol")
@@ -61,8 +54,8 @@ def parse_liquidations(ctx: FileContext) -> list[Parsed]:
                 f"one file must hold one symbol: found {syms[i]!r} after {found!r}", row=i + 1 + hdr
             )
     sym = ctx.symbol("perp", found=found)
-    ts, _ = to_epoch_ms(ctx, df.get_column("time"), hdr, "time")
-    require_increasing(ctx, ts, hdr, "time", strict=False)
+    ts, _ = common.to_epoch_ms(ctx, df.get_column("time"), hdr, "time")
+    common.require_increasing(ctx, ts, hdr, "time", strict=False)
 
     side = df.get_column("side").str.strip_chars().str.to_uppercase()
     bad = ~side.is_in(["BUY", "SELL"])
@@ -97,7 +90,7 @@ def parse_liquidations(ctx: FileContext) -> list[Parsed]:
         ctx.notes.append(f"{int(zero.sum())} liquidation orders filled nothing and were left out")
         df = df.filter(~zero)
     out = df.select(
-        *ident(sym),
+        *common.ident(sym),
         pl.col("ts_ms"),
         pl.when(pl.col("_side") == "SELL").then(pl.lit("long")).otherwise(pl.lit("short")).alias("side"),
         px.alias("price"),

@@ -14,18 +14,10 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.records import TRADES
-from perpscope.venues.archive.common import (
-    Columns,
-    FileContext,
-    ident,
-    market_of_segment,
-    read_layout,
-    require_increasing,
-    to_epoch_ms,
-)
+from perpscope.venues.archive import common
 from perpscope.venues.base import Parsed
 
-FUTURES_COLUMNS: Columns = {
+FUTURES_COLUMNS: common.Columns = {
     "agg_trade_id": pl.Int64,
     "price": pl.Float64,
     "quantity": pl.Float64,
@@ -34,18 +26,18 @@ FUTURES_COLUMNS: Columns = {
     "transact_time": pl.Int64,
     "is_buyer_maker": pl.Boolean,
 }
-SPOT_COLUMNS: Columns = {**FUTURES_COLUMNS, "is_best_match": pl.Boolean}
+SPOT_COLUMNS: common.Columns = {**FUTURES_COLUMNS, "is_best_match": pl.Boolean}
 
 
-def parse_agg_trades(ctx: FileContext) -> list[Parsed]:
+def parse_agg_trades(ctx: common.FileContext) -> list[Parsed]:
     """Parse one ``aggTrades`` file."""
-    df, hdr, layout = read_layout(ctx, [FUTURES_COLUMNS, SPOT_COLUMNS])
-    ts, unit = to_epoch_ms(ctx, df.get_column("transact_time"), hdr, "transact_time")
+    df, hdr, layout = common.read_layout(ctx, [FUTURES_COLUMNS, SPOT_COLUMNS])
+    ts, unit = common.to_epoch_ms(ctx, df.get_column("transact_time"), hdr, "transact_time")
     if unit == "us":
         ctx.notes.append(
             "transact_time was in microseconds (Binance spot files from 2025-01-01); converted to ms"
         )
-    market = market_of_segment(ctx, default=None)
+    market = common.market_of_segment(ctx, default=None)
     if market is None:
         spot = layout is SPOT_COLUMNS or unit == "us"
         market = "spot" if spot else "perp"
@@ -53,10 +45,10 @@ def parse_agg_trades(ctx: FileContext) -> list[Parsed]:
             f"market not evident from the path (no spot/ or futures/um/ folder); taken as {market}"
         )
     sym = ctx.symbol(market)
-    require_increasing(ctx, df.get_column("agg_trade_id"), hdr, "agg_trade_id")
-    require_increasing(ctx, ts, hdr, "transact_time", strict=False)
+    common.require_increasing(ctx, df.get_column("agg_trade_id"), hdr, "agg_trade_id")
+    common.require_increasing(ctx, ts, hdr, "transact_time", strict=False)
     out = df.with_columns(ts_ms=ts).select(
-        *ident(sym),
+        *common.ident(sym),
         pl.lit(sym.market).alias("market"),
         pl.col("ts_ms"),
         pl.col("agg_trade_id").alias("trade_id"),

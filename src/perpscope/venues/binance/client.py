@@ -16,16 +16,9 @@ from dataclasses import dataclass
 import polars as pl
 
 from perpscope.core.time import DAY_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    LONG_SHORT_RATIOS,
-    OPEN_INTEREST,
-    TAKER_VOLUME,
-    TRADES,
-    RecordType,
-)
+from perpscope.records import RecordType
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, LONG_SHORT_RATIOS, OPEN_INTEREST
+from perpscope.records.market import CANDLES, TAKER_VOLUME, TRADES
 from perpscope.venues.binance import wire
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
@@ -217,9 +210,7 @@ class BinanceClient:
         spec = HISTORY[stream]
         if stream == "funding":
             return await self._funding_page(symbol, start_ms, end_ms)
-        step = spec.period_ms(period)
-        assert step is not None
-        window_end, nxt = spec.window(start_ms, end_ms, step)
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period)
         params: dict[str, object] = {"startTime": start_ms, "endTime": window_end, "limit": spec.page_limit}
         if stream.endswith("klines"):
             key = "pair" if stream == "index_klines" else "symbol"
@@ -248,8 +239,7 @@ class BinanceClient:
         if not rows:
             return Page({FUNDING: FUNDING.empty()}, None, 0)
         df = wire.parse_funding_history(rows, await self.funding_intervals())
-        last = max(int(r["fundingTime"]) for r in rows)
-        nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
+        nxt = spec.after_last(max(int(r["fundingTime"]) for r in rows), len(rows), end_ms)
         return Page({FUNDING: df}, nxt, df.height)
 
     # -- gap fills ---------------------------------------------------------------------------------
@@ -270,16 +260,6 @@ class BinanceClient:
                 break
             nxt = last + 1
         return pl.concat(frames) if frames else TRADES.empty()
-
-    async def klines_between(self, symbol: str, period: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Closed trade klines with open time in ``[start_ms, end_ms)``."""
-        frames = []
-        cur: int | None = start_ms
-        while cur is not None and cur < end_ms:
-            p = await self.page("klines", symbol, cur, end_ms, period)
-            frames.append(p.frames[CANDLES])
-            cur = p.next_ms
-        return pl.concat(frames) if frames else CANDLES.empty()
 
 
 def ws_streams(symbols: Sequence[str], streams: Sequence[str], kline_period: str = "1m") -> list[str]:

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 import polars as pl
 
 from perpscope.core.time import interval_ms
-from perpscope.records import OPEN_INTEREST
+from perpscope.records import CANDLES, OPEN_INTEREST
 from perpscope.venues.binance.client import LIVE, BinanceClient, ws_streams, ws_url
 from perpscope.venues.binance.wire import StreamParser
-from perpscope.venues.feeds import Poll
+from perpscope.venues.feeds import Poll, rows_between
 
 
 class BinanceLive:
@@ -85,7 +85,7 @@ class BinanceLive:
         return await self.client.agg_trades_from(symbol, from_id, to_id)
 
     async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        return await self.client.klines_between(symbol, self.kline_period, start_ms, end_ms)
+        return await rows_between(self.client, "klines", CANDLES, symbol, start_ms, end_ms, self.kline_period)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -34,11 +34,11 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-import orjson
 import polars as pl
 
 from perpscope.core.time import HOUR_MS, SECOND_MS
@@ -55,24 +55,18 @@ from perpscope.records import (
     Liquidation,
     LongShortRatio,
     OpenInterest,
-    RecordType,
     TakerVolume,
     Trade,
 )
-from perpscope.records.derivatives import PositionSide
+from perpscope.records.derivatives import RatioKind
+from perpscope.records.market import PriceType, TakerSide
+from perpscope.venues import payloads
 from perpscope.venues.binance.symbols import BinanceSymbol, Market, parse_symbol
+from perpscope.venues.payloads import DEFAULT_FUNDING_INTERVAL_MS, Row, Series, Settlement, WireError
 
 VENUE = "binance"
-#: Funding interval of a symbol Binance has not adjusted (``/fapi/v1/fundingInfo`` lists the others).
-DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
 PRICE_TYPES = ("trade", "mark", "index", "premium")
 RATIO_KINDS = ("global_accounts", "top_accounts", "top_positions")
-
-Row = tuple[str, RecordType, Any]  # (live stream name, record type, record)
-
-
-class WireError(ValueError):
-    """A payload does not have the shape the venue documents."""
 
 
 @lru_cache(maxsize=4096)
@@ -85,8 +79,8 @@ def _f(x: Any) -> float:
     return float(x)
 
 
-def _round_s(ms: int) -> int:
-    return (int(ms) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
+def _series(sym: BinanceSymbol) -> Series:
+    return Series(VENUE, sym.symbol, sym.canonical, sym.market)
 
 
 # -- REST ------------------------------------------------------------------------------------------
@@ -100,31 +94,18 @@ def parse_klines(
     """Kline arrays → a :data:`~perpscope.records.CANDLES` frame (one bar per row, open time ``ts_ms``)."""
     if price_type not in PRICE_TYPES:
         raise ValueError(f"price_type must be one of {PRICE_TYPES}, got {price_type!r}")
-    sym = symbol_info(symbol, market)
-    vol = price_type == "trade"
+    series = _series(symbol_info(symbol, market))
     out = []
     for i, r in enumerate(rows):
         try:
-            out.append(
-                Candle(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    sym.market,
-                    price_type,  # type: ignore[arg-type]
-                    interval_ms,
-                    int(r[0]),
-                    _f(r[1]),
-                    _f(r[2]),
-                    _f(r[3]),
-                    _f(r[4]),
-                    _f(r[5]) if vol else None,
-                    _f(r[7]) if vol else None,
-                    int(r[8]) if vol else None,
-                    _f(r[9]) if vol else None,
-                    _f(r[10]) if vol else None,
-                )
+            bar = payloads.candle(
+                series, interval_ms, int(r[0]), r[1:5], price_type=cast(PriceType, price_type)
             )
+            if price_type == "trade":  # mark, index and premium bars carry zeros where volumes would be
+                vol, quote, n = _f(r[5]), _f(r[7]), int(r[8])
+                bar = dataclasses.replace(bar, volume_base=vol, volume_quote=quote, trades=n)
+                bar = dataclasses.replace(bar, taker_buy_base=_f(r[9]), taker_buy_quote=_f(r[10]))
+            out.append(bar)
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(
                 f"kline {i}: expected [open_time, open, high, low, close, ...], got {r!r}"
@@ -142,32 +123,16 @@ def parse_funding_history(
     settlements long the spacing to the previous settlement is used instead (what was actually paid for).
     """
     known = interval_ms_by_symbol or {}
-    out: list[Funding] = []
-    prev: dict[str, int] = {}
-    for i, r in enumerate(sorted(rows, key=lambda x: int(x["fundingTime"]))):
+    settlements = []
+    for i, r in enumerate(rows):
         try:
-            sym = symbol_info(r["symbol"])
-            ts = _round_s(int(r["fundingTime"]))
             mp = r.get("markPrice")
-            step = ts - prev[sym.symbol] if sym.symbol in prev else None
-            interval = step if step and step <= 24 * HOUR_MS and step % HOUR_MS == 0 else None
-            interval = interval or known.get(sym.symbol, DEFAULT_FUNDING_INTERVAL_MS)
-            prev[sym.symbol] = ts
-            out.append(
-                Funding(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    ts,
-                    _f(r["fundingRate"]),
-                    interval,
-                    _f(mp) if mp not in (None, "") else None,
-                    "settled",
-                )
-            )
+            mark = _f(mp) if mp not in (None, "") else None
+            series = _series(symbol_info(r["symbol"]))
+            settlements.append(Settlement(series, int(r["fundingTime"]), _f(r["fundingRate"]), mark))
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"fundingRate row {i}: {exc!r} in {r!r}") from exc
-    return FUNDING.from_records(out)
+    return FUNDING.from_records(payloads.settled_funding(settlements, known.get))
 
 
 def parse_funding_info(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
@@ -191,14 +156,9 @@ def parse_open_interest_now(obj: dict[str, Any], mark_price: float | None = None
     try:
         sym = symbol_info(obj["symbol"])
         base = _f(obj["openInterest"])
-        return OpenInterest(
-            VENUE,
-            sym.symbol,
-            sym.canonical,
-            0,
-            int(obj["time"]),
-            base,
-            base * mark_price if mark_price else None,
+        usd = base * mark_price if mark_price else None  # coins × mark price
+        return payloads.record(
+            OpenInterest, _series(sym), interval_ms=0, ts_ms=int(obj["time"]), oi_base=base, oi_usd=usd
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"openInterest: {exc!r} in {obj!r}") from exc
@@ -212,16 +172,12 @@ def parse_open_interest_hist(rows: Sequence[dict[str, Any]], period_ms: int) -> 
     out = []
     for i, r in enumerate(rows):
         try:
-            sym = symbol_info(r["symbol"])
+            base, usd = _f(r["sumOpenInterest"]), _f(r["sumOpenInterestValue"])  # Binance gives both
+            series = _series(symbol_info(r["symbol"]))
+            ts = int(r["timestamp"])
             out.append(
-                OpenInterest(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    period_ms,
-                    int(r["timestamp"]),
-                    _f(r["sumOpenInterest"]),
-                    _f(r["sumOpenInterestValue"]),
+                payloads.record(
+                    OpenInterest, series, interval_ms=period_ms, ts_ms=ts, oi_base=base, oi_usd=usd
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -237,19 +193,18 @@ def parse_ratios(rows: Sequence[dict[str, Any]], symbol: str, kind: str, period_
     out = []
     for i, r in enumerate(rows):
         try:
-            out.append(
-                LongShortRatio(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    kind,  # type: ignore[arg-type]
-                    period_ms,
-                    int(r["timestamp"]),
-                    _f(r["longShortRatio"]),
-                    _f(r["longAccount"]),
-                    _f(r["shortAccount"]),
-                )
+            longs, shorts = _f(r["longAccount"]), _f(r["shortAccount"])
+            ratio = payloads.record(
+                LongShortRatio,
+                _series(sym),
+                kind=cast(RatioKind, kind),
+                interval_ms=period_ms,
+                ts_ms=int(r["timestamp"]),
+                ratio=_f(r["longShortRatio"]),
+                long_share=longs,
+                short_share=shorts,
             )
+            out.append(ratio)
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"{kind} row {i}: {exc!r} in {r!r}") from exc
     return LONG_SHORT_RATIOS.from_records(out)
@@ -269,12 +224,24 @@ def parse_taker_volume(
         try:
             ts = int(r["timestamp"])
             buy, sell = _f(r["buyVol"]), _f(r["sellVol"])
-            vols.append(
-                TakerVolume(VENUE, sym.symbol, sym.canonical, "perp", period_ms, ts - period_ms, buy, sell)
+            bar = payloads.record(
+                TakerVolume,
+                _series(sym),
+                interval_ms=period_ms,
+                ts_ms=ts - period_ms,
+                buy_base=buy,
+                sell_base=sell,
             )
+            vols.append(bar)
+            ratio = _f(r["buySellRatio"])
             ratios.append(
-                LongShortRatio(
-                    VENUE, sym.symbol, sym.canonical, "taker_volume", period_ms, ts, _f(r["buySellRatio"])
+                payloads.record(
+                    LongShortRatio,
+                    _series(sym),
+                    kind="taker_volume",
+                    interval_ms=period_ms,
+                    ts_ms=ts,
+                    ratio=ratio,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -286,27 +253,14 @@ def parse_agg_trades(rows: Sequence[dict[str, Any]], symbol: str, market: Market
     """REST ``/fapi/v1/aggTrades`` rows (``a, p, q, f, l, T, m``) → :data:`~perpscope.records.TRADES`."""
     sym = symbol_info(symbol, market)
     try:
-        out = [
-            Trade(
-                VENUE,
-                sym.symbol,
-                sym.canonical,
-                sym.market,
-                int(r["T"]),
-                int(r["a"]),
-                _f(r["p"]),
-                _f(r["q"]),
-                "sell" if r["m"] else "buy",
-            )
-            for r in rows
-        ]
+        out = [_trade(sym, r) for r in rows]
     except (KeyError, TypeError, ValueError) as exc:
         raise WireError(f"aggTrades: {exc!r}") from exc
     return TRADES.from_records(out)
 
 
 # -- websocket -------------------------------------------------------------------------------------
-class StreamParser:
+class StreamParser(payloads.FrameCounter):
     """Parses Binance websocket text frames into records; counts what it could not use.
 
     Parameters
@@ -330,19 +284,12 @@ class StreamParser:
         self.funding_interval_ms = dict(funding_interval_ms or {})
         self.funding_sample_ms = funding_sample_ms
         self._last_funding: dict[str, int] = {}
-        self.malformed = 0
-        self.unknown = 0
-        self.control = 0
+        super().__init__()
 
     def parse(self, raw: str | bytes) -> list[Row]:
         """Records in one frame; ``[]`` for control answers, unknown events and malformed frames."""
-        try:
-            msg = orjson.loads(raw)  # ~4× faster than json.loads on these small frames
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(msg, dict):
-            self.malformed += 1
+        msg = self.decode(raw)
+        if msg is None:
             return []
         data = msg.get("data", msg) if "stream" in msg else msg
         if isinstance(data, list):  # e.g. !markPrice@arr
@@ -388,41 +335,47 @@ class StreamParser:
         self._last_funding[s] = bucket
         sym = symbol_info(s)
         interval = self.funding_interval_ms.get(sym.symbol, DEFAULT_FUNDING_INTERVAL_MS)
-        return Funding(VENUE, sym.symbol, sym.canonical, bucket, _f(d["r"]), interval, _f(d["p"]), "sampled")
+        rate, mark = _f(d["r"]), _f(d["p"])
+        return payloads.record(
+            Funding,
+            _series(sym),
+            ts_ms=bucket,
+            rate=rate,
+            interval_ms=interval,
+            mark_price=mark,
+            kind="sampled",
+        )
 
 
 def force_order(d: dict[str, Any]) -> Liquidation:
     """One ``forceOrder`` event → a :class:`~perpscope.records.Liquidation` (position side)."""
     o = d["o"]
     sym = symbol_info(o["s"])
-    side = o["S"]
-    pos: PositionSide
-    if side == "SELL":
-        pos = "long"
-    elif side == "BUY":
-        pos = "short"
-    else:
-        raise ValueError(f"forceOrder side must be BUY or SELL, got {side!r}")
+    pos = payloads.liquidated_side(o["S"], longs="SELL", shorts="BUY")  # order side: a SELL closes a long
     ap = o.get("ap")
     px = _f(ap) if ap not in (None, "", "0", "0.00") and _f(ap) > 0 else _f(o["p"])
     qty = _f(o["z"]) if _f(o.get("z", 0)) > 0 else _f(o["q"])
-    return Liquidation(VENUE, sym.symbol, sym.canonical, int(o["T"]), pos, px, qty, px * qty)
+    return payloads.liquidation(_series(sym), ts_ms=int(o["T"]), side=pos, price=px, qty_base=qty)
+
+
+def _trade(sym: BinanceSymbol, d: dict[str, Any]) -> Trade:
+    """An aggregated trade (REST row or ``aggTrade`` event: ``T, a, p, q, m``); ``m`` true ⇒ the buyer
+    was the maker ⇒ the taker sold."""
+    side: TakerSide = "sell" if d["m"] else "buy"
+    return payloads.record(
+        Trade,
+        _series(sym),
+        ts_ms=int(d["T"]),
+        trade_id=int(d["a"]),
+        price=_f(d["p"]),
+        qty_base=_f(d["q"]),
+        taker_side=side,
+    )
 
 
 def agg_trade(d: dict[str, Any], market: Market = "perp") -> Trade:
     """One ``aggTrade`` event → a :class:`~perpscope.records.Trade`."""
-    sym = symbol_info(d["s"], market)
-    return Trade(
-        VENUE,
-        sym.symbol,
-        sym.canonical,
-        sym.market,
-        int(d["T"]),
-        int(d["a"]),
-        _f(d["p"]),
-        _f(d["q"]),
-        "sell" if d["m"] else "buy",
-    )
+    return _trade(symbol_info(d["s"], market), d)
 
 
 def kline_event(d: dict[str, Any], market: Market = "perp") -> Candle | None:
@@ -432,21 +385,14 @@ def kline_event(d: dict[str, Any], market: Market = "perp") -> Candle | None:
         return None
     sym = symbol_info(d["s"], market)
     t0, t1 = int(k["t"]), int(k["T"])
-    return Candle(
-        VENUE,
-        sym.symbol,
-        sym.canonical,
-        sym.market,
-        "trade",
+    return payloads.candle(
+        _series(sym),
         t1 + 1 - t0,
         t0,
-        _f(k["o"]),
-        _f(k["h"]),
-        _f(k["l"]),
-        _f(k["c"]),
-        _f(k["v"]),
-        _f(k["q"]),
-        int(k["n"]),
-        _f(k["V"]),
-        _f(k["Q"]),
+        (k["o"], k["h"], k["l"], k["c"]),
+        volume_base=_f(k["v"]),
+        volume_quote=_f(k["q"]),
+        trades=int(k["n"]),
+        taker_buy_base=_f(k["V"]),
+        taker_buy_quote=_f(k["Q"]),
     )

@@ -1,8 +1,14 @@
-"""Bybit v5 REST history for backfill: funding settlements, open interest and klines (linear perpetuals).
+"""Bybit v5 REST: history for backfill (funding settlements, open interest, klines), the open-interest
+snapshot the live feed polls, and the venue's one :data:`CAPABILITIES` (history and live streams).
 
 Bybit returns each page newest first and at most ``limit`` rows inside ``[startTime, endTime]``, so
 pages are requested as windows of exactly ``limit`` periods (funding: ``limit`` hours, the shortest
 interval Bybit settles on) and the next page starts where the window ended.
+
+Two reference look-ups complete what the history endpoints leave out: each symbol's funding interval
+(``/v5/market/instruments-info``, once per symbol and client) for the first settlement of a page, and
+the mark price of the same window (``/v5/market/mark-price-kline``, one request per open-interest page)
+to give open interest in both base units and USD.
 """
 
 from __future__ import annotations
@@ -10,11 +16,11 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS
-from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, OPEN_INTEREST
+from perpscope.records.market import CANDLES
 from perpscope.venues.bybit import wire
-from perpscope.venues.bybit.live import CAPABILITIES as LIVE_CAPABILITIES
-from perpscope.venues.feeds import Capabilities, HistorySpec, Page
-from perpscope.venues.http import JsonClient, TokenBucket
+from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
+from perpscope.venues.http import JsonClient, OncePerKey, TokenBucket
 
 REST_URL = "https://api.bybit.com"
 _KLINE = {
@@ -49,14 +55,19 @@ HISTORY: dict[str, HistorySpec] = {
     ),
 }
 
+LIVE: dict[str, LiveSpec] = {
+    "liquidations": LiveSpec("liquidations", LIQUIDATIONS, "stream", "allLiquidation.<symbol>"),
+    "open_interest": LiveSpec("open_interest", OPEN_INTEREST, "poll", "/v5/market/tickers", poll_s=60.0),
+}
+
 CAPABILITIES = Capabilities(
     venue="bybit",
-    rest_budget=(600.0, 5.0),
+    rest_budget=(600.0, 5.0),  # 600 requests per 5 s per IP
     history=HISTORY,
-    live=LIVE_CAPABILITIES.live,
+    live=LIVE,
     liquidations_complete=True,
-    liquidation_note=LIVE_CAPABILITIES.liquidation_note,
-    ws_limits=LIVE_CAPABILITIES.ws_limits,
+    liquidation_note="every liquidation, pushed in 500 ms batches",
+    ws_limits="heartbeat {'op': 'ping'} every 20 s; topics per symbol (no all-market topic)",
 )
 
 
@@ -69,6 +80,7 @@ class BybitClient:
     def __init__(self, base_url: str = REST_URL, bucket: TokenBucket | None = None, **http: object) -> None:
         self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
         self.http = JsonClient(base_url, "bybit", self.bucket, **http)  # type: ignore[arg-type]
+        self._funding_iv: OncePerKey[str, int | None] = OncePerKey()  # symbol → funding interval, ms
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -76,26 +88,44 @@ class BybitClient:
     async def open_interest_now(self, symbol: str) -> pl.DataFrame:
         """Current one-sided open interest and its USD value (``/v5/market/tickers``); Bybit has no OI
         stream, so the live collector polls this."""
-        obj = await self.http.get("/v5/market/tickers", {"category": "linear", "symbol": symbol.upper()})
+        sym = wire.parse_symbol(symbol)
+        obj = await self.http.get("/v5/market/tickers", {"category": sym.category, "symbol": sym.symbol})
         return wire.parse_ticker_open_interest(obj)
+
+    async def funding_interval_ms(self, symbol: str) -> int | None:
+        """The symbol's funding interval (``fundingInterval`` of instruments-info), fetched once per
+        symbol and cached; None when Bybit lists no interval for it."""
+        sym = wire.parse_symbol(symbol)
+
+        async def fetch() -> int | None:
+            q = {"category": sym.category, "symbol": sym.symbol}
+            info = await self.http.get("/v5/market/instruments-info", q)
+            return wire.parse_funding_intervals(info).get(sym.symbol)
+
+        return await self._funding_iv.get(sym.symbol, fetch)
 
     async def page(
         self, stream: str, symbol: str, start_ms: int, end_ms: int, period: str | None = None
     ) -> Page:
         """One window of ``stream`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
         spec = HISTORY[stream]
-        step = spec.period_ms(period) or HOUR_MS
-        window_end, nxt = spec.window(start_ms, end_ms, step)
-        base = {"category": "linear", "symbol": symbol, "limit": spec.page_limit}
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period, HOUR_MS)  # funding: hours
+        sym = wire.parse_symbol(symbol)
+        base = {"category": sym.category, "symbol": sym.symbol, "limit": spec.page_limit}
         if stream == "funding":
             obj = await self.http.get(spec.endpoint, base | {"startTime": start_ms, "endTime": window_end})
-            df = wire.parse_funding_history(obj)
+            df = wire.parse_funding_history(obj, await self.funding_interval_ms(symbol))
             return Page({FUNDING: df}, nxt, df.height)
         p = period or spec.default_period
         assert p is not None
         if stream == "open_interest":
             q = base | {"intervalTime": _OI[p], "startTime": start_ms, "endTime": window_end}
-            df = wire.parse_open_interest(await self.http.get(spec.endpoint, q), symbol, step)
+            oi = await self.http.get(spec.endpoint, q)
+            marks = await self.http.get(
+                "/v5/market/mark-price-kline",
+                base | {"interval": _KLINE[p], "start": start_ms, "end": window_end, "limit": 1000},
+            )
+            df = wire.parse_open_interest(oi, symbol, step, wire.parse_mark_prices(marks))
             return Page({OPEN_INTEREST: df}, nxt, df.height)
         q = base | {"interval": _KLINE[p], "start": start_ms, "end": window_end}
         df = wire.parse_klines(

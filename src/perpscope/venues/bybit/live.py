@@ -10,32 +10,16 @@ connect (:meth:`BybitLive.subscribe_messages`), at most 10 per message.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from perpscope.core.time import HOUR_MS
-from perpscope.records import LIQUIDATIONS, OPEN_INTEREST
+from perpscope.records import OPEN_INTEREST
+from perpscope.venues.bybit.client import CAPABILITIES, BybitClient
 from perpscope.venues.bybit.wire import StreamParser, subscribe_message
-from perpscope.venues.feeds import Capabilities, LiveSpec, NoGapFill, Poll
-
-if TYPE_CHECKING:
-    from perpscope.venues.bybit.client import BybitClient
+from perpscope.venues.feeds import NoGapFill, Poll
 
 WS_URL = "wss://stream.bybit.com"
 #: Topics per subscribe request (Bybit limits the args of one request).
 TOPICS_PER_MESSAGE = 10
-
-CAPABILITIES = Capabilities(
-    venue="bybit",
-    rest_budget=(600.0, 5.0),  # 600 requests per 5 s per IP
-    history={},  # REST history: see perpscope.venues.bybit.client.CAPABILITIES
-    live={
-        "liquidations": LiveSpec("liquidations", LIQUIDATIONS, "stream", "allLiquidation.<symbol>"),
-        "open_interest": LiveSpec("open_interest", OPEN_INTEREST, "poll", "/v5/market/tickers", poll_s=60.0),
-    },
-    liquidations_complete=True,
-    liquidation_note="every liquidation, pushed in 500 ms batches",
-    ws_limits="heartbeat {'op': 'ping'} every 20 s; topics per symbol (no all-market topic)",
-)
 
 
 class BybitLive(NoGapFill):

@@ -5,9 +5,14 @@
   the *position*: ``Buy`` ⇒ a long position was liquidated. Linear sizes are in base units; inverse
   sizes are USD contracts (1 USD each), converted to base units at the given price.
 - ``/v5/market/funding/history``: ``result.list`` of ``{symbol, fundingRate, fundingRateTimestamp}``,
-  newest first, 200 per page.
+  newest first, 200 per page. It carries no interval: a row's interval is the spacing to the previous
+  settlement, and for the first row of a page the symbol's ``fundingInterval`` from instruments-info.
+- ``/v5/market/instruments-info``: ``result.list`` of instruments with ``symbol`` and ``fundingInterval``
+  (**minutes**: 480 = 8 h, 60 = 1 h).
 - ``/v5/market/open-interest``: ``result.list`` of ``{openInterest, timestamp}``; linear in base units,
-  inverse in USD contracts. One-sided.
+  inverse in USD contracts. One-sided. The other unit is derived at the mark price of the same instant
+  (``/v5/market/mark-price-kline``: ``result.list`` of ``[start, open, high, low, close]``, newest
+  first; the open of the bar starting at the snapshot's timestamp).
 - ``/v5/market/tickers``: ``result.list`` of ticker objects with ``openInterest``, ``openInterestValue``
   and ``markPrice``; linear OI in base units and its value in USD, inverse OI in USD contracts and its
   value in base (coin). The answer's ``time`` (ms) stamps the snapshot.
@@ -21,50 +26,47 @@ https://bybit-exchange.github.io/docs/v5/market/history-fund-rate
 https://bybit-exchange.github.io/docs/v5/market/open-interest
 https://bybit-exchange.github.io/docs/v5/market/kline
 https://bybit-exchange.github.io/docs/v5/market/tickers
+https://bybit-exchange.github.io/docs/v5/market/instrument
+https://bybit-exchange.github.io/docs/v5/market/mark-kline
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import polars as pl
 
-from perpscope.core.time import HOUR_MS, SECOND_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    OPEN_INTEREST,
-    Candle,
-    Funding,
-    Liquidation,
-    OpenInterest,
-    RecordType,
-    canonical_symbol,
-)
-from perpscope.records.derivatives import PositionSide
+from perpscope.core.time import MINUTE_MS
+from perpscope.records import canonical_symbol as _canonical
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, OPEN_INTEREST, Liquidation, OpenInterest
+from perpscope.records.market import CANDLES
+from perpscope.venues import payloads
+from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 
 VENUE = "bybit"
-DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
-_QUOTES = ("USDT", "USDC", "USD")
-
-Row = tuple[str, RecordType, Any]
-
-
-class WireError(ValueError):
-    """A payload does not have the shape Bybit documents."""
 
 
 @dataclass(frozen=True, slots=True)
 class BybitSymbol:
+    """A Bybit perpetual's parts; ``inverse`` contracts are sized in USD and settle in the coin."""
+
     symbol: str
     base: str
     quote: str
     inverse: bool
     canonical: str
+
+    @property
+    def category(self) -> str:
+        """The v5 ``category`` request parameter of this symbol."""
+        return "inverse" if self.inverse else "linear"
+
+    @property
+    def series(self) -> Series:
+        return Series(VENUE, self.symbol, self.canonical)
 
 
 def parse_symbol(symbol: str) -> BybitSymbol:
@@ -81,13 +83,13 @@ def parse_symbol(symbol: str) -> BybitSymbol:
     if s.endswith("PERP") and len(s) > 4:
         base, quote = s[:-4], "USDC"
     else:
-        for q in _QUOTES:
+        for q in QUOTES:
             if s.endswith(q) and len(s) > len(q):
                 base, quote = s[: -len(q)], q
                 break
         else:
-            raise ValueError(f"cannot split {symbol!r}: no known quote ({', '.join(_QUOTES)})")
-    return BybitSymbol(s, base, quote, quote == "USD", canonical_symbol(base, quote, "perp"))
+            raise ValueError(f"cannot split {symbol!r}: no known quote ({', '.join(QUOTES)})")
+    return BybitSymbol(s, base, quote, quote == "USD", _canonical(base, quote, "perp"))
 
 
 def _env(obj: Any) -> Any:
@@ -102,34 +104,18 @@ def _env(obj: Any) -> Any:
 def liquidation(d: dict[str, Any]) -> Liquidation:
     """One ``allLiquidation`` entry → a :class:`~perpscope.records.Liquidation`."""
     sym = parse_symbol(d["s"])
-    side: PositionSide
-    if d["S"] == "Buy":
-        side = "long"
-    elif d["S"] == "Sell":
-        side = "short"
-    else:
-        raise ValueError(f"allLiquidation side must be Buy or Sell, got {d['S']!r}")
+    side = payloads.liquidated_side(d["S"], longs="Buy", shorts="Sell")  # Bybit: the position side
     px, size = float(d["p"]), float(d["v"])
     qty = size / px if sym.inverse else size
-    return Liquidation(VENUE, sym.symbol, sym.canonical, int(d["T"]), side, px, qty, qty * px)
+    return payloads.liquidation(sym.series, ts_ms=int(d["T"]), side=side, price=px, qty_base=qty)
 
 
-class StreamParser:
+class StreamParser(payloads.FrameCounter):
     """Bybit public websocket frames → records; control answers, unknown topics and bad frames counted."""
 
-    def __init__(self) -> None:
-        self.malformed = 0
-        self.unknown = 0
-        self.control = 0
-
     def parse(self, raw: str | bytes) -> list[Row]:
-        try:
-            msg = orjson.loads(raw)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(msg, dict):
-            self.malformed += 1
+        msg = self.decode(raw)
+        if msg is None:
             return []
         topic = msg.get("topic")
         if topic is None:
@@ -154,52 +140,77 @@ def subscribe_message(symbols: Sequence[str]) -> str:
     ).decode()
 
 
-def parse_funding_history(obj: Any, interval_ms: int | None = None) -> pl.DataFrame:
-    """``/v5/market/funding/history`` → settled funding; the interval is the spacing between settlements
-    where two are present, else ``interval_ms`` (from instruments-info), else 8 h."""
-    rows = sorted(_env(obj)["list"], key=lambda r: int(r["fundingRateTimestamp"]))
-    out: list[Funding] = []
-    prev: int | None = None
-    for i, r in enumerate(rows):
-        try:
-            sym = parse_symbol(r["symbol"])
-            ts = (int(r["fundingRateTimestamp"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
-            step = ts - prev if prev is not None else None
-            iv = step if step and step % HOUR_MS == 0 and step <= 24 * HOUR_MS else None
-            out.append(
-                Funding(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    ts,
-                    float(r["fundingRate"]),
-                    iv or interval_ms or DEFAULT_FUNDING_INTERVAL_MS,
-                )
-            )
-            prev = ts
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
-    return FUNDING.from_records(out)
-
-
-def parse_open_interest(obj: Any, symbol: str, interval_ms: int, price: float | None = None) -> pl.DataFrame:
-    """``/v5/market/open-interest`` → open interest (linear: base units; inverse: USD, base at ``price``)."""
-    sym = parse_symbol(symbol)
-    out = []
+def parse_funding_intervals(obj: Any) -> dict[str, int]:
+    """``/v5/market/instruments-info`` → funding interval (ms) per symbol (``fundingInterval`` is in
+    minutes)."""
+    out: dict[str, int] = {}
     for i, r in enumerate(_env(obj)["list"]):
         try:
-            v = float(r["openInterest"])
-            base: float | None
-            usd: float | None
-            if sym.inverse:
-                base, usd = (v / price if price else None), v
-            else:
-                base, usd = v, (v * price if price else None)
-            out.append(
-                OpenInterest(VENUE, sym.symbol, sym.canonical, interval_ms, int(r["timestamp"]), base, usd)
-            )
+            minutes = int(r["fundingInterval"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"open interest row {i}: {exc!r} in {r!r}") from exc
+            raise WireError(f"instruments-info row {i}: {exc!r} in {str(r)[:200]}") from exc
+        if minutes > 0:  # dated futures carry 0: they pay no funding
+            out[str(r["symbol"])] = minutes * MINUTE_MS
+    return out
+
+
+def parse_funding_history(obj: Any, interval_ms: int | None) -> pl.DataFrame:
+    """``/v5/market/funding/history`` → settled funding; a row's interval is the spacing to the previous
+    settlement, and for the first row of the page ``interval_ms`` (the symbol's ``fundingInterval``
+    from :func:`parse_funding_intervals`; None only when Bybit did not say: then 8 h).
+    """
+    settlements = []
+    for i, r in enumerate(_env(obj)["list"]):
+        try:
+            series = parse_symbol(r["symbol"]).series
+            settlements.append(Settlement(series, int(r["fundingRateTimestamp"]), float(r["fundingRate"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
+    return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
+
+
+def parse_mark_prices(obj: Any) -> dict[int, float]:
+    """``/v5/market/mark-price-kline`` → the mark price at each bar's start (its open), by start ms."""
+    out: dict[int, float] = {}
+    for i, r in enumerate(_env(obj)["list"]):
+        try:
+            out[int(r[0])] = float(r[1])
+        except (IndexError, TypeError, ValueError) as exc:
+            raise WireError(
+                f"mark-price kline {i}: expected [start, open, high, low, close], got {r!r}"
+            ) from exc
+    return out
+
+
+def open_interest_units(
+    sym: BybitSymbol, size: float, price: float | None
+) -> tuple[float | None, float | None]:
+    """``(oi_base, oi_usd)`` from Bybit's ``openInterest`` (linear: base units; inverse: USD contracts)
+    and the mark price at the same instant (None: the derived unit stays unknown)."""
+    if sym.inverse:
+        return (size / price if price else None), size
+    return size, (size * price if price else None)
+
+
+def parse_open_interest(
+    obj: Any, symbol: str, interval_ms: int, marks: Mapping[int, float] | None = None
+) -> pl.DataFrame:
+    """``/v5/market/open-interest`` → open interest in both units, oldest first.
+
+    ``marks`` is the mark price by instant (:func:`parse_mark_prices` of the same window); a snapshot
+    whose instant has no mark price keeps only the unit Bybit gave.
+    """
+    sym = parse_symbol(symbol)
+    prices = marks or {}
+
+    def snapshot(r: dict[str, Any]) -> OpenInterest:
+        ts = int(r["timestamp"])
+        base, usd = open_interest_units(sym, float(r["openInterest"]), prices.get(ts))
+        return payloads.record(
+            OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=ts, oi_base=base, oi_usd=usd
+        )
+
+    out = payloads.each_row(_env(obj)["list"], snapshot, "open interest")
     return OPEN_INTEREST.from_records(sorted(out, key=lambda o: o.ts_ms))
 
 
@@ -212,8 +223,10 @@ def parse_ticker_open_interest(obj: Any) -> pl.DataFrame:
             sym = parse_symbol(r["symbol"])
             ts = int(obj.get("time") or r.get("ts"))
             oi, value = float(r["openInterest"]), float(r["openInterestValue"])
-            base, usd = (value, oi) if sym.inverse else (oi, value)
-            out.append(OpenInterest(VENUE, sym.symbol, sym.canonical, 0, ts, base, usd))
+            base, usd = (value, oi) if sym.inverse else (oi, value)  # Bybit's own value: no price needed
+            out.append(
+                payloads.record(OpenInterest, sym.series, interval_ms=0, ts_ms=ts, oi_base=base, oi_usd=usd)
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"ticker {i}: {exc!r} in {str(r)[:200]}") from exc
     return OPEN_INTEREST.from_records(out)
@@ -228,20 +241,8 @@ def parse_klines(obj: Any, symbol: str, interval_ms: int) -> pl.DataFrame:
             vol, turn = float(r[5]), float(r[6])
             base_v, quote_v = (turn, vol) if sym.inverse else (vol, turn)
             out.append(
-                Candle(
-                    VENUE,
-                    sym.symbol,
-                    sym.canonical,
-                    "perp",
-                    "trade",
-                    interval_ms,
-                    int(r[0]),
-                    float(r[1]),
-                    float(r[2]),
-                    float(r[3]),
-                    float(r[4]),
-                    base_v,
-                    quote_v,
+                payloads.candle(
+                    sym.series, interval_ms, int(r[0]), r[1:5], volume_base=base_v, volume_quote=quote_v
                 )
             )
         except (IndexError, TypeError, ValueError) as exc:

@@ -22,7 +22,7 @@ import polars as pl
 from perpscope.core.errors import InputError, NotImportable
 from perpscope.core.time import interval_label
 from perpscope.records import ConformError
-from perpscope.venues.base import Parsed, read_bytes
+from perpscope.venues.base import Parsed, read_bytes, refuse_bad_rows
 from perpscope.venues.csv.instrument import identity_columns
 from perpscope.venues.csv.model import FormatSpec, RecordSpec, Source, Span
 from perpscope.venues.csv.spec import load_spec
@@ -247,6 +247,7 @@ def _apply(block: RecordSpec, raw: pl.DataFrame, source: str) -> Parsed | None:
     except ConformError as exc:
         row = None if exc.row is None else int(lines[exc.row])
         raise InputError(source, f"{block.label}: {exc.problem}", row=row) from exc
+    refuse_bad_rows(rt, frame, f"{source} ({block.label})", lambda r: int(lines[r]))
     frame, lines = _dedupe(frame, lines, block, source, notes)
     return Parsed(source, rt, frame, tuple(notes))
 

@@ -129,6 +129,10 @@ def _as_text(v: Any) -> str:
     return str(v)
 
 
+#: Largest int64: the bound of an epoch-ms instant.
+_INT64_MAX = 2**63 - 1
+
+
 # -- time -------------------------------------------------------------------------------------------
 
 
@@ -137,8 +141,15 @@ def parse_time(spec: TimeSpec, source: str, df: pl.DataFrame, label: str) -> pl.
     raw = pl.col(src(spec.column)).str.strip_chars()
     if spec.unit in _NUMERIC_UNITS:
         mul, div = _NUMERIC_UNITS[spec.unit]
-        as_int = raw.cast(pl.Int64, strict=False) * mul // div
-        as_float = (raw.cast(pl.Float64, strict=False) * mul / div).floor().cast(pl.Int64)
+        # values beyond what int64 ms can hold (1e30, a line of digits) become null here, and are
+        # reported below with their line, instead of overflowing a cast
+        limit = _INT64_MAX // mul
+        whole = raw.cast(pl.Int64, strict=False)
+        as_int = pl.when(whole.abs() <= limit).then(whole * mul // div)
+        frac = raw.cast(pl.Float64, strict=False)
+        as_float = (
+            pl.when(frac.abs() <= float(limit)).then((frac * mul / div).floor()).cast(pl.Int64, strict=False)
+        )
         e = pl.coalesce(as_int, as_float)
         what = f"epoch {spec.unit}"
     elif spec.unit == "iso":
@@ -151,7 +162,7 @@ def parse_time(spec: TimeSpec, source: str, df: pl.DataFrame, label: str) -> pl.
         assert spec.format is not None
         e = raw.str.to_datetime(spec.format, strict=False, time_unit="ms").dt.epoch("ms")
         what = f"a time in the format {spec.format!r}"
-    out = df.select(e.cast(pl.Int64).alias("t")).to_series()
+    out = df.select(e.cast(pl.Int64, strict=False).alias("t")).to_series()
     bad = out.is_null()
     if bad.any():
         i = int(bad.arg_true()[0])
@@ -159,6 +170,8 @@ def parse_time(spec: TimeSpec, source: str, df: pl.DataFrame, label: str) -> pl.
         problem = (
             f"time column {spec.column!r} is empty"
             if value is None
+            else f"time column {spec.column!r}: {value!r} is too large to be a time (int64 ms)"
+            if _beyond_int64(value)
             else f"time column {spec.column!r}: cannot read {value!r} as {what}"
         )
         hint = (
@@ -166,6 +179,14 @@ def parse_time(spec: TimeSpec, source: str, df: pl.DataFrame, label: str) -> pl.
         )
         raise InputError(source, f"{problem} ({label})", row=int(df.item(i, LINE)), hint=hint)
     return out.alias(TIME)
+
+
+def _beyond_int64(value: str) -> bool:
+    """True for a number whose magnitude no int64 instant can hold."""
+    try:
+        return abs(float(value.strip())) >= 2**63 / 1000
+    except ValueError:
+        return False
 
 
 # -- durations --------------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.records import CANDLES, FUNDING, OPEN_INTEREST
+from perpscope.records.derivatives import FUNDING, OPEN_INTEREST
+from perpscope.records.market import CANDLES
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
 from perpscope.venues.http import JsonClient, TokenBucket
 from perpscope.venues.hyperliquid import wire
+from perpscope.venues.payloads import WireError
 
 API_URL = "https://api.hyperliquid.xyz"
 #: info request weight (Hyperliquid: 1,200 weight per minute per IP; most info requests weigh 20)
@@ -99,7 +101,7 @@ class HyperliquidClient:
             try:
                 self._coins = [str(u["name"]) for u in meta["universe"]]
             except (KeyError, TypeError) as exc:
-                raise wire.WireError(f"meta: expected a 'universe' list, got {str(meta)[:120]!r}") from exc
+                raise WireError(f"meta: expected a 'universe' list, got {str(meta)[:120]!r}") from exc
         return wire.coin_of(symbol, self._coins)
 
     # -- snapshots ---------------------------------------------------------------------------------
@@ -121,13 +123,10 @@ class HyperliquidClient:
             df = wire.parse_funding_history(rows, coin)
             if df.height == 0:
                 return Page({FUNDING: df}, None, 0)
-            last = max(int(r["time"]) for r in rows)  # raw instant: the next page starts just after it
-            nxt = last + 1 if len(rows) >= spec.page_limit and last + 1 < end_ms else None
+            nxt = spec.after_last(max(int(r["time"]) for r in rows), len(rows), end_ms)  # raw instants
             return Page({FUNDING: df}, nxt, df.height)
-        step = spec.period_ms(period)
-        assert step is not None
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period)
         p = period or spec.default_period
-        window_end, nxt = spec.window(start_ms, end_ms, step)
         body = {
             "type": "candleSnapshot",
             "req": {"coin": coin, "interval": p, "startTime": start_ms, "endTime": window_end},

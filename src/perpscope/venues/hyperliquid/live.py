@@ -19,13 +19,11 @@ from perpscope.records import FUNDING, OPEN_INTEREST
 from perpscope.venues.feeds import NoGapFill, Poll
 from perpscope.venues.hyperliquid import wire
 from perpscope.venues.hyperliquid.client import CAPABILITIES, LIVE, HyperliquidClient
+from perpscope.venues.payloads import FrameCounter
 
 
-class _NoFrames:
-    """Parser of a feed without a websocket (the collector reads its counters)."""
-
-    malformed = 0
-    unknown = 0
+class _NoFrames(FrameCounter):
+    """Parser of a feed without a websocket: no frame ever comes (the collector reads its counters)."""
 
     def parse(self, raw: str | bytes) -> list[Any]:
         return []

@@ -41,26 +41,18 @@ from typing import Any
 
 import polars as pl
 
-from perpscope.core.time import HOUR_MS, SECOND_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    OPEN_INTEREST,
-    Candle,
-    Funding,
-    OpenInterest,
-    canonical_symbol,
-)
+from perpscope.core.time import HOUR_MS
+from perpscope.records import canonical_symbol
+from perpscope.records.derivatives import FUNDING, OPEN_INTEREST, Funding, OpenInterest
+from perpscope.records.market import CANDLES
+from perpscope.venues import payloads
+from perpscope.venues.payloads import Series, WireError
 
 VENUE = "hyperliquid"
 QUOTE = "USDC"
 #: Hyperliquid settles funding every hour.
 FUNDING_INTERVAL_MS = HOUR_MS
 _SUFFIXES = ("-USDC-PERP", "-USD-PERP", "USDC", "USDT", "USD")
-
-
-class WireError(ValueError):
-    """A payload does not have the shape Hyperliquid documents."""
 
 
 def coin_of(symbol: str, universe: Iterable[str] = ()) -> str:
@@ -93,6 +85,10 @@ def coin_of(symbol: str, universe: Iterable[str] = ()) -> str:
 
 def canonical(coin: str) -> str:
     return canonical_symbol(coin, QUOTE, "perp")
+
+
+def _series(coin: str) -> Series:
+    return Series(VENUE, coin, canonical(coin))
 
 
 def _f(x: Any) -> float:
@@ -140,22 +136,24 @@ def snapshot_records(
         if want is not None and coin not in want:
             continue
         try:
+            series = _series(coin)
             mark = _opt(ctx.get("markPx"))
+            rate = _f(ctx["funding"])
             fund.append(
-                Funding(
-                    VENUE,
-                    coin,
-                    canonical(coin),
-                    ts_ms,
-                    _f(ctx["funding"]),
-                    FUNDING_INTERVAL_MS,
-                    mark,
-                    "sampled",
+                payloads.record(
+                    Funding,
+                    series,
+                    ts_ms=ts_ms,
+                    rate=rate,
+                    interval_ms=FUNDING_INTERVAL_MS,
+                    mark_price=mark,
+                    kind="sampled",
                 )
             )
             base = _f(ctx["openInterest"])
+            usd = base * mark if mark else None  # coins × mark price
             oi.append(
-                OpenInterest(VENUE, coin, canonical(coin), 0, ts_ms, base, base * mark if mark else None)
+                payloads.record(OpenInterest, series, interval_ms=0, ts_ms=ts_ms, oi_base=base, oi_usd=usd)
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"asset context of {coin}: {exc!r} in {ctx!r}") from exc
@@ -174,9 +172,12 @@ def parse_funding_history(rows: Any, coin: str | None = None) -> pl.DataFrame:
     out = []
     for i, r in enumerate(rows):
         try:
-            c = coin or r["coin"]
-            ts = (int(r["time"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
-            out.append(Funding(VENUE, c, canonical(c), ts, _f(r["fundingRate"]), FUNDING_INTERVAL_MS))
+            ts, rate = payloads.round_to_second(r["time"]), _f(r["fundingRate"])
+            out.append(
+                payloads.record(
+                    Funding, _series(coin or r["coin"]), ts_ms=ts, rate=rate, interval_ms=FUNDING_INTERVAL_MS
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"fundingHistory row {i}: {exc!r} in {r!r}") from exc
     return FUNDING.from_records(sorted(out, key=lambda f: f.ts_ms))
@@ -186,26 +187,14 @@ def parse_candles(rows: Any, coin: str, interval_ms: int) -> pl.DataFrame:
     """``candleSnapshot`` → trade candles (base volume and trade count; no quote volume is published)."""
     if not isinstance(rows, list):
         raise WireError(f"expected a list from candleSnapshot, got {str(rows)[:120]!r}")
+    series = _series(coin)
     out = []
     for i, r in enumerate(rows):
         try:
+            trades = int(r["n"]) if r.get("n") is not None else None
+            ohlc = (r["o"], r["h"], r["l"], r["c"])
             out.append(
-                Candle(
-                    VENUE,
-                    coin,
-                    canonical(coin),
-                    "perp",
-                    "trade",
-                    interval_ms,
-                    int(r["t"]),
-                    _f(r["o"]),
-                    _f(r["h"]),
-                    _f(r["l"]),
-                    _f(r["c"]),
-                    _f(r["v"]),
-                    None,
-                    int(r["n"]) if r.get("n") is not None else None,
-                )
+                payloads.candle(series, interval_ms, int(r["t"]), ohlc, volume_base=_f(r["v"]), trades=trades)
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"candle {i}: {exc!r} in {r!r}") from exc

@@ -15,19 +15,13 @@ import asyncio
 import polars as pl
 
 from perpscope.core.time import DAY_MS, HOUR_MS
-from perpscope.records import (
-    CANDLES,
-    FUNDING,
-    LIQUIDATIONS,
-    LONG_SHORT_RATIOS,
-    OPEN_INTEREST,
-    TAKER_VOLUME,
-)
-from perpscope.records.derivatives import RatioKind
+from perpscope.records.derivatives import FUNDING, LIQUIDATIONS, LONG_SHORT_RATIOS, OPEN_INTEREST, RatioKind
+from perpscope.records.market import CANDLES, TAKER_VOLUME
 from perpscope.venues.feeds import Capabilities, HistorySpec, LiveSpec, Page
-from perpscope.venues.http import JsonClient, TokenBucket
+from perpscope.venues.http import JsonClient, OncePerKey, TokenBucket
 from perpscope.venues.okx import stats, wire
 from perpscope.venues.okx.wire import OkxInstrument
+from perpscope.venues.payloads import DEFAULT_FUNDING_INTERVAL_MS
 
 REST_URL = "https://www.okx.com"
 WS_URL = "wss://ws.okx.com:8443"
@@ -162,7 +156,7 @@ class OkxClient:
         self.bucket = bucket or TokenBucket(*CAPABILITIES.rest_budget)
         self.http = JsonClient(base_url, "okx", self.bucket, **http)  # type: ignore[arg-type]
         self._instruments: dict[str, OkxInstrument] | None = None
-        self._funding_iv: dict[str, int] = {}
+        self._funding_iv: OncePerKey[str, int] = OncePerKey()  # instId → funding interval, ms
         self._lock = asyncio.Lock()
 
     async def aclose(self) -> None:
@@ -196,12 +190,13 @@ class OkxClient:
 
     async def funding_interval_ms(self, inst: OkxInstrument) -> int:
         """The instrument's current funding interval (``/public/funding-rate``), cached."""
-        if inst.inst_id not in self._funding_iv:
+
+        async def fetch() -> int:
             obj = await self.http.get("/api/v5/public/funding-rate", {"instId": inst.inst_id}, weight=2)
             rows = wire.envelope_data(obj)
-            iv = wire.funding_interval_ms(rows[0]) if rows else wire.DEFAULT_FUNDING_INTERVAL_MS
-            self._funding_iv[inst.inst_id] = iv
-        return self._funding_iv[inst.inst_id]
+            return wire.current_funding_interval_ms(rows[0]) if rows else DEFAULT_FUNDING_INTERVAL_MS
+
+        return await self._funding_iv.get(inst.inst_id, fetch)
 
     # -- history -----------------------------------------------------------------------------------
     async def page(
@@ -209,8 +204,7 @@ class OkxClient:
     ) -> Page:
         """One window of ``stream`` for ``symbol`` from ``start_ms`` up to ``end_ms`` (exclusive)."""
         spec = HISTORY[stream]
-        step = spec.period_ms(period) or HOUR_MS
-        window_end, nxt = spec.window(start_ms, end_ms, step)
+        step, window_end, nxt = spec.page_bounds(start_ms, end_ms, period, HOUR_MS)  # funding: hours
         if stream == "spot_klines":
             inst = wire.spot_instrument(wire.inst_id(symbol).removesuffix("-SWAP"))
         else:
@@ -251,13 +245,3 @@ class OkxClient:
         ep, kind = _RATIO[stream]
         df = stats.parse_ratio(await self.http.get(ep, q, weight=spec.weight), inst, kind, step)
         return Page({LONG_SHORT_RATIOS: df}, nxt, df.height)
-
-    async def klines_between(self, symbol: str, period: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        """Closed trade candles with open time in ``[start_ms, end_ms)`` (live gap fills)."""
-        frames = []
-        cur: int | None = start_ms
-        while cur is not None and cur < end_ms:
-            p = await self.page("klines", symbol, cur, end_ms, period)
-            frames.append(p.frames[CANDLES])
-            cur = p.next_ms
-        return pl.concat(frames) if frames else CANDLES.empty()

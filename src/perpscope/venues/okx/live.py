@@ -18,7 +18,8 @@ from typing import Literal
 import polars as pl
 
 from perpscope.core.time import SECOND_MS, interval_ms
-from perpscope.venues.feeds import NoGapFill, Poll
+from perpscope.records import CANDLES
+from perpscope.venues.feeds import NoGapFill, Poll, rows_between
 from perpscope.venues.okx.client import _BARS, CAPABILITIES, LIVE, WS_URL, OkxClient
 from perpscope.venues.okx.wire import StreamParser, inst_id, subscribe_message
 
@@ -105,7 +106,7 @@ class OkxLive(NoGapFill):
         self.parser.instruments = dict(await self.client.instruments(refresh=True))
 
     async def fill_klines(self, symbol: str, start_ms: int, end_ms: int) -> pl.DataFrame:
-        return await self.client.klines_between(symbol, self.kline_period, start_ms, end_ms)
+        return await rows_between(self.client, "klines", CANDLES, symbol, start_ms, end_ms, self.kline_period)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -1,12 +1,7 @@
 """OKX trading statistics ("rubik") payloads → records (pure): open-interest history, long/short
 ratios, taker volume. Each answer is ``data: [[ts, ...], ...]``, newest first; ``ts`` is the period's
-start (OKX stamps statistics like its candles).
-
-References
-----------
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-open-interest-history
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-long-short-ratio
-https://www.okx.com/docs-v5/en/#trading-statistics-rest-api-get-contract-taker-volume
+start (OKX stamps statistics like its candles). Payload shapes and documentation links: the "Rubik
+statistics" entries of :mod:`perpscope.venues.okx.wire`.
 """
 
 from __future__ import annotations
@@ -24,7 +19,9 @@ from perpscope.records import (
     TakerVolume,
 )
 from perpscope.records.derivatives import RatioKind
-from perpscope.venues.okx.wire import VENUE, OkxInstrument, WireError, envelope_data
+from perpscope.venues import payloads
+from perpscope.venues.okx.wire import OkxInstrument, envelope_data
+from perpscope.venues.payloads import WireError
 
 
 def _f(x: Any) -> float:
@@ -37,8 +34,16 @@ def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFr
     for i, r in enumerate(envelope_data(obj)):
         try:
             base = _f(r[2]) if inst.inverse else inst.base_qty(_f(r[1]))
+            usd = _f(r[3])  # OKX's own USD value
             out.append(
-                OpenInterest(VENUE, inst.inst_id, inst.canonical, period_ms, int(r[0]), base, _f(r[3]))
+                payloads.record(
+                    OpenInterest,
+                    inst.series,
+                    interval_ms=period_ms,
+                    ts_ms=int(r[0]),
+                    oi_base=base,
+                    oi_usd=usd,
+                )
             )
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(
@@ -49,22 +54,14 @@ def parse_oi_history(obj: Any, inst: OkxInstrument, period_ms: int) -> pl.DataFr
 
 def parse_ratio(obj: Any, inst: OkxInstrument, kind: RatioKind, period_ms: int) -> pl.DataFrame:
     """Rubik ``[ts, ratio]`` → long/short ratios of ``kind`` (shares are not published: left null)."""
-    out = []
-    for i, r in enumerate(envelope_data(obj)):
-        try:
-            out.append(
-                LongShortRatio(
-                    VENUE,
-                    inst.inst_id,
-                    inst.canonical,
-                    kind,
-                    period_ms,
-                    int(r[0]),
-                    _f(r[1]),
-                )
-            )
-        except (IndexError, TypeError, ValueError) as exc:
-            raise WireError(f"{kind} row {i}: expected [ts, ratio], got {r!r}") from exc
+
+    def ratio(r: list[Any]) -> LongShortRatio:  # [ts, ratio]
+        ts, value = int(r[0]), _f(r[1])
+        return payloads.record(
+            LongShortRatio, inst.series, kind=kind, interval_ms=period_ms, ts_ms=ts, ratio=value
+        )
+
+    out = payloads.each_row(envelope_data(obj), ratio, kind)
     return LONG_SHORT_RATIOS.from_records(sorted(out, key=lambda o: o.ts_ms))
 
 
@@ -80,11 +77,20 @@ def parse_taker_volume(obj: Any, inst: OkxInstrument, period_ms: int) -> tuple[p
             ts, sell, buy = int(r[0]), _f(r[1]), _f(r[2])
         except (IndexError, TypeError, ValueError) as exc:
             raise WireError(f"taker volume row {i}: expected [ts, sellVol, buyVol], got {r!r}") from exc
-        vols.append(TakerVolume(VENUE, inst.inst_id, inst.canonical, "perp", period_ms, ts, buy, sell))
+        bar = payloads.record(
+            TakerVolume, inst.series, interval_ms=period_ms, ts_ms=ts, buy_base=buy, sell_base=sell
+        )
+        vols.append(bar)
         if sell > 0:
+            end = ts + period_ms
             ratios.append(
-                LongShortRatio(
-                    VENUE, inst.inst_id, inst.canonical, "taker_volume", period_ms, ts + period_ms, buy / sell
+                payloads.record(
+                    LongShortRatio,
+                    inst.series,
+                    kind="taker_volume",
+                    interval_ms=period_ms,
+                    ts_ms=end,
+                    ratio=buy / sell,
                 )
             )
     vols.sort(key=lambda v: v.ts_ms)

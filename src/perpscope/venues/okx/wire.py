@@ -51,7 +51,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from perpscope.core.time import HOUR_MS, SECOND_MS
+from perpscope.core.time import SECOND_MS
 from perpscope.records import (
     CANDLES,
     FUNDING,
@@ -61,20 +61,12 @@ from perpscope.records import (
     Funding,
     Liquidation,
     OpenInterest,
-    RecordType,
     canonical_symbol,
 )
-from perpscope.records.derivatives import PositionSide
+from perpscope.venues import payloads
+from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 
 VENUE = "okx"
-DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
-_QUOTES = ("USDT", "USDC", "USD")
-
-Row = tuple[str, RecordType, Any]
-
-
-class WireError(ValueError):
-    """A payload does not have the shape OKX documents."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +93,10 @@ class OkxInstrument:
             raise ValueError(f"{self.inst_id}: an inverse contract size needs a price to convert to base")
         return units / price
 
+    @property
+    def series(self) -> Series:
+        return Series(VENUE, self.inst_id, self.canonical, self.market)  # type: ignore[arg-type]
+
 
 def inst_id(symbol: str) -> str:
     """A user's symbol → OKX swap ``instId``: ``BTC-USDT-SWAP`` stays, ``BTCUSDT`` → ``BTC-USDT-SWAP``.
@@ -113,7 +109,7 @@ def inst_id(symbol: str) -> str:
     s = symbol.strip().upper()
     if "-" in s:
         return s
-    for q in _QUOTES:
+    for q in QUOTES:
         if s.endswith(q) and len(s) > len(q):
             return f"{s[: -len(q)]}-{q}-SWAP"
     raise ValueError(f"expected an OKX instrument such as BTC-USDT-SWAP (or BTCUSDT), got {symbol!r}")
@@ -188,19 +184,12 @@ def liquidation(inst: OkxInstrument, d: Mapping[str, Any]) -> Liquidation:
 
     The order side is authoritative (a sell order closes a long); in hedge mode ``posSide`` must agree.
     """
-    side = d["side"]
-    pos: PositionSide
-    if side == "sell":
-        pos = "long"
-    elif side == "buy":
-        pos = "short"
-    else:
-        raise ValueError(f"liquidation order side must be buy or sell, got {side!r}")
+    pos = payloads.liquidated_side(d["side"], longs="sell", shorts="buy")  # order side: a sell closes a long
     if d.get("posSide") in ("long", "short") and d["posSide"] != pos:
-        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {side!r}")
+        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {d['side']!r}")
     px = _f(d["bkPx"])
     qty = inst.base_qty(_f(d["sz"]), px)
-    return Liquidation(VENUE, inst.inst_id, inst.canonical, int(d["ts"]), pos, px, qty, qty * px)
+    return payloads.liquidation(inst.series, ts_ms=int(d["ts"]), side=pos, price=px, qty_base=qty)
 
 
 def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type: str) -> Candle | None:
@@ -218,24 +207,18 @@ def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type:
         if len(r) >= 6 and str(r[5]) != "1":
             return None
         vb = vq = None
-    return Candle(
-        VENUE,
-        inst.inst_id,
-        inst.canonical,
-        inst.market,  # type: ignore[arg-type]
-        price_type,  # type: ignore[arg-type]
+    return payloads.candle(
+        inst.series,
         interval_ms,
         int(r[0]),
-        _f(r[1]),
-        _f(r[2]),
-        _f(r[3]),
-        _f(r[4]),
-        vb,
-        vq,
+        r[1:5],
+        price_type=price_type,  # type: ignore[arg-type]
+        volume_base=vb,
+        volume_quote=vq,
     )
 
 
-class StreamParser:
+class StreamParser(payloads.FrameCounter):
     """OKX public/business websocket frames → records; control answers and bad frames are counted.
 
     Parameters
@@ -260,22 +243,15 @@ class StreamParser:
         self.sample_ms = sample_ms
         self.mark: dict[str, float] = {}
         self._last: dict[tuple[str, str], int] = {}
-        self.malformed = 0
-        self.unknown = 0
-        self.control = 0
+        super().__init__()
         self.errors: list[str] = []
 
     def parse(self, raw: str | bytes) -> list[Row]:
         if raw == "pong" or raw == b"pong":
             self.control += 1
             return []
-        try:
-            msg = orjson.loads(raw)
-        except ValueError:
-            self.malformed += 1
-            return []
-        if not isinstance(msg, dict):
-            self.malformed += 1
+        msg = self.decode(raw)
+        if msg is None:
             return []
         if "event" in msg:
             self.control += 1  # subscribe / error answers
@@ -354,26 +330,22 @@ def subscribe_message(args: list[dict[str, str]]) -> str:
 
 
 # -- REST and shared -------------------------------------------------------------------------------
-def funding_interval_ms(d: Mapping[str, Any]) -> int:
-    """``nextFundingTime − fundingTime`` when both are given and whole hours, else 8 h."""
+def current_funding_interval_ms(d: Mapping[str, Any]) -> int:
+    """``nextFundingTime − fundingTime`` of a ``funding-rate`` row when both are given and a whole number
+    of hours (:func:`~perpscope.venues.payloads.funding_interval_ms`), else 8 h."""
     try:
-        step = int(d["nextFundingTime"]) - int(d["fundingTime"])
+        step: int | None = int(d["nextFundingTime"]) - int(d["fundingTime"])
     except (KeyError, TypeError, ValueError):
-        return DEFAULT_FUNDING_INTERVAL_MS
-    return step if 0 < step <= 24 * HOUR_MS and step % HOUR_MS == 0 else DEFAULT_FUNDING_INTERVAL_MS
+        step = None
+    return payloads.funding_interval_ms(step, None)
 
 
 def funding_now(d: Mapping[str, Any], inst: OkxInstrument, mark: float | None = None) -> Funding:
     """A ``funding-rate`` push or ``/public/funding-rate`` row → a *sampled* funding row at ``ts``."""
-    return Funding(
-        VENUE,
-        inst.inst_id,
-        inst.canonical,
-        int(d["ts"]),
-        _f(d["fundingRate"]),
-        funding_interval_ms(d),
-        mark,
-        "sampled",
+    iv = current_funding_interval_ms(d)
+    rate = _f(d["fundingRate"])
+    return payloads.record(
+        Funding, inst.series, ts_ms=int(d["ts"]), rate=rate, interval_ms=iv, mark_price=mark, kind="sampled"
     )
 
 
@@ -386,7 +358,9 @@ def open_interest_now(d: Mapping[str, Any], inst: OkxInstrument) -> OpenInterest
     contracts = _f(d["oi"])
     usd = _f(d["oiUsd"]) if d.get("oiUsd") not in (None, "") else None
     base = _f(d["oiCcy"]) if inst.inverse else inst.base_qty(contracts)
-    return OpenInterest(VENUE, inst.inst_id, inst.canonical, 0, int(d["ts"]), base, usd)
+    return payloads.record(
+        OpenInterest, inst.series, interval_ms=0, ts_ms=int(d["ts"]), oi_base=base, oi_usd=usd
+    )
 
 
 def parse_open_interest(obj: Any, instruments: Mapping[str, OkxInstrument]) -> pl.DataFrame:
@@ -406,29 +380,15 @@ def parse_funding_history(obj: Any, inst: OkxInstrument, interval_ms: int | None
     The interval of each settlement is the spacing to the previous one where the page has it, else
     ``interval_ms`` (from ``/public/funding-rate``), else 8 h.
     """
-    rows = sorted(envelope_data(obj), key=lambda r: int(r["fundingTime"]))
-    out: list[Funding] = []
-    prev: int | None = None
-    for i, r in enumerate(rows):
+    settlements = []
+    for i, r in enumerate(envelope_data(obj)):
         try:
-            ts = (int(r["fundingTime"]) + SECOND_MS // 2) // SECOND_MS * SECOND_MS
-            step = ts - prev if prev is not None else None
-            iv = step if step and step % HOUR_MS == 0 and step <= 24 * HOUR_MS else None
             rate = r.get("realizedRate")
-            out.append(
-                Funding(
-                    VENUE,
-                    inst.inst_id,
-                    inst.canonical,
-                    ts,
-                    _f(rate if rate not in (None, "") else r["fundingRate"]),
-                    iv or interval_ms or DEFAULT_FUNDING_INTERVAL_MS,
-                )
-            )
-            prev = ts
+            paid = _f(rate if rate not in (None, "") else r["fundingRate"])
+            settlements.append(Settlement(inst.series, int(r["fundingTime"]), paid))
         except (KeyError, TypeError, ValueError) as exc:
             raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
-    return FUNDING.from_records(out)
+    return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
 
 
 def parse_candles(obj: Any, inst: OkxInstrument, interval_ms: int, price_type: str = "trade") -> pl.DataFrame:

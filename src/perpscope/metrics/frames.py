@@ -1,4 +1,5 @@
-"""Helpers shared by the metrics modules: series keys, column checks, instants as integers.
+"""Frame helpers of the metrics (public: regimes reads the same frames): series keys, column checks,
+instants as integers.
 
 Every metric works on many series at once: a *series* is one ``venue`` + ``canonical`` pair
 (:data:`KEYS`), and window functions run ``.over(KEYS)`` so 300 symbols go through in one call.

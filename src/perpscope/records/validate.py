@@ -1,0 +1,375 @@
+"""Validation at the boundary: which rows of a record frame may enter the store, and why the others not.
+
+One place per record type (:data:`RULES`): every way into the store (file import, live capture) runs
+the same checks, so a row that one path refuses cannot come in through another. Checks:
+
+- every number is finite (NaN and ±inf are never stored, nullable columns included);
+- prices are positive and below 1e15 (premium-index candles excepted: their OHLC are signed
+  fractions), and a bar's high ≥ max(open, close) ≥ min(open, close) ≥ low;
+- volumes, quantities, notionals and counts are non-negative;
+- instants lie in a sane window: from 2009-01-01 (no crypto market data is older) to one day after
+  now (a venue's clock may run ahead; a predicted funding time lies hours ahead);
+- ``venue`` and ``canonical`` can name a store folder (letters, digits, ``. _ + -``).
+
+A bad row is a rejection with its row and reason, never an exception: the caller decides whether it
+drops the row (live capture) or refuses the file (import, which keeps files whole).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from perpscope.core.time import DAY_MS
+from perpscope.records.base import PL_TS, ConformError, RecordType
+
+#: Earliest instant admitted in market data: 2009-01-01 UTC (bitcoin's genesis block is 2009-01-03).
+EARLIEST_MS = 1_230_768_000_000
+#: How far ahead of now an instant may lie.
+FUTURE_SLACK_MS = DAY_MS
+#: Records whose instants are versions of reference data, not market events: any time from 1970.
+REFERENCE_RECORDS = frozenset({"instruments", "leverage_brackets"})
+#: Text that may name a store folder (``venue=<v>``, ``symbol=<canonical>``).
+SAFE_NAME = re.compile(r"^[A-Za-z0-9._+\-]+$")
+#: Highest price admitted, quote currency: far above any asset in any quote (BTC is ~2.5e9 in VND);
+#: above it a value is an overflow or a unit mix-up, not a price.
+MAX_PRICE = 1e15
+#: Rejections described row by row (the rest are counted).
+DETAIL_ROWS = 5
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check: ``bad`` is true on rows that fail it; ``say`` words the failure from the row's values."""
+
+    name: str
+    bad: pl.Expr
+    say: Callable[[dict[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """One refused row: ``row`` is its 0-based position in the frame checked, ``at`` its time."""
+
+    row: int
+    reason: str
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`check`: the rows admitted, and what was refused.
+
+    Attributes
+    ----------
+    good : polars.DataFrame
+        The admitted rows, in their original order.
+    rejected : int
+        How many rows were refused.
+    bad_rows : polars.Series
+        0-based positions of the refused rows (UInt32).
+    detail : tuple of Rejection
+        The first :data:`DETAIL_ROWS` refusals with their reasons.
+    by_rule : dict
+        Rule name → rows failing it (a row can fail several).
+    """
+
+    good: pl.DataFrame
+    rejected: int = 0
+    bad_rows: pl.Series = field(default_factory=lambda: pl.Series("row", [], dtype=pl.UInt32))
+    detail: tuple[Rejection, ...] = ()
+    by_rule: dict[str, int] = field(default_factory=dict)
+
+    def summary(self, line_of: Callable[[int], int] | None = None) -> str:
+        """``3 bad row(s): row 12: low -1.0 is negative; …`` (rows mapped through ``line_of``)."""
+        where = line_of or (lambda r: r)
+        parts = [f"row {where(r.row)}{f' ({r.at})' if r.at else ''}: {r.reason}" for r in self.detail]
+        more = self.rejected - len(self.detail)
+        tail = f"; and {more:,} more" if more > 0 else ""
+        return f"{self.rejected:,} bad row(s): " + "; ".join(parts) + tail
+
+
+def _fmt_ms(v: Any) -> str:
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return repr(v)
+
+
+def _say(col: str, what: str) -> Callable[[dict[str, Any]], str]:
+    """Words a failure as ``<col> <value> <what>``."""
+
+    def say(r: dict[str, Any]) -> str:
+        v = r[col]
+        return f"{col} {_fmt_ms(v) if isinstance(v, datetime) else repr(v)} {what}"
+
+    return say
+
+
+def _positive(col: str) -> Rule:
+    return Rule(f"{col}_positive", ~(pl.col(col) > 0), _say(col, "is not positive"))
+
+
+def _price(col: str, when: pl.Expr | None = None) -> list[Rule]:
+    """A price: positive and below :data:`MAX_PRICE` (only where ``when`` holds, if given)."""
+    on = pl.lit(True) if when is None else when
+    return [
+        Rule(f"{col}_positive", on & ~(pl.col(col) > 0), _say(col, "is not a positive price")),
+        Rule(
+            f"{col}_absurd", on & (pl.col(col) >= MAX_PRICE), _say(col, f"is not a price (≥ {MAX_PRICE:g})")
+        ),
+    ]
+
+
+def _non_negative(col: str) -> Rule:
+    return Rule(f"{col}_non_negative", pl.col(col) < 0, _say(col, "is negative"))
+
+
+def _at_most(col: str, limit: float) -> Rule:
+    return Rule(
+        f"{col}_at_most_{limit:g}",
+        pl.col(col).abs() > limit,
+        lambda r: f"{col} {r[col]!r} exceeds ±{limit:g}",
+    )
+
+
+def _share(col: str) -> Rule:
+    return Rule(f"{col}_share", ~pl.col(col).is_between(0.0, 1.0), _say(col, "is not within 0…1"))
+
+
+def _candle_rules() -> list[Rule]:
+    priced = pl.col("price_type") != "premium"
+    rules = [r for c in ("open", "high", "low", "close") for r in _price(c, priced)]
+    top = pl.max_horizontal("open", "close")
+    bottom = pl.min_horizontal("open", "close")
+    rules += [
+        Rule(
+            "high_below_open_close",
+            pl.col("high") < top,
+            lambda r: f"high {r['high']!r} is below max(open {r['open']!r}, close {r['close']!r})",
+        ),
+        Rule(
+            "low_above_open_close",
+            pl.col("low") > bottom,
+            lambda r: f"low {r['low']!r} is above min(open {r['open']!r}, close {r['close']!r})",
+        ),
+        Rule(
+            "high_below_low",
+            pl.col("high") < pl.col("low"),
+            lambda r: f"high {r['high']!r} is below low {r['low']!r}",
+        ),
+        _positive("interval_ms"),
+    ]
+    rules += [
+        _non_negative(c)
+        for c in ("volume_base", "volume_quote", "trades", "taker_buy_base", "taker_buy_quote")
+    ]
+    return rules
+
+
+#: Record name → its own checks (on top of the checks every record gets: finite numbers, instants in
+#: the window, folder-safe venue and symbol).
+RULES: dict[str, list[Rule]] = {
+    "candles": _candle_rules(),
+    "trades": [*_price("price"), _non_negative("qty_base")],
+    "taker_volume": [
+        _positive("interval_ms"),
+        *(_non_negative(c) for c in ("buy_base", "sell_base", "buy_usd", "sell_usd")),
+    ],
+    "book_depth": [_non_negative("depth_base"), _non_negative("notional_usd")],
+    # a funding rate is a fraction per interval: venues cap it at a few percent; 100% is corrupt data
+    "funding": [_at_most("rate", 1.0), _positive("interval_ms"), *_price("mark_price")],
+    "open_interest": [_non_negative("interval_ms"), _non_negative("oi_base"), _non_negative("oi_usd")],
+    "liquidations": [*_price("price"), _non_negative("qty_base"), _non_negative("notional_usd")],
+    "liquidation_totals": [
+        _non_negative("interval_ms"),
+        _non_negative("long_usd"),
+        _non_negative("short_usd"),
+    ],
+    "long_short_ratios": [
+        _non_negative("interval_ms"),
+        _non_negative("ratio"),
+        _share("long_share"),
+        _share("short_share"),
+    ],
+    "instruments": [
+        _positive("contract_size"),
+        _non_negative("tick_size"),
+        _non_negative("lot_size"),
+        _non_negative("min_notional_usd"),
+    ],
+    "leverage_brackets": [
+        _non_negative("notional_floor_usd"),
+        Rule(
+            "cap_below_floor",
+            pl.col("notional_cap_usd") < pl.col("notional_floor_usd"),
+            lambda r: (
+                f"notional_cap_usd {r['notional_cap_usd']!r} is below notional_floor_usd "
+                f"{r['notional_floor_usd']!r}"
+            ),
+        ),
+        _positive("max_leverage"),
+        _share("mmr"),
+    ],
+}
+
+
+def time_window(record: RecordType, now_ms: int) -> tuple[int, int]:
+    """Admitted instants of ``record``, ms: [2009-01-01, now + 1 day] (reference data: from 1970)."""
+    lo = 0 if record.name in REFERENCE_RECORDS else EARLIEST_MS
+    return lo, now_ms + FUTURE_SLACK_MS
+
+
+def rules_for(record: RecordType, now_ms: int) -> list[Rule]:
+    """Every check of ``record``: the common ones, then its own."""
+    lo, hi = time_window(record, now_ms)
+    lo_t = datetime.fromtimestamp(lo / 1000, UTC)
+    hi_t = datetime.fromtimestamp(hi / 1000, UTC)
+    window = f"{lo_t:%Y-%m-%d} … {hi_t:%Y-%m-%d %H:%M:%S} UTC (now + 1 day)"
+    common: list[Rule] = []
+    for f in record.fields:
+        if f.polars == pl.Float64:
+            common.append(
+                Rule(f"{f.name}_finite", ~pl.col(f.name).is_finite(), _say(f.name, "is not finite"))
+            )
+        elif f.polars == PL_TS:
+            ms = pl.col(f.name).dt.epoch("ms")
+            common.append(
+                Rule(f"{f.name}_window", ~ms.is_between(lo, hi), _say(f.name, f"is outside {window}"))
+            )
+    for c in ("venue", "canonical"):
+        if c in record.columns:
+            common.append(
+                Rule(
+                    f"{c}_name",
+                    ~pl.col(c).str.contains(SAFE_NAME.pattern),
+                    _say(c, "cannot name a store folder (letters, digits, . _ + - only)"),
+                )
+            )
+    own = [r for r in RULES.get(record.name, []) if _uses_known(r, record.columns)]
+    return [*common, *own]
+
+
+def _uses_known(rule: Rule, columns: Iterable[str]) -> bool:
+    return set(rule.bad.meta.root_names()) <= set(columns)
+
+
+def check(record: RecordType, df: pl.DataFrame, *, now_ms: int, detail: int = DETAIL_ROWS) -> Verdict:
+    """Split a conformed ``record`` frame into admitted rows and refusals with reasons.
+
+    Parameters
+    ----------
+    record : RecordType
+        What the rows are.
+    df : polars.DataFrame
+        Rows already conformed to ``record`` (:meth:`RecordType.conform`).
+    now_ms : int
+        The present, ms UTC (instants more than a day after it are refused).
+    detail : int
+        How many refusals to word row by row.
+    """
+    if df.is_empty():
+        return Verdict(df)
+    rules = rules_for(record, now_ms)
+    flags = df.select([r.bad.fill_null(False).alias(r.name) for r in rules])
+    any_bad = flags.select(pl.any_horizontal(pl.all()).alias("bad")).to_series()
+    n = int(any_bad.sum())
+    if n == 0:
+        return Verdict(df)
+    bad_rows = any_bad.arg_true().cast(pl.UInt32).alias("row")
+    by_rule = {name: int(v) for name, v in flags.sum().row(0, named=True).items() if v}
+    out = []
+    for i in bad_rows.head(detail):
+        row = df.row(int(i), named=True)
+        failed = [r for r in rules if flags.item(int(i), r.name)]
+        out.append(Rejection(int(i), "; ".join(r.say(row) for r in failed), _fmt_ms(row[record.time_col])))
+    return Verdict(df.filter(~any_bad), n, bad_rows, tuple(out), by_rule)
+
+
+# -- rows that do not even conform -----------------------------------------------------------------
+#: Conform errors tolerated one at a time before falling back to conforming row by row.
+_RETRIES = 16
+
+
+def admit_frame(
+    record: RecordType, raw: pl.DataFrame, *, now_ms: int
+) -> tuple[pl.DataFrame, list[Rejection]]:
+    """Conform and check an unconformed frame, dropping (not raising on) rows that fail either.
+
+    For live capture: a NaN price, a value of the wrong type or an out-of-range instant costs its own
+    row, never the rest of the batch. Returns the admitted rows (conformed) and every refusal (rows
+    0-based in ``raw``; reasons for all of them — refusals are rare and each is counted).
+    """
+    rejected: list[Rejection] = []
+    keep = np.ones(raw.height, dtype=bool)
+    idx = np.arange(raw.height)
+    conformed: pl.DataFrame | None = None
+    for _ in range(_RETRIES):
+        part = raw.filter(keep)
+        try:
+            conformed = record.conform(part)
+            break
+        except ConformError as exc:
+            if exc.row is None:  # a whole-frame problem (missing or extra column): nothing can be kept
+                return record.empty(), [Rejection(i, exc.problem) for i in range(raw.height)]
+            orig = int(idx[keep][exc.row])
+            rejected.append(Rejection(orig, exc.problem))
+            keep[orig] = False
+    if conformed is None:  # many bad rows: conform each remaining row on its own
+        parts = []
+        for i in idx[keep]:
+            try:
+                parts.append(record.conform(raw.slice(int(i), 1)))
+            except ConformError as exc:
+                rejected.append(Rejection(int(i), exc.problem))
+                keep[int(i)] = False
+        conformed = pl.concat(parts, how="vertical") if parts else record.empty()
+    verdict = check(record, conformed, now_ms=now_ms, detail=conformed.height)
+    kept_idx = idx[keep]
+    rejected.extend(Rejection(int(kept_idx[r.row]), r.reason, r.at) for r in verdict.detail)
+    return verdict.good, sorted(rejected, key=lambda r: r.row)
+
+
+def frame_from_rows(
+    record: RecordType, rows: list[Any], *, now_ms: int
+) -> tuple[pl.DataFrame, list[tuple[Any, str]]]:
+    """Dataclass rows → an admitted, conformed frame, and each refused row with its reason.
+
+    Building the frame fails as a whole on a value polars cannot hold (an instant beyond int64, text
+    in a number column); only then are the rows built one at a time, to find and drop the bad ones.
+    """
+    ts_int = {f.name: pl.Int64 for f in record.fields if f.polars == PL_TS}
+    try:
+        raw = pl.DataFrame(
+            {c: [getattr(r, c) for r in rows] for c in record.columns}, schema_overrides=ts_int
+        )
+    except Exception:  # any construction failure: isolate the rows that cause it
+        return _frame_row_by_row(record, rows, ts_int, now_ms)
+    good, refused = admit_frame(record, raw, now_ms=now_ms)
+    return good, [(rows[r.row], r.reason) for r in refused]
+
+
+def _frame_row_by_row(
+    record: RecordType, rows: list[Any], ts_int: dict[str, Any], now_ms: int
+) -> tuple[pl.DataFrame, list[tuple[Any, str]]]:
+    singles: list[pl.DataFrame] = []
+    kept: list[Any] = []
+    refused: list[tuple[Any, str]] = []
+    for r in rows:
+        try:
+            singles.append(
+                pl.DataFrame({c: [getattr(r, c)] for c in record.columns}, schema_overrides=ts_int)
+            )
+            kept.append(r)
+        except Exception as exc:  # the value polars refused, in the reason
+            refused.append((r, f"cannot be stored: {str(exc).splitlines()[0]}"))
+    if not singles:
+        return record.empty(), refused
+    raw = pl.concat(singles, how="diagonal_relaxed")
+    good, more = admit_frame(record, raw, now_ms=now_ms)
+    return good, [*refused, *((kept[m.row], m.reason) for m in more)]

@@ -1,0 +1,44 @@
+"""Help is never cut: every command's and subcommand's --help, at 120 and 160 columns, wraps its text
+instead of ending a cell with an ellipsis."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from perpscope.cli.main import COMMANDS, app
+
+runner = CliRunner()
+GROUPS = {"store": ["info"], "heatmap": ["show", "calibrate"], "alerts": ["run", "check", "test"]}
+CALLS = [[name] for name in COMMANDS] + [[g, s] for g, subs in GROUPS.items() for s in subs]
+
+
+@pytest.mark.parametrize("columns", [120, 160])
+@pytest.mark.parametrize("command", CALLS, ids=" ".join)
+def test_help_is_never_cut(command: list[str], columns: int) -> None:
+    res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": str(columns)})
+    assert res.exit_code == 0, res.output
+    cut = [line for line in res.output.splitlines() if "…" in line]
+    assert not cut, cut
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_the_listing_reads_each_commands_own_help(name: str) -> None:
+    """``perpscope --help`` shows the help read from source; it is the command's own first paragraph."""
+    from perpscope.cli.main import _load, short_help
+
+    own = " ".join(((_load(name).help or "").strip().split("\n\n")[0]).split())
+    assert short_help(name) == own and own
+
+
+def test_listing_the_commands_imports_none_of_them() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from typer.testing import CliRunner; from perpscope.cli.main import app, COMMANDS; "
+        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
+        "print(sorted({m for m, _ in COMMANDS.values()} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
