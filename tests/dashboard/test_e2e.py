@@ -256,10 +256,149 @@ def test_all_venues_stack_open_interest_and_grid_funding(shared_server: str, bro
     oi = page.evaluate("document.getElementById('chart-oi').data.map(t => [t.name, t.stackgroup || ''])")
     stacked = [n for n, g in oi if g == "oi"]
     assert len(stacked) >= 5 and "binance" in stacked and "total (scope)" in [n for n, _ in oi]
-    assert page.evaluate("document.getElementById('chart-oi').layout.legend.y") < 0
+    # under the plot (paper y < 0 on a desktop; anchored to the chart's bottom edge on a phone): the
+    # legend's box starts below the plot area's
+    legend = page.evaluate(_BOXES, "#chart-oi .legend")[0]
+    plot_area = page.evaluate(_BOXES, "#chart-oi .xy .nsewdrag")[0]
+    assert legend[1] >= plot_area[3]
     grid = page.evaluate("document.getElementById('chart-funding_grid').data[0]")
     assert grid["type"] == "heatmap" and {"binance", "okx", "hyperliquid"} <= set(grid["y"])
     assert page.inner_text("#note-oi").startswith("sources: all BTC-AGG-PERP")
     assert page.inner_text("#note-liquidations").startswith("sources: binance")
     page.screenshot(path=str(_artifacts() / f"all-venues-{width}.png"), full_page=True)
     assert errors == []
+
+
+# --- the heatmap's pictures, checked as properties (issue 16, item 4) ----------------------------------
+
+#: Time panels of the dashboard: each must put one instant at one pixel x.
+TIME_VIEWS = ("price", "regimes", "oi", "funding", "funding_grid", "liquidations", "perp_spot", "ratios")
+
+_BOXES = """sel => Array.from(document.querySelectorAll(sel)).map(e => {
+  const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })"""
+
+
+def _overlaps(boxes: list[list[float]]) -> list[tuple[int, int]]:
+    """Pairs of boxes (left, top, right, bottom; px) that share any area."""
+    return [
+        (i, j)
+        for i, a in enumerate(boxes)
+        for j, b in enumerate(boxes[:i])
+        if min(a[2], b[2]) - max(a[0], b[0]) > 0.5 and min(a[3], b[3]) - max(a[1], b[1]) > 0.5
+    ]
+
+
+def _screen_x(page, chart: str, axis: str, values: list[float]) -> list[float]:  # type: ignore[no-untyped-def]
+    """Page pixel x of ``values`` (ms for a date axis) on ``axis`` of a Plotly chart: the chart's left,
+    the axis's offset in it and Plotly's own data → pixel map (what it drew the marks with)."""
+    return page.evaluate(
+        """([id, ax, vs]) => { const gd = document.getElementById(id), a = gd._fullLayout[ax];
+           const left = gd.getBoundingClientRect().left;
+           return vs.map(v => left + a._offset + a.l2p(v)); }""",
+        [chart, axis, values],
+    )
+
+
+def _shots() -> Path:
+    d = Path(os.environ.get("HEATVIZ_SHOTS", _artifacts()))
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_dashboard_heatmap_labels_axes_and_colour_bar(server: str, browser, width: int) -> None:  # type: ignore[no-untyped-def]
+    """The symbol view's heatmap at desktop and phone width: zone labels never overlap, every time panel
+    puts one instant at one pixel x, the colour bar lies flat and slim on top (it takes no width from
+    the plot), the modebar covers no legend, zones start at the bar they were computed at."""
+    page = browser.new_page(viewport={"width": width, "height": 1000})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{server}/?venue=binance&symbol=BTC-USDT-PERP&from=2026-03-01&to=2026-03-19&poll=600")
+    _rendered(page, "binance:BTC-USDT-PERP")
+    page.wait_for_timeout(300)  # Plotly lays annotations out after the react call resolves
+
+    labels = page.evaluate(_BOXES, "#chart-price .annotation")
+    assert len(labels) == 10  # 5 long + 5 short zones, each labelled
+    assert _overlaps(labels) == []
+
+    # zones are drawn from the last bar's close (where they were computed), not across the history
+    candles = "document.getElementById('chart-price').data.find(t => t.type === 'candlestick')"
+    last = page.evaluate(f"{candles}.x.slice(-1)[0].getTime()")
+    starts = page.evaluate(
+        "document.getElementById('chart-price').layout.shapes.filter(s => s.type === 'rect')"
+        ".map(s => new Date(s.x0).getTime())"
+    )
+    assert len(starts) == 10 and set(starts) == {last + 3_600_000}  # the close of the last 1h bar
+
+    # one time axis: the same range in every drawn time panel, the same pixel x for the same instant
+    drawn = [v for v in TIME_VIEWS if page.evaluate(f"!document.getElementById('view-{v}').hidden")]
+    assert {"price", "oi", "funding"} <= set(drawn)
+    first_ms = page.evaluate(f"{candles}.x[0].getTime()")
+    probe = [first_ms, last]
+    xs = {v: _screen_x(page, f"chart-{v}", "xaxis", probe) for v in drawn}
+    for v, got in xs.items():
+        assert got == pytest.approx(xs["price"], abs=1.0), (v, got, xs["price"])
+    # and the panels' plot areas (Plotly's drag rectangles) start and end at the same pixels
+    areas = {v: page.evaluate(_BOXES, f"#chart-{v} .xy .nsewdrag")[0] for v in drawn}
+    assert max(a[0] for a in areas.values()) - min(a[0] for a in areas.values()) <= 1.0
+    assert max(a[2] for a in areas.values()) - min(a[2] for a in areas.values()) <= 1.0
+
+    # the colour bar lies flat above the plot: slim, and it takes none of the plot's width
+    bar = page.evaluate(_BOXES, "#chart-price .colorbar")[0]
+    chart = page.evaluate(_BOXES, "#chart-price")[0]
+    plot_area = areas["price"]
+    assert bar[3] - bar[1] <= 60  # px high, title and tick labels included
+    assert bar[3] <= plot_area[1] + 1  # above the plot, not beside it
+    assert (plot_area[2] - plot_area[0]) >= (chart[2] - chart[0]) - 125  # only the fixed 60 + 60 px margins
+
+    # the modebar covers no legend, in any panel
+    for v in [*drawn, "liqmap"]:
+        mode = page.evaluate(_BOXES, f"#chart-{v} .modebar")
+        legend = page.evaluate(_BOXES, f"#chart-{v} .legend")
+        assert not (mode and legend and _overlaps([mode[0], legend[0]])), v
+
+    # the liquidation map: bars per row and cumulative curves, from the current book
+    lm = page.evaluate("document.getElementById('chart-liqmap').data.map(t => [t.type, t.name])")
+    assert [t for t, _ in lm] == ["bar", "bar", "scatter", "scatter"]
+    page.screenshot(path=str(_shots() / f"dashboard-btc-{width}.png"), full_page=True)
+    for v in ("price", "liqmap", "regimes"):  # each panel alone, to look at at phone width
+        page.locator(f"#view-{v}").screenshot(path=str(_shots() / f"dashboard-btc-{width}-{v}.png"))
+    assert not errors, errors
+
+
+@pytest.mark.parametrize("width", [1440, 390])
+def test_heatmap_page_labels_and_price_axes(store: Path, browser, tmp_path: Path, width: int) -> None:  # type: ignore[no-untyped-def]
+    """The page ``perpscope heatmap --out`` writes, opened in Chromium: zone labels never overlap, the
+    liquidation map and its cumulative panel put one price at one pixel x, every axis names its unit."""
+    from typer.testing import CliRunner
+
+    from perpscope.cli.main import app
+
+    out = tmp_path / "btc.html"
+    args = ["--data-dir", str(store), "heatmap", "BTCUSDT", "--from", "2026-03-01", "--to", "2026-03-19"]
+    res = CliRunner().invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    page = browser.new_page(viewport={"width": width, "height": 1200})
+    page.goto(out.as_uri())
+    page.wait_for_selector(".main-svg .annotation")
+    page.wait_for_timeout(300)
+    gd = "document.querySelector('.plotly-graph-div')"
+    names = page.evaluate(f"{gd}.layout.annotations.map(a => a.name || '')")
+    labels = page.evaluate(_BOXES, ".annotation")
+    zone_boxes = [b for b, n in zip(labels, names, strict=True) if n.startswith("zone-")]
+    assert len(zone_boxes) == 10 and _overlaps(zone_boxes) == []
+    # liquidation map (x3) and cumulative panel (x4) over the same prices: same pixel x for one price
+    rng = page.evaluate(f"{gd}._fullLayout.xaxis3.range")
+    probe = [rng[0] + (rng[1] - rng[0]) * q for q in (0.1, 0.5, 0.9)]
+    gd_id = page.evaluate(f"{gd}.id")
+    assert _screen_x(page, gd_id, "xaxis3", probe) == pytest.approx(
+        _screen_x(page, gd_id, "xaxis4", probe), abs=1.0
+    )
+    titles = page.evaluate(
+        f"""Object.entries({gd}._fullLayout).filter(([k]) => /^[xy]axis\\d*$/.test(k))
+            .map(([k, a]) => [k, (a.title && a.title.text) || '', a.tickprefix || ''])"""
+    )
+    units = {k: (t, p) for k, t, p in titles}
+    assert "USDT" in units["yaxis"][0] and "UTC" in units["xaxis"][0]  # price and time
+    assert "USD per" in units["xaxis2"][0] and units["yaxis3"][1] == "$" and units["yaxis4"][1] == "$"
+    page.screenshot(path=str(_shots() / f"heatmap-page-btc-{width}.png"), full_page=True)

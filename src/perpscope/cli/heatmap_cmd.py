@@ -95,6 +95,14 @@ def heatmap(
     out: Annotated[
         Path | None, typer.Option(help="Write the chart: .html (interactive) or .png (needs chromium).")
     ] = None,
+    liq_map: Annotated[
+        bool,
+        typer.Option(
+            "--map/--no-map",
+            help="Under the heatmap, the liquidation map (current book by price, split by leverage) and "
+            "the cumulative USD a move to each price would liquidate.",
+        ),
+    ] = True,
     fmt: Annotated[
         str, typer.Option("--format", help="table, or json: the hot zones and the inputs' sources.")
     ] = "table",
@@ -142,7 +150,7 @@ def heatmap(
             )
         )
         if out is not None:
-            write_heatmap(hm.figure(), out)
+            write_heatmap(hm.figure(with_map=liq_map), out)
         return
     con.print(hm.headline)
     con.print(zone_table(hm.zones))
@@ -150,9 +158,10 @@ def heatmap(
         con.print(f"[dim]  · {escape(line)}[/]", highlight=False)
     if out is not None:
         try:
-            write_heatmap(hm.figure(), out)
+            write_heatmap(hm.figure(with_map=liq_map), out)
         except Exception as e:  # PNG export needs a Chromium for kaleido to drive
-            raise fail(f"could not write {out}: {e}. Write .html instead (works offline).") from e
+            hint = " Write .html instead (works offline)." if out.suffix.lower() == ".png" else ""
+            raise fail(f"could not write {out}: {e}.{hint}") from e
         con.print(f"wrote {out}")
 
 

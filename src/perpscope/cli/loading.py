@@ -14,7 +14,7 @@ from perpscope.assemble import heatmap as assemble_heatmap
 from perpscope.assemble.panel import MarketPanel, market_panel
 from perpscope.cli.common import fail
 from perpscope.core.time import interval_ms, ms_to_iso, parse_time_ms
-from perpscope.report.heatmap_chart import heatmap_figure
+from perpscope.report.heatmap_chart import heatmap_figure, quote_of
 from perpscope.store import Lake
 
 
@@ -45,9 +45,15 @@ class HeatmapView(assemble_heatmap.HeatmapView):
             f"price {self.source.last_close:,.2f} — {self.label}"
         )
 
-    def figure(self) -> go.Figure:
+    def figure(self, *, with_map: bool = True) -> go.Figure:
+        """The chart (``with_map``: with the liquidation map by leverage and its cumulative panel)."""
         return heatmap_figure(
-            self.bars, self.source, zones=self.zones, title=f"{self.venue} {self.symbol} — {self.label}"
+            self.bars,
+            self.source,
+            zones=self.zones,
+            title=f"{self.venue} {self.symbol} — {self.label}",
+            quote=quote_of(self.symbol),
+            with_map=with_map,
         )
 
 

@@ -36,6 +36,49 @@ var PS = (function () {
     });
   }
 
+  // The heatmap's visual language, the same as the HTML page's (perpscope/report/heat_scale.py: a test
+  // holds these equal): colour stops, side colours, a log scale DECADES deep whose top is the
+  // TOP_QUANTILE of the non-empty cells, and zone labels spread so that none overlaps another.
+  var HEAT = {
+    colourscale: [[0.0, "#160a2e"], [0.35, "#2e1f6e"], [0.55, "#1f5fa8"], [0.72, "#16a39a"], [0.85, "#6fd44f"],
+      [0.95, "#e8f03a"], [1.0, "#fffbd0"]],
+    long: "#e74c3c", short: "#2ecc71", decades: 3.0, topQuantile: 0.995, labelGapPx: 15, aheadShare: 0.12
+  };
+  // log10 colour scale of a book (rows of USD): zmin/zmax in log10 USD and colour-bar ticks at 1-2-5 steps
+  function logScale(rows) {
+    var pos = [];
+    rows.forEach(function (r) { r.forEach(function (v) { if (v > 0) pos.push(v); }); });
+    if (!pos.length) return { zmin: 0, zmax: 1, tickvals: [], ticktext: [] };
+    pos.sort(function (a, b) { return a - b; });
+    var q = (pos.length - 1) * HEAT.topQuantile, i = Math.floor(q);  // numpy's linear quantile
+    var top = i + 1 < pos.length ? pos[i] + (pos[i + 1] - pos[i]) * (q - i) : pos[i];
+    var zmax = Math.log10(top), zmin = Math.max(Math.log10(pos[0]), zmax - HEAT.decades);
+    if (zmax - zmin < 0.3) zmin = zmax - 0.3;
+    var vals = [], steps = zmax - zmin < 2.5 ? [1, 2, 5] : [1];
+    for (var e = Math.floor(zmin); e <= Math.ceil(zmax); e++) {
+      steps.forEach(function (m) { var v = Math.log10(m) + e; if (v >= zmin - 1e-9 && v <= zmax + 1e-9) vals.push(v); });
+    }
+    return { zmin: zmin, zmax: zmax, tickvals: vals, ticktext: vals.map(function (v) { return usd(Math.pow(10, v)); }) };
+  }
+  function logCells(rows) {
+    return rows.map(function (r) { return r.map(function (v) { return v > 0 ? Math.log10(v) : null; }); });
+  }
+  // label positions no two closer than gap, inside [lo, hi], each moved as little as the sweep allows
+  function spreadLabels(wanted, gap, lo, hi) {
+    var n = wanted.length;
+    if (!n) return [];
+    if (n > 1) gap = Math.min(gap, (hi - lo) / (n - 1));
+    var order = wanted.map(function (_, i) { return i; }).sort(function (a, b) { return wanted[a] - wanted[b]; });
+    var ys = order.map(function (i) { return Math.min(Math.max(wanted[i], lo), hi); });
+    for (var j = 1; j < n; j++) ys[j] = Math.max(ys[j], ys[j - 1] + gap);
+    ys[n - 1] = Math.min(ys[n - 1], hi);
+    for (j = n - 2; j >= 0; j--) ys[j] = Math.min(ys[j], ys[j + 1] - gap);
+    var out = new Array(n);
+    order.forEach(function (i, k) { out[i] = ys[k]; });
+    return out;
+  }
+  function narrow(el) { return (el.clientWidth || window.innerWidth) < 600; }
+
   function label(ms) {
     var h = ms / 3600000;
     return h >= 24 && h % 24 === 0 ? (h / 24) + "d" : h >= 1 ? h + "h" : (ms / 60000) + "m";
@@ -55,11 +98,14 @@ var PS = (function () {
     if (m.stale) flags.push("ends " + new Date(m.last_ms).toISOString().slice(0, 16).replace("T", " "));
     return "sources: " + src + (flags.length ? " — " + flags.join("; ") : "");
   }
+  // quote currency of a canonical symbol (BTC-USDT-PERP → USDT): the unit of its prices
+  function quoteOf(canonical) { var p = String(canonical || "").split("-"); return p.length > 1 ? p[1] : "quote"; }
   function setNote(id, text) { var n = document.getElementById("note-" + id); if (n && text) n.textContent = text; }
 
   var VIEWS = [
     ["price", "Price and liquidation heatmap", "tall"],
     ["zones", "Current hot zones", "table"],
+    ["liqmap", "Liquidation map: the current book by price", ""],
     ["regimes", "Regime", "short"],
     ["oi", "Open interest", ""],
     ["funding", "Funding (per interval and annualized)", ""],
@@ -73,7 +119,7 @@ var PS = (function () {
   function layout(root, methods) {
     root.innerHTML = "";
     VIEWS.forEach(function (v) {
-      var m = (methods || {})[v[0] === "price" ? "heatmap" : v[0]] || {};
+      var m = (methods || {})[v[0] === "price" || v[0] === "liqmap" ? "heatmap" : v[0]] || {};
       var s = document.createElement("section");
       s.className = "view";
       s.id = "view-" + v[0];
@@ -93,11 +139,30 @@ var PS = (function () {
       margin: { l: 60, r: 60, t: 10, b: 30 }, template: "plotly_white", hovermode: "x unified",
       legend: { orientation: "h", y: 1.12 }, xaxis: { type: "date" }
     };
+    lay = Object.assign({}, lay || {});
+    var timed = !lay.xaxis || lay.xaxis.type !== "linear";
+    if (timed && state.xrange) {
+      // every time panel: the same range and the same left/right margins, so one instant sits at one
+      // pixel x in all of them (a colour bar beside a panel would narrow it: they lie flat on top)
+      lay.xaxis = Object.assign({ type: "date" }, lay.xaxis || {}, { range: state.xrange, autorange: false });
+      lay.margin = Object.assign({}, base.margin, lay.margin || {}, { l: 60, r: 60 });
+    }
+    if (narrow(el) && lay.showlegend !== false) {
+      // on a phone the modebar (top right) would sit on a legend above the plot: the legend goes under it
+      // at the bottom of the chart, in room made for it under the tick labels (and the axis title):
+      // anchored to the container, so the legend's own push on the margins cannot bring it onto them
+      var m = Object.assign({}, base.margin, lay.margin || {});
+      var room = 84 + (lay.xaxis && lay.xaxis.title ? 26 : 0);
+      if (lay.height) lay.height += room;
+      lay.margin = Object.assign({}, m, { b: m.b + room });
+      lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", yref: "container",
+        y: 0, yanchor: "bottom", font: { size: 10 }, entrywidth: 0.5, entrywidthmode: "fraction" });  // two a row
+    }
     var conf = {
       displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
       toImageButtonOptions: { format: "png", filename: name + "-" + id, width: 1400, height: el.clientHeight || 400 }
     };
-    Plotly.react(el, traces, Object.assign(base, lay || {}), conf);
+    Plotly.react(el, traces, Object.assign(base, lay), conf);
     var n = traces.reduce(function (a, t) { return a + ((t.x || t.z || []).length || 0); }, 0);
     el.setAttribute("data-points", String(n));
     return el;
@@ -115,31 +180,96 @@ var PS = (function () {
     var c = d.series.columns, t = dates(c.ts_ms), name = d.venue + "-" + d.canonical;
     document.title = "perpscope — " + d.venue + " " + d.canonical;
     var hm = d.heatmap || {};
+    // one time range for every panel: the first bar to the last bar's close, and with a heatmap a strip
+    // ahead of it where the current book and its hot zones are drawn (computed at that close, not before)
+    var every = hm.every_ms || d.series.every_ms || (c.ts_ms.length > 1 ? c.ts_ms[1] - c.ts_ms[0] : 3600000);
+    var t0 = c.ts_ms.length ? c.ts_ms[0] : 0, tEnd = c.ts_ms.length ? c.ts_ms[c.ts_ms.length - 1] + every : 0;
+    var ahead = hm.available ? Math.max(HEAT.aheadShare * (tEnd - t0), 2 * every) : 0;
+    state.xrange = c.ts_ms.length ? [new Date(t0 - every / 2), new Date(tEnd + ahead)] : null;
     var price = [];
+    var lo = Math.min.apply(null, c.low.filter(function (v) { return v !== null; }));
+    var hi = Math.max.apply(null, c.high.filter(function (v) { return v !== null; }));
+    var ylo = lo * 0.97, yhi = hi * 1.03;
+    var priceEl = document.getElementById("chart-price"), thin = narrow(priceEl);
     if (hm.available) {
-      price.push({ type: "heatmap", x: dates(hm.ts_ms), y: hm.price_mid, z: hm.usd, colorscale: "Inferno",
-        name: "model book USD", colorbar: { title: { text: "USD" } }, zsmooth: false,
-        hovertemplate: "%{x}<br>%{y:,.2f}<br>%{z:,.0f} USD<extra>heatmap</extra>" });
+      var sc = logScale(hm.usd), rowW = hm.price_mid.length > 1 ? hm.price_mid[1] - hm.price_mid[0] : 0;
+      // a column is the book after its snapshot bar closed, until the next snapshot; the last one (the
+      // current book) fills the strip ahead: edges, so that no cell reaches back before its bar
+      var edges = hm.ts_ms.map(function (x) { return new Date(x + every); }).concat([new Date(tEnd + ahead)]);
+      price.push({ type: "heatmap", x: edges, y: hm.price_mid, z: logCells(hm.usd), customdata: hm.usd,
+        zmin: sc.zmin, zmax: sc.zmax, colorscale: HEAT.colourscale, name: "model book", zsmooth: false,
+        colorbar: { orientation: "h", x: 0, xanchor: "left", y: 1.0, yanchor: "bottom", len: thin ? 0.9 : 0.45,
+          thickness: thin ? 6 : 9, tickvals: sc.tickvals, ticktext: sc.ticktext, tickfont: { size: 9 },
+          title: { text: "USD per " + num(rowW) + " row · log scale", side: "top", font: { size: 10 } } },
+        hovertemplate: "%{x}<br>%{y:,.6~g}<br>%{customdata:$.3~s}<extra>book</extra>" });
       document.getElementById("note-price").textContent = "heatmap: " + hm.model + "; last close " +
-        hm.last_close.toLocaleString() + "; bars " + d.series.every;
+        hm.last_close.toLocaleString() + "; bars " + d.series.every +
+        "; colour: USD per price row, log scale; zones drawn from the bar they were computed at";
     } else {
       document.getElementById("note-price").textContent = "heatmap not shown: " + (hm.reason || "no model output");
     }
     var pl_ = provLine(d.series.provenance, "price");
     if (pl_) document.getElementById("note-price").textContent += " · price " + pl_;
     price.push({ type: "candlestick", x: t, open: c.open, high: c.high, low: c.low, close: c.close,
-      name: "price", increasing: { line: { color: "#2ecc71" } }, decreasing: { line: { color: "#e74c3c" } } });
-    var shapes = [];
-    if (hm.available && hm.zones && hm.zones.side) {
-      hm.zones.side.forEach(function (s, i) {
-        shapes.push({ type: "rect", xref: "paper", x0: 0, x1: 1, y0: hm.zones.price_lo[i], y1: hm.zones.price_hi[i],
-          line: { width: 1, color: s === "long" ? "#e74c3c" : "#2ecc71" }, fillcolor: "rgba(0,0,0,0)" });
+      name: "price", showlegend: false, increasing: { line: { color: hm.available ? "#f2f2f2" : "#2ecc71" } },
+      decreasing: { line: { color: hm.available ? "#ff6b6b" : "#e74c3c" } } });
+    var shapes = [], notes = [];
+    if (hm.available && hm.zones && hm.zones.side && hm.zones.side.length) {
+      var z0 = new Date(tEnd), z1 = new Date(tEnd + ahead), zs = hm.zones;
+      var plotPx = Math.max((priceEl.clientHeight || 620) - 90, 100);
+      var gap = HEAT.labelGapPx * (yhi - ylo) / plotPx;
+      var mids = zs.side.map(function (_, i) { return (zs.price_lo[i] + zs.price_hi[i]) / 2; });
+      var ys = spreadLabels(mids, gap, ylo + gap / 2, yhi - gap / 2);
+      zs.side.forEach(function (s, i) {
+        var col = s === "long" ? HEAT.long : HEAT.short;
+        shapes.push({ type: "rect", xref: "x", x0: z0, x1: z1, y0: zs.price_lo[i], y1: zs.price_hi[i],
+          line: { width: 1.5, color: col }, fillcolor: "rgba(0,0,0,0)" });
+        if (Math.abs(ys[i] - mids[i]) > gap / 2) {
+          shapes.push({ type: "line", xref: "x", x0: z0, x1: z1, y0: mids[i], y1: ys[i], line: { width: 1, color: col, dash: "dot" } });
+        }
+        notes.push({ x: z1, y: ys[i], xref: "x", yref: "y", xanchor: "right", yanchor: "middle", showarrow: false,
+          // on a phone the strip is a few px wide: the rank only (the table below gives the USD)
+          text: (s === "long" ? "L" : "S") + zs.rank[i] + (thin ? "" : " " + usd(zs.usd[i])), bgcolor: col, borderpad: 1,
+          font: { size: thin ? 9 : 10, color: "#111" }, name: "zone-" + s + "-" + zs.rank[i],
+          hovertext: s + " zone #" + zs.rank[i] + ": " + num(zs.price_lo[i]) + " – " + num(zs.price_hi[i]) +
+            "<br>" + usd(zs.usd[i]) + " (" + (zs.distance_pct[i] >= 0 ? "+" : "") + zs.distance_pct[i].toFixed(2) + "%)" });
       });
+      shapes.push({ type: "line", xref: "x", yref: "paper", x0: z0, x1: z0, y0: 0, y1: 1,
+        line: { width: 1, color: "#bbbbbb", dash: "dot" } });
     }
-    var lo = Math.min.apply(null, c.low.filter(function (v) { return v !== null; }));
-    var hi = Math.max.apply(null, c.high.filter(function (v) { return v !== null; }));
-    plot("price", price, { xaxis: { type: "date", rangeslider: { visible: false } },
-      yaxis: { title: { text: "price" }, range: [lo * 0.97, hi * 1.03] }, shapes: shapes, hovermode: "closest" }, name);
+    plot("price", price, { xaxis: { type: "date", rangeslider: { visible: false }, showgrid: false },
+      yaxis: { title: { text: "price (" + quoteOf(d.canonical) + ")" }, range: [ylo, yhi], showgrid: false },
+      plot_bgcolor: hm.available ? HEAT.colourscale[0][1] : undefined, showlegend: false,
+      margin: { t: hm.available ? 56 : 10, b: 40 }, shapes: shapes, annotations: notes, hovermode: "closest" }, name);
+
+    // liquidation map: the current book (the heatmap's last column) by price, longs below the last close
+    // and shorts above, on the heatmap's rows (the same USD per row as its colour bar), and cumulative
+    // from the price outward (what a move to that price would liquidate)
+    if (hm.available) {
+      var n = hm.ts_ms.length - 1, px = hm.price_mid, cur = hm.usd.map(function (r) { return r[n] || 0; });
+      var isL = px.map(function (p) { return p <= hm.last_close; });
+      var cumL = new Array(px.length).fill(null), cumS = new Array(px.length).fill(null), acc = 0;
+      for (var i = px.length - 1; i >= 0; i--) if (isL[i]) { acc += cur[i]; cumL[i] = acc; }
+      acc = 0;
+      for (i = 0; i < px.length; i++) if (!isL[i]) { acc += cur[i]; cumS[i] = acc; }
+      var sideY = function (long) { return cur.map(function (v, k) { return isL[k] === long ? v : 0; }); };
+      plot("liqmap", [
+        { type: "bar", x: px, y: sideY(true), name: "longs", marker: { color: HEAT.long }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>longs</extra>" },
+        { type: "bar", x: px, y: sideY(false), name: "shorts", marker: { color: HEAT.short }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>shorts</extra>" },
+        { type: "scatter", mode: "lines", x: px, y: cumL, yaxis: "y2", name: "cum. longs", fill: "tozeroy",
+          line: { color: HEAT.long }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>cumulative</extra>" },
+        { type: "scatter", mode: "lines", x: px, y: cumS, yaxis: "y2", name: "cum. shorts", fill: "tozeroy",
+          line: { color: HEAT.short }, hovertemplate: "%{x:,.6~g}<br>%{y:$.3~s}<extra>cumulative</extra>" }
+      ], { xaxis: { type: "linear", anchor: "y2", title: { text: "price (" + quoteOf(d.canonical) + ")" }, range: [ylo, yhi] },
+        yaxis: { domain: [0.52, 1], anchor: "x", title: { text: "USD per row" }, tickprefix: "$", exponentformat: "B" },
+        yaxis2: { domain: [0, 0.42], anchor: "x", title: { text: "cumulative USD" }, tickprefix: "$", exponentformat: "B" },
+        barmode: "stack", bargap: 0, hovermode: "closest", height: 360,
+        shapes: [{ type: "line", xref: "x", yref: "paper", x0: hm.last_close, x1: hm.last_close, y0: 0, y1: 1,
+          line: { width: 1, dash: "dot", color: "#555" } }] }, name);
+      setNote("liqmap", "the current book of the heatmap above, summed per price row; cumulative: what a move " +
+        "from the price to each level would liquidate (longs on the way down, shorts up); the leverage split is " +
+        "drawn on the page perpscope heatmap SYMBOL --out map.html writes");
+    } else { hide("liqmap", hm.reason); }
 
     // hot zones table
     var zt = document.getElementById("zones-table");
@@ -215,8 +345,10 @@ var PS = (function () {
       var fc = bv.funding.columns, vs = bv.funding.venues;
       plot("funding_grid", [{ type: "heatmap", x: dates(fc.ts_ms), y: vs, zmid: 0, colorscale: "RdBu",
         z: vs.map(function (v) { return fc[v].map(function (x) { return x === null ? null : x * 100; }); }),
-        colorbar: { title: { text: "% / 8h" } }, hovertemplate: "%{y}<br>%{x}<br>%{z:.4f}% per 8 h<extra></extra>" }],
-        { hovermode: "closest", margin: { l: 90, r: 60, t: 10, b: 30 } }, name);
+        colorbar: { title: { text: "% / 8h", side: "right" }, orientation: "h", x: 0, xanchor: "left", y: 1.0,
+          yanchor: "bottom", len: 0.45, thickness: 8, tickfont: { size: 9 } },
+        hovertemplate: "%{y}<br>%{x}<br>%{z:.4f}% per 8 h<extra></extra>" }],
+        { hovermode: "closest", margin: { t: 40 }, yaxis: { tickfont: { size: 9 } } }, name);
     } else { hide("funding_grid", "one venue's funding only: pick several venues or all"); }
 
     if (has(c.liq_long_usd) || has(c.liq_short_usd)) {
