@@ -16,6 +16,7 @@ from benchmarks import (
     bench_store,
     bench_store_info,
     bench_view,
+    regime_events,
 )
 
 
@@ -33,6 +34,7 @@ def main() -> None:
         bench_evaluate,
         bench_cascade,
         bench_api,
+        regime_events,
     ):
         for r in mod.run():
             print(r.line(), flush=True)
