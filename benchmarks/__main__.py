@@ -17,6 +17,7 @@ from benchmarks import (
     bench_store,
     bench_store_info,
     bench_view,
+    regime_events,
 )
 
 
@@ -35,6 +36,7 @@ def main() -> None:
         bench_cascade,
         bench_api,
         bench_api_burst,
+        regime_events,
     ):
         for r in mod.run():
             print(r.line(), flush=True)
