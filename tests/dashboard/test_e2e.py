@@ -19,7 +19,6 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
-
 from tests.conftest import ROOT, shared_data_dir
 
 pytestmark = pytest.mark.shared
