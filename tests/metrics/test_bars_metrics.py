@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -191,3 +192,36 @@ def test_liquidation_events_and_totals_are_never_added_together() -> None:
         7.0,
     ]
     assert liquidation_bars(M5).is_empty()
+
+
+def test_totals_already_one_per_bar_read_as_the_finer_totals_they_sum() -> None:
+    """The shortcut for totals already on the bar grid (the market view's) gives the bars the sum of
+    finer totals gives: 1-minute totals summed to 5 minutes, against the same sums stored at 5m."""
+    rng = np.random.default_rng(7)
+    n = 60  # one hour of minutes
+    one_min = pl.DataFrame(
+        {
+            "venue": "binance",
+            "symbol": "X",
+            "canonical": "X-USDT-PERP",
+            "interval_ms": 60_000,
+            "ts_ms": [T0 + i * 60_000 for i in range(n)],
+            "long_usd": rng.gamma(0.5, 1e4, n),
+            "short_usd": rng.gamma(0.5, 1e4, n),
+        }
+    )
+    summed = liquidation_bars(M5, totals=LIQUIDATION_TOTALS.conform(one_min))
+    five_min = LIQUIDATION_TOTALS.conform(
+        summed.select(
+            "venue",
+            pl.lit("X").alias("symbol"),
+            "canonical",
+            "interval_ms",
+            "ts_ms",
+            pl.col("liq_long_usd").alias("long_usd"),
+            pl.col("liq_short_usd").alias("short_usd"),
+        )
+    )
+    direct = liquidation_bars(M5, totals=five_min)
+    assert direct.height == n // 5
+    assert direct.select(summed.columns).equals(summed)

@@ -282,9 +282,19 @@ def liquidation_bars(
         require(totals, [*by, "interval_ms", "ts_ms", "long_usd", "short_usd"], "liquidation_totals")
         t = finest(totals, by)
         _check_fits(t, every_ms, "liquidation_bars")
-        tot = t.group_by([*by, bar_open("ts_ms", every_ms).alias("ts_ms")]).agg(
-            pl.col("long_usd").sum().alias("tot_long"), pl.col("short_usd").sum().alias("tot_short")
-        )
+        on_grid = t.select(
+            (pl.col("interval_ms") == every_ms).all()
+            & (ms("ts_ms") % every_ms == 0).all()
+            & (pl.struct(*by, "ts_ms").n_unique() == pl.len())
+        ).item()
+        if on_grid:  # one total per bar already (the market view's bars): nothing to add up
+            tot = t.select(
+                *by, "ts_ms", pl.col("long_usd").alias("tot_long"), pl.col("short_usd").alias("tot_short")
+            )
+        else:
+            tot = t.group_by([*by, bar_open("ts_ms", every_ms).alias("ts_ms")]).agg(
+                pl.col("long_usd").sum().alias("tot_long"), pl.col("short_usd").sum().alias("tot_short")
+            )
         parts.append(tot)
     if not parts:
         return _empty_liq(by)
