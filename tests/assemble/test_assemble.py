@@ -7,6 +7,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from tests.heatmap.conftest import demo_data_dir
 
 from perpscope.assemble import StoreInputError
@@ -98,3 +100,20 @@ def test_fragility_provider_gives_a_curve(store: Lake) -> None:
     frag = fragility_provider(Path(store.root), paths=20)("binance", SOL, parse_time_ms("2026-06-20"))
     assert {"shock_pct", "liq_usd_p50"} <= set(frag.columns) and frag.height > 3
     assert (frag.get_column("liq_usd_p50") >= 0).all()
+
+
+@given(st.lists(st.sampled_from(["", "binance", "all", None]), min_size=1, max_size=40))
+def test_cover_runs_are_the_runs_of_equal_consecutive_covers(labels: list[str | None]) -> None:
+    """Provenance's cover runs against their definition, written as a plain loop (a missing cover
+    starts a run of its own, as an unknown is equal to nothing)."""
+    from perpscope.assemble.provenance import _runs
+
+    ts = [i * 300_000 for i in range(len(labels))]
+    want: list[tuple[int, int, str]] = []
+    for i, lab in enumerate(labels):
+        if i and lab is not None and lab == labels[i - 1]:
+            want[-1] = (want[-1][0], ts[i], want[-1][2])
+        else:
+            want.append((ts[i], ts[i], str(lab)))
+    frame = pl.DataFrame({"ts_ms": ts, "cover": labels}, schema={"ts_ms": pl.Int64, "cover": pl.String})
+    assert _runs(frame.with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))) == want

@@ -124,16 +124,18 @@ class MeasureProvenance:
 
 
 def _runs(covers: pl.DataFrame) -> list[tuple[int, int, str]]:
-    """Runs of equal ``cover`` in a ``ts_ms, cover`` frame: (first bar, last bar, cover)."""
-    c = covers.with_columns(
-        (pl.col("cover") != pl.col("cover").shift(1)).fill_null(True).cum_sum().alias("_run")
-    )
-    runs = c.group_by("_run", maintain_order=True).agg(
-        pl.col("ts_ms").first().dt.epoch("ms").alias("a"),
-        pl.col("ts_ms").last().dt.epoch("ms").alias("b"),
-        pl.col("cover").first(),
-    )
-    return [(int(a), int(b), str(lab)) for a, b, lab in runs.select("a", "b", "cover").iter_rows()]
+    """Runs of equal ``cover`` in a ``ts_ms, cover`` frame: (first bar, last bar, cover).
+
+    A run starts where the cover differs from the bar before; its end is the bar before the next start
+    (positions, not a group-by: a year of 5-minute bars holds a handful of runs)."""
+    if covers.is_empty():
+        return []
+    cov = covers.get_column("cover")
+    idx = (cov != cov.shift(1)).fill_null(True).arg_true().to_numpy()
+    ts = covers.get_column("ts_ms").dt.epoch("ms").to_numpy()
+    ends = np.append(idx[1:] - 1, ts.size - 1)
+    labels = cov.gather(idx).to_list()
+    return [(int(ts[a]), int(ts[b]), str(lab)) for a, b, lab in zip(idx, ends, labels, strict=True)]
 
 
 def measure_provenance(
