@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from benchmarks.common import T0, Result, best_of, random_walk_klines
+from benchmarks.common import T0, Result, best_of_each, random_walk_klines
 from perpscope.assemble.panel import market_panel, panel_from
 from perpscope.records import CANDLES, FUNDING, LIQUIDATION_TOTALS, OPEN_INTEREST
 from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
@@ -153,10 +153,15 @@ def run() -> list[Result]:
     with tempfile.TemporaryDirectory() as d:
         single, mixed = _single(Path(d) / "single"), _mixed(Path(d) / "mixed")
         assert _resolved(mixed, "all", end).height > 0
-        t_plain = best_of(lambda: _plain(single, end), repeat=3)
-        t_res = best_of(lambda: _resolved(single, "binance", end), repeat=3)
-        t_one = best_of(lambda: _resolved(mixed, "binance", end), repeat=3)
-        t_all = best_of(lambda: _resolved(mixed, "all", end), repeat=3)
+        t_plain, t_res, t_one, t_all = best_of_each(
+            [
+                lambda: _plain(single, end),
+                lambda: _resolved(single, "binance", end),
+                lambda: _resolved(mixed, "binance", end),
+                lambda: _resolved(mixed, "all", end),
+            ],
+            repeat=5,
+        )
     return [
         Result(
             "regimes 1 y 5m, through the market view",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,21 @@ def best_of(fn: Callable[[], object], repeat: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return min(times)
+
+
+def best_of_each(fns: Sequence[Callable[[], object]], repeat: int = 5) -> list[float]:
+    """Fastest wall time of each of ``fns`` over ``repeat`` rounds that run them in turn, seconds.
+
+    Interleaved, so a machine whose speed drifts (a shared VM) slows every contender alike: timing one
+    after the other let a slow minute land on one side of a ratio."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            gc.collect()
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [min(t) for t in times]
 
 
 def random_walk_klines(n: int, step_ms: int = MINUTE_MS, seed: int = 7) -> pl.DataFrame:
