@@ -434,8 +434,8 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int, trial_sharpe_var: float) 
 
 
 def bh_adjust(pvalues: ArrayLike) -> F64:
-    """Benjamini–Hochberg adjusted p-values (q-values) controlling the false discovery rate.
-
+    """Benjamini–Hochberg adjusted p-values (q-values) controlling the false discovery rate:
+    :func:`scipy.stats.false_discovery_control` (``method="bh"``) over the p-values that are not NaN;
     NaN p-values are left NaN and not counted. ``q_(i) = min_{j ≥ i} p_(j) · m / j``, capped at 1.
 
     References
@@ -445,16 +445,8 @@ def bh_adjust(pvalues: ArrayLike) -> F64:
     p = _f(pvalues)
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
-    m = int(ok.sum())
-    if m == 0:
-        return out
-    pv = p[ok]
-    order = np.argsort(pv)
-    ranked = pv[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    res = np.empty(m)
-    res[order] = np.minimum(q, 1.0)
-    out[ok] = res
+    if ok.any():
+        out[ok] = st.false_discovery_control(p[ok], method="bh")
     return out
 
 

@@ -259,7 +259,6 @@ def test_cli_rejects_bad_arguments(tmp_path: Path) -> None:
 
 
 def test_cli_imports_into_the_store(tmp_path: Path, server: ArchiveServer) -> None:
-    pytest.importorskip("perpscope.ingest.importer")
     from perpscope.store import Lake
     from perpscope.store.reader import read
 
