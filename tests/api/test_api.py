@@ -11,7 +11,7 @@ import pytest
 
 from perpscope.api.params import LADDER_MS, ApiError, Limits, check_range, pick_every
 from perpscope.cli.demo import demo_data_dir
-from perpscope.core.format import REGIME_COLOURS
+from perpscope.core.palette import REGIME_COLOURS
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS
 from perpscope.regimes import LABELS
 

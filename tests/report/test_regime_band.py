@@ -8,7 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
-from perpscope.core.format import REGIME_COLOURS
+from perpscope.core.palette import REGIME_COLOURS
 from perpscope.regimes import LABELS
 from perpscope.report.html import heatmap_html
 from perpscope.report.regime_band import add_regime_band, band_traces

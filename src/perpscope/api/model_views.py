@@ -14,7 +14,7 @@ from typing import Any
 import polars as pl
 
 from perpscope.assemble import StoreInputError
-from perpscope.core.format import REGIME_COLOURS
+from perpscope.core.palette import REGIME_COLOURS
 from perpscope.heatmap import BracketError
 from perpscope.regimes import classify, episodes
 

@@ -13,7 +13,7 @@ import textwrap
 import plotly.graph_objects as go
 import polars as pl
 
-from perpscope.core.format import REGIME_COLOURS, UNKNOWN_REGIME_COLOUR
+from perpscope.core.palette import REGIME_COLOURS, UNKNOWN_REGIME_COLOUR
 from perpscope.regimes import LABELS
 
 
