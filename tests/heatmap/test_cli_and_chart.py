@@ -29,6 +29,7 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.display import _final_by_leverage, leverage_books
 from perpscope.ingest.importer import import_paths
+from perpscope.report.chart_files import write_chart
 from perpscope.report.heat_scale import (
     DECADES,
     HEAT_COLOURSCALE,
@@ -45,7 +46,6 @@ from perpscope.report.heatmap_chart import (
     LABEL_GAP_PX,
     heatmap_figure,
     quote_of,
-    write_heatmap,
 )
 from perpscope.store import Lake
 
@@ -122,7 +122,7 @@ def test_chart_has_heatmap_candles_map_and_zones(sol_1h: dict, tmp_path: Path) -
     kinds = {type(t).__name__ for t in fig.data}
     assert {"Heatmap", "Candlestick", "Bar", "Scatter"} <= kinds
     assert isinstance(fig, go.Figure)
-    p = write_heatmap(fig, tmp_path / "x" / "chart.html")
+    p = write_chart(fig, tmp_path / "x" / "chart.html")
     assert p.stat().st_size > 100_000  # plotly.js inlined: opens offline
 
 

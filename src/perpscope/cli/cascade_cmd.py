@@ -25,7 +25,7 @@ from perpscope.cli.output import fragility_table
 from perpscope.core.format import json_safe, pct_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
 from perpscope.report.cascade_chart import cascade_figure
-from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
+from perpscope.report.chart_files import check_chart_path, write_chart
 from perpscope.store import Lake
 
 #: Kept importable from here; defined in :mod:`perpscope.assemble.cascade`.
@@ -122,7 +122,7 @@ def cascade(
             "fragility": frag.to_dicts(),
         }
         typer.echo(json.dumps(json_safe(doc)))
-        write_heatmap(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
+        write_chart(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
         return
     con = console()
     con.print(
@@ -134,5 +134,5 @@ def cascade(
     con.print(f"open {side} notional at risk (mean over books): {usd_text(res.open_usd)}")
     con.print(summary_table(res.summary()))
     con.print(fragility_table(frag))
-    write_heatmap(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
+    write_chart(cascade_figure(res, frag, title=f"{venue} {symbol}: {sh.label()} shock"), path)
     err_console().print(f"wrote {path}")

@@ -33,7 +33,7 @@ from perpscope.core.time import DAY_MS, interval_label, ms_to_iso
 from perpscope.ingest.importer import import_paths
 from perpscope.regimes import classify, episodes, reading
 from perpscope.report.cascade_chart import fragility_figure
-from perpscope.report.heatmap_chart import write_heatmap
+from perpscope.report.chart_files import write_chart
 from perpscope.report.html import heatmap_html, write_overview
 from perpscope.report.overview import SymbolView, collect_overview, liquidation_table
 from perpscope.store import Lake
@@ -424,7 +424,7 @@ class DemoHeatmap:
 
 def _write_png(fig: go.Figure, path: Path) -> Path | None:
     try:
-        return write_heatmap(fig, path)
+        return write_chart(fig, path)
     except Exception as e:  # kaleido/Chromium trouble must not end the demo: the HTML is written
         err_console().print(f"[yellow]note:[/] no PNG of the heatmap ({e})")
         return None
@@ -441,5 +441,5 @@ def demo_heatmap(
     fig = view.figure()
     stem = f"heatmap-{HEATMAP_SYMBOL.replace('-PERP', '').replace('-', '')}"
     job = pool.submit(_write_png, fig, out / f"{stem}.png") if png and shutil.which("chromium") else None
-    page = write_heatmap(fig, out / f"{stem}.html")
+    page = write_chart(fig, out / f"{stem}.html")
     return DemoHeatmap(view, page, job)

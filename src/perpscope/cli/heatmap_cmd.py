@@ -44,7 +44,7 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
-from perpscope.report.heatmap_chart import check_chart_path, write_heatmap
+from perpscope.report.chart_files import check_chart_path, write_chart
 
 
 class _ShowByDefault(TyperGroup):
@@ -150,7 +150,7 @@ def heatmap(
             )
         )
         if out is not None:
-            write_heatmap(hm.figure(with_map=liq_map), out)
+            write_chart(hm.figure(with_map=liq_map), out)
         return
     con.print(hm.headline)
     con.print(zone_table(hm.zones))
@@ -158,7 +158,7 @@ def heatmap(
         con.print(f"[dim]  · {escape(line)}[/]", highlight=False)
     if out is not None:
         try:
-            write_heatmap(hm.figure(with_map=liq_map), out)
+            write_chart(hm.figure(with_map=liq_map), out)
         except Exception as e:  # PNG export needs a Chromium for kaleido to drive
             hint = " Write .html instead (works offline)." if out.suffix.lower() == ".png" else ""
             raise fail(f"could not write {out}: {e}.{hint}") from e

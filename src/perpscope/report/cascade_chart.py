@@ -1,6 +1,6 @@
 """The cascade simulator as a plotly figure: price-path fan, liquidations by round, fragility curve.
 
-Write it with :func:`perpscope.report.heatmap_chart.write_heatmap` (HTML, plotly.js inline).
+Write it with :func:`perpscope.report.chart_files.write_chart` (HTML, plotly.js inline).
 """
 
 from __future__ import annotations

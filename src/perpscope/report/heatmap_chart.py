@@ -14,8 +14,6 @@ read the same number:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
@@ -367,43 +365,3 @@ def _draw_map(
         }
     fig.update_yaxes(title_text="USD per row", tickprefix="$", exponentformat="B", row=2, col=1)
     fig.update_yaxes(title_text="cumulative USD", tickprefix="$", exponentformat="B", row=3, col=1)
-
-
-#: The narrowest the HTML page draws the chart (px); narrower windows scroll sideways.
-PAGE_MIN_WIDTH = 960
-
-#: What :func:`write_heatmap` can write: interactive HTML or a PNG picture.
-CHART_SUFFIXES = (".html", ".htm", ".png")
-
-
-def check_chart_path(path: Path) -> Path:
-    """``path`` if :func:`write_heatmap` can write it; ValueError saying what it takes otherwise (check
-    before a long computation, so a typo costs nothing)."""
-    if path.suffix.lower() not in CHART_SUFFIXES:
-        raise ValueError(
-            f"cannot write a chart to {path}: expected a file ending in {', '.join(CHART_SUFFIXES)}"
-        )
-    return path
-
-
-def write_heatmap(fig: go.Figure, path: Path) -> Path:
-    """Write ``fig`` as interactive HTML (plotly.js inline, works offline), or PNG when ``path`` ends
-    in ``.png`` (kaleido drives a local Chromium: Debian's ``chromium`` package)."""
-    check_chart_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".png":
-        # Plotly's 700 px default squeezes the side panel into the colour bar; draw at a screen's width.
-        fig.write_image(path, width=1400, height=fig.layout.height or HEIGHT)
-    else:
-        # A desktop chart of three panels and three legends: on a phone it keeps PAGE_MIN_WIDTH and scrolls
-        # sideways rather than squeezing legends onto titles (the dashboard is the phone view).
-        fig.write_html(
-            path,
-            include_plotlyjs=True,
-            full_html=True,
-            post_script=(
-                "var gd = document.getElementById('{plot_id}'); "
-                f"gd.style.minWidth = '{PAGE_MIN_WIDTH}px'; Plotly.Plots.resize(gd);"
-            ),
-        )
-    return path
