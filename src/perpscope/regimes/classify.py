@@ -9,19 +9,9 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.core.time import interval_label
-from perpscope.regimes._util import (
-    SID,
-    lagged,
-    numbered,
-    pct_expr,
-    pp_expr,
-    prepare,
-    rate_expr,
-    usd_expr,
-    with_window_any,
-    with_window_sums,
-)
 from perpscope.regimes.config import LABELS, RegimeConfig
+from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
+from perpscope.regimes.grid import SID, lagged, numbered, prepare, with_window_any, with_window_sums
 
 #: The numeric evidence columns :func:`classify` adds (see its Returns section).
 EVIDENCE_COLUMNS: tuple[str, ...] = (

@@ -10,8 +10,8 @@ import polars as pl
 
 from perpscope.metrics.frames import KEYS
 from perpscope.metrics.grid_windows import as_float, grid_corr, grid_sum, series_starts, to_series
-from perpscope.regimes._util import SID, prepare, rows_in
 from perpscope.regimes.config import RegimeConfig
+from perpscope.regimes.grid import SID, prepare, rows_in
 
 FLOW_COLUMNS: tuple[str, ...] = (
     "perp_volume_w_usd",

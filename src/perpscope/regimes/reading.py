@@ -7,10 +7,10 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.metrics.frames import KEYS
-from perpscope.regimes._util import prepare
 from perpscope.regimes.classify import classify, episodes
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.flow import flow_hierarchy
+from perpscope.regimes.grid import prepare
 from perpscope.regimes.treadmill import circuit_breakers, treadmill
 
 

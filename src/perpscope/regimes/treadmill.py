@@ -14,10 +14,11 @@ import polars as pl
 
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.metrics.frames import KEYS, TS
-from perpscope.regimes._util import pct, prepare, rows_in, series_slices, usd
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
+from perpscope.regimes.evidence_text import pct, usd
 from perpscope.regimes.flow import spot_volume
+from perpscope.regimes.grid import prepare, rows_in, series_slices
 
 _F = np.ndarray  # float64 arrays of one series
 
