@@ -24,7 +24,7 @@ body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;
 background:#fafbfc}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 6px}
 p.sub{color:#5b6473;margin:0 0 16px}
-table{border-collapse:collapse;font-size:13px;background:#fff}
+table{border-collapse:collapse;font-size:13px;background:#fff;display:block;max-width:100%;overflow-x:auto}
 th,td{padding:5px 10px;border-bottom:1px solid #e3e6ea;text-align:right;white-space:nowrap}
 th{background:#f0f2f5} td.l,th.l{text-align:left}
 .pos{color:#0b7a3e}.neg{color:#b3261e}.na{color:#9aa1ab}
@@ -146,7 +146,8 @@ def symbol_figure(v: SymbolView) -> go.Figure:
             "y": -0.06,
             "yanchor": "top",
             "font": {"size": 11},
-            "title": {"text": "regime band (hover a segment for its evidence):"},
+            # the title on its own line: beside it, a phone's width pushed the entries off the chart
+            "title": {"text": "regime band (hover a segment for its evidence):", "side": "top"},
         },
     )
     fig.update_yaxes(title_text="%", row=fr, col=1)
