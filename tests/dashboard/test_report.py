@@ -84,3 +84,28 @@ def test_report_renders_every_chart_with_data(report: Path) -> None:
     assert "Download plot as a PNG" in buttons  # Plotly's client-side PNG export
     assert not any("Share" in t for t in buttons)  # no upload to a cloud service
     assert not errors, errors
+
+
+def test_report_json_is_the_pages_data(report: Path) -> None:
+    """``--format json`` writes the data the page embeds: the bars of the bundled 5m file's range."""
+    import json
+
+    from perpscope.cli.main import app
+
+    data = report.parent.parent / "data"
+    out = report.parent / "report.json"
+    args = ["--data-dir", str(data), "report", "BTCUSDT", "--from", "2025-10-06", "--to", "2025-10-16"]
+    r = CliRunner().invoke(app, [*args, "--format", "json", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(out.read_text())
+    src = demo_data_dir() / "BTCUSDT_perp_5m_20251006_20251015.csv.gz"
+    raw = pl.read_csv(gzip.decompress(src.read_bytes())).sort("open_time_ms")
+    cols, step = doc["series"]["columns"], doc["series"]["every_ms"]
+    per_bar = step // 300_000  # 5m rows per bar of the page
+    # the page's first bar, resampled from the raw file's first 5m rows (computed here, not by perpscope)
+    first = raw.head(per_bar)
+    assert cols["ts_ms"][0] == raw["open_time_ms"][0]
+    assert cols["close"][0] == first["close"][-1] and cols["high"][0] == first["high"].max()
+    assert doc["series"]["rows"] == raw.height // per_bar
+    page = report.read_text()
+    assert f'"rows":{doc["series"]["rows"]}' in page.replace(" ", "")  # the page embeds the same answer

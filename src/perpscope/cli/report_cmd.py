@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from perpscope.api import ApiError, DataSource, Limits
+from perpscope.api.json_response import encode
 from perpscope.api.params import check_symbol, check_time, check_venue
 from perpscope.api.views import dashboard_view, make_query, market
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
@@ -35,13 +36,25 @@ def report(
     venue: Annotated[
         str, typer.Option(help="Venues: one (binance) or all (OI and liquidations summed over them).")
     ] = "binance",
-    out: Annotated[Path, typer.Option("--out", "-o", help="HTML file to write.")] = Path("report.html"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="File to write (default: report.html; with --format json: stdout)."),
+    ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="html (the page) or json (its data: the /api/v1/dashboard answer, provenance in).",
+        ),
+    ] = "html",
     max_points: Annotated[
         int, typer.Option(help="Bars per series at most (server-side downsampling).")
     ] = 1_500,
 ) -> None:
     """Write a self-contained HTML report of SYMBOL: price with the liquidation heatmap, OI, funding,
     liquidations, ratios, regimes, hot zones and the cascade curve (each chart: PNG export button)."""
+    if fmt not in ("html", "json"):
+        raise fail(f"--format must be html or json, got {fmt!r}")
     src = DataSource(reading_lake(ctx))
     limits = Limits()
     try:
@@ -58,6 +71,17 @@ def report(
         notes = market(src, q)[0].notes  # cached by the view above: the page's provenance
     except ApiError as e:
         raise fail(e.message) from None
+    if fmt == "json":  # the same bytes the API answers (numpy-aware, NaN as null)
+        doc = encode(data)
+        if out is None:
+            typer.echo(doc.decode())
+        else:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(doc)
+            err_console().print(f"wrote [bold]{out}[/] ({len(doc) / 1e6:.1f} MB)")
+        print_notes(notes, to_stderr=True)
+        return
+    out = out or Path("report.html")
     title = f"perpscope — {q.venue} {q.canonical}, {ms_to_iso(q.start_ms)} → {ms_to_iso(q.end_ms)} UTC"
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
