@@ -9,9 +9,6 @@ synthetic values, real shapes), written to a temporary store.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +18,7 @@ import httpx
 import numpy as np
 
 from benchmarks.bench_heatmap import year_of_records
-from benchmarks.common import Result, best_of
+from benchmarks.common import Result, best_of, served_store
 from perpscope.api import DataSource, Limits
 from perpscope.api.views import dashboard_view, make_query
 from perpscope.records import RECORDS
@@ -30,12 +27,6 @@ from perpscope.store import Lake
 CLIENTS = 50
 LOAD_REQUESTS = 1_000
 REPEATS = 60
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _store(root: Path) -> Lake:
@@ -77,22 +68,9 @@ def run() -> list[Result]:
     with tempfile.TemporaryDirectory(prefix="perpscope-bench-api-") as tmp:
         root = Path(tmp) / "data"
         lake = _store(root)
-        port = _port()
-        code = (
-            "import sys, uvicorn; from pathlib import Path; from perpscope.cli.serve_cmd import build_app; "
-            f"uvicorn.run(build_app(Path({str(root)!r}), port={port}), host='127.0.0.1', port={port}, "
-            "log_level='warning')"
-        )
-        proc = subprocess.Popen([sys.executable, "-c", code])
-        base = f"http://127.0.0.1:{port}/api/v1"
         q = "venue=binance&symbol=BTC-USDT-PERP&from=2024-01-01&to=2025-01-01"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with served_store(root, stop_timeout_s=10) as server:
+            base = server.base
             with httpx.Client(timeout=120) as c:
                 t = time.perf_counter()
                 first = c.get(f"{base}/dashboard?{q}")
@@ -107,9 +85,6 @@ def run() -> list[Result]:
             wall, errors, load_lat = _load(f"{base}/dashboard?{q}", LOAD_REQUESTS, CLIENTS)
             # the same load on the smallest answer: what the loopback client and server plumbing cost
             wall_h, errors_h, _ = _load(f"{base}/version", LOAD_REQUESTS, CLIENTS)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=10)
 
         def uncached() -> None:
             src = DataSource(lake)

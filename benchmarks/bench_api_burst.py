@@ -21,9 +21,6 @@ timed unit test. ``python -m benchmarks.bench_api_burst`` prints the figures (Li
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +30,7 @@ import httpx
 import numpy as np
 
 from benchmarks.bench_store_info import shared_data_dir
-from benchmarks.common import Result, best_of
+from benchmarks.common import Result, best_of, served_store
 from perpscope.api import DataSource, Limits
 from perpscope.api.views import dashboard_view, make_query
 from perpscope.assemble.cascade import fragility_provider
@@ -52,12 +49,6 @@ SYMBOL = "BTC-USDT-PERP"
 T_FIRST = 1_717_200_000_000  # 2024-06-01: the windows slide a day at a time from here (open interest,
 # funding, liquidations and margin brackets all known: every view is computed in full)
 WINDOW_MS = 30 * DAY_MS
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _mem(pid: int) -> dict[str, int]:
@@ -108,21 +99,8 @@ def run() -> list[Result]:
         root = Path(tmp) / "data"
         lake = Lake(root)
         assert not import_paths([shared], lake).failed
-        port = _port()
-        code = (
-            "import uvicorn; from pathlib import Path; from perpscope.cli.serve_cmd import build_app; "
-            f"uvicorn.run(build_app(Path({str(root)!r}), port={port}), host='127.0.0.1', port={port}, "
-            "log_level='warning')"
-        )
-        proc = subprocess.Popen([sys.executable, "-c", code])
-        base = f"http://127.0.0.1:{port}/api/v1"
-        try:
-            for _ in range(300):
-                try:
-                    httpx.get(f"{base}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+        with served_store(root) as server:
+            base, proc = server.base, server.proc
             # warm-up: imports, JIT-compiled kernels and the store's catalogue, once
             warm = _fire(base, [_window(-1)], 1)
             assert warm[1] == [200], warm
@@ -133,9 +111,6 @@ def run() -> list[Result]:
             after = _mem(proc.pid)["VmRSS"]
             fresh = _window(BURST + 100)
             wall_same, codes_same, _ = _fire(base, [fresh] * IDENTICAL, IDENTICAL)
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
 
         src, lim, cascade = DataSource(lake), Limits(), fragility_provider(root)
         k = iter(range(BURST + 200, BURST + 400))

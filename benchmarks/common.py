@@ -2,16 +2,58 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 T0 = 1704067200000  # 2024-01-01 00:00 UTC
 MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True)
+class Served:
+    """A ``perpscope`` API server running in its own process: its ``/api/v1`` address and the process."""
+
+    base: str
+    proc: subprocess.Popen[bytes]
+
+
+@contextlib.contextmanager
+def served_store(root: Path, stop_timeout_s: float = 30.0) -> Iterator[Served]:
+    """The real API app over the store at ``root``, under uvicorn on a free 127.0.0.1 port in a child
+    process, once ``/health`` answers; stopped on exit."""
+    import httpx
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    code = (
+        "import uvicorn; from pathlib import Path; from perpscope.cli.serve_cmd import build_app; "
+        f"uvicorn.run(build_app(Path({str(root)!r}), port={port}), host='127.0.0.1', port={port}, "
+        "log_level='warning')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    base = f"http://127.0.0.1:{port}/api/v1"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(f"{base}/health", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield Served(base, proc)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=stop_timeout_s)
 
 
 @dataclass
