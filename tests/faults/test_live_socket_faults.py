@@ -21,7 +21,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance"))
 
-from binance_data import ws_examples
+from binance_data import closed_kline_frame, ws_examples
 from binance_servers import FakeBinanceRest
 from websockets.asyncio.server import ServerConnection, serve
 
@@ -355,14 +355,6 @@ def test_restart_gap_larger_than_the_rest_limit_is_listed_not_fetched(lake: Lake
         assert "perpscope download" in (col.venues["binance"].last_error or "")
 
 
-def kline(t: int) -> str:
-    """A closed 1-minute kline frame opening at ``t`` (the shape of Binance's documented example)."""
-    k = ws_examples()["kline"]
-    # Binance's documented example bar has its low above its open: the sink's checks would drop it
-    bar = {**k["k"], "t": t, "T": t + 59_999, "x": True, "l": "0.0005"}
-    return json.dumps({**k, "s": "BTCUSDT", "k": bar})
-
-
 def test_bars_closed_while_no_collector_ran_are_filled_on_restart(lake: Lake) -> None:
     """Run 1 stores closed bars 0–2; bars 3–5 close while it is down; run 2's socket starts at bar 6."""
     m = 60_000
@@ -375,14 +367,14 @@ def test_bars_closed_while_no_collector_ran_are_filled_on_restart(lake: Lake) ->
         run_once(
             lake,
             rest,
-            [kline(t0 + i * m) for i in range(3)],
+            [closed_kline_frame(t0 + i * m) for i in range(3)],
             ["klines"],
             lambda c: written(c, "candles") >= 3,
         )
         col = run_once(
             lake,
             rest,
-            [kline(t0 + 6 * m)],
+            [closed_kline_frame(t0 + 6 * m)],
             ["klines"],
             lambda c: written(c, "candles") >= 4 and c.streams[("binance", "klines")].gaps_filled >= 1,
         )

@@ -25,7 +25,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance"))
 
-from binance_data import force_order_messages, ws_examples
+from binance_data import closed_kline_frame, force_order_messages, ws_examples
 from binance_servers import FakeBinanceRest, FakeBinanceWs
 
 from perpscope.ingest.live import Collector, LiveConfig, status_path
@@ -315,19 +315,12 @@ def test_kill_9_loses_at_most_the_unflushed_batch_and_never_corrupts_the_store(t
     assert lost <= rate * (flush_s + 0.5) + 500, f"lost {lost} messages"
 
 
-def kline(t: int) -> str:
-    k = ws_examples()["kline"]
-    # Binance's documented example bar has its low above its open: the sink's checks would drop it
-    bar = {**k["k"], "t": t, "T": t + 59_999, "x": True, "l": "0.0005"}
-    return json.dumps({**k, "s": "BTCUSDT", "k": bar})
-
-
 def test_kline_gap_after_reconnect_is_filled_by_rest(lake: Lake) -> None:
     m = 60_000
     t0 = T0 // m * m
 
     def script(n: int) -> tuple[list[str], str]:
-        return ([kline(t0)], "close") if n == 0 else ([kline(t0 + 4 * m)], "hold")
+        return ([closed_kline_frame(t0)], "close") if n == 0 else ([closed_kline_frame(t0 + 4 * m)], "hold")
 
     async def go() -> None:
         with FakeBinanceRest() as rest:

@@ -15,6 +15,15 @@ def ws_examples() -> dict[str, Any]:
     return json.loads((FIXTURES / "ws_examples.json").read_text())
 
 
+def closed_kline_frame(t: int, symbol: str = "BTCUSDT") -> str:
+    """A closed 1-minute ``kline`` websocket frame opening at ``t`` (ms), in the shape of Binance's
+    documented example. That example bar has its low above its open, which the store's checks refuse,
+    so the low is set below every other price."""
+    k = ws_examples()["kline"]
+    bar = {**k["k"], "t": t, "T": t + 59_999, "x": True, "l": "0.0005"}
+    return json.dumps({**k, "s": symbol, "k": bar})
+
+
 def rest_examples() -> dict[str, Any]:
     return json.loads((FIXTURES / "rest_examples.json").read_text())
 
