@@ -22,7 +22,7 @@ from perpscope.core.errors import PerpscopeError, VenueError
 from perpscope.ingest.live_feed import LiveFeed, feed_streams, feed_symbols
 from perpscope.ingest.sink import Sink, StreamStatus
 from perpscope.ingest.status_writer import LiveStatus
-from perpscope.records import CANDLES, TRADES
+from perpscope.records import CANDLES, TRADES, RecordType
 from perpscope.store import Lake
 from perpscope.store.reader import read
 
@@ -148,26 +148,33 @@ class GapFiller:
             self._trade_fillers.discard(key)
 
     async def _fill_trades(self, feed: LiveFeed, st: StreamStatus, symbol: str, a: int, b: int) -> None:
-        try:
-            df = await feed.fill_trades(symbol, a, b)
-        except (VenueError, OSError, ValueError) as exc:
-            self.status.unfilled(st, a, b)
-            self.status.venues[feed.venue].last_error = f"trade gap {a}..{b} not filled: {exc}"
-            return
-        self.sink.add_frame(TRADES, df)
-        st.gaps_filled += 1
-        st.rows_filled += df.height
+        await self._fill(st, feed.venue, TRADES, feed.fill_trades(symbol, a, b), a, b, f"trade gap {a}..{b}")
 
     async def _fill_klines(self, feed: LiveFeed, st: StreamStatus, symbol: str, start: int, end: int) -> None:
-        if end <= start:
-            return
+        if end > start:
+            await self._fill(
+                st, feed.venue, CANDLES, feed.fill_klines(symbol, start, end), start, end, "kline gap"
+            )
+
+    async def _fill(
+        self,
+        st: StreamStatus,
+        venue: str,
+        record: RecordType,
+        fetch: Awaitable[pl.DataFrame],
+        a: int,
+        b: int,
+        what: str,
+    ) -> None:
+        """Await one REST fill of the gap ``a..b`` (trade ids or ms) and queue its rows; a fill the venue
+        cannot give is listed as unfilled with the reason."""
         try:
-            df = await feed.fill_klines(symbol, start, end)
+            df = await fetch
         except (VenueError, OSError, ValueError) as exc:
-            self.status.unfilled(st, start, end)
-            self.status.venues[feed.venue].last_error = f"kline gap not filled: {exc}"
+            self.status.unfilled(st, a, b)
+            self.status.venues[venue].last_error = f"{what} not filled: {exc}"
             return
-        self.sink.add_frame(CANDLES, df)
+        self.sink.add_frame(record, df)
         st.gaps_filled += 1
         st.rows_filled += df.height
 
