@@ -11,16 +11,11 @@ from __future__ import annotations
 
 import difflib
 
+from perpscope.core.format import date_text
 from perpscope.records import compact
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage_of
 from perpscope.store.selection import Selection, selected_partitions
-
-
-def _day(ms: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d")
 
 
 def holdings_text(lk: Lake, canonicals: list[str], limit: int = 8) -> str:
@@ -34,7 +29,7 @@ def holdings_text(lk: Lake, canonicals: list[str], limit: int = 8) -> str:
     for (record,), rows in cov.group_by("record", maintain_order=True):
         spans = [
             f"{'' if r['series'] in ('-', '') else str(r['series']).replace('trade ', '') + ' '}"
-            f"{_day(r['first_ms'])}→{_day(r['last_ms'])}"
+            f"{date_text(r['first_ms'], minutes=False)}→{date_text(r['last_ms'], minutes=False)}"
             for r in rows.iter_rows(named=True)
         ]
         venues = ",".join(sorted(set(rows.get_column("venue").to_list())))

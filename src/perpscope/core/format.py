@@ -8,6 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from perpscope.core.time import ms_to_iso
+
 #: What a view shows where the store holds no value.
 MISSING = "–"
 
@@ -89,12 +91,10 @@ def ratio_text(x: float | None) -> str:
 
 
 def date_text(ms: int, *, year: bool = True, minutes: bool = True) -> str:
-    """Instant (int ms UTC) → ``"2025-10-10 21:00"`` (``year=False``: ``"10-10 21:00"``, where a heading
-    already names the year; ``minutes=False``: the date only)."""
-    import datetime as dt
-
-    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    text = t.strftime("%Y-%m-%d %H:%M" if minutes else "%Y-%m-%d")
+    """Instant (int ms UTC) → ``"2025-10-10 21:00"`` (:func:`perpscope.core.time.ms_to_iso`;
+    ``year=False``: ``"10-10 21:00"``, where a heading already names the year; ``minutes=False``: the
+    date only)."""
+    text = ms_to_iso(ms) if minutes else ms_to_iso(ms)[:10]
     return text if year else text[5:]
 
 
