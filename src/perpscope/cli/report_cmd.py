@@ -71,22 +71,24 @@ def report(
         notes = market(src, q)[0].notes  # cached by the view above: the page's provenance
     except ApiError as e:
         raise fail(e.message) from None
-    if fmt == "json":  # the same bytes the API answers (numpy-aware, NaN as null)
-        doc = encode(data)
-        if out is None:
-            typer.echo(doc.decode())
-        else:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_bytes(doc)
-            err_console().print(f"wrote [bold]{out}[/] ({len(doc) / 1e6:.1f} MB)")
+    if fmt == "json" and out is None:  # the same bytes the API answers (numpy-aware, NaN as null)
+        typer.echo(encode(data).decode())
         print_notes(notes, to_stderr=True)
         return
     out = out or Path("report.html")
+    doc = encode(data) if fmt == "json" else None
     title = f"perpscope — {q.venue} {q.canonical}, {ms_to_iso(q.start_ms)} → {ms_to_iso(q.end_ms)} UTC"
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(report_html(data, title), encoding="utf-8")
+    tmp = out.with_name(out.name + ".tmp")  # written whole, then renamed: no half file under the name
+    if doc is not None:
+        tmp.write_bytes(doc)
+    else:
+        tmp.write_text(report_html(data, title), encoding="utf-8")
     tmp.replace(out)
+    if doc is not None:
+        err_console().print(f"wrote [bold]{out}[/] ({len(doc) / 1e6:.1f} MB)")
+        print_notes(notes, to_stderr=True)
+        return
     hidden = [k for k in ("heatmap", "regimes", "cascade") if not data[k].get("available")]
     err_console().print(
         f"wrote [bold]{out}[/] ({out.stat().st_size / 1e6:.1f} MB, {data['series']['rows']:,} bars of "
