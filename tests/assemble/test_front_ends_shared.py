@@ -191,3 +191,21 @@ def test_overview_reads_what_metrics_reads(shared_store: Path, scope: str) -> No
     assert v.summary.price_close == rows[-1]["close"]
     oi = [r["oi_usd"] for r in rows if r["oi_usd"] is not None]
     assert v.summary.oi_usd_end == oi[-1] and v.summary.oi_usd_start == oi[0]
+
+
+def test_metrics_table_at_80_columns_shows_the_funding_there_is_and_no_empty_column(
+    shared_store: Path,
+) -> None:
+    """At scope all nothing settles (the OI-weighted rate is sampled): the 80-column table shows the
+    sampled rate among its first columns and gives no width to a column with no value in its bars."""
+    args = ["--data-dir", str(shared_store), "metrics", "BTCUSDT", "--venue", "all"]
+    args += ["--from", "2025-10-08", "--to", "2025-10-12", "--rows", "6"]
+    r = CliRunner(env={"COLUMNS": "80"}).invoke(app, args)
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    head = next(line for line in lines if "bar (UTC)" in line)
+    assert "sampled/8h" in head and "funding/8h" not in head
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.startswith("│ 2025")]
+    assert len(rows) == 6 and max(len(line) for line in lines) <= 80
+    for col in range(1, len(rows[0])):
+        assert any(row[col] != "–" for row in rows), head

@@ -64,7 +64,13 @@ def metrics(
     t = fitted_table(
         f"{mp.view.canonical} · {mp.view.scope.label}: metrics per {every} bar (latest {shown.height})",
         ("bar (UTC)", [date_text(ms) for ms in shown["ts_ms"].dt.epoch("ms")]),
-        [c for c in METRIC_COLUMNS if c.name in panel.columns],
+        # a column without a value in the bars shown takes no width (at scope all the settled rate is
+        # empty and the sampled one carries the funding)
+        [
+            c
+            for c in METRIC_COLUMNS
+            if c.name in shown.columns and shown.get_column(c.name).is_not_null().any()
+        ],
         shown.to_dicts(),
         con.width,
         "every column: --format csv or json",
@@ -81,6 +87,7 @@ def _yes(x: object) -> str:
 METRIC_COLUMNS = (
     Column("close", "close", price_text),
     Column("funding_rate_8h", "funding/8h", rate_text),
+    Column("funding_sampled_8h", "sampled/8h", rate_text),  # where nothing settled: scope all, OI-weighted
     Column("oi_usd", "OI", usd_text),
     Column("oi_usd_chg_1d", "OI Δ1d", lambda x: pct_text(x, 1)),
     Column("liq_long_usd", "liq long", usd_text),
@@ -89,5 +96,4 @@ METRIC_COLUMNS = (
     Column("taker_imbalance", "taker imb.", signed_text),
     Column("perp_spot_ratio", "perp/spot", ratio_text),
     Column("liq_burst", "burst", _yes),
-    Column("funding_sampled_8h", "sampled/8h", rate_text),
 )
