@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from perpscope.metrics.grid_windows import (
@@ -41,6 +41,9 @@ def _same(got: np.ndarray, want: list[float], tol: float = 1e-6) -> bool:
 
 @settings(max_examples=80, deadline=None)
 @given(series_lists, st.integers(1, 12), st.integers(1, 6))
+# found by hypothesis: a large value leaves the window, then a constant window (z must be NaN, not 3e5)
+@example([[-0.84, 361.2, None, -1.13, -1.13, 0.0]], 3, 1)
+@example([[43.55, 43.55, 43.55, 0.0]], 3, 1)  # a window equal to the series' first value
 def test_trailing_z_is_the_previous_n_rows_of_the_same_series(
     series: list[list[float | None]], n: int, min_samples: int
 ) -> None:
@@ -51,13 +54,16 @@ def test_trailing_z_is_the_previous_n_rows_of_the_same_series(
             prev = [p for p in s[max(0, i - n) : i] if p is not None]
             z = math.nan
             if v is not None and len(prev) >= max(min_samples, 2):
-                mean = sum(prev) / len(prev)
-                var = sum((p - mean) ** 2 for p in prev) / (len(prev) - 1)
-                # the kernel's constant-window rule: a spread below 1e-10 of the mean square is no spread
+                # centred on the series' first value, as the docstring says the kernel's sums are (a
+                # window equal to that value is then exactly constant, not off by rounding)
                 first = next(p for p in s if p is not None)
-                mean_sq = sum((p - first) ** 2 for p in prev) / len(prev)
+                d = [p - first for p in prev]
+                mean = sum(d) / len(d)
+                var = sum((q - mean) ** 2 for q in d) / (len(d) - 1)
+                # the kernel's constant-window rule: a spread below 1e-10 of the mean square is no spread
+                mean_sq = sum(q * q for q in d) / len(d)
                 if var > 1e-10 * mean_sq:
-                    z = (v - mean) / math.sqrt(var)
+                    z = (v - first - mean) / math.sqrt(var)
             want.append(z)
     assert _same(grid_trailing_z(x, starts, n, min_samples), want)
 

@@ -54,7 +54,8 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
 
     ``(x_i − mean) / std`` with the sample std (ddof = 1) of the non-missing values among rows
     ``i − n … i − 1``; NaN with fewer than ``max(min_samples, 2)`` of them, or where the window's variance
-    is below 1e-10 of its mean square (a constant window, where rounding leaves the score meaningless).
+    is below 1e-10 of its mean square (a constant window, where rounding leaves the score meaningless;
+    a near-constant window is recounted exactly, as the running sums can carry rounding noise).
     The sums are kept centred on the series' first value so they stay small (the same numbers as the
     polars running-sum form in :func:`perpscope.metrics.rolling.add_zscores`).
     """
@@ -90,7 +91,25 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
             if cnt >= need and not np.isnan(xi):
                 mean = s1 / cnt
                 var = (s2 - s1 * mean) / (cnt - 1)
-                if var > 1e-10 * s2 / cnt:
+                sq = s2 / cnt
+                if 0.0 < var <= 1e-6 * sq:
+                    # a near-constant window: a large value that entered and left the running sums can
+                    # leave rounding noise bigger than the true variance, so recount the window exactly
+                    k, t1 = 0, 0.0
+                    for j2 in range(max(a, i - n), i):
+                        if not np.isnan(x[j2]):
+                            k += 1
+                            t1 += x[j2] - c0
+                    mean = t1 / k
+                    t2, sq = 0.0, 0.0
+                    for j2 in range(max(a, i - n), i):
+                        if not np.isnan(x[j2]):
+                            d = x[j2] - c0
+                            t2 += (d - mean) * (d - mean)
+                            sq += d * d
+                    var = t2 / (k - 1)
+                    sq = sq / k
+                if var > 1e-10 * sq:
                     out[i] = (xi - c0 - mean) / np.sqrt(var)
     return out
 
