@@ -61,6 +61,39 @@ def test_notional_is_conserved(seed: int, n: int, n_bins: int) -> None:
     assert added == pytest.approx(left + gone, rel=1e-9, abs=1e-6)
 
 
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**31), n=st.integers(1, 120), n_bins=st.integers(1, 60))
+def test_commit_bars_place_pending_notional_alike(seed: int, n: int, n_bins: int) -> None:
+    # positions enter on commit bars only (the models' netting windows); both kernels agree, and what
+    # was committed is conserved
+    args = _case(seed, n, n_bins, 0.3, 0.2)
+    commit = np.random.default_rng(seed + 7).random(n) < 0.3
+    commit[-1] = True
+    a, b = reference_kernel(*args, commit), numba_kernel(*args, commit)
+    _assert_equal(a, b)
+    added = args[3].sum() + args[4].sum()
+    gone = b.consumed_long.sum() + b.consumed_short.sum() + b.removed.sum()
+    assert added == pytest.approx(b.final_long.sum() + b.final_short.sum() + gone, rel=1e-9, abs=1e-6)
+
+
+def test_positions_of_a_window_enter_on_its_commit_bar() -> None:
+    # bar 0 opens 100 USD long (liq bin 45) but the window commits on bar 1: bar 1's low (4.45) reaches
+    # bin 45 before the position is on the book, so nothing is consumed; bar 2 (low 4.4) consumes it
+    h = np.array([5.0, 5.2, 5.05])
+    lo = np.array([5.0, 4.45, 4.4])
+    entry = np.full(3, 5.0)
+    nl = np.array([100.0, 0, 0])
+    ns = np.zeros(3)
+    keep = np.ones(3)
+    lf, sf, w = np.full((3, 1), 0.9), np.full((3, 1), 1.1), np.array([1.0])
+    snaps = np.ones(3, dtype=bool)
+    commit = np.array([False, True, True])
+    for kern in (reference_kernel, numba_kernel):
+        out = kern(h, lo, entry, nl, ns, keep, lf, sf, w, 0.0, 0.1, 100, snaps, commit)
+        assert out.grid_long[0].sum() == 0.0 and out.grid_long[1, 45] == 100.0
+        assert out.consumed_long.tolist() == [0.0, 0.0, 100.0]
+
+
 def test_fixed_case_by_hand() -> None:
     # grid 0..10 in 100 bins of 0.1; bar 0 opens 100 USD long at entry 5 (factor 0.9 → liq 4.5 → bin 45)
     # and 60 short (factor 1.1 → 5.5 → bin 55); bar 1 trades 4.45–5.2: touches bin 45 (longs consumed),

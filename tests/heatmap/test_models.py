@@ -57,14 +57,32 @@ def test_rules(sol_bars: pl.DataFrame) -> None:
 def test_oi_change_run_conserves_and_consumes(sol_bars: pl.DataFrame) -> None:
     run = run_model(OIChangeModel(), sol_bars)
     o = run.out
-    oi = sol_bars["oi_usd"].to_numpy() / sol_bars["close"].to_numpy()
     assert o.consumed_long.sum() > 0 and o.consumed_short.sum() > 0
-    # conservation: what opened (OI increases × entry) = consumed + removed + left on the books
-    d = np.diff(oi)
-    entry = entry_prices(sol_bars, "typical")[1:]
-    added = np.nansum(np.where(d > 0, d, 0.0) * entry)
+    # conservation: what opened = consumed + removed + left on the books. What opened, computed here
+    # apart: per 4-hour UTC window, the net rise of open interest (USD at each observation's close, in
+    # base units) spread over the window's bars by quote volume (even when there is none), at each bar's
+    # typical price (h + l + c) / 3
+    b = sol_bars.with_columns(
+        (pl.col("oi_usd") / pl.col("close")).alias("oi"),
+        ((pl.col("high") + pl.col("low") + pl.col("close")) / 3).alias("typ"),
+        (pl.col("ts_ms").dt.epoch("ms") // (4 * 3_600_000)).alias("w"),
+        pl.col("volume_quote").fill_null(0.0).alias("vq"),
+    )
+    b = b.with_columns(
+        pl.when(pl.col("vq").sum().over("w") > 0)
+        .then(pl.col("vq") / pl.col("vq").sum().over("w"))
+        .otherwise(1.0 / pl.len().over("w"))
+        .alias("wgt")
+    )
+    per_w = b.group_by("w", maintain_order=True).agg(
+        pl.col("oi").last(), (pl.col("wgt") * pl.col("typ")).sum().alias("entry")
+    )
+    d = per_w["oi"].diff().to_numpy()
+    added = np.nansum(np.where(d > 0, d, 0.0) * per_w["entry"].to_numpy())
+    assert added > 0
     gone = o.consumed_long.sum() + o.consumed_short.sum() + o.removed.sum()
     assert added == pytest.approx(gone + o.final_long.sum() + o.final_short.sum(), rel=1e-9)
+    oi = b["oi"].to_numpy()
     grid = run.grid_frame()
     assert grid.columns == ["ts_ms", "price_lo", "price_hi", "long_usd", "short_usd"]
     assert (grid["price_hi"] > grid["price_lo"]).all()

@@ -9,12 +9,16 @@ bin — longs by their liquidation price, shorts by theirs. Per bar ``t``, in th
    USD consumed is the model's predicted liquidation volume for the bar.
 2. **Remove**: multiply both books by ``keep[t]`` (open-interest decreases close positions
    proportionally; optional time decay).
-3. **Add**: the bar's new long and short notional, spread over the leverage mix, each at its
-   liquidation price ``entry × factor`` (factors from :mod:`perpscope.heatmap.liqprice`).
+3. **Add** (on a *commit* bar): the new long and short notional of every bar since the previous commit
+   bar, spread over the leverage mix, each at its liquidation price ``entry[s] × factor[s]`` (factors
+   from :mod:`perpscope.heatmap.liqprice`). Every bar is a commit bar unless ``commit`` says otherwise:
+   the models commit once per netting window, so the book does not depend on the bar length (positions
+   of a window enter when the window closes, each at the entry price of the bar it opened in).
 4. **Snapshot** the books when ``t`` is a snapshot bar.
 
 New positions are added after consumption: a position opened during a bar is first exposed to the next
-bar's range. A level is consumed when its *bin* is touched (bin-width discretization).
+bar's range. A level is consumed when its *bin* is touched (bin-width discretization). Notional of bars
+after the last commit bar is not added.
 
 Invariant (tested): added USD = consumed + removed + left on the books.
 """
@@ -60,14 +64,17 @@ def reference_kernel(
     width: float,
     n_bins: int,
     snapshots: np.ndarray,
+    commit: np.ndarray | None = None,
 ) -> KernelOut:
     """Readable reference: plain Python loops, the books as lists.
 
     ``long_factor``/``short_factor`` are (n_bars, n_leverages): liquidation price / entry per bar and
     leverage; ``weights`` (n_leverages,) the share of new notional at each leverage (sums to 1);
-    ``snapshots`` (n_bars,) bool.
+    ``snapshots`` (n_bars,) bool; ``commit`` (n_bars,) bool, default every bar.
     """
     n = len(high)
+    commit = np.ones(n, dtype=np.bool_) if commit is None else commit
+    pending = 0  # first bar whose notional is not on the books yet
     longs = [0.0] * n_bins
     shorts = [0.0] * n_bins
     consumed_long = np.zeros(n)
@@ -88,12 +95,18 @@ def reference_kernel(
             longs = [x * keep[t] for x in longs]
             shorts = [x * keep[t] for x in shorts]
             removed[t] = before - (sum(longs) + sum(shorts))
-        # 3. new positions at their liquidation prices
-        for k in range(len(weights)):
-            if new_long[t] > 0.0:
-                longs[_bin(entry[t] * long_factor[t, k], lo, width, n_bins)] += new_long[t] * weights[k]
-            if new_short[t] > 0.0:
-                shorts[_bin(entry[t] * short_factor[t, k], lo, width, n_bins)] += new_short[t] * weights[k]
+        # 3. on a commit bar, the new positions of the bars since the last one, at their liquidation prices
+        if commit[t]:
+            for u in range(pending, t + 1):
+                for k in range(len(weights)):
+                    if new_long[u] > 0.0:
+                        longs[_bin(entry[u] * long_factor[u, k], lo, width, n_bins)] += (
+                            new_long[u] * weights[k]
+                        )
+                    if new_short[u] > 0.0:
+                        j = _bin(entry[u] * short_factor[u, k], lo, width, n_bins)
+                        shorts[j] += new_short[u] * weights[k]
+            pending = t + 1
         # 4. snapshot
         if snapshots[t]:
             grid_long.append(list(longs))
@@ -121,7 +134,7 @@ def _nb_bin(price: float, lo: float, width: float, n_bins: int) -> int:
 
 @njit(cache=True, nogil=True)
 def _numba_kernel(high, low, entry, new_long, new_short, keep, long_factor, short_factor, weights,  # type: ignore[no-untyped-def]
-                  lo, width, n_bins, snapshots):  # fmt: skip
+                  lo, width, n_bins, snapshots, commit):  # fmt: skip
     """Same semantics as :func:`reference_kernel`; O(1) removal via a lazy scale, touched-range pointers.
 
     Books are stored divided by ``scale`` (the product of all ``keep`` so far), so removal is one
@@ -146,6 +159,7 @@ def _numba_kernel(high, low, entry, new_long, new_short, keep, long_factor, shor
     top = -1
     bottom = n_bins
     s = 0
+    pending = 0
     for t in range(n):
         b = _nb_bin(low[t], lo, width, n_bins)
         acc = 0.0
@@ -175,21 +189,24 @@ def _numba_kernel(high, low, entry, new_long, new_short, keep, long_factor, shor
                     shorts[i] *= scale
                 total_raw *= scale
                 scale = 1.0
-        for k in range(n_lev):
-            if new_long[t] > 0.0:
-                j = _nb_bin(entry[t] * long_factor[t, k], lo, width, n_bins)
-                v = new_long[t] * weights[k] / scale
-                longs[j] += v
-                total_raw += v
-                if j > top:
-                    top = j
-            if new_short[t] > 0.0:
-                j = _nb_bin(entry[t] * short_factor[t, k], lo, width, n_bins)
-                v = new_short[t] * weights[k] / scale
-                shorts[j] += v
-                total_raw += v
-                if j < bottom:
-                    bottom = j
+        if commit[t]:
+            for u in range(pending, t + 1):
+                for k in range(n_lev):
+                    if new_long[u] > 0.0:
+                        j = _nb_bin(entry[u] * long_factor[u, k], lo, width, n_bins)
+                        v = new_long[u] * weights[k] / scale
+                        longs[j] += v
+                        total_raw += v
+                        if j > top:
+                            top = j
+                    if new_short[u] > 0.0:
+                        j = _nb_bin(entry[u] * short_factor[u, k], lo, width, n_bins)
+                        v = new_short[u] * weights[k] / scale
+                        shorts[j] += v
+                        total_raw += v
+                        if j < bottom:
+                            bottom = j
+            pending = t + 1
         if snapshots[t]:
             for i in range(n_bins):
                 grid_long[s, i] = longs[i] * scale
@@ -212,15 +229,18 @@ def numba_kernel(
     width: float,
     n_bins: int,
     snapshots: np.ndarray,
+    commit: np.ndarray | None = None,
 ) -> KernelOut:
     """The compiled kernel (numba, cached); arguments as :func:`reference_kernel`."""
     f64 = np.float64
+    commit = np.ones(len(high), dtype=np.bool_) if commit is None else commit
     out = _numba_kernel(
         np.ascontiguousarray(high, f64), np.ascontiguousarray(low, f64), np.ascontiguousarray(entry, f64),
         np.ascontiguousarray(new_long, f64), np.ascontiguousarray(new_short, f64),
         np.ascontiguousarray(keep, f64), np.ascontiguousarray(long_factor, f64),
         np.ascontiguousarray(short_factor, f64), np.ascontiguousarray(weights, f64),
         float(lo), float(width), int(n_bins), np.ascontiguousarray(snapshots, np.bool_),
+        np.ascontiguousarray(commit, np.bool_),
     )  # fmt: skip
     return KernelOut(*out)
 

@@ -20,6 +20,16 @@ share of new leveraged notional is then taken from:
 - ``even``: 0.5.
 
 A rule whose input is missing in a bar falls back to 0.5 for that bar.
+
+Netting windows (why the book does not depend on the bar length): open interest moves up and down
+within hours as positions open and close; differencing it bar by bar counts that churn as new positions,
+so 5-minute bars built books 2–5× those of 1-hour bars over the same span. Both models therefore decide
+flows per *netting window* (``netting_ms``, default 4 h, aligned to UTC; a longer bar is its own
+window): only the window's net open-interest change (or its volume surge) opens or closes positions.
+The window's new notional is spread over its bars in proportion to their quote volume, each part at
+that bar's entry price, and enters the book when the window's last bar closes; the long share is the
+window's (volume-weighted). A window's positions are thus placed as finely as the bars allow, while
+their size is the same at 5m, 1h and 4h (tested on real data in ``tests/heatmap/test_invariance.py``).
 """
 
 from __future__ import annotations
@@ -37,6 +47,9 @@ from perpscope.heatmap.liqprice import BracketTable, binance_isolated_factor, lo
 SideRule = Literal["taker", "ratio", "funding", "even"]
 EntryRule = Literal["typical", "vwap", "close"]
 LiqFormula = Literal["binance-exact", "simple"]
+
+#: Default netting window of the models' flows, ms (4 h: the coarsest bar the invariance is tested at).
+NETTING_MS = 4 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +95,8 @@ class OIChangeModel:
         Share of each new contract's notional counted as leveraged (1.0 = one side of every contract).
     half_life_ms : int or None
         Optional time decay of the book (positions closed for reasons the OI series does not show).
+    netting_ms : int
+        Netting window, ms: open interest changes within it net out (module docstring).
     """
 
     mix: LeverageMix = MIXES["mid"]
@@ -91,6 +106,7 @@ class OIChangeModel:
     position_usd: float = 10_000.0
     leveraged_fraction: float = 1.0
     half_life_ms: int | None = None
+    netting_ms: int = NETTING_MS
     name: str = field(default="oi-change", init=False)
     version: str = field(default="1", init=False)
 
@@ -101,14 +117,14 @@ class TradeFlowModel:
 
     Parameters
     ----------
-    baseline_bars : int
-        Trailing window (bars, excluding the current one) of the median quote volume that counts as
-        ordinary turnover.
+    baseline_windows : int
+        Trailing netting windows (excluding the current one) whose median quote volume counts as
+        ordinary turnover (48 × 4 h = 8 days).
     open_fraction : float
-        Share of the quote volume *above* the baseline taken as newly opened leveraged notional.
+        Share of a window's quote volume *above* the baseline taken as newly opened leveraged notional.
     half_life_ms : int
         Time decay of the book (no OI decreases to close positions).
-    mix, side_rule, entry_rule, liq_formula, position_usd
+    mix, side_rule, entry_rule, liq_formula, position_usd, netting_ms
         As in :class:`OIChangeModel`.
     """
 
@@ -117,9 +133,10 @@ class TradeFlowModel:
     entry_rule: EntryRule = "typical"
     liq_formula: LiqFormula = "binance-exact"
     position_usd: float = 10_000.0
-    baseline_bars: int = 48
+    baseline_windows: int = 48
     open_fraction: float = 0.25
     half_life_ms: int = 7 * 86_400_000
+    netting_ms: int = NETTING_MS
     name: str = field(default="trade-flow", init=False)
     version: str = field(default="1", init=False)
 
@@ -251,34 +268,92 @@ def _factors(
     return lf, sf, w
 
 
-def _flows(model: Model, bars: pl.DataFrame, entry: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per bar: new leveraged notional (USD) and the fraction of the book that survives the bar."""
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The bars grouped into netting windows: ``start`` index of each window's first bar, ``of`` the
+    window of each bar, ``last`` True on each window's last bar (its commit bar)."""
+
+    start: np.ndarray
+    of: np.ndarray
+    last: np.ndarray
+
+    @classmethod
+    def of_bars(cls, ts_ms: np.ndarray, interval_ms: int, netting_ms: int) -> Windows:
+        wid = ts_ms // max(int(netting_ms), int(interval_ms))
+        new = np.concatenate([[True], wid[1:] != wid[:-1]])
+        start = np.flatnonzero(new)
+        last = np.concatenate([new[1:], [True]])
+        return cls(start, np.cumsum(new) - 1, last)
+
+    def sum(self, x: np.ndarray) -> np.ndarray:
+        """Per window: the sum of ``x`` over its bars."""
+        return np.add.reduceat(x, self.start) if len(x) else x
+
+    def shares(self, w: np.ndarray) -> np.ndarray:
+        """Per bar: its share of its window's total ``w`` (NaN or ≤ 0 count as 0; even when none is > 0)."""
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        tot = self.sum(w)[self.of]
+        n = self.sum(np.ones(len(w)))[self.of]
+        return np.where(tot > 0, w / np.where(tot > 0, tot, 1.0), 1.0 / n)
+
+    def at_last(self, x: np.ndarray) -> np.ndarray:
+        """Per window: ``x`` at its last bar."""
+        return x[self.last]
+
+
+def _oi_base(bars: pl.DataFrame) -> np.ndarray:
+    """Open interest in base units per bar. Where only USD is stored, each observation is converted at the
+    close of the bar that first sees it and held until the next one (dividing every bar's USD by its own
+    close would turn price moves into open-interest changes)."""
+    base = _col(bars, "oi_base")
+    usd = bars.get_column("oi_usd").cast(pl.Float64).fill_nan(None)
+    new_obs = usd.is_not_null() & (usd != usd.forward_fill().shift(1)).fill_null(True)
+    conv = (
+        pl.select(pl.when(new_obs).then(usd / bars.get_column("close").cast(pl.Float64)).forward_fill())
+        .to_series()
+        .to_numpy()
+        .astype(np.float64)
+    )
+    return np.where(np.isfinite(base), base, conv)
+
+
+def _flows(
+    model: Model, bars: pl.DataFrame, entry: np.ndarray, win: Windows
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per bar: new leveraged notional (USD) and the fraction of the book that survives the bar.
+
+    Decided per netting window (module docstring): the window's net change, spread over its bars by
+    quote volume; the window's open-interest decrease is applied on its last bar.
+    """
     n = bars.height
     iv = int(bars.get_column("interval_ms")[0])
     decay = 1.0 if model.half_life_ms is None else 0.5 ** (iv / model.half_life_ms)
+    vq = _col(bars, "volume_quote")
+    share = win.shares(vq)
     if isinstance(model, OIChangeModel):
-        base = _col(bars, "oi_base")
-        usd = _col(bars, "oi_usd")
-        oi = np.where(np.isfinite(base), base, usd / _col(bars, "close"))
+        oi = _oi_base(bars)
         if not np.isfinite(oi).any():
             raise HeatmapInputError(
                 "oi-change model: the bars carry no open interest; pass open_interest to model_inputs "
                 "or use the trade-flow model"
             )
-        prev = np.concatenate([[np.nan], oi[:-1]])
-        d = oi - prev
-        ok = np.isfinite(d) & np.isfinite(prev) & (prev > 0)
-        new = np.where(ok & (d > 0), d * entry * model.leveraged_fraction, 0.0)
-        keep = np.where(ok & (d < 0), oi / np.where(ok, prev, 1.0), 1.0) * decay
+        oi_w = win.at_last(pl.Series(oi).fill_nan(None).forward_fill().to_numpy().astype(np.float64))
+        prev = np.concatenate([[np.nan], oi_w[:-1]])
+        ok = np.isfinite(oi_w) & np.isfinite(prev) & (prev > 0)
+        d = np.where(ok, oi_w - prev, 0.0)
+        new = np.maximum(d, 0.0)[win.of] * share * entry * model.leveraged_fraction
+        keep_w = np.where(d < 0, oi_w / np.where(ok, prev, 1.0), 1.0)
+        keep = np.full(n, decay)
+        keep[win.last] *= keep_w
         return new, keep
-    vq = _col(bars, "volume_quote")
     if not np.isfinite(vq).any():
         raise HeatmapInputError("trade-flow model: the bars carry no quote volume (volume_quote)")
-    s = pl.Series(vq).fill_nan(None)
-    base_med = s.shift(1).rolling_median(model.baseline_bars, min_samples=max(2, model.baseline_bars // 4))
-    med = base_med.to_numpy().astype(np.float64)
-    surge = np.where(np.isfinite(med) & np.isfinite(vq), np.maximum(vq - med, 0.0), 0.0)
-    return surge * model.open_fraction, np.full(n, decay)
+    vq_w = win.sum(np.where(np.isfinite(vq), vq, 0.0))
+    nb = model.baseline_windows
+    med = pl.Series(vq_w).shift(1).rolling_median(nb, min_samples=max(2, nb // 4)).to_numpy()
+    med = med.astype(np.float64)
+    surge = np.where(np.isfinite(med), np.maximum(vq_w - med, 0.0), 0.0)
+    return surge[win.of] * share * model.open_fraction, np.full(n, decay)
 
 
 def default_grid(bars: pl.DataFrame, model: Model, n_bins: int = 2000) -> PriceGrid:
@@ -323,9 +398,11 @@ def run_model(
         raise HeatmapInputError("run_model: no bars")
     grid = grid or default_grid(bars, model)
     ts = bars.get_column("ts_ms").dt.epoch("ms").to_numpy().astype(np.int64)
+    win = Windows.of_bars(ts, int(bars.get_column("interval_ms")[0]), model.netting_ms)
     entry = entry_prices(bars, model.entry_rule)
-    new, keep = _flows(model, bars, entry)
-    share = long_share(bars, model.side_rule)
+    new, keep = _flows(model, bars, entry, win)
+    # the window's long share (weighted by base volume, as one bar of the window's length would have it)
+    share = win.sum(long_share(bars, model.side_rule) * win.shares(_col(bars, "volume_base")))[win.of]
     lf, sf, w = _factors(model, ts, tables)
     high, low = _col(bars, "high"), _col(bars, "low")
     mh, ml = _col(bars, "mark_high"), _col(bars, "mark_low")
@@ -350,6 +427,7 @@ def run_model(
         grid.width,
         grid.n_bins,
         snaps,
+        win.last,
     )
     return HeatmapRun(
         model,
