@@ -21,6 +21,7 @@ from perpscope.heatmap import (
     wilson,
     with_half_lives,
 )
+from perpscope.heatmap.calibration import CalibrationWindowError
 
 
 def ms(text: str) -> int:
@@ -74,6 +75,21 @@ def test_calibrate_fits_before_it_tests(sol_bars: pl.DataFrame) -> None:
     )
     assert cal.chosen in cands and cal.test.window == (t[400], t[-1] + 1)
     assert cal.table().height == len(cands)
+
+
+def test_calibrate_refuses_windows_without_realized_liquidations(sol_bars: pl.DataFrame) -> None:
+    # realized liquidations only in the second half: a fit window in the first half has nothing to fit on
+    t = sol_bars["ts_ms"].dt.epoch("ms").to_list()
+    realized = run_model(DEFAULT_MODEL, sol_bars).predicted_liquidations()
+    realized = realized.filter(pl.col("ts_ms").dt.epoch("ms") >= t[400])
+    with pytest.raises(CalibrationWindowError, match=r"fit window .* holds no bar with realized"):
+        calibrate(
+            [DEFAULT_MODEL], sol_bars, realized, fit=(t[0], t[300]), test=(t[400], t[-1] + 1), burn_in_ms=0
+        )
+    with pytest.raises(CalibrationWindowError, match=r"scored window .* holds no bar with realized"):
+        score_model(DEFAULT_MODEL, sol_bars, realized, fit=(t[400], t[-1] + 1), score=(t[0], t[300]))
+    with pytest.raises(CalibrationWindowError, match="burn-in"):
+        calibrate([DEFAULT_MODEL], sol_bars, realized, fit=(t[400], t[410]), test=(t[410], t[-1] + 1))
 
 
 @pytest.mark.shared

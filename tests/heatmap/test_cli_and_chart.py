@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from importlib import resources
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 
 from perpscope.cli.main import app
 from perpscope.core.format import usd_text
+from perpscope.core.time import parse_time_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
     MIXES,
@@ -68,7 +70,8 @@ def test_heatmap_prints_zones_and_writes_html(sol_store: Path, tmp_path: Path) -
     args = ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--at", "2026-06-20", "--from", "2026-06-01"]
     res = runner.invoke(app, [*args, "--out", str(out)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "hot zones after the bar of 2026-06-20 00:00 UTC" in res.output
+    # the map at 2026-06-20 00:00 is after the last bar closed by then (the 1h bar that opened at 23:00)
+    assert "hot zones after the bar of 2026-06-19 23:00 UTC" in res.output
     assert "oi-change v1 mix=high side=taker" in res.output and "long" in res.output and "short" in res.output
     page = out.read_text()
     assert "SOLUSDT" in page and "liquidation map by leverage" in page and "price (USDT)" in page
@@ -76,6 +79,25 @@ def test_heatmap_prints_zones_and_writes_html(sol_store: Path, tmp_path: Path) -
     res = runner.invoke(app, [*args, "--no-map", "--out", str(bare)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "liquidation map by leverage" not in bare.read_text() and "model book" in bare.read_text()
+
+
+def test_at_uses_closed_bars_only(sol_store: Path) -> None:
+    # the bar that opens at --at closes an hour later: it is the future, whether --at falls on a bar's
+    # open or inside a bar; --to (an end of range, exclusive on bar opens) still includes it
+    base = ["--data-dir", str(sol_store), "heatmap", "SOLUSDT", "--from", "2026-06-01", "--format", "json"]
+    last = {}
+    for opt, when in (
+        ("--at", "2026-06-20T00:00"),
+        ("--at", "2026-06-20T00:30"),
+        ("--to", "2026-06-20T00:00"),
+    ):
+        res = runner.invoke(app, [*base, opt, when])
+        assert res.exit_code == 0, res.output
+        last[opt, when] = json.loads(res.output)["last_bar_ms"]
+    t = parse_time_ms("2026-06-20T00:00")
+    assert last["--at", "2026-06-20T00:00"] == t - 3_600_000
+    assert last["--at", "2026-06-20T00:30"] == t - 3_600_000
+    assert last["--to", "2026-06-20T00:00"] == t
 
 
 @pytest.mark.parametrize(
@@ -250,6 +272,8 @@ def test_calibrate_command_on_shared_data(shared_data: Path, tmp_path: Path) -> 
     assert res.exit_code == 0, res.output
     assert "chosen on the fit window: oi-change v1" in res.output
     assert "precision@k zones" in res.output and "magnet" in res.output
+    # a ratio reads with two decimals (1.40, not "1"), fit and test and the interval's ends
+    assert re.search(r"zone / control\W+\d+\.\d\d\W+\d+\.\d\d\W+\d+\.\d\d – \d+\.\d\d", res.output)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="PNG needs Debian's chromium (make browser)")

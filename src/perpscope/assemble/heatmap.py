@@ -225,10 +225,12 @@ def heatmap_of(
     oi_symbol: str | None = None,
     zones: int = 5,
     width: float = 0.5,
+    closed_by: int | None = None,
 ) -> HeatmapView:
     """Run the chosen model over ``[start, end)`` (ms; default: the 30 days before the last candle).
 
-    ``zones`` hot zones per side, each ``width`` % of price wide.
+    ``zones`` hot zones per side, each ``width`` % of price wide. ``closed_by`` (ms): keep only the bars
+    closed by that instant (open + length ≤ it) — the map *at* an instant, with no look-ahead.
 
     Raises
     ------
@@ -241,6 +243,13 @@ def heatmap_of(
         lk, venue, symbol, start, end, oi_venue, oi_symbol, interval_ms(every) if every else None
     )
     bars = heatmap_bars(frames, every)
+    if closed_by is not None:
+        bars = bars.filter(pl.col("ts_ms").dt.epoch("ms") + pl.col("interval_ms") <= closed_by)
+        if bars.is_empty():
+            raise StoreInputError(
+                f"no bar closed by {date_text(closed_by)} UTC in the range read: the map at an instant "
+                "uses closed bars only; ask for a later --at or an earlier --from"
+            )
     chosen = pick_model(model, bars)
     source: HeatmapRun | EnsembleRun = (
         run_ensemble(chosen, bars) if isinstance(chosen, list) else run_model(chosen, bars)

@@ -74,7 +74,10 @@ def heatmap(
         typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
     ] = "binance",
     at: Annotated[
-        str | None, typer.Option("--at", help="Instant of the current map (UTC). Default: --to.")
+        str | None,
+        typer.Option(
+            "--at", help="Instant of the current map (UTC): the bars closed by then. Default: --to."
+        ),
     ] = None,
     from_: Annotated[
         str | None, typer.Option("--from", help="First bar (UTC). Default: 30 days before --at.")
@@ -116,6 +119,8 @@ def heatmap(
             check_chart_path(out)
         when = at or to
         end = parse_time_ms(when) + 1 if when else None
+        # --at is an instant: only bars closed by it (the bar that opens at it is the future)
+        closed_by = parse_time_ms(at) if at else None
         start = parse_time_ms(from_) if from_ else None
     except ValueError as e:
         raise fail(str(e)) from e
@@ -131,6 +136,7 @@ def heatmap(
         oi_symbol=oi_symbol,
         zones=zones,
         width=width,
+        closed_by=closed_by,
     )
     con = console()
     if fmt == "json":
@@ -165,14 +171,23 @@ def heatmap(
         con.print(f"wrote {out}")
 
 
+def _score_format(score: str) -> Any:
+    """USD amounts whole, ratios with two decimals (1.40, not "1"), proportions and correlations three."""
+    if " / " in score or "ratio" in score:
+        return lambda x: "n/a" if math.isnan(x) else f"{x:.2f}"
+    if "USD per" in score:
+        return lambda x: "n/a" if math.isnan(x) else f"{x:,.0f}"
+    return lambda x: "n/a" if math.isnan(x) else f"{x:.3f}"
+
+
 def _scores_table(fit: Scores, test: Scores) -> Table:
     t = Table(title="scores (95% Wilson intervals)", header_style="bold")
     for col in ("score", "fit", "test", "test 95% CI", "test n"):
         t.add_column(col, justify="left" if col == "score" else "right")
     ff, tf = fit.frame(), test.frame()
     for a, b in zip(ff.iter_rows(named=True), tf.iter_rows(named=True), strict=True):
-        ci = "" if math.isnan(b["ci_lo"]) else f"{b['ci_lo']:.3f} – {b['ci_hi']:.3f}"
-        fmt = (lambda x: f"{x:,.0f}") if "USD per" in a["score"] else (lambda x: f"{x:.3f}")
+        fmt = _score_format(a["score"])
+        ci = "" if math.isnan(b["ci_lo"]) else f"{fmt(b['ci_lo'])} – {fmt(b['ci_hi'])}"
         t.add_row(a["score"], fmt(a["value"]), fmt(b["value"]), ci, f"{b['n']:,}")
     return t
 

@@ -39,9 +39,18 @@ from dataclasses import dataclass, replace
 import numpy as np
 import polars as pl
 
+from perpscope.core.time import ms_to_iso
 from perpscope.heatmap.liqprice import BracketTable
 from perpscope.heatmap.models import Model, PriceGrid, default_grid, run_model
 from perpscope.heatmap.zones import top_windows
+
+
+class CalibrationWindowError(ValueError):
+    """A fit or scored window holds no bar with realized liquidations: nothing to score, so no choice."""
+
+
+def _window_text(win: tuple[int, int]) -> str:
+    return f"{ms_to_iso(win[0])} → {ms_to_iso(win[1])} UTC"
 
 
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -97,8 +106,9 @@ class Scores:
 
     @property
     def usd_ratio(self) -> float:
-        """Realized USD per zone crossing / per control crossing."""
-        return self.zone_usd_per_crossing / self.control_usd_per_crossing
+        """Realized USD per zone crossing / per control crossing (NaN when the controls saw none)."""
+        z, c = self.zone_usd_per_crossing, self.control_usd_per_crossing
+        return z / c if c > 0 else math.nan
 
     @property
     def lift(self) -> float:
@@ -211,7 +221,15 @@ def score_model(
     run = run_model(model, bars, grid=grid, tables=tables, snapshot_every=1)
     ts = run.ts_ms
     real_l, real_s = _realized_on(bars, realized)
-    in_fit = (ts >= fit[0]) & (ts < fit[1])
+    have = np.isfinite(real_l) & np.isfinite(real_s)
+    in_fit = (ts >= fit[0]) & (ts < fit[1]) & have
+    if not in_fit.any():
+        raise CalibrationWindowError(
+            f"the fit window {_window_text(fit)} holds no bar with realized liquidations "
+            f"({int(((ts >= fit[0]) & (ts < fit[1])).sum())} bars of the map, none with a liquidation "
+            "total): "
+            "nothing to fit on; choose a window the stored liquidations cover"
+        )
     thr = {
         "long": float(np.nanquantile(real_l[in_fit], hit_quantile)),
         "short": float(np.nanquantile(real_s[in_fit], hit_quantile)),
@@ -222,6 +240,11 @@ def score_model(
     rng = np.random.default_rng(seed)
     idx = np.flatnonzero((ts >= score[0]) & (ts < score[1]) & np.isfinite(real_l) & np.isfinite(real_s))
     idx = idx[idx > 0]
+    if not idx.size:
+        raise CalibrationWindowError(
+            f"the scored window {_window_text(score)} holds no bar with realized liquidations after the "
+            "map's first bar: nothing to score; choose a window the stored liquidations cover"
+        )
     zh = zn = ch = cn = bh = bn = 0
     zev: list[tuple[int, float]] = []  # (bar, realized USD attributed) per zone crossing
     cev: list[tuple[int, float]] = []
@@ -367,6 +390,11 @@ def calibrate(
     if test[0] < fit[1]:
         raise ValueError("calibrate: the test window must start after the fit window ends")
     fit_win = (fit[0] + burn_in_ms, fit[1])
+    if fit_win[0] >= fit_win[1]:
+        raise CalibrationWindowError(
+            f"the fit window {_window_text(fit)} is not longer than the {burn_in_ms / 86_400_000:g}-day "
+            "burn-in (the book builds up before it is scored): nothing left to fit on"
+        )
     scored = tuple(score_model(m, bars, realized, fit=fit, score=fit_win, **kw) for m in candidates)  # type: ignore[arg-type]
     ok = [i for i, s in enumerate(scored) if s.zone_precision.n >= min_crossings and not math.isnan(s.lift)]
     best = max(
