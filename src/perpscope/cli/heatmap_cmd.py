@@ -27,12 +27,13 @@ from perpscope.assemble.heatmap import (
     heatmap_inputs,
     realized_liquidations,
 )
+from perpscope.assemble.heatmap_score import VARIANTS, FitTest, fit_then_test, price_level_scores
 from perpscope.assemble.view import source_lines
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
 from perpscope.cli.output import print_notes, zone_table
-from perpscope.core.format import json_safe
-from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
+from perpscope.core.format import MISSING, json_safe, signed_text, usd_text
+from perpscope.core.time import DAY_MS, interval_ms, ms_to_iso, parse_time_ms
 from perpscope.heatmap import (
     DEFAULT_MODEL,
     DEFAULT_TRADE_FLOW_MODEL,
@@ -44,6 +45,7 @@ from perpscope.heatmap import (
 )
 from perpscope.heatmap.calibration import Scores, describe
 from perpscope.heatmap.models import Model
+from perpscope.heatmap.price_level import FIT_TEST_SPLIT_MS, Summary, summarize
 from perpscope.report.chart_files import check_chart_path, write_chart
 
 
@@ -252,5 +254,122 @@ def calibrate(
     print_notes([f"realized {head}", *(x for x in lines if x.startswith("liquidations"))])
 
 
+def _share(x: float) -> str:
+    return MISSING if math.isnan(x) else f"{x * 100:.1f}%"
+
+
+def _tri(x: tuple[float, float, float], fmt: Any) -> str:
+    v, lo, hi = x
+    return f"{fmt(v)} ({fmt(lo)} – {fmt(hi)})" if not math.isnan(lo) else fmt(v)
+
+
+def data_table(sums: dict[str, Summary], band_pct: float, n_bands: int = 8) -> Table:
+    """The data's own numbers per phase: orders, USD, where in the move they printed, USD per band."""
+    t = Table(title=f"recorded liquidation orders (bands of {band_pct:g}% from each window's open)")
+    t.add_column("", justify="left")
+    for ph in sums:
+        t.add_column(ph, justify="right")
+    rows: list[tuple[str, ...]] = [
+        ("windows (symbol × 4 h × side)", *(f"{s.n_windows:,}" for s in sums.values())),
+        ("orders", *(f"{s.n_orders:,}" for s in sums.values())),
+        ("realized USD", *(usd_text(s.realized_usd) for s in sums.values())),
+        ("in the last quarter of the move", *(_share(s.realized_in_last_quarter) for s in sums.values())),
+        ("beyond the open (no band)", *(_share(s.realized_beyond_open) for s in sums.values())),
+    ]
+    for i in range(n_bands):
+        name = f"band {i * band_pct:g}–{(i + 1) * band_pct:g}%: realized / model"
+        cells = []
+        for s in sums.values():
+            real = s.realized_by_band[i] if i < len(s.realized_by_band) else 0.0
+            mod = s.model_by_band[i] if i < len(s.model_by_band) else 0.0
+            cells.append(f"{_share(real / s.realized_usd)} / {usd_text(mod)}")
+        rows.append((name, *cells))
+    for row in rows:
+        t.add_row(*row)
+    return t
+
+
+def variants_table(ft: FitTest) -> Table:
+    """Fit-window scores of every variant, the chosen one first."""
+    t = Table(title="fit windows: every variant (chosen: largest zones − controls)")
+    for col in ("variant", "zones", "controls", "baseline", "zones − controls", "ρ model", "ρ baseline"):
+        t.add_column(col, justify="left" if col == "variant" else "right", overflow="fold")
+    for label in sorted(ft.fit, key=lambda x: x != ft.chosen):
+        f = ft.fit[label]
+        t.add_row(
+            f"[bold]{escape(label)}[/]" if label == ft.chosen else escape(label),
+            _share(f.zone_share[0]),
+            _share(f.control_share[0]),
+            _share(f.baseline_share[0]),
+            signed_text(f.zone_minus_control[0] * 100, 1) + " pp",
+            signed_text(f.spearman_model[0]),
+            signed_text(f.spearman_baseline[0]),
+        )
+    return t
+
+
+def summary_table(fit: Summary, test: Summary) -> Table:
+    """The chosen variant's scores on fit and test windows, 95% bootstrap intervals over days."""
+    t = Table(title="the chosen variant: fit, then test once (95% bootstrap over days)")
+    for col in ("score", "fit", "test"):
+        t.add_column(col, justify="left" if col == "score" else "right")
+    corr = lambda x: signed_text(x)  # noqa: E731
+    rows = [
+        ("share of realized USD in the top-k zones", fit.zone_share, test.zone_share, _share),
+        ("  … in distance-matched controls", fit.control_share, test.control_share, _share),
+        ("  … in the bar-range baseline's zones", fit.baseline_share, test.baseline_share, _share),
+        (
+            f"Spearman per band, model (windows: {fit.n_spearman} / {test.n_spearman})",
+            fit.spearman_model,
+            test.spearman_model,
+            corr,
+        ),
+        ("Spearman per band, bar-range baseline", fit.spearman_baseline, test.spearman_baseline, corr),
+    ]
+    for name, a, b, fmt in rows:
+        t.add_row(name, _tri(a, fmt), _tri(b, fmt))
+    t.add_row("zone width cover of the reached range", _share(fit.zone_cover), _share(test.zone_cover))
+    return t
+
+
+def score(
+    ctx: typer.Context,
+    symbols: Annotated[
+        list[str] | None, typer.Argument(help="Symbols (default: BTC ETH SOL XRP DOGE BNB USDT perps).")
+    ] = None,
+    venue: Annotated[str, typer.Option(help="Venue of the candles and the recorded orders.")] = "binance",
+    band: Annotated[float, typer.Option(help="Price band width, % of the window's opening price.")] = 0.25,
+    zones: Annotated[int, typer.Option("--zones", "-k", help="Top-k zones per side.")] = 5,
+    width: Annotated[float, typer.Option(help="Zone width, % of price.")] = 0.5,
+) -> None:
+    """Score the map where liquidations printed: recorded orders (price, USD) against the book at each
+    4-hour window's open; variants fitted on windows before 2025-02-01, the choice tested once after."""
+    lk = reading_lake(ctx)
+    syms = symbols or [f"{c}USDT" for c in ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")]
+    try:
+        scores = price_level_scores(
+            lk, syms, venue=venue, variants=VARIANTS, band_pct=band, k=zones, width_pct=width
+        )
+        ft = fit_then_test(scores)
+    except (StoreInputError, ValueError) as e:
+        raise fail(str(e)) from e
+    con = console()
+    chosen = scores[ft.chosen]
+    sums = {ph: summarize(chosen, ph) for ph in ("fit", "test")}
+    con.print(data_table(sums, band))
+    con.print(variants_table(ft))
+    con.print(summary_table(ft.fit[ft.chosen], ft.test))
+    print_notes(
+        [
+            f"split: fit windows before {ms_to_iso(FIT_TEST_SPLIT_MS)} UTC, test from then on (fixed before "
+            "any score was seen)",
+            "orders: Binance forceOrder recordings, at most one order per symbol per second (a sample)",
+            "bar-range baseline: per band, the window's bars that traded through it (knows the path, not "
+            "positions)",
+        ]
+    )
+
+
 app.command("show")(heatmap)
 app.command("calibrate")(calibrate)
+app.command("score")(score)

@@ -371,6 +371,7 @@ def run_model(
     grid: PriceGrid | None = None,
     tables: list[BracketTable] | None = None,
     snapshot_every: int | None = None,
+    snapshot_at: np.ndarray | None = None,
     engine: Literal["numba", "reference"] = "numba",
 ) -> HeatmapRun:
     """Run a model over the bars of :func:`~perpscope.heatmap.inputs.model_inputs`.
@@ -387,6 +388,9 @@ def run_model(
         bars older than the oldest table use the oldest one (BTCUSDT: 2021-03-18).
     snapshot_every : int, optional
         Keep the book every this many bars (and after the last bar); default about 500 snapshots.
+    snapshot_at : numpy.ndarray, optional
+        Instead, keep the book as it stood at each of these instants (ms): after the last bar closed by
+        it (instants before the first bar's close are skipped), and after the last bar.
     engine : {"numba", "reference"}
         Compiled kernel or the readable reference (same results).
 
@@ -409,9 +413,14 @@ def run_model(
     high = np.where(np.isfinite(mh), mh, high)
     low = np.where(np.isfinite(ml), ml, low)
     n = len(ts)
-    step = snapshot_every or max(1, n // 500)
     snaps = np.zeros(n, dtype=np.bool_)
-    snaps[step - 1 :: step] = True
+    if snapshot_at is not None:
+        iv = int(bars.get_column("interval_ms")[0])
+        j = np.searchsorted(ts + iv, np.asarray(snapshot_at, dtype=np.int64), side="right") - 1
+        snaps[j[j >= 0]] = True
+    else:
+        step = snapshot_every or max(1, n // 500)
+        snaps[step - 1 :: step] = True
     snaps[-1] = True
     out = KERNELS[engine](
         high,
