@@ -17,6 +17,7 @@ from benchmarks import (
     bench_store,
     bench_store_info,
     bench_view,
+    heatmap_price_level,
     regime_events,
 )
 
@@ -37,6 +38,7 @@ def main() -> None:
         bench_api,
         bench_api_burst,
         regime_events,
+        heatmap_price_level,
     ):
         for r in mod.run():
             print(r.line(), flush=True)

@@ -265,7 +265,10 @@ def _tri(x: tuple[float, float, float], fmt: Any) -> str:
 
 def data_table(sums: dict[str, Summary], band_pct: float, n_bands: int = 8) -> Table:
     """The data's own numbers per phase: orders, USD, where in the move they printed, USD per band."""
-    t = Table(title=f"recorded liquidation orders (bands of {band_pct:g}% from each window's open)")
+    t = Table(
+        title=f"recorded liquidation orders (bands of {band_pct:g}% from each window's open; model: the "
+        "chosen variant's book)"
+    )
     t.add_column("", justify="left")
     for ph in sums:
         t.add_column(ph, justify="right")
@@ -277,7 +280,7 @@ def data_table(sums: dict[str, Summary], band_pct: float, n_bands: int = 8) -> T
         ("beyond the open (no band)", *(_share(s.realized_beyond_open) for s in sums.values())),
     ]
     for i in range(n_bands):
-        name = f"band {i * band_pct:g}–{(i + 1) * band_pct:g}%: realized / model"
+        name = f"band {i * band_pct:g}–{(i + 1) * band_pct:g}%: realized / model"  # the chosen variant's
         cells = []
         for s in sums.values():
             real = s.realized_by_band[i] if i < len(s.realized_by_band) else 0.0
