@@ -11,7 +11,14 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from perpscope.assemble.heatmap_score import WINDOW_MS, fit_then_test, liquidation_orders, price_level_scores
+from perpscope.assemble.heatmap_score import (
+    FIT_LEVERAGES,
+    WINDOW_MS,
+    fit_leverage_mix,
+    fit_then_test,
+    liquidation_orders,
+    price_level_scores,
+)
 from perpscope.cli.main import app
 from perpscope.heatmap.models import PriceGrid
 from perpscope.heatmap.price_level import FIT_TEST_SPLIT_MS, Book, score_window, summarize
@@ -91,6 +98,12 @@ def test_the_data_splits_into_fit_and_test_days(scores: dict) -> None:
     assert ft.chosen == "auto" and ft.test.phase == "test"
 
 
+def test_fitted_mix_is_a_mix_of_the_offered_leverages(shared_store: Path) -> None:
+    mix = fit_leverage_mix(Lake(shared_store), SYMBOLS)
+    levs, w = mix.normalized()
+    assert set(levs) <= set(FIT_LEVERAGES) and (w > 0).all() and w.sum() == pytest.approx(1.0)
+
+
 def test_score_command_prints_the_data_then_the_scores(shared_store: Path) -> None:
     res = CliRunner().invoke(
         app, ["--data-dir", str(shared_store), "heatmap", "score"], env={"COLUMNS": "80"}
@@ -99,4 +112,5 @@ def test_score_command_prints_the_data_then_the_scores(shared_store: Path) -> No
     out = res.output
     assert out.index("recorded liquidation orders") < out.index("fit windows: every variant")
     assert "distance-matched" in out and "bar-range" in out and "fit, then test once" in out
+    assert "fitted mix" in out
     assert max(len(line) for line in out.splitlines()) <= 80

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from scipy.optimize import nnls
 
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.heatmap import heatmap_bars, heatmap_inputs
@@ -26,8 +27,15 @@ from perpscope.core.time import DAY_MS
 from perpscope.heatmap import DEFAULT_MODEL, DEFAULT_TRADE_FLOW_MODEL
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.inputs import HeatmapInputError
-from perpscope.heatmap.models import MIXES, OIChangeModel, PriceGrid, default_grid, run_model
-from perpscope.heatmap.price_level import Book, SideScore, Summary, score_window, summarize
+from perpscope.heatmap.models import MIXES, LeverageMix, OIChangeModel, PriceGrid, default_grid, run_model
+from perpscope.heatmap.price_level import (
+    FIT_TEST_SPLIT_MS,
+    Book,
+    SideScore,
+    Summary,
+    score_window,
+    summarize,
+)
 from perpscope.store import Lake
 from perpscope.store.reader import read
 
@@ -197,3 +205,58 @@ def fit_then_test(scores: Mapping[str, Sequence[SideScore]], *, seed: int = 0) -
 
     chosen = max(fit, key=key)
     return FitTest(fit, chosen, summarize(scores[chosen], "test", seed=seed))
+
+
+#: Leverages whose books the mix is fitted over (every leverage of the shipped mixes).
+FIT_LEVERAGES = (2.0, 3.0, 5.0, 10.0, 20.0, 25.0, 50.0, 75.0, 100.0, 125.0)
+
+
+def fit_leverage_mix(
+    lk: Lake,
+    symbols: Sequence[str],
+    *,
+    venue: str = "binance",
+    leverages: Sequence[float] = FIT_LEVERAGES,
+    band_pct: float = 0.25,
+) -> LeverageMix:
+    """The leverage mix that best explains where the *fit* windows' orders printed (an inverse problem).
+
+    The kernel is linear in the mix's weights, so the book of a mix is the weighted sum of the books of
+    one leverage each. Per fit window and price band reached, realized USD ≈ Σ_k w_k · (USD of the
+    leverage-k book in the band): non-negative least squares (``scipy.optimize.nnls``) over every fit
+    window's bands, weights then normalized to sum to 1. Only windows before
+    :data:`~perpscope.heatmap.price_level.FIT_TEST_SPLIT_MS` are read.
+
+    Raises
+    ------
+    ValueError
+        When no fit window reaches a band any leverage's book holds USD in.
+    """
+    variants = {f"{lev:g}x": {"mix": LeverageMix(f"{lev:g}x", (lev,), (1.0,))} for lev in leverages}
+    scores = price_level_scores(lk, symbols, venue=venue, variants=variants, band_pct=band_pct)
+    keyed = {
+        label: {(s.symbol, s.start_ms, s.side): s for s in ss if s.start_ms < FIT_TEST_SPLIT_MS}
+        for label, ss in scores.items()
+    }
+    labels = [f"{lev:g}x" for lev in leverages]
+    windows = sorted(set.intersection(*(set(keyed.get(lab, {})) for lab in labels)))
+    ys, xs = [], []
+    for w in windows:
+        first = keyed[labels[0]][w]
+        ys.append(np.asarray(first.realized_bands))
+        xs.append(np.column_stack([np.asarray(keyed[lab][w].model_bands) for lab in labels]))
+    if not windows or not np.concatenate(xs).any():
+        raise ValueError("fit_leverage_mix: no fit window reaches a band that any leverage's book holds")
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    scale = x.max(axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    w, _ = nnls(x / scale, y)
+    w = w / scale
+    if w.sum() <= 0:
+        raise ValueError("fit_leverage_mix: the least-squares weights are all zero (no explaining book)")
+    keep = w > 0
+    return LeverageMix(
+        "fitted",
+        tuple(float(v) for v in np.asarray(leverages)[keep]),
+        tuple(float(v) for v in w[keep] / w.sum()),
+    )

@@ -27,7 +27,13 @@ from perpscope.assemble.heatmap import (
     heatmap_inputs,
     realized_liquidations,
 )
-from perpscope.assemble.heatmap_score import VARIANTS, FitTest, fit_then_test, price_level_scores
+from perpscope.assemble.heatmap_score import (
+    VARIANTS,
+    FitTest,
+    fit_leverage_mix,
+    fit_then_test,
+    price_level_scores,
+)
 from perpscope.assemble.view import source_lines
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
@@ -350,8 +356,14 @@ def score(
     lk = reading_lake(ctx)
     syms = symbols or [f"{c}USDT" for c in ("BTC", "ETH", "SOL", "XRP", "DOGE", "BNB")]
     try:
+        # the inverse problem: the leverage mix that best explains where the fit windows' orders printed
+        fitted = fit_leverage_mix(lk, syms, venue=venue, band_pct=band)
+        variants = VARIANTS | {
+            "fitted mix": {"mix": fitted},
+            "fitted mix, no decay": {"mix": fitted, "half_life_ms": None},
+        }
         scores = price_level_scores(
-            lk, syms, venue=venue, variants=VARIANTS, band_pct=band, k=zones, width_pct=width
+            lk, syms, venue=venue, variants=variants, band_pct=band, k=zones, width_pct=width
         )
         ft = fit_then_test(scores)
     except (StoreInputError, ValueError) as e:
@@ -362,8 +374,10 @@ def score(
     con.print(data_table(sums, band))
     con.print(variants_table(ft))
     con.print(summary_table(ft.fit[ft.chosen], ft.test))
+    mix = ", ".join(f"{lev:g}× {w * 100:.0f}%" for lev, w in zip(*fitted.normalized(), strict=True))
     print_notes(
         [
+            f"fitted mix (least squares of realized USD per band on the fit windows): {mix}",
             f"split: fit windows before {ms_to_iso(FIT_TEST_SPLIT_MS)} UTC, test from then on (fixed before "
             "any score was seen)",
             "orders: Binance forceOrder recordings, at most one order per symbol per second (a sample)",
