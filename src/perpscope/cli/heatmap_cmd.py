@@ -284,6 +284,7 @@ def data_table(sums: dict[str, Summary], band_pct: float, n_bands: int = 8) -> T
         ("realized USD", *(usd_text(s.realized_usd) for s in sums.values())),
         ("in the last quarter of the move", *(_share(s.realized_in_last_quarter) for s in sums.values())),
         ("beyond the open (no band)", *(_share(s.realized_beyond_open) for s in sums.values())),
+        ("model USD in that last quarter", *(_share(s.model_in_last_quarter) for s in sums.values())),
     ]
     for i in range(n_bands):
         name = f"band {i * band_pct:g}–{(i + 1) * band_pct:g}%: realized / model"  # the chosen variant's

@@ -72,6 +72,9 @@ class SideScore:
     bands_reached: int
     realized_in_last_quarter: float  # share of realized USD in the quarter of the move nearest its end
     realized_beyond_open: float  # share of realized USD on the far side of the opening price
+    model_in_last_quarter: (
+        float  # share of the model's USD in the reached range that lies in its last quarter
+    )
     model_usd_reached: float  # model USD in the bands the price reached
     spearman_model: float
     spearman_baseline: float
@@ -190,6 +193,8 @@ def score_window(
         r_lo, r_hi = (ext, p) if side == "long" else (p, ext)
         q_edge = ext + (p - ext) * 0.25
         last_q = (price <= q_edge) if side == "long" else (price >= q_edge)
+        in_reach = on_side & (mids >= r_lo) & (mids <= r_hi)
+        in_last = in_reach & ((mids <= q_edge) if side == "long" else (mids >= q_edge))
         out.append(
             SideScore(
                 symbol=symbol,
@@ -203,6 +208,9 @@ def score_window(
                 bands_reached=n_reached,
                 realized_in_last_quarter=float(usd[last_q].sum()) / total,
                 realized_beyond_open=float(usd[~near].sum()) / total,
+                model_in_last_quarter=float(book_side[in_last].sum() / reached)
+                if (reached := float(book_side[in_reach].sum())) > 0
+                else math.nan,
                 model_usd_reached=float(model_b.sum()),
                 spearman_model=_spearman(model_b, real_b),
                 spearman_baseline=_spearman(base_b.astype(float), real_b),
@@ -240,6 +248,7 @@ class Summary:
     realized_usd: float
     realized_in_last_quarter: float
     realized_beyond_open: float
+    model_in_last_quarter: float  # realized-USD-weighted mean over windows where the model held USD in reach
     zone_share: tuple[float, float, float]  # value, ci_lo, ci_hi (USD-pooled over windows)
     control_share: tuple[float, float, float]
     baseline_share: tuple[float, float, float]
@@ -263,6 +272,12 @@ class Summary:
             ("Spearman per band, bar-range baseline", *self.spearman_baseline),
         ]
         return pl.DataFrame(rows, schema=["score", "value", "ci_lo", "ci_hi"], orient="row")
+
+
+def _weighted(x: Sequence[float], w: np.ndarray) -> float:
+    a = np.asarray(x, dtype=float)
+    ok = np.isfinite(a)
+    return float((a[ok] * w[ok]).sum() / w[ok].sum()) if ok.any() and w[ok].sum() > 0 else math.nan
 
 
 def summarize(scores: Sequence[SideScore], phase: str, *, n_boot: int = 2000, seed: int = 0) -> Summary:
@@ -313,6 +328,7 @@ def summarize(scores: Sequence[SideScore], phase: str, *, n_boot: int = 2000, se
         realized_usd=float(usd.sum()),
         realized_in_last_quarter=last_q,
         realized_beyond_open=float(sum(x.realized_beyond_open * x.realized_usd for x in s) / usd.sum()),
+        model_in_last_quarter=_weighted([x.model_in_last_quarter for x in s], usd),
         zone_share=tri[0],
         control_share=tri[1],
         baseline_share=tri[2],
