@@ -33,7 +33,7 @@ from perpscope.metrics.frames import (
     same_series,
     sort_series,
 )
-from perpscope.metrics.rolling import trailing_percentile, trailing_zscore
+from perpscope.metrics.rolling import extreme_flag, trailing_percentile, trailing_zscore
 
 #: Look-back of the funding extremes: 30 days is ~90 settlements at 8h (720 at 1h), long enough for a
 #: stable baseline, short enough to follow a regime change (a bull market's normal 0.01% is not an
@@ -356,16 +356,8 @@ def funding_extremes(
         trailing_zscore(pl.col("rate_8h"), **kw).alias("rate_8h_z"),  # type: ignore[arg-type]
         trailing_percentile(pl.col("rate_8h"), **kw).alias("rate_8h_pct"),  # type: ignore[arg-type]
     )
-    z, p = pl.col("rate_8h_z"), pl.col("rate_8h_pct")
-    return df.with_columns(
-        pl.when((z >= z_threshold) & (p >= pct_threshold))
-        .then(1)
-        .when((z <= -z_threshold) & (p <= 1 - pct_threshold))
-        .then(-1)
-        .otherwise(0)
-        .cast(pl.Int8)
-        .alias("extreme")
-    )
+    flag = extreme_flag(pl.col("rate_8h_z"), z_threshold, pl.col("rate_8h_pct"), pct_threshold)
+    return df.with_columns(flag.alias("extreme"))
 
 
 def funding_metrics(
