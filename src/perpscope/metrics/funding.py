@@ -23,8 +23,6 @@ import polars as pl
 from perpscope.core.time import DAY_MS, HOUR_MS, YEAR_MS
 from perpscope.metrics.frames import (
     KEYS,
-    FrameError,
-    base_of,
     join_asof_series,
     keys_of,
     lag,
@@ -32,6 +30,7 @@ from perpscope.metrics.frames import (
     require,
     same_series,
     sort_series,
+    with_market_key,
 )
 from perpscope.metrics.rolling import extreme_flag, trailing_percentile, trailing_zscore
 
@@ -197,10 +196,7 @@ def weighted_funding(
     instant; it always lies between ``rate_min`` and ``rate_max``.
     """
     require(rows, [rate_col, weight, time_col], "weighted_funding")
-    if by == "base":
-        rows = rows.with_columns(base_of(pl.col("canonical")).alias("base"))
-    elif by not in rows.columns:
-        raise FrameError(f"weighted_funding: by must be 'canonical' or 'base', got {by!r}")
+    rows = with_market_key(rows, by, "weighted_funding")
     r, w = pl.col(rate_col), pl.col(weight)
     used = rows.filter(r.is_not_null() & r.is_not_nan() & w.is_not_null() & (w > 0))
     return (
