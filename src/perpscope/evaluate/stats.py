@@ -307,7 +307,8 @@ class SnoopingTest:
     Attributes
     ----------
     statistic : float
-        ``max_k √n · mean(d_k)``, d = benchmark loss − model loss (the statistic both p-values refer to).
+        Hansen's ``max(max_k √n · mean(d_k) / σ_k, 0)``, d = benchmark loss − model loss, σ_k its
+        long-run standard deviation (``max_k √n · mean(d_k)`` in arch's form).
     pvalue_rc : float
         White's reality check p-value (every variant's bootstrap mean recentred on its own mean).
     pvalue_spa : float
@@ -353,7 +354,7 @@ def bootstrap_means(d: F64, reps: int, mean_block: float, seed: int) -> F64:
     return np.concatenate(parts)
 
 
-def snooping_test(d: ArrayLike, boot: ArrayLike, mean_block: float) -> SnoopingTest:
+def snooping_test(d: ArrayLike, boot: ArrayLike, mean_block: float, *, hansen: bool = True) -> SnoopingTest:
     """White's reality check and Hansen's SPA from the loss differentials and their bootstrap means.
 
     Parameters
@@ -363,30 +364,39 @@ def snooping_test(d: ArrayLike, boot: ArrayLike, mean_block: float) -> SnoopingT
     boot : array (reps, K)
         Each variant's mean of ``d`` in each bootstrap resample (any block bootstrap).
     mean_block : float
-        The bootstrap's mean block length, for the variance that sets the SPA's recentring threshold.
+        The bootstrap's mean block length, for the long-run variances ``σ²_k``
+        (:func:`stationary_bootstrap_variance`) that set the SPA's recentring threshold and scale.
+    hansen : bool
+        True (default): Hansen's (2005) statistic, studentized and floored at 0,
+        ``T = max(max_k √n d̄_k / σ_k, 0)``, null draws ``max(max_k √n (d̄*_k − μ_k) / σ_k, 0)``,
+        ``p = share of draws ≥ T`` (every variant far worse than the benchmark gives p = 1). False:
+        ``arch.bootstrap.SPA``'s computation, ``T = max_k d̄_k`` unscaled and unfloored, ``p = share of
+        draws > T`` — the form the tests compare with arch on the same draws.
 
     Notes
     -----
-    Statistic ``T = max_k d̄_k``; null draws ``max_k (d̄*_k − μ_k)`` with ``μ_k = d̄_k`` for the RC and
-    ``μ_k = d̄_k · 1[d̄_k ≥ −√(σ²_k / n · 2 log log n)]`` for the consistent SPA (σ² from
-    :func:`stationary_bootstrap_variance`); p = share of draws above T. This is ``arch.bootstrap.SPA``'s
-    computation ("upper" and "consistent" p-values); ``tests/evaluate`` feeds both the same draws and
-    requires the same p-values.
+    Recentring (both forms): ``μ_k = d̄_k`` for White's RC (always unstudentized, as White's) and
+    ``μ_k = d̄_k · 1[d̄_k ≥ −√(σ²_k / n · 2 log log n)]`` for the consistent SPA.
     """
     diffs = _f(d)
     draws = _f(boot)
     n, k = diffs.shape
     dbar = diffs.mean(axis=0)
-    t = float(np.max(dbar))
-    if n > 2:  # log log n is defined and positive from n = 3 on
-        var = stationary_bootstrap_variance(diffs, mean_block)
-        valid = dbar >= -np.sqrt(var / n * 2.0 * math.log(math.log(n)))
-    else:
-        valid = np.ones(k, dtype=bool)
+    var = stationary_bootstrap_variance(diffs, mean_block)
+    # log log n is defined and positive from n = 3 on; below that no variant is set aside
+    floor = -np.sqrt(var / n * 2.0 * math.log(math.log(n))) if n > 2 else np.full(k, -np.inf)
+    valid = dbar >= floor
     mu_spa = np.where(valid, dbar, 0.0)
-    p_rc = float(np.mean(np.max(draws - dbar, axis=1) > t))
-    p_spa = float(np.mean(np.max(draws - mu_spa, axis=1) > t))
-    return SnoopingTest(math.sqrt(n) * t, p_rc, p_spa, k, n, draws.shape[0])
+    t_rc = float(np.max(dbar))
+    p_rc = float(np.mean(np.max(draws - dbar, axis=1) > t_rc))
+    if not hansen:
+        p_spa = float(np.mean(np.max(draws - mu_spa, axis=1) > t_rc))
+        return SnoopingTest(math.sqrt(n) * t_rc, p_rc, p_spa, k, n, draws.shape[0])
+    sd = np.sqrt(np.maximum(var, 1e-300))
+    t_spa = max(float(np.max(math.sqrt(n) * dbar / sd)), 0.0)
+    null = np.maximum(np.max(math.sqrt(n) * (draws - mu_spa) / sd, axis=1), 0.0)
+    p_spa = float(np.mean(null >= t_spa))
+    return SnoopingTest(t_spa, p_rc, p_spa, k, n, draws.shape[0])
 
 
 def reality_check(
@@ -407,7 +417,8 @@ def reality_check(
     reps, mean_block, seed
         Stationary-bootstrap replications, mean block length, random seed.
 
-    The resamples are :func:`stationary_bootstrap_indices`; the test itself is :func:`snooping_test`.
+    The resamples are :func:`stationary_bootstrap_indices`; the test itself is :func:`snooping_test`
+    (Hansen's studentized form).
     """
     b = _f(bench_loss)
     m = _f(model_losses)
