@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from perpscope.metrics.rolling import (
     add_zscore,
     add_zscores,
+    extreme_flag,
     regular_step,
     trailing_percentile,
     trailing_zscore,
@@ -161,3 +162,16 @@ def test_with_trailing_stats_names_columns_and_scores_logs() -> None:
     out = with_trailing_stats(df, "usd", window_ms=1000, min_samples=5, log=True)
     assert {"usd_z", "usd_pct"} <= set(out.columns)
     assert out["usd_pct"][-1] == 1.0 and out["usd_z"][-1] > 3
+
+
+def test_extreme_flag_needs_the_score_and_when_given_the_percentile_to_agree() -> None:
+    df = pl.DataFrame(
+        {
+            "z": [2.5, 2.5, -2.5, -2.5, 1.0, None, 2.0],
+            "pct": [0.97, 0.90, 0.02, 0.10, 0.99, 0.99, None],
+        }
+    )
+    alone = df.select(extreme_flag(pl.col("z"), 2.0)).to_series().to_list()
+    assert alone == [1, 1, -1, -1, 0, 0, 1]  # |z| ≥ 2 is enough; a null score is never extreme
+    both = df.select(extreme_flag(pl.col("z"), 2.0, pl.col("pct"), 0.95)).to_series().to_list()
+    assert both == [1, 0, -1, 0, 0, 0, 0]  # the percentile must agree; a null percentile never does

@@ -35,26 +35,6 @@ To = Annotated[str | None, Query(alias="to", max_length=40, description="End, ex
 Points = Annotated[int | None, Query(ge=10, le=5_000, description="Bars per series at most")]
 
 
-def _query(
-    src: DataSource,
-    cfg: ApiConfig,
-    venue: str,
-    symbol: str,
-    frm: str | None,
-    to: str | None,
-    points: int | None,
-) -> views.Query:
-    return views.make_query(
-        src,
-        check_venue(venue),
-        check_symbol(symbol),
-        check_time(frm, "from"),
-        check_time(to, "to"),
-        cfg.limits,
-        points,
-    )
-
-
 def range_query(
     src: Source,
     cfg: Config,
@@ -64,21 +44,22 @@ def range_query(
     to: To = None,
 ) -> views.Query:
     """The checked venue scope, symbol and ``[from, to)`` of a request (404 when the store lacks them)."""
-    return _query(src, cfg, venue, symbol, frm, to, None)
-
-
-def points_query(
-    src: Source,
-    cfg: Config,
-    venue: Ven = "binance",
-    symbol: Sym = "BTC-USDT-PERP",
-    frm: From = None,
-    to: To = None,
-    max_points: Points = None,
-) -> views.Query:
-    """:func:`range_query` and the bar cap ``max_points`` of a downsampled series."""
-    return _query(src, cfg, venue, symbol, frm, to, max_points)
+    return views.make_query(
+        src,
+        check_venue(venue),
+        check_symbol(symbol),
+        check_time(frm, "from"),
+        check_time(to, "to"),
+        cfg.limits,
+    )
 
 
 RangeQuery = Annotated[views.Query, Depends(range_query)]
+
+
+def points_query(q: RangeQuery, cfg: Config, max_points: Points = None) -> views.Query:
+    """:func:`range_query` and the bar cap ``max_points`` of a downsampled series."""
+    return views.with_points(q, cfg.limits, max_points)
+
+
 PointsQuery = Annotated[views.Query, Depends(points_query)]

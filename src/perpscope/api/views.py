@@ -7,7 +7,7 @@ same shape the dashboard and the self-contained report draw from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -88,10 +88,15 @@ def make_query(
     end = last + 1 if end_ms is None and start_ms is not None else hi
     start = start_ms if start_ms is not None else max(first, end - 30 * DAY_MS)
     check_range(start, end, limits)
+    return with_points(Query(venue, canon, start, end, limits.default_points), limits, max_points)
+
+
+def with_points(q: Query, limits: Limits, max_points: int | None) -> Query:
+    """``q`` with the bar cap ``max_points`` (None: the default), checked against the limits (422)."""
     mp = limits.default_points if max_points is None else max_points
     if not 10 <= mp <= limits.max_points:
         raise ApiError(422, f"max_points must be between 10 and {limits.max_points}; got {mp}")
-    return Query(venue, canon, start, end, mp)
+    return replace(q, max_points=mp)
 
 
 def _ms_cols(df: pl.DataFrame) -> pl.DataFrame:

@@ -112,6 +112,30 @@ def _candidates(lk: Lake, view: MarketView, record: str) -> list[tuple[str, str]
     return out
 
 
+def _cover(
+    view: MarketView,
+    units: list[tuple[tuple[int, ...], Unit]],
+    parts: dict[tuple[str, ...], Part],
+    grid_open: np.ndarray,
+    columns: list[str],
+) -> Cover | None:
+    """The units that cover the scope per bar, in priority order, their ``columns`` summed; the chosen
+    series' parts join the view. None when no series was stored."""
+    if not units:
+        return None
+    units.sort(key=lambda x: x[0])
+    cov = cover([u for _, u in units], grid_open.size, columns)
+    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
+    return cov
+
+
+def _scope_frame(view: MarketView, **columns: object) -> pl.DataFrame:
+    """A record frame of the view's scope (its label as venue, its canonical symbol) with ``columns`` in
+    their order; ``ts_ms`` (ms) cast to the store's timestamp type."""
+    head = {"venue": view.scope.label, "symbol": view.canonical, "canonical": view.canonical}
+    return pl.DataFrame(head | columns).with_columns(pl.col("ts_ms").cast(TS))
+
+
 def _asof(grid_end: np.ndarray, t: np.ndarray, vals: np.ndarray, max_age: int) -> np.ndarray:
     """Per bar end, the last value stamped at or before it and no older than ``max_age`` ms (else NaN)."""
     i = np.searchsorted(t, grid_end, side="right") - 1
@@ -132,7 +156,7 @@ def open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
     every = view.every_ms
     grid_end = grid_open + every
     bits: dict[str, int] = {}
-    units: list[tuple[tuple[int, int, int], Unit]] = []
+    units: list[tuple[tuple[int, ...], Unit]] = []
     parts: dict[tuple[str, ...], Part] = {}
     for v, c in _candidates(lk, view, "open_interest"):
         rows = read(lk, "open_interest", venue=v, symbol=c, start_ms=lo - 2 * DAY_MS, end_ms=view.end_ms)
@@ -150,26 +174,17 @@ def open_interest(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) ->
         used = rows.filter(pl.col("ts_ms").dt.epoch("ms") >= lo)
         if used.height:
             parts[(v, c)] = part_of("open_interest", v, c, used, used["interval_ms"].unique().to_list())
-    if not units:
+    cov = _cover(view, units, parts, grid_open, ["_has", "oi_usd", "oi_base"])
+    if cov is None:
         return
-    units.sort(key=lambda x: x[0])
-    cov = cover([u for _, u in units], grid_open.size, ["_has", "oi_usd", "oi_base"])
-    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
     has = ~np.isnan(cov.sums["_has"])
-    oi = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "interval_ms": every,
-            "ts_ms": grid_end[has],  # known at the bar's end: the bar that ends here may use it
-            "oi_base": cov.sums["oi_base"][has],
-            "oi_usd": cov.sums["oi_usd"][has],
-        }
-    ).with_columns(
-        pl.col("ts_ms").cast(TS), pl.col("oi_base").fill_nan(None), pl.col("oi_usd").fill_nan(None)
-    )
-    view.frames["open_interest"] = oi
+    view.frames["open_interest"] = _scope_frame(
+        view,
+        interval_ms=every,
+        ts_ms=grid_end[has],  # known at the bar's end: the bar that ends here may use it
+        oi_base=cov.sums["oi_base"][has],
+        oi_usd=cov.sums["oi_usd"][has],
+    ).with_columns(pl.col("oi_base").fill_nan(None), pl.col("oi_usd").fill_nan(None))
     view.covers["open_interest"] = pl.DataFrame({"ts_ms": grid_open, "cover": cov.labels()}).with_columns(
         pl.col("ts_ms").cast(TS)
     )
@@ -234,7 +249,7 @@ def _totals_on_grid(rows: pl.DataFrame, view: MarketView, grid_open: np.ndarray)
 def liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
     every, hi = view.every_ms, view.end_ms
     bits: dict[str, int] = {}
-    units: list[tuple[tuple[int, int, int, int], Unit]] = []
+    units: list[tuple[tuple[int, ...], Unit]] = []
     parts: dict[tuple[str, ...], Part] = {}
     for record, kind in (("liquidation_totals", 0), ("liquidations", 1)):
         for v, c in _candidates(lk, view, record):
@@ -262,23 +277,17 @@ def liquidations(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> 
                     f"liquidations: {v} {c} events are Binance's force-order stream, at most one per symbol "
                     "per second: a lower bound"
                 )
-    if not units:
+    cov = _cover(view, units, parts, grid_open, ["long", "short", "whole"])
+    if cov is None:
         return
-    units.sort(key=lambda x: x[0])
-    cov = cover([u for _, u in units], grid_open.size, ["long", "short", "whole"])
-    view.parts += _chosen_parts(cov, parts, grid_open >= view.start_ms)
     has = ~np.isnan(cov.sums["long"])
-    view.frames["liquidation_totals"] = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "interval_ms": every,
-            "ts_ms": grid_open[has],
-            "long_usd": cov.sums["long"][has],
-            "short_usd": cov.sums["short"][has],
-        }
-    ).with_columns(pl.col("ts_ms").cast(TS))
+    view.frames["liquidation_totals"] = _scope_frame(
+        view,
+        interval_ms=every,
+        ts_ms=grid_open[has],
+        long_usd=cov.sums["long"][has],
+        short_usd=cov.sums["short"][has],
+    )
     n_units = np.bitwise_count(cov.chosen)
     partial = has & (cov.sums["whole"] < n_units)  # a chosen series lacked part of the bar (e.g. data ends)
     view.covers["liquidations"] = pl.DataFrame(
@@ -382,17 +391,9 @@ def funding(lk: Lake, view: MarketView, lo: int, grid_open: np.ndarray) -> None:
     used |= {"all-oi-weighted"} if (use & r).any() else set()
     view.parts += [p for v, p in fparts.items() if v in used]
     has = ~np.isnan(rate)
-    view.frames["funding"] = pl.DataFrame(
-        {
-            "venue": view.scope.label,
-            "symbol": view.canonical,
-            "canonical": view.canonical,
-            "ts_ms": grid_end[has],
-            "rate": rate[has],
-            "interval_ms": _8H,
-            "kind": "sampled",
-        }
-    ).with_columns(pl.col("ts_ms").cast(TS))
+    view.frames["funding"] = _scope_frame(
+        view, ts_ms=grid_end[has], rate=rate[has], interval_ms=_8H, kind="sampled"
+    )
     view.covers["funding"] = pl.DataFrame({"ts_ms": grid_open, "cover": labels}).with_columns(
         pl.col("ts_ms").cast(TS)
     )

@@ -239,6 +239,10 @@ StateOpt = Annotated[
         "--state", help="State file: admitted alerts and owed deliveries. Default: <config>.state.sqlite."
     ),
 ]
+AtOpt = Annotated[
+    str | None,
+    typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
+]
 WaitOpt = Annotated[
     float,
     typer.Option(
@@ -255,10 +259,7 @@ def run(
     config: ConfigOpt,
     once: Annotated[bool, typer.Option("--once", help="Check once and exit.")] = False,
     max_checks: Annotated[int | None, typer.Option(help="Stop after this many checks.")] = None,
-    at: Annotated[
-        str | None,
-        typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
-    ] = None,
+    at: AtOpt = None,
     state: StateOpt = None,
     wait: WaitOpt = 60.0,
 ) -> None:
@@ -319,10 +320,7 @@ def say_quiet(rules: tuple[Rule, ...], fired: list[Alert], fresh: list[Alert]) -
 def check(
     ctx: typer.Context,
     config: ConfigOpt,
-    at: Annotated[
-        str | None,
-        typer.Option("--at", help="Check on the bars closed by this instant (UTC). Default: the newest."),
-    ] = None,
+    at: AtOpt = None,
     state: StateOpt = None,
     wait: WaitOpt = 60.0,
 ) -> None:

@@ -307,9 +307,10 @@ class SnoopingTest:
     Attributes
     ----------
     statistic : float
-        ``max_k √n · mean(d_k)`` (White) or its studentized form (Hansen), d = benchmark loss − model loss.
+        Hansen's ``max(max_k √n · mean(d_k) / σ_k, 0)``, d = benchmark loss − model loss, σ_k its
+        long-run standard deviation (``max_k √n · mean(d_k)`` in arch's form).
     pvalue_rc : float
-        White's reality check p-value.
+        White's reality check p-value (every variant's bootstrap mean recentred on its own mean).
     pvalue_spa : float
         Hansen's SPA p-value (consistent version: poor variants are recentred away).
     n_models, n_obs, reps : int
@@ -321,6 +322,81 @@ class SnoopingTest:
     n_models: int
     n_obs: int
     reps: int
+
+
+def stationary_bootstrap_variance(d: F64, mean_block: float) -> F64:
+    """Long-run variance (times n) of each column's mean under the stationary bootstrap, in closed form.
+
+    ``γ₀ + 2 Σ_{i=1..n-1} κ_i γ_i`` with ``κ_i = (1 − i/n)(1 − p)^i + (i/n)(1 − p)^(n−i)``,
+    ``p = 1/mean_block`` (Politis & Romano 1994, eq. 4); ``γ_i`` the autocovariances divided by n. Hansen's
+    SPA uses it to decide which variants are too poor to matter.
+    """
+    n = d.shape[0]
+    p = 1.0 / max(mean_block, 1.0)
+    i = np.arange(1, n)
+    kappa = (1.0 - i / n) * (1.0 - p) ** i + (i / n) * (1.0 - p) ** (n - i)
+    out = np.empty(d.shape[1])
+    for col in range(d.shape[1]):
+        g = autocov(d[:, col] - float(d[:, col].mean()), n - 1)
+        out[col] = g[0] + 2.0 * float(kappa @ g[1:])
+    return out
+
+
+def bootstrap_means(d: F64, reps: int, mean_block: float, seed: int) -> F64:
+    """Column means of ``reps`` stationary-bootstrap resamples of ``d`` (``reps × k``)."""
+    n, k = d.shape
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // max(n * k, 1))  # bound memory: about 16 MB of resampled values at once
+    parts = []
+    for r0 in range(0, reps, chunk):
+        idx = stationary_bootstrap_indices(n, min(chunk, reps - r0), mean_block, rng)
+        parts.append(d[idx].mean(axis=1))  # chunk × k
+    return np.concatenate(parts)
+
+
+def snooping_test(d: ArrayLike, boot: ArrayLike, mean_block: float, *, hansen: bool = True) -> SnoopingTest:
+    """White's reality check and Hansen's SPA from the loss differentials and their bootstrap means.
+
+    Parameters
+    ----------
+    d : array (n, K)
+        ``L_bench − L_k`` per period and variant (positive: the variant lost less).
+    boot : array (reps, K)
+        Each variant's mean of ``d`` in each bootstrap resample (any block bootstrap).
+    mean_block : float
+        The bootstrap's mean block length, for the long-run variances ``σ²_k``
+        (:func:`stationary_bootstrap_variance`) that set the SPA's recentring threshold and scale.
+    hansen : bool
+        True (default): Hansen's (2005) statistic, studentized and floored at 0,
+        ``T = max(max_k √n d̄_k / σ_k, 0)``, null draws ``max(max_k √n (d̄*_k − μ_k) / σ_k, 0)``,
+        ``p = share of draws ≥ T`` (every variant far worse than the benchmark gives p = 1). False:
+        ``arch.bootstrap.SPA``'s computation, ``T = max_k d̄_k`` unscaled and unfloored, ``p = share of
+        draws > T`` — the form the tests compare with arch on the same draws.
+
+    Notes
+    -----
+    Recentring (both forms): ``μ_k = d̄_k`` for White's RC (always unstudentized, as White's) and
+    ``μ_k = d̄_k · 1[d̄_k ≥ −√(σ²_k / n · 2 log log n)]`` for the consistent SPA.
+    """
+    diffs = _f(d)
+    draws = _f(boot)
+    n, k = diffs.shape
+    dbar = diffs.mean(axis=0)
+    var = stationary_bootstrap_variance(diffs, mean_block)
+    # log log n is defined and positive from n = 3 on; below that no variant is set aside
+    floor = -np.sqrt(var / n * 2.0 * math.log(math.log(n))) if n > 2 else np.full(k, -np.inf)
+    valid = dbar >= floor
+    mu_spa = np.where(valid, dbar, 0.0)
+    t_rc = float(np.max(dbar))
+    p_rc = float(np.mean(np.max(draws - dbar, axis=1) > t_rc))
+    if not hansen:
+        p_spa = float(np.mean(np.max(draws - mu_spa, axis=1) > t_rc))
+        return SnoopingTest(math.sqrt(n) * t_rc, p_rc, p_spa, k, n, draws.shape[0])
+    sd = np.sqrt(np.maximum(var, 1e-300))
+    t_spa = max(float(np.max(math.sqrt(n) * dbar / sd)), 0.0)
+    null = np.maximum(np.max(math.sqrt(n) * (draws - mu_spa) / sd, axis=1), 0.0)
+    p_spa = float(np.mean(null >= t_spa))
+    return SnoopingTest(t_spa, p_rc, p_spa, k, n, draws.shape[0])
 
 
 def reality_check(
@@ -341,41 +417,15 @@ def reality_check(
     reps, mean_block, seed
         Stationary-bootstrap replications, mean block length, random seed.
 
-    Notes
-    -----
-    ``d_k = L_bench − L_k``; RC: ``T = max √n d̄_k``, bootstrap ``max √n (d̄*_k − d̄_k)``. SPA
-    (consistent): ``T = max(max √n d̄_k / ω_k, 0)``, bootstrap means recentred by
-    ``g(d̄_k) = d̄_k · 1[√n d̄_k / ω_k ≥ −√(2 log log n)]`` (null draws ``d̄*_k − g(d̄_k)``);
-    ``ω_k`` the bootstrap standard deviation of
-    ``√n d̄*_k``. As implemented in ``arch.bootstrap.SPA`` (Sheppard), which the tests compare against.
+    The resamples are :func:`stationary_bootstrap_indices`; the test itself is :func:`snooping_test`
+    (Hansen's studentized form).
     """
     b = _f(bench_loss)
     m = _f(model_losses)
     if m.ndim == 1:
         m = m[:, None]
     d = b[:, None] - m
-    n, k = d.shape
-    rng = np.random.default_rng(seed)
-    dbar = d.mean(axis=0)
-    chunk = max(1, 2_000_000 // max(n * k, 1))  # bound memory: about 16 MB of resampled values at once
-    parts = []
-    for r0 in range(0, reps, chunk):
-        idx = stationary_bootstrap_indices(n, min(chunk, reps - r0), mean_block, rng)
-        parts.append(d[idx].mean(axis=1))  # chunk × k
-    boot = np.concatenate(parts)  # reps × k
-    sqn = math.sqrt(n)
-    # White's RC
-    t_rc = float(np.max(sqn * dbar))
-    rc_null = np.max(sqn * (boot - dbar), axis=1)
-    p_rc = float(np.mean(rc_null >= t_rc))
-    # Hansen's SPA (consistent)
-    omega = np.sqrt(np.maximum(n * np.mean((boot - dbar) ** 2, axis=0), 1e-300))
-    t_spa = float(max(np.max(sqn * dbar / omega), 0.0))
-    thresh = -math.sqrt(2 * math.log(math.log(n))) if n > 2 else -np.inf
-    mu_c = dbar * (sqn * dbar / omega >= thresh)
-    spa_null = np.maximum(np.max(sqn * (boot - mu_c) / omega, axis=1), 0.0)
-    p_spa = float(np.mean(spa_null >= t_spa))
-    return SnoopingTest(t_spa, p_rc, p_spa, k, n, reps)
+    return snooping_test(d, bootstrap_means(d, reps, mean_block, seed), mean_block)
 
 
 def sharpe(returns: ArrayLike) -> float:

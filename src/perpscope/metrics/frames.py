@@ -100,6 +100,16 @@ def base_of(canonical: pl.Expr) -> pl.Expr:
     return canonical.str.extract(r"^([^-]+)-", 1)
 
 
+def with_market_key(rows: pl.DataFrame, by: str, who: str) -> pl.DataFrame:
+    """``rows`` ready to sum across venues by ``by``: ``"canonical"`` (one market) as it is, ``"base"``
+    (every market of the coin, as CoinGlass aggregates) with a ``base`` column added."""
+    if by == "base":
+        return rows.with_columns(base_of(pl.col("canonical")).alias("base"))
+    if by not in rows.columns:
+        raise FrameError(f"{who}: by must be 'canonical' or 'base', got {by!r}")
+    return rows
+
+
 def over(expr: pl.Expr, by: Sequence[str]) -> pl.Expr:
     """``expr.over(by)``, or ``expr`` itself when there are no keys (one series)."""
     return expr.over(list(by)) if by else expr

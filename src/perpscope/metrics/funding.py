@@ -23,8 +23,6 @@ import polars as pl
 from perpscope.core.time import DAY_MS, HOUR_MS, YEAR_MS
 from perpscope.metrics.frames import (
     KEYS,
-    FrameError,
-    base_of,
     join_asof_series,
     keys_of,
     lag,
@@ -32,8 +30,9 @@ from perpscope.metrics.frames import (
     require,
     same_series,
     sort_series,
+    with_market_key,
 )
-from perpscope.metrics.rolling import trailing_percentile, trailing_zscore
+from perpscope.metrics.rolling import extreme_flag, trailing_percentile, trailing_zscore
 
 #: Look-back of the funding extremes: 30 days is ~90 settlements at 8h (720 at 1h), long enough for a
 #: stable baseline, short enough to follow a regime change (a bull market's normal 0.01% is not an
@@ -197,10 +196,7 @@ def weighted_funding(
     instant; it always lies between ``rate_min`` and ``rate_max``.
     """
     require(rows, [rate_col, weight, time_col], "weighted_funding")
-    if by == "base":
-        rows = rows.with_columns(base_of(pl.col("canonical")).alias("base"))
-    elif by not in rows.columns:
-        raise FrameError(f"weighted_funding: by must be 'canonical' or 'base', got {by!r}")
+    rows = with_market_key(rows, by, "weighted_funding")
     r, w = pl.col(rate_col), pl.col(weight)
     used = rows.filter(r.is_not_null() & r.is_not_nan() & w.is_not_null() & (w > 0))
     return (
@@ -356,16 +352,8 @@ def funding_extremes(
         trailing_zscore(pl.col("rate_8h"), **kw).alias("rate_8h_z"),  # type: ignore[arg-type]
         trailing_percentile(pl.col("rate_8h"), **kw).alias("rate_8h_pct"),  # type: ignore[arg-type]
     )
-    z, p = pl.col("rate_8h_z"), pl.col("rate_8h_pct")
-    return df.with_columns(
-        pl.when((z >= z_threshold) & (p >= pct_threshold))
-        .then(1)
-        .when((z <= -z_threshold) & (p <= 1 - pct_threshold))
-        .then(-1)
-        .otherwise(0)
-        .cast(pl.Int8)
-        .alias("extreme")
-    )
+    flag = extreme_flag(pl.col("rate_8h_z"), z_threshold, pl.col("rate_8h_pct"), pct_threshold)
+    return df.with_columns(flag.alias("extreme"))
 
 
 def funding_metrics(

@@ -19,7 +19,6 @@ from perpscope.metrics.bars import finest
 from perpscope.metrics.frames import (
     KEYS,
     FrameError,
-    base_of,
     instant,
     join_asof_series,
     keys_of,
@@ -30,6 +29,7 @@ from perpscope.metrics.frames import (
     require,
     sort_series,
     window,
+    with_market_key,
 )
 from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
@@ -83,8 +83,7 @@ def aggregate_oi(
     col = f"oi_{unit}"
     if unit not in ("usd", "base"):
         raise ValueError(f"aggregate_oi: unit must be 'usd' or 'base', got {unit!r}")
-    if by == "base":
-        rows = rows.with_columns(base_of(pl.col("canonical")).alias("base"))
+    rows = with_market_key(rows, by, "aggregate_oi")
     require(rows, [by, time_col, col], "aggregate_oi")
     have = pl.col(col).is_not_null()
     return (

@@ -15,7 +15,7 @@ import polars as pl
 from perpscope.core.time import DAY_MS
 from perpscope.metrics.bars import asof_bars, finest, resample_candles
 from perpscope.metrics.frames import KEYS, keys_of, pair_of, require, sort_series
-from perpscope.metrics.rolling import add_zscore, trailing_percentile
+from perpscope.metrics.rolling import add_zscore, extreme_flag, trailing_percentile
 
 RATIO_KINDS: tuple[str, ...] = ("global_accounts", "top_accounts", "top_positions", "taker_volume")
 #: Look-back of the ratio extremes: 30 days, as for funding (positioning drifts with the regime).
@@ -69,16 +69,7 @@ def ratio_extremes(
     if percentile:
         p = trailing_percentile(pl.col("ln_ratio"), window_ms=window_ms, by=series, min_samples=min_samples)
         df = df.with_columns(p.alias("ratio_pct"))
-    z = pl.col("ratio_z")
-    return df.with_columns(
-        pl.when(z >= z_threshold)
-        .then(1)
-        .when(z <= -z_threshold)
-        .then(-1)
-        .otherwise(0)
-        .cast(pl.Int8)
-        .alias("extreme")
-    )
+    return df.with_columns(extreme_flag(pl.col("ratio_z"), z_threshold).alias("extreme"))
 
 
 def ratio_bars(

@@ -102,6 +102,20 @@ def trailing_percentile(
     return over((rank.cast(pl.Float64) - 1.0) / (n - 1.0), by)
 
 
+def extreme_flag(
+    z: pl.Expr, z_threshold: float, pct: pl.Expr | None = None, pct_threshold: float = 0.5
+) -> pl.Expr:
+    """Int8 flag of an unusual value: +1 where ``z ≥ z_threshold``, −1 where ``z ≤ −z_threshold``, else 0.
+
+    With ``pct`` (a trailing percentile in [0, 1]) the percentile must agree: ``pct ≥ pct_threshold`` for
+    +1, ``pct ≤ 1 − pct_threshold`` for −1. A null score is never extreme (0).
+    """
+    high, low = z >= z_threshold, z <= -z_threshold
+    if pct is not None:
+        high, low = high & (pct >= pct_threshold), low & (pct <= 1 - pct_threshold)
+    return pl.when(high).then(1).when(low).then(-1).otherwise(0).cast(pl.Int8)
+
+
 def regular_step(df: pl.DataFrame, *, time_col: str = "ts_ms", by: Sequence[str] = KEYS) -> int | None:
     """The step (ms) when every series of ``df`` is sampled at one fixed step without gaps, else None.
 

@@ -95,10 +95,14 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
+def _section(title: str, text: str, charts: Mapping[str, str] | None, *keys: str) -> list[str]:
+    """A section's heading, its method text and the links to its charts (``keys``), before its table."""
+    return [f"## {title}", "", text, "", *_charts(charts, *keys)]
+
+
 def _events(events: list[dict[str, Any]], charts: Mapping[str, str] | None) -> list[str]:
-    lines = [
-        "## Event study",
-        "",
+    lines = _section(
+        "Event study",
         "Entry at the open of the bar after the signal's bar; triggers within one horizon of the previous "
         "kept one are merged (n events = independent events). Mean with a 95% t interval over events; hit "
         "rate (return > 0) with its 95% Clopper–Pearson interval and the two-sided exact binomial p-value "
@@ -106,9 +110,9 @@ def _events(events: list[dict[str, Any]], charts: Mapping[str, str] | None) -> l
         "Benjamini–Hochberg q-value over all rows of this table (every signal × horizon tried). "
         "Vol = √Σ squared bar "
         "log returns over the horizon; DD = worst low against the entry.",
-        "",
-        *_charts(charts, "events"),
-    ]
+        charts,
+        "events",
+    )
     rows = []
     for e in events:
         rows.append(
@@ -135,9 +139,8 @@ def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[
     spec = result["spec"]
     v0 = result["variants"]
     emb = spec.get("embargo_ms")
-    lines = [
-        "## Walk-forward",
-        "",
+    lines = _section(
+        "Walk-forward",
         f"Logistic regression on standardized features, refit every {spec['test_ms'] // 86_400_000} days "
         f"after {spec['train_min_ms'] // 86_400_000} days of history, "
         + (
@@ -157,9 +160,11 @@ def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[
         + ". DM = Diebold–Mariano (HLN) statistic (p-value) on the 0-1 loss against always-long, "
         "the trailing "
         "return's sign and the last bar's sign; negative = the variant errs less.",
-        "",
-        *_charts(charts, "hit_rate", "brier_skill", "pnl"),
-    ]
+        charts,
+        "hit_rate",
+        "brier_skill",
+        "pnl",
+    )
     rows = []
     for v in v0:
         dm = v.get("dm", {})
@@ -220,18 +225,17 @@ def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[
 
 
 def _settlement(rows: list[dict[str, Any]], charts: Mapping[str, str] | None) -> list[str]:
-    lines = [
-        "## Around settlements vs other full hours",
-        "",
+    lines = _section(
+        "Around settlements vs other full hours",
         "Per bar offset from the hour (minutes; bar at −5 is the last before the hour): "
         "settlement-hour mean, "
         "control-hour mean, difference with a 95% Welch interval and p-value. `volume`, `trades` and "
         "`abs_ret` are relative to the mean of the same hour's bars 60–30 minutes before it; "
         "`taker_buy_share` is the taker-buy share of volume. q = Benjamini–Hochberg q-value over "
         "every row of the table (all metrics × offsets tested).",
-        "",
-        *_charts(charts, "settlement"),
-    ]
+        charts,
+        "settlement",
+    )
     body = []
     for r in rows:
         body.append(
@@ -258,7 +262,8 @@ h1{font-size:22px} h2{font-size:18px;margin-top:32px}
 table{border-collapse:collapse;font-size:12px;background:#fff;display:block;overflow-x:auto}
 th,td{padding:4px 8px;border-bottom:1px solid #e3e6ea;white-space:nowrap;text-align:right}
 th{background:#f0f2f5} td:first-child,th:first-child{text-align:left}
-.chart{background:#fff;margin:12px 0;border:1px solid #e3e6ea}
+.chart{background:#fff;margin:12px 0;border:1px solid #e3e6ea;overflow-x:auto}
+.chart>div{min-width:900px}
 code{background:#eef0f3;padding:0 3px}
 """
 

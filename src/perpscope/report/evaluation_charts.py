@@ -96,6 +96,27 @@ def _focus(rows: list[dict[str, Any]]) -> list[float] | None:
     return [lo - pad, hi + pad]
 
 
+def _whiskers(
+    rows: list[dict[str, Any]], mid: str, lo: str, hi: str
+) -> tuple[list[Any], list[Any], list[Any]]:
+    """Each row's point estimate (column ``mid``) and the error-bar lengths to its interval ``[lo, hi]``."""
+    centre = [r[mid] for r in rows]
+    plus, minus = _err(centre, [r[lo] for r in rows], [r[hi] for r in rows])
+    return centre, plus, minus
+
+
+def _add_base_ticks(fig: go.Figure, x: list[Any], y: list[str], name: str, hover: str, col: int) -> None:
+    """The reference a row is read against (base rate, unconditional mean) as a grey tick per row."""
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=y, mode="markers", name=name,
+            marker={"symbol": "line-ns-open", "size": 16, "color": _BASE, "line": {"width": 3}},
+            legendgroup="base", showlegend=col == 1, hovertemplate=hover + "<extra></extra>",
+        ),
+        row=1, col=col,
+    )  # fmt: skip
+
+
 def events_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     """Dot-and-whisker: mean forward return per signal (rows) and horizon (panels), 95% t interval,
     the same window's unconditional mean as a grey tick, and ``n`` = independent events beside each dot.
@@ -114,17 +135,9 @@ def events_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     for col, h in enumerate(horizons, start=1):
         rows = [e for e in events if e["horizon"] == h]
         y = [_short(e["signal"]) for e in rows]
-        mid = [e["mean_ret"] for e in rows]
-        plus, minus = _err(mid, [e["ci_lo"] for e in rows], [e["ci_hi"] for e in rows])
-        fig.add_trace(
-            go.Scatter(
-                x=[e["base_mean_ret"] for e in rows], y=y, mode="markers",
-                name="unconditional mean, same window",
-                marker={"symbol": "line-ns-open", "size": 16, "color": _BASE, "line": {"width": 3}},
-                legendgroup="base", showlegend=col == 1, hovertemplate="%{y}<br>base %{x:.2%}<extra></extra>",
-            ),
-            row=1, col=col,
-        )  # fmt: skip
+        mid, plus, minus = _whiskers(rows, "mean_ret", "ci_lo", "ci_hi")
+        base = [e["base_mean_ret"] for e in rows]
+        _add_base_ticks(fig, base, y, "unconditional mean, same window", "%{y}<br>base %{x:.2%}", col)
         fig.add_trace(
             go.Scatter(
                 x=mid, y=y, mode="markers+text", name="mean forward return",
@@ -172,16 +185,9 @@ def hit_rate_figure(variants: list[dict[str, Any]]) -> go.Figure | None:
     for col, h in enumerate(horizons, start=1):
         rows = [v for v in variants if v["horizon"] == h]
         y = [_variant_label(v, many) for v in rows]
-        mid = [v["hit_rate_indep"] for v in rows]
-        plus, minus = _err(mid, [v["hit_lo"] for v in rows], [v["hit_hi"] for v in rows])
-        fig.add_trace(
-            go.Scatter(
-                x=[v["majority_rate_indep"] for v in rows], y=y, mode="markers", name="majority-class rate",
-                marker={"symbol": "line-ns-open", "size": 16, "color": _BASE, "line": {"width": 3}},
-                legendgroup="base", showlegend=col == 1, hovertemplate="majority %{x:.1%}<extra></extra>",
-            ),
-            row=1, col=col,
-        )  # fmt: skip
+        mid, plus, minus = _whiskers(rows, "hit_rate_indep", "hit_lo", "hit_hi")
+        base = [v["majority_rate_indep"] for v in rows]
+        _add_base_ticks(fig, base, y, "majority-class rate", "majority %{x:.1%}", col)
         fig.add_trace(
             go.Scatter(
                 x=mid, y=y, mode="markers", name="hit rate",

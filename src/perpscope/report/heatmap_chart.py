@@ -14,6 +14,8 @@ read the same number:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import plotly.graph_objects as go
 import polars as pl
@@ -79,6 +81,156 @@ def _dates(ms: np.ndarray | list[int]) -> list:
     return pl.Series(np.asarray(ms, dtype=np.int64)).cast(pl.Datetime("ms", "UTC")).to_list()
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Where the chart stands: the price window, the time span and the strip ahead, the book's rows."""
+
+    lo: float  # price window (quote currency)
+    hi: float
+    iv: int  # bar length (ms)
+    bar_ms: np.ndarray  # bar open times (ms UTC)
+    start: int  # first bar's open (ms UTC)
+    end: int  # last bar's close, where the current book stands (ms UTC)
+    ahead: int  # width of the strip right of the last bar (ms)
+    book: CoarseBook  # the model book on the chart's rows and columns
+    row_usd: str  # the USD measure's name, "USD per <row width> <quote> row"
+
+
+def _frame(
+    bars: pl.DataFrame,
+    source: HeatmapRun | EnsembleRun,
+    ts: np.ndarray,
+    grid_usd: np.ndarray,
+    pad: float,
+    quote: str,
+) -> _Frame:
+    """The price window (bars' low/high widened by ``pad``), time span and coarse book of the chart."""
+    lo = float(bars["low"].min()) * (1 - pad)  # type: ignore[arg-type]
+    hi = float(bars["high"].max()) * (1 + pad)  # type: ignore[arg-type]
+    grid = source.grid
+    book = coarse_book(np.asarray(ts), grid.mids, grid_usd, lo=lo, hi=hi, rows=MAX_ROWS, max_cols=MAX_COLUMNS)
+    iv = int(_first_run(source).interval_ms)
+    bar_ms = bars["ts_ms"].dt.epoch("ms").to_numpy().astype(np.int64)
+    start, end = int(bar_ms[0]), int(bar_ms[-1]) + iv  # end: the last bar's close, where the map stands
+    ahead = max(int(AHEAD_SHARE * (end - start)), 2 * iv)
+    row_usd = f"USD per {price_text(_row_width(book, grid.width))} {quote} row"
+    return _Frame(lo, hi, iv, bar_ms, start, end, ahead, book, row_usd)
+
+
+def _first_run(source: HeatmapRun | EnsembleRun) -> HeatmapRun:
+    return source.members[0] if isinstance(source, EnsembleRun) else source
+
+
+def _subplots(with_map: bool) -> go.Figure:
+    """The panels: heatmap and current book side by side; with ``with_map`` the map and cumulative below."""
+    rows = 3 if with_map else 1
+    specs: list[list[dict | None]] = [[{}, {}]]
+    if with_map:
+        specs += [[{"colspan": 2}, None], [{"colspan": 2}, None]]
+    fig = make_subplots(
+        rows=rows, cols=2, specs=specs, column_widths=[0.82, 0.18], horizontal_spacing=0.012,
+        vertical_spacing=0.07 if with_map else 0.0,
+        row_heights=[0.58, 0.24, 0.18] if with_map else None,
+        subplot_titles=(
+            "model book: USD that would be liquidated, by price and time",
+            "current book",
+            *(("liquidation map by leverage: longs below the price, shorts above",
+               "cumulative USD liquidated by a move from the price to each level") if with_map else ()),
+        ),
+    )  # fmt: skip
+    fig.update_yaxes(matches="y", showticklabels=False, row=1, col=2)
+    for a in fig.layout.annotations:  # panel titles at the panel's left: legends sit at the right
+        a.update(x=a.x - 0.5 * _panel_width(fig, a.x), xanchor="left", font={"size": 13})
+    return fig
+
+
+def _add_book(fig: go.Figure, fr: _Frame, height: int, quote: str) -> None:
+    """The model book over time (log colour scale) with its colour bar above the panel."""
+    book = fr.book
+    # A column is the book after its snapshot bar closed, drawn until the next snapshot's close; the last
+    # (the current book) fills the strip ahead. Edges, not centres: no cell reaches back before its bar.
+    edges = np.concatenate([book.ts_ms.astype(np.int64) + fr.iv, [fr.end + fr.ahead]])
+    scale = log_scale(book.usd)
+    y_dom = fig.layout.yaxis.domain
+    colorbar = {
+        "title": {"text": f"{fr.row_usd} · log scale", "side": "top", "font": {"size": 11}},
+        "orientation": "h", "x": 0.0, "xanchor": "left", "y": y_dom[1] + 30 / height, "yanchor": "bottom",
+        "len": 0.45, "thickness": 10, "tickvals": list(scale.tickvals), "ticktext": list(scale.ticktext),
+        "tickfont": {"size": 10},
+    }  # fmt: skip
+    fig.add_trace(
+        go.Heatmap(
+            x=_dates(edges), y=book.price_mid, z=log_cells(book.usd).astype(np.float32),
+            customdata=book.usd, zmin=scale.zmin, zmax=scale.zmax, colorbar=colorbar, name="model book",
+            colorscale=[list(s) for s in HEAT_COLOURSCALE], zsmooth=False,
+            hovertemplate=f"%{{x}}<br>%{{y:,.6~g}} {quote}<br>%{{customdata:$.3~s}}<extra>book</extra>",
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+
+
+def _add_candles(fig: go.Figure, bars: pl.DataFrame, bar_ms: np.ndarray) -> None:
+    fig.add_trace(
+        go.Candlestick(
+            x=_dates(bar_ms), open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"],
+            name="price", showlegend=False, increasing_line_color="#f2f2f2", decreasing_line_color="#ff6b6b",
+            increasing_fillcolor="#f2f2f2", decreasing_fillcolor="#ff6b6b", line_width=1,
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+
+
+def _add_current_book(
+    fig: go.Figure, source: HeatmapRun | EnsembleRun, ts_last: int, fr: _Frame, quote: str
+) -> tuple[CoarseBook, CoarseBook]:
+    """The current book by side beside the heatmap, on its own rows: the same USD per row as the colour
+    bar. Returns the (long, short) rows, which the liquidation map reuses."""
+    mids = source.grid.mids
+    cur_l = _side_rows(_final(source, "long"), ts_last, mids, fr.lo, fr.hi)
+    cur_s = _side_rows(_final(source, "short"), ts_last, mids, fr.lo, fr.hi)
+    for cur, name, colour in ((cur_l, "longs", LONG_COLOUR), (cur_s, "shorts", SHORT_COLOUR)):
+        usd = cur.usd[:, 0].astype(np.float64)
+        fig.add_trace(
+            go.Bar(
+                x=usd, y=cur.price_mid, orientation="h", name=f"{name} (current book)", marker_color=colour,
+                marker_line_width=0, customdata=[usd_text(v) for v in usd], legendgroup=name,
+                hovertemplate=f"%{{y:,.6~g}} {quote}<br>%{{customdata}}<extra>{name}</extra>",
+            ),
+            row=1, col=2,
+        )  # fmt: skip
+    return cur_l, cur_s
+
+
+def _finish_layout(fig: go.Figure, fr: _Frame, height: int, title: str, quote: str) -> None:
+    """Size, legend, title, axes and the heatmap panel's ground."""
+    y_dom = fig.layout.yaxis.domain
+    fig.update_layout(
+        height=height, template="plotly_white", barmode="stack", bargap=0, margin=_MARGIN,
+        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": y_dom[1] + 48 / height,
+                "yanchor": "bottom", "font": {"size": 11}},
+    )  # fmt: skip
+    # the title as a paper annotation above the colour bar: plotly 7 placed a container-anchored layout
+    # title partly above the page
+    fig.add_annotation(
+        text=title, xref="paper", yref="paper", x=0.0, xanchor="left",
+        y=y_dom[1] + 88 / height, yanchor="bottom", showarrow=False, font={"size": 16}, name="title",
+    )  # fmt: skip
+    fig.update_xaxes(
+        range=_dates([fr.start - fr.iv // 2, fr.end + fr.ahead]), rangeslider_visible=False,
+        title_text="time (UTC)", row=1, col=1,
+    )  # fmt: skip
+    fig.update_xaxes(title_text=fr.row_usd, tickprefix="$", exponentformat="B", row=1, col=2)
+    fig.update_yaxes(range=[fr.lo, fr.hi], title_text=f"price ({quote})", row=1, col=1)
+    fig.update_layout(plot_bgcolor="white")
+    fig.layout.xaxis.update(showgrid=False)
+    fig.layout.yaxis.update(showgrid=False)
+    # the heatmap panel's ground is the scale's lowest colour: an empty row reads as "nothing there"
+    fig.add_shape(
+        type="rect", xref="x domain", yref="y domain", x0=0, x1=1, y0=0, y1=1, layer="below",
+        fillcolor=HEAT_BACKGROUND, line_width=0,
+    )  # fmt: skip
+
+
 def heatmap_figure(
     bars: pl.DataFrame,
     source: HeatmapRun | EnsembleRun,
@@ -109,112 +261,22 @@ def heatmap_figure(
     """
     zones = hot_zones(source) if zones is None else zones
     ts, gl, gs = _grid(source)
-    grid = source.grid
-    lo = float(bars["low"].min()) * (1 - pad)  # type: ignore[arg-type]
-    hi = float(bars["high"].max()) * (1 + pad)  # type: ignore[arg-type]
-    book = coarse_book(np.asarray(ts), grid.mids, gl + gs, lo=lo, hi=hi, rows=MAX_ROWS, max_cols=MAX_COLUMNS)
-    run0 = source.members[0] if isinstance(source, EnsembleRun) else source
-    iv = int(run0.interval_ms)
-    bar_ms = bars["ts_ms"].dt.epoch("ms").to_numpy().astype(np.int64)
-    start, end = int(bar_ms[0]), int(bar_ms[-1]) + iv  # end: the last bar's close, where the map stands
-    ahead = max(int(AHEAD_SHARE * (end - start)), 2 * iv)
-    # A column is the book after its snapshot bar closed, drawn until the next snapshot's close; the last
-    # (the current book) fills the strip ahead. Edges, not centres: no cell reaches back before its bar.
-    edges = np.concatenate([book.ts_ms.astype(np.int64) + iv, [end + ahead]])
-    scale = log_scale(book.usd)
-    row_usd = f"USD per {price_text(_row_width(book, grid.width))} {quote} row"
-    last_close = source.last_close
-    levs = leverage_books(source, bars) if with_map else None
-
-    rows = 3 if with_map else 1
-    specs: list[list[dict | None]] = [[{}, {}]]
-    if with_map:
-        specs += [[{"colspan": 2}, None], [{"colspan": 2}, None]]
-    fig = make_subplots(
-        rows=rows, cols=2, specs=specs, column_widths=[0.82, 0.18], horizontal_spacing=0.012,
-        vertical_spacing=0.07 if with_map else 0.0,
-        row_heights=[0.58, 0.24, 0.18] if with_map else None,
-        subplot_titles=(
-            "model book: USD that would be liquidated, by price and time",
-            "current book",
-            *(("liquidation map by leverage: longs below the price, shorts above",
-               "cumulative USD liquidated by a move from the price to each level") if with_map else ()),
-        ),
-    )  # fmt: skip
-    fig.update_yaxes(matches="y", showticklabels=False, row=1, col=2)
-    for a in fig.layout.annotations:  # panel titles at the panel's left: legends sit at the right
-        a.update(x=a.x - 0.5 * _panel_width(fig, a.x), xanchor="left", font={"size": 13})
+    fr = _frame(bars, source, ts, gl + gs, pad, quote)
     height = HEIGHT_WITH_MAP if with_map else HEIGHT
-    y_dom = fig.layout.yaxis.domain
-    colorbar = {
-        "title": {"text": f"{row_usd} · log scale", "side": "top", "font": {"size": 11}},
-        "orientation": "h", "x": 0.0, "xanchor": "left", "y": y_dom[1] + 30 / height, "yanchor": "bottom",
-        "len": 0.45, "thickness": 10, "tickvals": list(scale.tickvals), "ticktext": list(scale.ticktext),
-        "tickfont": {"size": 10},
-    }  # fmt: skip
-    fig.add_trace(
-        go.Heatmap(
-            x=_dates(edges), y=book.price_mid, z=log_cells(book.usd).astype(np.float32),
-            customdata=book.usd, zmin=scale.zmin, zmax=scale.zmax, colorbar=colorbar, name="model book",
-            colorscale=[list(s) for s in HEAT_COLOURSCALE], zsmooth=False,
-            hovertemplate=f"%{{x}}<br>%{{y:,.6~g}} {quote}<br>%{{customdata:$.3~s}}<extra>book</extra>",
-        ),
-        row=1, col=1,
-    )  # fmt: skip
-    fig.add_trace(
-        go.Candlestick(
-            x=_dates(bar_ms), open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"],
-            name="price", showlegend=False, increasing_line_color="#f2f2f2", decreasing_line_color="#ff6b6b",
-            increasing_fillcolor="#f2f2f2", decreasing_fillcolor="#ff6b6b", line_width=1,
-        ),
-        row=1, col=1,
-    )  # fmt: skip
-    # The current book by side, on the heatmap's own rows: the same USD per row as the colour bar.
-    cur_l = _side_rows(_final(source, "long"), int(ts[-1]), grid.mids, lo, hi)
-    cur_s = _side_rows(_final(source, "short"), int(ts[-1]), grid.mids, lo, hi)
-    for cur, name, colour in ((cur_l, "longs", LONG_COLOUR), (cur_s, "shorts", SHORT_COLOUR)):
-        usd = cur.usd[:, 0].astype(np.float64)
-        fig.add_trace(
-            go.Bar(
-                x=usd, y=cur.price_mid, orientation="h", name=f"{name} (current book)", marker_color=colour,
-                marker_line_width=0, customdata=[usd_text(v) for v in usd], legendgroup=name,
-                hovertemplate=f"%{{y:,.6~g}} {quote}<br>%{{customdata}}<extra>{name}</extra>",
-            ),
-            row=1, col=2,
-        )  # fmt: skip
-    _draw_zones(fig, zones, end, ahead, lo, hi, height, y_dom)
-    fig.add_vline(x=_dates([end])[0], line_width=1, line_dash="dot", line_color="#bbbbbb", row=1, col=1)
-    fig.add_hline(y=last_close, line_width=1, line_dash="dot", line_color="#888888", row=1, col=2)
-
-    if with_map and levs is not None:
-        _draw_map(fig, levs, grid.mids, cur_l, cur_s, last_close, lo, hi, quote, row_usd)
-
-    label = f"ensemble of {len(source.members)}" if isinstance(source, EnsembleRun) else describe(run0.model)
-    fig.update_layout(
-        height=height, template="plotly_white", barmode="stack", bargap=0, margin=_MARGIN,
-        legend={"orientation": "h", "x": 1.0, "xanchor": "right", "y": y_dom[1] + 48 / height,
-                "yanchor": "bottom", "font": {"size": 11}},
-    )  # fmt: skip
-    # the title as a paper annotation above the colour bar: plotly 7 placed a container-anchored layout
-    # title partly above the page
-    fig.add_annotation(
-        text=title or f"liquidation heatmap — {label}", xref="paper", yref="paper", x=0.0, xanchor="left",
-        y=y_dom[1] + 88 / height, yanchor="bottom", showarrow=False, font={"size": 16}, name="title",
-    )  # fmt: skip
-    fig.update_xaxes(
-        range=_dates([start - iv // 2, end + ahead]), rangeslider_visible=False, title_text="time (UTC)",
-        row=1, col=1,
-    )  # fmt: skip
-    fig.update_xaxes(title_text=row_usd, tickprefix="$", exponentformat="B", row=1, col=2)
-    fig.update_yaxes(range=[lo, hi], title_text=f"price ({quote})", row=1, col=1)
-    fig.update_layout(plot_bgcolor="white")
-    fig.layout.xaxis.update(showgrid=False)
-    fig.layout.yaxis.update(showgrid=False)
-    # the heatmap panel's ground is the scale's lowest colour: an empty row reads as "nothing there"
-    fig.add_shape(
-        type="rect", xref="x domain", yref="y domain", x0=0, x1=1, y0=0, y1=1, layer="below",
-        fillcolor=HEAT_BACKGROUND, line_width=0,
-    )  # fmt: skip
+    fig = _subplots(with_map)
+    _add_book(fig, fr, height, quote)
+    _add_candles(fig, bars, fr.bar_ms)
+    cur_l, cur_s = _add_current_book(fig, source, int(ts[-1]), fr, quote)
+    _draw_zones(fig, zones, fr, height)
+    fig.add_vline(x=_dates([fr.end])[0], line_width=1, line_dash="dot", line_color="#bbbbbb", row=1, col=1)
+    fig.add_hline(y=source.last_close, line_width=1, line_dash="dot", line_color="#888888", row=1, col=2)
+    if with_map:
+        _draw_map(fig, leverage_books(source, bars), source, cur_l, cur_s, fr, quote)
+    if isinstance(source, EnsembleRun):
+        label = f"ensemble of {len(source.members)}"
+    else:
+        label = describe(source.model)
+    _finish_layout(fig, fr, height, title or f"liquidation heatmap — {label}", quote)
     return fig
 
 
@@ -252,26 +314,19 @@ def _final(source: HeatmapRun | EnsembleRun, side: str) -> np.ndarray:
     return source.out.final_long if side == "long" else source.out.final_short
 
 
-def _draw_zones(
-    fig: go.Figure,
-    zones: pl.DataFrame,
-    end: int,
-    ahead: int,
-    lo: float,
-    hi: float,
-    height: int,
-    y_dom: tuple[float, float],
-) -> None:
+def _draw_zones(fig: go.Figure, zones: pl.DataFrame, fr: _Frame, height: int) -> None:
     """Zones as boxes in the strip ahead of the last bar (the bar they were computed at), each labelled
     at the strip's right edge; labels spread apart so that no two overlap, a leader line when moved."""
     if zones.is_empty():
         return
+    lo, hi = fr.lo, fr.hi
+    y_dom = fig.layout.yaxis.domain
     panel_px = (height - _MARGIN["t"] - _MARGIN["b"]) * (y_dom[1] - y_dom[0])
     gap = LABEL_GAP_PX * (hi - lo) / max(panel_px, 1.0)
     zs = list(zones.iter_rows(named=True))
     mids = [(z["price_lo"] + z["price_hi"]) / 2 for z in zs]
     ys = spread_labels(mids, gap, lo + gap / 2, hi - gap / 2)
-    x0, x1 = _dates([end, end + ahead])
+    x0, x1 = _dates([fr.end, fr.end + fr.ahead])
     for z, mid, y in zip(zs, mids, ys, strict=True):
         colour = LONG_COLOUR if z["side"] == "long" else SHORT_COLOUR
         fig.add_shape(
@@ -300,19 +355,25 @@ def _draw_zones(
 def _draw_map(
     fig: go.Figure,
     levs: LeverageBooks,
-    mids: np.ndarray,
+    source: HeatmapRun | EnsembleRun,
     cur_l: CoarseBook,
     cur_s: CoarseBook,
-    last_close: float,
-    lo: float,
-    hi: float,
+    fr: _Frame,
     quote: str,
-    row_usd: str,
 ) -> None:
     """Rows 2 and 3: the liquidation map by leverage (stacked, on the heatmap's rows) and cumulative."""
-    ts0 = cur_l.ts_ms[0]
+    _draw_leverage_bars(fig, levs, source.grid.mids, int(cur_l.ts_ms[0]), fr, quote)
+    _draw_cumulative(fig, cur_l, cur_s, source.last_close, quote)
+    _map_axes(fig, source.last_close, fr, quote)
+
+
+def _draw_leverage_bars(
+    fig: go.Figure, levs: LeverageBooks, mids: np.ndarray, ts0: int, fr: _Frame, quote: str
+) -> None:
+    """Row 2: the current book by leverage, stacked, on the heatmap's price rows."""
+    lo, hi = fr.lo, fr.hi
     for k, lev in enumerate(levs.leverages.tolist()):
-        both = _side_rows(levs.long_usd[k] + levs.short_usd[k], int(ts0), mids, lo, hi)
+        both = _side_rows(levs.long_usd[k] + levs.short_usd[k], ts0, mids, lo, hi)
         usd = both.usd[:, 0].astype(np.float64)
         if not usd.any():
             continue
@@ -325,6 +386,12 @@ def _draw_map(
             ),
             row=2, col=1,
         )  # fmt: skip
+
+
+def _draw_cumulative(
+    fig: go.Figure, cur_l: CoarseBook, cur_s: CoarseBook, last_close: float, quote: str
+) -> None:
+    """Row 3: USD liquidated by a move from the price to each level (longs down, shorts up)."""
     price = cur_l.price_mid
     long_rows = np.where(price <= last_close, cur_l.usd[:, 0].astype(np.float64), 0.0)
     short_rows = np.where(price > last_close, cur_s.usd[:, 0].astype(np.float64), 0.0)
@@ -343,6 +410,11 @@ def _draw_map(
             ),
             row=3, col=1,
         )  # fmt: skip
+
+
+def _map_axes(fig: go.Figure, last_close: float, fr: _Frame, quote: str) -> None:
+    """Rows 2 and 3: the price line, shared price range, axis titles and each panel's legend."""
+    lo, hi = fr.lo, fr.hi
     for row in (2, 3):
         fig.add_vline(x=last_close, line_width=1, line_dash="dot", line_color="#555555", row=row, col=1)
     fig.update_xaxes(range=[lo, hi], row=2, col=1, showticklabels=False)

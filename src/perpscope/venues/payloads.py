@@ -1,8 +1,8 @@
-"""What every venue's pure ``wire`` module shares: the one payload error and per-row error rule
-(:func:`each_row`), the series a record belongs to, records built by keyword (:func:`record`,
-:func:`candle`, :func:`liquidation`), settlement-time rounding, the funding-interval rule
-(:func:`settled_funding`), the liquidated side, and the websocket frame decoder with its counters
-(:class:`FrameCounter`).
+"""What every venue's pure ``wire`` module shares: the one payload error, REST payloads as typed
+structs (:func:`typed`, msgspec) and the per-row error rule (:func:`each_row`), the series a record
+belongs to, records built by keyword (:func:`record`, :func:`candle`, :func:`liquidation`),
+settlement-time rounding, the funding-interval rule (:func:`settled_funding`), the liquidated side, and
+the websocket frame decoder with its counters (:class:`FrameCounter`).
 
 Pure: no I/O. Each venue's ``wire`` turns its own payload shapes into records through these helpers, so
 a rule (how a funding interval is read, which side a liquidation order closes) is written once.
@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from functools import cache
 from typing import Any, TypeVar, cast
 
+import msgspec
 import orjson
 
 from perpscope.core.time import HOUR_MS, SECOND_MS
@@ -203,6 +204,19 @@ class FrameCounter:
             self.malformed += 1
             return None
         return msg
+
+
+T = TypeVar("T")
+
+
+def typed(obj: object, kind: type[T], what: str) -> T:
+    """Decoded JSON as the typed structs ``kind`` (``msgspec.Struct`` s, lists of them): every field
+    checked and converted (numbers that venues send as strings become numbers). A payload that does not
+    fit raises :class:`WireError` naming ``what`` and the path of the first bad field (``$[3].time``)."""
+    try:
+        return msgspec.convert(obj, kind, strict=False)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"{what}: {exc}") from exc
 
 
 def each_row(rows: Iterable[Any], build: Callable[[Any], R | None], what: str) -> list[R]:

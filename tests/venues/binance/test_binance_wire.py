@@ -101,9 +101,18 @@ def test_funding_interval_follows_the_spacing_of_settlements() -> None:
     assert f["ts_ms"].dt.epoch("ms").to_list()[0] == 1_700_000_000_000  # rounded to the second
 
 
-def test_bad_rest_payload_names_the_row() -> None:
-    with pytest.raises(WireError, match="kline 0"):
+def test_bad_rest_payload_names_the_row_and_field() -> None:
+    with pytest.raises(WireError, match=r"klines .* at `\$\[0\]`"):
         wire.parse_klines([[1, "x"]], "BTCUSDT", 60_000)
+    ex = rest_examples()
+    good = ex["openInterestHist"][0]
+    rows = [good, {k: v for k, v in good.items() if k != "sumOpenInterestValue"}]
+    with pytest.raises(WireError, match=r"openInterestHist: .*sumOpenInterestValue.* `\$\[1\]`"):
+        wire.parse_open_interest_hist(rows, 300_000)
+    with pytest.raises(WireError, match=r"fundingRate: .*`\$\[0\]\.fundingRate`"):
+        wire.parse_funding_history([{**ex["fundingRate"][0], "fundingRate": "n/a"}])
+    with pytest.raises(WireError, match=r"openInterest: .*Binance pair"):
+        wire.parse_open_interest_now({**ex["openInterest"], "symbol": "?"})
 
 
 @pytest.mark.shared

@@ -94,3 +94,12 @@ def test_linear_open_interest_in_both_units_at_the_documented_mark_price() -> No
 def test_error_envelope_says_what_bybit_said() -> None:
     with pytest.raises(WireError, match="retCode 10001: params error"):
         wire.parse_klines({"retCode": 10001, "retMsg": "params error", "result": {}}, "BTCUSDT", 60_000)
+
+
+def test_a_row_that_does_not_fit_names_its_field() -> None:
+    bad = {"retCode": 0, "result": {"list": [{"openInterest": "5", "timestamp": "1"}, {"openInterest": "x"}]}}
+    with pytest.raises(WireError, match=r"open interest: .*`\$\.list\[1\]"):
+        wire.parse_open_interest(bad, "BTCUSDT", 300_000)
+    short = {"retCode": 0, "result": {"list": [["1670608800000", "17071", "17073"]]}}
+    with pytest.raises(WireError, match=r"kline .* at `\$\.list\[0\]`"):
+        wire.parse_klines(short, "BTCUSDT", 3600_000)

@@ -76,5 +76,9 @@ def test_symbols_and_bad_payloads() -> None:
         wire.parse_meta_and_ctxs({"universe": []})
     with pytest.raises(WireError, match="2 contexts for 1 coins"):
         wire.parse_meta_and_ctxs([{"universe": [{"name": "BTC"}]}, [{}, {}]])
-    with pytest.raises(WireError, match="fundingHistory row 0"):
+    with pytest.raises(WireError, match=r"fundingHistory: .*fundingRate.* at `\$\[0\]`"):
         wire.parse_funding_history([{"coin": "ETH", "time": 1}])
+    with pytest.raises(WireError, match=r"candleSnapshot: .*at `\$\[0\]\.o`"):
+        wire.parse_candles([{"t": 1, "o": "x", "h": "1", "l": "1", "c": "1", "v": "1"}], "BTC", 60_000)
+    with pytest.raises(WireError, match=r"asset context of BTC: .*openInterest"):
+        wire.snapshot_records([("BTC", {"funding": "0.0001", "markPx": "1"})], 1)

@@ -161,3 +161,15 @@ def test_symbols_and_error_envelope() -> None:
         wire.inst_id("BTCEUR")
     with pytest.raises(WireError, match="code 51001: Instrument ID does not exist"):
         wire.parse_open_interest({"code": "51001", "msg": "Instrument ID does not exist", "data": []}, {})
+
+
+def test_rest_rows_that_do_not_fit_name_their_field() -> None:
+    with pytest.raises(WireError, match=r"instruments: .*instId.* at `\$\[1\]`"):
+        wire.parse_instruments({"code": "0", "data": [{"instId": "BTC-USDT", "instType": "SPOT"}, {}]})
+    with pytest.raises(WireError, match=r"instrument 0: .*ctVal"):
+        wire.parse_instruments({"code": "0", "data": [{"instId": "BTC-USDT-SWAP", "instType": "SWAP"}]})
+    inst = wire.spot_instrument("BTC-USDT")
+    with pytest.raises(WireError, match=r"funding history: .*`\$\[0\]\.fundingTime`"):
+        wire.parse_funding_history({"code": "0", "data": [{"fundingTime": "soon"}]}, inst)
+    with pytest.raises(WireError, match="funding history row 0: no realizedRate or fundingRate"):
+        wire.parse_funding_history({"code": "0", "data": [{"fundingTime": "1", "realizedRate": ""}]}, inst)

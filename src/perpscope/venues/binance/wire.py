@@ -34,11 +34,11 @@ https://developers.binance.com/docs/derivatives/usds-margined-futures/websocket-
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, cast
 
+import msgspec
 import polars as pl
 
 from perpscope.core.time import HOUR_MS, SECOND_MS
@@ -84,6 +84,73 @@ def _series(sym: BinanceSymbol) -> Series:
 
 
 # -- REST ------------------------------------------------------------------------------------------
+# The REST payloads as typed structs (field names as Binance spells them; numbers sent as strings are
+# converted by payloads.typed, which names the first field that does not fit).
+
+
+class _Kline(msgspec.Struct, array_like=True):
+    open_time: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    close_time: int
+    quote_volume: float
+    trades: int
+    taker_buy_base: float
+    taker_buy_quote: float
+
+
+class _FundingRate(msgspec.Struct, rename="camel"):
+    symbol: str
+    funding_time: int
+    funding_rate: float
+    mark_price: str | float | None = None  # "" in the oldest rows
+
+
+class _FundingInfo(msgspec.Struct, rename="camel"):
+    symbol: str
+    adjusted_funding_rate_cap: float
+    adjusted_funding_rate_floor: float
+    funding_interval_hours: int
+
+
+class _OpenInterestNow(msgspec.Struct, rename="camel"):
+    symbol: str
+    open_interest: float
+    time: int
+
+
+class _OpenInterestHist(msgspec.Struct, rename="camel"):
+    symbol: str
+    sum_open_interest: float
+    sum_open_interest_value: float
+    timestamp: int
+
+
+class _Ratio(msgspec.Struct, rename="camel"):
+    long_short_ratio: float
+    long_account: float
+    short_account: float
+    timestamp: int
+
+
+class _TakerRatio(msgspec.Struct, rename="camel"):
+    buy_sell_ratio: float
+    buy_vol: float
+    sell_vol: float
+    timestamp: int
+
+
+def _payload_series(symbol: str, what: str) -> Series:
+    """The series of a symbol named inside a payload: one Binance does not list is a :class:`WireError`."""
+    try:
+        return _series(symbol_info(symbol))
+    except ValueError as exc:
+        raise WireError(f"{what}: {exc}") from exc
+
+
 def parse_klines(
     rows: Sequence[Sequence[Any]],
     symbol: str,
@@ -95,22 +162,25 @@ def parse_klines(
     if price_type not in PRICE_TYPES:
         raise ValueError(f"price_type must be one of {PRICE_TYPES}, got {price_type!r}")
     series = _series(symbol_info(symbol, market))
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            bar = payloads.candle(
-                series, interval_ms, int(r[0]), r[1:5], price_type=cast(PriceType, price_type)
+    bars = payloads.typed(rows, list[_Kline], "klines [open_time, open, high, low, close, ...]")
+    trade = price_type == "trade"  # mark, index and premium bars carry zeros where volumes would be
+    return CANDLES.from_records(
+        [
+            payloads.candle(
+                series,
+                interval_ms,
+                k.open_time,
+                (k.open, k.high, k.low, k.close),
+                price_type=cast(PriceType, price_type),
+                volume_base=k.volume if trade else None,
+                volume_quote=k.quote_volume if trade else None,
+                trades=k.trades if trade else None,
+                taker_buy_base=k.taker_buy_base if trade else None,
+                taker_buy_quote=k.taker_buy_quote if trade else None,
             )
-            if price_type == "trade":  # mark, index and premium bars carry zeros where volumes would be
-                vol, quote, n = _f(r[5]), _f(r[7]), int(r[8])
-                bar = dataclasses.replace(bar, volume_base=vol, volume_quote=quote, trades=n)
-                bar = dataclasses.replace(bar, taker_buy_base=_f(r[9]), taker_buy_quote=_f(r[10]))
-            out.append(bar)
-        except (IndexError, TypeError, ValueError) as exc:
-            raise WireError(
-                f"kline {i}: expected [open_time, open, high, low, close, ...], got {r!r}"
-            ) from exc
-    return CANDLES.from_records(out)
+            for k in bars
+        ]
+    )
 
 
 def parse_funding_history(
@@ -123,91 +193,87 @@ def parse_funding_history(
     settlements long the spacing to the previous settlement is used instead (what was actually paid for).
     """
     known = interval_ms_by_symbol or {}
-    settlements = []
-    for i, r in enumerate(rows):
-        try:
-            mp = r.get("markPrice")
-            mark = _f(mp) if mp not in (None, "") else None
-            series = _series(symbol_info(r["symbol"]))
-            settlements.append(Settlement(series, int(r["fundingTime"]), _f(r["fundingRate"]), mark))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"fundingRate row {i}: {exc!r} in {r!r}") from exc
+    settlements = [
+        Settlement(
+            _payload_series(r.symbol, "fundingRate"),
+            r.funding_time,
+            r.funding_rate,
+            _f(r.mark_price) if r.mark_price not in (None, "") else None,
+        )
+        for r in payloads.typed(rows, list[_FundingRate], "fundingRate")
+    ]
     return FUNDING.from_records(payloads.settled_funding(settlements, known.get))
 
 
 def parse_funding_info(rows: Sequence[dict[str, Any]]) -> pl.DataFrame:
     """``/fapi/v1/fundingInfo`` → frame ``symbol, cap, floor, interval_ms`` (only adjusted symbols)."""
-    try:
-        return pl.DataFrame(
-            {
-                "symbol": [r["symbol"] for r in rows],
-                "cap": [_f(r["adjustedFundingRateCap"]) for r in rows],
-                "floor": [_f(r["adjustedFundingRateFloor"]) for r in rows],
-                "interval_ms": [int(r["fundingIntervalHours"]) * HOUR_MS for r in rows],
-            },
-            schema={"symbol": pl.String, "cap": pl.Float64, "floor": pl.Float64, "interval_ms": pl.Int64},
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WireError(f"fundingInfo: {exc!r}") from exc
+    info = payloads.typed(rows, list[_FundingInfo], "fundingInfo")
+    return pl.DataFrame(
+        {
+            "symbol": [r.symbol for r in info],
+            "cap": [r.adjusted_funding_rate_cap for r in info],
+            "floor": [r.adjusted_funding_rate_floor for r in info],
+            "interval_ms": [r.funding_interval_hours * HOUR_MS for r in info],
+        },
+        schema={"symbol": pl.String, "cap": pl.Float64, "floor": pl.Float64, "interval_ms": pl.Int64},
+    )
 
 
 def parse_open_interest_now(obj: dict[str, Any], mark_price: float | None = None) -> OpenInterest:
     """``/fapi/v1/openInterest`` → one snapshot (``interval_ms`` 0); USD value when a price is given."""
-    try:
-        sym = symbol_info(obj["symbol"])
-        base = _f(obj["openInterest"])
-        usd = base * mark_price if mark_price else None  # coins × mark price
-        return payloads.record(
-            OpenInterest, _series(sym), interval_ms=0, ts_ms=int(obj["time"]), oi_base=base, oi_usd=usd
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise WireError(f"openInterest: {exc!r} in {obj!r}") from exc
+    r = payloads.typed(obj, _OpenInterestNow, "openInterest")
+    usd = r.open_interest * mark_price if mark_price else None  # coins × mark price
+    return payloads.record(
+        OpenInterest,
+        _payload_series(r.symbol, "openInterest"),
+        interval_ms=0,
+        ts_ms=r.time,
+        oi_base=r.open_interest,
+        oi_usd=usd,
+    )
 
 
 def parse_open_interest_hist(rows: Sequence[dict[str, Any]], period_ms: int) -> pl.DataFrame:
     """``/futures/data/openInterestHist`` → :data:`~perpscope.records.OPEN_INTEREST` (base and USD).
 
     ``timestamp`` is the instant the value was taken, which is what ``ts_ms`` means for snapshots.
+    Binance gives both units.
     """
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            base, usd = _f(r["sumOpenInterest"]), _f(r["sumOpenInterestValue"])  # Binance gives both
-            series = _series(symbol_info(r["symbol"]))
-            ts = int(r["timestamp"])
-            out.append(
-                payloads.record(
-                    OpenInterest, series, interval_ms=period_ms, ts_ms=ts, oi_base=base, oi_usd=usd
-                )
+    return OPEN_INTEREST.from_records(
+        [
+            payloads.record(
+                OpenInterest,
+                _payload_series(r.symbol, "openInterestHist"),
+                interval_ms=period_ms,
+                ts_ms=r.timestamp,
+                oi_base=r.sum_open_interest,
+                oi_usd=r.sum_open_interest_value,
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"openInterestHist row {i}: {exc!r} in {r!r}") from exc
-    return OPEN_INTEREST.from_records(out)
+            for r in payloads.typed(rows, list[_OpenInterestHist], "openInterestHist")
+        ]
+    )
 
 
 def parse_ratios(rows: Sequence[dict[str, Any]], symbol: str, kind: str, period_ms: int) -> pl.DataFrame:
     """A long/short-ratio endpoint → :data:`~perpscope.records.LONG_SHORT_RATIOS` of ``kind``."""
     if kind not in RATIO_KINDS:
         raise ValueError(f"kind must be one of {RATIO_KINDS}, got {kind!r}")
-    sym = symbol_info(symbol)
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            longs, shorts = _f(r["longAccount"]), _f(r["shortAccount"])
-            ratio = payloads.record(
+    series = _series(symbol_info(symbol))
+    return LONG_SHORT_RATIOS.from_records(
+        [
+            payloads.record(
                 LongShortRatio,
-                _series(sym),
+                series,
                 kind=cast(RatioKind, kind),
                 interval_ms=period_ms,
-                ts_ms=int(r["timestamp"]),
-                ratio=_f(r["longShortRatio"]),
-                long_share=longs,
-                short_share=shorts,
+                ts_ms=r.timestamp,
+                ratio=r.long_short_ratio,
+                long_share=r.long_account,
+                short_share=r.short_account,
             )
-            out.append(ratio)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"{kind} row {i}: {exc!r} in {r!r}") from exc
-    return LONG_SHORT_RATIOS.from_records(out)
+            for r in payloads.typed(rows, list[_Ratio], kind)
+        ]
+    )
 
 
 def parse_taker_volume(
@@ -218,34 +284,30 @@ def parse_taker_volume(
     The endpoint stamps each value at the end of its period (the value is known then); the taker volume
     *bar* is filed at its open time ``timestamp − period`` and the ratio at ``timestamp``.
     """
-    sym = symbol_info(symbol)
-    vols, ratios = [], []
-    for i, r in enumerate(rows):
-        try:
-            ts = int(r["timestamp"])
-            buy, sell = _f(r["buyVol"]), _f(r["sellVol"])
-            bar = payloads.record(
-                TakerVolume,
-                _series(sym),
-                interval_ms=period_ms,
-                ts_ms=ts - period_ms,
-                buy_base=buy,
-                sell_base=sell,
-            )
-            vols.append(bar)
-            ratio = _f(r["buySellRatio"])
-            ratios.append(
-                payloads.record(
-                    LongShortRatio,
-                    _series(sym),
-                    kind="taker_volume",
-                    interval_ms=period_ms,
-                    ts_ms=ts,
-                    ratio=ratio,
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"takerlongshortRatio row {i}: {exc!r} in {r!r}") from exc
+    series = _series(symbol_info(symbol))
+    typed = payloads.typed(rows, list[_TakerRatio], "takerlongshortRatio")
+    vols = [
+        payloads.record(
+            TakerVolume,
+            series,
+            interval_ms=period_ms,
+            ts_ms=r.timestamp - period_ms,
+            buy_base=r.buy_vol,
+            sell_base=r.sell_vol,
+        )
+        for r in typed
+    ]
+    ratios = [
+        payloads.record(
+            LongShortRatio,
+            series,
+            kind="taker_volume",
+            interval_ms=period_ms,
+            ts_ms=r.timestamp,
+            ratio=r.buy_sell_ratio,
+        )
+        for r in typed
+    ]
     return TAKER_VOLUME.from_records(vols), LONG_SHORT_RATIOS.from_records(ratios)
 
 

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
+import msgspec
 import orjson
 import polars as pl
 
@@ -47,6 +48,7 @@ from perpscope.venues import payloads
 from perpscope.venues.payloads import QUOTES, Row, Series, Settlement, WireError
 
 VENUE = "bybit"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,18 +142,72 @@ def subscribe_message(symbols: Sequence[str]) -> str:
     ).decode()
 
 
+# -- REST: the v5 payloads as typed structs (field names as Bybit spells them; numbers arrive as strings
+# and are converted by payloads.typed, which names the first field that does not fit) ------------------
+
+
+class _Listed(msgspec.Struct, Generic[T]):
+    """A v5 ``result``: its ``list`` of rows."""
+
+    rows: list[T] = msgspec.field(name="list")
+
+
+class _Instrument(msgspec.Struct, rename="camel"):
+    symbol: str
+    funding_interval: int  # minutes; 0 for dated futures
+
+
+class _FundingRow(msgspec.Struct, rename="camel"):
+    symbol: str
+    funding_rate_timestamp: int
+    funding_rate: float
+
+
+class _MarkKline(msgspec.Struct, array_like=True):
+    start: int
+    open: float
+
+
+class _OpenInterestRow(msgspec.Struct, rename="camel"):
+    open_interest: float
+    timestamp: int
+
+
+class _Ticker(msgspec.Struct, rename="camel"):
+    symbol: str
+    open_interest: float
+    open_interest_value: float
+    ts: int | None = None
+
+
+class _Kline(msgspec.Struct, array_like=True):
+    start: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    turnover: float
+
+
+def _rows(obj: Any, row: type[T], what: str) -> list[T]:
+    """The typed rows of a v5 envelope's ``result.list`` (an error envelope names Bybit's message)."""
+    return payloads.typed(_env(obj), _Listed[row], what).rows  # type: ignore[valid-type]
+
+
+def _symbol(symbol: str, what: str) -> BybitSymbol:
+    """A symbol named inside a payload: one that cannot be split is a :class:`WireError`."""
+    try:
+        return parse_symbol(symbol)
+    except ValueError as exc:
+        raise WireError(f"{what}: {exc}") from exc
+
+
 def parse_funding_intervals(obj: Any) -> dict[str, int]:
     """``/v5/market/instruments-info`` → funding interval (ms) per symbol (``fundingInterval`` is in
-    minutes)."""
-    out: dict[str, int] = {}
-    for i, r in enumerate(_env(obj)["list"]):
-        try:
-            minutes = int(r["fundingInterval"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"instruments-info row {i}: {exc!r} in {str(r)[:200]}") from exc
-        if minutes > 0:  # dated futures carry 0: they pay no funding
-            out[str(r["symbol"])] = minutes * MINUTE_MS
-    return out
+    minutes; dated futures carry 0: they pay no funding)."""
+    rows = _rows(obj, _Instrument, "instruments-info")
+    return {r.symbol: r.funding_interval * MINUTE_MS for r in rows if r.funding_interval > 0}
 
 
 def parse_funding_history(obj: Any, interval_ms: int | None) -> pl.DataFrame:
@@ -159,27 +215,16 @@ def parse_funding_history(obj: Any, interval_ms: int | None) -> pl.DataFrame:
     settlement, and for the first row of the page ``interval_ms`` (the symbol's ``fundingInterval``
     from :func:`parse_funding_intervals`; None only when Bybit did not say: then 8 h).
     """
-    settlements = []
-    for i, r in enumerate(_env(obj)["list"]):
-        try:
-            series = parse_symbol(r["symbol"]).series
-            settlements.append(Settlement(series, int(r["fundingRateTimestamp"]), float(r["fundingRate"])))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
+    settlements = [
+        Settlement(_symbol(r.symbol, "funding history").series, r.funding_rate_timestamp, r.funding_rate)
+        for r in _rows(obj, _FundingRow, "funding history")
+    ]
     return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
 
 
 def parse_mark_prices(obj: Any) -> dict[int, float]:
     """``/v5/market/mark-price-kline`` → the mark price at each bar's start (its open), by start ms."""
-    out: dict[int, float] = {}
-    for i, r in enumerate(_env(obj)["list"]):
-        try:
-            out[int(r[0])] = float(r[1])
-        except (IndexError, TypeError, ValueError) as exc:
-            raise WireError(
-                f"mark-price kline {i}: expected [start, open, high, low, close], got {r!r}"
-            ) from exc
-    return out
+    return {k.start: k.open for k in _rows(obj, _MarkKline, "mark-price kline [start, open, ...]")}
 
 
 def open_interest_units(
@@ -202,33 +247,32 @@ def parse_open_interest(
     """
     sym = parse_symbol(symbol)
     prices = marks or {}
-
-    def snapshot(r: dict[str, Any]) -> OpenInterest:
-        ts = int(r["timestamp"])
-        base, usd = open_interest_units(sym, float(r["openInterest"]), prices.get(ts))
-        return payloads.record(
-            OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=ts, oi_base=base, oi_usd=usd
+    out = []
+    for r in _rows(obj, _OpenInterestRow, "open interest"):
+        base, usd = open_interest_units(sym, r.open_interest, prices.get(r.timestamp))
+        out.append(
+            payloads.record(
+                OpenInterest, sym.series, interval_ms=interval_ms, ts_ms=r.timestamp, oi_base=base, oi_usd=usd
+            )
         )
-
-    out = payloads.each_row(_env(obj)["list"], snapshot, "open interest")
     return OPEN_INTEREST.from_records(sorted(out, key=lambda o: o.ts_ms))
 
 
 def parse_ticker_open_interest(obj: Any) -> pl.DataFrame:
-    """``/v5/market/tickers`` → one open-interest snapshot (``interval_ms`` 0) per ticker, at ``time``."""
-    res = _env(obj)
+    """``/v5/market/tickers`` → one open-interest snapshot (``interval_ms`` 0) per ticker, at ``time``
+    (the envelope's; a ticker's own ``ts`` when the envelope has none)."""
+    at = obj.get("time") if isinstance(obj, dict) else None
     out = []
-    for i, r in enumerate(res.get("list") or []):
-        try:
-            sym = parse_symbol(r["symbol"])
-            ts = int(obj.get("time") or r.get("ts"))
-            oi, value = float(r["openInterest"]), float(r["openInterestValue"])
-            base, usd = (value, oi) if sym.inverse else (oi, value)  # Bybit's own value: no price needed
-            out.append(
-                payloads.record(OpenInterest, sym.series, interval_ms=0, ts_ms=ts, oi_base=base, oi_usd=usd)
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"ticker {i}: {exc!r} in {str(r)[:200]}") from exc
+    for i, r in enumerate(_rows(obj, _Ticker, "tickers")):
+        sym = _symbol(r.symbol, "tickers")
+        ts = at or r.ts
+        if ts is None:
+            raise WireError(f"tickers: ticker {i} has no instant (no 'time' in the envelope, no 'ts')")
+        oi, value = r.open_interest, r.open_interest_value
+        base, usd = (value, oi) if sym.inverse else (oi, value)  # Bybit's own value: no price needed
+        out.append(
+            payloads.record(OpenInterest, sym.series, interval_ms=0, ts_ms=int(ts), oi_base=base, oi_usd=usd)
+        )
     return OPEN_INTEREST.from_records(out)
 
 
@@ -236,17 +280,16 @@ def parse_klines(obj: Any, symbol: str, interval_ms: int) -> pl.DataFrame:
     """``/v5/market/kline`` → trade candles, oldest first, volumes in base and quote units."""
     sym = parse_symbol(symbol)
     out = []
-    for i, r in enumerate(_env(obj)["list"]):
-        try:
-            vol, turn = float(r[5]), float(r[6])
-            base_v, quote_v = (turn, vol) if sym.inverse else (vol, turn)
-            out.append(
-                payloads.candle(
-                    sym.series, interval_ms, int(r[0]), r[1:5], volume_base=base_v, volume_quote=quote_v
-                )
+    for k in _rows(obj, _Kline, "kline [start, open, high, low, close, volume, turnover]"):
+        base_v, quote_v = (k.turnover, k.volume) if sym.inverse else (k.volume, k.turnover)
+        out.append(
+            payloads.candle(
+                sym.series,
+                interval_ms,
+                k.start,
+                (k.open, k.high, k.low, k.close),
+                volume_base=base_v,
+                volume_quote=quote_v,
             )
-        except (IndexError, TypeError, ValueError) as exc:
-            raise WireError(
-                f"kline {i}: expected [start, open, high, low, close, volume, turnover], got {r!r}"
-            ) from exc
+        )
     return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

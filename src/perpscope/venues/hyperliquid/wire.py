@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import msgspec
 import polars as pl
 
 from perpscope.core.time import HOUR_MS
@@ -91,12 +92,34 @@ def _series(coin: str) -> Series:
     return Series(VENUE, coin, canonical(coin))
 
 
-def _f(x: Any) -> float:
-    return float(x)
-
-
 def _opt(x: Any) -> float | None:
     return None if x in (None, "") else float(x)
+
+
+# The REST payloads as typed structs (field names as Hyperliquid spells them; numbers sent as strings are
+# converted by payloads.typed, which names the first field that does not fit).
+
+
+class _AssetCtx(msgspec.Struct, rename="camel"):
+    funding: float  # the current hourly rate
+    open_interest: float  # coins, one side
+    mark_px: str | float | None = None
+
+
+class _FundingRow(msgspec.Struct, rename="camel"):
+    coin: str
+    funding_rate: float
+    time: int
+
+
+class _Candle(msgspec.Struct):
+    t: int  # open time, ms
+    o: float
+    h: float
+    l: float  # noqa: E741 (Hyperliquid's name)
+    c: float
+    v: float  # base volume
+    n: int | None = None  # trades
 
 
 def parse_meta_and_ctxs(obj: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -135,28 +158,29 @@ def snapshot_records(
     for coin, ctx in pairs:
         if want is not None and coin not in want:
             continue
+        c = payloads.typed(ctx, _AssetCtx, f"asset context of {coin}")
         try:
-            series = _series(coin)
-            mark = _opt(ctx.get("markPx"))
-            rate = _f(ctx["funding"])
-            fund.append(
-                payloads.record(
-                    Funding,
-                    series,
-                    ts_ms=ts_ms,
-                    rate=rate,
-                    interval_ms=FUNDING_INTERVAL_MS,
-                    mark_price=mark,
-                    kind="sampled",
-                )
+            mark = _opt(c.mark_px)
+        except ValueError as exc:
+            raise WireError(f"asset context of {coin}: markPx {c.mark_px!r}") from exc
+        series = _series(coin)
+        fund.append(
+            payloads.record(
+                Funding,
+                series,
+                ts_ms=ts_ms,
+                rate=c.funding,
+                interval_ms=FUNDING_INTERVAL_MS,
+                mark_price=mark,
+                kind="sampled",
             )
-            base = _f(ctx["openInterest"])
-            usd = base * mark if mark else None  # coins × mark price
-            oi.append(
-                payloads.record(OpenInterest, series, interval_ms=0, ts_ms=ts_ms, oi_base=base, oi_usd=usd)
+        )
+        usd = c.open_interest * mark if mark else None  # coins × mark price
+        oi.append(
+            payloads.record(
+                OpenInterest, series, interval_ms=0, ts_ms=ts_ms, oi_base=c.open_interest, oi_usd=usd
             )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"asset context of {coin}: {exc!r} in {ctx!r}") from exc
+        )
     return FUNDING.from_records(fund), OPEN_INTEREST.from_records(oi)
 
 
@@ -169,17 +193,16 @@ def parse_funding_history(rows: Any, coin: str | None = None) -> pl.DataFrame:
     """``fundingHistory`` → hourly settled funding, oldest first (rate per 1 h)."""
     if not isinstance(rows, list):
         raise WireError(f"expected a list from fundingHistory, got {str(rows)[:120]!r}")
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            ts, rate = payloads.round_to_second(r["time"]), _f(r["fundingRate"])
-            out.append(
-                payloads.record(
-                    Funding, _series(coin or r["coin"]), ts_ms=ts, rate=rate, interval_ms=FUNDING_INTERVAL_MS
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"fundingHistory row {i}: {exc!r} in {r!r}") from exc
+    out = [
+        payloads.record(
+            Funding,
+            _series(coin or r.coin),
+            ts_ms=payloads.round_to_second(r.time),
+            rate=r.funding_rate,
+            interval_ms=FUNDING_INTERVAL_MS,
+        )
+        for r in payloads.typed(rows, list[_FundingRow], "fundingHistory")
+    ]
     return FUNDING.from_records(sorted(out, key=lambda f: f.ts_ms))
 
 
@@ -188,14 +211,8 @@ def parse_candles(rows: Any, coin: str, interval_ms: int) -> pl.DataFrame:
     if not isinstance(rows, list):
         raise WireError(f"expected a list from candleSnapshot, got {str(rows)[:120]!r}")
     series = _series(coin)
-    out = []
-    for i, r in enumerate(rows):
-        try:
-            trades = int(r["n"]) if r.get("n") is not None else None
-            ohlc = (r["o"], r["h"], r["l"], r["c"])
-            out.append(
-                payloads.candle(series, interval_ms, int(r["t"]), ohlc, volume_base=_f(r["v"]), trades=trades)
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"candle {i}: {exc!r} in {r!r}") from exc
+    out = [
+        payloads.candle(series, interval_ms, k.t, (k.o, k.h, k.l, k.c), volume_base=k.v, trades=k.n)
+        for k in payloads.typed(rows, list[_Candle], "candleSnapshot")
+    ]
     return CANDLES.from_records(sorted(out, key=lambda c: c.ts_ms))

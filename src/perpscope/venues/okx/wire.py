@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 import polars as pl
 
@@ -143,29 +144,45 @@ def _f(x: Any) -> float:
     return float(x)
 
 
+# REST-only payloads as typed structs (field names as OKX spells them; numbers arrive as strings, and
+# "" stands for "not given", so the optional ones stay text until read). Rows shared with the websocket
+# pushes (funding-rate, open-interest, candles) are read by the functions both paths use, below.
+
+
+class _Instrument(msgspec.Struct, rename="camel"):
+    inst_id: str
+    inst_type: str | None = None
+    ct_type: str | None = None
+    ct_val_ccy: str | None = None
+    ct_val: str | float | None = None  # contract size ("" for spot)
+    ct_mult: str | float | None = None
+
+
+class _FundingHistoryRow(msgspec.Struct, rename="camel"):
+    funding_time: int
+    funding_rate: str | float | None = None  # the rate announced
+    realized_rate: str | float | None = None  # the rate paid ("" before settlement)
+
+
+def _swap_instrument(r: _Instrument) -> OkxInstrument:
+    base, quote, market = parse_inst_id(r.inst_id)
+    inverse = r.ct_type == "inverse" or (r.ct_val_ccy if r.ct_val_ccy is not None else base).upper() != base
+    if r.ct_val is None:
+        raise KeyError("ctVal")
+    ct_val, ct_mult = _f(r.ct_val), _f(r.ct_mult or 1)
+    return OkxInstrument(
+        r.inst_id, base, quote, market, ct_val, ct_mult, inverse, canonical_symbol(base, quote, market)
+    )
+
+
 def parse_instruments(obj: Any) -> dict[str, OkxInstrument]:
     """``/api/v5/public/instruments?instType=SWAP`` → ``instId`` → :class:`OkxInstrument`."""
     out: dict[str, OkxInstrument] = {}
-    for i, r in enumerate(envelope_data(obj)):
+    for i, r in enumerate(payloads.typed(envelope_data(obj), list[_Instrument], "instruments")):
         try:
-            inst = r["instId"]
-            if r.get("instType") == "SPOT":
-                out[inst] = spot_instrument(inst)
-                continue
-            base, quote, market = parse_inst_id(inst)
-            inverse = r.get("ctType") == "inverse" or r.get("ctValCcy", base).upper() != base
-            out[inst] = OkxInstrument(
-                inst,
-                base,
-                quote,
-                market,
-                _f(r["ctVal"]),
-                _f(r.get("ctMult") or 1),
-                inverse,
-                canonical_symbol(base, quote, market),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"instrument {i}: {exc!r} in {str(r)[:200]}") from exc
+            out[r.inst_id] = spot_instrument(r.inst_id) if r.inst_type == "SPOT" else _swap_instrument(r)
+        except (KeyError, ValueError) as exc:
+            raise WireError(f"instrument {i}: {exc!r} in {r!r}") from exc
     return out
 
 
@@ -381,13 +398,12 @@ def parse_funding_history(obj: Any, inst: OkxInstrument, interval_ms: int | None
     ``interval_ms`` (from ``/public/funding-rate``), else 8 h.
     """
     settlements = []
-    for i, r in enumerate(envelope_data(obj)):
+    for i, r in enumerate(payloads.typed(envelope_data(obj), list[_FundingHistoryRow], "funding history")):
+        rate = r.realized_rate if r.realized_rate not in (None, "") else r.funding_rate
         try:
-            rate = r.get("realizedRate")
-            paid = _f(rate if rate not in (None, "") else r["fundingRate"])
-            settlements.append(Settlement(inst.series, int(r["fundingTime"]), paid))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise WireError(f"funding history row {i}: {exc!r} in {r!r}") from exc
+            settlements.append(Settlement(inst.series, r.funding_time, _f(rate)))
+        except (TypeError, ValueError) as exc:
+            raise WireError(f"funding history row {i}: no realizedRate or fundingRate in {r!r}") from exc
     return FUNDING.from_records(payloads.settled_funding(settlements, lambda _: interval_ms))
 
 
