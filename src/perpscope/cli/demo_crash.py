@@ -249,7 +249,7 @@ def _heatmap(lk: Lake, out: Path, pool: Executor, png: bool) -> tuple[HeatmapVie
         view = heatmap_of(lk, VENUE, SYMBOL, None, CRASH_BAR_MS)
     except typer.Exit:  # heatmap_of has printed why
         return None
-    fig = view.figure()
+    fig = with_what_followed(view.figure(), lk)
     stem = "heatmap-BTCUSDT-2025-10-10"
     job = pool.submit(write_chart, fig, out / f"{stem}.png") if png and shutil.which("chromium") else None
     page = write_chart(fig, out / f"{stem}.html")
@@ -260,6 +260,41 @@ def _heatmap(lk: Lake, out: Path, pool: Executor, png: bool) -> tuple[HeatmapVie
         except Exception as e:  # a PNG is extra: the HTML page is written
             err_console().print(f"[yellow]note:[/] no PNG of the crash heatmap ({e})")
     return view, page, png_path
+
+
+def with_what_followed(fig: go.Figure, lk: Lake, hours: int = 24) -> go.Figure:
+    """``fig`` (the heatmap computed at the close before the crash) with the ``hours`` of 4h candles that
+    followed, drawn in the strip ahead of that close beside the book and zones, and a marker at each
+    bar's low sized by the longs Binance liquidated in it (hover: both sides): where the liquidations
+    then printed, against where the model had put them."""
+    mp = load_panel(lk, VENUE, SYMBOL, _iso(CRASH_BAR_MS), _iso(CRASH_BAR_MS + hours * HOUR_MS), EVERY)
+    after = mp.priced.sort("ts_ms")
+    if after.is_empty():
+        return fig
+    x = after["ts_ms"].to_list()
+    fig.add_trace(
+        go.Candlestick(
+            x=x, open=after["open"], high=after["high"], low=after["low"], close=after["close"],
+            name=f"the next {hours}h", increasing_line_color="#ffd43b", decreasing_line_color="#ffd43b",
+            increasing_fillcolor="rgba(0,0,0,0)", decreasing_fillcolor="rgba(0,0,0,0)", line_width=1.5,
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    longs = [v or 0.0 for v in after["liq_long_usd"]]
+    shorts = [v or 0.0 for v in after["liq_short_usd"]]
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=after["low"], mode="markers", name="longs liquidated then (Binance)",
+            marker={"size": [max(6.0, (v / 1e6) ** 0.5 * 2.2) for v in longs], "color": "rgba(231,76,60,0.7)",
+                    "line": {"color": "#ffffff", "width": 1}},
+            customdata=[[usd_text(a), usd_text(b)] for a, b in zip(longs, shorts, strict=True)],
+            hovertemplate="%{x}<br>low %{y:,.1f}<br>longs %{customdata[0]} · shorts %{customdata[1]}"
+            "<extra>liquidated (Binance)</extra>",
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.update_xaxes(rangeslider_visible=False)
+    return fig
 
 
 def _fragility(lk: Lake, paths: int) -> tuple[str, str, str] | None:
