@@ -16,7 +16,7 @@ from __future__ import annotations
 import html
 import os
 import shutil
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -126,24 +126,21 @@ def crash_chapter(
     sections = [("crash", "10 Oct 2025 · price, OI, liquidations", _panel_section(panel))]
     hm = _heatmap(lake, out, pool, png)
     if hm is not None:
-        view, page, png_path = hm
+        view, page, job = hm
         con.print(view.headline)
         con.print(zone_table(view.zones))
         con.print(reached_table(view.zones, panel, CRASH_BAR_MS, CRASH_BAR_MS + 24 * HOUR_MS))
         con.print(f"Heatmap before the crash: [bold]{page}[/]", highlight=False)
+    frag = _fragility(lake, paths)  # computed while the heatmap's PNG is exported on ``pool``
+    if hm is not None:
         note = (
             f"{view.venue} {view.symbol} after the bar of {ms_to_iso(view.last_ms)} UTC (the last bar before "
-            f"the crash), price {view.source.last_close:,.2f}; model: {view.label}. The terminal's table "
-            "'Hot zones the next 24h reached' says which bands the crash then went through."
+            f"the crash), price {view.source.last_close:,.2f}; model: {view.label}. In the strip ahead of "
+            "that close: the 4h candles of the next 24 h, a marker at each low sized by the longs Binance "
+            "liquidated in that bar; the terminal's table 'Hot zones the next 24h reached' lists them."
         )
-        sections.append(
-            (
-                "crash-heatmap",
-                "10 Oct 2025 · heatmap before the crash",
-                heatmap_html(view.zones, note, page.name, png_path),
-            )
-        )
-    frag = _fragility(lake, paths)
+        body = heatmap_html(view.zones, note, page.name, _png(job))
+        sections.append(("crash-heatmap", "10 Oct 2025 · heatmap before the crash", body))
     if frag is not None:
         sections.append(frag)
     return CrashChapter(sections)
@@ -242,9 +239,11 @@ def reached_table(zones: pl.DataFrame, panel: pl.DataFrame, lo_ms: int, hi_ms: i
     return t
 
 
-def _heatmap(lk: Lake, out: Path, pool: Executor, png: bool) -> tuple[HeatmapView, Path, Path | None] | None:
+def _heatmap(
+    lk: Lake, out: Path, pool: Executor, png: bool
+) -> tuple[HeatmapView, Path, Future[Path] | None] | None:
     """The heatmap after the last bar before the crash, its page and (when asked and chromium exists)
-    its PNG; None when the store cannot give it (the reason is printed)."""
+    its PNG being exported on ``pool``; None when the store cannot give it (the reason is printed)."""
     try:
         view = heatmap_of(lk, VENUE, SYMBOL, None, CRASH_BAR_MS)
     except typer.Exit:  # heatmap_of has printed why
@@ -252,14 +251,18 @@ def _heatmap(lk: Lake, out: Path, pool: Executor, png: bool) -> tuple[HeatmapVie
     fig = with_what_followed(view.figure(), lk)
     stem = "heatmap-BTCUSDT-2025-10-10"
     job = pool.submit(write_chart, fig, out / f"{stem}.png") if png and shutil.which("chromium") else None
-    page = write_chart(fig, out / f"{stem}.html")
-    png_path = None
-    if job is not None:
-        try:
-            png_path = job.result()
-        except Exception as e:  # a PNG is extra: the HTML page is written
-            err_console().print(f"[yellow]note:[/] no PNG of the crash heatmap ({e})")
-    return view, page, png_path
+    return view, write_chart(fig, out / f"{stem}.html"), job
+
+
+def _png(job: Future[Path] | None) -> Path | None:
+    """The exported PNG, or None (not asked, no chromium, or the export failed: said on stderr)."""
+    if job is None:
+        return None
+    try:
+        return job.result()
+    except Exception as e:  # a PNG is extra: the HTML page is written
+        err_console().print(f"[yellow]note:[/] no PNG of the crash heatmap ({e})")
+        return None
 
 
 def with_what_followed(fig: go.Figure, lk: Lake, hours: int = 24) -> go.Figure:
