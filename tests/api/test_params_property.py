@@ -116,7 +116,7 @@ def test_no_parameter_gives_a_server_error(client, operations) -> None:  # type:
 
     @given(req=_request(operations))
     @settings(
-        max_examples=300,
+        max_examples=400,
         deadline=None,
         derandomize=True,
         suppress_health_check=list(HealthCheck),

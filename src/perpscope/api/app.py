@@ -4,7 +4,8 @@ Every route is a GET; nothing here writes to the store. Inputs are validated (:m
 and :mod:`perpscope.api.deps`) and the symbol must be one the store holds, so no parameter reaches a path
 or a query unchecked. Errors are JSON ``{"error": message}``: 4xx for a request the API refuses, 500 with
 the reason when the store cannot be read. Who may ask (token, loopback hosts): :mod:`perpscope.api.access`.
-Routes: :mod:`perpscope.api.routes_store` and :mod:`perpscope.api.routes_views`, under ``/api/v1``.
+Routes: :mod:`perpscope.api.routes_store`, :mod:`perpscope.api.routes_views` and
+:mod:`perpscope.api.screener` (the dashboard's home), under ``/api/v1``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perpscope import __version__
-from perpscope.api import routes_store, routes_views
+from perpscope.api import routes_store, routes_views, screener
 from perpscope.api.access import guard
 from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
@@ -53,6 +54,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.middleware("http")(guard(config))
     app.include_router(routes_store.router, prefix=PREFIX)
     app.include_router(routes_views.router, prefix=PREFIX)
+    app.include_router(screener.router, prefix=PREFIX)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:

@@ -24,6 +24,7 @@ from rich.table import Table
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.cascade import fragility_of
 from perpscope.cli.common import DEMO_STORE, console, err_console, fail
+from perpscope.cli.demo_crash import crash_chapter
 from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
 from perpscope.cli.output import fragility_table, print_report, zone_table
 from perpscope.cli.regime_tables import regime_tables
@@ -68,6 +69,14 @@ def demo(
             "--png/--no-png", help="Also draw the heatmap as PNG (needs chromium; adds a few seconds)."
         ),
     ] = True,
+    crash: Annotated[
+        bool,
+        typer.Option(
+            "--crash/--no-crash",
+            help="The 10 Oct 2025 chapter, read from the team's shared CoinGlass exports when "
+            "shared/data is beside the project ($PERPSCOPE_SHARED_DATA names another folder).",
+        ),
+    ] = True,
 ) -> None:
     """Import the bundled real Binance data into a fresh store, print a summary, write an HTML page."""
     data_dir = out / "data"
@@ -110,6 +119,10 @@ def demo(
             frag = demo_fragility(lake, end=end)
             if frag is not None:
                 sections.append(frag)
+        if crash:  # the 10 Oct 2025 crash from the shared CoinGlass exports, in a store of its own
+            chapter = crash_chapter(out, src, pool, png=png)
+            if chapter is not None:
+                sections.extend(chapter.sections)
         con.print()
         con.rule("[bold]Elsewhere in the bundled data[/] (each symbol's own latest week)")
         for table in symbol_tables(others):

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
+from perpscope.cli import evaluate_data
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.core.errors import PerpscopeError
 from perpscope.core.time import MINUTE_MS, interval_ms
@@ -35,12 +36,17 @@ def run_spec(
     ctx: typer.Context | None = None,
     fmt: str = "both",
     progress: Callable[[str], None] | None = None,
+    store: bool = False,
+    venue: str | None = None,
 ) -> dict[str, Any]:
     """Load the spec's dataset, run it, write ``<name>.json`` and the report into ``out_dir``.
 
     ``fmt``: ``md`` (``<name>.md``, with its charts as ``<name>_<chart>.png`` beside it when a Chromium
     is installed for kaleido), ``html`` (``<name>.html``, self-contained, interactive charts) or
     ``both``. Returns the results, with ``written`` (paths) and ``png_skipped`` (reason or None).
+
+    ``store``: run a spec written for the shared files on the user's store instead (its ``lake``
+    equivalent, :func:`perpscope.cli.evaluate_data.on_store`; ``venue``: the venue scope there).
     """
     from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
     from perpscope.evaluate import load_spec, run_study, settlement_windows
@@ -50,13 +56,26 @@ def run_spec(
 
     say = progress or (lambda _: None)
     spec = load_spec(spec_path)
+    if store:
+        try:
+            spec = evaluate_data.on_store(spec, venue)
+        except ValueError as e:
+            raise PerpscopeError(f"{spec_path}: {e}") from None
     say(f"{spec.name}: loading the dataset ({spec.dataset})")
     missing: dict[str, list[str]] = {}
     if spec.dataset == "lake":
         if ctx is None:
             raise PerpscopeError("dataset 'lake' needs the command's context (a --data-dir)")
-        ds = lake_dataset(reading_lake(ctx), spec.dataset_options)
+        lk = reading_lake(ctx)
+        ds = lake_dataset(lk, spec.dataset_options)
         panel, notes, missing = ds.panel, ds.notes, ds.missing
+        gaps = evaluate_data.unmet(spec, missing)
+        if not evaluate_data.can_run(spec, gaps):
+            raise PerpscopeError(_cannot_run(spec, gaps, lk))
+        if store and gaps:  # a built-in study on a store: what the store cannot feed is left out, said so
+            spec = evaluate_data.feedable(spec, gaps)
+            notes += [f"left out on your store, {line}" for line in evaluate_data.needs_lines(gaps)]
+            say("; ".join(f"no {m} in the store" for m in gaps))
     elif spec.dataset in SHARED_DATASETS:
         panel, notes = SHARED_DATASETS[spec.dataset](shared, spec.dataset_options)
     else:
@@ -134,6 +153,23 @@ def run_spec(
     return result | {"written": written, "png_skipped": skipped, "why": why}
 
 
+def _cannot_run(spec: Any, gaps: dict[str, list[str]], lk: Any) -> str:
+    """Why ``spec`` cannot run on the store ``lk``: the records it needs, and what the store holds for
+    its symbol (record by record, with venues and dates)."""
+    from perpscope.assemble.holdings import holdings_text
+
+    sym = spec.dataset_options.get("symbol")
+    held = holdings_text(lk, [sym, f"{sym.split('-')[0]}-AGG-PERP"]) if sym else ""
+    what = f" for {sym}" if sym else ""
+    return (
+        f"study {spec.name!r} cannot run on the store {lk.root}{what}: "
+        + "; ".join(evaluate_data.needs_lines(gaps))
+        + (f". The store holds{what}: {held}" if held else f". The store holds nothing{what}")
+        + ". Import those records (perpscope import PATH), or run the study on the shared files it was "
+        "written for (--shared PATH/TO/shared/data)"
+    )
+
+
 def _regime_labels(panel: Any) -> Any:
     """Labels from ``perpscope.regimes`` (None if that API is absent): ``regime`` per bar, and
     ``treadmill_cycle`` — True on the bar where a treadmill cycle completes (its second flush ends),
@@ -177,6 +213,19 @@ def evaluate(
         Path | None,
         typer.Option("--shared", help="The shared real-data folder (default: ../shared/data)."),
     ] = None,
+    on_store: Annotated[
+        bool,
+        typer.Option(
+            "--on-store",
+            help="Run the built-in study on your store (--data-dir) rather than the shared files it was "
+            "written for (the default when those are absent); it says which records it needs when the "
+            "store lacks them.",
+        ),
+    ] = False,
+    venue: Annotated[
+        str | None,
+        typer.Option("--venue", help="With --on-store: the venue scope (binance, all; default: each venue)."),
+    ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in studies.")] = False,
     fmt: Annotated[
         str,
@@ -188,12 +237,14 @@ def evaluate(
     ] = "both",
 ) -> None:
     """Test a signal the way a careful researcher would: event study, walk-forward, every trial counted."""
-    from perpscope.evaluate import builtin_studies
+    from perpscope.evaluate import builtin_studies, load_spec
 
     studies = builtin_studies()
     if list_:
         for name, path in studies.items():
-            console().print(f"{name}  [dim]{path}[/]")
+            needs = ", ".join(evaluate_data.needed_measures(load_spec(path)))
+            console().print(f"[bold]{name}[/] reads {needs}", highlight=False)
+            console().print(f"  [dim]{path}[/]", highlight=False, soft_wrap=True)
         return
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -204,11 +255,18 @@ def evaluate(
             raise fail(f"unknown study {study!r}; built-in studies: {', '.join(studies)}")
         spec = studies[study]
     assert spec is not None
+    shared_dir = shared or _default_shared()
+    if study is not None and not on_store and not (shared_dir / "SOURCES.md").exists():
+        # a user who installed perpscope has no shared files: the study reads their store instead
+        err_console().print(f"[dim]note: no shared data at {shared_dir}: running {study} on your store[/]")
+        on_store = True
     try:
         # progress on standard error (a spinner on a terminal, nothing when piped): a study runs for tens
         # of seconds, and silence reads as a hang
         with err_console().status("starting") as status:
-            result = run_spec(spec, shared or _default_shared(), out, ctx, fmt, progress=status.update)
+            result = run_spec(
+                spec, shared_dir, out, ctx, fmt, progress=status.update, store=on_store, venue=venue
+            )
     except PerpscopeError as e:
         raise fail(str(e)) from None
     n_trials = (result.get("trials") or {}).get("count", 0)

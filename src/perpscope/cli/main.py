@@ -8,6 +8,9 @@ more than ``perpscope store info`` itself needs.
 from __future__ import annotations
 
 import importlib
+import shutil
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -56,7 +59,7 @@ class LazyGroup(TyperGroup):
     def format_help(self, ctx: Context, formatter: HelpFormatter) -> None:
         self._listing = True
         try:
-            super().format_help(ctx, formatter)
+            _format_help(self, super().format_help, ctx, formatter)
         finally:
             self._listing = False
 
@@ -65,9 +68,43 @@ class LazyGroup(TyperGroup):
         if found is None and cmd_name in COMMANDS:
             if self._listing:  # a stand-in carrying the help line; the command is built when run
                 return TyperCommand(cmd_name, help=short_help(cmd_name))
-            found = _load(cmd_name)
+            found = fit_help(_load(cmd_name))
             self.add_command(found, cmd_name)
         return found
+
+
+#: Narrower than this, typer's rich help table cuts long option names ("--writer-give-up-seco…") to
+#: fit its six columns; click's plain layout gives a long name its own line and wraps the help under it.
+RICH_HELP_MIN_COLUMNS = 100
+
+
+def _format_help(
+    cmd: TyperCommand | TyperGroup,
+    fmt: Callable[[Context, HelpFormatter], None],
+    ctx: Context,
+    formatter: HelpFormatter,
+) -> None:
+    """``fmt`` (the command's own help formatting) in typer's rich layout, or in click's plain one when
+    the terminal is narrower than :data:`RICH_HELP_MIN_COLUMNS` (``$COLUMNS`` when set)."""
+    mode = cmd.rich_markup_mode
+    if shutil.get_terminal_size().columns < RICH_HELP_MIN_COLUMNS:
+        cmd.rich_markup_mode = None  # typer's format_help falls back to click's when this is None
+    try:
+        fmt(ctx, formatter)
+    finally:
+        cmd.rich_markup_mode = mode
+
+
+def fit_help(cmd: Command) -> Command:
+    """``cmd`` (and a group's subcommands) with help that shows every option name whole at any width
+    (:func:`_format_help`); typer builds these command objects, so their method is replaced, not
+    subclassed."""
+    if isinstance(cmd, TyperCommand | TyperGroup):
+        own = cmd.format_help
+        setattr(cmd, "format_help", partial(_format_help, cmd, own))  # noqa: B010 - an instance's method
+    for sub in getattr(cmd, "commands", {}).values():
+        fit_help(sub)
+    return cmd
 
 
 def short_help(name: str) -> str:

@@ -27,13 +27,14 @@ def _asset(name: str) -> str:
     return (static_dir() / name).read_text(encoding="utf-8")
 
 
-_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html"}
+_TYPES = {".js": "text/javascript", ".css": "text/css", ".html": "text/html", ".svg": "image/svg+xml"}
 
 
 def mount(app: FastAPI) -> None:
-    """Serve the dashboard at ``/`` (page) and ``/static/*`` (script, style, plotly.js) on ``app``.
+    """Serve the dashboard at ``/`` (page: the home screener, or a symbol's view with ``?symbol=``),
+    ``/static/*`` (scripts, styles, plotly.js) and ``/favicon.ico`` (the SVG icon) on ``app``.
 
-    Only the three named files and plotly.js are served: no path from the request reaches the disk.
+    Only the package's own files and plotly.js are served: no path from the request reaches the disk.
     """
     plotly_js = get_plotlyjs().encode()
     files = {p.name: p for p in static_dir().iterdir() if p.suffix in _TYPES}
@@ -42,6 +43,11 @@ def mount(app: FastAPI) -> None:
     @app.get("/", include_in_schema=False)
     def index() -> Response:
         return FileResponse(files["index.html"], media_type="text/html", headers=cache)
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon() -> Response:  # browsers ask for it on every page: an SVG (they all draw one)
+        day = {"Cache-Control": "max-age=86400"}
+        return FileResponse(files["favicon.svg"], media_type=_TYPES[".svg"], headers=day)
 
     @app.get("/dashboard", include_in_schema=False)
     def dashboard() -> Response:

@@ -168,10 +168,16 @@ var PS = (function () {
     return el;
   }
 
+  // a panel with no data keeps its heading and says why, instead of vanishing
   function hide(id, why) {
     var s = document.getElementById("view-" + id);
-    s.hidden = true;
-    s.setAttribute("data-hidden-reason", why || "no data");
+    var text = why || "no data for this symbol and range";
+    s.classList.add("empty");
+    s.setAttribute("data-hidden-reason", text);
+    var p = document.createElement("p");
+    p.className = "why-empty";
+    p.textContent = "Not shown: " + text + ".";
+    s.insertBefore(p, s.querySelector("details") || null);
   }
 
   function render(d) {
@@ -386,6 +392,31 @@ var PS = (function () {
     root.setAttribute("data-rendered", d.venue + ":" + d.canonical);
   }
 
+  // an error for the symbol and range asked: the old charts go (they are not of these dates), the
+  // message and what the store holds of the symbol (records, venues, bar lengths, from → to) come instead
+  function problem(message, symbol, venue) {
+    var root = document.getElementById("views");
+    root.removeAttribute("data-rendered");
+    root.innerHTML = "<div id='problem' role='alert'><strong>Nothing to draw:</strong> " + esc(message) +
+      "<div class='scroll' id='coverage'>reading the store's coverage of " + esc(symbol) + " …</div></div>";
+    var coin = String(symbol).split("-")[0];
+    get(API + "/coverage").then(function (body) {
+      var rows = (body.coverage || []).filter(function (r) { return String(r.canonical).split("-")[0] === coin; });
+      var el = document.getElementById("coverage");
+      if (!el) return;
+      if (!rows.length) { el.textContent = "The store holds nothing of " + coin + "."; return; }
+      el.innerHTML = "What the store holds of " + esc(coin) + " (" + esc(venue) + " asked):<table><tr><th>record</th>" +
+        "<th>venue</th><th>symbol</th><th>series</th><th>from (UTC)</th><th>to (UTC)</th><th>rows</th></tr>" +
+        // the venue asked first, then the others; at most 40 lines (perpscope store info --coin lists all)
+        rows.sort(function (a, b) { return (b.venue === venue) - (a.venue === venue); }).slice(0, 40).map(function (r) {
+          return "<tr><td>" + esc(r.record) + "</td><td>" + esc(r.venue) + "</td><td>" + esc(r.canonical) + "</td><td>" +
+            esc(r.series || "") + "</td><td>" + isoDay(r.first_ms) + "</td><td>" + isoDay(r.last_ms) +
+            "</td><td>" + (r.rows === undefined ? "" : Number(r.rows).toLocaleString("en-US")) + "</td></tr>";
+        }).join("") + "</table>" + (rows.length > 40 ? "<p class='note'>… " + (rows.length - 40) +
+          " more: <code>perpscope store info --coin " + esc(coin) + "</code></p>" : "");
+    }).catch(function () {});
+  }
+
   function status(text) { var s = document.getElementById("status"); if (s) s.textContent = text; }
 
   function isoDay(ms) { return new Date(ms).toISOString().slice(0, 10); }
@@ -410,7 +441,7 @@ var PS = (function () {
       if (fromEl.value === f && toEl.value === to) { fromEl.value = isoDay(d.from_ms); toEl.value = isoDay(d.to_ms); }
       status(v + " " + s + " · " + d.series.rows + " bars of " + d.series.every + " · updated " +
         new Date().toISOString().slice(11, 19) + " UTC");
-    }).catch(function (e) { status("error: " + e.message); })
+    }).catch(function (e) { status("error: " + e.message); problem(e.message, s, v); })
       .then(function () {
         state.busy = false;
         if (state.pending) { state.pending = false; load(); }
@@ -464,7 +495,7 @@ var PS = (function () {
       var every = Number(params.get("poll") || 10) * 1000;
       state.timer = setInterval(poll, Math.max(every, 1000));
       poll();
-    }).catch(function (e) { status("error: " + e.message); });
+    }).catch(function (e) { status("error: " + e.message); problem(e.message, s, v); });
   }
 
   function clearRange() { document.getElementById("from").value = ""; document.getElementById("to").value = ""; }
