@@ -8,7 +8,7 @@ import typer
 from rich.console import Console
 
 from perpscope.core.config import DATA_ENV, Settings
-from perpscope.store import Lake
+from perpscope.store import Lake, open_lake
 
 
 def console() -> Console:
@@ -31,7 +31,8 @@ def settings(ctx: typer.Context) -> Settings:
 def lake(ctx: typer.Context) -> Lake:
     """The store named by ``--data-dir`` / ``$PERPSCOPE_DATA`` / the default, as it is: what commands
     that write (import, download, collect) use."""
-    return Lake(settings(ctx).data_dir)
+    s = settings(ctx)
+    return open_lake(s.url) if s.url else Lake(s.data_dir)
 
 
 #: Where ``perpscope demo`` leaves its store (its ``--out`` default, then ``data``).
@@ -48,6 +49,8 @@ def reading_lake(ctx: typer.Context) -> Lake:
     each substitution said on standard error. A named folder that does not exist is an error.
     """
     s = settings(ctx)
+    if s.url:  # an object store is read as named: there is no folder beside it to try
+        return open_lake(s.url)
     d = s.data_dir
     if s.chosen and not d.exists():
         raise fail(

@@ -165,11 +165,12 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     data_dir: Annotated[
-        Path | None,
+        str | None,  # a folder or an object-store URL (s3://bucket/prefix), which a Path would mangle
         typer.Option(
             "--data-dir",
             envvar=DATA_ENV,
-            help="Data directory (the Parquet store). Default: ~/.local/share/perpscope.",
+            help="Data directory (the Parquet store) or s3://bucket/prefix. "
+            "Default: ~/.local/share/perpscope.",
             show_default=False,
         ),
     ] = None,

@@ -36,14 +36,25 @@ class Settings:
         Root of the Parquet lake.
     chosen : bool
         Whether the user named it (``--data-dir`` or ``$PERPSCOPE_DATA``) rather than taking the default.
+    url : str or None
+        The lake's URL when it is on object storage (``s3://bucket/prefix``); ``data_dir`` is then the
+        URL's key prefix, not a local folder.
     """
 
     data_dir: Path
     chosen: bool = False
+    url: str | None = None
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:
-        return cls(data_dir=resolve_data_dir(data_dir), chosen=bool(data_dir or os.environ.get(DATA_ENV)))
+        named = data_dir or os.environ.get(DATA_ENV)
+        if isinstance(named, str) and named.startswith(OBJECT_SCHEMES):
+            return cls(data_dir=Path(named.split("://", 1)[1]), chosen=True, url=named.rstrip("/"))
+        return cls(data_dir=resolve_data_dir(data_dir), chosen=bool(named))
+
+
+#: URL schemes of a lake on object storage (:mod:`perpscope.store.object_lake`).
+OBJECT_SCHEMES = ("s3://",)
 
 
 #: Environment variable naming a config file (instead of the ones :func:`config_paths` lists).

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import polars as pl
@@ -129,6 +129,30 @@ class Lake:
     def records_present(self) -> list[str]:
         return [name for name in RECORDS if self.record_dir(name).is_dir()]
 
+    def uri(self, path: Path) -> str:
+        """What a reader opens for a month file (for the object-store lake, its URL)."""
+        return str(path)
+
+    def storage_options(self) -> dict[str, str] | None:
+        """Options polars needs to open :meth:`uri` (none for local files)."""
+        return None
+
+    # -- derived datasets --------------------------------------------------------------------------
+    def write_derived(self, dataset: str, venue: str, canonical: str, df: pl.DataFrame) -> str:
+        """Store a derived dataset's rows (``panel``, ``regimes``) for one partition, replacing them.
+
+        Written to a fsynced temporary and renamed: whole or absent. The same rows written twice give
+        the same file, so batch runs are idempotent.
+        """
+        path = self.partition_dir(_check_part(dataset, "dataset"), venue, canonical) / "data.parquet"
+        os.replace(_stage_file(df, path), path)
+        return str(path)
+
+    def read_derived(self, dataset: str) -> pl.DataFrame:
+        """Every partition of a derived dataset, concatenated (empty frame when there is none)."""
+        files = sorted(self.record_dir(dataset).glob("venue=*/symbol=*/data.parquet"))
+        return pl.concat([pl.read_parquet(f) for f in files], how="vertical") if files else pl.DataFrame()
+
     # -- writing -----------------------------------------------------------------------------------
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -217,17 +241,10 @@ class Transaction:
 
     def write(self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None) -> WriteResult:
         """Stage ``frame``'s rows (see :meth:`Lake.write`); visible once the transaction commits."""
-        if source is not None and "source" in record.columns:
-            frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
-        try:
-            df = record.conform(frame)
-        except ValueError as exc:
-            raise StoreError(f"not written: {exc}") from exc
+        df = prepared(record, frame, source)
         if df.is_empty():
             return WriteResult(record.name, 0, 0)
         timeless = record.time_col not in record.key
-        if timeless:  # e.g. a trade id: one row per key in the whole frame, the last one winning
-            df = _last_per_key(df, list(record.key))
         jobs = [
             (self.lake.partition_dir(record, venue, canonical) / f"{mkey}.parquet", part)
             for venue, canonical, mkey, part in _split_by_month(df, record.time_col)
@@ -256,22 +273,12 @@ class Transaction:
 
     def _merge_month(self, record: RecordType, path: Path, new: pl.DataFrame) -> int:
         """Merge ``new`` into one month file; return the number of keys that were not there before."""
-        sort_cols = [record.time_col, *[k for k in record.key if k != record.time_col]]
         old = self._current(path)
-        if old is not None and old.columns != list(record.columns):
-            old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
-        both = new if old is None else pl.concat([old, new], how="vertical")
-        if record.time_col not in record.key:
-            # equal keys need not be neighbours after sorting by time: keep the newest of each key
-            both = _last_per_key(both, list(record.key))
-        # stable sort: among equal keys the stored row comes first, so keeping the last row lets the
-        # newest write win
-        merged = _keep_last_of_equal_keys(both.sort(sort_cols, maintain_order=True), sort_cols)
-        before = 0 if old is None else old.height
-        if old is not None and merged.height == before and merged.equals(old):
+        merged = merge_month(record, old, new)
+        if merged is None:
             return 0  # nothing new: leave the file untouched
         self._stage(merged, path)
-        return merged.height - before
+        return merged.height - (0 if old is None else old.height)
 
     def _drop_keys_elsewhere(self, record: RecordType, df: pl.DataFrame, written: set[Path]) -> int:
         """Remove rows whose key ``df`` now holds from the partition's other month files; return how many.
@@ -331,6 +338,54 @@ class Transaction:
         self.staged, self.removed = {}, set()
 
 
+def prepared(record: RecordType, frame: pl.DataFrame, source: str | None = None) -> pl.DataFrame:
+    """``frame`` stamped with ``source`` and conformed to ``record``, as every writer stores it.
+
+    A record whose key does not hold its time (a trade id) keeps one row per key, the last one.
+
+    Raises
+    ------
+    StoreError
+        When the frame does not conform to the record.
+    """
+    if source is not None and "source" in record.columns:
+        frame = frame.with_columns(pl.lit(source, pl.String).alias("source"))
+    try:
+        df = record.conform(frame)
+    except ValueError as exc:
+        raise StoreError(f"not written: {exc}") from exc
+    if not df.is_empty() and record.time_col not in record.key:
+        df = _last_per_key(df, list(record.key))
+    return df
+
+
+def merge_month(record: RecordType, old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame | None:
+    """A month file's rows after merging ``new`` into ``old`` (its stored rows), or None when unchanged.
+
+    Rows sharing a natural key collapse to one, the newest write winning; shared by the local and the
+    object-store writer so both store the same rows for the same writes.
+    """
+    sort_cols = [record.time_col, *[k for k in record.key if k != record.time_col]]
+    if old is not None and old.columns != list(record.columns):
+        old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
+    both = new if old is None else pl.concat([old, new], how="vertical")
+    if record.time_col not in record.key:
+        # equal keys need not be neighbours after sorting by time: keep the newest of each key
+        both = _last_per_key(both, list(record.key))
+    # stable sort: among equal keys the stored row comes first, so keeping the last row lets the
+    # newest write win
+    merged = _keep_last_of_equal_keys(both.sort(sort_cols, maintain_order=True), sort_cols)
+    if old is not None and merged.height == old.height and merged.equals(old):
+        return None
+    return merged
+
+
+def part_month(name: str) -> str:
+    """The ``yyyy-mm`` a month file holds: ``2024-01.parquet`` (local) or ``2024-01.<id>.parquet``
+    (an object-store part)."""
+    return name.split(".", 1)[0]
+
+
 def _split_by_month(df: pl.DataFrame, time_col: str) -> Iterator[tuple[str, str, str, pl.DataFrame]]:
     """(venue, canonical, ``yyyy-mm``, rows) per partition file; rows come out sorted by time.
 
@@ -386,18 +441,23 @@ def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     return df.filter(differs)
 
 
+def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
+    """Write ``df`` as the store writes every month file (zstd, statistics, row groups)."""
+    df.write_parquet(
+        target,
+        compression="zstd",
+        compression_level=ZSTD_LEVEL,
+        statistics=True,
+        row_group_size=ROW_GROUP_ROWS,
+    )
+
+
 def _stage_file(df: pl.DataFrame, path: Path) -> Path:
     """Write ``df`` to a fsynced temporary file beside ``path``; return the temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{commit.TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
-        df.write_parquet(
-            tmp,
-            compression="zstd",
-            compression_level=ZSTD_LEVEL,
-            statistics=True,
-            row_group_size=ROW_GROUP_ROWS,
-        )
+        write_parquet(df, tmp)
         with tmp.open("rb+") as fh:
             os.fsync(fh.fileno())
     except BaseException:

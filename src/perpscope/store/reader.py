@@ -18,7 +18,7 @@ from perpscope.records import (
     market_of,
     source_rank,
 )
-from perpscope.store.lake import Lake
+from perpscope.store.lake import Lake, part_month
 
 if TYPE_CHECKING:
     import duckdb
@@ -107,14 +107,20 @@ def read(
     hi = month_key(end_ms - 1) if end_ms is not None else None
     for c in canons:
         for f in lake.month_files(rt, venue, c):
-            m = f.stem
+            m = part_month(f.name)
             if (lo and m < lo) or (hi and m > hi):
                 continue
             files.append(f)
     if not files:
         return rt.empty() if columns is None else rt.empty().select(columns)
     # files written before a column existed (``source``) read with that column null
-    lf = pl.scan_parquet(files, hive_partitioning=False, missing_columns="insert", schema=rt.polars_schema)
+    lf = pl.scan_parquet(
+        [lake.uri(f) for f in files],
+        hive_partitioning=False,
+        missing_columns="insert",
+        schema=rt.polars_schema,
+        storage_options=lake.storage_options(),
+    )
     if "source" in rt.columns:
         lf = lf.with_columns(pl.col("source").fill_null(DEFAULT_SOURCE))
     t = pl.col(rt.time_col)
@@ -205,13 +211,20 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     import duckdb  # here, not at the top: importing it costs every CLI command 0.1 s
 
     con = duckdb.connect()
+    fs = getattr(lake, "fs", None)
+    if fs is not None:  # the object-store lake: DuckDB reads its objects through the same filesystem
+        con.register_filesystem(fs)
     for name in lake.records_present():
         files = lake.month_files(name)
         if not files:
             continue
-        glob = str(lake.record_dir(name) / "venue=*" / "symbol=*" / "*.parquet").replace("'", "''")
+        if fs is None:
+            glob = str(lake.record_dir(name) / "venue=*" / "symbol=*" / "*.parquet")
+            listed = "'" + glob.replace("'", "''") + "'"
+        else:  # the parts the manifests name, never a glob: superseded parts lie beside them
+            listed = "[" + ", ".join("'" + lake.uri(f).replace("'", "''") + "'" for f in files) + "]"
         # union_by_name: files written before a column existed (``source``) read it as null
-        src = f"read_parquet('{glob}', hive_partitioning = false, union_by_name = true)"
+        src = f"read_parquet({listed}, hive_partitioning = false, union_by_name = true)"
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}")
     return con
 
