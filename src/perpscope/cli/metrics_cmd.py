@@ -12,15 +12,18 @@ from typing import Annotated
 
 import typer
 
+from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
+    ClusterOpt,
     EveryOpt,
     FormatOpt,
     FromOpt,
+    OptionalSymbolArg,
     OutOpt,
-    SymbolArg,
+    SymbolsOpt,
     ToOpt,
     VenueOpt,
 )
@@ -38,7 +41,7 @@ from perpscope.core.format import (
 
 def metrics(
     ctx: typer.Context,
-    symbol: SymbolArg,
+    symbol: OptionalSymbolArg = None,
     venue: VenueOpt = "binance",
     start: FromOpt = None,
     end: ToOpt = None,
@@ -46,8 +49,14 @@ def metrics(
     fmt: FormatOpt = "table",
     out: OutOpt = None,
     rows: Annotated[int, typer.Option("--rows", help="Bars shown in the table (the latest).")] = 20,
+    symbols: SymbolsOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Per-bar metrics (price, funding, OI, liquidations, flow) of one perp from the store."""
+    if symbols is not None:  # a batch over many perps (perpscope.cluster), written into the store
+        return run_batch(ctx, reading_lake(ctx), "metrics", symbols, cluster, venue, start, end, every)
+    if symbol is None or cluster is not None:
+        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)

@@ -32,3 +32,28 @@ FormatOpt = Annotated[str, typer.Option("--format", help="table, json, csv or pa
 OutOpt = Annotated[
     Path | None, typer.Option("--out", help="Write json/csv/parquet here (default: stdout for json/csv).")
 ]
+OptionalSymbolArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="Perp symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT); omit it with --symbols.",
+        show_default=False,
+    ),
+]
+SymbolsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--symbols",
+        help="Batch: every perp named (BTCUSDT,ETHUSDT), matched (*USDT) or all, one task per venue and "
+        "symbol; results written into the store (panel/, regimes/).",
+        show_default=False,
+    ),
+]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="With --symbols: run on Dask, local[N] (N worker processes) or tcp://host:8786 (a running "
+        "scheduler). Default: this process.",
+        show_default=False,
+    ),
+]

@@ -7,15 +7,18 @@ from typing import Annotated
 
 import typer
 
+from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
+    ClusterOpt,
     EveryOpt,
     FormatOpt,
     FromOpt,
+    OptionalSymbolArg,
     OutOpt,
-    SymbolArg,
+    SymbolsOpt,
     ToOpt,
     VenueOpt,
 )
@@ -28,7 +31,7 @@ WHAT = ("episodes", "bars", "treadmill", "breakers", "reading")
 
 def regimes(
     ctx: typer.Context,
-    symbol: SymbolArg,
+    symbol: OptionalSymbolArg = None,
     venue: VenueOpt = "binance",
     start: FromOpt = None,
     end: ToOpt = None,
@@ -39,8 +42,14 @@ def regimes(
         str,
         typer.Option("--what", help="For json/csv/parquet: episodes, bars, treadmill, breakers or reading."),
     ] = "episodes",
+    symbols: SymbolsOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
     """Regimes of one perp: reading now, timeline of episodes, treadmill cycles, circuit breakers."""
+    if symbols is not None:  # a batch over many perps (perpscope.cluster), written into the store
+        return run_batch(ctx, reading_lake(ctx), "regimes", symbols, cluster, venue, start, end, every)
+    if symbol is None or cluster is not None:
+        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
     if fmt not in FORMATS:
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if what not in WHAT:
