@@ -146,6 +146,7 @@ class ObjectLake(Lake):
         self._swept = True
         self.fs = fs if fs is not None else s3_filesystem()
         self.writer_id = f"{os.uname().nodename}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.lost_commits = 0  # manifest puts another writer won (each redone on top of the winner)
 
     def __repr__(self) -> str:
         return f"ObjectLake({self.url!r})"
@@ -357,6 +358,7 @@ class ObjectTransaction(Transaction):
                 return 0  # nothing new: no commit
             if lake.put_manifest(d, Manifest(current.seq + 1, files)):
                 return added
+            lake.lost_commits += 1
             for name in uploaded:  # a rival committed first: our parts were merged on a stale state
                 with contextlib.suppress(FileNotFoundError):
                     lake.fs.rm_file(str(d / name))
