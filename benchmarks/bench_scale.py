@@ -64,7 +64,7 @@ def compute_section(n_symbols: int, n_bars: int) -> dict[str, float]:
     env = {"POLARS_MAX_THREADS": "1"}
     os.environ.update(env)  # workers (spawned, forked by the nanny) inherit it: one thread per process
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster,
         Client(cluster) as client,
         cf.ProcessPoolExecutor(2, mp_context=mp.get_context("spawn")) as pool,
     ):

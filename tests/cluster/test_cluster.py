@@ -128,3 +128,26 @@ def test_a_worker_killed_mid_job_changes_nothing(
 
 def _url(lake: Lake) -> str:
     return str(lake.url)  # type: ignore[attr-defined]
+
+
+def test_cli_batch_writes_what_the_tasks_write(local_reference: Any, tmp_path: Path) -> None:
+    """``metrics --symbols …`` through the CLI (in this process: a cluster's start would double these
+    tests' time; the cluster path is the runner's, tested above): the table names every perp chosen,
+    and the panel dataset equals the tasks' for those perps."""
+    from typer.testing import CliRunner
+
+    from perpscope.cli.main import app
+
+    root = tmp_path / "data"
+    assert not import_paths([local_reference[0]], Lake(root)).failed
+    args = ["--data-dir", str(root), "metrics", "--symbols", "btcusdt,SOL*", "--every", "4h"]
+    args += ["--from", "2025-12-01", "--to", "2026-03-01"]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "BTC-USDT-PERP" in r.stdout and "SOL-USDT-PERP" in r.stdout and "ETH-USDT-PERP" not in r.stdout
+    want = local_reference[1]["panel"].filter(pl.col("canonical").is_in(["BTC-USDT-PERP", "SOL-USDT-PERP"]))
+    assert Lake(root).read_derived("panel").sort("venue", "canonical", "ts_ms").equals(want)
+    r = CliRunner().invoke(app, ["--data-dir", str(root), "metrics"])
+    assert r.exit_code == 2 and "--symbols" in r.output
+    r = CliRunner().invoke(app, [*args, "--cluster", "local"])
+    assert r.exit_code == 2 and "local[N]" in r.output

@@ -49,7 +49,7 @@ def connect(spec: str) -> Iterator[Any]:
     # one thread per worker: the computations release the GIL little, processes give the parallelism
     with (
         LocalCluster(
-            n_workers=int(value), threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=int(value), threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         Client(cluster) as client,
     ):
