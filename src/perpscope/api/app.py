@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perpscope import __version__
-from perpscope.api import routes_store, routes_views
+from perpscope.api import routes_flows, routes_store, routes_views
 from perpscope.api.access import guard
 from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
@@ -53,6 +53,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.middleware("http")(guard(config))
     app.include_router(routes_store.router, prefix=PREFIX)
     app.include_router(routes_views.router, prefix=PREFIX)
+    app.include_router(routes_flows.router, prefix=PREFIX)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:
