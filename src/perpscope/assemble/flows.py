@@ -366,3 +366,15 @@ def _spot_taker(
             ),
         )
     return None
+
+
+def flows_of(
+    lk: Lake, symbol: str, start_ms: int, end_ms: int, venue: str = "binance"
+) -> dict[str, Any] | None:
+    """:meth:`FlowsView.to_json` of ``symbol``'s coin over ``[start_ms, end_ms)`` on daily bars (hourly for
+    a range under 10 days), or None when the store holds no flow record at all (a report then has no flows
+    section rather than an empty one)."""
+    if not any(lk.partitions(r) for r in ("fund_flows", "stablecoin_supply", "futures_positioning")):
+        return None
+    every = DAY_MS if end_ms - start_ms >= 10 * DAY_MS else H
+    return flows_view(lk, symbol, start_ms, end_ms, every, venue=venue).to_json()

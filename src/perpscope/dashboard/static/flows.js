@@ -32,8 +32,8 @@ var PSFlows = (function () {
       "<p class='note' id='flows-evidence'></p>" +
       "<div class='chart flows' id='chart-flows'></div>" +
       "<p class='note' id='note-flows'></p>";
-    var after = document.getElementById("views");
-    after.parentNode.insertBefore(s, after.nextSibling);
+    // the last of the views: re-drawn views (a new symbol) clear it, and load() adds it again
+    document.getElementById("views").appendChild(s);
     return s;
   }
 
@@ -44,10 +44,10 @@ var PSFlows = (function () {
     var st7 = col(d, "stablecoin_7d"), lev = col(d, "cme_lev_net_base"), am = col(d, "cme_am_net_base");
     var ratio = col(d, "perp_spot_ratio");
     var panels = [
-      ["ETF flow, US$M: bars daily, line 5 sessions", has(etf) || has(etf5)],
+      ["ETF flow, US$M (line: 5 sessions)", has(etf) || has(etf5)],
       ["stablecoins Δ7d, %", has(st7)],
-      ["CME net, kBTC: red leveraged funds, green asset managers", has(lev) || has(am)],
-      ["perp/spot volume 24h, ×: dashed 5× (spot/perp 0.2)", has(ratio)]
+      ["CME net, kBTC (red lev. funds, green AM)", has(lev) || has(am)],
+      ["perp/spot 24h, × (dashed: 5×)", has(ratio)]
     ].filter(function (p) { return p[1]; });
     var ev = document.getElementById("flows-evidence");
     ev.textContent = d.evidence ? "Flow evidence at " + new Date(d.evidence.t_ms).toISOString().slice(0, 16).replace("T", " ") +
@@ -82,7 +82,7 @@ var PSFlows = (function () {
           line: { color: "#999", dash: "dash", width: 1 }, hoverinfo: "skip" });
       }
       axis.annotations = (axis.annotations || []).concat([{ text: p[0], xref: "paper", yref: "paper", x: 0, y: top,
-        xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 11, color: "#444" } }]);
+        xanchor: "left", yanchor: "bottom", xshift: -50, showarrow: false, font: { size: 11, color: "#444" } }]);
     });
     var el = document.getElementById("chart-flows");
     var lay = Object.assign({ margin: { l: 60, r: 60, t: 18, b: 30 }, template: "plotly_white", hovermode: "x unified",
