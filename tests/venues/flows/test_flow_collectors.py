@@ -169,3 +169,21 @@ def test_cftc_rows_that_are_not_reports_are_refused() -> None:
         parse_tff([{"open_interest_all": "1"}])
     with pytest.raises(VenueError, match="unknown contract market code"):
         parse_tff([], code="999999")
+
+
+def test_fetch_flows_command_stores_both_series(server: Server, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from perpscope.cli.main import app
+
+    data = tmp_path / "data"
+    args = ["--data-dir", str(data), "fetch-flows", "--stablecoins", "USDT", "--defillama-url", server.url,
+            "--cftc-url", server.url]  # fmt: skip
+    res = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    assert res.exit_code == 0, res.output
+    assert "stablecoin_supply USDT: 4 rows fetched, 4 new" in res.output
+    assert "futures_positioning 133741: 3 rows fetched, 3 new" in res.output
+    again = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    assert "futures_positioning 133741: 3 rows fetched, 0 new" in again.output  # idempotent
+    cme = read(Lake(data), "futures_positioning", venue="cme", symbol="BTC-AGG-PERP")
+    assert cme.height == 3
