@@ -204,14 +204,15 @@ def flows_view(
     price_label = f"{venue} {spot_c if price_src is spot_own else perp_c} close"
 
     # -- measures ---------------------------------------------------------------------------------------
-    flows = _read_all(lk, "fund_flows", ETF_VENUE, f"{coin}-USD-SPOT", lo - 10 * DAY_MS, hi)
+    # records stamped exactly at the end are public at it: the evidence at end_ms reads them
+    flows = _read_all(lk, "fund_flows", ETF_VENUE, f"{coin}-USD-SPOT", lo - 10 * DAY_MS, hi + 1)
     etf = etf_flows(flows, price_src) if flows.height else None
     if etf is None:
         notes.append(f"no US spot ETF flows of {coin} in the store")
     else:
         sources["etf"] = ", ".join(sorted(flows["source"].unique()))
     supply = [
-        _read_all(lk, "stablecoin_supply", v, c, lo, hi)
+        _read_all(lk, "stablecoin_supply", v, c, lo, hi + 1)
         for v, c in lk.partitions("stablecoin_supply")
         if v == SUPPLY_VENUE
     ]
@@ -221,7 +222,7 @@ def flows_view(
         notes.append("no stablecoin supply in the store")
     else:
         sources["stablecoins"] = ", ".join(sorted(pl.concat(supply)["symbol"].unique()))
-    pos = _read_all(lk, "futures_positioning", "cme", f"{coin}-AGG-PERP", lo, hi)
+    pos = _read_all(lk, "futures_positioning", "cme", f"{coin}-AGG-PERP", lo, hi + 1)
     cme = cme_positioning(pos) if pos.height else None
     if cme is None:
         notes.append(f"no CME positioning of {coin} in the store")

@@ -136,10 +136,10 @@ def stablecoin_change(supply: pl.DataFrame, windows_days: tuple[int, ...] = (7, 
     Returns
     -------
     polars.DataFrame
-        ``symbol`` (each coin, and ``ALL`` on days every coin has a value), ``ts_ms``, ``known_ms`` (=
-        ``ts_ms``: the supply measured at that instant), ``supply_usd``, and per window ``w``:
-        ``change_<w>d_usd`` (supply − supply ``w`` days before) and ``change_<w>d`` (the same as a
-        fraction of the earlier supply); null where the earlier day is missing.
+        ``symbol`` (each coin, and ``ALL`` on days every coin has a value), ``ts_ms``, ``known_ms``
+        (``ts_ms`` + 1 day: the day's value is read once the day is over), ``supply_usd``, and per
+        window ``w``: ``change_<w>d_usd`` (supply − supply ``w`` days before) and ``change_<w>d``
+        (the same as a fraction of the earlier supply); null where the earlier day is missing.
 
     Notes
     -----
@@ -165,7 +165,10 @@ def stablecoin_change(supply: pl.DataFrame, windows_days: tuple[int, ...] = (7, 
         )
         s = s.drop("_b")
     return s.with_columns(
-        instant(pl.col("_t")).alias("ts_ms"), instant(pl.col("_t")).alias("known_ms")
+        # known a day after its stamp: DefiLlama does not say at which instant of the day its daily value
+        # is taken, so it is read once that day is over (never ahead, at most a day late)
+        instant(pl.col("_t")).alias("ts_ms"),
+        instant(pl.col("_t") + DAY_MS).alias("known_ms"),
     ).select("symbol", "ts_ms", "known_ms", pl.exclude("symbol", "_t", "ts_ms", "known_ms"))
 
 
