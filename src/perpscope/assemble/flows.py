@@ -156,19 +156,20 @@ def flows_view(
     Raises
     ------
     StoreInputError
-        When the store holds no flow record and no candle of the coin.
+        When the store holds no flow record of the coin (ETF flows, CME positioning) and no stablecoin
+        supply, in any range.
     """
     if every_ms < H:
         raise StoreInputError("flows are read on bars of at least 1h (--every 1h, 4h, 1d)")
     coin = coin_of(symbol)
+    newest = _newest(lk, coin)
+    if newest is None:  # nothing to show in any range: say so rather than draw empty strips
+        raise StoreInputError(
+            f"the store at {lk.root} holds no flow records (ETF flows, stablecoin supply, CME "
+            f"positioning) for {coin}: import them (perpscope import PATH; a store imported before "
+            "perpscope read these sets needs them imported again; formats in docs/import-formats.md)"
+        )
     if end_ms is None:
-        newest = _newest(lk, coin)
-        if newest is None:
-            raise StoreInputError(
-                f"the store at {lk.root} holds no flow records (ETF flows, stablecoin supply, CME "
-                f"positioning) for {coin}: import them (perpscope import PATH; a store imported before "
-                "perpscope read these sets needs them imported again; formats in docs/import-formats.md)"
-            )
         end_ms = (newest // every_ms + 1) * every_ms
     if start_ms is None:
         start_ms = end_ms - DEFAULT_SPAN_MS
