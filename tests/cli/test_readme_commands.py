@@ -27,6 +27,7 @@ NOT_RUN = {
     "perpscope import export.csv": "a user's own export and mapping file",
     "perpscope download": "needs the internet (data.binance.vision)",
     "perpscope backfill": "needs the internet (exchange REST APIs)",
+    "perpscope fetch-flows": "needs the internet (DefiLlama, CFTC; tests/venues/flows use loopback)",
     "perpscope collect": "needs the internet and runs until Ctrl-C",
     "perpscope serve": "serves until stopped (tests/api and tests/dashboard drive the server)",
     "perpscope alerts run": "runs until stopped, on a user's alerts.toml (tests/alerts, tests/faults run it)",

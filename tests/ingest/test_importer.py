@@ -76,28 +76,6 @@ def test_not_importable_files_are_skipped_with_the_reason(lake: Lake, shared_dat
     assert "not importable" in (report.skipped[0].skipped or "")
 
 
-@pytest.mark.parametrize(
-    ("rel", "name", "what"),
-    [
-        ("farside_btc_etf_haturatu", "farside_btc_etf_flows", "ETF flows"),
-        ("defillama_stablecoins_ssalonisingghal", "defillama_stablecoin_supply", "stablecoin supply"),
-        ("cftc_tff_bitcoin_cotflow", "cftc_tff_positions", "regulated-futures positioning"),
-    ],
-)
-def test_sets_without_a_record_type_are_skipped_not_failed(
-    lake: Lake, shared_data: Path, rel: str, name: str, what: str
-) -> None:
-    files = sorted((shared_data / rel).glob("*.csv.gz"))
-    assert files
-    report = import_paths(files, lake)
-    assert not report.failed and not report.imported and len(report.skipped) == len(files)
-    for f in report.skipped:
-        assert f.format == name
-        assert f.skipped is not None and f.skipped.startswith(f"{f.path}: not importable ({name}): ")
-        assert f.skipped.endswith(f"perpscope has no record type for {what} yet")
-    assert list(lake.root.rglob("*.parquet")) == []
-
-
 def test_iter_files_skips_checksums_partials_and_hidden_files(tmp_path: Path) -> None:
     for name in ("a.zip", "a.zip.CHECKSUM", "b.zip.part", ".hidden.csv", "c.csv.gz", "README.md"):
         (tmp_path / name).write_bytes(b"x")
@@ -110,13 +88,9 @@ def test_the_whole_shared_data_folder_imports(lake: Lake, shared_data: Path) -> 
     assert report.failed == [], [f.error for f in report.failed]
     skipped = sorted(f.path.name for f in report.skipped)
     assert skipped == [
-        "btc_etf_flows_daily_usdm_20240111_20260821.csv.gz",
-        "cme_bitcoin_tff_fut_opt_combined_weekly_20180410_20260623.csv.gz",
         "coinglass_total_liquidations_snapshots_2025-07-26_2025-08-19.csv.gz",
         "liquidations_2023-02-28_2023-05-01.csv",
         "snapshot_commits.csv",
-        "usdc_circulating_daily_20180911_20260710.csv.gz",
-        "usdt_circulating_daily_20171129_20260710.csv.gz",
     ]
     # the 10 Oct 2025 21:00 bar of the Binance perp: low 101,516.5 (SOURCES.md, "known wick")
     bars = read(lake, "candles", venue="binance", symbol="BTCUSDT", where={"interval_ms": 3_600_000})

@@ -16,7 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from perpscope import __version__
-from perpscope.api import routes_store, routes_views, screener
+from perpscope.api import routes_flows, routes_store, routes_views, screener
 from perpscope.api.access import guard
 from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
@@ -55,6 +55,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.include_router(routes_store.router, prefix=PREFIX)
     app.include_router(routes_views.router, prefix=PREFIX)
     app.include_router(screener.router, prefix=PREFIX)
+    app.include_router(routes_flows.router, prefix=PREFIX)
 
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> Response:

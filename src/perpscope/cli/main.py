@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "collect": ("perpscope.cli.collect_cmd", "collect"),
     "collect-status": ("perpscope.cli.collect_cmd", "status"),
     "metrics": ("perpscope.cli.metrics_cmd", "metrics"),
+    "flows": ("perpscope.cli.flows_cmd", "flows"),
+    "fetch-flows": ("perpscope.cli.fetch_flows_cmd", "fetch_flows_cmd"),
     "regimes": ("perpscope.cli.regimes_cmd", "regimes"),
     "evaluate": ("perpscope.cli.evaluate_cmd", "evaluate"),
     "serve": ("perpscope.cli.serve_cmd", "serve"),

@@ -15,6 +15,7 @@ from perpscope.api.json_response import encode
 from perpscope.api.params import check_symbol, check_time, check_venue
 from perpscope.api.views import dashboard_view, make_query, market
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
+from perpscope.assemble.flows import flows_of
 from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.cli.output import print_notes
 from perpscope.core.time import ms_to_iso
@@ -83,7 +84,9 @@ def report(
     if doc is not None:
         tmp.write_bytes(doc)
     else:
-        tmp.write_text(report_html(data, title), encoding="utf-8")
+        tmp.write_text(
+            report_html(data, title, flows_of(src.lake, q.canonical, q.start_ms, q.end_ms)), encoding="utf-8"
+        )
     tmp.replace(out)
     if doc is not None:
         err_console().print(f"wrote [bold]{out}[/] ({len(doc) / 1e6:.1f} MB)")

@@ -70,12 +70,25 @@ def _script_json(data: Any) -> str:
     return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY).decode().replace("</", "<\\/")
 
 
-def report_html(data: dict[str, Any], title: str) -> str:
+def report_html(data: dict[str, Any], title: str, flows: dict[str, Any] | None = None) -> str:
     """One HTML page with the dashboard's views of ``data`` (an ``/api/v1/dashboard`` answer), plotly.js,
     the script and the style inlined: opens offline, attaches to an e-mail, publishes as is.
 
-    Each chart's modebar has Plotly's "download plot as png" button (rendered in the browser).
+    ``flows`` (an ``/api/v1/flows`` answer for the same coin and range) adds the flows panel under the
+    views, on the price chart's time axis. Each chart's modebar has Plotly's "download plot as png"
+    button (rendered in the browser).
     """
+    flows_js = (
+        [
+            f"<script>{_asset('flows.js')}</script>",
+            f"<script>window.PERPSCOPE_FLOWS = {_script_json(flows)};",
+            "var px = document.getElementById('chart-price');",
+            "PSFlows.render(window.PERPSCOPE_FLOWS, px && px.layout && px.layout.xaxis ? "
+            "px.layout.xaxis.range : null);</script>",
+        ]
+        if flows is not None
+        else []
+    )
     return "\n".join(
         [
             "<!doctype html>",
@@ -91,6 +104,7 @@ def report_html(data: dict[str, Any], title: str) -> str:
             f"<script>{_asset('app.js')}</script>",
             f"<script>window.PERPSCOPE_DATA = {_script_json(data)};",
             "PS.render(window.PERPSCOPE_DATA);</script>",
+            *flows_js,
             "</body></html>",
         ]
     )

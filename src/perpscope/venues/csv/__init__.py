@@ -19,10 +19,12 @@ from perpscope.venues.csv.spec import load_spec, spec_from_dict
 
 
 def builtin_formats() -> list[MappedFormat]:
-    """The bundled formats (``formats/*.toml``), sorted by name."""
+    """The bundled formats (``formats/*.toml``): those that also require a file name first, then the
+    others, each group sorted by name — a file matching a named export's header *and* name is that
+    export, whatever other format shares its header (``usdt_*`` before the generic DefiLlama layout)."""
     folder = resources.files(__name__).joinpath("formats")
     out = [MappedFormat.from_toml(Path(str(f))) for f in folder.iterdir() if f.name.endswith(".toml")]
-    return sorted(out, key=lambda f: f.name)
+    return sorted(out, key=lambda f: (not f.spec.files, f.name))
 
 
 def load_mapping(path: str | Path) -> MappedFormat:

@@ -19,8 +19,9 @@ from typing import Any
 
 import polars as pl
 
+from perpscope.core.calendar import is_session
 from perpscope.core.errors import InputError, NotImportable
-from perpscope.core.time import interval_label
+from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.records import ConformError
 from perpscope.venues.base import Parsed, read_bytes, refuse_bad_rows
 from perpscope.venues.csv.instrument import identity_columns
@@ -37,6 +38,8 @@ from perpscope.venues.csv.values import (
     text,
     with_numbers,
 )
+
+DAY_MS = 86_400_000
 
 
 class NotImportableError(NotImportable):
@@ -193,6 +196,10 @@ def _apply(block: RecordSpec, raw: pl.DataFrame, source: str) -> Parsed | None:
         return None
     df = with_numbers(df, numeric_columns(block), source, block.label)
     df = df.with_columns(parse_time(block.time, source, df, block.label))
+    if block.sessions:
+        df = _sessions_only(df, block.sessions, notes)
+        if df.height == 0:
+            return None
     df = identity_columns(df, block, source, notes)
     if df.height == 0:
         return None
@@ -211,6 +218,11 @@ def _apply(block: RecordSpec, raw: pl.DataFrame, source: str) -> Parsed | None:
     if block.shift.bars:
         assert bar is not None
         ts = ts + bar * block.shift.bars
+    if block.shift.weekday is not None:
+        # the date's 00:00 UTC, then forward to the weekday (1970-01-01 was a Thursday: weekday 3)
+        day = ts // DAY_MS
+        ahead = (block.shift.weekday - (day + 3) % 7) % 7
+        ts = (day + ahead) * DAY_MS
     if block.shift.ms:
         ts = ts + block.shift.ms
     if block.time.round_ms:
@@ -250,6 +262,21 @@ def _apply(block: RecordSpec, raw: pl.DataFrame, source: str) -> Parsed | None:
     refuse_bad_rows(rt, frame, f"{source} ({block.label})", lambda r: int(lines[r]))
     frame, lines = _dedupe(frame, lines, block, source, notes)
     return Parsed(source, rt, frame, tuple(notes))
+
+
+def _sessions_only(df: pl.DataFrame, calendar: str, notes: list[str]) -> pl.DataFrame:
+    """Rows dated on a session of ``calendar``; the others (weekends, holidays: days without a market,
+    not days with a zero value) are skipped and counted in a note."""
+    keep = is_session(df.get_column(TIME).to_numpy(), calendar)
+    n = int((~keep).sum())
+    if n:
+        days = df.filter(pl.Series(~keep)).get_column(TIME)
+        first = ", ".join(ms_to_iso(int(d))[:10] for d in days.head(3))
+        notes.append(
+            f"skipped {n:,} row(s) dated on days that are not {calendar} trading sessions "
+            f"(e.g. {first}): a market holiday is not a zero-flow day"
+        )
+    return df.filter(pl.Series(keep))
 
 
 def _where(block: RecordSpec) -> pl.Expr:

@@ -81,10 +81,13 @@ class Span:
 
 @dataclass(frozen=True)
 class Shift:
-    """Added to the parsed time to give ``ts_ms``: ``bars`` × the row's bar length + ``ms``."""
+    """Added to the parsed time to give ``ts_ms``: ``bars`` × the row's bar length + ``ms``; or, with
+    ``weekday`` (0 = Monday), the next such weekday on or after the row's date, at ``ms`` after 00:00 UTC
+    (a weekly report published on the Friday of the week it describes)."""
 
     bars: int = 0
     ms: int = 0
+    weekday: int | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,8 @@ class RecordSpec:
     where: dict[str, tuple[str, ...]]
     skip_missing: tuple[str, ...]
     skip_repeated: tuple[str, ...]
+    #: an exchange calendar (``XNYS``): rows whose date is not one of its sessions are skipped
+    sessions: str | None
     fields: dict[str, Source]
     notes: tuple[str, ...]
 

@@ -18,7 +18,9 @@ the key (``record 2 (funding) → fields.rate``). The full schema, with a worked
     bar = "4h" | "infer" | {source}               length of the row's bar
     interval = "8h" | "infer" | {infer = "spacing", max, round} | {source}   → interval_ms
     shift = "0" | "bar" | "-bar" | "5m"           added to the time to give ts_ms
+    shift = {weekday = "fri", at = "21h"}         the next Friday on or after the date, 21:00 UTC
     where = {margin = "all"}      keep only these rows; skip_missing / skip_repeated = [columns]
+    sessions = "XNYS"             keep only rows dated on that exchange calendar's trading sessions
     [record.fields]               field = "column" | {column|expr|template|value, scale, map, default, case}
     [record.constants]            field = constant
 """
@@ -73,6 +75,7 @@ _RECORD_KEYS = {
     "where",
     "skip_missing",
     "skip_repeated",
+    "sessions",
     "fields",
     "constants",
     "notes",
@@ -232,6 +235,15 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
             raise err(f"{label} → where.{k}: values must be strings or numbers, found {v!r}")
         where[k] = tuple(str(x) for x in vals)
 
+    sessions = b.get("sessions")
+    if sessions is not None:
+        import exchange_calendars  # the calendar's name is checked here, not at the first file
+
+        if not isinstance(sessions, str) or sessions not in exchange_calendars.get_calendar_names():
+            raise err(
+                f'{label}: `sessions` must name an exchange calendar such as "XNYS", found {sessions!r}'
+            )
+
     fields: dict[str, Source] = {}
     for key in ("fields", "constants"):
         tbl = b.get(key, {})
@@ -284,6 +296,7 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
         where=where,
         skip_missing=tuple(err.text_list(b, "skip_missing", label)) if "skip_missing" in b else (),
         skip_repeated=tuple(err.text_list(b, "skip_repeated", label)) if "skip_repeated" in b else (),
+        sessions=sessions,
         fields=fields,
         notes=tuple(err.text_list(b, "notes", label)) if "notes" in b else (),
     )
@@ -396,8 +409,20 @@ def _span(err: _Errors, spec: Any, where: str) -> Span:
     raise err(f'{where}: expected a duration ("4h"), "infer", or a table; found {spec!r}')
 
 
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
 def _shift(err: _Errors, spec: Any, label: str) -> Shift:
     where = f"{label} → shift"
+    if isinstance(spec, dict):
+        err.unknown(spec, {"weekday", "at"}, where)
+        day = str(spec.get("weekday", "")).lower()[:3]
+        if day not in _WEEKDAYS:
+            raise err(
+                f'{where}: `weekday` must be one of {list(_WEEKDAYS)}, e.g. {{weekday = "fri", at = "21h"}}'
+            )
+        at = _duration(err, spec["at"], f"{where}.at") if "at" in spec else 0
+        return Shift(ms=at, weekday=_WEEKDAYS.index(day))
     text = str(spec).strip().replace(" ", "")
     if text in ("0", ""):
         return Shift()
