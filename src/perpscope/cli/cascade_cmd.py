@@ -66,7 +66,8 @@ def cascade(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol, canonical (BTC-USDT-PERP) or the venue's.")],
     shock: Annotated[
-        str, typer.Option(help="Initial push: a move (-3%, +2%) or a market order in USD (-250M, +1B).")
+        str,
+        typer.Option(help="Initial push: a move (-3%, -0.03, +2%) or a USD market order (-250M, +1B)."),
     ] = "-3%",
     at: Annotated[
         str | None, typer.Option("--at", help="State at this instant (UTC). Default: last bar.")
