@@ -80,6 +80,8 @@ def test_cascade_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
 
 
 def test_fragility_for_demo(sol_store: Path) -> None:
-    table, fig = fragility_for_demo(Lake(sol_store), symbol="SOL-USDT-PERP", paths=40)
+    table, fig, drivers = fragility_for_demo(Lake(sol_store), symbol="SOL-USDT-PERP", paths=40)
     assert table.height == 14 and isinstance(fig, go.Figure)
-    assert {"shock_pct", "liq_usd_p50", "final_move_pct_p50"} <= set(table.columns)
+    assert {"shock_pct", "liq_usd_p50", "final_move_pct_p50", "added_move_pct_p50"} <= set(table.columns)
+    # what drove the result: the impact law (fitted or assumed) and the bracket table that priced it
+    assert "sqrt law" in drivers and "no sourced binance SOL-USDT-PERP bracket table" in drivers

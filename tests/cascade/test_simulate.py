@@ -107,9 +107,9 @@ def test_forced_flow_moves_the_post_shock_price_by_i_of_f_on_real_books(sol_stat
     # Real SOLUSDT books and the sqrt law fitted on the same bars (concave): each path's final price is the
     # post-shock price moved by I(F / ((1 + ρK)·s)), F the liquidated USD (unlimited fund, no ADL).
     books, close, liq = sol_state
-    res = simulate(books, close, Shock("move", -0.05), liq, CascadeConfig(paths=64))
+    res = simulate(books, close, Shock("move", -0.10), liq, CascadeConfig(paths=64))
     o, dr = res.out, res.draws
-    ps = close * 0.95
+    ps = close * 0.90
     assert o.step_price[:, 0] == pytest.approx(np.full(64, ps))
     k = o.rounds
     want = ps * (1 - liq.bid.move_of(o.liq_usd / ((1 + dr.refill * k) * dr.scale)))
