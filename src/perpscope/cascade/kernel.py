@@ -196,10 +196,12 @@ def _nb_forced(p_shock, d, f_cum, scale, refill, k, cx, cq):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
-def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type: ignore[no-untyped-def]
-              member, scale, refill, q0, fund0, r_max):  # fmt: skip
+def _nb_paths(v_liq, v_qty, v_bank, v_key, v_cum, v_off, c_qty, c_off, cx, cq,  # type: ignore[no-untyped-def]
+              p0, d, member, scale, refill, q0, fund0, r_max):  # fmt: skip
     """Victims pre-sorted in trigger order per member (offsets ``v_off``), counterparties by ADL rank
-    (offsets ``c_off``): each path walks both with a pointer, touching only the positions it closes."""
+    (offsets ``c_off``): each path walks both with a pointer, touching only the positions it closes.
+    A round's last victim is found by binary search on ``v_key = −d·liq`` (ascending) and its flow by
+    the prefix sums ``v_cum`` of ``qty·liq``: one pass over the round's positions (the fund's)."""
     n_p = member.shape[0]
     final_price = np.zeros(n_p)
     liq_usd = np.zeros(n_p)
@@ -235,17 +237,21 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
         den = 0.0
         while ptr < end and d * (v_liq[ptr] - price) >= 0.0:
             k += 1
-            stop = ptr
-            flow = 0.0
-            while stop < end and d * (v_liq[stop] - price) >= 0.0:
-                flow += v_qty[stop] * v_liq[stop]
-                stop += 1
+            # d·(liq − price) ≥ 0  ⇔  −d·liq ≤ −d·price
+            stop = ptr + np.searchsorted(v_key[ptr:end], -d * price, side="right")
+            flow = v_cum[stop] - v_cum[ptr]
             tentative = _nb_forced(p_shock, d, f_cum + flow, scale[p], refill[p], k, cx, cq)
-            usd = 0.0
+            usd = flow
             paid = 0.0
             adl = 0.0
-            for i in range(ptr, stop):
-                usd += v_qty[i] * v_liq[i]
+            if fund == np.inf:  # an unlimited fund never deleverages: a branch-free pass
+                got = 0.0
+                for i in range(ptr, stop):
+                    gain = d * v_qty[i] * (tentative - v_bank[i])
+                    paid += max(-gain, 0.0)
+                    got += max(gain, 0.0)
+                fund_gain_usd[p] += got
+            for i in range(ptr, stop if fund != np.inf else ptr):
                 gain = d * v_qty[i] * (tentative - v_bank[i])
                 if fund + gain >= 0.0:
                     fund += gain
@@ -324,6 +330,8 @@ class PackedBooks:
     v_liq: np.ndarray
     v_qty: np.ndarray
     v_bank: np.ndarray
+    v_key: np.ndarray  # −d·liq, ascending within each member
+    v_cum: np.ndarray  # prefix sums of qty·liq over the concatenation (length + 1)
     v_off: np.ndarray
     c_qty: np.ndarray
     c_off: np.ndarray
@@ -346,7 +354,9 @@ def pack_books(
     v_off = np.concatenate([[0], np.cumsum([len(x) for x in vl])]).astype(np.int64)
     c_off = np.concatenate([[0], np.cumsum([len(x) for x in cqty])]).astype(np.int64)
     cat = np.concatenate
-    return PackedBooks(cat(vl), cat(vq), cat(vb), v_off, cat(cqty) if cqty else np.zeros(0), c_off)
+    liq, qty = cat(vl), cat(vq)
+    cum = np.concatenate([[0.0], np.cumsum(qty * liq)])
+    return PackedBooks(liq, qty, cat(vb), -d * liq, cum, v_off, cat(cqty) if cqty else np.zeros(0), c_off)
 
 
 def run_packed(
@@ -365,7 +375,7 @@ def run_packed(
     """Run the compiled kernel on packed books (see :func:`pack_books`)."""
     f64 = np.float64
     out = _nb_paths(
-        pb.v_liq, pb.v_qty, pb.v_bank, pb.v_off, pb.c_qty, pb.c_off,
+        pb.v_liq, pb.v_qty, pb.v_bank, pb.v_key, pb.v_cum, pb.v_off, pb.c_qty, pb.c_off,
         np.ascontiguousarray(cx, f64), np.ascontiguousarray(cq, f64), float(p0), int(d),
         np.ascontiguousarray(member, np.int64), np.ascontiguousarray(scale, f64),
         np.ascontiguousarray(refill, f64), np.ascontiguousarray(q0, f64), np.ascontiguousarray(fund0, f64),
