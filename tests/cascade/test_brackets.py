@@ -28,7 +28,8 @@ def test_binance_btc_gets_its_own_sourced_table() -> None:
     assert not b.stand_in and b.formula == "binance"
     assert {t.symbol for t in b.tables} == {"BTCUSDT"} and len(b.tables) == 2
     note = b.note(T2025_10)
-    assert "BTCUSDT brackets from 2025-08-19" in note and "partial" in note and "Binance announcement" in note
+    assert note == "binance BTCUSDT brackets of 2025-08-19 (partial: to 3,000,000 USD), binance rules"
+    assert "Binance announcement" in b.tables[-1].source  # each table carries its source
     assert brackets_for("BTCUSDT").tables == brackets_for("BTC").tables  # every spelling of the symbol
 
 
@@ -38,7 +39,7 @@ def test_xrp_has_its_own_table_with_the_announced_tiers() -> None:
     assert not b.stand_in and t.symbol == "XRPUSDT" and not t.complete
     # 2024-08-27 announcement: tier 2 is 10,000 < notional ≤ 20,000 at 0.65%; cum = 10,000 × 0.15% = 15
     assert t.tier_for(15_000).mmr == 0.0065 and t.tier_for(15_000).maint_amount_usd == pytest.approx(15.0)
-    assert "XRPUSDT brackets from 2024-08-27" in b.note(T2025_10)
+    assert "XRPUSDT brackets of 2024-08-27" in b.note(T2025_10)
 
 
 @pytest.mark.parametrize(("symbol", "venue"), [("ETHUSDT", "binance"), ("SOL-USDT-PERP", "bybit"),

@@ -158,14 +158,12 @@ class Brackets:
         only later, so the stand-in was used).
         """
         t = self.tables[-1] if ts_ms is None else table_at(self.tables, ts_ms)
-        own = f"{t.venue} {t.symbol} brackets from {_iso(t.effective_from_ms)}"
-        part = "" if t.complete else f", partial: tiers to {t.tiers[-1].notional_cap_usd:,.0f} USD"
+        own = f"{t.venue} {t.symbol} brackets of {_iso(t.effective_from_ms)[:10]}"
+        part = "" if t.complete else f" (partial: to {t.tiers[-1].notional_cap_usd:,.0f} USD)"
         if self.stand_in:
-            return (
-                f"no sourced {self.venue} {self.symbol} bracket table: {own}{part} stood in "
-                f"({self.formula} formula)"
-            )
-        return f"{own}{part} ({self.formula} formula; source: {t.source.split(', http')[0]})"
+            lead = f"no sourced {self.venue} {self.symbol} bracket table"
+            return f"{lead}: {own}{part} stood in, {self.formula} rules"
+        return f"{own}{part}, {self.formula} rules"
 
 
 def brackets_for(symbol: str, venue: str = "binance", ts_ms: int | None = None) -> Brackets:
