@@ -71,7 +71,11 @@ def test_simulate_reference_equals_numba_on_real_books(sol_state) -> None:  # ty
     np.testing.assert_allclose(a.out.liq_usd, b.out.liq_usd, rtol=1e-9)
     np.testing.assert_allclose(a.out.final_price, b.out.final_price, rtol=1e-12)
     s = a.summary()
-    assert s["measure"].to_list()[:2] == ["final move", "liquidated USD"]
+    assert s["measure"].to_list()[:3] == ["final move", "added by the cascade", "liquidated USD"]
+    added = s.filter(pl.col("measure") == "added by the cascade")
+    fm = s.filter(pl.col("measure") == "final move")
+    # a move shock: what the cascade added is the final move less the shock, on every quantile
+    assert added["p50"][0] == pytest.approx(fm["p50"][0] + 0.06, abs=1e-12) and added["p50"][0] <= 0
     assert (a.out.liq_usd <= a.open_usd * 10).all()  # bounded by the largest member's open notional
     steps = a.steps_frame()
     assert steps["round"][0] == 0 and steps["price_p50"][0] == pytest.approx(close * 0.94)

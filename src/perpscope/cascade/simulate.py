@@ -159,10 +159,14 @@ class CascadeResult:
         return self.out.final_price / self.price - 1.0
 
     def summary(self, q: tuple[float, ...] = (10, 50, 90)) -> pl.DataFrame:
-        """Quantiles over paths: ``measure, p10, p50, p90, mean`` (USD, fractions, counts)."""
+        """Quantiles over paths: ``measure, p10, p50, p90, mean`` (USD, fractions of the start price,
+        counts). ``added by the cascade`` is the final price minus the post-shock price, over the start
+        price."""
         o = self.out
         measures = {
             "final move": self.final_move,
+            # beyond the shock's own move (P_s = the price right after it): what the forced flow added
+            "added by the cascade": (o.final_price - o.step_price[:, 0]) / self.price,
             "liquidated USD": o.liq_usd,
             "first-round USD": o.first_usd,
             "positions closed": o.n_closed,
