@@ -3,6 +3,7 @@ the demo hook."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -56,15 +57,31 @@ def test_cascade_from_a_positions_file(sol_store: Path, tmp_path: Path) -> None:
     assert "pos.csv" in res.output and "market sell of 500,000,000 USD" in res.output
 
 
+def test_cascade_shock_as_a_fraction_is_the_same_run_as_percent(sol_store: Path, tmp_path: Path) -> None:
+    runs = []
+    for shock in ("-0.08", "-8%"):
+        args = ["--data-dir", str(sol_store), "cascade", "SOLUSDT", "--shock", shock, "--at", "2026-06-20",
+                "--paths", "20", "--format", "json", "--out", str(tmp_path / "f.html")]  # fmt: skip
+        res = runner.invoke(app, args, env={"COLUMNS": "200"})
+        assert res.exit_code == 0, res.output
+        runs.append(json.loads(res.output.strip().splitlines()[-1]))
+    assert runs[0]["shock"] == "-8.00%" and runs[0]["outcome"] == runs[1]["outcome"]
+
+
 def test_cascade_errors_say_what_to_do(sol_store: Path, tmp_path: Path) -> None:
     res = runner.invoke(app, ["--data-dir", str(sol_store), "cascade", "SOLUSDT", "--shock", "down"])
     assert res.exit_code == 2 and "expected a signed percent move" in res.output
+    for bare in ("3", "-3"):  # once read as a 3 USD / 0 USD market order: every output zero, exit 0
+        res = runner.invoke(app, ["--data-dir", str(sol_store), "cascade", "SOLUSDT", "--shock", bare])
+        assert res.exit_code == 2 and f"{bare}%" in res.output and "ambiguous" in res.output, res.output
     (tmp_path / "empty").mkdir()  # an empty store (a missing folder is its own error)
     res = runner.invoke(app, ["--data-dir", str(tmp_path / "empty"), "cascade", "BTCUSDT"])
     assert res.exit_code == 2 and "is empty: import data" in " ".join(res.output.split())
 
 
 def test_fragility_for_demo(sol_store: Path) -> None:
-    table, fig = fragility_for_demo(Lake(sol_store), symbol="SOL-USDT-PERP", paths=40)
+    table, fig, drivers = fragility_for_demo(Lake(sol_store), symbol="SOL-USDT-PERP", paths=40)
     assert table.height == 14 and isinstance(fig, go.Figure)
-    assert {"shock_pct", "liq_usd_p50", "final_move_pct_p50"} <= set(table.columns)
+    assert {"shock_pct", "liq_usd_p50", "final_move_pct_p50", "added_move_pct_p50"} <= set(table.columns)
+    # what drove the result: the impact law (fitted or assumed) and the bracket table that priced it
+    assert "sqrt law" in drivers and "no sourced binance SOL-USDT-PERP bracket table" in drivers

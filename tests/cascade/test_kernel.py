@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from perpscope.cascade.kernel import PathsOut, numba_kernel, reference_kernel
+from perpscope.cascade.liquidity import MAX_MOVE
 
 # A linear book: 1% of price per 10,000 USD (cum depth 1e6 USD at a 100% move).
 CX = np.array([0.0, 1.0])
@@ -28,24 +29,25 @@ NO_COUNTER = (np.zeros(0), np.zeros(0))
 
 @pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
 def test_two_round_cascade_worked_by_hand(kernel) -> None:  # type: ignore[no-untyped-def]
-    # Shock: 50,000 USD sold → −5% → 95. Round 1: the long at 96 (100 × 96 = 9,600 USD) fires:
-    # Q = 59,600 → −5.96% → 94.04. Round 2: the long at 94.5 (9,450 USD) fires: Q = 69,050 → 93.095.
+    # Shock: 50,000 USD sold → −5% → 95. The forced flow meets the book re-centred at 95.
+    # Round 1: the long at 96 (100 × 96 = 9,600 USD) fires: F = 9,600 → 95·(1 − 0.0096) = 94.088.
+    # Round 2: the long at 94.5 (9,450 USD) fires: F = 19,050 → 95·(1 − 0.01905) = 93.19025.
     # The long at 90 never fires. Branching = 9,450 / 9,600.
     o = run(kernel, [LONGS], [NO_COUNTER], 50_000.0)
     assert o.rounds[0] == 2 and o.n_closed[0] == 2
-    assert o.final_price[0] == pytest.approx(93.095)
+    assert o.final_price[0] == pytest.approx(93.19025)
     assert o.liq_usd[0] == pytest.approx(19_050.0) and o.first_usd[0] == pytest.approx(9_600.0)
     assert o.branching[0] == pytest.approx(9_450 / 9_600)
-    assert o.step_price[0, :3] == pytest.approx([95.0, 94.04, 93.095])
+    assert o.step_price[0, :3] == pytest.approx([95.0, 94.088, 93.19025])
     assert o.step_liq_usd[0, :2] == pytest.approx([9_600.0, 9_450.0]) and o.step_liq_usd[0, 2] == 0.0
-    # insurance: round 1 fills at 94.04 below bankruptcy 95.5 → fund pays 100 × 1.46 = 146;
-    # round 2 fills at 93.095 below 94.0 → 90.5
-    assert o.fund_paid_usd[0] == pytest.approx(146.0 + 90.5)
+    # insurance: round 1 fills at 94.088 below bankruptcy 95.5 → fund pays 100 × 1.412 = 141.2;
+    # round 2 fills at 93.19025 below 94.0 → 80.975
+    assert o.fund_paid_usd[0] == pytest.approx(141.2 + 80.975)
 
 
 @pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
 def test_empty_fund_auto_deleverages_against_the_top_ranked_shorts(kernel) -> None:  # type: ignore[no-untyped-def]
-    # Same book, empty fund: the long at 96 would cost the fund 146 → it is ADL'd at its bankruptcy
+    # Same book, empty fund: the long at 96 would cost the fund 141.2 → it is ADL'd at its bankruptcy
     # price (100 × 95.5 = 9,550 USD) instead of sold: the price stays at 95, nothing else fires.
     # Counterparties: shorts of 60 and 60 base; rank 2 first (closed whole), then 40 of the rank-1 one.
     counter = (np.array([60.0, 60.0]), np.array([1.0, 2.0]))
@@ -53,26 +55,27 @@ def test_empty_fund_auto_deleverages_against_the_top_ranked_shorts(kernel) -> No
     assert o.final_price[0] == pytest.approx(95.0) and o.rounds[0] == 1
     assert o.adl_usd[0] == pytest.approx(9_550.0) and o.adl_closed[0] == 1
     assert o.liq_usd[0] == pytest.approx(9_600.0) and o.fund_paid_usd[0] == 0.0
-    # a fund of 1,000 pays the 146 and the cascade runs as before
+    # a fund of 1,000 pays the 141.2 and the cascade runs as before
     o2 = run(kernel, [LONGS], [counter], 50_000.0, fund=1_000.0)
-    assert o2.adl_usd[0] == 0.0 and o2.final_price[0] == pytest.approx(93.095)
+    assert o2.adl_usd[0] == 0.0 and o2.final_price[0] == pytest.approx(93.19025)
 
 
 @pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
 def test_up_shock_liquidates_shorts_mirror_image(kernel) -> None:  # type: ignore[no-untyped-def]
     shorts = (np.array([104.0, 105.5]), np.array([100.0, 100.0]), np.array([104.5, 106.0]))
     o = run(kernel, [shorts], [NO_COUNTER], 50_000.0, d=-1)
-    # 105 → short at 104 fires (10,400 USD) → Q = 60,400 → 106.04 → short at 105.5 (10,550) → 107.095
-    assert o.rounds[0] == 2 and o.final_price[0] == pytest.approx(107.095)
+    # 105 → short at 104 fires (10,400 USD) → 105·1.0104 = 106.092 → short at 105.5 (10,550)
+    # → F = 20,950 → 105·1.02095 = 107.19975
+    assert o.rounds[0] == 2 and o.final_price[0] == pytest.approx(107.19975)
 
 
 @pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
 def test_refill_dilutes_forced_flow_not_the_shock(kernel) -> None:  # type: ignore[no-untyped-def]
-    # refill 1 per round: round 1's 9,600 USD meets twice the depth → Q_eff = 50,000 + 4,800 → 94.52,
+    # refill 1 per round: round 1's 9,600 USD meets twice the depth → 95·(1 − 0.0048) = 94.544,
     # which is above the 94.5 trigger: the cascade stops after one round.
     o = run(kernel, [LONGS], [NO_COUNTER], 50_000.0, refill=1.0)
     assert o.step_price[0, 0] == pytest.approx(95.0)
-    assert o.rounds[0] == 1 and o.final_price[0] == pytest.approx(94.52)
+    assert o.rounds[0] == 1 and o.final_price[0] == pytest.approx(94.544)
 
 
 def _fields(o: PathsOut) -> dict[str, np.ndarray]:
@@ -148,3 +151,57 @@ def test_no_leverage_nothing_cascades(kernel) -> None:  # type: ignore[no-untype
         o = run(kernel, books, [NO_COUNTER], 900_000.0)
         assert o.liq_usd[0] == 0.0 and o.rounds[0] == 0 and math.isnan(o.branching[0])
         assert o.final_price[0] == pytest.approx(10.0)  # the shock's own −90%
+
+
+# A concave book (the square-root law's shape): each further % of move needs more USD than the last.
+# 1% per 10,000 USD, then 4% more for the next 90,000, then 15% more for the next 900,000.
+CCX = np.array([0.0, 0.01, 0.05, 0.20])
+CCQ = np.array([0.0, 1e4, 1e5, 1e6])
+
+
+def _interp_move(q: float) -> float:
+    """I(q) on the concave curve: linear between points, the last segment's slope beyond the last."""
+    if q > CCQ[-1]:
+        return min(float(CCX[-1] + (q - CCQ[-1]) * (CCX[-1] - CCX[-2]) / (CCQ[-1] - CCQ[-2])), MAX_MOVE)
+    return float(np.interp(q, CCQ, CCX))
+
+
+@pytest.mark.parametrize("kernel", [reference_kernel, numba_kernel])
+def test_concave_forced_flow_moves_the_post_shock_price_by_i_of_f(kernel) -> None:  # type: ignore[no-untyped-def]
+    # Shock: 100,000 USD sold → I = 5% → 95. A long at 95 (qty 50, 4,750 USD) fires at once.
+    # Its flow meets the book re-centred at 95, where the first 10,000 USD move 1%: I(4,750) = 0.475%
+    # → 95·(1 − 0.00475) = 94.54875. Stacked on the shock's flow it would have moved the price by only
+    # I(104,750) − I(100,000) = 4,750 / 900,000 × 15% = 0.0792% (6× less): the bug this kernel fixes.
+    book = (np.array([95.0]), np.array([50.0]), np.array([90.0]))
+    o = kernel([book], [NO_COUNTER], CCX, CCQ, 100.0, 1, np.zeros(1, np.int64), ONE, np.zeros(1),
+               np.full(1, 1e5), np.full(1, math.inf), 4)  # fmt: skip
+    assert o.step_price[0, 0] == pytest.approx(95.0)
+    assert o.final_price[0] == pytest.approx(95.0 * (1 - _interp_move(4_750.0)))
+    stacked = 100.0 * (1 - _interp_move(104_750.0))
+    assert 95.0 - o.final_price[0] > 5 * (95.0 - stacked)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=books_st,
+    d=st.sampled_from([1, -1]),
+    q0=st.floats(0.0, 2_000_000.0),
+    scale=st.floats(0.3, 3.0),
+    refill=st.sampled_from([0.0, 0.1, 0.5]),
+)
+def test_every_round_moves_the_post_shock_price_by_i_of_the_forced_flow(rows, d, q0, scale, refill) -> None:  # type: ignore[no-untyped-def]
+    # On the concave curve, round k's price is P_s·(1 − d·I(F_k / ((1 + ρk)·s))), F_k the liquidated USD
+    # of rounds 1..k (no ADL with an unlimited fund), P_s the price right after the shock.
+    book = [_make(rows, d)]
+    for kernel in (reference_kernel, numba_kernel):
+        o = kernel(book, [NO_COUNTER], CCX, CCQ, 100.0, d, np.zeros(1, np.int64), np.full(1, scale),
+                   np.full(1, refill), np.full(1, q0), np.full(1, math.inf), 50)  # fmt: skip
+        ps = 100.0 * (1 - d * _interp_move(q0 / scale))
+        assert o.step_price[0, 0] == pytest.approx(ps)
+        f = np.cumsum(o.step_liq_usd[0])
+        for k in range(1, int(min(o.rounds[0], 50)) + 1):
+            want = ps * (1 - d * _interp_move(f[k - 1] / ((1 + refill * k) * scale)))
+            assert o.step_price[0, k] == pytest.approx(want, rel=1e-12)
+        if o.rounds[0] > 0:
+            # forced selling adds to the shock: the cascade ends beyond the post-shock price
+            assert d * (ps - o.final_price[0]) > 0

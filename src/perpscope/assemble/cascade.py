@@ -39,6 +39,7 @@ from perpscope.cascade import (
 from perpscope.cascade.liquidity import sqrt_impact_prior
 from perpscope.cascade.replay import impact_spread
 from perpscope.core.time import DAY_MS, ms_to_iso
+from perpscope.heatmap.liqprice import brackets_for
 from perpscope.store import Lake
 from perpscope.store.reader import read
 
@@ -139,18 +140,24 @@ def cascade_state(
     ts = pl.col("ts_ms").dt.epoch("ms")
     bars = bars.filter(ts + pl.col("interval_ms") <= end) if bars.height > 1 else bars
     price = float(bars["close"][-1])
+    # one venue: its own formula and the symbol's sourced tables; several: Binance's (pooled OI), named
+    venues = [v for v in venue.split(",") if v and v != "all"]
+    br = brackets_for(symbol, venues[0] if len(venues) == 1 else "binance", end - 1)
     try:
         if positions is not None:
-            books = [book_from_table(pl.read_csv(positions), ts_ms=end - 1, label=positions.name)]
+            table = pl.read_csv(positions)
+            books = [book_from_table(table, ts_ms=end - 1, brackets=br, label=positions.name)]
         else:
             chosen = pick_model("ensemble", bars)
-            books, price = ensemble_books(bars, members=chosen if isinstance(chosen, list) else [chosen])
+            members = chosen if isinstance(chosen, list) else [chosen]
+            books, price = ensemble_books(bars, members=members, brackets=br)
         liq = _liquidity(lk, venue, symbol, end, bars.filter(ts >= end - 7 * DAY_MS))
     except CascadeInputError as e:
         raise StoreInputError(str(e)) from e
     note = (
         f"{len(books)} book(s): {books[0].label}{' …' if len(books) > 1 else ''}; "
-        f"liquidity: {liq.bid.source} (depth log-sd {liq.depth_log_sd:.2f})"
+        f"liquidity: {liq.bid.source} (depth log-sd {liq.depth_log_sd:.2f}); "
+        f"mechanics: {br.note(end - 1)}"
     )
     return CascadeState(books, price, liq, end, note)
 

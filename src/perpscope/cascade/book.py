@@ -28,13 +28,16 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.errors import PerpscopeError
+from perpscope.core.time import HOUR_MS
 from perpscope.heatmap import DEFAULT_MODEL
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.liqprice import (
+    Brackets,
     BracketTable,
     binance_isolated_factor,
     binance_liq_price_at,
-    load_brackets,
+    brackets_for,
+    liq_factor,
     table_at,
 )
 from perpscope.heatmap.models import LeverageMix, Model, PriceGrid, default_grid, ensemble_members, run_model
@@ -178,10 +181,10 @@ def book_from_table(
     positions: pl.DataFrame,
     *,
     ts_ms: int,
-    tables: list[BracketTable] | None = None,
+    brackets: Brackets | None = None,
     label: str = "user table",
 ) -> PositionBook:
-    """A book from a user's table of isolated positions (Binance USDⓈ-M rules).
+    """A book from a user's table of isolated positions, priced by the venue's rules.
 
     Parameters
     ----------
@@ -191,14 +194,17 @@ def book_from_table(
         computed one (e.g. copied from the venue's screen).
     ts_ms : int
         Instant whose maintenance bracket table applies, ms UTC.
-    tables : list of BracketTable, optional
-        Default: Binance BTCUSDT.
+    brackets : Brackets, optional
+        The venue's tables and formula (:func:`~perpscope.heatmap.liqprice.brackets_for`). Default: Binance
+        BTCUSDT.
 
     Returns
     -------
     PositionBook
-        Liquidation price from :func:`~perpscope.heatmap.liqprice.binance_liq_price_at` with the tier
-        holding the notional at that price; bankruptcy price ``entry ∓ margin / qty``.
+        Liquidation price: Binance's exact formula
+        (:func:`~perpscope.heatmap.liqprice.binance_liq_price_at`, tier holding the notional at that
+        price); other venues' formula (:func:`~perpscope.heatmap.liqprice.liq_factor`) with the tier of
+        the notional at entry. Bankruptcy price ``entry ∓ margin / qty``.
     """
     cols = set(positions.columns)
     missing = [c for c in ("side", "entry") if c not in cols]
@@ -226,20 +232,76 @@ def book_from_table(
     for name, arr in (("entry", entry), ("size", qty), ("leverage/margin", lev)):
         if not (np.isfinite(arr) & (arr > 0)).all():
             raise CascadeInputError(f"positions table: {name} must be positive and finite in every row")
-    table = table_at(tables or load_brackets("binance_btcusdt"), ts_ms)
+    br = brackets or brackets_for("BTCUSDT", "binance")
+    table = table_at(br.tables, ts_ms)
     if "liq_price" in cols:
         liq = positions.get_column("liq_price").cast(pl.Float64).to_numpy().astype(np.float64)
-    else:
+    elif br.formula == "binance":
         liq = _isolated_prices(side, qty, entry, margin, table)
+    else:
+        liq = np.array([
+            e * liq_factor(br.formula, "long" if sd > 0 else "short", lv, (t := table.tier_for(q * e)).mmr,
+                           t.maint_amount_usd / (q * e))
+            for sd, q, e, lv in zip(side, qty, entry, lev, strict=True)
+        ])  # fmt: skip
     bankrupt = entry - side * margin / qty
     return PositionBook(side, qty, entry, lev, liq, bankrupt, label)
 
 
-def _factor(model: Model, side: str, lev: float, table: BracketTable) -> float:
+def _factor(model: Model, side: str, lev: float, table: BracketTable, formula: str | None = None) -> float:
+    """Liquidation price / entry: the heatmap model's own rule (``formula=None``), or a venue's."""
     tier = table.tier_for(model.position_usd)
+    cum = tier.maint_amount_usd / model.position_usd
+    if formula is not None:
+        return liq_factor(formula, side, lev, tier.mmr, cum)  # type: ignore[arg-type]
     if model.liq_formula == "simple":
         return 1.0 - 1.0 / lev + tier.mmr if side == "long" else 1.0 + 1.0 / lev - tier.mmr
-    return binance_isolated_factor(side, lev, tier.mmr, tier.maint_amount_usd / model.position_usd)  # type: ignore[arg-type]
+    return binance_isolated_factor(side, lev, tier.mmr, cum)  # type: ignore[arg-type]
+
+
+#: Open interest is read as net changes over windows of this length (4 h: the coarsest bar a cascade is
+#: asked on, and the interval of CoinGlass's open-interest history that most of the shared data has).
+OI_WINDOW_MS = 4 * HOUR_MS
+
+
+def bar_length_free(bars: pl.DataFrame, window_ms: int = OI_WINDOW_MS) -> pl.DataFrame:
+    """Bars whose open interest changes by the same total over each ``window_ms`` window whatever the bar
+    length: the OI at each window start, linearly interpolated across the window's bars (``oi_base``,
+    coins; ``oi_usd`` recomputed at the close).
+
+    Why: the heatmap's OI-change book adds every bar's OI *rise* and removes every fall proportionally
+    from the whole book. OI wiggles up and down inside an hour, so 5-minute bars count many rises a 4-hour
+    bar nets out: the same span gave books and cascade totals 2.5× larger at 5m than at 4h (measured,
+    docs/cascade.md). Over an interpolated window every bar's change has the window's sign, so the opened
+    notional is the window's net rise at any bar length ≤ ``window_ms``; prices still come from the fine
+    bars (new positions are spread evenly over the window's bars at their own entry prices). Bars as long
+    as the window or longer are returned as they are.
+    """
+    if bars.height < 2 or "oi_base" not in bars.columns:
+        return bars
+    iv = int(bars.get_column("interval_ms")[0])
+    if iv >= window_ms:
+        return bars
+    ts = bars.get_column("ts_ms").dt.epoch("ms").to_numpy().astype(np.int64)
+    close = bars.get_column("close").to_numpy().astype(np.float64)
+    base = bars.get_column("oi_base").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    usd = bars.get_column("oi_usd").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    oi = np.where(np.isfinite(base), base, usd / close)
+    knot = ((ts % window_ms) == 0) | (np.arange(len(ts)) == len(ts) - 1)
+    knot &= np.isfinite(oi)
+    if knot.sum() < 2:
+        return bars
+    # The model books a bar's OI change (its OI, read at its open, minus the previous bar's) at that bar's
+    # prices; a window bar does so for the change over the window before it. Spreading that change over
+    # the fine bars of the window where a window bar would book it (shift by one window less one bar)
+    # keeps the fine and the coarse books aligned in time as well as in size.
+    shifted = ts + iv - window_ms
+    smooth = np.interp(shifted, ts[knot], oi[knot])
+    # before the first knot and where OI is missing the model has nothing to add: keep NaN there
+    smooth[(shifted < ts[knot][0]) | ~np.isfinite(oi)] = np.nan
+    return bars.with_columns(
+        pl.Series("oi_base", smooth).fill_nan(None), pl.Series("oi_usd", smooth * close).fill_nan(None)
+    )
 
 
 def book_from_heatmap(
@@ -247,14 +309,16 @@ def book_from_heatmap(
     bars: pl.DataFrame,
     *,
     grid: PriceGrid | None = None,
-    tables: list[BracketTable] | None = None,
+    brackets: Brackets | None = None,
 ) -> tuple[PositionBook, float]:
     """The positions a heatmap model inferred from ``bars``, split by leverage; and the last close.
 
-    Each (price bin, leverage) with USD becomes one position at the bin's mid as liquidation price;
-    its entry is ``liq / factor(L)`` (the factor the model itself used, with the tier in force at the last
-    bar), its size ``USD / entry`` (the heatmap books notional at entry) and its bankruptcy price
-    ``entry·(1 ∓ 1/L)`` (isolated margin = notional / L).
+    Each (price bin, leverage) with USD becomes one position. The model placed it at the bin's mid with
+    its own rule; its entry is ``mid / factor(L)`` (the factor the model used, with the tier in force at
+    the last bar), its size ``USD / entry`` (the heatmap books notional at entry), its bankruptcy price
+    ``entry·(1 ∓ 1/L)`` (isolated margin = notional / L), and its liquidation price
+    ``entry·factor_venue(L)`` by the venue's own formula and tables (``brackets``, default Binance
+    BTCUSDT: :func:`~perpscope.heatmap.liqprice.brackets_for`).
 
     Returns
     -------
@@ -262,10 +326,13 @@ def book_from_heatmap(
         Positions still open at the last close (bins the close already crossed are dropped) and the
         last close, USDT.
     """
+    bars = bar_length_free(bars)
     grid = grid or default_grid(bars, model)
     levs, w = model.mix.normalized()
     last_ms = int(bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
-    table = table_at(tables or load_brackets("binance_btcusdt"), last_ms)
+    br = brackets or brackets_for("BTCUSDT", "binance")
+    tables = br.tables
+    table = table_at(tables, last_ms)
     parts: list[PositionBook] = []
     close = float("nan")
     mids = grid.mids
@@ -277,8 +344,8 @@ def book_from_heatmap(
             nz = np.flatnonzero(book > 0)
             if not nz.size:
                 continue
-            liq = mids[nz]
-            entry = liq / _factor(model, name, float(lev), table)
+            entry = mids[nz] / _factor(model, name, float(lev), table)
+            liq = entry * _factor(model, name, float(lev), table, br.formula)
             usd = book[nz] * wk
             parts.append(
                 PositionBook(
@@ -295,10 +362,13 @@ def book_from_heatmap(
 
 
 def ensemble_books(
-    bars: pl.DataFrame, base: Model = DEFAULT_MODEL, members: list[Model] | None = None
+    bars: pl.DataFrame,
+    base: Model = DEFAULT_MODEL,
+    members: list[Model] | None = None,
+    brackets: Brackets | None = None,
 ) -> tuple[list[PositionBook], float]:
     """One book per heatmap ensemble member (default: every member around the default model whose
-    inputs the bars carry), on one shared grid; and the last close."""
+    inputs the bars carry), on one shared grid, priced by ``brackets``; and the last close."""
     members = members or ensemble_members(base, bars=bars)
     grids = [default_grid(bars, m) for m in members]
     lo = min(g.lo for g in grids)
@@ -306,6 +376,6 @@ def ensemble_books(
     grid = PriceGrid(lo, (hi - lo) / 2000, 2000)
     books, close = [], math.nan
     for m in members:
-        b, close = book_from_heatmap(m, bars, grid=grid)
+        b, close = book_from_heatmap(m, bars, grid=grid, brackets=brackets)
         books.append(b)
     return books, close

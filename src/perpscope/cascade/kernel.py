@@ -5,21 +5,26 @@ liquidates longs; −1: an up move that liquidates shorts). Per path ``p``:
 
 - the book is member ``member[p]`` of a list of books (ensemble members);
 - the impact curve (cumulative depth ``cq`` by relative move ``cx``) is scaled by ``scale[p]`` (depth
-  uncertainty); the book refills by ``refill[p]`` per round: at round k the forced flow so far, ``F_k``,
-  meets ``1 + refill·k`` times the depth, while the shock's own move is permanent (news reprices; forced
-  flow is uninformed and its impact is transient). The price is ``P0·(1 − d·I((q0 + F_k/(1 + refill·k))
-  / scale))``; this keeps every outcome monotone in the shock (docs/cascade.md);
+  uncertainty);
 - the shock is a flow ``q0[p]`` USD (a price move is converted to the flow that causes it before the
   call); the insurance fund starts at ``fund0[p]`` USD (``inf``: never exhausted, so no ADL).
 
-Rounds: ``price_0 = P0·(1 − d·I(q0/scale))``. Round k = 1, 2, …: every open victim whose liquidation
+**The forced flow meets the book as it stands after the shock.** The shock moves the price to
+``P_s = P0·(1 − d·I(q0/scale))``; the impact curve is then re-centred at ``P_s``: the forced flow so far,
+``F_k``, moves the price to ``P_k = P_s·(1 − d·I(F_k / ((1 + refill·k)·scale)))``. The book refills by
+``refill[p]`` of its depth per round (the forced flow's impact is transient; the shock's move is
+permanent). Why re-centred and not stacked on the shock's own flow (``I(q0 + F) − I(q0)``, which under a
+concave law makes the marginal impact vanish for a large shock): docs/cascade.md, "Where the forced flow
+lands". Both factors are monotone, so every outcome stays monotone in the shock.
+
+Rounds: ``price_0 = P_s``. Round k = 1, 2, …: every open victim whose liquidation
 price the previous price has reached (``d·(liq − price_{k−1}) ≥ 0``) is taken over, in trigger order
 (nearest first, ties by row). Its notional at the liquidation price, ``qty·liq``, is its market order.
 Each is judged against the tentative price after all of the round's orders: ``gain = d·qty·(price' −
 bankrupt)`` goes to the fund (a negative gain is paid from it). A position whose loss the fund can no
 longer pay is **auto-deleveraged** instead: it leaves the market flow and is closed against the
 opposite side's positions in ADL ranking order at its bankruptcy price (ranking frozen at the start).
-Then ``Q_k = Q_{k−1} + flow_k`` and the round's price is set. The cascade stops at the first round with
+Then ``F_k = F_{k−1} + flow_k`` and the round's price is set. The cascade stops at the first round with
 no new liquidation. Every position is closed at most once (one pointer per path walks each queue).
 
 Outputs per path: final price (after the last round with liquidations), liquidated USD, positions
@@ -72,9 +77,12 @@ def _move(q_eff: float, cx: np.ndarray, cq: np.ndarray) -> float:
     return min(x, MAX_MOVE)
 
 
-def _eff(q0: float, q_cum: float, scale: float, refill: float, k: int) -> float:
-    """Depth-equivalent flow at round k: the shock stays, the forced flow's impact is diluted by refill."""
-    return (q0 + (q_cum - q0) / (1.0 + refill * k)) / scale
+def _forced(
+    p_shock: float, d: int, f_cum: float, scale: float, refill: float, k: int, cx: np.ndarray, cq: np.ndarray
+) -> float:
+    """Price after forced flow ``f_cum`` at round k: the curve re-centred at the post-shock price, its
+    depth ``scale·(1 + refill·k)``."""
+    return p_shock * (1.0 - d * _move(f_cum / ((1.0 + refill * k) * scale), cx, cq))
 
 
 def reference_kernel(
@@ -108,8 +116,8 @@ def reference_kernel(
         is_open = [True] * len(liq)
         c_left = [float(x) for x in c_qty]
         fund = float(fund0[p])
-        q_cum = float(q0[p])
-        price = p0 * (1.0 - d * _move(q_cum / scale[p], cx, cq))
+        f_cum = 0.0
+        price = p_shock = p0 * (1.0 - d * _move(q0[p] / scale[p], cx, cq))
         step_price[p, 0] = price
         usd_by_round: list[float] = []
         k = 0
@@ -120,7 +128,7 @@ def reference_kernel(
             k += 1
             new.sort(key=lambda i: (-d * liq[i], i))  # trigger order: nearest first
             flow = sum(qty[i] * liq[i] for i in new)
-            tentative = p0 * (1.0 - d * _move(_eff(q0[p], q_cum + flow, scale[p], refill[p], k), cx, cq))
+            tentative = _forced(p_shock, d, f_cum + flow, scale[p], refill[p], k, cx, cq)
             usd = paid = adl = 0.0
             for i in new:
                 is_open[i] = False
@@ -148,8 +156,8 @@ def reference_kernel(
                     need -= take
                     if c_left[best] <= 0.0:
                         out["adl_closed"][p] += 1
-            q_cum += flow
-            price = p0 * (1.0 - d * _move(_eff(q0[p], q_cum, scale[p], refill[p], k), cx, cq))
+            f_cum += flow
+            price = _forced(p_shock, d, f_cum, scale[p], refill[p], k, cx, cq)
             usd_by_round.append(usd)
             out["liq_usd"][p] += usd
             out["n_closed"][p] += len(new)
@@ -183,15 +191,17 @@ def _nb_move(q_eff, cx, cq):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _nb_eff(q0, q_cum, scale, refill, k):  # type: ignore[no-untyped-def]
-    return (q0 + (q_cum - q0) / (1.0 + refill * k)) / scale
+def _nb_forced(p_shock, d, f_cum, scale, refill, k, cx, cq):  # type: ignore[no-untyped-def]
+    return p_shock * (1.0 - d * _nb_move(f_cum / ((1.0 + refill * k) * scale), cx, cq))
 
 
 @njit(cache=True, nogil=True)
-def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type: ignore[no-untyped-def]
-              member, scale, refill, q0, fund0, r_max):  # fmt: skip
+def _nb_paths(v_liq, v_qty, v_bank, v_key, v_cum, v_off, c_qty, c_off, cx, cq,  # type: ignore[no-untyped-def]
+              p0, d, member, scale, refill, q0, fund0, r_max):  # fmt: skip
     """Victims pre-sorted in trigger order per member (offsets ``v_off``), counterparties by ADL rank
-    (offsets ``c_off``): each path walks both with a pointer, touching only the positions it closes."""
+    (offsets ``c_off``): each path walks both with a pointer, touching only the positions it closes.
+    A round's last victim is found by binary search on ``v_key = −d·liq`` (ascending) and its flow by
+    the prefix sums ``v_cum`` of ``qty·liq``: one pass over the round's positions (the fund's)."""
     n_p = member.shape[0]
     final_price = np.zeros(n_p)
     liq_usd = np.zeros(n_p)
@@ -216,8 +226,9 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
         cend = c_off[m + 1]
         c_left = c_qty[cptr] if cptr < cend else 0.0
         fund = fund0[p]
-        q_cum = q0[p]
-        price = p0 * (1.0 - d * _nb_move(q_cum / scale[p], cx, cq))
+        f_cum = 0.0
+        p_shock = p0 * (1.0 - d * _nb_move(q0[p] / scale[p], cx, cq))
+        price = p_shock
         step_price[p, 0] = price
         k = 0
         total = 0.0
@@ -226,19 +237,21 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
         den = 0.0
         while ptr < end and d * (v_liq[ptr] - price) >= 0.0:
             k += 1
-            stop = ptr
-            flow = 0.0
-            while stop < end and d * (v_liq[stop] - price) >= 0.0:
-                flow += v_qty[stop] * v_liq[stop]
-                stop += 1
-            tentative = p0 * (
-                1.0 - d * _nb_move(_nb_eff(q0[p], q_cum + flow, scale[p], refill[p], k), cx, cq)
-            )
-            usd = 0.0
+            # d·(liq − price) ≥ 0  ⇔  −d·liq ≤ −d·price
+            stop = ptr + np.searchsorted(v_key[ptr:end], -d * price, side="right")
+            flow = v_cum[stop] - v_cum[ptr]
+            tentative = _nb_forced(p_shock, d, f_cum + flow, scale[p], refill[p], k, cx, cq)
+            usd = flow
             paid = 0.0
             adl = 0.0
-            for i in range(ptr, stop):
-                usd += v_qty[i] * v_liq[i]
+            if fund == np.inf:  # an unlimited fund never deleverages: a branch-free pass
+                got = 0.0
+                for i in range(ptr, stop):
+                    gain = d * v_qty[i] * (tentative - v_bank[i])
+                    paid += max(-gain, 0.0)
+                    got += max(gain, 0.0)
+                fund_gain_usd[p] += got
+            for i in range(ptr, stop if fund != np.inf else ptr):
                 gain = d * v_qty[i] * (tentative - v_bank[i])
                 if fund + gain >= 0.0:
                     fund += gain
@@ -260,8 +273,8 @@ def _nb_paths(v_liq, v_qty, v_bank, v_off, c_qty, c_off, cx, cq, p0, d,  # type:
                         c_left = c_qty[cptr] if cptr < cend else 0.0
             n_new = stop - ptr
             ptr = stop
-            q_cum += flow
-            price = p0 * (1.0 - d * _nb_move(_nb_eff(q0[p], q_cum, scale[p], refill[p], k), cx, cq))
+            f_cum += flow
+            price = _nb_forced(p_shock, d, f_cum, scale[p], refill[p], k, cx, cq)
             liq_usd[p] += usd
             n_closed[p] += n_new
             fund_paid_usd[p] += paid
@@ -317,6 +330,8 @@ class PackedBooks:
     v_liq: np.ndarray
     v_qty: np.ndarray
     v_bank: np.ndarray
+    v_key: np.ndarray  # −d·liq, ascending within each member
+    v_cum: np.ndarray  # prefix sums of qty·liq over the concatenation (length + 1)
     v_off: np.ndarray
     c_qty: np.ndarray
     c_off: np.ndarray
@@ -339,7 +354,9 @@ def pack_books(
     v_off = np.concatenate([[0], np.cumsum([len(x) for x in vl])]).astype(np.int64)
     c_off = np.concatenate([[0], np.cumsum([len(x) for x in cqty])]).astype(np.int64)
     cat = np.concatenate
-    return PackedBooks(cat(vl), cat(vq), cat(vb), v_off, cat(cqty) if cqty else np.zeros(0), c_off)
+    liq, qty = cat(vl), cat(vq)
+    cum = np.concatenate([[0.0], np.cumsum(qty * liq)])
+    return PackedBooks(liq, qty, cat(vb), -d * liq, cum, v_off, cat(cqty) if cqty else np.zeros(0), c_off)
 
 
 def run_packed(
@@ -358,7 +375,7 @@ def run_packed(
     """Run the compiled kernel on packed books (see :func:`pack_books`)."""
     f64 = np.float64
     out = _nb_paths(
-        pb.v_liq, pb.v_qty, pb.v_bank, pb.v_off, pb.c_qty, pb.c_off,
+        pb.v_liq, pb.v_qty, pb.v_bank, pb.v_key, pb.v_cum, pb.v_off, pb.c_qty, pb.c_off,
         np.ascontiguousarray(cx, f64), np.ascontiguousarray(cq, f64), float(p0), int(d),
         np.ascontiguousarray(member, np.int64), np.ascontiguousarray(scale, f64),
         np.ascontiguousarray(refill, f64), np.ascontiguousarray(q0, f64), np.ascontiguousarray(fund0, f64),

@@ -48,20 +48,35 @@ _UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9}
 
 
 def parse_shock(text: str) -> Shock:
-    """``"-3%"`` → a −3% move; ``"-250M"``, ``"-250Musd"``, ``"+1.5B$"`` → a market sell/buy in USD."""
+    """A shock from text.
+
+    - a percent move, ``"-3%"``, ``"+2.5 %"``;
+    - a move as a fraction of price, ``"-0.03"`` (a bare number strictly between −1 and 1);
+    - a market order in USD with its unit, ``"-250M"``, ``"-250Musd"``, ``"+1.5B$"``, ``"-5000usd"``.
+
+    A bare number of magnitude ≥ 1 (``"3"``, ``"-3"``) is refused: it could be a percent, a fraction or
+    USD, and reading it as any of them silently gives a wrong run (``-3`` as USD is no shock at all).
+    """
     t = text.strip().lower().replace(" ", "").replace(",", "")
-    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)%", t)
+    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)%", t) or re.fullmatch(r"([+-]?(?:0?\.\d+|0))", t)
     if m:
-        v = float(m.group(1)) / 100.0
+        v = float(m.group(1)) / (100.0 if t.endswith("%") else 1.0)
         if not -0.95 <= v <= 5.0 or v == 0.0:
             raise CascadeInputError(f"shock {text!r}: a move must be non-zero, between −95% and +500%")
         return Shock("move", v)
-    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)([kmb]?)(?:usd|\$)?", t)
+    m = re.fullmatch(r"([+-]?\d+(?:\.\d+)?)(?:([kmb])(?:usd|\$)?|usd|\$)", t)
     if m and float(m.group(1)) != 0.0:
-        return Shock("usd", float(m.group(1)) * _UNITS[m.group(2)])
+        return Shock("usd", float(m.group(1)) * _UNITS[m.group(2) or ""])
+    if re.fullmatch(r"[+-]?\d+(?:\.\d+)?", t):
+        n = t.lstrip("+-")
+        sign = "-" if t.startswith("-") else "+"
+        raise CascadeInputError(
+            f"shock {text!r} is ambiguous: a bare number of 1 or more could be a percent, a fraction or USD. "
+            f"Write {sign}{n}% for a {n}% move, or {sign}{n}M / {sign}{n}usd for a market order in USD"
+        )
     raise CascadeInputError(
-        f"shock {text!r}: expected a signed percent move like -3% or a signed USD market order like "
-        "-250M (sell) / +1B (buy)"
+        f"shock {text!r}: expected a signed percent move like -3%, a signed fraction like -0.03, or a "
+        "signed USD market order like -250M (sell) / +1B (buy)"
     )
 
 
@@ -144,10 +159,14 @@ class CascadeResult:
         return self.out.final_price / self.price - 1.0
 
     def summary(self, q: tuple[float, ...] = (10, 50, 90)) -> pl.DataFrame:
-        """Quantiles over paths: ``measure, p10, p50, p90, mean`` (USD, fractions, counts)."""
+        """Quantiles over paths: ``measure, p10, p50, p90, mean`` (USD, fractions of the start price,
+        counts). ``added by the cascade`` is the final price minus the post-shock price, over the start
+        price."""
         o = self.out
         measures = {
             "final move": self.final_move,
+            # beyond the shock's own move (P_s = the price right after it): what the forced flow added
+            "added by the cascade": (o.final_price - o.step_price[:, 0]) / self.price,
             "liquidated USD": o.liq_usd,
             "first-round USD": o.first_usd,
             "positions closed": o.n_closed,
@@ -278,7 +297,8 @@ def fragility(
     polars.DataFrame
         ``direction`` (down/up), ``shock_pct`` (signed), ``liq_usd_p10/p50/p90``, ``liq_share_p50`` (of
         the at-risk side's open notional), ``final_move_pct_p10/p50/p90`` (signed, % of price),
-        ``amplification_p50`` (final move / shock), ``branching_p50``.
+        ``added_move_pct_p50/p90`` (what the cascade adds beyond the shock: final move − shock, signed,
+        percentage points), ``amplification_p50`` (final move / shock), ``branching_p50``.
     """
     config = config or CascadeConfig()
     _check(books, price)
@@ -298,12 +318,14 @@ def fragility(
             fm = (out.final_price / price - 1.0) * 100.0
             lq = np.percentile(out.liq_usd, (10, 50, 90))
             fq = np.percentile(fm, (10, 50, 90))
+            added = np.percentile(fm - (-d * mv * 100.0), (50, 10 if d > 0 else 90))
             br = out.branching[np.isfinite(out.branching)]
             rows.append({
                 "direction": name, "shock_pct": -d * mv * 100.0,
                 "liq_usd_p10": lq[0], "liq_usd_p50": lq[1], "liq_usd_p90": lq[2],
                 "liq_share_p50": lq[1] / open_usd,
                 "final_move_pct_p10": fq[0], "final_move_pct_p50": fq[1], "final_move_pct_p90": fq[2],
+                "added_move_pct_p50": added[0], "added_move_pct_p90": added[1],
                 "amplification_p50": float(np.median(fm / (-d * mv * 100.0))),
                 "branching_p50": float(np.median(br)) if br.size else math.nan,
             })  # fmt: skip

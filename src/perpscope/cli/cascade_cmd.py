@@ -22,7 +22,7 @@ from perpscope.assemble import cascade as assemble
 from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.output import fragility_table
-from perpscope.core.format import json_safe, pct_text, usd_text
+from perpscope.core.format import json_safe, pct_text, pp_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
 from perpscope.report.cascade_chart import cascade_figure
 from perpscope.report.chart_files import check_chart_path, write_chart
@@ -54,6 +54,8 @@ def summary_table(s: pl.DataFrame) -> Table:
                 return "–"
             if name == "final move":
                 return pct_text(x)
+            if name == "added by the cascade":
+                return pp_text(round(x, 8) + 0.0, 2)
             if "USD" in name:
                 return usd_text(x)
             return f"{x:,.2f}" if name == "branching ratio" else f"{x:,.0f}"
@@ -66,7 +68,8 @@ def cascade(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="Symbol, canonical (BTC-USDT-PERP) or the venue's.")],
     shock: Annotated[
-        str, typer.Option(help="Initial push: a move (-3%, +2%) or a market order in USD (-250M, +1B).")
+        str,
+        typer.Option(help="Initial push: a move (-3%, -0.03, +2%) or a USD market order (-250M, +1B)."),
     ] = "-3%",
     at: Annotated[
         str | None, typer.Option("--at", help="State at this instant (UTC). Default: last bar.")

@@ -363,8 +363,9 @@ CASCADE_SYMBOL = STORY_SYMBOL
 
 def fragility_for_demo(
     lk: Lake, venue: str = "binance", symbol: str = STORY_SYMBOL, paths: int = 300, end: int | None = None
-) -> tuple[pl.DataFrame, go.Figure]:
-    """Fragility curve of ``symbol``'s current state in the store: the table and its figure.
+) -> tuple[pl.DataFrame, go.Figure, str]:
+    """Fragility curve of ``symbol``'s current state in the store: the table, its figure, and what drove
+    it (books, impact law fitted or assumed, depth source, bracket table).
 
     Print ``fragility_table(table)``, add the figure to the report.
     """
@@ -373,7 +374,7 @@ def fragility_for_demo(
     except StoreInputError as e:
         raise fail(str(e)) from e
     title = f"{venue} {symbol} fragility at {ms_to_iso(st.end_ms - 1)} UTC (price {st.price:,.2f})"
-    return frag, fragility_figure(frag, title)
+    return frag, fragility_figure(frag, title), st.note
 
 
 def demo_fragility(lk: Lake, paths: int = 300, end: int | None = None) -> tuple[str, str, str] | None:
@@ -382,15 +383,17 @@ def demo_fragility(lk: Lake, paths: int = 300, end: int | None = None) -> tuple[
     None (with the reason already printed) when the store cannot give a state for it.
     """
     try:
-        frag, fig = fragility_for_demo(lk, symbol=CASCADE_SYMBOL, paths=paths, end=end)
+        frag, fig, drivers = fragility_for_demo(lk, symbol=CASCADE_SYMBOL, paths=paths, end=end)
     except typer.Exit:
         return None
     moment = f"at {date_text(end)} UTC" if end is not None else "now"
     console().print(fragility_table(frag, f"{CASCADE_SYMBOL} {moment}: cascade by shock size"))
+    console().print(f"[dim]driven by: {drivers}[/]")
     note = (
-        f"How much a shock of each size would liquidate on {CASCADE_SYMBOL}, and how far the price would "
-        f"then go: median and p10–p90 over {paths} Monte Carlo paths of the heatmap ensemble's position "
-        "books and the liquidity law (docs/cascade.md says what the model leaves out)."
+        f"How much a shock of each size would liquidate on {CASCADE_SYMBOL}, how far the price would then "
+        "go, and how much of that the forced selling adds beyond the shock: median and p10–p90 over "
+        f"{paths} Monte Carlo paths of the heatmap ensemble's position books and the liquidity law "
+        f"(docs/cascade.md says what the model leaves out). Driven by: {drivers}."
     )
     body = f"<p class=note>{html.escape(note)}</p>" + fig.to_html(full_html=False, include_plotlyjs=False)
     return ("fragility", f"Cascade fragility · {CASCADE_SYMBOL}", body)

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from perpscope.cli.common import console, err_console, fail
-from perpscope.core.format import pct_text, price_text, usd_text
+from perpscope.core.format import pct_text, pp_text, price_text, usd_text
 
 if TYPE_CHECKING:
     from perpscope.assemble.panel import MarketPanel
@@ -115,16 +115,26 @@ def zone_table(zones: pl.DataFrame) -> Table:
 
 
 def fragility_table(f: pl.DataFrame, title: str = "fragility: cascade size by shock size") -> Table:
-    """The fragility curve as rows: shock → liquidated USD (median, p10–p90) and final move."""
-    t = Table(title=title, header_style="bold")
-    for col in ("shock", "liquidated (median)", "p10–p90", "final move", "×shock"):
+    """The fragility curve as rows: shock → liquidated USD (median, p10–p90), final move (median), and
+    what the cascade adds beyond the shock (median and the 1-in-10 path, percentage points). Fits 80
+    columns whole."""
+    t = Table(
+        title=title, header_style="bold", caption="median, p10–p90 and 1-in-10 path over Monte Carlo paths"
+    )
+    for col in ("shock", "liquidated", "p10–p90", "final", "added", "1 in 10", "×shock"):
         t.add_column(col, justify="right")
+
+    def pp(x: float) -> str:
+        return pp_text(round(x / 100.0, 6) + 0.0, 2)  # + 0.0: no "-0.00" for a cascade that adds nothing
+
     for r in f.iter_rows(named=True):
         t.add_row(
             f"{r['shock_pct']:+.1f}%",
             usd_text(r["liq_usd_p50"]),
             f"{usd_text(r['liq_usd_p10'])}–{usd_text(r['liq_usd_p90'])}",
             f"{r['final_move_pct_p50']:+.2f}%",
+            pp(r["added_move_pct_p50"]),
+            pp(r["added_move_pct_p90"]),
             f"{r['amplification_p50']:.2f}",
         )
     return t

@@ -102,6 +102,118 @@ def load_brackets(name: str = "binance_btcusdt") -> list[BracketTable]:
     return sorted(tables, key=lambda x: x.effective_from_ms)
 
 
+#: Venues whose liquidation formula :func:`liq_factor` knows.
+VENUE_FORMULAS = ("binance", "bybit", "okx", "hyperliquid")
+
+#: The table that stands in where a venue and symbol have no sourced table.
+STAND_IN = ("binance", "BTCUSDT")
+
+
+def _base_asset(symbol: str) -> str:
+    """``BTC-USDT-PERP``, ``BTCUSDT``, ``BTC`` → ``BTC`` (quote and contract suffix dropped)."""
+    s = symbol.upper().split("-")[0].split("_")[0].split("/")[0]
+    for quote in ("USDT", "USDC", "USD", "BUSD"):
+        if s.endswith(quote) and len(s) > len(quote):
+            return s[: -len(quote)]
+    return s
+
+
+def _shipped() -> dict[tuple[str, str], str]:
+    """(venue, base asset) → name of the shipped bracket file."""
+    out = {}
+    for f in resources.files("perpscope.heatmap").joinpath("brackets").iterdir():
+        if f.name.endswith(".toml"):
+            doc = tomllib.loads(f.read_text("utf-8"))
+            out[(doc["venue"], _base_asset(doc["symbol"]))] = f.name.removesuffix(".toml")
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Brackets:
+    """The maintenance tables a venue and symbol get, the formula that prices their positions, and
+    whether the tables are the symbol's own or a stand-in.
+
+    Attributes
+    ----------
+    venue, symbol : str
+        What was asked.
+    tables : list of BracketTable
+        Every shipped version, oldest first (pick one with :func:`table_at`).
+    formula : str
+        The venue's liquidation formula (:func:`liq_factor`): binance, bybit, okx or hyperliquid.
+    stand_in : bool
+        True when no sourced table exists for (venue, symbol) and :data:`STAND_IN`'s stood in.
+    """
+
+    venue: str
+    symbol: str
+    tables: list[BracketTable]
+    formula: str
+    stand_in: bool
+
+    def note(self, ts_ms: int | None = None) -> str:
+        """One line for outputs: which table priced the positions, its source and date, or which stood in.
+
+        With ``ts_ms``, names the version in force then (and says when the symbol's own table starts
+        only later, so the stand-in was used).
+        """
+        t = self.tables[-1] if ts_ms is None else table_at(self.tables, ts_ms)
+        own = f"{t.venue} {t.symbol} brackets of {_iso(t.effective_from_ms)[:10]}"
+        part = "" if t.complete else f" (partial: to {t.tiers[-1].notional_cap_usd:,.0f} USD)"
+        if self.stand_in:
+            lead = f"no sourced {self.venue} {self.symbol} bracket table"
+            return f"{lead}: {own}{part} stood in, {self.formula} rules"
+        return f"{own}{part}, {self.formula} rules"
+
+
+def brackets_for(symbol: str, venue: str = "binance", ts_ms: int | None = None) -> Brackets:
+    """The bracket tables and formula for ``symbol`` on ``venue``; Binance BTCUSDT's where none is sourced.
+
+    Parameters
+    ----------
+    symbol : str
+        Canonical (``BTC-USDT-PERP``), the venue's (``BTCUSDT``, ``BTC``) or the base asset.
+    venue : str
+        binance, bybit, okx or hyperliquid (other venues get Binance's formula, named as a stand-in).
+    ts_ms : int, optional
+        The instant the tables must cover: a symbol whose own tables start only later gets the stand-in
+        (its :meth:`Brackets.note` says so).
+
+    Shipped tables (``heatmap/brackets/``): Binance BTCUSDT (2021-03-18 complete, 2025-08-19 partial),
+    Binance XRPUSDT (2024-08-27, partial), Hyperliquid BTC (margin tiers listed 2026-09-27).
+    """
+    v = venue.lower()
+    formula = v if v in VENUE_FORMULAS else "binance"
+    name = _shipped().get((v, _base_asset(symbol)))
+    if name is not None:
+        tables = load_brackets(name)
+        if ts_ms is None or tables[0].effective_from_ms <= ts_ms:
+            return Brackets(v, symbol, tables, formula, v not in VENUE_FORMULAS)
+    stand = load_brackets(f"{STAND_IN[0]}_{STAND_IN[1].lower()}")
+    return Brackets(v, symbol, stand, formula, True)
+
+
+def liq_factor(
+    formula: str, side: Side, leverage: float, mmr: float, cum_over_notional: float = 0.0
+) -> float:
+    """Liquidation price / entry of an isolated position opened at ``leverage`` (margin = notional / L),
+    by the venue's own formula, with the tier's rate ``mmr`` and maintenance amount / notional.
+
+    Each is the venue's published formula with entry = 1 and size = 1: :func:`binance_isolated_factor`,
+    :func:`bybit_liq_price` (deduction = maintenance amount), :func:`okx_liq_price` (no fee),
+    :func:`hyperliquid_liq_price` (its maintenance rate from the table's tier, ``mmr = 1/(2·max lev)``).
+    """
+    if formula == "binance":
+        return binance_isolated_factor(side, leverage, mmr, cum_over_notional)
+    if formula == "bybit":
+        return bybit_liq_price(side, 1.0, 1.0, leverage, mmr, cum_over_notional)
+    if formula == "okx":
+        return okx_liq_price(side, 1.0, 1.0, 1.0 / leverage, mmr)
+    if formula == "hyperliquid":
+        return hyperliquid_liq_price(side, 1.0, 1.0, 1.0 / leverage, 1.0 / (2.0 * mmr))
+    raise ValueError(f"formula must be one of {VENUE_FORMULAS}, got {formula!r}")
+
+
 def brackets_frame(tables: list[BracketTable]) -> pl.DataFrame:
     """Tables as rows of the ``leverage_brackets`` record (one row per tier)."""
     return LEVERAGE_BRACKETS.from_records(t for table in tables for t in table.tiers)

@@ -42,7 +42,7 @@ import polars as pl
 
 from perpscope.heatmap.inputs import HeatmapInputError
 from perpscope.heatmap.kernel import KERNELS, KernelOut
-from perpscope.heatmap.liqprice import BracketTable, binance_isolated_factor, load_brackets, table_at
+from perpscope.heatmap.liqprice import BracketTable, binance_isolated_factor, brackets_for, table_at
 
 SideRule = Literal["taker", "ratio", "funding", "even"]
 EntryRule = Literal["typical", "vwap", "close"]
@@ -245,7 +245,7 @@ def _factors(
     levs, w = model.mix.normalized()
     n = len(ts_ms)
     if tables is None:
-        tables = load_brackets("binance_btcusdt")
+        tables = brackets_for("BTCUSDT", "binance").tables  # callers pass their symbol's: brackets_for
     mmr = np.empty(n)
     cum = np.empty(n)
     # the table in force at each bar (tables change rarely: resolve per distinct table)
