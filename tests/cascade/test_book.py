@@ -7,7 +7,6 @@ import polars as pl
 import pytest
 
 from perpscope.cascade import CascadeInputError, book_from_heatmap, book_from_table
-from perpscope.cascade.book import bar_length_free
 from perpscope.heatmap import OIChangeModel, run_model
 from perpscope.heatmap.models import MIXES, default_grid
 
@@ -50,8 +49,7 @@ def test_heatmap_book_split_by_leverage_adds_up_to_the_model_book(sol_bars: pl.D
     model = OIChangeModel(mix=MIXES["mid"])
     grid = default_grid(sol_bars, model)
     book, close = book_from_heatmap(model, sol_bars, grid=grid)
-    # the cascade reads OI as net changes over 4h windows (bar_length_free): the same bars for the check
-    whole = run_model(model, bar_length_free(sol_bars), grid=grid)
+    whole = run_model(model, sol_bars, grid=grid)
     assert close == whole.last_close
     # the kernel is linear in the leverage weights: the per-leverage books sum to the full-mix book
     mids = grid.mids

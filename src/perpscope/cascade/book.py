@@ -28,7 +28,6 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.errors import PerpscopeError
-from perpscope.core.time import HOUR_MS
 from perpscope.heatmap import DEFAULT_MODEL
 from perpscope.heatmap.calibration import describe
 from perpscope.heatmap.liqprice import (
@@ -259,51 +258,6 @@ def _factor(model: Model, side: str, lev: float, table: BracketTable, formula: s
     return binance_isolated_factor(side, lev, tier.mmr, cum)  # type: ignore[arg-type]
 
 
-#: Open interest is read as net changes over windows of this length (4 h: the coarsest bar a cascade is
-#: asked on, and the interval of CoinGlass's open-interest history that most of the shared data has).
-OI_WINDOW_MS = 4 * HOUR_MS
-
-
-def bar_length_free(bars: pl.DataFrame, window_ms: int = OI_WINDOW_MS) -> pl.DataFrame:
-    """Bars whose open interest changes by the same total over each ``window_ms`` window whatever the bar
-    length: the OI at each window start, linearly interpolated across the window's bars (``oi_base``,
-    coins; ``oi_usd`` recomputed at the close).
-
-    Why: the heatmap's OI-change book adds every bar's OI *rise* and removes every fall proportionally
-    from the whole book. OI wiggles up and down inside an hour, so 5-minute bars count many rises a 4-hour
-    bar nets out: the same span gave books and cascade totals 2.5× larger at 5m than at 4h (measured,
-    docs/cascade.md). Over an interpolated window every bar's change has the window's sign, so the opened
-    notional is the window's net rise at any bar length ≤ ``window_ms``; prices still come from the fine
-    bars (new positions are spread evenly over the window's bars at their own entry prices). Bars as long
-    as the window or longer are returned as they are.
-    """
-    if bars.height < 2 or "oi_base" not in bars.columns:
-        return bars
-    iv = int(bars.get_column("interval_ms")[0])
-    if iv >= window_ms:
-        return bars
-    ts = bars.get_column("ts_ms").dt.epoch("ms").to_numpy().astype(np.int64)
-    close = bars.get_column("close").to_numpy().astype(np.float64)
-    base = bars.get_column("oi_base").cast(pl.Float64).fill_null(np.nan).to_numpy()
-    usd = bars.get_column("oi_usd").cast(pl.Float64).fill_null(np.nan).to_numpy()
-    oi = np.where(np.isfinite(base), base, usd / close)
-    knot = ((ts % window_ms) == 0) | (np.arange(len(ts)) == len(ts) - 1)
-    knot &= np.isfinite(oi)
-    if knot.sum() < 2:
-        return bars
-    # The model books a bar's OI change (its OI, read at its open, minus the previous bar's) at that bar's
-    # prices; a window bar does so for the change over the window before it. Spreading that change over
-    # the fine bars of the window where a window bar would book it (shift by one window less one bar)
-    # keeps the fine and the coarse books aligned in time as well as in size.
-    shifted = ts + iv - window_ms
-    smooth = np.interp(shifted, ts[knot], oi[knot])
-    # before the first knot and where OI is missing the model has nothing to add: keep NaN there
-    smooth[(shifted < ts[knot][0]) | ~np.isfinite(oi)] = np.nan
-    return bars.with_columns(
-        pl.Series("oi_base", smooth).fill_nan(None), pl.Series("oi_usd", smooth * close).fill_nan(None)
-    )
-
-
 def book_from_heatmap(
     model: Model,
     bars: pl.DataFrame,
@@ -326,7 +280,6 @@ def book_from_heatmap(
         Positions still open at the last close (bins the close already crossed are dropped) and the
         last close, USDT.
     """
-    bars = bar_length_free(bars)
     grid = grid or default_grid(bars, model)
     levs, w = model.mix.normalized()
     last_ms = int(bars.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
