@@ -17,6 +17,7 @@ process).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 
 from benchmarks.common import Result
 from perpscope.ingest.live import Collector, LiveConfig
@@ -39,6 +41,8 @@ N_MESSAGES = 300_000
 #: Paced rate for the latency figures (messages per second).
 PACED_RATE = 25_000
 SAMPLE_EVERY = 20
+#: Frames the server writes at once (one ``write``; their send time is the time of that write).
+SEND_CHUNK = 200
 
 _TRADE = (
     '{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{t},"s":"BTCUSDT","a":{i},"p":"87123.4",'
@@ -51,27 +55,58 @@ _LIQ = (
 _SYMS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT", "DOGEUSDT")
 
 
+def _ws_frame(payload: bytes) -> bytes:
+    """One unmasked server → client text frame (RFC 6455 §5.2)."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
+    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+
+
+def _message(i: int, t: int) -> bytes:
+    if i % 2:
+        return _TRADE.format(t=t, i=i // 2, m="true" if i % 3 else "false").encode()
+    side = "SELL" if i % 4 else "BUY"
+    return _LIQ.format(t=t, s=_SYMS[i % 5], side=side, p=f"{80000 + i * 0.1:.1f}").encode()
+
+
 async def _serve(port: int, n: int, rate: int = 0) -> None:
-    """Send ``n`` messages to each connection: as fast as possible, or ``rate`` per second (10 ms bursts)."""
-    from websockets.asyncio.server import serve
+    """Send ``n`` messages to each connection: as fast as the socket takes them, or ``rate`` per second.
 
-    async def handler(ws: Any) -> None:
-        chunk = max(1, rate // 100) if rate else n
+    A bare asyncio server that answers the websocket handshake and writes ready-made frames in chunks of
+    :data:`SEND_CHUNK` stamped with the time they are written: a websocket library's server costs more
+    per message than the collector under test (the previous ``websockets`` server capped the figure)."""
+    import base64
+    import hashlib
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        key = next(
+            line.split(b":", 1)[1].strip()
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"sec-websocket-key:")
+        )
+        accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+        writer.write(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        chunk = min(SEND_CHUNK, max(1, rate // 1000)) if rate else SEND_CHUNK
         start = time.monotonic()
-        for i in range(n):
-            if rate and i % chunk == 0:
-                await asyncio.sleep(max(0.0, start + i / rate - time.monotonic()))
+        for i0 in range(0, n, chunk):
+            if rate:
+                await asyncio.sleep(max(0.0, start + i0 / rate - time.monotonic()))
             t = time.time_ns() // 1_000_000
-            if i % 2:
-                msg = _TRADE.format(t=t, i=i // 2, m="true" if i % 3 else "false")
-            else:
-                msg = _LIQ.format(
-                    t=t, s=_SYMS[i % 5], side="SELL" if i % 4 else "BUY", p=f"{80000 + i * 0.1:.1f}"
-                )
-            await ws.send(msg)
-        await ws.wait_closed()
+            writer.write(b"".join(_ws_frame(_message(i, t)) for i in range(i0, min(n, i0 + chunk))))
+            await writer.drain()
+        with contextlib.suppress(ConnectionError):
+            await reader.read()  # until the collector closes
+        writer.close()
 
-    async with serve(handler, "127.0.0.1", port, compression=None, max_queue=None):
+    server = await asyncio.start_server(handler, "127.0.0.1", port)
+    async with server:
         await asyncio.sleep(3600)
 
 
@@ -82,19 +117,20 @@ async def _drive(port: int, n: int, data: Path, flush_s: float) -> dict[str, Any
     count = [0]
     first_last = [0, 0]
 
-    def observe(rt: RecordType, row: Any, recv_ns: int) -> None:
-        c = count[0] = count[0] + 1
-        if c == 1:
+    def observe(rt: RecordType, ts_ms: pl.Series, recv_ns: int) -> None:
+        if count[0] == 0:
             first_last[0] = time.perf_counter_ns()
-        if c == n:
+        c = count[0] = count[0] + ts_ms.len()
+        if c >= n and not first_last[1]:
             first_last[1] = time.perf_counter_ns()
-        if c % SAMPLE_EVERY == 0:
-            to_batch.append(time.time_ns() // 1_000_000 - row.ts_ms)
+        now_ms = time.time_ns() // 1_000_000
+        to_batch.extend((now_ms - ts_ms.to_numpy()[::SAMPLE_EVERY]).tolist())
 
-    def on_flush(rows: dict[RecordType, list[Any]], done_ns: int) -> None:
+    def on_flush(frames: dict[RecordType, pl.DataFrame], done_ns: int) -> None:
         done_ms = done_ns // 1_000_000
-        for lst in rows.values():
-            to_store.extend(done_ms - r.ts_ms for r in lst[::SAMPLE_EVERY])
+        for df in frames.values():
+            ts = df.get_column("ts_ms").gather_every(SAMPLE_EVERY).dt.epoch("ms")
+            to_store.extend((done_ms - ts).to_list())
 
     url = f"http://127.0.0.1:{port}"
     client = BinanceClient(BinanceUrls(url, url, f"ws://127.0.0.1:{port}"))
