@@ -5,7 +5,8 @@ A file that fails to parse, or has a row that fails the boundary checks
 files of the batch still import — whatever the parser raised. Parsed frames are buffered and written
 in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
 times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
-visible together or not at all, across a ``kill -9`` too. An import first completes a commit a crash
+visible together or not at all, across a ``kill -9`` too. A batch is written in a writer thread while
+the next files are parsed. An import first completes a commit a crash
 interrupted and deletes the temporary files crashed writers left.
 """
 
