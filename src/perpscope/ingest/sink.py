@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 
 from perpscope.records import RecordType
-from perpscope.records.validate import admit_frame, frame_from_rows
+from perpscope.records.validate import Rejection, admit_frame, frame_from_rows
 from perpscope.store import Lake
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
@@ -185,12 +185,11 @@ class Sink:
         for df in frames:
             same_shape.setdefault(tuple(df.schema.items()), []).append(df)
         for group in same_shape.values():
-            raw = pl.concat(group, how="vertical") if len(group) > 1 else group[0]
-            good, refused = admit_frame(rt, raw, now_ms=now_ms)
+            # columnar polars work that releases the GIL: in a thread, so the event loop keeps reading
+            raw, good, refused = await asyncio.to_thread(_admit_frames, rt, group, now_ms)
             for r in refused:
                 self._reject(rt, _venue_of(raw, r.row), r.reason)
             parts.append(good)
-            await asyncio.sleep(0)
         for i in range(0, len(rows), FRAME_CHUNK):
             good, bad = frame_from_rows(rt, rows[i : i + FRAME_CHUNK], now_ms=now_ms)
             for row, reason in bad:
@@ -213,6 +212,15 @@ class Sink:
             except Exception as exc:  # the writer must outlive any one bad batch
                 self.flush_errors += 1
                 self.last_error = f"flush: {type(exc).__name__}: {exc}"
+
+
+def _admit_frames(
+    rt: RecordType, group: list[pl.DataFrame], now_ms: int
+) -> tuple[pl.DataFrame, pl.DataFrame, list[Rejection]]:
+    """Frames of one shape as one frame, and its admitted rows and refusals (:func:`admit_frame`)."""
+    raw = pl.concat(group, how="vertical") if len(group) > 1 else group[0]
+    good, refused = admit_frame(rt, raw, now_ms=now_ms)
+    return raw, good, refused
 
 
 def _venue_of(df: pl.DataFrame, row: int) -> str:
