@@ -1,4 +1,5 @@
-"""Import throughput: Binance archive klines and aggTrades zips → store (target ≥ 2 million rows/s).
+"""Import throughput: Binance archive klines and aggTrades zips → store (targets: klines ≥ 2 million
+rows/s, aggTrades ≥ 5 million rows/s).
 
 Inputs are seeded synthetic rows in the archive's exact CSV layout, zipped as Binance publishes them
 (monthly kline files, daily aggTrades files). The figure covers the whole import: unzip, parse,
@@ -16,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
-from benchmarks.common import MINUTE_MS, T0, Result, best_of, random_agg_trades, random_walk_klines
+from benchmarks.common import MINUTE_MS, T0, Result, best_of_each, random_agg_trades, random_walk_klines
 from perpscope.ingest.importer import import_paths
 from perpscope.store import Lake
 
@@ -75,7 +76,7 @@ def _pandas_read(files: list[Path]) -> None:
         pd.read_csv(f)
 
 
-def _bench(name: str, files: list[Path], rows: int, tmp: Path) -> Result:
+def _bench(name: str, files: list[Path], rows: int, tmp: Path, target: str) -> Result:
     runs = iter(range(100))
 
     def one() -> None:
@@ -83,15 +84,15 @@ def _bench(name: str, files: list[Path], rows: int, tmp: Path) -> Result:
         report = import_paths(files, lake)
         assert not report.failed, report.failed[0].error
 
-    t = best_of(one, repeat=3)
-    t_pd = best_of(lambda: _pandas_read(files), repeat=2)
+    # interleaved: a slow minute of the shared machine lands on both sides of the ratio alike
+    t, t_pd = best_of_each([one, lambda: _pandas_read(files)], repeat=3)
     return Result(
         f"import {name}: {rows:,} rows, {len(files)} zips",
         rows / t / 1e6,
         "M rows/s",
         "pandas.read_csv (parse only)",
         t_pd / t,
-        "target ≥ 2 M rows/s",
+        target,
     )
 
 
@@ -100,4 +101,7 @@ def run() -> list[Result]:
         tmp = Path(d)
         kf, kn = write_kline_months(tmp / "archive")
         af, an = write_agg_days(tmp / "archive")
-        return [_bench("klines 1m", kf, kn, tmp), _bench("aggTrades", af, an, tmp)]
+        return [
+            _bench("klines 1m", kf, kn, tmp, "target ≥ 2 M rows/s"),
+            _bench("aggTrades", af, an, tmp, "target ≥ 5 M rows/s"),
+        ]

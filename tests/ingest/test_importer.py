@@ -107,3 +107,32 @@ def test_the_whole_shared_data_folder_imports(lake: Lake, shared_data: Path) -> 
     # a second pass over everything adds nothing
     again = import_paths([shared_data], lake)
     assert sum(again.rows_added().values()) == 0
+
+
+def test_batches_close_between_months_and_each_month_file_is_written_once(
+    lake: Lake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With early batch closing from the first row on, daily files of one month still go out in one
+    write (their month is buffered), a file of another month closes the batch first, and the store
+    holds what one batch of everything gives."""
+    import perpscope.ingest.importer as importer
+
+    files = [
+        ARCHIVE / "futures/um/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2021-05-19.zip",
+        *sorted(KLINE_5M.glob("*.zip")),  # four days of 2025-10
+        ARCHIVE / "spot/daily/klines/BTCUSDT/1h/BTCUSDT-1h-2024-08-05.zip",
+    ]
+    monkeypatch.setattr(importer, "EARLY_FLUSH_ROWS", 1)
+    report = import_paths(files, lake)
+    assert not report.failed, [f.error for f in report.failed]
+    written = [p for w in report.writes for p in w.files]
+    assert len(written) == len(set(written)) == 3  # 2021-05, 2025-10 (four files), 2024-08 (spot)
+    assert [w.rows_added for w in report.writes] == [24, 4 * 288, 24]
+
+    monkeypatch.setattr(importer, "EARLY_FLUSH_ROWS", 10**12)
+    whole = Lake(tmp_path / "whole")
+    one = import_paths(files, whole)
+    assert len(one.writes) == 1
+    assert (
+        read(lake, "candles").sort("ts_ms", "market").equals(read(whole, "candles").sort("ts_ms", "market"))
+    )

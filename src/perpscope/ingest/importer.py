@@ -5,7 +5,8 @@ A file that fails to parse, or has a row that fails the boundary checks
 files of the batch still import — whatever the parser raised. Parsed frames are buffered and written
 in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
 times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
-visible together or not at all, across a ``kill -9`` too. An import first completes a commit a crash
+visible together or not at all, across a ``kill -9`` too. A batch is written in a writer thread while
+the next files are parsed. An import first completes a commit a crash
 interrupted and deletes the temporary files crashed writers left.
 """
 
@@ -17,7 +18,9 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import polars as pl
 
@@ -34,6 +37,8 @@ from perpscope.venues.registry import all_formats, format_named, sniff
 DATA_SUFFIXES = (".zip", ".csv", ".gz")
 #: Rows buffered before the buffered frames are written.
 FLUSH_ROWS = 4_000_000
+#: Rows buffered from which a file of months not yet buffered closes the batch first (see ``_Buffer``).
+EARLY_FLUSH_ROWS = 1_000_000
 #: Files parsed at once. Unzipping and CSV parsing release the GIL, so threads use both cores.
 PARSE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -107,30 +112,72 @@ def _is_data(f: Path) -> bool:
 
 
 class _Buffer:
+    """Parsed frames waiting to be written, and the one writer thread that writes them.
+
+    A batch is written as one transaction (its files' rows appear together), in a thread of its own
+    while the next files are parsed: the Parquet merge and the CSV parsing overlap on the two cores
+    instead of taking turns. At most one batch is being written while the next one fills (bounded
+    memory). A batch is closed at :data:`FLUSH_ROWS`, or from :data:`EARLY_FLUSH_ROWS` on when the next
+    file's months are not among those buffered (one write per month partition: a monthly file, or a
+    month of daily files, is not merged twice).
+    """
+
     def __init__(self, lake: Lake, report: ImportReport) -> None:
         self.lake = lake
         self.report = report
         self.frames: dict[str, tuple[RecordType, list[pl.DataFrame]]] = {}
+        self.months: set[tuple[str, int]] = set()  # (record, month index) buffered
         self.rows = 0
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        self._writing: Future[list[WriteResult]] | None = None
 
     def add(self, parsed: list[Parsed]) -> None:
+        months = {(p.record.name, m) for p in parsed for m in _months(p)}
+        if self.rows >= EARLY_FLUSH_ROWS and not months & self.months:
+            self.flush(wait=False)
         for p in parsed:
             self.frames.setdefault(p.record.name, (p.record, []))[1].append(p.frame)
             self.rows += p.frame.height
+        self.months |= months
         if self.rows >= FLUSH_ROWS:
-            self.flush()
+            self.flush(wait=False)
 
-    def flush(self) -> None:
-        """Write every buffered file in one transaction: each file's rows appear together or not at all."""
+    def flush(self, wait: bool = True) -> None:
+        """Hand the buffered frames to the writer (after the batch before them is written); ``wait`` for
+        it. A failed write raises here, in the importing thread."""
+        batch = [(rt, frames) for rt, frames in self.frames.values() if frames]
+        self.frames, self.months, self.rows = {}, set(), 0
+        self._join()
+        if batch:
+            self._writing = self._writer.submit(self._write, batch)
+        if wait:
+            self._join()
+
+    def close(self) -> None:
+        """Stop the writer thread (after the batch it is writing, if any)."""
+        self._writer.shutdown(wait=True)
+
+    def _join(self) -> None:
+        if self._writing is not None:
+            done, self._writing = self._writing, None
+            self.report.writes.extend(done.result())
+
+    def _write(self, batch: list[tuple[RecordType, list[pl.DataFrame]]]) -> list[WriteResult]:
+        """Write ``batch`` in one transaction: each file's rows appear together or not at all."""
         with self.lake.transaction() as tx:
-            writes = [
-                tx.write(rt, pl.concat(frames, how="vertical"))
-                for rt, frames in self.frames.values()
-                if frames
-            ]
-        self.report.writes.extend(writes)
-        self.frames.clear()
-        self.rows = 0
+            return [tx.write(rt, pl.concat(frames, how="vertical")) for rt, frames in batch]
+
+
+def _months(p: Parsed) -> range:
+    """Month indices (year × 12 + month − 1) spanned by a parsed frame's instants."""
+    s = p.frame.get_column(p.record.time_col)
+    lo, hi = s.min(), s.max()
+    if lo is None or hi is None:
+        return range(0)
+    if not isinstance(lo, datetime) or not isinstance(hi, datetime):  # int ms
+        lo = datetime.fromtimestamp(int(cast(int, lo)) / 1000, UTC)
+        hi = datetime.fromtimestamp(int(cast(int, hi)) / 1000, UTC)
+    return range(lo.year * 12 + lo.month - 1, hi.year * 12 + hi.month)
 
 
 def import_paths(
@@ -166,17 +213,20 @@ def import_paths(
     report = ImportReport(recovery=lake.recover())
     buf = _Buffer(lake, report)
     now_ms = SystemClock().now_ms()
-    with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
-        outcomes = _prefetch(
-            pool, files, lambda p: _parse_one(p, forced, fmts, now_ms), ahead=PARSE_WORKERS + 1
-        )
-        for i, (result, parsed) in enumerate(outcomes, start=1):
-            if parsed is not None:
-                buf.add(parsed)
-            report.files.append(result)
-            if progress:
-                progress(i, len(files), result.path)
-    buf.flush()
+    try:
+        with ThreadPoolExecutor(max_workers=PARSE_WORKERS) as pool:
+            outcomes = _prefetch(
+                pool, files, lambda p: _parse_one(p, forced, fmts, now_ms), ahead=PARSE_WORKERS + 1
+            )
+            for i, (result, parsed) in enumerate(outcomes, start=1):
+                if parsed is not None:
+                    buf.add(parsed)
+                report.files.append(result)
+                if progress:
+                    progress(i, len(files), result.path)
+        buf.flush()
+    finally:
+        buf.close()
     return report
 
 

@@ -68,9 +68,10 @@ class Collector:
     limits : LiveLimits, optional
         Stall detection, ``Retry-After`` cap, when a failing writer gives up, restart look-back.
     observe : callable, optional
-        Called as ``observe(record_type, row, recv_ns)`` for every parsed row (benchmarks, tests).
+        Called as ``observe(record_type, ts_ms, recv_ns)`` for the rows buffered at once (a batch, or
+        one row): their event times (ms, an Int64 series) and when they were received (benchmarks).
     on_flush : callable, optional
-        Called after each write with the rows written and the completion time (ns).
+        Called after each write with the frames written (per record) and the completion time (ns).
     """
 
     def __init__(

@@ -13,7 +13,8 @@ import polars as pl
 
 from perpscope.records import RecordType
 
-#: One parsed row: (live stream name, record type, record).
+#: One parsed row: (live stream name, record type, record); from a batch parser the third element may
+#: also be a polars frame of rows (columns named as the record's, not yet conformed).
 Row = tuple[str, RecordType, Any]
 
 
@@ -22,6 +23,21 @@ class LiveParser(Protocol):
     unknown: int
 
     def parse(self, raw: str | bytes) -> list[Row]: ...
+
+
+class BatchParser(Protocol):
+    """A parser that decodes frames into batches (the collector's hot path; see
+    :class:`perpscope.venues.binance.stream_batch.BinanceBatchParser`). A feed offers one as its
+    ``batch`` attribute; feeds without one are parsed frame by frame with :attr:`LiveFeed.parser`."""
+
+    def add(self, raw: str | bytes) -> None: ...
+
+    def take(self) -> list[Row]: ...
+
+
+def batch_parser(feed: LiveFeed) -> BatchParser | None:
+    """The feed's batch parser, or None when it parses frame by frame."""
+    return getattr(feed, "batch", None)
 
 
 class PollLike(Protocol):

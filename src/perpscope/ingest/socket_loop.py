@@ -20,20 +20,27 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+import polars as pl
 
 from perpscope.core.errors import VenueError
 from perpscope.ingest.gap_filler import GapFiller
-from perpscope.ingest.live_feed import LiveFeed, feed_streams
+from perpscope.ingest.live_feed import LiveFeed, Row, batch_parser, feed_streams
 from perpscope.ingest.live_limits import LiveLimits
 from perpscope.ingest.sink import LiveConfig, Observer, Sink
 from perpscope.ingest.stall import StallWatch
 from perpscope.ingest.status_writer import LiveStatus, now_ms
-from perpscope.records import CANDLES, TRADES
+from perpscope.ingest.ws_client import HandshakeRefused, open_socket
+from perpscope.records import CANDLES, TRADES, RecordType
 from perpscope.venues.http import RegionBlocked
 
 log = logging.getLogger(__name__)
+
+#: Frames decoded into a batch before it is drained even if more are already waiting (bounds the
+#: latency a long burst adds to its first frames, and the size of one drain's work).
+DRAIN_FRAMES = 2048
+#: Longest a decoded frame waits for its batch to be drained (seconds): at high rates a drain then
+#: handles hundreds of frames at once, at low rates it adds at most this to a row's latency.
+DRAIN_AFTER_S = 0.002
 
 #: Handshake answers whose ``Retry-After`` is honoured (rate limited, IP banned, unavailable).
 RETRY_AFTER_STATUSES = frozenset({418, 429, 503})
@@ -63,6 +70,12 @@ class SocketLoop:
         self.socket: Any = None
         self._watch: StallWatch | None = None
         self._stall_began_ms: int | None = None
+        self._batch = batch_parser(feed)
+        self._waiting = 0  # frames added to the batch since the last drain
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._first = True  # no frame yet on this connection
+        self._up_ms: int | None = None  # when this connection opened (ms UTC)
+        self._down_since: int | None = None  # when the socket went down, until a frame arrives again
 
     async def close(self) -> None:
         """Close the open socket (the loop then sees the stop and returns)."""
@@ -72,53 +85,49 @@ class SocketLoop:
     async def run(self, stop: asyncio.Event) -> None:
         feed, vs = self.feed, self.vs
         delay = self.cfg.backoff_s
-        down_since: int | None = None
         while not stop.is_set():
             url = feed.ws_url()
             assert url is not None
             wait_at_least = 0.0
             try:
                 await feed.prepare()
-                async with connect(
+                self._first, self._up_ms = True, None
+                ws = await open_socket(
                     url,
-                    ping_interval=self.cfg.ping_interval_s,
-                    open_timeout=self.cfg.open_timeout_s,
-                    close_timeout=1,
+                    self.handle,
+                    open_timeout_s=self.cfg.open_timeout_s,
+                    ping_interval_s=self.cfg.ping_interval_s,
                     max_size=2**22,
-                    max_queue=1024,
-                    compression=None,
-                    proxy=None,
-                ) as ws:
-                    self.socket = ws
-                    vs.connected = True
+                )
+                self.socket = ws
+                vs.connected = True
+                try:
+                    for m in feed.subscribe_messages():
+                        await ws.send(m)
+                    beat = feed.heartbeat()
+                    if beat is not None:
+                        self.gaps.spawn(_heartbeat(ws, *beat))
+                    if self._up_ms is None:
+                        self._up_ms = now_ms()
+                    self._watch = StallWatch(self.limits.stall, self._watched_streams(), time.monotonic())
+                    watchdog = asyncio.create_task(self._watch_for_stall(ws))
                     try:
-                        for m in feed.subscribe_messages():
-                            await ws.send(m)
-                        beat = feed.heartbeat()
-                        if beat is not None:
-                            self.gaps.spawn(_heartbeat(ws, *beat))
-                        up_ms = now_ms()
-                        self._watch = StallWatch(self.limits.stall, self._watched_streams(), time.monotonic())
-                        watchdog = asyncio.create_task(self._watch_for_stall(ws))
-                        first = True
-                        try:
-                            async for raw in ws:
-                                if first:
-                                    first = False
-                                    delay = self.cfg.backoff_s
-                                    if down_since is not None:
-                                        self.gaps.after_reconnect(feed, down_since, up_ms)
-                                        down_since = None
-                                self.handle(raw)
-                        finally:
-                            watchdog.cancel()
-                            with contextlib.suppress(asyncio.CancelledError):
-                                await watchdog
+                        await ws.wait_closed()
                     finally:
-                        self.socket = None
-                        vs.connected = False
-            except InvalidStatus as exc:
-                code = exc.response.status_code
+                        self.drain()  # every frame received is buffered before the loop goes on
+                        watchdog.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await watchdog
+                finally:
+                    await ws.close()
+                    self.socket = None
+                    vs.connected = False
+                if not self._first:
+                    delay = self.cfg.backoff_s  # the connection delivered: the next retry starts afresh
+                if self._stall_began_ms is None and not stop.is_set():  # a stall says so itself
+                    vs.last_error = "connection closed by the venue"
+            except HandshakeRefused as exc:
+                code = exc.status
                 if code == 451:
                     vs.fatal = (
                         f"{feed.venue}: the websocket answered HTTP 451 — this region is blocked; "
@@ -127,7 +136,7 @@ class SocketLoop:
                     return
                 vs.last_error = f"handshake refused: HTTP {code}"
                 if code in RETRY_AFTER_STATUSES:
-                    asked = retry_after_s(exc.response.headers.get("Retry-After"))
+                    asked = retry_after_s(exc.retry_after)
                     if asked is not None:
                         wait_at_least = min(asked, self.limits.max_retry_after_s)
                         vs.last_error += f", Retry-After {asked:g} s: waiting {wait_at_least:g} s"
@@ -135,16 +144,16 @@ class SocketLoop:
             except RegionBlocked as exc:
                 vs.fatal = str(exc)
                 return
-            except (ConnectionClosed, InvalidHandshake, OSError, TimeoutError, VenueError) as exc:
+            except (OSError, TimeoutError, VenueError) as exc:
                 vs.last_error = f"{type(exc).__name__}: {exc}"
             if stop.is_set():
                 return
             vs.reconnects += 1
             for st in self.status.streams_of(feed.venue):
                 st.reconnects += 1
-            if down_since is None:
+            if self._down_since is None:
                 # a stall began at the last delivery, not when it was noticed
-                down_since = self._stall_began_ms if self._stall_began_ms is not None else now_ms()
+                self._down_since = self._stall_began_ms if self._stall_began_ms is not None else now_ms()
             self._stall_began_ms = None
             # jitter spreads reconnects, but never below what the venue asked for
             pause = max(delay * random.uniform(0.5, 1.5), wait_at_least * random.uniform(1.0, 1.1))
@@ -176,16 +185,92 @@ class SocketLoop:
             return
 
     def handle(self, raw: str | bytes) -> None:
-        """Parse one frame; count, gap-check and buffer its rows."""
-        recv_ns = time.time_ns()
-        mono = time.monotonic()
-        watch = self._watch
-        if watch is not None:
-            watch.frame(mono)
-        rows = self.feed.parser.parse(raw)
+        """Take one frame. A feed with a batch parser decodes it into the current batch, which is drained
+        (:meth:`drain`) :data:`DRAIN_AFTER_S` after its first frame, or at :data:`DRAIN_FRAMES`; other
+        feeds' frames are parsed and buffered one by one."""
+        if self._first:
+            self._first_frame()
+        batch = self._batch
+        if batch is None:
+            mono = time.monotonic()
+            if self._watch is not None:
+                self._watch.frame(mono)
+            self._rows(self.feed.parser.parse(raw), time.time_ns(), mono)
+            return
+        batch.add(raw)
+        self._waiting += 1
+        if self._waiting >= DRAIN_FRAMES:
+            self.drain()
+        elif self._drain_timer is None:
+            self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_AFTER_S, self.drain)
+
+    def _first_frame(self) -> None:
+        """The connection delivers: an outage that ended with it is listed (liquidations have no REST)."""
+        self._first = False
+        if self._down_since is not None:
+            up = self._up_ms if self._up_ms is not None else now_ms()
+            self.gaps.after_reconnect(self.feed, self._down_since, up)
+            self._down_since = None
+
+    def drain(self) -> None:
+        """Account and buffer what the frames decoded since the last drain held: per batch, not per row
+        (counters, stall clock, trade-id gap check over numpy arrays, one frame per record to the sink)."""
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
+            self._drain_timer = None
+        if not self._waiting or self._batch is None:
+            return
+        self._waiting = 0
+        recv_ns, mono = time.time_ns(), time.monotonic()
+        items = self._batch.take()
+        if self._watch is not None:
+            self._watch.frame(mono)
+        rows: list[Row] = []
+        for item in items:
+            if isinstance(item[2], pl.DataFrame):
+                if rows:
+                    self._rows(rows, recv_ns, mono)
+                    rows = []
+                self._frame(item[0], item[1], item[2], recv_ns, mono)
+            else:
+                rows.append(item)
+        if rows:
+            self._rows(rows, recv_ns, mono)
+
+    def _frame(self, stream: str, rt: RecordType, df: pl.DataFrame, recv_ns: int, mono: float) -> None:
+        """Count, gap-check and buffer a frame of rows of one stream."""
+        if not df.height:
+            return
+        recv_ms = recv_ns // 1_000_000
+        st = self.status.stream(self.feed.venue, stream)
+        st.messages += df.height
+        st.rows += df.height
+        st.last_recv_ms = recv_ms
+        if self._watch is not None:
+            self._watch.row(stream, mono)
+        ts = df.get_column("ts_ms")
+        top = ts.max()
+        if isinstance(top, int) and (st.last_event_ms is None or top > st.last_event_ms):
+            st.last_event_ms = top
+        st.lag_ms = recv_ms - int(ts[-1])
+        if rt is TRADES:
+            syms = df.get_column("symbol")
+            if syms.n_unique() == 1:
+                self.gaps.check_trade_ids(self.feed, st, str(syms[0]), df.get_column("trade_id").to_numpy())
+            else:
+                for (sym,), part in df.partition_by("symbol", as_dict=True, maintain_order=True).items():
+                    self.gaps.check_trade_ids(self.feed, st, str(sym), part.get_column("trade_id").to_numpy())
+        self.sink.add_frame(rt, df)
+        if self.observe is not None:
+            self.observe(rt, ts, recv_ns)
+
+    def _rows(self, rows: list[Row], recv_ns: int, mono: float) -> None:
+        """Count, gap-check and buffer parsed rows one by one (feeds without a batch parser, and the
+        rarer events of those with one)."""
         if not rows:
             return
         recv_ms = recv_ns // 1_000_000
+        watch = self._watch
         sink_add = self.sink.add
         observe = self.observe
         venue = self.feed.venue
@@ -206,7 +291,7 @@ class SocketLoop:
                 self.gaps.check_kline(self.feed, st, row)
             sink_add(rt, row)
             if observe is not None:
-                observe(rt, row, recv_ns)
+                observe(rt, pl.Series("ts_ms", [ts], dtype=pl.Int64), recv_ns)
 
 
 def retry_after_s(value: str | None) -> float | None:
@@ -230,7 +315,7 @@ def retry_after_s(value: str | None) -> float | None:
 
 async def _heartbeat(ws: Any, every_s: float, message: str) -> None:
     """Send the venue's application-level ping every ``every_s`` until the connection closes."""
-    with contextlib.suppress(ConnectionClosed, OSError):
+    with contextlib.suppress(OSError):
         while True:
             await asyncio.sleep(every_s)
             await ws.send(message)

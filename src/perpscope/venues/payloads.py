@@ -29,6 +29,9 @@ R = TypeVar("R")
 QUOTES = ("USDT", "USDC", "USD")
 #: What a websocket parser returns per record: (live stream name, record type, record).
 Row = tuple[str, RecordType, Any]
+#: What a batch parser returns per item: (live stream name, record type, a record or a polars frame of
+#: rows whose columns are the record's, not yet conformed).
+BatchItem = tuple[str, RecordType, Any]
 #: Funding interval of a perpetual whose venue says nothing else (Binance, Bybit and OKX default to 8 h).
 DEFAULT_FUNDING_INTERVAL_MS = 8 * HOUR_MS
 #: Longest funding interval any venue uses; a spacing longer than this is a gap, not an interval.

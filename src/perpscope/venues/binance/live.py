@@ -12,6 +12,7 @@ import polars as pl
 from perpscope.core.time import interval_ms
 from perpscope.records import CANDLES, OPEN_INTEREST
 from perpscope.venues.binance.client import LIVE, BinanceClient, ws_streams, ws_url
+from perpscope.venues.binance.stream_batch import BinanceBatchParser
 from perpscope.venues.binance.wire import StreamParser
 from perpscope.venues.feeds import Poll, rows_between
 
@@ -52,6 +53,8 @@ class BinanceLive:
         self.kline_period = kline_period
         self.kline_ms = interval_ms(kline_period)
         self.parser = StreamParser("perp", funding_sample_ms=funding_sample_ms)
+        #: the collector's hot path: typed batch decoding, the reference parser for everything else
+        self.batch = BinanceBatchParser(self.parser)
         self.oi_poll_s = oi_poll_s
         self.capabilities = client.capabilities
 
