@@ -49,6 +49,9 @@ FACT_DIGITS = 6
 # a longer panel can reach back to a sampled force-order recording, after which the panel counts bars without
 # one as 0 liquidated (docs/metrics.md), which would make "no liquidation data" read as "none liquidated"
 FACTS_CONTEXT_DAYS = 3
+# the engine reads each event from a panel starting this many days before it: the burst baseline
+# (RegimeConfig.burst_baseline_ms, 30 days) and the long window (3 days) before the window's first bar
+READ_CONTEXT_DAYS = 33
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,9 @@ def verdict(states: list[str]) -> str:
 
 def read_event(lake: Lake, ev: Event, every: str) -> Outcome:
     """Run the engine over one event at one bar size and score every expectation."""
-    panel = event_panel(lake, ev, every)
+    # the reading gets the burst baseline's 30 days before the window (as `perpscope regimes` reads a
+    # warm-up before --from); facts keep their own context (FACTS_CONTEXT_DAYS)
+    panel = event_panel(lake, ev, every, max(ev.context_days, READ_CONTEXT_DAYS))
     labels = classify(panel)
     cycles = treadmill(labels) if any(e.kind == "treadmill" for e in ev.expect) else None
     out = Outcome(ev, every, "missed")
