@@ -8,6 +8,7 @@ are in ``docs/regimes.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -229,7 +230,7 @@ def _chained(s: _Series, n: int, cfg: RegimeConfig) -> list[dict[str, object]]:
     fl = _flushes(s, cfg.flush_gap_ms)
     out: list[dict[str, object]] = []
     chain, in_chain, last_ok = 0, 0, False
-    for f, g in zip(fl, fl[1:], strict=False):
+    for f, g in pairwise(fl):
         row = _cycle(s, f, g, n, cfg)
         if row is None:
             last_ok = False
