@@ -394,6 +394,8 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     bars = pl.col("bars").cast(pl.Utf8)
     plural = pl.when(pl.col("bars") == 1).then(pl.lit(" bar")).otherwise(pl.lit(" bars"))
     extra: list[pl.Expr] = [pl.lit("; over "), bars, plural]
+    if num["price_chg"]:  # the episode's range is of the window's changes, whatever opened it
+        extra.append(pl.lit(f" ({interval_label((config or RegimeConfig()).window_ms)} changes)"))
     if num["price_chg"]:
         extra += [
             pl.lit(": price "),

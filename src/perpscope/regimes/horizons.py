@@ -3,8 +3,9 @@ and the changes, liquidation sums and label conditions of each.
 
 Columns of a horizon carry its suffix (:data:`SUFFIX`): ``price_chg`` (the window, the documented main
 reading), ``price_chg_bar``, ``price_chg_long``. Thresholds of moves scale with the square root of the
-horizon against the window (a random walk's range grows so): at 4h bars the bar reads a price move at
-1% × √(4h / 1d) = 0.41%, the 3 days at 1.73%. Shares, funding and burst thresholds do not scale.
+horizon against the window for the long window (a random walk's range grows so: 1% × √3 = 1.73% over
+3 days); the bar itself reads an event only when the window's thresholds are crossed within the one bar
+(1% price, 2% OI in 4 hours). Shares, funding and burst thresholds do not scale.
 """
 
 from __future__ import annotations
@@ -73,6 +74,13 @@ def with_changes(t: pl.DataFrame, cfg: RegimeConfig, step: int | None, bar_ms: i
     return t.with_columns((pl.col("funding_8h") - pl.col("funding_8h_lag_window")).alias("funding_chg"))
 
 
+def _scale(cfg: RegimeConfig, horizon: str, ms: int) -> float:
+    """Move thresholds of a horizon: × √(horizon / window) for the long window; × 1 for the bar, which
+    reads an event only when the window's own thresholds are crossed within the one bar (scaled down,
+    a 4h bar read a move at 0.41%: every third bar was an "event", seen on BTC Nov 2025 at 80 columns)."""
+    return 1.0 if horizon == "bar" else max(1.0, math.sqrt(ms / cfg.window_ms))
+
+
 def conditions(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | None = None) -> dict[str, pl.Expr]:
     """The condition of each label (before precedence) over one horizon's columns.
 
@@ -80,7 +88,7 @@ def conditions(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | None = 
     """
     s = SUFFIX[horizon]
     ms = spans(cfg, bar_ms or cfg.window_ms)[horizon]
-    k = math.sqrt(ms / cfg.window_ms)
+    k = _scale(cfg, horizon, ms)
     p, o, ou, f = (
         pl.col(f"price_chg{s}"),
         pl.col(f"oi_chg{s}"),
@@ -130,5 +138,5 @@ def liquidation_led(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | No
     OI held): the evidence says so."""
     s = SUFFIX[horizon]
     ms = spans(cfg, bar_ms or cfg.window_ms)[horizon]
-    om = cfg.oi_move * math.sqrt(ms / cfg.window_ms)
+    om = cfg.oi_move * _scale(cfg, horizon, ms)
     return pl.col(f"oi_chg{s}") > -om

@@ -181,10 +181,14 @@ def _cycle(
     # flush's last close is still a bounce (the case: no real sequence counted before)
     bounce = _nanmax(s.close[b + 1 : c]) / _nanmin(s.low[a : b + 1]) - 1.0
     lo, hi = _nanmin(s.low[a : d + 1]), _nanmax(s.high[a : d + 1])
+    # the seed's terms: a flush that removed leverage (OI in coins down at least oi_move: the rebuilt
+    # share of a loss within OI's day-to-day noise is noise), leverage rebuilt on the bounce, funding
+    # supportive *again* (it fell below funding_up_8h around the flush, then reached it)
     ok = (
-        share >= cfg.rebuild_min
+        st["oi_post"] / st["oi_pre"] - 1.0 <= -cfg.oi_move
+        and share >= cfg.rebuild_min
         and f_max >= cfg.funding_up_8h
-        and f_max > st["funding_min"]
+        and st["funding_min"] < cfg.funding_up_8h
         and bounce >= cfg.price_move
         and hi / lo - 1.0 <= cfg.range_max
     )
