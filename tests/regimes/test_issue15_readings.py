@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from tests.regimes.conftest import PanelMaker
 
 from perpscope.assemble.panel import market_panel
 from perpscope.core.time import DAY_MS, HOUR_MS, parse_time_ms
 from perpscope.regimes import RegimeConfig, circuit_breakers, classify
 from perpscope.store import Lake
-from tests.regimes.conftest import PanelMaker
 
 H4 = 4 * HOUR_MS
 TS = pl.Datetime("ms", "UTC")
