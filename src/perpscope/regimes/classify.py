@@ -93,7 +93,7 @@ def _label(conds: dict[str, pl.Expr]) -> pl.Expr:
     return label
 
 
-def _dated(label: pl.Expr, flush_long_share: float) -> pl.Expr:
+def _dated(label: pl.Expr, flush_long_share: float, *, close_too: bool = False) -> pl.Expr:
     """``label`` kept only on the bars where its event happened: a label read over a day or three is not
     smeared over every bar the window still holds (the rebound bars after a crash are not the flush).
 
@@ -102,7 +102,9 @@ def _dated(label: pl.Expr, flush_long_share: float) -> pl.Expr:
     bar can liquidate longs on a wick and close up). Where the bar's liquidations are unknown, and for
     the other labels with a direction (:data:`DIRECTION`), the bar's own close must have moved the
     label's way. A flush's bar must also not have liquidated mostly shorts (long share of its own
-    liquidations at least ``1 − flush_long_share``).
+    liquidations at least ``1 − flush_long_share``); with ``close_too`` (the long window, whose
+    flush can be days old) its bar must also have closed down (12 Oct 2025 20:00 read the 3 days' flush
+    of the 10th on a bar that closed up).
     """
     ret = pl.col("_close") - pl.col("_close_lag_bar")
     down = [k for k, v in DIRECTION.items() if v < 0]
@@ -115,7 +117,8 @@ def _dated(label: pl.Expr, flush_long_share: float) -> pl.Expr:
     # ... and whose own liquidations were not mostly shorts (a rally bar liquidating shorts, 12 Oct 2025
     # 12:00, is not where a flush the 3 days still hold happened)
     longs = (pl.col("liq_long_share_w_bar") >= 1 - flush_long_share).fill_null(False)
-    keep = pl.when(flush & ratio.is_not_null()).then((ratio >= 1) & longs).otherwise(~wrong)
+    liq_ok = (ratio >= 1) & longs & (~wrong if close_too else pl.lit(True))
+    keep = pl.when(flush & ratio.is_not_null()).then(liq_ok).otherwise(~wrong)
     return pl.when(keep.fill_null(False)).then(label).otherwise(pl.lit(None, pl.Utf8))
 
 
@@ -299,7 +302,7 @@ def classify(
     per = {
         "bar": _label(horizon_conditions(cfg, "bar", bar_ms)),
         "window": _dated(_label(conds), cfg.flush_long_share),
-        "long": _dated(_label(horizon_conditions(cfg, "long", bar_ms)), cfg.flush_long_share),
+        "long": _dated(_label(horizon_conditions(cfg, "long", bar_ms)), cfg.flush_long_share, close_too=True),
     }
     t = t.with_columns(per[h].alias(f"regime_{h}") for h in ("bar", "window", "long"))
     key: pl.Expr = pl.lit(None, pl.Utf8)
