@@ -85,12 +85,22 @@ def conditions(cfg: RegimeConfig) -> dict[str, pl.Expr]:
     return horizon_conditions(cfg, "window")
 
 
+#: Label → its code (index in :data:`LABELS`): labels are chosen as small integers and written as text
+#: once (a chain of string branches per horizon cost ten times the rest of classify).
+_CODE: dict[str, int] = {k: i for i, k in enumerate(LABELS)}
+
+
 def _label(conds: dict[str, pl.Expr]) -> pl.Expr:
-    """The first label of :data:`LABELS` whose condition holds, else null."""
-    label: pl.Expr = pl.lit(None, pl.Utf8)
+    """The code of the first label of :data:`LABELS` whose condition holds, else null."""
+    label: pl.Expr = pl.lit(None, pl.Int8)
     for name in reversed(LABELS[:-2]):  # built inside out so the first label in LABELS wins
-        label = pl.when(conds[name].fill_null(False)).then(pl.lit(name)).otherwise(label)
+        label = pl.when(conds[name]).then(pl.lit(_CODE[name], pl.Int8)).otherwise(label)
     return label
+
+
+def _text(code: pl.Expr) -> pl.Expr:
+    """Label codes → label names."""
+    return code.replace_strict(dict(enumerate(LABELS)), default=None, return_dtype=pl.Utf8)
 
 
 def _dated(label: pl.Expr, flush_long_share: float, *, close_too: bool = False) -> pl.Expr:
@@ -107,19 +117,19 @@ def _dated(label: pl.Expr, flush_long_share: float, *, close_too: bool = False) 
     of the 10th on a bar that closed up).
     """
     ret = pl.col("_close") - pl.col("_close_lag_bar")
-    down = [k for k, v in DIRECTION.items() if v < 0]
-    up = [k for k, v in DIRECTION.items() if v > 0]
+    down = [_CODE[k] for k, v in DIRECTION.items() if v < 0]
+    up = [_CODE[k] for k, v in DIRECTION.items() if v > 0]
     wrong = (label.is_in(down) & ~(ret < 0).fill_null(False)) | (
         label.is_in(up) & ~(ret > 0).fill_null(False)
     )
     ratio = pl.col(BURST_RATIO)
-    flush = label == "deleveraging_flush"
+    flush = label == _CODE["deleveraging_flush"]
     # ... and whose own liquidations were not mostly shorts (a rally bar liquidating shorts, 12 Oct 2025
     # 12:00, is not where a flush the 3 days still hold happened)
     longs = (pl.col("liq_long_share_w_bar") >= 1 - flush_long_share).fill_null(False)
     liq_ok = (ratio >= 1) & longs & (~wrong if close_too else pl.lit(True))
     keep = pl.when(flush & ratio.is_not_null()).then(liq_ok).otherwise(~wrong)
-    return pl.when(keep.fill_null(False)).then(label).otherwise(pl.lit(None, pl.Utf8))
+    return pl.when(keep.fill_null(False)).then(label).otherwise(pl.lit(None, pl.Int8))
 
 
 def _pick(col: str) -> pl.Expr:
@@ -297,27 +307,39 @@ def classify(
         .alias("_burst")
     )
     t = with_changes(t, cfg, step, bar_ms)
-    conds = horizon_conditions(cfg, "window")
-    t = t.with_columns([c.fill_null(False).alias(f"is_{k}") for k, c in conds.items()])
+    # each horizon's conditions written once as boolean columns (the window's are the public is_<label>),
+    # then its label read from them: built as nested expressions, polars evaluated them ten times slower
+    names_of = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
+    t = t.with_columns(
+        c.fill_null(False).alias(names_of[h].format(k))
+        for h in names_of
+        for k, c in horizon_conditions(cfg, h, bar_ms).items()
+    )
+
+    def cols(h: str) -> dict[str, pl.Expr]:
+        return {k: pl.col(names_of[h].format(k)) for k in LABELS[:-2]}
+
     per = {
-        "bar": _label(horizon_conditions(cfg, "bar", bar_ms)),
-        "window": _dated(_label(conds), cfg.flush_long_share),
-        "long": _dated(_label(horizon_conditions(cfg, "long", bar_ms)), cfg.flush_long_share, close_too=True),
+        "bar": _label(cols("bar")),
+        "window": _dated(_label(cols("window")), cfg.flush_long_share),
+        "long": _dated(_label(cols("long")), cfg.flush_long_share, close_too=True),
     }
-    t = t.with_columns(per[h].alias(f"regime_{h}") for h in ("bar", "window", "long"))
+    t = t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
     key: pl.Expr = pl.lit(None, pl.Utf8)
     for h in reversed(_ORDER):
-        key = pl.when(pl.col(f"regime_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
+        key = pl.when(pl.col(f"_code_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
     t = t.with_columns(key.alias("horizon_key"), _missing().alias("missing"))
-    label = pl.coalesce([pl.col(f"regime_{h}") for h in _ORDER])
+    code = pl.coalesce([pl.col(f"_code_{h}") for h in _ORDER])
     fallback = (
         pl.when(pl.col("missing").is_not_null())
-        .then(pl.lit("insufficient_data"))
-        .otherwise(pl.lit("neutral"))
+        .then(pl.lit(_CODE["insufficient_data"], pl.Int8))
+        .otherwise(pl.lit(_CODE["neutral"], pl.Int8))
     )
+    label = _text(pl.coalesce(code, fallback))
+    t = t.with_columns(_text(pl.col(f"_code_{h}")).alias(f"regime_{h}") for h in ("bar", "window", "long"))
     hname = names(cfg)
     t = t.with_columns(
-        pl.coalesce(label, fallback).alias("regime"),
+        label.alias("regime"),
         pl.col("horizon_key")
         .fill_null("window")
         .replace_strict(hname, return_dtype=pl.Utf8)
