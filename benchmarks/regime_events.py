@@ -49,11 +49,16 @@ FACT_DIGITS = 6
 # a longer panel can reach back to a sampled force-order recording, after which the panel counts bars without
 # one as 0 liquidated (docs/metrics.md), which would make "no liquidation data" read as "none liquidated"
 FACTS_CONTEXT_DAYS = 3
+# the engine reads each event from a panel starting this many days before it: the burst baseline
+# (RegimeConfig.burst_baseline_ms, 30 days) and the long window (3 days) before the window's first bar
+READ_CONTEXT_DAYS = 33
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """One expected reading of an event: ``kind`` labels | burst | treadmill | breaker."""
+    """One expected reading of an event: ``kind`` labels | burst | treadmill | breaker | absent
+    (``absent``: at most ``max_share`` of the bars of ``[from, to)`` carry one of the labels — an event
+    read where it happened, not smeared over the bars after it)."""
 
     kind: str
     start_ms: int
@@ -63,9 +68,14 @@ class Expectation:
     chain: bool = False
     slack_ms: int = DAY_MS
     note: str = ""
+    max_share: float = 0.5
 
     def describe(self) -> str:
-        what = {"labels": "/".join(self.labels), "breaker": f"breaker {self.check}"}.get(self.kind, self.kind)
+        what = {
+            "labels": "/".join(self.labels),
+            "breaker": f"breaker {self.check}",
+            "absent": f"at most {self.max_share:.0%} of bars {'/'.join(self.labels)}",
+        }.get(self.kind, self.kind)
         return f"{what} in [{_iso(self.start_ms)}, {_iso(self.end_ms)})"
 
 
@@ -103,7 +113,7 @@ def _iso(ms: int) -> str:
 
 def _expectation(raw: dict[str, Any]) -> Expectation:
     kind = raw.get("kind", "labels")
-    if kind not in ("labels", "burst", "treadmill", "breaker"):
+    if kind not in ("labels", "burst", "treadmill", "breaker", "absent"):
         raise ValueError(f"unknown expectation kind {kind!r}")
     return Expectation(
         kind=kind,
@@ -114,6 +124,7 @@ def _expectation(raw: dict[str, Any]) -> Expectation:
         chain=bool(raw.get("chain", False)),
         slack_ms=interval_ms(raw.get("slack", "1d")),
         note=raw.get("note", ""),
+        max_share=float(raw.get("max_share", 0.5)),
     )
 
 
@@ -229,6 +240,12 @@ def score_expectation(
     """``(hit|near|miss, why)`` of one expectation against the engine's ``classify`` output ``labels``
     (``cycles``: ``treadmill`` output, ``breakers``: ``circuit_breakers`` of the panel cut at ``to``)."""
     labels = labels.with_columns(pl.col("ts_ms").dt.epoch("ms").alias("_ms"))
+    if e.kind == "absent":
+        inside = labels.filter(pl.col("_ms").is_between(e.start_ms, e.end_ms - 1))
+        n = inside.filter(pl.col("regime").is_in(list(e.labels))).height
+        share = n / inside.height if inside.height else 1.0
+        state = "hit" if inside.height and share <= e.max_share else "miss"
+        return state, f"{e.describe()}: {n} of {inside.height} bar(s); got {_seen(labels, e)}"
     if e.kind in ("labels", "burst"):
         hit = _bars_with(labels, e.kind, e, e.start_ms, e.end_ms)
         if not hit.is_empty():
@@ -268,7 +285,9 @@ def verdict(states: list[str]) -> str:
 
 def read_event(lake: Lake, ev: Event, every: str) -> Outcome:
     """Run the engine over one event at one bar size and score every expectation."""
-    panel = event_panel(lake, ev, every)
+    # the reading gets the burst baseline's 30 days before the window (as `perpscope regimes` reads a
+    # warm-up before --from); facts keep their own context (FACTS_CONTEXT_DAYS)
+    panel = event_panel(lake, ev, every, max(ev.context_days, READ_CONTEXT_DAYS))
     labels = classify(panel)
     cycles = treadmill(labels) if any(e.kind == "treadmill" for e in ev.expect) else None
     out = Outcome(ev, every, "missed")

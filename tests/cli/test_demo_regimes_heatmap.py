@@ -82,7 +82,7 @@ def test_sol_reading_evidence_matches_the_raw_file(demo_run: tuple[Path, str]) -
     sol = table[table.index("│ SOL ") :].split("│ XRP")[0]
     # the evidence cell wraps over lines: read the SOL rows' cells as one text
     flat = re.sub(r"\s+", " ", " ".join(p.strip() for line in sol.splitlines() for p in line.split("│")))
-    assert f"price {change * 100:+.1f}% / 1d" in flat
+    assert f"over 1d: price {change * 100:+.1f}%" in flat
     assert f"L/S {last['long_short_ratio_ratio']:.2f}" in flat
 
 

@@ -47,8 +47,14 @@ def test_each_label_from_its_definition(
     )
     got = classify(panel)
     assert got.height == N
-    assert got["regime"][-1] == label
+    # the move happens on bar 6 (the step): the label is dated there, where its 1-day change crosses
+    assert got["regime"][6] == label
     assert set(got["regime"].unique()) <= set(LABELS)
+    if label != "neutral":  # the window's condition still holds at the last bar ...
+        assert got[f"is_{label}"][-1]
+    if label in ("leverage_buildup", "short_covering", "new_shorts", "latent_fragility"):
+        # ... but the flat bars after the step did not move: the event is not smeared over them
+        assert got["regime"][-1] != label
 
 
 def test_precedence_flush_beats_squeeze(panel_of: PanelMaker) -> None:
@@ -57,9 +63,9 @@ def test_precedence_flush_beats_squeeze(panel_of: PanelMaker) -> None:
         _path(100, 97), oi=_path(1000, 900), funding=-0.0002, liq_long=9e6, liq_short=1e6, ls=0.7
     )
     got = classify(panel)
-    last = got.row(-1, named=True)
-    assert last["is_deleveraging_flush"] and last["is_squeeze_risk_short"]
-    assert last["regime"] == "deleveraging_flush"
+    step = got.row(6, named=True)  # the bar of the move
+    assert step["is_deleveraging_flush"] and step["is_squeeze_risk_short"]
+    assert step["regime"] == "deleveraging_flush"
 
 
 def test_evidence_states_the_numbers(panel_of: PanelMaker) -> None:
@@ -67,12 +73,14 @@ def test_evidence_states_the_numbers(panel_of: PanelMaker) -> None:
         _path(100, 102.1), oi=_path(1000, 1043), funding=0.00012, liq_long=1e6, liq_short=2e6, ls=1.8
     )
     last = classify(panel).row(-1, named=True)
-    assert last["regime"] == "leverage_buildup"
-    # 102.1/100 − 1 = +2.1%, 1043/1000 − 1 = +4.3%, 0.00012 = 0.012%; liquidations: 6 bars × 1M / 2M
+    assert last["is_leverage_buildup"]
+    # 102.1/100 − 1 = +2.1%, 1043/1000 − 1 = +4.3% (coins; USD = coins × price: 1.043 × 1.021 − 1 =
+    # +6.5%), 0.00012 = 0.012%; liquidations: 6 bars × 1M / 2M; the last bar did not move, so the
+    # day's reading is not dated to it and the evidence is the day's numbers all the same
     ev = last["evidence"]
     for part in (
-        "price +2.1% / 1d",
-        "OI +4.3% / 1d",
+        "over 1d: price +2.1%",
+        "OI +4.3% in coins, +6.5% in USD",
         "funding +0.012% per 8h",
         "liq long $6.0M / short $12.0M",
     ):
@@ -89,10 +97,13 @@ def test_oi_in_usd_only_is_deflated_by_price(panel_of: PanelMaker) -> None:
     assert last["regime"] == "neutral"
 
 
-def test_no_history_is_neutral(panel_of: PanelMaker) -> None:
+def test_no_history_is_insufficient_data(panel_of: PanelMaker) -> None:
     got = classify(panel_of(np.linspace(100, 90, N), oi=np.full(N, 1000.0), funding=0.0001))
-    # the first 6 bars have no bar a day earlier: nothing to compare, so neutral
-    assert got["regime"][:6].to_list() == ["neutral"] * 6
+    # the first 6 bars have no bar a day earlier: nothing to compare — said, not read as "neutral"
+    # (bar 0 has no bar before it either; bars 1–5 may read their own bar's move)
+    assert got["regime"][0] == "insufficient_data"
+    assert got["missing"][:6].to_list() == ["price change, OI"] * 6
+    assert "insufficient data: no price change, OI" in got["evidence"][0]
     assert got["price_chg"][:6].null_count() == 6
 
 
@@ -135,8 +146,8 @@ def test_many_series_are_independent(panel_of: PanelMaker) -> None:
     a = panel_of(_path(100, 103), oi=_path(1000, 1050), funding=1e-4, canonical="AAA-USDT-PERP")
     b = panel_of(_path(100, 97), oi=_path(1000, 1050), funding=1e-4, canonical="BBB-USDT-PERP")
     both = classify(pl.concat([b, a]))
-    last = both.group_by("canonical").last().sort("canonical")
-    assert last["regime"].to_list() == ["leverage_buildup", "new_shorts"]
+    step = both.group_by("canonical").agg(pl.col("regime").get(6)).sort("canonical")
+    assert step["regime"].to_list() == ["leverage_buildup", "new_shorts"]
     assert (
         both.filter(pl.col("canonical") == "AAA-USDT-PERP")
         .drop("canonical")
@@ -148,12 +159,12 @@ def test_episodes_merge_runs(panel_of: PanelMaker) -> None:
     panel = panel_of(_path(100, 103), oi=_path(1000, 1050), funding=1e-4)
     lab = classify(panel)
     ep = episodes(lab)
-    # 6 neutral bars (no history), then 6 leverage-build-up bars
-    assert ep["regime"].to_list() == ["neutral", "leverage_buildup"]
-    assert ep["bars"].to_list() == [6, 6]
+    # 6 bars without a day of history, then the step bar (leverage build-up over 1d), then flat bars
+    assert ep["regime"].to_list() == ["insufficient_data", "leverage_buildup", "neutral"]
+    assert ep["bars"].to_list() == [6, 1, 5]
     assert ep["start_ms"][1] == lab["ts_ms"][6]
-    assert (ep["end_ms"][1] - ep["start_ms"][1]).total_seconds() == 6 * 4 * 3600
-    assert ep["evidence"][1].startswith("opened on: price +3.0% / 1d")
+    assert (ep["end_ms"][1] - ep["start_ms"][1]).total_seconds() == 4 * 3600
+    assert ep["evidence"][1].startswith("opened on: over 1d: price +3.0%")
 
 
 def test_episodes_write_evidence_when_classify_did_not(panel_of: PanelMaker) -> None:
@@ -172,5 +183,5 @@ def test_config_validates() -> None:
 
 def test_thresholds_are_parameters(panel_of: PanelMaker) -> None:
     panel = panel_of(_path(100, 101.5), oi=_path(1000, 1030), funding=1e-4)
-    assert classify(panel)["regime"][-1] == "leverage_buildup"
-    assert classify(panel, RegimeConfig(price_move=0.02))["regime"][-1] == "neutral"
+    assert classify(panel)["regime_window"][6] == "leverage_buildup"
+    assert classify(panel, RegimeConfig(price_move=0.02))["regime_window"][6] is None

@@ -111,4 +111,4 @@ def test_reading_one_row_per_series(panel_of: PanelMaker) -> None:
     assert r.height == 2
     assert set(r["canonical"]) == {"BTC-USDT-PERP", "ETH-USDT-PERP"}
     assert (r["treadmill_cycles"] == 2).all()
-    assert r["evidence"].str.starts_with("price ").all()
+    assert r["evidence"].str.starts_with("over ").all()

@@ -19,7 +19,7 @@ from perpscope.assemble.holdings import holdings_text
 from perpscope.assemble.provenance import MeasureProvenance, footnotes, measure_provenance
 from perpscope.assemble.records import price_span
 from perpscope.assemble.scope import Scope
-from perpscope.assemble.view import MarketView, agg_symbol, resolve
+from perpscope.assemble.view import MarketView, agg_symbol, check_range, resolve
 from perpscope.core.format import date_text
 from perpscope.core.time import DAY_MS, interval_label
 from perpscope.metrics import build_panel
@@ -175,7 +175,13 @@ def market_panel(
     sc = scope if isinstance(scope, Scope) else Scope.parse(scope)
     hi = end_ms if end_ms is not None else _last_bar_end(lk, sc, symbol, every_ms)
     lo = start_ms if start_ms is not None else hi - DEFAULT_SPAN_MS
-    view = resolve(lk, symbol, sc, lo, hi, every_ms, lookback_ms=LOOKBACK_MS)
+    # one bar past the end is read: the last bar [hi − every, hi) takes the snapshots stamped up to its
+    # end (open interest, funding, ratios known at hi), as it does when a later --to builds it; read to
+    # hi only, the same bar carried an older value (10 Oct 2025 20:00, BTC all-venue OI: 85.8 B USD to
+    # 11 Oct 00:00 vs 70.5 B USD to a later end). The extra bar is cut off below.
+    check_range(lo, hi)  # the range asked, before the extra bar is added
+    view = resolve(lk, symbol, sc, lo, hi + every_ms, every_ms, lookback_ms=LOOKBACK_MS)
+    view.end_ms = hi
     if not view.frames:
         raise StoreInputError(_nothing_between(lk, view, lo, hi))
     try:

@@ -16,6 +16,7 @@ REGIME_COLOURS: dict[str, str] = {
     "squeeze_risk_short": "#7048e8",
     "squeeze_risk_long": "#c2255c",
     "latent_fragility": "#f2c94c",
+    "insufficient_data": "#f1f3f5",
     "neutral": "#dfe3e8",
 }
 #: Colour of a label missing from :data:`REGIME_COLOURS`.

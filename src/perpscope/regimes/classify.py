@@ -9,27 +9,39 @@ from __future__ import annotations
 import polars as pl
 
 from perpscope.core.time import interval_label
+from perpscope.regimes.bursts import BURST_RATIO, with_burst_ratio
 from perpscope.regimes.config import LABELS, RegimeConfig
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
-from perpscope.regimes.grid import SID, lagged, numbered, prepare, with_window_any, with_window_sums
+from perpscope.regimes.grid import SID, numbered, prepare
+from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
+from perpscope.regimes.horizons import conditions as horizon_conditions
 
 #: The numeric evidence columns :func:`classify` adds (see its Returns section).
 EVIDENCE_COLUMNS: tuple[str, ...] = (
-    "price_chg",
-    "oi_chg",
+    *PER_HORIZON,
     "funding_8h",
     "funding_chg",
-    "liq_long_w_usd",
-    "liq_short_w_usd",
-    "liq_long_share_w",
-    "liq_burst_w",
     "ls_ratio",
     "ls_z",
+    *(f"{c}{SUFFIX[h]}" for h in ("bar", "long") for c in PER_HORIZON),
+    BURST_RATIO,
+    "horizon",
+    "liquidation_led",
+    "partial",
+    "missing",
+    "horizon_key",
 )
+
+#: Label columns per horizon (before the horizons are combined into ``regime``).
+HORIZON_LABELS: tuple[str, ...] = ("regime_bar", "regime_window", "regime_long")
 
 # long/short ratio kinds, in the order one is chosen as "the" positioning ratio: positions of top
 # traders weigh size, accounts count heads
 _LS_KINDS = ("top_positions", "global_accounts", "top_accounts")
+
+# the order the horizons' labels are taken in: the window's (the documented main reading, dated to the
+# bar), the bar's own (an event the day's changes have not crossed yet), the long window's (a slow move)
+_ORDER = ("window", "bar", "long")
 
 
 def _num(panel: pl.DataFrame, col: str) -> pl.Expr:
@@ -37,7 +49,7 @@ def _num(panel: pl.DataFrame, col: str) -> pl.Expr:
 
 
 def _inputs(panel: pl.DataFrame) -> list[pl.Expr]:
-    """Price, OI in coins, funding per 8h and positioning, from whichever panel columns exist."""
+    """Price, OI in coins and in USD, funding per 8h and positioning, from whichever panel columns exist."""
     close = _num(panel, "close")
     if "oi_base" in panel.columns and panel.get_column("oi_base").null_count() < panel.height:
         oi = _num(panel, "oi_base")
@@ -45,69 +57,113 @@ def _inputs(panel: pl.DataFrame) -> list[pl.Expr]:
             oi = oi.fill_null(_num(panel, "oi_usd") / close)
     else:
         oi = _num(panel, "oi_usd") / close
+    oi_usd = pl.coalesce(_num(panel, "oi_usd"), _num(panel, "oi_base") * close)
     funding = pl.coalesce(_num(panel, "funding_rate_8h"), _num(panel, "funding_sampled_8h"))
     kinds = [k for k in _LS_KINDS if f"ls_{k}" in panel.columns]
     ls = pl.coalesce([_num(panel, f"ls_{k}") for k in kinds]) if kinds else pl.lit(None, pl.Float64)
     lz = pl.coalesce([_num(panel, f"ratio_z_{k}") for k in kinds]) if kinds else pl.lit(None, pl.Float64)
+    complete = pl.col("complete") if "complete" in panel.columns else pl.lit(True)
     return [
         close.alias("_close"),
         oi.alias("_oi"),
+        oi_usd.alias("_oi_usd"),
         funding.alias("funding_8h"),
         ls.alias("ls_ratio"),
         lz.alias("ls_z"),
         _num(panel, "liq_long_usd").alias("_liq_l"),
         _num(panel, "liq_short_usd").alias("_liq_s"),
-        (pl.col("liq_burst") if "liq_burst" in panel.columns else pl.lit(None, pl.Boolean)).alias("_burst"),
         (pl.col("funding_extreme") if "funding_extreme" in panel.columns else pl.lit(None, pl.Int8)).alias(
             "_f_ext"
         ),
+        (~complete.fill_null(True)).alias("partial"),
+        *([pl.col("liq_burst").alias("_panel_burst")] if "liq_burst" in panel.columns else []),
     ]
 
 
 def conditions(cfg: RegimeConfig) -> dict[str, pl.Expr]:
-    """The condition of each label (before precedence) as a boolean expression over the evidence columns."""
-    p, o, f = pl.col("price_chg"), pl.col("oi_chg"), pl.col("funding_8h")
-    up, down = p >= cfg.price_move, p <= -cfg.price_move
-    oi_up, oi_down, oi_holds = o >= cfg.oi_move, o <= -cfg.oi_move, o.abs() < cfg.oi_move
-    funding_up = (f >= cfg.funding_up_8h) | ((f > 0) & (pl.col("funding_chg") > 0))
-    long_liqs = (pl.col("liq_long_share_w") >= cfg.flush_long_share) & (pl.col("liq_long_w_usd") > 0)
-    ls, lz = pl.col("ls_ratio"), pl.col("ls_z")
-    has_ls = ls.is_not_null()
-    short_skew = (
-        pl.when(has_ls)
-        .then((ls <= cfg.ls_short_max) | (lz <= -cfg.ratio_z))
-        .otherwise(
-            pl.col("_f_ext") == -1  # no ratio: an extreme negative funding is the only positioning read
-        )
+    """The condition of each label (before precedence) over the window's evidence columns."""
+    return horizon_conditions(cfg, "window")
+
+
+#: Label → its code (index in :data:`LABELS`): labels are chosen as small integers and written as text
+#: once (a chain of string branches per horizon cost ten times the rest of classify).
+_CODE: dict[str, int] = {k: i for i, k in enumerate(LABELS)}
+
+
+def _label(conds: dict[str, pl.Expr]) -> pl.Expr:
+    """The code of the first label of :data:`LABELS` whose condition holds, else null."""
+    label: pl.Expr = pl.lit(None, pl.Int8)
+    for name in reversed(LABELS[:-2]):  # built inside out so the first label in LABELS wins
+        label = pl.when(conds[name]).then(pl.lit(_CODE[name], pl.Int8)).otherwise(label)
+    return label
+
+
+def _text(code: pl.Expr) -> pl.Expr:
+    """Label codes → label names."""
+    return code.replace_strict(dict(enumerate(LABELS)), default=None, return_dtype=pl.Utf8)
+
+
+def _dated(label: pl.Expr, flush_long_share: float, *, close_too: bool = False) -> pl.Expr:
+    """``label`` kept only on the bars where its event happened: a label read over a day or three is not
+    smeared over every bar the window still holds (the rebound bars after a crash are not the flush).
+
+    A flush is made of liquidations: it is dated to bars that carry a busy bar's worth of their own (at
+    least the burst quantile of the month, ``liq_burst_ratio ≥ 1``), whichever way the bar closed (a
+    bar can liquidate longs on a wick and close up). Where the bar's liquidations are unknown, and for
+    the other labels with a direction (:data:`DIRECTION`), the bar's own close must have moved the
+    label's way. A flush's bar must also not have liquidated mostly shorts (long share of its own
+    liquidations at least ``1 − flush_long_share``); with ``close_too`` (the long window, whose
+    flush can be days old) its bar must also have closed down (12 Oct 2025 20:00 read the 3 days' flush
+    of the 10th on a bar that closed up).
+    """
+    ret = pl.col("_close") - pl.col("_close_lag_bar")
+    down = [_CODE[k] for k, v in DIRECTION.items() if v < 0]
+    up = [_CODE[k] for k, v in DIRECTION.items() if v > 0]
+    wrong = (label.is_in(down) & ~(ret < 0).fill_null(False)) | (
+        label.is_in(up) & ~(ret > 0).fill_null(False)
     )
-    long_skew = (
-        pl.when(has_ls).then((ls >= cfg.ls_long_min) | (lz >= cfg.ratio_z)).otherwise(pl.col("_f_ext") == 1)
+    ratio = pl.col(BURST_RATIO)
+    flush = label == _CODE["deleveraging_flush"]
+    # ... and whose own liquidations were not mostly shorts (a rally bar liquidating shorts, 12 Oct 2025
+    # 12:00, is not where a flush the 3 days still hold happened)
+    longs = (pl.col("liq_long_share_w_bar") >= 1 - flush_long_share).fill_null(False)
+    liq_ok = (ratio >= 1) & longs & (~wrong if close_too else pl.lit(True))
+    keep = pl.when(flush & ratio.is_not_null()).then(liq_ok).otherwise(~wrong)
+    return pl.when(keep.fill_null(False)).then(label).otherwise(pl.lit(None, pl.Int8))
+
+
+def _pick(col: str) -> pl.Expr:
+    """The value of ``col`` at the horizon the bar's label was read over."""
+    h = pl.col("horizon_key")
+    return (
+        pl.when(h == "bar")
+        .then(pl.col(f"{col}{SUFFIX['bar']}"))
+        .when(h == "long")
+        .then(pl.col(f"{col}{SUFFIX['long']}"))
+        .otherwise(pl.col(col))
     )
-    return {
-        "deleveraging_flush": down & oi_down & long_liqs,
-        "short_covering": up & oi_down,
-        "new_shorts": down & oi_up,
-        "leverage_buildup": up & oi_up & funding_up,
-        "squeeze_risk_short": (f < cfg.squeeze_short_funding_8h) & short_skew,
-        "squeeze_risk_long": (f >= cfg.squeeze_long_funding_8h) & long_skew,
-        "latent_fragility": down & oi_holds & (f > 0),
-    }
+
+
+def _burst_text(cfg: RegimeConfig) -> str:
+    base, q = interval_label(cfg.burst_baseline_ms), f"p{cfg.burst_quantile * 100:.0f}"
+    return f", burst (a bar ≥ {cfg.burst_ratio:g}× its {base} {q})"
 
 
 def _evidence(cfg: RegimeConfig) -> pl.Expr:
-    w = interval_label(cfg.window_ms)
-    share = (pl.col("liq_long_share_w") * 100).round(0).cast(pl.Int64).cast(pl.Utf8)
+    """The sentence of a bar: the numbers of the horizon its label was read over, named."""
+    share = (_pick("liq_long_share_w") * 100).round(0).cast(pl.Int64).cast(pl.Utf8)
     liq = pl.concat_str(
         [
             pl.lit(", liq long "),
-            usd_expr(pl.col("liq_long_w_usd")),
+            usd_expr(_pick("liq_long_w_usd")),
             pl.lit(" / short "),
-            usd_expr(pl.col("liq_short_w_usd")),
-            pl.lit(f" / {w}"),
+            usd_expr(_pick("liq_short_w_usd")),
             pl.when(share.is_not_null())
             .then(pl.concat_str([pl.lit(" (long "), share, pl.lit("%)")]))
             .otherwise(pl.lit("")),
-            pl.when(pl.col("liq_burst_w")).then(pl.lit(", burst")).otherwise(pl.lit("")),
+            pl.when(_pick("liq_burst_w").fill_null(False))
+            .then(pl.lit(_burst_text(cfg)))
+            .otherwise(pl.lit("")),
         ]
     )
     ls = pl.concat_str(
@@ -119,21 +175,67 @@ def _evidence(cfg: RegimeConfig) -> pl.Expr:
             .otherwise(pl.lit("")),
         ]
     )
+    w = interval_label(cfg.window_ms)
     return pl.concat_str(
         [
-            pl.lit("price "),
-            pct_expr(pl.col("price_chg")),
-            pl.lit(f" / {w}, OI "),
-            pct_expr(pl.col("oi_chg")),
-            pl.lit(f" / {w}, funding "),
+            pl.lit("over "),
+            pl.col("horizon"),
+            pl.lit(": price "),
+            pct_expr(_pick("price_chg")),
+            pl.lit(", OI "),
+            pct_expr(_pick("oi_chg")),
+            pl.lit(" in coins, "),
+            pct_expr(_pick("oi_usd_chg")),
+            pl.lit(" in USD"),
+            pl.when(_pick("liq_long_w_usd").is_not_null()).then(liq).otherwise(pl.lit("")),
+            pl.lit("; funding "),
             rate_expr(pl.col("funding_8h")),
-            pl.lit(" per 8h (Δ "),
+            pl.lit(f" per 8h (Δ {w} "),
             pp_expr(pl.col("funding_chg")),
             pl.lit(")"),
-            pl.when(pl.col("liq_long_w_usd").is_not_null()).then(liq).otherwise(pl.lit("")),
             pl.when(pl.col("ls_ratio").is_not_null()).then(ls).otherwise(pl.lit("")),
+            pl.when(pl.col("liquidation_led"))
+            .then(
+                pl.when(pl.col("regime") == "deleveraging_flush")
+                .then(
+                    pl.lit(
+                        "; liquidation-led: OI in coins held while OI in USD fell — new shorts took "
+                        "the liquidated longs' side"
+                    )
+                )
+                .otherwise(
+                    pl.lit("; liquidation-led: shorts liquidated into the rally, no new positions in coins")
+                )
+            )
+            .otherwise(pl.lit("")),
+            pl.when(pl.col("missing").is_not_null())
+            .then(pl.concat_str([pl.lit("; insufficient data: no "), pl.col("missing")]))
+            .otherwise(pl.lit("")),
+            pl.when(pl.col("partial")).then(pl.lit("; bar not complete (partial)")).otherwise(pl.lit("")),
         ]
     )
+
+
+def _missing() -> pl.Expr:
+    """What the window's reading lacks (``"price change, OI, funding"``), null when nothing."""
+    parts = [
+        pl.when(pl.col("price_chg").is_null()).then(pl.lit("price change")),
+        pl.when(pl.col("oi_chg").is_null() & pl.col("oi_usd_chg").is_null()).then(pl.lit("OI")),
+        pl.when(pl.col("funding_8h").is_null()).then(pl.lit("funding")),
+    ]
+    text = pl.concat_str(parts, separator=", ", ignore_nulls=True)
+    return pl.when(text != "").then(text)
+
+
+def _bar_ms(df: pl.DataFrame, step: int | None, cfg: RegimeConfig) -> int:
+    """The bar's length: the grid step, else the panel's ``interval_ms``, else the median gap."""
+    if step is not None:
+        return step
+    if "interval_ms" in df.columns and df.get_column("interval_ms").null_count() < df.height:
+        return int(df.get_column("interval_ms").median())  # type: ignore[arg-type]
+    ts = df.get_column("ts_ms").dt.epoch("ms")
+    d = ts.diff().drop_nulls().filter(ts.diff().drop_nulls() > 0)
+    return int(d.median()) if d.len() else cfg.window_ms  # type: ignore[arg-type]
 
 
 def classify(
@@ -146,7 +248,7 @@ def classify(
     panel : polars.DataFrame
         A metrics panel (:func:`perpscope.metrics.build_panel`): ``venue, canonical, ts_ms`` and any of
         ``close``, ``oi_base``/``oi_usd``, ``funding_rate_8h``/``funding_sampled_8h``, ``liq_long_usd``,
-        ``liq_short_usd``, ``liq_burst``, ``ls_<kind>``, ``ratio_z_<kind>``, ``funding_extreme``.
+        ``liq_short_usd``, ``ls_<kind>``, ``ratio_z_<kind>``, ``funding_extreme``, ``complete``.
     config : RegimeConfig, optional
         Windows and thresholds (defaults documented on :class:`RegimeConfig`).
     evidence : bool
@@ -159,64 +261,104 @@ def classify(
     polars.DataFrame
         One row per input bar, sorted by series and time: ``venue, canonical, ts_ms, interval_ms``
         (when the panel has it), ``regime`` (one of :data:`~perpscope.regimes.config.LABELS`),
-        ``evidence`` (a sentence with the numbers), and the numeric evidence: ``price_chg`` and
-        ``oi_chg`` (fractions over ``window_ms``; OI in coins, ``oi_usd / close`` where only USD is
-        known), ``funding_8h`` (settled, else sampled rate per 8h) and ``funding_chg`` (its change over
-        the window), ``liq_long_w_usd, liq_short_w_usd`` (liquidated USD over the window),
-        ``liq_long_share_w``, ``liq_burst_w`` (a panel burst in the window), ``ls_ratio`` and ``ls_z``
-        (the first of top-position, global-account, top-account long/short ratios and its z);
-        ``close``, ``high``, ``low`` and ``oi`` (coins) for the episode, treadmill and breaker steps;
-        and one boolean ``is_<label>`` per label: its condition, before precedence.
+        ``evidence`` (a sentence with the numbers, naming the horizon they were read over), the label of
+        each horizon (``regime_bar``, ``regime_window``, ``regime_long``; null where none held) and the
+        numeric evidence: per horizon (no suffix: the window, ``_bar``: the bar itself, ``_long``: the
+        long window) ``price_chg``, ``oi_chg`` (coins; ``oi_usd / close`` where only USD is known),
+        ``oi_usd_chg`` (USD), ``liq_long_w_usd, liq_short_w_usd`` (liquidated USD over the horizon),
+        ``liq_long_share_w``, ``liq_burst_w`` (a burst bar in the horizon); ``funding_8h`` (settled, else
+        sampled rate per 8h) and ``funding_chg`` (its change over the window), ``ls_ratio, ls_z``;
+        ``liq_burst_ratio`` (the bar's liquidations / the rolling quantile of the series' bars),
+        ``horizon`` (``bar``, ``1d``, ``3d``: what the label was read over), ``liquidation_led``
+        (a flush or covering with coin OI held), ``partial`` (the bar is not complete), ``missing``
+        (what the reading lacks, e.g. ``"OI, funding"``); ``close``, ``high``, ``low`` and ``oi``
+        (coins) for the episode, treadmill and breaker steps; and one boolean ``is_<label>`` per label:
+        its condition over the window, before precedence and dating.
 
     Notes
     -----
-    With ``Δp``, ``ΔOI`` the changes over the window and ``f`` the funding per 8h (precedence top down):
-
-    - ``deleveraging_flush``: ``Δp ≤ −price_move``, ``ΔOI ≤ −oi_move``, long share of the window's
-      liquidations ``≥ flush_long_share``;
-    - ``short_covering``: ``Δp ≥ price_move``, ``ΔOI ≤ −oi_move``;
-    - ``new_shorts``: ``Δp ≤ −price_move``, ``ΔOI ≥ oi_move``;
-    - ``leverage_buildup``: ``Δp ≥ price_move``, ``ΔOI ≥ oi_move``, ``f ≥ funding_up_8h`` or ``f > 0``
-      and rising;
-    - ``squeeze_risk_short``: ``f < squeeze_short_funding_8h`` and positioning skewed short (L/S ratio
-      ``≤ ls_short_max`` or its z ``≤ −ratio_z``; without ratios, ``funding_extreme = −1``);
-    - ``squeeze_risk_long``: the mirror (``f ≥ squeeze_long_funding_8h``, ratio ``≥ ls_long_min`` or
-      z ``≥ ratio_z``);
-    - ``latent_fragility``: ``Δp ≤ −price_move``, ``|ΔOI| < oi_move``, ``f > 0``;
-    - ``neutral``: none of these, or not enough history.
-
-    Everything at ``t`` uses only bars up to ``t`` (the panel is point in time).
+    Each horizon is labelled by the same rules (docs/regimes.md, move thresholds scaled by
+    ``√(horizon / window)``); the labels of the window and the long window hold on a bar only when the
+    bar's own close moved their way (dated where it happened). ``regime`` is the window's label, else
+    the bar's, else the long window's; else ``insufficient_data`` when price, OI or funding is missing,
+    else ``neutral``. Everything at ``t`` uses only bars up to ``t`` (the panel is point in time).
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "classify")
+    bar_ms = _bar_ms(df, step, cfg)
     keep = [c for c in (SID, "venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
     t = df.select(*keep, *_inputs(df))
-    t = lagged(t, ["_close", "_oi", "funding_8h"], cfg.window_ms, step)
-    w = cfg.window_ms
-    t = with_window_sums(t, {"_liq_l": "liq_long_w_usd", "_liq_s": "liq_short_w_usd"}, w, step)
-    t = with_window_any(t, "_burst", "_burst_w", w, step)
-    t = t.with_columns(
-        (pl.col("_close") / pl.col("_close_lag") - 1.0).alias("price_chg"),
-        (pl.col("_oi") / pl.col("_oi_lag") - 1.0).alias("oi_chg"),
-        (pl.col("funding_8h") - pl.col("funding_8h_lag")).alias("funding_chg"),
-        pl.when(pl.col("_burst").is_not_null()).then(pl.col("_burst_w")).alias("liq_burst_w"),
-    ).with_columns(
-        pl.when(pl.col("liq_long_w_usd") + pl.col("liq_short_w_usd") > 0)
-        .then(pl.col("liq_long_w_usd") / (pl.col("liq_long_w_usd") + pl.col("liq_short_w_usd")))
-        .alias("liq_long_share_w"),
+    t = with_burst_ratio(
+        t.with_columns((pl.col("_liq_l") + pl.col("_liq_s")).alias("_liq")),
+        "_liq",
+        cfg.burst_baseline_ms,
+        step,
+        cfg.burst_quantile,
     )
-    conds = conditions(cfg)
-    t = t.with_columns([c.fill_null(False).alias(f"is_{k}") for k, c in conds.items()])
-    label: pl.Expr = pl.lit("neutral")
-    for name in reversed(LABELS[:-1]):  # built inside out so the first label in LABELS wins
-        label = pl.when(pl.col(f"is_{name}")).then(pl.lit(name)).otherwise(label)
+    # where the frame holds too little history for the quantile (a panel cut to a few days), the
+    # panel's own burst flag (a z-score over its 30-day look-back) stands in
+    panel_burst = pl.col("_panel_burst") if "_panel_burst" in t.columns else pl.lit(None, pl.Boolean)
+    t = t.with_columns(
+        pl.when(pl.col("_liq").is_null())
+        .then(pl.lit(None, pl.Boolean))
+        .when(pl.col(BURST_RATIO).is_not_null())
+        .then(pl.col(BURST_RATIO) >= cfg.burst_ratio)
+        .otherwise(panel_burst.fill_null(False))
+        .alias("_burst")
+    )
+    t = with_changes(t, cfg, step, bar_ms)
+    # each horizon's conditions written once as boolean columns (the window's are the public is_<label>),
+    # then its label read from them: built as nested expressions, polars evaluated them ten times slower
+    names_of = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
+    t = t.with_columns(
+        c.fill_null(False).alias(names_of[h].format(k))
+        for h in names_of
+        for k, c in horizon_conditions(cfg, h, bar_ms).items()
+    )
+
+    def cols(h: str) -> dict[str, pl.Expr]:
+        return {k: pl.col(names_of[h].format(k)) for k in LABELS[:-2]}
+
+    per = {
+        "bar": _label(cols("bar")),
+        "window": _dated(_label(cols("window")), cfg.flush_long_share),
+        "long": _dated(_label(cols("long")), cfg.flush_long_share, close_too=True),
+    }
+    t = t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
+    key: pl.Expr = pl.lit(None, pl.Utf8)
+    for h in reversed(_ORDER):
+        key = pl.when(pl.col(f"_code_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
+    t = t.with_columns(key.alias("horizon_key"), _missing().alias("missing"))
+    code = pl.coalesce([pl.col(f"_code_{h}") for h in _ORDER])
+    fallback = (
+        pl.when(pl.col("missing").is_not_null())
+        .then(pl.lit(_CODE["insufficient_data"], pl.Int8))
+        .otherwise(pl.lit(_CODE["neutral"], pl.Int8))
+    )
+    label = _text(pl.coalesce(code, fallback))
+    t = t.with_columns(_text(pl.col(f"_code_{h}")).alias(f"regime_{h}") for h in ("bar", "window", "long"))
+    hname = names(cfg)
+    t = t.with_columns(
+        label.alias("regime"),
+        pl.col("horizon_key")
+        .fill_null("window")
+        .replace_strict(hname, return_dtype=pl.Utf8)
+        .alias("horizon"),
+    )
+    led = {h: liquidation_led(cfg, h, bar_ms) for h in hname}
+    is_led = pl.coalesce(pl.when(pl.col("horizon_key") == h).then(led[h]) for h in hname)
+    t = t.with_columns(
+        (pl.col("regime").is_in(["deleveraging_flush", "short_covering"]) & is_led.fill_null(False)).alias(
+            "liquidation_led"
+        )
+    )
     text = _evidence(cfg) if evidence else pl.lit(None, pl.Utf8)
-    t = t.with_columns(label.alias("regime"), text.alias("evidence"))
+    t = t.with_columns(text.alias("evidence"))
     out = t.rename({"_close": "close", "_oi": "oi"})
     lead = [c for c in ("venue", "canonical", "ts_ms", "interval_ms") if c in out.columns]
-    flags = [f"is_{k}" for k in LABELS[:-1]]
+    flags = [f"is_{k}" for k in LABELS[:-2]]
     rest = [c for c in ("close", "high", "low", "oi") if c in out.columns]
-    return out.select(*lead, "regime", "evidence", *EVIDENCE_COLUMNS, *rest, *flags)
+    return out.select(*lead, "regime", "evidence", *HORIZON_LABELS, *EVIDENCE_COLUMNS, *rest, *flags)
 
 
 def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
@@ -281,6 +423,8 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     bars = pl.col("bars").cast(pl.Utf8)
     plural = pl.when(pl.col("bars") == 1).then(pl.lit(" bar")).otherwise(pl.lit(" bars"))
     extra: list[pl.Expr] = [pl.lit("; over "), bars, plural]
+    if num["price_chg"]:  # the episode's range is of the window's changes, whatever opened it
+        extra.append(pl.lit(f" ({interval_label((config or RegimeConfig()).window_ms)} changes)"))
     if num["price_chg"]:
         extra += [
             pl.lit(": price "),

@@ -19,6 +19,7 @@ LABELS: tuple[str, ...] = (
     "squeeze_risk_short",
     "squeeze_risk_long",
     "latent_fragility",
+    "insufficient_data",
     "neutral",
 )
 
@@ -90,8 +91,22 @@ class RegimeConfig:
         Ratio of realized volatility (last flow window / baseline) at or above which, or at or below
         its inverse, the volatility regime changed (default 1.5).
     calm_share : float
-        The largest liquidation bar after a flush must be below this share of the flush's largest bar
+        The largest liquidation window after a flush must be below this share of the flush's largest
         for "smaller liquidation bursts" (default 0.5).
+    long_window_ms : int
+        The long horizon a bar is also read over (default 3 days: a slide that no single day makes).
+    burst_baseline_ms : int
+        History a bar's liquidations are compared with for a burst (default 30 days).
+    burst_quantile : float
+        The quantile of that history's bars a burst is a multiple of (default 0.9: a busy bar of the
+        month; a tenth of the month's bars would have to be extreme to move it).
+    burst_ratio : float
+        A bar whose liquidated USD is at least this multiple of the quantile is a burst (default 6:
+        on BTC 4h bars Nov 2024 → Jun 2026, 10 bars in 430 days, among them the tariff crash of 3 Feb
+        2025 (×6.4), 10 Oct 2025 (×51) and the June 2026 week (×6.9, ×6.3)).
+    episode_gap_ms : int
+        Flushes closer than this are one episode, whose largest flush anchors the sustained-deleveraging
+        breaker (default 7 days: a week of aftershocks belongs to the flush that started it).
     """
 
     window_ms: int = DAY_MS
@@ -115,9 +130,22 @@ class RegimeConfig:
     vol_window_ms: int = 30 * DAY_MS
     vol_change: float = 1.5
     calm_share: float = 0.5
+    long_window_ms: int = 3 * DAY_MS
+    burst_baseline_ms: int = 30 * DAY_MS
+    burst_quantile: float = 0.9
+    burst_ratio: float = 5.0
+    episode_gap_ms: int = WEEK_MS
 
     def __post_init__(self) -> None:
-        for name in ("window_ms", "flush_gap_ms", "flow_window_ms", "vol_window_ms"):
+        for name in (
+            "window_ms",
+            "flush_gap_ms",
+            "flow_window_ms",
+            "vol_window_ms",
+            "long_window_ms",
+            "burst_baseline_ms",
+            "episode_gap_ms",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(
                     f"RegimeConfig.{name} must be a positive number of ms, got {getattr(self, name)}"
@@ -133,5 +161,15 @@ class RegimeConfig:
             )
         if self.vol_change <= 1:
             raise ValueError(f"RegimeConfig.vol_change must be above 1, got {self.vol_change}")
+        if self.long_window_ms <= self.window_ms:
+            raise ValueError(
+                f"RegimeConfig.long_window_ms ({self.long_window_ms}) must be longer than window_ms "
+                f"({self.window_ms})"
+            )
+        if not 0 < self.burst_quantile < 1 or self.burst_ratio <= 1:
+            raise ValueError(
+                "RegimeConfig.burst_quantile must be in (0, 1) and burst_ratio above 1, got "
+                f"{self.burst_quantile}, {self.burst_ratio}"
+            )
         if self.min_cycles < 1:
             raise ValueError(f"RegimeConfig.min_cycles must be at least 1, got {self.min_cycles}")

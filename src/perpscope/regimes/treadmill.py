@@ -8,6 +8,7 @@ are in ``docs/regimes.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import polars as pl
@@ -38,6 +39,7 @@ class _Series:
     liq: _F  # liquidated USD (long + short) over the classify window ending at each bar
     liq_long: _F
     flush: np.ndarray  # bool: bar labelled deleveraging_flush
+    flush_window: np.ndarray  # bool: the window's flush condition holds (is_deleveraging_flush)
 
 
 def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series]:
@@ -60,6 +62,11 @@ def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series
         "liq": np.nan_to_num(arr("liq_long_w_usd")) + np.nan_to_num(arr("liq_short_w_usd")),
         "liq_long": arr("liq_long_w_usd"),
         "flush": (labels.get_column("regime") == "deleveraging_flush").fill_null(False).to_numpy(),
+        "flush_window": (
+            labels.get_column("is_deleveraging_flush").fill_null(False).to_numpy()
+            if "is_deleveraging_flush" in labels.columns
+            else (labels.get_column("regime") == "deleveraging_flush").fill_null(False).to_numpy()
+        ),
     }
     venue, canon = labels.get_column("venue"), labels.get_column("canonical")
     return [
@@ -76,11 +83,20 @@ def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:
     start = prev = int(idx[0])
     for i in idx[1:]:
         if s.ts[i] - s.ts[prev] > gap_ms:
-            out.append((start, prev))
+            out.append((start, _through(s, prev)))
             start = int(i)
         prev = int(i)
-    out.append((start, prev))
+    out.append((start, _through(s, prev)))
     return out
+
+
+def _through(s: _Series, b: int) -> int:
+    """The flush dated at ``b`` lasts while its window's condition still holds on the next bars: the
+    label is dated to the bars that carried the liquidations, the event's end (from which the
+    breakers measure what came after) is where the day stops reading a flush."""
+    while b + 1 < s.flush_window.size and s.flush_window[b + 1]:
+        b += 1
+    return b
 
 
 def _nanmax(a: _F) -> float:
@@ -114,6 +130,128 @@ def _flush_stats(s: _Series, f: tuple[int, int], until: int, n: int) -> dict[str
     }
 
 
+_SCHEMA = {
+    "venue": pl.Utf8,
+    "canonical": pl.Utf8,
+    "chain": pl.Int64,
+    "cycle": pl.Int64,
+    "cycles": pl.Int64,
+    "treadmill": pl.Boolean,
+    "flush_start_ms": pl.Int64,
+    "flush_end_ms": pl.Int64,
+    "flush_oi_chg": pl.Float64,
+    "flush_liq_long_usd": pl.Float64,
+    "rebuild_peak_ms": pl.Int64,
+    "rebuilt_share": pl.Float64,
+    "rebuilt_oi_chg": pl.Float64,
+    "funding_min_8h": pl.Float64,
+    "funding_max_8h": pl.Float64,
+    "bounce": pl.Float64,
+    "next_flush_start_ms": pl.Int64,
+    "next_flush_end_ms": pl.Int64,
+    "range_low": pl.Float64,
+    "range_high": pl.Float64,
+    "evidence": pl.Utf8,
+}
+
+
+def _rebuild(s: _Series, st: dict[str, float], b: int, c: int) -> tuple[int, float, float]:
+    """Leverage rebuilt on the bounce between a flush ending at ``b`` and the next starting at ``c``:
+    (bar of the OI peak, or −1; the peak OI; the share of the flushed OI it rebuilt)."""
+    mid = s.oi[b + 1 : c]
+    if mid.size == 0 or np.all(np.isnan(mid)):
+        return -1, float("nan"), float("nan")
+    peak = b + 1 + int(np.nanargmax(mid))
+    lost = st["oi_pre"] - st["oi_post"]
+    share = (float(s.oi[peak]) - st["oi_post"]) / lost if lost > 0 else float("nan")
+    return peak, float(s.oi[peak]), share
+
+
+def _cycle(
+    s: _Series, f: tuple[int, int], g: tuple[int, int], n: int, cfg: RegimeConfig
+) -> dict[str, object] | None:
+    """The cycle from flush ``f`` to flush ``g`` of ``s`` when it meets every condition, else None."""
+    (a, b), (c, d) = f, g
+    if c <= b + 1:
+        return None
+    st = _flush_stats(s, f, c - 1, n)
+    peak, oi_peak, share = _rebuild(s, st, b, c)
+    f_max = _nanmax(s.funding[b + 1 : c])
+    # the bounce is measured off the flush's low: a bounce that rebuilt leverage but closed below the
+    # flush's last close is still a bounce (the issue's case: no real sequence counted before)
+    bounce = _nanmax(s.close[b + 1 : c]) / _nanmin(s.low[a : b + 1]) - 1.0
+    lo, hi = _nanmin(s.low[a : d + 1]), _nanmax(s.high[a : d + 1])
+    # the seed's terms: a flush that removed leverage (OI in coins down at least oi_move: the rebuilt
+    # share of a loss within OI's day-to-day noise is noise), leverage rebuilt on the bounce, funding
+    # supportive *again* (it fell below funding_up_8h around the flush, then reached it)
+    ok = (
+        st["oi_post"] / st["oi_pre"] - 1.0 <= -cfg.oi_move
+        and share >= cfg.rebuild_min
+        and f_max >= cfg.funding_up_8h
+        and st["funding_min"] < cfg.funding_up_8h
+        and bounce >= cfg.price_move
+        and hi / lo - 1.0 <= cfg.range_max
+    )
+    if not ok:
+        return None
+    return {
+        "venue": s.venue,
+        "canonical": s.canonical,
+        "flush_start_ms": int(s.ts[a]),
+        "flush_end_ms": int(s.ts[b]),
+        "flush_oi_chg": st["oi_post"] / st["oi_pre"] - 1.0,
+        "flush_liq_long_usd": _opt(st["liq_long"]),
+        "rebuild_peak_ms": int(s.ts[peak]),
+        "rebuilt_share": share,
+        "rebuilt_oi_chg": oi_peak / st["oi_post"] - 1.0,
+        "funding_min_8h": _opt(st["funding_min"]),
+        "funding_max_8h": _opt(f_max),
+        "bounce": bounce,
+        "next_flush_start_ms": int(s.ts[c]),
+        "next_flush_end_ms": int(s.ts[d]),
+        "range_low": lo,
+        "range_high": hi,
+    }
+
+
+def _cycle_evidence(r: dict[str, object], cfg: RegimeConfig) -> str:
+    """The sentence of one cycle row of :func:`_cycle`."""
+    g = r.get
+    lo, hi = float(g("range_low")), float(g("range_high"))  # type: ignore[arg-type]
+    return (
+        f"flush {_day(g('flush_start_ms'))} → {_day(g('flush_end_ms'))}: OI {pct(g('flush_oi_chg'))}, "  # type: ignore[arg-type]
+        f"long liq {usd(g('flush_liq_long_usd'))} / {interval_label(cfg.window_ms)}; rebuilt "  # type: ignore[arg-type]
+        f"{float(g('rebuilt_share')) * 100:.0f}% of it by {_day(g('rebuild_peak_ms'))} "  # type: ignore[arg-type]
+        f"(OI {pct(g('rebuilt_oi_chg'))}), bounce {pct(g('bounce'))} off the flush low, "  # type: ignore[arg-type]
+        f"funding {pct(g('funding_min_8h'), 3)} → {pct(g('funding_max_8h'), 3)} per 8h; "  # type: ignore[arg-type]
+        f"next flush {_day(g('next_flush_start_ms'))}; range {lo:,.6g}–{hi:,.6g} ({pct(hi / lo - 1)})"  # type: ignore[arg-type]
+    )
+
+
+def _chained(s: _Series, n: int, cfg: RegimeConfig) -> list[dict[str, object]]:
+    """The cycles of one series, numbered into chains of consecutive cycles (``chain``, ``cycle``,
+    ``cycles``, ``treadmill``) with their evidence."""
+    fl = _flushes(s, cfg.flush_gap_ms)
+    out: list[dict[str, object]] = []
+    chain, in_chain, last_ok = 0, 0, False
+    for f, g in pairwise(fl):
+        row = _cycle(s, f, g, n, cfg)
+        if row is None:
+            last_ok = False
+            continue
+        if not last_ok:
+            chain, in_chain = chain + 1, 0
+        in_chain, last_ok = in_chain + 1, True
+        out.append({**row, "chain": chain, "cycle": in_chain, "evidence": _cycle_evidence(row, cfg)})
+    sizes: dict[object, int] = {}
+    for r in out:
+        sizes[r["chain"]] = max(sizes.get(r["chain"], 0), int(r["cycle"]))  # type: ignore[call-overload]
+    for r in out:
+        r["cycles"] = sizes[r["chain"]]
+        r["treadmill"] = sizes[r["chain"]] >= cfg.min_cycles
+    return out
+
+
 def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
     """Detect liquidation-treadmill cycles: flush, leverage rebuilt on the bounce, funding turning
     supportive, then another long flush, all within a price range.
@@ -136,7 +274,7 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
         the flush − 1, coins), ``flush_liq_long_usd`` (largest window sum of long liquidations in it),
         ``rebuild_peak_ms``, ``rebuilt_share`` (share of the flushed OI rebuilt by the peak),
         ``rebuilt_oi_chg`` (peak / after-flush OI − 1), ``funding_min_8h, funding_max_8h`` (the turn),
-        ``bounce`` (best close after the flush / close at its end − 1), ``next_flush_start_ms,
+        ``bounce`` (best close after the flush / its lowest low − 1), ``next_flush_start_ms,
         next_flush_end_ms``, ``range_low, range_high`` and ``evidence``.
 
     Notes
@@ -144,9 +282,11 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     A cycle from flush *i* (bars ``[a, b]``) to flush *i + 1* (``[c, d]``) holds when, on the bars
     between them: the OI peak rebuilds at least ``rebuild_min`` of the OI the flush removed (``OI_pre``
     = the highest OI in the window before the flush, ``OI_post`` = the lowest from its start to a
-    window after it); funding reaches ``funding_up_8h`` from a lower minimum around the flush; the
-    close bounces at least ``price_move`` above the flush's last close; and ``high / low − 1`` over
-    ``[a, d]`` is at most ``range_max``.
+    window after it) — leverage rebuilt on the bounce; the close bounces at least ``price_move`` off
+    the flush's lowest low (a bounce that stays below the flush's last close still counts); funding
+    turns supportive again: it reaches ``funding_up_8h`` from a lower minimum around the flush; the
+    next flush is a long flush (``deleveraging_flush``); and ``high / low − 1`` over ``[a, d]`` is at
+    most ``range_max``.
     """
     cfg = config or RegimeConfig()
     labels = panel if "regime" in panel.columns else classify(panel, cfg)
@@ -154,101 +294,12 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     rows: list[dict[str, object]] = []
     for s in _series(labels, series_slices(labels)):
         bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
-        n = rows_in(cfg.window_ms, bar)
-        fl = _flushes(s, cfg.flush_gap_ms)
-        chain, in_chain, last_ok = 0, 0, False
-        cycles: list[dict[str, object]] = []
-        for i in range(len(fl) - 1):
-            (a, b), (c, d) = fl[i], fl[i + 1]
-            if c <= b + 1:
-                last_ok = False
-                continue
-            st = _flush_stats(s, fl[i], c - 1, n)
-            mid = slice(b + 1, c)
-            peak_rel = int(np.nanargmax(s.oi[mid])) if not np.all(np.isnan(s.oi[mid])) else -1
-            oi_peak = float(s.oi[b + 1 + peak_rel]) if peak_rel >= 0 else float("nan")
-            lost = st["oi_pre"] - st["oi_post"]
-            share = (oi_peak - st["oi_post"]) / lost if lost > 0 else float("nan")
-            f_max = _nanmax(s.funding[mid])
-            bounce = _nanmax(s.close[mid]) / s.close[b] - 1.0
-            lo, hi = _nanmin(s.low[a : d + 1]), _nanmax(s.high[a : d + 1])
-            ok = (
-                share >= cfg.rebuild_min
-                and f_max >= cfg.funding_up_8h
-                and f_max > st["funding_min"]
-                and bounce >= cfg.price_move
-                and hi / lo - 1.0 <= cfg.range_max
-            )
-            if not ok:
-                last_ok = False
-                continue
-            if not last_ok:
-                chain += 1
-                in_chain = 0
-            in_chain += 1
-            last_ok = True
-            ev = (
-                f"flush {_day(s.ts[a])} → {_day(s.ts[b])}: OI {pct(st['oi_post'] / st['oi_pre'] - 1)}, "
-                f"long liq {usd(_opt(st['liq_long']))} / {interval_label(cfg.window_ms)}; rebuilt "
-                f"{share * 100:.0f}% of it by {_day(s.ts[b + 1 + peak_rel])} "
-                f"(OI {pct(oi_peak / st['oi_post'] - 1)}), "
-                f"bounce {pct(bounce)}, funding {pct(st['funding_min'], 3)} → {pct(f_max, 3)} per 8h; "
-                f"next flush {_day(s.ts[c])}; range {lo:,.6g}–{hi:,.6g} ({pct(hi / lo - 1)})"
-            )
-            cycles.append(
-                {
-                    "venue": s.venue,
-                    "canonical": s.canonical,
-                    "chain": chain,
-                    "cycle": in_chain,
-                    "flush_start_ms": int(s.ts[a]),
-                    "flush_end_ms": int(s.ts[b]),
-                    "flush_oi_chg": st["oi_post"] / st["oi_pre"] - 1.0,
-                    "flush_liq_long_usd": _opt(st["liq_long"]),
-                    "rebuild_peak_ms": int(s.ts[b + 1 + peak_rel]),
-                    "rebuilt_share": share,
-                    "rebuilt_oi_chg": oi_peak / st["oi_post"] - 1.0,
-                    "funding_min_8h": _opt(st["funding_min"]),
-                    "funding_max_8h": _opt(f_max),
-                    "bounce": bounce,
-                    "next_flush_start_ms": int(s.ts[c]),
-                    "next_flush_end_ms": int(s.ts[d]),
-                    "range_low": lo,
-                    "range_high": hi,
-                    "evidence": ev,
-                }
-            )
-        sizes: dict[int, int] = {}
-        for r in cycles:
-            sizes[int(r["chain"])] = max(sizes.get(int(r["chain"]), 0), int(r["cycle"]))  # type: ignore[call-overload]
-        for r in cycles:
-            r["cycles"] = sizes[int(r["chain"])]  # type: ignore[call-overload]
-            r["treadmill"] = sizes[int(r["chain"])] >= cfg.min_cycles  # type: ignore[call-overload]
-        rows.extend(cycles)
-    schema = {
-        "venue": pl.Utf8,
-        "canonical": pl.Utf8,
-        "chain": pl.Int64,
-        "cycle": pl.Int64,
-        "cycles": pl.Int64,
-        "treadmill": pl.Boolean,
-        "flush_start_ms": pl.Int64,
-        "flush_end_ms": pl.Int64,
-        "flush_oi_chg": pl.Float64,
-        "flush_liq_long_usd": pl.Float64,
-        "rebuild_peak_ms": pl.Int64,
-        "rebuilt_share": pl.Float64,
-        "rebuilt_oi_chg": pl.Float64,
-        "funding_min_8h": pl.Float64,
-        "funding_max_8h": pl.Float64,
-        "bounce": pl.Float64,
-        "next_flush_start_ms": pl.Int64,
-        "next_flush_end_ms": pl.Int64,
-        "range_low": pl.Float64,
-        "range_high": pl.Float64,
-        "evidence": pl.Utf8,
-    }
-    out = pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
+        rows.extend(_chained(s, rows_in(cfg.window_ms, bar), cfg))
+    out = (
+        pl.DataFrame([{k: r[k] for k in _SCHEMA} for r in rows], schema=_SCHEMA, orient="row")
+        if rows
+        else pl.DataFrame(schema=_SCHEMA)
+    )
     ms_cols = [c for c in out.columns if c.endswith("_ms")]
     return out.with_columns([pl.col(c).cast(TS) for c in ms_cols])
 
@@ -268,6 +319,19 @@ def _breaker(
     }
 
 
+def _anchor(s: _Series, fl: list[tuple[int, int]], cfg: RegimeConfig) -> tuple[int, int]:
+    """The flush the breaker is measured from: the largest (by its liquidation window) of the latest
+    episode — the flushes each less than ``episode_gap_ms`` after the one before, up to the last. A
+    week of smaller aftershocks after a large flush is the end of that flush, not a new start."""
+    first = len(fl) - 1
+    while first > 0 and s.ts[fl[first][0]] - s.ts[fl[first - 1][1]] <= cfg.episode_gap_ms:
+        first -= 1
+    episode = fl[first:]
+    peaks = [_nanmax(s.liq[a : b + 1]) for a, b in episode]
+    best = max(range(len(episode)), key=lambda i: -1.0 if np.isnan(peaks[i]) else peaks[i])
+    return episode[best]
+
+
 def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
     fl = _flushes(s, cfg.flush_gap_ms)
     name = "sustained_deleveraging"
@@ -275,9 +339,10 @@ def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
         return _breaker(
             s, name, None, None, cfg.oi_move, "no deleveraging flush in the panel: nothing to sustain"
         )
-    a, b = fl[-1]
+    anchor = _anchor(s, fl, cfg)
+    a, b = anchor
     last = s.ts.size - 1
-    st = _flush_stats(s, fl[-1], last, n)
+    st = _flush_stats(s, anchor, last, n)
     if b + n >= last:
         return _breaker(
             s,
@@ -285,7 +350,8 @@ def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
             None,
             None,
             cfg.oi_move,
-            f"last flush {_day(s.ts[a])} → {_day(s.ts[b])} is less than a window old: too soon to tell",
+            f"largest flush of the latest episode {_day(s.ts[a])} → {_day(s.ts[b])} is less than a "
+            "window old: too soon to tell",
         )
     oi_now, f_now = float(s.oi[last]), float(s.funding[last])
     oi_chg = oi_now / st["oi_pre"] - 1.0
@@ -296,7 +362,8 @@ def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
     liq_after = _nanmax(s.liq[b + n + 1 :])
     liq_ok = liq_after < cfg.calm_share * st["liq_peak"] if not np.isnan(liq_after) else False
     ev = (
-        f"since the flush of {_day(s.ts[a])}: OI {pct(oi_chg)} vs before it (needs ≤ {pct(-cfg.oi_move)}: "
+        f"since the largest flush of the episode, {_day(s.ts[a])}: OI {pct(oi_chg)} vs before it "
+        f"(needs ≤ {pct(-cfg.oi_move)}: "
         f"{'yes' if oi_ok else 'no'}), funding {pct(f_now, 3)} per 8h vs {pct(st['funding_pre'], 3)} at most "
         f"before ({'less extreme' if f_ok else 'not less extreme'}), largest liquidation window since "
         f"{usd(_opt(liq_after))} vs {usd(_opt(st['liq_peak']))} in the flush "
