@@ -71,6 +71,7 @@ STRATEGIES: dict[str, st.SearchStrategy[str]] = {
     "offset": _small_int,
     "zones": _small_int,
     "k": _small_int,
+    "every": st.one_of(st.sampled_from(["1h", "4h", "1d", "5m", "1w"]), _text),
     "record": st.one_of(st.sampled_from([*SERVED_RECORDS, "trades", "candles_x"]), _text),
 }
 

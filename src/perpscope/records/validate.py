@@ -216,6 +216,17 @@ RULES: dict[str, list[Rule]] = {
         _positive("max_leverage"),
         _share("mmr"),
     ],
+    # a day's net flow of all US spot ETFs has stayed within ±$2B (Farside, 2024–2026); ±$1T is a unit
+    # mix-up or an overflow, not a flow
+    "fund_flows": [_at_most("flow_usd", 1e12)],
+    "stablecoin_supply": [_non_negative("supply_usd")],
+    "futures_positioning": [
+        _non_negative(c)
+        for c in (
+            "oi_base",
+            *(f"{who}_{side}_base" for who in ("am", "dealer", "lev", "other") for side in ("long", "short")),
+        )
+    ],
 }
 
 
