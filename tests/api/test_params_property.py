@@ -112,72 +112,38 @@ def operations(client):  # type: ignore[no-untyped-def]
     return _operations(client)
 
 
+#: Routes that compute from the store: the random draws must reach each computation, not only validation.
+COMPUTING = ("metrics", "heatmap", "zones", "regimes", "cascade", "dashboard", "records")
+#: Draws per route. Each route's draws are its own fixed sequence, so adding a route to the app does not
+#: reshuffle what the others are asked (one sequence over every route did: a new route left /metrics
+#: without a single 200 in 400 draws).
+PER_ROUTE = 36
+
+
 def test_no_parameter_gives_a_server_error(client, operations) -> None:  # type: ignore[no-untyped-def]
     seen: Counter[tuple[str, int]] = Counter()
 
-    @given(req=_request(operations))
-    @settings(
-        max_examples=400,
-        deadline=None,
-        derandomize=True,
-        suppress_health_check=list(HealthCheck),
-        database=None,
-    )
-    def one(req: tuple[str, dict[str, str]]) -> None:
-        path, query = req
-        r = client.get(path, params=query)
-        seen[(path.split("/")[3], r.status_code)] += 1
-        assert r.status_code < 500, f"GET {path} {query!r} → {r.status_code}: {r.text[:300]}"
-        assert r.headers["content-type"].startswith("application/json"), (path, query)
-        if r.status_code >= 400:
-            assert r.json()["error"], (path, query)
+    for op in operations:
 
-    one()
+        @given(req=_request([op]))
+        @settings(
+            max_examples=PER_ROUTE,
+            deadline=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def one(req: tuple[str, dict[str, str]]) -> None:
+            path, query = req
+            r = client.get(path, params=query)
+            seen[(path.split("/")[3], r.status_code)] += 1
+            assert r.status_code < 500, f"GET {path} {query!r} → {r.status_code}: {r.text[:300]}"
+            assert r.headers["content-type"].startswith("application/json"), (path, query)
+            if r.status_code >= 400:
+                assert r.json()["error"], (path, query)
+
+        one()
     print(sorted(seen.items()))
     # the draws reach the computations, not only the validation: every view answered 200 at least once
     ok = {route for route, status in seen if status == 200}
-    assert {"metrics", "heatmap", "zones", "regimes", "cascade", "dashboard", "records"} <= ok, seen
-
-
-@pytest.mark.parametrize("cols", ["ts_ms", "close,close", "ts_ms,close,ts_ms", " close , close "])
-def test_metrics_cols_with_ts_ms_or_repeats(client, cols: str) -> None:  # type: ignore[no-untyped-def]
-    # the probe of issue 21: cols=ts_ms (or a column named twice) answered 500
-    params = {"symbol": "BTCUSDT", "from": "2025-10-06", "to": "2025-10-08", "cols": cols}
-    r = client.get("/api/v1/metrics", params=params)
-    assert r.status_code == 200, r.text
-    got = list(r.json()["columns"])
-    want = ["ts_ms", *dict.fromkeys(c.strip() for c in cols.split(",") if c.strip() != "ts_ms")]
-    assert got == want
-    assert len(r.json()["columns"]["ts_ms"]) == r.json()["rows"] > 0
-
-
-@pytest.mark.shared
-@pytest.mark.slow
-def test_no_server_error_over_the_shared_store_history(shared_store) -> None:  # type: ignore[no-untyped-def]
-    # the demo store spans months; the shared data spans 2019-2026 and several symbols, where a range can
-    # fall before a venue's first margin-bracket table (2021-03) or outside one record's coverage
-    from fastapi.testclient import TestClient
-
-    from perpscope.cli.serve_cmd import build_app
-
-    client = TestClient(build_app(shared_store, port=8000), base_url="http://127.0.0.1:8000")
-    views = ["/api/v1/dashboard", "/api/v1/heatmap", "/api/v1/cascade", "/api/v1/regimes", "/api/v1/metrics"]
-    day = 86_400_000
-    seen: Counter[int] = Counter()
-
-    @given(
-        path=st.sampled_from(views),
-        symbol=st.sampled_from(["BTC-USDT-PERP", "ETHUSDT", "SOL-USDT-PERP", "BTC-USDT-SPOT", "XRPUSDT"]),
-        start=st.integers(min_value=1_569_888_000_000, max_value=1_782_000_000_000),  # 2019-10 … 2026-06
-        days=st.sampled_from([1, 7, 30, 90]),
-    )
-    @settings(max_examples=40, deadline=None, derandomize=True, database=None)
-    def one(path: str, symbol: str, start: int, days: int) -> None:
-        params = {"symbol": symbol, "from": str(start), "to": str(start + days * day)}
-        r = client.get(path, params=params)
-        seen[r.status_code] += 1
-        assert r.status_code < 500, f"GET {path} {params} → {r.status_code}: {r.text[:300]}"
-
-    one()
-    print(sorted(seen.items()))
-    assert seen[200] >= 10, seen
+    assert set(COMPUTING) <= ok, seen
