@@ -221,3 +221,22 @@ def test_heatmap_and_cascade_run_on_the_mixed_store(
     a = _cli(shared_store, *casc, "--out", str(tmp_path / "c.html"))
     b = _cli(shared_store_reversed, *casc, "--out", str(tmp_path / "c.html"))
     assert a == b and "shock" in a
+
+
+def test_perp_spot_ratio_from_spot_klines_that_give_base_volume_only(
+    shared_store: Path, shared_data: Path
+) -> None:
+    """The spot klines of SOURCES.md §13 carry base volume only; the panel values them at the bar's close.
+
+    The data first: the 10 Oct 2025 20:00 UTC hour on Binance spot, its BTC volume × close, USD."""
+    spot = _raw(shared_data, "binance_spot_klines_denniskid/BTCUSDT_spot_1h_20210403_20260403.csv.gz")
+    hour = spot.filter(pl.col("timestamp") == "2025-10-10T20:00:00")
+    assert hour.height == 1 and float(hour["volume"][0]) > 0
+    spot_usd = float(hour["volume"][0]) * float(hour["close"][0])
+    t0 = parse_time_ms("2025-10-10T20:00")
+    p = market_panel(Lake(shared_store), "binance", "BTCUSDT", t0 - 6 * HOUR_MS, t0 + 6 * HOUR_MS, HOUR_MS)
+    row = p.panel.filter(pl.col("ts_ms").dt.epoch("ms") == t0)
+    assert row["spot_volume_usd"][0] == pytest.approx(spot_usd, rel=1e-9)
+    assert row["perp_spot_ratio"][0] == pytest.approx(row["volume_usd"][0] / spot_usd, rel=1e-9)
+    # a crash hour: perp volume several times spot's, as the flows reading of the day says (issue 19)
+    assert row["perp_spot_ratio"][0] > 2

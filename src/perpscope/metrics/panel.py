@@ -297,7 +297,11 @@ def _prices_and_flow(
     ids: _Ids,
     cfg: PanelConfig,
 ) -> pl.DataFrame:
-    buy, quote = pl.col("taker_buy_quote"), pl.col("volume_quote")
+    # Quote volumes where the source has them; a source that gives base volume only (the spot klines of
+    # SOURCES.md §13 carry no quote or taker columns) is valued at the bar's close, base × close, USD —
+    # off from the bar's VWAP by at most its high–low range, where no USD figure would drop the measure
+    buy = pl.coalesce(pl.col("taker_buy_quote"), pl.col("taker_buy_base") * pl.col("close"))
+    quote = pl.coalesce(pl.col("volume_quote"), pl.col("volume_base") * pl.col("close"))
     has_taker = False
     if perp_c is not None:
         cols: list[pl.Expr | str] = [
@@ -310,7 +314,7 @@ def _prices_and_flow(
             "trades",
             "complete",
         ]
-        if perp_c.get_column("taker_buy_quote").null_count() < perp_c.height:
+        if perp_c.select(buy.null_count()).item() < perp_c.height:
             cols += [buy.alias("taker_buy_usd"), (quote - buy).alias("taker_sell_usd")]
             has_taker = True
         panel = _add(panel, perp_c, cols)
@@ -327,7 +331,7 @@ def _prices_and_flow(
     spot_taker = False
     if spot_c is not None and spot_c.height:
         cols = [pl.col("close").alias("spot_close"), quote.alias("spot_volume_usd")]
-        if spot_c.get_column("taker_buy_quote").null_count() < spot_c.height:
+        if spot_c.select(buy.null_count()).item() < spot_c.height:
             cols += [buy.alias("_spot_buy"), (quote - buy).alias("_spot_sell")]
             spot_taker = True
         panel = _add(panel, ids.attach_spot(spot_c), cols)
