@@ -7,14 +7,16 @@ The data first (the Farside file's own US$m totals), then what the dataset holds
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
 from tests.conftest import shared_data_dir
 
-from perpscope.assemble.datasets import SHARED_DATASETS, WITHHELD
+from perpscope.assemble.datasets import SHARED_DATASETS, WITHHELD, lake_dataset
 from perpscope.core.time import parse_time_ms
 from perpscope.evaluate import builtin_studies, load_spec
+from perpscope.store import Lake
 
 pytestmark = pytest.mark.shared
 
@@ -80,3 +82,17 @@ def test_the_study_reads_columns_the_dataset_has(panel: pl.DataFrame) -> None:
     assert n["OI flush, ETF 5-day inflow"] + n["OI flush, ETF 5-day outflow"] == flush_with_etf > 0
     feats = {f for v in spec.variants for f in v.features}
     assert feats <= set(panel.columns)
+
+
+def test_the_users_store_gives_the_same_flow_columns(shared_store: Path) -> None:
+    # `perpscope evaluate --study flows_after_flush --on-store` reads the lake dataset with flows = true
+    ds = lake_dataset(
+        Lake(shared_store), {"venue": "binance", "symbol": "BTC-USDT-PERP", "every": "4h", "flows": "true"}
+    )
+    total = farside()
+    to_fri = sum(total[d] for d in ("2025-10-06", "2025-10-07", "2025-10-08", "2025-10-09", "2025-10-10"))
+    assert at(ds.panel, "2025-10-10T16:00")["etf_5d_usd"] == pytest.approx(to_fri * 1e6)
+    assert at(ds.panel, "2025-10-10T16:00")["perp_spot_ratio_1d"] is not None  # Binance spot 1h klines
+    assert not {"etf_flows", "stablecoin_supply", "cme_positioning"} & {
+        m for v in ds.missing.values() for m in v
+    }

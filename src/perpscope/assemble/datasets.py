@@ -196,7 +196,10 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
     ``venue`` is a venue scope (``binance``, ``binance,bybit,okx``, ``all``; default: each stored venue
     apart), ``symbol`` a perp (default: every perp with candles in the scope), ``every`` the bar length
     (default 1h). Each series is :func:`~perpscope.assemble.panel.market_panel` over the whole span of its
-    stored candles.
+    stored candles. ``flows = "true"`` adds the other side of the ledger per bar, as public by its end
+    (:func:`perpscope.regimes.flow.with_flow_inputs` of the store's flow records: ``etf_5d_usd``,
+    ``stablecoin_7d``, ``perp_spot_ratio_1d``, ``cme_lev_net_base``); the inputs the store lacks are
+    listed in ``missing`` as ``etf_flows``, ``stablecoin_supply``, ``cme_positioning``.
 
     Raises
     ------
@@ -224,8 +227,13 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
         except StoreInputError as e:
             failed.append(f"{scope} {sym}: {e}")
             continue
-        panels.append(mp.panel)
-        missing[f"{mp.view.scope.label}/{mp.view.canonical}"] = _missing_measures(mp)
+        key = f"{mp.view.scope.label}/{mp.view.canonical}"
+        missing[key] = _missing_measures(mp)
+        panel = mp.panel
+        if str(options.get("flows", "")).lower() == "true":
+            panel, lacking = _with_flows(lk, panel, scope, every)
+            missing[key] += lacking
+        panels.append(panel)
         notes += [f"your store, {mp.notes[0]}", *mp.notes[1:]]
     if not panels:
         what = f"venue={venue or 'any'} symbol={symbol or 'any'}"
@@ -237,6 +245,24 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
         )
     notes += [f"not read: {f}" for f in failed]
     return LakeDataset(pl.concat(panels, how="diagonal_relaxed"), notes, missing)
+
+
+def _with_flows(lk: Lake, panel: pl.DataFrame, scope: str, every: int) -> tuple[pl.DataFrame, list[str]]:
+    """``panel`` with the store's flow inputs per bar, and the flow measures the store lacks."""
+    from perpscope.assemble.flows import panel_flow_inputs
+    from perpscope.regimes.flow import with_flow_inputs
+
+    flows = panel_flow_inputs(lk, panel, scope)
+    lacking = [
+        m
+        for m, f in (
+            ("etf_flows", flows.etf),
+            ("stablecoin_supply", flows.stablecoins),
+            ("cme_positioning", flows.cme),
+        )
+        if f is None or f.height == 0
+    ]
+    return with_flow_inputs(panel, every, flows), lacking
 
 
 #: Panel column prefixes and the measure (:data:`perpscope.assemble.provenance.MEASURE_COLUMNS`) each

@@ -20,7 +20,7 @@ from perpscope.evaluate.spec import StudySpec, condition
 #: Shared dataset → the ``lake`` dataset options that ask the user's store for the same series.
 ON_STORE: dict[str, dict[str, str]] = {
     "btc_binance_4h": {"symbol": "BTC-USDT-PERP", "every": "4h"},
-    "btc_binance_4h_flows": {"symbol": "BTC-USDT-PERP", "every": "4h"},
+    "btc_binance_4h_flows": {"symbol": "BTC-USDT-PERP", "every": "4h", "flows": "true"},
     "btc_binance_1h": {"symbol": "BTC-USDT-PERP", "every": "1h"},
     "btc_binance_5m": {"symbol": "BTC-USDT-PERP", "every": "5m"},
 }
