@@ -478,6 +478,7 @@ def _spot_led(
     if row["engaged"] is None and fe.perp_spot_ratio is not None:
         # the panel has no spot volume: the check is read from the flows (perp/spot from candles, day
         # over day; the institutional side's fuel, ETF and stablecoin inflows, confirming)
+        ev = f"panel {ev}"  # "panel n/a: …": the panel could not tell, the flows decide
         prev, now = fe.perp_spot_ratio_day_before, fe.perp_spot_ratio
         row["value"] = now / prev - 1.0 if prev else None
         falling = fe.perp_spot_direction == "falling"
