@@ -35,6 +35,7 @@ from typing import Any
 import polars as pl
 
 from benchmarks.common import Result
+from perpscope.assemble.flows import panel_flow_inputs
 from perpscope.assemble.panel import market_panel
 from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
 from perpscope.regimes import circuit_breakers, classify, treadmill
@@ -294,7 +295,9 @@ def read_event(lake: Lake, ev: Event, every: str) -> Outcome:
     for e in ev.expect:
         breakers = None
         if e.kind == "breaker":
-            breakers = circuit_breakers(panel.filter(pl.col("ts_ms").dt.epoch("ms") < e.end_ms))
+            # as `perpscope regimes` reads them: with the flow inputs public at the last bar's end
+            cut = panel.filter(pl.col("ts_ms").dt.epoch("ms") < e.end_ms)
+            breakers = circuit_breakers(cut, flows=panel_flow_inputs(lake, cut))
         state, why = score_expectation(labels, e, cycles, breakers)
         out.hits.append((e, state, why))
     out.verdict = verdict([s for _, s, _ in out.hits])

@@ -196,7 +196,10 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
     ``venue`` is a venue scope (``binance``, ``binance,bybit,okx``, ``all``; default: each stored venue
     apart), ``symbol`` a perp (default: every perp with candles in the scope), ``every`` the bar length
     (default 1h). Each series is :func:`~perpscope.assemble.panel.market_panel` over the whole span of its
-    stored candles.
+    stored candles. ``flows = "true"`` adds the other side of the ledger per bar, as public by its end
+    (:func:`perpscope.regimes.flow.with_flow_inputs` of the store's flow records: ``etf_5d_usd``,
+    ``stablecoin_7d``, ``perp_spot_ratio_1d``, ``cme_lev_net_base``); the inputs the store lacks are
+    listed in ``missing`` as ``etf_flows``, ``stablecoin_supply``, ``cme_positioning``.
 
     Raises
     ------
@@ -224,8 +227,13 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
         except StoreInputError as e:
             failed.append(f"{scope} {sym}: {e}")
             continue
-        panels.append(mp.panel)
-        missing[f"{mp.view.scope.label}/{mp.view.canonical}"] = _missing_measures(mp)
+        key = f"{mp.view.scope.label}/{mp.view.canonical}"
+        missing[key] = _missing_measures(mp)
+        panel = mp.panel
+        if str(options.get("flows", "")).lower() == "true":
+            panel, lacking = _with_flows(lk, panel, scope, every)
+            missing[key] += lacking
+        panels.append(panel)
         notes += [f"your store, {mp.notes[0]}", *mp.notes[1:]]
     if not panels:
         what = f"venue={venue or 'any'} symbol={symbol or 'any'}"
@@ -237,6 +245,24 @@ def lake_dataset(lk: Lake, options: dict[str, Any]) -> LakeDataset:
         )
     notes += [f"not read: {f}" for f in failed]
     return LakeDataset(pl.concat(panels, how="diagonal_relaxed"), notes, missing)
+
+
+def _with_flows(lk: Lake, panel: pl.DataFrame, scope: str, every: int) -> tuple[pl.DataFrame, list[str]]:
+    """``panel`` with the store's flow inputs per bar, and the flow measures the store lacks."""
+    from perpscope.assemble.flows import panel_flow_inputs
+    from perpscope.regimes.flow import with_flow_inputs
+
+    flows = panel_flow_inputs(lk, panel, scope)
+    lacking = [
+        m
+        for m, f in (
+            ("etf_flows", flows.etf),
+            ("stablecoin_supply", flows.stablecoins),
+            ("cme_positioning", flows.cme),
+        )
+        if f is None or f.height == 0
+    ]
+    return with_flow_inputs(panel, every, flows), lacking
 
 
 #: Panel column prefixes and the measure (:data:`perpscope.assemble.provenance.MEASURE_COLUMNS`) each
@@ -253,6 +279,9 @@ FEATURE_INPUTS: tuple[tuple[str, str], ...] = (
     ("basis_spot", "spot"),
     ("ls_", "long_short_ratios"),
     ("ratio_z_", "long_short_ratios"),
+    ("etf_", "etf_flows"),
+    ("stablecoin_", "stablecoin_supply"),
+    ("cme_", "cme_positioning"),
 )
 
 
@@ -306,8 +335,50 @@ def why_no_trials(result: dict[str, Any], missing: dict[str, list[str]] | None =
     return out
 
 
+_FLOW_FILES = (
+    "farside_btc_etf_haturatu/btc_etf_flows_daily_usdm_20240111_20260821.csv.gz",
+    "defillama_stablecoins_ssalonisingghal/usdt_circulating_daily_20171129_20260710.csv.gz",
+    "defillama_stablecoins_ssalonisingghal/usdc_circulating_daily_20180911_20260710.csv.gz",
+    "cftc_tff_bitcoin_cotflow/cme_bitcoin_tff_fut_opt_combined_weekly_20180410_20260623.csv.gz",
+)
+
+
+def btc_binance_4h_flows(shared: Path, options: dict[str, Any]) -> tuple[pl.DataFrame, list[str]]:
+    """:func:`btc_binance_4h` with the other side of the ledger per bar, each value as public by the
+    bar's end (:func:`perpscope.regimes.flow.with_flow_inputs`): ``etf_5d_usd`` (US spot BTC ETF net
+    flow of the last 5 sessions, USD), ``stablecoin_7d`` (USDT + USDC supply change over 7 days,
+    fraction), ``cme_lev_net_base`` (CME leveraged funds net, BTC, from the Friday release) and
+    ``perp_spot_ratio_1d`` (null here: this dataset has no spot candles)."""
+    from perpscope.metrics.flows import cme_positioning, etf_flows, stablecoin_change
+    from perpscope.regimes.flow import FlowInputs, with_flow_inputs
+
+    panel, notes = btc_binance_4h(shared, options)
+    lake = _import(shared, list(_FLOW_FILES))
+    flows = _drop_withheld(read(lake, "fund_flows", venue="us_spot_etf", symbol="BTC-USD-SPOT"))
+    supply = pl.concat(
+        [
+            _drop_withheld(read(lake, "stablecoin_supply", venue=v, symbol=c))
+            for v, c in lake.partitions("stablecoin_supply")
+        ]
+    )
+    pos = _drop_withheld(read(lake, "futures_positioning", venue="cme", symbol="BTC-AGG-PERP"))
+    inputs = FlowInputs(etf=etf_flows(flows), stablecoins=stablecoin_change(supply), cme=cme_positioning(pos))
+    panel = with_flow_inputs(panel, 4 * HOUR_MS, inputs)
+    notes = [
+        *notes,
+        "ETF flows: farside US spot Bitcoin ETF daily totals (farside_btc_etf_haturatu), summed over "
+        "the last 5 US sessions, public at each session's close",
+        "stablecoin supply: DefiLlama USDT + USDC circulating (defillama_stablecoins_ssalonisingghal), 7-day "
+        "change, public the day after",
+        "CME positioning: CFTC TFF Bitcoin futures+options (cftc_tff_bitcoin_cotflow), leveraged funds net, "
+        "public at the Friday release",
+    ]
+    return panel, notes
+
+
 SHARED_DATASETS: dict[str, Callable[[Path, dict[str, Any]], tuple[pl.DataFrame, list[str]]]] = {
     "btc_binance_4h": btc_binance_4h,
+    "btc_binance_4h_flows": btc_binance_4h_flows,
     "btc_binance_1h": btc_binance_1h,
     "btc_binance_5m": btc_binance_5m,
 }

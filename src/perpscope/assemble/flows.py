@@ -24,6 +24,7 @@ from perpscope.metrics.frames import instant, ms
 from perpscope.metrics.volume import taker_flow
 from perpscope.records import is_canonical
 from perpscope.records.flows import ETF_VENUE, SUPPLY_VENUE
+from perpscope.regimes.flow import FlowInputs
 from perpscope.store import Lake
 from perpscope.store.reader import read
 
@@ -73,6 +74,8 @@ class FlowsView:
     price_label: str
     sources: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    #: the measures' frames (with ``known_ms``) as the regime engine reads them
+    inputs: FlowInputs = field(default_factory=FlowInputs)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready: ``rows`` (instants as int ms), ``evidence``, ``sources``, ``notes``."""
@@ -316,7 +319,33 @@ def flows_view(
     table = table.select(instant(pl.col("_t")).alias("ts_ms"), *COLUMNS)
     t_eval = min(end_ms, int(table["ts_ms"].dt.epoch("ms").max()) + every_ms) if table.height else end_ms  # type: ignore[arg-type]
     evidence = flow_evidence(t_eval, etf=etf, stablecoins=stable, perp_spot=ratio, cme=cme)
-    return FlowsView(coin, start_ms, end_ms, every_ms, table, evidence, price_label, sources, tuple(notes))
+    inputs = FlowInputs(etf=etf, stablecoins=stable, perp_spot=ratio, cme=cme)
+    return FlowsView(
+        coin, start_ms, end_ms, every_ms, table, evidence, price_label, sources, tuple(notes), inputs
+    )
+
+
+def flow_inputs(lk: Lake, symbol: str, start_ms: int, end_ms: int, *, venue: str = "binance") -> FlowInputs:
+    """The flow inputs of ``symbol``'s coin for the regime engine over ``[start_ms, end_ms)`` (ms UTC):
+    ETF flows, stablecoin supply change, the venue's perp/spot volume ratio and CME positioning, each
+    with its ``known_ms``, read with the warm-up :func:`flows_view` uses. A store without any flow
+    record gives empty inputs (which the engine names as missing), never an error."""
+    try:
+        return flows_view(lk, symbol, start_ms, end_ms, DAY_MS, venue=venue).inputs
+    except StoreInputError:
+        return FlowInputs()
+
+
+def panel_flow_inputs(lk: Lake, panel: pl.DataFrame, venue: str = "binance") -> FlowInputs:
+    """:func:`flow_inputs` over a metrics panel's span (first bar's open to the last bar's end) for the
+    coin of its first series; ``venue`` a scope such as ``all`` reads the Binance perp/spot ratio."""
+    if panel.height == 0:
+        return FlowInputs()
+    t = panel.get_column("ts_ms").dt.epoch("ms")
+    step = int(panel.get_column("interval_ms").max()) if "interval_ms" in panel.columns else H  # type: ignore[arg-type]
+    lo, hi = int(t.min()), int(t.max()) + step  # type: ignore[arg-type]
+    one = venue if venue in {v for v, _ in lk.partitions("candles")} else "binance"
+    return flow_inputs(lk, str(panel.get_column("canonical")[0]), lo, hi, venue=one)
 
 
 def _asof(

@@ -20,6 +20,7 @@ from perpscope.evaluate.spec import StudySpec, condition
 #: Shared dataset → the ``lake`` dataset options that ask the user's store for the same series.
 ON_STORE: dict[str, dict[str, str]] = {
     "btc_binance_4h": {"symbol": "BTC-USDT-PERP", "every": "4h"},
+    "btc_binance_4h_flows": {"symbol": "BTC-USDT-PERP", "every": "4h", "flows": "true"},
     "btc_binance_1h": {"symbol": "BTC-USDT-PERP", "every": "1h"},
     "btc_binance_5m": {"symbol": "BTC-USDT-PERP", "every": "5m"},
 }
@@ -33,6 +34,9 @@ RECORDS_OF: dict[str, str] = {
     "taker_flow": "candles with taker buy volume, or taker_volume",
     "spot": "spot candles of the same pair",
     "long_short_ratios": "long_short_ratios",
+    "etf_flows": "fund_flows (US spot ETF daily flows)",
+    "stablecoin_supply": "stablecoin_supply",
+    "cme_positioning": "futures_positioning (CFTC TFF)",
 }
 
 #: What the regime labels (``label_column = "regime"``) are classified from (docs/regimes.md).

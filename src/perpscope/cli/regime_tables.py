@@ -11,6 +11,7 @@ from rich.text import Text
 
 from perpscope.core.time import ms_to_iso
 from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
+from perpscope.regimes.flow import FlowInputs
 
 
 def _t(x: object) -> str:
@@ -18,11 +19,16 @@ def _t(x: object) -> str:
 
 
 def regime_tables(
-    panel: pl.DataFrame, labels: pl.DataFrame | None = None, last: int = 15
+    panel: pl.DataFrame,
+    labels: pl.DataFrame | None = None,
+    last: int = 15,
+    *,
+    flows: FlowInputs | None = None,
 ) -> list[RenderableType]:
-    """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables."""
+    """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables
+    (``flows``: the spot and institutional side the flow rows and the spot-led breaker read)."""
     labels = labels if labels is not None else classify(panel)
-    r = reading(panel)
+    r = reading(panel, flows=flows)
     now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
     now.add_column("", style="bold", no_wrap=True)
     now.add_column("")
@@ -38,6 +44,8 @@ def regime_tables(
         if row["structural_imbalance"]:
             flow += " — structural imbalance: derivatives signals less reliable"
         now.add_row("flow", flow)
+        if "flow_evidence" in row:
+            now.add_row("flows", escape(row["flow_evidence"]))
         now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
         now.add_row("breakers", row["breakers_engaged"] or "none engaged")
     ep = episodes(labels).filter(pl.col("regime") != "neutral").tail(last)
@@ -80,7 +88,7 @@ def regime_tables(
                 style="dim",
             )
         )
-    cb = circuit_breakers(panel)
+    cb = circuit_breakers(panel, labels=labels, flows=flows)
     bt = Table(title="Circuit breakers of the treadmill", header_style="bold")
     for c in ("check", "engaged", "evidence"):
         bt.add_column(c, no_wrap=c != "evidence")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from perpscope.assemble.flows import panel_flow_inputs
 from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, fail, reading_lake
 from perpscope.cli.loading import load_panel
@@ -54,21 +55,24 @@ def regimes(
         raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if what not in WHAT:
         raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
-    mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
+    lk = reading_lake(ctx)
+    mp = load_panel(lk, venue, symbol, start, end, every)
     panel = mp.priced  # a bar without a price has no regime (not "neutral")
     labels = classify(panel)
+    # the spot and institutional side (ETF flows, stablecoins, perp/spot volume, CME), as public per bar
+    flows = panel_flow_inputs(lk, panel, venue)
     if fmt != "table":
         table = {
             "bars": lambda: labels,
             "episodes": lambda: episodes(labels),
             "treadmill": lambda: treadmill(labels),
-            "breakers": lambda: circuit_breakers(panel),
-            "reading": lambda: reading(panel),
+            "breakers": lambda: circuit_breakers(panel, flows=flows),
+            "reading": lambda: reading(panel, flows=flows),
         }[what]()
         if fmt != "json":
             print_provenance(mp, to_stderr=True)
         write_frame(table, fmt, out, mp.provenance_json())
         return
-    for t in regime_tables(panel, labels):
+    for t in regime_tables(panel, labels, flows=flows):
         console().print(t)
     print_provenance(mp)

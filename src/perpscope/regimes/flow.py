@@ -5,9 +5,13 @@ Definitions and defaults: ``docs/regimes.md`` (*Flow hierarchy*).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import polars as pl
 
+from perpscope.metrics.flow_evidence import MAX_AGE_MS, FlowEvidence, flow_evidence
+from perpscope.metrics.flows import ETF_WINDOW_SESSIONS
 from perpscope.metrics.frames import KEYS
 from perpscope.metrics.grid_windows import as_float, grid_corr, grid_sum, series_starts, to_series
 from perpscope.regimes.config import RegimeConfig
@@ -51,7 +55,9 @@ def _with_rolling_corr(
     return t.with_columns(to_series(name, corr))
 
 
-def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
+def flow_hierarchy(
+    panel: pl.DataFrame, config: RegimeConfig | None = None, *, flows: FlowInputs | None = None
+) -> pl.DataFrame:
     """Derivatives-led vs spot-led price discovery and the structural-imbalance warning, per bar.
 
     Parameters
@@ -71,7 +77,10 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
         to be read as the market's), ``perp_flow_corr`` and ``spot_flow_corr`` (correlation of the bar's
         log return with the perp and the spot taker imbalance), ``leader`` (``"derivatives"`` when the
         perp correlation exceeds the spot one by ``lead_margin``, ``"spot"`` for the mirror, ``"mixed"``
-        otherwise; null without both flows).
+        otherwise; null without both flows). With ``flows``: ``etf_5d_usd`` (US spot ETF net flow of the
+        last 5 sessions, USD), ``stablecoin_7d`` (stablecoin supply change over 7 days, fraction),
+        ``perp_spot_ratio_1d`` (perp / spot volume of the last 24 h from 1h candles, same venue) and
+        ``cme_lev_net_base`` (CME leveraged funds net, BTC), each as public at the bar's end.
 
     Notes
     -----
@@ -128,4 +137,83 @@ def flow_hierarchy(panel: pl.DataFrame, config: RegimeConfig | None = None) -> p
         .otherwise(pl.lit("mixed"))
         .alias("leader"),
     )
-    return t.select(*KEYS, "ts_ms", *FLOW_COLUMNS)
+    out = t.select(*KEYS, "ts_ms", *FLOW_COLUMNS)
+    return with_flow_inputs(out, step, flows) if flows is not None else out
+
+
+@dataclass(frozen=True)
+class FlowInputs:
+    """The spot and institutional side of the ledger, as the regime engine reads it.
+
+    Each frame is optional and keeps its ``known_ms`` (the instant it became public): ETF flows
+    (:func:`perpscope.metrics.flows.etf_flows`), stablecoin supply change
+    (:func:`~perpscope.metrics.flows.stablecoin_change`), the perp/spot volume ratio from candles
+    (:func:`perpscope.metrics.flow_evidence.perp_spot_daily`) and CME positioning
+    (:func:`~perpscope.metrics.flows.cme_positioning`). An absent frame is a missing input, named as such
+    in the evidence — never read as a neutral flow.
+    """
+
+    etf: pl.DataFrame | None = None
+    stablecoins: pl.DataFrame | None = None
+    perp_spot: pl.DataFrame | None = None
+    cme: pl.DataFrame | None = None
+
+    def at(self, t_ms: int) -> FlowEvidence:
+        """The evidence public at ``t_ms`` (int ms UTC), by
+        :func:`~perpscope.metrics.flow_evidence.flow_evidence`."""
+        return flow_evidence(
+            t_ms, etf=self.etf, stablecoins=self.stablecoins, perp_spot=self.perp_spot, cme=self.cme
+        )
+
+
+#: Per-bar flow columns :func:`flow_hierarchy` adds when given :class:`FlowInputs` (each the last value
+#: public by the bar's end and not older than its ``MAX_AGE_MS``; null otherwise).
+FLOW_INPUT_COLUMNS: tuple[str, ...] = (
+    "etf_5d_usd",
+    "stablecoin_7d",
+    "perp_spot_ratio_1d",
+    "cme_lev_net_base",
+)
+
+_INPUT_SOURCES: tuple[tuple[str, str, str, str], ...] = (
+    ("etf", "etf", f"flow_{ETF_WINDOW_SESSIONS}d_usd", "etf_5d_usd"),
+    ("stablecoins", "stablecoins", "change_7d", "stablecoin_7d"),
+    ("perp_spot", "perp_spot", "perp_spot_ratio", "perp_spot_ratio_1d"),
+    ("cme", "cme", "lev_net_base", "cme_lev_net_base"),
+)
+
+
+def _stablecoin_total(frame: pl.DataFrame) -> pl.DataFrame:
+    """All coins' rows (``ALL``) when the frame has them, else the frame (one coin)."""
+    if "symbol" in frame.columns and (frame["symbol"] == "ALL").any():
+        return frame.filter(pl.col("symbol") == "ALL")
+    return frame
+
+
+def with_flow_inputs(t: pl.DataFrame, step_ms: int, flows: FlowInputs) -> pl.DataFrame:
+    """``t`` (``ts_ms`` = bar open) with :data:`FLOW_INPUT_COLUMNS`: each input's last value public by the
+    bar's end (``known_ms <= ts + step``), null when none or older than its maximum age
+    (:data:`perpscope.metrics.flow_evidence.MAX_AGE_MS`)."""
+    end = (pl.col("ts_ms").dt.epoch("ms") + step_ms).alias("_end")
+    out = t.with_columns(end).with_row_index("_row")
+    for attr, age_key, src, name in _INPUT_SOURCES:
+        frame = getattr(flows, attr)
+        if frame is None or frame.height == 0 or src not in frame.columns:
+            out = out.with_columns(pl.lit(None, pl.Float64).alias(name))
+            continue
+        if attr == "stablecoins":
+            frame = _stablecoin_total(frame)
+        r = (
+            frame.filter(pl.col(src).is_not_null())
+            .select(pl.col("known_ms").dt.epoch("ms").alias("_k"), pl.col(src).cast(pl.Float64).alias(name))
+            .sort("_k")
+        )
+        out = (
+            out.sort("_end")
+            .join_asof(r, left_on="_end", right_on="_k", strategy="backward", check_sortedness=False)
+            .with_columns(
+                pl.when(pl.col("_end") - pl.col("_k") <= MAX_AGE_MS[age_key]).then(pl.col(name)).alias(name)
+            )
+            .drop("_k")
+        )
+    return out.sort("_row").drop("_row", "_end")

@@ -9,12 +9,14 @@ import polars as pl
 from perpscope.metrics.frames import KEYS
 from perpscope.regimes.classify import classify, episodes
 from perpscope.regimes.config import RegimeConfig
-from perpscope.regimes.flow import flow_hierarchy
+from perpscope.regimes.flow import FlowInputs, flow_hierarchy
 from perpscope.regimes.grid import prepare
 from perpscope.regimes.treadmill import circuit_breakers, treadmill
 
 
-def reading(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataFrame:
+def reading(
+    panel: pl.DataFrame, config: RegimeConfig | None = None, *, flows: FlowInputs | None = None
+) -> pl.DataFrame:
     """The latest bar of each series, read.
 
     Parameters
@@ -23,6 +25,9 @@ def reading(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataF
         A metrics panel (:func:`perpscope.metrics.build_panel`).
     config : RegimeConfig, optional
         Thresholds (defaults documented on :class:`RegimeConfig`).
+    flows : FlowInputs, optional
+        The spot and institutional side; when given, the flow hierarchy and the spot-led breaker read it
+        and ``flow_evidence`` says what it showed at the last bar's end (and which inputs were missing).
 
     Returns
     -------
@@ -32,15 +37,17 @@ def reading(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataF
         current episode), ``leader, spot_perp_ratio_w, structural_imbalance`` (flow hierarchy),
         ``treadmill_cycles`` (cycles in the latest treadmill chain, 0 if none) and
         ``treadmill_evidence``, ``breakers_engaged`` (names of the engaged circuit breakers, comma
-        separated, empty if none) and ``breakers_evidence`` (every check's evidence, one per line).
+        separated, empty if none) and ``breakers_evidence`` (every check's evidence, one per line);
+        with ``flows``, ``flow_evidence`` (:meth:`FlowEvidence.text
+        <perpscope.metrics.flow_evidence.FlowEvidence.text>` public at the last bar's end).
     """
     cfg = config or RegimeConfig()
-    df, _ = prepare(panel, "reading")
+    df, step = prepare(panel, "reading")
     labels = classify(df, cfg)
     last = labels.group_by(list(KEYS), maintain_order=True).last()
     ep = episodes(labels).group_by(list(KEYS), maintain_order=True).last()
     out = last.join(ep.select(*KEYS, pl.col("start_ms").alias("since_ms"), "bars"), on=list(KEYS), how="left")
-    flow = flow_hierarchy(df, cfg).group_by(list(KEYS), maintain_order=True).last()
+    flow = flow_hierarchy(df, cfg, flows=flows).group_by(list(KEYS), maintain_order=True).last()
     out = out.join(
         flow.select(*KEYS, "leader", "spot_perp_ratio_w", "structural_imbalance"), on=list(KEYS), how="left"
     )
@@ -62,7 +69,7 @@ def reading(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataF
             pl.lit(None, pl.Utf8).alias("treadmill_evidence"),
         )
     br = (
-        circuit_breakers(df, cfg)
+        circuit_breakers(df, cfg, labels=labels, flows=flows)
         .group_by(list(KEYS), maintain_order=True)
         .agg(
             pl.col("check")
@@ -75,5 +82,10 @@ def reading(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.DataF
         )
     )
     out = out.join(br, on=list(KEYS), how="left").with_columns(pl.col("treadmill_cycles").fill_null(0))
+    if flows is not None:
+        bar = step or cfg.window_ms
+        ends = out.get_column("ts_ms").dt.epoch("ms").to_list()
+        text = [flows.at(int(t) + bar).text() for t in ends]
+        out = out.with_columns(pl.Series("flow_evidence", text, dtype=pl.Utf8))
     flags = [c for c in out.columns if c.startswith("is_")]
     return out.drop(flags)

@@ -18,7 +18,7 @@ from perpscope.metrics.frames import KEYS, TS
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.evidence_text import pct, usd
-from perpscope.regimes.flow import spot_volume
+from perpscope.regimes.flow import FlowInputs, spot_volume
 from perpscope.regimes.grid import prepare, rows_in, series_slices
 
 _F = np.ndarray  # float64 arrays of one series
@@ -373,7 +373,11 @@ def _sustained(s: _Series, cfg: RegimeConfig, n: int) -> dict[str, object]:
 
 
 def circuit_breakers(
-    panel: pl.DataFrame, config: RegimeConfig | None = None, *, labels: pl.DataFrame | None = None
+    panel: pl.DataFrame,
+    config: RegimeConfig | None = None,
+    *,
+    labels: pl.DataFrame | None = None,
+    flows: FlowInputs | None = None,
 ) -> pl.DataFrame:
     """The checks that end a liquidation treadmill, at each series' last bar, with their evidence.
 
@@ -387,6 +391,11 @@ def circuit_breakers(
     labels : polars.DataFrame, optional
         ``classify(panel, config)`` (evidence or not) when the caller already has it: skips classifying
         the panel again. Must hold the panel's bars.
+    flows : FlowInputs, optional
+        The spot and institutional side (ETF flows, stablecoin supply, perp/spot volume from candles, CME
+        positioning). When given, ``spot_led_flow``'s evidence adds what each said as public at the last
+        bar's end and names the inputs missing or stale; where the panel has no spot volume, the check is
+        read from them instead (see ``spot_led_flow`` below).
 
     Returns
     -------
@@ -399,7 +408,10 @@ def circuit_breakers(
           liquidation window after it is below ``calm_share`` of the flush's (``value`` = OI change);
         - ``spot_led_flow``: the perp/spot volume ratio of the last ``flow_window`` fell at least
           ``ratio_fall`` against the window before, and spot takers were net buyers over it (``value``
-          = the ratio's change);
+          = the ratio's change). Without spot volume in the panel and with ``flows``: engaged when the
+          24 h perp/spot ratio from candles is falling against the day before, the ETF 5-session flow is
+          positive and stablecoin supply grew over 7 days (``value`` = the ratio's change); null, naming
+          the missing inputs, when any of the three is missing;
         - ``volatility_regime``: realized volatility (std of bar log returns) of the last
           ``flow_window`` over that of the ``vol_window`` before it is ``≥ vol_change`` or
           ``≤ 1 / vol_change`` (``value`` = the ratio).
@@ -438,7 +450,7 @@ def circuit_breakers(
         n = rows_in(cfg.window_ms, bar)
         m = rows_in(cfg.flow_window_ms, bar)
         rows.append(_sustained(s, cfg, n))
-        rows.append(_spot_led(s, part, cfg, m))
+        rows.append(_spot_led(s, part, cfg, m, flows, bar))
         rows.append(_vol_regime(s, cfg, m, rows_in(cfg.vol_window_ms, bar)))
     schema = {
         "venue": pl.Utf8,
@@ -454,7 +466,38 @@ def circuit_breakers(
     return out.with_columns(pl.col("as_of_ms").cast(TS))
 
 
-def _spot_led(s: _Series, part: pl.DataFrame, cfg: RegimeConfig, m: int) -> dict[str, object]:
+def _spot_led(
+    s: _Series, part: pl.DataFrame, cfg: RegimeConfig, m: int, flows: FlowInputs | None, bar: int
+) -> dict[str, object]:
+    row = _spot_led_panel(s, part, cfg, m)
+    if flows is None:
+        return row
+    # the last bar's end: every flow input as it was public then (flow_evidence reads known_ms <= t)
+    fe = flows.at(int(s.ts[-1]) + bar)
+    ev = f"{row['evidence']}; flows public at {_day(fe.t_ms)}: {fe.text()}"
+    if row["engaged"] is None and fe.perp_spot_ratio is not None:
+        # the panel has no spot volume: the check is read from the flows (perp/spot from candles, day
+        # over day; the institutional side's fuel, ETF and stablecoin inflows, confirming)
+        ev = f"panel {ev}"  # "panel n/a: …": the panel could not tell, the flows decide
+        prev, now = fe.perp_spot_ratio_day_before, fe.perp_spot_ratio
+        row["value"] = now / prev - 1.0 if prev else None
+        falling = fe.perp_spot_direction == "falling"
+        etf_in = fe.etf_5d_usd is not None and fe.etf_5d_usd > 0
+        stable_in = fe.stablecoin_7d is not None and fe.stablecoin_7d > 0
+        known = (
+            fe.perp_spot_direction is not None and fe.etf_5d_usd is not None and fe.stablecoin_7d is not None
+        )
+        ev += (
+            f" — read from the flows: perp/spot {'falling' if falling else 'not falling'}, ETF "
+            f"{'inflow' if etf_in else 'no inflow' if fe.etf_5d_usd is not None else 'n/a'}, stablecoin "
+            f"supply {'growing' if stable_in else 'not growing' if fe.stablecoin_7d is not None else 'n/a'}"
+        )
+        row["engaged"] = bool(falling and etf_in and stable_in) if known else None
+    row["evidence"] = ev
+    return row
+
+
+def _spot_led_panel(s: _Series, part: pl.DataFrame, cfg: RegimeConfig, m: int) -> dict[str, object]:
     name = "spot_led_flow"
     pv = part.get_column("pv").fill_null(float("nan")).to_numpy()
     sv = part.get_column("sv").fill_null(float("nan")).to_numpy()
