@@ -25,7 +25,7 @@ FILES = (
 #: What the cluster tests keep of it: three coins (BNB has no liquidations or OI: its calibration and
 #: study fail the same way everywhere), Binance, the months the calibration windows and panels read.
 COINS = ("BTC", "ETH", "BNB")
-MONTHS = ("2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09", "2025-10", "2025-11")
+MONTHS = ("2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09")
 
 
 @pytest.fixture(scope="session")

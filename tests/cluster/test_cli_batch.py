@@ -54,7 +54,7 @@ def test_metrics_batch_writes_the_perps_chosen(store: Path) -> None:
 
 def test_calibrate_batch_equals_the_single_command(store: Path) -> None:
     """``heatmap calibrate --symbols`` stores, per perp, the scores the single command prints."""
-    win = ["--fit-from", "2025-05-16", "--fit-to", "2025-09-01", "--test-to", "2025-11-14"]
+    win = ["--fit-from", "2025-05-20", "--fit-to", "2025-07-15", "--test-to", "2025-08-31"]
     r = _run(store, "heatmap", "calibrate", "--symbols", "ETH*,BNB*", *win)
     assert r.exit_code == 0, r.output
     assert "ETH-USDT-PERP" in r.stdout and "written" in r.stdout

@@ -25,9 +25,9 @@ from perpscope.store import Lake, open_lake
 #: The panels' range, and the calibration's windows (fit, then test once), inside the copied months.
 START, END = parse_time_ms("2025-06-01"), parse_time_ms("2025-09-01")
 FIT_FROM, FIT_TO, TEST_TO = (
-    parse_time_ms("2025-05-16"),
-    parse_time_ms("2025-09-01"),
-    parse_time_ms("2025-11-14"),
+    parse_time_ms("2025-05-20"),
+    parse_time_ms("2025-07-15"),
+    parse_time_ms("2025-08-31"),
 )
 STUDY = "derivatives_signals"
 
