@@ -11,6 +11,12 @@ import polars as pl
 import pytest
 from tests.s3_server import s3_endpoint, s3_lake_url  # noqa: F401  (fixtures)
 
+from perpscope.cli.evaluate_cmd import study_rows
+from perpscope.cluster.runner import run_tasks
+from perpscope.cluster.symbols import select_symbols
+from perpscope.cluster.tasks import DATASETS, Task
+from perpscope.core.time import HOUR_MS, parse_time_ms
+from perpscope.evaluate import builtin_studies, load_spec
 from perpscope.ingest.importer import import_paths
 from perpscope.records import RECORDS
 from perpscope.store import Lake
@@ -70,3 +76,48 @@ def copy_subset(src: Lake, dst: Lake) -> Lake:
                     RECORDS[name], pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed")
                 )
     return dst
+
+
+#: The panels' range, and the calibration's windows (fit, then test once), inside the copied months.
+START, END = parse_time_ms("2025-06-01"), parse_time_ms("2025-09-01")
+FIT_FROM, FIT_TO, TEST_TO = (
+    parse_time_ms("2025-05-20"),
+    parse_time_ms("2025-07-15"),
+    parse_time_ms("2025-08-31"),
+)
+STUDY = "derivatives_signals"
+
+
+def batch_tasks(location: str, lake: Lake, jobs: tuple[str, ...] = tuple(DATASETS)) -> list[Task]:
+    """Every job of ``jobs`` on every perp of the lake, as the CLI builds them."""
+    out = []
+    for job in jobs:
+        for v, c in select_symbols(lake, "all"):
+            if job == "calibrate":
+                opts: tuple[tuple[str, Any], ...] = (("fit_to_ms", FIT_TO), ("model", "oi-change"))
+                out.append(Task(job, location, v, c, None, FIT_FROM, TEST_TO, opts))
+            elif job == "evaluate":
+                spec = load_spec(builtin_studies()[STUDY])
+                out.append(Task(job, location, v, c, None, options=(("spec", spec),), compute=study_rows))
+            else:
+                out.append(Task(job, location, v, c, 4 * HOUR_MS, START, END))
+    return out
+
+
+def derived(lake: Lake, datasets: Any = DATASETS.values()) -> dict[str, pl.DataFrame]:
+    out = {}
+    for d in datasets:
+        frame = lake.read_derived(d)
+        out[d] = frame.sort(
+            [c for c in ("venue", "canonical", "ts_ms", "window", "score") if c in frame.columns]
+        )
+    return out
+
+
+@pytest.fixture(scope="session")
+def local_reference(imported_store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Any]:
+    """The cluster tests' data in a local folder, every job run in this process on it, and their
+    results (the derived datasets); once per session, the CLI tests compare with it too."""
+    lake = copy_subset(Lake(imported_store), Lake(tmp_path_factory.mktemp("local") / "data"))
+    results = run_tasks(batch_tasks(str(lake.root), lake))
+    return lake, (results, derived(lake))

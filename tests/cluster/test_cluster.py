@@ -12,59 +12,12 @@ from typing import Any
 
 import polars as pl
 import pytest
-from tests.cluster.conftest import copy_subset
+from tests.cluster.conftest import STUDY, batch_tasks, copy_subset, derived
 
-from perpscope.cli.evaluate_cmd import study_rows
 from perpscope.cluster.runner import parse_cluster, run_tasks
 from perpscope.cluster.symbols import select_symbols
-from perpscope.cluster.tasks import DATASETS, Task
-from perpscope.core.time import HOUR_MS, parse_time_ms
-from perpscope.evaluate import builtin_studies, load_spec
+from perpscope.cluster.tasks import DATASETS
 from perpscope.store import Lake, open_lake
-
-#: The panels' range, and the calibration's windows (fit, then test once), inside the copied months.
-START, END = parse_time_ms("2025-06-01"), parse_time_ms("2025-09-01")
-FIT_FROM, FIT_TO, TEST_TO = (
-    parse_time_ms("2025-05-20"),
-    parse_time_ms("2025-07-15"),
-    parse_time_ms("2025-08-31"),
-)
-STUDY = "derivatives_signals"
-
-
-def _tasks(location: str, lake: Lake, jobs: tuple[str, ...] = tuple(DATASETS)) -> list[Task]:
-    """Every job of ``jobs`` on every perp of the lake, as the CLI builds them."""
-    out = []
-    for job in jobs:
-        for v, c in select_symbols(lake, "all"):
-            if job == "calibrate":
-                opts: tuple[tuple[str, Any], ...] = (("fit_to_ms", FIT_TO), ("model", "oi-change"))
-                out.append(Task(job, location, v, c, None, FIT_FROM, TEST_TO, opts))
-            elif job == "evaluate":
-                spec = load_spec(builtin_studies()[STUDY])
-                out.append(Task(job, location, v, c, None, options=(("spec", spec),), compute=study_rows))
-            else:
-                out.append(Task(job, location, v, c, 4 * HOUR_MS, START, END))
-    return out
-
-
-def _derived(lake: Lake, datasets: Any = DATASETS.values()) -> dict[str, pl.DataFrame]:
-    out = {}
-    for d in datasets:
-        frame = lake.read_derived(d)
-        out[d] = frame.sort(
-            [c for c in ("venue", "canonical", "ts_ms", "window", "score") if c in frame.columns]
-        )
-    return out
-
-
-@pytest.fixture(scope="module")
-def local_reference(imported_store: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Lake, Any]:
-    """The cluster tests' data in a local folder, every job run in this process on it, and their
-    results (the derived datasets)."""
-    lake = copy_subset(Lake(imported_store), Lake(tmp_path_factory.mktemp("local") / "data"))
-    results = run_tasks(_tasks(str(lake.root), lake))
-    return lake, (results, _derived(lake))
 
 
 @pytest.fixture(scope="module")
@@ -83,10 +36,10 @@ def s3_lake(s3_endpoint: str, imported_store: Path) -> Lake:
 def test_the_data_gives_every_job_something_to_do_and_bnb_nothing_to_score(local_reference: Any) -> None:
     """A fact of the data: BTC and ETH have liquidations and OI in these months, BNB only candles — so
     every job writes for BTC and ETH, and calibration and study say why BNB has none."""
-    results, derived = local_reference[1]
+    results, datasets = local_reference[1]
     by = {
         (r.canonical, job): r
-        for r, job in zip(results, [t.job for t in _tasks("x", local_reference[0])], strict=True)
+        for r, job in zip(results, [t.job for t in batch_tasks("x", local_reference[0])], strict=True)
     }
     for job in DATASETS:
         for coin in ("BTC", "ETH"):
@@ -94,13 +47,13 @@ def test_the_data_gives_every_job_something_to_do_and_bnb_nothing_to_score(local
     assert by[("BNB-USDT-PERP", "metrics")].error is None
     assert "liquidations" in str(by[("BNB-USDT-PERP", "calibrate")].error)
     assert "cannot run" in str(by[("BNB-USDT-PERP", "evaluate")].error)
-    cal = derived["calibration"]
+    cal = datasets["calibration"]
     assert set(cal.get_column("window")) == {"fit", "test"}
     assert cal.select(pl.col("canonical").unique().sort()).to_series().to_list() == [
         "BTC-USDT-PERP",
         "ETH-USDT-PERP",
     ]
-    studies = derived["studies"]
+    studies = datasets["studies"]
     assert studies.height == 2 and set(studies.get_column("study")) == {STUDY}
 
 
@@ -128,7 +81,7 @@ def test_cluster_over_s3_equals_one_process_on_a_folder(
 ) -> None:
     """metrics, regimes, heatmap calibrations and studies: on the cluster over S3 exactly what one process
     writes on a folder; a task run again (a retry) replaces its partition, never appends to it."""
-    tasks = _tasks(_url(s3_lake), s3_lake)
+    tasks = batch_tasks(_url(s3_lake), s3_lake)
     done: list[str] = []
     results = run_tasks(tasks, client=dask_client, on_done=lambda r: done.append(r.canonical))
     assert len(done) == len(tasks) == 4 * 3
@@ -136,13 +89,13 @@ def test_cluster_over_s3_equals_one_process_on_a_folder(
     assert [(r.canonical, r.rows, r.error is None) for r in results] == [
         (r.canonical, r.rows, r.error is None) for r in want_results
     ]
-    got = _derived(s3_lake)
+    got = derived(s3_lake)
     for name in DATASETS.values():
         assert got[name].height > 0
         assert got[name].equals(want[name]), name
     again = run_tasks(tasks[:1], client=dask_client)
     assert again[0].rows == results[0].rows
-    assert _derived(s3_lake, ["panel"])["panel"].equals(want["panel"])
+    assert derived(s3_lake, ["panel"])["panel"].equals(want["panel"])
 
 
 def test_a_worker_killed_mid_job_changes_nothing(
@@ -150,7 +103,9 @@ def test_a_worker_killed_mid_job_changes_nothing(
 ) -> None:
     """SIGKILL one worker process while the tasks run: its nanny restarts it, the scheduler reruns its
     tasks, and the datasets equal the single-process run."""
-    tasks = _tasks(_url(s3_lake), s3_lake, ("metrics", "regimes"))  # the quick ones: the test is the kill
+    tasks = batch_tasks(
+        _url(s3_lake), s3_lake, ("metrics", "regimes")
+    )  # the quick ones: the test is the kill
     for name in ("panel", "regimes"):  # what an earlier test wrote must not stand in for this run's rows
         fs, root = s3_lake.fs, s3_lake.root  # type: ignore[attr-defined]
         if fs.exists(f"{root}/{name}"):
@@ -167,7 +122,7 @@ def test_a_worker_killed_mid_job_changes_nothing(
     results = run_tasks(tasks, client=dask_client, on_done=on_done)
     assert killed.is_set()
     assert all(r.error is None for r in results)
-    got, want = _derived(s3_lake), local_reference[1][1]
+    got, want = derived(s3_lake), local_reference[1][1]
     for name in ("panel", "regimes"):
         assert got[name].equals(want[name]), name
     dask_client.wait_for_workers(2, timeout=60)
