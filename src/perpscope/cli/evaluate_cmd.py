@@ -282,7 +282,11 @@ def evaluate(
     ] = False,
     venue: Annotated[
         str | None,
-        typer.Option("--venue", help="With --on-store: the venue scope (binance, all; default: each venue)."),
+        typer.Option(
+            "--venue",
+            help="With --on-store: the venue scope (binance, all; default: each venue); with --symbols: "
+            "the venue whose perps are batched (default: all).",
+        ),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in studies.")] = False,
     fmt: Annotated[
