@@ -1,5 +1,6 @@
 """Batch work on a real Dask LocalCluster (two worker processes) over a real S3 server on loopback:
-the same derived datasets as one process on a local folder, even when a worker is killed mid-job."""
+the same derived datasets as one process on a local folder — metrics, regimes, heatmap calibrations and
+studies — even when a worker is killed mid-job."""
 
 from __future__ import annotations
 
@@ -11,67 +12,59 @@ from typing import Any
 
 import polars as pl
 import pytest
+from tests.cluster.conftest import STUDY, batch_tasks, copy_subset, derived
 
 from perpscope.cluster.runner import parse_cluster, run_tasks
 from perpscope.cluster.symbols import select_symbols
-from perpscope.cluster.tasks import DATASETS, Task
-from perpscope.core.time import HOUR_MS, parse_time_ms
-from perpscope.ingest.importer import import_paths
+from perpscope.cluster.tasks import DATASETS
 from perpscope.store import Lake, open_lake
-
-#: Six Binance perps, 4-hour candles from 2024-02 to 2026-03 (real data, ../shared/data).
-KLINES = "binance_um_gravestone/klines_4h_perp_BTC_ETH_SOL_XRP_BNB_DOGE_20240228_20260319.csv.gz"
-START, END = parse_time_ms("2025-12-01"), parse_time_ms("2026-03-01")
-
-
-def _tasks(location: str, lake: Lake) -> list[Task]:
-    return [
-        Task(job, location, v, c, 4 * HOUR_MS, START, END)
-        for job in DATASETS
-        for v, c in select_symbols(lake, "all")
-    ]
-
-
-def _derived(lake: Lake) -> dict[str, pl.DataFrame]:
-    return {d: lake.read_derived(d).sort("venue", "canonical", "ts_ms") for d in DATASETS.values()}
 
 
 @pytest.fixture(scope="module")
-def local_reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pl.DataFrame]]:
-    """The real klines imported into a local folder, and the batch run in this process on it."""
-    from tests.conftest import shared_data_dir
+def s3_lake(s3_endpoint: str, imported_store: Path) -> Lake:
+    """The same data in a bucket of the loopback S3 server, shared by this module's tests (each run
+    replaces the derived partitions whole, so runs do not see each other's leftovers as rows)."""
+    import uuid
 
-    shared = shared_data_dir()
-    if shared is None:
-        pytest.skip("../shared/data (the team's real market data) is not beside this checkout")
-    root = tmp_path_factory.mktemp("local") / "data"
-    lake = Lake(root)
-    report = import_paths([shared / KLINES], lake)
-    assert not report.failed
-    results = run_tasks(_tasks(str(root), lake))
-    assert all(r.error is None and r.rows > 0 for r in results), results
-    return shared / KLINES, _derived(lake)
+    import boto3
+
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    return copy_subset(Lake(imported_store), open_lake(f"s3://{bucket}/lake"))
 
 
-@pytest.fixture
-def s3_lake(s3_lake_url: str, local_reference: tuple[Path, dict[str, pl.DataFrame]]) -> Lake:
-    lake = open_lake(s3_lake_url)
-    assert not import_paths([local_reference[0]], lake).failed
-    return lake
-
-
-def test_symbols_select_by_list_glob_and_all(local_reference: Any, tmp_path: Path) -> None:
-    lake = Lake(tmp_path / "data")
-    assert not import_paths([local_reference[0]], lake).failed
-    everything = select_symbols(lake, "all")
-    assert [c for _, c in everything] == [
-        f"{b}-USDT-PERP" for b in ("BNB", "BTC", "DOGE", "ETH", "SOL", "XRP")
+def test_the_data_gives_every_job_something_to_do_and_bnb_nothing_to_score(local_reference: Any) -> None:
+    """A fact of the data: BTC and ETH have liquidations and OI in these months, BNB only candles — so
+    every job writes for BTC and ETH, and calibration and study say why BNB has none."""
+    results, datasets = local_reference[1]
+    by = {
+        (r.canonical, job): r
+        for r, job in zip(results, [t.job for t in batch_tasks("x", local_reference[0])], strict=True)
+    }
+    for job in DATASETS:
+        for coin in ("BTC", "ETH"):
+            assert by[(f"{coin}-USDT-PERP", job)].error is None, (coin, job)
+    assert by[("BNB-USDT-PERP", "metrics")].error is None
+    assert "liquidations" in str(by[("BNB-USDT-PERP", "calibrate")].error)
+    assert "cannot run" in str(by[("BNB-USDT-PERP", "evaluate")].error)
+    cal = datasets["calibration"]
+    assert set(cal.get_column("window")) == {"fit", "test"}
+    assert cal.select(pl.col("canonical").unique().sort()).to_series().to_list() == [
+        "BTC-USDT-PERP",
+        "ETH-USDT-PERP",
     ]
+    studies = datasets["studies"]
+    assert studies.height == 2 and set(studies.get_column("study")) == {STUDY}
+
+
+def test_symbols_select_by_list_glob_and_all(local_reference: Any) -> None:
+    lake = local_reference[0]
+    assert [c for _, c in select_symbols(lake, "all")] == ["BNB-USDT-PERP", "BTC-USDT-PERP", "ETH-USDT-PERP"]
     assert select_symbols(lake, "btcusdt, ETH-USDT-PERP") == [
         ("binance", "BTC-USDT-PERP"),
         ("binance", "ETH-USDT-PERP"),
     ]
-    assert [c for _, c in select_symbols(lake, "*O*USDT")] == ["DOGE-USDT-PERP", "SOL-USDT-PERP"]
+    assert [c for _, c in select_symbols(lake, "B*USDT")] == ["BNB-USDT-PERP", "BTC-USDT-PERP"]
     assert select_symbols(lake, "all", venue="bybit") == []
 
 
@@ -86,27 +79,37 @@ def test_cluster_spec() -> None:
 def test_cluster_over_s3_equals_one_process_on_a_folder(
     s3_lake: Lake, dask_client: Any, local_reference: Any
 ) -> None:
-    tasks = _tasks(_url(s3_lake), s3_lake)
+    """metrics, regimes, heatmap calibrations and studies: on the cluster over S3 exactly what one process
+    writes on a folder; a task run again (a retry) replaces its partition, never appends to it."""
+    tasks = batch_tasks(_url(s3_lake), s3_lake)
     done: list[str] = []
     results = run_tasks(tasks, client=dask_client, on_done=lambda r: done.append(r.canonical))
-    assert len(done) == len(tasks) == 12
-    assert all(r.error is None for r in results)
-    got, want = _derived(s3_lake), local_reference[1]
+    assert len(done) == len(tasks) == 4 * 3
+    want_results, want = local_reference[1]
+    assert [(r.canonical, r.rows, r.error is None) for r in results] == [
+        (r.canonical, r.rows, r.error is None) for r in want_results
+    ]
+    got = derived(s3_lake)
     for name in DATASETS.values():
         assert got[name].height > 0
         assert got[name].equals(want[name]), name
-    # a task run again (a retry) replaces its partition, never appends to it
     again = run_tasks(tasks[:1], client=dask_client)
     assert again[0].rows == results[0].rows
-    assert _derived(s3_lake)["panel"].equals(want["panel"])
+    assert derived(s3_lake, ["panel"])["panel"].equals(want["panel"])
 
 
 def test_a_worker_killed_mid_job_changes_nothing(
     s3_lake: Lake, dask_client: Any, local_reference: Any
 ) -> None:
-    """SIGKILL one worker process while the tasks run: its nanny restarts it, the scheduler reruns
-    its tasks, and the datasets equal the single-process run."""
-    tasks = _tasks(_url(s3_lake), s3_lake)
+    """SIGKILL one worker process while the tasks run: its nanny restarts it, the scheduler reruns its
+    tasks, and the datasets equal the single-process run."""
+    tasks = batch_tasks(
+        _url(s3_lake), s3_lake, ("metrics", "regimes")
+    )  # the quick ones: the test is the kill
+    for name in ("panel", "regimes"):  # what an earlier test wrote must not stand in for this run's rows
+        fs, root = s3_lake.fs, s3_lake.root  # type: ignore[attr-defined]
+        if fs.exists(f"{root}/{name}"):
+            fs.rm(f"{root}/{name}", recursive=True)
     pids = dask_client.run(os.getpid)
     victim = sorted(pids.values())[0]
     killed = threading.Event()
@@ -119,8 +122,8 @@ def test_a_worker_killed_mid_job_changes_nothing(
     results = run_tasks(tasks, client=dask_client, on_done=on_done)
     assert killed.is_set()
     assert all(r.error is None for r in results)
-    got, want = _derived(s3_lake), local_reference[1]
-    for name in DATASETS.values():
+    got, want = derived(s3_lake), local_reference[1][1]
+    for name in ("panel", "regimes"):
         assert got[name].equals(want[name]), name
     dask_client.wait_for_workers(2, timeout=60)
     assert victim not in dask_client.run(os.getpid).values()
@@ -130,24 +133,66 @@ def _url(lake: Lake) -> str:
     return str(lake.url)  # type: ignore[attr-defined]
 
 
-def test_cli_batch_writes_what_the_tasks_write(local_reference: Any, tmp_path: Path) -> None:
-    """``metrics --symbols …`` through the CLI (in this process: a cluster's start would double these
-    tests' time; the cluster path is the runner's, tested above): the table names every perp chosen,
-    and the panel dataset equals the tasks' for those perps."""
+#: Three real files of Binance BTCUSDT perp 5-minute candles: all three commit into one partition.
+IMPORT_FILES = (
+    "binance_um_klines_leopoldlj/BTCUSDT_perp_5m_20240801_20240810.csv.gz",
+    "binance_um_klines_leopoldlj/BTCUSDT_perp_5m_20250808_20250901.csv.gz",
+    "binance_um_klines_leopoldlj/BTCUSDT_perp_5m_20251006_20251015.csv.gz",
+)
+
+
+def test_import_on_the_cluster_into_s3_equals_a_local_import(
+    s3_endpoint: str, dask_client: Any, imported_store: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """``perpscope --data-dir s3://… import FILES --cluster …``: one task per file on the two workers,
+    the three committing into one partition at once, and the lake holds exactly a local import's rows;
+    importing again adds nothing."""
+    import contextlib
+    import uuid
+
+    import boto3
+    from tests.conftest import shared_data_dir
     from typer.testing import CliRunner
 
+    import perpscope.cluster.runner as runner
     from perpscope.cli.main import app
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store.reader import read
 
-    root = tmp_path / "data"
-    assert not import_paths([local_reference[0]], Lake(root)).failed
-    args = ["--data-dir", str(root), "metrics", "--symbols", "btcusdt,SOL*", "--every", "4h"]
-    args += ["--from", "2025-12-01", "--to", "2026-03-01"]
-    r = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    shared = shared_data_dir()
+    assert shared is not None  # imported_store skipped otherwise
+    files = [str(shared / f) for f in IMPORT_FILES]
+    local = Lake(tmp_path / "data")
+    assert not import_paths([Path(f) for f in files], local).failed
+    bucket = f"t-{uuid.uuid4().hex[:12]}"
+    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
+    url = f"s3://{bucket}/lake"
+
+    @contextlib.contextmanager
+    def session_cluster(spec: str) -> Any:  # the session's LocalCluster(2) rather than a new one
+        assert runner.parse_cluster(spec) == ("local", 2)
+        yield dask_client
+
+    monkeypatch.setattr(runner, "connect", session_cluster)
+    tasks_seen: list[str] = []
+    monkeypatch.setattr(dask_client, "map", _recording(dask_client.map, tasks_seen))
+    r = CliRunner().invoke(app, ["--data-dir", url, "import", *files, "--cluster", "local[2]"])
     assert r.exit_code == 0, r.output
-    assert "BTC-USDT-PERP" in r.stdout and "SOL-USDT-PERP" in r.stdout and "ETH-USDT-PERP" not in r.stdout
-    want = local_reference[1]["panel"].filter(pl.col("canonical").is_in(["BTC-USDT-PERP", "SOL-USDT-PERP"]))
-    assert Lake(root).read_derived("panel").sort("venue", "canonical", "ts_ms").equals(want)
-    r = CliRunner().invoke(app, ["--data-dir", str(root), "metrics"])
-    assert r.exit_code == 2 and "--symbols" in r.output
-    r = CliRunner().invoke(app, [*args, "--cluster", "local"])
-    assert r.exit_code == 2 and "local[N]" in r.output
+    assert "0 failed" in r.output, r.output
+    assert len(tasks_seen) == 3 and all(k.startswith("import-BTCUSDT_perp_5m") for k in tasks_seen)
+    key = ["interval_ms", "ts_ms"]
+    want = read(local, "candles", venue="binance", symbol="BTC-USDT-PERP").sort(key)
+    got = read(open_lake(url), "candles", venue="binance", symbol="BTC-USDT-PERP").sort(key)
+    assert got.height == want.height > 0
+    assert got.equals(want)
+    again = CliRunner().invoke(app, ["--data-dir", url, "import", *files, "--cluster", "local[2]"])
+    assert again.exit_code == 0, again.output
+    assert read(open_lake(url), "candles", venue="binance", symbol="BTC-USDT-PERP").sort(key).equals(want)
+
+
+def _recording(fn: Any, keys: list[str]) -> Any:
+    def wrapped(*args: Any, **kw: Any) -> Any:
+        keys.extend(kw.get("key") or [])
+        return fn(*args, **kw)
+
+    return wrapped

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from tests.store.small_store import JAN_2024, T0, bars, fill_small, grid
@@ -144,3 +145,29 @@ def test_data_dir_s3_imports_and_shows_what_a_local_folder_does(
         outputs.append(r.stdout)
     assert outputs[0] == outputs[1]
     assert outputs[0].count("\n") > 200  # 9 days of hourly bars
+
+
+def test_store_info_on_a_folder_and_on_s3(s3_lake_url: str, tmp_path: Path, monkeypatch: Any) -> None:
+    """``store info`` summarizes a folder (and caches the summary there); on ``s3://`` it refuses,
+    saying what works on S3, and writes no cache anywhere (not in the working directory either)."""
+    from typer.testing import CliRunner
+
+    from perpscope.cli.main import app
+    from perpscope.store.segment_cache import CACHE_NAME
+
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "data"
+    fill_small(Lake(folder))
+    fill_small(open_lake(s3_lake_url))
+    r = CliRunner().invoke(app, ["--data-dir", str(folder), "store", "info"], env={"COLUMNS": "80"})
+    assert r.exit_code == 0, r.output
+    assert "BTC" in r.stdout and "binance" in r.stdout
+    assert (folder / CACHE_NAME).exists()
+    for args in ([], ["--details"], ["--json"]):
+        r = CliRunner().invoke(
+            app, ["--data-dir", s3_lake_url, "store", "info", *args], env={"COLUMNS": "80"}
+        )
+        assert r.exit_code == 2, r.output
+        said = " ".join(r.output.split())
+        assert "not available yet" in said and "What works on s3://: import, metrics" in said
+    assert not list(tmp_path.rglob(CACHE_NAME))[1:]  # the folder's own cache, and no other

@@ -1,4 +1,5 @@
-"""``--symbols`` / ``--cluster`` of ``metrics`` and ``regimes``: many perps as one batch, here or on Dask.
+"""``--symbols`` / ``--cluster`` of ``metrics``, ``regimes``, ``heatmap calibrate`` and ``evaluate``: many
+perps as one batch, here or on Dask.
 
 Each (venue, perp) is a task (:mod:`perpscope.cluster`) whose result is written into the store as a
 derived dataset; this module resolves the options, follows the tasks with a progress bar and prints
@@ -7,6 +8,8 @@ what each wrote. ``perpscope.cluster`` (and Dask) is imported only when a batch 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -14,6 +17,9 @@ from rich.table import Table
 from perpscope.cli.common import console, err_console, fail, settings
 from perpscope.core.time import interval_ms, parse_time_ms
 from perpscope.store import Lake
+
+if TYPE_CHECKING:
+    from perpscope.cluster.tasks import ComputeFn
 
 
 def run_batch(
@@ -25,15 +31,19 @@ def run_batch(
     venue: str,
     start: str | None,
     end: str | None,
-    every: str,
+    every: str | None,
+    options: tuple[tuple[str, Any], ...] = (),
+    compute: ComputeFn | None = None,
 ) -> None:
-    """Run ``job`` (metrics or regimes) over the perps ``symbols`` names; print one line per task."""
+    """Run ``job`` (a key of :data:`perpscope.cluster.tasks.DATASETS`) over the perps ``symbols``
+    names, from ``start`` to ``end`` at ``every`` bars (None: the job's default); ``options`` and
+    ``compute`` go to every task (:class:`perpscope.cluster.tasks.Task`). Prints one line per task."""
     from perpscope.cluster.runner import parse_cluster, run_tasks
     from perpscope.cluster.symbols import select_symbols
     from perpscope.cluster.tasks import DATASETS, Task, TaskResult
 
     try:
-        every_ms = interval_ms(every)
+        every_ms = interval_ms(every) if every else None
         lo = parse_time_ms(start) if start else None
         hi = parse_time_ms(end) if end else None
         if cluster is not None:
@@ -45,7 +55,7 @@ def run_batch(
     parts = select_symbols(lake, symbols, venue)
     if not parts:
         raise fail(f"--symbols {symbols!r} names no perp with candles in the store (venue {venue})")
-    tasks = [Task(job, location, v, c, every_ms, lo, hi) for v, c in parts]
+    tasks = [Task(job, location, v, c, every_ms, lo, hi, options, compute) for v, c in parts]
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     where = cluster or "this process"
     with Progress(*cols, console=err_console()) as prog:
@@ -59,8 +69,10 @@ def run_batch(
     for name in ("venue", "symbol", "rows", "outcome"):
         table.add_column(name, justify="right" if name == "rows" else "left")
     for r in results:
-        table.add_row(r.venue, r.canonical, f"{r.rows:,}", r.error or "written")
+        # the first sentence of why a perp wrote nothing (the whole message would fill the screen)
+        why = r.error.split(". ")[0][:200] if r.error else None
+        table.add_row(r.venue, r.canonical, f"{r.rows:,}", why or "written")
     console().print(table)
     failed = sum(r.error is not None for r in results)
     if failed:
-        err_console().print(f"[yellow]{failed} of {len(results)} perps had no inputs in the range[/]")
+        err_console().print(f"[yellow]{failed} of {len(results)} perps gave nothing to write (outcome)[/]")

@@ -5,15 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from perpscope.cli import evaluate_data
+from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, err_console, fail, reading_lake
+from perpscope.cli.options import ClusterOpt, SymbolsOpt
 from perpscope.core.errors import PerpscopeError
 from perpscope.core.time import MINUTE_MS, interval_ms
+from perpscope.store import Lake
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from perpscope.cluster.tasks import Task
 
 
 def _default_shared() -> Path:
@@ -48,9 +56,7 @@ def run_spec(
     ``store``: run a spec written for the shared files on the user's store instead (its ``lake``
     equivalent, :func:`perpscope.cli.evaluate_data.on_store`; ``venue``: the venue scope there).
     """
-    from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
-    from perpscope.evaluate import load_spec, run_study, settlement_windows
-    from perpscope.evaluate.study import with_bar_returns
+    from perpscope.evaluate import load_spec
     from perpscope.report.evaluation import render_html, render_markdown
     from perpscope.report.evaluation_charts import can_write_png, study_figures, write_pngs
 
@@ -61,12 +67,58 @@ def run_spec(
             spec = evaluate_data.on_store(spec, venue)
         except ValueError as e:
             raise PerpscopeError(f"{spec_path}: {e}") from None
+    lk = reading_lake(ctx) if ctx is not None and spec.dataset == "lake" else None
+    result, notes, why = study_result(spec, shared, lk, store, say, str(spec_path))
+    say(f"writing the report to {out_dir}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    js = out_dir / f"{spec.name}.json"
+    # the P&L paths (numpy, one value per period) are drawn, not stored: the JSON keeps the scores
+    js.write_text(
+        json.dumps({k: v for k, v in result.items() if k != "pnl"} | {"data_notes": notes}, indent=1) + "\n"
+    )
+    written, skipped = [js], None
+    figs = study_figures(result)
+    if fmt in ("md", "both"):
+        charts: dict[str, str] = {}
+        if figs and can_write_png():
+            charts = write_pngs(figs, out_dir, spec.name)
+            written += [out_dir / f for f in charts.values()]
+        elif figs:
+            skipped = "no `chromium` on PATH for kaleido: charts are only in the HTML report"
+        md = out_dir / f"{spec.name}.md"
+        md.write_text(render_markdown(result, notes, charts))
+        written.append(md)
+    if fmt in ("html", "both"):
+        page = out_dir / f"{spec.name}.html"
+        page.write_text(render_html(result, notes, figs))
+        written.append(page)
+    return result | {"written": written, "png_skipped": skipped, "why": why}
+
+
+def study_result(
+    spec: Any,
+    shared: Path,
+    lk: Lake | None,
+    store: bool = False,
+    progress: Callable[[str], None] | None = None,
+    where: str | None = None,
+) -> tuple[dict[str, Any], list[str], list[str]]:
+    """Run ``spec`` (a :class:`~perpscope.evaluate.spec.StudySpec`, already on the store when
+    ``store``) on its dataset: the ``lake`` dataset of ``lk``, or a shared dataset under ``shared``.
+    Returns the JSON-safe results, the data notes and why no trial was scored (if none was).
+
+    ``where``: how errors name the spec (its file). Raises PerpscopeError when the data cannot feed it.
+    """
+    from perpscope.assemble.datasets import SHARED_DATASETS, absent_features, lake_dataset, why_no_trials
+    from perpscope.evaluate import run_study, settlement_windows
+    from perpscope.evaluate.study import with_bar_returns
+
+    say = progress or (lambda _: None)
     say(f"{spec.name}: loading the dataset ({spec.dataset})")
     missing: dict[str, list[str]] = {}
     if spec.dataset == "lake":
-        if ctx is None:
+        if lk is None:
             raise PerpscopeError("dataset 'lake' needs the command's context (a --data-dir)")
-        lk = reading_lake(ctx)
         ds = lake_dataset(lk, spec.dataset_options)
         panel, notes, missing = ds.panel, ds.notes, ds.missing
         gaps = evaluate_data.unmet(spec, missing)
@@ -80,7 +132,7 @@ def run_spec(
         panel, notes = SHARED_DATASETS[spec.dataset](shared, spec.dataset_options)
     else:
         raise PerpscopeError(
-            f"{spec_path}: unknown dataset {spec.dataset!r}; "
+            f"{where or spec.name}: unknown dataset {spec.dataset!r}; "
             f"expected 'lake' or one of {sorted(SHARED_DATASETS)}"
         )
     notes = [*notes, *spec.notes]
@@ -88,8 +140,8 @@ def run_spec(
     absent = absent_features([f for v in spec.variants for f in v.features], panel, missing)
     if absent:
         raise PerpscopeError(
-            f"{spec_path}: walk-forward features not in the panel: {'; '.join(absent)}. Import the inputs "
-            '(perpscope import PATH), widen dataset_options (venue = "all"), or drop those features '
+            f"{where or spec.name}: walk-forward features not in the panel: {'; '.join(absent)}. Import the "
+            'inputs (perpscope import PATH), widen dataset_options (venue = "all"), or drop those features '
             "(docs/metrics.md lists the panel's columns)"
         )
     if spec.kind == "settlement":
@@ -127,30 +179,36 @@ def run_spec(
     result = json_safe(result)
     why = why_no_trials(result, missing)
     notes += why
-    say(f"writing the report to {out_dir}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    js = out_dir / f"{spec.name}.json"
-    # the P&L paths (numpy, one value per period) are drawn, not stored: the JSON keeps the scores
-    js.write_text(
-        json.dumps({k: v for k, v in result.items() if k != "pnl"} | {"data_notes": notes}, indent=1) + "\n"
+    return result, notes, why
+
+
+def study_rows(lake: Lake, task: Task) -> pl.DataFrame:
+    """A batch task of ``evaluate --symbols`` (:mod:`perpscope.cluster`): the study ``task.option("spec")``
+    on the store for ``task``'s venue and perp, as one row of the ``studies`` dataset — ``venue,
+    canonical, study, rows`` (panel bars), ``trials`` (walk-forward trials logged), ``verdict`` (the
+    report's paragraph) and ``results_json`` (what ``<name>.json`` of a single run holds)."""
+    from dataclasses import replace
+
+    import polars as pl
+
+    from perpscope.report.verdict import verdict
+
+    spec = evaluate_data.on_store(task.option("spec"))
+    opts = {**spec.dataset_options, "symbol": task.canonical, "venue": task.venue}
+    spec = replace(spec, dataset_options=opts)
+    result, notes, _ = study_result(spec, Path("."), lake, store=True, where=spec.name)
+    body = {k: v for k, v in result.items() if k != "pnl"} | {"data_notes": notes}
+    return pl.DataFrame(
+        {
+            "venue": [task.venue],
+            "canonical": [task.canonical],
+            "study": [spec.name],
+            "rows": [int(result.get("data", {}).get("rows", 0))],
+            "trials": [int((result.get("trials") or {}).get("count", 0))],
+            "verdict": [verdict(result)],
+            "results_json": [json.dumps(body, sort_keys=True)],
+        }
     )
-    written, skipped = [js], None
-    figs = study_figures(result)
-    if fmt in ("md", "both"):
-        charts: dict[str, str] = {}
-        if figs and can_write_png():
-            charts = write_pngs(figs, out_dir, spec.name)
-            written += [out_dir / f for f in charts.values()]
-        elif figs:
-            skipped = "no `chromium` on PATH for kaleido: charts are only in the HTML report"
-        md = out_dir / f"{spec.name}.md"
-        md.write_text(render_markdown(result, notes, charts))
-        written.append(md)
-    if fmt in ("html", "both"):
-        page = out_dir / f"{spec.name}.html"
-        page.write_text(render_html(result, notes, figs))
-        written.append(page)
-    return result | {"written": written, "png_skipped": skipped, "why": why}
 
 
 def _cannot_run(spec: Any, gaps: dict[str, list[str]], lk: Any) -> str:
@@ -224,7 +282,11 @@ def evaluate(
     ] = False,
     venue: Annotated[
         str | None,
-        typer.Option("--venue", help="With --on-store: the venue scope (binance, all; default: each venue)."),
+        typer.Option(
+            "--venue",
+            help="With --on-store: the venue scope (binance, all; default: each venue); with --symbols: "
+            "the venue whose perps are batched (default: all).",
+        ),
     ] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the built-in studies.")] = False,
     fmt: Annotated[
@@ -235,8 +297,13 @@ def evaluate(
             "interactive charts) or both. The JSON results are always written.",
         ),
     ] = "both",
+    symbols: SymbolsOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
-    """Test a signal the way a careful researcher would: event study, walk-forward, every trial counted."""
+    """Test a signal the way a careful researcher would: event study, walk-forward, every trial counted.
+
+    With --symbols, the study runs on the store once per venue and perp, each result written into the
+    store (studies/) instead of a report."""
     from perpscope.evaluate import builtin_studies, load_spec
 
     studies = builtin_studies()
@@ -255,6 +322,18 @@ def evaluate(
             raise fail(f"unknown study {study!r}; built-in studies: {', '.join(studies)}")
         spec = studies[study]
     assert spec is not None
+    if symbols is not None:  # a batch (perpscope.cluster): the study on the store, per venue and perp
+        try:
+            loaded = evaluate_data.on_store(load_spec(spec), None)
+        except ValueError as e:
+            raise fail(f"{spec}: {e}") from None
+        scope = venue or "all"
+        opts = (("spec", loaded),)
+        return run_batch(
+            ctx, reading_lake(ctx), "evaluate", symbols, cluster, scope, None, None, None, opts, study_rows
+        )
+    if cluster is not None:
+        raise fail("--cluster runs a batch: give --symbols too")
     shared_dir = shared or _default_shared()
     if study is not None and not on_store and not (shared_dir / "SOURCES.md").exists():
         # a user who installed perpscope has no shared files: the study reads their store instead

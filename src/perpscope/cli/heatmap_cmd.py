@@ -21,12 +21,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from perpscope.assemble import StoreInputError
-from perpscope.assemble.heatmap import (
-    HEATMAP_MEASURES,
-    heatmap_bars,
-    heatmap_inputs,
-    realized_liquidations,
-)
+from perpscope.assemble.calibration import calibrate_on_store
+from perpscope.assemble.heatmap import HEATMAP_MEASURES
 from perpscope.assemble.heatmap_score import (
     VARIANTS,
     FitTest,
@@ -35,22 +31,14 @@ from perpscope.assemble.heatmap_score import (
     price_level_scores,
 )
 from perpscope.assemble.view import source_lines
+from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
+from perpscope.cli.options import ClusterOpt, SymbolsOpt
 from perpscope.cli.output import print_notes, zone_table
 from perpscope.core.format import MISSING, json_safe, signed_text, usd_text
-from perpscope.core.time import DAY_MS, interval_ms, ms_to_iso, parse_time_ms
-from perpscope.heatmap import (
-    DEFAULT_MODEL,
-    DEFAULT_TRADE_FLOW_MODEL,
-    ensemble_members,
-    with_half_lives,
-)
-from perpscope.heatmap import (
-    calibrate as run_calibration,
-)
+from perpscope.core.time import interval_ms, ms_to_iso, parse_time_ms
 from perpscope.heatmap.calibration import Scores, describe
-from perpscope.heatmap.models import Model
 from perpscope.heatmap.price_level import FIT_TEST_SPLIT_MS, Summary, summarize
 from perpscope.report.chart_files import check_chart_path, write_chart
 
@@ -202,10 +190,13 @@ def _scores_table(fit: Scores, test: Scores) -> Table:
 
 def calibrate(
     ctx: typer.Context,
-    symbol: Annotated[str, typer.Argument(help="Symbol of the candles.")],
     fit_from: Annotated[str, typer.Option(help="Start of the fit window (UTC).")],
     fit_to: Annotated[str, typer.Option(help="End of the fit window = start of the test window (UTC).")],
     test_to: Annotated[str, typer.Option(help="End of the test window (UTC).")],
+    symbol: Annotated[
+        str | None,
+        typer.Argument(help="Symbol of the candles; omit it with --symbols.", show_default=False),
+    ] = None,
     venue: Annotated[
         str,
         typer.Option(help="Venues: one (binance), several (binance,bybit,okx) or all (OI summed over them)."),
@@ -228,30 +219,49 @@ def calibrate(
         str | None,
         typer.Option(help="Bar length (default: the finest stored); realized liquidations are summed to it."),
     ] = None,
+    symbols: SymbolsOpt = None,
+    cluster: ClusterOpt = None,
 ) -> None:
-    """Fit the model's parameters on one window, score the choice once on the later one."""
+    """Fit the model's parameters on one window, score the choice once on the later one.
+
+    With --symbols, one calibration per venue and perp, written into the store (calibration/)."""
     lk = reading_lake(ctx)
+    if symbols is not None:  # a batch (perpscope.cluster): each perp's own liquidations and OI
+        if liq_symbol or oi_symbol:
+            raise fail("--liq-symbol and --oi-symbol name one symbol: leave them out with --symbols")
+        if "," in venue:
+            raise fail("--symbols batches one venue per task: --venue one venue, or all (each apart)")
+        try:
+            f1 = parse_time_ms(fit_to)
+        except ValueError as e:
+            raise fail(str(e)) from e
+        opts = (("fit_to_ms", f1), ("model", model), ("liq_venue", liq_venue), ("oi_venue", oi_venue))
+        return run_batch(ctx, lk, "calibrate", symbols, cluster, venue, fit_from, test_to, every, opts)
+    if symbol is None or cluster is not None:
+        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
     try:
         f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
         every_ms = interval_ms(every) if every else None
     except ValueError as e:
         raise fail(str(e)) from e
     try:
-        frames, view = heatmap_inputs(lk, venue, symbol, f0, t1, oi_venue, oi_symbol, every_ms)
-        bars = heatmap_bars(frames, None)
-        realized, liq_view = realized_liquidations(
-            lk, liq_venue or venue, liq_symbol or symbol, f0, t1, view.every_ms
+        sc = calibrate_on_store(
+            lk,
+            venue,
+            symbol,
+            (f0, f1),
+            t1,
+            model=model,
+            every_ms=every_ms,
+            liq_venue=liq_venue,
+            liq_symbol=liq_symbol,
+            oi_venue=oi_venue,
+            oi_symbol=oi_symbol,
         )
-    except StoreInputError as e:
+    except (StoreInputError, ValueError) as e:
         raise fail(str(e)) from e
-    base: Model = DEFAULT_TRADE_FLOW_MODEL if model == "trade-flow" else DEFAULT_MODEL
-    lives = [3 * DAY_MS, 7 * DAY_MS] if model == "trade-flow" else [None, 7 * DAY_MS, 30 * DAY_MS]
-    cands = with_half_lives(ensemble_members(base, bars=bars), lives)
-    err_console().print(f"scoring {len(cands)} candidates on {bars.height:,} bars …")
-    try:
-        cal = run_calibration(cands, bars, realized, fit=(f0, f1), test=(f1, t1))
-    except ValueError as e:
-        raise fail(str(e)) from e
+    cal, view, liq_view = sc.calibration, sc.view, sc.liq_view
+    err_console().print(f"scored {sc.n_candidates} candidates on {sc.n_bars:,} bars")
     con = console()
     con.print(f"chosen on the fit window: [bold]{describe(cal.chosen)}[/]")
     con.print(_scores_table(cal.fit, cal.test))

@@ -9,11 +9,12 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perpscope.cli.common import console, err_console, fail, lake
+from perpscope.cli.common import console, err_console, fail, lake, settings
 from perpscope.cli.output import print_report
-from perpscope.ingest.importer import import_paths
+from perpscope.ingest.importer import ImportReport, import_paths, iter_files
+from perpscope.store import Lake
 from perpscope.venues.base import FileFormat
-from perpscope.venues.registry import all_formats
+from perpscope.venues.registry import all_formats, format_named
 
 
 def import_files(
@@ -34,6 +35,15 @@ def import_files(
     list_formats: Annotated[
         bool, typer.Option("--list-formats", help="List the known formats and exit.")
     ] = False,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Import on Dask, one task per file: local[N] or tcp://host:8786 (every worker must see "
+            "the files at the same path). Default: this process.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Import files into the store. Each file imports whole or not at all; bad files are reported."""
     formats: list[FileFormat] = all_formats()
@@ -55,6 +65,17 @@ def import_files(
     if not paths:
         raise fail("name at least one file or folder to import")
     lk = lake(ctx)
+    if cluster is not None:
+        if mapping is not None:
+            raise fail("--mapping is not sent to cluster workers: import with a mapping without --cluster")
+        report = _on_cluster(ctx, lk, paths, fmt, cluster)
+    else:
+        report = _here(lk, paths, fmt, formats)
+    _print_outcome(report)
+
+
+def _here(lk: Lake, paths: list[Path], fmt: str | None, formats: list[FileFormat]) -> ImportReport:
+    """Import in this process, a progress bar following the files."""
     with Progress(
         TextColumn("[bold]importing"),
         BarColumn(),
@@ -70,9 +91,46 @@ def import_files(
             bar.update(task, completed=done, total=total, description=path.name)
 
         try:
-            report = import_paths(paths, lk, fmt=fmt, progress=step, formats=formats)
+            return import_paths(paths, lk, fmt=fmt, progress=step, formats=formats)
         except KeyError as exc:
             raise fail(str(exc.args[0])) from exc
+
+
+def _on_cluster(
+    ctx: typer.Context, lk: Lake, paths: list[Path], fmt: str | None, cluster: str
+) -> ImportReport:
+    """Import on Dask, one task per file (:mod:`perpscope.cluster.imports`), a bar following the tasks."""
+    from perpscope.cluster.imports import ImportTask, merged, run_import
+    from perpscope.cluster.runner import map_tasks, parse_cluster
+
+    try:
+        parse_cluster(cluster)
+    except ValueError as e:
+        raise fail(str(e)) from e
+    if fmt is not None:
+        try:
+            format_named(fmt, all_formats())
+        except KeyError as exc:
+            raise fail(str(exc.args[0])) from exc
+    location = settings(ctx).url or str(lk.root.resolve())  # workers open the store by this
+    files = [str(f.resolve()) for f in iter_files(paths)]
+    tasks = [ImportTask(location, f, fmt) for f in files]
+    with Progress(
+        TextColumn(f"[bold]importing on {cluster}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("", total=len(tasks))
+        reports = map_tasks(
+            run_import, tasks, [t.key for t in tasks], cluster, on_done=lambda _: bar.advance(task)
+        )
+    return merged(reports)
+
+
+def _print_outcome(report: ImportReport) -> None:
     print_report(report)
     rec = report.recovery
     if rec.commits_completed or rec.temporaries_removed:

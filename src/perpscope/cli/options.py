@@ -44,7 +44,7 @@ SymbolsOpt = Annotated[
     typer.Option(
         "--symbols",
         help="Batch: every perp named (BTCUSDT,ETHUSDT), matched (*USDT) or all, one task per venue and "
-        "symbol; results written into the store (panel/, regimes/).",
+        "symbol; results written into the store (panel/, regimes/, calibration/, studies/).",
         show_default=False,
     ),
 ]

@@ -17,13 +17,24 @@ import typer
 from rich.text import Text
 
 from perpscope.assemble.records import coverage_of, summary
-from perpscope.cli.common import console, fail, reading_lake
+from perpscope.cli.common import console, fail, reading_lake, settings
 from perpscope.core.time import ms_to_datetime, ms_to_iso
 from perpscope.records import RECORDS
 from perpscope.store import Lake
 from perpscope.store.selection import Selection, coin_of, selected_partitions
 
 app = typer.Typer(help="Inspect the local store.", no_args_is_help=True)
+
+#: Why ``store info`` refuses an ``s3://`` lake, and what does work there (docs/scale.md).
+ON_S3 = (
+    "store info reads a local folder: its summary cache (.summary-cache.json) lives beside the files and is "
+    "keyed by their local size and mtime, and its coverage walk reads local Parquet footers; on an s3:// "
+    "lake it is not available yet. What works on s3://: import, metrics and regimes (SYMBOL or --symbols), "
+    "heatmap calibrate --symbols and evaluate --symbols (results in the lake's panel/, regimes/, "
+    "calibration/, studies/), and reading with perpscope.store.reader.read, polars or DuckDB "
+    "(docs/scale.md). To inspect the lake with store info, copy it to a folder (aws s3 sync) and point "
+    "--data-dir there."
+)
 
 #: Coins listed by default (most complete first); ``--all`` lists every one.
 TOP_COINS = 20
@@ -58,6 +69,8 @@ def info(
     ] = False,
 ) -> None:
     """What the store holds: per coin and venue by default; per series with --details or --json."""
+    if settings(ctx).url:
+        raise fail(ON_S3)
     lk = reading_lake(ctx)
     sel = Selection.of(coin, venue, record, symbol)
     _check_records(sel)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from perpscope.cluster.tasks import Task, TaskResult, run_task
 
@@ -20,6 +20,8 @@ from perpscope.cluster.tasks import Task, TaskResult, run_task
 _LOCAL = re.compile(r"^local\[(\d+)\]$")
 
 OnDone = Callable[[TaskResult], None]
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def parse_cluster(spec: str) -> tuple[str, int | str]:
@@ -63,25 +65,46 @@ def run_tasks(
 
     ``client``: an already connected ``distributed.Client`` (instead of ``cluster``), e.g. a test's.
     """
+    return map_tasks(run_task, tasks, [t.key for t in tasks], cluster, on_done, client)
+
+
+def map_tasks(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    keys: Sequence[str],
+    cluster: str | None = None,
+    on_done: Callable[[R], None] | None = None,
+    client: Any = None,
+) -> list[R]:
+    """``[fn(x) for x in items]`` here (``cluster`` and ``client`` None) or on Dask, one task per item
+    named by ``keys`` (unique; shown on the dashboard), each retried up to twice on another worker if
+    its worker dies — so ``fn`` must be idempotent. Results in the order of ``items``; ``on_done`` is
+    called as each finishes."""
     if client is None and cluster is None:
         out = []
-        for t in tasks:
-            out.append(run_task(t))
+        for x in items:
+            out.append(fn(x))
             if on_done:
                 on_done(out[-1])
         return out
     if client is not None:
-        return _on_client(client, tasks, on_done)
+        return _on_client(client, fn, items, keys, on_done)
     with connect(str(cluster)) as c:
-        return _on_client(c, tasks, on_done)
+        return _on_client(c, fn, items, keys, on_done)
 
 
-def _on_client(client: Any, tasks: Sequence[Task], on_done: OnDone | None) -> list[TaskResult]:
+def _on_client(
+    client: Any,
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    keys: Sequence[str],
+    on_done: Callable[[R], None] | None,
+) -> list[R]:
     from distributed import as_completed
 
-    futures = client.map(run_task, list(tasks), key=[t.key for t in tasks], retries=2)
+    futures = client.map(fn, list(items), key=list(keys), retries=2)
     index = {f.key: i for i, f in enumerate(futures)}
-    out: list[TaskResult | None] = [None] * len(futures)
+    out: list[R | None] = [None] * len(futures)
     for fut in as_completed(futures):
         res = fut.result()
         out[index[fut.key]] = res

@@ -6,37 +6,61 @@ a process pool, or Dask workers on other machines (which open the lake by its lo
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
-from perpscope.assemble import StoreInputError
+from perpscope.assemble.calibration import calibrate_on_store, calibration_rows
 from perpscope.assemble.panel import market_panel
+from perpscope.core.errors import PerpscopeError
+from perpscope.heatmap.calibration import CalibrationWindowError
 from perpscope.regimes import classify
-from perpscope.store import open_lake
+from perpscope.store import Lake, open_lake
 
-#: Computations a batch runs, and the derived dataset each writes (``<lake>/<dataset>/venue=/symbol=/``).
-DATASETS = {"metrics": "panel", "regimes": "regimes"}
+#: Computations a batch runs, and the derived dataset each writes (``<lake>/<dataset>/venue=/symbol=/``):
+#: the metrics panel, the regime labels, a heatmap calibration's fit and test scores, a study's results.
+DATASETS = {"metrics": "panel", "regimes": "regimes", "calibrate": "calibration", "evaluate": "studies"}
+
+#: A computation given from outside this package (``evaluate``'s study runner lives with the CLI's
+#: study plumbing): ``compute(lake, task) -> rows``. A module-level function, so it pickles by name and
+#: every worker imports it.
+ComputeFn = Callable[[Lake, "Task"], pl.DataFrame]
 
 
 @dataclass(frozen=True)
 class Task:
-    """``job`` (``metrics`` or ``regimes``) of ``canonical`` on ``venue`` over ``[start_ms, end_ms)``
-    (ms UTC; None: the panel's defaults) at ``every_ms`` bars, reading and writing the lake at
-    ``location`` (a folder or ``s3://bucket/prefix``)."""
+    """``job`` (a key of :data:`DATASETS`) of ``canonical`` on ``venue`` over ``[start_ms, end_ms)``
+    (ms UTC; None: the panel's defaults) at ``every_ms`` bars (None: the finest stored, for
+    ``calibrate``), reading and writing the lake at ``location`` (a folder or ``s3://bucket/prefix``).
+
+    ``options``: the job's own settings as (name, value) pairs (``calibrate``: ``fit_to_ms``, ``model``,
+    ``liq_venue``, ``oi_venue``; ``evaluate``: ``spec``). ``compute``: the computation when it is not
+    one of this module's (``evaluate``), see :data:`ComputeFn`.
+    """
 
     job: str
     location: str
     venue: str
     canonical: str
-    every_ms: int
+    every_ms: int | None
     start_ms: int | None = None
     end_ms: int | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    compute: ComputeFn | None = None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        """The value of option ``name`` (``default`` when absent)."""
+        return dict(self.options).get(name, default)
 
     @property
     def key(self) -> str:
         """A readable, unique name for the scheduler (shown on the Dask dashboard)."""
-        return f"{self.job}-{self.venue}-{self.canonical}-{self.every_ms}-{self.start_ms}-{self.end_ms}"
+        key = f"{self.job}-{self.venue}-{self.canonical}-{self.every_ms}-{self.start_ms}-{self.end_ms}"
+        # two batches with other options on one cluster must not share keys (Dask would reuse results)
+        return f"{key}-{zlib.crc32(repr(self.options).encode()):08x}" if self.options else key
 
 
 @dataclass(frozen=True)
@@ -55,6 +79,27 @@ def compute(task: Task) -> pl.DataFrame:
     if task.job not in DATASETS:
         raise ValueError(f"unknown batch job {task.job!r}; known: {', '.join(DATASETS)}")
     lake = open_lake(task.location)
+    if task.compute is not None:
+        return task.compute(lake, task)
+    if task.job == "calibrate":
+        if task.start_ms is None or task.end_ms is None:
+            raise ValueError("a calibrate task needs start_ms (fit from) and end_ms (test to)")
+        sc = calibrate_on_store(
+            lake,
+            task.venue,
+            task.canonical,
+            (task.start_ms, int(task.option("fit_to_ms"))),
+            task.end_ms,
+            model=str(task.option("model", "oi-change")),
+            every_ms=task.every_ms,
+            liq_venue=task.option("liq_venue"),
+            oi_venue=task.option("oi_venue"),
+        )
+        return calibration_rows(sc)
+    if task.job not in ("metrics", "regimes"):
+        raise ValueError(f"batch job {task.job!r} needs its compute function")
+    if task.every_ms is None:
+        raise ValueError(f"a {task.job} task needs every_ms")
     mp = market_panel(lake, task.venue, task.canonical, task.start_ms, task.end_ms, task.every_ms)
     if task.job == "metrics":
         return mp.panel
@@ -64,12 +109,13 @@ def compute(task: Task) -> pl.DataFrame:
 def run_task(task: Task) -> TaskResult:
     """Compute the task and replace its partition of the derived dataset with the result.
 
-    A partition the lake cannot give inputs for (no candles in the range) is a result with an error,
-    not an exception: one thin symbol never fails the batch.
+    A partition the lake cannot give inputs for (no candles in the range, no liquidations to calibrate
+    against, a study it cannot feed) is a result with an error, not an exception: one thin symbol
+    never fails the batch.
     """
     try:
         frame = compute(task)
-    except StoreInputError as e:
+    except (PerpscopeError, CalibrationWindowError) as e:
         return TaskResult(task.venue, task.canonical, 0, error=str(e))
     written = open_lake(task.location).write_derived(DATASETS[task.job], task.venue, task.canonical, frame)
     return TaskResult(task.venue, task.canonical, frame.height, written)

@@ -151,7 +151,9 @@ class Lake:
     def read_derived(self, dataset: str) -> pl.DataFrame:
         """Every partition of a derived dataset, concatenated (empty frame when there is none)."""
         files = sorted(self.record_dir(dataset).glob("venue=*/symbol=*/data.parquet"))
-        return pl.concat([pl.read_parquet(f) for f in files], how="vertical") if files else pl.DataFrame()
+        # perps differ in columns (one without OI has no oi_* columns): missing ones read as nulls
+        frames = [pl.read_parquet(f) for f in files]
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
     # -- writing -----------------------------------------------------------------------------------
     @contextlib.contextmanager

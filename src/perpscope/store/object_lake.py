@@ -306,7 +306,8 @@ class ObjectLake(Lake):
         for k in keys:
             with self.fs.open(k, "rb") as fh:
                 frames.append(pl.read_parquet(fh))
-        return pl.concat(frames, how="vertical") if frames else pl.DataFrame()
+        # perps differ in columns (one without OI has no oi_* columns): missing ones read as nulls
+        return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
 class ObjectTransaction(Transaction):
