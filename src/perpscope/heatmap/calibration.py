@@ -34,14 +34,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
 
 from perpscope.core.time import ms_to_iso
 from perpscope.heatmap.liqprice import BracketTable
-from perpscope.heatmap.models import Model, PriceGrid, default_grid, run_model
+from perpscope.heatmap.models import HeatmapRun, Model, PriceGrid, default_grid, run_model
 from perpscope.heatmap.zones import top_windows
 
 
@@ -219,10 +219,70 @@ def score_model(
     """
     grid = grid or default_grid(bars, model)
     run = run_model(model, bars, grid=grid, tables=tables, snapshot_every=1)
-    ts = run.ts_ms
     real_l, real_s = _realized_on(bars, realized)
-    have = np.isfinite(real_l) & np.isfinite(real_s)
-    in_fit = (ts >= fit[0]) & (ts < fit[1]) & have
+    thr = _hit_thresholds(run.ts_ms, real_l, real_s, fit, hit_quantile)
+    idx = _scored_bars(run.ts_ms, real_l, real_s, score)
+    px = _Prices(
+        high=bars.get_column("high").to_numpy().astype(float),
+        low=bars.get_column("low").to_numpy().astype(float),
+        close=bars.get_column("close").to_numpy().astype(float),
+    )
+    rng = np.random.default_rng(seed)
+    cross = _zone_crossings(run, grid, px, idx, real_l, real_s, thr, k, width_pct, n_controls, rng)
+    mh, mn, neither, ties = _magnet(run, grid, px, idx, width_pct, horizon_bars)
+    pred = run.out.consumed_long[idx] + run.out.consumed_short[idx]
+    real = real_l[idx] + real_s[idx]
+    zn, cn = cross.zone_n, cross.control_n
+    return Scores(
+        model=describe(model),
+        window=score,
+        n_bars=len(idx),
+        zone_precision=Proportion(cross.zone_hits, zn),
+        control_precision=Proportion(cross.control_hits, cn),
+        base_rate=Proportion(cross.base_hits, cross.base_n),
+        zone_usd_per_crossing=sum(u for _, u in cross.zone_events) / zn if zn else math.nan,
+        control_usd_per_crossing=sum(u for _, u in cross.control_events) / cn if cn else math.nan,
+        usd_ratio_ci=_block_bootstrap_ratio(
+            cross.zone_events, cross.control_events, block=max(1, horizon_bars), seed=seed
+        ),
+        magnet=Proportion(mh, mn),
+        magnet_neither=neither,
+        magnet_ties=ties,
+        size_ratio=float(real.sum() / pred.sum()) if pred.sum() > 0 else math.nan,
+        size_spearman=_spearman(pred, real),
+        range_spearman=_spearman((px.high[idx] - px.low[idx]) / px.close[idx - 1], real),
+    )
+
+
+@dataclass(frozen=True)
+class _Prices:
+    """The bars' high, low and close (quote currency), as arrays aligned with the model's run."""
+
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+
+
+@dataclass
+class _Crossings:
+    """What :func:`_zone_crossings` counted: hits and crossings of the zones, of their distance-matched
+    controls and of every bar-side (base rate), and per crossing the realized USD attributed to it."""
+
+    zone_hits: int = 0
+    zone_n: int = 0
+    control_hits: int = 0
+    control_n: int = 0
+    base_hits: int = 0
+    base_n: int = 0
+    zone_events: list[tuple[int, float]] = field(default_factory=list)  # (bar, USD attributed)
+    control_events: list[tuple[int, float]] = field(default_factory=list)
+
+
+def _hit_thresholds(
+    ts: np.ndarray, real_l: np.ndarray, real_s: np.ndarray, fit: tuple[int, int], q: float
+) -> dict[str, float]:
+    """The realized USD per side that counts as a hit: its ``q`` quantile over the fit window's bars."""
+    in_fit = (ts >= fit[0]) & (ts < fit[1]) & np.isfinite(real_l) & np.isfinite(real_s)
     if not in_fit.any():
         raise CalibrationWindowError(
             f"the fit window {_window_text(fit)} holds no bar with realized liquidations "
@@ -230,14 +290,17 @@ def score_model(
             "total): "
             "nothing to fit on; choose a window the stored liquidations cover"
         )
-    thr = {
-        "long": float(np.nanquantile(real_l[in_fit], hit_quantile)),
-        "short": float(np.nanquantile(real_s[in_fit], hit_quantile)),
+    return {
+        "long": float(np.nanquantile(real_l[in_fit], q)),
+        "short": float(np.nanquantile(real_s[in_fit], q)),
     }
-    high = bars.get_column("high").to_numpy().astype(float)
-    low = bars.get_column("low").to_numpy().astype(float)
-    close = bars.get_column("close").to_numpy().astype(float)
-    rng = np.random.default_rng(seed)
+
+
+def _scored_bars(
+    ts: np.ndarray, real_l: np.ndarray, real_s: np.ndarray, score: tuple[int, int]
+) -> np.ndarray:
+    """Indices of the scored window's bars that have realized totals, the map's first bar excepted (each
+    bar is scored against the book of the bar before it)."""
     idx = np.flatnonzero((ts >= score[0]) & (ts < score[1]) & np.isfinite(real_l) & np.isfinite(real_s))
     idx = idx[idx > 0]
     if not idx.size:
@@ -245,24 +308,41 @@ def score_model(
             f"the scored window {_window_text(score)} holds no bar with realized liquidations after the "
             "map's first bar: nothing to score; choose a window the stored liquidations cover"
         )
-    zh = zn = ch = cn = bh = bn = 0
-    zev: list[tuple[int, float]] = []  # (bar, realized USD attributed) per zone crossing
-    cev: list[tuple[int, float]] = []
-    edges = grid.edges
-    mids = grid.mids
+    return idx
+
+
+def _zone_crossings(
+    run: HeatmapRun,
+    grid: PriceGrid,
+    px: _Prices,
+    idx: np.ndarray,
+    real_l: np.ndarray,
+    real_s: np.ndarray,
+    thr: dict[str, float],
+    k: int,
+    width_pct: float,
+    n_controls: int,
+    rng: np.random.Generator,
+) -> _Crossings:
+    """Per scored bar and side: the top ``k`` zones of the book one bar before, ``n_controls`` windows of
+    the same width at 0.5–1.5× each zone's distance (not overlapping a zone), and which of them the
+    bar's high–low range crossed; a crossing is a hit when the side's realized USD reaches its threshold.
+    A crossing is attributed the realized USD in proportion to the share of the bar's range it covers."""
+    out = _Crossings()
+    edges, mids = grid.edges, grid.mids
     for t in idx:
-        p = close[t - 1]
+        p = px.close[t - 1]
         wb = max(1, round(p * width_pct / 100.0 / grid.width))
         width = wb * grid.width
-        rng_lo, rng_hi = low[t], high[t]
+        rng_lo, rng_hi = px.low[t], px.high[t]
         span = max(rng_hi - rng_lo, 1e-12)
         for side, book_all, real in (
             ("long", run.out.grid_long[t - 1], real_l[t]),
             ("short", run.out.grid_short[t - 1], real_s[t]),
         ):
             hit = real >= thr[side]
-            bn += 1
-            bh += int(hit)
+            out.base_n += 1
+            out.base_hits += int(hit)
             mask = mids <= p if side == "long" else mids > p
             zones = top_windows(np.where(mask, book_all, 0.0), wb, k)
             ranges = [(float(edges[a]), float(edges[b])) for a, b, _ in zones]
@@ -275,19 +355,32 @@ def score_model(
                     if any(clo < b and a < chi for a, b in ranges):
                         continue
                     if rng_lo <= chi and rng_hi >= clo:
-                        cn += 1
-                        ch += int(hit)
-                        cev.append((int(t), real * max(0.0, min(chi, rng_hi) - max(clo, rng_lo)) / span))
+                        out.control_n += 1
+                        out.control_hits += int(hit)
+                        covered = max(0.0, min(chi, rng_hi) - max(clo, rng_lo))
+                        out.control_events.append((int(t), real * covered / span))
                 if rng_lo <= zhi and rng_hi >= zlo:
-                    zn += 1
-                    zh += int(hit)
-                    zev.append((int(t), real * max(0.0, min(zhi, rng_hi) - max(zlo, rng_lo)) / span))
-    # magnet
+                    out.zone_n += 1
+                    out.zone_hits += int(hit)
+                    out.zone_events.append(
+                        (int(t), real * max(0.0, min(zhi, rng_hi) - max(zlo, rng_lo)) / span)
+                    )
+    return out
+
+
+def _magnet(
+    run: HeatmapRun, grid: PriceGrid, px: _Prices, idx: np.ndarray, width_pct: float, horizon_bars: int
+) -> tuple[int, int, int, int]:
+    """The magnet test every ``horizon_bars`` scored bars: does price reach the near edge of the
+    strongest zone before its mirror image about the last close, within ``horizon_bars``?
+
+    Returns (zone first, decided, neither reached, both in one bar)."""
     mh = mn = neither = ties = 0
+    edges, mids = grid.edges, grid.mids
     for t in idx[:: max(1, horizon_bars)]:
-        if t + horizon_bars > len(ts):
+        if t + horizon_bars > len(run.ts_ms):
             break
-        p = close[t - 1]
+        p = px.close[t - 1]
         wb = max(1, round(p * width_pct / 100.0 / grid.width))
         best = None
         for side, book_all in (("long", run.out.grid_long[t - 1]), ("short", run.out.grid_short[t - 1])):
@@ -303,7 +396,7 @@ def score_model(
         up, down = (mirror, target) if side == "long" else (target, mirror)
         outcome = None
         for u in range(t, t + horizon_bars):
-            hit_up, hit_down = high[u] >= up, low[u] <= down
+            hit_up, hit_down = px.high[u] >= up, px.low[u] <= down
             if hit_up and hit_down:
                 outcome = "tie"
             elif hit_up or hit_down:
@@ -317,25 +410,7 @@ def score_model(
         else:
             mn += 1
             mh += int(outcome == "zone")
-    pred = run.out.consumed_long[idx] + run.out.consumed_short[idx]
-    real = real_l[idx] + real_s[idx]
-    return Scores(
-        model=describe(model),
-        window=score,
-        n_bars=len(idx),
-        zone_precision=Proportion(zh, zn),
-        control_precision=Proportion(ch, cn),
-        base_rate=Proportion(bh, bn),
-        zone_usd_per_crossing=sum(u for _, u in zev) / zn if zn else math.nan,
-        control_usd_per_crossing=sum(u for _, u in cev) / cn if cn else math.nan,
-        usd_ratio_ci=_block_bootstrap_ratio(zev, cev, block=max(1, horizon_bars), seed=seed),
-        magnet=Proportion(mh, mn),
-        magnet_neither=neither,
-        magnet_ties=ties,
-        size_ratio=float(real.sum() / pred.sum()) if pred.sum() > 0 else math.nan,
-        size_spearman=_spearman(pred, real),
-        range_spearman=_spearman((high[idx] - low[idx]) / close[idx - 1], real),
-    )
+    return mh, mn, neither, ties
 
 
 def describe(model: Model) -> str:
