@@ -180,8 +180,30 @@ def flows_view(
     lo, hi = start_ms - WARMUP_MS, end_ms
     notes: list[str] = []
     sources: dict[str, str] = {}
+    c = _coin_candles(lk, coin, venue, lo, hi)
+    m = _measures(lk, coin, venue, c, lo, hi, notes, sources)
+    table = _aligned(lk, coin, venue, c, m, start_ms, end_ms, every_ms, lo, hi, sources)
+    t_eval = min(end_ms, int(table["ts_ms"].dt.epoch("ms").max()) + every_ms) if table.height else end_ms  # type: ignore[arg-type]
+    evidence = flow_evidence(t_eval, etf=m.etf, stablecoins=m.stable, perp_spot=m.ratio, cme=m.cme)
+    inputs = FlowInputs(etf=m.etf, stablecoins=m.stable, perp_spot=m.ratio, cme=m.cme)
+    return FlowsView(
+        coin, start_ms, end_ms, every_ms, table, evidence, c.price_label, sources, tuple(notes), inputs
+    )
 
-    # -- candles: the coin's 1h trade candles, perp and spot, every venue -------------------------------
+
+@dataclass(frozen=True)
+class _CoinCandles:
+    """The coin's 1h trade candles, perp and spot, of every venue (None when the store has none); the
+    ``venue``'s own perp and spot among them; the series that prices the flows (its spot, else its perp)."""
+
+    all: pl.DataFrame | None
+    spot_own: pl.DataFrame | None
+    perp_own: pl.DataFrame | None
+    price: pl.DataFrame | None
+    price_label: str
+
+
+def _coin_candles(lk: Lake, coin: str, venue: str, lo: int, hi: int) -> _CoinCandles:
     perp_c, spot_c = f"{coin}-USDT-PERP", f"{coin}-USDT-SPOT"
     trade = {"interval_ms": H, "price_type": "trade"}
     parts = [
@@ -206,18 +228,43 @@ def flows_view(
     )
     price_src = spot_own if spot_own is not None and spot_own.height else perp_own
     price_label = f"{venue} {spot_c if price_src is spot_own else perp_c} close"
+    return _CoinCandles(candles, spot_own, perp_own, price_src, price_label)
 
-    # -- measures ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Measures:
+    """The flow measures over the read range (each None when its records are absent)."""
+
+    etf: pl.DataFrame | None
+    stable: pl.DataFrame | None
+    cme: pl.DataFrame | None
+    ratio: pl.DataFrame | None  # perp/spot on the venue itself
+    ratio_all: pl.DataFrame | None  # perp/spot across every venue holding both
+
+
+def _measures(
+    lk: Lake,
+    coin: str,
+    venue: str,
+    c: _CoinCandles,
+    lo: int,
+    hi: int,
+    notes: list[str],
+    sources: dict[str, str],
+) -> _Measures:
+    """Read the flow records and compute the measures; appends what is missing to ``notes`` and where
+    each measure came from to ``sources``."""
+    perp_c, spot_c = f"{coin}-USDT-PERP", f"{coin}-USDT-SPOT"
     # records stamped exactly at the end are public at it: the evidence at end_ms reads them
     flows = _read_all(lk, "fund_flows", ETF_VENUE, f"{coin}-USD-SPOT", lo - 10 * DAY_MS, hi + 1)
-    etf = etf_flows(flows, price_src) if flows.height else None
+    etf = etf_flows(flows, c.price) if flows.height else None
     if etf is None:
         notes.append(f"no US spot ETF flows of {coin} in the store")
     else:
         sources["etf"] = ", ".join(sorted(flows["source"].unique()))
     supply = [
-        _read_all(lk, "stablecoin_supply", v, c, lo, hi + 1)
-        for v, c in lk.partitions("stablecoin_supply")
+        _read_all(lk, "stablecoin_supply", v, cn, lo, hi + 1)
+        for v, cn in lk.partitions("stablecoin_supply")
         if v == SUPPLY_VENUE
     ]
     supply = [s for s in supply if s.height]
@@ -231,31 +278,42 @@ def flows_view(
     if cme is None:
         notes.append(f"no CME positioning of {coin} in the store")
     ratio = ratio_all = None
-    if (
-        candles is not None
-        and spot_own is not None
-        and spot_own.height
-        and perp_own is not None
-        and perp_own.height
-    ):
-        ratio = perp_spot_daily(pl.concat([perp_own, spot_own], how="diagonal_relaxed"))
+    if c.spot_own is not None and c.spot_own.height and c.perp_own is not None and c.perp_own.height:
+        ratio = perp_spot_daily(pl.concat([c.perp_own, c.spot_own], how="diagonal_relaxed"))
         sources["perp_spot"] = f"{venue} {perp_c} / {spot_c}, 1h volume in {coin}, 24h sums"
     else:
         notes.append(f"no 1h perp and spot candles of {coin} on {venue}: no perp/spot ratio")
-    if candles is not None and candles["venue"].n_unique() > 1:
-        ratio_all = perp_spot_daily(candles, across_venues=True)
+    if c.all is not None and c.all["venue"].n_unique() > 1:
+        ratio_all = perp_spot_daily(c.all, across_venues=True)
+    return _Measures(etf, stable, cme, ratio, ratio_all)
 
-    # -- the grid: each measure as public at each bar's end ---------------------------------------------
+
+def _aligned(
+    lk: Lake,
+    coin: str,
+    venue: str,
+    c: _CoinCandles,
+    m: _Measures,
+    start_ms: int,
+    end_ms: int,
+    every_ms: int,
+    lo: int,
+    hi: int,
+    sources: dict[str, str],
+) -> pl.DataFrame:
+    """The bar grid of [start_ms, end_ms) with each measure as it was public at each bar's end
+    (:data:`COLUMNS`; a column whose measure is absent is all null)."""
+    perp_c, spot_c = f"{coin}-USDT-PERP", f"{coin}-USDT-SPOT"
     grid = pl.DataFrame({"_t": pl.int_range(start_ms, end_ms, every_ms, eager=True)}).with_columns(
         (pl.col("_t") + every_ms).alias("_end")
     )
     table = grid
-    if price_src is not None and price_src.height:
-        px = resample_candles(price_src, every_ms) if every_ms != H else price_src
+    if c.price is not None and c.price.height:
+        px = resample_candles(c.price, every_ms) if every_ms != H else c.price
         table = table.join(px.select(ms("ts_ms").alias("_t"), "close"), on="_t", how="left")
     table = _asof(
         table,
-        etf,
+        m.etf,
         {
             "flow_usd": "etf_flow_usd",
             f"flow_{ETF_WINDOW_SESSIONS}d_usd": f"etf_flow_{ETF_WINDOW_SESSIONS}d_usd",
@@ -264,9 +322,9 @@ def flows_view(
         max_age_ms=every_ms,
     )
     all_coins = (
-        stable.filter(pl.col("symbol") == "ALL")
-        if stable is not None and (stable["symbol"] == "ALL").any()
-        else stable
+        m.stable.filter(pl.col("symbol") == "ALL")
+        if m.stable is not None and (m.stable["symbol"] == "ALL").any()
+        else m.stable
     )
     table = _asof(
         table,
@@ -280,7 +338,7 @@ def flows_view(
     )
     table = _asof(
         table,
-        cme,
+        m.cme,
         {
             "oi_base": "cme_oi_base",
             "lev_net_base": "cme_lev_net_base",
@@ -290,14 +348,14 @@ def flows_view(
     )
     table = _asof(
         table,
-        ratio,
+        m.ratio,
         {"perp_spot_ratio": "perp_spot_ratio", "structural_imbalance": "structural_imbalance"},
         max_age_ms=2 * H,
     )
-    table = _asof(table, ratio_all, {"perp_spot_ratio": "perp_spot_ratio_all"}, max_age_ms=2 * H)
+    table = _asof(table, m.ratio_all, {"perp_spot_ratio": "perp_spot_ratio_all"}, max_age_ms=2 * H)
     table = _asof(
         table,
-        _spot_taker(lk, venue, spot_c, spot_own, lo, hi, every_ms, sources),
+        _spot_taker(lk, venue, spot_c, c.spot_own, lo, hi, every_ms, sources),
         {"taker_imbalance": "spot_taker_imbalance"},
         max_age_ms=every_ms,
     )
@@ -306,23 +364,17 @@ def flows_view(
         d = depth_bands(depth).with_columns(pl.col("ts_ms").alias("known_ms"))
         table = _asof(table, d, {"depth_2pct_usd": "depth_2pct_usd"}, max_age_ms=every_ms)
         sources["depth"] = f"{venue} {perp_c} book depth ±2%"
-    for c in COLUMNS:
-        if c not in table.columns:
+    for col in COLUMNS:
+        if col not in table.columns:
             table = table.with_columns(
                 pl.lit(
                     None,
                     dtype=pl.Boolean
-                    if c.endswith(("trade", "imbalance")) and "taker" not in c
+                    if col.endswith(("trade", "imbalance")) and "taker" not in col
                     else pl.Float64,
-                ).alias(c)
+                ).alias(col)
             )
-    table = table.select(instant(pl.col("_t")).alias("ts_ms"), *COLUMNS)
-    t_eval = min(end_ms, int(table["ts_ms"].dt.epoch("ms").max()) + every_ms) if table.height else end_ms  # type: ignore[arg-type]
-    evidence = flow_evidence(t_eval, etf=etf, stablecoins=stable, perp_spot=ratio, cme=cme)
-    inputs = FlowInputs(etf=etf, stablecoins=stable, perp_spot=ratio, cme=cme)
-    return FlowsView(
-        coin, start_ms, end_ms, every_ms, table, evidence, price_label, sources, tuple(notes), inputs
-    )
+    return table.select(instant(pl.col("_t")).alias("ts_ms"), *COLUMNS)
 
 
 def flow_inputs(lk: Lake, symbol: str, start_ms: int, end_ms: int, *, venue: str = "binance") -> FlowInputs:
