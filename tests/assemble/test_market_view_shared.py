@@ -240,3 +240,17 @@ def test_perp_spot_ratio_from_spot_klines_that_give_base_volume_only(
     assert row["perp_spot_ratio"][0] == pytest.approx(row["volume_usd"][0] / spot_usd, rel=1e-9)
     # a crash hour: perp volume several times spot's, as the flows reading of the day says (issue 19)
     assert row["perp_spot_ratio"][0] > 2
+
+
+def test_regimes_read_their_look_back_from_before_the_range(shared_store: Path) -> None:
+    """The engine's horizons (3 days) and burst baseline (30 days) look back: with the store holding that
+    history, the range's first day is labelled from it, not ``insufficient_data``; the output and its
+    provenance still start at --from."""
+    args = ["regimes", "BTCUSDT", "--venue", "all", "--from", "2025-10-08", "--to", "2025-10-13"]
+    got = json.loads(_cli(shared_store, *args, "--every", "4h", "--format", "json", "--what", "bars"))
+    rows = got["rows"]
+    first = min(r["ts_ms"] for r in rows)
+    assert first == parse_time_ms("2025-10-08")  # nothing from the warm-up is listed
+    assert got["provenance"]["start_ms"] == parse_time_ms("2025-10-08")
+    day_one = [r for r in rows if r["ts_ms"] < parse_time_ms("2025-10-09")]
+    assert day_one and all(r["regime"] != "insufficient_data" for r in day_one), day_one

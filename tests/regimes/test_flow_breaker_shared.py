@@ -86,10 +86,11 @@ def test_2024_08_05_breaker_reads_etf_outflows_only_once_public(lake: Lake) -> N
     early = panel.filter(pl.col("ts_ms").dt.epoch("ms") < t("2024-08-05T12:00"))
     row_early = spot_led(early, panel_flow_inputs(lake, early))
     assert f"ETF 5-day flow {signed(to_fri * 1e6)}" in row_early["evidence"]
-    # the store's panel has no spot volume in USD (the spot klines carry none), so the check is read from
-    # the flows; with ETF outflows it cannot be engaged, and it says what it read
-    assert "read from the flows" in row["evidence"] and "ETF no inflow" in row["evidence"]
-    assert row["engaged"] is False
+    # the panel has spot volume (the spot klines' base volume valued at the close), so the panel's own
+    # check decides and the flows are evidence beside it: the same answer as without them
+    assert "read from the flows" not in row["evidence"]
+    [plain] = circuit_breakers(panel).filter(pl.col("check") == "spot_led_flow")["engaged"].to_list()
+    assert row["engaged"] is plain
 
 
 def test_2025_10_10_breaker_reads_perp_spot_volume_and_stablecoins(lake: Lake) -> None:
@@ -135,8 +136,12 @@ def test_2025_10_10_breaker_reads_perp_spot_volume_and_stablecoins(lake: Lake) -
 
 
 def test_missing_inputs_are_named_not_read_as_not_engaged(lake: Lake) -> None:
-    # August 2024: the panel has no spot volume in USD, so only the flow inputs could tell
-    panel = panel_to(lake, "2024-07-01", "2024-08-06")
+    # Jan–Mar 2021: before the spot klines begin (2021-04-03, SOURCES.md §13) the panel has no spot
+    # volume, so only the flow inputs could tell, and none is given
+    panel = panel_to(lake, "2021-01-01", "2021-03-01")
+    assert panel.height and (
+        "spot_volume_usd" not in panel.columns or panel["spot_volume_usd"].null_count() == panel.height
+    )
     row = spot_led(panel, FlowInputs())
     assert row["engaged"] is None
     for name in ("ETF flows", "stablecoin supply", "perp/spot volume", "CME positioning"):

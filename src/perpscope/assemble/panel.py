@@ -53,6 +53,15 @@ class MarketPanel:
     panel: pl.DataFrame
     view: MarketView
     provenance: list[MeasureProvenance]
+    #: The range's first instant, ms UTC; ``panel`` starts ``warm_ms`` earlier when
+    #: :func:`market_panel` was asked for warm-up bars (None: it starts at the range).
+    start_ms: int | None = None
+
+    def in_range(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """``frame``'s rows from the range's start on (drops the warm-up bars, if any)."""
+        if self.start_ms is None:
+            return frame
+        return frame.filter(pl.col("ts_ms").dt.epoch("ms") >= self.start_ms)
 
     @property
     def priced(self) -> pl.DataFrame:
@@ -161,11 +170,16 @@ def market_panel(
     start_ms: int | None,
     end_ms: int | None,
     every_ms: int,
+    *,
+    warm_ms: int = 0,
 ) -> MarketPanel:
     """The panel of ``symbol`` within ``scope`` over ``[start_ms, end_ms)`` at ``every_ms`` bars.
 
     Defaults: ``end_ms`` the end of the last stored candle (rounded up to a bar), ``start_ms`` 30 days
     before it. The panel is built from 30 more days before ``start_ms`` (warm windows) and cut.
+    ``warm_ms`` keeps that many ms of bars before ``start_ms`` in the panel (for a reader whose own
+    windows look back, as the regime horizons do; :meth:`MarketPanel.in_range` drops them after);
+    provenance covers ``[start_ms, end_ms)`` only.
 
     Raises
     ------
@@ -180,7 +194,7 @@ def market_panel(
     # hi only, the same bar carried an older value (10 Oct 2025 20:00, BTC all-venue OI: 85.8 B USD to
     # 11 Oct 00:00 vs 70.5 B USD to a later end). The extra bar is cut off below.
     check_range(lo, hi)  # the range asked, before the extra bar is added
-    view = resolve(lk, symbol, sc, lo, hi + every_ms, every_ms, lookback_ms=LOOKBACK_MS)
+    view = resolve(lk, symbol, sc, lo, hi + every_ms, every_ms, lookback_ms=LOOKBACK_MS + warm_ms)
     view.end_ms = hi
     if not view.frames:
         raise StoreInputError(_nothing_between(lk, view, lo, hi))
@@ -191,12 +205,12 @@ def market_panel(
             f"cannot build the panel of {view.canonical} at {interval_label(every_ms)}: {e}"
         ) from e
     panel = _blank_unknowns(panel, view)
-    cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo, hi - 1))
+    cut = panel.filter(pl.col("ts_ms").dt.epoch("ms").is_between(lo - warm_ms, hi - 1))
     prov = measure_provenance(cut, view, lo, hi)
     price = next((m for m in prov if m.measure == "price"), None)
     if price is None or price.missing:
         raise StoreInputError(_nothing_between(lk, view, lo, hi, what=f"{interval_label(every_ms)} prices"))
-    return MarketPanel(cut, view, prov)
+    return MarketPanel(cut, view, prov, lo if warm_ms else None)
 
 
 def _nothing_between(lk: Lake, view: MarketView, lo: int, hi: int, what: str = "data") -> str:

@@ -19,9 +19,10 @@ from perpscope.store import Lake
 
 
 def load_panel(
-    lk: Lake, venue: str, symbol: str, start: str | None, end: str | None, every: str
+    lk: Lake, venue: str, symbol: str, start: str | None, end: str | None, every: str, *, warm_ms: int = 0
 ) -> MarketPanel:
-    """The panel of ``symbol`` within the venue scope ``venue`` over ``[start, end)``, with provenance."""
+    """The panel of ``symbol`` within the venue scope ``venue`` over ``[start, end)``, with provenance
+    (and ``warm_ms`` of bars before ``start``: :func:`perpscope.assemble.panel.market_panel`)."""
     try:
         every_ms = interval_ms(every)
         hi = parse_time_ms(end) if end else None
@@ -29,7 +30,7 @@ def load_panel(
     except ValueError as e:
         raise fail(str(e)) from e
     try:
-        return market_panel(lk, venue, symbol, lo, hi, every_ms)
+        return market_panel(lk, venue, symbol, lo, hi, every_ms, warm_ms=warm_ms)
     except StoreInputError as e:
         raise fail(str(e)) from e
 

@@ -24,10 +24,14 @@ def regime_tables(
     last: int = 15,
     *,
     flows: FlowInputs | None = None,
+    from_ms: int | None = None,
 ) -> list[RenderableType]:
     """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables
-    (``flows``: the spot and institutional side the flow rows and the spot-led breaker read)."""
+    (``flows``: the spot and institutional side the flow rows and the spot-led breaker read;
+    ``from_ms``: the range's start when ``panel`` holds warm-up bars before it — episodes and cycles are
+    listed from it on, the reading and the breakers see the whole panel)."""
     labels = labels if labels is not None else classify(panel)
+    shown = labels if from_ms is None else labels.filter(pl.col("ts_ms").dt.epoch("ms") >= from_ms)
     r = reading(panel, flows=flows)
     now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
     now.add_column("", style="bold", no_wrap=True)
@@ -48,7 +52,7 @@ def regime_tables(
             now.add_row("flows", escape(row["flow_evidence"]))
         now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
         now.add_row("breakers", row["breakers_engaged"] or "none engaged")
-    ep = episodes(labels).filter(pl.col("regime") != "neutral").tail(last)
+    ep = episodes(shown).filter(pl.col("regime") != "neutral").tail(last)
     out: list[RenderableType] = [now]
     # two columns (when | regime and its evidence) rather than five: the evidence keeps most of the
     # width, so a sentence reads on a few lines at 80 columns instead of one word per line
@@ -66,7 +70,7 @@ def regime_tables(
         out.append(tl)
     else:
         out.append(Text("No non-neutral regime episode in the panel.", style="dim"))
-    tm = treadmill(labels)
+    tm = treadmill(shown)
     if tm.height:
         tt = Table(title="Liquidation treadmill cycles", header_style="bold")
         tt.add_column("cycle", no_wrap=True)
