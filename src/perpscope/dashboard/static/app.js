@@ -30,9 +30,10 @@ var PS = (function () {
     return "$" + x.toFixed(0);
   }
   function num(x) { return x.toLocaleString(undefined, { maximumFractionDigits: x >= 100 ? 2 : 6 }); }
+  // HTML text and attribute values (single-quoted attributes included); home.js and flows.js use it too
   function esc(s) {
-    return String(s).replace(/[&<>"]/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c];
+    return String(s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
 
@@ -500,5 +501,5 @@ var PS = (function () {
 
   function clearRange() { document.getElementById("from").value = ""; document.getElementById("to").value = ""; }
 
-  return { start: start, render: render };
+  return { start: start, render: render, get: get, esc: esc };
 })();

@@ -9,9 +9,7 @@ var PSFlows = (function () {
   var token = new URLSearchParams(window.location.search).get("token");
   var seq = 0;
 
-  function esc(s) {
-    return String(s).replace(/[&<>"]/g, function (c) { return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]; });
-  }
+  var esc = PS.esc;  // app.js, loaded first
   function col(d, name) { return d.rows.map(function (r) { return r[name]; }); }
   function has(v) { return v.some(function (x) { return x !== null && x !== undefined; }); }
   function scale(v, k) { return v.map(function (x) { return x === null || x === undefined ? null : x * k; }); }

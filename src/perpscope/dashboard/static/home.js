@@ -9,21 +9,7 @@ var PSHome = (function () {
 
   function isHome() { return !params.get("symbol"); }
 
-  function get(path) {
-    var headers = token ? { Authorization: "Bearer " + token } : {};
-    return fetch(path, { headers: headers }).then(function (r) {
-      return r.json().then(function (body) {
-        if (!r.ok) throw new Error(body.error || ("HTTP " + r.status));
-        return body;
-      });
-    });
-  }
-
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
+  var get = PS.get, esc = PS.esc;  // app.js, loaded first
   var NA = "–";
   function usd(x) {
     if (x === null || x === undefined) return NA;
