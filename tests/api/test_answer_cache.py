@@ -3,6 +3,7 @@ at most ``max_computing`` computations at a time, errors handed to every waiter.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +22,12 @@ def test_size_of_counts_frames_arrays_and_containers_once() -> None:
     assert size_of(arr) == 400_000
     nested = {"a": df, "b": [arr, arr], "c": (b"x" * 1000,)}
     assert 1_200_000 < size_of(nested) < 1_210_000  # the array shared twice is counted once
+    # a series as the answers send it: each distinct number once, a repeated object (None) once
+    xs = [float(i) + 0.5 for i in range(1000)]
+    series = [*xs, None, None, xs[0], [None, 2.5]]
+    want = sys.getsizeof(series) + sum(map(sys.getsizeof, xs)) + sys.getsizeof(None)
+    want += sys.getsizeof(series[-1]) + sys.getsizeof(2.5)
+    assert size_of(series) == want
 
 
 def test_bytes_bound_evicts_least_recently_used() -> None:

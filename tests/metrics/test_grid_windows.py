@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from perpscope.metrics.grid_windows import (
     as_float,
     grid_corr,
+    grid_quantile,
     grid_sum,
     grid_trailing_z,
     series_starts,
@@ -83,6 +84,41 @@ def test_sum_is_the_last_n_rows_of_the_same_series(series: list[list[float | Non
     for g, w in zip(got.tolist(), want, strict=True):
         if w == 0.0:
             assert g == 0.0
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.one_of(st.none(), st.integers(0, 6).map(float), values), max_size=40),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 12),
+    st.sampled_from([0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0, 1 / 3]),
+    st.integers(0, 12),
+)
+def test_quantile_is_the_nearest_rank_of_the_last_n_rows(
+    series: list[list[float | None]], n: int, q: float, min_samples: int
+) -> None:
+    x, starts = _flat(series)
+    want: list[float] = []
+    for s in series:
+        for i in range(len(s)):
+            window = sorted(p for p in s[max(0, i - n + 1) : i + 1] if p is not None)
+            if not window or len(window) < min_samples:
+                want.append(math.nan)
+                continue
+            f = (len(window) - 1) * q  # "nearest": halves away from zero
+            want.append(window[math.floor(f) + (f - math.floor(f) >= 0.5)])
+    got = grid_quantile(x, starts, n, q, min_samples)
+    assert _same(got, want, tol=0.0)
+    # the numbers polars' rolling_quantile gives (what the regimes used before the kernel)
+    if min_samples <= n:
+        df = pl.DataFrame({"s": np.repeat(np.arange(len(series)), np.diff(starts)), "x": x}).with_columns(
+            pl.col("x").fill_nan(None)
+        )
+        ref = df.select(pl.col("x").rolling_quantile(q, window_size=n, min_samples=min_samples).over("s"))
+        assert ref.to_series().equals(to_series("x", got))
 
 
 @settings(max_examples=80, deadline=None)

@@ -36,6 +36,9 @@ DEFAULT_ENTRIES = 256
 DEFAULT_COMPUTING = 2
 
 
+_SCALARS = (bytes, str, int, float, bool)
+
+
 def size_of(value: Any) -> int:
     """Approximate bytes held by ``value``: polars frames and series by their buffers, numpy arrays by
     ``nbytes``, containers, dataclasses and plain objects by their contents (each object counted once)."""
@@ -54,7 +57,18 @@ def size_of(value: Any) -> int:
         if isinstance(v, dict):
             return sys.getsizeof(v) + sum(walk(k) + walk(x) for k, x in v.items())
         if isinstance(v, list | tuple | set | frozenset):
-            return sys.getsizeof(v) + sum(walk(x) for x in v)
+            # the series of an answer are long lists of numbers: their scalars are counted here, without
+            # a call per element (the same count as walk's, a fifth of the time on a year of 5m bars)
+            total = sys.getsizeof(v)
+            for x in v:
+                if isinstance(x, _SCALARS) or x is None:
+                    i = id(x)
+                    if i not in seen:
+                        seen.add(i)
+                        total += sys.getsizeof(x)
+                else:
+                    total += walk(x)
+            return total
         if dataclasses.is_dataclass(v) and not isinstance(v, type):
             return sys.getsizeof(v) + sum(walk(getattr(v, f.name)) for f in dataclasses.fields(v))
         if hasattr(v, "__dict__"):

@@ -10,6 +10,8 @@ Routes: :mod:`perpscope.api.routes_store`, :mod:`perpscope.api.routes_views` and
 
 from __future__ import annotations
 
+import threading
+
 import polars as pl
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +24,7 @@ from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
 from perpscope.api.params import ApiError
 from perpscope.api.source import DataSource
+from perpscope.api.views import warm_up
 from perpscope.store import Lake
 
 PREFIX = "/api/v1"
@@ -51,6 +54,8 @@ def create_app(config: ApiConfig) -> FastAPI:
         computing=config.computing,
     )
     app.state.config = config
+    # numba's one-time set-up, off the first request's path (perpscope.api.views.warm_up)
+    threading.Thread(target=warm_up, name="perpscope-api-warm-up", daemon=True).start()
     app.middleware("http")(guard(config))
     app.include_router(routes_store.router, prefix=PREFIX)
     app.include_router(routes_views.router, prefix=PREFIX)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from perpscope.metrics.grid_windows import as_float, grid_quantile, series_starts, to_series
 from perpscope.regimes.grid import SID, rows_in
 
 #: The column :func:`with_burst_ratio` adds: the bar's liquidated USD over the rolling quantile.
@@ -36,7 +37,15 @@ def with_burst_ratio(
     or where the quantile is 0 (a series that is mostly zeros has no usual size to compare with).
     """
     x = pl.col(liq).cast(pl.Float64)
-    if step is not None:
+    if step is not None and not df.select(x.is_nan().any()).item():
+        # gapless grid: the compiled sliding quantile (the same numbers as polars' rolling_quantile with
+        # "nearest", which re-sorts the window as it slides: 3× slower on a month of 5-minute bars)
+        n = rows_in(baseline_ms, step)
+        got = grid_quantile(
+            as_float(df, x), series_starts(df, [SID]), n, quantile, max(2, int(n * min_share))
+        )
+        q = pl.lit(to_series("_q", got))
+    elif step is not None:  # NaN (not null) values: polars' own ordering of NaN
         n = rows_in(baseline_ms, step)
         q = x.rolling_quantile(quantile, window_size=n, min_samples=max(2, int(n * min_share))).over(SID)
     else:  # bars missing from the grid: a time window per series
