@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from tests.venues.binance.binance_data import force_order_messages
 
 from benchmarks.common import Result
 from perpscope.ingest.live import Collector, LiveConfig
@@ -90,10 +91,11 @@ def _recorded_templates() -> list[str]:
     )
     # 2,045 liquidations: the cycle repeats a liquidation (same key) no sooner than 4,090 messages later,
     # 20 ms at 200,000 msg/s — so no two sends of one fall in the same ms and the store keeps them all
-    found = sorted(liq_dir.glob("riftfern_binance_forceorders_*.csv.gz")) if liq_dir.exists() else []
-    if not found or not agg_zip.exists():
+    if not liq_dir.exists() or not agg_zip.exists():
         return []
-    liqs = pl.read_csv(found[0])
+    liqs = force_order_messages(liq_dir.parent)
+    if not liqs:
+        return []
     with zipfile.ZipFile(agg_zip) as zf:
         import io
 
@@ -105,24 +107,9 @@ def _recorded_templates() -> list[str]:
 
     out = []
     trades = list(aggs.iter_rows(named=True))
-    for k, r in enumerate(liqs.iter_rows(named=True)):
-        sym = str(r["symbol"]).upper()
-        sym = sym if sym.endswith(("USDT", "USDC")) else sym + "USDT"
-        ap = r["avg_price"]
-        o = {
-            "s": sym,
-            "S": r["side"],
-            "o": r["order_type"],
-            "f": r["time_in_force"],
-            "q": str(r["orig_qty"]),
-            "p": str(r["price"]),
-            "ap": "0" if ap in (None, "None") else str(ap),
-            "X": r["order_status"],
-            "l": str(r["last_filled_qty"]),
-            "z": str(r["filled_accum_qty"]),
-            "T": "@T@",
-        }
-        out.append(fmt({"stream": "!forceOrder@arr", "data": {"e": "forceOrder", "E": "@T@", "o": o}}))
+    for k, m in enumerate(liqs):
+        m["E"] = m["o"]["T"] = "@T@"  # stamped at the send time (the latency measured is ours)
+        out.append(fmt({"stream": "!forceOrder@arr", "data": m}))
         a = trades[k % len(trades)]
         d = {
             "e": "aggTrade",
