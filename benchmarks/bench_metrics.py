@@ -25,6 +25,7 @@ import os
 import resource
 import time
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -357,21 +358,13 @@ def run(
     }
     ctx = mp.get_context("spawn")  # fresh interpreters: polars is not fork-safe, and reads env at import
     barrier, results = ctx.Barrier(workers), ctx.Queue()
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # spawned interpreters inherit it at start
-    try:
+    with mock.patch.dict(os.environ, env):  # spawned interpreters inherit it at start
         procs = [ctx.Process(target=_worker, args=(pw, n_bars, barrier, results, env)) for pw in per_worker]
         for p in procs:
             p.start()
         done = [results.get() for _ in range(rounds * workers)]
         for p in procs:
             p.join()
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     by_round: dict[int, list[tuple[float, float]]] = {}
     for seed, _rows, t0, t1, _rss in done:
         by_round.setdefault(_round_of(seed, chunk, workers), []).append((t0, t1))

@@ -39,7 +39,8 @@ def dask_client(s3_endpoint: str) -> Iterator[Any]:  # noqa: F811
     """A ``distributed.Client`` on a ``LocalCluster`` of two single-threaded worker processes, one for
     the whole session (a cluster's start costs seconds; started after the S3 server, so the workers
     inherit its environment)."""
-    distributed = pytest.importorskip("distributed")
+    import distributed  # a pinned dependency: a broken install fails here instead of skipping
+
     with (
         distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
