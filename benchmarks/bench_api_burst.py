@@ -29,11 +29,11 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from benchmarks.bench_store_info import shared_data_dir
 from benchmarks.common import Result, best_of, served_store
 from perpscope.api import DataSource, Limits
 from perpscope.api.views import dashboard_view, make_query
 from perpscope.assemble.cascade import fragility_provider
+from perpscope.core.config import shared_data_dir
 from perpscope.core.time import DAY_MS
 from perpscope.ingest.importer import import_paths
 from perpscope.store import Lake

@@ -23,19 +23,13 @@ import time
 from pathlib import Path
 
 from benchmarks.common import Result, best_of
+from perpscope.core.config import shared_data_dir
 from perpscope.ingest.importer import import_paths
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage, coverage_of
 from perpscope.store.summary import summary
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_data_dir() -> Path | None:
-    """``../shared/data`` beside the project root (or ``$PERPSCOPE_SHARED_DATA``), if present."""
-    env = os.environ.get("PERPSCOPE_SHARED_DATA")
-    cand = Path(env) if env else ROOT.parent / "shared" / "data"
-    return cand if (cand / "SOURCES.md").exists() else None
 
 
 def cli_seconds(data: Path, repeat: int = 3) -> float:

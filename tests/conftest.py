@@ -7,15 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from perpscope.core.config import shared_data_dir
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-
-
-def shared_data_dir() -> Path | None:
-    """``../shared/data`` beside the project root (or ``$PERPSCOPE_SHARED_DATA``), if present."""
-    env = os.environ.get("PERPSCOPE_SHARED_DATA")
-    cand = Path(env) if env else ROOT.parent / "shared" / "data"
-    return cand if (cand / "SOURCES.md").exists() else None
 
 
 @pytest.fixture

@@ -28,13 +28,14 @@ from plotly.subplots import make_subplots
 from rich.markup import escape
 from rich.table import Table
 
-import perpscope
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.cascade import fragility_of
 from perpscope.cli.common import console, err_console, fail
 from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
 from perpscope.cli.output import Column, fitted_table, fragility_table, print_report, zone_table
 from perpscope.cli.regime_tables import regime_tables
+from perpscope.core import config
+from perpscope.core.config import SHARED_ENV
 from perpscope.core.format import date_text, pct_text, price_text, rate_text, usd_text
 from perpscope.core.time import HOUR_MS, ms_to_iso, parse_time_ms
 from perpscope.ingest.importer import import_paths
@@ -45,8 +46,6 @@ from perpscope.report.html import heatmap_html
 from perpscope.report.regime_band import add_regime_band
 from perpscope.store import Lake
 
-#: Environment variable naming the shared data folder (the tests' ``PERPSCOPE_SHARED_DATA`` too).
-SHARED_ENV = "PERPSCOPE_SHARED_DATA"
 #: The chapter's symbol and venue scope: BTC with all exchanges' open interest (CoinGlass's aggregate)
 #: and OI-weighted funding; price and liquidations are Binance's (the exports hold no other).
 SYMBOL, VENUE = "BTC-USDT-PERP", "all"
@@ -61,13 +60,10 @@ FIVE_MINUTE_FILE = "BTCUSDT_perp_5m_20251006_20251015.csv.gz"
 
 
 def shared_data_dir() -> Path | None:
-    """``$PERPSCOPE_SHARED_DATA``, else ``shared/data`` beside the project root (the folder holding
-    ``src/perpscope``), when it holds ``SOURCES.md``; None otherwise (an installed package has no such
-    neighbour)."""
-    env = os.environ.get(SHARED_ENV)
-    root = Path(perpscope.__file__).resolve().parents[2]
-    cand = Path(env) if env else root.parent / "shared" / "data"
-    return cand if (cand / "SOURCES.md").is_file() and (cand / SHARED_FOLDER).is_dir() else None
+    """The shared data folder (:func:`perpscope.core.config.shared_data_dir`) when it holds the CoinGlass
+    exports this chapter reads; None otherwise."""
+    cand = config.shared_data_dir()
+    return cand if cand is not None and (cand / SHARED_FOLDER).is_dir() else None
 
 
 def skip_reason() -> str:

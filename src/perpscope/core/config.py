@@ -8,6 +8,20 @@ from pathlib import Path
 
 #: Environment variable naming the data directory.
 DATA_ENV = "PERPSCOPE_DATA"
+#: Environment variable naming the team's shared real-data folder (default: ``shared/data`` beside the
+#: project checkout; provenance in its ``SOURCES.md``).
+SHARED_ENV = "PERPSCOPE_SHARED_DATA"
+
+
+def shared_data_dir() -> Path | None:
+    """The team's shared real data: ``$PERPSCOPE_SHARED_DATA``, else ``shared/data`` beside the project
+    checkout (the folder holding ``src/perpscope``), when it holds ``SOURCES.md``; None otherwise (an
+    installed package has no such neighbour). Used by the demo's 10 Oct chapter, the tests and the
+    benchmarks."""
+    env = os.environ.get(SHARED_ENV)
+    checkout = Path(__file__).resolve().parents[3]
+    cand = Path(env) if env else checkout.parent / "shared" / "data"
+    return cand if (cand / "SOURCES.md").is_file() else None
 
 
 def default_data_dir() -> Path:
