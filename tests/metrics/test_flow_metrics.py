@@ -100,7 +100,7 @@ def test_etf_flow_in_btc_at_the_days_close(etf: pl.DataFrame, candles: pl.DataFr
     close = on(spot, "2024-08-05T19:00")["close"]
     row = on(etf, "2024-08-05")
     assert row["price_usd"] == close
-    assert row["flow_btc"] == pytest.approx(-168.4e6 / close)  # type: ignore[operator]
+    assert row["flow_base"] == pytest.approx(-168.4e6 / close)  # type: ignore[operator]
 
 
 def test_a_missing_session_is_a_gap_not_a_zero() -> None:

@@ -39,7 +39,7 @@ COLUMNS = (
     "close",
     "etf_flow_usd",
     f"etf_flow_{ETF_WINDOW_SESSIONS}d_usd",
-    "etf_flow_btc",
+    "etf_flow_base",
     "stablecoin_usd",
     "stablecoin_7d",
     "stablecoin_30d",
@@ -317,7 +317,7 @@ def _aligned(
         {
             "flow_usd": "etf_flow_usd",
             f"flow_{ETF_WINDOW_SESSIONS}d_usd": f"etf_flow_{ETF_WINDOW_SESSIONS}d_usd",
-            "flow_btc": "etf_flow_btc",
+            "flow_base": "etf_flow_base",
         },
         max_age_ms=every_ms,
     )

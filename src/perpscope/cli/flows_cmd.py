@@ -45,7 +45,7 @@ FLOW_COLUMNS = (
     Column("perp_spot_ratio", "perp/spot", ratio_text),
     Column("cme_lev_net_base", "CME lev net", _btc),
     Column("spot_taker_imbalance", "spot taker", signed_text),
-    Column("etf_flow_btc", "ETF BTC", _btc),
+    Column("etf_flow_base", "ETF BTC", _btc),
     Column("stablecoin_30d", "stables 30d", pct_text),
     Column("cme_am_net_base", "CME AM net", _btc),
     Column("cme_basis_trade", "basis trade", _yes),

@@ -10,7 +10,7 @@ Every output row carries ``known_ms``: the instant its value was public, so a re
 only rows with ``known_ms <= t`` (:func:`perpscope.metrics.flow_evidence.flow_evidence`).
 
 Sources and units: ``docs/metrics.md`` ("Flows"). Instants are ``Datetime("ms", "UTC")`` columns as in
-the records; USD amounts ``*_usd``, BTC amounts ``*_btc`` or ``*_base``.
+the records; USD amounts ``*_usd``, coin amounts ``*_base`` (BTC for BTC).
 """
 
 from __future__ import annotations
@@ -59,17 +59,17 @@ def etf_flows(
         ``known_ms`` (the session's close: the day's flow is not known before), ``flow_usd`` (the
         publisher's total, else the sum of the funds; null for a session with no figure),
         ``funds`` (how many funds reported), ``flow_<n>d_usd`` (sum over the last ``n`` sessions;
-        null unless all ``n`` have a figure), ``price_usd``, ``flow_btc``, ``flow_<n>d_btc``.
+        null unless all ``n`` have a figure), ``price_usd``, ``flow_base``, ``flow_<n>d_base``.
 
     Notes
     -----
     A weekend or market holiday is not a zero-flow day: sessions come from the exchange calendar, so a
     5-session sum over a holiday week reaches back to the previous week, and a session missing from
-    the data is a gap (null), never a zero. ``flow_btc = flow_usd / price_usd`` at the day's close.
+    the data is a gap (null), never a zero. ``flow_base = flow_usd / price_usd`` at the day's close.
     """
     require(flows, ("symbol", "ts_ms", "flow_usd"), "etf_flows")
     n = window_sessions
-    out_cols = ["flow_usd", f"flow_{n}d_usd", "flow_btc", f"flow_{n}d_btc"]
+    out_cols = ["flow_usd", f"flow_{n}d_usd", "flow_base", f"flow_{n}d_base"]
     if flows.height == 0:
         schema: dict[str, pl.DataType] = {"ts_ms": TS, "known_ms": TS, "funds": pl.Int64()}
         schema |= {c: pl.Float64() for c in [*out_cols, "price_usd"]}
@@ -106,10 +106,12 @@ def etf_flows(
         )
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.Float64).alias("price_usd"))
-    df = df.with_columns((pl.col("flow_usd") / pl.col("price_usd")).alias("flow_btc"))
-    complete_btc = pl.col("flow_btc").is_not_null().cast(pl.Int32).rolling_sum(n, min_samples=n) == n
+    df = df.with_columns((pl.col("flow_usd") / pl.col("price_usd")).alias("flow_base"))
+    complete_base = pl.col("flow_base").is_not_null().cast(pl.Int32).rolling_sum(n, min_samples=n) == n
     df = df.with_columns(
-        pl.when(complete_btc).then(pl.col("flow_btc").rolling_sum(n, min_samples=n)).alias(f"flow_{n}d_btc")
+        pl.when(complete_base)
+        .then(pl.col("flow_base").rolling_sum(n, min_samples=n))
+        .alias(f"flow_{n}d_base")
     )
     return df.select(
         instant(pl.col("_day")).alias("ts_ms"),
@@ -118,8 +120,8 @@ def etf_flows(
         "funds",
         f"flow_{n}d_usd",
         "price_usd",
-        "flow_btc",
-        f"flow_{n}d_btc",
+        "flow_base",
+        f"flow_{n}d_base",
     )
 
 
