@@ -112,3 +112,17 @@ def test_reading_one_row_per_series(panel_of: PanelMaker) -> None:
     assert set(r["canonical"]) == {"BTC-USDT-PERP", "ETH-USDT-PERP"}
     assert (r["treadmill_cycles"] == 2).all()
     assert r["evidence"].str.starts_with("over ").all()
+
+
+def test_reading_with_the_callers_labels_is_the_same_reading(panel_of: PanelMaker) -> None:
+    a = _treadmill_panel(panel_of, cycles=2)
+    panel = pl.concat([a, a.with_columns(pl.lit("ETH-USDT-PERP").alias("canonical"))])
+    from perpscope.regimes import classify
+
+    assert reading(panel, labels=classify(panel)).equals(reading(panel))
+    try:
+        reading(panel, labels=classify(a))
+    except ValueError as e:
+        assert "labels has" in str(e)
+    else:
+        raise AssertionError("labels of another panel were accepted")

@@ -32,7 +32,7 @@ def regime_tables(
     listed from it on, the reading and the breakers see the whole panel)."""
     labels = labels if labels is not None else classify(panel)
     shown = labels if from_ms is None else labels.filter(pl.col("ts_ms").dt.epoch("ms") >= from_ms)
-    r = reading(panel, flows=flows)
+    r = reading(panel, flows=flows, labels=labels)
     now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
     now.add_column("", style="bold", no_wrap=True)
     now.add_column("")

@@ -74,7 +74,7 @@ def regimes(
             "episodes": lambda: episodes(labels),
             "treadmill": lambda: treadmill(labels),
             "breakers": lambda: circuit_breakers(panel, labels=every_label, flows=flows),
-            "reading": lambda: reading(panel, flows=flows),
+            "reading": lambda: reading(panel, flows=flows, labels=every_label),
         }[what]()
         if fmt != "json":
             print_provenance(mp, to_stderr=True)

@@ -10,12 +10,16 @@ from perpscope.metrics.frames import KEYS
 from perpscope.regimes.classify import classify, episodes
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.flow import FlowInputs, flow_hierarchy
-from perpscope.regimes.grid import prepare
+from perpscope.regimes.grid import SID, numbered, prepare
 from perpscope.regimes.treadmill import circuit_breakers, treadmill
 
 
 def reading(
-    panel: pl.DataFrame, config: RegimeConfig | None = None, *, flows: FlowInputs | None = None
+    panel: pl.DataFrame,
+    config: RegimeConfig | None = None,
+    *,
+    flows: FlowInputs | None = None,
+    labels: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """The latest bar of each series, read.
 
@@ -28,6 +32,9 @@ def reading(
     flows : FlowInputs, optional
         The spot and institutional side; when given, the flow hierarchy and the spot-led breaker read it
         and ``flow_evidence`` says what it showed at the last bar's end (and which inputs were missing).
+    labels : polars.DataFrame, optional
+        ``classify(panel, config)`` (with evidence) when the caller already has it: skips classifying
+        the panel again.
 
     Returns
     -------
@@ -43,7 +50,15 @@ def reading(
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "reading")
-    labels = classify(df, cfg)
+    if labels is None:
+        labels = classify(df, cfg)
+    else:
+        labels = numbered(labels).drop(SID)  # in the panel's order, as classify(df) returns them
+        if labels.height != df.height:
+            raise ValueError(
+                f"reading: labels has {labels.height} rows, the panel {df.height}; pass classify(panel) "
+                "of this panel, or no labels"
+            )
     last = labels.group_by(list(KEYS), maintain_order=True).last()
     ep = episodes(labels).group_by(list(KEYS), maintain_order=True).last()
     out = last.join(ep.select(*KEYS, pl.col("start_ms").alias("since_ms"), "bars"), on=list(KEYS), how="left")
