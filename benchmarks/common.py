@@ -143,3 +143,24 @@ def random_agg_trades(n: int, seed: int = 11) -> pl.DataFrame:
             "is_buyer_maker": rng.random(n) < 0.5,
         }
     )
+
+
+def shared_store(data_dir: Path, what: str) -> Path | None:
+    """The store of the whole ``../shared/data`` at ``data_dir``, imported the README way first when it is
+    not there yet (a few minutes, once); None, with a line saying why ``what`` is skipped, when the
+    shared data is not beside this checkout either."""
+    if data_dir.exists():
+        return data_dir
+    from perpscope.core.config import shared_data_dir
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import Lake
+
+    shared = shared_data_dir()
+    if shared is None:
+        print(f"{what}: skipped, no store at {data_dir} and no ../shared/data to import into it")
+        return None
+    print(f"{what}: importing {shared} into {data_dir} (once) …", file=sys.stderr)
+    report = import_paths([shared], Lake(data_dir))
+    if report.failed:
+        raise SystemExit(f"{what}: import into {data_dir} failed: {report.failed[0].error}")
+    return data_dir

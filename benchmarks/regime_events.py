@@ -9,7 +9,7 @@ event window instead (what the table's ``[event.facts]`` record; ``tests/regimes
 checks that they still hold).
 
 The store is one imported from all of ``../shared/data`` the README way (``perpscope --data-dir DIR import
-../shared/data``); the default ``DIR`` is ``/tmp/events-store``.
+../shared/data``); the default ``DIR`` is ``/tmp/events-store``, imported on first use when absent.
 
 Scoring (docs/regimes.md, "Reading real events: the benchmark"):
 
@@ -26,7 +26,6 @@ Scoring (docs/regimes.md, "Reading real events: the benchmark"):
 from __future__ import annotations
 
 import argparse
-import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks.common import Result
+from benchmarks.common import Result, shared_store
 from perpscope.assemble.flows import panel_flow_inputs
 from perpscope.assemble.panel import market_panel
 from perpscope.core.time import DAY_MS, interval_ms, parse_time_ms
@@ -327,9 +326,7 @@ def counts(outcomes: list[Outcome], every: str = "4h") -> dict[str, dict[str, in
 def run(data_dir: Path = DEFAULT_STORE) -> list[Result]:
     """For ``python -m benchmarks``: the matched / partial / missed counts per split and bar size (none, with
     a note, when the store of ../shared/data has not been imported at ``data_dir``)."""
-    if not data_dir.exists():
-        hint = f"perpscope --data-dir {data_dir} import ../shared/data"
-        print(f"regime events: skipped, no store at {data_dir} ({hint})")
+    if shared_store(data_dir, "regime events") is None:
         return []
     outcomes = run_events(Lake(data_dir), load_events())
     rows = []
@@ -353,11 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--facts", action="store_true", help="print each window's own numbers instead")
     a = ap.parse_args(argv)
-    if not a.data_dir.exists():
-        print(
-            f"no store at {a.data_dir}: run perpscope --data-dir {a.data_dir} import ../shared/data",
-            file=sys.stderr,
-        )
+    if shared_store(a.data_dir, "regime events") is None:
         return 2
     lake = Lake(a.data_dir)
     events = [e for e in load_events(a.table) if a.split is None or e.split == a.split]
