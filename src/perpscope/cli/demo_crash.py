@@ -43,7 +43,7 @@ from perpscope.regimes import classify, episodes
 from perpscope.report.cascade_chart import fragility_figure
 from perpscope.report.chart_files import write_chart
 from perpscope.report.html import heatmap_html
-from perpscope.report.regime_band import add_regime_band
+from perpscope.report.regime_band import BAND_LEGEND, add_regime_band
 from perpscope.store import Lake
 
 #: The chapter's symbol and venue scope: BTC with all exchanges' open interest (CoinGlass's aggregate)
@@ -365,14 +365,7 @@ def _panel_section(panel: pl.DataFrame) -> str:
         xaxis_rangeslider_visible=False,
         template="plotly_white",
         barmode="relative",
-        legend={
-            "orientation": "h",
-            "x": 0,
-            "y": -0.06,
-            "yanchor": "top",
-            "font": {"size": 11},
-            "title": {"text": "regime band (hover a segment for its evidence):", "side": "top"},
-        },
+        legend=BAND_LEGEND,
     )
     note = (
         f"{SYMBOL}, {EVERY} bars, {_day(WINDOW_START_MS)} → {_day(WINDOW_END_MS)} UTC. The regime band is "

@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 from perpscope.core.format import pct_text, sign_class, usd_text
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.report.overview import SymbolView
-from perpscope.report.regime_band import add_regime_band
+from perpscope.report.regime_band import BAND_LEGEND, add_regime_band
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1d2330;
@@ -140,15 +140,7 @@ def symbol_figure(v: SymbolView) -> go.Figure:
         xaxis_rangeslider_visible=False,
         template="plotly_white",
         showlegend=band,
-        legend={
-            "orientation": "h",
-            "x": 0,
-            "y": -0.06,
-            "yanchor": "top",
-            "font": {"size": 11},
-            # the title on its own line: beside it, a phone's width pushed the entries off the chart
-            "title": {"text": "regime band (hover a segment for its evidence):", "side": "top"},
-        },
+        legend=BAND_LEGEND,
     )
     fig.update_yaxes(title_text="%", row=fr, col=1)
     return fig

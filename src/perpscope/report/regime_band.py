@@ -16,6 +16,17 @@ import polars as pl
 from perpscope.core.palette import REGIME_COLOURS, UNKNOWN_REGIME_COLOUR
 from perpscope.regimes import LABELS
 
+#: The legend of a chart whose legend is the regime band's labels: a row under the plot, its title on
+#: its own line (beside it, a phone's width pushed the entries off the chart).
+BAND_LEGEND: dict[str, object] = {
+    "orientation": "h",
+    "x": 0,
+    "y": -0.06,
+    "yanchor": "top",
+    "font": {"size": 11},
+    "title": {"text": "regime band (hover a segment for its evidence):", "side": "top"},
+}
+
 
 def _ms(col: str) -> pl.Expr:
     """A Datetime("ms", "UTC") column as int ms."""
