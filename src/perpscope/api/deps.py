@@ -3,6 +3,7 @@ the checked query of a view (venue scope, symbol, range and bar cap)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -35,23 +36,30 @@ To = Annotated[str | None, Query(alias="to", max_length=40, description="End, ex
 Points = Annotated[int | None, Query(ge=10, le=5_000, description="Bars per series at most")]
 
 
-def range_query(
-    src: Source,
-    cfg: Config,
-    venue: Ven = "binance",
-    symbol: Sym = "BTC-USDT-PERP",
-    frm: From = None,
-    to: To = None,
-) -> views.Query:
+@dataclass(frozen=True, slots=True)
+class AskedRange:
+    """What a request names, each part checked (400 when malformed) but not yet looked up in the store:
+    venue scope, symbol, and ``[start_ms, end_ms)`` (ms UTC; None where the request leaves it open)."""
+
+    venue: str
+    symbol: str
+    start_ms: int | None
+    end_ms: int | None
+
+
+def asked_range(
+    venue: Ven = "binance", symbol: Sym = "BTC-USDT-PERP", frm: From = None, to: To = None
+) -> AskedRange:
+    """The :class:`AskedRange` of a request's ``venue``, ``symbol``, ``from`` and ``to`` parameters."""
+    return AskedRange(check_venue(venue), check_symbol(symbol), check_time(frm, "from"), check_time(to, "to"))
+
+
+Asked = Annotated[AskedRange, Depends(asked_range)]
+
+
+def range_query(src: Source, cfg: Config, asked: Asked) -> views.Query:
     """The checked venue scope, symbol and ``[from, to)`` of a request (404 when the store lacks them)."""
-    return views.make_query(
-        src,
-        check_venue(venue),
-        check_symbol(symbol),
-        check_time(frm, "from"),
-        check_time(to, "to"),
-        cfg.limits,
-    )
+    return views.make_query(src, asked.venue, asked.symbol, asked.start_ms, asked.end_ms, cfg.limits)
 
 
 RangeQuery = Annotated[views.Query, Depends(range_query)]

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
-from perpscope.api.deps import Config, From, Source, Sym, To, Ven
-from perpscope.api.params import ApiError, check_range, check_symbol, check_time, check_venue
+from perpscope.api.deps import Asked, Config, Source
+from perpscope.api.params import ApiError, check_range
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.flows import flows_view
 from perpscope.core.time import interval_ms
@@ -23,16 +23,12 @@ router = APIRouter()
 def flows(
     src: Source,
     cfg: Config,
-    symbol: Sym = "BTC-USDT-PERP",
-    venue: Ven = "binance",
-    frm: From = None,
-    to: To = None,
+    asked: Asked,
     every: Annotated[Literal["1h", "4h", "1d"], Query(description="Bar length")] = "1d",
 ) -> dict[str, Any]:
-    sym, ven = check_symbol(symbol), check_venue(venue)
+    sym, ven, lo, hi = asked.symbol, asked.venue, asked.start_ms, asked.end_ms
     if "," in ven or ven == "all":
         raise ApiError(400, "flows read one venue's perp/spot volume: give one venue, e.g. binance")
-    lo, hi = check_time(frm, "from"), check_time(to, "to")
     if lo is not None and hi is not None:
         check_range(lo, hi, cfg.limits)
     every_ms = interval_ms(every)

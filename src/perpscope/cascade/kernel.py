@@ -85,6 +85,8 @@ def _forced(
     return p_shock * (1.0 - d * _move(f_cum / ((1.0 + refill * k) * scale), cx, cq))
 
 
+# Deliberate twin (duplicates lists it): numba_kernel below takes the same arguments and computes the
+# same thing compiled; this readable version is the oracle the tests hold it equal to. Keep both.
 def reference_kernel(
     books: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     counter: list[tuple[np.ndarray, np.ndarray]],
@@ -303,6 +305,8 @@ def _nb_paths(v_liq, v_qty, v_bank, v_key, v_cum, v_off, c_qty, c_off, cx, cq,  
             step_adl_usd)  # fmt: skip
 
 
+# Deliberate twin of reference_kernel above (same signature, same results, compiled): the tests check
+# one against the other, so a change to either is made to both.
 def numba_kernel(
     books: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     counter: list[tuple[np.ndarray, np.ndarray]],

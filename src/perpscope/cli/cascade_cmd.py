@@ -21,6 +21,7 @@ from perpscope.assemble import StoreInputError
 from perpscope.assemble import cascade as assemble
 from perpscope.cascade import CascadeConfig, CascadeInputError, fragility, parse_shock, simulate
 from perpscope.cli.common import console, err_console, fail, reading_lake
+from perpscope.cli.options import CHART_FORMATS, check_choice
 from perpscope.cli.output import fragility_table
 from perpscope.core.format import json_safe, pct_text, pp_text, usd_text
 from perpscope.core.time import ms_to_iso, parse_time_ms
@@ -96,8 +97,7 @@ def cascade(
     ] = "table",
 ) -> None:
     """Simulate the liquidation cascade a shock sets off, with its uncertainty, and the fragility curve."""
-    if fmt not in ("table", "json"):
-        raise fail(f"--format must be table or json, got {fmt!r}")
+    check_choice("--format", fmt, CHART_FORMATS)
     lk = reading_lake(ctx)
     try:
         sh = parse_shock(shock)

@@ -13,7 +13,7 @@ from rich.markup import escape
 from perpscope.cli import evaluate_data
 from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, err_console, fail, reading_lake
-from perpscope.cli.options import ClusterOpt, SymbolsOpt
+from perpscope.cli.options import ClusterOpt, SymbolsOpt, check_choice
 from perpscope.core.errors import PerpscopeError
 from perpscope.core.time import MINUTE_MS, interval_ms
 from perpscope.store import Lake
@@ -313,8 +313,7 @@ def evaluate(
             console().print(f"[bold]{name}[/] reads {needs}", highlight=False)
             console().print(f"  [dim]{path}[/]", highlight=False, soft_wrap=True)
         return
-    if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_choice("--format", fmt, FORMATS)
     if (spec is None) == (study is None):
         raise fail("give either a spec file or --study NAME (see --list)")
     if study is not None:

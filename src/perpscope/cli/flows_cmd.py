@@ -15,7 +15,7 @@ import typer
 from perpscope.assemble.errors import StoreInputError
 from perpscope.assemble.flows import flows_view
 from perpscope.cli.common import console, err_console, fail, reading_lake
-from perpscope.cli.options import FORMATS, FormatOpt, FromOpt, OutOpt, ToOpt
+from perpscope.cli.options import FORMATS, FormatOpt, FromOpt, OutOpt, ToOpt, check_choice
 from perpscope.cli.output import Column, fitted_table, write_frame
 from perpscope.core.format import date_text, num_text, pct_text, price_text, ratio_text, signed_text, usd_text
 from perpscope.core.time import interval_ms, parse_time_ms
@@ -71,8 +71,7 @@ def flows(
     rows: Annotated[int, typer.Option("--rows", help="Bars shown in the table (the latest).")] = 20,
 ) -> None:
     """ETF flows, stablecoin supply, CME positioning and perp/spot volume beside the price, per bar."""
-    if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    check_choice("--format", fmt, FORMATS)
     try:
         every_ms = interval_ms(every)
         lo = parse_time_ms(start) if start else None

@@ -34,7 +34,7 @@ from perpscope.assemble.view import source_lines
 from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, err_console, fail, reading_lake
 from perpscope.cli.loading import heatmap_of
-from perpscope.cli.options import ClusterOpt, SymbolsOpt
+from perpscope.cli.options import CHART_FORMATS, ClusterOpt, SymbolsOpt, check_choice, one_symbol
 from perpscope.cli.output import print_notes, zone_table
 from perpscope.core.format import MISSING, json_safe, signed_text, usd_text
 from perpscope.core.time import interval_ms, ms_to_iso, parse_time_ms
@@ -107,8 +107,7 @@ def heatmap(
     ] = "table",
 ) -> None:
     """Liquidation heatmap of SYMBOL: hot zones as a table, the chart as HTML."""
-    if fmt not in ("table", "json"):
-        raise fail(f"--format must be table or json, got {fmt!r}")
+    check_choice("--format", fmt, CHART_FORMATS)
     lk = reading_lake(ctx)
     try:
         if out is not None:
@@ -237,8 +236,7 @@ def calibrate(
             raise fail(str(e)) from e
         opts = (("fit_to_ms", f1), ("model", model), ("liq_venue", liq_venue), ("oi_venue", oi_venue))
         return run_batch(ctx, lk, "calibrate", symbols, cluster, venue, fit_from, test_to, every, opts)
-    if symbol is None or cluster is not None:
-        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
+    symbol = one_symbol(symbol, cluster)
     try:
         f0, f1, t1 = parse_time_ms(fit_from), parse_time_ms(fit_to), parse_time_ms(test_to)
         every_ms = interval_ms(every) if every else None

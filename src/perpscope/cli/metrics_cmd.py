@@ -26,6 +26,8 @@ from perpscope.cli.options import (
     SymbolsOpt,
     ToOpt,
     VenueOpt,
+    check_choice,
+    one_symbol,
 )
 from perpscope.cli.output import Column, fitted_table, print_provenance, write_frame
 from perpscope.core.format import (
@@ -55,10 +57,8 @@ def metrics(
     """Per-bar metrics (price, funding, OI, liquidations, flow) of one perp from the store."""
     if symbols is not None:  # a batch over many perps (perpscope.cluster), written into the store
         return run_batch(ctx, reading_lake(ctx), "metrics", symbols, cluster, venue, start, end, every)
-    if symbol is None or cluster is not None:
-        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
-    if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    symbol = one_symbol(symbol, cluster)
+    check_choice("--format", fmt, FORMATS)
     mp = load_panel(reading_lake(ctx), venue, symbol, start, end, every)
     panel = mp.panel
     if fmt != "table":

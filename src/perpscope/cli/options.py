@@ -3,13 +3,18 @@ command module declares them the same way without importing another command modu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from perpscope.cli.common import fail
+
 #: Output formats of ``metrics`` and ``regimes``.
 FORMATS = ("table", "json", "csv", "parquet")
+#: Output formats of the commands that also write a chart (``heatmap``, ``cascade``).
+CHART_FORMATS = ("table", "json")
 
 SymbolArg = Annotated[
     str, typer.Argument(help="Perp symbol, canonical (BTC-USDT-PERP) or the venue's (BTCUSDT).")
@@ -57,3 +62,18 @@ ClusterOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+def check_choice(flag: str, value: str, allowed: Sequence[str]) -> None:
+    """Exit with an error naming ``flag`` and the ``allowed`` values when ``value`` is not one of them."""
+    if value not in allowed:
+        choices = " or ".join(allowed) if len(allowed) == 2 else f"one of {', '.join(allowed)}"
+        raise fail(f"{flag} must be {choices}, got {value!r}")
+
+
+def one_symbol(symbol: str | None, cluster: str | None) -> str:
+    """The SYMBOL of a single run (no ``--symbols``): exits when it is missing or ``--cluster`` is given,
+    since only a batch runs on a cluster."""
+    if symbol is None or cluster is not None:
+        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
+    return symbol

@@ -9,7 +9,7 @@ import typer
 
 from perpscope.assemble.flows import panel_flow_inputs
 from perpscope.cli.batch import run_batch
-from perpscope.cli.common import console, fail, reading_lake
+from perpscope.cli.common import console, reading_lake
 from perpscope.cli.loading import load_panel
 from perpscope.cli.options import (
     FORMATS,
@@ -22,6 +22,8 @@ from perpscope.cli.options import (
     SymbolsOpt,
     ToOpt,
     VenueOpt,
+    check_choice,
+    one_symbol,
 )
 from perpscope.cli.output import print_provenance, write_frame
 from perpscope.cli.regime_tables import regime_tables
@@ -53,12 +55,9 @@ def regimes(
     """Regimes of one perp: reading now, timeline of episodes, treadmill cycles, circuit breakers."""
     if symbols is not None:  # a batch over many perps (perpscope.cluster), written into the store
         return run_batch(ctx, reading_lake(ctx), "regimes", symbols, cluster, venue, start, end, every)
-    if symbol is None or cluster is not None:
-        raise fail("name a SYMBOL, or --symbols for a batch (--cluster runs a batch on Dask)")
-    if fmt not in FORMATS:
-        raise fail(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    if what not in WHAT:
-        raise fail(f"--what must be one of {', '.join(WHAT)}, got {what!r}")
+    symbol = one_symbol(symbol, cluster)
+    check_choice("--format", fmt, FORMATS)
+    check_choice("--what", what, WHAT)
     lk = reading_lake(ctx)
     # the horizons (up to 3 days) and the burst baseline (30 days) look back: read that much before the
     # range, so its first day is labelled from real history rather than "insufficient_data"

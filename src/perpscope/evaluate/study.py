@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -145,6 +145,22 @@ def _skipped(
     }
 
 
+Variant = tuple[str, tuple[str, ...]]
+
+
+@dataclass
+class _Trials:
+    """What the walk-forward gathers over horizons and series: each scored variant's row (a trial), the
+    series it skipped and why, the snooping tests per horizon, each trial's net returns per period
+    (by ``name|horizon|series``) and the P&L paths of the charts (horizon → series → name → returns)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    snooping: list[dict[str, Any]] = field(default_factory=list)
+    nets: dict[str, np.ndarray] = field(default_factory=dict)
+    pnl: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
+
+
 def _walk_forward(
     spec: StudySpec,
     frame: pl.DataFrame,
@@ -152,6 +168,8 @@ def _walk_forward(
     bar: int,
     say: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
+    """Every variant of ``spec`` (and the class prior) walked forward on every series at every horizon
+    (``bar``: bar length, ms), with the multiple-testing correction over all of them."""
     if not spec.variants:
         return {
             "variants": [],
@@ -160,8 +178,25 @@ def _walk_forward(
             "deflated_sharpe": None,
             "pnl": {},
         }
-    variants = [(PRIOR_VARIANT, ())] + [(v.name, v.features) for v in spec.variants]
+    variants: list[Variant] = [(PRIOR_VARIANT, ())] + [(v.name, v.features) for v in spec.variants]
     feats = sorted({f for _, fs in variants for f in fs})
+    _require_features(spec, frame, feats)
+    t = _Trials()
+    for h in horizons:
+        _walk_horizon(t, spec, frame, variants, feats, h, bar, say)
+    dsr = _deflated_sharpe(t.nets)
+    trials = _trial_log(t.rows, t.skipped)
+    return {
+        "variants": t.rows,
+        "trials": trials,
+        "snooping": t.snooping,
+        "deflated_sharpe": dsr,
+        "pnl": t.pnl,
+    }
+
+
+def _require_features(spec: StudySpec, frame: pl.DataFrame, feats: list[str]) -> None:
+    """An :class:`~perpscope.core.errors.InputError` naming the features the panel lacks, if any."""
     missing = [f for f in feats if f not in frame.columns]
     if missing:
         from perpscope.core.errors import InputError
@@ -171,75 +206,119 @@ def _walk_forward(
             f"walk-forward features not in the panel: {missing}",
             hint=f"available columns: {', '.join(c for c in frame.columns if frame[c].dtype.is_numeric())}",
         )
-    rows: list[dict[str, Any]] = []
-    skipped: list[dict[str, Any]] = []
-    snooping: list[dict[str, Any]] = []
-    nets: dict[str, np.ndarray] = {}
-    pnl: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    grosses: dict[str, np.ndarray] = {}
-    for h in horizons:
-        lab = interval_label(h)
-        cfg = WalkForwardConfig(h, spec.train_min_ms, spec.test_ms, spec.rolling_ms, spec.embargo_ms)
-        per_h: dict[str, np.ndarray] = {}
-        per_h_gross: dict[str, np.ndarray] = {}
-        for series, g in frame.group_by(["venue", "canonical"], maintain_order=True):
-            common = g.drop_nulls([*feats, f"ret_{lab}"]).sort("ts_ms")
-            if common.height < MIN_SERIES_ROWS:
-                skipped.append(_skipped(series, lab, g, common, feats, f"fewer than {MIN_SERIES_ROWS} bars"))
-                continue
-            made = 0
-            for i, (name, fs) in enumerate(variants, 1):
-                say(f"walk-forward {interval_label(h)}: {name} ({i}/{len(variants)})")
-                pred, coefs = predict(common, list(fs), cfg)
-                if pred.height == 0:
-                    continue
-                made += 1
-                res, net, gross = score(name, fs, pred, h, bar, spec.costs, coefficients=coefs)
-                path = pnl.setdefault(lab, {}).setdefault("/".join(series), {})
-                if not path:
-                    path["ts_ms"], path["always long"] = rule_periods(pred, h, bar, spec.costs)
-                path[name] = net
-                d = res.as_dict() | {"series": list(series)}
-                rows.append(d)
-                key = f"{name}|{lab}|{series}"
-                per_h[key] = net
-                per_h_gross[key] = gross
-                nets[key] = net
-                grosses[key] = gross
-            if not made:
-                why = (
-                    f"no test window: {MIN_TRAIN_ROWS} training bars and train_min "
-                    f"({interval_label(spec.train_min_ms)}) before a {interval_label(spec.test_ms)} test "
-                    "window do not fit in the usable bars"
-                )
-                skipped.append(_skipped(series, lab, g, common, feats, why))
-        lengths = {len(v) for v in per_h.values()}
-        if len(per_h) >= 2 and len(lengths) == 1 and next(iter(lengths)) >= 20:
-            for what, rets in (("net", per_h), ("gross", per_h_gross)):
-                say(f"reality check and SPA {lab} ({what} returns, {len(per_h)} models, 1000 resamples)")
-                keys = list(rets)
-                m = np.column_stack([-rets[k] for k in keys])
-                rc = stats.reality_check(np.zeros(m.shape[0]), m, reps=1000, mean_block=5, seed=0)
-                best = keys[int(np.argmax([rets[k].mean() for k in keys]))]
-                snooping.append(
-                    {"horizon": lab, "returns": what, "benchmark": "flat (no position)", "best": best}
-                    | asdict(rc)
-                )
-    dsr = None
-    if nets:
-        sharpes = {k: stats.sharpe(v) for k, v in nets.items()}
-        finite = {k: v for k, v in sharpes.items() if math.isfinite(v)}
-        if len(finite) >= 2:
-            best = max(finite, key=lambda k: finite[k])
-            var = float(np.var(list(finite.values()), ddof=1))
-            dsr = {
-                "best": best,
-                "sharpe_per_period": finite[best],
-                "n_trials": len(nets),
-                "trial_sharpe_var": var,
-                "expected_max_sharpe": stats.expected_max_sharpe(len(nets), var),
-                "dsr": stats.deflated_sharpe(nets[best], len(nets), var),
-            }
+
+
+def _walk_horizon(
+    t: _Trials,
+    spec: StudySpec,
+    frame: pl.DataFrame,
+    variants: list[Variant],
+    feats: list[str],
+    h: int,
+    bar: int,
+    say: Callable[[str], None],
+) -> None:
+    """One horizon ``h`` (ms): every series walked forward, then the snooping tests over its trials."""
+    lab = interval_label(h)
+    cfg = WalkForwardConfig(h, spec.train_min_ms, spec.test_ms, spec.rolling_ms, spec.embargo_ms)
+    net: dict[str, np.ndarray] = {}
+    gross: dict[str, np.ndarray] = {}
+    for series, g in frame.group_by(["venue", "canonical"], maintain_order=True):
+        _walk_series(t, spec, series, g, variants, feats, cfg, bar, say, net, gross)
+    t.nets |= net
+    t.snooping += _snooping(lab, net, gross, say)
+
+
+def _walk_series(
+    t: _Trials,
+    spec: StudySpec,
+    series: tuple[Any, ...],
+    g: pl.DataFrame,
+    variants: list[Variant],
+    feats: list[str],
+    cfg: WalkForwardConfig,
+    bar: int,
+    say: Callable[[str], None],
+    net: dict[str, np.ndarray],
+    gross: dict[str, np.ndarray],
+) -> None:
+    """Every variant on one series ``g`` at the horizon of ``cfg``: rows and paths into ``t``, each
+    trial's net and gross returns into ``net`` and ``gross``; a series too short is recorded as skipped."""
+    h = cfg.horizon_ms
+    lab = interval_label(h)
+    common = g.drop_nulls([*feats, f"ret_{lab}"]).sort("ts_ms")
+    if common.height < MIN_SERIES_ROWS:
+        t.skipped.append(_skipped(series, lab, g, common, feats, f"fewer than {MIN_SERIES_ROWS} bars"))
+        return
+    made = 0
+    for i, (name, fs) in enumerate(variants, 1):
+        say(f"walk-forward {interval_label(h)}: {name} ({i}/{len(variants)})")
+        pred, coefs = predict(common, list(fs), cfg)
+        if pred.height == 0:
+            continue
+        made += 1
+        res, n, gr = score(name, fs, pred, h, bar, spec.costs, coefficients=coefs)
+        path = t.pnl.setdefault(lab, {}).setdefault("/".join(series), {})
+        if not path:
+            path["ts_ms"], path["always long"] = rule_periods(pred, h, bar, spec.costs)
+        path[name] = n
+        t.rows.append(res.as_dict() | {"series": list(series)})
+        key = f"{name}|{lab}|{series}"
+        net[key] = n
+        gross[key] = gr
+    if not made:
+        why = (
+            f"no test window: {MIN_TRAIN_ROWS} training bars and train_min "
+            f"({interval_label(spec.train_min_ms)}) before a {interval_label(spec.test_ms)} test "
+            "window do not fit in the usable bars"
+        )
+        t.skipped.append(_skipped(series, lab, g, common, feats, why))
+
+
+def _snooping(
+    lab: str, net: dict[str, np.ndarray], gross: dict[str, np.ndarray], say: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    """White's reality check and Hansen's SPA of one horizon's trials against staying flat, on net and
+    on gross returns — when there are two or more trials of one common length of at least 20 periods."""
+    lengths = {len(v) for v in net.values()}
+    if not (len(net) >= 2 and len(lengths) == 1 and next(iter(lengths)) >= 20):
+        return []
+    out = []
+    for what, rets in (("net", net), ("gross", gross)):
+        say(f"reality check and SPA {lab} ({what} returns, {len(net)} models, 1000 resamples)")
+        keys = list(rets)
+        m = np.column_stack([-rets[k] for k in keys])
+        rc = stats.reality_check(np.zeros(m.shape[0]), m, reps=1000, mean_block=5, seed=0)
+        best = keys[int(np.argmax([rets[k].mean() for k in keys]))]
+        head = {"horizon": lab, "returns": what, "benchmark": "flat (no position)", "best": best}
+        out.append(head | asdict(rc))
+    return out
+
+
+def _deflated_sharpe(nets: dict[str, np.ndarray]) -> dict[str, Any] | None:
+    """The deflated Sharpe ratio of the best trial (by per-period Sharpe) among all ``nets``; None with
+    fewer than two finite Sharpe ratios."""
+    if not nets:
+        return None
+    sharpes = {k: stats.sharpe(v) for k, v in nets.items()}
+    finite = {k: v for k, v in sharpes.items() if math.isfinite(v)}
+    if len(finite) < 2:
+        return None
+    best = max(finite, key=lambda k: finite[k])
+    var = float(np.var(list(finite.values()), ddof=1))
+    return {
+        "best": best,
+        "sharpe_per_period": finite[best],
+        "n_trials": len(nets),
+        "trial_sharpe_var": var,
+        "expected_max_sharpe": stats.expected_max_sharpe(len(nets), var),
+        "dsr": stats.deflated_sharpe(nets[best], len(nets), var),
+    }
+
+
+def _trial_log(rows: list[dict[str, Any]], skipped: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every trial counted and logged; each row gains ``pt_q``, its Benjamini–Hochberg q-value over all
+    trials' Pesaran–Timmermann p-values."""
     q = stats.bh_adjust([r["pt_p"] if r["pt_p"] is not None else math.nan for r in rows])
     for r, qi in zip(rows, q, strict=True):
         r["pt_q"] = float(qi)
@@ -253,10 +332,4 @@ def _walk_forward(
     trials: dict[str, Any] = {"count": len(rows), "log": log}
     if skipped:
         trials["skipped"] = skipped
-    return {
-        "variants": rows,
-        "trials": trials,
-        "snooping": snooping,
-        "deflated_sharpe": dsr,
-        "pnl": pnl,
-    }
+    return trials

@@ -50,6 +50,8 @@ def _bin(price: float, lo: float, width: float, n_bins: int) -> int:
     return min(max(b, 0), n_bins - 1)
 
 
+# Deliberate twin (duplicates lists it): numba_kernel below takes the same arguments and computes the
+# same thing compiled; this readable version is the oracle the tests hold it equal to. Keep both.
 def reference_kernel(
     high: np.ndarray,
     low: np.ndarray,
@@ -215,6 +217,8 @@ def _numba_kernel(high, low, entry, new_long, new_short, keep, long_factor, shor
     return consumed_long, consumed_short, removed, grid_long, grid_short, longs * scale, shorts * scale
 
 
+# Deliberate twin of reference_kernel above (same signature, same results, compiled): the tests check
+# one against the other, so a change to either is made to both.
 def numba_kernel(
     high: np.ndarray,
     low: np.ndarray,

@@ -117,6 +117,31 @@ def _add_base_ticks(fig: go.Figure, x: list[Any], y: list[str], name: str, hover
     )  # fmt: skip
 
 
+def _dots_against_base(
+    fig: go.Figure,
+    rows: list[dict[str, Any]],
+    y: list[str],
+    col: int,
+    estimate: tuple[str, str, str],
+    base: tuple[str, str, str],
+    **dots: Any,
+) -> None:
+    """One panel of a dot-and-whisker chart: the reference each row is read against as a grey tick
+    (``base``: its column, legend name and hover), then each row's point estimate with the whiskers of
+    its interval (``estimate``: the point, low and high columns); ``dots`` are the dots' own name, text
+    and hover."""
+    mid, plus, minus = _whiskers(rows, *estimate)
+    base_col, base_name, base_hover = base
+    _add_base_ticks(fig, [r[base_col] for r in rows], y, base_name, base_hover, col)
+    fig.add_trace(
+        go.Scatter(
+            x=mid, y=y, error_x=_bars(plus, minus), marker={"color": _MEAN, "size": 8},
+            showlegend=col == 1, **dots,
+        ),
+        row=1, col=col,
+    )  # fmt: skip
+
+
 def events_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     """Dot-and-whisker: mean forward return per signal (rows) and horizon (panels), 95% t interval,
     the same window's unconditional mean as a grey tick, and ``n`` = independent events beside each dot.
@@ -135,21 +160,15 @@ def events_figure(events: list[dict[str, Any]]) -> go.Figure | None:
     for col, h in enumerate(horizons, start=1):
         rows = [e for e in events if e["horizon"] == h]
         y = [_short(e["signal"]) for e in rows]
-        mid, plus, minus = _whiskers(rows, "mean_ret", "ci_lo", "ci_hi")
-        base = [e["base_mean_ret"] for e in rows]
-        _add_base_ticks(fig, base, y, "unconditional mean, same window", "%{y}<br>base %{x:.2%}", col)
-        fig.add_trace(
-            go.Scatter(
-                x=mid, y=y, mode="markers+text", name="mean forward return",
-                error_x=_bars(plus, minus), marker={"color": _MEAN, "size": 8},
-                text=[f"n={e['n_events']}" for e in rows],
-                textposition="top center", textfont={"size": 9, "color": "#555"},
-                customdata=[[e["n_events"], e["n_triggers"]] for e in rows],
-                legendgroup="mean", showlegend=col == 1,
-                hovertemplate="%{y}<br>mean %{x:.2%}<br>%{customdata[0]} events "
-                "(%{customdata[1]} triggers)<extra></extra>",
-            ),
-            row=1, col=col,
+        _dots_against_base(
+            fig, rows, y, col, ("mean_ret", "ci_lo", "ci_hi"),
+            ("base_mean_ret", "unconditional mean, same window", "%{y}<br>base %{x:.2%}"),
+            mode="markers+text", name="mean forward return",
+            text=[f"n={e['n_events']}" for e in rows],
+            textposition="top center", textfont={"size": 9, "color": "#555"},
+            customdata=[[e["n_events"], e["n_triggers"]] for e in rows], legendgroup="mean",
+            hovertemplate="%{y}<br>mean %{x:.2%}<br>%{customdata[0]} events "
+            "(%{customdata[1]} triggers)<extra></extra>",
         )  # fmt: skip
         fig.add_vline(x=0, line={"color": "#bbb", "width": 1}, row=1, col=col)
         fig.update_xaxes(range=_focus(rows), row=1, col=col)
@@ -185,18 +204,12 @@ def hit_rate_figure(variants: list[dict[str, Any]]) -> go.Figure | None:
     for col, h in enumerate(horizons, start=1):
         rows = [v for v in variants if v["horizon"] == h]
         y = [_variant_label(v, many) for v in rows]
-        mid, plus, minus = _whiskers(rows, "hit_rate_indep", "hit_lo", "hit_hi")
-        base = [v["majority_rate_indep"] for v in rows]
-        _add_base_ticks(fig, base, y, "majority-class rate", "majority %{x:.1%}", col)
-        fig.add_trace(
-            go.Scatter(
-                x=mid, y=y, mode="markers", name="hit rate",
-                error_x=_bars(plus, minus), marker={"color": _MEAN, "size": 8},
-                customdata=[[v["hits_indep"], v["n_indep"]] for v in rows], legendgroup="hit",
-                showlegend=col == 1,
-                hovertemplate="%{y}<br>hit %{x:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
-            ),
-            row=1, col=col,
+        _dots_against_base(
+            fig, rows, y, col, ("hit_rate_indep", "hit_lo", "hit_hi"),
+            ("majority_rate_indep", "majority-class rate", "majority %{x:.1%}"),
+            mode="markers", name="hit rate",
+            customdata=[[v["hits_indep"], v["n_indep"]] for v in rows], legendgroup="hit",
+            hovertemplate="%{y}<br>hit %{x:.1%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
         )  # fmt: skip
         fig.add_vline(x=0.5, line={"color": "#ddd", "width": 1}, row=1, col=col)
     fig.update_xaxes(tickformat=".0%")
