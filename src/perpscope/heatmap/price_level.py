@@ -132,69 +132,20 @@ def score_window(
     ``high``/``low``: the window's bars (quote currency); ``orders``: its liquidation orders with
     ``side`` (``long`` = a long position force-closed), ``price`` and ``notional_usd``.
     """
-    p = book.price
-    mids = book.grid.mids
     out = []
-    w_hi, w_lo = float(np.max(high)), float(np.min(low))
-    wb = max(1, round(p * width_pct / 100.0 / book.grid.width))
-    zone_w = wb * book.grid.width
     for side in ("long", "short"):
         o = orders.filter(pl.col("side") == side)
         usd = o.get_column("notional_usd").to_numpy().astype(float)
         if not usd.size or usd.sum() <= 0:
             continue
         price = o.get_column("price").to_numpy().astype(float)
-        sgn = -1.0 if side == "long" else 1.0
-
-        # band i covers distances [i, i + 1) × band_pct % from the opening price, outward on this side
-        def dist(x: Any, sgn: float = sgn) -> Any:
-            return sgn * (x / p - 1.0) * 100.0 / band_pct
-
-        reach = dist(w_lo if side == "long" else w_hi)
-        n_reached = max(1, math.ceil(reach)) if reach > 0 else 1
-        # orders on the far side of the open (price rose, then longs sold out above the open) have no band:
-        # the book at the open cannot hold them (their positions opened inside the window); they stay in
-        # the total, so every share below is of all the window's USD
-        d_o = dist(price)
-        near = d_o >= 0
-        real_b = np.bincount(np.floor(d_o[near]).astype(int), usd[near], n_reached + 1)[:n_reached]
-        book_side = book.longs if side == "long" else book.shorts
-        on_side = mids <= p if side == "long" else mids > p
-        bi = np.floor(dist(mids)).astype(int)
-        ok = on_side & (bi >= 0) & (bi < n_reached)
-        model_b = np.bincount(bi[ok], book_side[ok], n_reached)
-        # bar-range baseline: per band, how many of the window's bars covered its middle
-        band_mid = p * (1.0 + sgn * (np.arange(n_reached) + 0.5) * band_pct / 100.0)
-        base_b = ((low[:, None] <= band_mid[None, :]) & (high[:, None] >= band_mid[None, :])).sum(0)
-        # top-k: the model's zones, distance-matched controls, the baseline's zones
-        side_book = np.where(on_side, book_side, 0.0)
-        edges = book.grid.edges
-        zones = [(float(edges[a]), float(edges[b])) for a, b, _ in top_windows(side_book, wb, k)]
+        sd = _side_of(book, side, high, low)
+        bands = _band_scores(sd, high, low, price, usd, band_pct)
+        zones = _zone_scores(sd, high, low, price, usd, k, width_pct, n_controls, rng)
         total = float(usd.sum())
-        zone_share = _in_ranges(price, usd, zones) / total if zones else math.nan
-        cap, n_c = 0.0, 0
-        for zlo, zhi in zones:
-            d = abs((zlo + zhi) / 2 - p)
-            for _ in range(n_controls):
-                mid = p + sgn * d * rng.uniform(0.5, 1.5)
-                clo, chi = mid - zone_w / 2, mid + zone_w / 2
-                if any(clo < b and a < chi for a, b in zones):
-                    continue
-                cap += _in_ranges(price, usd, [(clo, chi)])
-                n_c += 1
-        control_share = cap / n_c * len(zones) / total if n_c else math.nan
-        cover = ((low[:, None] <= mids[None, :]) & (high[:, None] >= mids[None, :])).sum(0).astype(float)
-        cover = np.where(on_side, cover - 1e-9 * np.abs(mids - p) / p, 0.0)  # ties: nearer the price
-        cover = np.where(cover > 0, cover, 0.0)
-        bz = [(float(edges[a]), float(edges[b])) for a, b, _ in top_windows(cover, wb, k)]
-        baseline_share = _in_ranges(price, usd, bz) / total if bz else 0.0
-        # where in the move: the quarter of [open, extreme] nearest the extreme
-        ext = w_lo if side == "long" else w_hi
-        r_lo, r_hi = (ext, p) if side == "long" else (p, ext)
-        q_edge = ext + (p - ext) * 0.25
-        last_q = (price <= q_edge) if side == "long" else (price >= q_edge)
-        in_reach = on_side & (mids >= r_lo) & (mids <= r_hi)
-        in_last = in_reach & ((mids <= q_edge) if side == "long" else (mids >= q_edge))
+        in_reach = sd.on_side & (sd.mids >= sd.r_lo) & (sd.mids <= sd.r_hi)
+        in_last = in_reach & ((sd.mids <= sd.q_edge) if side == "long" else (sd.mids >= sd.q_edge))
+        last_q = (price <= sd.q_edge) if side == "long" else (price >= sd.q_edge)
         out.append(
             SideScore(
                 symbol=symbol,
@@ -204,26 +155,151 @@ def score_window(
                 model=model,
                 n_orders=int(usd.size),
                 realized_usd=total,
-                move_pct=(ext / p - 1.0) * 100.0,
-                bands_reached=n_reached,
+                move_pct=(sd.ext / sd.p - 1.0) * 100.0,
+                bands_reached=bands.n_reached,
                 realized_in_last_quarter=float(usd[last_q].sum()) / total,
-                realized_beyond_open=float(usd[~near].sum()) / total,
-                model_in_last_quarter=float(book_side[in_last].sum() / reached)
-                if (reached := float(book_side[in_reach].sum())) > 0
+                realized_beyond_open=float(usd[~bands.near].sum()) / total,
+                model_in_last_quarter=float(sd.book_side[in_last].sum() / reached)
+                if (reached := float(sd.book_side[in_reach].sum())) > 0
                 else math.nan,
-                model_usd_reached=float(model_b.sum()),
-                spearman_model=_spearman(model_b, real_b),
-                spearman_baseline=_spearman(base_b.astype(float), real_b),
-                zone_share=zone_share,
-                control_share=control_share,
-                baseline_share=baseline_share,
-                zone_cover=_cover(zones, r_lo, r_hi),
-                baseline_cover=_cover(bz, r_lo, r_hi),
-                realized_bands=tuple(float(x) for x in real_b),
-                model_bands=tuple(float(x) for x in model_b),
+                model_usd_reached=float(bands.model.sum()),
+                spearman_model=_spearman(bands.model, bands.realized),
+                spearman_baseline=_spearman(bands.baseline.astype(float), bands.realized),
+                zone_share=zones.zone_share,
+                control_share=zones.control_share,
+                baseline_share=zones.baseline_share,
+                zone_cover=_cover(zones.zones, sd.r_lo, sd.r_hi),
+                baseline_cover=_cover(zones.baseline_zones, sd.r_lo, sd.r_hi),
+                realized_bands=tuple(float(x) for x in bands.realized),
+                model_bands=tuple(float(x) for x in bands.model),
             )
         )
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Side:
+    """One side of a window as the scores see it: the opening price ``p`` (quote currency), ``sgn``
+    (−1: longs, liquidated below the open; +1: shorts, above), the book's bin middles and which lie on
+    this side, the book's USD of this side, the window's extreme price on this side (``ext``), the range
+    ``[r_lo, r_hi]`` between the open and it, and ``q_edge``, where its quarter nearest ``ext`` starts."""
+
+    side: str
+    p: float
+    sgn: float
+    grid: PriceGrid
+    mids: np.ndarray
+    on_side: np.ndarray
+    book_side: np.ndarray
+    ext: float
+    r_lo: float
+    r_hi: float
+    q_edge: float
+
+    def bands_out(self, x: Any, band_pct: float) -> Any:
+        """Distance of price(s) ``x`` from the open, outward on this side, in bands of ``band_pct`` %:
+        band i covers ``[i, i + 1)``."""
+        return self.sgn * (x / self.p - 1.0) * 100.0 / band_pct
+
+
+def _side_of(book: Book, side: str, high: np.ndarray, low: np.ndarray) -> _Side:
+    p, mids = book.price, book.grid.mids
+    ext = float(np.min(low)) if side == "long" else float(np.max(high))
+    r_lo, r_hi = (ext, p) if side == "long" else (p, ext)
+    return _Side(
+        side=side,
+        p=p,
+        sgn=-1.0 if side == "long" else 1.0,
+        grid=book.grid,
+        mids=mids,
+        on_side=mids <= p if side == "long" else mids > p,
+        book_side=book.longs if side == "long" else book.shorts,
+        ext=ext,
+        r_lo=r_lo,
+        r_hi=r_hi,
+        q_edge=ext + (p - ext) * 0.25,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Bands:
+    """USD per band over the bands the window reached: realized, the model's, and the bar-range
+    baseline's count of bars; ``near`` marks the orders on this side of the open (the others have no band)."""
+
+    n_reached: int
+    realized: np.ndarray
+    model: np.ndarray
+    baseline: np.ndarray
+    near: np.ndarray
+
+
+def _band_scores(
+    sd: _Side, high: np.ndarray, low: np.ndarray, price: np.ndarray, usd: np.ndarray, band_pct: float
+) -> _Bands:
+    reach = sd.bands_out(sd.ext, band_pct)
+    n_reached = max(1, math.ceil(reach)) if reach > 0 else 1
+    # orders on the far side of the open (price rose, then longs sold out above the open) have no band:
+    # the book at the open cannot hold them (their positions opened inside the window); they stay in
+    # the total, so every share is of all the window's USD
+    d_o = sd.bands_out(price, band_pct)
+    near = d_o >= 0
+    real_b = np.bincount(np.floor(d_o[near]).astype(int), usd[near], n_reached + 1)[:n_reached]
+    bi = np.floor(sd.bands_out(sd.mids, band_pct)).astype(int)
+    ok = sd.on_side & (bi >= 0) & (bi < n_reached)
+    model_b = np.bincount(bi[ok], sd.book_side[ok], n_reached)
+    # bar-range baseline: per band, how many of the window's bars covered its middle
+    band_mid = sd.p * (1.0 + sd.sgn * (np.arange(n_reached) + 0.5) * band_pct / 100.0)
+    base_b = ((low[:, None] <= band_mid[None, :]) & (high[:, None] >= band_mid[None, :])).sum(0)
+    return _Bands(n_reached, real_b, model_b, base_b, near)
+
+
+@dataclass(frozen=True, slots=True)
+class _Zones:
+    """The model's top-k zones and the bar-range baseline's (price ranges), and the share of the
+    window's realized USD inside them and inside distance-matched controls."""
+
+    zones: list[tuple[float, float]]
+    baseline_zones: list[tuple[float, float]]
+    zone_share: float
+    control_share: float
+    baseline_share: float
+
+
+def _zone_scores(
+    sd: _Side,
+    high: np.ndarray,
+    low: np.ndarray,
+    price: np.ndarray,
+    usd: np.ndarray,
+    k: int,
+    width_pct: float,
+    n_controls: int,
+    rng: np.random.Generator,
+) -> _Zones:
+    wb = max(1, round(sd.p * width_pct / 100.0 / sd.grid.width))
+    zone_w = wb * sd.grid.width
+    edges, mids, p = sd.grid.edges, sd.mids, sd.p
+    side_book = np.where(sd.on_side, sd.book_side, 0.0)
+    zones = [(float(edges[a]), float(edges[b])) for a, b, _ in top_windows(side_book, wb, k)]
+    total = float(usd.sum())
+    zone_share = _in_ranges(price, usd, zones) / total if zones else math.nan
+    cap, n_c = 0.0, 0
+    for zlo, zhi in zones:
+        d = abs((zlo + zhi) / 2 - p)
+        for _ in range(n_controls):
+            mid = p + sd.sgn * d * rng.uniform(0.5, 1.5)
+            clo, chi = mid - zone_w / 2, mid + zone_w / 2
+            if any(clo < b and a < chi for a, b in zones):
+                continue
+            cap += _in_ranges(price, usd, [(clo, chi)])
+            n_c += 1
+    control_share = cap / n_c * len(zones) / total if n_c else math.nan
+    cover = ((low[:, None] <= mids[None, :]) & (high[:, None] >= mids[None, :])).sum(0).astype(float)
+    cover = np.where(sd.on_side, cover - 1e-9 * np.abs(mids - p) / p, 0.0)  # ties: nearer the price
+    cover = np.where(cover > 0, cover, 0.0)
+    bz = [(float(edges[a]), float(edges[b])) for a, b, _ in top_windows(cover, wb, k)]
+    baseline_share = _in_ranges(price, usd, bz) / total if bz else 0.0
+    return _Zones(zones, bz, zone_share, control_share, baseline_share)
 
 
 def scores_frame(scores: Sequence[SideScore]) -> pl.DataFrame:

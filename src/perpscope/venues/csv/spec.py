@@ -36,7 +36,7 @@ import polars as pl
 
 from perpscope.core.errors import InputError
 from perpscope.core.time import interval_ms
-from perpscope.records import RECORDS
+from perpscope.records import RECORDS, RecordType
 from perpscope.venues.csv.expr import ExprError, parse_expression
 from perpscope.venues.csv.model import MISSING, FormatSpec, RecordSpec, Shift, Source, Span, TimeSpec
 
@@ -176,6 +176,8 @@ class _Errors:
 
 
 def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
+    """One ``[[record]]`` block (the ``n``-th) → a :class:`RecordSpec`; its parts are checked in the order
+    a reader meets them (identity, time, filters, fields), so the first mistake is the one named."""
     if not isinstance(b, dict):
         raise err(f"record {n}: must be a table")
     rname = b.get("type")
@@ -184,7 +186,32 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
         raise err(f"record {n}: `type` must be one of {sorted(RECORDS)}, found {rname!r}")
     rt = RECORDS[rname]
     err.unknown(b, _RECORD_KEYS, label)
-    cols = set(rt.columns)
+    identity = _identity(err, b, label)
+    timing = _timing(err, b, label, rt, default_time)
+    where = _where(err, b, label)
+    sessions = _sessions(err, b, label)
+    fields = _fields(err, b, label, rt)
+
+    def texts(key: str) -> tuple[str, ...]:
+        return tuple(err.text_list(b, key, label)) if key in b else ()
+
+    return RecordSpec(
+        label=label,
+        record=rt,
+        **identity,
+        **timing,
+        where=where,
+        skip_missing=texts("skip_missing"),
+        skip_repeated=texts("skip_repeated"),
+        sessions=sessions,
+        fields=fields,
+        notes=texts("notes"),
+    )
+
+
+def _identity(err: _Errors, b: dict[str, Any], label: str) -> dict[str, Any]:
+    """Who the rows belong to: ``venue``, ``symbol``, ``base``, ``quote``, ``market`` (constants or
+    columns), or a symbol ``scheme`` with its ``quotes`` and ``default_quote``."""
 
     def ident(key: str, required: bool = True, default: Any = MISSING) -> Source | None:
         if key not in b:
@@ -197,7 +224,6 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
 
     venue = ident("venue")
     symbol = ident("symbol")
-    assert venue is not None and symbol is not None
     scheme = b.get("scheme")
     if scheme is not None and scheme not in SCHEMES:
         raise err(f"{label}: `scheme` must be one of {list(SCHEMES)}, found {scheme!r}")
@@ -213,18 +239,37 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
         raise err(f"{label}: `default_quote` must be a string")
     if (quotes or dq) and scheme is None:
         raise err(f"{label}: `quotes` and `default_quote` only apply with a `scheme`")
+    return {
+        "venue": venue,
+        "symbol": symbol,
+        "base": base,
+        "quote": quote,
+        "market": market,
+        "scheme": scheme,
+        "quotes": quotes,
+        "default_quote": dq,
+    }
 
+
+def _timing(err: _Errors, b: dict[str, Any], label: str, rt: RecordType, default_time: Any) -> dict[str, Any]:
+    """When the rows are: ``time`` (or the file's default), the ``bar`` a row covers, the records'
+    ``interval`` (required where the record has ``interval_ms``, refused where it has not) and ``shift``."""
+    rname = rt.name
     time = _time(err, b.get("time", default_time), label)
     bar = _span(err, b["bar"], f"{label} → bar") if "bar" in b else None
     interval = _span(err, b["interval"], f"{label} → interval") if "interval" in b else None
-    if "interval_ms" in cols and interval is None and bar is None:
+    if "interval_ms" in rt.columns and interval is None and bar is None:
         raise err(f'{label}: {rname} records carry interval_ms: give `interval` (or `bar`), e.g. "4h"')
-    if "interval_ms" not in cols and interval is not None:
+    if "interval_ms" not in rt.columns and interval is not None:
         raise err(f"{label}: {rname} records have no interval_ms; remove `interval`")
     shift = _shift(err, b.get("shift", "0"), label)
     if shift.bars and bar is None and interval is None:
         raise err(f"{label}: shift by bars needs `bar` (the length of a row's bar)")
+    return {"time": time, "bar": bar, "interval": interval, "shift": shift}
 
+
+def _where(err: _Errors, b: dict[str, Any], label: str) -> dict[str, tuple[str, ...]]:
+    """``where``: the rows kept, column → accepted values (as text)."""
     where: dict[str, tuple[str, ...]] = {}
     w = b.get("where", {})
     if not isinstance(w, dict):
@@ -234,7 +279,11 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
         if not all(isinstance(x, str | int | float) and not isinstance(x, bool) for x in vals):
             raise err(f"{label} → where.{k}: values must be strings or numbers, found {v!r}")
         where[k] = tuple(str(x) for x in vals)
+    return where
 
+
+def _sessions(err: _Errors, b: dict[str, Any], label: str) -> str | None:
+    """``sessions``: the exchange calendar whose sessions the rows' dates must be, checked by name now."""
     sessions = b.get("sessions")
     if sessions is not None:
         import exchange_calendars  # the calendar's name is checked here, not at the first file
@@ -243,7 +292,13 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
             raise err(
                 f'{label}: `sessions` must name an exchange calendar such as "XNYS", found {sessions!r}'
             )
+    return sessions
 
+
+def _fields(err: _Errors, b: dict[str, Any], label: str, rt: RecordType) -> dict[str, Source]:
+    """``fields`` (from columns) and ``constants``: each a field of the record, given once; a constant
+    checked against the field's allowed values and type; every required field given."""
+    rname = rt.name
     fields: dict[str, Source] = {}
     for key in ("fields", "constants"):
         tbl = b.get(key, {})
@@ -255,7 +310,7 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
                     f"{label} → {key}.{f}: {f} is set by the record's identity/time keys "
                     "(venue, symbol, base, quote, market, time, interval), not in fields"
                 )
-            if f not in cols:
+            if f not in rt.columns:
                 raise err(f"{label} → {key}.{f}: {rname} has no field {f!r}; fields: {list(rt.columns)}")
             if f in fields:
                 raise err(f"{label}: field {f!r} is given twice")
@@ -277,29 +332,7 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
     missing = [f.name for f in rt.fields if not f.nullable and f.default is None and f.name not in provided]
     if missing:
         raise err(f"{label}: {rname} records need field(s) {missing}; map them in [record.fields]")
-
-    return RecordSpec(
-        label=label,
-        record=rt,
-        venue=venue,
-        symbol=symbol,
-        base=base,
-        quote=quote,
-        market=market,
-        scheme=scheme,
-        quotes=quotes,
-        default_quote=dq,
-        time=time,
-        bar=bar,
-        interval=interval,
-        shift=shift,
-        where=where,
-        skip_missing=tuple(err.text_list(b, "skip_missing", label)) if "skip_missing" in b else (),
-        skip_repeated=tuple(err.text_list(b, "skip_repeated", label)) if "skip_repeated" in b else (),
-        sessions=sessions,
-        fields=fields,
-        notes=tuple(err.text_list(b, "notes", label)) if "notes" in b else (),
-    )
+    return fields
 
 
 def _source(err: _Errors, spec: Any, where: str, *, constant_strings: bool) -> Source:
