@@ -64,24 +64,17 @@ def last_candle_end(lk: Lake, venue: str, symbol: str) -> int:
 
 
 def heatmap_frames(
-    lk: Lake,
-    venue: str,
-    symbol: str,
-    start: int,
-    end: int,
-    oi_venue: str | None = None,
-    oi_symbol: str | None = None,
-    every_ms: int | None = None,
+    lk: Lake, venue: str, symbol: str, start: int, end: int, *, every_ms: int | None = None
 ) -> dict[str, pl.DataFrame]:
     """The records a heatmap model reads, ``[start, end)`` ms, resolved through the market view
     (:func:`perpscope.assemble.view.resolve`: every source and bar length, open interest summed over the
     venue scope); empty frames for records not stored.
 
     ``every_ms`` defaults to the finest perp trade candle length that covers the range
-    (:func:`perpscope.assemble.view.covering_price_bar_ms`). ``oi_venue`` /
-    ``oi_symbol`` read open interest from that stored series instead.
+    (:func:`perpscope.assemble.view.covering_price_bar_ms`). :func:`heatmap_inputs` also reads open
+    interest from another stored series (``oi_venue`` / ``oi_symbol``).
     """
-    return heatmap_inputs(lk, venue, symbol, start, end, oi_venue, oi_symbol, every_ms)[0]
+    return heatmap_inputs(lk, venue, symbol, start, end, every_ms=every_ms)[0]
 
 
 def heatmap_inputs(

@@ -185,6 +185,15 @@ def _many_series(variants: list[dict[str, Any]]) -> bool:
     return len({tuple(v.get("series") or ()) for v in variants}) > 1
 
 
+def _variant_panels(variants: list[dict[str, Any]], title: str) -> tuple[go.Figure, list[str], bool]:
+    """A panel per horizon with a row per variant (labelled with its series when there are several:
+    the third value says so)."""
+    many = _many_series(variants)
+    n_rows = len(_order([_variant_label(v, many) for v in variants]))
+    fig, horizons = _per_horizon(variants, n_rows, title)
+    return fig, horizons, many
+
+
 def hit_rate_figure(variants: list[dict[str, Any]]) -> go.Figure | None:
     """Hit rate on non-overlapping periods per variant (rows) and horizon (panels) with its 95%
     Clopper–Pearson interval, and the test window's majority-class rate as a grey tick.
@@ -193,10 +202,8 @@ def hit_rate_figure(variants: list[dict[str, Any]]) -> go.Figure | None:
     """
     if not variants:
         return None
-    many = _many_series(variants)
-    n_rows = len(_order([_variant_label(v, many) for v in variants]))
-    fig, horizons = _per_horizon(
-        variants, n_rows, "Hit rate on non-overlapping periods, 95% Clopper–Pearson, vs majority class"
+    fig, horizons, many = _variant_panels(
+        variants, "Hit rate on non-overlapping periods, 95% Clopper–Pearson, vs majority class"
     )
     for ann, h in zip(fig.layout.annotations, horizons, strict=True):
         ns = sorted({v["n_indep"] for v in variants if v["horizon"] == h})
@@ -223,10 +230,8 @@ def brier_skill_figure(variants: list[dict[str, Any]]) -> go.Figure | None:
     """
     if not variants:
         return None
-    many = _many_series(variants)
-    n_rows = len(_order([_variant_label(v, many) for v in variants]))
-    fig, horizons = _per_horizon(
-        variants, n_rows, "Brier skill against the training class prior (> 0: better probabilities)"
+    fig, horizons, many = _variant_panels(
+        variants, "Brier skill against the training class prior (> 0: better probabilities)"
     )
     for col, h in enumerate(horizons, start=1):
         rows = [v for v in variants if v["horizon"] == h]

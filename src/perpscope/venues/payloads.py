@@ -191,10 +191,20 @@ class FrameCounter:
     """Base of a venue's websocket parser: decodes a frame to a JSON object and counts what it could not
     use (``malformed`` frames, ``unknown`` events, ``control`` answers: the collector reports them)."""
 
+    #: How many reasons for malformed frames :attr:`rejected` keeps (the latest).
+    KEEP_REJECTED = 10
+
     def __init__(self) -> None:
         self.malformed = 0
         self.unknown = 0
         self.control = 0
+        self.rejected: list[str] = []
+
+    def reject(self, exc: Exception) -> None:
+        """Count a frame (or a row of one) that does not fit and keep why: a :class:`WireError` names the
+        field's path, so the collector's status can say which field a venue changed."""
+        self.malformed += 1
+        self.rejected = [*self.rejected[-(self.KEEP_REJECTED - 1) :], str(exc)]
 
     def decode(self, raw: str | bytes) -> dict[str, Any] | None:
         """The frame's JSON object, or None (counted as malformed) when it is not one."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from perpscope.venues import payloads
 from perpscope.venues.okx import stats, wire
 from perpscope.venues.okx.wire import OkxInstrument
 from perpscope.venues.payloads import WireError
@@ -57,10 +60,19 @@ def test_liquidation_records_the_position_side_in_base_units() -> None:
 
 def test_sell_order_liquidates_a_long_and_contradictions_are_rejected() -> None:
     ins = instruments()["BTC-USDT-SWAP"]
-    liq = wire.liquidation(ins, {"side": "sell", "posSide": "net", "bkPx": "60000", "sz": "3", "ts": "1"})
+    liq = wire.liquidation(
+        ins, _detail({"side": "sell", "posSide": "net", "bkPx": "60000", "sz": "3", "ts": "1"})
+    )
     assert (liq.side, liq.qty_base) == ("long", pytest.approx(0.03))
     with pytest.raises(ValueError, match="contradicts"):
-        wire.liquidation(ins, {"side": "sell", "posSide": "short", "bkPx": "1", "sz": "1", "ts": "1"})
+        wire.liquidation(
+            ins, _detail({"side": "sell", "posSide": "short", "bkPx": "1", "sz": "1", "ts": "1"})
+        )
+
+
+def _detail(d: dict[str, str]) -> wire.LiquidationDetail:
+    """A ``details`` entry as the parser reads it (strings converted, as OKX sends numbers)."""
+    return payloads.typed(d, wire.LiquidationDetail, "details")
 
 
 def test_unknown_contract_size_is_counted_not_guessed() -> None:
@@ -106,7 +118,7 @@ def test_rest_funding_open_interest_and_statistics() -> None:
     assert f["rate"].to_list() == [0.0002279755647389, 0.0000746572360545]
     assert f["interval_ms"].to_list() == [8 * H, 8 * H]
     assert f["kind"].to_list() == ["settled", "settled"]
-    assert wire.current_funding_interval_ms(EX["funding_rate"]["data"][0]) == 8 * H
+    assert wire.parse_funding_interval(EX["funding_rate"]) == 8 * H
 
     oi = wire.parse_open_interest(EX["open_interest"], ins).row(0, named=True)
     assert (oi["oi_base"], oi["oi_usd"]) == (pytest.approx(5000 * 0.01), 50000.0)  # contracts × ctVal
@@ -173,3 +185,54 @@ def test_rest_rows_that_do_not_fit_name_their_field() -> None:
         wire.parse_funding_history({"code": "0", "data": [{"fundingTime": "soon"}]}, inst)
     with pytest.raises(WireError, match="funding history row 0: no realizedRate or fundingRate"):
         wire.parse_funding_history({"code": "0", "data": [{"fundingTime": "1", "realizedRate": ""}]}, inst)
+
+
+def _with(frame: dict[str, Any], **row: Any) -> str:
+    """``frame`` (a recorded push) as text, with fields of its first data row replaced."""
+    f = copy.deepcopy(frame)
+    f["data"][0].update(row)
+    return json.dumps(f)
+
+
+def test_websocket_rows_that_do_not_fit_are_counted_with_the_fields_path() -> None:
+    p = wire.StreamParser(instruments())
+    assert p.parse(_with(EX["funding_rate_push"], fundingRate="n/a")) == []
+    assert p.rejected[-1] == "funding-rate: Expected `float`, got `str` - at `$[0].fundingRate`"
+    liq = copy.deepcopy(EX["liquidation_orders"])
+    liq["data"][0]["details"][0]["bkPx"] = ""
+    assert p.parse(json.dumps(liq)) == []
+    assert (
+        p.rejected[-1] == "liquidation-orders data[0].details[0]: Expected `float`, got `str` - at `$.bkPx`"
+    )
+    mark = {"arg": {"channel": "mark-price"}, "data": [{"instId": "BTC-USD-SWAP", "ts": "1700724675000"}]}
+    assert p.parse(json.dumps(mark)) == []
+    assert p.rejected[-1] == "mark-price: Object missing required field `markPx` - at `$[0]`"
+    assert p.malformed == 3 and not p.mark
+    # the documented push itself still parses after the rejected ones
+    assert [r[0] for r in p.parse(json.dumps(EX["funding_rate_push"]))] == ["funding"]
+
+
+def test_a_rejected_push_does_not_take_its_instruments_sample() -> None:
+    # the documented push with a bad rate, then the same push intact within the same minute: the intact
+    # one is the minute's sample (a frame that does not parse must not silence the next good one)
+    p = wire.StreamParser(instruments())
+    assert p.parse(_with(EX["funding_rate_push"], fundingRate="")) == []
+    ((stream, _, f),) = p.parse(json.dumps(EX["funding_rate_push"]))
+    assert (stream, f.rate, p.malformed) == ("funding", 0.0001875391284828, 1)
+
+
+def test_one_bad_liquidation_detail_keeps_the_frames_others() -> None:
+    p = wire.StreamParser(instruments())
+    liq = copy.deepcopy(EX["liquidation_orders"])
+    good = liq["data"][0]["details"][0]
+    liq["data"][0]["details"] = [{**good, "sz": "many"}, good]
+    ((_, _, rec),) = p.parse(json.dumps(liq))
+    assert (rec.side, rec.qty_base, p.malformed) == ("short", pytest.approx(130.0), 1)
+    assert p.rejected[-1].startswith("liquidation-orders data[0].details[0]:") and "`$.sz`" in p.rejected[-1]
+
+
+def test_rest_open_interest_row_that_does_not_fit_names_its_field() -> None:
+    bad = copy.deepcopy(EX["open_interest"])
+    bad["data"][0]["oi"] = "lots"
+    with pytest.raises(WireError, match=r"open-interest: .*`\$\[0\]\.oi`"):
+        wire.parse_open_interest(bad, instruments())

@@ -193,8 +193,8 @@ class OkxClient:
 
         async def fetch() -> int:
             obj = await self.http.get("/api/v5/public/funding-rate", {"instId": inst.inst_id}, weight=2)
-            rows = wire.envelope_data(obj)
-            return wire.current_funding_interval_ms(rows[0]) if rows else DEFAULT_FUNDING_INTERVAL_MS
+            iv = wire.parse_funding_interval(obj)
+            return DEFAULT_FUNDING_INTERVAL_MS if iv is None else iv
 
         return await self._funding_iv.get(inst.inst_id, fetch)
 

@@ -164,6 +164,61 @@ class _FundingHistoryRow(msgspec.Struct, rename="camel"):
     realized_rate: str | float | None = None  # the rate paid ("" before settlement)
 
 
+# Websocket pushes (``{"arg": {...}, "data": [...]}``) and the REST rows of the same shape, as typed
+# structs: a row that does not fit raises WireError naming the field's path (``$[0].markPx``).
+
+
+class _Arg(msgspec.Struct, rename="camel"):
+    """A push's ``arg``: the channel and, for per-instrument channels, the ``instId``."""
+
+    channel: str = ""
+    inst_id: str | None = None
+
+
+class LiquidationDetail(msgspec.Struct, rename="camel"):
+    """One ``details`` entry of ``liquidation-orders``: the liquidation **order** side, ``posSide``
+    (``long``/``short`` in hedge mode, ``net`` otherwise), bankruptcy price, size in contracts, ms."""
+
+    side: str
+    bk_px: float
+    sz: float
+    ts: int
+    pos_side: str | None = None
+
+
+class _LiquidationPush(msgspec.Struct, rename="camel"):
+    inst_id: str
+    details: list[Any] | None = None  # each read as a LiquidationDetail on its own: one bad, others kept
+
+
+class _MarkPrice(msgspec.Struct, rename="camel"):
+    inst_id: str
+    mark_px: float
+
+
+class FundingRateRow(msgspec.Struct, rename="camel"):
+    """A ``funding-rate`` push or ``/public/funding-rate`` row: the current rate (fraction per
+    interval) at ``ts``, for the settlement at ``fundingTime``; the next one at ``nextFundingTime``
+    (both ms, kept as sent: OKX may leave them empty)."""
+
+    inst_id: str
+    ts: int
+    funding_rate: float
+    funding_time: int | str | None = None
+    next_funding_time: int | str | None = None
+
+
+class OpenInterestRow(msgspec.Struct, rename="camel"):
+    """An ``open-interest`` push or ``/public/open-interest`` row: ``oi`` in contracts, ``oiCcy`` in
+    coin, ``oiUsd`` in USD (the last two "" when not given)."""
+
+    inst_id: str
+    ts: int
+    oi: float
+    oi_ccy: str | float | None = None
+    oi_usd: str | float | None = None
+
+
 def _swap_instrument(r: _Instrument) -> OkxInstrument:
     base, quote, market = parse_inst_id(r.inst_id)
     inverse = r.ct_type == "inverse" or (r.ct_val_ccy if r.ct_val_ccy is not None else base).upper() != base
@@ -196,17 +251,16 @@ def _inst(instruments: Mapping[str, OkxInstrument], inst: str) -> OkxInstrument:
 
 
 # -- websocket -------------------------------------------------------------------------------------
-def liquidation(inst: OkxInstrument, d: Mapping[str, Any]) -> Liquidation:
+def liquidation(inst: OkxInstrument, d: LiquidationDetail) -> Liquidation:
     """One ``details`` entry of ``liquidation-orders`` → a liquidation of the position's side.
 
     The order side is authoritative (a sell order closes a long); in hedge mode ``posSide`` must agree.
     """
-    pos = payloads.liquidated_side(d["side"], longs="sell", shorts="buy")  # order side: a sell closes a long
-    if d.get("posSide") in ("long", "short") and d["posSide"] != pos:
-        raise ValueError(f"posSide {d['posSide']!r} contradicts order side {d['side']!r}")
-    px = _f(d["bkPx"])
-    qty = inst.base_qty(_f(d["sz"]), px)
-    return payloads.liquidation(inst.series, ts_ms=int(d["ts"]), side=pos, price=px, qty_base=qty)
+    pos = payloads.liquidated_side(d.side, longs="sell", shorts="buy")  # order side: a sell closes a long
+    if d.pos_side in ("long", "short") and d.pos_side != pos:
+        raise ValueError(f"posSide {d.pos_side!r} contradicts order side {d.side!r}")
+    qty = inst.base_qty(d.sz, d.bk_px)
+    return payloads.liquidation(inst.series, ts_ms=d.ts, side=pos, price=d.bk_px, qty_base=qty)
 
 
 def _candle_row(inst: OkxInstrument, r: list[Any], interval_ms: int, price_type: str) -> Candle | None:
@@ -279,45 +333,58 @@ class StreamParser(payloads.FrameCounter):
         if not isinstance(arg, dict) or not isinstance(data, list):
             self.malformed += 1
             return []
-        ch = str(arg.get("channel", ""))
         try:
+            a = payloads.typed(arg, _Arg, "push arg")
+            ch = a.channel
             if ch == "liquidation-orders":
                 return self._liquidations(data)
             if ch == "funding-rate":
-                return [r for d in data if (r := self._funding(d)) is not None]
+                rows = payloads.typed(data, list[FundingRateRow], ch)
+                return [r for d in rows if (r := self._funding(d)) is not None]
             if ch == "mark-price":
-                for d in data:
-                    self.mark[d["instId"]] = _f(d["markPx"])
+                for m in payloads.typed(data, list[_MarkPrice], ch):
+                    self.mark[m.inst_id] = m.mark_px
                 return []
             if ch == "open-interest":
-                return [r for d in data if (r := self._oi(d)) is not None]
+                return [
+                    r
+                    for d in payloads.typed(data, list[OpenInterestRow], ch)
+                    if (r := self._oi(d)) is not None
+                ]
             if ch.startswith("candle"):
-                inst = _inst(self.instruments, arg["instId"])
-                out: list[Row] = []
-                for r in data:
-                    c = _candle_row(inst, r, self.kline_ms, "trade")
-                    if c is not None:
-                        out.append(("klines", CANDLES, c))
-                return out
-        except (KeyError, TypeError, ValueError, IndexError):
-            self.malformed += 1
+                if a.inst_id is None:
+                    raise WireError(f"{ch}: the push's arg has no instId")
+                return self._candles(_inst(self.instruments, a.inst_id), data)
+        except (TypeError, ValueError, IndexError) as exc:  # WireError is a ValueError
+            self.reject(exc)
             return []
         self.unknown += 1
         return []
 
-    def _liquidations(self, data: list[Any]) -> list[Row]:
+    def _candles(self, inst: OkxInstrument, data: list[Any]) -> list[Row]:
         out: list[Row] = []
-        for e in data:
+        for r in payloads.typed(data, list[list[str]], "candle"):
+            c = _candle_row(inst, r, self.kline_ms, "trade")
+            if c is not None:
+                out.append(("klines", CANDLES, c))
+        return out
+
+    def _liquidations(self, data: list[Any]) -> list[Row]:
+        # an entry or a detail that does not fit is counted and skipped; the frame's others are kept
+        out: list[Row] = []
+        for i, e in enumerate(data):
             try:
-                inst = _inst(self.instruments, e["instId"])
-            except (KeyError, TypeError, ValueError):
-                self.malformed += 1
+                push = payloads.typed(e, _LiquidationPush, f"liquidation-orders data[{i}]")
+                inst = _inst(self.instruments, push.inst_id)
+            except ValueError as exc:
+                self.reject(exc)
                 continue
-            for d in e.get("details") or []:
+            for j, raw in enumerate(push.details or []):
                 try:
+                    d = payloads.typed(raw, LiquidationDetail, f"liquidation-orders data[{i}].details[{j}]")
                     out.append(("liquidations", LIQUIDATIONS, liquidation(inst, d)))
-                except (KeyError, TypeError, ValueError):
-                    self.malformed += 1
+                except ValueError as exc:
+                    self.reject(exc)
         return out
 
     def _sampled(self, kind: str, inst: str, ts: int) -> bool:
@@ -327,16 +394,15 @@ class StreamParser(payloads.FrameCounter):
         self._last[(kind, inst)] = bucket
         return True
 
-    def _funding(self, d: Mapping[str, Any]) -> Row | None:
-        inst = _inst(self.instruments, d["instId"])
-        ts = int(d["ts"])
-        if not self._sampled("funding", inst.inst_id, ts):
+    def _funding(self, d: FundingRateRow) -> Row | None:
+        inst = _inst(self.instruments, d.inst_id)
+        if not self._sampled("funding", inst.inst_id, d.ts):
             return None
         return ("funding", FUNDING, funding_now(d, inst, self.mark.get(inst.inst_id)))
 
-    def _oi(self, d: Mapping[str, Any]) -> Row | None:
-        inst = _inst(self.instruments, d["instId"])
-        if not self._sampled("oi", inst.inst_id, int(d["ts"])):
+    def _oi(self, d: OpenInterestRow) -> Row | None:
+        inst = _inst(self.instruments, d.inst_id)
+        if not self._sampled("oi", inst.inst_id, d.ts):
             return None
         return ("open_interest", OPEN_INTEREST, open_interest_now(d, inst))
 
@@ -347,46 +413,48 @@ def subscribe_message(args: list[dict[str, str]]) -> str:
 
 
 # -- REST and shared -------------------------------------------------------------------------------
-def current_funding_interval_ms(d: Mapping[str, Any]) -> int:
+def current_funding_interval_ms(d: FundingRateRow) -> int:
     """``nextFundingTime − fundingTime`` of a ``funding-rate`` row when both are given and a whole number
     of hours (:func:`~perpscope.venues.payloads.funding_interval_ms`), else 8 h."""
     try:
-        step: int | None = int(d["nextFundingTime"]) - int(d["fundingTime"])
-    except (KeyError, TypeError, ValueError):
+        step: int | None = int(d.next_funding_time) - int(d.funding_time)  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # not given, or "" (OKX leaves a field empty rather than out)
         step = None
     return payloads.funding_interval_ms(step, None)
 
 
-def funding_now(d: Mapping[str, Any], inst: OkxInstrument, mark: float | None = None) -> Funding:
+def parse_funding_interval(obj: Any) -> int | None:
+    """``/api/v5/public/funding-rate`` → the instrument's current funding interval, ms (None: no row)."""
+    rows = payloads.typed(envelope_data(obj), list[FundingRateRow], "funding-rate")
+    return current_funding_interval_ms(rows[0]) if rows else None
+
+
+def funding_now(d: FundingRateRow, inst: OkxInstrument, mark: float | None = None) -> Funding:
     """A ``funding-rate`` push or ``/public/funding-rate`` row → a *sampled* funding row at ``ts``."""
     iv = current_funding_interval_ms(d)
-    rate = _f(d["fundingRate"])
     return payloads.record(
-        Funding, inst.series, ts_ms=int(d["ts"]), rate=rate, interval_ms=iv, mark_price=mark, kind="sampled"
+        Funding, inst.series, ts_ms=d.ts, rate=d.funding_rate, interval_ms=iv, mark_price=mark, kind="sampled"
     )
 
 
-def open_interest_now(d: Mapping[str, Any], inst: OkxInstrument) -> OpenInterest:
+def open_interest_now(d: OpenInterestRow, inst: OkxInstrument) -> OpenInterest:
     """An ``open-interest`` push or REST row → a snapshot (``interval_ms`` 0) in base units and USD.
 
     Base units are the contracts converted with the instrument's contract size; OKX's own ``oiCcy``
     is used only for an inverse contract (whose conversion needs a price).
     """
-    contracts = _f(d["oi"])
-    usd = _f(d["oiUsd"]) if d.get("oiUsd") not in (None, "") else None
-    base = _f(d["oiCcy"]) if inst.inverse else inst.base_qty(contracts)
-    return payloads.record(
-        OpenInterest, inst.series, interval_ms=0, ts_ms=int(d["ts"]), oi_base=base, oi_usd=usd
-    )
+    usd = _f(d.oi_usd) if d.oi_usd not in (None, "") else None
+    base = _f(d.oi_ccy) if inst.inverse else inst.base_qty(d.oi)
+    return payloads.record(OpenInterest, inst.series, interval_ms=0, ts_ms=d.ts, oi_base=base, oi_usd=usd)
 
 
 def parse_open_interest(obj: Any, instruments: Mapping[str, OkxInstrument]) -> pl.DataFrame:
     """``/api/v5/public/open-interest`` → open-interest snapshots."""
     out = []
-    for i, d in enumerate(envelope_data(obj)):
+    for i, d in enumerate(payloads.typed(envelope_data(obj), list[OpenInterestRow], "open-interest")):
         try:
-            out.append(open_interest_now(d, _inst(instruments, d["instId"])))
-        except (KeyError, TypeError, ValueError) as exc:
+            out.append(open_interest_now(d, _inst(instruments, d.inst_id)))
+        except (TypeError, ValueError) as exc:
             raise WireError(f"open-interest row {i}: {exc!r} in {d!r}") from exc
     return OPEN_INTEREST.from_records(out)
 
