@@ -136,11 +136,27 @@ def _events(events: list[dict[str, Any]], charts: Mapping[str, str] | None) -> l
 
 
 def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[str]:
-    spec = result["spec"]
-    v0 = result["variants"]
-    emb = spec.get("embargo_ms")
     lines = _section(
-        "Walk-forward",
+        "Walk-forward", _walk_forward_method(result["spec"]), charts, "hit_rate", "brier_skill", "pnl"
+    )
+    head = ["variant", "h", "out of sample", "n", "up share", "hit", "hit indep [95% CP]", "majority"]
+    head += [
+        "p vs maj",
+        "bal acc",
+        "MCC",
+        "Brier skill",
+        "LL skill",
+        "PT p / q (BH)",
+        "DM vs long · trail · persist",
+    ]
+    lines += _table([*head, "Sharpe gross", "Sharpe net"], [_variant_row(v) for v in result["variants"]])
+    return [*lines, "", *_trials(result), ""]
+
+
+def _walk_forward_method(spec: dict[str, Any]) -> str:
+    """The walk-forward section's method text, with the spec's windows, embargo and costs."""
+    emb = spec.get("embargo_ms")
+    return (
         f"Logistic regression on standardized features, refit every {spec['test_ms'] // 86_400_000} days "
         f"after {spec['train_min_ms'] // 86_400_000} days of history, "
         + (
@@ -159,49 +175,38 @@ def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[
         + (", funding charged at the last known rate" if spec["costs"]["funding"] else "")
         + ". DM = Diebold–Mariano (HLN) statistic (p-value) on the 0-1 loss against always-long, "
         "the trailing "
-        "return's sign and the last bar's sign; negative = the variant errs less.",
-        charts,
-        "hit_rate",
-        "brier_skill",
-        "pnl",
+        "return's sign and the last bar's sign; negative = the variant errs less."
     )
-    rows = []
-    for v in v0:
-        dm = v.get("dm", {})
-        rows.append(
-            [
-                v["name"],
-                v["horizon"],
-                f"{_d(v['oos_start_ms'])[:10]} → {_d(v['oos_end_ms'])[:10]}",
-                str(v["n"]),
-                _share(v["base_rate"]),
-                _share(v["hit_rate"]),
-                f"{v['hits_indep']}/{v['n_indep']} = {_share(v['hit_rate_indep'])} "
-                f"[{_share(v['hit_lo'])}, {_share(v['hit_hi'])}]",
-                _share(v["majority_rate_indep"]),
-                _n(v["binom_p_vs_majority"]),
-                _n(v["balanced_accuracy"]),
-                _n(v["mcc"]),
-                _n(v["brier_skill"], 4),
-                _n(v["log_loss_skill"], 4),
-                f"{_n(v['pt_p'])} / {_n(v.get('pt_q'))}",
-                " · ".join(_dm(dm.get(b)) for b in ("always_long", "trailing", "persistence")),
-                _n(v["gross_sharpe_ann"], 2),
-                _n(v["sharpe_ann"], 2),
-            ]
-        )
-    head = ["variant", "h", "out of sample", "n", "up share", "hit", "hit indep [95% CP]", "majority"]
-    head += [
-        "p vs maj",
-        "bal acc",
-        "MCC",
-        "Brier skill",
-        "LL skill",
-        "PT p / q (BH)",
-        "DM vs long · trail · persist",
+
+
+def _variant_row(v: dict[str, Any]) -> list[str]:
+    """One walk-forward trial as a row of the variants table."""
+    dm = v.get("dm", {})
+    return [
+        v["name"],
+        v["horizon"],
+        f"{_d(v['oos_start_ms'])[:10]} → {_d(v['oos_end_ms'])[:10]}",
+        str(v["n"]),
+        _share(v["base_rate"]),
+        _share(v["hit_rate"]),
+        f"{v['hits_indep']}/{v['n_indep']} = {_share(v['hit_rate_indep'])} "
+        f"[{_share(v['hit_lo'])}, {_share(v['hit_hi'])}]",
+        _share(v["majority_rate_indep"]),
+        _n(v["binom_p_vs_majority"]),
+        _n(v["balanced_accuracy"]),
+        _n(v["mcc"]),
+        _n(v["brier_skill"], 4),
+        _n(v["log_loss_skill"], 4),
+        f"{_n(v['pt_p'])} / {_n(v.get('pt_q'))}",
+        " · ".join(_dm(dm.get(b)) for b in ("always_long", "trailing", "persistence")),
+        _n(v["gross_sharpe_ann"], 2),
+        _n(v["sharpe_ann"], 2),
     ]
-    lines += _table([*head, "Sharpe gross", "Sharpe net"], rows)
-    lines += ["", "## Trials and multiple testing", ""]
+
+
+def _trials(result: dict[str, Any]) -> list[str]:
+    """The trials section: how many were logged, the snooping tests per horizon, the deflated Sharpe."""
+    lines = ["## Trials and multiple testing", ""]
     lines.append(
         "- Trials logged (variants × horizons × series, the prior included): "
         f"**{result['trials']['count']}**."
@@ -221,7 +226,7 @@ def _variants(result: dict[str, Any], charts: Mapping[str, str] | None) -> list[
             f"maximum of {_n(d['expected_max_sharpe'])} for {d['n_trials']} unskilled trials → DSR "
             f"{_n(d['dsr'])} (probability that its true Sharpe beats that maximum)."
         )
-    return [*lines, ""]
+    return lines
 
 
 def _settlement(rows: list[dict[str, Any]], charts: Mapping[str, str] | None) -> list[str]:

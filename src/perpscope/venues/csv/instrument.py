@@ -44,52 +44,65 @@ def identity_columns(df: pl.DataFrame, block: RecordSpec, source: str, notes: li
     (letters, digits, ``. _ + -``). Rows of an instrument whose base is not ASCII (Binance lists
     ``币安人生USDT``) are skipped with a note; any other character that cannot form these is an error.
     """
-    market = text(block.market)
-    if block.scheme == "binance":
-        parts = (
-            text(block.symbol)
-            .str.to_uppercase()
-            .str.extract_groups(binance_pattern(block.quotes or QUOTE_ASSETS))
-        )
-        expiry = parts.struct.field("expiry")
-        quote = parts.struct.field("quote")
-        if block.default_quote:
-            quote = pl.coalesce(quote, pl.lit(block.default_quote.upper()))
-        suffix = (
-            pl.when(expiry.is_not_null())
-            .then(pl.lit("_") + expiry)
-            .when(parts.struct.field("perp").is_not_null())
-            .then(pl.lit("_PERP"))
-            .otherwise(pl.lit(""))
-        )
-        base = parts.struct.field("base")
-        df = df.with_columns(
-            base.alias(_BASE),
-            quote.alias(_QUOTE),
-            expiry.alias(_EXPIRY),
-            pl.when(expiry.is_not_null()).then(pl.lit("future")).otherwise(market).alias("market"),
-        ).with_columns(pl.concat_str([pl.col(_BASE), pl.col(_QUOTE), suffix]).alias("symbol"))
-        i = first_bad(df, pl.col(_BASE).is_null() | pl.col(_QUOTE).is_null())
-        if i is not None:
-            raw = df.select(text(block.symbol)).item(i, 0)
-            known = ", ".join(block.quotes or QUOTE_ASSETS)
-            raise InputError(
-                source,
-                f"{block.label}: cannot split symbol {raw!r} into base and quote the Binance way "
-                f"(known quotes: {known})",
-                row=int(df.item(i, LINE)),
-                hint="set `default_quote` in the mapping if the file strips the quote asset",
-            )
-    else:
-        assert block.base is not None and block.quote is not None
-        df = df.with_columns(
-            text(block.base).alias(_BASE),
-            text(block.quote).alias(_QUOTE),
-            pl.lit(None, dtype=pl.String).alias(_EXPIRY),
-            market.alias("market"),
-            text(block.symbol).alias("symbol"),
-        )
+    df = _binance_identity(df, block, source) if block.scheme == "binance" else _given_identity(df, block)
     df = df.with_columns(text(block.venue).alias("venue"))
+    _require_filled(df, block, source)
+    df = _with_canonical(df, block, source)
+    df = _skip_non_ascii(df, notes)
+    _check_names(df, block, source)
+    return df.drop(_BASE, _QUOTE, _EXPIRY)
+
+
+def _binance_identity(df: pl.DataFrame, block: RecordSpec, source: str) -> pl.DataFrame:
+    """Base, quote, expiry, market and ``symbol`` (as Binance spells it) split from the block's symbol
+    text the Binance way; an error naming the line of a symbol that does not split."""
+    pattern = binance_pattern(block.quotes or QUOTE_ASSETS)
+    parts = text(block.symbol).str.to_uppercase().str.extract_groups(pattern)
+    expiry = parts.struct.field("expiry")
+    quote = parts.struct.field("quote")
+    if block.default_quote:
+        quote = pl.coalesce(quote, pl.lit(block.default_quote.upper()))
+    suffix = (
+        pl.when(expiry.is_not_null())
+        .then(pl.lit("_") + expiry)
+        .when(parts.struct.field("perp").is_not_null())
+        .then(pl.lit("_PERP"))
+        .otherwise(pl.lit(""))
+    )
+    df = df.with_columns(
+        parts.struct.field("base").alias(_BASE),
+        quote.alias(_QUOTE),
+        expiry.alias(_EXPIRY),
+        pl.when(expiry.is_not_null()).then(pl.lit("future")).otherwise(text(block.market)).alias("market"),
+    ).with_columns(pl.concat_str([pl.col(_BASE), pl.col(_QUOTE), suffix]).alias("symbol"))
+    i = first_bad(df, pl.col(_BASE).is_null() | pl.col(_QUOTE).is_null())
+    if i is not None:
+        raw = df.select(text(block.symbol)).item(i, 0)
+        known = ", ".join(block.quotes or QUOTE_ASSETS)
+        raise InputError(
+            source,
+            f"{block.label}: cannot split symbol {raw!r} into base and quote the Binance way "
+            f"(known quotes: {known})",
+            row=int(df.item(i, LINE)),
+            hint="set `default_quote` in the mapping if the file strips the quote asset",
+        )
+    return df
+
+
+def _given_identity(df: pl.DataFrame, block: RecordSpec) -> pl.DataFrame:
+    """Base, quote, market and symbol as the block gives them (no scheme: no expiry)."""
+    assert block.base is not None and block.quote is not None
+    return df.with_columns(
+        text(block.base).alias(_BASE),
+        text(block.quote).alias(_QUOTE),
+        pl.lit(None, dtype=pl.String).alias(_EXPIRY),
+        text(block.market).alias("market"),
+        text(block.symbol).alias("symbol"),
+    )
+
+
+def _require_filled(df: pl.DataFrame, block: RecordSpec, source: str) -> None:
+    """An error naming the first line whose base, symbol, quote or venue is missing or empty."""
     for col, what in (
         (_BASE, "base asset"),
         ("symbol", "symbol"),
@@ -99,6 +112,11 @@ def identity_columns(df: pl.DataFrame, block: RecordSpec, source: str, notes: li
         i = first_bad(df, pl.col(col).is_null() | (pl.col(col) == ""))
         if i is not None:
             raise InputError(source, f"{block.label}: the {what} is empty", row=int(df.item(i, LINE)))
+
+
+def _with_canonical(df: pl.DataFrame, block: RecordSpec, source: str) -> pl.DataFrame:
+    """``canonical`` = ``BASE-QUOTE-{PERP | SPOT | yymmdd}``; an error naming the first line whose market
+    is none of perp, spot, future, or a future without an expiry."""
     kind = (
         pl.when(pl.col("market") == "perp")
         .then(pl.lit("PERP"))
@@ -127,6 +145,11 @@ def identity_columns(df: pl.DataFrame, block: RecordSpec, source: str, notes: li
             else f"market must be perp, spot or future, found {m!r}"
         )
         raise InputError(source, f"{block.label}: {problem}", row=int(df.item(i, LINE)))
+    return df
+
+
+def _skip_non_ascii(df: pl.DataFrame, notes: list[str]) -> pl.DataFrame:
+    """Without the rows whose base asset is not ASCII (no canonical symbol can name it), with a note."""
     foreign = pl.col(_BASE).str.contains(r"[^\x00-\x7F]")
     n = int(df.select(foreign.sum()).item())
     if n:
@@ -136,6 +159,11 @@ def identity_columns(df: pl.DataFrame, block: RecordSpec, source: str, notes: li
             "and this base asset is not"
         )
         df = df.filter(~foreign)
+    return df
+
+
+def _check_names(df: pl.DataFrame, block: RecordSpec, source: str) -> None:
+    """An error naming the first line whose canonical symbol or venue cannot name a store folder."""
     for col, pattern, what in (
         ("canonical", CANONICAL_RE, "a canonical symbol (BASE-QUOTE-PERP, letters and digits)"),
         ("venue", VENUE_RE, "a venue name (letters, digits, . _ + -)"),
@@ -148,4 +176,3 @@ def identity_columns(df: pl.DataFrame, block: RecordSpec, source: str, notes: li
                 row=int(df.item(i, LINE)),
                 hint="map the value to a plain name in the mapping (`map`, `case`)",
             )
-    return df.drop(_BASE, _QUOTE, _EXPIRY)
