@@ -74,6 +74,21 @@ def settlement_windows(
         raise ValueError(f"expected a half-window of at most 30 minutes; found {window_ms // MINUTE_MS} min")
     if HOUR_MS % bar or window_ms % bar or bar >= HOUR_MS:
         raise ValueError(f"expected sub-hour bars dividing the hour and the window; found {bar} ms bars")
+    win = _scaled_windows(_bar_metrics(panel, window_ms), window_ms, bar, settlement_hours)
+    out = [
+        _compare(win, metric, int(off), alpha)
+        for metric in ("volume", "trades", "taker_buy_share", "abs_ret")
+        for off in sorted(win.get_column("offset_min").unique().to_list())
+    ]
+    q = bh_adjust([float(r["p"]) for r in out])  # type: ignore[arg-type]
+    for r, qi in zip(out, q, strict=True):
+        r["q"] = float(qi)
+    return out
+
+
+def _bar_metrics(panel: pl.DataFrame, window_ms: int) -> pl.DataFrame:
+    """Per bar: ``t`` (ms), the metrics (``volume`` USD, ``trades``, ``taker_buy_share``, ``abs_ret``),
+    the full ``hour`` whose window holds it and its ``offset_min`` from that hour."""
     f = panel.select(
         pl.col("ts_ms").dt.epoch("ms").alias("t"),
         pl.col("volume_usd").cast(pl.Float64).alias("volume"),
@@ -85,9 +100,16 @@ def settlement_windows(
         ).alias("taker_buy_share"),
         (pl.col("close") / pl.col("open")).log().abs().alias("abs_ret"),
     )
-    f = f.with_columns(
+    return f.with_columns(
         ((pl.col("t") + window_ms) // HOUR_MS * HOUR_MS).alias("hour"),
     ).with_columns(((pl.col("t") - pl.col("hour")) // MINUTE_MS).alias("offset_min"))
+
+
+def _scaled_windows(
+    f: pl.DataFrame, window_ms: int, bar: int, settlement_hours: Sequence[int]
+) -> pl.DataFrame:
+    """The window bars of every hour with a full reference, scaled by it, marked ``settle`` or control;
+    control hours next to a settlement hour left out."""
     # window bars: offset in [-window, window); reference bars: offset in [-2 window, -window)
     wmin = window_ms // MINUTE_MS
     ref = (
@@ -112,29 +134,24 @@ def settlement_windows(
         ((hod + 23) % 24).is_in(list(settlement_hours)).alias("_after"),
     )
     # control hours next to a settlement are left out: their reference or window holds settlement bars
-    win = win.filter(pl.col("settle") | ~(pl.col("_before") | pl.col("_after")))
-    out: list[dict[str, object]] = []
-    for metric in ("volume", "trades", "taker_buy_share", "abs_ret"):
-        for off in sorted(win.get_column("offset_min").unique().to_list()):
-            g = win.filter((pl.col("offset_min") == off) & pl.col(metric).is_finite())
-            a = g.filter(pl.col("settle")).get_column(metric).to_numpy()
-            b = g.filter(~pl.col("settle")).get_column(metric).to_numpy()
-            d, lo, hi, p = _welch(a, b, alpha)
-            out.append(
-                {
-                    "metric": metric,
-                    "offset_min": int(off),
-                    "settle_mean": float(a.mean()) if a.size else math.nan,
-                    "control_mean": float(b.mean()) if b.size else math.nan,
-                    "diff": d,
-                    "ci_lo": lo,
-                    "ci_hi": hi,
-                    "p": p,
-                    "n_settle": int(a.size),
-                    "n_control": int(b.size),
-                }
-            )
-    q = bh_adjust([float(r["p"]) for r in out])  # type: ignore[arg-type]
-    for r, qi in zip(out, q, strict=True):
-        r["q"] = float(qi)
-    return out
+    return win.filter(pl.col("settle") | ~(pl.col("_before") | pl.col("_after")))
+
+
+def _compare(win: pl.DataFrame, metric: str, off: int, alpha: float) -> dict[str, object]:
+    """Settlement hours against control hours for one metric at one offset (minutes) from the hour."""
+    g = win.filter((pl.col("offset_min") == off) & pl.col(metric).is_finite())
+    a = g.filter(pl.col("settle")).get_column(metric).to_numpy()
+    b = g.filter(~pl.col("settle")).get_column(metric).to_numpy()
+    d, lo, hi, p = _welch(a, b, alpha)
+    return {
+        "metric": metric,
+        "offset_min": off,
+        "settle_mean": float(a.mean()) if a.size else math.nan,
+        "control_mean": float(b.mean()) if b.size else math.nan,
+        "diff": d,
+        "ci_lo": lo,
+        "ci_hi": hi,
+        "p": p,
+        "n_settle": int(a.size),
+        "n_control": int(b.size),
+    }

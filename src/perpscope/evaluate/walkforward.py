@@ -245,17 +245,8 @@ def score(
     pt, ptp = stats.pesaran_timmermann(yi, yhi) if len(yi) else (math.nan, math.nan)
     br, br0 = stats.brier(p, y), stats.brier(prior, y)
     ll, ll0 = stats.log_loss(p, y), stats.log_loss(prior, y)
-    dm: dict[str, tuple[float, float]] = {}
-    miss = (~hits).astype(float)
-    for base in ("always_long", "trailing", "persistence"):
-        bpred = np.ones_like(y) if base == "always_long" else pred.get_column(base).to_numpy().astype(bool)
-        dm[base] = stats.diebold_mariano(miss, (bpred != y).astype(float), h=k)
-    dm["prior_brier"] = stats.diebold_mariano((p - y) ** 2, (prior - y) ** 2, h=k)
-    ret = pred.get_column("ret").to_numpy()[sub]
-    fund = pred.get_column("funding_8h").to_numpy()[sub] if costs.funding else np.zeros(len(sub))
-    pos = np.where(yhi, 1.0, -1.0)
-    gross = pos * ret
-    net = _net(pos, gross, fund, horizon_ms, costs)
+    dm = _dm_tests(pred, y, p, prior, hits, k)
+    net, gross = _rule_returns(pred, sub, yhi, horizon_ms, costs)
     per_year = YEAR_MS / horizon_ms
     res = VariantResult(
         name=name,
@@ -290,6 +281,32 @@ def score(
         coefficients=coefficients or {},
     )
     return res, net, gross
+
+
+def _dm_tests(
+    pred: pl.DataFrame, y: np.ndarray, p: np.ndarray, prior: np.ndarray, hits: np.ndarray, k: int
+) -> dict[str, tuple[float, float]]:
+    """Diebold–Mariano (statistic, p-value) of the 0-1 loss against always-long, the trailing return's
+    sign and the last bar's sign, and of the Brier loss against the class prior (``k − 1`` lags)."""
+    dm: dict[str, tuple[float, float]] = {}
+    miss = (~hits).astype(float)
+    for base in ("always_long", "trailing", "persistence"):
+        bpred = np.ones_like(y) if base == "always_long" else pred.get_column(base).to_numpy().astype(bool)
+        dm[base] = stats.diebold_mariano(miss, (bpred != y).astype(float), h=k)
+    dm["prior_brier"] = stats.diebold_mariano((p - y) ** 2, (prior - y) ** 2, h=k)
+    return dm
+
+
+def _rule_returns(
+    pred: pl.DataFrame, sub: np.ndarray, up: np.ndarray, horizon_ms: int, costs: Costs
+) -> tuple[np.ndarray, np.ndarray]:
+    """Net and gross return (fractions) of the rule on the non-overlapping rows ``sub``: long where
+    ``up`` (the predicted direction of those rows), else short; net of fees and, if charged, funding."""
+    ret = pred.get_column("ret").to_numpy()[sub]
+    fund = pred.get_column("funding_8h").to_numpy()[sub] if costs.funding else np.zeros(len(sub))
+    pos = np.where(up, 1.0, -1.0)
+    gross = pos * ret
+    return _net(pos, gross, fund, horizon_ms, costs), gross
 
 
 def rule_periods(
