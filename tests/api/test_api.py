@@ -148,3 +148,22 @@ def test_pick_every_and_range_limits() -> None:
     with pytest.raises(ApiError) as e:
         check_range(0, 4 * 365 * DAY_MS, Limits())
     assert e.value.status == 413
+
+
+@pytest.mark.parametrize(
+    ("query", "detail"),
+    [
+        ("venue=all", "flows read one venue's perp/spot volume"),
+        ("venue=binance,okx", "flows read one venue's perp/spot volume"),
+        ("from=soon", "from"),
+        ("symbol=$$", "symbol"),
+    ],
+)
+def test_flows_checks_the_asked_range_like_every_view(client, query: str, detail: str) -> None:  # type: ignore[no-untyped-def]
+    # /flows reads venue, symbol, from and to through the same dependency as the other views (asked_range)
+    r = client.get(f"/api/v1/flows?{query}")
+    assert r.status_code == 400, r.text
+    assert detail in r.text
+    same = client.get(f"/api/v1/metrics?{query}")
+    if "venue=" not in query:  # the other views accept a venue scope; a malformed part is refused alike
+        assert same.status_code == 400 and same.json() == r.json()
