@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import polars as pl
 
+from perpscope.core.time import interval_label
 from perpscope.evaluate import stats
 
 #: Panel columns an event study needs.
@@ -52,8 +53,6 @@ def forward_outcomes(panel: pl.DataFrame, horizons_ms: Sequence[int]) -> pl.Data
         ``min(low(t+1..t+k)) / open(t+1) − 1`` (≤ 0), ``past_ret_H`` = ``close(t) / close(t−k) − 1``
         (known at ``t``'s end). Null where the window runs past the data.
     """
-    from perpscope.core.time import interval_label
-
     every = _every_ms(panel)
     by = ["venue", "canonical"]
     out = panel.sort([*by, "ts_ms"])
@@ -161,60 +160,66 @@ def event_study(
     The baseline is the unconditional outcome over the bars where the signal is defined, so a signal
     that only exists in a bull year is compared with that year, not with 2019–2026.
     """
-    from perpscope.core.time import interval_label
-
     rows: list[EventRow] = []
-    by = ["venue", "canonical"]
     for name, expr in signals.items():
         f = outcomes.with_columns(expr.alias("_sig"))
         defined = f.filter(pl.col("_sig").is_not_null())
         for h in horizons_ms:
-            lab = interval_label(h)
-            rc, vc, dc = f"ret_{lab}", f"vol_{lab}", f"dd_{lab}"
-            base = defined.filter(pl.col(rc).is_not_null())
-            trig = base.filter(pl.col("_sig"))
-            kept_parts = []
-            for _, g in trig.group_by(by, maintain_order=True):
-                g = g.sort("ts_ms")
-                mask = decluster(g.get_column("ts_ms").dt.epoch("ms").to_numpy(), h)
-                kept_parts.append(g.filter(pl.Series(mask)))
-            ev = pl.concat(kept_parts) if kept_parts else trig.head(0)
-            r = ev.get_column(rc).to_numpy().astype(float)
-            br = base.get_column(rc).to_numpy().astype(float)
-            m, lo, hi = stats.mean_ci(r, alpha) if r.size else (math.nan, math.nan, math.nan)
-            k = int(np.sum(r > 0))
-            base_hit = float(np.mean(br > 0)) if br.size else math.nan
-            hl, hh = stats.clopper_pearson(k, r.size, alpha)
-            ts = ev.get_column("ts_ms").dt.epoch("ms")
-            rows.append(
-                EventRow(
-                    signal=name,
-                    horizon=lab,
-                    n_triggers=trig.height,
-                    n_events=int(r.size),
-                    mean_ret=m,
-                    ci_lo=lo,
-                    ci_hi=hi,
-                    median_ret=_nan_if_empty(r, "median"),
-                    hit_rate=k / r.size if r.size else math.nan,
-                    hit_lo=hl,
-                    hit_hi=hh,
-                    base_mean_ret=_nan_if_empty(br),
-                    base_hit_rate=base_hit,
-                    hit_pvalue=stats.binomial_pvalue(k, r.size, base_hit, "two-sided")
-                    if r.size and 0 < base_hit < 1
-                    else math.nan,
-                    hit_qvalue=math.nan,
-                    mean_vol=_nan_if_empty(ev.get_column(vc).drop_nulls().to_numpy()),
-                    base_mean_vol=_nan_if_empty(base.get_column(vc).drop_nulls().to_numpy()),
-                    mean_dd=_nan_if_empty(ev.get_column(dc).drop_nulls().to_numpy()),
-                    base_mean_dd=_nan_if_empty(base.get_column(dc).drop_nulls().to_numpy()),
-                    first_event_ms=int(ts.min()) if ts.len() else None,  # type: ignore[arg-type]
-                    last_event_ms=int(ts.max()) if ts.len() else None,  # type: ignore[arg-type]
-                )
-            )
+            base = defined.filter(pl.col(f"ret_{interval_label(h)}").is_not_null())
+            rows.append(_event_row(name, h, base, alpha))
     q = stats.bh_adjust([r.hit_pvalue for r in rows])
     return [replace(r, hit_qvalue=float(qi)) for r, qi in zip(rows, q, strict=True)]
+
+
+def _independent_events(trig: pl.DataFrame, horizon_ms: int) -> pl.DataFrame:
+    """The triggers kept as independent events: de-clustered within each series at the horizon."""
+    kept_parts = []
+    for _, g in trig.group_by(["venue", "canonical"], maintain_order=True):
+        g = g.sort("ts_ms")
+        mask = decluster(g.get_column("ts_ms").dt.epoch("ms").to_numpy(), horizon_ms)
+        kept_parts.append(g.filter(pl.Series(mask)))
+    return pl.concat(kept_parts) if kept_parts else trig.head(0)
+
+
+def _event_row(name: str, horizon_ms: int, base: pl.DataFrame, alpha: float) -> EventRow:
+    """One signal at one horizon: its independent events against ``base``, every bar where the signal is
+    defined and the outcome known (``hit_qvalue`` is filled in over the whole table afterwards)."""
+    lab = interval_label(horizon_ms)
+    rc, vc, dc = f"ret_{lab}", f"vol_{lab}", f"dd_{lab}"
+    trig = base.filter(pl.col("_sig"))
+    ev = _independent_events(trig, horizon_ms)
+    r = ev.get_column(rc).to_numpy().astype(float)
+    br = base.get_column(rc).to_numpy().astype(float)
+    m, lo, hi = stats.mean_ci(r, alpha) if r.size else (math.nan, math.nan, math.nan)
+    k = int(np.sum(r > 0))
+    base_hit = float(np.mean(br > 0)) if br.size else math.nan
+    hl, hh = stats.clopper_pearson(k, r.size, alpha)
+    ts = ev.get_column("ts_ms").dt.epoch("ms")
+    return EventRow(
+        signal=name,
+        horizon=lab,
+        n_triggers=trig.height,
+        n_events=int(r.size),
+        mean_ret=m,
+        ci_lo=lo,
+        ci_hi=hi,
+        median_ret=_nan_if_empty(r, "median"),
+        hit_rate=k / r.size if r.size else math.nan,
+        hit_lo=hl,
+        hit_hi=hh,
+        base_mean_ret=_nan_if_empty(br),
+        base_hit_rate=base_hit,
+        hit_pvalue=stats.binomial_pvalue(k, r.size, base_hit, "two-sided")
+        if r.size and 0 < base_hit < 1
+        else math.nan,
+        hit_qvalue=math.nan,
+        mean_vol=_nan_if_empty(ev.get_column(vc).drop_nulls().to_numpy()),
+        base_mean_vol=_nan_if_empty(base.get_column(vc).drop_nulls().to_numpy()),
+        mean_dd=_nan_if_empty(ev.get_column(dc).drop_nulls().to_numpy()),
+        base_mean_dd=_nan_if_empty(base.get_column(dc).drop_nulls().to_numpy()),
+        first_event_ms=int(ts.min()) if ts.len() else None,  # type: ignore[arg-type]
+        last_event_ms=int(ts.max()) if ts.len() else None,  # type: ignore[arg-type]
+    )
 
 
 def label_signals(frame: pl.DataFrame, column: str) -> dict[str, pl.Expr]:

@@ -364,6 +364,31 @@ def default_grid(bars: pl.DataFrame, model: Model, n_bins: int = 2000) -> PriceG
     return PriceGrid(lo, (hi - lo) / n_bins, n_bins)
 
 
+def _liquidation_range(bars: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each bar's high and low as liquidations see them: the mark price's where the bars carry it (venues
+    liquidate on the mark), else the trade price's."""
+    high, low = _col(bars, "high"), _col(bars, "low")
+    mh, ml = _col(bars, "mark_high"), _col(bars, "mark_low")
+    return np.where(np.isfinite(mh), mh, high), np.where(np.isfinite(ml), ml, low)
+
+
+def _snapshot_bars(
+    ts: np.ndarray, interval_ms: int, snapshot_every: int | None, snapshot_at: np.ndarray | None
+) -> np.ndarray:
+    """Which bars (opening at ``ts``, ms) the book is kept after: the last bar closed by each instant of
+    ``snapshot_at``, or every ``snapshot_every``-th bar (default about 500 snapshots); always the last."""
+    n = len(ts)
+    snaps = np.zeros(n, dtype=np.bool_)
+    if snapshot_at is not None:
+        j = np.searchsorted(ts + interval_ms, np.asarray(snapshot_at, dtype=np.int64), side="right") - 1
+        snaps[j[j >= 0]] = True
+    else:
+        step = snapshot_every or max(1, n // 500)
+        snaps[step - 1 :: step] = True
+    snaps[-1] = True
+    return snaps
+
+
 def run_model(
     model: Model,
     bars: pl.DataFrame,
@@ -408,20 +433,8 @@ def run_model(
     # the window's long share (weighted by base volume, as one bar of the window's length would have it)
     share = win.sum(long_share(bars, model.side_rule) * win.shares(_col(bars, "volume_base")))[win.of]
     lf, sf, w = _factors(model, ts, tables)
-    high, low = _col(bars, "high"), _col(bars, "low")
-    mh, ml = _col(bars, "mark_high"), _col(bars, "mark_low")
-    high = np.where(np.isfinite(mh), mh, high)
-    low = np.where(np.isfinite(ml), ml, low)
-    n = len(ts)
-    snaps = np.zeros(n, dtype=np.bool_)
-    if snapshot_at is not None:
-        iv = int(bars.get_column("interval_ms")[0])
-        j = np.searchsorted(ts + iv, np.asarray(snapshot_at, dtype=np.int64), side="right") - 1
-        snaps[j[j >= 0]] = True
-    else:
-        step = snapshot_every or max(1, n // 500)
-        snaps[step - 1 :: step] = True
-    snaps[-1] = True
+    high, low = _liquidation_range(bars)
+    snaps = _snapshot_bars(ts, int(bars.get_column("interval_ms")[0]), snapshot_every, snapshot_at)
     out = KERNELS[engine](
         high,
         low,
