@@ -150,6 +150,8 @@ def test_wrong_header_is_refused(tmp_path: Path) -> None:
         (('interval = "8h"', "intervall = 1"), "unknown key(s) ['intervall']"),
         (("scale = 0.01", 'scale = "percent"'), "`scale` must be a number"),
         (('type = "funding"', 'type = "fundings"'), "`type` must be one of"),
+        (('type = "funding"', "type = []"), "`type` must be one of"),
+        (('type = "funding"', "type = {}"), "`type` must be one of"),
         (('{ column = "funding_pct", scale = 0.01 }', '{ expr = "funding_pct ** 2" }'), "only + - * /"),
         (('venue = { column = "exchange", case = "lower" }', ""), "`venue` is required"),
         (('name = "my_funding_export"', "name = 3"), "`name` must be a non-empty string"),

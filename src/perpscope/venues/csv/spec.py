@@ -182,7 +182,8 @@ def _record(err: _Errors, b: Any, n: int, default_time: Any) -> RecordSpec:
         raise err(f"record {n}: must be a table")
     rname = b.get("type")
     label = f"record {n} ({rname})"
-    if rname not in RECORDS:
+    # a list or table is unhashable: it must be refused by name, not by a TypeError from the lookup
+    if not isinstance(rname, str) or rname not in RECORDS:
         raise err(f"record {n}: `type` must be one of {sorted(RECORDS)}, found {rname!r}")
     rt = RECORDS[rname]
     err.unknown(b, _RECORD_KEYS, label)
