@@ -288,6 +288,24 @@ def classify(
     bar_ms = _bar_ms(df, step, cfg)
     keep = [c for c in (SID, "venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
     t = df.select(*keep, *_inputs(df))
+    t = _with_bursts(t, cfg, step)
+    t = with_changes(t, cfg, step, bar_ms)
+    t = _with_conditions(t, cfg, bar_ms)
+    t = _with_horizon_labels(t, cfg)
+    t = _with_regime(t, cfg)
+    t = _with_liquidation_led(t, cfg, bar_ms)
+    t = t.with_columns((_evidence(cfg) if evidence else pl.lit(None, pl.Utf8)).alias("evidence"))
+    return _public(t)
+
+
+# The steps of classify, in order. Each takes the working frame and returns it with its columns added.
+
+#: Per horizon, the name pattern of its condition columns (the window's are the public ``is_<label>``).
+_COND_NAMES: dict[str, str] = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
+
+
+def _with_bursts(t: pl.DataFrame, cfg: RegimeConfig, step: int | None) -> pl.DataFrame:
+    """``_liq`` (long + short USD of the bar), :data:`BURST_RATIO` and ``_burst`` (the bar is a burst)."""
     t = with_burst_ratio(
         t.with_columns((pl.col("_liq_l") + pl.col("_liq_s")).alias("_liq")),
         "_liq",
@@ -298,7 +316,7 @@ def classify(
     # where the frame holds too little history for the quantile (a panel cut to a few days), the
     # panel's own burst flag (a z-score over its 30-day look-back) stands in
     panel_burst = pl.col("_panel_burst") if "_panel_burst" in t.columns else pl.lit(None, pl.Boolean)
-    t = t.with_columns(
+    return t.with_columns(
         pl.when(pl.col("_liq").is_null())
         .then(pl.lit(None, pl.Boolean))
         .when(pl.col(BURST_RATIO).is_not_null())
@@ -306,25 +324,37 @@ def classify(
         .otherwise(panel_burst.fill_null(False))
         .alias("_burst")
     )
-    t = with_changes(t, cfg, step, bar_ms)
-    # each horizon's conditions written once as boolean columns (the window's are the public is_<label>),
-    # then its label read from them: built as nested expressions, polars evaluated them ten times slower
-    names_of = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
-    t = t.with_columns(
-        c.fill_null(False).alias(names_of[h].format(k))
-        for h in names_of
+
+
+def _with_conditions(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """Each horizon's label conditions as boolean columns (:data:`_COND_NAMES`), written once: built as
+    nested expressions inside the label choice, polars evaluated them ten times slower."""
+    return t.with_columns(
+        c.fill_null(False).alias(_COND_NAMES[h].format(k))
+        for h in _COND_NAMES
         for k, c in horizon_conditions(cfg, h, bar_ms).items()
     )
 
+
+def _with_horizon_labels(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
+    """``_code_<horizon>``: each horizon's label code by precedence, the window's and the long window's
+    dated to the bars where their event happened (:func:`_dated`)."""
+
     def cols(h: str) -> dict[str, pl.Expr]:
-        return {k: pl.col(names_of[h].format(k)) for k in LABELS[:-2]}
+        return {k: pl.col(_COND_NAMES[h].format(k)) for k in LABELS[:-2]}
 
     per = {
         "bar": _label(cols("bar")),
         "window": _dated(_label(cols("window")), cfg.flush_long_share),
         "long": _dated(_label(cols("long")), cfg.flush_long_share, close_too=True),
     }
-    t = t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
+    return t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
+
+
+def _with_regime(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
+    """``regime`` (the first horizon of :data:`_ORDER` with a label, else ``insufficient_data`` where an
+    input is missing, else ``neutral``), ``horizon_key``/``horizon`` (which one), ``missing`` and the
+    text label of each horizon (``regime_bar``, ``regime_window``, ``regime_long``)."""
     key: pl.Expr = pl.lit(None, pl.Utf8)
     for h in reversed(_ORDER):
         key = pl.when(pl.col(f"_code_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
@@ -335,25 +365,30 @@ def classify(
         .then(pl.lit(_CODE["insufficient_data"], pl.Int8))
         .otherwise(pl.lit(_CODE["neutral"], pl.Int8))
     )
-    label = _text(pl.coalesce(code, fallback))
     t = t.with_columns(_text(pl.col(f"_code_{h}")).alias(f"regime_{h}") for h in ("bar", "window", "long"))
-    hname = names(cfg)
-    t = t.with_columns(
-        label.alias("regime"),
+    return t.with_columns(
+        _text(pl.coalesce(code, fallback)).alias("regime"),
         pl.col("horizon_key")
         .fill_null("window")
-        .replace_strict(hname, return_dtype=pl.Utf8)
+        .replace_strict(names(cfg), return_dtype=pl.Utf8)
         .alias("horizon"),
     )
-    led = {h: liquidation_led(cfg, h, bar_ms) for h in hname}
-    is_led = pl.coalesce(pl.when(pl.col("horizon_key") == h).then(led[h]) for h in hname)
-    t = t.with_columns(
+
+
+def _with_liquidation_led(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """``liquidation_led``: the bar's flush or covering held, over its horizon, only because
+    liquidations moved OI (coins held)."""
+    led = {h: liquidation_led(cfg, h, bar_ms) for h in names(cfg)}
+    is_led = pl.coalesce(pl.when(pl.col("horizon_key") == h).then(led[h]) for h in led)
+    return t.with_columns(
         (pl.col("regime").is_in(["deleveraging_flush", "short_covering"]) & is_led.fill_null(False)).alias(
             "liquidation_led"
         )
     )
-    text = _evidence(cfg) if evidence else pl.lit(None, pl.Utf8)
-    t = t.with_columns(text.alias("evidence"))
+
+
+def _public(t: pl.DataFrame) -> pl.DataFrame:
+    """The columns :func:`classify` returns, in its documented order."""
     out = t.rename({"_close": "close", "_oi": "oi"})
     lead = [c for c in ("venue", "canonical", "ts_ms", "interval_ms") if c in out.columns]
     flags = [f"is_{k}" for k in LABELS[:-2]]
