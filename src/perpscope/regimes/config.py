@@ -70,6 +70,15 @@ class RegimeConfig:
     range_max : float
         ``high / low − 1`` of the price over two consecutive flushes at or below which the cycle stayed
         "within a range" (default 0.25; wider is a trend, not a range).
+    rebuild_within_ms : int
+        The rebuilt leverage of a treadmill cycle must be there within this long after the flush's end
+        (default 7 days: "traders re-lever on the bounce" — the bounce is the days after the low; OI
+        built later is the positioning of a new phase, not the flushed traders re-levering; a week is
+        also ``episode_gap_ms``, the aftershocks of one flush).
+    cycle_max_ms : int
+        The next flush of a cycle must start within this long after the first flush's end (default 14
+        days: a week to re-lever on the bounce and a week for that leverage to be flushed; before this
+        bound one BTC cycle ran 4 Jul → 10 Oct 2025, three months in which OI tripled what was flushed).
     min_cycles : int
         Consecutive cycles that make a treadmill (default 2: the pattern repeated at least once).
     flow_window_ms : int
@@ -123,6 +132,8 @@ class RegimeConfig:
     rebuild_min: float = 0.5
     range_max: float = 0.25
     min_cycles: int = 2
+    rebuild_within_ms: int = WEEK_MS
+    cycle_max_ms: int = 2 * WEEK_MS
     flow_window_ms: int = WEEK_MS
     structural_ratio: float = 0.2
     lead_margin: float = 0.1
@@ -145,6 +156,8 @@ class RegimeConfig:
             "long_window_ms",
             "burst_baseline_ms",
             "episode_gap_ms",
+            "rebuild_within_ms",
+            "cycle_max_ms",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(
