@@ -6,6 +6,8 @@ Definitions, precedence and the reasons for the thresholds: ``docs/regimes.md``;
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from perpscope.core.time import interval_label
@@ -40,8 +42,16 @@ HORIZON_LABELS: tuple[str, ...] = ("regime_bar", "regime_window", "regime_long")
 _LS_KINDS = ("top_positions", "global_accounts", "top_accounts")
 
 # the order the horizons' labels are taken in: the window's (the documented main reading, dated to the
-# bar), the bar's own (an event the day's changes have not crossed yet), the long window's (a slow move)
-_ORDER = ("window", "bar", "long")
+# bar), the bar's own (an event the day's changes have not crossed yet), an event of the long window (a
+# flush or covering dated to its bar), a state of the window held from an earlier bar (it yields to any
+# of these), then the long window's labels with its held states (a slow move). (column suffix, horizon)
+_ORDER: tuple[tuple[str, str], ...] = (
+    ("window", "window"),
+    ("bar", "bar"),
+    ("long_event", "long"),
+    ("window_held", "window"),
+    ("long_held", "long"),
+)
 
 
 def _num(panel: pl.DataFrame, col: str) -> pl.Expr:
@@ -292,6 +302,7 @@ def classify(
     t = with_changes(t, cfg, step, bar_ms)
     t = _with_conditions(t, cfg, bar_ms)
     t = _with_horizon_labels(t, cfg)
+    t = _with_held_states(t, cfg, bar_ms)
     t = _with_regime(t, cfg)
     t = _with_liquidation_led(t, cfg, bar_ms)
     t = t.with_columns((_evidence(cfg) if evidence else pl.lit(None, pl.Utf8)).alias("evidence"))
@@ -351,21 +362,62 @@ def _with_horizon_labels(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
     return t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
 
 
+#: The labels that describe a state over the window rather than an event on a bar: once dated to the bar
+#: where they began they are held with hysteresis (:func:`_with_held_states`). Flushes and short
+#: coverings are events and stay dated to their bars.
+HELD_STATES: tuple[str, ...] = ("new_shorts", "leverage_buildup", "latent_fragility")
+
+
+def _with_held_states(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """``_code_window_held``, ``_code_long_held``: the window's and the long window's labels with their
+    states (:data:`HELD_STATES`) held with hysteresis, and ``_code_long_event`` (the long window's flush
+    or covering, which a held state does not hide): a
+    state is entered where :func:`_dated` put it (its condition at the entry thresholds, on a bar whose
+    own close moved its way) and held on the next bars while its condition still holds with the price
+    threshold at ``hold_share`` of the entry's, whichever way those bars closed.
+
+    Why: dated bar by bar, a state over a day read on 1h bars followed the sign of each bar's own
+    close — BTC 1h alternated neutral → latent_fragility → neutral 355 times in 450 days. A state
+    ends when its move has mostly gone (half of it), not at the next up-tick. A held state yields to
+    any label read on the bar itself and to a flush or covering of any horizon (:data:`_ORDER`: events
+    stay dated to their bars); it resumes after them while it holds.
+    """
+    relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
+    out = []
+    for h in ("window", "long"):
+        keep = horizon_conditions(relaxed, h, bar_ms)
+        code = pl.col(f"_code_{h}")
+        held: list[pl.Expr] = []
+        for name in HELD_STATES:
+            k = keep[name].fill_null(False)
+            entered = (code == _CODE[name]).fill_null(False)
+            # runs of bars where the relaxed condition holds; within a run, from its first entry on
+            run = (~k).cum_sum().over(SID)
+            since = entered.cast(pl.Int8).cum_max().over([SID, run]) == 1
+            held.append(pl.when(k & since).then(pl.lit(_CODE[name], pl.Int8)))
+        # the first label in precedence order wins (codes are precedence ranks)
+        out.append(pl.min_horizontal(code, *held).alias(f"_code_{h}_held"))
+    events = [_CODE["deleveraging_flush"], _CODE["short_covering"]]
+    long_event = pl.when(pl.col("_code_long").is_in(events)).then(pl.col("_code_long"))
+    return t.with_columns(*out, long_event.alias("_code_long_event"))
+
+
 def _with_regime(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
     """``regime`` (the first horizon of :data:`_ORDER` with a label, else ``insufficient_data`` where an
     input is missing, else ``neutral``), ``horizon_key``/``horizon`` (which one), ``missing`` and the
     text label of each horizon (``regime_bar``, ``regime_window``, ``regime_long``)."""
     key: pl.Expr = pl.lit(None, pl.Utf8)
-    for h in reversed(_ORDER):
-        key = pl.when(pl.col(f"_code_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
+    for c, h in reversed(_ORDER):
+        key = pl.when(pl.col(f"_code_{c}").is_not_null()).then(pl.lit(h)).otherwise(key)
     t = t.with_columns(key.alias("horizon_key"), _missing().alias("missing"))
-    code = pl.coalesce([pl.col(f"_code_{h}") for h in _ORDER])
+    code = pl.coalesce([pl.col(f"_code_{c}") for c, _ in _ORDER])
     fallback = (
         pl.when(pl.col("missing").is_not_null())
         .then(pl.lit(_CODE["insufficient_data"], pl.Int8))
         .otherwise(pl.lit(_CODE["neutral"], pl.Int8))
     )
-    t = t.with_columns(_text(pl.col(f"_code_{h}")).alias(f"regime_{h}") for h in ("bar", "window", "long"))
+    per = {"bar": "_code_bar", "window": "_code_window_held", "long": "_code_long_held"}
+    t = t.with_columns(_text(pl.col(c)).alias(f"regime_{h}") for h, c in per.items())
     return t.with_columns(
         _text(pl.coalesce(code, fallback)).alias("regime"),
         pl.col("horizon_key")

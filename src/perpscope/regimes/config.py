@@ -113,6 +113,11 @@ class RegimeConfig:
         A bar whose liquidated USD is at least this multiple of the quantile is a burst (default 6:
         on BTC 4h bars Nov 2024 → Jun 2026, 10 bars in 430 days, among them the tariff crash of 3 Feb
         2025 (×6.4), 10 Oct 2025 (×51) and the June 2026 week (×6.9, ×6.3)).
+    hold_share : float
+        A state label (new shorts, leverage build-up, latent fragility) dated to the bar where it began
+        is held on the next bars while its condition holds with the price threshold at this share of
+        the entry's (default 0.5: the state ends when half its move is gone; hysteresis, so 1h bars
+        do not alternate with neutral at each up-tick).
     episode_gap_ms : int
         Flushes closer than this are one episode, whose largest flush anchors the sustained-deleveraging
         breaker (default 7 days: a week of aftershocks belongs to the flush that started it).
@@ -146,6 +151,7 @@ class RegimeConfig:
     burst_quantile: float = 0.9
     burst_ratio: float = 5.0
     episode_gap_ms: int = WEEK_MS
+    hold_share: float = 0.5
 
     def __post_init__(self) -> None:
         for name in (
@@ -184,5 +190,7 @@ class RegimeConfig:
                 "RegimeConfig.burst_quantile must be in (0, 1) and burst_ratio above 1, got "
                 f"{self.burst_quantile}, {self.burst_ratio}"
             )
+        if not 0 < self.hold_share <= 1:
+            raise ValueError(f"RegimeConfig.hold_share must be in (0, 1], got {self.hold_share}")
         if self.min_cycles < 1:
             raise ValueError(f"RegimeConfig.min_cycles must be at least 1, got {self.min_cycles}")
