@@ -288,10 +288,13 @@ def classify(
     Notes
     -----
     Each horizon is labelled by the same rules (docs/regimes.md, move thresholds scaled by
-    ``√(horizon / window)``); the labels of the window and the long window hold on a bar only when the
-    bar's own close moved their way (dated where it happened). ``regime`` is the window's label, else
-    the bar's, else the long window's; else ``insufficient_data`` when price, OI or funding is missing,
-    else ``neutral``. Everything at ``t`` uses only bars up to ``t`` (the panel is point in time).
+    ``√(horizon / window)``); the labels of the window and the long window are dated to a bar only when
+    the bar's own close moved their way (dated where it happened); their states (new shorts, build-up,
+    fragility) are then held while their condition holds with the price threshold at ``hold_share`` of
+    the entry's (hysteresis). ``regime`` is the window's dated label, else the bar's, else a flush or
+    covering of the long window, else the window's held state, else the long window's label; else
+    ``insufficient_data`` when price, OI or funding is missing, else ``neutral``. Everything at ``t``
+    uses only bars up to ``t`` (the panel is point in time).
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "classify")
