@@ -386,6 +386,8 @@ def _with_held_states(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.Dat
     stay dated to their bars); it resumes after them while it holds.
     """
     relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = (pl.col(SID) != pl.col(SID).shift(1)).fill_null(True)
     out = []
     for h in ("window", "long"):
         keep = horizon_conditions(relaxed, h, bar_ms)
@@ -394,10 +396,11 @@ def _with_held_states(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.Dat
         for name in HELD_STATES:
             k = keep[name].fill_null(False)
             entered = (code == _CODE[name]).fill_null(False)
-            # runs of bars where the relaxed condition holds; within a run, from its first entry on
-            run = (~k).cum_sum().over(SID)
-            since = entered.cast(pl.Int8).cum_max().over([SID, run]) == 1
-            held.append(pl.when(k & since).then(pl.lit(_CODE[name], pl.Int8)))
+            # held where the relaxed condition holds and the last entry is no older than the last bar
+            # where it did not (or the series' first bar): row numbers carried forward, no group-by
+            last_in = pl.when(entered).then(row).forward_fill()
+            last_out = pl.when(~k | start).then(row).forward_fill()
+            held.append(pl.when(k & (last_in >= last_out)).then(pl.lit(_CODE[name], pl.Int8)))
         # the first label in precedence order wins (codes are precedence ranks)
         out.append(pl.min_horizontal(code, *held).alias(f"_code_{h}_held"))
     events = [_CODE["deleveraging_flush"], _CODE["short_covering"]]
