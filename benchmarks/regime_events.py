@@ -17,7 +17,8 @@ Scoring (docs/regimes.md, "Reading real events: the benchmark"):
   it does not but a bar within ``slack`` (default one day, the engine's window) before ``from`` or after
   ``to`` does (the event was read, misdated); else **miss**;
 - ``burst`` is hit when ``liq_burst_w`` is true on a bar of ``[from, to)``; ``treadmill`` is hit when a
-  cycle's first flush starts in ``[from, to)`` (``chain = true``: in a chain of at least ``min_cycles``);
+  cycle's first flush starts in ``[from, to)`` (``chain = true``: in a chain of at least ``min_cycles``;
+  ``present = false``: hit when no cycle's first or next flush starts there);
   ``breaker`` is hit when the check is engaged at the last bar before ``to``;
 - an event is **matched** when every expectation is hit, **missed** when none is hit or near, and
   **partial** otherwise.
