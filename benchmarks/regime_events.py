@@ -17,7 +17,8 @@ Scoring (docs/regimes.md, "Reading real events: the benchmark"):
   it does not but a bar within ``slack`` (default one day, the engine's window) before ``from`` or after
   ``to`` does (the event was read, misdated); else **miss**;
 - ``burst`` is hit when ``liq_burst_w`` is true on a bar of ``[from, to)``; ``treadmill`` is hit when a
-  cycle's first flush starts in ``[from, to)`` (``chain = true``: in a chain of at least ``min_cycles``);
+  cycle's first flush starts in ``[from, to)`` (``chain = true``: in a chain of at least ``min_cycles``;
+  ``present = false``: hit when no cycle's first or next flush starts there);
   ``breaker`` is hit when the check is engaged at the last bar before ``to``;
 - an event is **matched** when every expectation is hit, **missed** when none is hit or near, and
   **partial** otherwise.
@@ -69,12 +70,15 @@ class Expectation:
     slack_ms: int = DAY_MS
     note: str = ""
     max_share: float = 0.5
+    present: bool = True  # treadmill: False = no cycle may touch the window (the data show none)
 
     def describe(self) -> str:
         what = {
             "labels": "/".join(self.labels),
             "breaker": f"breaker {self.check}",
             "absent": f"at most {self.max_share:.0%} of bars {'/'.join(self.labels)}",
+            "treadmill": ("" if self.present else "no ")
+            + ("treadmill chain" if self.chain else "treadmill cycle"),
         }.get(self.kind, self.kind)
         return f"{what} in [{_iso(self.start_ms)}, {_iso(self.end_ms)})"
 
@@ -125,6 +129,7 @@ def _expectation(raw: dict[str, Any]) -> Expectation:
         slack_ms=interval_ms(raw.get("slack", "1d")),
         note=raw.get("note", ""),
         max_share=float(raw.get("max_share", 0.5)),
+        present=bool(raw.get("present", True)),
     )
 
 
@@ -257,21 +262,33 @@ def score_expectation(
         got = _seen(labels, e) if e.kind == "labels" else "no burst"
         return "miss", f"{e.describe()}: got {got}"
     if e.kind == "treadmill":
-        c = cycles if cycles is not None else pl.DataFrame()
-        if not c.is_empty():
-            c = c.filter(pl.col("flush_start_ms").dt.epoch("ms").is_between(e.start_ms, e.end_ms - 1))
-            if e.chain:
-                c = c.filter(pl.col("treadmill"))
-        if not c.is_empty():
-            return "hit", f"{e.describe()}: cycle from {_iso(int(c['flush_start_ms'].dt.epoch('ms')[0]))}"
-        n = 0 if cycles is None else cycles.height
-        return "miss", f"{e.describe()}: no such cycle ({n} cycle(s) in the panel)"
+        return _score_treadmill(e, cycles)
     b = breakers if breakers is not None else pl.DataFrame()
     row = b.filter(pl.col("check") == e.check) if not b.is_empty() else b
     if not row.is_empty() and row["engaged"][0] is True:
         return "hit", f"{e.describe()}: engaged ({row['evidence'][0]})"
     why = row["evidence"][0] if not row.is_empty() else "no such check"
     return "miss", f"{e.describe()}: not engaged ({why})"
+
+
+def _score_treadmill(e: Expectation, cycles: pl.DataFrame | None) -> tuple[str, str]:
+    """A treadmill expectation: ``present`` — a cycle's first flush starts in ``[from, to)``; not
+    ``present`` — no cycle has its first or its next flush start there (the event is in no cycle).
+    ``chain``: only cycles of a chain of ``min_cycles`` count."""
+    c = cycles if cycles is not None else pl.DataFrame()
+    n = c.height
+    if not c.is_empty() and e.chain:
+        c = c.filter(pl.col("treadmill"))
+    cols = [k for k in ("flush_start_ms", "next_flush_start_ms") if k in c.columns]
+    cols = cols if not e.present else cols[:1]
+    if not c.is_empty():
+        c = c.filter(
+            pl.any_horizontal(pl.col(k).dt.epoch("ms").is_between(e.start_ms, e.end_ms - 1) for k in cols)
+        )
+    if c.is_empty():
+        return ("miss" if e.present else "hit"), f"{e.describe()}: no such cycle ({n} cycle(s) in the panel)"
+    when = " → ".join(_iso(int(c[k].dt.epoch("ms")[0])) for k in cols)
+    return ("hit" if e.present else "miss"), f"{e.describe()}: cycle {when}"
 
 
 def verdict(states: list[str]) -> str:

@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from perpscope.regimes import LABELS, RegimeConfig, classify, episodes
+from perpscope.regimes.classify import HELD_STATES
 
 PanelMaker = Callable[..., pl.DataFrame]
 
@@ -52,9 +53,14 @@ def test_each_label_from_its_definition(
     assert set(got["regime"].unique()) <= set(LABELS)
     if label != "neutral":  # the window's condition still holds at the last bar ...
         assert got[f"is_{label}"][-1]
-    if label in ("leverage_buildup", "short_covering", "new_shorts", "latent_fragility"):
+    if label == "short_covering":
         # ... but the flat bars after the step did not move: the event is not smeared over them
         assert got["regime"][-1] != label
+    if label in HELD_STATES:
+        # ... and a state entered on the step is held on the flat bars after it while the day's
+        # condition holds (hysteresis, docs/regimes.md): it began on bar 6, it still describes the day
+        assert (got["regime"][6:] == label).all()
+        assert got["regime"][5] != label  # and not before it began
 
 
 def test_precedence_flush_beats_squeeze(panel_of: PanelMaker) -> None:
@@ -159,11 +165,12 @@ def test_episodes_merge_runs(panel_of: PanelMaker) -> None:
     panel = panel_of(_path(100, 103), oi=_path(1000, 1050), funding=1e-4)
     lab = classify(panel)
     ep = episodes(lab)
-    # 6 bars without a day of history, then the step bar (leverage build-up over 1d), then flat bars
-    assert ep["regime"].to_list() == ["insufficient_data", "leverage_buildup", "neutral"]
-    assert ep["bars"].to_list() == [6, 1, 5]
+    # 6 bars without a day of history, then the step bar (leverage build-up over 1d, entered there) and
+    # the flat bars the day still reads as build-up (+3% price, +5% OI: the state is held) in one episode
+    assert ep["regime"].to_list() == ["insufficient_data", "leverage_buildup"]
+    assert ep["bars"].to_list() == [6, 6]
     assert ep["start_ms"][1] == lab["ts_ms"][6]
-    assert (ep["end_ms"][1] - ep["start_ms"][1]).total_seconds() == 4 * 3600
+    assert (ep["end_ms"][1] - ep["start_ms"][1]).total_seconds() == 6 * 4 * 3600
     assert ep["evidence"][1].startswith("opened on: over 1d: price +3.0%")
 
 

@@ -174,6 +174,16 @@ def test_treadmill_and_breaker_expectations() -> None:
     chained = Expectation(kind="treadmill", start_ms=T0, end_ms=T0 + DAY_MS, chain=True)
     assert score_expectation(lab, chained, cycles=cycles)[0] == "miss"  # one cycle is not a treadmill
     assert score_expectation(lab, e, cycles=cycles.clear())[0] == "miss"
+    # present = false: the event is in no cycle, as the first flush or as the next one
+    nxt = cycles.with_columns(
+        pl.col("flush_start_ms").alias("next_flush_start_ms"),
+        (pl.col("flush_start_ms") - pl.duration(days=5)).alias("flush_start_ms"),
+    )
+    none = Expectation(kind="treadmill", start_ms=T0, end_ms=T0 + DAY_MS, present=False)
+    assert score_expectation(lab, none, cycles=nxt)[0] == "miss"  # a cycle closes inside the window
+    assert score_expectation(lab, none, cycles=nxt.clear())[0] == "hit"
+    no_chain = Expectation(kind="treadmill", start_ms=T0, end_ms=T0 + DAY_MS, present=False, chain=True)
+    assert score_expectation(lab, no_chain, cycles=nxt)[0] == "hit"  # one cycle is no treadmill chain
 
     br = pl.DataFrame(
         {

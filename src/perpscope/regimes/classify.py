@@ -6,6 +6,8 @@ Definitions, precedence and the reasons for the thresholds: ``docs/regimes.md``;
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from perpscope.core.time import interval_label
@@ -40,8 +42,16 @@ HORIZON_LABELS: tuple[str, ...] = ("regime_bar", "regime_window", "regime_long")
 _LS_KINDS = ("top_positions", "global_accounts", "top_accounts")
 
 # the order the horizons' labels are taken in: the window's (the documented main reading, dated to the
-# bar), the bar's own (an event the day's changes have not crossed yet), the long window's (a slow move)
-_ORDER = ("window", "bar", "long")
+# bar), the bar's own (an event the day's changes have not crossed yet), an event of the long window (a
+# flush or covering dated to its bar), a state of the window held from an earlier bar (it yields to any
+# of these), then the long window's labels with its held states (a slow move). (column suffix, horizon)
+_ORDER: tuple[tuple[str, str], ...] = (
+    ("window", "window"),
+    ("bar", "bar"),
+    ("long_event", "long"),
+    ("window_held", "window"),
+    ("long_held", "long"),
+)
 
 
 def _num(panel: pl.DataFrame, col: str) -> pl.Expr:
@@ -278,16 +288,38 @@ def classify(
     Notes
     -----
     Each horizon is labelled by the same rules (docs/regimes.md, move thresholds scaled by
-    ``√(horizon / window)``); the labels of the window and the long window hold on a bar only when the
-    bar's own close moved their way (dated where it happened). ``regime`` is the window's label, else
-    the bar's, else the long window's; else ``insufficient_data`` when price, OI or funding is missing,
-    else ``neutral``. Everything at ``t`` uses only bars up to ``t`` (the panel is point in time).
+    ``√(horizon / window)``); the labels of the window and the long window are dated to a bar only when
+    the bar's own close moved their way (dated where it happened); their states (new shorts, build-up,
+    fragility) are then held while their condition holds with the price threshold at ``hold_share`` of
+    the entry's (hysteresis). ``regime`` is the window's dated label, else the bar's, else a flush or
+    covering of the long window, else the window's held state, else the long window's label; else
+    ``insufficient_data`` when price, OI or funding is missing, else ``neutral``. Everything at ``t``
+    uses only bars up to ``t`` (the panel is point in time).
     """
     cfg = config or RegimeConfig()
     df, step = prepare(panel, "classify")
     bar_ms = _bar_ms(df, step, cfg)
     keep = [c for c in (SID, "venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
     t = df.select(*keep, *_inputs(df))
+    t = _with_bursts(t, cfg, step)
+    t = with_changes(t, cfg, step, bar_ms)
+    t = _with_conditions(t, cfg, bar_ms)
+    t = _with_horizon_labels(t, cfg)
+    t = _with_held_states(t, cfg, bar_ms)
+    t = _with_regime(t, cfg)
+    t = _with_liquidation_led(t, cfg, bar_ms)
+    t = t.with_columns((_evidence(cfg) if evidence else pl.lit(None, pl.Utf8)).alias("evidence"))
+    return _public(t)
+
+
+# The steps of classify, in order. Each takes the working frame and returns it with its columns added.
+
+#: Per horizon, the name pattern of its condition columns (the window's are the public ``is_<label>``).
+_COND_NAMES: dict[str, str] = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
+
+
+def _with_bursts(t: pl.DataFrame, cfg: RegimeConfig, step: int | None) -> pl.DataFrame:
+    """``_liq`` (long + short USD of the bar), :data:`BURST_RATIO` and ``_burst`` (the bar is a burst)."""
     t = with_burst_ratio(
         t.with_columns((pl.col("_liq_l") + pl.col("_liq_s")).alias("_liq")),
         "_liq",
@@ -298,7 +330,7 @@ def classify(
     # where the frame holds too little history for the quantile (a panel cut to a few days), the
     # panel's own burst flag (a z-score over its 30-day look-back) stands in
     panel_burst = pl.col("_panel_burst") if "_panel_burst" in t.columns else pl.lit(None, pl.Boolean)
-    t = t.with_columns(
+    return t.with_columns(
         pl.when(pl.col("_liq").is_null())
         .then(pl.lit(None, pl.Boolean))
         .when(pl.col(BURST_RATIO).is_not_null())
@@ -306,54 +338,115 @@ def classify(
         .otherwise(panel_burst.fill_null(False))
         .alias("_burst")
     )
-    t = with_changes(t, cfg, step, bar_ms)
-    # each horizon's conditions written once as boolean columns (the window's are the public is_<label>),
-    # then its label read from them: built as nested expressions, polars evaluated them ten times slower
-    names_of = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}
-    t = t.with_columns(
-        c.fill_null(False).alias(names_of[h].format(k))
-        for h in names_of
+
+
+def _with_conditions(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """Each horizon's label conditions as boolean columns (:data:`_COND_NAMES`), written once: built as
+    nested expressions inside the label choice, polars evaluated them ten times slower."""
+    return t.with_columns(
+        c.fill_null(False).alias(_COND_NAMES[h].format(k))
+        for h in _COND_NAMES
         for k, c in horizon_conditions(cfg, h, bar_ms).items()
     )
 
+
+def _with_horizon_labels(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
+    """``_code_<horizon>``: each horizon's label code by precedence, the window's and the long window's
+    dated to the bars where their event happened (:func:`_dated`)."""
+
     def cols(h: str) -> dict[str, pl.Expr]:
-        return {k: pl.col(names_of[h].format(k)) for k in LABELS[:-2]}
+        return {k: pl.col(_COND_NAMES[h].format(k)) for k in LABELS[:-2]}
 
     per = {
         "bar": _label(cols("bar")),
         "window": _dated(_label(cols("window")), cfg.flush_long_share),
         "long": _dated(_label(cols("long")), cfg.flush_long_share, close_too=True),
     }
-    t = t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
+    return t.with_columns(per[h].alias(f"_code_{h}") for h in ("bar", "window", "long"))
+
+
+#: The labels that describe a state over the window rather than an event on a bar: once dated to the bar
+#: where they began they are held with hysteresis (:func:`_with_held_states`). Flushes and short
+#: coverings are events and stay dated to their bars.
+HELD_STATES: tuple[str, ...] = ("new_shorts", "leverage_buildup", "latent_fragility")
+
+
+def _with_held_states(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """``_code_window_held``, ``_code_long_held``: the window's and the long window's labels with their
+    states (:data:`HELD_STATES`) held with hysteresis, and ``_code_long_event`` (the long window's flush
+    or covering, which a held state does not hide): a
+    state is entered where :func:`_dated` put it (its condition at the entry thresholds, on a bar whose
+    own close moved its way) and held on the next bars while its condition still holds with the price
+    threshold at ``hold_share`` of the entry's, whichever way those bars closed.
+
+    Why: dated bar by bar, a state over a day read on 1h bars followed the sign of each bar's own
+    close — BTC 1h alternated neutral → latent_fragility → neutral 355 times in 450 days. A state
+    ends when its move has mostly gone (half of it), not at the next up-tick. A held state yields to
+    any label read on the bar itself and to a flush or covering of any horizon (:data:`_ORDER`: events
+    stay dated to their bars); it resumes after them while it holds.
+    """
+    relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    start = (pl.col(SID) != pl.col(SID).shift(1)).fill_null(True)
+    out = []
+    for h in ("window", "long"):
+        keep = horizon_conditions(relaxed, h, bar_ms)
+        code = pl.col(f"_code_{h}")
+        held: list[pl.Expr] = []
+        for name in HELD_STATES:
+            k = keep[name].fill_null(False)
+            entered = (code == _CODE[name]).fill_null(False)
+            # held where the relaxed condition holds and the last entry is no older than the last bar
+            # where it did not (or the series' first bar): row numbers carried forward, no group-by
+            last_in = pl.when(entered).then(row).forward_fill()
+            last_out = pl.when(~k | start).then(row).forward_fill()
+            held.append(pl.when(k & (last_in >= last_out)).then(pl.lit(_CODE[name], pl.Int8)))
+        # the first label in precedence order wins (codes are precedence ranks)
+        out.append(pl.min_horizontal(code, *held).alias(f"_code_{h}_held"))
+    events = [_CODE["deleveraging_flush"], _CODE["short_covering"]]
+    long_event = pl.when(pl.col("_code_long").is_in(events)).then(pl.col("_code_long"))
+    return t.with_columns(*out, long_event.alias("_code_long_event"))
+
+
+def _with_regime(t: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame:
+    """``regime`` (the first horizon of :data:`_ORDER` with a label, else ``insufficient_data`` where an
+    input is missing, else ``neutral``), ``horizon_key``/``horizon`` (which one), ``missing`` and the
+    text label of each horizon (``regime_bar``, ``regime_window``, ``regime_long``)."""
     key: pl.Expr = pl.lit(None, pl.Utf8)
-    for h in reversed(_ORDER):
-        key = pl.when(pl.col(f"_code_{h}").is_not_null()).then(pl.lit(h)).otherwise(key)
+    for c, h in reversed(_ORDER):
+        key = pl.when(pl.col(f"_code_{c}").is_not_null()).then(pl.lit(h)).otherwise(key)
     t = t.with_columns(key.alias("horizon_key"), _missing().alias("missing"))
-    code = pl.coalesce([pl.col(f"_code_{h}") for h in _ORDER])
+    code = pl.coalesce([pl.col(f"_code_{c}") for c, _ in _ORDER])
     fallback = (
         pl.when(pl.col("missing").is_not_null())
         .then(pl.lit(_CODE["insufficient_data"], pl.Int8))
         .otherwise(pl.lit(_CODE["neutral"], pl.Int8))
     )
-    label = _text(pl.coalesce(code, fallback))
-    t = t.with_columns(_text(pl.col(f"_code_{h}")).alias(f"regime_{h}") for h in ("bar", "window", "long"))
-    hname = names(cfg)
-    t = t.with_columns(
-        label.alias("regime"),
+    per = {"bar": "_code_bar", "window": "_code_window_held", "long": "_code_long_held"}
+    t = t.with_columns(_text(pl.col(c)).alias(f"regime_{h}") for h, c in per.items())
+    return t.with_columns(
+        _text(pl.coalesce(code, fallback)).alias("regime"),
         pl.col("horizon_key")
         .fill_null("window")
-        .replace_strict(hname, return_dtype=pl.Utf8)
+        .replace_strict(names(cfg), return_dtype=pl.Utf8)
         .alias("horizon"),
     )
-    led = {h: liquidation_led(cfg, h, bar_ms) for h in hname}
-    is_led = pl.coalesce(pl.when(pl.col("horizon_key") == h).then(led[h]) for h in hname)
-    t = t.with_columns(
+
+
+def _with_liquidation_led(t: pl.DataFrame, cfg: RegimeConfig, bar_ms: int) -> pl.DataFrame:
+    """``liquidation_led``: the bar's flush or covering held, over its horizon, only because
+    liquidations moved OI (coins held)."""
+    led = {h: liquidation_led(cfg, h, bar_ms) for h in names(cfg)}
+    is_led = pl.coalesce(pl.when(pl.col("horizon_key") == h).then(led[h]) for h in led)
+    return t.with_columns(
         (pl.col("regime").is_in(["deleveraging_flush", "short_covering"]) & is_led.fill_null(False)).alias(
             "liquidation_led"
         )
     )
-    text = _evidence(cfg) if evidence else pl.lit(None, pl.Utf8)
-    t = t.with_columns(text.alias("evidence"))
+
+
+def _public(t: pl.DataFrame) -> pl.DataFrame:
+    """The columns :func:`classify` returns, in its documented order."""
     out = t.rename({"_close": "close", "_oi": "oi"})
     lead = [c for c in ("venue", "canonical", "ts_ms", "interval_ms") if c in out.columns]
     flags = [f"is_{k}" for k in LABELS[:-2]]

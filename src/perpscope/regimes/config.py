@@ -70,6 +70,15 @@ class RegimeConfig:
     range_max : float
         ``high / low − 1`` of the price over two consecutive flushes at or below which the cycle stayed
         "within a range" (default 0.25; wider is a trend, not a range).
+    rebuild_within_ms : int
+        The rebuilt leverage of a treadmill cycle must be there within this long after the flush's end
+        (default 7 days: "traders re-lever on the bounce" — the bounce is the days after the low; OI
+        built later is the positioning of a new phase, not the flushed traders re-levering; a week is
+        also ``episode_gap_ms``, the aftershocks of one flush).
+    cycle_max_ms : int
+        The next flush of a cycle must start within this long after the first flush's end (default 14
+        days: a week to re-lever on the bounce and a week for that leverage to be flushed; before this
+        bound one BTC cycle ran 4 Jul → 10 Oct 2025, three months in which OI tripled what was flushed).
     min_cycles : int
         Consecutive cycles that make a treadmill (default 2: the pattern repeated at least once).
     flow_window_ms : int
@@ -104,6 +113,11 @@ class RegimeConfig:
         A bar whose liquidated USD is at least this multiple of the quantile is a burst (default 6:
         on BTC 4h bars Nov 2024 → Jun 2026, 10 bars in 430 days, among them the tariff crash of 3 Feb
         2025 (×6.4), 10 Oct 2025 (×51) and the June 2026 week (×6.9, ×6.3)).
+    hold_share : float
+        A state label (new shorts, leverage build-up, latent fragility) dated to the bar where it began
+        is held on the next bars while its condition holds with the price threshold at this share of
+        the entry's (default 0.5: the state ends when half its move is gone; hysteresis, so 1h bars
+        do not alternate with neutral at each up-tick).
     episode_gap_ms : int
         Flushes closer than this are one episode, whose largest flush anchors the sustained-deleveraging
         breaker (default 7 days: a week of aftershocks belongs to the flush that started it).
@@ -123,6 +137,8 @@ class RegimeConfig:
     rebuild_min: float = 0.5
     range_max: float = 0.25
     min_cycles: int = 2
+    rebuild_within_ms: int = WEEK_MS
+    cycle_max_ms: int = 2 * WEEK_MS
     flow_window_ms: int = WEEK_MS
     structural_ratio: float = 0.2
     lead_margin: float = 0.1
@@ -135,6 +151,7 @@ class RegimeConfig:
     burst_quantile: float = 0.9
     burst_ratio: float = 5.0
     episode_gap_ms: int = WEEK_MS
+    hold_share: float = 0.5
 
     def __post_init__(self) -> None:
         for name in (
@@ -145,6 +162,8 @@ class RegimeConfig:
             "long_window_ms",
             "burst_baseline_ms",
             "episode_gap_ms",
+            "rebuild_within_ms",
+            "cycle_max_ms",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(
@@ -171,5 +190,7 @@ class RegimeConfig:
                 "RegimeConfig.burst_quantile must be in (0, 1) and burst_ratio above 1, got "
                 f"{self.burst_quantile}, {self.burst_ratio}"
             )
+        if not 0 < self.hold_share <= 1:
+            raise ValueError(f"RegimeConfig.hold_share must be in (0, 1], got {self.hold_share}")
         if self.min_cycles < 1:
             raise ValueError(f"RegimeConfig.min_cycles must be at least 1, got {self.min_cycles}")

@@ -155,10 +155,12 @@ _SCHEMA = {
 }
 
 
-def _rebuild(s: _Series, st: dict[str, float], b: int, c: int) -> tuple[int, float, float]:
-    """Leverage rebuilt on the bounce between a flush ending at ``b`` and the next starting at ``c``:
-    (bar of the OI peak, or −1; the peak OI; the share of the flushed OI it rebuilt)."""
-    mid = s.oi[b + 1 : c]
+def _rebuild(s: _Series, st: dict[str, float], b: int, c: int, within_ms: int) -> tuple[int, float, float]:
+    """Leverage rebuilt on the bounce between a flush ending at ``b`` and the next starting at ``c``, read
+    on the bars up to ``within_ms`` after ``b`` (the bounce): (bar of the OI peak, or −1; the peak OI;
+    the share of the flushed OI it rebuilt)."""
+    end = min(c, int(np.searchsorted(s.ts, s.ts[b] + within_ms, side="right")))
+    mid = s.oi[b + 1 : end]
     if mid.size == 0 or np.all(np.isnan(mid)):
         return -1, float("nan"), float("nan")
     peak = b + 1 + int(np.nanargmax(mid))
@@ -172,10 +174,13 @@ def _cycle(
 ) -> dict[str, object] | None:
     """The cycle from flush ``f`` to flush ``g`` of ``s`` when it meets every condition, else None."""
     (a, b), (c, d) = f, g
-    if c <= b + 1:
+    # bounded in time (docs/regimes.md): the next flush within cycle_max_ms of this one's end, the
+    # leverage rebuilt within rebuild_within_ms of it — unbounded, a cycle ran three months (BTC 4 Jul →
+    # 10 Oct 2025) and "rebuilt" meant whatever OI peak came in between
+    if c <= b + 1 or s.ts[c] - s.ts[b] > cfg.cycle_max_ms:
         return None
     st = _flush_stats(s, f, c - 1, n)
-    peak, oi_peak, share = _rebuild(s, st, b, c)
+    peak, oi_peak, share = _rebuild(s, st, b, c, cfg.rebuild_within_ms)
     f_max = _nanmax(s.funding[b + 1 : c])
     # the bounce is measured off the flush's low: a bounce that rebuilt leverage but closed below the
     # flush's last close is still a bounce (the issue's case: no real sequence counted before)
@@ -261,8 +266,8 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     panel : polars.DataFrame
         A metrics panel (or the output of :func:`~perpscope.regimes.classify.classify`, used as is).
     config : RegimeConfig, optional
-        ``flush_gap_ms``, ``rebuild_min``, ``funding_up_8h``, ``price_move``, ``range_max``,
-        ``min_cycles`` and the classify thresholds.
+        ``flush_gap_ms``, ``rebuild_min``, ``rebuild_within_ms``, ``cycle_max_ms``, ``funding_up_8h``,
+        ``price_move``, ``range_max``, ``min_cycles`` and the classify thresholds.
 
     Returns
     -------
@@ -279,9 +284,10 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
 
     Notes
     -----
-    A cycle from flush *i* (bars ``[a, b]``) to flush *i + 1* (``[c, d]``) holds when, on the bars
-    between them: the OI peak rebuilds at least ``rebuild_min`` of the OI the flush removed (``OI_pre``
-    = the highest OI in the window before the flush, ``OI_post`` = the lowest from its start to a
+    A cycle from flush *i* (bars ``[a, b]``) to flush *i + 1* (``[c, d]``) holds when *i + 1* starts
+    at most ``cycle_max_ms`` after ``b`` and, on the bars between them: the OI peak within
+    ``rebuild_within_ms`` after ``b`` rebuilds at least ``rebuild_min`` of the OI the flush removed
+    (``OI_pre`` = the highest OI in the window before the flush, ``OI_post`` = the lowest from its start to a
     window after it) — leverage rebuilt on the bounce; the close bounces at least ``price_move`` off
     the flush's lowest low (a bounce that stays below the flush's last close still counts); funding
     turns supportive again: it reaches ``funding_up_8h`` from a lower minimum around the flush; the
