@@ -56,6 +56,21 @@ def test_leverage_rebuilt_after_the_bounce_is_no_cycle(panel_of: PanelMaker) -> 
     assert treadmill(panel, RegimeConfig(rebuild_within_ms=10 * DAY_MS)).height == 3
 
 
+def test_a_flush_that_liquidated_more_shorts_is_no_cycle(panel_of: PanelMaker) -> None:
+    # three long flushes 20 bars apart: two cycles. Then 200 M of shorts liquidated in the three bars
+    # before the second flush (a squeeze the dip ended): its bars still read a flush (price and OI down,
+    # its own bars' liquidations long), but the day around it liquidated more shorts than longs, so it is
+    # no long flush and no cycle runs through it (docs/regimes.md, "long flushes only")
+    panel = _flushes(panel_of, 3, gap=20, rebuild_at=13)
+    assert treadmill(panel).height == 2
+    short = panel["liq_short_usd"].to_numpy().copy()
+    short[27:30] = 2e8
+    squeezed = panel.with_columns(pl.Series("liq_short_usd", short))
+    labels = classify(squeezed, evidence=False)
+    assert (labels["regime"][30:33] == "deleveraging_flush").any()
+    assert treadmill(labels).height == 0
+
+
 @pytest.fixture(scope="module")
 def btc_2025(shared_store: Path) -> pl.DataFrame:
     """BTC at 4h, --venue all, May → 14 Nov 2025 (CoinGlass all-exchange OI and Binance liquidations)."""

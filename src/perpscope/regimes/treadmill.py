@@ -38,6 +38,7 @@ class _Series:
     funding: _F
     liq: _F  # liquidated USD (long + short) over the classify window ending at each bar
     liq_long: _F
+    liq_short: _F
     flush: np.ndarray  # bool: bar labelled deleveraging_flush
     flush_window: np.ndarray  # bool: the window's flush condition holds (is_deleveraging_flush)
 
@@ -61,6 +62,7 @@ def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series
         "funding": arr("funding_8h"),
         "liq": np.nan_to_num(arr("liq_long_w_usd")) + np.nan_to_num(arr("liq_short_w_usd")),
         "liq_long": arr("liq_long_w_usd"),
+        "liq_short": arr("liq_short_w_usd"),
         "flush": (labels.get_column("regime") == "deleveraging_flush").fill_null(False).to_numpy(),
         "flush_window": (
             labels.get_column("is_deleveraging_flush").fill_null(False).to_numpy()
@@ -97,6 +99,19 @@ def _through(s: _Series, b: int) -> int:
     while b + 1 < s.flush_window.size and s.flush_window[b + 1]:
         b += 1
     return b
+
+
+def _long_led(s: _Series, f: tuple[int, int]) -> bool:
+    """Whether flush ``f`` liquidated longs: at its bar with the most liquidations (window sums), long
+    liquidations at least match short ones. A flush bar can sit in a day that rose, with more shorts than
+    longs liquidated (a dip inside a squeeze): that is no long flush, and the treadmill is a chain of long
+    flushes. Without liquidation data the flush label (price and OI down) stands alone."""
+    a, b = f
+    total = s.liq[a : b + 1]
+    if np.all(np.isnan(s.liq_long[a : b + 1])) or not np.any(total > 0):
+        return True
+    peak = a + int(np.nanargmax(total))
+    return bool(np.nan_to_num(s.liq_long[peak]) >= np.nan_to_num(s.liq_short[peak]))
 
 
 def _nanmax(a: _F) -> float:
@@ -178,6 +193,8 @@ def _cycle(
     # leverage rebuilt within rebuild_within_ms of it — unbounded, a cycle ran three months (BTC 4 Jul →
     # 10 Oct 2025) and "rebuilt" meant whatever OI peak came in between
     if c <= b + 1 or s.ts[c] - s.ts[b] > cfg.cycle_max_ms:
+        return None
+    if not (_long_led(s, f) and _long_led(s, g)):
         return None
     st = _flush_stats(s, f, c - 1, n)
     peak, oi_peak, share = _rebuild(s, st, b, c, cfg.rebuild_within_ms)
@@ -290,8 +307,9 @@ def treadmill(panel: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     (``OI_pre`` = the highest OI in the window before the flush, ``OI_post`` = the lowest from its start to a
     window after it) — leverage rebuilt on the bounce; the close bounces at least ``price_move`` off
     the flush's lowest low (a bounce that stays below the flush's last close still counts); funding
-    turns supportive again: it reaches ``funding_up_8h`` from a lower minimum around the flush; the
-    next flush is a long flush (``deleveraging_flush``); and ``high / low − 1`` over ``[a, d]`` is at
+    turns supportive again: it reaches ``funding_up_8h`` from a lower minimum around the flush; both
+    flushes are long flushes (``deleveraging_flush`` whose bar with the most liquidations liquidated at
+    least as many longs as shorts, when liquidations are known); and ``high / low − 1`` over ``[a, d]`` is at
     most ``range_max``.
     """
     cfg = config or RegimeConfig()
