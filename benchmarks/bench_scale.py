@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -139,6 +140,7 @@ def store_section(n_symbols: int = 8, n_bars: int = BARS_PER_YEAR // 4) -> dict[
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
