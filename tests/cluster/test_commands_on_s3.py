@@ -61,18 +61,23 @@ def test_store_info_on_s3_says_what_it_says_on_a_folder(
     both: tuple[Lake, str], args: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The summary, the per-series details, the JSON and the errors are the folder's, but for the
-    store's name; no summary cache is written on S3 (not in the bucket, not in the working folder)."""
+    store's name, and again so from the summary cache; on S3 that cache is kept in this machine's
+    folder for the lake, not in the bucket nor in the working folder."""
     folder, url = both
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     here = _cli("--data-dir", str(folder.root), "store", "info", *args)
-    there = _cli("--data-dir", url, "store", "info", *args)
-    assert there.exit_code == here.exit_code, there.output
-    assert there.output.replace(url, "<store>") == here.output.replace(str(folder.root), "<store>")
+    for _ in range(2):  # the second run answers the summary from the cache the first one wrote
+        there = _cli("--data-dir", url, "store", "info", *args)
+        assert there.exit_code == here.exit_code, there.output
+        assert there.output.replace(url, "<store>") == here.output.replace(str(folder.root), "<store>")
+    side = tmp_path / "state" / "s3" / url.split("://", 1)[1]
+    caches = [p.parent for p in tmp_path.rglob(CACHE_NAME)]
+    assert caches == ([side] if args in ([], ["--coin", "ETH", "--record", "candles"]) else [])
     if not args:
         assert here.exit_code == 0 and "BTC" in here.stdout and "3 coin(s)" in here.stdout
     if args == ["--coin", "DOGE"]:  # not in the copied data: the same refusal, naming what is held
         assert here.exit_code == 2 and "no 'DOGE' in the store" in " ".join(here.output.split())
-    assert not list(tmp_path.rglob(CACHE_NAME))
     lake = open_lake(url)
     assert not [k for k in lake.fs.find(str(lake.root)) if k.endswith(CACHE_NAME)]  # type: ignore[attr-defined]
 

@@ -149,14 +149,16 @@ def test_data_dir_s3_imports_and_shows_what_a_local_folder_does(
 
 def test_store_info_on_a_folder_and_on_s3(s3_lake_url: str, tmp_path: Path, monkeypatch: Any) -> None:
     """``store info`` summarizes a folder (and caches the summary there) and an ``s3://`` lake of the same
-    rows alike; on S3 it writes no cache anywhere (not in the working directory either). The same on
-    real market data: tests/cluster/test_commands_on_s3.py."""
+    rows alike; the S3 lake's cache goes to this machine's folder for it, not into the bucket nor the
+    working directory. The same on real market data: tests/cluster/test_commands_on_s3.py."""
     from typer.testing import CliRunner
 
     from perpscope.cli.main import app
+    from perpscope.store.location import STATE_ENV
     from perpscope.store.segment_cache import CACHE_NAME
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     folder = tmp_path / "data"
     fill_small(Lake(folder))
     fill_small(open_lake(s3_lake_url))
@@ -171,5 +173,5 @@ def test_store_info_on_a_folder_and_on_s3(s3_lake_url: str, tmp_path: Path, monk
         )
         assert there.exit_code == 0, there.output
         assert there.stdout.replace(s3_lake_url, "<store>") == here.stdout.replace(str(folder), "<store>")
-    assert (folder / CACHE_NAME).exists()
-    assert not list(tmp_path.rglob(CACHE_NAME))[1:]  # the folder's own cache, and no other
+    side = tmp_path / "state" / "s3" / s3_lake_url.split("://", 1)[1]
+    assert sorted(p.parent for p in tmp_path.rglob(CACHE_NAME)) == sorted([folder, side])

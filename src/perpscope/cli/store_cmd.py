@@ -1,7 +1,8 @@
 """``perpscope store``: what the store holds.
 
 ``store info`` prints one line per coin and venue (from Parquet footers: fast on any store size; on an
-``s3://`` lake the footers of the parts the newest manifests name, read with ranged GETs, uncached),
+``s3://`` lake the footers of the parts the newest manifests name, read with ranged GETs and cached
+on this machine by part name, parts being immutable),
 the most complete coins first and the first :data:`TOP_COINS` only unless asked; ``--details`` and
 ``--json`` list every series of the selection with its gaps (these read the rows' time columns).
 """

@@ -30,8 +30,9 @@ from perpscope.core.time import interval_label
 from perpscope.records import RECORDS
 from perpscope.store.coverage import SERIES_COLUMNS, TOLERANCE_MS, scan_series_columns, series_stats
 from perpscope.store.lake import Lake
+from perpscope.store.location import local_side_dir
 from perpscope.store.object_lake import ObjectLake
-from perpscope.store.segment_cache import SegmentCache
+from perpscope.store.segment_cache import ObjectSegmentCache, SegmentCache
 from perpscope.store.selection import Partition, Selection, coin_of, selected_partitions
 
 #: Files read per scan when their footers cannot describe them (small enough to start early).
@@ -75,11 +76,12 @@ def summary(lake: Lake, selection: Selection | None = None) -> pl.DataFrame:
         held, then rows; a coin's venues likewise. An empty frame when nothing matches.
     """
     parts = selected_partitions(lake, selection)
-    if isinstance(lake, ObjectLake):
-        # no cache: it is keyed by local sizes and mtimes, and lives beside the files (not in a bucket)
-        return _by_coin_venue(_series_of(parts, None, lake))
-    cache = SegmentCache(lake.root)
-    series = _series_of(parts, cache)
+    if isinstance(lake, ObjectLake):  # parts are immutable: keyed by name, cached on this machine
+        cache: SegmentCache = ObjectSegmentCache(local_side_dir(lake.url), lake.url)
+        series = _series_of(parts, cache, lake)
+    else:
+        cache = SegmentCache(lake.root)
+        series = _series_of(parts, cache)
     cache.save(complete=selection is None or selection == Selection())
     return _by_coin_venue(series)
 
