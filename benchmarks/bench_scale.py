@@ -8,13 +8,18 @@ function in all three executors, so their wall times compare the executors. Stor
 5-minute candles written through :meth:`Lake.write` (the importer's write) and read back through
 :func:`perpscope.store.reader.read`.
 
-Usage: ``python -m benchmarks.bench_scale [n_symbols] [n_bars]`` (default 300 symbols × one year of 5m
-bars, as the issue asks; e.g. ``24 105120`` on a busy 2-core machine).
+Usage: ``python -m benchmarks.bench_scale --symbols 300 --period 1y`` (the defaults: the issue's 300
+symbols × one year of 5-minute bars, over an hour on a busy 2-core machine — run it on an idle one);
+``--symbols 8 --period 30d`` checks the benchmark in about a minute. ``--store-symbols`` and
+``--store-period`` size the store section (default 8 symbols × 90 days). Every figure is printed with
+the load average at its start, since absolute times on a shared machine mean little without it.
 """
 
 from __future__ import annotations
 
+import argparse
 import concurrent.futures as cf
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -29,6 +34,7 @@ import polars as pl
 
 from benchmarks.bench_metrics import BARS_PER_YEAR, EVERY, regimes_of, synthetic_records
 from benchmarks.common import T0, best_of_each
+from perpscope.core.time import DAY_MS, interval_ms
 from perpscope.metrics import PanelConfig, build_panel
 from perpscope.records import CANDLES
 from perpscope.store import Lake, open_lake
@@ -134,6 +140,7 @@ def store_section(n_symbols: int = 8, n_bars: int = BARS_PER_YEAR // 4) -> dict[
     import boto3
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -223,10 +230,50 @@ def projection(c: dict[str, float], s: dict[str, float], n_symbols: int, n_bars:
     return lines
 
 
-def main() -> None:
-    n_symbols = int(sys.argv[1]) if len(sys.argv) > 1 else 300
-    n_bars = int(sys.argv[2]) if len(sys.argv) > 2 else BARS_PER_YEAR
-    print(f"bench_scale: {n_symbols} symbols × {n_bars:,} 5m bars, metrics + regimes, {os.cpu_count()} cores")
+def period_bars(text: str) -> int:
+    """5-minute bars in a period: ``1y`` (365 days), ``90d``, ``4w``, ``12h``."""
+    text = text.strip()
+    if text.endswith("y") and text[:-1].isdigit() and int(text[:-1]) > 0:
+        return int(text[:-1]) * 365 * DAY_MS // EVERY
+    span = interval_ms(text)
+    if span < EVERY:
+        raise ValueError(f"a period shorter than one 5-minute bar: {text!r}")
+    return span // EVERY
+
+
+def _load() -> str:
+    """``uptime``'s load averages (1, 5, 15 min): the machine is shared, the figures depend on it."""
+    one, five, fifteen = os.getloadavg()
+    return f"load {one:.1f} {five:.1f} {fifteen:.1f}"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_scale",
+        description="Batch metrics + regimes: one process vs LocalCluster(2) vs a process pool; lake on "
+        "loopback S3 vs a folder; a projection to 1,500 symbols × 5 years.",
+    )
+    ap.add_argument("--symbols", type=int, default=300, help="symbols of the compute section (default 300)")
+    ap.add_argument("--period", default="1y", help="5m bars per symbol as a period: 1y, 90d, 4w (default 1y)")
+    ap.add_argument("--store-symbols", type=int, default=8, help="symbols written/read in the store section")
+    ap.add_argument("--store-period", default="90d", help="period of the store section's candles")
+    a = ap.parse_args(argv)
+    if a.symbols < 1 or a.store_symbols < 1:
+        ap.error("--symbols and --store-symbols must be at least 1")
+    try:
+        a.bars, a.store_bars = period_bars(a.period), period_bars(a.store_period)
+    except ValueError as e:
+        ap.error(str(e))
+    return a
+
+
+def main(argv: list[str] | None = None) -> None:
+    a = parse_args(sys.argv[1:] if argv is None else argv)
+    n_symbols, n_bars = a.symbols, a.bars
+    print(
+        f"bench_scale: {n_symbols} symbols × {n_bars:,} 5m bars ({a.period}), metrics + regimes, "
+        f"{os.cpu_count()} cores, {_load()}"
+    )
     c = compute_section(n_symbols, n_bars)
     print(
         f"  {c['tasks']} tasks of {CHUNK} symbols: single process {c['single_s']:.1f} s, "
@@ -238,10 +285,12 @@ def main() -> None:
         f"  overhead per task (2,000 no-op tasks): Dask {c['task_overhead_dask_ms']:.2f} ms, "
         f"process pool {c['task_overhead_pool_ms']:.2f} ms"
     )
-    s = store_section()
+    print(f"  ({_load()} after the compute section)")
+    s = store_section(a.store_symbols, a.store_bars)
     mb = s["bytes"] / 1e6
     print(
-        f"  store, {s['rows']:,} candle rows ({mb:.1f} MB parquet): write local {s['write_local_s']:.2f} s, "
+        f"  store ({_load()}), {s['rows']:,} candle rows ({mb:.1f} MB parquet): "
+        f"write local {s['write_local_s']:.2f} s, "
         f"S3 loopback {s['write_s3_s']:.2f} s ({s['write_s3_s'] / s['write_local_s']:.2f}× local); "
         f"read local {s['read_local_s']:.2f} s, S3 {s['read_s3_s']:.2f} s "
         f"({s['read_s3_s'] / s['read_local_s']:.2f}× local)"

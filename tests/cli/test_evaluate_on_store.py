@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
+from perpscope.assemble.study_data import needs, on_store
 from perpscope.cli.demo import demo_data_dir
-from perpscope.cli.evaluate_data import needs, on_store
 from perpscope.cli.main import app
 from perpscope.core.time import ms_to_iso
 from perpscope.evaluate import builtin_studies, load_spec

@@ -11,7 +11,6 @@ import polars as pl
 import pytest
 from tests.s3_server import s3_endpoint, s3_lake_url  # noqa: F401  (fixtures)
 
-from perpscope.cli.evaluate_cmd import study_rows
 from perpscope.cluster.runner import run_tasks
 from perpscope.cluster.symbols import select_symbols
 from perpscope.cluster.tasks import DATASETS, Task
@@ -99,7 +98,7 @@ def batch_tasks(location: str, lake: Lake, jobs: tuple[str, ...] = tuple(DATASET
                 out.append(Task(job, location, v, c, None, FIT_FROM, TEST_TO, opts))
             elif job == "evaluate":
                 spec = load_spec(builtin_studies()[STUDY])
-                out.append(Task(job, location, v, c, None, options=(("spec", spec),), compute=study_rows))
+                out.append(Task(job, location, v, c, None, options=(("spec", spec),)))
             else:
                 out.append(Task(job, location, v, c, 4 * HOUR_MS, START, END))
     return out

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from perpscope.evaluate.verdict import ALPHA, PRIOR, verdict
 from perpscope.report.evaluation import render_markdown
-from perpscope.report.verdict import ALPHA, PRIOR, verdict
 
 STUDIES = Path(__file__).resolve().parents[2] / "docs" / "studies"
 

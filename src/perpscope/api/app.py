@@ -23,9 +23,10 @@ from perpscope.api.access import guard
 from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
 from perpscope.api.params import ApiError
-from perpscope.api.source import DataSource
+from perpscope.api.source import OBJECT_VERSION_TTL_S, DataSource
 from perpscope.api.views import warm_up
 from perpscope.store import Lake
+from perpscope.store.object_lake import ObjectLake
 
 PREFIX = "/api/v1"
 
@@ -47,11 +48,14 @@ def create_app(config: ApiConfig) -> FastAPI:
         docs_url=None,
         redoc_url=None,
     )
+    lake = config.lake if config.lake is not None else Lake(config.data_dir)
     app.state.source = DataSource(
-        Lake(config.data_dir),
+        lake,
         cache_bytes=config.cache_bytes,
         cache_entries=config.cache_entries,
         computing=config.computing,
+        # an s3:// lake's fingerprint is a LIST per partition: looked at less often (source.py)
+        version_ttl_s=OBJECT_VERSION_TTL_S if isinstance(lake, ObjectLake) else 1.0,
     )
     app.state.config = config
     # numba's one-time set-up, off the first request's path (perpscope.api.views.warm_up)
@@ -81,7 +85,7 @@ def create_app(config: ApiConfig) -> FastAPI:
         # the server's data is broken, not the request; say so instead of hiding the view
         return error(
             500,
-            f"the store in {config.data_dir} could not be read: {str(exc).splitlines()[0][:300]} "
+            f"the store in {lake.uri(lake.root)} could not be read: {str(exc).splitlines()[0][:300]} "
             "(a damaged Parquet file? `perpscope store info` lists the store; re-import the month or "
             "move the damaged file away)",
         )

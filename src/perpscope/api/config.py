@@ -8,6 +8,7 @@ from pathlib import Path
 from perpscope.api.answer_cache import DEFAULT_BYTES, DEFAULT_COMPUTING, DEFAULT_ENTRIES
 from perpscope.api.model_views import CascadeProvider
 from perpscope.api.params import Limits
+from perpscope.store import Lake
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,9 @@ class ApiConfig:
     Attributes
     ----------
     data_dir : Path
-        The store to read.
+        The store to read (its folder; for an ``s3://`` lake, the key prefix: ``lake`` is then given).
+    lake : Lake, optional
+        The store itself when it is not the folder ``data_dir`` (an ``s3://`` lake, ``perpscope serve``).
     token : str, optional
         Required on every ``/api`` request when set (``perpscope serve`` sets one for non-loopback binds).
     allowed_hosts : frozenset of str, optional
@@ -46,3 +49,4 @@ class ApiConfig:
     cache_entries: int = DEFAULT_ENTRIES
     computing: int = DEFAULT_COMPUTING
     cascade: CascadeProvider | None = None
+    lake: Lake | None = None

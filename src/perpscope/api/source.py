@@ -3,6 +3,12 @@
 :class:`DataSource` is created once per server (held by the app, not by the module) and answers from
 its cache while the store's files are unchanged; a collector writing to the same data directory changes
 the files' sizes or modification times, which changes :meth:`DataSource.version` and empties the cache.
+
+On an ``s3://`` lake the same cache applies, keyed by the lake's own fingerprint
+(:meth:`perpscope.store.object_lake.ObjectLake.fingerprint`: the newest manifest of every partition,
+which every commit replaces); it costs a LIST per partition, so it is looked at every
+:data:`OBJECT_VERSION_TTL_S` seconds rather than every second — new data shows within that time. The
+rows themselves are read from the objects on each computation that is not cached (no local copy).
 """
 
 from __future__ import annotations
@@ -23,8 +29,12 @@ from perpscope.assemble.records import coverage, stored_records
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import resolve_canonical
 from perpscope.store import Lake
+from perpscope.store.object_lake import ObjectLake
 
 T = TypeVar("T")
+
+#: Seconds an ``s3://`` lake's fingerprint is reused (:attr:`DataSource.version_ttl_s`).
+OBJECT_VERSION_TTL_S = 30.0
 
 #: Records the API serves (the same names as the store's).
 SERVED_RECORDS: tuple[str, ...] = (
@@ -100,6 +110,8 @@ class DataSource:
             self._version_lock.release()
 
     def _fingerprint(self) -> str:
+        if isinstance(self.lake, ObjectLake):
+            return self.lake.fingerprint()
         h = hashlib.blake2b(digest_size=8)
         root = self.lake.root
         if root.is_dir():
@@ -120,9 +132,7 @@ class DataSource:
     # -- catalogue -------------------------------------------------------------------------------
     def coverage(self) -> pl.DataFrame:
         """:func:`perpscope.assemble.records.coverage` of the store (cached per version)."""
-        if not self.lake.root.is_dir():
-            return pl.DataFrame()
-        return self.cached(("coverage",), lambda: coverage(self.lake))
+        return self.cached(("coverage",), lambda: coverage(self.lake))  # empty for an empty store
 
     def symbols(self) -> pl.DataFrame:
         """One row per venue and canonical symbol with candles: ``venue, canonical, first_ms, last_ms,

@@ -171,11 +171,14 @@ def fragility_of(
     return st, fragility(st.books, st.price, st.liquidity, CascadeConfig(paths=paths, seed=seed))
 
 
-def fragility_provider(data: Path, paths: int = PROVIDER_PATHS) -> Callable[[str, str, int], pl.DataFrame]:
-    """``(venue, canonical, end_ms) -> fragility frame`` over the store at ``data``, as ``perpscope
-    cascade`` builds it: the API's and the report's cascade view."""
+def fragility_provider(
+    data: Path | Lake, paths: int = PROVIDER_PATHS
+) -> Callable[[str, str, int], pl.DataFrame]:
+    """``(venue, canonical, end_ms) -> fragility frame`` over the store ``data`` (a folder, or a lake:
+    an ``s3://`` one), as ``perpscope cascade`` builds it: the API's and the report's cascade view."""
+    lk = data if isinstance(data, Lake) else Lake(data)
 
     def fragility_at(venue: str, canonical: str, end_ms: int) -> pl.DataFrame:
-        return fragility_of(Lake(data), venue, canonical, end_ms, paths=paths)[1]
+        return fragility_of(lk, venue, canonical, end_ms, paths=paths)[1]
 
     return fragility_at

@@ -8,7 +8,7 @@ what each wrote. ``perpscope.cluster`` (and Dask) is imported only when a batch 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,9 +17,6 @@ from rich.table import Table
 from perpscope.cli.common import console, err_console, fail, settings
 from perpscope.core.time import interval_ms, parse_time_ms
 from perpscope.store import Lake
-
-if TYPE_CHECKING:
-    from perpscope.cluster.tasks import ComputeFn
 
 
 def run_batch(
@@ -33,11 +30,10 @@ def run_batch(
     end: str | None,
     every: str | None,
     options: tuple[tuple[str, Any], ...] = (),
-    compute: ComputeFn | None = None,
 ) -> None:
     """Run ``job`` (a key of :data:`perpscope.cluster.tasks.DATASETS`) over the perps ``symbols``
-    names, from ``start`` to ``end`` at ``every`` bars (None: the job's default); ``options`` and
-    ``compute`` go to every task (:class:`perpscope.cluster.tasks.Task`). Prints one line per task."""
+    names, from ``start`` to ``end`` at ``every`` bars (None: the job's default); ``options`` go to
+    every task (:class:`perpscope.cluster.tasks.Task`). Prints one line per task."""
     from perpscope.cluster.runner import parse_cluster, run_tasks
     from perpscope.cluster.symbols import select_symbols
     from perpscope.cluster.tasks import DATASETS, Task, TaskResult
@@ -55,7 +51,7 @@ def run_batch(
     parts = select_symbols(lake, symbols, venue)
     if not parts:
         raise fail(f"--symbols {symbols!r} names no perp with candles in the store (venue {venue})")
-    tasks = [Task(job, location, v, c, every_ms, lo, hi, options, compute) for v, c in parts]
+    tasks = [Task(job, location, v, c, every_ms, lo, hi, options) for v, c in parts]
     cols = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     where = cluster or "this process"
     with Progress(*cols, console=err_console()) as prog:

@@ -15,8 +15,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perpscope.cli.common import console, err_console, fail
-from perpscope.cli.common import data_dir as data_dir_of
+from perpscope.cli.common import console, err_console, fail, lake, side_dir
 from perpscope.core.time import SystemClock, ms_to_iso, parse_time_ms
 from perpscope.ingest.backfill import BackfillProgress, plan
 from perpscope.ingest.backfill import backfill as run_backfill
@@ -24,7 +23,6 @@ from perpscope.ingest.live import Collector, LiveConfig, LiveLimits, status_path
 from perpscope.ingest.live_limits import WRITER_GIVE_UP_S
 from perpscope.ingest.stall import STALL_INTERVALS, StallLimits
 from perpscope.ingest.state import read_json
-from perpscope.store import Lake
 from perpscope.venues.registry import ExchangeVenue, LiveOptions, exchange_venues
 
 DEFAULT_LIVE = "liquidations,funding,open_interest"
@@ -95,7 +93,7 @@ def backfill(
     Asking for more history than the venue serves takes what exists and says where older data is
     (Binance: the public archive, ``perpscope download``).
     """
-    data_dir = data_dir_of(ctx)
+    state, store = side_dir(ctx), lake(ctx)  # resume state on this machine; the rows into the store
     clock = SystemClock()
     try:
         v = _venue(venue)
@@ -130,7 +128,7 @@ def backfill(
             client: Any = v.history_client(rest_url)
             try:
                 return await run_backfill(
-                    client, Lake(data_dir), data_dir, jobs, progress=on_progress, concurrency=concurrency
+                    client, store, state, jobs, progress=on_progress, concurrency=concurrency
                 )
             finally:
                 await client.aclose()
@@ -208,11 +206,13 @@ def collect(
     symbol); Hyperliquid has no public liquidation stream (funding and open interest are polled).
 
     A ``kill -9`` loses at most the rows of the last ``--flush-seconds`` (plus a write in progress);
-    the store itself is never left half-written. A failed store write is retried at every flush and
-    shown by ``collect-status``; writes failing for ``--writer-give-up-seconds``, or rows left unwritten
-    on stop, end the process with exit code 1.
+    the store itself is never left half-written (on an ``s3://`` lake each flush commits its partitions
+    through the lake's manifests; the status file stays on this machine). A failed store write is
+    retried at every flush and shown by ``collect-status``; writes failing for
+    ``--writer-give-up-seconds``, or rows left unwritten on stop, end the process with exit code 1.
     """
-    data_dir = data_dir_of(ctx)
+    state = side_dir(ctx)  # the status file: the data folder, or for an s3:// lake this machine's folder
+    store = lake(ctx)
     try:
         known = exchange_venues()
         names = sorted({_venue(v, known).name for v in venues.split(",") if v.strip()})
@@ -226,7 +226,7 @@ def collect(
     limits = LiveLimits(stall=StallLimits(intervals=stall_intervals), writer_give_up_s=writer_give_up_seconds)
 
     async def go() -> Collector:
-        col = Collector(feeds, Lake(data_dir), data_dir, cfg, limits=limits)
+        col = Collector(feeds, store, state, cfg, limits=limits)
         col.install_signal_handlers()
         if quiet:
             await col.run()
@@ -252,8 +252,9 @@ def collect(
 
 
 def status(ctx: typer.Context) -> None:
-    """Show the status a running (or the last) collector wrote to ``<data dir>/_state/status.json``."""
-    path = status_path(data_dir_of(ctx))
+    """Show the status a running (or the last) collector wrote to ``<data dir>/_state/status.json`` (for
+    an ``s3://`` lake, to this machine's folder for it: a collector's health is its machine's)."""
+    path = status_path(side_dir(ctx))
     snap = read_json(path)
     if not isinstance(snap, dict):
         raise fail(f"no collector status at {path}: start one with `perpscope collect`", code=1)

@@ -86,6 +86,22 @@ def data_dir(ctx: typer.Context) -> Path:
     return settings(ctx).data_dir
 
 
+def side_dir(ctx: typer.Context) -> Path:
+    """The local folder for what a command keeps beside the store (a collector's status, downloaded
+    archive files): the data directory, or for an ``s3://`` lake a folder of this machine's
+    (:func:`perpscope.store.location.local_side_dir`)."""
+    from perpscope.store.location import local_side_dir
+
+    s = settings(ctx)
+    return local_side_dir(s.url or s.data_dir)
+
+
+def where(ctx: typer.Context) -> str:
+    """The store as the user named it, for messages: its folder, or its ``s3://`` URL."""
+    s = settings(ctx)
+    return s.url or str(s.data_dir)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``message`` as an error and return the Exit to raise."""
     err_console().print(f"[bold red]error:[/] {message}")

@@ -1,4 +1,10 @@
-"""``perpscope download``: fetch Binance public-archive files for a date range, verify, and import them."""
+"""``perpscope download``: fetch Binance public-archive files for a date range, verify, and import them.
+
+The store may be a folder or an ``s3://`` lake; the zips go to a local folder either way (``--dest``,
+default ``<data dir>/archive``, or for an ``s3://`` lake ``archive/`` in this machine's folder for it,
+:func:`perpscope.store.location.local_side_dir`). ``--cluster`` fans the files out on Dask, each task
+downloading and importing its own file (:mod:`perpscope.cluster.downloads`).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,8 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from perpscope.cli.common import console, err_console, fail
-from perpscope.cli.common import data_dir as data_dir_of
-from perpscope.ingest.importer import import_paths
+from perpscope.cli.common import console, err_console, fail, lake, settings, side_dir, where
+from perpscope.ingest.importer import ImportReport, import_paths
 from perpscope.store import Lake
 from perpscope.venues.archive.download import (
     DEFAULT_BASE_URL,
@@ -20,6 +25,7 @@ from perpscope.venues.archive.download import (
     DownloadReport,
     DownloadRequest,
     download_archive,
+    plan_files,
 )
 from perpscope.venues.archive.layout import DATASETS, Segment
 
@@ -58,6 +64,15 @@ def download(
         bool, typer.Option("--import/--no-import", help="Import the verified files into the store.")
     ] = True,
     workers: Annotated[int, typer.Option("--workers", min=1, max=16, help="Files fetched at once.")] = 4,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Download and import on Dask, one task per file: local[N] or tcp://host:8786 (--dest is "
+            "a folder on each worker). Default: this process.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Download Binance public-archive files (data.binance.vision), verify their SHA-256, import them.
 
@@ -65,7 +80,6 @@ def download(
     are listed as errors, and only errors make the exit status non-zero. Re-running skips verified
     files and resumes partial ones.
     """
-    data_dir = data_dir_of(ctx)
     try:
         seg = MARKETS[market.lower()]
         first = _day(since, "--since")
@@ -84,7 +98,14 @@ def download(
         raise fail(f"--market must be one of {', '.join(MARKETS)}, got {market!r}") from None
     except ValueError as exc:
         raise fail(str(exc)) from None
-    root = dest or data_dir / "archive"
+    root = dest or side_dir(ctx) / "archive"
+    if cluster is not None:
+        report, imported = _on_cluster(ctx, req, root, base_url, do_import, cluster)
+        _print_download(report, root)
+        failed = _print_import(imported, where(ctx)) if imported is not None else 0
+        if report.errors or failed:
+            raise typer.Exit(1)
+        return
 
     with _FilesProgress() as prog:
         task = prog.add_task(f"{dataset} {','.join(req.symbols)}", total=None)
@@ -97,7 +118,7 @@ def download(
 
     import_failed = 0
     if do_import and report.files:
-        import_failed = _import(report.files, data_dir)
+        import_failed = _import(report.files, lake(ctx), where(ctx))
     if report.errors or import_failed:
         raise typer.Exit(1)
 
@@ -149,20 +170,52 @@ def _print_download(report: DownloadReport, root: Path) -> None:
         console().print(t)
 
 
-def _import(files: list[Path], data_dir: Path) -> int:
-    """Import ``files`` into the store under ``data_dir``; returns the number of files that failed."""
+def _import(files: list[Path], lk: Lake, shown: str) -> int:
+    """Import ``files`` into the store ``lk`` (``shown``: how messages name it); returns the number of
+    files that failed."""
     with _FilesProgress(show_bytes=False) as prog:
         task = prog.add_task("import", total=len(files))
 
         def on_file(done: int, total: int, path: Path) -> None:
             prog.update(task, completed=done, total=total)
 
-        result = import_paths(files, Lake(data_dir), progress=on_file)
+        result = import_paths(files, lk, progress=on_file)
+    return _print_import(result, shown)
+
+
+def _print_import(result: ImportReport, shown: str) -> int:
+    """Say what the import added to the store ``shown``; returns the number of files that failed."""
     added = result.rows_added()
     console().print(
-        f"imported {len(result.imported)} files into {data_dir}: "
+        f"imported {len(result.imported)} files into {shown}: "
         + (", ".join(f"{n:,} {rec}" for rec, n in sorted(added.items())) or "no new rows")
     )
     for f in result.failed:
         err_console().print(f"[red]import failed:[/] {f.error}")
     return len(result.failed)
+
+
+def _on_cluster(
+    ctx: typer.Context, req: DownloadRequest, root: Path, base_url: str, do_import: bool, cluster: str
+) -> tuple[DownloadReport, ImportReport | None]:
+    """The download on Dask, one task per archive file (:mod:`perpscope.cluster.downloads`), a bar
+    following the tasks; the reports of every task merged."""
+    from perpscope.cluster.downloads import DownloadTask, run_download
+    from perpscope.cluster.imports import merged
+    from perpscope.cluster.runner import map_tasks, parse_cluster
+
+    try:
+        parse_cluster(cluster)
+    except ValueError as e:
+        raise fail(str(e)) from e
+    location = settings(ctx).url or str(lake(ctx).root.resolve())  # workers open the store by this
+    files = plan_files(req)
+    tasks = [DownloadTask(location, str(root.resolve()), base_url, f, do_import) for f in files]
+    with _FilesProgress(show_bytes=False) as prog:
+        bar = prog.add_task(f"{req.dataset} {','.join(req.symbols)} on {cluster}", total=len(tasks))
+        outcomes = map_tasks(
+            run_download, tasks, [t.key for t in tasks], cluster, on_done=lambda _: prog.advance(bar)
+        )
+    report = DownloadReport.merged([o.download for o in outcomes])
+    imports = [o.imported for o in outcomes if o.imported is not None]
+    return report, (merged(imports) if do_import and report.files else None)

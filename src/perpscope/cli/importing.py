@@ -66,9 +66,7 @@ def import_files(
         raise fail("name at least one file or folder to import")
     lk = lake(ctx)
     if cluster is not None:
-        if mapping is not None:
-            raise fail("--mapping is not sent to cluster workers: import with a mapping without --cluster")
-        report = _on_cluster(ctx, lk, paths, fmt, cluster)
+        report = _on_cluster(ctx, lk, paths, fmt, cluster, mapping)
     else:
         report = _here(lk, paths, fmt, formats)
     _print_outcome(report)
@@ -97,24 +95,26 @@ def _here(lk: Lake, paths: list[Path], fmt: str | None, formats: list[FileFormat
 
 
 def _on_cluster(
-    ctx: typer.Context, lk: Lake, paths: list[Path], fmt: str | None, cluster: str
+    ctx: typer.Context, lk: Lake, paths: list[Path], fmt: str | None, cluster: str, mapping: Path | None
 ) -> ImportReport:
-    """Import on Dask, one task per file (:mod:`perpscope.cluster.imports`), a bar following the tasks."""
-    from perpscope.cluster.imports import ImportTask, merged, run_import
+    """Import on Dask, one task per file (:mod:`perpscope.cluster.imports`), a bar following the tasks;
+    a ``mapping`` travels with each task as its text (the workers need not see the file)."""
+    from perpscope.cluster.imports import ImportTask, Mapping, merged, run_import, task_formats
     from perpscope.cluster.runner import map_tasks, parse_cluster
 
     try:
         parse_cluster(cluster)
     except ValueError as e:
         raise fail(str(e)) from e
+    sent = Mapping.read(mapping) if mapping is not None else None
+    location = settings(ctx).url or str(lk.root.resolve())  # workers open the store by this
     if fmt is not None:
-        try:
-            format_named(fmt, all_formats())
+        try:  # the formats a worker will have, the mapping's among them
+            format_named(fmt, task_formats(ImportTask(location, "", fmt, sent)))
         except KeyError as exc:
             raise fail(str(exc.args[0])) from exc
-    location = settings(ctx).url or str(lk.root.resolve())  # workers open the store by this
     files = [str(f.resolve()) for f in iter_files(paths)]
-    tasks = [ImportTask(location, f, fmt) for f in files]
+    tasks = [ImportTask(location, f, fmt, sent) for f in files]
     with Progress(
         TextColumn(f"[bold]importing on {cluster}"),
         BarColumn(),

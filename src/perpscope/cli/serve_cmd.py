@@ -1,5 +1,8 @@
 """``perpscope serve``: the read-only API and the dashboard in one local web server.
 
+The store may be a folder or an ``s3://`` lake (read through its manifests, answers cached per store
+version as on a folder: :mod:`perpscope.api.source`).
+
 Binds to 127.0.0.1 by default; without a token it then answers only requests addressed to a loopback
 name with its port (``Host``/``Origin`` checked, :mod:`perpscope.api.access`), which shuts out DNS
 rebinding. Binding to any other address needs a token: from ``$PERPSCOPE_API_TOKEN``, a file
@@ -22,6 +25,7 @@ from perpscope.api.access import loopback_hosts
 from perpscope.assemble.cascade import fragility_provider as cascade_provider
 from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.dashboard import mount
+from perpscope.store import Lake
 
 TOKEN_ENV = "PERPSCOPE_API_TOKEN"
 
@@ -36,17 +40,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_app(data: Path, token: str | None = None, *, port: int, host: str = "127.0.0.1") -> FastAPI:
-    """The API over ``data`` with the dashboard mounted at ``/`` and the cascade view wired in, to be
-    served on ``host``:``port``.
+def build_app(data: Path | Lake, token: str | None = None, *, port: int, host: str = "127.0.0.1") -> FastAPI:
+    """The API over ``data`` (a folder, or a lake: an ``s3://`` one is read through its manifests) with
+    the dashboard mounted at ``/`` and the cascade view wired in, to be served on ``host``:``port``.
 
     Bound to loopback (``host``) without a token, it answers only the loopback names with ``port``.
     """
+    lk = data if isinstance(data, Lake) else Lake(data)
     allowed = None
     if is_loopback(host) and not token:
         # the loopback names, and the bound address itself (127.0.0.2 is loopback too)
         allowed = loopback_hosts(port) | ({f"{host}:{port}"} if ":" not in host else set())
-    config = ApiConfig(data_dir=data, token=token, allowed_hosts=allowed, cascade=cascade_provider(data))
+    config = ApiConfig(
+        data_dir=lk.root, token=token, allowed_hosts=allowed, cascade=cascade_provider(lk), lake=lk
+    )
     app = create_app(config)
     mount(app)
     return app
@@ -106,8 +113,9 @@ def serve(
             f"binding to {host} exposes the API beyond this machine; give a token (${TOKEN_ENV}, "
             "--token-file FILE, --new-token, or --token TOKEN, which `ps` shows), or bind to 127.0.0.1"
         )
-    data = reading_lake(ctx).root  # the demo store when nothing is named and none is at home
-    app = build_app(data, secret, port=port, host=host)
+    lk = reading_lake(ctx)  # the demo store when nothing is named and none is at home
+    app = build_app(lk, secret, port=port, host=host)
+    data = lk.uri(lk.root)
     con = err_console()
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     where = f"{host}:{port} (all interfaces)" if host in ("0.0.0.0", "::") else f"{host}:{port}"

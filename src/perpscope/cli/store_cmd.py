@@ -1,6 +1,8 @@
 """``perpscope store``: what the store holds.
 
-``store info`` prints one line per coin and venue (from Parquet footers: fast on any store size),
+``store info`` prints one line per coin and venue (from Parquet footers: fast on any store size; on an
+``s3://`` lake the footers of the parts the newest manifests name, read with ranged GETs and cached
+on this machine by part name, parts being immutable),
 the most complete coins first and the first :data:`TOP_COINS` only unless asked; ``--details`` and
 ``--json`` list every series of the selection with its gaps (these read the rows' time columns).
 """
@@ -17,24 +19,13 @@ import typer
 from rich.text import Text
 
 from perpscope.assemble.records import coverage_of, summary
-from perpscope.cli.common import console, fail, reading_lake, settings
+from perpscope.cli.common import console, fail, reading_lake
 from perpscope.core.time import ms_to_datetime, ms_to_iso
 from perpscope.records import RECORDS
 from perpscope.store import Lake
 from perpscope.store.selection import Selection, coin_of, selected_partitions
 
 app = typer.Typer(help="Inspect the local store.", no_args_is_help=True)
-
-#: Why ``store info`` refuses an ``s3://`` lake, and what does work there (docs/scale.md).
-ON_S3 = (
-    "store info reads a local folder: its summary cache (.summary-cache.json) lives beside the files and is "
-    "keyed by their local size and mtime, and its coverage walk reads local Parquet footers; on an s3:// "
-    "lake it is not available yet. What works on s3://: import, metrics and regimes (SYMBOL or --symbols), "
-    "heatmap calibrate --symbols and evaluate --symbols (results in the lake's panel/, regimes/, "
-    "calibration/, studies/), and reading with perpscope.store.reader.read, polars or DuckDB "
-    "(docs/scale.md). To inspect the lake with store info, copy it to a folder (aws s3 sync) and point "
-    "--data-dir there."
-)
 
 #: Coins listed by default (most complete first); ``--all`` lists every one.
 TOP_COINS = 20
@@ -69,8 +60,6 @@ def info(
     ] = False,
 ) -> None:
     """What the store holds: per coin and venue by default; per series with --details or --json."""
-    if settings(ctx).url:
-        raise fail(ON_S3)
     lk = reading_lake(ctx)
     sel = Selection.of(coin, venue, record, symbol)
     _check_records(sel)
@@ -101,7 +90,7 @@ def _nothing(lk: Lake, sel: Selection) -> typer.Exit:
     parts = selected_partitions(lk, Selection())
     if not parts:
         console().print(
-            f"The store at [bold]{lk.root}[/] is empty. "
+            f"The store at [bold]{lk.uri(lk.root)}[/] is empty. "
             "Try [bold]perpscope import PATH[/] or [bold]perpscope demo[/]."
         )
         return typer.Exit(0)
@@ -135,7 +124,7 @@ def _print_summary(lk: Lake, summ: pl.DataFrame, sel: Selection, show_all: bool)
         f"{len(coins):,} coin(s) · {summ.get_column('venue').n_unique():,} venue(s) · "
         f"{records.len()} record(s) · {int(summ.get_column('rows').sum()):,} rows"
     )
-    out.print(Text(f"perpscope store — {lk.root}", style="bold"), overflow="fold")
+    out.print(Text(f"perpscope store — {lk.uri(lk.root)}", style="bold"), overflow="fold")
     out.print(Text(head))
     out.print()
     more_venues = summ.group_by("coin").len().filter(pl.col("len") > TOP_VENUES) if cap else None
@@ -217,7 +206,7 @@ def _wrap(items: list[str], width: int) -> list[str]:
 
 def _print_details(lk: Lake, cov: pl.DataFrame) -> None:
     out = console()
-    out.print(Text(f"perpscope store — {lk.root}", style="bold"), overflow="fold")
+    out.print(Text(f"perpscope store — {lk.uri(lk.root)}", style="bold"), overflow="fold")
     out.print()
     for line in details_lines(cov, out.width):
         out.print(line, soft_wrap=True)

@@ -7,7 +7,6 @@ a process pool, or Dask workers on other machines (which open the lake by its lo
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,19 +14,15 @@ import polars as pl
 
 from perpscope.assemble.calibration import calibrate_on_store, calibration_rows
 from perpscope.assemble.panel import market_panel
+from perpscope.assemble.study_run import study_rows
 from perpscope.core.errors import PerpscopeError
 from perpscope.heatmap.calibration import CalibrationWindowError
 from perpscope.regimes import classify
-from perpscope.store import Lake, open_lake
+from perpscope.store import open_lake
 
 #: Computations a batch runs, and the derived dataset each writes (``<lake>/<dataset>/venue=/symbol=/``):
 #: the metrics panel, the regime labels, a heatmap calibration's fit and test scores, a study's results.
 DATASETS = {"metrics": "panel", "regimes": "regimes", "calibrate": "calibration", "evaluate": "studies"}
-
-#: A computation given from outside this package (``evaluate``'s study runner lives with the CLI's
-#: study plumbing): ``compute(lake, task) -> rows``. A module-level function, so it pickles by name and
-#: every worker imports it.
-ComputeFn = Callable[[Lake, "Task"], pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -37,8 +32,9 @@ class Task:
     ``calibrate``), reading and writing the lake at ``location`` (a folder or ``s3://bucket/prefix``).
 
     ``options``: the job's own settings as (name, value) pairs (``calibrate``: ``fit_to_ms``, ``model``,
-    ``liq_venue``, ``oi_venue``; ``evaluate``: ``spec``). ``compute``: the computation when it is not
-    one of this module's (``evaluate``), see :data:`ComputeFn`.
+    ``liq_venue``, ``oi_venue``; ``evaluate``: ``spec``, a :class:`~perpscope.evaluate.spec.StudySpec`).
+    Every job's computation is a function of :mod:`perpscope.assemble`, which every worker imports: a
+    task carries values only, never a function (and never one of the CLI's).
     """
 
     job: str
@@ -49,7 +45,6 @@ class Task:
     start_ms: int | None = None
     end_ms: int | None = None
     options: tuple[tuple[str, Any], ...] = ()
-    compute: ComputeFn | None = None
 
     def option(self, name: str, default: Any = None) -> Any:
         """The value of option ``name`` (``default`` when absent)."""
@@ -79,8 +74,8 @@ def compute(task: Task) -> pl.DataFrame:
     if task.job not in DATASETS:
         raise ValueError(f"unknown batch job {task.job!r}; known: {', '.join(DATASETS)}")
     lake = open_lake(task.location)
-    if task.compute is not None:
-        return task.compute(lake, task)
+    if task.job == "evaluate":
+        return study_rows(lake, task.venue, task.canonical, task.option("spec"))
     if task.job == "calibrate":
         if task.start_ms is None or task.end_ms is None:
             raise ValueError("a calibrate task needs start_ms (fit from) and end_ms (test to)")
@@ -96,8 +91,6 @@ def compute(task: Task) -> pl.DataFrame:
             oi_venue=task.option("oi_venue"),
         )
         return calibration_rows(sc)
-    if task.job not in ("metrics", "regimes"):
-        raise ValueError(f"batch job {task.job!r} needs its compute function")
     if task.every_ms is None:
         raise ValueError(f"a {task.job} task needs every_ms")
     mp = market_panel(lake, task.venue, task.canonical, task.start_ms, task.end_ms, task.every_ms)

@@ -33,6 +33,11 @@ class InputError(PerpscopeError):
             msg += f" ({hint})"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled with its own arguments: a download task's report of a bad checksum crosses from a
+        # cluster worker to the client (an Exception pickles its message alone, which __init__ refuses)
+        return (type(self), (self.path, self.problem, self.row, self.hint))
+
 
 class NotImportable(InputError):
     """A file perpscope recognizes but cannot honestly turn into records; the importer skips it.

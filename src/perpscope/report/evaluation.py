@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from perpscope.core.format import MISSING, pct_text
-from perpscope.report.verdict import verdict
+from perpscope.evaluate.verdict import verdict
 
 
 def _d(ms: int | None) -> str:

@@ -82,7 +82,11 @@ def coverage(lake: Lake) -> pl.DataFrame:
         for venue, canon in lake.partitions(name):
             files = lake.month_files(name, venue, canon)
             df = (
-                pl.scan_parquet(files, hive_partitioning=False)
+                pl.scan_parquet(
+                    [lake.uri(f) for f in files],
+                    hive_partitioning=False,
+                    storage_options=lake.storage_options(),
+                )
                 .select(list(dict.fromkeys(need)))
                 .with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t"))
                 .collect()
@@ -168,7 +172,7 @@ def coverage_of(lake: Lake, selection: Selection | None = None) -> pl.DataFrame:
         )
         series_cols = list(SERIES_COLUMNS.get(record, ()))
         rows = (
-            scan_series_columns(record, files.get_column("__path").to_list())
+            scan_series_columns(record, files.get_column("__path").to_list(), lake.storage_options())
             .join(files, on="__path")
             .drop("__path")
         )
@@ -193,9 +197,11 @@ def coverage_of(lake: Lake, selection: Selection | None = None) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema=schema)
 
 
-def scan_series_columns(record: str, paths: list[str]) -> pl.DataFrame:
+def scan_series_columns(
+    record: str, paths: list[str], storage_options: dict[str, str] | None = None
+) -> pl.DataFrame:
     """Time (as ``__t``, int ms), series, interval and source columns of ``paths``; files without a
-    ``source`` column give nulls there."""
+    ``source`` column give nulls there. ``storage_options``: polars' options for object-store URLs."""
     rt = RECORDS[record]
     cols = list(dict.fromkeys([rt.time_col, *SERIES_COLUMNS.get(record, ())]))
     if record in SERIES_COLUMNS and "interval_ms" in rt.polars_schema:
@@ -210,6 +216,7 @@ def scan_series_columns(record: str, paths: list[str]) -> pl.DataFrame:
             extra_columns="ignore",
             include_file_paths="__path",
             hive_partitioning=False,
+            storage_options=storage_options,
         )
         .with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t"))
         .drop(rt.time_col)

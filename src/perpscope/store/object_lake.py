@@ -31,13 +31,14 @@ PUT, which S3 makes visible whole or not at all.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
 import random
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,36 @@ class ObjectLake(Lake):
             m = self.manifest(d)
             out += [d / m.files[k] for k in sorted(m.files)]
         return out
+
+    def partition_months(
+        self, record: RecordType | str, keep: Callable[[str, str], bool]
+    ) -> list[tuple[str, str, list[str]]]:
+        """``(venue, canonical, part URLs)`` of every partition of ``record`` that ``keep(venue,
+        canonical)`` accepts and whose newest manifest names a month, sorted; the filter runs on the
+        listing, so a narrow selection reads only its own manifests (``store info --coin BTC``)."""
+        out = []
+        for d in sorted(self._partition_dirs(record, None)):
+            venue, canon = d.parent.name.split("=", 1)[1], d.name.split("=", 1)[1]
+            if not keep(venue, canon):
+                continue
+            m = self.manifest(d)
+            if m.files:
+                out.append((venue, canon, [self.uri(d / m.files[k]) for k in sorted(m.files)]))
+        return out
+
+    def fingerprint(self) -> str:
+        """A short text that changes with every commit: the newest manifest's name of every partition
+        (names only: a LIST per partition's manifest folder, no GET). The API's cache key."""
+        h = hashlib.blake2b(digest_size=8)
+        for record in self.records_present():
+            for d in sorted(self._partition_dirs(record, None)):
+                names = self._ls(d / MANIFESTS)
+                h.update(f"{d}:{Path(names[-1]).name if names else ''};".encode())
+        return h.hexdigest()
+
+    def open_input(self, url: str) -> Any:
+        """A seekable binary file object of the object ``url`` (a Parquet footer is read from its end)."""
+        return self.fs.open(url, "rb")
 
     def partitions(self, record: RecordType | str) -> list[tuple[str, str]]:
         """(venue, canonical) pairs with a committed manifest naming at least one month."""

@@ -82,3 +82,25 @@ class SegmentCache:
             except BaseException:
                 os.unlink(tmp)
                 raise
+
+
+class ObjectSegmentCache(SegmentCache):
+    """The cache of an object-store lake's parts, kept on this machine (``root``: the lake's local side
+    folder, :func:`perpscope.store.location.local_side_dir`), never in the bucket.
+
+    A part is immutable and uniquely named (a rewritten month is a new object with a new name,
+    :mod:`perpscope.store.object_lake`), so its URL alone keys an entry: no size or mtime to look up,
+    which on S3 would be a request per part.
+    """
+
+    def __init__(self, root: Path, url: str) -> None:
+        super().__init__(root)
+        self.url = url.rstrip("/") + "/"
+
+    def _stamp(self, path: str) -> tuple[str, int, int]:
+        return path.removeprefix(self.url), 0, 0
+
+    def save(self, complete: bool) -> None:
+        with contextlib.suppress(OSError):
+            self.root.mkdir(parents=True, exist_ok=True)
+        super().save(complete)

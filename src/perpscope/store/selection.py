@@ -16,6 +16,7 @@ from pathlib import Path
 from perpscope.records import RECORDS
 from perpscope.records.symbols import compact, is_canonical
 from perpscope.store.lake import Lake
+from perpscope.store.object_lake import ObjectLake
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
 
@@ -111,6 +112,13 @@ def selected_partitions(lake: Lake, selection: Selection | None = None) -> list[
     """
     sel = selection or Selection()
     out: list[Partition] = []
+    if isinstance(lake, ObjectLake):  # no folders to scan: the partitions' newest manifests name the parts
+        for record in RECORDS:
+            if sel.takes_record(record):
+                keep = lambda v, c: sel.takes_venue(v) and sel.takes_symbol(c)  # noqa: E731
+                for venue, canon, urls in lake.partition_months(record, keep):
+                    out.append(Partition(record, venue, canon, tuple(urls)))
+        return out
     for record in RECORDS:
         rdir = lake.record_dir(record)
         if not sel.takes_record(record) or not rdir.is_dir():

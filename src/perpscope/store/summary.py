@@ -30,7 +30,9 @@ from perpscope.core.time import interval_label
 from perpscope.records import RECORDS
 from perpscope.store.coverage import SERIES_COLUMNS, TOLERANCE_MS, scan_series_columns, series_stats
 from perpscope.store.lake import Lake
-from perpscope.store.segment_cache import SegmentCache
+from perpscope.store.location import local_side_dir
+from perpscope.store.object_lake import ObjectLake
+from perpscope.store.segment_cache import ObjectSegmentCache, SegmentCache
 from perpscope.store.selection import Partition, Selection, coin_of, selected_partitions
 
 #: Files read per scan when their footers cannot describe them (small enough to start early).
@@ -74,8 +76,12 @@ def summary(lake: Lake, selection: Selection | None = None) -> pl.DataFrame:
         held, then rows; a coin's venues likewise. An empty frame when nothing matches.
     """
     parts = selected_partitions(lake, selection)
-    cache = SegmentCache(lake.root)
-    series = _series_of(parts, cache)
+    if isinstance(lake, ObjectLake):  # parts are immutable: keyed by name, cached on this machine
+        cache: SegmentCache = ObjectSegmentCache(local_side_dir(lake.url), lake.url)
+        series = _series_of(parts, cache, lake)
+    else:
+        cache = SegmentCache(lake.root)
+        series = _series_of(parts, cache)
     cache.save(complete=selection is None or selection == Selection())
     return _by_coin_venue(series)
 
@@ -105,15 +111,18 @@ class _Series:
     segments: list[Segment]
 
 
-def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> list[_Series]:
+def _series_of(
+    parts: list[Partition], cache: SegmentCache | None = None, objects: ObjectLake | None = None
+) -> list[_Series]:
     """Segments of every file of ``parts``, grouped into series.
 
     Files unchanged since the last call come from ``cache``. Footers are parsed one after another
     (parsing holds the GIL: a thread pool over footers measured slower than one thread on the shared
     store). Files a footer cannot describe are read in batches of :data:`READ_BATCH` (one scan each)
     by a worker thread while the main thread parses the next footers: polars releases the GIL, so
-    the two overlap.
+    the two overlap. ``objects``: the object-store lake the files (URLs) are read from.
     """
+    opts = objects.storage_options() if objects is not None else None
     found: dict[tuple[int, tuple[object, ...]], list[Segment]] = defaultdict(list)
 
     def add(i: int, f: str, segs: list[Segment], store: bool) -> None:
@@ -127,7 +136,7 @@ def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> lis
         unread: list[tuple[int, str]] = []
         for i, p in enumerate(parts):
             if unread and (len(unread) >= READ_BATCH or parts[i - 1].record != p.record):
-                reads.append(pool.submit(_read_segments, parts[i - 1].record, unread))
+                reads.append(pool.submit(_read_segments, parts[i - 1].record, unread, opts))
                 unread = []
             todo = []
             for f in p.files:
@@ -137,7 +146,7 @@ def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> lis
                 else:
                     add(i, f, hit, store=False)
             for n, f in enumerate(todo):
-                segs = footer_segments(p.record, f)
+                segs = footer_segments(p.record, f, objects)
                 if segs is None and n == 0:
                     # the first month mixes series: the others most likely do too, and reading
                     # their columns costs no more than parsing their footers first
@@ -148,7 +157,7 @@ def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> lis
                 else:
                     add(i, f, segs, store=True)
         if unread:
-            reads.append(pool.submit(_read_segments, parts[-1].record, unread))
+            reads.append(pool.submit(_read_segments, parts[-1].record, unread, opts))
         for fut in reads:
             for i, f, segs in fut.result():
                 add(i, f, segs, store=True)
@@ -158,15 +167,17 @@ def _series_of(parts: list[Partition], cache: SegmentCache | None = None) -> lis
     ]
 
 
-def footer_segments(record: str, path: Path | str) -> list[Segment] | None:
-    """Segments of one month file from its footer alone; ``None`` where the footer cannot say."""
+def footer_segments(record: str, path: Path | str, objects: ObjectLake | None = None) -> list[Segment] | None:
+    """Segments of one month file from its footer alone; ``None`` where the footer cannot say.
+    ``objects``: the object-store lake ``path`` (a URL) is in."""
     import pyarrow as pa  # here: a store info answered from the cache never parses a footer
     import pyarrow.parquet as pq
 
     rt = RECORDS[record]
     series_cols = SERIES_COLUMNS.get(record, ())
     has_interval = record in SERIES_COLUMNS
-    with pa.OSFile(str(path)) as fh:  # skips pyarrow's filesystem lookup: a tenth of the cost here
+    opened = objects.open_input(str(path)) if objects is not None else pa.OSFile(str(path))
+    with opened as fh:  # OSFile skips pyarrow's filesystem lookup: a tenth of the cost here
         meta = pq.read_metadata(fh)
     names = meta.schema.names
     want = [rt.time_col, *series_cols] + (["interval_ms"] if record == "funding" else [])
@@ -203,7 +214,9 @@ def footer_segments(record: str, path: Path | str) -> list[Segment] | None:
     return out
 
 
-def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int, str, list[Segment]]]:
+def _read_segments(
+    record: str, files: list[tuple[int, str]], storage_options: dict[str, str] | None = None
+) -> list[tuple[int, str, list[Segment]]]:
     """Exact per-file segments (gaps judged as :func:`coverage` judges them) of files read whole:
     ``(partition index, file, segments)`` per file."""
     series_cols = list(SERIES_COLUMNS.get(record, ()))
@@ -212,7 +225,7 @@ def _read_segments(record: str, files: list[tuple[int, str]]) -> list[tuple[int,
         {"__path": paths, "__file": range(len(files)), "__part": [i for i, _ in files]},
         schema={"__path": pl.String, "__file": pl.Int64, "__part": pl.Int64},
     )
-    rows = scan_series_columns(record, paths).join(owner, on="__path").drop("__path")
+    rows = scan_series_columns(record, paths, storage_options).join(owner, on="__path").drop("__path")
     stats = series_stats(rows, record, ["__file", "__part", *series_cols])
     by_file: dict[int, list[Segment]] = {n: [] for n in range(len(files))}
     for r in stats.iter_rows(named=True):

@@ -138,6 +138,23 @@ class DownloadReport:
     errors: list[FileFailure] = field(default_factory=list)
     bytes_downloaded: int = 0
 
+    @classmethod
+    def merged(cls, reports: list[DownloadReport]) -> DownloadReport:
+        """One report of several (a download split into tasks), each list sorted as :meth:`Downloader.run`
+        sorts it."""
+        out = cls()
+        for r in reports:
+            out.written += r.written
+            out.skipped += r.skipped
+            out.gaps += r.gaps
+            out.errors += r.errors
+            out.bytes_downloaded += r.bytes_downloaded
+        out.written.sort()
+        out.skipped.sort()
+        out.gaps.sort(key=lambda g: g.path)
+        out.errors.sort(key=lambda e: e.path)
+        return out
+
     @property
     def files(self) -> list[Path]:
         """Every verified file on disk for the request (written or skipped), sorted."""
@@ -259,7 +276,10 @@ class Downloader:
 
     def run(self, req: DownloadRequest, progress: ProgressFn | None = None) -> DownloadReport:
         """Download every file of ``req``; see the module docstring for what happens to each."""
-        files = plan_files(req)
+        return self.fetch(plan_files(req), progress)
+
+    def fetch(self, files: list[ArchiveFile], progress: ProgressFn | None = None) -> DownloadReport:
+        """Download ``files`` (from :func:`plan_files`; a cluster task fetches its share of them)."""
         shared = _Shared(DownloadReport(), len(files), progress)
         client = self.client or httpx.Client(
             timeout=self.timeout_s, follow_redirects=True, headers={"User-Agent": f"perpscope/{__version__}"}

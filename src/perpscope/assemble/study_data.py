@@ -41,7 +41,7 @@ RECORDS_OF: dict[str, str] = {
 
 #: What the regime labels (``label_column = "regime"``) are classified from (docs/regimes.md).
 REGIME_INPUTS = ("price", "open_interest", "funding")
-#: Columns a study adds from the regime classifier (``perpscope.cli.evaluate_cmd._regime_labels``).
+#: Columns a study adds from the regime classifier (``perpscope.assemble.study_run.regime_labels``).
 LABEL_COLUMNS = frozenset({"regime", "treadmill_cycle"})
 
 
