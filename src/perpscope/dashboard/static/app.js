@@ -157,7 +157,8 @@ var PS = (function () {
       if (lay.height) lay.height += room;
       lay.margin = Object.assign({}, m, { b: m.b + room });
       lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", yref: "container",
-        y: 0, yanchor: "bottom", font: { size: 10 }, entrywidth: 0.5, entrywidthmode: "fraction" });  // two a row
+        // two a row, each half the plot area; 9 px so the longest label ("leverage_buildup") fits whole at 390 px
+        y: 0, yanchor: "bottom", font: { size: 9 }, entrywidth: 0.5, entrywidthmode: "fraction" });
     }
     var conf = {
       displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
