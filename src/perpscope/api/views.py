@@ -14,12 +14,14 @@ import numpy as np
 import polars as pl
 
 from perpscope.api import model_views
+from perpscope.api.json_response import encode
 from perpscope.api.methods import METHODS
 from perpscope.api.params import ApiError, Limits, check_range, pick_every
 from perpscope.api.source import DataSource
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import auto_model, heatmap_frames
-from perpscope.assemble.panel import MarketPanel, market_panel
+from perpscope.assemble.panel import MarketPanel
+from perpscope.assemble.regime_reading import RegimeReading, regime_reading
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
 from perpscope.core.time import DAY_MS, interval_label
@@ -63,8 +65,9 @@ def warm_up() -> None:
     not computing but setting numba up: its CPU target's registries, a BLAS check that imports
     scipy.linalg, and each compiled kernel loaded from numba's on-disk cache on its first call. Calling
     the panel's kernels once on a few numbers does all of that; the views then only compute. The
-    heatmap kernel is loaded on its own first call (a few ms once numba is set up).
+    heatmap kernel is loaded here too (its first load cost a first request 0.13 s, profiled).
     """
+    from perpscope.heatmap.kernel import numba_kernel
     from perpscope.metrics import grid_windows as gw
 
     x = np.array([1.0, 2.0, np.nan, 4.0])
@@ -73,6 +76,27 @@ def warm_up() -> None:
     gw.grid_trailing_z(x, starts, 2, 2)
     gw.grid_corr(x, x, starts, 2, 2)
     gw.grid_quantile(x, starts, 2, 0.5, 1)
+    # two bars, one leverage, four price bins: the compiled heatmap kernel loaded from numba's cache
+    one, lev = np.ones(2), np.ones((2, 1))
+    numba_kernel(one + 1, one, one, one, one, one, lev * 0.9, lev * 1.1, np.ones(1), 0.0, 1.0, 4, one > 0)
+
+
+def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProvider | None = None) -> None:
+    """What a fresh server computes before its first visitor (:func:`perpscope.api.app.create_app` runs it
+    in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue, every perp's
+    default dashboard view (the latest 30 days: panel, regimes with their warm-up and flows, heatmap,
+    cascade) — what the dashboard opens on — and the home screener. A symbol the store cannot read is
+    left to its request (which says why)."""
+    from perpscope.api.screener import screener_answer
+
+    perps = [r for r in src.symbols().iter_rows(named=True) if str(r["canonical"]).endswith("-PERP")]
+    for r in perps:
+        try:
+            q = make_query(src, str(r["venue"]), str(r["canonical"]), None, None, limits)
+            dashboard_json(src, q, limits, cascade)
+        except (ApiError, StoreInputError):
+            continue
+    screener_answer(src)
 
 
 @dataclass(frozen=True)
@@ -145,33 +169,45 @@ def _fitting(df: pl.DataFrame, every: int = 0, record: str = "") -> pl.DataFrame
 
 
 def _finest_in_range(src: DataSource, q: Query) -> int:
-    """The finest perp trade candle length stored for the query's venue and symbol in its range, ms."""
-    fin = finest_price_bar_ms(src.lake, q.canonical, q.venue, q.start_ms, q.end_ms)
+    """The finest perp trade candle length stored for the query's venue and symbol in its range, ms
+    (cached: the panel and the heatmap both ask)."""
+    fin = src.cached(
+        ("finest", q.venue, q.canonical, q.start_ms, q.end_ms),
+        lambda: finest_price_bar_ms(src.lake, q.canonical, q.venue, q.start_ms, q.end_ms),
+    )
     if fin is None:
         raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
     return fin
 
 
-def market(src: DataSource, q: Query) -> tuple[MarketPanel, int]:
-    """The query's :class:`~perpscope.assemble.panel.MarketPanel` (every source and bar length of the
-    store, stitched), with the bar length chosen so the range holds at most ``max_points`` bars."""
+def reading_of(src: DataSource, q: Query) -> tuple[RegimeReading, int]:
+    """The query's regime reading (:func:`~perpscope.assemble.regime_reading.regime_reading`: the market
+    panel from the regime warm-up before the range, labels, flows) with the bar length chosen so the
+    range holds at most ``max_points`` bars."""
 
-    def make() -> tuple[MarketPanel, int]:
+    def make() -> tuple[RegimeReading, int]:
         every = pick_every(_finest_in_range(src, q), q.end_ms - q.start_ms, q.max_points)
         try:
-            mp = market_panel(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every)
+            return regime_reading(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every), every
         except StoreInputError as e:
             raise ApiError(404, str(e)) from e
-        return mp, every
 
-    return src.cached(("market", q), make)
+    return src.cached(("reading", q), make)
+
+
+def market(src: DataSource, q: Query) -> tuple[MarketPanel, int]:
+    """The query's :class:`~perpscope.assemble.panel.MarketPanel` (every source and bar length of the
+    store, stitched; its rows start :data:`~perpscope.assemble.regime_reading.REGIME_WARM_MS` before the
+    range), with the bar length chosen so the range holds at most ``max_points`` bars."""
+    rr, every = reading_of(src, q)
+    return rr.market, every
 
 
 def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
     """The metrics panel (:func:`perpscope.metrics.build_panel`) of the query (see :func:`market`);
     rows cut to ``[start, end)`` and to bars with a price."""
     mp, every = market(src, q)
-    return mp.panel.filter(pl.col("close").is_not_null()), every
+    return mp.in_range(mp.priced), every
 
 
 def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dict[str, Any]:
@@ -303,7 +339,7 @@ def dashboard_view(
     """Everything the dashboard (and the report) draws for one symbol and range, in one answer."""
 
     def make() -> dict[str, Any]:
-        p, _ = panel(src, q)
+        rr, _ = reading_of(src, q)
         return {
             "venue": q.venue,
             "canonical": q.canonical,
@@ -313,9 +349,17 @@ def dashboard_view(
             "by_venue": by_venue_view(src, q),
             "venues": ["all", *scope_venues(src.lake, q.canonical)],
             "heatmap": heatmap_view(src, q, limits),
-            "regimes": model_views.regimes_view(p),
+            "regimes": model_views.regimes_view(rr),
             "cascade": cascade_of(src, q, cascade),
             "methods": METHODS,
         }
 
     return src.cached(("dashboard", q), make)
+
+
+def dashboard_json(
+    src: DataSource, q: Query, limits: Limits, cascade: model_views.CascadeProvider | None = None
+) -> bytes:
+    """:func:`dashboard_view` encoded as JSON, cached too: repeated requests (many viewers, polling) skip
+    serialization."""
+    return src.cached(("dashboard-json", q), lambda: encode(dashboard_view(src, q, limits, cascade)))

@@ -36,9 +36,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_app(data: Path, token: str | None = None, *, port: int, host: str = "127.0.0.1") -> FastAPI:
+def build_app(
+    data: Path, token: str | None = None, *, port: int, host: str = "127.0.0.1", precompute: bool = True
+) -> FastAPI:
     """The API over ``data`` with the dashboard mounted at ``/`` and the cascade view wired in, to be
-    served on ``host``:``port``.
+    served on ``host``:``port``; ``precompute``: the symbols' readings and the screener computed in the
+    background at start (:func:`perpscope.api.views.precompute`).
 
     Bound to loopback (``host``) without a token, it answers only the loopback names with ``port``.
     """
@@ -46,7 +49,13 @@ def build_app(data: Path, token: str | None = None, *, port: int, host: str = "1
     if is_loopback(host) and not token:
         # the loopback names, and the bound address itself (127.0.0.2 is loopback too)
         allowed = loopback_hosts(port) | ({f"{host}:{port}"} if ":" not in host else set())
-    config = ApiConfig(data_dir=data, token=token, allowed_hosts=allowed, cascade=cascade_provider(data))
+    config = ApiConfig(
+        data_dir=data,
+        token=token,
+        allowed_hosts=allowed,
+        cascade=cascade_provider(data),
+        precompute=precompute,
+    )
     app = create_app(config)
     mount(app)
     return app
