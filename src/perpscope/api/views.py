@@ -21,6 +21,7 @@ from perpscope.api.source import DataSource
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import auto_model, heatmap_frames
 from perpscope.assemble.panel import MarketPanel
+from perpscope.assemble.records import price_span
 from perpscope.assemble.regime_reading import RegimeReading, regime_reading
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
@@ -85,15 +86,19 @@ def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProv
     """What a fresh server computes before its first visitor (:func:`perpscope.api.app.create_app` runs it
     in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue, every perp's
     default dashboard view (the latest 30 days: panel, regimes with their warm-up and flows, heatmap,
-    cascade) — what the dashboard opens on — and the home screener. A symbol the store cannot read is
+    cascade) — what the dashboard opens on —, the cascade after the last candle (where every range asked
+    up to now ends) and the home screener. A symbol the store cannot read is
     left to its request (which says why)."""
     from perpscope.api.screener import screener_answer
 
     perps = [r for r in src.symbols().iter_rows(named=True) if str(r["canonical"]).endswith("-PERP")]
     for r in perps:
         try:
-            q = make_query(src, str(r["venue"]), str(r["canonical"]), None, None, limits)
+            venue, canonical = str(r["venue"]), str(r["canonical"])
+            q = make_query(src, venue, canonical, None, None, limits)
             dashboard_json(src, q, limits, cascade)
+            # the cascade after the last candle, where every range asked up to now ends (make_query)
+            cascade_of(src, replace(q, end_ms=_data_end(src, venue, canonical)), cascade)
         except (ApiError, StoreInputError):
             continue
     screener_answer(src)
@@ -120,18 +125,38 @@ def make_query(
     max_points: int | None = None,
 ) -> Query:
     """Resolve the symbol within the venue scope (404 if the store has nothing for it) and fill the range
-    (default: the latest 30 days where price, open interest and funding coexist)."""
+    (default: the latest 30 days where price, open interest and funding coexist). A range asked past the
+    end of the symbol's last candle ends there: the bars after it are empty, and what a view reads "at
+    the end" (the cascade, the current regime reading) is the latest state, shared by every range asked
+    up to now (the server computes it at start, :func:`precompute`) instead of a state over a window
+    the store holds nothing of the end of."""
     try:
         canon, pv = resolve_canonical(src.lake, symbol, Scope.parse(venue))
         # nothing asked: the latest stretch where price, OI and funding coexist; a start only: to the end
-        hi = default_window(src.lake, canon, venue, 30 * DAY_MS)[1] if end_ms is None else end_ms
+        hi = _default_end(src, venue, canon) if end_ms is None else end_ms
+        data_end = _data_end(src, venue, canon)
     except StoreInputError as e:
         raise ApiError(404, str(e)) from e
     first, last = src.span(pv, canon)
     end = last + 1 if end_ms is None and start_ms is not None else hi
     start = start_ms if start_ms is not None else max(first, end - 30 * DAY_MS)
+    if start < data_end < end:
+        end = data_end
     check_range(start, end, limits)
     return with_points(Query(venue, canon, start, end, limits.default_points), limits, max_points)
+
+
+def _default_end(src: DataSource, venue: str, canonical: str) -> int:
+    """The end of the default window (:func:`~perpscope.assemble.view.default_window`), cached per store
+    version (it reads the price, OI and funding instants of the whole history)."""
+    return src.cached(
+        ("default_end", venue, canonical), lambda: default_window(src.lake, canonical, venue, 30 * DAY_MS)[1]
+    )
+
+
+def _data_end(src: DataSource, venue: str, canonical: str) -> int:
+    """The end of the scope's last perp trade candle of ``canonical``, ms UTC (cached per store version)."""
+    return src.cached(("data_end", venue, canonical), lambda: price_span(src.lake, venue, canonical).end_ms)
 
 
 def with_points(q: Query, limits: Limits, max_points: int | None) -> Query:
