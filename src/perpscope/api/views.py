@@ -86,8 +86,8 @@ def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProv
     """What a fresh server computes before its first visitor (:func:`perpscope.api.app.create_app` runs it
     in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue, every perp's
     default dashboard view (the latest 30 days: panel, regimes with their warm-up and flows, heatmap,
-    cascade) — what the dashboard opens on —, the cascade after the last candle (where every range asked
-    up to now ends) and the home screener. A symbol the store cannot read is
+    cascade) — what the dashboard opens on —, its whole history up to the last candle (where every range
+    asked up to now ends, sharing its cascade), and the home screener. A symbol the store cannot read is
     left to its request (which says why)."""
     from perpscope.api.screener import screener_answer
 
@@ -95,10 +95,13 @@ def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProv
     for r in perps:
         try:
             venue, canonical = str(r["venue"]), str(r["canonical"])
-            q = make_query(src, venue, canonical, None, None, limits)
-            dashboard_json(src, q, limits, cascade)
-            # the cascade after the last candle, where every range asked up to now ends (make_query)
-            cascade_of(src, replace(q, end_ms=_data_end(src, venue, canonical)), cascade)
+            dashboard_json(src, make_query(src, venue, canonical, None, None, limits), limits, cascade)
+            # the whole history, up to the last candle: where every range asked up to now ends
+            # (make_query), so they share its cascade and current reading
+            whole = make_query(
+                src, venue, canonical, int(r["first_ms"]), _data_end(src, venue, canonical), limits
+            )
+            dashboard_json(src, whole, limits, cascade)
         except (ApiError, StoreInputError):
             continue
     screener_answer(src)
