@@ -82,17 +82,26 @@ def warm_up() -> None:
     numba_kernel(one + 1, one, one, one, one, one, lev * 0.9, lev * 1.1, np.ones(1), 0.0, 1.0, 4, one > 0)
 
 
+#: Perps whose views :func:`precompute` computes at start (a store of hundreds would fill the answer cache
+#: with views nobody asked for, and keep a core busy for minutes).
+PRECOMPUTED_PERPS = 8
+
+
 def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProvider | None = None) -> None:
     """What a fresh server computes before its first visitor (:func:`perpscope.api.app.create_app` runs it
-    in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue, every perp's
-    default dashboard view (the latest 30 days: panel, regimes with their warm-up and flows, heatmap,
-    cascade) — what the dashboard opens on —, its whole history up to the last candle (where every range
-    asked up to now ends, sharing its cascade), and the home screener. A symbol the store cannot read is
-    left to its request (which says why)."""
+    in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue; for the
+    :data:`PRECOMPUTED_PERPS` perps of longest history their default dashboard view (the latest 30 days:
+    panel, regimes with their warm-up and flows, heatmap, cascade) — what the dashboard opens on — and
+    their whole history up to the last candle (where every range asked up to now ends, sharing its
+    cascade); then the home screener. A symbol the store cannot read is left to its request (which says
+    why)."""
     from perpscope.api.screener import screener_answer
 
     perps = [r for r in src.symbols().iter_rows(named=True) if str(r["canonical"]).endswith("-PERP")]
-    for r in perps:
+    # the longest histories first (the main coins), and no more than the answer cache keeps beside the
+    # requests' own answers (each perp leaves about 16 entries: two views, their parts and encodings)
+    perps.sort(key=lambda r: int(r["first_ms"]) - int(r["last_ms"]))
+    for r in perps[:PRECOMPUTED_PERPS]:
         try:
             venue, canonical = str(r["venue"]), str(r["canonical"])
             dashboard_json(src, make_query(src, venue, canonical, None, None, limits), limits, cascade)
