@@ -1,7 +1,10 @@
 """API benchmarks: the dashboard's data for one year of 5-minute bars of one symbol over loopback.
 
 Targets (issue 8): p95 < 300 ms for ``/api/v1/dashboard`` over repeated requests on 127.0.0.1, and a
-bounded loopback load test at 50 concurrent clients reporting requests/s and the error rate. The
+bounded loopback load test at 50 concurrent clients reporting requests/s and the error rate; (issue 20)
+the first request < 300 ms. The server computes its start-up work (numba, every perp's default view and
+the screener: ``perpscope.api.views.precompute``) in the background and says so on ``/health``
+(``warm``); the first requests are sent once it is done, and how long that took is printed. The
 reference is the same answer computed from the store without the server's cache (in this process).
 Inputs: one synthetic year of 5m BTC candles with open interest (``bench_heatmap.year_of_records``;
 synthetic values, real shapes), written to a temporary store.
@@ -9,6 +12,7 @@ synthetic values, real shapes), written to a temporary store.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +31,9 @@ from perpscope.store import Lake
 CLIENTS = 50
 LOAD_REQUESTS = 1_000
 REPEATS = 60
+#: A range inside the year that the server does not compute at start (its default view is the latest 30
+#: days, and the whole history — which is the year asked above, ``to`` ending at the data's end).
+OTHER = "venue=binance&symbol=BTC-USDT-PERP&from=2024-03-01&to=2024-09-01"
 
 
 def _store(root: Path) -> Lake:
@@ -69,13 +76,26 @@ def run() -> list[Result]:
         root = Path(tmp) / "data"
         lake = _store(root)
         q = "venue=binance&symbol=BTC-USDT-PERP&from=2024-01-01&to=2025-01-01"
+        t_start = time.perf_counter()
         with served_store(root, stop_timeout_s=10) as server:
             base = server.base
             with httpx.Client(timeout=120) as c:
+                while not c.get(f"{base}/health").json().get("warm", True):
+                    time.sleep(0.05)
+                warm_s = time.perf_counter() - t_start
+                # the dashboard's first view (no range: the latest 30 days), then the year
+                t = time.perf_counter()
+                c.get(f"{base}/dashboard?venue=binance&symbol=BTC-USDT-PERP").raise_for_status()
+                cold_default = time.perf_counter() - t
                 t = time.perf_counter()
                 first = c.get(f"{base}/dashboard?{q}")
                 cold = time.perf_counter() - t
                 size = len(first.content)
+                # a range the server has not computed at start: six months inside the year
+                t = time.perf_counter()
+                c.get(f"{base}/dashboard?{OTHER}").raise_for_status()
+                cold_other = time.perf_counter() - t
+                load_cold = os.getloadavg()[0]
                 lat = []
                 for _ in range(REPEATS):
                     t = time.perf_counter()
@@ -96,10 +116,34 @@ def run() -> list[Result]:
         t_ref = best_of(uncached, repeat=3)
     return [
         Result(
+            "api server start-up work (background)",
+            warm_s,
+            "s",
+            target="start to /health warm: numba, default views, screener",
+        ),
+        Result(
+            "api dashboard first view (default range): first request",
+            cold_default * 1e3,
+            "ms",
+            reference="uncached compute",
+            ratio=t_ref / cold_default,
+            target=f"target < 300 ms; load {load_cold:.1f}",
+        ),
+        Result(
             "api dashboard 1y of 5m bars: first request (cold)",
             cold * 1e3,
             "ms",
-            target=f"{size / 1e6:.2f} MB",
+            reference="uncached compute",
+            ratio=t_ref / cold,
+            target=f"target < 300 ms; {size / 1e6:.2f} MB; load {load_cold:.1f}",
+        ),
+        Result(
+            "api dashboard 6 months (not precomputed): first",
+            cold_other * 1e3,
+            "ms",
+            reference="uncached compute",
+            ratio=t_ref / cold_other,
+            target=f"load {load_cold:.1f}",
         ),
         Result(
             f"api dashboard 1y of 5m bars: p95 of {REPEATS} requests",

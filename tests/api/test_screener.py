@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,14 @@ def shared_client(shared_store: Path):  # type: ignore[no-untyped-def]
 
     from perpscope.cli.serve_cmd import build_app
 
-    return TestClient(build_app(shared_store, port=8000), base_url="http://127.0.0.1:8000")
+    c = TestClient(build_app(shared_store, port=8000), base_url="http://127.0.0.1:8000")
+    # the server's start-up work (default views, the screener) runs in the background: wait for it, so
+    # the cache the tests look at holds what the requests computed, not what start-up adds meanwhile
+    deadline = time.monotonic() + 600
+    while not c.get("/api/v1/health").json()["warm"]:
+        assert time.monotonic() < deadline, "the server's start-up work did not finish in 600 s"
+        time.sleep(0.2)
+    return c
 
 
 @pytest.fixture(scope="module")

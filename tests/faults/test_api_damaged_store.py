@@ -18,7 +18,12 @@ from fastapi.testclient import TestClient
 
 from perpscope.api.model_views import cascade_view, regimes_view
 from perpscope.assemble import StoreInputError
+from perpscope.assemble.panel import MarketPanel
+from perpscope.assemble.regime_reading import RegimeReading, read_regimes
+from perpscope.assemble.scope import Scope
+from perpscope.assemble.view import MarketView
 from perpscope.core.errors import PerpscopeError
+from perpscope.store import Lake
 
 RANGE = {"symbol": "BTCUSDT", "from": "2026-03-01", "to": "2026-03-19"}
 
@@ -71,11 +76,14 @@ def test_a_damaged_file_is_a_clear_error_not_a_hidden_panel(damaged, healthy, ro
 
 def test_regimes_view_propagates_what_the_classifier_rejects() -> None:
     # formerly any classifier error became {"available": false}; a panel without its series keys is a
-    # bug upstream and must surface
+    # bug upstream and must surface (the API's regimes are read by assemble/regime_reading, which
+    # classifies the panel: its error reaches the request)
     bad = pl.DataFrame({"ts_ms": [1, 2], "close": [1.0, 2.0]})
+    view = MarketView("BTC", "BTC-USDT-PERP", Scope.parse("binance"), 0, 3, 1, "binance")
     with pytest.raises(PerpscopeError, match="expected columns"):
-        regimes_view(bad)
-    assert regimes_view(pl.DataFrame())["available"] is False  # no bars: the one named case
+        read_regimes(Lake(Path("/nonexistent")), MarketPanel(bad, view, [], 0), "binance", flows=False)
+    empty = RegimeReading(MarketPanel(pl.DataFrame(), view, [], 0), _NO_LABELS, None)
+    assert regimes_view(empty)["available"] is False  # no bars: the one named case
 
 
 def test_cascade_view_hides_only_the_named_unavailable_case() -> None:
@@ -89,3 +97,6 @@ def test_cascade_view_hides_only_the_named_unavailable_case() -> None:
     assert out["available"] is False and "no candles" in out["reason"]
     with pytest.raises(pl.exceptions.ComputeError):
         cascade_view(broken, "binance", "BTC-USDT-PERP", 1)
+
+
+_NO_LABELS = pl.DataFrame(schema={"ts_ms": pl.Datetime("ms", "UTC"), "regime": pl.Utf8})

@@ -10,6 +10,7 @@ Routes: :mod:`perpscope.api.routes_store`, :mod:`perpscope.api.routes_views` and
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import polars as pl
@@ -24,13 +25,29 @@ from perpscope.api.config import ApiConfig
 from perpscope.api.json_response import OrjsonResponse, error
 from perpscope.api.params import ApiError
 from perpscope.api.source import OBJECT_VERSION_TTL_S, DataSource
-from perpscope.api.views import warm_up
+from perpscope.api.views import precompute, warm_up
+from perpscope.core.errors import PerpscopeError
 from perpscope.store import Lake
 from perpscope.store.object_lake import ObjectLake
 
 PREFIX = "/api/v1"
 
 __all__ = ["PREFIX", "ApiConfig", "create_app"]
+
+
+def _warm(src: DataSource, config: ApiConfig, done: threading.Event) -> None:
+    """The server's start-up work: numba set up, then :func:`~perpscope.api.views.precompute` (a store that
+    cannot be read is left to the requests, which say why); ``done`` is set at the end either way."""
+    try:
+        warm_up()
+        if config.precompute:
+            precompute(src, config.limits, config.cascade)
+    # a damaged store file (a named StoreError) or an unreadable one: the requests that need it answer with
+    # the reason; anything else is a bug and is raised in this thread (printed by threading's excepthook)
+    except (PerpscopeError, OSError) as e:
+        logging.getLogger(__name__).warning("start-up precomputation stopped: %s", e)
+    finally:
+        done.set()
 
 
 def create_app(config: ApiConfig) -> FastAPI:
@@ -58,8 +75,15 @@ def create_app(config: ApiConfig) -> FastAPI:
         version_ttl_s=OBJECT_VERSION_TTL_S if isinstance(lake, ObjectLake) else 1.0,
     )
     app.state.config = config
-    # numba's one-time set-up, off the first request's path (perpscope.api.views.warm_up)
-    threading.Thread(target=warm_up, name="perpscope-api-warm-up", daemon=True).start()
+    # numba's one-time set-up, then the symbols' whole-history readings and the home screener, off the
+    # first request's path (perpscope.api.views.warm_up, .precompute); /health says when they are done
+    app.state.warm = threading.Event()
+    threading.Thread(
+        target=_warm,
+        args=(app.state.source, config, app.state.warm),
+        name="perpscope-api-warm-up",
+        daemon=True,
+    ).start()
     app.middleware("http")(guard(config))
     app.include_router(routes_store.router, prefix=PREFIX)
     app.include_router(routes_views.router, prefix=PREFIX)

@@ -38,6 +38,9 @@ class ApiConfig:
         Computations running at once; further requests wait their turn (bounds the peak memory).
     cascade : callable, optional
         ``(venue, canonical, end_ms) -> fragility frame``; without it the cascade view says unavailable.
+    precompute : bool
+        Compute the symbols' whole-history readings and the home screener in the background at start
+        (:func:`perpscope.api.views.precompute`; ``perpscope serve`` does).
     """
 
     data_dir: Path
@@ -50,3 +53,4 @@ class ApiConfig:
     computing: int = DEFAULT_COMPUTING
     cascade: CascadeProvider | None = None
     lake: Lake | None = None
+    precompute: bool = False

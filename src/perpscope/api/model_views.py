@@ -14,22 +14,37 @@ from typing import Any
 import polars as pl
 
 from perpscope.assemble import StoreInputError
+from perpscope.assemble.regime_reading import RegimeReading
+from perpscope.core.format import json_safe
 from perpscope.core.palette import REGIME_COLOURS
 from perpscope.heatmap import BracketError
-from perpscope.regimes import classify, episodes
+
+#: Fields of the latest bar's reading the band sends (``perpscope regimes``' "Current reading" table).
+NOW_FIELDS = ("regime", "evidence", "flow_evidence", "leader", "treadmill_cycles", "breakers_engaged")
 
 
-def regimes_view(panel: pl.DataFrame) -> dict[str, Any]:
-    """Regime episodes of the panel (:func:`perpscope.regimes.episodes`): ``start_ms, end_ms`` (int ms),
-    ``regime, evidence`` per episode, and ``colours``: the colour of each label, the same everywhere."""
-    if panel.is_empty():
+def regimes_view(rr: RegimeReading) -> dict[str, Any]:
+    """Regime episodes of the range (:meth:`RegimeReading.episodes
+    <perpscope.assemble.regime_reading.RegimeReading.episodes>`, labels read with the warm-up before the
+    range): ``start_ms, end_ms`` (int ms), ``regime, evidence`` per episode; ``now``: the latest bar's
+    reading (``ts_ms``, ``since_ms`` int ms; :data:`NOW_FIELDS`, with the flows evidence); and
+    ``colours``: the colour of each label, the same everywhere."""
+    if rr.bars().is_empty():
         return {"available": False, "reason": "no bars in this range"}
-    # evidence is written once per episode, not per bar (five times cheaper)
-    eps = episodes(classify(panel, evidence=False))
-    runs = eps.select(
+    runs = rr.episodes().select(
         pl.col("start_ms").dt.epoch("ms"), pl.col("end_ms").dt.epoch("ms"), "regime", "evidence"
-    ).to_dicts()
-    return {"available": True, "runs": runs, "colours": REGIME_COLOURS}
+    )
+    now = rr.now()
+    now = now.with_columns(
+        pl.col(c).dt.epoch("ms") for c in ("ts_ms", "since_ms") if now.schema[c].is_temporal()
+    )
+    keep = [c for c in ("ts_ms", "since_ms", *NOW_FIELDS) if c in now.columns]
+    return {
+        "available": True,
+        "runs": runs.to_dicts(),
+        "now": json_safe(now.select(keep).row(0, named=True)),
+        "colours": REGIME_COLOURS,
+    }
 
 
 #: Computes the cascade fragility table for ``(venue, canonical, end_ms)``; given by the composition root

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 
 from perpscope import __version__
@@ -16,9 +16,15 @@ from perpscope.api.source import SERVED_RECORDS
 router = APIRouter()
 
 
-@router.get("/health", summary="Liveness and the store's version fingerprint")
-def health(src: Source) -> dict[str, Any]:
-    return {"ok": True, "version": __version__, "store_version": src.version()}
+@router.get("/health", summary="Liveness, the store's version fingerprint, and whether start-up work is done")
+def health(src: Source, request: Request) -> dict[str, Any]:
+    warm = getattr(request.app.state, "warm", None)  # set when the start-up precomputation has finished
+    return {
+        "ok": True,
+        "version": __version__,
+        "store_version": src.version(),
+        "warm": bool(warm and warm.is_set()),
+    }
 
 
 @router.get("/version", summary="Store fingerprint: changes when a collector writes new data")

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from perpscope.api import model_views, views
 from perpscope.api.deps import Config, PointsQuery, RangeQuery, Source
-from perpscope.api.json_response import OrjsonResponse, encode
+from perpscope.api.json_response import OrjsonResponse
 from perpscope.api.params import ApiError
 
 router = APIRouter()
@@ -46,7 +46,7 @@ def zones(
 
 @router.get("/regimes", summary="Regime timeline with the evidence of each label")
 def regimes(src: Source, q: RangeQuery) -> dict[str, Any]:
-    return src.cached(("regimes", q), lambda: model_views.regimes_view(views.panel(src, q)[0]))
+    return src.cached(("regimes", q), lambda: model_views.regimes_view(views.reading_of(src, q)[0]))
 
 
 @router.get("/cascade", summary="Cascade fragility curve")
@@ -61,8 +61,4 @@ def cascade(src: Source, cfg: Config, q: RangeQuery) -> dict[str, Any]:
     responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
 )
 def dashboard(src: Source, cfg: Config, q: PointsQuery) -> Response:
-    # the encoded answer is cached too: repeated requests (many viewers, polling) skip serialization
-    body = src.cached(
-        ("dashboard-json", q), lambda: encode(views.dashboard_view(src, q, cfg.limits, cfg.cascade))
-    )
-    return Response(body, media_type="application/json")
+    return Response(views.dashboard_json(src, q, cfg.limits, cfg.cascade), media_type="application/json")

@@ -11,7 +11,10 @@ Each row reads the symbol's own market panel (:func:`perpscope.assemble.panel.ma
 - open interest: the last value (USD) and its change over 1 day;
 - liquidations: longs and shorts liquidated in the panel's bars ending within the last 24 h (USD; null
   when the store holds none there);
-- regime now: :func:`perpscope.regimes.reading` of the last bar, with its evidence;
+- regime now: the reading of the last bar with its evidence and the coin's flows
+  (:func:`perpscope.assemble.regime_reading.read_regimes` of the panel read with the regime warm-up:
+  the labels read with the days before the 30 days, as ``perpscope regimes``, the dashboard's band and
+  the demo read them);
 - freshness: the end of the last candle (ms UTC) — the page shows its age.
 
 A symbol the store cannot give a panel of keeps its row with the reason instead of numbers. Symbols with
@@ -27,13 +30,14 @@ import polars as pl
 from fastapi import APIRouter
 
 from perpscope.api.deps import Source
+from perpscope.api.source import DataSource
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.panel import market_panel
 from perpscope.assemble.records import PriceSpan, price_series, price_span, stored_records
+from perpscope.assemble.regime_reading import REGIME_WARM_MS, read_regimes
 from perpscope.core.format import json_safe
 from perpscope.core.palette import REGIME_COLOURS
 from perpscope.core.time import DAY_MS, HOUR_MS
-from perpscope.regimes import reading
 from perpscope.store import Lake
 
 router = APIRouter()
@@ -44,6 +48,12 @@ MIN_EVERY_MS, PANEL_MS = 4 * HOUR_MS, 30 * DAY_MS
 
 @router.get("/screener", summary="Every perp with a price: price, funding, OI, liquidations, regime")
 def screener(src: Source) -> dict[str, Any]:
+    return screener_answer(src)
+
+
+def screener_answer(src: DataSource) -> dict[str, Any]:
+    """:func:`screener_view` of the server's store, cached per store version (the server computes it at
+    start, :func:`perpscope.api.views.precompute`, so the home page's first visitor does not wait)."""
     return src.cached(("screener",), lambda: screener_view(src.lake))
 
 
@@ -106,9 +116,10 @@ def screener_row(lk: Lake, venue: str, canonical: str) -> dict[str, Any]:
         span = price_span(lk, venue, canonical)
         every = max(span.latest_bar_ms, MIN_EVERY_MS)
         end = -(-span.end_ms // every) * every
-        panel = market_panel(lk, venue, canonical, end - PANEL_MS, end, every).priced
+        mp = market_panel(lk, venue, canonical, end - PANEL_MS, end, every, warm_ms=REGIME_WARM_MS)
     except StoreInputError as e:
         return {**row, "error": str(e)}
+    panel = mp.in_range(mp.priced)
     if panel.is_empty():
         return {**row, "error": "no bar with a price in the 30 days before the last candle"}
     ms = panel.get_column("ts_ms").dt.epoch("ms")
@@ -126,14 +137,19 @@ def screener_row(lk: Lake, venue: str, canonical: str) -> dict[str, Any]:
         else None
         for side in ("long", "short")
     }
-    regime: dict[str, Any] = {"regime": None, "since_ms": None, "evidence": None}
+    regime: dict[str, Any] = {"regime": None, "since_ms": None, "evidence": None, "flow_evidence": None}
     try:
-        r = reading(panel)
+        r = read_regimes(lk, mp, venue).now()
         if r.height:
             since = r.get_column("since_ms")
             if since.dtype.is_temporal():
                 since = since.dt.epoch("ms")
-            regime = {"regime": r["regime"][0], "since_ms": since[0], "evidence": r["evidence"][0]}
+            regime = {
+                "regime": r["regime"][0],
+                "since_ms": since[0],
+                "evidence": r["evidence"][0],
+                "flow_evidence": r["flow_evidence"][0] if "flow_evidence" in r.columns else None,
+            }
     except (ValueError, pl.exceptions.PolarsError) as e:  # too few bars or a measure the labels need
         regime["evidence"] = f"no reading: {e}"
     return json_safe(

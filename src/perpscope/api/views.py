@@ -14,12 +14,15 @@ import numpy as np
 import polars as pl
 
 from perpscope.api import model_views
+from perpscope.api.json_response import encode
 from perpscope.api.methods import METHODS
 from perpscope.api.params import ApiError, Limits, check_range, pick_every
 from perpscope.api.source import DataSource
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import auto_model, heatmap_frames
-from perpscope.assemble.panel import MarketPanel, market_panel
+from perpscope.assemble.panel import MarketPanel
+from perpscope.assemble.records import price_span
+from perpscope.assemble.regime_reading import RegimeReading, regime_reading
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import default_window, finest_price_bar_ms, resolve_canonical, scope_venues
 from perpscope.core.time import DAY_MS, interval_label
@@ -63,8 +66,9 @@ def warm_up() -> None:
     not computing but setting numba up: its CPU target's registries, a BLAS check that imports
     scipy.linalg, and each compiled kernel loaded from numba's on-disk cache on its first call. Calling
     the panel's kernels once on a few numbers does all of that; the views then only compute. The
-    heatmap kernel is loaded on its own first call (a few ms once numba is set up).
+    heatmap kernel is loaded here too (its first load cost a first request 0.13 s, profiled).
     """
+    from perpscope.heatmap.kernel import numba_kernel
     from perpscope.metrics import grid_windows as gw
 
     x = np.array([1.0, 2.0, np.nan, 4.0])
@@ -73,6 +77,43 @@ def warm_up() -> None:
     gw.grid_trailing_z(x, starts, 2, 2)
     gw.grid_corr(x, x, starts, 2, 2)
     gw.grid_quantile(x, starts, 2, 0.5, 1)
+    # two bars, one leverage, four price bins: the compiled heatmap kernel loaded from numba's cache
+    one, lev = np.ones(2), np.ones((2, 1))
+    numba_kernel(one + 1, one, one, one, one, one, lev * 0.9, lev * 1.1, np.ones(1), 0.0, 1.0, 4, one > 0)
+
+
+#: Perps whose views :func:`precompute` computes at start (a store of hundreds would fill the answer cache
+#: with views nobody asked for, and keep a core busy for minutes).
+PRECOMPUTED_PERPS = 8
+
+
+def precompute(src: DataSource, limits: Limits, cascade: model_views.CascadeProvider | None = None) -> None:
+    """What a fresh server computes before its first visitor (:func:`perpscope.api.app.create_app` runs it
+    in the warm-up thread after :func:`warm_up`), per store version: the store's catalogue; for the
+    :data:`PRECOMPUTED_PERPS` perps of longest history their default dashboard view (the latest 30 days:
+    panel, regimes with their warm-up and flows, heatmap, cascade) — what the dashboard opens on — and
+    their whole history up to the last candle (where every range asked up to now ends, sharing its
+    cascade); then the home screener. A symbol the store cannot read is left to its request (which says
+    why)."""
+    from perpscope.api.screener import screener_answer
+
+    perps = [r for r in src.symbols().iter_rows(named=True) if str(r["canonical"]).endswith("-PERP")]
+    # the longest histories first (the main coins), and no more than the answer cache keeps beside the
+    # requests' own answers (each perp leaves about 16 entries: two views, their parts and encodings)
+    perps.sort(key=lambda r: int(r["first_ms"]) - int(r["last_ms"]))
+    for r in perps[:PRECOMPUTED_PERPS]:
+        try:
+            venue, canonical = str(r["venue"]), str(r["canonical"])
+            dashboard_json(src, make_query(src, venue, canonical, None, None, limits), limits, cascade)
+            # the whole history, up to the last candle: where every range asked up to now ends
+            # (make_query), so they share its cascade and current reading
+            whole = make_query(
+                src, venue, canonical, int(r["first_ms"]), _data_end(src, venue, canonical), limits
+            )
+            dashboard_json(src, whole, limits, cascade)
+        except (ApiError, StoreInputError):
+            continue
+    screener_answer(src)
 
 
 @dataclass(frozen=True)
@@ -96,18 +137,38 @@ def make_query(
     max_points: int | None = None,
 ) -> Query:
     """Resolve the symbol within the venue scope (404 if the store has nothing for it) and fill the range
-    (default: the latest 30 days where price, open interest and funding coexist)."""
+    (default: the latest 30 days where price, open interest and funding coexist). A range asked past the
+    end of the symbol's last candle ends there: the bars after it are empty, and what a view reads "at
+    the end" (the cascade, the current regime reading) is the latest state, shared by every range asked
+    up to now (the server computes it at start, :func:`precompute`) instead of a state over a window
+    the store holds nothing of the end of."""
     try:
         canon, pv = resolve_canonical(src.lake, symbol, Scope.parse(venue))
         # nothing asked: the latest stretch where price, OI and funding coexist; a start only: to the end
-        hi = default_window(src.lake, canon, venue, 30 * DAY_MS)[1] if end_ms is None else end_ms
+        hi = _default_end(src, venue, canon) if end_ms is None else end_ms
+        data_end = _data_end(src, venue, canon)
     except StoreInputError as e:
         raise ApiError(404, str(e)) from e
     first, last = src.span(pv, canon)
     end = last + 1 if end_ms is None and start_ms is not None else hi
     start = start_ms if start_ms is not None else max(first, end - 30 * DAY_MS)
+    if start < data_end < end:
+        end = data_end
     check_range(start, end, limits)
     return with_points(Query(venue, canon, start, end, limits.default_points), limits, max_points)
+
+
+def _default_end(src: DataSource, venue: str, canonical: str) -> int:
+    """The end of the default window (:func:`~perpscope.assemble.view.default_window`), cached per store
+    version (it reads the price, OI and funding instants of the whole history)."""
+    return src.cached(
+        ("default_end", venue, canonical), lambda: default_window(src.lake, canonical, venue, 30 * DAY_MS)[1]
+    )
+
+
+def _data_end(src: DataSource, venue: str, canonical: str) -> int:
+    """The end of the scope's last perp trade candle of ``canonical``, ms UTC (cached per store version)."""
+    return src.cached(("data_end", venue, canonical), lambda: price_span(src.lake, venue, canonical).end_ms)
 
 
 def with_points(q: Query, limits: Limits, max_points: int | None) -> Query:
@@ -145,33 +206,45 @@ def _fitting(df: pl.DataFrame, every: int = 0, record: str = "") -> pl.DataFrame
 
 
 def _finest_in_range(src: DataSource, q: Query) -> int:
-    """The finest perp trade candle length stored for the query's venue and symbol in its range, ms."""
-    fin = finest_price_bar_ms(src.lake, q.canonical, q.venue, q.start_ms, q.end_ms)
+    """The finest perp trade candle length stored for the query's venue and symbol in its range, ms
+    (cached: the panel and the heatmap both ask)."""
+    fin = src.cached(
+        ("finest", q.venue, q.canonical, q.start_ms, q.end_ms),
+        lambda: finest_price_bar_ms(src.lake, q.canonical, q.venue, q.start_ms, q.end_ms),
+    )
     if fin is None:
         raise ApiError(404, "no perp trade candles in this range; pick a range inside the symbol's coverage")
     return fin
 
 
-def market(src: DataSource, q: Query) -> tuple[MarketPanel, int]:
-    """The query's :class:`~perpscope.assemble.panel.MarketPanel` (every source and bar length of the
-    store, stitched), with the bar length chosen so the range holds at most ``max_points`` bars."""
+def reading_of(src: DataSource, q: Query) -> tuple[RegimeReading, int]:
+    """The query's regime reading (:func:`~perpscope.assemble.regime_reading.regime_reading`: the market
+    panel from the regime warm-up before the range, labels, flows) with the bar length chosen so the
+    range holds at most ``max_points`` bars."""
 
-    def make() -> tuple[MarketPanel, int]:
+    def make() -> tuple[RegimeReading, int]:
         every = pick_every(_finest_in_range(src, q), q.end_ms - q.start_ms, q.max_points)
         try:
-            mp = market_panel(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every)
+            return regime_reading(src.lake, q.venue, q.canonical, q.start_ms, q.end_ms, every), every
         except StoreInputError as e:
             raise ApiError(404, str(e)) from e
-        return mp, every
 
-    return src.cached(("market", q), make)
+    return src.cached(("reading", q), make)
+
+
+def market(src: DataSource, q: Query) -> tuple[MarketPanel, int]:
+    """The query's :class:`~perpscope.assemble.panel.MarketPanel` (every source and bar length of the
+    store, stitched; its rows start :data:`~perpscope.assemble.regime_reading.REGIME_WARM_MS` before the
+    range), with the bar length chosen so the range holds at most ``max_points`` bars."""
+    rr, every = reading_of(src, q)
+    return rr.market, every
 
 
 def panel(src: DataSource, q: Query) -> tuple[pl.DataFrame, int]:
     """The metrics panel (:func:`perpscope.metrics.build_panel`) of the query (see :func:`market`);
     rows cut to ``[start, end)`` and to bars with a price."""
     mp, every = market(src, q)
-    return mp.panel.filter(pl.col("close").is_not_null()), every
+    return mp.in_range(mp.priced), every
 
 
 def series_view(src: DataSource, q: Query, cols: list[str] | None = None) -> dict[str, Any]:
@@ -303,7 +376,7 @@ def dashboard_view(
     """Everything the dashboard (and the report) draws for one symbol and range, in one answer."""
 
     def make() -> dict[str, Any]:
-        p, _ = panel(src, q)
+        rr, _ = reading_of(src, q)
         return {
             "venue": q.venue,
             "canonical": q.canonical,
@@ -313,9 +386,17 @@ def dashboard_view(
             "by_venue": by_venue_view(src, q),
             "venues": ["all", *scope_venues(src.lake, q.canonical)],
             "heatmap": heatmap_view(src, q, limits),
-            "regimes": model_views.regimes_view(p),
+            "regimes": model_views.regimes_view(rr),
             "cascade": cascade_of(src, q, cascade),
             "methods": METHODS,
         }
 
     return src.cached(("dashboard", q), make)
+
+
+def dashboard_json(
+    src: DataSource, q: Query, limits: Limits, cascade: model_views.CascadeProvider | None = None
+) -> bytes:
+    """:func:`dashboard_view` encoded as JSON, cached too: repeated requests (many viewers, polling) skip
+    serialization."""
+    return src.cached(("dashboard-json", q), lambda: encode(dashboard_view(src, q, limits, cascade)))

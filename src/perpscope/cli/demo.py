@@ -23,16 +23,16 @@ from rich.table import Table
 
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.cascade import fragility_of
+from perpscope.assemble.regime_reading import RegimeReading, regime_reading
 from perpscope.cli.common import DEMO_STORE, console, err_console, fail
 from perpscope.cli.demo_crash import crash_chapter
-from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
+from perpscope.cli.loading import HeatmapView, heatmap_of
 from perpscope.cli.output import fragility_table, print_report, zone_table
 from perpscope.cli.regime_tables import regime_tables
 from perpscope.core.config import default_data_dir as settings_default_dir
 from perpscope.core.format import MISSING, date_text, pct_text, price_text, rate_text, sign_class, usd_text
-from perpscope.core.time import DAY_MS, interval_label, ms_to_iso
+from perpscope.core.time import DAY_MS, interval_label, interval_ms, ms_to_iso
 from perpscope.ingest.importer import import_paths
-from perpscope.regimes import classify, episodes, reading
 from perpscope.report.cascade_chart import fragility_figure
 from perpscope.report.chart_files import write_chart
 from perpscope.report.html import heatmap_html, write_overview
@@ -150,14 +150,11 @@ def _day(ms: int) -> str:
 
 def story_regimes(lk: Lake, end_ms: int) -> None:
     """The story symbol's regimes over the story window at :data:`REGIME_EVERY`: reading, the latest
-    episodes, treadmill, breakers (the tables ``perpscope regimes`` prints)."""
-    try:
-        mp = load_panel(lk, "binance", STORY_SYMBOL, None, None, REGIME_EVERY)
-    except typer.Exit:  # load_panel has said why
-        return
-    panel = mp.priced.filter(pl.col("ts_ms").dt.epoch("ms") < end_ms)
-    for t in regime_tables(panel, last=6):
-        console().print(t)
+    episodes, treadmill, breakers (the tables ``perpscope regimes`` prints, from the same reading)."""
+    rr = _regimes_of(lk, "binance", STORY_SYMBOL, end_ms)
+    if rr is not None:
+        for t in regime_tables(rr, last=6):
+            console().print(t)
 
 
 def next_commands(data_dir: Path) -> list[str]:
@@ -276,25 +273,34 @@ class RegimeRun:
     reading: dict[str, Any]
 
 
+def _regimes_of(lk: Lake, venue: str, canonical: str, end_ms: int | None = None) -> RegimeReading | None:
+    """:func:`~perpscope.assemble.regime_reading.regime_reading` of the 30 days before ``end_ms`` (default:
+    the last stored bar) at :data:`REGIME_EVERY`, with its warm-up and flows; None (said on stderr) when
+    the store cannot give it or it has no priced bar."""
+    try:
+        rr = regime_reading(lk, venue, canonical, None, end_ms, interval_ms(REGIME_EVERY))
+    except StoreInputError as e:  # the demo goes on without this symbol's regimes
+        err_console().print(f"[dim]{escape(f'{venue} {canonical}: no regimes: {e}')}[/]")
+        return None
+    return rr if rr.bars().height else None
+
+
 def regime_runs(lk: Lake, views: list[SymbolView]) -> dict[tuple[str, str], RegimeRun]:
     """Classify every symbol whose store holds what the labels need (candles, OI and funding).
 
-    The panel is :func:`~perpscope.cli.loading.load_panel`'s (the 30 days before the last bar, at
-    :data:`REGIME_EVERY`), the window the HTML charts show.
+    The reading is :func:`~perpscope.assemble.regime_reading.regime_reading`'s (the 30 days before the last
+    bar, at :data:`REGIME_EVERY`, read with the days before them and the flows): the window the HTML
+    charts show, labelled as ``perpscope regimes``, the dashboard and the screener label it.
     """
     runs: dict[tuple[str, str], RegimeRun] = {}
     for v in views:
         if not (v.open_interest.height and v.funding.height):
             continue
-        try:
-            panel = load_panel(lk, v.venue, v.summary.canonical, None, None, REGIME_EVERY).priced
-        except typer.Exit:  # load_panel has said why; the demo goes on without this symbol's regimes
+        rr = _regimes_of(lk, v.venue, v.summary.canonical)
+        if rr is None:
             continue
-        if panel.is_empty():
-            continue
-        now = reading(panel)
         runs[(v.venue, v.summary.canonical)] = RegimeRun(
-            v.venue, v.summary.canonical, episodes(classify(panel)), now.row(0, named=True)
+            v.venue, v.summary.canonical, rr.episodes(), rr.now().row(0, named=True)
         )
     return runs
 

@@ -30,6 +30,7 @@ from rich.table import Table
 
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.cascade import fragility_of
+from perpscope.assemble.regime_reading import REGIME_WARM_MS, RegimeReading, read_regimes
 from perpscope.cli.common import console, err_console, fail
 from perpscope.cli.loading import HeatmapView, heatmap_of, load_panel
 from perpscope.cli.output import Column, fitted_table, fragility_table, print_report, zone_table
@@ -39,7 +40,6 @@ from perpscope.core.config import SHARED_ENV
 from perpscope.core.format import date_text, pct_text, price_text, rate_text, usd_text
 from perpscope.core.time import HOUR_MS, ms_to_iso, parse_time_ms
 from perpscope.ingest.importer import import_paths
-from perpscope.regimes import classify, episodes
 from perpscope.report.cascade_chart import fragility_figure
 from perpscope.report.chart_files import write_chart
 from perpscope.report.html import heatmap_html
@@ -113,13 +113,19 @@ def crash_chapter(
         f"Store: {data}",
         highlight=False,
     )
-    mp = load_panel(lake, VENUE, SYMBOL, _iso(WINDOW_START_MS), _iso(WINDOW_END_MS), EVERY)
-    panel = mp.priced
+    # the regimes are read as every front end reads them (assemble/regime_reading): with the 33 days
+    # before the window, so its first day is not "insufficient_data", and with the coin's flows
+    mp = load_panel(
+        lake, VENUE, SYMBOL, _iso(WINDOW_START_MS), _iso(WINDOW_END_MS), EVERY, warm_ms=REGIME_WARM_MS
+    )
+    rr = read_regimes(lake, mp, VENUE)
+    panel = mp.in_range(rr.panel)
     con.print(what_happened(panel), highlight=False)
     con.print(bars_table(panel, CRASH_BAR_MS - 12 * HOUR_MS, CRASH_BAR_MS + 16 * HOUR_MS, con.width, data))
-    for t in regime_tables(panel.filter(_ms(pl.col("ts_ms")) <= CRASH_BAR_MS), last=4):
+    # the reading as it stood at the crash bar's close (the same labels, cut there)
+    for t in regime_tables(rr.until(CRASH_BAR_MS + rr.every_ms), last=4):
         con.print(t)
-    sections = [("crash", "10 Oct 2025 · price, OI, liquidations", _panel_section(panel))]
+    sections = [("crash", "10 Oct 2025 · price, OI, liquidations", _panel_section(panel, rr))]
     hm = _heatmap(lake, out, pool, png)
     if hm is not None:
         view, page, job = hm
@@ -317,7 +323,7 @@ def _fragility(lk: Lake, paths: int) -> tuple[str, str, str] | None:
     return ("crash-cascade", "10 Oct 2025 · cascade before the crash", body)
 
 
-def _panel_section(panel: pl.DataFrame) -> str:
+def _panel_section(panel: pl.DataFrame, rr: RegimeReading) -> str:
     """Candles, the regime band, all-exchange OI and Binance liquidations by side over the chapter's
     window on one time axis, in the report's own chart style (:func:`perpscope.report.html.symbol_figure`)."""
     p = panel.sort("ts_ms")
@@ -340,7 +346,7 @@ def _panel_section(panel: pl.DataFrame) -> str:
         row=1,
         col=1,
     )
-    add_regime_band(fig, episodes(classify(panel)), row=2)
+    add_regime_band(fig, rr.episodes(), row=2)
     fig.add_trace(
         go.Scatter(x=x, y=p["oi_usd"], mode="lines", name="OI USD", line={"color": "#3554d1"}),
         row=3,

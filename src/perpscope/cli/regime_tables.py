@@ -1,5 +1,6 @@
 """The regime tables several commands print (``perpscope regimes``, the demo): the reading now, the
-timeline of non-neutral episodes, treadmill cycles and circuit breakers, laid out for 80 columns."""
+timeline of non-neutral episodes, treadmill cycles and circuit breakers, laid out for 80 columns, of one
+:class:`~perpscope.assemble.regime_reading.RegimeReading` (warm-up and flows read there)."""
 
 from __future__ import annotations
 
@@ -9,30 +10,19 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from perpscope.assemble.regime_reading import RegimeReading
 from perpscope.core.time import ms_to_iso
-from perpscope.regimes import circuit_breakers, classify, episodes, reading, treadmill
-from perpscope.regimes.flow import FlowInputs
 
 
 def _t(x: object) -> str:
     return "–" if x is None else ms_to_iso(int(x.timestamp() * 1000))[:16].replace("T", " ")  # type: ignore[attr-defined]
 
 
-def regime_tables(
-    panel: pl.DataFrame,
-    labels: pl.DataFrame | None = None,
-    last: int = 15,
-    *,
-    flows: FlowInputs | None = None,
-    from_ms: int | None = None,
-) -> list[RenderableType]:
-    """The reading, the latest non-neutral episodes, treadmill cycles and circuit breakers as tables
-    (``flows``: the spot and institutional side the flow rows and the spot-led breaker read;
-    ``from_ms``: the range's start when ``panel`` holds warm-up bars before it — episodes and cycles are
-    listed from it on, the reading and the breakers see the whole panel)."""
-    labels = labels if labels is not None else classify(panel)
-    shown = labels if from_ms is None else labels.filter(pl.col("ts_ms").dt.epoch("ms") >= from_ms)
-    r = reading(panel, flows=flows, labels=labels)
+def regime_tables(rr: RegimeReading, last: int = 15) -> list[RenderableType]:
+    """The reading, the latest ``last`` non-neutral episodes, treadmill cycles and circuit breakers as
+    tables: episodes and cycles from the range's start on, the reading and the breakers of the whole
+    panel (its warm-up included), with the flow evidence when ``rr`` read flows."""
+    r = rr.now()
     now = Table(title="Current reading (latest bar)", header_style="bold", show_header=False)
     now.add_column("", style="bold", no_wrap=True)
     now.add_column("")
@@ -52,7 +42,7 @@ def regime_tables(
             now.add_row("flows", escape(row["flow_evidence"]))
         now.add_row("treadmill", f"{row['treadmill_cycles']} cycle(s) in the latest chain")
         now.add_row("breakers", row["breakers_engaged"] or "none engaged")
-    ep = episodes(shown).filter(pl.col("regime") != "neutral").tail(last)
+    ep = rr.episodes().filter(pl.col("regime") != "neutral").tail(last)
     out: list[RenderableType] = [now]
     # two columns (when | regime and its evidence) rather than five: the evidence keeps most of the
     # width, so a sentence reads on a few lines at 80 columns instead of one word per line
@@ -70,7 +60,7 @@ def regime_tables(
         out.append(tl)
     else:
         out.append(Text("No non-neutral regime episode in the panel.", style="dim"))
-    tm = treadmill(shown)
+    tm = rr.treadmill()
     if tm.height:
         tt = Table(title="Liquidation treadmill cycles", header_style="bold")
         tt.add_column("cycle", no_wrap=True)
@@ -92,7 +82,7 @@ def regime_tables(
                 style="dim",
             )
         )
-    cb = circuit_breakers(panel, labels=labels, flows=flows)
+    cb = rr.breakers()
     bt = Table(title="Circuit breakers of the treadmill", header_style="bold")
     for c in ("check", "engaged", "evidence"):
         bt.add_column(c, no_wrap=c != "evidence")

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from perpscope.assemble.flows import panel_flow_inputs
+from perpscope.assemble.regime_reading import REGIME_WARM_MS, read_regimes
 from perpscope.cli.batch import run_batch
 from perpscope.cli.common import console, reading_lake
 from perpscope.cli.loading import load_panel
@@ -27,11 +27,6 @@ from perpscope.cli.options import (
 )
 from perpscope.cli.output import print_provenance, write_frame
 from perpscope.cli.regime_tables import regime_tables
-from perpscope.regimes import RegimeConfig, circuit_breakers, classify, episodes, reading, treadmill
-
-#: History read before ``--from`` for the regime engine's look-back windows: its longest horizon plus
-#: the liquidation-burst baseline (the event benchmark reads the same, benchmarks/regime_events.py).
-REGIME_WARM_MS = RegimeConfig().long_window_ms + RegimeConfig().burst_baseline_ms
 
 WHAT = ("episodes", "bars", "treadmill", "breakers", "reading")
 
@@ -60,25 +55,22 @@ def regimes(
     check_choice("--what", what, WHAT)
     lk = reading_lake(ctx)
     # the horizons (up to 3 days) and the burst baseline (30 days) look back: read that much before the
-    # range, so its first day is labelled from real history rather than "insufficient_data"
+    # range, so its first day is labelled from real history rather than "insufficient_data"; the reading
+    # (assemble/regime_reading, the one every front end uses) adds the coin's flows
     mp = load_panel(lk, venue, symbol, start, end, every, warm_ms=REGIME_WARM_MS)
-    panel = mp.priced  # a bar without a price has no regime (not "neutral")
-    every_label = classify(panel)
-    labels = mp.in_range(every_label)
-    # the spot and institutional side (ETF flows, stablecoins, perp/spot volume, CME), as public per bar
-    flows = panel_flow_inputs(lk, panel, venue)
+    rr = read_regimes(lk, mp, venue)
     if fmt != "table":
         table = {
-            "bars": lambda: labels,
-            "episodes": lambda: episodes(labels),
-            "treadmill": lambda: treadmill(labels),
-            "breakers": lambda: circuit_breakers(panel, labels=every_label, flows=flows),
-            "reading": lambda: reading(panel, flows=flows, labels=every_label),
+            "bars": rr.bars,
+            "episodes": rr.episodes,
+            "treadmill": rr.treadmill,
+            "breakers": rr.breakers,
+            "reading": rr.now,
         }[what]()
         if fmt != "json":
             print_provenance(mp, to_stderr=True)
         write_frame(table, fmt, out, mp.provenance_json())
         return
-    for t in regime_tables(panel, every_label, flows=flows, from_ms=mp.start_ms):
+    for t in regime_tables(rr):
         console().print(t)
     print_provenance(mp)

@@ -40,9 +40,18 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def build_app(data: Path | Lake, token: str | None = None, *, port: int, host: str = "127.0.0.1") -> FastAPI:
+def build_app(
+    data: Path | Lake,
+    token: str | None = None,
+    *,
+    port: int,
+    host: str = "127.0.0.1",
+    precompute: bool = True,
+) -> FastAPI:
     """The API over ``data`` (a folder, or a lake: an ``s3://`` one is read through its manifests) with
-    the dashboard mounted at ``/`` and the cascade view wired in, to be served on ``host``:``port``.
+    the dashboard mounted at ``/`` and the cascade view wired in, to be served on ``host``:``port``;
+    ``precompute``: the symbols' readings and the screener computed in the background at start
+    (:func:`perpscope.api.views.precompute`).
 
     Bound to loopback (``host``) without a token, it answers only the loopback names with ``port``.
     """
@@ -52,7 +61,12 @@ def build_app(data: Path | Lake, token: str | None = None, *, port: int, host: s
         # the loopback names, and the bound address itself (127.0.0.2 is loopback too)
         allowed = loopback_hosts(port) | ({f"{host}:{port}"} if ":" not in host else set())
     config = ApiConfig(
-        data_dir=lk.root, token=token, allowed_hosts=allowed, cascade=cascade_provider(lk), lake=lk
+        data_dir=lk.root,
+        token=token,
+        allowed_hosts=allowed,
+        cascade=cascade_provider(lk),
+        lake=lk,
+        precompute=precompute,
     )
     app = create_app(config)
     mount(app)

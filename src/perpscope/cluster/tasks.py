@@ -14,10 +14,10 @@ import polars as pl
 
 from perpscope.assemble.calibration import calibrate_on_store, calibration_rows
 from perpscope.assemble.panel import market_panel
+from perpscope.assemble.regime_reading import regime_reading
 from perpscope.assemble.study_run import study_rows
 from perpscope.core.errors import PerpscopeError
 from perpscope.heatmap.calibration import CalibrationWindowError
-from perpscope.regimes import classify
 from perpscope.store import open_lake
 
 #: Computations a batch runs, and the derived dataset each writes (``<lake>/<dataset>/venue=/symbol=/``):
@@ -93,10 +93,15 @@ def compute(task: Task) -> pl.DataFrame:
         return calibration_rows(sc)
     if task.every_ms is None:
         raise ValueError(f"a {task.job} task needs every_ms")
-    mp = market_panel(lake, task.venue, task.canonical, task.start_ms, task.end_ms, task.every_ms)
     if task.job == "metrics":
-        return mp.panel
-    return classify(mp.priced)
+        return market_panel(lake, task.venue, task.canonical, task.start_ms, task.end_ms, task.every_ms).panel
+    # the labels ``perpscope regimes --what bars`` gives for the range: read with the days before it (its
+    # first day is not "insufficient_data"); a label does not depend on the flows (they reach the reading
+    # and the breakers, which a batch does not write), so they are not read here
+    rr = regime_reading(
+        lake, task.venue, task.canonical, task.start_ms, task.end_ms, task.every_ms, flows=False
+    )
+    return rr.bars()
 
 
 def run_task(task: Task) -> TaskResult:

@@ -310,6 +310,15 @@ var PS = (function () {
         { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
           // the same time span as the price panel above it, so a band sits under the bars it describes
           xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } }, name);
+      // the latest bar's reading, as `perpscope regimes` prints it: label, since when, evidence, flows
+      var nw = rg.now;
+      if (nw) {
+        var utc = function (ms) { return new Date(ms).toISOString().slice(0, 16).replace("T", " "); };
+        setNote("regimes", "Now (bar of " + utc(nw.ts_ms) + " UTC): " + String(nw.regime).replace(/_/g, " ") +
+          (nw.since_ms !== null ? " since " + utc(nw.since_ms) : "") + " — " + (nw.evidence || "") +
+          (nw.flow_evidence ? ". Flows: " + nw.flow_evidence : "") +
+          (nw.breakers_engaged ? ". Breakers engaged: " + nw.breakers_engaged : "") + ".");
+      }
     } else { hide("regimes", rg.reason); }
 
     var prov = d.series.provenance, bv = d.by_venue || {};
