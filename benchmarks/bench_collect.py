@@ -236,6 +236,60 @@ def _drive_in_process(port: int, n: int, data: Path, flush_s: float) -> dict[str
     return asyncio.run(_drive(port, n, data, flush_s))
 
 
+async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool) -> dict[str, Any]:
+    """The collector under a paced stream: every flush's rows timed from their send (the server stamps
+    each message's event time when it writes it) to the end of the store write that committed them."""
+    lake = Lake(data)
+    lat: list[np.ndarray] = []
+    committed = [0]
+    ends = [0, 0]  # wall ns of the first and the last commit
+
+    def on_flush(frames: dict[RecordType, pl.DataFrame], done_ns: int) -> None:
+        if not frames:
+            return
+        if not ends[0]:
+            ends[0] = done_ns
+        ends[1] = done_ns
+        done_ms = done_ns // 1_000_000
+        for df in frames.values():
+            committed[0] += df.height
+            lat.append(done_ms - df.get_column("ts_ms").dt.epoch("ms").to_numpy()[::SAMPLE_EVERY])
+
+    url = f"http://127.0.0.1:{port}"
+    client = BinanceClient(BinanceUrls(url, url, f"ws://127.0.0.1:{port}"))
+    feed = BinanceLive(client, ["BTCUSDT"], ["liquidations", "trades"])
+    cfg = LiveConfig(flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync)
+    col = Collector([feed], lake, data, cfg, on_flush=on_flush)
+    task = asyncio.create_task(col.run())
+    t0 = time.monotonic()
+    while committed[0] + feed.parser.malformed < n and time.monotonic() - t0 < 180:
+        await asyncio.sleep(0.02)
+    col.stop()
+    await task
+    parts = sum(1 for _ in data.rglob("*.part-*.parquet"))
+    return {
+        "n": committed[0],
+        "lat": np.concatenate(lat) if lat else np.zeros(0),
+        "first_ns": ends[0],
+        "last_ns": ends[1],
+        "flushes": col.sink.flushes,
+        "compactions": col.sink.compactions,
+        "parts_left": parts,
+    }
+
+
+def _sustain_in_process(port: int, n: int, data: Path, flush_s: float, mode: str) -> dict[str, Any]:
+    """``mode``: ``append`` (a part per flush, fsynced), ``append-nosync`` (the same without fsync), or
+    ``rewrite`` (the previous write path: every flush merged into and rewriting its month file)."""
+    if mode == "rewrite":
+
+        def rewrite(self: Lake, record: RecordType, frame: pl.DataFrame, **_: Any) -> Any:
+            return self.write(record, frame)
+
+        Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
+    return asyncio.run(_sustain(port, n, data, flush_s, fsync=mode != "append-nosync"))
+
+
 async def _read_bare(port: int, n: int) -> dict[str, Any]:
     """The reference: a ``websockets`` client decoding each frame with orjson, keeping nothing."""
     import orjson
@@ -259,9 +313,11 @@ def _read_bare_in_process(port: int, n: int, data: Path, flush_s: float) -> dict
     return asyncio.run(_read_bare(port, n))
 
 
-def measure(n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0, bare: bool = False) -> dict[str, Any]:
+def measure(
+    n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0, bare: bool = False, mode: str | None = None
+) -> dict[str, Any]:
     """Run the server process (unpaced, or paced at ``rate`` msg/s) and the collector (or, ``bare``,
-    the reference reader)."""
+    the reference reader; or with ``mode`` the sustained run of :func:`_sustain_in_process`)."""
     import socket
 
     with socket.socket() as s:
@@ -278,6 +334,10 @@ def measure(n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0, bare: bool
                     break
             time.sleep(0.05)
         with tempfile.TemporaryDirectory() as d, mp.get_context("spawn").Pool(1) as pool:
+            if mode is not None:
+                sent_ns = time.time_ns()
+                out = pool.apply(_sustain_in_process, (port, n, Path(d) / "data", flush_s, mode))
+                return {**out, "sent_ns": sent_ns}
             fn = _read_bare_in_process if bare else _drive_in_process
             return pool.apply(fn, (port, n, Path(d) / "data", flush_s))
     finally:
@@ -370,8 +430,63 @@ def run() -> list[Result]:
     return out
 
 
+#: Sustained runs: the paced rate (msg/s), how long it is held (s), and the flush period (a flush
+#: starts as soon as the previous one ends when rows wait longer than this).
+SUSTAIN_RATE = 200_000
+SUSTAIN_S = 10
+SUSTAIN_FLUSH_S = 0.002
+SUSTAIN_MODES = ("append", "append-nosync", "rewrite")
+
+
+def sustained(
+    rate: int = SUSTAIN_RATE,
+    seconds: float = SUSTAIN_S,
+    rounds: int = ROUNDS,
+    modes: tuple[str, ...] = SUSTAIN_MODES,
+) -> list[dict[str, Any]]:
+    """``rounds`` interleaved runs of each write ``mode`` under a stream paced at ``rate`` msg/s for
+    ``seconds``: per run the committed rate, p50/p99 socket → committed row, and the load average."""
+    import os
+
+    n = int(rate * seconds)
+    out = []
+    for r in range(rounds):
+        for mode in modes:
+            load = os.getloadavg()[0]
+            m = measure(n=n, rate=rate, flush_s=SUSTAIN_FLUSH_S, mode=mode)
+            lat = m["lat"]
+            # committed rate: rows over the time from the first send to the last commit (a writer
+            # falling behind shows as a tail after the sender stopped)
+            span_s = (m["last_ns"] - m["first_ns"]) / 1e9 + 0.0
+            row = {
+                "round": r + 1,
+                "mode": mode,
+                "load": load,
+                "rows": m["n"],
+                "rate": m["n"] / max(span_s, 1e-9) if m["n"] else 0.0,
+                "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
+                "max": float(lat.max()) if lat.size else float("nan"),
+                "flushes": m["flushes"],
+                "compactions": m["compactions"],
+                "parts_left": m["parts_left"],
+            }
+            out.append(row)
+            print(
+                f"round {row['round']} {mode:<14} load {load:5.1f}  {row['rows']:>9,} rows  "
+                f"{row['rate']:>10,.0f} rows/s committed  socket→committed p50 {row['p50']:7.1f} ms  "
+                f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  flushes {row['flushes']:,}  "
+                f"compactions {row['compactions']}  parts left {row['parts_left']}",
+                flush=True,
+            )
+    return out
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 4 and sys.argv[1] == "--serve":
+    if len(sys.argv) >= 2 and sys.argv[1] == "sustained":
+        args = [int(a) for a in sys.argv[2:4]]
+        sustained(*args)
+    elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         asyncio.run(_serve(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))
     else:
         for r in run():
