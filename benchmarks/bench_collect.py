@@ -40,6 +40,7 @@ import polars as pl
 from tests.venues.binance.binance_data import force_order_messages
 
 from benchmarks.common import Result
+from perpscope.core.config import shared_data_dir
 from perpscope.ingest.live import Collector, LiveConfig
 from perpscope.records import RecordType
 from perpscope.store import Lake
@@ -84,16 +85,16 @@ def _recorded_templates() -> list[str]:
     import zipfile
 
     root = Path(__file__).resolve().parents[1]
-    liq_dir = root.parent / "shared/data/binance_force_orders"
+    shared = shared_data_dir()
     agg_zip = (
         root
         / "tests/fixtures/archive/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-27.zip"
     )
     # 2,045 liquidations: the cycle repeats a liquidation (same key) no sooner than 4,090 messages later,
     # 20 ms at 200,000 msg/s — so no two sends of one fall in the same ms and the store keeps them all
-    if not liq_dir.exists() or not agg_zip.exists():
+    if shared is None or not agg_zip.exists():
         return []
-    liqs = force_order_messages(liq_dir.parent)
+    liqs = force_order_messages(shared)
     if not liqs:
         return []
     with zipfile.ZipFile(agg_zip) as zf:
@@ -128,9 +129,23 @@ def _recorded_templates() -> list[str]:
 
 
 _TEMPLATES: list[str] = []
+#: With a sustained mix: message ``i`` is a liquidation when ``i % _LIQ_EVERY == 0``, else a trade.
+_LIQ_EVERY = [0]
 
 
 def _message(i: int, t: int) -> bytes:
+    every = _LIQ_EVERY[0]
+    if every:
+        nliq = len(_TEMPLATES) // 2 if _TEMPLATES else len(_SYMS)
+        k = i // every  # liquidations before this message (this one excluded)
+        if i % every == 0:
+            if _TEMPLATES:
+                return _TEMPLATES[2 * (k % nliq)].format(t=t, i=0).encode()
+            return _LIQ.format(t=t, s=_SYMS[k % 5], side="SELL", p=f"{80000 + k * 0.1:.1f}").encode()
+        j = i - k - 1  # trade ids run 0, 1, 2, … across the liquidations (no gap to fill)
+        if _TEMPLATES:
+            return _TEMPLATES[2 * (j % nliq) + 1].format(t=t, i=j).encode()
+        return _TRADE.format(t=t, i=j, m="true" if j % 3 else "false").encode()
     if _TEMPLATES:
         # trades are the odd messages: i // 2 numbers them 0, 1, 2, … (no id gap for the collector to fill)
         return _TEMPLATES[i % len(_TEMPLATES)].format(t=t, i=i // 2).encode()
@@ -140,8 +155,9 @@ def _message(i: int, t: int) -> bytes:
     return _LIQ.format(t=t, s=_SYMS[i % 5], side=side, p=f"{80000 + i * 0.1:.1f}").encode()
 
 
-async def _serve(port: int, n: int, rate: int = 0) -> None:
-    """Send ``n`` messages to each connection: as fast as the socket takes them, or ``rate`` per second.
+async def _serve(port: int, n: int, rate: int = 0, liq_per_s: int = 0) -> None:
+    """Send ``n`` messages to each connection: as fast as the socket takes them, or ``rate`` per second
+    (with ``liq_per_s``, that many of them liquidations, the rest trades; else half and half).
 
     A bare asyncio server that answers the websocket handshake and writes ready-made frames in chunks of
     :data:`SEND_CHUNK` stamped with the time they are written: a websocket library's server costs more
@@ -150,6 +166,7 @@ async def _serve(port: int, n: int, rate: int = 0) -> None:
     import hashlib
 
     _TEMPLATES.extend(_recorded_templates())
+    _LIQ_EVERY[0] = max(1, rate // liq_per_s) if rate and liq_per_s else 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -241,7 +258,12 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool) -
     each message's event time when it writes it) to the end of the store write that committed them."""
     lake = Lake(data)
     lat: list[np.ndarray] = []
+    read_lat: list[np.ndarray] = []
     committed = [0]
+
+    def observe(rt: RecordType, ts_ms: pl.Series, recv_ns: int) -> None:
+        read_lat.append(time.time_ns() // 1_000_000 - ts_ms.to_numpy()[::SAMPLE_EVERY])
+
     ends = [0, 0]  # wall ns of the first and the last commit
 
     def on_flush(frames: dict[RecordType, pl.DataFrame], done_ns: int) -> None:
@@ -259,7 +281,7 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool) -
     client = BinanceClient(BinanceUrls(url, url, f"ws://127.0.0.1:{port}"))
     feed = BinanceLive(client, ["BTCUSDT"], ["liquidations", "trades"])
     cfg = LiveConfig(flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync)
-    col = Collector([feed], lake, data, cfg, on_flush=on_flush)
+    col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
     while committed[0] + feed.parser.malformed < n and time.monotonic() - t0 < 180:
@@ -270,6 +292,7 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool) -
     return {
         "n": committed[0],
         "lat": np.concatenate(lat) if lat else np.zeros(0),
+        "read_lat": np.concatenate(read_lat) if read_lat else np.zeros(0),
         "first_ns": ends[0],
         "last_ns": ends[1],
         "flushes": col.sink.flushes,
@@ -314,7 +337,12 @@ def _read_bare_in_process(port: int, n: int, data: Path, flush_s: float) -> dict
 
 
 def measure(
-    n: int = N_MESSAGES, flush_s: float = 1.0, rate: int = 0, bare: bool = False, mode: str | None = None
+    n: int = N_MESSAGES,
+    flush_s: float = 1.0,
+    rate: int = 0,
+    bare: bool = False,
+    mode: str | None = None,
+    liq_per_s: int = 0,
 ) -> dict[str, Any]:
     """Run the server process (unpaced, or paced at ``rate`` msg/s) and the collector (or, ``bare``,
     the reference reader; or with ``mode`` the sustained run of :func:`_sustain_in_process`)."""
@@ -325,7 +353,8 @@ def measure(
         port = s.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
     server = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.bench_collect", "--serve", str(port), str(n), str(rate)], cwd=root
+        [sys.executable, "-m", "benchmarks.bench_collect", "--serve", *map(str, (port, n, rate, liq_per_s))],
+        cwd=root,
     )
     try:
         for _ in range(600):  # until the server listens (its start-up is slow on a busy machine)
@@ -436,6 +465,10 @@ SUSTAIN_RATE = 200_000
 SUSTAIN_S = 10
 SUSTAIN_FLUSH_S = 0.002
 SUSTAIN_MODES = ("append", "append-nosync", "rewrite")
+#: Liquidations per second within the sustained stream: Binance pushes at most one liquidation per
+#: symbol per second on ``!forceOrder@arr`` ("only the latest one liquidation order within 1000ms",
+#: USDⓈ-M futures docs), and the recording holds 256 symbols — every one liquidating at once.
+SUSTAIN_LIQ_PER_S = 256
 
 
 def sustained(
@@ -453,11 +486,12 @@ def sustained(
     for r in range(rounds):
         for mode in modes:
             load = os.getloadavg()[0]
-            m = measure(n=n, rate=rate, flush_s=SUSTAIN_FLUSH_S, mode=mode)
+            m = measure(n=n, rate=rate, flush_s=SUSTAIN_FLUSH_S, mode=mode, liq_per_s=SUSTAIN_LIQ_PER_S)
             lat = m["lat"]
-            # committed rate: rows over the time from the first send to the last commit (a writer
-            # falling behind shows as a tail after the sender stopped)
-            span_s = (m["last_ns"] - m["first_ns"]) / 1e9 + 0.0
+            # committed rate: rows over the time from the first commit to the last; a collector that
+            # keeps up commits at the offered rate with a bounded latency, one that does not shows a
+            # growing latency (the p99) and a lower rate
+            span_s = (m["last_ns"] - m["first_ns"]) / 1e9
             row = {
                 "round": r + 1,
                 "mode": mode,
@@ -467,6 +501,7 @@ def sustained(
                 "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                 "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
                 "max": float(lat.max()) if lat.size else float("nan"),
+                "read_p99": float(np.percentile(m["read_lat"], 99)) if m["read_lat"].size else float("nan"),
                 "flushes": m["flushes"],
                 "compactions": m["compactions"],
                 "parts_left": m["parts_left"],
@@ -475,7 +510,8 @@ def sustained(
             print(
                 f"round {row['round']} {mode:<14} load {load:5.1f}  {row['rows']:>9,} rows  "
                 f"{row['rate']:>10,.0f} rows/s committed  socket→committed p50 {row['p50']:7.1f} ms  "
-                f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  flushes {row['flushes']:,}  "
+                f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
+                f"(socket→batch p99 {row['read_p99']:.1f} ms)  flushes {row['flushes']:,}  "
                 f"compactions {row['compactions']}  parts left {row['parts_left']}",
                 flush=True,
             )
@@ -483,11 +519,10 @@ def sustained(
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] == "sustained":
-        args = [int(a) for a in sys.argv[2:4]]
-        sustained(*args)
+    if len(sys.argv) >= 2 and sys.argv[1] == "sustained":  # sustained [RATE [SECONDS [ROUNDS]]]
+        sustained(*[int(a) for a in sys.argv[2:5]])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
-        asyncio.run(_serve(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 0))
+        asyncio.run(_serve(*[int(a) for a in sys.argv[2:6]]))
     else:
         for r in run():
             print(r.line(), flush=True)

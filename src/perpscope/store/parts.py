@@ -57,6 +57,8 @@ PART_MARK = ".part-"
 #: Parts of one month that trigger its compaction by the live collector (readers slow down with many
 #: small files; folding them rewrites the month file, so not too often either).
 COMPACT_PARTS = 256
+#: Part files written at once by one append (their fsyncs overlap).
+PART_WRITERS = 8
 #: Commits of one fold retried when its inputs changed under it (an import rewrote the month file).
 FOLD_ATTEMPTS = 3
 
@@ -140,17 +142,26 @@ def append(
             final = part_path(job[0])  # named under the lock: a later writer's parts sort after ours
             tmp = _stage_file(job[1], final, fsync=fsync)
             os.replace(tmp, final)
+            if fsync:
+                commit.fsync_dir(final.parent)  # the rename itself durable
             return final
 
-        if len(jobs) == 1:
-            written = [put(jobs[0])]
-        else:  # fsync waits on the disk with the GIL released: partitions in parallel
-            with ThreadPoolExecutor(max_workers=min(8, len(jobs))) as pool:
-                written = list(pool.map(put, jobs))
-        if fsync:
-            for d in {p.parent for p in written}:
-                commit.fsync_dir(d)
+        # a flush of the all-market liquidation stream touches hundreds of partitions: their writes and
+        # fsyncs (which wait on the disk with the GIL released, and which the journal batches) overlap
+        written = [put(jobs[0])] if len(jobs) == 1 else list(_pool().map(put, jobs))
     return WriteResult(record.name, df.height, df.height, tuple(written))
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The part writers' threads (kept: starting eight threads per flush cost more than small parts)."""
+    global _POOL
+    with _seq_lock:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PART_WRITERS, thread_name_prefix="parts")
+        return _POOL
 
 
 def newest_rows(base: pl.LazyFrame, parts: pl.LazyFrame, key: Sequence[str]) -> pl.LazyFrame:
