@@ -42,7 +42,7 @@ from tests.venues.binance.binance_data import force_order_messages
 from benchmarks.common import Result
 from perpscope.core.config import shared_data_dir
 from perpscope.ingest.live import Collector, LiveConfig
-from perpscope.records import RecordType
+from perpscope.records import TRADES, RecordType
 from perpscope.store import Lake
 from perpscope.store.reader import read
 from perpscope.venues.binance.client import BinanceClient, BinanceUrls
@@ -301,9 +301,34 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool) -
     }
 
 
-def _sustain_in_process(port: int, n: int, data: Path, flush_s: float, mode: str) -> dict[str, Any]:
+def _sustain_in_process(
+    port: int, n: int, data: Path, flush_s: float, mode: str, seed_rows: int = 0
+) -> dict[str, Any]:
     """``mode``: ``append`` (a part per flush, fsynced), ``append-nosync`` (the same without fsync), or
-    ``rewrite`` (the previous write path: every flush merged into and rewriting its month file)."""
+    ``rewrite`` (the previous write path: every flush merged into and rewriting its month file).
+    ``seed_rows``: BTCUSDT trades already in this month's file before the stream starts (a store in
+    use is not empty; the rewrite path's cost grows with the month file), ids running up to -1 so the
+    stream's first id 0 follows them (no gap for the collector to fill)."""
+    if seed_rows:
+        now = time.time_ns() // 1_000_000
+        ids = np.arange(-seed_rows, 0, dtype=np.int64)
+        Lake(data).write(
+            TRADES,
+            pl.DataFrame(
+                {
+                    "venue": "binance",
+                    "symbol": "BTCUSDT",
+                    "canonical": "BTC-USDT-PERP",
+                    "market": "perp",
+                    "ts_ms": now - 60_000 + ids // 100,  # the last minute's worth at 100 per ms
+                    "trade_id": ids,
+                    "price": 87_000.0 + (ids % 1000) / 10,
+                    "qty_base": 0.01,
+                    "taker_side": np.where(ids % 2 == 0, "buy", "sell"),
+                }
+            ),
+            source="stream:binance",
+        )
     if mode == "rewrite":
 
         def rewrite(self: Lake, record: RecordType, frame: pl.DataFrame, **_: Any) -> Any:
@@ -343,6 +368,7 @@ def measure(
     bare: bool = False,
     mode: str | None = None,
     liq_per_s: int = 0,
+    seed_rows: int = 0,
 ) -> dict[str, Any]:
     """Run the server process (unpaced, or paced at ``rate`` msg/s) and the collector (or, ``bare``,
     the reference reader; or with ``mode`` the sustained run of :func:`_sustain_in_process`)."""
@@ -365,7 +391,7 @@ def measure(
         with tempfile.TemporaryDirectory() as d, mp.get_context("spawn").Pool(1) as pool:
             if mode is not None:
                 sent_ns = time.time_ns()
-                out = pool.apply(_sustain_in_process, (port, n, Path(d) / "data", flush_s, mode))
+                out = pool.apply(_sustain_in_process, (port, n, Path(d) / "data", flush_s, mode, seed_rows))
                 return {**out, "sent_ns": sent_ns}
             fn = _read_bare_in_process if bare else _drive_in_process
             return pool.apply(fn, (port, n, Path(d) / "data", flush_s))
@@ -469,6 +495,9 @@ SUSTAIN_MODES = ("append", "append-nosync", "rewrite")
 #: symbol per second on ``!forceOrder@arr`` ("only the latest one liquidation order within 1000ms",
 #: USDⓈ-M futures docs), and the recording holds 256 symbols — every one liquidating at once.
 SUSTAIN_LIQ_PER_S = 256
+#: BTCUSDT trades in the month file before a sustained run: about a quiet day of aggregated trades
+#: (a month of a busy symbol holds tens of millions).
+SUSTAIN_SEED_ROWS = 1_000_000
 
 
 def sustained(
@@ -476,6 +505,7 @@ def sustained(
     seconds: float = SUSTAIN_S,
     rounds: int = ROUNDS,
     modes: tuple[str, ...] = SUSTAIN_MODES,
+    seed_rows: int = SUSTAIN_SEED_ROWS,
 ) -> list[dict[str, Any]]:
     """``rounds`` interleaved runs of each write ``mode`` under a stream paced at ``rate`` msg/s for
     ``seconds``: per run the committed rate, p50/p99 socket → committed row, and the load average."""
@@ -486,7 +516,14 @@ def sustained(
     for r in range(rounds):
         for mode in modes:
             load = os.getloadavg()[0]
-            m = measure(n=n, rate=rate, flush_s=SUSTAIN_FLUSH_S, mode=mode, liq_per_s=SUSTAIN_LIQ_PER_S)
+            m = measure(
+                n=n,
+                rate=rate,
+                flush_s=SUSTAIN_FLUSH_S,
+                mode=mode,
+                liq_per_s=SUSTAIN_LIQ_PER_S,
+                seed_rows=seed_rows,
+            )
             lat = m["lat"]
             # committed rate: rows over the time from the first commit to the last; a collector that
             # keeps up commits at the offered rate with a bounded latency, one that does not shows a
