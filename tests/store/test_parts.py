@@ -16,6 +16,7 @@ from perpscope.store import Lake
 from perpscope.store.coverage import coverage, coverage_of
 from perpscope.store.parts import is_part, parts_by_month
 from perpscope.store.reader import duckdb_connection, read
+from perpscope.store.selection import Selection
 from perpscope.store.summary import summary
 
 #: 2025-09-30 23:00 UTC: slots of 5 minutes from here straddle a month boundary
@@ -171,3 +172,44 @@ def test_month_files_lists_the_month_file_before_its_parts(lake: Lake) -> None:
     names = [p.name for p in lake.month_files("candles")]
     assert names[0] == "2025-10.parquet" and all(is_part(n) for n in names[1:]) and len(names) == 2
     assert read(lake, "candles").height == 5
+
+
+def test_on_the_users_store_live_parts_read_as_the_same_rows_written_the_import_way(
+    shared_store: Path, tmp_path: Path
+) -> None:
+    """The store built the README way from ../shared/data, plus a live hour: the newest BTC 5m bars
+    revised (a bar closing after it was first written) and the recorded liquidations of its last day
+    sent again with one more of each; flushed as parts in three flushes, or written by one import."""
+    import shutil
+
+    from perpscope.records import LIQUIDATIONS
+
+    live, one = Lake(tmp_path / "live"), Lake(tmp_path / "one")
+    shutil.copytree(shared_store, live.root)
+    shutil.copytree(shared_store, one.root)
+    bars_ = read(
+        live, "candles", venue="binance", symbol="BTC-USDT-PERP", where={"interval_ms": 5 * MINUTE_MS}
+    )
+    assert bars_.height > 1000  # the recorded BTC 5m bars
+    revised = bars_.tail(300).with_columns((pl.col("close") * 1.001).alias("close")).drop("source")
+    liqs = read(live, "liquidations")
+    last_day = liqs.filter(pl.col("ts_ms") >= pl.col("ts_ms").max() - pl.duration(days=1))
+    assert last_day.height > 10
+    more = pl.concat([last_day, last_day.with_columns(pl.col("qty_base") * 2)]).drop("source")
+    for chunk in range(3):  # three flushes
+        live.append(CANDLES, revised.gather_every(3, chunk), source="stream:binance")
+        live.append(LIQUIDATIONS, more.gather_every(3, chunk), source="stream:binance")
+    one.write(CANDLES, pl.concat([revised.gather_every(3, c) for c in range(3)]), source="stream:binance")
+    one.write(LIQUIDATIONS, pl.concat([more.gather_every(3, c) for c in range(3)]), source="stream:binance")
+    assert any(is_part(p) for p in live.root.rglob("*.parquet"))
+    for record, sym in (("candles", "BTC-USDT-PERP"), ("liquidations", None)):
+        got = read(live, record, symbol=sym, sources="all")
+        assert got.equals(read(one, record, symbol=sym, sources="all")), record
+    assert read(live, "candles", symbol="BTCUSDT").equals(read(one, "candles", symbol="BTCUSDT"))
+    assert summary(live).equals(summary(one))
+    btc = Selection.of(coins=["BTC"])
+    assert coverage_of(live, btc).equals(coverage_of(one, btc))
+    sql = "SELECT * FROM liquidations ORDER BY ALL"  # rows, not sums: a sum's last digits follow its order
+    assert duckdb_connection(live).sql(sql).pl().equals(duckdb_connection(one).sql(sql).pl())
+    live.compact()
+    assert read(live, "liquidations", sources="all").equals(read(one, "liquidations", sources="all"))
