@@ -14,7 +14,7 @@ from perpscope.core.time import MINUTE_MS
 from perpscope.records import CANDLES, TRADES
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage, coverage_of
-from perpscope.store.parts import is_part, parts_by_month
+from perpscope.store.parts import compact, is_part, parts_by_month
 from perpscope.store.reader import duckdb_connection, read
 from perpscope.store.selection import Selection
 from perpscope.store.summary import summary
@@ -70,6 +70,7 @@ step = st.one_of(
     st.tuples(st.just("append"), batch),
     st.tuples(st.just("write"), batch),
     st.tuples(st.just("compact"), st.just([])),
+    st.tuples(st.just("compact-parts"), st.just([])),  # the collector's way: parts into one part
 )
 
 
@@ -90,6 +91,9 @@ def test_any_interleaving_of_flushes_and_compactions_reads_as_one_write(
     for kind, rows in steps:
         if kind == "compact":
             lake.compact()
+            continue
+        if kind == "compact-parts":
+            compact(lake, into_month=False)
             continue
         candle, trade = _frames(rows)
         all_candles.append(candle)
@@ -213,3 +217,22 @@ def test_on_the_users_store_live_parts_read_as_the_same_rows_written_the_import_
     assert duckdb_connection(live).sql(sql).pl().equals(duckdb_connection(one).sql(sql).pl())
     live.compact()
     assert read(live, "liquidations", sources="all").equals(read(one, "liquidations", sources="all"))
+
+
+def test_the_collectors_compaction_folds_parts_into_one_part_while_the_month_file_is_large(
+    lake: Lake,
+) -> None:
+    lake.write(CANDLES, bars(list(range(13, SLOTS)), [1.0] * (SLOTS - 13)))
+    month = lake.partition_dir(CANDLES, "binance", "BTC-USDT-PERP") / "2025-10.parquet"
+    before = month.stat().st_mtime_ns
+    lake.append(CANDLES, bars([13], [5.0]))
+    lake.append(CANDLES, bars([13, 14], [6.0, 7.0]))
+    last = lake.append(CANDLES, bars([15], [8.0])).files[0]
+    done = compact(lake, into_month=False)
+    assert done.parts == 3
+    assert month.stat().st_mtime_ns == before  # the month file was not rewritten
+    (folded,) = parts_by_month(month.parent)[month]
+    assert folded.name.split("-")[2] == last.name.split("-")[2]  # it stands where the newest part stood
+    assert read(lake, "candles").get_column("close").to_list()[:3] == [6.0, 7.0, 8.0]
+    lake.append(CANDLES, bars([13], [9.0]))  # a later flush still wins
+    assert read(lake, "candles").get_column("close").to_list()[0] == 9.0

@@ -207,7 +207,7 @@ class Sink:
 
     async def _compact(self, months: list[Path]) -> None:
         try:
-            res = await asyncio.to_thread(compact, self.lake, months=months)
+            res = await asyncio.to_thread(compact, self.lake, months=months, into_month=False)
             self.compactions += res.months
         except Exception as exc:  # the parts stay readable; the next threshold tries again
             self.last_error = f"compaction: {type(exc).__name__}: {exc}"

@@ -24,9 +24,10 @@ immutable), so live flushes keep landing meanwhile; only the commit takes the lo
 its inputs changed, and swaps the new month file in and the folded parts out through one commit record
 (:mod:`perpscope.store.commit`): a crash leaves the old month file and its parts, or the new one. Parts
 written after the merge began are newer than the new month file and stay beside it. It runs when a
-month holds :data:`COMPACT_PARTS` parts (the collector, in a worker thread), on ``perpscope store
-compact``, and before an import writes into that month (:meth:`Transaction.write
-<perpscope.store.lake.Transaction.write>`).
+month holds :data:`COMPACT_PARTS` parts (the collector, in a worker thread: into one part until the
+parts hold 1/:data:`MONTH_SHARE` of the month file's bytes, so a busy month is not rewritten every
+few hundred flushes), on ``perpscope store compact``, and before an import writes into that month
+(:meth:`Transaction.write <perpscope.store.lake.Transaction.write>`).
 
 A record whose key holds no time (a trade id) is deduplicated within a month across file and parts; a
 trade re-stamped into another month by a later write is removed from its old month when that month
@@ -59,6 +60,9 @@ PART_MARK = ".part-"
 COMPACT_PARTS = 256
 #: Part files written at once by one append (their fsyncs overlap).
 PART_WRITERS = 8
+#: Parts folded by the collector go into the month file once they hold this share of its bytes (1/8);
+#: before that, into one part (the month file is not rewritten).
+MONTH_SHARE = 8
 #: Commits of one fold retried when its inputs changed under it (an import rewrote the month file).
 FOLD_ATTEMPTS = 3
 
@@ -190,10 +194,16 @@ class CompactResult:
 
 
 def compact(
-    lake: Lake, records: Iterable[str] | None = None, *, min_parts: int = 1, months: Iterable[Path] = ()
+    lake: Lake,
+    records: Iterable[str] | None = None,
+    *,
+    min_parts: int = 1,
+    months: Iterable[Path] = (),
+    into_month: bool = True,
 ) -> CompactResult:
-    """Fold parts into their month files: every month of ``records`` (default all) holding at least
-    ``min_parts`` parts, or only ``months`` (month-file paths) when given. See the module notes."""
+    """Fold parts: every month of ``records`` (default all) holding at least ``min_parts`` parts, or
+    only ``months`` (month-file paths) when given. ``into_month``: into the month file (always, as
+    ``perpscope store compact`` does); else as :func:`fold` decides (the collector's way)."""
     wanted = list(months)
     if not wanted:
         for name in records if records is not None else lake.records_present():
@@ -201,12 +211,19 @@ def compact(
                 wanted += [m for m, ps in parts_by_month(d).items() if len(ps) >= min_parts]
     done = CompactResult()
     for month_file in sorted(wanted):
-        done = done.plus(fold(lake, month_file))
+        done = done.plus(fold(lake, month_file, into_month=into_month))
     return done
 
 
-def fold(lake: Lake, month_file: Path) -> CompactResult:
-    """Fold the parts of one month file into it (see the module notes); nothing when it has none."""
+def fold(lake: Lake, month_file: Path, *, into_month: bool = True) -> CompactResult:
+    """Fold the parts of one month file (see the module notes); nothing when it has none.
+
+    Into the month file when ``into_month`` or when the parts hold at least :data:`MONTH_SHARE` of its
+    bytes; else into **one part** standing where the newest folded part stood (named after it, so the
+    parts written after the listing still sort after it). A busy month (tens of millions of trades) is
+    thus not rewritten every few hundred flushes: its parts are merged among themselves, and the month
+    file only when they have grown to a fair share of it.
+    """
     record = RECORDS[month_file.relative_to(lake.root).parts[0]]
     for _ in range(FOLD_ATTEMPTS):
         parts = parts_by_month(month_file.parent).get(month_file, [])
@@ -214,9 +231,18 @@ def fold(lake: Lake, month_file: Path) -> CompactResult:
             return CompactResult()
         inputs = [month_file, *parts]
         before = [_stamp(p) for p in inputs]
-        old = pl.read_parquet(month_file) if month_file.exists() else None
-        merged = merged_month(record, old, parts)
-        tmp = _stage_file(merged, month_file) if merged is not None else None
+        into = into_month or _size(month_file) * MONTH_SHARE <= sum(_size(p) for p in parts)
+        if into:
+            target = month_file
+            old = pl.read_parquet(month_file) if month_file.exists() else None
+            merged = merged_month(record, old, parts)
+        else:
+            newest = parts[-1].name.split(PART_MARK, 1)[1].split("-", 1)[0]  # its seq
+            target = month_file.with_name(
+                f"{month_file.stem}{PART_MARK}{newest}-{os.getpid()}-{uuid.uuid4().hex[:6]}.parquet"
+            )
+            merged = merged_month(record, None, parts)
+        tmp = _stage_file(merged, target) if merged is not None else None
         with lake._locked():
             lake._recover_locked()
             # an import rewrote the month, or a sweep took our temporary: merge again on what is there
@@ -224,9 +250,16 @@ def fold(lake: Lake, month_file: Path) -> CompactResult:
                 if tmp is not None:
                     tmp.unlink(missing_ok=True)
                 continue
-            commit.apply(lake.root, {month_file: tmp} if tmp is not None else {}, parts)
+            commit.apply(lake.root, {target: tmp} if tmp is not None else {}, parts)
         return CompactResult(1, len(parts), 0 if merged is None else merged.height)
     return CompactResult()
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def merged_month(record: RecordType, old: pl.DataFrame | None, parts: Sequence[Path]) -> pl.DataFrame | None:
