@@ -216,3 +216,22 @@ def test_with_no_store_named_or_at_home_the_demo_store_here_is_read(
     (here / "named").mkdir()
     named = runner.invoke(app, ["--data-dir", str(here / "named"), "store", "info"], env=env)
     assert "is empty" in named.output and "demo's store" not in named.output
+
+
+def test_store_compact_folds_live_parts_and_reads_the_same(tmp_path: Path) -> None:
+    from tests.store.test_parts import bars
+
+    from perpscope.store.parts import is_part
+    from perpscope.store.reader import read
+
+    lk = Lake(tmp_path / "data")
+    lk.write(CANDLES, bars([0, 1, 2], [1.0, 2.0, 3.0]))
+    lk.append(CANDLES, bars([2, 3], [4.0, 5.0]))  # a live flush revising bar 2 and adding bar 3
+    lk.append(CANDLES, bars([13], [6.0]))  # the next month
+    before = read(lk, "candles")
+    res = CliRunner().invoke(app, ["--data-dir", str(lk.root), "store", "compact"])
+    assert res.exit_code == 0, res.output
+    assert "folded 2 part files into 2 month files" in res.output
+    assert not [p for p in lk.root.rglob("*.parquet") if is_part(p)]
+    assert read(lk, "candles").equals(before)
+    assert before.get_column("close").to_list() == [1.0, 2.0, 4.0, 5.0, 6.0]

@@ -1,4 +1,4 @@
-"""``perpscope store``: what the store holds.
+"""``perpscope store``: what the store holds, and ``store compact`` to fold live part files.
 
 ``store info`` prints one line per coin and venue (from Parquet footers: fast on any store size; on an
 ``s3://`` lake the footers of the parts the newest manifests name, read with ranged GETs and cached
@@ -19,7 +19,7 @@ import typer
 from rich.text import Text
 
 from perpscope.assemble.records import coverage_of, summary
-from perpscope.cli.common import console, fail, reading_lake
+from perpscope.cli.common import console, fail, lake, reading_lake, settings
 from perpscope.core.time import ms_to_datetime, ms_to_iso
 from perpscope.records import RECORDS
 from perpscope.store import Lake
@@ -77,6 +77,29 @@ def info(
     if summ.is_empty():
         raise _nothing(lk, sel)
     _print_summary(lk, summ, sel, show_all)
+
+
+@app.command("compact")
+def compact(
+    ctx: typer.Context,
+    record: Annotated[
+        list[str] | None, typer.Option("--record", "-r", help="Only this record, e.g. trades.")
+    ] = None,
+) -> None:
+    """Fold the live collector's part files into their month files (the collector also does this on
+    its own every few hundred flushes; reads are the same before and after)."""
+    if settings(ctx).url:
+        raise fail("store compact works on a local folder: an s3:// lake commits whole month objects already")
+    lk = lake(ctx)
+    if record:
+        unknown = [r for r in record if r not in RECORDS]
+        if unknown:
+            raise fail(f"unknown record {', '.join(unknown)}; known: {', '.join(RECORDS)}")
+    done = lk.compact(record or None)
+    console().print(
+        f"folded {done.parts:,} part file{'s' if done.parts != 1 else ''} into {done.months:,} month "
+        f"file{'s' if done.months != 1 else ''} in {lk.root}"
+    )
 
 
 def _check_records(sel: Selection) -> None:

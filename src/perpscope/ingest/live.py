@@ -3,8 +3,9 @@
 One asyncio process runs, per venue socket, a :class:`~perpscope.ingest.socket_loop.SocketLoop`
 (connect → read → on any failure or stall reconnect), a poller per polled value (e.g. open interest), a
 :class:`~perpscope.ingest.gap_filler.GapFiller` that fetches what a socket missed, one
-:class:`Sink` for all venues (rows batched per record type, written with :meth:`Lake.write` when
-``max_batch`` rows wait or every ``flush_seconds``) driven by a
+:class:`Sink` for all venues (rows batched per record type, written when
+``max_batch`` rows wait or every ``flush_seconds``, each flush as new part files —
+:meth:`Lake.append`, folded into the month files by a compaction in a worker thread) driven by a
 :class:`~perpscope.ingest.flush_loop.FlushLoop` that watches every write, and a
 :class:`~perpscope.ingest.status_writer.StatusWriter`. :class:`Collector` wires them together.
 
@@ -19,8 +20,9 @@ Guarantees
   after the last attempts on stop, set :attr:`Collector.failure` (``perpscope collect`` exits 1).
 - **kill -9 loses at most the unflushed batch**: rows received in the last ``flush_seconds`` plus the
   duration of a write in progress (a flush starts at the latest ``flush_seconds`` after the previous one
-  began; with the default 1 s and writes of tens of ms, about 1 s of data). Store files are replaced
-  atomically, so the store is never corrupted.
+  began; with the default 1 s and writes of tens of ms, about 1 s of data). Each flush adds whole part
+  files (written aside, renamed into place) and a compaction swaps a month file and its parts in one
+  commit, so the store is never corrupted and never holds half a part.
 - **Stalls.** A socket left open without data (pings still answered) is reconnected once a stream it
   carries has been silent for N of its normal intervals (:mod:`perpscope.ingest.stall`).
 - **Gaps.** After a reconnect, a stall, or when trade ids jump, missing aggregated trades are fetched by
@@ -169,6 +171,7 @@ class Collector:
             self.sink.wake.set()
             await asyncio.gather(writer, return_exceptions=True)
             await self.writer.final_flush()  # everything received is written (or reported) before we return
+            await self.sink.settle()
             with contextlib.suppress(OSError):
                 self.status_writer.write()
             for feed in self.feeds:

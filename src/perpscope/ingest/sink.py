@@ -14,6 +14,7 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,6 +22,7 @@ import polars as pl
 from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_frame, frame_from_rows
 from perpscope.store import Lake
+from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
 FRAME_CHUNK = 4096
@@ -40,6 +42,12 @@ class LiveConfig:
         How often the status file is rewritten.
     backoff_s, backoff_max_s : float
         First reconnect delay and its cap (doubled per failed attempt, jittered ±50%).
+    fsync : bool
+        Each flush's part files reach the disk before they are renamed into place (durable across a
+        power loss; ``kill -9`` never leaves a partial part either way). See
+        :func:`perpscope.store.parts.append`.
+    compact_parts : int
+        Parts of one month that start its compaction into the month file, in a worker thread.
     """
 
     flush_seconds: float = 1.0
@@ -49,6 +57,8 @@ class LiveConfig:
     backoff_max_s: float = 30.0
     ping_interval_s: float | None = 20.0
     open_timeout_s: float = 10.0
+    fsync: bool = True
+    compact_parts: int = COMPACT_PARTS
 
 
 @dataclass
@@ -117,6 +127,10 @@ class Sink:
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.on_flush = on_flush
+        self._parts: dict[Path, int] = {}  # month file → parts written beside it since its compaction
+        self.compaction: asyncio.Task[None] | None = None
+        #: months whose parts were folded into their month file
+        self.compactions = 0
 
     def add(self, rt: RecordType, row: Any) -> None:
         self.rows.setdefault(rt, []).append(row)
@@ -158,7 +172,8 @@ class Sink:
                 if "source" in rt.columns:  # live capture: stream:<venue>
                     df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
                 try:
-                    await asyncio.to_thread(self.lake.write, rt, df)
+                    # one new part file per partition and month: no month file is read or rewritten
+                    res = await asyncio.to_thread(self.lake.append, rt, df, fsync=self.cfg.fsync)
                 except Exception as exc:  # keep the rows: the next flush retries them
                     self.flush_errors += 1
                     self.last_error = f"{rt.name}: {exc}"
@@ -166,12 +181,41 @@ class Sink:
                     continue
                 offered += df.height
                 written[rt] = df
+                self._count_parts(res.files)
                 for venue, n in df.group_by("venue").len().iter_rows():
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
             if self.on_flush is not None:
                 self.on_flush(written, time.time_ns())
             return offered
+
+    def _count_parts(self, files: tuple[Path, ...]) -> None:
+        """Count the parts written per month; a month with :attr:`LiveConfig.compact_parts` of them is
+        folded into its month file by a worker thread (one compaction at a time, never awaited by a
+        flush: the flushes go on meanwhile)."""
+        for f in files:
+            if is_part(f):
+                m = month_of_part(f)
+                self._parts[m] = self._parts.get(m, 0) + 1
+        if self.compaction is not None and not self.compaction.done():
+            return
+        due = [m for m, n in self._parts.items() if n >= self.cfg.compact_parts]
+        if due:
+            for m in due:
+                del self._parts[m]
+            self.compaction = asyncio.create_task(self._compact(due), name="compact")
+
+    async def _compact(self, months: list[Path]) -> None:
+        try:
+            res = await asyncio.to_thread(compact, self.lake, months=months, into_month=False)
+            self.compactions += res.months
+        except Exception as exc:  # the parts stay readable; the next threshold tries again
+            self.last_error = f"compaction: {type(exc).__name__}: {exc}"
+
+    async def settle(self) -> None:
+        """Wait for a compaction in progress (before the process exits)."""
+        if self.compaction is not None:
+            await asyncio.gather(self.compaction, return_exceptions=True)
 
     async def _frame(self, rt: RecordType, frames: list[pl.DataFrame], rows: list[Any]) -> pl.DataFrame:
         """One checked frame of ``frames`` and ``rows``, built in chunks that yield to the event loop

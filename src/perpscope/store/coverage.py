@@ -20,6 +20,7 @@ import polars as pl
 from perpscope.core.time import interval_label
 from perpscope.records import DEFAULT_SOURCE, RECORDS
 from perpscope.store.lake import Lake
+from perpscope.store.parts import newest_rows, split_parts
 from perpscope.store.selection import Selection, selected_partitions
 
 #: Columns that split a record into evenly spaced series (besides venue and symbol).
@@ -74,23 +75,10 @@ def coverage(lake: Lake) -> pl.DataFrame:
     """
     rows: list[dict[str, object]] = []
     for name in lake.records_present():
-        rt = RECORDS[name]
         series_cols = SERIES_COLUMNS.get(name, ())
-        need = [rt.time_col, *series_cols]
-        if name == "funding":
-            need.append("interval_ms")
         for venue, canon in lake.partitions(name):
-            files = lake.month_files(name, venue, canon)
-            df = (
-                pl.scan_parquet(
-                    [lake.uri(f) for f in files],
-                    hive_partitioning=False,
-                    storage_options=lake.storage_options(),
-                )
-                .select(list(dict.fromkeys(need)))
-                .with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t"))
-                .collect()
-            )
+            files = [lake.uri(f) for f in lake.month_files(name, venue, canon)]
+            df = scan_series_columns(name, files, lake.storage_options())
             groups = df.partition_by(list(series_cols), as_dict=True) if series_cols else {(): df}
             for gkey, g in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
                 rows.append(_series_row(name, venue, canon, series_cols, gkey, g))
@@ -201,16 +189,22 @@ def scan_series_columns(
     record: str, paths: list[str], storage_options: dict[str, str] | None = None
 ) -> pl.DataFrame:
     """Time (as ``__t``, int ms), series, interval and source columns of ``paths``; files without a
-    ``source`` column give nulls there. ``storage_options``: polars' options for object-store URLs."""
+    ``source`` column give nulls there. ``storage_options``: polars' options for object-store URLs.
+    Where ``paths`` hold live parts (:mod:`perpscope.store.parts`), the key columns too, and the rows a
+    newer write replaced are left out."""
     rt = RECORDS[record]
     cols = list(dict.fromkeys([rt.time_col, *SERIES_COLUMNS.get(record, ())]))
     if record in SERIES_COLUMNS and "interval_ms" in rt.polars_schema:
         cols.append("interval_ms")
+    base, parts = split_parts(paths)
+    if parts:  # live parts: the key decides which rows survive (the newest write of each)
+        cols += [k for k in rt.key if k not in cols]
     cols = list(dict.fromkeys(cols))
     schema = {c: rt.polars_schema[c] for c in cols} | {"source": pl.String()}
-    return (
-        pl.scan_parquet(
-            paths,
+
+    def scan(files: list[str]) -> pl.LazyFrame:
+        return pl.scan_parquet(
+            files,
             schema=schema,
             missing_columns="insert",
             extra_columns="ignore",
@@ -218,10 +212,11 @@ def scan_series_columns(
             hive_partitioning=False,
             storage_options=storage_options,
         )
-        .with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t"))
-        .drop(rt.time_col)
-        .collect()
-    )
+
+    lf = scan(paths)
+    if parts:
+        lf = newest_rows(scan(base), scan(parts), rt.key).select([*schema, "__path"])
+    return lf.with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t")).drop(rt.time_col).collect()
 
 
 def series_stats(rows: pl.DataFrame, record: str, keys: list[str]) -> pl.DataFrame:

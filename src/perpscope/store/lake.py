@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -38,6 +38,9 @@ from perpscope.records import RECORDS, RecordType
 from perpscope.records.validate import SAFE_NAME
 from perpscope.store import commit
 from perpscope.store.commit import RecoveryReport
+
+if TYPE_CHECKING:
+    from perpscope.store.parts import CompactResult
 
 #: Rows per Parquet row group: small enough for range pruning, large enough for fast scans.
 ROW_GROUP_ROWS = 256 * 1024
@@ -189,6 +192,22 @@ class Lake:
         with self.transaction() as tx:
             return tx.write(record, frame, source=source)
 
+    def append(
+        self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None, fsync: bool = True
+    ) -> WriteResult:
+        """Add ``frame``'s rows as new part files, without rewriting any month file (the live
+        collector's write; see :func:`perpscope.store.parts.append`). Readers see them at once, merged
+        with the month's rows as :meth:`write` would merge them."""
+        from perpscope.store import parts
+
+        return parts.append(self, record, frame, source=source, fsync=fsync)
+
+    def compact(self, records: list[str] | None = None, *, min_parts: int = 1) -> CompactResult:
+        """Fold part files into their month files (:func:`perpscope.store.parts.compact`)."""
+        from perpscope.store import parts
+
+        return parts.compact(self, records, min_parts=min_parts)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Transaction]:
         """Hold the writer lock and gather writes that become visible together, or not at all.
@@ -275,12 +294,26 @@ class Transaction:
 
     def _merge_month(self, record: RecordType, path: Path, new: pl.DataFrame) -> int:
         """Merge ``new`` into one month file; return the number of keys that were not there before."""
+        self._fold_parts(record, path)
         old = self._current(path)
         merged = merge_month(record, old, new)
         if merged is None:
             return 0  # nothing new: leave the file untouched
         self._stage(merged, path)
         return merged.height - (0 if old is None else old.height)
+
+    def _fold_parts(self, record: RecordType, path: Path) -> None:
+        """Fold the live parts of ``path``'s month into it first (:mod:`perpscope.store.parts`): they are
+        older than this write, which must win over them, and they go in the same commit."""
+        from perpscope.store.parts import merged_month, parts_by_month
+
+        parts = [p for p in parts_by_month(path.parent).get(path, []) if p not in self.removed]
+        if not parts:
+            return
+        merged = merged_month(record, self._current(path), parts)
+        if merged is not None:
+            self._stage(merged, path)
+        self.removed.update(parts)
 
     def _drop_keys_elsewhere(self, record: RecordType, df: pl.DataFrame, written: set[Path]) -> int:
         """Remove rows whose key ``df`` now holds from the partition's other month files; return how many.
@@ -454,14 +487,15 @@ def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
     )
 
 
-def _stage_file(df: pl.DataFrame, path: Path) -> Path:
-    """Write ``df`` to a fsynced temporary file beside ``path``; return the temporary file."""
+def _stage_file(df: pl.DataFrame, path: Path, *, fsync: bool = True) -> Path:
+    """Write ``df`` to a temporary file beside ``path`` (fsynced unless told not to); return it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}{commit.TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         write_parquet(df, tmp)
-        with tmp.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        if fsync:
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

@@ -266,6 +266,12 @@ class ObjectLake(Lake):
         with self.transaction() as tx:
             return tx.write(record, frame, source=source)
 
+    def append(
+        self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None, fsync: bool = True
+    ) -> WriteResult:
+        """The object store's writes are already parts named by a manifest: :meth:`write`."""
+        return self.write(record, frame, source=source)
+
     @contextlib.contextmanager
     def transaction(self) -> Iterator[ObjectTransaction]:
         """Writes committed partition by partition as they are made (no lock exists to hold)."""

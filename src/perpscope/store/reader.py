@@ -19,11 +19,14 @@ from perpscope.records import (
     source_rank,
 )
 from perpscope.store.lake import Lake, part_month
+from perpscope.store.parts import is_part, newest_rows, split_parts
 
 if TYPE_CHECKING:
     import duckdb
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
+#: Listings read again when a compaction removed listed part files before they were read.
+_READ_ATTEMPTS = 4
 
 
 def _record(record: RecordType | str) -> RecordType:
@@ -102,53 +105,70 @@ def read(
         canons = list(resolve_symbols(lake, rt, venue, symbol, market))
         if not canons:
             return rt.empty() if columns is None else rt.empty().select(columns)
-    files: list[Path] = []
     lo = month_key(start_ms) if start_ms is not None else None
     hi = month_key(end_ms - 1) if end_ms is not None else None
-    for c in canons:
-        for f in lake.month_files(rt, venue, c):
-            m = part_month(f.name)
-            if (lo and m < lo) or (hi and m > hi):
-                continue
-            files.append(f)
-    if not files:
-        return rt.empty() if columns is None else rt.empty().select(columns)
-    # files written before a column existed (``source``) read with that column null
-    lf = pl.scan_parquet(
-        [lake.uri(f) for f in files],
-        hive_partitioning=False,
-        missing_columns="insert",
-        schema=rt.polars_schema,
-        storage_options=lake.storage_options(),
-    )
-    if "source" in rt.columns:
-        lf = lf.with_columns(pl.col("source").fill_null(DEFAULT_SOURCE))
-    t = pl.col(rt.time_col)
-    if start_ms is not None:
-        lf = lf.filter(t >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
-    if end_ms is not None:
-        lf = lf.filter(t < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
-    for col, val in (where or {}).items():
-        if col not in rt.columns:
-            raise StoreError(f"{rt.name} has no column {col!r}; columns: {', '.join(rt.columns)}")
-        lf = lf.filter(pl.col(col) == val)
     merge = sources == "merge" and "source" in rt.columns
-    if columns is not None:
-        extra = [k for k in rt.key if k not in columns] if merge else []
-        lf = lf.select([*columns, *extra])
-    try:
-        out = lf.collect()
-    except pl.exceptions.ComputeError as e:  # a damaged month file: name it, not only polars' complaint
-        bad = ", ".join(str(f) for f in _unreadable(files)) or "the stored files"
-        raise StoreError(
-            f"{rt.name}: cannot read {bad}: {e} (a damaged file: restore it, or delete it and import or "
-            "backfill that month again)"
-        ) from e
+
+    def listed() -> list[Path]:
+        files = []
+        for c in canons:
+            for f in lake.month_files(rt, venue, c):
+                m = part_month(f.name)
+                if (lo and m < lo) or (hi and m > hi):
+                    continue
+                files.append(f)
+        return files
+
+    def scan(paths: list[Path]) -> pl.LazyFrame:
+        # files written before a column existed (``source``) read with that column null
+        return pl.scan_parquet(
+            [lake.uri(f) for f in paths],
+            hive_partitioning=False,
+            missing_columns="insert",
+            schema=rt.polars_schema,
+            storage_options=lake.storage_options(),
+        )
+
+    for attempt in range(_READ_ATTEMPTS):
+        files = listed()
+        if not files:
+            return rt.empty() if columns is None else rt.empty().select(columns)
+        base, parts = split_parts(files)
+        # live parts beside their month files: one row per key, the newest write winning, before any
+        # filter (a filter on a column the newest row changed must see the newest row only)
+        lf = newest_rows(scan(base), scan(parts), rt.key) if parts else scan(files)
+        if "source" in rt.columns:
+            lf = lf.with_columns(pl.col("source").fill_null(DEFAULT_SOURCE))
+        t = pl.col(rt.time_col)
+        if start_ms is not None:
+            lf = lf.filter(t >= pl.lit(start_ms).cast(pl.Datetime("ms", "UTC")))
+        if end_ms is not None:
+            lf = lf.filter(t < pl.lit(end_ms).cast(pl.Datetime("ms", "UTC")))
+        for col, val in (where or {}).items():
+            if col not in rt.columns:
+                raise StoreError(f"{rt.name} has no column {col!r}; columns: {', '.join(rt.columns)}")
+            lf = lf.filter(pl.col(col) == val)
+        if columns is not None:
+            extra = [k for k in rt.key if k not in columns] if merge else []
+            lf = lf.select([*columns, *extra])
+        try:
+            out = lf.collect()
+            break
+        except (pl.exceptions.ComputeError, FileNotFoundError) as e:
+            if attempt + 1 < _READ_ATTEMPTS and any(is_part(f) and not f.exists() for f in files):
+                continue  # a compaction folded parts we had listed into their month file: list again
+            bad = ", ".join(str(f) for f in _unreadable(files)) or "the stored files"
+            raise StoreError(  # a damaged month file: name it, not only polars' complaint
+                f"{rt.name}: cannot read {bad}: {e} (a damaged file: restore it, or delete it and import "
+                "or backfill that month again)"
+            ) from e
     if merge:
         out = merge_sources(out, rt)
         out = out.select(columns) if columns is not None else out
     if rt.time_col in out.columns and len(files) > 1:
-        out = out.sort(rt.time_col, maintain_order=True)
+        # rows of parts come in write order: equal times are ordered by key, as in a month file
+        order = [rt.time_col, *[k for k in rt.key if k != rt.time_col and k in out.columns]] if parts else []
+        out = out.sort(order or rt.time_col, maintain_order=True)
     return out
 
 
@@ -224,6 +244,19 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
         else:  # the parts the manifests name, never a glob: superseded parts lie beside them
             listed = "[" + ", ".join("'" + lake.uri(f).replace("'", "''") + "'" for f in files) + "]"
         # union_by_name: files written before a column existed (``source``) read it as null
+        if fs is None and any(is_part(f) for f in files):
+            # live parts beside month files: one row per key, the newest write winning (the part named
+            # last, its last row) — what the month file holds once the parts are compacted into it
+            src = (
+                f"read_parquet({listed}, hive_partitioning = false, union_by_name = true, "
+                "filename = true, file_row_number = true)"
+            )
+            key = ", ".join(f'"{k}"' for k in RECORDS[name].key)
+            con.execute(
+                f"CREATE VIEW {name} AS SELECT * EXCLUDE (filename, file_row_number) FROM {src} QUALIFY "
+                f"row_number() OVER (PARTITION BY {key} ORDER BY filename DESC, file_row_number DESC) = 1"
+            )
+            continue
         src = f"read_parquet({listed}, hive_partitioning = false, union_by_name = true)"
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {src}")
     return con

@@ -18,6 +18,7 @@ files. :func:`~perpscope.store.coverage.coverage_of` lists the gaps themselves.
 from __future__ import annotations
 
 import itertools
+import os
 from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -32,6 +33,7 @@ from perpscope.store.coverage import SERIES_COLUMNS, TOLERANCE_MS, scan_series_c
 from perpscope.store.lake import Lake
 from perpscope.store.location import local_side_dir
 from perpscope.store.object_lake import ObjectLake
+from perpscope.store.parts import is_part
 from perpscope.store.segment_cache import ObjectSegmentCache, SegmentCache
 from perpscope.store.selection import Partition, Selection, coin_of, selected_partitions
 
@@ -131,6 +133,7 @@ def _series_of(
         for seg in segs:
             found[(i, seg.key)].append(seg)
 
+    uncached: set[str] = set()
     with ThreadPoolExecutor(max_workers=1) as pool:
         reads: list[Future[list[tuple[int, str, list[Segment]]]]] = []
         unread: list[tuple[int, str]] = []
@@ -139,7 +142,15 @@ def _series_of(
                 reads.append(pool.submit(_read_segments, parts[i - 1].record, unread, opts))
                 unread = []
             todo = []
+            live = _months_with_parts(p.files)
             for f in p.files:
+                if live and os.path.basename(f).split(".", 1)[0] in live:
+                    # a month with live parts: its rows are the month file's and the parts' with the
+                    # newest write of each key winning, which only reading them tells (and not cached:
+                    # the next flush changes it)
+                    unread.append((i, f))
+                    uncached.add(f)
+                    continue
                 hit = cache.get(f) if cache is not None else None
                 if hit is None:
                     todo.append(f)
@@ -160,11 +171,16 @@ def _series_of(
             reads.append(pool.submit(_read_segments, parts[-1].record, unread, opts))
         for fut in reads:
             for i, f, segs in fut.result():
-                add(i, f, segs, store=True)
+                add(i, f, segs, store=f not in uncached)
     return [
         _Series(parts[i].record, parts[i].venue, parts[i].canonical, key, segs)
         for (i, key), segs in found.items()
     ]
+
+
+def _months_with_parts(files: tuple[str, ...]) -> set[str]:
+    """The ``yyyy-mm`` of the months among ``files`` that have live parts."""
+    return {os.path.basename(f).split(".", 1)[0] for f in files if is_part(f)}
 
 
 def footer_segments(record: str, path: Path | str, objects: ObjectLake | None = None) -> list[Segment] | None:
@@ -218,11 +234,17 @@ def _read_segments(
     record: str, files: list[tuple[int, str]], storage_options: dict[str, str] | None = None
 ) -> list[tuple[int, str, list[Segment]]]:
     """Exact per-file segments (gaps judged as :func:`coverage` judges them) of files read whole:
-    ``(partition index, file, segments)`` per file."""
+    ``(partition index, file, segments)`` per file. A month file and its live parts are judged as one
+    file (the first of them gets the segments): a part alone would show the month file's rows as holes."""
     series_cols = list(SERIES_COLUMNS.get(record, ()))
     paths = [f for _, f in files]
+    first: dict[tuple[int, str, str], int] = {}
+    unit = [
+        first.setdefault((i, os.path.dirname(f), os.path.basename(f).split(".", 1)[0]), n)
+        for n, (i, f) in enumerate(files)
+    ]
     owner = pl.DataFrame(
-        {"__path": paths, "__file": range(len(files)), "__part": [i for i, _ in files]},
+        {"__path": paths, "__file": unit, "__part": [i for i, _ in files]},
         schema={"__path": pl.String, "__file": pl.Int64, "__part": pl.Int64},
     )
     rows = scan_series_columns(record, paths, storage_options).join(owner, on="__path").drop("__path")

@@ -205,10 +205,10 @@ class BinanceBatchParser:
         symbols = [e.s for e in evs]
         return pl.DataFrame(
             {
-                "venue": [VENUE] * n,
+                "venue": _repeat(VENUE, n),
                 "symbol": symbols,
                 "canonical": [canonical[s] for s in symbols],
-                "market": [market] * n,
+                "market": _repeat(market, n),
                 "ts_ms": [e.T for e in evs],
                 "trade_id": [e.a for e in evs],
                 "price": [e.p for e in evs],
@@ -225,7 +225,7 @@ class BinanceBatchParser:
         symbols = [o.s for o in evs]
         return pl.DataFrame(
             {
-                "venue": [VENUE] * len(evs),
+                "venue": _repeat(VENUE, len(evs)),
                 "symbol": symbols,
                 "canonical": [canonical[s] for s in symbols],
                 "ts_ms": [o.T for o in evs],
@@ -236,3 +236,8 @@ class BinanceBatchParser:
             },
             schema=_LIQ_SCHEMA,
         )
+
+
+def _repeat(value: str, n: int) -> pl.Series:
+    """A column of ``n`` times ``value``, made in Rust (not from a Python list of ``n`` strings)."""
+    return pl.Series([value], dtype=pl.String).new_from_index(0, n)
