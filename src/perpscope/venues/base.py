@@ -22,6 +22,7 @@ from perpscope.core.errors import InputError
 from perpscope.core.time import SystemClock
 from perpscope.records import ConformError, RecordType
 from perpscope.records.validate import check
+from perpscope.venues.zip_member import InflateError, open_member
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,14 @@ def read_bytes(path: Path, max_line: int = MAX_LINE_BYTES) -> tuple[str, bytes]:
                 if len(members) != 1:
                     raise InputError(name, f"expected one CSV inside the zip, found {members or 'none'}")
                 name = f"{path}:{members[0]}"
-                with zf.open(members[0]) as fh:
-                    data = _read_bounded(fh, name, max_line)
+                data = _read_bounded(open_member(zf, members[0]), name, max_line)
         elif path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
                 data = _read_bounded(fh, name, max_line)
         else:
             with path.open("rb") as fh:
                 data = _read_bounded(fh, name, max_line)
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, InflateError) as exc:
         raise InputError(
             name, f"cannot read the file: {exc}", hint="is it truncated? download it again"
         ) from exc
