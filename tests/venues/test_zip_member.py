@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from perpscope.core.errors import InputError
+from perpscope.venues import base
 from perpscope.venues.base import read_bytes
 from perpscope.venues.zip_member import open_member
 
@@ -98,3 +99,20 @@ def test_truncated_compressed_data_is_refused(tmp_path: Path) -> None:
     path.write_bytes(cut)
     with pytest.raises(InputError, match="cannot read the file"):
         read_bytes(path)
+
+
+@pytest.mark.parametrize("long_at", [2, 40_000, 90_001])
+def test_a_long_line_is_refused_at_its_line_across_chunks(
+    tmp_path: Path, long_at: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line bound names the right line wherever the long line falls among the decompressed
+    chunks (lines are counted only when one is refused)."""
+    monkeypatch.setattr(base, "READ_CHUNK", 1 << 16)  # ~16 chunks
+    lines = [b"%d,1.5,2" % i for i in range(100_000)]
+    lines[long_at - 1] = b"9" * 5000
+    path = tmp_path / "BTCUSDT-1m-2024-01.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("BTCUSDT-1m-2024-01.csv", b"\n".join(lines) + b"\n")
+    with pytest.raises(InputError, match="line longer than 4,000 bytes") as e:
+        read_bytes(path, max_line=4000)
+    assert e.value.row == long_at
