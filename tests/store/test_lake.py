@@ -191,7 +191,7 @@ def test_property_write_read_round_trip_and_idempotence(
     assert back.sort(key).equals(expected.sort(key))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     rows=st.lists(
         st.tuples(
@@ -206,11 +206,14 @@ def test_property_write_read_round_trip_and_idempotence(
     stored=st.integers(0, 8),
 )
 def test_merge_month_skips_the_sort_only_when_it_would_change_nothing(
-    rows: list[tuple[int, str, int, str, float]], stored: int
+    rows: list[tuple[int, str, int, str, float]], stored: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The in-order fast path of ``merge_month`` gives what sorting and keeping the newest of each
     key gives, on frames in order, out of order and with repeated keys."""
+    from perpscope.store import lake as lake_module
     from perpscope.store.lake import _keep_last_of_equal_keys, merge_month
+
+    monkeypatch.setattr(lake_module, "IN_ORDER_CHECK_ROWS", 0)  # the fast path on these small frames
 
     df = CANDLES.conform(
         pl.DataFrame(
