@@ -5,12 +5,22 @@ Inputs are seeded synthetic rows in the archive's exact CSV layout, zipped as Bi
 (monthly kline files, daily aggTrades files). The figure covers the whole import: unzip, parse,
 validate, dedupe against the store and write Parquet. The reference reads the same CSVs with pandas
 (parsing only, nothing stored).
+
+``PERPSCOPE_BASELINE_SRC=/other/checkout/src python -m benchmarks.bench_import`` also times that
+checkout's importer on the same files, interleaved with this one's (in a child process that imports
+the other ``perpscope``; timed round trip), and prints this importer's speed as a ratio of it: before
+and after a change, under the same load.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +35,19 @@ KLINE_MONTHS = 36
 EARLIER_MS = 2 * 365 * 86_400_000
 AGG_DAYS = 4
 AGG_ROWS_PER_DAY = 500_000
+#: Another checkout's ``src`` whose importer is timed beside this one's.
+BASELINE_ENV = "PERPSCOPE_BASELINE_SRC"
+#: The child that runs the other checkout's importer: one JSON line in (files, lake), one line out.
+_CHILD = """
+import json, sys
+from pathlib import Path
+from perpscope.ingest.importer import import_paths
+from perpscope.store import Lake
+for line in sys.stdin:
+    files, lake = json.loads(line)
+    report = import_paths([Path(f) for f in files], Lake(lake))
+    print(json.dumps(report.failed[0].error if report.failed else None), flush=True)
+"""
 
 
 def _zip_csv(df: pl.DataFrame, path: Path) -> Path:
@@ -76,24 +99,61 @@ def _pandas_read(files: list[Path]) -> None:
         pd.read_csv(f)
 
 
-def _bench(name: str, files: list[Path], rows: int, tmp: Path, target: str) -> Result:
-    runs = iter(range(100))
+class _Baseline:
+    """Another checkout's importer (``src``) in a child process, one import per call."""
+
+    def __init__(self, src: str) -> None:
+        env = {**os.environ, "PYTHONPATH": src}
+        self.src = src
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def run(self, files: list[Path], lake: Path) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps([[str(f) for f in files], str(lake)]) + "\n")
+        self.proc.stdin.flush()
+        error = json.loads(self.proc.stdout.readline())
+        assert error is None, error
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+def _bench(
+    name: str, files: list[Path], rows: int, tmp: Path, target: str, baseline: _Baseline | None = None
+) -> list[Result]:
+    runs = iter(range(1000))
 
     def one() -> None:
         lake = Lake(tmp / f"lake{next(runs)}")
         report = import_paths(files, lake)
         assert not report.failed, report.failed[0].error
 
-    # interleaved: a slow minute of the shared machine lands on both sides of the ratio alike
-    t, t_pd = best_of_each([one, lambda: _pandas_read(files)], repeat=3)
-    return Result(
-        f"import {name}: {rows:,} rows, {len(files)} zips",
-        rows / t / 1e6,
-        "M rows/s",
-        "pandas.read_csv (parse only)",
-        t_pd / t,
-        target,
-    )
+    # interleaved: a slow minute of the shared machine lands on every side of the ratios alike
+    contenders: list[Callable[[], object]] = [one, lambda: _pandas_read(files)]
+    if baseline is not None:
+        contenders.append(lambda: baseline.run(files, tmp / f"lake{next(runs)}"))
+    t, t_pd, *t_base = best_of_each(contenders, repeat=3)
+    label = f"import {name}: {rows:,} rows, {len(files)} zips"
+    out = [Result(label, rows / t / 1e6, "M rows/s", "pandas.read_csv (parse only)", t_pd / t, target)]
+    if baseline is not None:
+        # the other checkout on the same files in the same rounds: its speed, its ratio to pandas, and
+        # how many times faster this importer is
+        t_b = t_base[0]
+        out.append(
+            Result(
+                f"  baseline importer ({Path(baseline.src).parent.name})",
+                rows / t_b / 1e6,
+                "M rows/s",
+                "pandas.read_csv (parse only)",
+                t_pd / t_b,
+                f"this importer {t_b / t:.2f}× as fast",
+            )
+        )
+    return out
 
 
 def run() -> list[Result]:
@@ -101,7 +161,18 @@ def run() -> list[Result]:
         tmp = Path(d)
         kf, kn = write_kline_months(tmp / "archive")
         af, an = write_agg_days(tmp / "archive")
-        return [
-            _bench("klines 1m", kf, kn, tmp, "target ≥ 2 M rows/s"),
-            _bench("aggTrades", af, an, tmp, "target ≥ 5 M rows/s"),
-        ]
+        src = os.environ.get(BASELINE_ENV)
+        baseline = _Baseline(src) if src else None
+        try:
+            return [
+                *_bench("klines 1m", kf, kn, tmp, "target ≥ 2 M rows/s", baseline),
+                *_bench("aggTrades", af, an, tmp, "target ≥ 5 M rows/s", baseline),
+            ]
+        finally:
+            if baseline is not None:
+                baseline.close()
+
+
+if __name__ == "__main__":
+    for result in run():
+        print(result.line(), flush=True)

@@ -189,3 +189,53 @@ def test_property_write_read_round_trip_and_idempotence(
     back = read(lake, LIQUIDATIONS)
     key = ["canonical", "ts_ms", "side", "price", "qty_base"]
     assert back.sort(key).equals(expected.sort(key))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 3),  # minute
+            st.sampled_from(["trade", "mark"]),
+            st.sampled_from([MINUTE_MS, 5 * MINUTE_MS]),
+            st.sampled_from(["archive:a", "export:b"]),
+            st.floats(1, 2),
+        ),
+        max_size=8,
+    ),
+    stored=st.integers(0, 8),
+)
+def test_merge_month_skips_the_sort_only_when_it_would_change_nothing(
+    rows: list[tuple[int, str, int, str, float]], stored: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The in-order fast path of ``merge_month`` gives what sorting and keeping the newest of each
+    key gives, on frames in order, out of order and with repeated keys."""
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import _keep_last_of_equal_keys, merge_month
+
+    monkeypatch.setattr(lake_module, "IN_ORDER_CHECK_ROWS", 0)  # the fast path on these small frames
+
+    df = CANDLES.conform(
+        pl.DataFrame(
+            {
+                "venue": "binance",
+                "symbol": "BTCUSDT",
+                "canonical": "BTC-USDT-PERP",
+                "market": "perp",
+                "price_type": [r[1] for r in rows],
+                "interval_ms": pl.Series([r[2] for r in rows], dtype=pl.Int64),
+                "ts_ms": [T0 + r[0] * MINUTE_MS for r in rows],
+                "open": [r[4] for r in rows],
+                "high": [r[4] for r in rows],
+                "low": [r[4] for r in rows],
+                "close": [r[4] for r in rows],
+                "source": [r[3] for r in rows],
+            }
+        )
+    )
+    cut = min(stored, df.height)
+    old, new = (df.head(cut), df.slice(cut)) if cut else (None, df)
+    sort_cols = ["ts_ms", *[k for k in CANDLES.key if k != "ts_ms"]]
+    expected = _keep_last_of_equal_keys(df.sort(sort_cols, maintain_order=True), sort_cols)
+    merged = merge_month(CANDLES, old, new)
+    assert (old if merged is None else merged).equals(expected)

@@ -184,23 +184,38 @@ class RecordType:
             out = out.cast(self.polars_schema, strict=True)  # type: ignore[arg-type]
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
             raise ConformError(f"{self.name}: cannot convert to the record's types: {exc}") from exc
+        # every check as one aggregate pass (polars evaluates a constant column's check once, where
+        # get_column would materialize it row by row); the failing row is looked up only on failure
+        checks = out.select(self._check_exprs()).row(0, named=True)
         for f in self.fields:
-            s = out.get_column(f.name)
-            if not f.nullable and s.null_count():
-                raise ConformError(f"{self.name}: column {f.name!r} is empty", _first(s.is_null()))
-            if f.polars == pl.Float64 and not f.nullable:
-                bad = ~s.is_finite()
-                if bad.any():
-                    raise ConformError(f"{self.name}: column {f.name!r} is not a finite number", _first(bad))
-            if f.allowed is not None:
-                bad = ~s.is_in(list(f.allowed)) & s.is_not_null()
-                if bad.any():
-                    row = _first(bad)
-                    raise ConformError(
-                        f"{self.name}: column {f.name!r} must be one of {list(f.allowed)}, found {s[row]!r}",
-                        row,
-                    )
+            if checks.get(f"null:{f.name}"):
+                raise ConformError(f"{self.name}: column {f.name!r} is empty", _first(out[f.name].is_null()))
+            if checks.get(f"finite:{f.name}"):
+                bad = ~out[f.name].is_finite()
+                raise ConformError(f"{self.name}: column {f.name!r} is not a finite number", _first(bad))
+            if checks.get(f"allowed:{f.name}"):
+                s, allowed = out.get_column(f.name), list(f.allowed or ())
+                row = _first(~s.is_in(allowed) & s.is_not_null())
+                raise ConformError(
+                    f"{self.name}: column {f.name!r} must be one of {allowed}, found {s[row]!r}", row
+                )
         return out
+
+    def _check_exprs(self) -> list[pl.Expr]:
+        """``conform``'s checks as aggregates, each true when some row fails it (nulls in a required
+        column, a non-finite required number, a value outside a literal's allowed ones)."""
+        exprs = [pl.lit(False).alias("_")]  # a select needs one expression even for a record without checks
+        for f in self.fields:
+            col = pl.col(f.name)
+            if not f.nullable:
+                exprs.append((col.null_count() > 0).alias(f"null:{f.name}"))
+                if f.polars == pl.Float64:
+                    exprs.append((~col.is_finite()).any().alias(f"finite:{f.name}"))
+            if f.allowed is not None:
+                exprs.append(
+                    (~col.is_in(list(f.allowed)) & col.is_not_null()).any().alias(f"allowed:{f.name}")
+                )
+        return exprs
 
     def to_arrow(self, df: pl.DataFrame) -> pa.Table:
         """Frame → Arrow table with exactly :attr:`schema` (nullability included)."""

@@ -22,6 +22,7 @@ from perpscope.core.errors import InputError
 from perpscope.core.time import SystemClock
 from perpscope.records import ConformError, RecordType
 from perpscope.records.validate import check
+from perpscope.venues.zip_member import InflateError, open_member
 
 
 @dataclass(frozen=True)
@@ -90,15 +91,14 @@ def read_bytes(path: Path, max_line: int = MAX_LINE_BYTES) -> tuple[str, bytes]:
                 if len(members) != 1:
                     raise InputError(name, f"expected one CSV inside the zip, found {members or 'none'}")
                 name = f"{path}:{members[0]}"
-                with zf.open(members[0]) as fh:
-                    data = _read_bounded(fh, name, max_line)
+                data = _read_bounded(open_member(zf, members[0]), name, max_line)
         elif path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
                 data = _read_bounded(fh, name, max_line)
         else:
             with path.open("rb") as fh:
                 data = _read_bounded(fh, name, max_line)
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as exc:
+    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, InflateError) as exc:
         raise InputError(
             name, f"cannot read the file: {exc}", hint="is it truncated? download it again"
         ) from exc
@@ -120,18 +120,21 @@ def _read_bounded(fh: _Readable, name: str, max_line: int) -> bytes:
     """
     parts: list[bytes] = []
     run = 0  # bytes of the current (unfinished) line read so far
-    lines = 0  # complete lines before this chunk
     step = max(1, max_line // 2)
+
+    def lines_before() -> int:  # complete lines in the chunks before this one: counted only to report
+        return sum(p.count(b"\n") for p in parts[:-1])
+
     while chunk := fh.read(READ_CHUNK):
         parts.append(chunk)
         first = chunk.find(b"\n")
         if first < 0:
             run += len(chunk)
             if run > max_line:
-                _too_long(name, lines + 1, run, max_line)
+                _too_long(name, lines_before() + 1, run, max_line)
             continue
         if run + first > max_line:
-            _too_long(name, lines + 1, run + first, max_line)
+            _too_long(name, lines_before() + 1, run + first, max_line)
         last = chunk.rfind(b"\n")
         start = first + 1
         while start + step <= last:
@@ -141,12 +144,12 @@ def _read_bounded(fh: _Readable, name: str, max_line: int) -> bytes:
             prev = chunk.rfind(b"\n", 0, start)  # a long line: measure it
             nxt = chunk.find(b"\n", start + step)
             if nxt - prev - 1 > max_line:
-                _too_long(name, lines + chunk.count(b"\n", 0, prev + 1) + 1, nxt - prev - 1, max_line)
+                line = lines_before() + chunk.count(b"\n", 0, prev + 1) + 1
+                _too_long(name, line, nxt - prev - 1, max_line)
             start = nxt + 1
-        lines += chunk.count(b"\n")
         run = len(chunk) - last - 1
         if run > max_line:
-            _too_long(name, lines + 1, run, max_line)
+            _too_long(name, lines_before() + chunk.count(b"\n") + 1, run, max_line)
     return b"".join(parts)
 
 
