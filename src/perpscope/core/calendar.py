@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import exchange_calendars as xcals
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import exchange_calendars as xcals
 
 DAY_MS = 86_400_000
 #: The US equity calendar ETF creations and redemptions follow.
@@ -26,6 +28,10 @@ US_EQUITIES = "XNYS"
 
 @lru_cache(maxsize=8)
 def _calendar(name: str) -> xcals.ExchangeCalendar:
+    # imported here: exchange_calendars (and pandas under it) cost ~0.8 s to import, which every command
+    # importing the CSV mappings paid, flows or not
+    import exchange_calendars as xcals
+
     # the calendar's default span (about 20 years back): every record here is within it. Building it,
     # exchange_calendars 4.13 trips a pandas 3 deprecation of its own (Series.values on tz-aware data)
     with warnings.catch_warnings():
@@ -48,6 +54,8 @@ def session_days_ms(start_ms: int, end_ms: int, name: str = US_EQUITIES) -> np.n
     a, b = max(start_ms // DAY_MS * DAY_MS, lo), min(end_ms, hi)
     if a > b:
         return np.empty(0, dtype=np.int64)
+    import pandas as pd
+
     days = _calendar(name).sessions_in_range(pd.Timestamp(a, unit="ms"), pd.Timestamp(b, unit="ms"))
     return np.asarray(days.as_unit("ms").asi8, dtype=np.int64)
 
@@ -67,6 +75,8 @@ def session_closes_ms(days_ms: np.ndarray, name: str = US_EQUITIES) -> np.ndarra
 @lru_cache(maxsize=8)
 def _closes(name: str) -> tuple[np.ndarray, np.ndarray]:
     # (session dates, session closes), both int64 ms UTC, sorted: one lookup table per calendar
+    import pandas as pd
+
     sched = _calendar(name).schedule
     days = np.asarray(pd.DatetimeIndex(sched.index).as_unit("ms").asi8, dtype=np.int64)
     closes = np.asarray(pd.DatetimeIndex(sched["close"]).tz_convert("UTC").as_unit("ms").asi8, dtype=np.int64)

@@ -8,6 +8,8 @@ the source file with plain polars, or quoted from SOURCES.md §10–12 — and t
 from __future__ import annotations
 
 import gzip
+import subprocess
+import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -162,6 +164,23 @@ def test_sessions_key_names_a_real_calendar() -> None:
     block["sessions"] = "XNYS"
     spec = spec_from_dict({"format": {"name": "t", "description": "t"}, "record": [block]}, "t.toml")
     assert spec.records[0].sessions == "XNYS"
+
+
+def test_common_calendars_are_exchange_calendars_names() -> None:
+    # the names the spec accepts without importing exchange_calendars must be real calendars of it
+    import exchange_calendars
+
+    from perpscope.venues.csv.spec import COMMON_CALENDARS
+
+    assert set(COMMON_CALENDARS) <= set(exchange_calendars.get_calendar_names())
+
+
+def test_reading_the_builtin_formats_does_not_import_exchange_calendars() -> None:
+    # a fresh interpreter: the import command pays for the calendars only when a flows file needs them
+    mods = "('exchange_calendars', 'pandas')"
+    code = f"import sys, perpscope.venues.csv; print(*(m in sys.modules for m in {mods}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
 
 
 def test_only_named_formats_come_before_header_only_ones() -> None:

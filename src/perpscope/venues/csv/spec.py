@@ -283,10 +283,16 @@ def _where(err: _Errors, b: dict[str, Any], label: str) -> dict[str, tuple[str, 
     return where
 
 
+#: exchange_calendars names known without importing it (a test checks each is one of its calendars).
+COMMON_CALENDARS = frozenset({"XNYS", "XNAS", "CMES"})
+
+
 def _sessions(err: _Errors, b: dict[str, Any], label: str) -> str | None:
     """``sessions``: the exchange calendar whose sessions the rows' dates must be, checked by name now."""
     sessions = b.get("sessions")
-    if sessions is not None:
+    if sessions is not None and sessions not in COMMON_CALENDARS:
+        # imported only for a name outside the common ones: exchange_calendars (and pandas) take ~0.8 s
+        # to import, which every command reading the built-in formats would pay
         import exchange_calendars  # the calendar's name is checked here, not at the first file
 
         if not isinstance(sessions, str) or sessions not in exchange_calendars.get_calendar_names():
