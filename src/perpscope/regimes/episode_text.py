@@ -93,11 +93,12 @@ def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
 
 @njit(cache=True, nogil=True)
 def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
-    """``|v| × 10^d`` as an integer when ``|v|`` is the double nearest that integer / 10^d, else -1."""
+    """``|v| × 10^d`` (``d``: 1 or 2) as an integer when ``|v|`` is the double nearest that integer / 10^d,
+    else -1."""
     a = abs(v)
     if not a < _MAX:  # NaN too
         return -1
-    m = 10.0**d
+    m = 10.0 if d == 1 else 100.0  # d is 1 or 2 (a literal, not pow(): this runs ~10× per sentence)
     n = np.rint(a * m)
     if n / m != a:
         return -1
@@ -108,7 +109,7 @@ def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
 def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     """``n / 10^d`` written as repr writes the double nearest it: at least one decimal, no trailing zero
     beyond it (``150, 2`` → ``1.5``; ``100, 2`` → ``1.0``; ``105, 2`` → ``1.05``)."""
-    m = np.int64(10**d)
+    m = np.int64(10 if d == 1 else 100)
     p = _uint(buf, p, n // m)
     buf[p] = 46  # "."
     p += 1
@@ -199,6 +200,22 @@ def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     return _lit(buf, p + 3, tail)
 
 
+#: Bytes per row first reserved for the sentences (about their usual length; the buffer grows when they
+#: run longer): reserving the worst case per row took a fresh, page-faulting block on every call.
+_TYPICAL_OPENING = 224
+_TYPICAL_SUMMARY = 96
+
+
+@njit(cache=True, nogil=True)
+def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
+    """``buf`` with at least ``width`` bytes free after ``p`` (doubled and copied when it has not)."""
+    if p + width <= buf.shape[0]:
+        return buf
+    grown = np.empty(max(2 * buf.shape[0], p + width), dtype=U8)
+    grown[:p] = buf[:p]
+    return grown
+
+
 @njit(cache=True, nogil=True)
 def _openings(  # type: ignore[no-untyped-def]  # numba
     need,
@@ -233,10 +250,11 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     width,
 ):
     n = need.shape[0]
-    buf = np.empty(n * width, dtype=U8)
+    buf = np.empty(n * _TYPICAL_OPENING + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
     p = 0
     for i in range(n):
+        buf = _room(buf, p, width)
         start = p
         if need[i] and not declined[i] and h_code[i] >= 0:
             h = h_code[i]
@@ -327,10 +345,11 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
     width,
 ):
     n = bars.shape[0]
-    buf = np.empty(n * width, dtype=U8)
+    buf = np.empty(n * _TYPICAL_SUMMARY + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
     p = 0
     for i in range(n):
+        buf = _room(buf, p, width)
         start = p
         if not declined[i]:
             p = _lit(buf, p, _OVER_BARS)
@@ -396,8 +415,8 @@ def _ints(df: pl.DataFrame, col: str) -> np.ndarray:
 
 
 def _width(parts: int, *texts: str) -> int:
-    """Bytes per row the buffer reserves: the fixed literals (under 400 bytes), 24 per number (at most
-    19 characters below 1e12) and the variable ``texts``."""
+    """Most bytes one row can take: the fixed literals (under 400 bytes), 24 per number (at most 19
+    characters below 1e12) and the variable ``texts``."""
     return 400 + 24 * parts + sum(len(t.encode()) for t in texts)
 
 
