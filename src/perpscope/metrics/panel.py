@@ -14,7 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+from numba import njit
 
 from perpscope.core.time import DAY_MS, WEEK_MS
 from perpscope.metrics.bars import (
@@ -164,17 +166,41 @@ def _hstack(panel: pl.DataFrame, part: pl.DataFrame, cols: list[str]) -> pl.Data
     return panel.with_columns(part.select(cols).get_columns())
 
 
-def _extremes(df: pl.DataFrame, every: int, *, snapshot: bool) -> pl.DataFrame:
+def _extremes(df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool) -> pl.DataFrame:
     """The first and last instant of each series of ``df`` (``_sid, ts_ms``): all the grid needs.
 
     A snapshot's instant is moved to the open of the first bar that may use it
     (:func:`~perpscope.metrics.bars.known_bar_open`); that map never decreases, so it is applied to the
-    two extremes instead of to every row.
+    two extremes instead of to every row. ``n_series``: the panel's series count (``_sid`` < it).
     """
     ts = pl.col("ts_ms")
-    ext = df.group_by(_SID).agg(ts.min().alias("_lo"), ts.max().alias("_hi"))
+    stamps = df.get_column("ts_ms")
+    if stamps.null_count() == 0 and df.height:
+        # one compiled pass over the dense ids (a hash group-by cost 2.5× as much on the 1.3 M rows of a
+        # chunk's long/short ratios)
+        lo, hi, seen = _span_of(df.get_column(_SID).to_numpy(), stamps.to_physical().to_numpy(), n_series)
+        sid = np.flatnonzero(seen)
+        ext = pl.DataFrame(
+            {_SID: sid, "_lo": lo[sid], "_hi": hi[sid]}, schema_overrides={_SID: pl.Int64}
+        ).with_columns(pl.col("_lo", "_hi").cast(stamps.dtype))
+    else:
+        ext = df.group_by(_SID).agg(ts.min().alias("_lo"), ts.max().alias("_hi"))
     out = pl.concat([ext.select(_SID, pl.col(c).alias("ts_ms")) for c in ("_lo", "_hi")])
     return out.with_columns(known_bar_open("ts_ms", every).alias("ts_ms")) if snapshot else out
+
+
+@njit(cache=True, nogil=True)
+def _span_of(sid, ts, n):  # type: ignore[no-untyped-def]  # numba
+    """Smallest and largest ``ts`` per series id ``0 ≤ sid < n``, and which ids occur."""
+    lo = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    seen = np.zeros(n, dtype=np.bool_)
+    for i in range(sid.shape[0]):
+        s, t = sid[i], ts[i]
+        lo[s] = min(lo[s], t)
+        hi[s] = max(hi[s], t)
+        seen[s] = True
+    return lo, hi, seen
 
 
 def _not_spot(df: pl.DataFrame) -> pl.DataFrame:
@@ -269,7 +295,7 @@ def build_panel(
     ids = _Ids(list(coded.values()))
     src = {k: ids.attach(v) for k, v in coded.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
-    spans = [_extremes(f, every, snapshot=k in snapshots) for k, f in src.items()]
+    spans = [_extremes(f, every, ids.table.height, snapshot=k in snapshots) for k, f in src.items()]
     grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     panel = grid.with_columns(_key()).join(
         ids.table.select(_SID, *KEYS), on=_SID, how="left", maintain_order="left"

@@ -1,0 +1,505 @@
+"""The evidence sentences of episodes written by one compiled loop instead of a chain of polars string
+expressions.
+
+:func:`perpscope.regimes.classify.episodes` writes, for each of often a hundred thousand episodes of a
+chunk of symbols, the sentence of its first bar (when ``classify`` was run with ``evidence=False``) and a
+summary of the episode. As polars expressions that is some thirty string columns per sentence, each
+allocated and concatenated (0.29 s CPU per 4 symbols × a year of 5-minute bars,
+``benchmarks/bench_metrics.py``); these loops write each sentence once, straight into an Arrow buffer.
+
+The text must stay byte-identical to the polars expressions of :mod:`perpscope.regimes.evidence_text`,
+which remain the definition. So the split of work is:
+
+- polars computes every number exactly as those expressions do (the same roundings, picks and
+  scalings), as numeric columns;
+- the loops only write those numbers as text: a float rounded to ``d`` decimals as Python and polars
+  write it (``repr``: ``"12.0"``, ``"-0.0"``, ``"1.05"``, ``"1.5"``), integers, and fixed literals;
+- a number the loop cannot write with certainty (NaN, infinite, beyond 1e12, or a rounded value that is
+  not the double nearest ``n / 10^d``) makes the loop decline the row, and the caller writes that row
+  with the polars expressions (:data:`DECLINED`). Nulls arrive as NaN; real NaNs are found by the caller
+  and declined before the loop.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+from numba import njit
+
+U8 = np.uint8
+
+
+def _b(text: str) -> np.ndarray:
+    """UTF-8 bytes of a literal, as the uint8 array the loops copy."""
+    return np.frombuffer(text.encode(), dtype=U8).copy()
+
+
+# fixed literals of the sentences (numba freezes module-level arrays into the compiled code)
+_NA = _b("n/a")
+_OVER = _b("over ")
+_PRICE = _b(": price ")
+_OI = _b(", OI ")
+_IN_COINS = _b(" in coins, ")
+_IN_USD = _b(" in USD")
+_LIQ_LONG = _b(", liq long ")
+_SHORT = _b(" / short ")
+_LONG_OPEN = _b(" (long ")
+_PCT_CLOSE = _b("%)")
+_FUNDING = _b("; funding ")
+_PER_8H = _b(" per 8h (Δ ")
+_PP = _b(" pp")
+_LS = _b(", L/S ")
+_Z = _b(" (z ")
+_MISSING = _b("; insufficient data: no ")
+_PARTIAL = _b("; bar not complete (partial)")
+_LED_FLUSH = _b(
+    "; liquidation-led: OI in coins held while OI in USD fell — new shorts took the liquidated longs' side"
+)
+_LED_OTHER = _b("; liquidation-led: shorts liquidated into the rally, no new positions in coins")
+_OVER_BARS = _b("; over ")
+_BAR = _b(" bar")
+_BARS = _b(" bars")
+_RANGE = _b(" … ")
+_LONG_LIQ = _b(", long liq up to ")
+_PCT = _b("%")
+_UNITS = _b(" kMB")  # usd unit codes 1, 2, 3 (0: whole dollars, no unit)
+
+#: Largest magnitude the loops write; larger numbers are left to polars (exact decimal form assured).
+_MAX = 1e12
+
+
+@njit(cache=True, nogil=True)
+def _lit(buf, p, s):  # type: ignore[no-untyped-def]  # numba
+    for k in range(s.shape[0]):
+        buf[p + k] = s[k]
+    return p + s.shape[0]
+
+
+@njit(cache=True, nogil=True)
+def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
+    """Decimal digits of the integer ``u ≥ 0``."""
+    k, t = 1, u // 10
+    while t > 0:
+        k += 1
+        t //= 10
+    for j in range(k):
+        buf[p + k - 1 - j] = 48 + u % 10
+        u //= 10
+    return p + k
+
+
+@njit(cache=True, nogil=True)
+def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
+    """``|v| × 10^d`` (``d``: 1 or 2) as an integer when ``|v|`` is the double nearest that integer / 10^d,
+    else -1."""
+    a = abs(v)
+    if not a < _MAX:  # NaN too
+        return -1
+    m = 10.0 if d == 1 else 100.0  # d is 1 or 2 (a literal, not pow(): this runs ~10× per sentence)
+    n = np.rint(a * m)
+    if n / m != a:
+        return -1
+    return np.int64(n)
+
+
+@njit(cache=True, nogil=True)
+def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
+    """``n / 10^d`` written as repr writes the double nearest it: at least one decimal, no trailing zero
+    beyond it (``150, 2`` → ``1.5``; ``100, 2`` → ``1.0``; ``105, 2`` → ``1.05``)."""
+    m = np.int64(10 if d == 1 else 100)
+    p = _uint(buf, p, n // m)
+    buf[p] = 46  # "."
+    p += 1
+    f, k = n % m, d
+    while k > 1 and f % 10 == 0:
+        f //= 10
+        k -= 1
+    for j in range(k):
+        buf[p + k - 1 - j] = 48 + f % 10
+        f //= 10
+    return p + k
+
+
+@njit(cache=True, nogil=True)
+def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
+    """``v`` (already rounded to ``d`` decimals) as polars casts it to text; p < 0 when it cannot."""
+    n = _exact(v, d)
+    if n < 0:
+        return -1
+    if v < 0 or (v == 0 and math.copysign(1.0, v) < 0):  # "-0.0" keeps its sign, as in repr
+        buf[p] = 45
+        p += 1
+    return _frac(buf, p, n, d)
+
+
+@njit(cache=True, nogil=True)
+def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
+    """:func:`~perpscope.regimes.evidence_text.pct_expr` of ``v`` = ``(x × 100).round(1)`` (NaN: null)."""
+    if np.isnan(v):
+        return _lit(buf, p, _NA)
+    if v > 0:
+        buf[p] = 43  # "+"
+        p += 1
+    p = _repr(buf, p, v, 1)
+    if p < 0:
+        return -1
+    buf[p] = 37  # "%"
+    return p + 1
+
+
+@njit(cache=True, nogil=True)
+def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
+    """:func:`~perpscope.regimes.evidence_text.usd_expr`: ``v`` is the scaled amount rounded to one
+    decimal (``unit`` 1/2/3: k/M/B) or the whole dollars (``unit`` 0); ``neg``: the amount was < 0."""
+    if np.isnan(v):
+        return _lit(buf, p, _NA)
+    if neg:
+        buf[p] = 45
+        p += 1
+    buf[p] = 36  # "$"
+    p += 1
+    if unit > 0:
+        n = _exact(v, 1)
+        if n < 0:
+            return -1
+        p = _frac(buf, p, n, 1)
+        buf[p] = _UNITS[unit]
+        return p + 1
+    a = abs(v)
+    if not a < _MAX or a != np.floor(a):
+        return -1
+    return _uint(buf, p, np.int64(a))
+
+
+@njit(cache=True, nogil=True)
+def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
+    """:func:`~perpscope.regimes.evidence_text.rate_expr` / ``pp_expr``: ``v`` = ``(x × 100 × 1000)
+    .round(0)``, written with three decimals and ``tail``; NaN (null) → ``n/a``."""
+    if np.isnan(v):
+        return _lit(buf, p, _NA)
+    a = abs(v)
+    if not a < _MAX or a != np.floor(a):
+        return -1
+    n = np.int64(a)
+    if v > 0 and n > 0:
+        buf[p] = 43
+        p += 1
+    elif v < 0 and n > 0:
+        buf[p] = 45
+        p += 1
+    p = _uint(buf, p, n // 1000)
+    buf[p] = 46
+    p += 1
+    f = n % 1000
+    for j in range(3):
+        buf[p + 2 - j] = 48 + f % 10
+        f //= 10
+    return _lit(buf, p + 3, tail)
+
+
+#: Bytes per row first reserved for the sentences (about their usual length; the buffer grows when they
+#: run longer): reserving the worst case per row took a fresh, page-faulting block on every call.
+_TYPICAL_OPENING = 224
+_TYPICAL_SUMMARY = 96
+
+
+@njit(cache=True, nogil=True)
+def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
+    """``buf`` with at least ``width`` bytes free after ``p`` (doubled and copied when it has not)."""
+    if p + width <= buf.shape[0]:
+        return buf
+    grown = np.empty(max(2 * buf.shape[0], p + width), dtype=U8)
+    grown[:p] = buf[:p]
+    return grown
+
+
+@njit(cache=True, nogil=True)
+def _openings(  # type: ignore[no-untyped-def]  # numba
+    need,
+    declined,
+    h_code,
+    h_data,
+    h_off,
+    price,
+    oi,
+    oi_usd,
+    liq_has,
+    liq_l,
+    liq_l_unit,
+    liq_l_neg,
+    liq_s,
+    liq_s_unit,
+    liq_s_neg,
+    share,
+    burst,
+    burst_text,
+    fund,
+    fund_chg,
+    window_text,
+    ls,
+    lz,
+    led,
+    flush,
+    m_code,
+    m_data,
+    m_off,
+    partial,
+    width,
+):
+    n = need.shape[0]
+    buf = np.empty(n * _TYPICAL_OPENING + width, dtype=U8)
+    offs = np.zeros(n + 1, dtype=np.int64)
+    p = 0
+    for i in range(n):
+        buf = _room(buf, p, width)
+        start = p
+        if need[i] and not declined[i] and h_code[i] >= 0:
+            h = h_code[i]
+            p = _lit(buf, p, _OVER)
+            p = _lit(buf, p, h_data[h_off[h] : h_off[h + 1]])
+            p = _lit(buf, p, _PRICE)
+            p = _pct(buf, p, price[i])
+            if p >= 0:
+                p = _lit(buf, p, _OI)
+                p = _pct(buf, p, oi[i])
+            if p >= 0:
+                p = _lit(buf, p, _IN_COINS)
+                p = _pct(buf, p, oi_usd[i])
+            if p >= 0:
+                p = _lit(buf, p, _IN_USD)
+            if p >= 0 and liq_has[i]:
+                p = _lit(buf, p, _LIQ_LONG)
+                p = _usd(buf, p, liq_l[i], liq_l_unit[i], liq_l_neg[i])
+                if p >= 0:
+                    p = _lit(buf, p, _SHORT)
+                    p = _usd(buf, p, liq_s[i], liq_s_unit[i], liq_s_neg[i])
+                if p >= 0 and not np.isnan(share[i]):
+                    s = share[i]
+                    if not abs(s) < _MAX:
+                        p = -1
+                    else:
+                        p = _lit(buf, p, _LONG_OPEN)
+                        if s <= -1:
+                            buf[p] = 45
+                            p += 1
+                        p = _uint(buf, p, np.int64(abs(s)))
+                        p = _lit(buf, p, _PCT_CLOSE)
+                if p >= 0 and burst[i]:
+                    p = _lit(buf, p, burst_text)
+            if p >= 0:
+                p = _lit(buf, p, _FUNDING)
+                p = _fixed3(buf, p, fund[i], _PCT)
+            if p >= 0:
+                p = _lit(buf, p, _PER_8H)
+                p = _lit(buf, p, window_text)
+                buf[p] = 32
+                p = _fixed3(buf, p + 1, fund_chg[i], _PP)
+            if p >= 0:
+                buf[p] = 41  # ")"
+                p += 1
+                if not np.isnan(ls[i]):
+                    p = _lit(buf, p, _LS)
+                    p = _repr(buf, p, ls[i], 2)
+                    if p >= 0 and not np.isnan(lz[i]):
+                        p = _lit(buf, p, _Z)
+                        p = _repr(buf, p, lz[i], 1)
+                        if p >= 0:
+                            buf[p] = 41
+                            p += 1
+            if p >= 0:
+                if led[i]:
+                    p = _lit(buf, p, _LED_FLUSH if flush[i] else _LED_OTHER)
+                m = m_code[i]
+                if m >= 0:
+                    p = _lit(buf, p, _MISSING)
+                    p = _lit(buf, p, m_data[m_off[m] : m_off[m + 1]])
+                if partial[i]:
+                    p = _lit(buf, p, _PARTIAL)
+            if p < 0:
+                declined[i] = True
+                p = start
+        elif need[i]:
+            declined[i] = True
+        offs[i + 1] = p
+    return buf[:p], offs
+
+
+@njit(cache=True, nogil=True)
+def _summaries(  # type: ignore[no-untyped-def]  # numba
+    declined,
+    bars,
+    changes_text,
+    has_price,
+    p_min,
+    p_max,
+    has_oi,
+    o_min,
+    o_max,
+    has_liq,
+    liq,
+    liq_unit,
+    liq_neg,
+    width,
+):
+    n = bars.shape[0]
+    buf = np.empty(n * _TYPICAL_SUMMARY + width, dtype=U8)
+    offs = np.zeros(n + 1, dtype=np.int64)
+    p = 0
+    for i in range(n):
+        buf = _room(buf, p, width)
+        start = p
+        if not declined[i]:
+            p = _lit(buf, p, _OVER_BARS)
+            p = _uint(buf, p, bars[i])
+            p = _lit(buf, p, _BAR if bars[i] == 1 else _BARS)
+            p = _lit(buf, p, changes_text)
+            if has_price:
+                p = _lit(buf, p, _PRICE)
+                p = _pct(buf, p, p_min[i])
+                if p >= 0:
+                    p = _lit(buf, p, _RANGE)
+                    p = _pct(buf, p, p_max[i])
+            if p >= 0 and has_oi:
+                p = _lit(buf, p, _OI)
+                p = _pct(buf, p, o_min[i])
+                if p >= 0:
+                    p = _lit(buf, p, _RANGE)
+                    p = _pct(buf, p, o_max[i])
+            if p >= 0 and has_liq and not np.isnan(liq[i]):
+                p = _lit(buf, p, _LONG_LIQ)
+                p = _usd(buf, p, liq[i], liq_unit[i], liq_neg[i])
+            if p < 0:
+                declined[i] = True
+                p = start
+        offs[i + 1] = p
+    return buf[:p], offs
+
+
+def _strings(name: str, data: np.ndarray, offsets: np.ndarray) -> pl.Series:
+    """A String series over the loop's bytes and offsets (one row per offset pair)."""
+    arr = pa.LargeStringArray.from_buffers(
+        offsets.shape[0] - 1, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))
+    )
+    out = pl.from_arrow(arr)
+    assert isinstance(out, pl.Series)
+    return out.cast(pl.String).alias(name)
+
+
+def _table(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A string column as codes into a table of its distinct values (bytes and offsets); null: -1."""
+    values = s.drop_nulls().unique(maintain_order=True)
+    encoded = [v.encode() for v in values.to_list()]
+    off = np.zeros(len(encoded) + 1, dtype=np.int64)
+    off[1:] = np.cumsum([len(e) for e in encoded]) if encoded else []
+    data = np.frombuffer(b"".join(encoded), dtype=U8).copy() if encoded else np.zeros(0, dtype=U8)
+    codes = s.replace_strict(
+        values, pl.int_range(values.len(), eager=True), default=-1, return_dtype=pl.Int64
+    )
+    return codes.fill_null(-1).to_numpy(), data, off
+
+
+def _floats(df: pl.DataFrame, col: str) -> np.ndarray:
+    s = df.get_column(col).cast(pl.Float64)
+    return s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+
+
+def _bools(df: pl.DataFrame, col: str) -> np.ndarray:
+    return df.get_column(col).fill_null(False).to_numpy()
+
+
+def _ints(df: pl.DataFrame, col: str) -> np.ndarray:
+    return df.get_column(col).cast(pl.Int64).to_numpy()
+
+
+def _width(parts: int, *texts: str) -> int:
+    """Most bytes one row can take: the fixed literals (under 400 bytes), 24 per number (at most 19
+    characters below 1e12) and the variable ``texts``."""
+    return 400 + 24 * parts + sum(len(t.encode()) for t in texts)
+
+
+def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.Series, np.ndarray]:
+    """The first-bar sentences of the rows of ``nums`` with ``need``, and the rows declined.
+
+    ``nums`` holds the numbers of :func:`perpscope.regimes.classify._evidence`, computed by polars:
+    ``need, nan`` (bool: write the row; one of its inputs is a real NaN), ``horizon, missing`` (text),
+    ``price, oi, oi_usd`` (percent rounded to 0.1), ``liq_has``, ``liq_l, liq_s`` with ``_unit, _neg``
+    (see :func:`_usd`), ``share`` (percent rounded to 1), ``burst``, ``fund, fund_chg`` (rate × 10⁵
+    rounded), ``ls`` (rounded to 0.01), ``lz`` (to 0.1), ``led, flush, partial`` (bool).
+    Returns the sentences ("" where not needed or declined) and the rows declined (needed but not
+    written: the caller writes them with the polars expressions).
+    """
+    need = _bools(nums, "need")
+    declined = _bools(nums, "nan") & need
+    h_code, h_data, h_off = _table(nums.get_column("horizon"))
+    m_code, m_data, m_off = _table(nums.get_column("missing"))
+    f = {
+        c: _floats(nums, c)
+        for c in ("price", "oi", "oi_usd", "liq_l", "liq_s", "share", "fund", "fund_chg", "ls", "lz")
+    }
+    tables = bytes(h_data).decode() + bytes(m_data).decode()
+    data, offs = _openings(
+        need,
+        declined,
+        h_code,
+        h_data,
+        h_off,
+        f["price"],
+        f["oi"],
+        f["oi_usd"],
+        _bools(nums, "liq_has"),
+        f["liq_l"],
+        _ints(nums, "liq_l_unit"),
+        _bools(nums, "liq_l_neg"),
+        f["liq_s"],
+        _ints(nums, "liq_s_unit"),
+        _bools(nums, "liq_s_neg"),
+        f["share"],
+        _bools(nums, "burst"),
+        _b(burst_text),
+        f["fund"],
+        f["fund_chg"],
+        _b(window_text),
+        f["ls"],
+        f["lz"],
+        _bools(nums, "led"),
+        _bools(nums, "flush"),
+        m_code,
+        m_data,
+        m_off,
+        _bools(nums, "partial"),
+        _width(10, burst_text, window_text, tables),
+    )
+    return _strings("_opening", data, offs), declined
+
+
+def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndarray]:
+    """The episode summaries (``"; over 3 bars (1d changes): price … , OI …, long liq up to …"``).
+
+    ``nums``: ``nan`` (a real NaN among the inputs), ``bars``, and where the episode table has them
+    ``p_min, p_max, o_min, o_max`` (percent rounded to 0.1) and ``liq`` with ``liq_unit, liq_neg``.
+    Returns the summaries ("" where declined) and the rows declined.
+    """
+    declined = _bools(nums, "nan").copy()
+    n = nums.height
+    none = np.full(n, np.nan)
+    has = {c: c in nums.columns for c in ("p_min", "o_min", "liq")}
+    data, offs = _summaries(
+        declined,
+        _ints(nums, "bars"),
+        _b(changes_text),
+        has["p_min"],
+        _floats(nums, "p_min") if has["p_min"] else none,
+        _floats(nums, "p_max") if has["p_min"] else none,
+        has["o_min"],
+        _floats(nums, "o_min") if has["o_min"] else none,
+        _floats(nums, "o_max") if has["o_min"] else none,
+        has["liq"],
+        _floats(nums, "liq") if has["liq"] else none,
+        _ints(nums, "liq_unit") if has["liq"] else np.zeros(n, dtype=np.int64),
+        _bools(nums, "liq_neg") if has["liq"] else np.zeros(n, dtype=np.bool_),
+        _width(5, changes_text),
+    )
+    return _strings("_summary", data, offs), declined
