@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -18,8 +16,7 @@ from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance"))
 
-from binance_data import ws_examples
-from binance_servers import FakeBinanceRest
+from binance_servers import FakeBinanceRest, liquidation_socket
 
 from perpscope.cli.collect_cmd import backfill, collect, status
 from perpscope.store import Lake
@@ -99,30 +96,7 @@ def test_backfill_command_region_block_exits_non_zero(
 
 def test_collect_process_stops_cleanly_on_sigterm_and_status_shows_it(tmp_path: Path) -> None:
     data = tmp_path / "data"
-    msg = json.dumps({"stream": "!forceOrder@arr", "data": ws_examples()["forceOrder"]})
-    ready = threading.Event()
-    port: list[int] = []
-
-    def serve_ws() -> None:
-        from websockets.asyncio.server import serve
-
-        async def handler(ws):  # type: ignore[no-untyped-def]
-            for i in range(100):
-                ev = json.loads(msg)
-                ev["data"]["o"]["T"] += i
-                await ws.send(json.dumps(ev))
-            await ws.wait_closed()
-
-        async def main() -> None:
-            async with serve(handler, "127.0.0.1", 0) as server:
-                port.append(server.sockets[0].getsockname()[1])
-                ready.set()
-                await asyncio.sleep(30)
-
-        asyncio.run(main())
-
-    threading.Thread(target=serve_ws, daemon=True).start()
-    assert ready.wait(5)
+    port = liquidation_socket(100, linger_s=30)
     with FakeBinanceRest() as rest:
         code = (
             "import sys, typer; from perpscope.cli.collect_cmd import collect; "
@@ -142,7 +116,7 @@ def test_collect_process_stops_cleanly_on_sigterm_and_status_shows_it(tmp_path: 
                 "--rest-url",
                 rest.url,
                 "--ws-url",
-                f"ws://127.0.0.1:{port[0]}",
+                f"ws://127.0.0.1:{port}",
             ],
             env={**os.environ, "PERPSCOPE_DATA": str(data)},
             stdout=subprocess.PIPE,

@@ -19,6 +19,7 @@ import polars as pl
 import pytest
 from tests.venues.archive.archive_helpers import FIXTURES
 from tests.venues.archive.archive_server import ArchiveServer
+from tests.venues.csv.test_csv_mapping import FUNDING_MAP  # a user's funding export mapping
 from typer.testing import CliRunner
 
 import perpscope.cluster.runner as runner
@@ -163,28 +164,6 @@ def test_a_worker_killed_mid_download_still_completes(
     assert want.height == 4 * 288  # four whole days of 5-minute bars
     assert got.equals(want)
     dask_client.wait_for_workers(2, timeout=60)
-
-
-#: A user's export the built-in formats do not know: funding in percent, ISO times, coin and exchange
-#: columns — written from Binance's real funding rates (../shared/data/binance_um_gravestone).
-FUNDING_MAP = """
-[format]
-name = "my_funding_export"
-description = "funding in percent from some dashboard"
-header = ["time", "coin", "exchange", "funding_pct"]
-
-[[record]]
-type = "funding"
-venue = { column = "exchange", case = "lower" }
-symbol = { template = "{coin}USDT" }
-base = { column = "coin" }
-quote = "USDT"
-time = { column = "time", unit = "iso" }
-interval = "8h"
-
-[record.fields]
-rate = { column = "funding_pct", scale = 0.01 }
-"""
 
 
 def test_import_with_a_mapping_on_the_cluster(

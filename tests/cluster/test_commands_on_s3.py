@@ -4,14 +4,11 @@ each lake's own write path."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -162,38 +159,6 @@ def test_serve_on_s3_answers_what_it_answers_on_a_folder(served: tuple[str, str]
     assert v1 == httpx.get(f"{there}/api/v1/version").json()["store_version"]
 
 
-def _liquidation_socket(n: int) -> tuple[int, threading.Event]:
-    """A websocket server on 127.0.0.1 sending ``n`` recorded Binance forceOrder frames (one
-    liquidation a millisecond apart) to each client; the port, and an event set when it stops."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance"))
-    from binance_data import ws_examples
-
-    msg = json.dumps({"stream": "!forceOrder@arr", "data": ws_examples()["forceOrder"]})
-    ready, port = threading.Event(), []
-
-    def serve_ws() -> None:
-        from websockets.asyncio.server import serve
-
-        async def handler(ws: Any) -> None:
-            for i in range(n):
-                ev = json.loads(msg)
-                ev["data"]["o"]["T"] += i
-                await ws.send(json.dumps(ev))
-            await ws.wait_closed()
-
-        async def main() -> None:
-            async with serve(handler, "127.0.0.1", 0) as server:
-                port.append(server.sockets[0].getsockname()[1])
-                ready.set()
-                await asyncio.sleep(60)
-
-        asyncio.run(main())
-
-    threading.Thread(target=serve_ws, daemon=True).start()
-    assert ready.wait(5)
-    return port[0], ready
-
-
 def test_collect_into_s3_stores_what_it_stores_in_a_folder(
     s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,14 +166,14 @@ def test_collect_into_s3_stores_what_it_stores_in_a_folder(
     a folder and once into a bucket: the same rows stored, and ``collect-status`` reads the S3 run's
     status from this machine's folder for the lake (nothing of it in the bucket)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance"))
-    from binance_servers import FakeBinanceRest
+    from binance_servers import FakeBinanceRest, liquidation_socket
 
     monkeypatch.setenv(STATE_ENV, str(tmp_path / "state"))
     url = _bucket(s3_endpoint)
     folder = tmp_path / "data"
     stored = []
     for where in (str(folder), url):
-        port, _ = _liquidation_socket(100)
+        port = liquidation_socket(100)
         with FakeBinanceRest() as rest:
             cmd = [sys.executable, "-m", "perpscope.cli.main", "--data-dir", where, "collect", "--quiet"]
             cmd += ["--streams", "liquidations", "--flush-seconds", "30", "--rest-url", rest.url]

@@ -112,7 +112,7 @@ class SocketLoop:
                     self._watch = StallWatch(self.limits.stall, self._watched_streams(), time.monotonic())
                     watchdog = asyncio.create_task(self._watch_for_stall(ws))
                     try:
-                        await ws.wait_closed()
+                        await _closed_or_stopped(ws, stop)
                     finally:
                         self.drain()  # every frame received is buffered before the loop goes on
                         watchdog.cancel()
@@ -319,3 +319,16 @@ async def _heartbeat(ws: Any, every_s: float, message: str) -> None:
         while True:
             await asyncio.sleep(every_s)
             await ws.send(message)
+
+
+async def _closed_or_stopped(ws: Any, stop: asyncio.Event) -> None:
+    """Until ``ws`` closes or ``stop`` is set. The collector's stop does not rest on this task's
+    cancellation alone: a cancellation that lands while the client connects can be absorbed by it, and a
+    venue that holds the connection open would then keep the task (and the stop) waiting for ever."""
+    closed = asyncio.ensure_future(ws.wait_closed())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({closed, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for f in (closed, stopping):
+            f.cancel()

@@ -182,3 +182,31 @@ class FakeBinanceWs:
     async def __aexit__(self, *exc: object) -> None:
         self._server.close()
         await self._server.wait_closed()
+
+
+def liquidation_socket(n: int, linger_s: float = 60.0) -> int:
+    """A websocket server on 127.0.0.1, in a daemon thread, sending each client ``n`` recorded Binance
+    forceOrder frames (the documented example, one liquidation a millisecond apart) and then holding the
+    connection; it stops ``linger_s`` after it started. Returns its port. For tests that run
+    ``perpscope collect`` as a real process (a thread of its own, unlike :class:`FakeBinanceWs`)."""
+    from binance_data import ws_examples
+
+    msg = json.dumps({"stream": "!forceOrder@arr", "data": ws_examples()["forceOrder"]})
+    ready, port = threading.Event(), []
+
+    async def handler(ws: ServerConnection) -> None:
+        for i in range(n):
+            ev = json.loads(msg)
+            ev["data"]["o"]["T"] += i
+            await ws.send(json.dumps(ev))
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0) as server:
+            port.append(server.sockets[0].getsockname()[1])
+            ready.set()
+            await asyncio.sleep(linger_s)
+
+    threading.Thread(target=lambda: asyncio.run(main()), daemon=True).start()
+    assert ready.wait(5), "the websocket server did not start"
+    return port[0]
