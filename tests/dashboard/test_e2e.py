@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import polars as pl
 import pytest
+from playwright.sync_api import sync_playwright  # a pinned dev dependency: broken fails, not skips
 from tests.conftest import ROOT, shared_data_dir
 
 pytestmark = pytest.mark.shared
@@ -115,8 +116,7 @@ def _serve(store: Path) -> Iterator[str]:
 def browser():  # type: ignore[no-untyped-def]
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
-    with pw.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield b
         b.close()

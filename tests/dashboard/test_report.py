@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from playwright.sync_api import sync_playwright  # a pinned dev dependency: broken fails, not skips
 from typer.testing import CliRunner
 
 from perpscope.cli.demo import demo_data_dir
@@ -63,10 +64,9 @@ def test_unknown_symbol_is_a_clear_error(tmp_path: Path) -> None:
 def test_report_renders_every_chart_with_data(report: Path) -> None:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    pw = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (dev extra)")
     with gzip.open(demo_data_dir() / "BTCUSDT_perp_5m_20251006_20251015.csv.gz") as f:
         src = pl.read_csv(f.read())
-    with pw.sync_playwright() as p:
+    with sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = b.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
