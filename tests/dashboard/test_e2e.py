@@ -209,7 +209,14 @@ def test_venue_picker_lists_each_venue_and_switches_between_them(server: str, br
     from perpscope.venues.bybit.wire import parse_klines
 
     example = json.loads((ROOT / "tests/fixtures/bybit/examples.json").read_text())["kline"]
+    before = httpx.get(f"{server}/api/v1/version").json()["store_version"]
     Lake(store).write(RECORDS["candles"], parse_klines(example, "BTCUSD", 3_600_000))
+    # the server reuses its store fingerprint for up to a second (api/source.py: how late new data shows),
+    # and its start-up work keeps it fresh: the page is opened once the server has seen the write
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{server}/api/v1/version").json()["store_version"] == before:
+        assert time.monotonic() < deadline, "the server never saw the new Bybit candles"
+        time.sleep(0.2)
 
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     errors: list[str] = []
