@@ -109,9 +109,8 @@ def expected(files: list[Path], work: Path) -> Expected:
     return Expected(keys, store_rows(lake), seconds)
 
 
-def run_child(store: Path, files: list[Path], delay: float) -> bool:
-    """Start an import of ``files`` into ``store``; kill -9 it ``delay`` s after it starts importing.
-    True when the kill landed (the child had not finished)."""
+def _start_child(store: Path, files: list[Path]) -> subprocess.Popen[bytes]:
+    """The child importing ``files`` into ``store``, returned once it says "go" (imports done)."""
     # PERPSCOPE_SRC: run another checkout's importer in the child (the benchmark compares versions)
     src = os.environ.get("PERPSCOPE_SRC", str(ROOT / "src"))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
@@ -121,9 +120,16 @@ def run_child(store: Path, files: list[Path], delay: float) -> bool:
         stderr=subprocess.DEVNULL,
         env=env,
     )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == b"go"
+    return proc
+
+
+def run_child(store: Path, files: list[Path], delay: float) -> bool:
+    """Start an import of ``files`` into ``store``; kill -9 it ``delay`` s after it starts importing.
+    True when the kill landed (the child had not finished)."""
+    proc = _start_child(store, files)
     try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == b"go"
         time.sleep(delay)
         landed = proc.poll() is None
         proc.send_signal(signal.SIGKILL)
@@ -175,16 +181,7 @@ def child_seconds(store: Path, files: list[Path]) -> float:
     """How long the child's import of ``files`` takes from its "go" to its exit, unkilled: the span the
     kills are spread over (the in-process clean import also pays first-use costs the child has paid before
     it says "go", so it overstated the span and kills landed after the child had finished)."""
-    src = os.environ.get("PERPSCOPE_SRC", str(ROOT / "src"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(store), str(CHILD_FLUSH_ROWS), *map(str, files)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == b"go"
+    proc = _start_child(store, files)
     t0 = time.perf_counter()
     proc.wait(300)
     return time.perf_counter() - t0
