@@ -42,9 +42,10 @@ def _warm(src: DataSource, config: ApiConfig, done: threading.Event) -> None:
         warm_up()
         if config.precompute:
             precompute(src, config.limits, config.cascade)
-    # a damaged store file (a named StoreError) or an unreadable one: the requests that need it answer with
-    # the reason; anything else is a bug and is raised in this thread (printed by threading's excepthook)
-    except (PerpscopeError, OSError) as e:
+    # a damaged store file (a named StoreError, or polars' ComputeError from a scan that met a damaged
+    # Parquet footer) or an unreadable one: the requests that need it answer with the reason; anything
+    # else is a bug and is raised in this thread (printed by threading's excepthook)
+    except (PerpscopeError, OSError, pl.exceptions.ComputeError) as e:
         logging.getLogger(__name__).warning("start-up precomputation stopped: %s", e)
     finally:
         done.set()
