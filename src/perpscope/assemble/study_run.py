@@ -152,29 +152,26 @@ def cannot_run(spec: Any, gaps: dict[str, list[str]], lk: Any) -> str:
     )
 
 
-def regime_labels(panel: Any) -> Any:
-    """Labels from ``perpscope.regimes`` (None if that API is absent): ``regime`` per bar, and
-    ``treadmill_cycle`` — True on the bar where a treadmill cycle completes (its second flush ends),
-    the first instant the cycle is known."""
-    from perpscope import regimes
+def regime_labels(panel: pl.DataFrame) -> pl.DataFrame:
+    """Regime labels per bar (:func:`perpscope.regimes.classify`): ``regime``, and ``treadmill_cycle`` —
+    True on the bar where a treadmill cycle completes (its second flush ends), the first instant the cycle
+    is known. The study's panel spans its whole period, so only its first
+    :data:`~perpscope.assemble.regime_reading.REGIME_WARM_MS` read ``insufficient_data``."""
+    from perpscope.regimes import classify, treadmill
 
-    classify = getattr(regimes, "classify", None)
-    if classify is None:
-        return None
-    lab = classify(panel, evidence=False).select("venue", "canonical", "ts_ms", "regime")
-    tread = getattr(regimes, "treadmill", None)
+    full = classify(panel, evidence=False)
+    lab = full.select("venue", "canonical", "ts_ms", "regime")
     done = None
-    if tread is not None:
-        cyc = tread(panel)
-        if cyc.height and "treadmill" in cyc.columns:
-            done = (
-                cyc.filter(pl.col("treadmill"))
-                .select("venue", "canonical", pl.col("next_flush_end_ms").alias("ts_ms"))
-                .with_columns(
-                    pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")), pl.lit(True).alias("treadmill_cycle")
-                )
-                .unique()
+    cyc = treadmill(full)  # the labels above: no second classification
+    if cyc.height and "treadmill" in cyc.columns:
+        done = (
+            cyc.filter(pl.col("treadmill"))
+            .select("venue", "canonical", pl.col("next_flush_end_ms").alias("ts_ms"))
+            .with_columns(
+                pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")), pl.lit(True).alias("treadmill_cycle")
             )
+            .unique()
+        )
     if done is None:
         return lab.with_columns(pl.lit(False).alias("treadmill_cycle"))
     return lab.join(done, on=["venue", "canonical", "ts_ms"], how="left").with_columns(

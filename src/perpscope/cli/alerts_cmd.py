@@ -14,10 +14,9 @@ what makes the metrics live.
 
 from __future__ import annotations
 
-import importlib
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import polars as pl
 import typer
@@ -40,6 +39,7 @@ from perpscope.alerts import (
 from perpscope.assemble import StoreInputError
 from perpscope.assemble.heatmap import heatmap_of
 from perpscope.assemble.panel import MarketPanel, latest_panel
+from perpscope.assemble.regime_reading import REGIME_WARM_MS, read_regimes
 from perpscope.cli.common import err_console, fail, reading_lake
 from perpscope.cli.output import print_notes
 from perpscope.core.errors import InputError
@@ -49,8 +49,9 @@ from perpscope.store import Lake
 
 app = typer.Typer(help="Alerts over live metrics: rules in a TOML file, console and webhook delivery.")
 
-#: Bars of history a rule sees per check (the panel's own 30-day look-backs are read before them).
-HISTORY_MS = 35 * DAY_MS
+#: Bars of history a rule sees per check (the panel's own 30-day look-backs are read before them); at least
+#: the regime engine's warm-up, so ``regime_change`` reads the newest bar as ``perpscope regimes`` does.
+HISTORY_MS = max(35 * DAY_MS, REGIME_WARM_MS + 2 * DAY_MS)
 
 #: Panel columns each rule kind reads (any of them): a rule whose columns are all empty never fires,
 #: and the check says so.
@@ -69,15 +70,6 @@ def _config(path: Path) -> AlertsConfig:
         return load_config(path)
     except InputError as e:
         raise fail(str(e)) from None
-
-
-def _regimes(panel: pl.DataFrame) -> pl.DataFrame | None:
-    try:
-        classify = importlib.import_module("perpscope.regimes").classify
-    except (ImportError, AttributeError):
-        return None
-    out: Any = classify(panel)
-    return out if isinstance(out, pl.DataFrame) else None
 
 
 def watched_panels(
@@ -121,7 +113,9 @@ def check_rules(
         p = _newest(mp)
         if p.is_empty():
             continue
-        regimes = _regimes(p) if r.kind == "regime_change" else None
+        # the labels every front end reads (assemble.regime_reading): the 35 days of HISTORY_MS cover the
+        # engine's warm-up, so the newest bar is labelled from real history
+        regimes = read_regimes(lk, mp, r.venue, flows=False).labels if r.kind == "regime_change" else None
         zones = None
         if r.kind == "hot_zone":
             end = int(p.get_column("ts_ms").dt.epoch("ms").max()) + mp.view.every_ms  # type: ignore[arg-type]
