@@ -336,7 +336,7 @@ OI_BANDS = 7
 def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
     """Per venue on the panel's bars: ``open_interest`` (USD, stacked by the dashboard) and ``funding``
     (rate per 8 h, the venue × time grid), each ``{"ts_ms": [...], "<venue>": [...], ...}`` in wide form;
-    empty when the scope has one venue's figure only."""
+    a figure is left out when the scope has one venue's only, or none in the range."""
     mp, every = market(src, q)
     out: dict[str, Any] = {}
     for name, col in (("open_interest", "oi_usd"), ("funding", "rate_8h")):
@@ -344,6 +344,8 @@ def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
         if f is None or f.get_column("venue").n_unique() < 2:
             continue
         f = f.filter(pl.col("ts_ms").dt.epoch("ms").is_between(q.start_ms, q.end_ms - 1))
+        if f.is_empty():  # the venues' series end before the range (on the shared store: Dec 2025 →)
+            continue
         wide = f.pivot(on="venue", index="ts_ms", values=col).sort("ts_ms")
         venues = [c for c in wide.columns if c != "ts_ms"]
         # OI: venues by their latest size, the biggest at the bottom; beyond the largest OI_BANDS, one band
