@@ -2,7 +2,8 @@
 
 Targets (issue 8): p95 < 300 ms for ``/api/v1/dashboard`` over repeated requests on 127.0.0.1, and a
 bounded loopback load test at 50 concurrent clients reporting requests/s and the error rate; (issue 20)
-the first request < 300 ms. The server computes its start-up work (numba, every perp's default view and
+the first request < 300 ms, for a range nobody precomputed too (its wall time and the server's CPU time
+for it are printed). The server computes its start-up work (numba, every perp's default view and
 the screener: ``perpscope.api.views.precompute``) in the background and says so on ``/health``
 (``warm``); the first requests are sent once it is done, and how long that took is printed. The
 reference is the same answer computed from the store without the server's cache (in this process).
@@ -25,6 +26,7 @@ from benchmarks.bench_heatmap import year_of_records
 from benchmarks.common import Result, best_of, served_store
 from perpscope.api import DataSource, Limits
 from perpscope.api.views import dashboard_view, make_query
+from perpscope.assemble.cascade import fragility_provider
 from perpscope.records import RECORDS
 from perpscope.store import Lake
 
@@ -34,6 +36,16 @@ REPEATS = 60
 #: A range inside the year that the server does not compute at start (its default view is the latest 30
 #: days, and the whole history — which is the year asked above, ``to`` ending at the data's end).
 OTHER = "venue=binance&symbol=BTC-USDT-PERP&from=2024-03-01&to=2024-09-01"
+OTHER_MS = (1709251200000, 1725148800000)  # the same range, ms UTC
+
+
+def _process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _store(root: Path) -> Lake:
@@ -91,10 +103,12 @@ def run() -> list[Result]:
                 first = c.get(f"{base}/dashboard?{q}")
                 cold = time.perf_counter() - t
                 size = len(first.content)
-                # a range the server has not computed at start: six months inside the year
-                t = time.perf_counter()
+                # a range the server has not computed at start: six months inside the year (wall, and
+                # the server process's CPU, which the machine's other load does not stretch)
+                cpu0, t = _process_cpu_s(server.proc.pid), time.perf_counter()
                 c.get(f"{base}/dashboard?{OTHER}").raise_for_status()
                 cold_other = time.perf_counter() - t
+                cpu_other = _process_cpu_s(server.proc.pid) - cpu0
                 load_cold = os.getloadavg()[0]
                 lat = []
                 for _ in range(REPEATS):
@@ -113,7 +127,15 @@ def run() -> list[Result]:
                 src, make_query(src, "binance", "BTC-USDT-PERP", 1704067200000, 1735689600000, lim), lim
             )
 
+        def uncached_other() -> None:
+            # the same six months from the store with the server's cascade model, nothing cached
+            src = DataSource(lake)
+            lim = Limits()
+            q = make_query(src, "binance", "BTC-USDT-PERP", OTHER_MS[0], OTHER_MS[1], lim)
+            dashboard_view(src, q, lim, fragility_provider(lake))
+
         t_ref = best_of(uncached, repeat=3)
+        t_ref_other = best_of(uncached_other, repeat=3)
     return [
         Result(
             "api server start-up work (background)",
@@ -141,9 +163,9 @@ def run() -> list[Result]:
             "api dashboard 6 months (not precomputed): first",
             cold_other * 1e3,
             "ms",
-            reference="uncached compute",
-            ratio=t_ref / cold_other,
-            target=f"load {load_cold:.1f}",
+            reference="same range uncached in-process",
+            ratio=t_ref_other / cold_other,
+            target=f"target < 300 ms; server CPU {cpu_other * 1e3:,.0f} ms; load {load_cold:.1f}",
         ),
         Result(
             f"api dashboard 1y of 5m bars: p95 of {REPEATS} requests",

@@ -134,6 +134,28 @@ def test_at_most_max_computing_run_at_once_and_nesting_does_not_deadlock() -> No
     assert peak <= 2
 
 
+def test_parts_computed_on_other_threads_run_under_their_parents_permit() -> None:
+    """The dashboard computes its heatmap and cascade on two threads beside its regime reading: with
+    every permit held by parents waiting for such parts, the parts' own computations must not wait for
+    a permit (they would for ever), and the parent's thread keeps its own nesting."""
+    c = AnswerCache(max_bytes=10_000_000, max_entries=100, max_computing=1)
+    depths: list[int] = []
+
+    def part(k: int) -> int:
+        depths.append(c._depth.n)
+        return c.get(("part", k), lambda: k + 1)
+
+    def parent() -> int:
+        with ThreadPoolExecutor(2) as ex:
+            futs = [ex.submit(c.nested(lambda k=k: part(k))) for k in range(2)]  # type: ignore[misc]
+            return sum(f.result(timeout=10) for f in futs)
+
+    with ThreadPoolExecutor(1) as outer:
+        assert outer.submit(lambda: c.get(("parent",), parent)).result(timeout=20) == 3
+    assert depths == [1, 1]
+    assert c.peek(("part", 0)) == 1 and c.peek(("part", 1)) == 2
+
+
 def test_clear_forgets_answers() -> None:
     c = AnswerCache(max_bytes=1_000, max_entries=10, max_computing=1)
     c.get("k", lambda: 1)

@@ -71,3 +71,21 @@ def test_health_says_when_the_start_up_work_is_done(demo_lake: Lake) -> None:
     while not cold.get("/api/v1/health").json()["warm"]:  # numba's set-up only
         assert time.monotonic() < deadline
         time.sleep(0.2)
+
+
+def test_a_range_after_the_venues_open_interest_ends_is_answered(shared_store: Path) -> None:
+    """On the store of the whole shared data, the per-venue open interest of BTC ends before the last
+    months of its price: a range there has no per-venue OI to stack (it answered a 500 before: the
+    venues were ordered by their latest value in an empty frame)."""
+    from perpscope.api.views import by_venue_view, market
+
+    lim = Limits()
+    src = DataSource(Lake(shared_store))
+    q = make_query(src, "all", "BTC", 1766188800000, None, lim)  # 2025-12-20 → the data's end
+    mp, _ = market(src, q)
+    oi = mp.view.by_venue["open_interest"]
+    last_oi = int(oi.get_column("ts_ms").dt.epoch("ms").max())  # type: ignore[arg-type]
+    assert oi.get_column("venue").n_unique() > 1 and last_oi < q.start_ms  # the data's fact
+    assert "open_interest" not in by_venue_view(src, q)
+    d = dashboard_view(src, q, lim)
+    assert d["series"]["rows"] > 0 and d["by_venue"]["funding"]["columns"]["ts_ms"]

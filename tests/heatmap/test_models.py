@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 import polars as pl
@@ -22,7 +22,8 @@ from perpscope.heatmap import (
     run_model,
 )
 from perpscope.heatmap.inputs import HeatmapInputError
-from perpscope.heatmap.models import entry_prices, long_share
+from perpscope.heatmap.kernel import KernelOut
+from perpscope.heatmap.models import LeverageMix, entry_prices, leverage_runs, long_share
 
 
 @pytest.fixture(scope="module")
@@ -96,6 +97,29 @@ def test_reference_engine_gives_the_same_run(sol_bars: pl.DataFrame) -> None:
     b = run_model(DEFAULT_MODEL, sol_bars, grid=a.grid, engine="reference")
     np.testing.assert_allclose(a.out.final_long, b.out.final_long, rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(a.out.consumed_short, b.out.consumed_short, rtol=1e-9, atol=1e-6)
+
+
+def test_leverage_runs_are_one_run_per_leverage(sol_bars: pl.DataFrame) -> None:
+    """The cascade's books read each leverage alone: the shared-work runs (one preparation per model but
+    its mix, shared across the ensemble's members) must be bit-identical to one ``run_model`` per
+    one-leverage model, for every member, keeping only the last bar's book or every default snapshot."""
+    members = ensemble_members(DEFAULT_MODEL, bars=sol_bars)
+    grid = run_model(DEFAULT_MODEL, sol_bars).grid
+    prepared: dict = {}
+    last_only = np.empty(0, dtype=np.int64)
+    for m in members:
+        for at in (last_only, None):
+            runs = leverage_runs(m, sol_bars, grid=grid, snapshot_at=at, prepared=prepared)
+            assert len(runs) == len(m.mix.leverages)
+            for lev, run in zip(m.mix.leverages, runs, strict=True):
+                one = replace(m, mix=LeverageMix(f"{m.mix.name}@{lev:g}x", (float(lev),), (1.0,)))
+                ref = run_model(one, sol_bars, grid=grid, snapshot_at=at)
+                assert run.model == one
+                np.testing.assert_array_equal(run.snapshot_ts_ms, ref.snapshot_ts_ms)
+                for f in fields(KernelOut):
+                    np.testing.assert_array_equal(getattr(run.out, f.name), getattr(ref.out, f.name))
+    # one preparation per (entry rule, side rule): the mixes share it
+    assert len(prepared) == len({(m.entry_rule, m.side_rule) for m in members}) < len(members)
 
 
 def test_liquidation_map_cumulates_outward(sol_bars: pl.DataFrame) -> None:

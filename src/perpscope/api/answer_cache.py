@@ -203,6 +203,23 @@ class AnswerCache:
             if outermost:
                 self._permits.release()
 
+    def nested(self, fn: Callable[[], T]) -> Callable[[], T]:
+        """``fn``, to be run on another thread as a part of the computation running on this one: the
+        computations it starts run under this one's permit, as if nested here. Without this they would
+        wait for a permit of their own, which never comes while every permit is held by a parent waiting
+        for its parts."""
+        depth = max(getattr(self._depth, "n", 0), 1)
+
+        def run() -> T:
+            before = getattr(self._depth, "n", 0)
+            self._depth.n = depth
+            try:
+                return fn()
+            finally:
+                self._depth.n = before
+
+        return run
+
     def _lookup(self, key: Hashable) -> tuple[Any, int] | None:
         hit = self._entries.get(key)
         if hit is not None:

@@ -22,7 +22,8 @@ Units: prices in quote currency (USDT ≈ USD), sizes in base units, notionals i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -39,7 +40,7 @@ from perpscope.heatmap.liqprice import (
     liq_factor,
     table_at,
 )
-from perpscope.heatmap.models import LeverageMix, Model, PriceGrid, default_grid, ensemble_members, run_model
+from perpscope.heatmap.models import Model, PriceGrid, default_grid, ensemble_members, leverage_runs
 
 
 class CascadeInputError(PerpscopeError, ValueError):
@@ -258,12 +259,17 @@ def _factor(model: Model, side: str, lev: float, table: BracketTable, formula: s
     return binance_isolated_factor(side, lev, tier.mmr, cum)  # type: ignore[arg-type]
 
 
+#: ``snapshot_at`` of a heatmap run keeping the book only after the last bar.
+_FINAL_ONLY = np.empty(0, dtype=np.int64)
+
+
 def book_from_heatmap(
     model: Model,
     bars: pl.DataFrame,
     *,
     grid: PriceGrid | None = None,
     brackets: Brackets | None = None,
+    prepared: dict[Model, Any] | None = None,
 ) -> tuple[PositionBook, float]:
     """The positions a heatmap model inferred from ``bars``, split by leverage; and the last close.
 
@@ -272,7 +278,9 @@ def book_from_heatmap(
     the last bar), its size ``USD / entry`` (the heatmap books notional at entry), its bankruptcy price
     ``entry·(1 ∓ 1/L)`` (isolated margin = notional / L), and its liquidation price
     ``entry·factor_venue(L)`` by the venue's own formula and tables (``brackets``, default Binance
-    BTCUSDT: :func:`~perpscope.heatmap.liqprice.brackets_for`).
+    BTCUSDT: :func:`~perpscope.heatmap.liqprice.brackets_for`). ``prepared``: a dict kept by the caller
+    over the same ``bars`` (:func:`~perpscope.heatmap.models.leverage_runs`), sharing the runs' work that
+    does not depend on the leverage mix across models.
 
     Returns
     -------
@@ -289,9 +297,10 @@ def book_from_heatmap(
     parts: list[PositionBook] = []
     close = float("nan")
     mids = grid.mids
-    for lev, wk in zip(levs, w, strict=True):
-        one = replace(model, mix=LeverageMix(f"{model.mix.name}@{lev:g}x", (float(lev),), (1.0,)))
-        run = run_model(one, bars, grid=grid, tables=tables)
+    # each leverage alone (the book records it per position); only the final book is read: one snapshot
+    # (the last bar's) instead of ~500 copies of the grid, which were 60% of a dashboard's first request
+    runs = leverage_runs(model, bars, grid=grid, tables=tables, snapshot_at=_FINAL_ONLY, prepared=prepared)
+    for lev, wk, run in zip(levs, w, runs, strict=True):
         close = run.last_close
         for s, name, book in ((1, "long", run.out.final_long), (-1, "short", run.out.final_short)):
             nz = np.flatnonzero(book > 0)
@@ -328,7 +337,8 @@ def ensemble_books(
     hi = max(g.lo + g.width * g.n_bins for g in grids)
     grid = PriceGrid(lo, (hi - lo) / 2000, 2000)
     books, close = [], math.nan
+    prepared: dict[Model, Any] = {}  # the members' work that does not depend on their mix, shared
     for m in members:
-        b, close = book_from_heatmap(m, bars, grid=grid, brackets=brackets)
+        b, close = book_from_heatmap(m, bars, grid=grid, brackets=brackets, prepared=prepared)
         books.append(b)
     return books, close

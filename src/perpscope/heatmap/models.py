@@ -426,22 +426,57 @@ def run_model(
     if bars.is_empty():
         raise HeatmapInputError("run_model: no bars")
     grid = grid or default_grid(bars, model)
+    return _run_prepared(model, _prepare(model, bars), grid, tables, snapshot_every, snapshot_at, engine)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A model's per-bar inputs to the kernel that do not depend on its leverage mix (entry, new notional
+    by side, survival, liquidation range, netting windows)."""
+
+    ts: np.ndarray
+    interval_ms: int
+    win: Windows
+    entry: np.ndarray
+    new_long: np.ndarray
+    new_short: np.ndarray
+    keep: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    last_close: float
+
+
+def _prepare(model: Model, bars: pl.DataFrame) -> _Prepared:
     ts = bars.get_column("ts_ms").dt.epoch("ms").to_numpy().astype(np.int64)
-    win = Windows.of_bars(ts, int(bars.get_column("interval_ms")[0]), model.netting_ms)
+    iv = int(bars.get_column("interval_ms")[0])
+    win = Windows.of_bars(ts, iv, model.netting_ms)
     entry = entry_prices(bars, model.entry_rule)
     new, keep = _flows(model, bars, entry, win)
     # the window's long share (weighted by base volume, as one bar of the window's length would have it)
     share = win.sum(long_share(bars, model.side_rule) * win.shares(_col(bars, "volume_base")))[win.of]
-    lf, sf, w = _factors(model, ts, tables)
     high, low = _liquidation_range(bars)
-    snaps = _snapshot_bars(ts, int(bars.get_column("interval_ms")[0]), snapshot_every, snapshot_at)
+    last_close = float(_col(bars, "close")[-1])
+    return _Prepared(ts, iv, win, entry, new * share, new * (1.0 - share), keep, high, low, last_close)
+
+
+def _run_prepared(
+    model: Model,
+    prep: _Prepared,
+    grid: PriceGrid,
+    tables: list[BracketTable] | None,
+    snapshot_every: int | None,
+    snapshot_at: np.ndarray | None,
+    engine: Literal["numba", "reference"],
+) -> HeatmapRun:
+    lf, sf, w = _factors(model, prep.ts, tables)
+    snaps = _snapshot_bars(prep.ts, prep.interval_ms, snapshot_every, snapshot_at)
     out = KERNELS[engine](
-        high,
-        low,
-        entry,
-        new * share,
-        new * (1.0 - share),
-        keep,
+        prep.high,
+        prep.low,
+        prep.entry,
+        prep.new_long,
+        prep.new_short,
+        prep.keep,
         lf,
         sf,
         w,
@@ -449,17 +484,47 @@ def run_model(
         grid.width,
         grid.n_bins,
         snaps,
-        win.last,
+        prep.win.last,
     )
-    return HeatmapRun(
-        model,
-        grid,
-        ts,
-        int(bars.get_column("interval_ms")[0]),
-        ts[snaps],
-        float(_col(bars, "close")[-1]),
-        out,
-    )
+    return HeatmapRun(model, grid, prep.ts, prep.interval_ms, prep.ts[snaps], prep.last_close, out)
+
+
+#: The mix :func:`leverage_runs` keys its shared work by (any fixed one: the work does not read the mix).
+_ANY_MIX = LeverageMix("any", (1.0,), (1.0,))
+
+
+def leverage_runs(
+    model: Model,
+    bars: pl.DataFrame,
+    *,
+    grid: PriceGrid,
+    tables: list[BracketTable] | None = None,
+    snapshot_at: np.ndarray | None = None,
+    prepared: dict[Model, _Prepared] | None = None,
+) -> list[HeatmapRun]:
+    """:func:`run_model` of ``model`` with each leverage of its mix alone (weight 1), in the mix's order:
+    the same runs as one ``run_model`` per one-leverage model, computed once for what does not depend on
+    the leverage. ``prepared`` (a dict kept by the caller over the same ``bars``) shares that work across
+    models differing only in their mix too (the ensemble's members: 18 models, 109 leverages)."""
+    if bars.is_empty():
+        raise HeatmapInputError("run_model: no bars")
+    store: dict[Model, _Prepared] = {} if prepared is None else prepared
+    key = replace(model, mix=_ANY_MIX)  # the model but its mix: what the shared work depends on
+    if key not in store:
+        store[key] = _prepare(model, bars)
+    prep = store[key]
+    return [
+        _run_prepared(
+            replace(model, mix=LeverageMix(f"{model.mix.name}@{lev:g}x", (float(lev),), (1.0,))),
+            prep,
+            grid,
+            tables,
+            None,
+            snapshot_at,
+            "numba",
+        )
+        for lev in model.mix.leverages
+    ]
 
 
 def ensemble_members(
