@@ -21,6 +21,7 @@ A test holds this loop and the expressions frame-equal (``tests/regimes/test_gri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -232,6 +233,7 @@ def label_grid(  # type: ignore[no-untyped-def]  # numba
     burst_w,
     flags,
     codes,
+    led_out,
 ):
     """Every bar's numbers and labels (see the module docstring). Inputs are float64 with NaN for
     unknown; ``q`` the burst baseline (:func:`~perpscope.regimes.bursts.grid_baseline`); ``lags`` the
@@ -243,10 +245,12 @@ def label_grid(  # type: ignore[no-untyped-def]  # numba
     Writes (arrays the caller allocates: numpy's large allocations use huge pages, numba's do not, and
     page faults cost more than the loop) ``floats`` (20 × n) rows ``6h + k`` the horizon h's
     :data:`_PER_H` k, row 18 ``funding_chg``, row 19 the burst ratio (NaN unknown); ``burst_w[h]`` a burst
-    bar in horizon h (-1 unknown, 0, 1); ``flags`` the window's seven conditions; ``codes`` rows: regime,
-    bar label, window label held, long label held (-1 none), horizon (0 bar, 1 window, 2 long; -1 none),
-    missing inputs (bits: price change, OI, funding), liquidation-led (0/1). Returns False where a change
-    is NaN from known inputs (the caller then uses the polars expressions).
+    bar in horizon h (-1 unknown, 0, 1); ``flags`` the window's seven conditions; ``codes`` rows, as
+    indices into the words of each text column (the one past the last: null): regime, bar label, window
+    label held, long label held (label codes, 9 none), horizon key (0 bar, 1 window, 2 long, 3 none),
+    horizon (as the key, the window where none), missing inputs (bits: price change, OI, funding);
+    ``led_out`` liquidation-led. Returns False where a change is NaN from known inputs (the caller then
+    uses the polars expressions).
     """
     n = close.shape[0]
     fls, burst_ratio = par[1], par[7]
@@ -333,13 +337,15 @@ def label_grid(  # type: ignore[no-untyped-def]  # numba
             led = 0
             if (chosen == 0 or chosen == 1) and hk >= 0:
                 led = 1 if floats[6 * hk + 1, i] > -th[hk, 1] else 0
+            # as indices into the words of each text column, the last word being null
             codes[0, i] = chosen
-            codes[1, i] = c_bar
-            codes[2, i] = held_win
-            codes[3, i] = held_long
-            codes[4, i] = hk
-            codes[5, i] = miss
-            codes[6, i] = led
+            codes[1, i] = c_bar if c_bar >= 0 else 9
+            codes[2, i] = held_win if held_win >= 0 else 9
+            codes[3, i] = held_long if held_long >= 0 else 9
+            codes[4, i] = hk if hk >= 0 else 3
+            codes[5, i] = hk if hk >= 0 else 1
+            codes[6, i] = miss
+            led_out[i] = led
     return ok
 
 
@@ -366,10 +372,10 @@ def _missing_texts() -> list[str | None]:
     return out
 
 
-def _text(codes: np.ndarray, words: list[str | None] | tuple[str, ...], name: str) -> pl.Expr:
-    """Codes (-1: null) → their words (a gather from the few words: no per-row string building)."""
-    c = pl.lit(pl.Series(codes, dtype=pl.Int8)).cast(pl.Int64)
-    return pl.lit(pl.Series(list(words), dtype=pl.Utf8)).gather(pl.when(c >= 0).then(c)).alias(name)
+def _text(idx: np.ndarray, words: Sequence[str | None], name: str) -> pl.Series:
+    """Indices into ``words`` and one more, null (``len(words)``) → the words: a gather from the few
+    words, no per-row string building."""
+    return pl.Series(name, [*words, None], dtype=pl.Utf8).gather(idx)
 
 
 def _bools(values: np.ndarray, name: str) -> pl.Expr:
@@ -378,31 +384,29 @@ def _bools(values: np.ndarray, name: str) -> pl.Expr:
     return pl.when(v >= 0).then(v == 1).alias(name)
 
 
-def exact_inputs(t: pl.DataFrame) -> bool:
-    """True when the float inputs hold no NaN or infinite value (nulls are fine): the loop is exact."""
-    cols = [c for c in _FLOAT_IN if c in t.columns and t.schema[c].is_float()]
-    if not cols:
-        return True
-    bad = t.select(pl.any_horizontal([(pl.col(c).is_nan() | pl.col(c).is_infinite()).any() for c in cols]))
-    return not bad.item()
-
-
-def _floats(t: pl.DataFrame, col: str) -> np.ndarray:
+def _floats(t: pl.DataFrame, col: str) -> np.ndarray | None:
+    """A column as float64 with NaN for null; None when it holds a NaN or an infinite value (polars
+    orders and compares those its own way, so the loop would not be exact)."""
     s = t.get_column(col).cast(pl.Float64)
-    return s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+    if s.null_count() == 0:
+        x = s.to_numpy()  # no copy
+        return x if np.isfinite(x).all() else None
+    if (s.is_nan() | s.is_infinite()).any():
+        return None
+    return s.fill_null(np.nan).to_numpy()
 
 
 def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFrame | None:
     """``t`` (classify's working frame after its inputs: sorted, numbered, a gapless grid of ``step``)
     with every column :func:`~perpscope.regimes.classify.classify` returns but ``evidence``, named as
     its steps name them; None where the loop cannot be exact (see the module docstring)."""
-    if not exact_inputs(t):
+    got = {c: _floats(t, c) for c in (*_FLOAT_IN, "_f_ext", "_panel_burst") if c in t.columns}
+    cols = {c: x for c, x in got.items() if x is not None}
+    if len(cols) < len(got):
         return None
     starts = series_starts(t, [SID])
-    cols = {c: _floats(t, c) for c in _FLOAT_IN}
-    fext = _floats(t, "_f_ext")
-    nan = np.full(t.height, np.nan)
-    panel_burst = _floats(t, "_panel_burst") if "_panel_burst" in t.columns else nan
+    fext = cols["_f_ext"]
+    panel_burst = cols["_panel_burst"] if "_panel_burst" in cols else np.full(t.height, np.nan)
     liq = cols["_liq_l"] + cols["_liq_s"]
     q = grid_baseline(liq, starts, cfg.burst_baseline_ms, step, cfg.burst_quantile)
     relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
@@ -422,11 +426,11 @@ def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFr
     )
     n = t.height
     floats, burst_w = np.empty((20, n)), np.empty((3, n), np.int8)
-    flags, codes = np.empty((7, n), np.bool_), np.empty((7, n), np.int8)
+    flags, codes, led = np.empty((7, n), np.bool_), np.empty((7, n), np.uint32), np.empty(n, np.bool_)
     ok = label_grid(
         cols["_close"], cols["_oi"], cols["_oi_usd"], cols["funding_8h"], cols["ls_ratio"], cols["ls_z"],
         cols["_liq_l"], cols["_liq_s"], fext, panel_burst, q, starts, lags, th, par, _HELD, _DIR,
-        floats, burst_w, flags, codes,
+        floats, burst_w, flags, codes, led,
     )  # fmt: skip
     if not ok:
         return None
@@ -443,9 +447,9 @@ def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFr
         _text(codes[1], LABELS, "regime_bar"),
         _text(codes[2], LABELS, "regime_window"),
         _text(codes[3], LABELS, "regime_long"),
-        _text(codes[4], list(_HORIZONS), "horizon_key"),
-        _text(np.where(codes[4] < 0, 1, codes[4]), [key[h] for h in _HORIZONS], "horizon"),
-        _text(codes[5], _missing_texts(), "missing"),
-        pl.lit(pl.Series(codes[6], dtype=pl.Int8)).cast(pl.Boolean).alias("liquidation_led"),
+        _text(codes[4], _HORIZONS, "horizon_key"),
+        _text(codes[5], tuple(key[h] for h in _HORIZONS), "horizon"),
+        _text(codes[6], _missing_texts(), "missing"),
+        pl.Series("liquidation_led", led),
     ]
     return t.with_columns(new)
