@@ -38,8 +38,9 @@ from perpscope.regimes.horizons import DIRECTION, SUFFIX, move_thresholds, names
 _HORIZONS = ("bar", "window", "long")
 #: Per horizon, the kernel's float outputs (with the horizon's suffix), in its row order.
 _PER_H = ("price_chg", "oi_chg", "oi_usd_chg", "liq_long_w_usd", "liq_short_w_usd", "liq_long_share_w")
-#: Label codes held with hysteresis (classify.HELD_STATES), by code.
+#: Label codes held with hysteresis (classify.HELD_STATES), by code: the bits of _state_conditions.
 _HELD = np.array([LABELS.index(k) for k in ("new_shorts", "leverage_buildup", "latent_fragility")], np.int64)
+assert tuple(_HELD) == (2, 3, 6), "_state_conditions writes the bits of these label codes"
 #: Per label code, the direction of the bar's close that dates it (0: any).
 _DIR = np.array([DIRECTION.get(k, 0) for k in LABELS[:-2]], np.int64)
 _FLUSH, _COVER = LABELS.index("deleveraging_flush"), LABELS.index("short_covering")
@@ -85,6 +86,21 @@ def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, p
     if (f >= sq_long) and long_skew:
         bits |= 32
     if down and oi_holds and (f > 0):
+        bits |= 64
+    return bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def]  # numba
+    """The conditions of the held states only (new shorts, build-up, fragility: bits 2, 3, 6 as in
+    :func:`_conditions`), the bits the hysteresis reads at the hold's price threshold."""
+    up, down = p >= pm, p <= -pm
+    bits = 0
+    if down and o >= om:
+        bits |= 4
+    if up and o >= om and ((f >= fu) or ((f > 0) and (fchg > 0))):
+        bits |= 8
+    if down and abs(o) < om and f > 0:
         bits |= 64
     return bits
 
@@ -204,9 +220,7 @@ def _horizon(  # type: ignore[no-untyped-def]  # numba
             f, x, y, e = fund[i], ls[i], lz[i], fext[i]
             cond[h, i] = _conditions(p, o, ou, f, fchg[i], share, lw, sw, bw == 1, x, y, e, pm, om, par)
             if h > 0:
-                held[h - 1, i] = _conditions(
-                    p, o, ou, f, fchg[i], share, lw, sw, bw == 1, x, y, e, pm_hold, om, par
-                )
+                held[h - 1, i] = _state_conditions(p, o, f, fchg[i], pm_hold, om, par[0])
     return ok
 
 
@@ -384,13 +398,22 @@ def _bools(values: np.ndarray, name: str) -> pl.Expr:
     return pl.when(v >= 0).then(v == 1).alias(name)
 
 
+@njit(cache=True, nogil=True)
+def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
+    """No NaN and no infinite value in ``x`` (a pass without a temporary array)."""
+    for v in x:  # noqa: SIM110  # a compiled loop (numba), not a generator
+        if not np.isfinite(v):
+            return False
+    return True
+
+
 def _floats(t: pl.DataFrame, col: str) -> np.ndarray | None:
     """A column as float64 with NaN for null; None when it holds a NaN or an infinite value (polars
     orders and compares those its own way, so the loop would not be exact)."""
     s = t.get_column(col).cast(pl.Float64)
     if s.null_count() == 0:
         x = s.to_numpy()  # no copy
-        return x if np.isfinite(x).all() else None
+        return x if _all_finite(x) else None
     if (s.is_nan() | s.is_infinite()).any():
         return None
     return s.fill_null(np.nan).to_numpy()
