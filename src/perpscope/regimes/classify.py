@@ -297,7 +297,9 @@ def classify(
     the entry's (hysteresis). ``regime`` is the window's dated label, else the bar's, else a flush or
     covering of the long window, else the window's held state, else the long window's label; else
     ``insufficient_data`` when price, OI or funding is missing, else ``neutral``. Everything at ``t``
-    uses only bars up to ``t`` (the panel is point in time).
+    uses only bars up to ``t`` (the panel is point in time). On a gapless grid the columns are computed
+    by compiled loops (:mod:`perpscope.regimes.grid_labels`), frame-equal to the polars steps that
+    define them (:func:`_with_steps`).
     """
     cfg = config or RegimeConfig()
     t, step = _working_frame(panel)
