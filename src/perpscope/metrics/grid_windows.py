@@ -201,18 +201,34 @@ def grid_quantile(x, starts, n, q, min_samples):  # type: ignore[no-untyped-def]
     for s in range(starts.shape[0] - 1):
         a, b = starts[s], starts[s + 1]
         vals = x[a:b]
-        order = np.argsort(vals)  # NaN last
+        # only the values that are not 0 are sorted (most bars of a liquidation series are 0, and the
+        # sort was most of the time); the zeros take one rank, between the negatives and the positives
+        nz = np.flatnonzero(vals != 0)  # NaN != 0: sorted last
+        order = nz[np.argsort(vals[nz])]
         rank = np.full(b - a, -1, np.int64)
         uniq = np.empty(b - a)
         size = 0
-        for j in range(b - a):
+        zero = -1 if nz.shape[0] < b - a else -2  # the zeros' rank (-1: not placed yet; -2: no zeros)
+        for j in range(order.shape[0]):
             v = vals[order[j]]
             if np.isnan(v):
                 break
+            if zero == -1 and v > 0:
+                uniq[size] = 0.0
+                zero = size
+                size += 1
             if size == 0 or v != uniq[size - 1]:
                 uniq[size] = v
                 size += 1
             rank[order[j]] = size - 1
+        if zero == -1:
+            uniq[size] = 0.0
+            zero = size
+            size += 1
+        if zero >= 0:
+            for j in range(b - a):
+                if vals[j] == 0:
+                    rank[j] = zero
         if size == 0:
             continue
         tree = np.zeros(size + 1, np.int64)
@@ -222,6 +238,11 @@ def grid_quantile(x, starts, n, q, min_samples):  # type: ignore[no-untyped-def]
         cnt = 0
         for i in range(a, b):
             r = rank[i - a]
+            if i - n >= a and rank[i - n - a] == r:
+                # the value entering equals the one leaving: the window holds the same values (most bars
+                # of a liquidation series are 0), so its quantile is the previous row's
+                out[i] = out[i - 1]
+                continue
             if r >= 0:  # enters the window
                 cnt += 1
                 k = r + 1

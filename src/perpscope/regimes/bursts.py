@@ -11,6 +11,7 @@ to be extreme), and a multiple of it reads in dollars: "six times a busy bar of 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics.grid_windows import as_float, grid_quantile, series_starts, to_series
@@ -40,10 +41,7 @@ def with_burst_ratio(
     if step is not None and not df.select(x.is_nan().any()).item():
         # gapless grid: the compiled sliding quantile (the same numbers as polars' rolling_quantile with
         # "nearest", which re-sorts the window as it slides: 3× slower on a month of 5-minute bars)
-        n = rows_in(baseline_ms, step)
-        got = grid_quantile(
-            as_float(df, x), series_starts(df, [SID]), n, quantile, max(2, int(n * min_share))
-        )
+        got = grid_baseline(as_float(df, x), series_starts(df, [SID]), baseline_ms, step, quantile, min_share)
         q = pl.lit(to_series("_q", got))
     elif step is not None:  # NaN (not null) values: polars' own ordering of NaN
         n = rows_in(baseline_ms, step)
@@ -51,3 +49,13 @@ def with_burst_ratio(
     else:  # bars missing from the grid: a time window per series
         q = x.rolling_quantile_by("ts_ms", f"{baseline_ms}ms", quantile=quantile).over(SID)
     return df.with_columns(pl.when(q > 0).then(x / q).alias(BURST_RATIO))
+
+
+def grid_baseline(
+    liq: np.ndarray, starts: np.ndarray, baseline_ms: int, step: int, quantile: float, min_share: float = 0.25
+) -> np.ndarray:
+    """The rolling ``quantile`` of :func:`with_burst_ratio` on a gapless grid of ``step`` ms: ``liq`` the
+    bars' liquidated USD (float64, NaN for unknown), ``starts`` the series' first rows
+    (:func:`~perpscope.metrics.grid_windows.series_starts`); USD, NaN where too few bars are known."""
+    n = rows_in(baseline_ms, step)
+    return grid_quantile(liq, starts, n, quantile, max(2, int(n * min_share)))

@@ -17,6 +17,7 @@ from perpscope.regimes.config import LABELS, RegimeConfig
 from perpscope.regimes.episode_text import openings, summaries
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
 from perpscope.regimes.grid import SID, numbered, prepare
+from perpscope.regimes.grid_labels import with_grid_labels
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
 from perpscope.regimes.horizons import conditions as horizon_conditions
 
@@ -296,25 +297,46 @@ def classify(
     the entry's (hysteresis). ``regime`` is the window's dated label, else the bar's, else a flush or
     covering of the long window, else the window's held state, else the long window's label; else
     ``insufficient_data`` when price, OI or funding is missing, else ``neutral``. Everything at ``t``
-    uses only bars up to ``t`` (the panel is point in time).
+    uses only bars up to ``t`` (the panel is point in time). On a gapless grid the columns are computed
+    by compiled loops (:mod:`perpscope.regimes.grid_labels`), frame-equal to the polars steps that
+    define them (:func:`_with_steps`).
     """
     cfg = config or RegimeConfig()
+    t, step = _working_frame(panel)
+    bar_ms = _bar_ms(t, step, cfg)
+    # a gapless grid: the same numbers in one compiled pass (grid_labels), unless it declines the frame
+    grid = with_grid_labels(t, cfg, step) if step is not None else None
+    t = grid if grid is not None else _with_steps(t, cfg, step, bar_ms)
+    if not evidence:
+        return _public(t.with_columns(pl.lit(None, pl.Utf8).alias("evidence")))
+    # the sentences written by episode_text's compiled loop from the numbers (byte for byte
+    # :func:`_evidence`, which writes the rows the loop declines): a third of the polars text's cost
+    t = t.with_columns(pl.lit(None, pl.Utf8).alias("_ev"))
+    t = t.with_columns(_written(t, cfg).alias("evidence"))
+    return _public(t)
+
+
+def _working_frame(panel: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:
+    """The panel sorted and numbered (:func:`prepare`) with classify's inputs (:func:`_inputs`), and its
+    bar step when it is a gapless grid."""
     df, step = prepare(panel, "classify")
-    bar_ms = _bar_ms(df, step, cfg)
     keep = [c for c in (SID, "venue", "canonical", "ts_ms", "interval_ms", "high", "low") if c in df.columns]
-    t = df.select(*keep, *_inputs(df))
+    return df.select(*keep, *_inputs(df)), step
+
+
+# The steps of classify, in order. Each takes the working frame and returns it with its columns added.
+
+
+def _with_steps(t: pl.DataFrame, cfg: RegimeConfig, step: int | None, bar_ms: int) -> pl.DataFrame:
+    """Every step of classify as polars expressions: the definition (grid_labels compiles it)."""
     t = _with_bursts(t, cfg, step)
     t = with_changes(t, cfg, step, bar_ms)
     t = _with_conditions(t, cfg, bar_ms)
     t = _with_horizon_labels(t, cfg)
     t = _with_held_states(t, cfg, bar_ms)
     t = _with_regime(t, cfg)
-    t = _with_liquidation_led(t, cfg, bar_ms)
-    t = t.with_columns((_evidence(cfg) if evidence else pl.lit(None, pl.Utf8)).alias("evidence"))
-    return _public(t)
+    return _with_liquidation_led(t, cfg, bar_ms)
 
-
-# The steps of classify, in order. Each takes the working frame and returns it with its columns added.
 
 #: Per horizon, the name pattern of its condition columns (the window's are the public ``is_<label>``).
 _COND_NAMES: dict[str, str] = {"window": "is_{}", "bar": "_bar_is_{}", "long": "_long_is_{}"}

@@ -81,21 +81,29 @@ def _scale(cfg: RegimeConfig, horizon: str, ms: int) -> float:
     return 1.0 if horizon == "bar" else max(1.0, math.sqrt(ms / cfg.window_ms))
 
 
+def move_thresholds(cfg: RegimeConfig, horizon: str, bar_ms: int | None = None) -> tuple[float, float]:
+    """The horizon's price and OI move thresholds (fractions): the config's, scaled (:func:`_scale`).
+
+    ``bar_ms`` (needed for ``bar``) sets the horizon's length, and so the scale.
+    """
+    k = _scale(cfg, horizon, spans(cfg, bar_ms or cfg.window_ms)[horizon])
+    return cfg.price_move * k, cfg.oi_move * k
+
+
 def conditions(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | None = None) -> dict[str, pl.Expr]:
     """The condition of each label (before precedence) over one horizon's columns.
 
     ``bar_ms`` (needed for ``bar``) sets the horizon's length, and so the scale of its move thresholds.
+    (:mod:`perpscope.regimes.grid_labels` compiles the same conditions; a test holds the two equal.)
     """
     s = SUFFIX[horizon]
-    ms = spans(cfg, bar_ms or cfg.window_ms)[horizon]
-    k = _scale(cfg, horizon, ms)
     p, o, ou, f = (
         pl.col(f"price_chg{s}"),
         pl.col(f"oi_chg{s}"),
         pl.col(f"oi_usd_chg{s}"),
         pl.col("funding_8h"),
     )
-    pm, om = cfg.price_move * k, cfg.oi_move * k
+    pm, om = move_thresholds(cfg, horizon, bar_ms)
     up, down = p >= pm, p <= -pm
     oi_up, oi_down, oi_holds = o >= om, o <= -om, o.abs() < om
     funding_up = (f >= cfg.funding_up_8h) | ((f > 0) & (pl.col("funding_chg") > 0))
@@ -136,7 +144,4 @@ def conditions(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | None = 
 def liquidation_led(cfg: RegimeConfig, horizon: str = "window", bar_ms: int | None = None) -> pl.Expr:
     """True where the horizon's flush or short covering holds only because liquidations moved OI (coin
     OI held): the evidence says so."""
-    s = SUFFIX[horizon]
-    ms = spans(cfg, bar_ms or cfg.window_ms)[horizon]
-    om = cfg.oi_move * _scale(cfg, horizon, ms)
-    return pl.col(f"oi_chg{s}") > -om
+    return pl.col(f"oi_chg{SUFFIX[horizon]}") > -move_thresholds(cfg, horizon, bar_ms)[1]

@@ -1,0 +1,480 @@
+"""The regime of every bar of a gapless bar grid, computed by compiled loops.
+
+:func:`perpscope.regimes.classify.classify` is defined by polars expressions (its named steps and
+:func:`perpscope.regimes.horizons.conditions`): the inputs' changes over three horizons, liquidation sums
+and a burst baseline, seven label conditions per horizon, dating, precedence, hysteresis and the choice of
+the horizon. As expressions that is about a hundred columns written one after the other (0.22 s CPU per
+4 symbols × a year of 5-minute bars, ``benchmarks/bench_metrics.py``). On a gapless grid every look-back
+is a fixed number of rows, so :func:`label_grid` computes the same numbers row by row (one pass per
+horizon, then one for the labels), each in the order polars computes it (so the same doubles), and
+writes only the columns ``classify`` returns. (One pass over all three horizons measured twice as slow:
+too many running sums live at once.)
+
+The expressions stay the definition, and the frames where this loop cannot be exact go to them:
+
+- a panel that is not a gapless grid (time windows, as-of joins);
+- inputs holding NaN or infinite values (polars orders NaN above every number; here NaN is "unknown");
+- a change that is NaN from known inputs (``0 / 0``): found by the loop, which then declines the frame.
+
+Every other missing value is null in polars and NaN here; the label conditions combine comparisons with
+and/or only, so a condition read with unknowns as false equals polars' ``fill_null(False)`` of it.
+A test holds this loop and the expressions frame-equal (``tests/regimes/test_grid_labels.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+import polars as pl
+from numba import njit
+
+from perpscope.metrics.grid_windows import series_starts, to_series
+from perpscope.regimes.bursts import BURST_RATIO, grid_baseline
+from perpscope.regimes.config import LABELS, RegimeConfig
+from perpscope.regimes.grid import SID, rows_in
+from perpscope.regimes.horizons import DIRECTION, SUFFIX, move_thresholds, names
+
+#: The horizons, in the order of the kernel's arrays.
+_HORIZONS = ("bar", "window", "long")
+#: Per horizon, the kernel's float outputs (with the horizon's suffix), in its row order.
+_PER_H = ("price_chg", "oi_chg", "oi_usd_chg", "liq_long_w_usd", "liq_short_w_usd", "liq_long_share_w")
+#: Label codes held with hysteresis (classify.HELD_STATES), by code: the bits of _state_conditions.
+_HELD = np.array([LABELS.index(k) for k in ("new_shorts", "leverage_buildup", "latent_fragility")], np.int64)
+assert tuple(_HELD) == (2, 3, 6), "_state_conditions writes the bits of these label codes"
+#: Per label code, the direction of the bar's close that dates it (0: any).
+_DIR = np.array([DIRECTION.get(k, 0) for k in LABELS[:-2]], np.int64)
+_FLUSH, _COVER = LABELS.index("deleveraging_flush"), LABELS.index("short_covering")
+_INSUFFICIENT, _NEUTRAL = LABELS.index("insufficient_data"), LABELS.index("neutral")
+#: The kernel's horizon codes (0 bar, 1 window, 2 long) of the precedence order of classify's _ORDER:
+#: window dated, bar, long event, window held, long held.
+_MISSING_PARTS = ("price change", "OI", "funding")
+
+# the float inputs, as the working frame of classify names them
+_FLOAT_IN = ("_close", "_oi", "_oi_usd", "funding_8h", "ls_ratio", "ls_z", "_liq_l", "_liq_s")
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, par):  # type: ignore[no-untyped-def]  # numba
+    """The seven label conditions of one bar over one horizon (horizons.conditions), unknown = false,
+    as bits (bit k: the condition of label code k)."""
+    fu, fls, sq_short, sq_long, ls_max, ls_min, rz = par[0], par[1], par[2], par[3], par[4], par[5], par[6]
+    up, down = p >= pm, p <= -pm
+    oi_up, oi_down, oi_holds = o >= om, o <= -om, abs(o) < om
+    funding_up = (f >= fu) or ((f > 0) and (fchg > 0))
+    long_liqs = (share >= fls) and (lw > 0)
+    short_liqs = (share <= 1 - fls) and (sw > 0)
+    liq_led_flush = down and (o < om) and (ou <= -om) and long_liqs and burst
+    liq_led_cover = up and (o < om) and short_liqs and burst
+    washout = down and oi_down and burst and (share >= 1 - fls)
+    if not np.isnan(ls):
+        short_skew = (ls <= ls_max) or (lz <= -rz)
+        long_skew = (ls >= ls_min) or (lz >= rz)
+    else:
+        short_skew = fext == -1
+        long_skew = fext == 1
+    bits = 0
+    if (down and oi_down and long_liqs) or liq_led_flush or washout:
+        bits |= 1
+    if (up and oi_down) or liq_led_cover:
+        bits |= 2
+    if down and oi_up:
+        bits |= 4
+    if up and oi_up and funding_up:
+        bits |= 8
+    if (f < sq_short) and short_skew:
+        bits |= 16
+    if (f >= sq_long) and long_skew:
+        bits |= 32
+    if down and oi_holds and (f > 0):
+        bits |= 64
+    return bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def]  # numba
+    """The conditions of the held states only (new shorts, build-up, fragility: bits 2, 3, 6 as in
+    :func:`_conditions`), the bits the hysteresis reads at the hold's price threshold."""
+    up, down = p >= pm, p <= -pm
+    bits = 0
+    if down and o >= om:
+        bits |= 4
+    if up and o >= om and ((f >= fu) or ((f > 0) and (fchg > 0))):
+        bits |= 8
+    if down and abs(o) < om and f > 0:
+        bits |= 64
+    return bits
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _first(bits):  # type: ignore[no-untyped-def]  # numba
+    """The code of the first label whose condition holds (precedence: the lowest bit), else -1."""
+    for k in range(7):
+        if bits >> k & 1:
+            return k
+    return -1
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _dated(label, ret, ratio, share_bar, fls, close_too, direction):  # type: ignore[no-untyped-def]  # numba
+    """classify._dated: the label kept on a bar whose own close moved its way (a flush: a burst bar that
+    did not liquidate mostly shorts), else -1."""
+    if label < 0:
+        return -1
+    d = direction[label]
+    wrong = (d < 0 and not ret < 0) or (d > 0 and not ret > 0)
+    if label == 0 and not np.isnan(ratio):
+        keep = (ratio >= 1) and (share_bar >= 1 - fls) and (not wrong if close_too else True)
+    else:
+        keep = not wrong
+    return label if keep else -1
+
+
+@njit(cache=True, nogil=True)
+def _horizon(  # type: ignore[no-untyped-def]  # numba
+    h,
+    n,
+    pm,
+    om,
+    pm_hold,
+    close,
+    oi,
+    oi_usd,
+    fund,
+    fchg,
+    ls,
+    lz,
+    liq_l,
+    liq_s,
+    fext,
+    burst,
+    starts,
+    par,
+    floats,
+    burst_w,
+    cond,
+    held,
+):
+    """One horizon of ``n`` rows over every bar: its changes, liquidation sums and share into ``floats``
+    rows ``6h …``, its burst flag into ``burst_w[h]``, its label conditions as bits into ``cond[h]`` and
+    with the hold's price threshold into ``held[h]``. Returns False where a change is NaN from known
+    inputs (0 / 0). The window sums are :func:`~perpscope.metrics.grid_windows.grid_sum`'s arithmetic
+    step by step (the same doubles)."""
+    ok = True
+    r = 6 * h
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        c_l = c_s = nz_l = nz_s = hits = 0
+        t_l = t_s = 0.0
+        for i in range(a, b):
+            j = i - n
+            v = liq_l[i]
+            if not np.isnan(v):
+                c_l += 1
+                t_l += v
+                nz_l += v != 0.0
+            v = liq_s[i]
+            if not np.isnan(v):
+                c_s += 1
+                t_s += v
+                nz_s += v != 0.0
+            hits += burst[i] == 1
+            if j >= a:
+                v = liq_l[j]
+                if not np.isnan(v):
+                    c_l -= 1
+                    t_l -= v
+                    nz_l -= v != 0.0
+                v = liq_s[j]
+                if not np.isnan(v):
+                    c_s -= 1
+                    t_s -= v
+                    nz_s -= v != 0.0
+                hits -= burst[j] == 1
+                p = close[i] / close[j] - 1.0
+                o = oi[i] / oi[j] - 1.0
+                ou = oi_usd[i] / oi_usd[j] - 1.0
+                # 0 / 0 from known values: a NaN polars keeps as NaN (not null)
+                if np.isnan(p) and not (np.isnan(close[i]) or np.isnan(close[j])):
+                    ok = False
+                if np.isnan(o) and not (np.isnan(oi[i]) or np.isnan(oi[j])):
+                    ok = False
+                if np.isnan(ou) and not (np.isnan(oi_usd[i]) or np.isnan(oi_usd[j])):
+                    ok = False
+            else:
+                p = o = ou = np.nan
+            if nz_l == 0:
+                t_l = 0.0
+            if nz_s == 0:
+                t_s = 0.0
+            lw = t_l if c_l > 0 else np.nan
+            sw = t_s if c_s > 0 else np.nan
+            share = lw / (lw + sw) if lw + sw > 0 else np.nan
+            floats[r, i] = p
+            floats[r + 1, i] = o
+            floats[r + 2, i] = ou
+            floats[r + 3, i] = lw
+            floats[r + 4, i] = sw
+            floats[r + 5, i] = share
+            bw = -1 if burst[i] < 0 else (1 if hits > 0 else 0)
+            burst_w[h, i] = bw
+            f, x, y, e = fund[i], ls[i], lz[i], fext[i]
+            cond[h, i] = _conditions(p, o, ou, f, fchg[i], share, lw, sw, bw == 1, x, y, e, pm, om, par)
+            if h > 0:
+                held[h - 1, i] = _state_conditions(p, o, f, fchg[i], pm_hold, om, par[0])
+    return ok
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def label_grid(  # type: ignore[no-untyped-def]  # numba
+    close,
+    oi,
+    oi_usd,
+    fund,
+    ls,
+    lz,
+    liq_l,
+    liq_s,
+    fext,
+    panel_burst,
+    q,
+    starts,
+    lags,
+    th,
+    par,
+    states,
+    direction,
+    floats,
+    burst_w,
+    flags,
+    codes,
+    led_out,
+):
+    """Every bar's numbers and labels (see the module docstring). Inputs are float64 with NaN for
+    unknown; ``q`` the burst baseline (:func:`~perpscope.regimes.bursts.grid_baseline`); ``lags`` the
+    rows of each horizon (bar, window, long); ``th[h]`` = price threshold, OI threshold, relaxed price
+    threshold (hold) of horizon h; ``par`` = funding_up_8h, flush_long_share, squeeze_short_funding_8h,
+    squeeze_long_funding_8h, ls_short_max, ls_long_min, ratio_z, burst_ratio; ``states`` the codes held
+    with hysteresis; ``direction`` per code the close that dates it.
+
+    Writes (arrays the caller allocates: numpy's large allocations use huge pages, numba's do not, and
+    page faults cost more than the loop) ``floats`` (20 × n) rows ``6h + k`` the horizon h's
+    :data:`_PER_H` k, row 18 ``funding_chg``, row 19 the burst ratio (NaN unknown); ``burst_w[h]`` a burst
+    bar in horizon h (-1 unknown, 0, 1); ``flags`` the window's seven conditions; ``codes`` rows, as
+    indices into the words of each text column (the one past the last: null): regime, bar label, window
+    label held, long label held (label codes, 9 none), horizon key (0 bar, 1 window, 2 long, 3 none),
+    horizon (as the key, the window where none), missing inputs (bits: price change, OI, funding);
+    ``led_out`` liquidation-led. Returns False where a change is NaN from known inputs (the caller then
+    uses the polars expressions).
+    """
+    n = close.shape[0]
+    fls, burst_ratio = par[1], par[7]
+    cond = np.empty((3, n), np.uint8)
+    held = np.empty((2, n), np.uint8)
+    # the bar's burst flag (classify._with_bursts) and the funding change over the window
+    burst = np.empty(n, np.int8)  # -1 unknown, 0, 1
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        for i in range(a, b):
+            liq = liq_l[i] + liq_s[i]
+            floats[19, i] = np.nan
+            if np.isnan(liq):
+                burst[i] = -1
+            elif q[i] > 0:
+                ratio = liq / q[i]
+                floats[19, i] = ratio
+                burst[i] = 1 if ratio >= burst_ratio else 0
+            else:
+                burst[i] = 1 if panel_burst[i] == 1.0 else 0
+            jw = i - lags[1]
+            floats[18, i] = fund[i] - fund[jw] if jw >= a else np.nan
+    fchg = floats[18]
+    ok = True
+    for h in range(3):
+        ok &= _horizon(h, lags[h], th[h, 0], th[h, 1], th[h, 2], close, oi, oi_usd, fund, fchg, ls, lz,
+                       liq_l, liq_s, fext, burst, starts, par, floats, burst_w, cond, held)  # fmt: skip
+    for s in range(starts.shape[0] - 1):
+        a, b = starts[s], starts[s + 1]
+        in_w0 = in_w1 = in_w2 = in_l0 = in_l1 = in_l2 = -1  # last entry of each held state
+        out_w0 = out_w1 = out_w2 = out_l0 = out_l1 = out_l2 = -1  # last bar where its hold failed
+        for i in range(a, b):
+            for k in range(7):
+                flags[k, i] = cond[1, i] >> k & 1
+            jb = i - lags[0]
+            ret = close[i] - close[jb] if jb >= a else np.nan
+            ratio, share_bar = floats[19, i], floats[5, i]
+            c_bar = _first(cond[0, i])
+            c_win = _dated(_first(cond[1, i]), ret, ratio, share_bar, fls, False, direction)
+            c_long = _dated(_first(cond[2, i]), ret, ratio, share_bar, fls, True, direction)
+            # the states held with hysteresis (classify._with_held_states): held while the relaxed
+            # condition holds and the last entry is no older than the last bar where it did not
+            hw, hl = held[0, i], held[1, i]
+            s0, s1, s2 = states[0], states[1], states[2]
+            k0, k1, k2 = hw >> s0 & 1, hw >> s1 & 1, hw >> s2 & 1
+            in_w0 = i if c_win == s0 else in_w0
+            in_w1 = i if c_win == s1 else in_w1
+            in_w2 = i if c_win == s2 else in_w2
+            out_w0 = i if (not k0 or i == a) else out_w0
+            out_w1 = i if (not k1 or i == a) else out_w1
+            out_w2 = i if (not k2 or i == a) else out_w2
+            held_win = _held(c_win, k0, k1, k2, in_w0, in_w1, in_w2, out_w0, out_w1, out_w2, s0, s1, s2)
+            k0, k1, k2 = hl >> s0 & 1, hl >> s1 & 1, hl >> s2 & 1
+            in_l0 = i if c_long == s0 else in_l0
+            in_l1 = i if c_long == s1 else in_l1
+            in_l2 = i if c_long == s2 else in_l2
+            out_l0 = i if (not k0 or i == a) else out_l0
+            out_l1 = i if (not k1 or i == a) else out_l1
+            out_l2 = i if (not k2 or i == a) else out_l2
+            held_long = _held(c_long, k0, k1, k2, in_l0, in_l1, in_l2, out_l0, out_l1, out_l2, s0, s1, s2)
+            long_event = c_long if (c_long == 0 or c_long == 1) else -1
+            # precedence of the horizons (classify._ORDER)
+            if c_win >= 0:
+                chosen, hk = c_win, 1
+            elif c_bar >= 0:
+                chosen, hk = c_bar, 0
+            elif long_event >= 0:
+                chosen, hk = long_event, 2
+            elif held_win >= 0:
+                chosen, hk = held_win, 1
+            elif held_long >= 0:
+                chosen, hk = held_long, 2
+            else:
+                chosen, hk = -1, -1
+            miss = 0
+            if np.isnan(floats[6, i]):
+                miss |= 1
+            if np.isnan(floats[7, i]) and np.isnan(floats[8, i]):
+                miss |= 2
+            if np.isnan(fund[i]):
+                miss |= 4
+            if chosen < 0:
+                chosen = 7 if miss else 8
+            led = 0
+            if (chosen == 0 or chosen == 1) and hk >= 0:
+                led = 1 if floats[6 * hk + 1, i] > -th[hk, 1] else 0
+            # as indices into the words of each text column, the last word being null
+            codes[0, i] = chosen
+            codes[1, i] = c_bar if c_bar >= 0 else 9
+            codes[2, i] = held_win if held_win >= 0 else 9
+            codes[3, i] = held_long if held_long >= 0 else 9
+            codes[4, i] = hk if hk >= 0 else 3
+            codes[5, i] = hk if hk >= 0 else 1
+            codes[6, i] = miss
+            led_out[i] = led
+    return ok
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _held(code, k0, k1, k2, in0, in1, in2, out0, out1, out2, s0, s1, s2):  # type: ignore[no-untyped-def]  # numba
+    """The first in precedence of ``code`` and the states held (condition ``k`` holds, entered no
+    earlier than it last failed); -1 when none."""
+    best = code
+    if k0 and in0 >= 0 and in0 >= out0 and (best < 0 or s0 < best):
+        best = s0
+    if k1 and in1 >= 0 and in1 >= out1 and (best < 0 or s1 < best):
+        best = s1
+    if k2 and in2 >= 0 and in2 >= out2 and (best < 0 or s2 < best):
+        best = s2
+    return best
+
+
+def _missing_texts() -> list[str | None]:
+    """classify._missing's text of each bit mask (0: nothing missing, null)."""
+    out: list[str | None] = []
+    for m in range(8):
+        text = ", ".join(p for b, p in enumerate(_MISSING_PARTS) if m >> b & 1)
+        out.append(text or None)
+    return out
+
+
+def _text(idx: np.ndarray, words: Sequence[str | None], name: str) -> pl.Series:
+    """Indices into ``words`` and one more, null (``len(words)``) → the words: a gather from the few
+    words, no per-row string building."""
+    return pl.Series(name, [*words, None], dtype=pl.Utf8).gather(idx)
+
+
+def _bools(values: np.ndarray, name: str) -> pl.Expr:
+    """-1/0/1 → null/False/True."""
+    v = pl.lit(pl.Series(values, dtype=pl.Int8))
+    return pl.when(v >= 0).then(v == 1).alias(name)
+
+
+@njit(cache=True, nogil=True)
+def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
+    """No NaN and no infinite value in ``x`` (a pass without a temporary array)."""
+    for v in x:  # noqa: SIM110  # a compiled loop (numba), not a generator
+        if not np.isfinite(v):
+            return False
+    return True
+
+
+def _floats(t: pl.DataFrame, col: str) -> np.ndarray | None:
+    """A column as float64 with NaN for null; None when it holds a NaN or an infinite value (polars
+    orders and compares those its own way, so the loop would not be exact)."""
+    s = t.get_column(col).cast(pl.Float64)
+    if s.null_count() == 0:
+        x = s.to_numpy()  # no copy
+        return x if _all_finite(x) else None
+    if (s.is_nan() | s.is_infinite()).any():
+        return None
+    return s.fill_null(np.nan).to_numpy()
+
+
+def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFrame | None:
+    """``t`` (classify's working frame after its inputs: sorted, numbered, a gapless grid of ``step``)
+    with every column :func:`~perpscope.regimes.classify.classify` returns but ``evidence``, named as
+    its steps name them; None where the loop cannot be exact (see the module docstring)."""
+    got = {c: _floats(t, c) for c in (*_FLOAT_IN, "_f_ext", "_panel_burst") if c in t.columns}
+    cols = {c: x for c, x in got.items() if x is not None}
+    if len(cols) < len(got):
+        return None
+    starts = series_starts(t, [SID])
+    fext = cols["_f_ext"]
+    panel_burst = cols["_panel_burst"] if "_panel_burst" in cols else np.full(t.height, np.nan)
+    liq = cols["_liq_l"] + cols["_liq_s"]
+    q = grid_baseline(liq, starts, cfg.burst_baseline_ms, step, cfg.burst_quantile)
+    relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
+    lags = np.array([rows_in(ms, step) for ms in (step, cfg.window_ms, cfg.long_window_ms)], np.int64)
+    th = np.array([[*move_thresholds(cfg, h, step), move_thresholds(relaxed, h, step)[0]] for h in _HORIZONS])
+    par = np.array(
+        [
+            cfg.funding_up_8h,
+            cfg.flush_long_share,
+            cfg.squeeze_short_funding_8h,
+            cfg.squeeze_long_funding_8h,
+            cfg.ls_short_max,
+            cfg.ls_long_min,
+            cfg.ratio_z,
+            cfg.burst_ratio,
+        ]
+    )
+    n = t.height
+    floats, burst_w = np.empty((20, n)), np.empty((3, n), np.int8)
+    flags, codes, led = np.empty((7, n), np.bool_), np.empty((7, n), np.uint32), np.empty(n, np.bool_)
+    ok = label_grid(
+        cols["_close"], cols["_oi"], cols["_oi_usd"], cols["funding_8h"], cols["ls_ratio"], cols["ls_z"],
+        cols["_liq_l"], cols["_liq_s"], fext, panel_burst, q, starts, lags, th, par, _HELD, _DIR,
+        floats, burst_w, flags, codes, led,
+    )  # fmt: skip
+    if not ok:
+        return None
+    new: list[pl.Series | pl.Expr] = []
+    for h, hname in enumerate(_HORIZONS):
+        sfx = SUFFIX[hname]
+        new += [to_series(f"{c}{sfx}", floats[6 * h + k]) for k, c in enumerate(_PER_H)]
+        new.append(_bools(burst_w[h], f"liq_burst_w{sfx}"))
+    new += [to_series("funding_chg", floats[18]), to_series(BURST_RATIO, floats[19])]
+    new += [pl.Series(f"is_{k}", flags[i]) for i, k in enumerate(LABELS[:-2])]
+    key = names(cfg)
+    new += [
+        _text(codes[0], LABELS, "regime"),
+        _text(codes[1], LABELS, "regime_bar"),
+        _text(codes[2], LABELS, "regime_window"),
+        _text(codes[3], LABELS, "regime_long"),
+        _text(codes[4], _HORIZONS, "horizon_key"),
+        _text(codes[5], tuple(key[h] for h in _HORIZONS), "horizon"),
+        _text(codes[6], _missing_texts(), "missing"),
+        pl.Series("liquidation_led", led),
+    ]
+    return t.with_columns(new)
