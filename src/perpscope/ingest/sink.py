@@ -1,5 +1,11 @@
 """The live collector's write path and its settings: rows batched per record type, written by one task.
 
+A flush is committed to the store's write-ahead log (:mod:`perpscope.store.live_log`): one append and
+one ``fdatasync`` per record type, every record's batch written in one worker-thread hop. Full or old
+log segments are sealed into Parquet parts by a worker thread, and the last one on stop. With
+``LiveConfig.write_path = "parts"`` (and always on an object-store lake, which has no local log) each
+flush is written as part files instead (:func:`perpscope.store.parts.append`).
+
 See :mod:`perpscope.ingest.live` for the guarantees this gives (no loss on a clean stop, at most one
 unflushed batch on ``kill -9``). Every row passes the boundary checks
 (:mod:`perpscope.records.validate`) before it is written: a bad row (a NaN or infinite price, a
@@ -22,6 +28,9 @@ import polars as pl
 from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_frame, frame_from_rows
 from perpscope.store import Lake
+from perpscope.store.lake import prepared
+from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, LiveLog, Segment, new_session, seal
+from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
@@ -43,11 +52,16 @@ class LiveConfig:
     backoff_s, backoff_max_s : float
         First reconnect delay and its cap (doubled per failed attempt, jittered ±50%).
     fsync : bool
-        Each flush's part files reach the disk before they are renamed into place (durable across a
-        power loss; ``kill -9`` never leaves a partial part either way). See
-        :func:`perpscope.store.parts.append`.
+        Each flush reaches the disk before it counts as written (``fdatasync`` of the log; for parts,
+        fsync before the rename): durable across a power loss. ``kill -9`` never leaves a partial batch
+        or part either way.
     compact_parts : int
         Parts of one month that start its compaction into the month file, in a worker thread.
+    write_path : {"log", "parts"}
+        ``log``: flushes appended to the write-ahead log (:mod:`perpscope.store.live_log`), sealed into
+        parts later; ``parts``: each flush as part files (:func:`perpscope.store.parts.append`).
+    seal_bytes, seal_age_s : int, float
+        A log segment holding this many bytes, or this old (seconds), is sealed into parts.
     """
 
     flush_seconds: float = 1.0
@@ -59,6 +73,9 @@ class LiveConfig:
     open_timeout_s: float = 10.0
     fsync: bool = True
     compact_parts: int = COMPACT_PARTS
+    write_path: str = "log"
+    seal_bytes: int = SEAL_BYTES
+    seal_age_s: float = SEAL_AGE_S
 
 
 @dataclass
@@ -131,6 +148,14 @@ class Sink:
         self.compaction: asyncio.Task[None] | None = None
         #: months whose parts were folded into their month file
         self.compactions = 0
+        #: the write-ahead log per record (None: flushes go to part files)
+        self.session = new_session()
+        self.logs: dict[RecordType, LiveLog] | None = (
+            {} if cfg.write_path == "log" and not isinstance(lake, ObjectLake) else None
+        )
+        self.sealing: asyncio.Task[None] | None = None
+        #: log segments sealed into parts
+        self.seals = 0
 
     def add(self, rt: RecordType, row: Any) -> None:
         self.rows.setdefault(rt, []).append(row)
@@ -161,8 +186,7 @@ class Sink:
             self.rows, self.frames, self.pending = {}, {}, 0
             if not rows and not frames:
                 return 0
-            offered = 0
-            written: dict[RecordType, pl.DataFrame] = {}
+            built: dict[RecordType, pl.DataFrame] = {}
             for rt in set(rows) | set(frames):
                 # the frame is built here (row-wise Python work: in a thread it would fight the event
                 # loop for the GIL); the Parquet merge and write release the GIL and run in a thread
@@ -171,23 +195,84 @@ class Sink:
                     continue
                 if "source" in rt.columns:  # live capture: stream:<venue>
                     df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
-                try:
-                    # one new part file per partition and month: no month file is read or rewritten
-                    res = await asyncio.to_thread(self.lake.append, rt, df, fsync=self.cfg.fsync)
-                except Exception as exc:  # keep the rows: the next flush retries them
-                    self.flush_errors += 1
-                    self.last_error = f"{rt.name}: {exc}"
-                    self.add_frame(rt, df)
-                    continue
+                built[rt] = df
+            if self.logs is not None:
+                written = await self._commit_to_log(built)
+            else:
+                written = await self._write_parts(built)
+            offered = 0
+            for rt, df in written.items():
                 offered += df.height
-                written[rt] = df
-                self._count_parts(res.files)
                 for venue, n in df.group_by("venue").len().iter_rows():
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
             if self.on_flush is not None:
                 self.on_flush(written, time.time_ns())
+            if self.logs is not None:
+                self._seal_due()
             return offered
+
+    async def _write_parts(self, built: dict[RecordType, pl.DataFrame]) -> dict[RecordType, pl.DataFrame]:
+        """Each record's rows as part files (one per partition and month); a failed record's rows kept."""
+        written: dict[RecordType, pl.DataFrame] = {}
+        for rt, df in built.items():
+            try:
+                # one new part file per partition and month: no month file is read or rewritten
+                res = await asyncio.to_thread(self.lake.append, rt, df, fsync=self.cfg.fsync)
+            except Exception as exc:  # keep the rows: the next flush retries them
+                self._failed(rt, df, exc)
+                continue
+            written[rt] = df
+            self._count_parts(res.files)
+        return written
+
+    async def _commit_to_log(self, built: dict[RecordType, pl.DataFrame]) -> dict[RecordType, pl.DataFrame]:
+        """Every record's rows appended to its log, then each log synced: one worker-thread hop. A
+        record whose append or sync failed keeps its rows for the next flush (a retried batch may then
+        be in the log twice: the same keys, deduplicated by every reader)."""
+        assert self.logs is not None
+        for rt in built:
+            if rt not in self.logs:
+                self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
+        logs = self.logs
+        outcome = await asyncio.to_thread(_append_and_sync, logs, built)
+        written: dict[RecordType, pl.DataFrame] = {}
+        for rt, res in outcome.items():
+            if isinstance(res, Exception):
+                self._failed(rt, built[rt], res)
+            else:
+                written[rt] = res
+        return written
+
+    def _failed(self, rt: RecordType, df: pl.DataFrame, exc: Exception) -> None:
+        self.flush_errors += 1
+        self.last_error = f"{rt.name}: {exc}"
+        self.add_frame(rt, df)
+
+    def _seal_due(self) -> None:
+        """Rotate the logs whose open segment is full or old and seal them in a worker thread (one
+        sealing at a time, never awaited by a flush)."""
+        assert self.logs is not None
+        if self.sealing is not None and not self.sealing.done():
+            return
+        due = [
+            (rt, seg)
+            for rt, log in self.logs.items()
+            if log.due(self.cfg.seal_bytes, self.cfg.seal_age_s) and (seg := log.rotate()) is not None
+        ]
+        if due:
+            self.sealing = asyncio.create_task(self._seal(due), name="seal")
+
+    async def _seal(self, segments: list[tuple[RecordType, Segment]]) -> None:
+        for rt, seg in segments:
+            try:
+                _, files = await asyncio.to_thread(seal, self.lake, rt, seg)
+            except Exception as exc:  # the segment stays (closed): the next seal of orphans takes it
+                seg.close()
+                self.last_error = f"seal {rt.name}: {type(exc).__name__}: {exc}"
+                continue
+            self.seals += 1
+            self._count_parts(files)
 
     def _count_parts(self, files: tuple[Path, ...]) -> None:
         """Count the parts written per month; a month with :attr:`LiveConfig.compact_parts` of them is
@@ -213,7 +298,13 @@ class Sink:
             self.last_error = f"compaction: {type(exc).__name__}: {exc}"
 
     async def settle(self) -> None:
-        """Wait for a compaction in progress (before the process exits)."""
+        """Seal the logs' last segments and wait for a compaction in progress (before the process
+        exits)."""
+        if self.sealing is not None:
+            await asyncio.gather(self.sealing, return_exceptions=True)
+        if self.logs:
+            last = [(rt, seg) for rt, log in self.logs.items() if (seg := log.rotate()) is not None]
+            await self._seal(last)
         if self.compaction is not None:
             await asyncio.gather(self.compaction, return_exceptions=True)
 
@@ -256,6 +347,28 @@ class Sink:
             except Exception as exc:  # the writer must outlive any one bad batch
                 self.flush_errors += 1
                 self.last_error = f"flush: {type(exc).__name__}: {exc}"
+
+
+def _append_and_sync(
+    logs: dict[RecordType, LiveLog], built: dict[RecordType, pl.DataFrame]
+) -> dict[RecordType, pl.DataFrame | Exception]:
+    """Append each record's rows to its log (prepared as the store keeps them), then sync every log
+    written: what each record committed, or why it failed."""
+    out: dict[RecordType, pl.DataFrame | Exception] = {}
+    for rt, df in built.items():
+        try:
+            rows = prepared(rt, df)
+            logs[rt].write(rows)
+            out[rt] = rows
+        except Exception as exc:
+            out[rt] = exc
+    for rt, res in list(out.items()):
+        if not isinstance(res, Exception):
+            try:
+                logs[rt].sync()
+            except Exception as exc:
+                out[rt] = exc
+    return out
 
 
 def _admit_frames(
