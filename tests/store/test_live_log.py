@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tests.store.test_parts import SLOTS, _frames, bars, trades
 
+from perpscope.core.errors import StoreError
 from perpscope.records import CANDLES, TRADES
 from perpscope.store import Lake
 from perpscope.store.coverage import coverage, coverage_of
@@ -225,3 +226,19 @@ def test_a_failed_write_leaves_no_torn_batch_inside_the_segment(
     log.write(prepared(TRADES, trades([3], [3.0])))
     log.sync()
     assert read(lake, "trades").get_column("trade_id").to_list() == [1, 3]
+
+
+def test_a_segment_whose_bytes_do_not_all_read_as_batches_is_never_deleted_by_a_seal(tmp_path: Path) -> None:
+    """A rotated segment is whole: if its bytes do not all decode, the seal refuses (rows it could not read
+    would otherwise be deleted with it) and leaves the segment for readers and a later seal."""
+    lake = Lake(tmp_path / "data")
+    log = LiveLog(lake, TRADES, new_session())
+    log.write(prepared(TRADES, trades([1, 2], [1.0, 2.0])))
+    log.sync()
+    seg = log.rotate()
+    assert seg is not None
+    os.write(seg.fd, b"\x01\x02\x03 not an IPC message")
+    with pytest.raises(StoreError, match="not whole batches"):
+        seal(lake, TRADES, seg)
+    assert log_files(lake, TRADES) == [seg.path]
+    assert read(lake, "trades").get_column("trade_id").to_list() == [1, 2]
