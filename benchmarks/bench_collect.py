@@ -316,6 +316,7 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
         "parts_left": parts,
         "stored": stored,
         "cpu_s": cpu,
+        "timings": np.asarray(col.sink.timings, dtype=float).reshape(-1, 3) * 1000,  # ms
     }
 
 
@@ -588,6 +589,10 @@ def sustained(
                 "parts_left": m["parts_left"],
                 "stored": m["stored"],
                 "cpu_s": m["cpu_s"],
+                # where a flush's time goes (ms, p50/p99): the whole flush, its log appends, its fdatasyncs
+                "flush_ms": _p50_p99(m["timings"][:, 0]),
+                "append_ms": _p50_p99(m["timings"][:, 1]),
+                "sync_ms": _p50_p99(m["timings"][:, 2]),
             }
             out.append(row)
             print(
@@ -596,10 +601,17 @@ def sustained(
                 f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
                 f"(socket→batch p99 {row['read_p99']:.1f} ms)  flushes {row['flushes']:,}  "
                 f"seals {row['seals']}  compactions {row['compactions']}  parts left {row['parts_left']}  "
-                f"stored {row['stored']:,}  collector CPU {row['cpu_s']:.1f} s",
+                f"stored {row['stored']:,}  collector CPU {row['cpu_s']:.1f} s  "
+                f"flush p50/p99 {row['flush_ms'][0]:.2f}/{row['flush_ms'][1]:.2f} ms "
+                f"(log appends {row['append_ms'][0]:.2f}/{row['append_ms'][1]:.2f}, "
+                f"fdatasync {row['sync_ms'][0]:.2f}/{row['sync_ms'][1]:.2f})",
                 flush=True,
             )
     return out
+
+
+def _p50_p99(x: np.ndarray) -> tuple[float, float]:
+    return (float(np.percentile(x, 50)), float(np.percentile(x, 99))) if x.size else (float("nan"),) * 2
 
 
 if __name__ == "__main__":

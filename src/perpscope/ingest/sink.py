@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,7 @@ class Sink:
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.on_flush = on_flush
+        self._io = (0.0, 0.0)  # the current flush's (append, sync) seconds
         self._parts: dict[Path, int] = {}  # month file → parts written beside it since its compaction
         self.compaction: asyncio.Task[None] | None = None
         #: months whose parts were folded into their month file
@@ -156,6 +158,9 @@ class Sink:
         self.sealing: asyncio.Task[None] | None = None
         #: log segments sealed into parts
         self.seals = 0
+        #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
+        #: benchmark's profile of where a row's latency goes
+        self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)
 
     def add(self, rt: RecordType, row: Any) -> None:
         self.rows.setdefault(rt, []).append(row)
@@ -186,19 +191,18 @@ class Sink:
             self.rows, self.frames, self.pending = {}, {}, 0
             if not rows and not frames:
                 return 0
-            built: dict[RecordType, pl.DataFrame] = {}
-            for rt in set(rows) | set(frames):
-                # the frame is built here (row-wise Python work: in a thread it would fight the event
-                # loop for the GIL); the Parquet merge and write release the GIL and run in a thread
-                df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
-                if df.is_empty():
-                    continue
-                if "source" in rt.columns:  # live capture: stream:<venue>
-                    df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
-                built[rt] = df
+            began = time.perf_counter()
+            self._io = (0.0, 0.0)
             if self.logs is not None:
-                written = await self._commit_to_log(built)
+                written = await self._commit_to_log(frames, rows)
             else:
+                built: dict[RecordType, pl.DataFrame] = {}
+                for rt in set(rows) | set(frames):
+                    # the frame is built here (row-wise Python work: in a thread it would fight the
+                    # event loop for the GIL); the Parquet merge and write release the GIL in a thread
+                    df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
+                    if not df.is_empty():
+                        built[rt] = _stamped(rt, df)
                 written = await self._write_parts(built)
             offered = 0
             for rt, df in written.items():
@@ -206,6 +210,7 @@ class Sink:
                 for venue, n in df.group_by("venue").len().iter_rows():
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
+            self.timings.append((time.perf_counter() - began, *self._io))
             if self.on_flush is not None:
                 self.on_flush(written, time.time_ns())
             if self.logs is not None:
@@ -226,22 +231,40 @@ class Sink:
             self._count_parts(res.files)
         return written
 
-    async def _commit_to_log(self, built: dict[RecordType, pl.DataFrame]) -> dict[RecordType, pl.DataFrame]:
-        """Every record's rows appended to its log, then each log synced: one worker-thread hop. A
-        record whose append or sync failed keeps its rows for the next flush (a retried batch may then
-        be in the log twice: the same keys, deduplicated by every reader)."""
+    async def _commit_to_log(
+        self, frames: dict[RecordType, list[pl.DataFrame]], rows: dict[RecordType, list[Any]]
+    ) -> dict[RecordType, pl.DataFrame]:
+        """Every record's rows checked, appended to its log, then each log synced — all in **one**
+        worker-thread hop (each hop waits for an event-loop turn, which under a busy socket is the
+        latency). Row objects (feeds without a batch parser, REST fills) are turned into columns on the
+        loop first, in chunks. A record whose append or sync failed keeps its rows for the next flush
+        (a retried batch may then be in the log twice: the same keys, deduplicated by every reader)."""
         assert self.logs is not None
-        for rt in built:
+        now_ms = time.time_ns() // 1_000_000
+        groups = {rt: list(fs) for rt, fs in frames.items()}
+        for rt, objs in rows.items():
+            df = await self._frame(rt, [], objs)  # row-wise Python work: on the loop, yielding
+            if df.height:
+                groups.setdefault(rt, []).append(df)
+        for rt in groups:
             if rt not in self.logs:
                 self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
-        logs = self.logs
-        outcome = await asyncio.to_thread(_append_and_sync, logs, built)
+        outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
+        for rt, venue, reason in refused:
+            self._reject(rt, venue, reason)
         written: dict[RecordType, pl.DataFrame] = {}
-        for rt, res in outcome.items():
-            if isinstance(res, Exception):
-                self._failed(rt, built[rt], res)
-            else:
-                written[rt] = res
+        for rt, (got, exc) in outcome.items():
+            if exc is None and got is not None:
+                written[rt] = got
+            elif exc is None:
+                continue
+            elif got is not None:
+                self._failed(rt, got, exc)
+            else:  # failed before its rows were one frame: keep the frames as they came
+                self.flush_errors += 1
+                self.last_error = f"{rt.name}: {exc}"
+                for f in groups[rt]:
+                    self.add_frame(rt, f)
         return written
 
     def _failed(self, rt: RecordType, df: pl.DataFrame, exc: Exception) -> None:
@@ -349,26 +372,55 @@ class Sink:
                 self.last_error = f"flush: {type(exc).__name__}: {exc}"
 
 
-def _append_and_sync(
-    logs: dict[RecordType, LiveLog], built: dict[RecordType, pl.DataFrame]
-) -> dict[RecordType, pl.DataFrame | Exception]:
-    """Append each record's rows to its log (prepared as the store keeps them), then sync every log
-    written: what each record committed, or why it failed."""
-    out: dict[RecordType, pl.DataFrame | Exception] = {}
-    for rt, df in built.items():
+def _stamped(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one."""
+    if "source" in rt.columns:
+        return df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
+    return df
+
+
+#: What :func:`_commit_groups` did per record: the rows committed (or kept for a retry) and the error.
+_Outcome = tuple[pl.DataFrame | None, Exception | None]
+
+
+def _commit_groups(
+    logs: dict[RecordType, LiveLog], groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
+) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]], tuple[float, float]]:
+    """In a worker thread: each record's frames checked (:func:`admit_frame`; frames of one shape
+    together), stamped, prepared as the store keeps them and appended to its log; then every log written
+    synced. Returns per record its committed rows or its error, the refused rows ``(record, venue,
+    reason)``, and the seconds spent building and appending, and syncing."""
+    out: dict[RecordType, _Outcome] = {}
+    refused: list[tuple[RecordType, str, str]] = []
+    t0 = time.perf_counter()
+    for rt, frames in groups.items():
+        rows: pl.DataFrame | None = None
         try:
-            rows = prepared(rt, df)
+            same_shape: dict[tuple[tuple[str, Any], ...], list[pl.DataFrame]] = {}
+            for df in frames:
+                same_shape.setdefault(tuple(df.schema.items()), []).append(df)
+            parts = []
+            for group in same_shape.values():
+                raw, good, bad = _admit_frames(rt, group, now_ms)
+                refused += [(rt, _venue_of(raw, r.row), r.reason) for r in bad]
+                if good.height:
+                    parts.append(good)
+            if not parts:
+                continue
+            both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+            rows = prepared(rt, _stamped(rt, both))
             logs[rt].write(rows)
-            out[rt] = rows
+            out[rt] = (rows, None)
         except Exception as exc:
-            out[rt] = exc
-    for rt, res in list(out.items()):
-        if not isinstance(res, Exception):
+            out[rt] = (rows, exc)
+    t1 = time.perf_counter()
+    for rt, (done, failed) in list(out.items()):
+        if failed is None:
             try:
                 logs[rt].sync()
-            except Exception as exc:
-                out[rt] = exc
-    return out
+            except Exception as err:
+                out[rt] = (done, err)
+    return out, refused, (t1 - t0, time.perf_counter() - t1)
 
 
 def _admit_frames(
