@@ -29,7 +29,7 @@ import polars as pl
 from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_frame, frame_from_rows
 from perpscope.store import Lake
-from perpscope.store.lake import prepared
+from perpscope.store.lake import one_per_key
 from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, LiveLog, Segment, new_session, seal
 from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
@@ -408,7 +408,9 @@ def _commit_groups(
             if not parts:
                 continue
             both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
-            rows = prepared(rt, _stamped(rt, both))
+            # admitted rows are conformed (and the stamp keeps the String source): only the dedupe of
+            # :func:`prepared` is left to do
+            rows = one_per_key(rt, _stamped(rt, both))
             logs[rt].write(rows)
             out[rt] = (rows, None)
         except Exception as exc:

@@ -405,6 +405,15 @@ def prepared(record: RecordType, frame: pl.DataFrame, source: str | None = None)
     return df
 
 
+def one_per_key(record: RecordType, df: pl.DataFrame) -> pl.DataFrame:
+    """Rows of a frame already conformed to ``record`` as :func:`prepared` leaves them: for a record whose
+    key does not hold its time (a trade id), the last row of each key. The live collector's rows are
+    conformed when they are admitted; conforming them again cost 0.9 ms of CPU per 400-trade flush."""
+    if not df.is_empty() and record.time_col not in record.key:
+        return _last_per_key(df, list(record.key))
+    return df
+
+
 def merge_month(record: RecordType, old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame | None:
     """A month file's rows after merging ``new`` into ``old`` (its stored rows), or None when unchanged.
 
