@@ -26,8 +26,9 @@ liquidations at Binance's cap of one per symbol per second), into a store whose 
 write paths run interleaved in one sitting: the write-ahead log (``log``: one append and one
 fdatasync per record per flush, :mod:`perpscope.store.live_log`) and the previous path, fsynced part
 files per partition per flush (``append``); ``append-nosync`` and ``rewrite`` (every flush merged into
-its month file) can be asked for. Each run prints the collector process's CPU seconds over the stream
-(the machine is shared: CPU time is steadier than wall time) and the rows the store holds after it.
+its month file) can be asked for. Each run prints the collector process's CPU microseconds
+per row committed (the machine is shared: CPU time is steadier than wall time), a flush's time split
+into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS]]]``
 only the sustained runs. ``--serve PORT N RATE LIQ_PER_S`` is the server process.
@@ -275,13 +276,18 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
         read_lat.append(time.time_ns() // 1_000_000 - ts_ms.to_numpy()[::SAMPLE_EVERY])
 
     ends = [0, 0]  # wall ns of the first and the last commit
+    cpu = [0.0, 0.0, 0]  # the process's CPU seconds at the first and the last commit, rows between
 
     def on_flush(frames: dict[RecordType, pl.DataFrame], done_ns: int) -> None:
         if not frames:
             return
         if not ends[0]:
             ends[0] = done_ns
+            cpu[0] = time.process_time()
+        else:
+            cpu[2] += sum(df.height for df in frames.values())
         ends[1] = done_ns
+        cpu[1] = time.process_time()
         done_ms = done_ns // 1_000_000
         for df in frames.values():
             committed[0] += df.height
@@ -296,10 +302,8 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
-    cpu0 = time.process_time()
     while committed[0] + feed.parser.malformed < n and time.monotonic() - t0 < 180:
         await asyncio.sleep(0.02)
-    cpu = time.process_time() - cpu0  # the collector's CPU while the stream ran (its process: all threads)
     col.stop()
     await task
     parts = sum(1 for _ in data.rglob("*.part-*.parquet"))
@@ -315,7 +319,9 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
         "seals": col.sink.seals,
         "parts_left": parts,
         "stored": stored,
-        "cpu_s": cpu,
+        # the collector's CPU (all its threads) per row committed between its first and last commit:
+        # the hot path's cost, without start-up (reading the seeded month) and the seal on stop
+        "cpu_us_per_row": (cpu[1] - cpu[0]) / max(cpu[2], 1) * 1e6,
         "timings": np.asarray(col.sink.timings, dtype=float).reshape(-1, 3) * 1000,  # ms
     }
 
@@ -588,7 +594,7 @@ def sustained(
                 "seals": m["seals"],
                 "parts_left": m["parts_left"],
                 "stored": m["stored"],
-                "cpu_s": m["cpu_s"],
+                "cpu_us": m["cpu_us_per_row"],
                 # where a flush's time goes (ms, p50/p99): the whole flush, its log appends, its fdatasyncs
                 "flush_ms": _p50_p99(m["timings"][:, 0]),
                 "append_ms": _p50_p99(m["timings"][:, 1]),
@@ -601,7 +607,7 @@ def sustained(
                 f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
                 f"(socket→batch p99 {row['read_p99']:.1f} ms)  flushes {row['flushes']:,}  "
                 f"seals {row['seals']}  compactions {row['compactions']}  parts left {row['parts_left']}  "
-                f"stored {row['stored']:,}  collector CPU {row['cpu_s']:.1f} s  "
+                f"stored {row['stored']:,}  collector CPU {row['cpu_us']:.2f} µs/row  "
                 f"flush p50/p99 {row['flush_ms'][0]:.2f}/{row['flush_ms'][1]:.2f} ms "
                 f"(log appends {row['append_ms'][0]:.2f}/{row['append_ms'][1]:.2f}, "
                 f"fdatasync {row['sync_ms'][0]:.2f}/{row['sync_ms'][1]:.2f})",
