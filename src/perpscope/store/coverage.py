@@ -20,7 +20,7 @@ import polars as pl
 from perpscope.core.time import interval_label
 from perpscope.records import DEFAULT_SOURCE, RECORDS
 from perpscope.store.lake import Lake
-from perpscope.store.live_log import is_virtual, virtual_parts, virtual_rows
+from perpscope.store.live_virtual import is_virtual, virtual_parts, virtual_rows
 from perpscope.store.parts import newest_rows, split_parts
 from perpscope.store.selection import Selection, selected_partitions
 

@@ -111,16 +111,6 @@ def log_files(lake: Lake, record: RecordType | str) -> list[Path]:
     return [d / n for n in names]
 
 
-def has_logs(lake: Lake, record: RecordType | str) -> bool:
-    """True when ``record`` has log segments (rows not yet sealed into Parquet)."""
-    return bool(log_files(lake, record))
-
-
-def records_with_logs(lake: Lake) -> list[str]:
-    """Names of the records that have log segments."""
-    return [name for name in RECORDS if has_logs(lake, name)]
-
-
 # -- reading ---------------------------------------------------------------------------------------
 def read_segment(data: bytes | pa.Buffer) -> tuple[pa.Table | None, int]:
     """The whole batches of one segment's bytes and the offset where they end (a torn or unfinished
@@ -436,78 +426,16 @@ __all__ = [
     "LOG_SUFFIX",
     "SEAL_AGE_S",
     "SEAL_BYTES",
-    "VIRTUAL_PART",
     "LiveLog",
     "SealResult",
     "Segment",
     "fingerprint_entries",
-    "has_logs",
-    "is_virtual",
     "live_partitions",
     "live_rows",
     "log_dir",
     "log_files",
     "new_session",
     "read_segment",
-    "records_with_logs",
     "seal",
     "seal_orphans",
-    "virtual_parts",
-    "virtual_rows",
 ]
-
-
-# -- the log as virtual month parts (for readers that work on file lists) ---------------------------
-#: Names a month's committed log rows as if they were one more part of it, the newest: a path
-#: ``…/venue=<v>/symbol=<c>/<yyyy-mm>.part-~live.parquet`` (``~`` sorts after every part's sequence
-#: number). No such file exists: :func:`virtual_rows` reads its rows from the log. Coverage and the
-#: store summary list these beside the partition's files, so they judge the month with its log rows.
-VIRTUAL_PART = ".part-~live.parquet"
-
-
-def is_virtual(path: str | Path) -> bool:
-    """True for a virtual log part's path (see :data:`VIRTUAL_PART`)."""
-    return str(path).endswith(VIRTUAL_PART)
-
-
-def virtual_parts(lake: Lake, record: RecordType | str) -> dict[tuple[str, str], list[str]]:
-    """(venue, canonical) → the virtual part paths of the months that have committed log rows."""
-    df = live_rows(lake, record)
-    if df is None:
-        return {}
-    rt = RECORDS[record] if isinstance(record, str) else record
-    months = (
-        df.select("venue", "canonical", pl.col(rt.time_col).dt.strftime("%Y-%m").alias("m"))
-        .unique()
-        .sort(["venue", "canonical", "m"])
-    )
-    out: dict[tuple[str, str], list[str]] = {}
-    for v, c, m in months.iter_rows():
-        out.setdefault((v, c), []).append(str(lake.partition_dir(rt, v, c) / f"{m}{VIRTUAL_PART}"))
-    return out
-
-
-def virtual_rows(record: RecordType | str, paths: list[str]) -> pl.DataFrame:
-    """The committed log rows the virtual part ``paths`` stand for, with their path as ``__path`` (in
-    write order; the store's root is read from the paths)."""
-    rt = RECORDS[record] if isinstance(record, str) else record
-    empty = rt.empty().with_columns(pl.lit(None, pl.String).alias("__path"))
-    if not paths:
-        return empty
-    root = Path(paths[0]).parents[3]
-    df = live_rows(Lake(root), rt)
-    if df is None:
-        return empty
-    first = Path(paths[0])
-    tagged = df.with_columns(
-        pl.concat_str(
-            pl.lit(str(first.parents[2]) + "/venue="),
-            pl.col("venue"),
-            pl.lit("/symbol="),
-            pl.col("canonical"),
-            pl.lit("/"),
-            pl.col(rt.time_col).dt.strftime("%Y-%m"),
-            pl.lit(VIRTUAL_PART),
-        ).alias("__path")
-    )
-    return tagged.filter(pl.col("__path").is_in(paths))

@@ -16,7 +16,7 @@ from pathlib import Path
 from perpscope.records import RECORDS
 from perpscope.records.symbols import compact, is_canonical
 from perpscope.store.lake import Lake
-from perpscope.store.live_log import virtual_parts
+from perpscope.store.live_virtual import virtual_parts
 from perpscope.store.object_lake import ObjectLake
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
