@@ -29,6 +29,7 @@ from perpscope.assemble.records import coverage, stored_records
 from perpscope.assemble.scope import Scope
 from perpscope.assemble.view import resolve_canonical
 from perpscope.store import Lake
+from perpscope.store.live_log import fingerprint_entries
 from perpscope.store.object_lake import ObjectLake
 
 T = TypeVar("T")
@@ -122,6 +123,7 @@ class DataSource:
                     except FileNotFoundError:  # replaced by an atomic rename between glob and stat
                         continue
                     h.update(f"{f.relative_to(root)}:{st.st_size}:{st.st_mtime_ns};".encode())
+            h.update(";".join(fingerprint_entries(self.lake)).encode())  # the live log's committed batches
         return h.hexdigest()
 
     def cached(self, key: tuple[Any, ...], make: Callable[[], T]) -> T:

@@ -86,8 +86,8 @@ def compact(
         list[str] | None, typer.Option("--record", "-r", help="Only this record, e.g. trades.")
     ] = None,
 ) -> None:
-    """Fold the live collector's part files into their month files (the collector also does this on
-    its own every few hundred flushes; reads are the same before and after)."""
+    """Seal the live logs of stopped collectors into part files, then fold the part files into their
+    month files (a collector also does both on its own; reads are the same before and after)."""
     if settings(ctx).url:
         raise fail("store compact works on a local folder: an s3:// lake commits whole month objects already")
     lk = lake(ctx)
@@ -95,6 +95,15 @@ def compact(
         unknown = [r for r in record if r not in RECORDS]
         if unknown:
             raise fail(f"unknown record {', '.join(unknown)}; known: {', '.join(RECORDS)}")
+    from perpscope.store.live_log import seal_orphans
+
+    sealed = seal_orphans(lk, record or None)
+    if sealed.segments or sealed.live:
+        console().print(
+            f"sealed {sealed.rows:,} rows of {sealed.segments:,} live log segment"
+            f"{'s' if sealed.segments != 1 else ''} of stopped collectors into part files"
+            + (f"; {sealed.live:,} segment(s) of running collectors left to them" if sealed.live else "")
+        )
     done = lk.compact(record or None)
     console().print(
         f"folded {done.parts:,} part file{'s' if done.parts != 1 else ''} into {done.months:,} month "

@@ -1,5 +1,11 @@
 """The live collector's write path and its settings: rows batched per record type, written by one task.
 
+A flush is committed to the store's write-ahead log (:mod:`perpscope.store.live_log`): one append and
+one ``fdatasync`` per record type, every record's batch written in one worker-thread hop. Full or old
+log segments are sealed into Parquet parts by a worker thread, and the last one on stop. With
+``LiveConfig.write_path = "parts"`` (and always on an object-store lake, which has no local log) each
+flush is written as part files instead (:func:`perpscope.store.parts.append`).
+
 See :mod:`perpscope.ingest.live` for the guarantees this gives (no loss on a clean stop, at most one
 unflushed batch on ``kill -9``). Every row passes the boundary checks
 (:mod:`perpscope.records.validate`) before it is written: a bad row (a NaN or infinite price, a
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +29,9 @@ import polars as pl
 from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_frame, frame_from_rows
 from perpscope.store import Lake
+from perpscope.store.lake import one_per_key
+from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, LiveLog, Segment, new_session, seal
+from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
@@ -43,11 +53,16 @@ class LiveConfig:
     backoff_s, backoff_max_s : float
         First reconnect delay and its cap (doubled per failed attempt, jittered ±50%).
     fsync : bool
-        Each flush's part files reach the disk before they are renamed into place (durable across a
-        power loss; ``kill -9`` never leaves a partial part either way). See
-        :func:`perpscope.store.parts.append`.
+        Each flush reaches the disk before it counts as written (``fdatasync`` of the log; for parts,
+        fsync before the rename): durable across a power loss. ``kill -9`` never leaves a partial batch
+        or part either way.
     compact_parts : int
         Parts of one month that start its compaction into the month file, in a worker thread.
+    write_path : {"log", "parts"}
+        ``log``: flushes appended to the write-ahead log (:mod:`perpscope.store.live_log`), sealed into
+        parts later; ``parts``: each flush as part files (:func:`perpscope.store.parts.append`).
+    seal_bytes, seal_age_s : int, float
+        A log segment holding this many bytes, or this old (seconds), is sealed into parts.
     """
 
     flush_seconds: float = 1.0
@@ -59,6 +74,9 @@ class LiveConfig:
     open_timeout_s: float = 10.0
     fsync: bool = True
     compact_parts: int = COMPACT_PARTS
+    write_path: str = "log"
+    seal_bytes: int = SEAL_BYTES
+    seal_age_s: float = SEAL_AGE_S
 
 
 @dataclass
@@ -127,10 +145,22 @@ class Sink:
         self.wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self.on_flush = on_flush
+        self._io = (0.0, 0.0)  # the current flush's (append, sync) seconds
         self._parts: dict[Path, int] = {}  # month file → parts written beside it since its compaction
         self.compaction: asyncio.Task[None] | None = None
         #: months whose parts were folded into their month file
         self.compactions = 0
+        #: the write-ahead log per record (None: flushes go to part files)
+        self.session = new_session()
+        self.logs: dict[RecordType, LiveLog] | None = (
+            {} if cfg.write_path == "log" and not isinstance(lake, ObjectLake) else None
+        )
+        self.sealing: asyncio.Task[None] | None = None
+        #: log segments sealed into parts
+        self.seals = 0
+        #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
+        #: benchmark's profile of where a row's latency goes
+        self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)
 
     def add(self, rt: RecordType, row: Any) -> None:
         self.rows.setdefault(rt, []).append(row)
@@ -161,33 +191,111 @@ class Sink:
             self.rows, self.frames, self.pending = {}, {}, 0
             if not rows and not frames:
                 return 0
+            began = time.perf_counter()
+            self._io = (0.0, 0.0)
+            if self.logs is not None:
+                written = await self._commit_to_log(frames, rows)
+            else:
+                built: dict[RecordType, pl.DataFrame] = {}
+                for rt in set(rows) | set(frames):
+                    # the frame is built here (row-wise Python work: in a thread it would fight the
+                    # event loop for the GIL); the Parquet merge and write release the GIL in a thread
+                    df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
+                    if not df.is_empty():
+                        built[rt] = _stamped(rt, df)
+                written = await self._write_parts(built)
             offered = 0
-            written: dict[RecordType, pl.DataFrame] = {}
-            for rt in set(rows) | set(frames):
-                # the frame is built here (row-wise Python work: in a thread it would fight the event
-                # loop for the GIL); the Parquet merge and write release the GIL and run in a thread
-                df = await self._frame(rt, frames.get(rt, []), rows.get(rt, []))
-                if df.is_empty():
-                    continue
-                if "source" in rt.columns:  # live capture: stream:<venue>
-                    df = df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
-                try:
-                    # one new part file per partition and month: no month file is read or rewritten
-                    res = await asyncio.to_thread(self.lake.append, rt, df, fsync=self.cfg.fsync)
-                except Exception as exc:  # keep the rows: the next flush retries them
-                    self.flush_errors += 1
-                    self.last_error = f"{rt.name}: {exc}"
-                    self.add_frame(rt, df)
-                    continue
+            for rt, df in written.items():
                 offered += df.height
-                written[rt] = df
-                self._count_parts(res.files)
                 for venue, n in df.group_by("venue").len().iter_rows():
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
+            self.timings.append((time.perf_counter() - began, *self._io))
             if self.on_flush is not None:
                 self.on_flush(written, time.time_ns())
+            if self.logs is not None:
+                self._seal_due()
             return offered
+
+    async def _write_parts(self, built: dict[RecordType, pl.DataFrame]) -> dict[RecordType, pl.DataFrame]:
+        """Each record's rows as part files (one per partition and month); a failed record's rows kept."""
+        written: dict[RecordType, pl.DataFrame] = {}
+        for rt, df in built.items():
+            try:
+                # one new part file per partition and month: no month file is read or rewritten
+                res = await asyncio.to_thread(self.lake.append, rt, df, fsync=self.cfg.fsync)
+            except Exception as exc:  # keep the rows: the next flush retries them
+                self._failed(rt, df, exc)
+                continue
+            written[rt] = df
+            self._count_parts(res.files)
+        return written
+
+    async def _commit_to_log(
+        self, frames: dict[RecordType, list[pl.DataFrame]], rows: dict[RecordType, list[Any]]
+    ) -> dict[RecordType, pl.DataFrame]:
+        """Every record's rows checked, appended to its log, then each log synced — all in **one**
+        worker-thread hop (each hop waits for an event-loop turn, which under a busy socket is the
+        latency). Row objects (feeds without a batch parser, REST fills) are turned into columns on the
+        loop first, in chunks. A record whose append or sync failed keeps its rows for the next flush
+        (a retried batch may then be in the log twice: the same keys, deduplicated by every reader)."""
+        assert self.logs is not None
+        now_ms = time.time_ns() // 1_000_000
+        groups = {rt: list(fs) for rt, fs in frames.items()}
+        for rt, objs in rows.items():
+            df = await self._frame(rt, [], objs)  # row-wise Python work: on the loop, yielding
+            if df.height:
+                groups.setdefault(rt, []).append(df)
+        for rt in groups:
+            if rt not in self.logs:
+                self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
+        outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
+        for rt, venue, reason in refused:
+            self._reject(rt, venue, reason)
+        written: dict[RecordType, pl.DataFrame] = {}
+        for rt, (got, exc) in outcome.items():
+            if exc is None and got is not None:
+                written[rt] = got
+            elif exc is None:
+                continue
+            elif got is not None:
+                self._failed(rt, got, exc)
+            else:  # failed before its rows were one frame: keep the frames as they came
+                self.flush_errors += 1
+                self.last_error = f"{rt.name}: {exc}"
+                for f in groups[rt]:
+                    self.add_frame(rt, f)
+        return written
+
+    def _failed(self, rt: RecordType, df: pl.DataFrame, exc: Exception) -> None:
+        self.flush_errors += 1
+        self.last_error = f"{rt.name}: {exc}"
+        self.add_frame(rt, df)
+
+    def _seal_due(self) -> None:
+        """Rotate the logs whose open segment is full or old and seal them in a worker thread (one
+        sealing at a time, never awaited by a flush)."""
+        assert self.logs is not None
+        if self.sealing is not None and not self.sealing.done():
+            return
+        due = [
+            (rt, seg)
+            for rt, log in self.logs.items()
+            if log.due(self.cfg.seal_bytes, self.cfg.seal_age_s) and (seg := log.rotate()) is not None
+        ]
+        if due:
+            self.sealing = asyncio.create_task(self._seal(due), name="seal")
+
+    async def _seal(self, segments: list[tuple[RecordType, Segment]]) -> None:
+        for rt, seg in segments:
+            try:
+                _, files = await asyncio.to_thread(seal, self.lake, rt, seg)
+            except Exception as exc:  # the segment stays (closed): the next seal of orphans takes it
+                seg.close()
+                self.last_error = f"seal {rt.name}: {type(exc).__name__}: {exc}"
+                continue
+            self.seals += 1
+            self._count_parts(files)
 
     def _count_parts(self, files: tuple[Path, ...]) -> None:
         """Count the parts written per month; a month with :attr:`LiveConfig.compact_parts` of them is
@@ -213,7 +321,13 @@ class Sink:
             self.last_error = f"compaction: {type(exc).__name__}: {exc}"
 
     async def settle(self) -> None:
-        """Wait for a compaction in progress (before the process exits)."""
+        """Seal the logs' last segments and wait for a compaction in progress (before the process
+        exits)."""
+        if self.sealing is not None:
+            await asyncio.gather(self.sealing, return_exceptions=True)
+        if self.logs:
+            last = [(rt, seg) for rt, log in self.logs.items() if (seg := log.rotate()) is not None]
+            await self._seal(last)
         if self.compaction is not None:
             await asyncio.gather(self.compaction, return_exceptions=True)
 
@@ -256,6 +370,59 @@ class Sink:
             except Exception as exc:  # the writer must outlive any one bad batch
                 self.flush_errors += 1
                 self.last_error = f"flush: {type(exc).__name__}: {exc}"
+
+
+def _stamped(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one."""
+    if "source" in rt.columns:
+        return df.with_columns(pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source"))
+    return df
+
+
+#: What :func:`_commit_groups` did per record: the rows committed (or kept for a retry) and the error.
+_Outcome = tuple[pl.DataFrame | None, Exception | None]
+
+
+def _commit_groups(
+    logs: dict[RecordType, LiveLog], groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
+) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]], tuple[float, float]]:
+    """In a worker thread: each record's frames checked (:func:`admit_frame`; frames of one shape
+    together), stamped, prepared as the store keeps them and appended to its log; then every log written
+    synced. Returns per record its committed rows or its error, the refused rows ``(record, venue,
+    reason)``, and the seconds spent building and appending, and syncing."""
+    out: dict[RecordType, _Outcome] = {}
+    refused: list[tuple[RecordType, str, str]] = []
+    t0 = time.perf_counter()
+    for rt, frames in groups.items():
+        rows: pl.DataFrame | None = None
+        try:
+            same_shape: dict[tuple[tuple[str, Any], ...], list[pl.DataFrame]] = {}
+            for df in frames:
+                same_shape.setdefault(tuple(df.schema.items()), []).append(df)
+            parts = []
+            for group in same_shape.values():
+                raw, good, bad = _admit_frames(rt, group, now_ms)
+                refused += [(rt, _venue_of(raw, r.row), r.reason) for r in bad]
+                if good.height:
+                    parts.append(good)
+            if not parts:
+                continue
+            both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
+            # admitted rows are conformed (and the stamp keeps the String source): only the dedupe of
+            # :func:`prepared` is left to do
+            rows = one_per_key(rt, _stamped(rt, both))
+            logs[rt].write(rows)
+            out[rt] = (rows, None)
+        except Exception as exc:
+            out[rt] = (rows, exc)
+    t1 = time.perf_counter()
+    for rt, (done, failed) in list(out.items()):
+        if failed is None:
+            try:
+                logs[rt].sync()
+            except Exception as err:
+                out[rt] = (done, err)
+    return out, refused, (t1 - t0, time.perf_counter() - t1)
 
 
 def _admit_frames(

@@ -20,6 +20,7 @@ import polars as pl
 from perpscope.core.time import interval_label
 from perpscope.records import DEFAULT_SOURCE, RECORDS
 from perpscope.store.lake import Lake
+from perpscope.store.live_virtual import is_virtual, virtual_parts, virtual_rows
 from perpscope.store.parts import newest_rows, split_parts
 from perpscope.store.selection import Selection, selected_partitions
 
@@ -76,8 +77,10 @@ def coverage(lake: Lake) -> pl.DataFrame:
     rows: list[dict[str, object]] = []
     for name in lake.records_present():
         series_cols = SERIES_COLUMNS.get(name, ())
-        for venue, canon in lake.partitions(name):
+        live = virtual_parts(lake, name)  # months with rows in the live log, as virtual parts
+        for venue, canon in lake.partitions(name):  # with the log's
             files = [lake.uri(f) for f in lake.month_files(name, venue, canon)]
+            files = sorted(files + live.get((venue, canon), []))
             df = scan_series_columns(name, files, lake.storage_options())
             groups = df.partition_by(list(series_cols), as_dict=True) if series_cols else {(): df}
             for gkey, g in sorted(groups.items(), key=lambda kv: tuple(str(x) for x in kv[0])):
@@ -197,7 +200,9 @@ def scan_series_columns(
     if record in SERIES_COLUMNS and "interval_ms" in rt.polars_schema:
         cols.append("interval_ms")
     base, parts = split_parts(paths)
-    if parts:  # live parts: the key decides which rows survive (the newest write of each)
+    virtual = [p for p in parts if is_virtual(p)]  # a month's live log rows (no file)
+    parts = [p for p in parts if not is_virtual(p)]
+    if parts or virtual:  # live parts: the key decides which rows survive (the newest write of each)
         cols += [k for k in rt.key if k not in cols]
     cols = list(dict.fromkeys(cols))
     schema = {c: rt.polars_schema[c] for c in cols} | {"source": pl.String()}
@@ -213,9 +218,14 @@ def scan_series_columns(
             storage_options=storage_options,
         )
 
-    lf = scan(paths)
-    if parts:
-        lf = newest_rows(scan(base), scan(parts), rt.key).select([*schema, "__path"])
+    if parts or virtual:
+        newer = scan(parts)
+        if virtual:  # the log's rows are newer than every part
+            logged = virtual_rows(record, virtual).select([*schema, "__path"]).lazy()
+            newer = pl.concat([newer, logged], how="vertical")
+        lf = newest_rows(scan(base), newer, rt.key).select([*schema, "__path"])
+    else:
+        lf = scan(paths)
     return lf.with_columns(pl.col(rt.time_col).dt.epoch("ms").alias("__t")).drop(rt.time_col).collect()
 
 

@@ -125,13 +125,17 @@ class Lake:
             return None
 
     def partitions(self, record: RecordType | str) -> list[tuple[str, str]]:
-        """(venue, canonical) pairs that have files for ``record``."""
+        """(venue, canonical) pairs that have files for ``record``, or rows in its live log
+        (:mod:`perpscope.store.live_log`)."""
+        from perpscope.store.live_log import live_partitions
+
+        live = live_partitions(self, record)  # before the listing: a seal meanwhile moves rows into files
         self._pending_commit()
         out = []
         for d in sorted(self.record_dir(record).glob("venue=*/symbol=*")):
             if any(d.glob("*.parquet")):
                 out.append((d.parent.name.split("=", 1)[1], d.name.split("=", 1)[1]))
-        return out
+        return sorted(set(out) | set(live)) if live else out
 
     def records_present(self) -> list[str]:
         return [name for name in RECORDS if self.record_dir(name).is_dir()]
@@ -207,9 +211,12 @@ class Lake:
         return parts.append(self, record, frame, source=source, fsync=fsync)
 
     def compact(self, records: list[str] | None = None, *, min_parts: int = 1) -> CompactResult:
-        """Fold part files into their month files (:func:`perpscope.store.parts.compact`)."""
-        from perpscope.store import parts
+        """Seal the live logs of collectors that are gone into parts
+        (:func:`perpscope.store.live_log.seal_orphans`), then fold part files into their month files
+        (:func:`perpscope.store.parts.compact`)."""
+        from perpscope.store import live_log, parts
 
+        live_log.seal_orphans(self, records)
         return parts.compact(self, records, min_parts=min_parts)
 
     @contextlib.contextmanager
@@ -395,6 +402,15 @@ def prepared(record: RecordType, frame: pl.DataFrame, source: str | None = None)
         raise StoreError(f"not written: {exc}") from exc
     if not df.is_empty() and record.time_col not in record.key:
         df = _last_per_key(df, list(record.key))
+    return df
+
+
+def one_per_key(record: RecordType, df: pl.DataFrame) -> pl.DataFrame:
+    """Rows of a frame already conformed to ``record`` as :func:`prepared` leaves them: for a record whose
+    key does not hold its time (a trade id), the last row of each key. The live collector's rows are
+    conformed when they are admitted; conforming them again cost 0.9 ms of CPU per 400-trade flush."""
+    if not df.is_empty() and record.time_col not in record.key:
+        return _last_per_key(df, list(record.key))
     return df
 
 

@@ -2,8 +2,10 @@
 
 :meth:`Lake.write <perpscope.store.lake.Lake.write>` merges new rows into a month file by reading and
 rewriting the whole file — right for an import, ruinous for a live collector flushing every few
-milliseconds (a month of trades rewritten per flush). :func:`append` instead writes each flush as one
-new, uniquely named **part** per partition and month, beside the month file::
+milliseconds (a month of trades rewritten per flush). :func:`append` instead writes rows as one new,
+uniquely named **part** per partition and month, beside the month file (the live collector commits its
+flushes to a write-ahead log, :mod:`perpscope.store.live_log`, and writes parts when it seals a log
+segment; ``LiveConfig(write_path="parts")`` writes each flush as parts)::
 
     <record>/venue=<v>/symbol=<canonical>/2026-03.parquet                         the month file
     <record>/venue=<v>/symbol=<canonical>/2026-03.part-<seq>-<pid>-<rand>.parquet  parts, oldest first

@@ -19,6 +19,7 @@ from perpscope.records import (
     source_rank,
 )
 from perpscope.store.lake import Lake, part_month
+from perpscope.store.live_log import live_rows
 from perpscope.store.parts import is_part, newest_rows, split_parts
 
 if TYPE_CHECKING:
@@ -130,13 +131,21 @@ def read(
         )
 
     for attempt in range(_READ_ATTEMPTS):
+        # the live log is read before the files are listed: a seal between the two then shows its rows
+        # twice (deduplicated below), never not at all
+        live = live_rows(
+            lake, rt, venue, [c for c in canons if c is not None] if symbol is not None else None
+        )
         files = listed()
-        if not files:
+        if not files and live is None:
             return rt.empty() if columns is None else rt.empty().select(columns)
         base, parts = split_parts(files)
-        # live parts beside their month files: one row per key, the newest write winning, before any
-        # filter (a filter on a column the newest row changed must see the newest row only)
-        lf = newest_rows(scan(base), scan(parts), rt.key) if parts else scan(files)
+        # live parts and log rows beside their month files: one row per key, the newest write winning,
+        # before any filter (a filter on a column the newest row changed must see the newest row only)
+        if live is not None:
+            lf = newest_rows(scan(base), pl.concat([scan(parts), live.lazy()], how="vertical"), rt.key)
+        else:
+            lf = newest_rows(scan(base), scan(parts), rt.key) if parts else scan(files)
         if "source" in rt.columns:
             lf = lf.with_columns(pl.col("source").fill_null(DEFAULT_SOURCE))
         t = pl.col(rt.time_col)
@@ -165,9 +174,10 @@ def read(
     if merge:
         out = merge_sources(out, rt)
         out = out.select(columns) if columns is not None else out
-    if rt.time_col in out.columns and len(files) > 1:
-        # rows of parts come in write order: equal times are ordered by key, as in a month file
-        order = [rt.time_col, *[k for k in rt.key if k != rt.time_col and k in out.columns]] if parts else []
+    if rt.time_col in out.columns and (len(files) > 1 or live is not None):
+        # rows of parts and logs come in write order: equal times are ordered by key, as in a month file
+        newer = parts or live is not None
+        order = [rt.time_col, *[k for k in rt.key if k != rt.time_col and k in out.columns]] if newer else []
         out = out.sort(order or rt.time_col, maintain_order=True)
     return out
 
@@ -235,8 +245,11 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     if fs is not None:  # the object-store lake: DuckDB reads its objects through the same filesystem
         con.register_filesystem(fs)
     for name in lake.records_present():
+        # the live log first (see :func:`read`); a snapshot taken now, while the files are globbed when
+        # queried: rows a seal moves meanwhile are in both, and deduplicated below
+        live = live_rows(lake, name) if fs is None else None
         files = lake.month_files(name)
-        if not files:
+        if not files and live is None:
             continue
         if fs is None:
             glob = str(lake.record_dir(name) / "venue=*" / "symbol=*" / "*.parquet")
@@ -244,13 +257,26 @@ def duckdb_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
         else:  # the parts the manifests name, never a glob: superseded parts lie beside them
             listed = "[" + ", ".join("'" + lake.uri(f).replace("'", "''") + "'" for f in files) + "]"
         # union_by_name: files written before a column existed (``source``) read it as null
-        if fs is None and any(is_part(f) for f in files):
+        if fs is None and (live is not None or any(is_part(f) for f in files)):
             # live parts beside month files: one row per key, the newest write winning (the part named
             # last, its last row) — what the month file holds once the parts are compacted into it
-            src = (
-                f"read_parquet({listed}, hive_partitioning = false, union_by_name = true, "
-                "filename = true, file_row_number = true)"
-            )
+            srcs = []
+            if files:
+                srcs.append(
+                    f"SELECT * FROM read_parquet({listed}, hive_partitioning = false, union_by_name = true, "
+                    "filename = true, file_row_number = true)"
+                )
+            if live is not None:
+                # the log's rows are newer than every file: named after them ('~' sorts after any path)
+                con.register(
+                    f"_live_{name}",
+                    live.with_columns(
+                        pl.lit("~live").alias("filename"),
+                        pl.int_range(pl.len(), dtype=pl.Int64).alias("file_row_number"),
+                    ).to_arrow(),
+                )
+                srcs.append(f"SELECT * FROM _live_{name}")
+            src = "(" + " UNION ALL BY NAME ".join(srcs) + ")"
             key = ", ".join(f'"{k}"' for k in RECORDS[name].key)
             con.execute(
                 f"CREATE VIEW {name} AS SELECT * EXCLUDE (filename, file_row_number) FROM {src} QUALIFY "

@@ -16,6 +16,7 @@ from pathlib import Path
 from perpscope.records import RECORDS
 from perpscope.records.symbols import compact, is_canonical
 from perpscope.store.lake import Lake
+from perpscope.store.live_virtual import virtual_parts
 from perpscope.store.object_lake import ObjectLake
 
 _ALNUM = re.compile(r"[^A-Z0-9]")
@@ -123,19 +124,27 @@ def selected_partitions(lake: Lake, selection: Selection | None = None) -> list[
         rdir = lake.record_dir(record)
         if not sel.takes_record(record) or not rdir.is_dir():
             continue
+        # months with rows in the live log, as virtual parts (:mod:`perpscope.store.live_log`)
+        live = virtual_parts(lake, record)
+        found: dict[tuple[str, str], list[str]] = {}
         for venue, vpath in _subdirs(rdir, "venue="):
             if not sel.takes_venue(venue):
                 continue
             for canon, spath in _subdirs(vpath, "symbol="):
                 if not sel.takes_symbol(canon):
                     continue
-                files = sorted(
+                files = [
                     e.path
                     for e in os.scandir(spath)
                     if e.name.endswith(".parquet") and not e.name.startswith(".") and e.is_file()
-                )
+                ]
                 if files:
-                    out.append(Partition(record, venue, canon, tuple(files)))
+                    found[(venue, canon)] = files
+        for (venue, canon), virtual in live.items():
+            if sel.takes_venue(venue) and sel.takes_symbol(canon):
+                found.setdefault((venue, canon), []).extend(virtual)
+        for (venue, canon), files in sorted(found.items()):
+            out.append(Partition(record, venue, canon, tuple(sorted(files))))
     return out
 
 
