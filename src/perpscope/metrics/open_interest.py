@@ -103,6 +103,7 @@ def oi_change(
     *,
     columns: Sequence[str] = ("oi_usd", "oi_base"),
     by: Sequence[str] = KEYS,
+    step_ms: int | None = None,
 ) -> pl.DataFrame:
     """Relative change of open interest over look-back windows.
 
@@ -116,6 +117,9 @@ def oi_change(
         Columns to compare (those present are used).
     by : sequence of str
         Series keys.
+    step_ms : int, optional
+        The caller's word that every series is a gapless grid of this step, sorted (the panel is):
+        skips the check :func:`~perpscope.metrics.rolling.regular_step` would make.
 
     Returns
     -------
@@ -135,7 +139,7 @@ def oi_change(
     if not cols:
         raise FrameError(f"oi_change: expected at least one of {list(columns)}, found {df.columns}")
     out = sort_series(df, keys)
-    step = regular_step(out, by=keys)
+    step = step_ms if step_ms is not None else regular_step(out, by=keys)
     right = out.select(*keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols])
     for w in windows_ms:
         if step is not None and w % step == 0:
@@ -172,6 +176,7 @@ def oi_to_volume(
     oi_col: str = "oi_usd",
     volume_col: str = "volume_usd",
     by: Sequence[str] = KEYS,
+    step_ms: int | None = None,
 ) -> pl.DataFrame:
     """Open interest relative to the volume traded over a trailing window.
 
@@ -185,6 +190,8 @@ def oi_to_volume(
         Columns, both USD (or both base units).
     by : sequence of str
         Series keys.
+    step_ms : int, optional
+        As in :func:`oi_change`: the frame is a gapless grid of this step (no check).
 
     Returns
     -------
@@ -199,7 +206,7 @@ def oi_to_volume(
     keys = keys_of(df, by)
     require(df, ["ts_ms", oi_col, volume_col], "oi_to_volume")
     out = sort_series(df, keys)
-    step = regular_step(out, by=keys)
+    step = step_ms if step_ms is not None else regular_step(out, by=keys)
     if step is not None and window_ms % step == 0:  # a fixed number of bars: a sliding sum of rows
         sums = grid_sum(as_float(out, volume_col), series_starts(out, keys), window_ms // step)
         out = out.with_columns(to_series("_vol", sums))
