@@ -420,9 +420,10 @@ def run(
     rows = sum(d[1] for d in done)
     rss = max(d[4] for d in done)
     # CPU seconds per stage and chunk, as the workers measured them (their polars thread count, their
-    # share of the machine): the mean over the chunks that held symbols
+    # share of the machine): the median over the chunks that held symbols (a worker's first chunk also
+    # loads the compiled kernels from numba's cache, the mean would spread that over the run)
     chunk_cpu = [d[5] for d in done if d[1]]
-    per_chunk = {k: float(np.mean([c[k] for c in chunk_cpu])) for k in STAGES}
+    per_chunk = {k: float(np.median([c[k] for c in chunk_cpu])) for k in STAGES}
 
     # load the compiled window kernels (numba's on-disk cache) before timing: pandas has no such step;
     # the workers above pay it inside their first chunk
@@ -480,7 +481,7 @@ def run(
             f"CPU per chunk of {chunk} symbols × 1 y, by stage",
             sum(per_chunk.values()),
             "s",
-            target=f"mean of {len(chunk_cpu)} chunks in the workers: "
+            target=f"median of {len(chunk_cpu)} chunks in the workers: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in per_chunk.items()),
         ),
         Result(
