@@ -298,15 +298,36 @@ def pandas_classify(p: pd.DataFrame, window_ms: int = DAY_MS) -> pd.Series:
     return pd.Series(np.select(list(conds.values()), list(conds.keys()), "neutral"), index=p.index)
 
 
-def regimes_of(panel: pl.DataFrame) -> int:
+#: The timed stages of a chunk, in order: the panel, then each regime table.
+STAGES = ("panel", "classify", "episodes", "treadmill", "breakers", "flow")
+
+
+def _timed(cpu: dict[str, float] | None, stage: str, step: Any) -> Any:
+    """``step()``, adding its CPU seconds (this process, all threads) to ``cpu[stage]``."""
+    c = time.process_time()
+    out = step()
+    if cpu is not None:
+        cpu[stage] = cpu.get(stage, 0.0) + time.process_time() - c
+    return out
+
+
+def regimes_of(panel: pl.DataFrame, cpu: dict[str, float] | None = None) -> int:
     """Every regime table of a chunk's panel: labels (numbers; the evidence text is written per
-    episode), episodes, treadmill cycles, circuit breakers and the flow hierarchy. Returns the bars."""
-    labels = classify(panel, evidence=False)
-    episodes(labels)
-    treadmill(labels)
-    circuit_breakers(panel, labels=labels)  # the labels above: no second classification
-    flow_hierarchy(panel)
-    return labels.height
+    episode), episodes, treadmill cycles, circuit breakers and the flow hierarchy. Returns the bars.
+    ``cpu``: CPU seconds per stage are added to it."""
+    labels = _timed(cpu, "classify", lambda: classify(panel, evidence=False))
+    _timed(cpu, "episodes", lambda: episodes(labels))
+    _timed(cpu, "treadmill", lambda: treadmill(labels))
+    # the labels above: no second classification
+    _timed(cpu, "breakers", lambda: circuit_breakers(panel, labels=labels))
+    _timed(cpu, "flow", lambda: flow_hierarchy(panel))
+    return int(labels.height)
+
+
+def _chunk(rec: dict[str, pl.DataFrame], cpu: dict[str, float]) -> int:
+    """The panel and regimes of one chunk's records (the timed work), CPU seconds per stage into ``cpu``."""
+    panel = _timed(cpu, "panel", lambda: build_panel(EVERY, **rec, config=PanelConfig()))
+    return regimes_of(panel, cpu)
 
 
 def _worker(
@@ -322,12 +343,13 @@ def _worker(
         rec = synthetic_records(symbols, n_bars, seed=seed) if symbols else None
         gc.collect()
         barrier.wait()
+        cpu: dict[str, float] = {}  # CPU seconds per stage of this chunk, in the worker that ran it
         t0 = time.perf_counter()
-        rows = regimes_of(build_panel(EVERY, **rec, config=PanelConfig())) if rec is not None else 0
+        rows = _chunk(rec, cpu) if rec is not None else 0
         t1 = time.perf_counter()
         del rec
         barrier.wait()
-        results.put((seed, rows, t0, t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6))
+        results.put((seed, rows, t0, t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, cpu))
         barrier.wait()  # the main process's reference run, if any, happens alone
 
 
@@ -391,12 +413,17 @@ def run(
         for p in procs:
             p.join()
     by_round: dict[int, list[tuple[float, float]]] = {}
-    for seed, _rows, t0, t1, _rss in done:
+    for seed, _rows, t0, t1, _rss, _cpu in done:
         by_round.setdefault(_round_of(seed, chunk, workers), []).append((t0, t1))
     wall = sum(max(t1 for _, t1 in ts) - min(t0 for t0, _ in ts) for ts in by_round.values())
     busy = sum(t1 - t0 for ts in by_round.values() for t0, t1 in ts)  # one-thread compute, all chunks
     rows = sum(d[1] for d in done)
     rss = max(d[4] for d in done)
+    # CPU seconds per stage and chunk, as the workers measured them (their polars thread count, their
+    # share of the machine): the median over the chunks that held symbols (a worker's first chunk also
+    # loads the compiled kernels from numba's cache, the mean would spread that over the run)
+    chunk_cpu = [d[5] for d in done if d[1]]
+    per_chunk = {k: float(np.median([c[k] for c in chunk_cpu])) for k in STAGES}
 
     # load the compiled window kernels (numba's on-disk cache) before timing: pandas has no such step;
     # the workers above pay it inside their first chunk
@@ -415,21 +442,6 @@ def run(
         ],
         repeat=3,
     )
-    # what remains, stage by stage: CPU seconds of this process (all its threads), which the other
-    # work on a shared machine inflates far less than wall time
-    stages: dict[str, float] = {}
-    for _ in range(3):  # the least disturbed of three turns per stage
-        for name, step in (
-            ("panel", lambda: build_panel(EVERY, **rec)),
-            ("classify", lambda: classify(ours, evidence=False)),
-            ("episodes", lambda: episodes(our_labels)),
-            ("treadmill", lambda: treadmill(our_labels)),
-            ("breakers", lambda: circuit_breakers(ours, labels=our_labels)),
-            ("flow", lambda: flow_hierarchy(ours)),
-        ):
-            c = time.process_time()
-            step()
-            stages[name] = min(stages.get(name, np.inf), time.process_time() - c)
     assert ours.height == len(ref), (ours.height, len(ref))
     # the references compute what ours does: most labels agree (pandas fills liquidations before a
     # series' first one with 0 where the panel leaves them unknown)
@@ -466,10 +478,11 @@ def run(
             f"labels agree with pandas on {agree:.1%} of bars",
         ),
         Result(
-            f"CPU by stage: {pandas_symbols} symbols, one process",
-            sum(stages.values()),
+            f"CPU per chunk of {chunk} symbols × 1 y, by stage",
+            sum(per_chunk.values()),
             "s",
-            target=", ".join(f"{k} {v:.2f} s" for k, v in stages.items()),
+            target=f"median of {len(chunk_cpu)} chunks in the workers: "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in per_chunk.items()),
         ),
         Result(
             f"regimes: {pandas_symbols} symbols, one process (after the panel)",

@@ -11,7 +11,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from perpscope.metrics.frames import join_asof_series, sort_series
+from perpscope.metrics.frames import chunked_like, gather_rows, join_asof_series, sort_series
+from perpscope.metrics.sorted_keys import lookup_runs
 
 TS = pl.Datetime("ms", "UTC")
 MIN = 60_000
@@ -58,6 +59,47 @@ def test_join_asof_series_matches_grouped_join_asof(seed: int, tolerance_ms: int
     # bars of series 2 (no snapshots) and bars before a series' first snapshot get nothing
     assert got.filter(pl.col("sid") == 2).get_column("v").null_count() == 50
     assert got.get_column("v").null_count() > 50
+
+
+def test_join_asof_series_takes_the_last_of_equal_stamps_as_polars() -> None:
+    """Snapshots stamped alike (a feed's duplicates): the compiled merge takes the last, as polars does."""
+    bars, snaps = _frames(4)
+    dup = pl.concat([snaps, snaps.with_columns(pl.col("v") + 100.0)]).sort(["sid", "t"], maintain_order=True)
+    got = join_asof_series(bars, dup, left_on="end", right_on="t", by=["sid"])
+    want = bars.join_asof(dup, left_on="end", right_on="t", by="sid", check_sortedness=False)
+    assert_frame_equal(got, want)
+    assert (got.get_column("v").drop_nulls() > 50).all()  # always the later copy
+
+
+def test_gather_rows_slices_gathers_and_blanks() -> None:
+    df = pl.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": ["w", "x", "y", "z"]})
+    run = gather_rows(df, np.array([1, 2, 3]))
+    assert run.to_dict(as_series=False) == {"a": [2.0, 3.0, 4.0], "b": ["x", "y", "z"]}
+    holes = gather_rows(df, np.array([-1, 0, 0, 3, -1]))
+    assert holes.to_dict(as_series=False) == {
+        "a": [None, 1.0, 1.0, 4.0, None],
+        "b": [None, "w", "w", "z", None],
+    }
+    empty = gather_rows(df.clear(), np.array([-1, -1]))
+    assert empty.height == 2 and empty.null_count().row(0) == (2, 2) and empty.schema == df.schema
+
+
+def test_chunked_like_keeps_the_frame_chunks() -> None:
+    """A column added to a frame of several chunks is cut alike, so nothing is copied into one chunk."""
+    df = pl.concat([pl.DataFrame({"a": [1, 2]}), pl.DataFrame({"a": [3, 4, 5]})], rechunk=False)
+    col = chunked_like("b", np.arange(5), df.get_column("a"))
+    assert col.chunk_lengths() == [2, 3] and col.to_list() == [0, 1, 2, 3, 4]
+    out = df.with_columns(col)
+    assert out.get_column("a").chunk_lengths() == [2, 3]
+
+
+def test_lookup_runs_codes_each_value_and_marks_unknown() -> None:
+    table = np.array([3, 10, 42], dtype=np.uint64)
+    codes = np.array([7, 8, 9], dtype=np.int64)
+    values = np.array([10, 10, 3, 5, 5, 42, 10, 99], dtype=np.uint64)
+    got = lookup_runs(values, table, codes, -1)
+    want = [dict(zip(table.tolist(), codes.tolist(), strict=True)).get(v, -1) for v in values.tolist()]
+    assert got.tolist() == want == [8, 8, 7, -1, -1, 9, 8, -1]
 
 
 def test_join_asof_series_string_keys_use_grouped_join() -> None:

@@ -247,3 +247,53 @@ def test_usd_values_in_a_base_unit_column_are_caught(shared_data: Path, load) ->
     assert first["volume_between_base"] == pytest.approx(167_464.47)
     assert first["oi_inconsistent"]
     assert out["oi_inconsistent"].mean() > 0.5  # type: ignore[operator]
+
+
+def _consistency_inputs(seed: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Three series keyed by integer id: 5-minute candles with gaps, null and zero volumes, one series of
+    1-minute candles; snapshots on and between candle edges, some missing OI, some before the candles
+    start and after they stop, and a series without candles."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for sid, iv, n in ((0, 5 * 60_000, 400), (1, 60_000, 900), (3, 5 * 60_000, 300)):
+        keep = rng.random(n) > 0.05  # gaps
+        opens = T0 + np.arange(n, dtype=np.int64)[keep] * iv
+        vol = rng.gamma(2.0, 10.0, opens.size)
+        vol[rng.random(opens.size) < 0.03] = 0.0
+        rows.append(pl.DataFrame({"sid": sid, "interval_ms": iv, "ts_ms": opens, "volume_base": vol}))
+    candles = pl.concat(rows).with_columns(
+        pl.when(pl.int_range(pl.len()) % 97 == 5)
+        .then(None)
+        .otherwise(pl.col("volume_base"))
+        .alias("volume_base"),
+        pl.col("ts_ms").cast(TS),
+    )
+    snaps = []
+    for sid in (0, 1, 2, 3):
+        t = np.sort(rng.integers(T0 - HOUR_MS, T0 + 40 * HOUR_MS, 250))
+        t[::3] -= t[::3] % (5 * 60_000)  # a third on candle edges
+        base = 1e4 + np.cumsum(rng.normal(0, 30, t.size))
+        snaps.append(pl.DataFrame({"sid": sid, "ts_ms": np.unique(t), "oi_base": base[: np.unique(t).size]}))
+    oi_ = pl.concat(snaps).with_columns(
+        pl.when(pl.int_range(pl.len()) % 41 == 7).then(None).otherwise(pl.col("oi_base")).alias("oi_base"),
+        pl.col("ts_ms").cast(TS),
+    )
+    return oi_, candles
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_oi_volume_consistency_compiled_equals_polars(seed: int) -> None:
+    """Integer series ids take the compiled pass; the same rows keyed by strings take the polars form:
+    every column equal, floats exactly, nulls in the same places."""
+    from polars.testing import assert_frame_equal
+
+    oi_, candles = _consistency_inputs(seed)
+    got = oi_volume_consistency(oi_, candles, by=["sid"])
+    as_text = [pl.col("sid").cast(pl.String).str.zfill(3)]
+    want = oi_volume_consistency(oi_.with_columns(as_text), candles.with_columns(as_text), by=["sid"])
+    assert_frame_equal(got, want.with_columns(pl.col("sid").cast(got.schema["sid"])), check_exact=True)
+    flags = got.get_column("oi_inconsistent")
+    assert flags.null_count() < got.height and flags.sum() > 0 and (~flags).sum() > 0  # both outcomes occur
+    assert got.get_column("volume_between_base").null_count() > 0  # and spans left unjudged

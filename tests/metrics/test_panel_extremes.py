@@ -46,3 +46,20 @@ def test_null_stamps_take_the_group_by() -> None:
     assert_frame_equal(
         _sorted(_extremes(df, EVERY, 2, snapshot=False)), _sorted(_by_group(df, EVERY, snapshot=False))
     )
+
+
+def test_panel_is_the_same_with_series_interleaved() -> None:
+    """Record rows interleaved across series (sorted by time, as a live capture writes them) instead of
+    in one run per series: the panel's series lookup (run by run), its bar placement and its as-of
+    matching (merge passes over sorted keys, with polars' joins as the fallback) give the same frame.
+    Each series keeps its own row order, so every sum adds the same numbers in the same order."""
+    from benchmarks.bench_metrics import synthetic_records
+
+    from perpscope.metrics import build_panel
+
+    rec = synthetic_records(["AAA", "BBB", "CCC"], n_bars=3_000, seed=5)
+    runs = build_panel(EVERY, **rec)
+    mixed = {k: v.sort("ts_ms", maintain_order=True) for k, v in rec.items()}
+    assert mixed["candles"].get_column("canonical").head(3).n_unique() == 3  # really interleaved
+    assert_frame_equal(build_panel(EVERY, **mixed), runs, check_exact=True)
+    assert runs.get_column("canonical").n_unique() == 3 and runs.height == 3 * 3_000

@@ -1,0 +1,63 @@
+"""Compiled loops over sorted int64 keys: the as-of match and the lookup of a few
+distinct values that the panel runs on every input row.
+
+The panel (:func:`perpscope.metrics.build_panel`) keys every row by one integer, ``series id × 2^42 +
+ms``, which increases along a frame sorted by series then time. On such keys an as-of join is one merge
+pass of two pointers; polars' general forms (a join, an
+expression per column with shifted copies) cost several passes and temporary columns each, and with
+~2 M input rows per chunk of 4 symbols × 1 year of 5-minute bars the difference is most of the panel's
+join time (``benchmarks/bench_metrics.py``). The callers keep the polars forms for frames these do not
+fit (nulls in a key, string keys) and the tests hold the two equal.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-untyped-def]  # numba
+    """For each ``left`` key, the row of the last ``right`` key ``≤`` it, or -1.
+
+    ``left`` and ``right`` are ascending int64 keys; of equal right keys the last one is taken (as
+    polars' backward ``join_asof``). A match is dropped (-1) when its series id differs from the left
+    row's (``left_sid``, ``right_sid``: int64 per row) or when ``left − right > tolerance`` (ms in the
+    keys' units; a negative tolerance means none).
+    """
+    n = left.shape[0]
+    m = right.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    j = -1
+    for i in range(n):
+        k = left[i]
+        while j + 1 < m and right[j + 1] <= k:
+            j += 1
+        if j < 0 or right_sid[j] != left_sid[i] or (tolerance >= 0 and k - right[j] > tolerance):
+            out[i] = -1
+        else:
+            out[i] = j
+    return out
+
+
+@njit(cache=True, nogil=True)
+def lookup_runs(values, table, codes, missing):  # type: ignore[no-untyped-def]  # numba
+    """``codes[t]`` for each value equal to ``table[t]`` (``table`` ascending, distinct), else ``missing``.
+
+    Rows of one series come in long runs, so the binary search runs once per run, not per row.
+    """
+    n = values.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    prev = values[0]
+    t = np.searchsorted(table, prev)
+    code = codes[t] if t < table.shape[0] and table[t] == prev else missing
+    for i in range(n):
+        v = values[i]
+        if v != prev:
+            t = np.searchsorted(table, v)
+            code = codes[t] if t < table.shape[0] and table[t] == v else missing
+            prev = v
+        out[i] = code
+    return out
