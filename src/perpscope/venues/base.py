@@ -39,12 +39,16 @@ class Parsed:
         Rows, already conformed to ``record`` (``record.conform`` was applied).
     notes : tuple of str
         Anything the user should know (e.g. a timestamp convention that was normalized).
+    checked : bool
+        The rows already passed the boundary checks (:func:`refuse_bad_rows`), so the importer need
+        not run them a second time.
     """
 
     source: str
     record: RecordType
     frame: pl.DataFrame
     notes: tuple[str, ...] = field(default=())
+    checked: bool = False
 
 
 class FileFormat(Protocol):
