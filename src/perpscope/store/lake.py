@@ -495,7 +495,8 @@ def _strictly_increasing(df: pl.DataFrame, cols: list[str]) -> bool:
         return True
     # a column equal in every row never decides the order: leave it out (a batch's venue, symbol and
     # source are constant), and compare what is left with numpy when it is a time and an integer
-    varying = [c for c in cols if not _constant(df.get_column(c))]
+    constant = df.select(pl.col(c).eq_missing(pl.col(c).first()).all() for c in cols).row(0)
+    varying = [c for c, same in zip(cols, constant, strict=True) if not same]
     if not varying:
         return False  # every row equal to the next
     arrays = _int_arrays(df, varying)
@@ -507,18 +508,6 @@ def _strictly_increasing(df: pl.DataFrame, cols: list[str]) -> bool:
         greater = (nxt > cur).fill_null(False) | (cur.is_null() & nxt.is_not_null())
         later = greater | (cur.eq_missing(nxt) & later)
     return bool(df.select(later.slice(0, df.height - 1).all()).item())
-
-
-def _constant(s: pl.Series) -> bool:
-    """True when every value of ``s`` equals the first (nulls equal to nulls)."""
-    if s.len() < 2:
-        return True
-    if s.null_count():
-        return s.null_count() == s.len()
-    first = s[0]
-    if s.dtype.is_numeric() or s.dtype.is_temporal():
-        return bool(s.min() == first and s.max() == first)
-    return bool((s == first).all())
 
 
 def _int_arrays(df: pl.DataFrame, cols: list[str]) -> list[np.ndarray] | None:
@@ -631,14 +620,15 @@ def _delta_encoded(dtype: pl.DataType) -> bool:
 def _arrow_table(df: pl.DataFrame) -> pa.Table:
     """``df`` as an Arrow table, a text column with one value as a one-entry dictionary."""
     text = [c for c, t in df.schema.items() if t == pl.String]
-    one_value: set[str] = set()
+    one_value: dict[str, str] = {}
     if text and df.height:
-        # one pass for every text column (a constant column's check is cheap in polars)
-        flags = df.select(
-            (pl.col(c).eq_missing(pl.col(c).first()).all() & pl.col(c).first().is_not_null()).alias(c)
-            for c in text
+        # one pass over every text column, in expressions: a column polars holds as one repeated value
+        # is checked without materializing it (``get_column`` would build every row's string)
+        first = df.select(
+            *(pl.col(c).eq_missing(pl.col(c).first()).all().alias(f"same:{c}") for c in text),
+            *(pl.col(c).first().alias(c) for c in text),
         ).row(0, named=True)
-        one_value = {c for c, flag in flags.items() if flag}
+        one_value = {c: first[c] for c in text if first[f"same:{c}"] and first[c] is not None}
     rest = df.select(c for c in df.columns if c not in one_value).to_arrow(
         compat_level=pl.CompatLevel.oldest()
     )
@@ -646,7 +636,7 @@ def _arrow_table(df: pl.DataFrame) -> pa.Table:
         return rest
     indices = pa.array(np.zeros(df.height, dtype=np.int32))
     columns = [
-        pa.DictionaryArray.from_arrays(indices, pa.array([df.get_column(c)[0]], pa.string()))
+        pa.DictionaryArray.from_arrays(indices, pa.array([one_value[c]], pa.string()))
         if c in one_value
         else rest.column(c)
         for c in df.columns
