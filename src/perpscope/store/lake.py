@@ -299,7 +299,7 @@ class Transaction:
         return pl.read_parquet(src) if src.exists() else None
 
     def _stage(self, df: pl.DataFrame, path: Path) -> None:
-        tmp = _stage_file(df, path)
+        tmp = _stage_file(df, path, fsync=False)  # made durable all at once by commit()
         old = self.staged.get(path)
         self.staged[path] = tmp
         self.removed.discard(path)
@@ -376,6 +376,8 @@ class Transaction:
         if not self.staged and not self.removed:
             return
         try:
+            # every staged file's data durable before the commit record names it, fsynced together
+            commit.fsync_all(self.staged.values())
             commit.apply(self.lake.root, self.staged, self.removed)
         except BaseException:
             if not commit.pending(self.lake.root):  # failed before the commit point: as if never begun
