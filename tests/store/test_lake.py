@@ -296,8 +296,8 @@ def test_month_files_read_back_alike_from_either_writer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A month file written by pyarrow (large frames: one-entry dictionaries, delta-encoded integers
-    and instants) reads back as the frame written, in polars, pyarrow and DuckDB alike, as the polars
-    writer's file does; and it is not larger."""
+    and instants, dictionaries on floats) reads back as the frame written, in polars, pyarrow and
+    DuckDB alike, as the polars writer's file does."""
     import duckdb
     import pyarrow.parquet as pq
 
@@ -318,7 +318,6 @@ def test_month_files_read_back_alike_from_either_writer(
         paths[name] = tmp_path / f"{name}.parquet"
         write_parquet(df, paths[name])
     assert "DELTA_BINARY_PACKED" in str(pq.ParquetFile(paths["pyarrow"]).metadata.row_group(0).column(6))
-    assert paths["pyarrow"].stat().st_size <= paths["polars"].stat().st_size
     for path in paths.values():
         back = pl.read_parquet(path)
         assert back.schema == df.schema
