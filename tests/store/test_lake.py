@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import polars as pl
@@ -239,3 +240,88 @@ def test_merge_month_skips_the_sort_only_when_it_would_change_nothing(
     expected = _keep_last_of_equal_keys(df.sort(sort_cols, maintain_order=True), sort_cols)
     merged = merge_month(CANDLES, old, new)
     assert (old if merged is None else merged).equals(expected)
+
+
+def _strictly_increasing_by_rows(df: pl.DataFrame, cols: list[str]) -> bool:
+    """The definition, row by row: each row's ``cols`` tuple exceeds the row before (None below values)."""
+
+    def key(row: dict[str, object]) -> tuple[tuple[bool, object], ...]:
+        return tuple((row[c] is not None, row[c]) for c in cols)
+
+    rows = [key(r) for r in df.select(cols).iter_rows(named=True)]
+    return all(a < b for a, b in itertools.pairwise(rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 4),  # a time with ties
+            st.one_of(st.none(), st.integers(0, 6)),  # an id, sometimes missing
+            st.sampled_from(["BTC-USDT-PERP", "ETH-USDT-PERP"]),
+            st.sampled_from(["a", "b"]),
+        ),
+        max_size=8,
+    ),
+    constant_text=st.booleans(),
+)
+def test_order_check_agrees_with_its_definition(
+    rows: list[tuple[int, int | None, str, str]], constant_text: bool
+) -> None:
+    """``_strictly_increasing`` (constant columns left out, numpy for a time and an integer) answers as
+    the row-by-row definition does, with ties, repeats, missing ids and constant or varying text."""
+    from perpscope.store.lake import _strictly_increasing
+
+    df = pl.DataFrame(
+        {
+            "ts_ms": pl.Series([T0 + r[0] * MINUTE_MS for r in rows], dtype=pl.Int64).cast(
+                pl.Datetime("ms", "UTC")
+            ),
+            "trade_id": pl.Series([r[1] for r in rows], dtype=pl.Int64),
+            "canonical": ["BTC-USDT-PERP" if constant_text else r[2] for r in rows],
+            "source": ["a" if constant_text else r[3] for r in rows],
+        },
+        schema={
+            "ts_ms": pl.Datetime("ms", "UTC"),
+            "trade_id": pl.Int64,
+            "canonical": pl.String,
+            "source": pl.String,
+        },
+    )
+    for cols in (["ts_ms", "canonical", "trade_id"], ["ts_ms", "source", "canonical", "trade_id"], ["ts_ms"]):
+        assert _strictly_increasing(df, cols) == _strictly_increasing_by_rows(df, cols), cols
+
+
+def test_month_files_read_back_alike_from_either_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month file written by pyarrow (large frames: one-entry dictionaries, delta-encoded integers
+    and instants, dictionaries on floats) reads back as the frame written, in polars, pyarrow and
+    DuckDB alike, as the polars writer's file does."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import write_parquet
+
+    df = CANDLES.conform(candles(3_000).with_columns(pl.lit("archive:x").alias("source")))
+    df = df.with_columns(  # one text column that varies, one with a missing value
+        pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(pl.lit("mark"))
+        .otherwise(pl.lit("trade"))
+        .alias("price_type"),
+        pl.when(pl.int_range(pl.len()) == 7).then(None).otherwise(pl.col("volume_base")).alias("volume_base"),
+    )
+    paths = {}
+    for name, threshold in (("polars", 10**9), ("pyarrow", 0)):
+        monkeypatch.setattr(lake_module, "PYARROW_FROM_ROWS", threshold)
+        paths[name] = tmp_path / f"{name}.parquet"
+        write_parquet(df, paths[name])
+    assert "DELTA_BINARY_PACKED" in str(pq.ParquetFile(paths["pyarrow"]).metadata.row_group(0).column(6))
+    for path in paths.values():
+        back = pl.read_parquet(path)
+        assert back.schema == df.schema
+        assert back.equals(df)
+        assert pl.from_arrow(pq.read_table(path)).equals(df)
+    by_duckdb = [duckdb.sql(f"select * from read_parquet('{p}')").pl() for p in paths.values()]
+    assert by_duckdb[0].equals(by_duckdb[1])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from perpscope.core.errors import InputError
-from perpscope.venues import base
+from perpscope.venues import base, zip_member
 from perpscope.venues.base import read_bytes
 from perpscope.venues.zip_member import open_member
 
@@ -101,13 +101,16 @@ def test_truncated_compressed_data_is_refused(tmp_path: Path) -> None:
         read_bytes(path)
 
 
+@pytest.mark.parametrize("whole", [False, True], ids=["chunks", "one-call"])
 @pytest.mark.parametrize("long_at", [2, 40_000, 90_001])
 def test_a_long_line_is_refused_at_its_line_across_chunks(
-    tmp_path: Path, long_at: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, long_at: int, whole: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The line bound names the right line wherever the long line falls among the decompressed
-    chunks (lines are counted only when one is refused)."""
+    chunks (lines are counted only when one is refused), and in a member inflated in one call."""
     monkeypatch.setattr(base, "READ_CHUNK", 1 << 16)  # ~16 chunks
+    if not whole:
+        monkeypatch.setattr(zip_member, "WHOLE_MEMBER_BYTES", 0)
     lines = [b"%d,1.5,2" % i for i in range(100_000)]
     lines[long_at - 1] = b"9" * 5000
     path = tmp_path / "BTCUSDT-1m-2024-01.zip"
@@ -116,3 +119,27 @@ def test_a_long_line_is_refused_at_its_line_across_chunks(
     with pytest.raises(InputError, match="line longer than 4,000 bytes") as e:
         read_bytes(path, max_line=4000)
     assert e.value.row == long_at
+
+
+@pytest.mark.parametrize("path", REAL_ZIPS, ids=lambda p: p.name)
+def test_a_member_inflated_in_one_call_is_what_zipfile_reads(path: Path) -> None:
+    with zipfile.ZipFile(path) as zf:
+        name = zf.namelist()[0]
+        assert zip_member.read_whole(zf, name) == zf.read(name)
+
+
+def test_one_call_never_inflates_past_the_declared_size(tmp_path: Path) -> None:
+    """A member whose data inflates to more than its header says is refused after inflating at most
+    the declared size + 1 byte (a zip bomb with a small declared size stays small)."""
+    text = b"1,2\n" * 100_000
+    path, _, _ = _deflated(tmp_path, text)
+    with zipfile.ZipFile(path) as zf:
+        info = zf.infolist()[0]
+    raw = bytearray(path.read_bytes())
+    small = (1000).to_bytes(4, "little")
+    real = info.file_size.to_bytes(4, "little")
+    for at in (raw.find(real), raw.rfind(real)):  # the size in the local header and the directory
+        raw[at : at + 4] = small
+    path.write_bytes(bytes(raw))
+    with pytest.raises(InputError, match="more than the 1000 bytes the zip says"):
+        read_bytes(path)

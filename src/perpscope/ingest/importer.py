@@ -165,7 +165,8 @@ class _Buffer:
     def _write(self, batch: list[tuple[RecordType, list[pl.DataFrame]]]) -> list[WriteResult]:
         """Write ``batch`` in one transaction: each file's rows appear together or not at all."""
         with self.lake.transaction() as tx:
-            return [tx.write(rt, pl.concat(frames, how="vertical")) for rt, frames in batch]
+            # parsed frames are conformed and checked already (``Parsed``)
+            return [tx.write(rt, pl.concat(frames, how="vertical"), conformed=True) for rt, frames in batch]
 
 
 def _months(p: Parsed) -> range:
@@ -252,7 +253,9 @@ def _parse_one(
             )
         result.format = f.name
         parsed = f.parse(path)
-        for p in parsed:  # every parser checks its rows; this is the guarantee for any other format
+        for p in parsed:  # the built-in parsers check their rows; this is the guarantee for any other
+            if p.checked:
+                continue
             verdict = check(p.record, p.frame, now_ms=now_ms or SystemClock().now_ms())
             if verdict.rejected:
                 raise RejectedRows(

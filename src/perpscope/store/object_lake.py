@@ -360,8 +360,10 @@ class ObjectTransaction(Transaction):
     def discard(self) -> None:
         """Nothing staged to discard: uploads no manifest names are invisible (and swept by recover)."""
 
-    def write(self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None) -> WriteResult:
-        df = prepared(record, frame, source)
+    def write(
+        self, record: RecordType, frame: pl.DataFrame, *, source: str | None = None, conformed: bool = False
+    ) -> WriteResult:
+        df = prepared(record, frame, source, conformed=conformed)
         if df.is_empty():
             return WriteResult(record.name, 0, 0)
         added = 0

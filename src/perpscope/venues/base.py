@@ -22,7 +22,7 @@ from perpscope.core.errors import InputError
 from perpscope.core.time import SystemClock
 from perpscope.records import ConformError, RecordType
 from perpscope.records.validate import check
-from perpscope.venues.zip_member import InflateError, open_member
+from perpscope.venues.zip_member import InflateError, open_member, read_whole
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,16 @@ class Parsed:
         Rows, already conformed to ``record`` (``record.conform`` was applied).
     notes : tuple of str
         Anything the user should know (e.g. a timestamp convention that was normalized).
+    checked : bool
+        The rows already passed the boundary checks (:func:`refuse_bad_rows`), so the importer need
+        not run them a second time.
     """
 
     source: str
     record: RecordType
     frame: pl.DataFrame
     notes: tuple[str, ...] = field(default=())
+    checked: bool = False
 
 
 class FileFormat(Protocol):
@@ -91,7 +95,9 @@ def read_bytes(path: Path, max_line: int = MAX_LINE_BYTES) -> tuple[str, bytes]:
                 if len(members) != 1:
                     raise InputError(name, f"expected one CSV inside the zip, found {members or 'none'}")
                 name = f"{path}:{members[0]}"
-                data = _read_bounded(open_member(zf, members[0]), name, max_line)
+                whole = read_whole(zf, members[0])  # one inflate call for a member of modest size
+                member = open_member(zf, members[0]) if whole is None else _Once(whole)
+                data = _read_bounded(member, name, max_line)
         elif path.suffix == ".gz":
             with gzip.open(path, "rb") as fh:
                 data = _read_bounded(fh, name, max_line)
@@ -109,6 +115,17 @@ def read_bytes(path: Path, max_line: int = MAX_LINE_BYTES) -> tuple[str, bytes]:
 
 class _Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Once:
+    """Bytes already in memory as a reader: all of them on the first ``read``, then ``b""``."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def read(self, size: int = -1, /) -> bytes:
+        data, self._data = self._data, None
+        return data or b""
 
 
 def _read_bounded(fh: _Readable, name: str, max_line: int) -> bytes:

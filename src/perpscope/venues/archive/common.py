@@ -59,7 +59,8 @@ class FileContext:
 
     def parsed(self, record: RecordType, df: pl.DataFrame, header_rows: int) -> Parsed:
         """Conform ``df`` to ``record`` (rows → file lines) and wrap it with this file's notes."""
-        return Parsed(self.source, record, conform(record, df, self.source, header_rows), tuple(self.notes))
+        frame = conform(record, df, self.source, header_rows)  # conformed and checked
+        return Parsed(self.source, record, frame, tuple(self.notes), checked=True)
 
 
 def open_file(path: Path, dataset: str | None = None, segment: Segment | None = None) -> FileContext:

@@ -115,7 +115,7 @@ class MappedFormat:
                 hint="; ".join(file_notes) or None,
             )
         first = out[0]
-        out[0] = Parsed(first.source, first.record, first.frame, (*file_notes, *first.notes))
+        out[0] = Parsed(first.source, first.record, first.frame, (*file_notes, *first.notes), first.checked)
         return out
 
     # -- reading ------------------------------------------------------------------------------------
@@ -261,7 +261,7 @@ def _apply(block: RecordSpec, raw: pl.DataFrame, source: str) -> Parsed | None:
         raise InputError(source, f"{block.label}: {exc.problem}", row=row) from exc
     refuse_bad_rows(rt, frame, f"{source} ({block.label})", lambda r: int(lines[r]))
     frame, lines = _dedupe(frame, lines, block, source, notes)
-    return Parsed(source, rt, frame, tuple(notes))
+    return Parsed(source, rt, frame, tuple(notes), checked=True)
 
 
 def _sessions_only(df: pl.DataFrame, calendar: str, notes: list[str]) -> pl.DataFrame:
