@@ -424,9 +424,7 @@ def prepared(
             df = record.conform(frame)
         except ValueError as exc:
             raise StoreError(f"not written: {exc}") from exc
-    if not df.is_empty() and record.time_col not in record.key:
-        df = _last_per_key(df, list(record.key))
-    return df
+    return one_per_key(record, df)
 
 
 def one_per_key(record: RecordType, df: pl.DataFrame) -> pl.DataFrame:
