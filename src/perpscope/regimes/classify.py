@@ -19,6 +19,7 @@ from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_ex
 from perpscope.regimes.grid import SID, numbered, prepare
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
 from perpscope.regimes.horizons import conditions as horizon_conditions
+from perpscope.regimes.run_ranges import run_ranges
 
 #: The numeric evidence columns :func:`classify` adds (see its Returns section).
 EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -640,7 +641,7 @@ def _runs(df: pl.DataFrame, new: pl.Expr, firsts: bool) -> pl.DataFrame:
     numeric evidence; and the ranges of the window's changes and long liquidations over it.
 
     The runs are contiguous slices: their first and last rows are gathered (a group-by took every
-    first value per group, 3× the time); only the ranges are grouped.
+    first value per group, 3× the time) and the ranges read slice by slice (:func:`run_ranges`).
     """
     starts = df.select(new.arg_true()).to_series().to_numpy().astype(np.int64)
     ends = np.append(starts[1:], df.height)[: starts.shape[0]] - 1
@@ -658,20 +659,15 @@ def _runs(df: pl.DataFrame, new: pl.Expr, firsts: bool) -> pl.DataFrame:
             *(df.select(first_cols).gather(starts).get_columns() if first_cols else []),
         )
     )
-    ranges: list[pl.Expr] = []
+    ranges: list[pl.Series] = []
+    # contiguous runs: a compiled pass over each slice (run_ranges; a group_by on a run number hashed
+    # and gathered every group, ~8× the time)
     if "price_chg" in df.columns:
-        ranges += [
-            pl.col("price_chg").max().alias("price_chg_max"),
-            pl.col("price_chg").min().alias("price_chg_min"),
-        ]
+        lo, hi = run_ranges(df, "price_chg", starts, ends)
+        ranges += [hi.alias("price_chg_max"), lo.alias("price_chg_min")]
     if "oi_chg" in df.columns:
-        ranges += [pl.col("oi_chg").min().alias("oi_chg_min"), pl.col("oi_chg").max().alias("oi_chg_max")]
+        lo, hi = run_ranges(df, "oi_chg", starts, ends)
+        ranges += [lo.alias("oi_chg_min"), hi.alias("oi_chg_max")]
     if "liq_long_w_usd" in df.columns:
-        ranges.append(pl.col("liq_long_w_usd").max().alias("liq_long_usd"))
-    if not ranges:
-        return ep
-    run = pl.Series("_run", np.repeat(np.arange(starts.shape[0]), ends - starts + 1))
-    cols = [c for c in ("price_chg", "oi_chg", "liq_long_w_usd") if c in df.columns]
-    # (not flagged sorted: polars' sorted-key path was 1.6× slower here)
-    r = df.select(cols).with_columns(run).group_by("_run", maintain_order=True).agg(ranges)
-    return ep.with_columns(r.drop("_run").get_columns())
+        ranges.append(run_ranges(df, "liq_long_w_usd", starts, ends)[1].alias("liq_long_usd"))
+    return ep.with_columns(ranges) if ranges else ep
