@@ -14,7 +14,7 @@ import polars as pl
 from perpscope.core.time import interval_label
 from perpscope.regimes.bursts import BURST_RATIO, with_burst_ratio
 from perpscope.regimes.config import LABELS, RegimeConfig
-from perpscope.regimes.episode_text import openings, summaries
+from perpscope.regimes.episode_text import evidences, openings, summaries
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
 from perpscope.regimes.grid import SID, numbered, prepare
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
@@ -487,29 +487,23 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     ep = _runs(df, new.fill_null(True), labels.get_column("evidence").null_count() > 0)
     num = {c: c in df.columns for c in ("price_chg", "oi_chg", "liq_long_w_usd")}
     cfg = config or RegimeConfig()
+    evidence_cols = [c for c in EVIDENCE_COLUMNS if c in ep.columns]
+    if "price_chg" in ep.columns and ep.get_column("_ev").null_count() == ep.height:
+        # classify(evidence=False): every episode's whole evidence written once, opening and summary
+        ep = ep.with_columns(_written_whole(ep, num, cfg)).drop(evidence_cols)
+        return ep.drop("_ev").select(*_EPISODE_LEAD, *[c for c in ep.columns if c not in _NOT_TAIL])
     if "price_chg" in ep.columns and ep.get_column("_ev").null_count():
         # evidence of the first bar, written once per episode (classify(evidence=False))
-        ep = ep.with_columns(_written(ep, cfg).alias("_ev")).drop(
-            [c for c in EVIDENCE_COLUMNS if c in ep.columns and c not in ("price_chg",)]
-        )
-        ep = ep.drop("price_chg")
+        ep = ep.with_columns(_written(ep, cfg).alias("_ev")).drop(evidence_cols)
     summary = _written_summary(ep, num, cfg)
-    ep = ep.with_columns(pl.concat_str([pl.lit("opened on: "), pl.col("_ev"), summary]).alias("evidence"))
-    return ep.drop("_ev").select(
-        "venue",
-        "canonical",
-        "regime",
-        "start_ms",
-        "end_ms",
-        "bars",
-        "evidence",
-        *[
-            c
-            for c in ep.columns
-            if c
-            not in ("_run", "_ev", "venue", "canonical", "regime", "start_ms", "end_ms", "bars", "evidence")
-        ],
-    )
+    ep = ep.with_columns(pl.concat_str([pl.lit(_OPENED), pl.col("_ev"), summary]).alias("evidence"))
+    return ep.drop("_ev").select(*_EPISODE_LEAD, *[c for c in ep.columns if c not in _NOT_TAIL])
+
+
+#: The columns :func:`episodes` returns first, in order; the ranges follow.
+_EPISODE_LEAD = ("venue", "canonical", "regime", "start_ms", "end_ms", "bars", "evidence")
+_NOT_TAIL = ("_run", "_ev", *_EPISODE_LEAD)
+_OPENED = "opened on: "
 
 
 # -- the episodes' text, written by episode_text's compiled loops from numbers polars computes --------
@@ -543,6 +537,14 @@ def _real_nan(exprs: list[pl.Expr]) -> pl.Expr:
 def _written(ep: pl.DataFrame, cfg: RegimeConfig) -> pl.Series:
     """``_ev`` with the first-bar sentence (:func:`_evidence`) filled in where it is null, byte for byte
     the text of :func:`_evidence`, written by :func:`perpscope.regimes.episode_text.openings`."""
+    text, declined = openings(_opening_nums(ep), _burst_text(cfg), interval_label(cfg.window_ms))
+    out = pl.select(pl.coalesce(ep.get_column("_ev"), text)).to_series()
+    return _patched(out, ep, declined, _evidence(cfg))
+
+
+def _opening_nums(ep: pl.DataFrame) -> pl.DataFrame:
+    """The numbers of :func:`_evidence`'s sentence, as :func:`perpscope.regimes.episode_text.openings`
+    reads them."""
     raw = {
         "price": _pick("price_chg"),
         "oi": _pick("oi_chg"),
@@ -555,7 +557,7 @@ def _written(ep: pl.DataFrame, cfg: RegimeConfig) -> pl.Series:
         "ls": pl.col("ls_ratio"),
         "lz": pl.col("ls_z"),
     }
-    nums = ep.select(
+    return ep.select(
         pl.col("_ev").is_null().alias("need"),
         _real_nan(list(raw.values())).alias("nan"),
         pl.col("horizon"),
@@ -574,9 +576,6 @@ def _written(ep: pl.DataFrame, cfg: RegimeConfig) -> pl.Series:
         (pl.col("regime") == "deleveraging_flush").fill_null(False).alias("flush"),
         pl.col("partial").fill_null(False).alias("partial"),
     )
-    text, declined = openings(nums, _burst_text(cfg), interval_label(cfg.window_ms))
-    out = pl.select(pl.coalesce(ep.get_column("_ev"), text)).to_series()
-    return _patched(out, ep, declined, _evidence(cfg))
 
 
 def _summary_expr(num: dict[str, bool], cfg: RegimeConfig) -> pl.Expr:
@@ -609,6 +608,14 @@ def _summary_expr(num: dict[str, bool], cfg: RegimeConfig) -> pl.Expr:
 def _written_summary(ep: pl.DataFrame, num: dict[str, bool], cfg: RegimeConfig) -> pl.Series:
     """:func:`_summary_expr` of every episode, written by
     :func:`perpscope.regimes.episode_text.summaries`."""
+    changes = f" ({interval_label(cfg.window_ms)} changes)" if num["price_chg"] else ""
+    text, declined = summaries(_summary_nums(ep, num), changes)
+    return _patched(text, ep, declined, _summary_expr(num, cfg))
+
+
+def _summary_nums(ep: pl.DataFrame, num: dict[str, bool]) -> pl.DataFrame:
+    """The numbers of :func:`_summary_expr`, as :func:`perpscope.regimes.episode_text.summaries` reads
+    them."""
     raw: dict[str, pl.Expr] = {}
     if num["price_chg"]:
         raw |= {"p_min": pl.col("price_chg_min"), "p_max": pl.col("price_chg_max")}
@@ -616,15 +623,29 @@ def _written_summary(ep: pl.DataFrame, num: dict[str, bool], cfg: RegimeConfig) 
         raw |= {"o_min": pl.col("oi_chg_min"), "o_max": pl.col("oi_chg_max")}
     if num["liq_long_w_usd"]:
         raw["liq"] = pl.col("liq_long_usd")
-    nums = ep.select(
+    return ep.select(
         (_real_nan(list(raw.values())) if raw else pl.lit(False)).alias("nan"),
         pl.col("bars"),
         *[(e * 100).round(1).alias(k) for k, e in raw.items() if k != "liq"],
         *(_usd_parts(raw["liq"], "liq") if "liq" in raw else []),
     )
+
+
+def _written_whole(ep: pl.DataFrame, num: dict[str, bool], cfg: RegimeConfig) -> pl.Series:
+    """The whole ``evidence`` of episodes none of whose first bars has evidence: ``"opened on: "``, the
+    first-bar sentence (:func:`_evidence`) and the summary (:func:`_summary_expr`), byte for byte the
+    polars text, written in one pass by :func:`perpscope.regimes.episode_text.evidences`."""
     changes = f" ({interval_label(cfg.window_ms)} changes)" if num["price_chg"] else ""
-    text, declined = summaries(nums, changes)
-    return _patched(text, ep, declined, _summary_expr(num, cfg))
+    text, declined = evidences(
+        _OPENED,
+        _opening_nums(ep),
+        _burst_text(cfg),
+        interval_label(cfg.window_ms),
+        _summary_nums(ep, num),
+        changes,
+    )
+    whole = pl.concat_str([pl.lit(_OPENED), _evidence(cfg), _summary_expr(num, cfg)])
+    return _patched(text, ep, declined, whole)
 
 
 def _patched(text: pl.Series, ep: pl.DataFrame, declined: np.ndarray, expr: pl.Expr) -> pl.Series:
