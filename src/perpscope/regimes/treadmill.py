@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.time import interval_label, ms_to_iso
-from perpscope.metrics.frames import KEYS, TS
+from perpscope.metrics.frames import TS
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.evidence_text import pct, usd
@@ -414,9 +414,7 @@ def circuit_breakers(
                 "classify(panel) of this panel, or no labels"
             )
     slices = series_slices(df)
-    extra = df.select(
-        *KEYS,
-        "ts_ms",
+    flow_cols = [
         (
             pl.col("volume_usd").cast(pl.Float64) if "volume_usd" in df.columns else pl.lit(None, pl.Float64)
         ).alias("pv"),
@@ -426,13 +424,15 @@ def circuit_breakers(
             if "spot_taker_delta_usd" in df.columns
             else pl.lit(None, pl.Float64)
         ).alias("sd"),
-    )
+    ]
     rows: list[dict[str, object]] = []
     for s, (o, size) in zip(_series(labels, slices), slices, strict=True):
-        part = extra.slice(o, size)
         bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
         n = rows_in(cfg.window_ms, bar)
         m = rows_in(cfg.flow_window_ms, bar)
+        # the spot-led check reads the series' last two flow windows only: the volumes of those bars
+        tail = min(size, 2 * m)
+        part = df.slice(o + size - tail, tail).select(flow_cols)
         rows.append(_sustained(s, cfg, n))
         rows.append(_spot_led(s, part, cfg, m, flows, bar))
         rows.append(_vol_regime(s, cfg, m, rows_in(cfg.vol_window_ms, bar)))
