@@ -193,6 +193,13 @@ def cycles(  # type: ignore[no-untyped-def]  # numba
         if not (long_led(liq, liq_long, liq_short, a, b) and long_led(liq, liq_long, liq_short, c, d)):
             continue
         oi_pre, oi_post, liq_l, _, f_min, _ = flush_stats(oi, funding, liq, liq_long, a, b, c - 1, n)
+        flush_low = nan_min(low, a, b + 1)
+        if flush_low == 0:  # the bounce off it is undefined: raise as the bounce's division always did
+            raise ZeroDivisionError("float division by zero")
+        # the first condition needs only the flush's numbers: most pairs fail it, and skip the scans of
+        # the bars up to the next flush (the numbers are the same either way)
+        if not oi_post / oi_pre - 1.0 <= -oi_move:
+            continue
         # leverage rebuilt on the bounce: the OI peak up to rebuild_within_ms after the flush's end
         end = min(c, np.searchsorted(ts, ts[b] + rebuild_within_ms, side="right"))
         peak, oi_peak, share = -1, np.nan, np.nan
@@ -202,7 +209,7 @@ def cycles(  # type: ignore[no-untyped-def]  # numba
             lost = oi_pre - oi_post
             share = (oi_peak - oi_post) / lost if lost > 0 else np.nan
         f_max = nan_max(funding, b + 1, c)
-        bounce = nan_max(close, b + 1, c) / nan_min(low, a, b + 1) - 1.0
+        bounce = nan_max(close, b + 1, c) / flush_low - 1.0
         lo, hi = nan_min(low, a, d + 1), nan_max(high, a, d + 1)
         if not (
             oi_post / oi_pre - 1.0 <= -oi_move
