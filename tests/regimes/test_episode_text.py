@@ -102,6 +102,20 @@ def test_summaries_are_the_polars_text(seed: int) -> None:
         assert C._written_summary(ep, num, cfg).to_list() == want.to_list()
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_whole_evidence_written_at_once_is_the_polars_text(seed: int) -> None:
+    """Episodes none of whose first bars has evidence get "opened on: " + sentence + summary from one
+    loop (episode_text.evidences): the polars definition's text, rows with a NaN or an infinity included
+    (declined by the loop, written by polars)."""
+    ep, cfg = _episode_frame(seed), RegimeConfig()
+    ep = ep.with_columns(pl.lit(None, pl.String).alias("_ev"))
+    num = {"price_chg": True, "oi_chg": True, "liq_long_w_usd": True}
+    whole = pl.concat_str([pl.lit("opened on: "), C._evidence(cfg), C._summary_expr(num, cfg)])
+    want = ep.select(whole).to_series()
+    assert want.str.contains("NaN").sum() > 0 and want.null_count() < N
+    assert C._written_whole(ep, num, cfg).to_list() == want.to_list()
+
+
 @pytest.mark.parametrize(
     "col",
     ["funding_8h", "funding_chg", "liq_long_w_usd", "liq_long_share_w", "price_chg", "ls_ratio", "ls_z"],

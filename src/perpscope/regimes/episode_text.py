@@ -71,14 +71,14 @@ _UNITS = _b(" kMB")  # usd unit codes 1, 2, 3 (0: whole dollars, no unit)
 _MAX = 1e12
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _lit(buf, p, s):  # type: ignore[no-untyped-def]  # numba
     for k in range(s.shape[0]):
         buf[p + k] = s[k]
     return p + s.shape[0]
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     """Decimal digits of the integer ``u ≥ 0``."""
     k, t = 1, u // 10
@@ -91,7 +91,7 @@ def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     """``|v| × 10^d`` (``d``: 1 or 2) as an integer when ``|v|`` is the double nearest that integer / 10^d,
     else -1."""
@@ -105,7 +105,7 @@ def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     return np.int64(n)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     """``n / 10^d`` written as repr writes the double nearest it: at least one decimal, no trailing zero
     beyond it (``150, 2`` → ``1.5``; ``100, 2`` → ``1.0``; ``105, 2`` → ``1.05``)."""
@@ -123,7 +123,7 @@ def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     """``v`` (already rounded to ``d`` decimals) as polars casts it to text; p < 0 when it cannot."""
     n = _exact(v, d)
@@ -135,7 +135,7 @@ def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     return _frac(buf, p, n, d)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.pct_expr` of ``v`` = ``(x × 100).round(1)`` (NaN: null)."""
     if np.isnan(v):
@@ -150,7 +150,7 @@ def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     return p + 1
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.usd_expr`: ``v`` is the scaled amount rounded to one
     decimal (``unit`` 1/2/3: k/M/B) or the whole dollars (``unit`` 0); ``neg``: the amount was < 0."""
@@ -174,7 +174,7 @@ def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     return _uint(buf, p, np.int64(a))
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.rate_expr` / ``pp_expr``: ``v`` = ``(x × 100 × 1000)
     .round(0)``, written with three decimals and ``tail``; NaN (null) → ``n/a``."""
@@ -200,13 +200,17 @@ def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     return _lit(buf, p + 3, tail)
 
 
+# The row writers and number formatters are inlined into the loops (inline="always"): called as
+# functions, every call passed the buffer as an array object with its reference count raised and
+# dropped (atomics), which made the loops 2× slower than writing the bytes.
+
 #: Bytes per row first reserved for the sentences (about their usual length; the buffer grows when they
 #: run longer): reserving the worst case per row took a fresh, page-faulting block on every call.
 _TYPICAL_OPENING = 224
 _TYPICAL_SUMMARY = 96
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
     """``buf`` with at least ``width`` bytes free after ``p`` (doubled and copied when it has not)."""
     if p + width <= buf.shape[0]:
@@ -214,6 +218,106 @@ def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
     grown = np.empty(max(2 * buf.shape[0], p + width), dtype=U8)
     grown[:p] = buf[:p]
     return grown
+
+
+@njit(cache=True, nogil=True)
+def _opening_row(  # type: ignore[no-untyped-def]  # numba
+    buf,
+    p,
+    i,
+    h_code,
+    h_data,
+    h_off,
+    price,
+    oi,
+    oi_usd,
+    liq_has,
+    liq_l,
+    liq_l_unit,
+    liq_l_neg,
+    liq_s,
+    liq_s_unit,
+    liq_s_neg,
+    share,
+    burst,
+    burst_text,
+    fund,
+    fund_chg,
+    window_text,
+    ls,
+    lz,
+    led,
+    flush,
+    m_code,
+    m_data,
+    m_off,
+    partial,
+):
+    """Row ``i``'s opening sentence written at ``p``: its end, or -1 when the row must be declined."""
+    if h_code[i] < 0:
+        return -1
+    h = h_code[i]
+    p = _lit(buf, p, _OVER)
+    p = _lit(buf, p, h_data[h_off[h] : h_off[h + 1]])
+    p = _lit(buf, p, _PRICE)
+    p = _pct(buf, p, price[i])
+    if p >= 0:
+        p = _lit(buf, p, _OI)
+        p = _pct(buf, p, oi[i])
+    if p >= 0:
+        p = _lit(buf, p, _IN_COINS)
+        p = _pct(buf, p, oi_usd[i])
+    if p >= 0:
+        p = _lit(buf, p, _IN_USD)
+    if p >= 0 and liq_has[i]:
+        p = _lit(buf, p, _LIQ_LONG)
+        p = _usd(buf, p, liq_l[i], liq_l_unit[i], liq_l_neg[i])
+        if p >= 0:
+            p = _lit(buf, p, _SHORT)
+            p = _usd(buf, p, liq_s[i], liq_s_unit[i], liq_s_neg[i])
+        if p >= 0 and not np.isnan(share[i]):
+            s = share[i]
+            if not abs(s) < _MAX:
+                p = -1
+            else:
+                p = _lit(buf, p, _LONG_OPEN)
+                if s <= -1:
+                    buf[p] = 45
+                    p += 1
+                p = _uint(buf, p, np.int64(abs(s)))
+                p = _lit(buf, p, _PCT_CLOSE)
+        if p >= 0 and burst[i]:
+            p = _lit(buf, p, burst_text)
+    if p >= 0:
+        p = _lit(buf, p, _FUNDING)
+        p = _fixed3(buf, p, fund[i], _PCT)
+    if p >= 0:
+        p = _lit(buf, p, _PER_8H)
+        p = _lit(buf, p, window_text)
+        buf[p] = 32
+        p = _fixed3(buf, p + 1, fund_chg[i], _PP)
+    if p >= 0:
+        buf[p] = 41  # ")"
+        p += 1
+        if not np.isnan(ls[i]):
+            p = _lit(buf, p, _LS)
+            p = _repr(buf, p, ls[i], 2)
+            if p >= 0 and not np.isnan(lz[i]):
+                p = _lit(buf, p, _Z)
+                p = _repr(buf, p, lz[i], 1)
+                if p >= 0:
+                    buf[p] = 41
+                    p += 1
+    if p >= 0:
+        if led[i]:
+            p = _lit(buf, p, _LED_FLUSH if flush[i] else _LED_OTHER)
+        m = m_code[i]
+        if m >= 0:
+            p = _lit(buf, p, _MISSING)
+            p = _lit(buf, p, m_data[m_off[m] : m_off[m + 1]])
+        if partial[i]:
+            p = _lit(buf, p, _PARTIAL)
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -256,68 +360,39 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
-        if need[i] and not declined[i] and h_code[i] >= 0:
-            h = h_code[i]
-            p = _lit(buf, p, _OVER)
-            p = _lit(buf, p, h_data[h_off[h] : h_off[h + 1]])
-            p = _lit(buf, p, _PRICE)
-            p = _pct(buf, p, price[i])
-            if p >= 0:
-                p = _lit(buf, p, _OI)
-                p = _pct(buf, p, oi[i])
-            if p >= 0:
-                p = _lit(buf, p, _IN_COINS)
-                p = _pct(buf, p, oi_usd[i])
-            if p >= 0:
-                p = _lit(buf, p, _IN_USD)
-            if p >= 0 and liq_has[i]:
-                p = _lit(buf, p, _LIQ_LONG)
-                p = _usd(buf, p, liq_l[i], liq_l_unit[i], liq_l_neg[i])
-                if p >= 0:
-                    p = _lit(buf, p, _SHORT)
-                    p = _usd(buf, p, liq_s[i], liq_s_unit[i], liq_s_neg[i])
-                if p >= 0 and not np.isnan(share[i]):
-                    s = share[i]
-                    if not abs(s) < _MAX:
-                        p = -1
-                    else:
-                        p = _lit(buf, p, _LONG_OPEN)
-                        if s <= -1:
-                            buf[p] = 45
-                            p += 1
-                        p = _uint(buf, p, np.int64(abs(s)))
-                        p = _lit(buf, p, _PCT_CLOSE)
-                if p >= 0 and burst[i]:
-                    p = _lit(buf, p, burst_text)
-            if p >= 0:
-                p = _lit(buf, p, _FUNDING)
-                p = _fixed3(buf, p, fund[i], _PCT)
-            if p >= 0:
-                p = _lit(buf, p, _PER_8H)
-                p = _lit(buf, p, window_text)
-                buf[p] = 32
-                p = _fixed3(buf, p + 1, fund_chg[i], _PP)
-            if p >= 0:
-                buf[p] = 41  # ")"
-                p += 1
-                if not np.isnan(ls[i]):
-                    p = _lit(buf, p, _LS)
-                    p = _repr(buf, p, ls[i], 2)
-                    if p >= 0 and not np.isnan(lz[i]):
-                        p = _lit(buf, p, _Z)
-                        p = _repr(buf, p, lz[i], 1)
-                        if p >= 0:
-                            buf[p] = 41
-                            p += 1
-            if p >= 0:
-                if led[i]:
-                    p = _lit(buf, p, _LED_FLUSH if flush[i] else _LED_OTHER)
-                m = m_code[i]
-                if m >= 0:
-                    p = _lit(buf, p, _MISSING)
-                    p = _lit(buf, p, m_data[m_off[m] : m_off[m + 1]])
-                if partial[i]:
-                    p = _lit(buf, p, _PARTIAL)
+        if need[i] and not declined[i]:
+            p = _opening_row(
+                buf,
+                p,
+                i,
+                h_code,
+                h_data,
+                h_off,
+                price,
+                oi,
+                oi_usd,
+                liq_has,
+                liq_l,
+                liq_l_unit,
+                liq_l_neg,
+                liq_s,
+                liq_s_unit,
+                liq_s_neg,
+                share,
+                burst,
+                burst_text,
+                fund,
+                fund_chg,
+                window_text,
+                ls,
+                lz,
+                led,
+                flush,
+                m_code,
+                m_data,
+                m_off,
+                partial,
+            )
             if p < 0:
                 declined[i] = True
                 p = start
@@ -325,6 +400,47 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
             declined[i] = True
         offs[i + 1] = p
     return buf[:p], offs
+
+
+@njit(cache=True, nogil=True)
+def _summary_row(  # type: ignore[no-untyped-def]  # numba
+    buf,
+    p,
+    i,
+    bars,
+    changes_text,
+    has_price,
+    p_min,
+    p_max,
+    has_oi,
+    o_min,
+    o_max,
+    has_liq,
+    liq,
+    liq_unit,
+    liq_neg,
+):
+    """Row ``i``'s summary written at ``p``: its end, or -1 when the row must be declined."""
+    p = _lit(buf, p, _OVER_BARS)
+    p = _uint(buf, p, bars[i])
+    p = _lit(buf, p, _BAR if bars[i] == 1 else _BARS)
+    p = _lit(buf, p, changes_text)
+    if has_price:
+        p = _lit(buf, p, _PRICE)
+        p = _pct(buf, p, p_min[i])
+        if p >= 0:
+            p = _lit(buf, p, _RANGE)
+            p = _pct(buf, p, p_max[i])
+    if p >= 0 and has_oi:
+        p = _lit(buf, p, _OI)
+        p = _pct(buf, p, o_min[i])
+        if p >= 0:
+            p = _lit(buf, p, _RANGE)
+            p = _pct(buf, p, o_max[i])
+    if p >= 0 and has_liq and not np.isnan(liq[i]):
+        p = _lit(buf, p, _LONG_LIQ)
+        p = _usd(buf, p, liq[i], liq_unit[i], liq_neg[i])
+    return p
 
 
 @njit(cache=True, nogil=True)
@@ -352,25 +468,135 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
         buf = _room(buf, p, width)
         start = p
         if not declined[i]:
-            p = _lit(buf, p, _OVER_BARS)
-            p = _uint(buf, p, bars[i])
-            p = _lit(buf, p, _BAR if bars[i] == 1 else _BARS)
-            p = _lit(buf, p, changes_text)
-            if has_price:
-                p = _lit(buf, p, _PRICE)
-                p = _pct(buf, p, p_min[i])
-                if p >= 0:
-                    p = _lit(buf, p, _RANGE)
-                    p = _pct(buf, p, p_max[i])
-            if p >= 0 and has_oi:
-                p = _lit(buf, p, _OI)
-                p = _pct(buf, p, o_min[i])
-                if p >= 0:
-                    p = _lit(buf, p, _RANGE)
-                    p = _pct(buf, p, o_max[i])
-            if p >= 0 and has_liq and not np.isnan(liq[i]):
-                p = _lit(buf, p, _LONG_LIQ)
-                p = _usd(buf, p, liq[i], liq_unit[i], liq_neg[i])
+            p = _summary_row(
+                buf,
+                p,
+                i,
+                bars,
+                changes_text,
+                has_price,
+                p_min,
+                p_max,
+                has_oi,
+                o_min,
+                o_max,
+                has_liq,
+                liq,
+                liq_unit,
+                liq_neg,
+            )
+            if p < 0:
+                declined[i] = True
+                p = start
+        offs[i + 1] = p
+    return buf[:p], offs
+
+
+@njit(cache=True, nogil=True)
+def _evidences(  # type: ignore[no-untyped-def]  # numba
+    declined,
+    prefix,
+    h_code,
+    h_data,
+    h_off,
+    price,
+    oi,
+    oi_usd,
+    liq_has,
+    liq_l,
+    liq_l_unit,
+    liq_l_neg,
+    liq_s,
+    liq_s_unit,
+    liq_s_neg,
+    share,
+    burst,
+    burst_text,
+    fund,
+    fund_chg,
+    window_text,
+    ls,
+    lz,
+    led,
+    flush,
+    m_code,
+    m_data,
+    m_off,
+    partial,
+    bars,
+    changes_text,
+    has_price,
+    p_min,
+    p_max,
+    has_oi,
+    o_min,
+    o_max,
+    has_liq,
+    liq,
+    liq_unit,
+    liq_neg,
+    width,
+):
+    """``prefix`` + opening + summary of every row, written once (no intermediate columns to join)."""
+    n = declined.shape[0]
+    buf = np.empty(n * (_TYPICAL_OPENING + _TYPICAL_SUMMARY) + width, dtype=U8)
+    offs = np.zeros(n + 1, dtype=np.int64)
+    p = 0
+    for i in range(n):
+        buf = _room(buf, p, width)
+        start = p
+        if not declined[i]:
+            p = _lit(buf, p, prefix)
+            p = _opening_row(
+                buf,
+                p,
+                i,
+                h_code,
+                h_data,
+                h_off,
+                price,
+                oi,
+                oi_usd,
+                liq_has,
+                liq_l,
+                liq_l_unit,
+                liq_l_neg,
+                liq_s,
+                liq_s_unit,
+                liq_s_neg,
+                share,
+                burst,
+                burst_text,
+                fund,
+                fund_chg,
+                window_text,
+                ls,
+                lz,
+                led,
+                flush,
+                m_code,
+                m_data,
+                m_off,
+                partial,
+            )
+            if p >= 0:
+                p = _summary_row(
+                    buf,
+                    p,
+                    i,
+                    bars,
+                    changes_text,
+                    has_price,
+                    p_min,
+                    p_max,
+                    has_oi,
+                    o_min,
+                    o_max,
+                    has_liq,
+                    liq,
+                    liq_unit,
+                    liq_neg,
+                )
             if p < 0:
                 declined[i] = True
                 p = start
@@ -420,19 +646,9 @@ def _width(parts: int, *texts: str) -> int:
     return 400 + 24 * parts + sum(len(t.encode()) for t in texts)
 
 
-def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.Series, np.ndarray]:
-    """The first-bar sentences of the rows of ``nums`` with ``need``, and the rows declined.
-
-    ``nums`` holds the numbers of :func:`perpscope.regimes.classify._evidence`, computed by polars:
-    ``need, nan`` (bool: write the row; one of its inputs is a real NaN), ``horizon, missing`` (text),
-    ``price, oi, oi_usd`` (percent rounded to 0.1), ``liq_has``, ``liq_l, liq_s`` with ``_unit, _neg``
-    (see :func:`_usd`), ``share`` (percent rounded to 1), ``burst``, ``fund, fund_chg`` (rate × 10⁵
-    rounded), ``ls`` (rounded to 0.01), ``lz`` (to 0.1), ``led, flush, partial`` (bool).
-    Returns the sentences ("" where not needed or declined) and the rows declined (needed but not
-    written: the caller writes them with the polars expressions).
-    """
-    need = _bools(nums, "need")
-    declined = _bools(nums, "nan") & need
+def _opening_args(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[tuple[object, ...], int]:
+    """The arrays :func:`_opening_row` reads, from ``nums`` (see :func:`openings`), and the most bytes
+    one sentence can take."""
     h_code, h_data, h_off = _table(nums.get_column("horizon"))
     m_code, m_data, m_off = _table(nums.get_column("missing"))
     f = {
@@ -440,9 +656,7 @@ def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.
         for c in ("price", "oi", "oi_usd", "liq_l", "liq_s", "share", "fund", "fund_chg", "ls", "lz")
     }
     tables = bytes(h_data).decode() + bytes(m_data).decode()
-    data, offs = _openings(
-        need,
-        declined,
+    args = (
         h_code,
         h_data,
         h_off,
@@ -470,24 +684,17 @@ def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.
         m_data,
         m_off,
         _bools(nums, "partial"),
-        _width(10, burst_text, window_text, tables),
     )
-    return _strings("_opening", data, offs), declined
+    return args, _width(10, burst_text, window_text, tables)
 
 
-def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndarray]:
-    """The episode summaries (``"; over 3 bars (1d changes): price … , OI …, long liq up to …"``).
-
-    ``nums``: ``nan`` (a real NaN among the inputs), ``bars``, and where the episode table has them
-    ``p_min, p_max, o_min, o_max`` (percent rounded to 0.1) and ``liq`` with ``liq_unit, liq_neg``.
-    Returns the summaries ("" where declined) and the rows declined.
-    """
-    declined = _bools(nums, "nan").copy()
+def _summary_args(nums: pl.DataFrame, changes_text: str) -> tuple[tuple[object, ...], int]:
+    """The arrays :func:`_summary_row` reads, from ``nums`` (see :func:`summaries`), and the most bytes
+    one summary can take."""
     n = nums.height
     none = np.full(n, np.nan)
     has = {c: c in nums.columns for c in ("p_min", "o_min", "liq")}
-    data, offs = _summaries(
-        declined,
+    args = (
         _ints(nums, "bars"),
         _b(changes_text),
         has["p_min"],
@@ -500,6 +707,56 @@ def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndar
         _floats(nums, "liq") if has["liq"] else none,
         _ints(nums, "liq_unit") if has["liq"] else np.zeros(n, dtype=np.int64),
         _bools(nums, "liq_neg") if has["liq"] else np.zeros(n, dtype=np.bool_),
-        _width(5, changes_text),
     )
+    return args, _width(5, changes_text)
+
+
+def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.Series, np.ndarray]:
+    """The first-bar sentences of the rows of ``nums`` with ``need``, and the rows declined.
+
+    ``nums`` holds the numbers of :func:`perpscope.regimes.classify._evidence`, computed by polars:
+    ``need, nan`` (bool: write the row; one of its inputs is a real NaN), ``horizon, missing`` (text),
+    ``price, oi, oi_usd`` (percent rounded to 0.1), ``liq_has``, ``liq_l, liq_s`` with ``_unit, _neg``
+    (see :func:`_usd`), ``share`` (percent rounded to 1), ``burst``, ``fund, fund_chg`` (rate × 10⁵
+    rounded), ``ls`` (rounded to 0.01), ``lz`` (to 0.1), ``led, flush, partial`` (bool).
+    Returns the sentences ("" where not needed or declined) and the rows declined (needed but not
+    written: the caller writes them with the polars expressions).
+    """
+    need = _bools(nums, "need")
+    declined = _bools(nums, "nan") & need
+    args, width = _opening_args(nums, burst_text, window_text)
+    data, offs = _openings(need, declined, *args, width)  # type: ignore[call-arg]  # numba's stub
+    return _strings("_opening", data, offs), declined
+
+
+def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndarray]:
+    """The episode summaries (``"; over 3 bars (1d changes): price … , OI …, long liq up to …"``).
+
+    ``nums``: ``nan`` (a real NaN among the inputs), ``bars``, and where the episode table has them
+    ``p_min, p_max, o_min, o_max`` (percent rounded to 0.1) and ``liq`` with ``liq_unit, liq_neg``.
+    Returns the summaries ("" where declined) and the rows declined.
+    """
+    declined = _bools(nums, "nan").copy()
+    args, width = _summary_args(nums, changes_text)
+    data, offs = _summaries(declined, *args, width)  # type: ignore[call-arg]  # numba's stub
     return _strings("_summary", data, offs), declined
+
+
+def evidences(
+    prefix: str,
+    opening_nums: pl.DataFrame,
+    burst_text: str,
+    window_text: str,
+    summary_nums: pl.DataFrame,
+    changes_text: str,
+) -> tuple[pl.Series, np.ndarray]:
+    """``prefix`` + the opening sentence (:func:`openings`, every row needed) + the summary
+    (:func:`summaries`) of each row, written straight into one column (an episode's whole evidence,
+    without the two intermediate columns and their join), and the rows declined by either (``""``
+    there: the caller writes them with the polars expressions)."""
+    declined = _bools(opening_nums, "nan") | _bools(summary_nums, "nan")
+    o_args, o_width = _opening_args(opening_nums, burst_text, window_text)
+    s_args, s_width = _summary_args(summary_nums, changes_text)
+    width = o_width + s_width + len(prefix.encode())
+    data, offs = _evidences(declined, _b(prefix), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
+    return _strings("evidence", data, offs), declined

@@ -8,18 +8,18 @@ are in ``docs/regimes.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import polars as pl
 
 from perpscope.core.time import interval_label, ms_to_iso
-from perpscope.metrics.frames import KEYS, TS
+from perpscope.metrics.frames import TS
 from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.evidence_text import pct, usd
 from perpscope.regimes.flow import FlowInputs, spot_volume
 from perpscope.regimes.grid import prepare, rows_in, series_slices
+from perpscope.regimes.treadmill_scan import CYCLE_FIELDS, cycles, flush_bounds, flush_stats, nan_max
 
 _F = np.ndarray  # float64 arrays of one series
 
@@ -77,49 +77,16 @@ def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series
 
 
 def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:
-    """(first, last) bar index of each flush: flush bars closer than ``gap_ms`` are one flush."""
-    idx = np.flatnonzero(s.flush)
-    if idx.size == 0:
-        return []
-    out: list[tuple[int, int]] = []
-    start = prev = int(idx[0])
-    for i in idx[1:]:
-        if s.ts[i] - s.ts[prev] > gap_ms:
-            out.append((start, _through(s, prev)))
-            start = int(i)
-        prev = int(i)
-    out.append((start, _through(s, prev)))
-    return out
-
-
-def _through(s: _Series, b: int) -> int:
-    """The flush dated at ``b`` lasts while its window's condition still holds on the next bars: the
-    label is dated to the bars that carried the liquidations, the event's end (from which the
-    breakers measure what came after) is where the day stops reading a flush."""
-    while b + 1 < s.flush_window.size and s.flush_window[b + 1]:
-        b += 1
-    return b
-
-
-def _long_led(s: _Series, f: tuple[int, int]) -> bool:
-    """Whether flush ``f`` liquidated longs: at its bar with the most liquidations (window sums), long
-    liquidations at least match short ones. A flush bar can sit in a day that rose, with more shorts than
-    longs liquidated (a dip inside a squeeze): that is no long flush, and the treadmill is a chain of long
-    flushes. Without liquidation data the flush label (price and OI down) stands alone."""
-    a, b = f
-    total = s.liq[a : b + 1]
-    if np.all(np.isnan(s.liq_long[a : b + 1])) or not np.any(total > 0):
-        return True
-    peak = a + int(np.nanargmax(total))
-    return bool(np.nan_to_num(s.liq_long[peak]) >= np.nan_to_num(s.liq_short[peak]))
+    """(first, last) bar index of each flush: flush bars closer than ``gap_ms`` are one flush, and the
+    flush dated at a bar lasts while its window's condition still holds on the next bars (the label is
+    dated to the bars that carried the liquidations; the event's end, from which the breakers measure
+    what came after, is where the day stops reading a flush)."""
+    first, last = flush_bounds(s.ts, s.flush, s.flush_window, gap_ms)
+    return list(zip(first.tolist(), last.tolist(), strict=True))
 
 
 def _nanmax(a: _F) -> float:
-    return float(np.nanmax(a)) if a.size and not np.all(np.isnan(a)) else float("nan")
-
-
-def _nanmin(a: _F) -> float:
-    return float(np.nanmin(a)) if a.size and not np.all(np.isnan(a)) else float("nan")
+    return float(nan_max(a, 0, a.size))
 
 
 def _opt(x: float) -> float | None:
@@ -132,17 +99,9 @@ def _day(t: int) -> str:
 
 def _flush_stats(s: _Series, f: tuple[int, int], until: int, n: int) -> dict[str, float]:
     """OI before (peak of the window before the flush) and after (low up to a window after), etc."""
-    a, b = f
-    pre = s.oi[max(0, a - n) : a + 1]
-    post_end = min(until, b + n) + 1
-    return {
-        "oi_pre": _nanmax(pre),
-        "oi_post": _nanmin(s.oi[a:post_end]),
-        "liq_long": _nanmax(s.liq_long[a : b + 1]),
-        "liq_peak": _nanmax(s.liq[a : b + 1]),
-        "funding_min": _nanmin(s.funding[a:post_end]),
-        "funding_pre": _nanmax(np.abs(s.funding[max(0, a - n) : a + 1])),
-    }
+    keys = ("oi_pre", "oi_post", "liq_long", "liq_peak", "funding_min", "funding_pre")
+    nums = flush_stats(s.oi, s.funding, s.liq, s.liq_long, f[0], f[1], until, n)
+    return {k: float(v) for k, v in zip(keys, nums, strict=True)}
 
 
 _SCHEMA = {
@@ -170,70 +129,72 @@ _SCHEMA = {
 }
 
 
-def _rebuild(s: _Series, st: dict[str, float], b: int, c: int, within_ms: int) -> tuple[int, float, float]:
-    """Leverage rebuilt on the bounce between a flush ending at ``b`` and the next starting at ``c``, read
-    on the bars up to ``within_ms`` after ``b`` (the bounce): (bar of the OI peak, or −1; the peak OI;
-    the share of the flushed OI it rebuilt)."""
-    end = min(c, int(np.searchsorted(s.ts, s.ts[b] + within_ms, side="right")))
-    mid = s.oi[b + 1 : end]
-    if mid.size == 0 or np.all(np.isnan(mid)):
-        return -1, float("nan"), float("nan")
-    peak = b + 1 + int(np.nanargmax(mid))
-    lost = st["oi_pre"] - st["oi_post"]
-    share = (float(s.oi[peak]) - st["oi_post"]) / lost if lost > 0 else float("nan")
-    return peak, float(s.oi[peak]), share
+def _cycles(
+    s: _Series, fl: list[tuple[int, int]], n: int, cfg: RegimeConfig
+) -> list[dict[str, object] | None]:
+    """Per pair of consecutive flushes ``f = [a, b]`` → ``g = [c, d]`` of ``s``: the cycle's row when it
+    meets every condition, else None (the numbers: :func:`perpscope.regimes.treadmill_scan.cycles`).
 
-
-def _cycle(
-    s: _Series, f: tuple[int, int], g: tuple[int, int], n: int, cfg: RegimeConfig
-) -> dict[str, object] | None:
-    """The cycle from flush ``f`` to flush ``g`` of ``s`` when it meets every condition, else None."""
-    (a, b), (c, d) = f, g
-    # bounded in time (docs/regimes.md): the next flush within cycle_max_ms of this one's end, the
-    # leverage rebuilt within rebuild_within_ms of it — unbounded, a cycle ran three months (BTC 4 Jul →
-    # 10 Oct 2025) and "rebuilt" meant whatever OI peak came in between
-    if c <= b + 1 or s.ts[c] - s.ts[b] > cfg.cycle_max_ms:
-        return None
-    if not (_long_led(s, f) and _long_led(s, g)):
-        return None
-    st = _flush_stats(s, f, c - 1, n)
-    peak, oi_peak, share = _rebuild(s, st, b, c, cfg.rebuild_within_ms)
-    f_max = _nanmax(s.funding[b + 1 : c])
-    # the bounce is measured off the flush's low: a bounce that rebuilt leverage but closed below the
-    # flush's last close is still a bounce (the issue's case: no real sequence counted before)
-    bounce = _nanmax(s.close[b + 1 : c]) / _nanmin(s.low[a : b + 1]) - 1.0
-    lo, hi = _nanmin(s.low[a : d + 1]), _nanmax(s.high[a : d + 1])
-    # the seed's terms: a flush that removed leverage (OI in coins down at least oi_move: the rebuilt
-    # share of a loss within OI's day-to-day noise is noise), leverage rebuilt on the bounce, funding
-    # supportive *again* (it fell below funding_up_8h around the flush, then reached it)
-    ok = (
-        st["oi_post"] / st["oi_pre"] - 1.0 <= -cfg.oi_move
-        and share >= cfg.rebuild_min
-        and f_max >= cfg.funding_up_8h
-        and st["funding_min"] < cfg.funding_up_8h
-        and bounce >= cfg.price_move
-        and hi / lo - 1.0 <= cfg.range_max
+    Bounded in time (docs/regimes.md): the next flush within ``cycle_max_ms`` of this one's end, the
+    leverage rebuilt within ``rebuild_within_ms`` of it — unbounded, a cycle ran three months (BTC 4 Jul
+    → 10 Oct 2025) and "rebuilt" meant whatever OI peak came in between. The bounce is measured off the
+    flush's low: a bounce that rebuilt leverage but closed below the flush's last close is still a bounce
+    (the issue's case: no real sequence counted before). The seed's terms: a flush that removed leverage
+    (OI in coins down at least ``oi_move``: the rebuilt share of a loss within OI's day-to-day noise is
+    noise), leverage rebuilt on the bounce, funding supportive *again* (it fell below ``funding_up_8h``
+    around the flush, then reached it), both flushes long flushes, the whole within ``range_max``.
+    """
+    first = np.array([f[0] for f in fl], dtype=np.int64)
+    last = np.array([f[1] for f in fl], dtype=np.int64)
+    ok, nums = cycles(
+        s.ts,
+        s.close,
+        s.high,
+        s.low,
+        s.oi,
+        s.funding,
+        s.liq,
+        s.liq_long,
+        s.liq_short,
+        first,
+        last,
+        n,
+        cfg.cycle_max_ms,
+        cfg.rebuild_within_ms,
+        cfg.oi_move,
+        cfg.rebuild_min,
+        cfg.funding_up_8h,
+        cfg.price_move,
+        cfg.range_max,
     )
-    if not ok:
-        return None
-    return {
-        "venue": s.venue,
-        "canonical": s.canonical,
-        "flush_start_ms": int(s.ts[a]),
-        "flush_end_ms": int(s.ts[b]),
-        "flush_oi_chg": st["oi_post"] / st["oi_pre"] - 1.0,
-        "flush_liq_long_usd": _opt(st["liq_long"]),
-        "rebuild_peak_ms": int(s.ts[peak]),
-        "rebuilt_share": share,
-        "rebuilt_oi_chg": oi_peak / st["oi_post"] - 1.0,
-        "funding_min_8h": _opt(st["funding_min"]),
-        "funding_max_8h": _opt(f_max),
-        "bounce": bounce,
-        "next_flush_start_ms": int(s.ts[c]),
-        "next_flush_end_ms": int(s.ts[d]),
-        "range_low": lo,
-        "range_high": hi,
-    }
+    out: list[dict[str, object] | None] = []
+    for j in range(ok.shape[0]):
+        if not ok[j]:
+            out.append(None)
+            continue
+        r = dict(zip(CYCLE_FIELDS, nums[j].tolist(), strict=True))
+        (a, b), (c, d) = fl[j], fl[j + 1]
+        out.append(
+            {
+                "venue": s.venue,
+                "canonical": s.canonical,
+                "flush_start_ms": int(s.ts[a]),
+                "flush_end_ms": int(s.ts[b]),
+                "flush_oi_chg": r["flush_oi_chg"],
+                "flush_liq_long_usd": _opt(r["flush_liq_long_usd"]),
+                "rebuild_peak_ms": int(s.ts[int(r["rebuild_peak"])]),
+                "rebuilt_share": r["rebuilt_share"],
+                "rebuilt_oi_chg": r["rebuilt_oi_chg"],
+                "funding_min_8h": _opt(r["funding_min_8h"]),
+                "funding_max_8h": _opt(r["funding_max_8h"]),
+                "bounce": r["bounce"],
+                "next_flush_start_ms": int(s.ts[c]),
+                "next_flush_end_ms": int(s.ts[d]),
+                "range_low": r["range_low"],
+                "range_high": r["range_high"],
+            }
+        )
+    return out
 
 
 def _cycle_evidence(r: dict[str, object], cfg: RegimeConfig) -> str:
@@ -256,8 +217,7 @@ def _chained(s: _Series, n: int, cfg: RegimeConfig) -> list[dict[str, object]]:
     fl = _flushes(s, cfg.flush_gap_ms)
     out: list[dict[str, object]] = []
     chain, in_chain, last_ok = 0, 0, False
-    for f, g in pairwise(fl):
-        row = _cycle(s, f, g, n, cfg)
+    for row in _cycles(s, fl, n, cfg):
         if row is None:
             last_ok = False
             continue
@@ -454,9 +414,7 @@ def circuit_breakers(
                 "classify(panel) of this panel, or no labels"
             )
     slices = series_slices(df)
-    extra = df.select(
-        *KEYS,
-        "ts_ms",
+    flow_cols = [
         (
             pl.col("volume_usd").cast(pl.Float64) if "volume_usd" in df.columns else pl.lit(None, pl.Float64)
         ).alias("pv"),
@@ -466,13 +424,15 @@ def circuit_breakers(
             if "spot_taker_delta_usd" in df.columns
             else pl.lit(None, pl.Float64)
         ).alias("sd"),
-    )
+    ]
     rows: list[dict[str, object]] = []
     for s, (o, size) in zip(_series(labels, slices), slices, strict=True):
-        part = extra.slice(o, size)
         bar = step or (int(np.median(np.diff(s.ts))) if s.ts.size > 1 else cfg.window_ms)
         n = rows_in(cfg.window_ms, bar)
         m = rows_in(cfg.flow_window_ms, bar)
+        # the spot-led check reads the series' last two flow windows only: the volumes of those bars
+        tail = min(size, 2 * m)
+        part = df.slice(o + size - tail, tail).select(flow_cols)
         rows.append(_sustained(s, cfg, n))
         rows.append(_spot_led(s, part, cfg, m, flows, bar))
         rows.append(_vol_regime(s, cfg, m, rows_in(cfg.vol_window_ms, bar)))
