@@ -78,7 +78,7 @@ def _lit(buf, p, s):  # type: ignore[no-untyped-def]  # numba
     return p + s.shape[0]
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     """Decimal digits of the integer ``u ≥ 0``."""
     k, t = 1, u // 10
@@ -91,7 +91,7 @@ def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     """``|v| × 10^d`` (``d``: 1 or 2) as an integer when ``|v|`` is the double nearest that integer / 10^d,
     else -1."""
@@ -105,7 +105,7 @@ def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     return np.int64(n)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     """``n / 10^d`` written as repr writes the double nearest it: at least one decimal, no trailing zero
     beyond it (``150, 2`` → ``1.5``; ``100, 2`` → ``1.0``; ``105, 2`` → ``1.05``)."""
@@ -123,7 +123,7 @@ def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     """``v`` (already rounded to ``d`` decimals) as polars casts it to text; p < 0 when it cannot."""
     n = _exact(v, d)
@@ -135,7 +135,7 @@ def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     return _frac(buf, p, n, d)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.pct_expr` of ``v`` = ``(x × 100).round(1)`` (NaN: null)."""
     if np.isnan(v):
@@ -150,7 +150,7 @@ def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     return p + 1
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.usd_expr`: ``v`` is the scaled amount rounded to one
     decimal (``unit`` 1/2/3: k/M/B) or the whole dollars (``unit`` 0); ``neg``: the amount was < 0."""
@@ -174,7 +174,7 @@ def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     return _uint(buf, p, np.int64(a))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@njit(cache=True, nogil=True)
 def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.rate_expr` / ``pp_expr``: ``v`` = ``(x × 100 × 1000)
     .round(0)``, written with three decimals and ``tail``; NaN (null) → ``n/a``."""
@@ -200,9 +200,10 @@ def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     return _lit(buf, p + 3, tail)
 
 
-# The row writers and number formatters are inlined into the loops (inline="always"): called as
-# functions, every call passed the buffer as an array object with its reference count raised and
-# dropped (atomics), which made the loops 2× slower than writing the bytes.
+# The byte copy and the buffer check are inlined into the loops (inline="always"): called as functions,
+# every call passed the buffer as an array object with its reference count raised and dropped (atomics).
+# Inlining the number writers too made the evidence loop 33 → 23 ms per 4-symbol chunk but numba's
+# first compile (an empty cache: a new install's first run) 6 s longer, so they stay calls.
 
 #: Bytes per row first reserved for the sentences (about their usual length; the buffer grows when they
 #: run longer): reserving the worst case per row took a fresh, page-faulting block on every call.
