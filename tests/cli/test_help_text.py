@@ -64,3 +64,19 @@ def test_listing_the_commands_imports_none_of_them() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_store_commands_help_reads_no_table_library() -> None:
+    """``perpscope store info --help`` (issue 20: start-up under 0.3 s) imports neither polars nor pyarrow:
+    the store and its tables are imported by the commands that read them."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from typer.testing import CliRunner; from perpscope.cli.main import app; "
+        "r = CliRunner().invoke(app, ['store', 'info', '--help']); assert r.exit_code == 0, r.output; "
+        "assert 'Only this venue' in r.output, r.output; "
+        "print(sorted({'polars', 'pyarrow', 'numpy', 'duckdb'} & set(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

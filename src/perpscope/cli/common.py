@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 
 from perpscope.core.config import DATA_ENV, Settings
-from perpscope.store import Lake, open_lake
+
+if TYPE_CHECKING:
+    from perpscope.store import Lake
 
 
 def console() -> Console:
@@ -31,6 +34,8 @@ def settings(ctx: typer.Context) -> Settings:
 def lake(ctx: typer.Context) -> Lake:
     """The store named by ``--data-dir`` / ``$PERPSCOPE_DATA`` / the default, as it is: what commands
     that write (import, download, collect) use."""
+    from perpscope.store import Lake, open_lake  # here: a command's --help needs no polars
+
     s = settings(ctx)
     return open_lake(s.url) if s.url else Lake(s.data_dir)
 
@@ -48,6 +53,8 @@ def reading_lake(ctx: typer.Context) -> Lake:
 
     each substitution said on standard error. A named folder that does not exist is an error.
     """
+    from perpscope.store import Lake, open_lake
+
     s = settings(ctx)
     if s.url:  # an object store is read as named: there is no folder beside it to try
         return open_lake(s.url)
@@ -67,18 +74,6 @@ def reading_lake(ctx: typer.Context) -> Lake:
         if Lake(other).records_present():
             err_console().print(f"[dim]note: {why}[/]")
             return Lake(other)
-    return Lake(d)
-    for other, why in (
-        (d / "data", f"{d} holds no store but {d / 'data'} does: reading it"),
-        (
-            DEMO_STORE,
-            f"no store at {d}: reading the demo's store {DEMO_STORE} (--data-dir to choose another)",
-        ),
-    ):
-        if (other == DEMO_STORE and s.chosen) or not Lake(other).records_present():
-            continue
-        err_console().print(f"[dim]note: {why}[/]")
-        return Lake(other)
     return Lake(d)
 
 

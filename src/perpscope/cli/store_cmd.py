@@ -12,18 +12,19 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.text import Text
 
-from perpscope.assemble.records import coverage_of, summary
 from perpscope.cli.common import console, fail, lake, reading_lake, settings
 from perpscope.core.time import ms_to_datetime, ms_to_iso
-from perpscope.records import RECORDS
-from perpscope.store import Lake
-from perpscope.store.selection import Selection, coin_of, selected_partitions
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from perpscope.store import Lake
+    from perpscope.store.selection import Selection
 
 app = typer.Typer(help="Inspect the local store.", no_args_is_help=True)
 
@@ -60,6 +61,10 @@ def info(
     ] = False,
 ) -> None:
     """What the store holds: per coin and venue by default; per series with --details or --json."""
+    # imported here: `store info --help` (and every `store` command's start) need no polars or pyarrow
+    from perpscope.assemble.records import coverage_of, summary
+    from perpscope.store.selection import Selection
+
     lk = reading_lake(ctx)
     sel = Selection.of(coin, venue, record, symbol)
     _check_records(sel)
@@ -90,6 +95,8 @@ def compact(
     month files (a collector also does both on its own; reads are the same before and after)."""
     if settings(ctx).url:
         raise fail("store compact works on a local folder: an s3:// lake commits whole month objects already")
+    from perpscope.records import RECORDS
+
     lk = lake(ctx)
     if record:
         unknown = [r for r in record if r not in RECORDS]
@@ -112,6 +119,8 @@ def compact(
 
 
 def _check_records(sel: Selection) -> None:
+    from perpscope.records import RECORDS
+
     unknown = sorted(r for r in sel.records if r not in RECORDS)
     if unknown:
         raise fail(f"unknown record {', '.join(unknown)}; records are: {', '.join(RECORDS)}")
@@ -119,6 +128,8 @@ def _check_records(sel: Selection) -> None:
 
 def _nothing(lk: Lake, sel: Selection) -> typer.Exit:
     """Exit 0 on an empty store (saying how to fill it), else an error naming what the store holds."""
+    from perpscope.store.selection import Selection, selected_partitions
+
     parts = selected_partitions(lk, Selection())
     if not parts:
         console().print(
@@ -144,6 +155,8 @@ def _date(ms: int) -> str:
 
 
 def _print_summary(lk: Lake, summ: pl.DataFrame, sel: Selection, show_all: bool) -> None:
+    import polars as pl
+
     out = console()
     coins = summ.get_column("coin").unique(maintain_order=True).to_list()
     cap = not (show_all or sel.coins or sel.symbols)
@@ -237,6 +250,10 @@ def _wrap(items: list[str], width: int) -> list[str]:
 
 
 def _print_details(lk: Lake, cov: pl.DataFrame) -> None:
+    import polars as pl
+
+    from perpscope.store.selection import coin_of
+
     out = console()
     out.print(Text(f"perpscope store — {lk.uri(lk.root)}", style="bold"), overflow="fold")
     out.print()
