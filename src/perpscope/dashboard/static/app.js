@@ -157,8 +157,10 @@ var PS = (function () {
       if (lay.height) lay.height += room;
       lay.margin = Object.assign({}, m, { b: m.b + room });
       lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", yref: "container",
-        // two a row, each half the plot area; 9 px so the longest label ("leverage_buildup") fits whole at 390 px
-        y: 0, yanchor: "bottom", font: { size: 9 }, entrywidth: 0.5, entrywidthmode: "fraction" });
+        // two a row, each half the plot area; 9 px so "leverage_buildup" fits whole at 390 px (a panel may ask
+        // for smaller type: the regime band's "deleveraging_flush")
+        y: 0, yanchor: "bottom", font: (lay.legend && lay.legend.font) || { size: 9 }, entrywidth: 0.5,
+        entrywidthmode: "fraction" });
     }
     var conf = {
       displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
@@ -306,10 +308,12 @@ var PS = (function () {
         tr.x.push(new Date(r.start_ms)); tr.y.push(1); tr.width.push(r.end_ms - r.start_ms);
         tr.text.push(r.regime + ": " + (r.evidence || ""));
       });
-      plot("regimes", names.map(function (n) { return traces[n]; }),
-        { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
-          // the same time span as the price panel above it, so a band sits under the bars it describes
-          xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } }, name);
+      var bandLay = { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
+        // the same time span as the price panel above it, so a band sits under the bars it describes
+        xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } };
+      // on a phone, 8 px type: the longest label ("deleveraging_flush") whole in half the plot's width
+      if (narrow(document.getElementById("chart-regimes"))) bandLay.legend = { font: { size: 8 } };
+      plot("regimes", names.map(function (n) { return traces[n]; }), bandLay, name);
       // the latest bar's reading, as `perpscope regimes` prints it: label, since when, evidence, flows
       var nw = rg.now;
       if (nw) {
