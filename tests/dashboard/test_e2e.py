@@ -365,13 +365,12 @@ def test_dashboard_heatmap_labels_axes_and_colour_bar(server: str, browser, widt
         legend = page.evaluate(_BOXES, f"#chart-{v} .legend")
         assert not (mode and legend and _overlaps([mode[0], legend[0]])), v
 
-    # the regime band's legend labels are shown whole: no entry's text runs past the legend's box (Plotly
-    # clips it there; at 390 px "deleveraging_flush" lost its last letters)
-    box = page.evaluate(_BOXES, "#chart-regimes .legend .bg")
-    texts = page.evaluate(_BOXES, "#chart-regimes .legend .legendtext")
-    assert box and texts
-    for text in texts:
-        assert text[2] <= box[0][2] + 0.5, (text, box)
+    # every legend label is shown whole: no entry's text runs past its legend's box (Plotly clips it
+    # there; at 390 px the funding panel's venue names and the regime band's "deleveraging_flush" were cut)
+    for v in [*drawn, "liqmap"]:
+        box = page.evaluate(_BOXES, f"#chart-{v} .legend .bg")
+        for text in page.evaluate(_BOXES, f"#chart-{v} .legend .legendtext"):
+            assert box and text[2] <= box[0][2] + 0.5, (v, text, box)
 
     # the liquidation map: bars per row and cumulative curves, from the current book
     lm = page.evaluate("document.getElementById('chart-liqmap').data.map(t => [t.type, t.name])")

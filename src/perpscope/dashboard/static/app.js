@@ -80,6 +80,21 @@ var PS = (function () {
   }
   function narrow(el) { return (el.clientWidth || window.innerWidth) < 600; }
 
+  // a phone's two-a-row legend whose labels Plotly clipped at their entry's width ("deleveraging_flush",
+  // a funding venue's name): laid out again one entry a row, the chart grown by the rows it adds
+  function oneEntryARowIfCut(el) {
+    var bg = el.querySelector(".legend .bg");
+    if (!bg) return;
+    var right = bg.getBoundingClientRect().right;
+    var cut = Array.prototype.some.call(el.querySelectorAll(".legend .legendtext"), function (t) {
+      return t.getBoundingClientRect().right > right + 0.5;
+    });
+    if (!cut) return;
+    var n = el.querySelectorAll(".legend .traces").length, extra = 18 * (n - Math.ceil(n / 2));
+    Plotly.relayout(el, { "legend.entrywidth": 1, "margin.b": el.layout.margin.b + extra,
+      height: (el.layout.height || el.clientHeight) + extra });
+  }
+
   function label(ms) {
     var h = ms / 3600000;
     return h >= 24 && h % 24 === 0 ? (h / 24) + "d" : h >= 1 ? h + "h" : (ms / 60000) + "m";
@@ -153,20 +168,21 @@ var PS = (function () {
       // at the bottom of the chart, in room made for it under the tick labels (and the axis title):
       // anchored to the container, so the legend's own push on the margins cannot bring it onto them
       var m = Object.assign({}, base.margin, lay.margin || {});
-      var room = 84 + (lay.xaxis && lay.xaxis.title ? 26 : 0);
+      // tick labels, then 18 px per row of two entries (at least three rows' room, as it always had)
+      var entries = traces.filter(function (t) { return t.showlegend !== false && t.name; }).length;
+      var room = Math.max(84, 30 + 18 * Math.ceil(entries / 2)) + (lay.xaxis && lay.xaxis.title ? 26 : 0);
       if (lay.height) lay.height += room;
       lay.margin = Object.assign({}, m, { b: m.b + room });
       lay.legend = Object.assign({}, lay.legend || {}, { orientation: "h", x: 0, xanchor: "left", yref: "container",
-        // two a row, each half the plot area; 9 px so "leverage_buildup" fits whole at 390 px (a panel may ask
-        // for smaller type: the regime band's "deleveraging_flush")
-        y: 0, yanchor: "bottom", font: (lay.legend && lay.legend.font) || { size: 9 }, entrywidth: 0.5,
-        entrywidthmode: "fraction" });
+        // two a row, each half the plot area, in 9 px type (one a row where a label does not fit: below)
+        y: 0, yanchor: "bottom", font: { size: 9 }, entrywidth: 0.5, entrywidthmode: "fraction" });
     }
     var conf = {
       displaylogo: false, responsive: true, showSendToCloud: false, modeBarButtonsToRemove: ["sendChartToCloud"],
       toImageButtonOptions: { format: "png", filename: name + "-" + id, width: 1400, height: el.clientHeight || 400 }
     };
     Plotly.react(el, traces, Object.assign(base, lay), conf);
+    if (narrow(el) && lay.showlegend !== false) oneEntryARowIfCut(el);
     var n = traces.reduce(function (a, t) { return a + ((t.x || t.z || []).length || 0); }, 0);
     el.setAttribute("data-points", String(n));
     return el;
@@ -308,12 +324,10 @@ var PS = (function () {
         tr.x.push(new Date(r.start_ms)); tr.y.push(1); tr.width.push(r.end_ms - r.start_ms);
         tr.text.push(r.regime + ": " + (r.evidence || ""));
       });
-      var bandLay = { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
-        // the same time span as the price panel above it, so a band sits under the bars it describes
-        xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } };
-      // on a phone, 8 px type: the longest label ("deleveraging_flush") whole in half the plot's width
-      if (narrow(document.getElementById("chart-regimes"))) bandLay.legend = { font: { size: 8 } };
-      plot("regimes", names.map(function (n) { return traces[n]; }), bandLay, name);
+      plot("regimes", names.map(function (n) { return traces[n]; }),
+        { barmode: "overlay", bargap: 0, yaxis: { visible: false }, height: 160, showlegend: true, hovermode: "closest",
+          // the same time span as the price panel above it, so a band sits under the bars it describes
+          xaxis: { type: "date", range: t.length ? [t[0], t[t.length - 1]] : undefined } }, name);
       // the latest bar's reading, as `perpscope regimes` prints it: label, since when, evidence, flows
       var nw = rg.now;
       if (nw) {
