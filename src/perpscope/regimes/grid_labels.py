@@ -368,8 +368,9 @@ def _missing_texts() -> list[str | None]:
 
 def _text(idx: np.ndarray, words: Sequence[str | None], name: str) -> pl.Series:
     """Indices into ``words`` and one more, null (``len(words)``) → the words: a gather from the few
-    words, no per-row string building."""
-    return pl.Series(name, [*words, None], dtype=pl.Utf8).gather(idx)
+    words, no per-row string building. (``idx`` is wrapped as a polars series first, without a copy:
+    handed a numpy array, ``gather`` converted it, 1.6× the time of the gather itself.)"""
+    return pl.Series(name, [*words, None], dtype=pl.Utf8).gather(pl.Series(idx))
 
 
 def _bools(values: np.ndarray, name: str) -> pl.Expr:
