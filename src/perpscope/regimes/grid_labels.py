@@ -157,38 +157,42 @@ def _horizon(h, n, lo, hi, a, pm, om, pm_hold, ins, fchg, burst, par, cnt, tot, 
     t_l, t_s = tot[h, 0], tot[h, 1]
     for i in range(lo, hi):
         j = i - n
-        v = liq_l[i]
+        # unsigned indices: numba checks a signed index for a negative value (counting from the end) on
+        # every access; these rows are never negative (j is read only when j ≥ a), and the checks cost a
+        # tenth of the whole pass
+        ui, uj, ul = np.uint64(i), np.uint64(max(j, 0)), np.uint64(i - lo)
+        v = liq_l[ui]
         if not np.isnan(v):
             c_l += 1
             t_l += v
             nz_l += v != 0.0
-        v = liq_s[i]
+        v = liq_s[ui]
         if not np.isnan(v):
             c_s += 1
             t_s += v
             nz_s += v != 0.0
-        hits += burst[i] == 1
+        hits += burst[ui] == 1
         if j >= a:
-            v = liq_l[j]
+            v = liq_l[uj]
             if not np.isnan(v):
                 c_l -= 1
                 t_l -= v
                 nz_l -= v != 0.0
-            v = liq_s[j]
+            v = liq_s[uj]
             if not np.isnan(v):
                 c_s -= 1
                 t_s -= v
                 nz_s -= v != 0.0
-            hits -= burst[j] == 1
-            p = close[i] / close[j] - 1.0
-            o = oi[i] / oi[j] - 1.0
-            ou = oi_usd[i] / oi_usd[j] - 1.0
+            hits -= burst[uj] == 1
+            p = close[ui] / close[uj] - 1.0
+            o = oi[ui] / oi[uj] - 1.0
+            ou = oi_usd[ui] / oi_usd[uj] - 1.0
             # 0 / 0 from known values: a NaN polars keeps as NaN (not null)
-            if np.isnan(p) and not (np.isnan(close[i]) or np.isnan(close[j])):
+            if np.isnan(p) and not (np.isnan(close[ui]) or np.isnan(close[uj])):
                 ok = False
-            if np.isnan(o) and not (np.isnan(oi[i]) or np.isnan(oi[j])):
+            if np.isnan(o) and not (np.isnan(oi[ui]) or np.isnan(oi[uj])):
                 ok = False
-            if np.isnan(ou) and not (np.isnan(oi_usd[i]) or np.isnan(oi_usd[j])):
+            if np.isnan(ou) and not (np.isnan(oi_usd[ui]) or np.isnan(oi_usd[uj])):
                 ok = False
         else:
             p = o = ou = np.nan
@@ -199,18 +203,18 @@ def _horizon(h, n, lo, hi, a, pm, om, pm_hold, ins, fchg, burst, par, cnt, tot, 
         lw = t_l if c_l > 0 else np.nan
         sw = t_s if c_s > 0 else np.nan
         share = lw / (lw + sw) if lw + sw > 0 else np.nan
-        floats[r, i] = p
-        floats[r + 1, i] = o
-        floats[r + 2, i] = ou
-        floats[r + 3, i] = lw
-        floats[r + 4, i] = sw
-        floats[r + 5, i] = share
-        bw = -1 if burst[i] < 0 else (1 if hits > 0 else 0)
-        burst_w[h, i] = bw
-        f, x, y, e = fund[i], ls[i], lz[i], fext[i]
-        cond[h, i - lo] = _conditions(p, o, ou, f, fchg[i], share, lw, sw, bw == 1, x, y, e, pm, om, par)
+        floats[r, ui] = p
+        floats[r + 1, ui] = o
+        floats[r + 2, ui] = ou
+        floats[r + 3, ui] = lw
+        floats[r + 4, ui] = sw
+        floats[r + 5, ui] = share
+        bw = -1 if burst[ui] < 0 else (1 if hits > 0 else 0)
+        burst_w[h, ui] = bw
+        f, x, y, e = fund[ui], ls[ui], lz[ui], fext[ui]
+        cond[h, ul] = _conditions(p, o, ou, f, fchg[ui], share, lw, sw, bw == 1, x, y, e, pm, om, par)
         if h > 0:
-            held[h - 1, i - lo] = _state_conditions(p, o, f, fchg[i], pm_hold, om, par[0])
+            held[h - 1, ul] = _state_conditions(p, o, f, fchg[ui], pm_hold, om, par[0])
     cnt[h, 0], cnt[h, 1], cnt[h, 2], cnt[h, 3], cnt[h, 4] = c_l, c_s, nz_l, nz_s, hits
     tot[h, 0], tot[h, 1] = t_l, t_s
     return ok
