@@ -15,7 +15,7 @@ from tests.regimes.conftest import make_panel
 
 from perpscope.regimes import RegimeConfig, classify
 from perpscope.regimes.config import LABELS
-from perpscope.regimes.grid_labels import with_grid_labels
+from perpscope.regimes.grid_labels import _BLOCK, with_grid_labels
 
 C = importlib.import_module("perpscope.regimes.classify")
 
@@ -86,6 +86,29 @@ def test_random_panels_read_alike() -> None:
         grid = assert_same(_random_panel(rng, 600, 3, null_share))
         seen |= set(grid.get_column("regime").unique().to_list())
     assert len(seen) == len(LABELS), sorted(set(LABELS) - seen)
+
+
+def test_series_longer_than_a_block_read_alike() -> None:
+    """The compiled pass runs each series block by block (``_BLOCK`` rows), carrying the window sums and
+    the held states across: series of several blocks, whose windows, holds and bursts straddle the
+    blocks' edges, read as the polars steps read them."""
+    n = 2 * _BLOCK + _BLOCK // 2 + 7
+    rnd = _random_panel(np.random.default_rng(11), n, 2, 0.05)
+    # and a falling zigzag with OI rising: new shorts, entered on the down bars (odd rows) and held on
+    # the up bars (even rows), so the first bar of every block holds a state entered in the block before
+    up = np.arange(n) % 2 == 0
+    close = 100 * np.cumprod(np.where(up, 1.004, 0.985))
+    oi = 1e4 * 1.004 ** np.arange(n)
+    zigzag = make_panel(close, oi=oi, funding=1e-4, liq_long=0.0, liq_short=0.0, canonical="Z-USDT-PERP")
+    panel = pl.concat([rnd, zigzag], how="diagonal_relaxed")
+    grid = assert_same(panel)
+    assert grid.height == 3 * n
+    # not a vacuous match: most labels occur, and a held state spans each block edge of the zigzag
+    assert grid.get_column("regime").n_unique() >= 7
+    z = grid.filter(pl.col("canonical") == "Z-USDT-PERP")
+    for edge in (_BLOCK, 2 * _BLOCK):
+        assert z.get_column("regime_window")[edge] == "new_shorts"
+        assert z.get_column("price_chg_bar")[edge] > 0  # an up bar: held, not dated
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

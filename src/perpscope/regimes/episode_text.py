@@ -625,20 +625,28 @@ def _table(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     codes = s.replace_strict(
         values, pl.int_range(values.len(), eager=True), default=-1, return_dtype=pl.Int64
     )
-    return codes.fill_null(-1).to_numpy(), data, off
+    return _fixed(codes.fill_null(-1).to_numpy()), data, off
+
+
+def _fixed(x: np.ndarray) -> np.ndarray:
+    """``x`` made read-only: polars hands out read-only views or writable copies depending on nulls, and
+    numba compiled the loops once per mix (7 signatures of ``_openings`` at ~4 s each on a cold cache,
+    reading the shared store's panels)."""
+    x.flags.writeable = False
+    return x
 
 
 def _floats(df: pl.DataFrame, col: str) -> np.ndarray:
     s = df.get_column(col).cast(pl.Float64)
-    return s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+    return _fixed(s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy())
 
 
 def _bools(df: pl.DataFrame, col: str) -> np.ndarray:
-    return df.get_column(col).fill_null(False).to_numpy()
+    return _fixed(df.get_column(col).fill_null(False).to_numpy())
 
 
 def _ints(df: pl.DataFrame, col: str) -> np.ndarray:
-    return df.get_column(col).cast(pl.Int64).to_numpy()
+    return _fixed(df.get_column(col).cast(pl.Int64).to_numpy())
 
 
 def _width(parts: int, *texts: str) -> int:
@@ -693,7 +701,7 @@ def _summary_args(nums: pl.DataFrame, changes_text: str) -> tuple[tuple[object, 
     """The arrays :func:`_summary_row` reads, from ``nums`` (see :func:`summaries`), and the most bytes
     one summary can take."""
     n = nums.height
-    none = np.full(n, np.nan)
+    none = _fixed(np.full(n, np.nan))
     has = {c: c in nums.columns for c in ("p_min", "o_min", "liq")}
     args = (
         _ints(nums, "bars"),
@@ -706,8 +714,8 @@ def _summary_args(nums: pl.DataFrame, changes_text: str) -> tuple[tuple[object, 
         _floats(nums, "o_max") if has["o_min"] else none,
         has["liq"],
         _floats(nums, "liq") if has["liq"] else none,
-        _ints(nums, "liq_unit") if has["liq"] else np.zeros(n, dtype=np.int64),
-        _bools(nums, "liq_neg") if has["liq"] else np.zeros(n, dtype=np.bool_),
+        _ints(nums, "liq_unit") if has["liq"] else _fixed(np.zeros(n, dtype=np.int64)),
+        _bools(nums, "liq_neg") if has["liq"] else _fixed(np.zeros(n, dtype=np.bool_)),
     )
     return args, _width(5, changes_text)
 

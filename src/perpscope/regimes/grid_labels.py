@@ -28,6 +28,7 @@ from dataclasses import replace
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 from numba import njit
 
 from perpscope.metrics.grid_windows import series_starts, to_series
@@ -50,9 +51,6 @@ _INSUFFICIENT, _NEUTRAL = LABELS.index("insufficient_data"), LABELS.index("neutr
 #: The kernel's horizon codes (0 bar, 1 window, 2 long) of the precedence order of classify's _ORDER:
 #: window dated, bar, long event, window held, long held.
 _MISSING_PARTS = ("price change", "OI", "funding")
-
-# the float inputs, as the working frame of classify names them
-_FLOAT_IN = ("_close", "_oi", "_oi_usd", "funding_8h", "ls_ratio", "ls_z", "_liq_l", "_liq_s")
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -131,130 +129,106 @@ def _dated(label, ret, ratio, share_bar, fls, close_too, direction):  # type: ig
     return label if keep else -1
 
 
+#: Rows per block: every horizon and the labels are computed block by block, the conditions' bits kept
+#: for one block only (not five arrays of every row) and each block's inputs read while in cache. (Blocks
+#: of 512 to 8,192 rows measured alike, as did whole passes: the loop costs ~80 ns a row whether its data
+#: fits in cache or not, so it is bound by its arithmetic, not by memory.)
+_BLOCK = 2048
+#: The kernel's inputs, as the working frame of classify names them (float64, NaN for null).
+_IN = (
+    *("_close", "_oi", "_oi_usd", "funding_8h", "ls_ratio", "ls_z"),
+    *("_liq_l", "_liq_s", "_f_ext", "_panel_burst"),
+)
+
+
 @njit(cache=True, nogil=True)
-def _horizon(  # type: ignore[no-untyped-def]  # numba
-    h,
-    n,
-    pm,
-    om,
-    pm_hold,
-    close,
-    oi,
-    oi_usd,
-    fund,
-    fchg,
-    ls,
-    lz,
-    liq_l,
-    liq_s,
-    fext,
-    burst,
-    starts,
-    par,
-    floats,
-    burst_w,
-    cond,
-    held,
-):
-    """One horizon of ``n`` rows over every bar: its changes, liquidation sums and share into ``floats``
-    rows ``6h …``, its burst flag into ``burst_w[h]``, its label conditions as bits into ``cond[h]`` and
-    with the hold's price threshold into ``held[h]``. Returns False where a change is NaN from known
-    inputs (0 / 0). The window sums are :func:`~perpscope.metrics.grid_windows.grid_sum`'s arithmetic
-    step by step (the same doubles)."""
+def _horizon(h, n, lo, hi, a, pm, om, pm_hold, ins, fchg, burst, par, cnt, tot, floats, burst_w, cond, held):  # type: ignore[no-untyped-def]  # numba
+    """Rows ``lo … hi − 1`` (a block of the series beginning at row ``a``) of one horizon of ``n`` rows:
+    its changes, liquidation sums and share into ``floats`` rows ``6h …``, its burst flag into
+    ``burst_w[h]``, its label conditions as bits into ``cond[h, i − lo]`` and with the hold's price
+    threshold into ``held[h − 1, i − lo]``. The running sums of the window are carried from block to
+    block in ``cnt[h]`` (long/short counts, their non-zero counts, burst hits) and ``tot[h]`` (long and
+    short USD). Returns False where a change is NaN from known inputs (0 / 0). The window sums are
+    :func:`~perpscope.metrics.grid_windows.grid_sum`'s arithmetic step by step (the same doubles)."""
+    close, oi, oi_usd, fund, ls, lz = ins[0], ins[1], ins[2], ins[3], ins[4], ins[5]
+    liq_l, liq_s, fext = ins[6], ins[7], ins[8]
     ok = True
     r = 6 * h
-    for s in range(starts.shape[0] - 1):
-        a, b = starts[s], starts[s + 1]
-        c_l = c_s = nz_l = nz_s = hits = 0
-        t_l = t_s = 0.0
-        for i in range(a, b):
-            j = i - n
-            v = liq_l[i]
+    c_l, c_s, nz_l, nz_s, hits = cnt[h, 0], cnt[h, 1], cnt[h, 2], cnt[h, 3], cnt[h, 4]
+    t_l, t_s = tot[h, 0], tot[h, 1]
+    for i in range(lo, hi):
+        j = i - n
+        # unsigned indices: numba checks a signed index for a negative value (counting from the end) on
+        # every access; these rows are never negative (j is read only when j ≥ a), and the checks cost a
+        # tenth of the whole pass
+        ui, uj, ul = np.uint64(i), np.uint64(max(j, 0)), np.uint64(i - lo)
+        v = liq_l[ui]
+        if not np.isnan(v):
+            c_l += 1
+            t_l += v
+            nz_l += v != 0.0
+        v = liq_s[ui]
+        if not np.isnan(v):
+            c_s += 1
+            t_s += v
+            nz_s += v != 0.0
+        hits += burst[ui] == 1
+        if j >= a:
+            v = liq_l[uj]
             if not np.isnan(v):
-                c_l += 1
-                t_l += v
-                nz_l += v != 0.0
-            v = liq_s[i]
+                c_l -= 1
+                t_l -= v
+                nz_l -= v != 0.0
+            v = liq_s[uj]
             if not np.isnan(v):
-                c_s += 1
-                t_s += v
-                nz_s += v != 0.0
-            hits += burst[i] == 1
-            if j >= a:
-                v = liq_l[j]
-                if not np.isnan(v):
-                    c_l -= 1
-                    t_l -= v
-                    nz_l -= v != 0.0
-                v = liq_s[j]
-                if not np.isnan(v):
-                    c_s -= 1
-                    t_s -= v
-                    nz_s -= v != 0.0
-                hits -= burst[j] == 1
-                p = close[i] / close[j] - 1.0
-                o = oi[i] / oi[j] - 1.0
-                ou = oi_usd[i] / oi_usd[j] - 1.0
-                # 0 / 0 from known values: a NaN polars keeps as NaN (not null)
-                if np.isnan(p) and not (np.isnan(close[i]) or np.isnan(close[j])):
-                    ok = False
-                if np.isnan(o) and not (np.isnan(oi[i]) or np.isnan(oi[j])):
-                    ok = False
-                if np.isnan(ou) and not (np.isnan(oi_usd[i]) or np.isnan(oi_usd[j])):
-                    ok = False
-            else:
-                p = o = ou = np.nan
-            if nz_l == 0:
-                t_l = 0.0
-            if nz_s == 0:
-                t_s = 0.0
-            lw = t_l if c_l > 0 else np.nan
-            sw = t_s if c_s > 0 else np.nan
-            share = lw / (lw + sw) if lw + sw > 0 else np.nan
-            floats[r, i] = p
-            floats[r + 1, i] = o
-            floats[r + 2, i] = ou
-            floats[r + 3, i] = lw
-            floats[r + 4, i] = sw
-            floats[r + 5, i] = share
-            bw = -1 if burst[i] < 0 else (1 if hits > 0 else 0)
-            burst_w[h, i] = bw
-            f, x, y, e = fund[i], ls[i], lz[i], fext[i]
-            cond[h, i] = _conditions(p, o, ou, f, fchg[i], share, lw, sw, bw == 1, x, y, e, pm, om, par)
-            if h > 0:
-                held[h - 1, i] = _state_conditions(p, o, f, fchg[i], pm_hold, om, par[0])
+                c_s -= 1
+                t_s -= v
+                nz_s -= v != 0.0
+            hits -= burst[uj] == 1
+            p = close[ui] / close[uj] - 1.0
+            o = oi[ui] / oi[uj] - 1.0
+            ou = oi_usd[ui] / oi_usd[uj] - 1.0
+            # 0 / 0 from known values: a NaN polars keeps as NaN (not null)
+            if np.isnan(p) and not (np.isnan(close[ui]) or np.isnan(close[uj])):
+                ok = False
+            if np.isnan(o) and not (np.isnan(oi[ui]) or np.isnan(oi[uj])):
+                ok = False
+            if np.isnan(ou) and not (np.isnan(oi_usd[ui]) or np.isnan(oi_usd[uj])):
+                ok = False
+        else:
+            p = o = ou = np.nan
+        if nz_l == 0:
+            t_l = 0.0
+        if nz_s == 0:
+            t_s = 0.0
+        lw = t_l if c_l > 0 else np.nan
+        sw = t_s if c_s > 0 else np.nan
+        share = lw / (lw + sw) if lw + sw > 0 else np.nan
+        floats[r, ui] = p
+        floats[r + 1, ui] = o
+        floats[r + 2, ui] = ou
+        floats[r + 3, ui] = lw
+        floats[r + 4, ui] = sw
+        floats[r + 5, ui] = share
+        bw = -1 if burst[ui] < 0 else (1 if hits > 0 else 0)
+        burst_w[h, ui] = bw
+        f, x, y, e = fund[ui], ls[ui], lz[ui], fext[ui]
+        cond[h, ul] = _conditions(p, o, ou, f, fchg[ui], share, lw, sw, bw == 1, x, y, e, pm, om, par)
+        if h > 0:
+            held[h - 1, ul] = _state_conditions(p, o, f, fchg[ui], pm_hold, om, par[0])
+    cnt[h, 0], cnt[h, 1], cnt[h, 2], cnt[h, 3], cnt[h, 4] = c_l, c_s, nz_l, nz_s, hits
+    tot[h, 0], tot[h, 1] = t_l, t_s
     return ok
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def label_grid(  # type: ignore[no-untyped-def]  # numba
-    close,
-    oi,
-    oi_usd,
-    fund,
-    ls,
-    lz,
-    liq_l,
-    liq_s,
-    fext,
-    panel_burst,
-    q,
-    starts,
-    lags,
-    th,
-    par,
-    states,
-    direction,
-    floats,
-    burst_w,
-    flags,
-    codes,
-    led_out,
-):
-    """Every bar's numbers and labels (see the module docstring). Inputs are float64 with NaN for
-    unknown; ``q`` the burst baseline (:func:`~perpscope.regimes.bursts.grid_baseline`); ``lags`` the
-    rows of each horizon (bar, window, long); ``th[h]`` = price threshold, OI threshold, relaxed price
-    threshold (hold) of horizon h; ``par`` = funding_up_8h, flush_long_share, squeeze_short_funding_8h,
+def label_grid(ins, q, starts, lags, th, par, states, direction, floats, burst_w, flags, codes, led_out):  # type: ignore[no-untyped-def]  # numba
+    """Every bar's numbers and labels (see the module docstring). ``ins`` holds the inputs
+    (:data:`_IN`: close, OI in coins, OI in USD, funding per 8h, L/S ratio, its z, long and short
+    liquidated USD, extreme-funding sign, the panel's burst flag), float64 with NaN for unknown; ``q`` the
+    burst baseline (:func:`~perpscope.regimes.bursts.grid_baseline`); ``lags`` the rows of each horizon
+    (bar, window, long); ``th[h]`` = price threshold, OI threshold, relaxed price threshold (hold) of
+    horizon h; ``par`` = funding_up_8h, flush_long_share, squeeze_short_funding_8h,
     squeeze_long_funding_8h, ls_short_max, ls_long_min, ratio_z, burst_ratio; ``states`` the codes held
     with hysteresis; ``direction`` per code the close that dates it.
 
@@ -267,102 +241,111 @@ def label_grid(  # type: ignore[no-untyped-def]  # numba
     horizon (as the key, the window where none), missing inputs (bits: price change, OI, funding);
     ``led_out`` liquidation-led. Returns False where a change is NaN from known inputs (the caller then
     uses the polars expressions).
+
+    Each series is computed block by block (:data:`_BLOCK` rows): the bar's burst flag and funding
+    change, the three horizons, then the labels, each row's operations in the order of the polars steps.
     """
+    close, fund, liq_l, liq_s, panel_burst = ins[0], ins[3], ins[6], ins[7], ins[9]
     n = close.shape[0]
     fls, burst_ratio = par[1], par[7]
-    cond = np.empty((3, n), np.uint8)
-    held = np.empty((2, n), np.uint8)
-    # the bar's burst flag (classify._with_bursts) and the funding change over the window
-    burst = np.empty(n, np.int8)  # -1 unknown, 0, 1
-    for s in range(starts.shape[0] - 1):
-        a, b = starts[s], starts[s + 1]
-        for i in range(a, b):
-            liq = liq_l[i] + liq_s[i]
-            floats[19, i] = np.nan
-            if np.isnan(liq):
-                burst[i] = -1
-            elif q[i] > 0:
-                ratio = liq / q[i]
-                floats[19, i] = ratio
-                burst[i] = 1 if ratio >= burst_ratio else 0
-            else:
-                burst[i] = 1 if panel_burst[i] == 1.0 else 0
-            jw = i - lags[1]
-            floats[18, i] = fund[i] - fund[jw] if jw >= a else np.nan
+    s0, s1, s2 = states[0], states[1], states[2]
+    cond = np.empty((3, _BLOCK), np.uint8)
+    held = np.empty((2, _BLOCK), np.uint8)
+    cnt = np.zeros((3, 5), np.int64)
+    tot = np.zeros((3, 2))
+    burst = np.empty(n, np.int8)  # the bar's burst flag: -1 unknown, 0, 1
     fchg = floats[18]
-    ok = True
-    for h in range(3):
-        ok &= _horizon(h, lags[h], th[h, 0], th[h, 1], th[h, 2], close, oi, oi_usd, fund, fchg, ls, lz,
-                       liq_l, liq_s, fext, burst, starts, par, floats, burst_w, cond, held)  # fmt: skip
     for s in range(starts.shape[0] - 1):
         a, b = starts[s], starts[s + 1]
+        cnt[:] = 0
+        tot[:] = 0.0
         in_w0 = in_w1 = in_w2 = in_l0 = in_l1 = in_l2 = -1  # last entry of each held state
         out_w0 = out_w1 = out_w2 = out_l0 = out_l1 = out_l2 = -1  # last bar where its hold failed
-        for i in range(a, b):
-            for k in range(7):
-                flags[k, i] = cond[1, i] >> k & 1
-            jb = i - lags[0]
-            ret = close[i] - close[jb] if jb >= a else np.nan
-            ratio, share_bar = floats[19, i], floats[5, i]
-            c_bar = _first(cond[0, i])
-            c_win = _dated(_first(cond[1, i]), ret, ratio, share_bar, fls, False, direction)
-            c_long = _dated(_first(cond[2, i]), ret, ratio, share_bar, fls, True, direction)
-            # the states held with hysteresis (classify._with_held_states): held while the relaxed
-            # condition holds and the last entry is no older than the last bar where it did not
-            hw, hl = held[0, i], held[1, i]
-            s0, s1, s2 = states[0], states[1], states[2]
-            k0, k1, k2 = hw >> s0 & 1, hw >> s1 & 1, hw >> s2 & 1
-            in_w0 = i if c_win == s0 else in_w0
-            in_w1 = i if c_win == s1 else in_w1
-            in_w2 = i if c_win == s2 else in_w2
-            out_w0 = i if (not k0 or i == a) else out_w0
-            out_w1 = i if (not k1 or i == a) else out_w1
-            out_w2 = i if (not k2 or i == a) else out_w2
-            held_win = _held(c_win, k0, k1, k2, in_w0, in_w1, in_w2, out_w0, out_w1, out_w2, s0, s1, s2)
-            k0, k1, k2 = hl >> s0 & 1, hl >> s1 & 1, hl >> s2 & 1
-            in_l0 = i if c_long == s0 else in_l0
-            in_l1 = i if c_long == s1 else in_l1
-            in_l2 = i if c_long == s2 else in_l2
-            out_l0 = i if (not k0 or i == a) else out_l0
-            out_l1 = i if (not k1 or i == a) else out_l1
-            out_l2 = i if (not k2 or i == a) else out_l2
-            held_long = _held(c_long, k0, k1, k2, in_l0, in_l1, in_l2, out_l0, out_l1, out_l2, s0, s1, s2)
-            long_event = c_long if (c_long == 0 or c_long == 1) else -1
-            # precedence of the horizons (classify._ORDER)
-            if c_win >= 0:
-                chosen, hk = c_win, 1
-            elif c_bar >= 0:
-                chosen, hk = c_bar, 0
-            elif long_event >= 0:
-                chosen, hk = long_event, 2
-            elif held_win >= 0:
-                chosen, hk = held_win, 1
-            elif held_long >= 0:
-                chosen, hk = held_long, 2
-            else:
-                chosen, hk = -1, -1
-            miss = 0
-            if np.isnan(floats[6, i]):
-                miss |= 1
-            if np.isnan(floats[7, i]) and np.isnan(floats[8, i]):
-                miss |= 2
-            if np.isnan(fund[i]):
-                miss |= 4
-            if chosen < 0:
-                chosen = 7 if miss else 8
-            led = 0
-            if (chosen == 0 or chosen == 1) and hk >= 0:
-                led = 1 if floats[6 * hk + 1, i] > -th[hk, 1] else 0
-            # as indices into the words of each text column, the last word being null
-            codes[0, i] = chosen
-            codes[1, i] = c_bar if c_bar >= 0 else 9
-            codes[2, i] = held_win if held_win >= 0 else 9
-            codes[3, i] = held_long if held_long >= 0 else 9
-            codes[4, i] = hk if hk >= 0 else 3
-            codes[5, i] = hk if hk >= 0 else 1
-            codes[6, i] = miss
-            led_out[i] = led
-    return ok
+        for lo in range(a, b, _BLOCK):
+            hi = min(lo + _BLOCK, b)
+            # the bar's burst flag (classify._with_bursts) and the funding change over the window
+            for i in range(lo, hi):
+                liq = liq_l[i] + liq_s[i]
+                floats[19, i] = np.nan
+                if np.isnan(liq):
+                    burst[i] = -1
+                elif q[i] > 0:
+                    ratio = liq / q[i]
+                    floats[19, i] = ratio
+                    burst[i] = 1 if ratio >= burst_ratio else 0
+                else:
+                    burst[i] = 1 if panel_burst[i] == 1.0 else 0
+                jw = i - lags[1]
+                fchg[i] = fund[i] - fund[jw] if jw >= a else np.nan
+            for h in range(3):
+                if not _horizon(h, lags[h], lo, hi, a, th[h, 0], th[h, 1], th[h, 2], ins, fchg, burst, par,
+                                cnt, tot, floats, burst_w, cond, held):  # fmt: skip
+                    return False
+            for i in range(lo, hi):
+                c = cond[1, i - lo]
+                for k in range(7):
+                    flags[k, i] = c >> k & 1
+                jb = i - lags[0]
+                ret = close[i] - close[jb] if jb >= a else np.nan
+                ratio, share_bar = floats[19, i], floats[5, i]
+                c_bar = _first(cond[0, i - lo])
+                c_win = _dated(_first(c), ret, ratio, share_bar, fls, False, direction)
+                c_long = _dated(_first(cond[2, i - lo]), ret, ratio, share_bar, fls, True, direction)
+                # the states held with hysteresis (classify._with_held_states): held while the relaxed
+                # condition holds and the last entry is no older than the last bar where it did not
+                hw, hl = held[0, i - lo], held[1, i - lo]
+                k0, k1, k2 = hw >> s0 & 1, hw >> s1 & 1, hw >> s2 & 1
+                in_w0 = i if c_win == s0 else in_w0
+                in_w1 = i if c_win == s1 else in_w1
+                in_w2 = i if c_win == s2 else in_w2
+                out_w0 = i if (not k0 or i == a) else out_w0
+                out_w1 = i if (not k1 or i == a) else out_w1
+                out_w2 = i if (not k2 or i == a) else out_w2
+                held_win = _held(c_win, k0, k1, k2, in_w0, in_w1, in_w2, out_w0, out_w1, out_w2, s0, s1, s2)
+                k0, k1, k2 = hl >> s0 & 1, hl >> s1 & 1, hl >> s2 & 1
+                in_l0 = i if c_long == s0 else in_l0
+                in_l1 = i if c_long == s1 else in_l1
+                in_l2 = i if c_long == s2 else in_l2
+                out_l0 = i if (not k0 or i == a) else out_l0
+                out_l1 = i if (not k1 or i == a) else out_l1
+                out_l2 = i if (not k2 or i == a) else out_l2
+                held_long = _held(c_long, k0, k1, k2, in_l0, in_l1, in_l2, out_l0, out_l1, out_l2, s0, s1, s2)
+                long_event = c_long if (c_long == 0 or c_long == 1) else -1
+                # precedence of the horizons (classify._ORDER)
+                if c_win >= 0:
+                    chosen, hk = c_win, 1
+                elif c_bar >= 0:
+                    chosen, hk = c_bar, 0
+                elif long_event >= 0:
+                    chosen, hk = long_event, 2
+                elif held_win >= 0:
+                    chosen, hk = held_win, 1
+                elif held_long >= 0:
+                    chosen, hk = held_long, 2
+                else:
+                    chosen, hk = -1, -1
+                miss = 0
+                if np.isnan(floats[6, i]):
+                    miss |= 1
+                if np.isnan(floats[7, i]) and np.isnan(floats[8, i]):
+                    miss |= 2
+                if np.isnan(fund[i]):
+                    miss |= 4
+                if chosen < 0:
+                    chosen = 7 if miss else 8
+                led = 0
+                if (chosen == 0 or chosen == 1) and hk >= 0:
+                    led = 1 if floats[6 * hk + 1, i] > -th[hk, 1] else 0
+                # as indices into the words of each text column, the last word being null
+                codes[0, i] = chosen
+                codes[1, i] = c_bar if c_bar >= 0 else 9
+                codes[2, i] = held_win if held_win >= 0 else 9
+                codes[3, i] = held_long if held_long >= 0 else 9
+                codes[4, i] = hk if hk >= 0 else 3
+                codes[5, i] = hk if hk >= 0 else 1
+                codes[6, i] = miss
+                led_out[i] = led
+    return True
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -388,10 +371,56 @@ def _missing_texts() -> list[str | None]:
     return out
 
 
+@njit(cache=True, nogil=True)
+def _string_views(idx, table, is_null, views, validity):  # type: ignore[no-untyped-def]  # numba
+    """Row ``i`` of ``views`` = the Arrow string view ``table[idx[i]]`` (two uint64: 16 bytes), its bit of
+    ``validity`` set unless ``is_null[idx[i]]``; returns the number of nulls."""
+    nulls = 0
+    for i in range(validity.shape[0]):
+        validity[i] = 0
+    for i in range(idx.shape[0]):
+        k = idx[i]
+        views[i, 0] = table[k, 0]
+        views[i, 1] = table[k, 1]
+        if is_null[k]:
+            nulls += 1
+        else:
+            validity[i >> 3] |= np.uint8(1 << (i & 7))
+    return nulls
+
+
+def _view_table(words: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, bytes]:
+    """The Arrow string view of each of ``words`` and of one more, null (16 bytes each: the length, then
+    the bytes inline up to 12, else their first 4, buffer 0 and the offset in it), which are null, and
+    the buffer holding the words longer than 12 bytes."""
+    table = np.zeros((len(words) + 1, 16), np.uint8)
+    data = b""
+    for k, w in enumerate(words):
+        b = (w or "").encode()
+        table[k, :4] = np.frombuffer(np.uint32(len(b)).tobytes(), np.uint8)
+        if len(b) <= 12:
+            table[k, 4 : 4 + len(b)] = np.frombuffer(b, np.uint8)
+        else:
+            table[k, 4:8] = np.frombuffer(b[:4], np.uint8)
+            table[k, 12:16] = np.frombuffer(np.uint32(len(data)).tobytes(), np.uint8)
+            data += b
+    is_null = np.array([w is None for w in words] + [True])
+    return table.view(np.uint64).reshape(-1, 2), is_null, data
+
+
 def _text(idx: np.ndarray, words: Sequence[str | None], name: str) -> pl.Series:
-    """Indices into ``words`` and one more, null (``len(words)``) → the words: a gather from the few
-    words, no per-row string building."""
-    return pl.Series(name, [*words, None], dtype=pl.Utf8).gather(idx)
+    """Indices into ``words`` and one more, null (``len(words)``) → the words, as a String series built
+    straight from Arrow string views (each row the 16-byte view of its word, pointing into one small
+    buffer): no per-row string building, and half the time of polars' ``gather`` from the few words."""
+    table, is_null, data = _view_table(words)
+    n = idx.shape[0]
+    views, validity = np.empty((n, 2), np.uint64), np.empty((n + 7) // 8, np.uint8)
+    nulls = _string_views(idx, table, is_null, views, validity)
+    bufs = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(views), pa.py_buffer(data)]
+    arr = pa.Array.from_buffers(pa.string_view(), n, bufs, null_count=nulls)
+    out = pl.from_arrow(arr)
+    assert isinstance(out, pl.Series)
+    return out.alias(name)
 
 
 def _bools(values: np.ndarray, name: str) -> pl.Expr:
@@ -409,31 +438,56 @@ def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
     return True
 
 
-def _floats(t: pl.DataFrame, col: str) -> np.ndarray | None:
-    """A column as float64 with NaN for null; None when it holds a NaN or an infinite value (polars
-    orders and compares those its own way, so the loop would not be exact)."""
-    s = t.get_column(col).cast(pl.Float64)
-    if s.null_count() == 0:
-        x = s.to_numpy()  # no copy
-        return x if _all_finite(x) else None
-    if (s.is_nan() | s.is_infinite()).any():
+@njit(cache=True, nogil=True)
+def _valid_or_nan(values, bitmap, offset, out):  # type: ignore[no-untyped-def]  # numba
+    """``values`` into ``out``, NaN where Arrow's validity ``bitmap`` (bits from ``offset``) marks a null;
+    False (and stopped) at a valid NaN or infinite value."""
+    for i in range(values.shape[0]):
+        k = i + offset
+        if bitmap[k >> 3] >> (k & 7) & 1:
+            v = values[i]
+            if not np.isfinite(v):
+                return False
+            out[i] = v
+        else:
+            out[i] = np.nan
+    return True
+
+
+def _input(t: pl.DataFrame, col: str) -> np.ndarray | None:
+    """A column as read-only float64 with NaN for null (read-only whatever its memory, so that the kernel
+    has one compiled signature); None when it holds a NaN or an infinite value (polars orders and
+    compares those its own way, so the loop would not be exact). Read from the Arrow buffers: polars'
+    own null → NaN conversion and NaN test cost 4× this pass."""
+    n = t.height
+    if col not in t.columns:
+        out = np.full(n, np.nan)
+        out.flags.writeable = False
+        return out
+    arr = t.get_column(col).cast(pl.Float64).to_arrow()
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    validity, data = arr.buffers()
+    values = np.frombuffer(data, np.float64, n, arr.offset * 8)
+    if validity is None or arr.null_count == 0:
+        return values if _all_finite(values) else None  # no copy
+    out = np.empty(n)
+    if not _valid_or_nan(values, np.frombuffer(validity, np.uint8), arr.offset, out):
         return None
-    return s.fill_null(np.nan).to_numpy()
+    out.flags.writeable = False
+    return out
 
 
 def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFrame | None:
     """``t`` (classify's working frame after its inputs: sorted, numbered, a gapless grid of ``step``)
     with every column :func:`~perpscope.regimes.classify.classify` returns but ``evidence``, named as
     its steps name them; None where the loop cannot be exact (see the module docstring)."""
-    got = {c: _floats(t, c) for c in (*_FLOAT_IN, "_f_ext", "_panel_burst") if c in t.columns}
-    cols = {c: x for c, x in got.items() if x is not None}
-    if len(cols) < len(got):
+    got = [_input(t, c) for c in _IN]
+    ins = tuple(x for x in got if x is not None)
+    if len(ins) < len(got):
         return None
     starts = series_starts(t, [SID])
-    fext = cols["_f_ext"]
-    panel_burst = cols["_panel_burst"] if "_panel_burst" in cols else np.full(t.height, np.nan)
-    liq = cols["_liq_l"] + cols["_liq_s"]
-    q = grid_baseline(liq, starts, cfg.burst_baseline_ms, step, cfg.burst_quantile)
+    q = grid_baseline(ins[6] + ins[7], starts, cfg.burst_baseline_ms, step, cfg.burst_quantile)
     relaxed = replace(cfg, price_move=cfg.price_move * cfg.hold_share)
     lags = np.array([rows_in(ms, step) for ms in (step, cfg.window_ms, cfg.long_window_ms)], np.int64)
     th = np.array([[*move_thresholds(cfg, h, step), move_thresholds(relaxed, h, step)[0]] for h in _HORIZONS])
@@ -452,12 +506,7 @@ def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFr
     n = t.height
     floats, burst_w = np.empty((20, n)), np.empty((3, n), np.int8)
     flags, codes, led = np.empty((7, n), np.bool_), np.empty((7, n), np.uint32), np.empty(n, np.bool_)
-    ok = label_grid(
-        cols["_close"], cols["_oi"], cols["_oi_usd"], cols["funding_8h"], cols["ls_ratio"], cols["ls_z"],
-        cols["_liq_l"], cols["_liq_s"], fext, panel_burst, q, starts, lags, th, par, _HELD, _DIR,
-        floats, burst_w, flags, codes, led,
-    )  # fmt: skip
-    if not ok:
+    if not label_grid(ins, q, starts, lags, th, par, _HELD, _DIR, floats, burst_w, flags, codes, led):
         return None
     new: list[pl.Series | pl.Expr] = []
     for h, hname in enumerate(_HORIZONS):
