@@ -112,6 +112,9 @@ class BinanceBatchParser:
     def __init__(self, parser: StreamParser) -> None:
         self.parser = parser
         self._decode = msgspec.json.Decoder(CombinedFrame, strict=False).decode
+        #: frames added and not yet decoded, in arrival order (the socket loop appends to it directly:
+        #: keeping a frame is the one thing done per frame as it arrives)
+        self.frames: list[str | bytes] = []
         self._trades: list[AggTradeEvent] = []
         self._liqs: list[ForceOrderDetail] = []
         self._out: list[BatchItem] = []
@@ -131,36 +134,48 @@ class BinanceBatchParser:
         return self.parser.parse(raw)
 
     def add(self, raw: str | bytes) -> None:
-        """Decode one frame into the batch."""
-        try:
-            ev = self._decode(raw).data
-        except msgspec.DecodeError:  # another event, or a frame the reference must judge
-            self._slow(raw)
-            return
-        if isinstance(ev, AggTradeEvent):
-            if ev.s in self._canonical[self.parser.market] or self._learn(ev.s, self.parser.market):
-                self._trades.append(ev)
-                return
-        else:
-            o = ev.o
-            if o.S in _POSITION_SIDE and (o.s in self._canonical["perp"] or self._learn(o.s, "perp")):
-                self._liqs.append(o)
-                return
-        self._slow(raw)
+        """Keep one frame for the next :meth:`take`."""
+        self.frames.append(raw)
 
     def take(self) -> list[BatchItem]:
         """Everything added since the last call, in arrival order: frames (``(stream, record, frame)``,
         the frame's columns named as the record's, not yet conformed) and reference rows."""
+        frames = self.frames.copy()
+        self.frames.clear()  # the same list: the socket loop holds it
+        # one frame at a time (decoding the batch as one JSON array in one call was no cheaper once
+        # every frame was checked to be one element of it), the loop's lookups hoisted
+        decode, market, position = self._decode, self.parser.market, _POSITION_SIDE
+        known, perp = self._canonical[market], self._canonical["perp"]
+        trades, liqs = self._trades, self._liqs
+        for raw in frames:
+            try:
+                ev = decode(raw).data
+            except msgspec.DecodeError:  # another event, or a frame the reference must judge
+                ev = None
+            if type(ev) is AggTradeEvent:
+                if ev.s in known or self._learn(ev.s, market):
+                    trades.append(ev)
+                    continue
+            elif ev is not None:
+                o = ev.o  # type: ignore[union-attr]
+                if o.S in position and (o.s in perp or self._learn(o.s, "perp")):
+                    liqs.append(o)
+                    continue
+            if self._slow(raw):  # the typed rows so far went out first: new lists
+                trades, liqs = self._trades, self._liqs
         self._close_frames()
         out, self._out = self._out, []
         return out
 
     # -- internals ----------------------------------------------------------------------------------
-    def _slow(self, raw: str | bytes) -> None:
+    def _slow(self, raw: str | bytes) -> bool:
+        """The reference parse of ``raw``; True when it gave rows (the typed rows gathered before them
+        then went out first, keeping arrival order across the two paths)."""
         rows = self.parser.parse(raw)
         if rows:
-            self._close_frames()  # keep arrival order across the two paths
+            self._close_frames()
             self._out.extend(rows)
+        return bool(rows)
 
     def _learn(self, symbol: str, market: Market) -> bool:
         """Remember ``symbol``'s canonical name; False when it is not a symbol (the reference counts it)."""
