@@ -1,8 +1,8 @@
 """The live flush's cached admission (:func:`admit_planned`) and key check (``sink._one_per_key``) give
-exactly what :func:`admit_frame` and :func:`one_per_key` give: the same rows, the same refusals with the
-same reasons — on the batch parser's frames of recorded trades and liquidations, with bad values put in
-(NaN, infinite and negative prices, instants before 2009 or after tomorrow, names that cannot be a
-folder, nulls, repeated and unordered trade ids)."""
+exactly what :func:`admit_frame` and :func:`one_per_key` give (instants as integer ms or as datetimes):
+the same rows, the same refusals with the same reasons — on the batch parser's frames of recorded trades
+and liquidations, with bad values put in (NaN, infinite and negative prices, instants before 2009 or
+after tomorrow, names that cannot be a folder, nulls, repeated and unordered trade ids)."""
 
 from __future__ import annotations
 
@@ -103,9 +103,13 @@ def _same(rt: RecordType, raw: pl.DataFrame) -> None:
 def test_clean_batches_are_admitted_as_admit_frame_admits_them(stream: str, shared_data: Path) -> None:
     df = _batch_frames(shared_data)[stream]
     assert df.height > 1000
-    _same(RECORD[stream], df)
-    _same(RECORD[stream], df.head(1))
-    _same(RECORD[stream], df.clear())
+    rt = RECORD[stream]
+    _same(rt, df)
+    _same(rt, df.head(1))
+    _same(rt, df.clear())
+    conformed = rt.conform(df)  # rows the sink's row path hands on (instants as datetimes)
+    _same(rt, conformed)
+    _same(rt, _with(conformed, 5, "price", float("nan")))
 
 
 @settings(max_examples=150, deadline=None)
@@ -119,6 +123,7 @@ def test_batches_with_bad_rows_are_admitted_and_refused_as_admit_frame_does(data
     if data.draw(st.booleans()):  # ids repeated or out of order: the key check's slow path
         df = df.sample(fraction=1.0, with_replacement=True, seed=data.draw(st.integers(0, 99)))
     _same(TRADES, df)
+    _same(TRADES, df.with_columns(pl.from_epoch("ts_ms", time_unit="ms").dt.replace_time_zone("UTC")))
 
 
 def test_liquidations_with_bad_rows_are_refused_as_admit_frame_does(shared_data: Path) -> None:

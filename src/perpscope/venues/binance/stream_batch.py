@@ -24,9 +24,7 @@ from typing import Annotated, Any
 import msgspec
 import polars as pl
 
-from perpscope.records import LIQUIDATIONS, TRADES, Liquidation, Trade
-from perpscope.records.derivatives import PositionSide
-from perpscope.records.market import TakerSide
+from perpscope.records import LIQUIDATIONS, TRADES
 from perpscope.venues.binance.symbols import Market
 from perpscope.venues.binance.wire import VENUE, StreamParser, symbol_info
 from perpscope.venues.payloads import BatchItem
@@ -72,9 +70,6 @@ class CombinedFrame(msgspec.Struct, gc=False):
     stream: str
     data: AggTradeEvent | ForceOrderEvent
 
-
-#: Typed rows of one event gathered at a drain from which they become one frame; fewer become records.
-FRAME_MIN_ROWS = 64
 
 #: Liquidation order side → the side of the position it closed (a SELL closes a long).
 _POSITION_SIDE = {"SELL": "long", "BUY": "short"}
@@ -186,30 +181,14 @@ class BinanceBatchParser:
         return True
 
     def _close_frames(self) -> None:
-        # a frame costs a fixed ~0.1 ms to build: few rows go out as records, many as one frame
+        # the typed rows gathered go out as one frame per event however few: one row as a record cost
+        # more downstream (built into a frame on the event loop and checked through the unplanned path)
         if self._trades:
-            if len(self._trades) >= FRAME_MIN_ROWS:
-                self._out.append(("trades", TRADES, self._trade_frame(self._trades)))
-            else:
-                self._out.extend(("trades", TRADES, self._trade(e)) for e in self._trades)
+            self._out.append(("trades", TRADES, self._trade_frame(self._trades)))
             self._trades = []
         if self._liqs:
-            if len(self._liqs) >= FRAME_MIN_ROWS:
-                self._out.append(("liquidations", LIQUIDATIONS, self._liquidation_frame(self._liqs)))
-            else:
-                self._out.extend(("liquidations", LIQUIDATIONS, self._liquidation(o)) for o in self._liqs)
+            self._out.append(("liquidations", LIQUIDATIONS, self._liquidation_frame(self._liqs)))
             self._liqs = []
-
-    def _trade(self, e: AggTradeEvent) -> Trade:
-        market = self.parser.market
-        side: TakerSide = "sell" if e.m else "buy"
-        return Trade(VENUE, e.s, self._canonical[market][e.s], market, e.T, e.a, e.p, e.q, side)
-
-    def _liquidation(self, o: ForceOrderDetail) -> Liquidation:
-        price = o.ap if o.ap > 0 else o.p
-        qty = o.z if o.z > 0 else o.q
-        side: PositionSide = "long" if o.S == "SELL" else "short"
-        return Liquidation(VENUE, o.s, self._canonical["perp"][o.s], o.T, side, price, qty, qty * price)
 
     def _trade_frame(self, evs: list[AggTradeEvent]) -> pl.DataFrame:
         # columns from Python lists straight into the frame: a polars expression per batch (``select``)
