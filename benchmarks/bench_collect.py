@@ -30,8 +30,10 @@ its month file) can be asked for. Each run prints the collector process's CPU mi
 per row committed (the machine is shared: CPU time is steadier than wall time), a flush's time split
 into its log appends and fdatasyncs, and the rows the store holds after the run.
 
-``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS]]]``
-only the sustained runs. ``--serve PORT N RATE LIQ_PER_S`` is the server process.
+``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
+only the sustained runs (``MODES`` comma-separated). With ``PERPSCOPE_BASELINE_SRC`` set to another
+checkout's ``src``, ``log@base`` runs that checkout's collector interleaved with this one's.
+``--serve PORT N RATE LIQ_PER_S`` is the server process.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing as mp
+import os
 import subprocess
 import sys
 import tempfile
@@ -415,16 +418,36 @@ def measure(
                 if probe.connect_ex(("127.0.0.1", port)) == 0:
                     break
             time.sleep(0.05)
-        with tempfile.TemporaryDirectory() as d, mp.get_context("spawn").Pool(1) as pool:
+        base = mode is not None and mode.endswith(BASE_SUFFIX)
+        with tempfile.TemporaryDirectory() as d, _pool(os.environ[BASELINE_ENV] if base else None) as pool:
             if mode is not None:
                 sent_ns = time.time_ns()
-                out = pool.apply(_sustain_in_process, (port, n, Path(d) / "data", flush_s, mode, seed_rows))
+                args = (port, n, Path(d) / "data", flush_s, mode.removesuffix(BASE_SUFFIX), seed_rows)
+                out = pool.apply(_sustain_in_process, args)
                 return {**out, "sent_ns": sent_ns}
             fn = _read_bare_in_process if bare else _drive_in_process
             return pool.apply(fn, (port, n, Path(d) / "data", flush_s))
     finally:
         server.kill()
         server.wait()
+
+
+#: Another checkout's ``src``: a sustained mode ending in :data:`BASE_SUFFIX` (``log@base``) runs its
+#: collector, interleaved with this one's — before and after a change, under the same load.
+BASELINE_ENV = "PERPSCOPE_BASELINE_SRC"
+BASE_SUFFIX = "@base"
+
+
+def _pool(src: str | None) -> Any:
+    """A one-process pool whose ``perpscope`` is this checkout's, or the one in ``src``: a spawned
+    child starts with the parent's ``sys.path`` as it was when the pool was made."""
+    if src is None:
+        return mp.get_context("spawn").Pool(1)
+    sys.path.insert(0, src)
+    try:
+        return mp.get_context("spawn").Pool(1)
+    finally:
+        sys.path.remove(src)
 
 
 def parse_rates(n: int = 200_000) -> tuple[float, float]:
@@ -558,9 +581,10 @@ def sustained(
     seed_rows: int = SUSTAIN_SEED_ROWS,
 ) -> list[dict[str, Any]]:
     """``rounds`` interleaved runs of each write ``mode`` under a stream paced at ``rate`` msg/s for
-    ``seconds``: per run the committed rate, p50/p99 socket → committed row, and the load average."""
-    import os
-
+    ``seconds``: per run the committed rate, p50/p90/p99/max socket → committed row, and the load
+    average. With :data:`BASELINE_ENV` set, ``log@base`` (that checkout's collector) runs too."""
+    if os.environ.get(BASELINE_ENV) and not any(m.endswith(BASE_SUFFIX) for m in modes):
+        modes = (*modes, "log" + BASE_SUFFIX)
     n = int(rate * seconds)
     out = []
     for r in range(rounds):
@@ -586,6 +610,7 @@ def sustained(
                 "rows": m["n"],
                 "rate": m["n"] / max(span_s, 1e-9) if m["n"] else 0.0,
                 "p50": float(np.percentile(lat, 50)) if lat.size else float("nan"),
+                "p90": float(np.percentile(lat, 90)) if lat.size else float("nan"),
                 "p99": float(np.percentile(lat, 99)) if lat.size else float("nan"),
                 "max": float(lat.max()) if lat.size else float("nan"),
                 "read_p99": float(np.percentile(m["read_lat"], 99)) if m["read_lat"].size else float("nan"),
@@ -604,7 +629,7 @@ def sustained(
             print(
                 f"round {row['round']} {mode:<14} load {load:5.1f}  {row['rows']:>9,} rows  "
                 f"{row['rate']:>10,.0f} rows/s committed  socket→committed p50 {row['p50']:7.1f} ms  "
-                f"p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
+                f"p90 {row['p90']:7.1f} ms  p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
                 f"(socket→batch p99 {row['read_p99']:.1f} ms)  flushes {row['flushes']:,}  "
                 f"seals {row['seals']}  compactions {row['compactions']}  parts left {row['parts_left']}  "
                 f"stored {row['stored']:,}  collector CPU {row['cpu_us']:.2f} µs/row  "
@@ -622,7 +647,9 @@ def _p50_p99(x: np.ndarray) -> tuple[float, float]:
 
 if __name__ == "__main__":
     if len(sys.argv) >= 2 and sys.argv[1] == "sustained":  # sustained [RATE [SECONDS [ROUNDS]]]
-        sustained(*[int(a) for a in sys.argv[2:5]])
+        # … [MODES]: comma-separated (log, append, append-nosync, rewrite; log@base with BASELINE_ENV)
+        modes = tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else SUSTAIN_MODES
+        sustained(*[int(a) for a in sys.argv[2:5]], modes=modes)
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         asyncio.run(_serve(*[int(a) for a in sys.argv[2:6]]))
     else:

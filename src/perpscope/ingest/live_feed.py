@@ -30,6 +30,9 @@ class BatchParser(Protocol):
     :class:`perpscope.venues.binance.stream_batch.BinanceBatchParser`). A feed offers one as its
     ``batch`` attribute; feeds without one are parsed frame by frame with :attr:`LiveFeed.parser`."""
 
+    #: frames added and not yet taken, in arrival order; the socket loop appends to it directly
+    frames: list[str | bytes]
+
     def add(self, raw: str | bytes) -> None: ...
 
     def take(self) -> list[Row]: ...

@@ -71,7 +71,8 @@ class SocketLoop:
         self._watch: StallWatch | None = None
         self._stall_began_ms: int | None = None
         self._batch = batch_parser(feed)
-        self._waiting = 0  # frames added to the batch since the last drain
+        #: the batch parser's frames not yet taken (None: the feed parses frame by frame)
+        self._pending = self._batch.frames if self._batch is not None else None
         self._drain_timer: asyncio.TimerHandle | None = None
         self._first = True  # no frame yet on this connection
         self._up_ms: int | None = None  # when this connection opened (ms UTC)
@@ -185,24 +186,28 @@ class SocketLoop:
             return
 
     def handle(self, raw: str | bytes) -> None:
-        """Take one frame. A feed with a batch parser decodes it into the current batch, which is drained
-        (:meth:`drain`) :data:`DRAIN_AFTER_S` after its first frame, or at :data:`DRAIN_FRAMES`; other
-        feeds' frames are parsed and buffered one by one."""
-        if self._first:
-            self._first_frame()
-        batch = self._batch
-        if batch is None:
+        """Take one frame. A feed with a batch parser keeps it in the parser's frames, decoded together
+        when they are drained (:meth:`drain`) :data:`DRAIN_AFTER_S` after the first, or at
+        :data:`DRAIN_FRAMES` (one list append per frame on the socket's path); other feeds' frames are
+        parsed and buffered one by one."""
+        pending = self._pending
+        if pending is None:
+            if self._first:
+                self._first_frame()
             mono = time.monotonic()
             if self._watch is not None:
                 self._watch.frame(mono)
             self._rows(self.feed.parser.parse(raw), time.time_ns(), mono)
             return
-        batch.add(raw)
-        self._waiting += 1
-        if self._waiting >= DRAIN_FRAMES:
+        pending.append(raw)
+        n = len(pending)
+        if n == 1:
+            if self._first:
+                self._first_frame()
+            if self._drain_timer is None:
+                self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_AFTER_S, self.drain)
+        elif n >= DRAIN_FRAMES:
             self.drain()
-        elif self._drain_timer is None:
-            self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_AFTER_S, self.drain)
 
     def _first_frame(self) -> None:
         """The connection delivers: an outage that ended with it is listed (liquidations have no REST)."""
@@ -218,9 +223,8 @@ class SocketLoop:
         if self._drain_timer is not None:
             self._drain_timer.cancel()
             self._drain_timer = None
-        if not self._waiting or self._batch is None:
+        if not self._pending or self._batch is None:
             return
-        self._waiting = 0
         recv_ns, mono = time.time_ns(), time.monotonic()
         items = self._batch.take()
         if self._watch is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args, get_origin
 
@@ -161,24 +161,7 @@ class RecordType:
         ConformError
             Naming the column, and the first bad row where there is one.
         """
-        extra = [c for c in df.columns if c not in self.columns]
-        if extra:
-            raise ConformError(f"{self.name}: unexpected columns {extra}; expected {list(self.columns)}")
-        exprs = []
-        for f in self.fields:
-            if f.name not in df.columns:
-                if f.default is None and not f.nullable:
-                    raise ConformError(f"{self.name}: required column {f.name!r} is missing")
-                exprs.append(pl.lit(f.default, dtype=f.polars).alias(f.name))
-                continue
-            col = pl.col(f.name)
-            src = df.schema[f.name]
-            if f.polars == PL_TS and src.is_integer():
-                col = col.cast(pl.Int64).cast(PL_TS)
-            elif f.polars == PL_TS and isinstance(src, pl.Datetime):
-                col = col.dt.replace_time_zone("UTC") if src.time_zone is None else col
-                col = col.dt.cast_time_unit("ms")
-            exprs.append(col.alias(f.name))
+        exprs = self.conform_exprs(df.schema)
         try:
             out = df.select(exprs)
             out = out.cast(self.polars_schema, strict=True)  # type: ignore[arg-type]
@@ -186,7 +169,7 @@ class RecordType:
             raise ConformError(f"{self.name}: cannot convert to the record's types: {exc}") from exc
         # every check as one aggregate pass (polars evaluates a constant column's check once, where
         # get_column would materialize it row by row); the failing row is looked up only on failure
-        checks = out.select(self._check_exprs()).row(0, named=True)
+        checks = out.select(self.check_exprs()).row(0, named=True)
         for f in self.fields:
             if checks.get(f"null:{f.name}"):
                 raise ConformError(f"{self.name}: column {f.name!r} is empty", _first(out[f.name].is_null()))
@@ -201,7 +184,32 @@ class RecordType:
                 )
         return out
 
-    def _check_exprs(self) -> list[pl.Expr]:
+    def conform_exprs(self, schema: Mapping[str, Any]) -> list[pl.Expr]:
+        """:meth:`conform`'s selection for a frame of ``schema`` (column → polars dtype): this record's
+        columns in order, a missing nullable one as its default, instants as UTC ms datetimes (before the
+        cast to :attr:`polars_schema`). Raises :class:`ConformError` on an extra or a missing required
+        column."""
+        extra = [c for c in schema if c not in self.columns]
+        if extra:
+            raise ConformError(f"{self.name}: unexpected columns {extra}; expected {list(self.columns)}")
+        exprs = []
+        for f in self.fields:
+            if f.name not in schema:
+                if f.default is None and not f.nullable:
+                    raise ConformError(f"{self.name}: required column {f.name!r} is missing")
+                exprs.append(pl.lit(f.default, dtype=f.polars).alias(f.name))
+                continue
+            col = pl.col(f.name)
+            src = schema[f.name]
+            if f.polars == PL_TS and src.is_integer():
+                col = col.cast(pl.Int64).cast(PL_TS)
+            elif f.polars == PL_TS and isinstance(src, pl.Datetime):
+                col = col.dt.replace_time_zone("UTC") if src.time_zone is None else col
+                col = col.dt.cast_time_unit("ms")
+            exprs.append(col.alias(f.name))
+        return exprs
+
+    def check_exprs(self) -> list[pl.Expr]:
         """``conform``'s checks as aggregates, each true when some row fails it (nulls in a required
         column, a non-finite required number, a value outside a literal's allowed ones)."""
         exprs = [pl.lit(False).alias("_")]  # a select needs one expression even for a record without checks

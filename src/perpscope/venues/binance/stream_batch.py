@@ -24,9 +24,7 @@ from typing import Annotated, Any
 import msgspec
 import polars as pl
 
-from perpscope.records import LIQUIDATIONS, TRADES, Liquidation, Trade
-from perpscope.records.derivatives import PositionSide
-from perpscope.records.market import TakerSide
+from perpscope.records import LIQUIDATIONS, TRADES
 from perpscope.venues.binance.symbols import Market
 from perpscope.venues.binance.wire import VENUE, StreamParser, symbol_info
 from perpscope.venues.payloads import BatchItem
@@ -73,9 +71,6 @@ class CombinedFrame(msgspec.Struct, gc=False):
     data: AggTradeEvent | ForceOrderEvent
 
 
-#: Typed rows of one event gathered at a drain from which they become one frame; fewer become records.
-FRAME_MIN_ROWS = 64
-
 #: Liquidation order side → the side of the position it closed (a SELL closes a long).
 _POSITION_SIDE = {"SELL": "long", "BUY": "short"}
 
@@ -112,6 +107,9 @@ class BinanceBatchParser:
     def __init__(self, parser: StreamParser) -> None:
         self.parser = parser
         self._decode = msgspec.json.Decoder(CombinedFrame, strict=False).decode
+        #: frames added and not yet decoded, in arrival order (the socket loop appends to it directly:
+        #: keeping a frame is the one thing done per frame as it arrives)
+        self.frames: list[str | bytes] = []
         self._trades: list[AggTradeEvent] = []
         self._liqs: list[ForceOrderDetail] = []
         self._out: list[BatchItem] = []
@@ -131,36 +129,48 @@ class BinanceBatchParser:
         return self.parser.parse(raw)
 
     def add(self, raw: str | bytes) -> None:
-        """Decode one frame into the batch."""
-        try:
-            ev = self._decode(raw).data
-        except msgspec.DecodeError:  # another event, or a frame the reference must judge
-            self._slow(raw)
-            return
-        if isinstance(ev, AggTradeEvent):
-            if ev.s in self._canonical[self.parser.market] or self._learn(ev.s, self.parser.market):
-                self._trades.append(ev)
-                return
-        else:
-            o = ev.o
-            if o.S in _POSITION_SIDE and (o.s in self._canonical["perp"] or self._learn(o.s, "perp")):
-                self._liqs.append(o)
-                return
-        self._slow(raw)
+        """Keep one frame for the next :meth:`take`."""
+        self.frames.append(raw)
 
     def take(self) -> list[BatchItem]:
         """Everything added since the last call, in arrival order: frames (``(stream, record, frame)``,
         the frame's columns named as the record's, not yet conformed) and reference rows."""
+        frames = self.frames.copy()
+        self.frames.clear()  # the same list: the socket loop holds it
+        # one frame at a time (decoding the batch as one JSON array in one call was no cheaper once
+        # every frame was checked to be one element of it), the loop's lookups hoisted
+        decode, market, position = self._decode, self.parser.market, _POSITION_SIDE
+        known, perp = self._canonical[market], self._canonical["perp"]
+        trades, liqs = self._trades, self._liqs
+        for raw in frames:
+            try:
+                ev = decode(raw).data
+            except msgspec.DecodeError:  # another event, or a frame the reference must judge
+                ev = None
+            if type(ev) is AggTradeEvent:
+                if ev.s in known or self._learn(ev.s, market):
+                    trades.append(ev)
+                    continue
+            elif ev is not None:
+                o = ev.o  # type: ignore[union-attr]
+                if o.S in position and (o.s in perp or self._learn(o.s, "perp")):
+                    liqs.append(o)
+                    continue
+            if self._slow(raw):  # the typed rows so far went out first: new lists
+                trades, liqs = self._trades, self._liqs
         self._close_frames()
         out, self._out = self._out, []
         return out
 
     # -- internals ----------------------------------------------------------------------------------
-    def _slow(self, raw: str | bytes) -> None:
+    def _slow(self, raw: str | bytes) -> bool:
+        """The reference parse of ``raw``; True when it gave rows (the typed rows gathered before them
+        then went out first, keeping arrival order across the two paths)."""
         rows = self.parser.parse(raw)
         if rows:
-            self._close_frames()  # keep arrival order across the two paths
+            self._close_frames()
             self._out.extend(rows)
+        return bool(rows)
 
     def _learn(self, symbol: str, market: Market) -> bool:
         """Remember ``symbol``'s canonical name; False when it is not a symbol (the reference counts it)."""
@@ -171,30 +181,14 @@ class BinanceBatchParser:
         return True
 
     def _close_frames(self) -> None:
-        # a frame costs a fixed ~0.1 ms to build: few rows go out as records, many as one frame
+        # the typed rows gathered go out as one frame per event however few: one row as a record cost
+        # more downstream (built into a frame on the event loop and checked through the unplanned path)
         if self._trades:
-            if len(self._trades) >= FRAME_MIN_ROWS:
-                self._out.append(("trades", TRADES, self._trade_frame(self._trades)))
-            else:
-                self._out.extend(("trades", TRADES, self._trade(e)) for e in self._trades)
+            self._out.append(("trades", TRADES, self._trade_frame(self._trades)))
             self._trades = []
         if self._liqs:
-            if len(self._liqs) >= FRAME_MIN_ROWS:
-                self._out.append(("liquidations", LIQUIDATIONS, self._liquidation_frame(self._liqs)))
-            else:
-                self._out.extend(("liquidations", LIQUIDATIONS, self._liquidation(o)) for o in self._liqs)
+            self._out.append(("liquidations", LIQUIDATIONS, self._liquidation_frame(self._liqs)))
             self._liqs = []
-
-    def _trade(self, e: AggTradeEvent) -> Trade:
-        market = self.parser.market
-        side: TakerSide = "sell" if e.m else "buy"
-        return Trade(VENUE, e.s, self._canonical[market][e.s], market, e.T, e.a, e.p, e.q, side)
-
-    def _liquidation(self, o: ForceOrderDetail) -> Liquidation:
-        price = o.ap if o.ap > 0 else o.p
-        qty = o.z if o.z > 0 else o.q
-        side: PositionSide = "long" if o.S == "SELL" else "short"
-        return Liquidation(VENUE, o.s, self._canonical["perp"][o.s], o.T, side, price, qty, qty * price)
 
     def _trade_frame(self, evs: list[AggTradeEvent]) -> pl.DataFrame:
         # columns from Python lists straight into the frame: a polars expression per batch (``select``)
