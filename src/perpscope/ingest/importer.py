@@ -30,6 +30,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import check
 from perpscope.store import Lake, WriteResult
 from perpscope.store.commit import RecoveryReport
+from perpscope.store.lake import MonthEncoder, split_by_month
 from perpscope.venues.base import FileFormat, Parsed, RejectedRows, first_line
 from perpscope.venues.registry import all_formats, format_named, sniff
 
@@ -128,6 +129,8 @@ class _Buffer:
         self.frames: dict[str, tuple[RecordType, list[pl.DataFrame]]] = {}
         self.months: set[tuple[str, int]] = set()  # (record, month index) buffered
         self.rows = 0
+        # this batch's new month files, encoded ahead by the writer thread (``_encode_ahead``)
+        self.ahead: dict[Path, MonthEncoder] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[list[WriteResult]] | None = None
 
@@ -139,6 +142,9 @@ class _Buffer:
             self.frames.setdefault(p.record.name, (p.record, []))[1].append(p.frame)
             self.rows += p.frame.height
         self.months |= months
+        if self.lake.encodes_ahead and parsed:
+            # queued before the batch's write on the one writer thread: done when the write starts
+            self._writer.submit(self._encode_ahead, [(p.record, p.frame) for p in parsed], self.ahead)
         if self.rows >= FLUSH_ROWS:
             self.flush(wait=False)
 
@@ -146,12 +152,32 @@ class _Buffer:
         """Hand the buffered frames to the writer (after the batch before them is written); ``wait`` for
         it. A failed write raises here, in the importing thread."""
         batch = [(rt, frames) for rt, frames in self.frames.values() if frames]
-        self.frames, self.months, self.rows = {}, set(), 0
+        ahead = self.ahead
+        self.frames, self.months, self.rows, self.ahead = {}, set(), 0, {}
         self._join()
         if batch:
-            self._writing = self._writer.submit(self._write, batch)
+            self._writing = self._writer.submit(self._write, batch, ahead)
         if wait:
             self._join()
+
+    def _encode_ahead(
+        self, frames: list[tuple[RecordType, pl.DataFrame]], ahead: dict[Path, MonthEncoder]
+    ) -> None:
+        """Feed a file's rows to the encoders of the new month files they go to (in the writer thread,
+        while the next files are parsed). Months already stored are merged at the write, not here."""
+        try:
+            for record, frame in frames:
+                for venue, canonical, month, part in split_by_month(frame, record.time_col):
+                    path = self.lake.partition_dir(record, venue, canonical) / f"{month}.parquet"
+                    encoder = ahead.get(path)
+                    if encoder is None:
+                        encoder = ahead[path] = MonthEncoder(record.time_col)
+                        if path.exists():
+                            encoder.abandon()
+                    encoder.feed(part)
+        except Exception:  # e.g. a symbol that cannot name a folder: the write refuses it
+            for encoder in ahead.values():
+                encoder.abandon()
 
     def close(self) -> None:
         """Stop the writer thread (after the batch it is writing, if any)."""
@@ -162,9 +188,12 @@ class _Buffer:
             done, self._writing = self._writing, None
             self.report.writes.extend(done.result())
 
-    def _write(self, batch: list[tuple[RecordType, list[pl.DataFrame]]]) -> list[WriteResult]:
+    def _write(
+        self, batch: list[tuple[RecordType, list[pl.DataFrame]]], ahead: dict[Path, MonthEncoder]
+    ) -> list[WriteResult]:
         """Write ``batch`` in one transaction: each file's rows appear together or not at all."""
         with self.lake.transaction() as tx:
+            tx.encoded.update((path, enc) for path, enc in ahead.items() if enc.rows_encoded)
             # parsed frames are conformed and checked already (``Parsed``)
             return [tx.write(rt, pl.concat(frames, how="vertical"), conformed=True) for rt, frames in batch]
 
