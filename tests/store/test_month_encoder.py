@@ -19,7 +19,7 @@ from perpscope.ingest.importer import import_paths
 from perpscope.records import CANDLES
 from perpscope.store import Lake
 from perpscope.store import lake as lake_module
-from perpscope.store.lake import MonthEncoder, write_parquet
+from perpscope.store.lake import MonthEncoder, encode_ahead, write_parquet
 
 KLINE_5M = FIXTURES / "archive" / "data" / "futures/um/daily/klines/BTCUSDT/5m"
 GROUP = 100
@@ -32,6 +32,7 @@ def small_groups(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lake_module, "ROW_GROUP_ROWS", GROUP)
     monkeypatch.setattr(lake_module, "PYARROW_FROM_ROWS", GROUP)
     monkeypatch.setattr(lake_module, "IN_ORDER_CHECK_ROWS", GROUP)
+    monkeypatch.setattr(lake_module, "ENCODE_AHEAD_MIN_ROWS", GROUP)
 
 
 @pytest.fixture
@@ -51,7 +52,7 @@ def _whole(df: pl.DataFrame) -> bytes:
 
 
 def _fed(df: pl.DataFrame, cuts: list[int]) -> MonthEncoder:
-    enc = MonthEncoder(CANDLES.time_col)
+    enc = MonthEncoder(CANDLES)
     for lo, hi in zip([0, *cuts], [*cuts, df.height], strict=True):
         enc.feed(df.slice(lo, hi - lo))
     return enc
@@ -74,7 +75,7 @@ def test_rows_that_are_not_the_ones_encoded_give_no_file(month: pl.DataFrame) ->
     # the transaction's rows lost one bar inside the encoded part (deduplicated, say)
     assert _fed(month, [500]).finish(month.filter(pl.int_range(pl.len()) != 150)) is None
     # rows fed out of time order: the write sorts them, so nothing is encoded ahead
-    enc = MonthEncoder(CANDLES.time_col)
+    enc = MonthEncoder(CANDLES)
     enc.feed(month.slice(576))
     enc.feed(month.slice(0, 576))
     assert enc.abandoned and enc.finish(month) is None
@@ -130,3 +131,18 @@ def test_importing_daily_files_encodes_their_month_ahead_and_stores_the_same_byt
             assert path.read_bytes() == stores[ahead]
     assert finished == [True]  # the month was encoded ahead once, in the first import with it on
     assert stores[True] == stores[False]
+
+
+@pytest.mark.usefixtures("small_groups")
+def test_a_frame_too_small_to_feed_ends_the_encoding_ahead_of_its_records_months(
+    month: pl.DataFrame, tmp_path: Path
+) -> None:
+    lake = Lake(tmp_path / "store")
+    encoders: dict[Path, MonthEncoder] = {}
+    encode_ahead(lake, CANDLES, month.slice(0, 576), encoders)
+    (encoder,) = encoders.values()
+    assert encoder.rows_encoded == 500 and not encoder.abandoned
+    # the next day's rows come in a frame below the feeding threshold: they are not fed, so what
+    # was encoded cannot be the month file any more
+    encode_ahead(lake, CANDLES, month.slice(576, GROUP - 1), encoders)
+    assert encoder.abandoned and encoder.finish(month.head(576 + GROUP - 1)) is None

@@ -30,7 +30,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import check
 from perpscope.store import Lake, WriteResult
 from perpscope.store.commit import RecoveryReport
-from perpscope.store.lake import MonthEncoder, split_by_month
+from perpscope.store.lake import MonthEncoder, encode_ahead
 from perpscope.venues.base import FileFormat, Parsed, RejectedRows, first_line
 from perpscope.venues.registry import all_formats, format_named, sniff
 
@@ -164,20 +164,9 @@ class _Buffer:
         self, frames: list[tuple[RecordType, pl.DataFrame]], ahead: dict[Path, MonthEncoder]
     ) -> None:
         """Feed a file's rows to the encoders of the new month files they go to (in the writer thread,
-        while the next files are parsed). Months already stored are merged at the write, not here."""
-        try:
-            for record, frame in frames:
-                for venue, canonical, month, part in split_by_month(frame, record.time_col):
-                    path = self.lake.partition_dir(record, venue, canonical) / f"{month}.parquet"
-                    encoder = ahead.get(path)
-                    if encoder is None:
-                        encoder = ahead[path] = MonthEncoder(record.time_col)
-                        if path.exists():
-                            encoder.abandon()
-                    encoder.feed(part)
-        except Exception:  # e.g. a symbol that cannot name a folder: the write refuses it
-            for encoder in ahead.values():
-                encoder.abandon()
+        while the next files are parsed)."""
+        for record, frame in frames:
+            encode_ahead(self.lake, record, frame, ahead)
 
     def close(self) -> None:
         """Stop the writer thread (after the batch it is writing, if any)."""

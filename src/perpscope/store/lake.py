@@ -58,6 +58,8 @@ PYARROW_FROM_ROWS = 100_000
 #: Largest dictionary page of a column chunk before pyarrow falls back to plain values (see
 #: :func:`write_parquet`): measured on 1 M trades and 1 M candles, 64 KiB against the default 1 MiB.
 DICTIONARY_PAGE_BYTES = 64 << 10
+#: Rows from which a frame of one partition is fed to :class:`MonthEncoder` (see :func:`encode_ahead`).
+ENCODE_AHEAD_MIN_ROWS = 32 * 1024
 #: Month files merged at once; polars releases the GIL while sorting and writing.
 WRITE_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
@@ -714,8 +716,9 @@ class MonthEncoder:
     row group is never encoded here (:func:`write_parquet` gives such a frame to polars).
     """
 
-    def __init__(self, time_col: str) -> None:
-        self.time_col = time_col
+    def __init__(self, record: RecordType) -> None:
+        self.record = record.name
+        self.time_col = record.time_col
         self._pending: list[pl.DataFrame] = []  # rows fed, not yet a whole row group
         self._pending_rows = 0
         self._times: list[np.ndarray] = []  # instants (epoch ms) of the rows encoded, in order
@@ -805,6 +808,36 @@ class MonthEncoder:
                 self._writer.close()
         self._writer = self._sink = None
         self._pending, self._times = [], []
+
+
+def encode_ahead(
+    lake: Lake, record: RecordType, frame: pl.DataFrame, encoders: dict[Path, MonthEncoder]
+) -> None:
+    """Feed ``frame`` — the next rows of a batch a :class:`Transaction` will write — to the encoders of
+    the new month files its rows go to (``encoders``: month file → encoder, one dict per batch).
+
+    Only a frame of one partition and at least :data:`ENCODE_AHEAD_MIN_ROWS` rows is fed (an archive
+    file of a busy symbol); splitting every small or many-symbol frame cost more than encoding ahead
+    saves (the shared data: 3,600 month files, none of a row group). Such a frame ends the encoding
+    ahead of its record's months in this batch, whose rows it may hold. A month file already stored
+    is merged at the write, not encoded here.
+    """
+    try:
+        if frame.height < ENCODE_AHEAD_MIN_ROWS or _partitions(frame).height != 1:
+            for stale in encoders.values():
+                if stale.record == record.name:
+                    stale.abandon()
+            return
+        for venue, canonical, month, part in split_by_month(frame, record.time_col):
+            path = lake.partition_dir(record, venue, canonical) / f"{month}.parquet"
+            if path not in encoders:
+                encoders[path] = MonthEncoder(record)
+                if path.exists():
+                    encoders[path].abandon()
+            encoders[path].feed(part)
+    except Exception:  # e.g. a symbol that cannot name a folder: the write refuses it
+        for failed in encoders.values():
+            failed.abandon()
 
 
 def _epoch_ms(s: pl.Series) -> np.ndarray:
