@@ -6,7 +6,9 @@ files of the batch still import — whatever the parser raised. Parsed frames ar
 in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
 times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
 visible together or not at all, across a ``kill -9`` too. A batch is written in a writer thread while
-the next files are parsed. An import first completes a commit a crash
+the next files are parsed, and that thread encodes the row groups of a large new month file as its
+files arrive (:class:`~perpscope.store.lake.MonthEncoder`), so two million trades of one month are not
+encoded on one core after the last file. An import first completes a commit a crash
 interrupted and deletes the temporary files crashed writers left.
 """
 
@@ -30,6 +32,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import check
 from perpscope.store import Lake, WriteResult
 from perpscope.store.commit import RecoveryReport
+from perpscope.store.lake import MonthEncoder, encode_ahead
 from perpscope.venues.base import FileFormat, Parsed, RejectedRows, first_line
 from perpscope.venues.registry import all_formats, format_named, sniff
 
@@ -128,6 +131,8 @@ class _Buffer:
         self.frames: dict[str, tuple[RecordType, list[pl.DataFrame]]] = {}
         self.months: set[tuple[str, int]] = set()  # (record, month index) buffered
         self.rows = 0
+        # this batch's new month files, encoded ahead by the writer thread (``_encode_ahead``)
+        self.ahead: dict[Path, MonthEncoder] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
         self._writing: Future[list[WriteResult]] | None = None
 
@@ -139,6 +144,9 @@ class _Buffer:
             self.frames.setdefault(p.record.name, (p.record, []))[1].append(p.frame)
             self.rows += p.frame.height
         self.months |= months
+        if self.lake.encodes_ahead and parsed:
+            # queued before the batch's write on the one writer thread: done when the write starts
+            self._writer.submit(self._encode_ahead, [(p.record, p.frame) for p in parsed], self.ahead)
         if self.rows >= FLUSH_ROWS:
             self.flush(wait=False)
 
@@ -146,12 +154,21 @@ class _Buffer:
         """Hand the buffered frames to the writer (after the batch before them is written); ``wait`` for
         it. A failed write raises here, in the importing thread."""
         batch = [(rt, frames) for rt, frames in self.frames.values() if frames]
-        self.frames, self.months, self.rows = {}, set(), 0
+        ahead = self.ahead
+        self.frames, self.months, self.rows, self.ahead = {}, set(), 0, {}
         self._join()
         if batch:
-            self._writing = self._writer.submit(self._write, batch)
+            self._writing = self._writer.submit(self._write, batch, ahead)
         if wait:
             self._join()
+
+    def _encode_ahead(
+        self, frames: list[tuple[RecordType, pl.DataFrame]], ahead: dict[Path, MonthEncoder]
+    ) -> None:
+        """Feed a file's rows to the encoders of the new month files they go to (in the writer thread,
+        while the next files are parsed)."""
+        for record, frame in frames:
+            encode_ahead(self.lake, record, frame, ahead)
 
     def close(self) -> None:
         """Stop the writer thread (after the batch it is writing, if any)."""
@@ -162,9 +179,12 @@ class _Buffer:
             done, self._writing = self._writing, None
             self.report.writes.extend(done.result())
 
-    def _write(self, batch: list[tuple[RecordType, list[pl.DataFrame]]]) -> list[WriteResult]:
+    def _write(
+        self, batch: list[tuple[RecordType, list[pl.DataFrame]]], ahead: dict[Path, MonthEncoder]
+    ) -> list[WriteResult]:
         """Write ``batch`` in one transaction: each file's rows appear together or not at all."""
         with self.lake.transaction() as tx:
+            tx.encoded.update((path, enc) for path, enc in ahead.items() if enc.rows_encoded)
             # parsed frames are conformed and checked already (``Parsed``)
             return [tx.write(rt, pl.concat(frames, how="vertical"), conformed=True) for rt, frames in batch]
 

@@ -137,6 +137,9 @@ class ObjectLake(Lake):
     local disk: :meth:`uri` turns one into the URL a reader opens.
     """
 
+    #: Its transactions upload each partition as written: nothing to encode ahead.
+    encodes_ahead = False
+
     def __init__(self, url: str, fs: Any | None = None) -> None:
         if not is_object_url(url):
             raise StoreError(f"{url!r} is not an object-store URL ({', '.join(SCHEMES)}…)")
