@@ -1,0 +1,97 @@
+"""The regime steps of one chunk share one numbered frame per input frame (regimes/grid.py's memo):
+what they get is what numbering afresh gives, a changed or new frame is numbered again, and the memo
+lets its frames go."""
+
+from __future__ import annotations
+
+import gc
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from perpscope.regimes.grid import _PREPARED, SID, numbered, prepare, remembered
+
+HOUR = 3_600_000
+
+
+def _panel(shuffled: bool = False) -> pl.DataFrame:
+    rows = [
+        ("binance", c, t * HOUR, float(t + 1)) for c in ("ETH-USDT-PERP", "BTC-USDT-PERP") for t in range(5)
+    ]
+    df = pl.DataFrame(rows, schema=["venue", "canonical", "ts_ms", "close"], orient="row")
+    df = df.with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    return df.sample(fraction=1.0, shuffle=True, seed=1) if shuffled else df
+
+
+@pytest.fixture(autouse=True)
+def _empty_memo() -> None:
+    _PREPARED.clear()
+
+
+def _fresh(df: pl.DataFrame) -> pl.DataFrame:
+    """numbered(df) worked out with nothing remembered."""
+    _PREPARED.clear()
+    return numbered(df)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_frame_is_numbered_once_and_as_afresh(shuffled: bool) -> None:
+    df = _panel(shuffled)
+    first = numbered(df)
+    assert numbered(df) is first  # the second step reads the first's frame
+    assert numbered(first) is first  # a numbered frame is its own numbering
+    assert prepare(df, "test")[0] is first
+    assert prepare(df, "test")[1] == HOUR
+    assert_frame_equal(first, _fresh(df))
+    assert first.get_column(SID).to_list() == [1] * 5 + [2] * 5  # BTC before ETH, sorted
+
+
+def test_an_equal_but_new_frame_is_numbered_again() -> None:
+    df = _panel()
+    copy = df.clone()
+    assert numbered(copy) is not numbered(df)
+    assert_frame_equal(numbered(copy), numbered(df))
+
+
+def test_a_frame_changed_in_place_is_not_served_its_old_numbering() -> None:
+    df = _panel(shuffled=True)
+    before = numbered(df)
+    df.insert_column(0, pl.Series("extra", range(df.height)))  # polars' one in-place edit of a frame
+    after = numbered(df)
+    assert after is not before
+    assert "extra" in after.columns
+    assert_frame_equal(after, _fresh(df))
+
+
+def test_the_memo_lets_its_frames_go() -> None:
+    df = _panel()
+    numbered(df)
+    assert len(_PREPARED._entries) == 2  # the frame and its numbered frame
+    del df
+    gc.collect()
+    assert len(_PREPARED._entries) == 0
+
+
+def test_remembered_makes_once_per_frame() -> None:
+    df, calls = _panel(), []
+
+    def make() -> int:
+        calls.append(1)
+        return df.height
+
+    assert remembered(df, "n", make) == 10
+    assert remembered(df, "n", make) == 10
+    assert remembered(df.clone(), "n", make) == 10
+    assert len(calls) == 2
+
+
+def test_evicting_old_frames_while_numbering_new_ones() -> None:
+    # an evicted entry's numbered frame goes with it, which runs the memo's own clean-up (it once
+    # waited on itself here)
+    frames = [_panel(shuffled=i % 2 == 1) for i in range(3 * _PREPARED._SIZE)]
+    for f in frames:
+        numbered(f)  # its numbered frame is held by the memo only
+    assert 0 < len(_PREPARED._entries) <= _PREPARED._SIZE
+    for f in frames:
+        assert_frame_equal(numbered(f), _fresh(f))
