@@ -95,3 +95,14 @@ def test_evicting_old_frames_while_numbering_new_ones() -> None:
     assert 0 < len(_PREPARED._entries) <= _PREPARED._SIZE
     for f in frames:
         assert_frame_equal(numbered(f), _fresh(f))
+
+
+def test_series_numbers_with_and_without_null_keys() -> None:
+    df = _panel()
+    assert numbered(df).get_column(SID).to_list() == [1] * 5 + [2] * 5
+    # a null key is a series of one row per row, as same_series reads it
+    early = pl.col("ts_ms").dt.hour() < 2
+    nulls = df.with_columns(pl.when(early).then(None).otherwise(pl.col("venue")).alias("venue"))
+    numbers = numbered(nulls).get_column(SID).to_list()
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 2 + 4  # BTC and ETH, and the four rows without a venue each alone
