@@ -38,6 +38,7 @@ from benchmarks.common import T0, Result, best_of_each
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS, WEEK_MS
 from perpscope.metrics import PanelConfig, build_panel
 from perpscope.regimes import circuit_breakers, classify, episodes, flow_hierarchy, treadmill
+from perpscope.regimes.grid import shared_preparation
 
 EVERY = 5 * MINUTE_MS
 BARS_PER_YEAR = 365 * 24 * 12
@@ -315,12 +316,14 @@ def regimes_of(panel: pl.DataFrame, cpu: dict[str, float] | None = None) -> int:
     """Every regime table of a chunk's panel: labels (numbers; the evidence text is written per
     episode), episodes, treadmill cycles, circuit breakers and the flow hierarchy. Returns the bars.
     ``cpu``: CPU seconds per stage are added to it."""
-    labels = _timed(cpu, "classify", lambda: classify(panel, evidence=False))
-    _timed(cpu, "episodes", lambda: episodes(labels))
-    _timed(cpu, "treadmill", lambda: treadmill(labels))
-    # the labels above: no second classification
-    _timed(cpu, "breakers", lambda: circuit_breakers(panel, labels=labels))
-    _timed(cpu, "flow", lambda: flow_hierarchy(panel))
+    # one chunk's steps share each frame's numbering (regimes/grid.shared_preparation)
+    with shared_preparation():
+        labels = _timed(cpu, "classify", lambda: classify(panel, evidence=False))
+        _timed(cpu, "episodes", lambda: episodes(labels))
+        _timed(cpu, "treadmill", lambda: treadmill(labels))
+        # the labels above: no second classification
+        _timed(cpu, "breakers", lambda: circuit_breakers(panel, labels=labels))
+        _timed(cpu, "flow", lambda: flow_hierarchy(panel))
     return int(labels.height)
 
 

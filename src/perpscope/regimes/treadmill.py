@@ -18,7 +18,7 @@ from perpscope.regimes.classify import classify
 from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.evidence_text import pct, usd
 from perpscope.regimes.flow import FlowInputs, spot_volume
-from perpscope.regimes.grid import prepare, rows_in, series_slices
+from perpscope.regimes.grid import prepare, remembered, rows_in, series_slices
 from perpscope.regimes.treadmill_scan import CYCLE_FIELDS, cycles, flush_bounds, flush_stats, nan_max
 
 _F = np.ndarray  # float64 arrays of one series
@@ -45,6 +45,16 @@ class _Series:
 
 def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series]:
     """The series of ``labels`` (sorted by series and time) cut at ``slices`` (:func:`series_slices`)."""
+    # the treadmill and the breakers of one chunk read the same labels: their arrays are made once
+    cols = remembered(labels, "treadmill._series", lambda: _arrays(labels))
+    venue, canon = labels.get_column("venue"), labels.get_column("canonical")
+    return [
+        _Series(str(venue[o]), str(canon[o]), **{k: v[o : o + n] for k, v in cols.items()}) for o, n in slices
+    ]
+
+
+def _arrays(labels: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The columns of :class:`_Series` over every row of ``labels``."""
 
     def arr(col: str) -> _F:
         if col not in labels.columns:
@@ -53,7 +63,7 @@ def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series
 
     close = arr("close")
     hi, lo = arr("high"), arr("low")
-    cols = {
+    return {
         "ts": labels.get_column("ts_ms").dt.epoch("ms").to_numpy(),
         "close": close,
         "high": np.where(np.isnan(hi), close, hi),
@@ -70,10 +80,6 @@ def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series
             else (labels.get_column("regime") == "deleveraging_flush").fill_null(False).to_numpy()
         ),
     }
-    venue, canon = labels.get_column("venue"), labels.get_column("canonical")
-    return [
-        _Series(str(venue[o]), str(canon[o]), **{k: v[o : o + n] for k, v in cols.items()}) for o, n in slices
-    ]
 
 
 def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:

@@ -1,0 +1,138 @@
+"""The regime steps of one chunk share one numbered frame per input frame (regimes/grid.py's memo, inside
+``shared_preparation``): what they get is what numbering afresh gives, a changed or new frame is numbered
+again, the memo lets its frames go, and outside the context nothing is remembered."""
+
+from __future__ import annotations
+
+import contextvars
+import gc
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from perpscope.regimes.grid import _PREPARED, SID, numbered, prepare, remembered, shared_preparation
+
+HOUR = 3_600_000
+
+
+def _panel(shuffled: bool = False) -> pl.DataFrame:
+    rows = [
+        ("binance", c, t * HOUR, float(t + 1)) for c in ("ETH-USDT-PERP", "BTC-USDT-PERP") for t in range(5)
+    ]
+    df = pl.DataFrame(rows, schema=["venue", "canonical", "ts_ms", "close"], orient="row")
+    df = df.with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    return df.sample(fraction=1.0, shuffle=True, seed=1) if shuffled else df
+
+
+@pytest.fixture(autouse=True)
+def _empty_memo() -> Iterator[None]:
+    _PREPARED.clear()
+    with shared_preparation():
+        yield
+
+
+def _fresh(df: pl.DataFrame) -> pl.DataFrame:
+    """numbered(df) worked out with nothing remembered."""
+    _PREPARED.clear()
+    return numbered(df)
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_a_frame_is_numbered_once_and_as_afresh(shuffled: bool) -> None:
+    df = _panel(shuffled)
+    first = numbered(df)
+    assert numbered(df) is first  # the second step reads the first's frame
+    assert numbered(first) is first  # a numbered frame is its own numbering
+    assert prepare(df, "test")[0] is first
+    assert prepare(df, "test")[1] == HOUR
+    assert_frame_equal(first, _fresh(df))
+    assert first.get_column(SID).to_list() == [1] * 5 + [2] * 5  # BTC before ETH, sorted
+
+
+def test_an_equal_but_new_frame_is_numbered_again() -> None:
+    df = _panel()
+    copy = df.clone()
+    assert numbered(copy) is not numbered(df)
+    assert_frame_equal(numbered(copy), numbered(df))
+
+
+def test_a_frame_changed_in_place_is_not_served_its_old_numbering() -> None:
+    df = _panel(shuffled=True)
+    before = numbered(df)
+    df.insert_column(0, pl.Series("extra", range(df.height)))  # polars' one in-place edit of a frame
+    after = numbered(df)
+    assert after is not before
+    assert "extra" in after.columns
+    assert_frame_equal(after, _fresh(df))
+
+
+def test_the_memo_lets_its_frames_go() -> None:
+    df = _panel()
+    numbered(df)
+    assert len(_PREPARED._entries) == 2  # the frame and its numbered frame
+    del df
+    gc.collect()
+    assert len(_PREPARED._entries) == 0
+
+
+def test_remembered_makes_once_per_frame() -> None:
+    df, calls = _panel(), []
+
+    def make() -> int:
+        calls.append(1)
+        return df.height
+
+    assert remembered(df, "n", make) == 10
+    assert remembered(df, "n", make) == 10
+    assert remembered(df.clone(), "n", make) == 10
+    assert len(calls) == 2
+
+
+def test_evicting_old_frames_while_numbering_new_ones() -> None:
+    # an evicted entry's numbered frame goes with it, which runs the memo's own clean-up (it once
+    # waited on itself here)
+    frames = [_panel(shuffled=i % 2 == 1) for i in range(3 * _PREPARED._SIZE)]
+    for f in frames:
+        numbered(f)  # its numbered frame is held by the memo only
+    assert 0 < len(_PREPARED._entries) <= _PREPARED._SIZE
+    for f in frames:
+        assert_frame_equal(numbered(f), _fresh(f))
+
+
+def test_series_numbers_with_and_without_null_keys() -> None:
+    df = _panel()
+    assert numbered(df).get_column(SID).to_list() == [1] * 5 + [2] * 5
+    # a null key is a series of one row per row, as same_series reads it
+    early = pl.col("ts_ms").dt.hour() < 2
+    nulls = df.with_columns(pl.when(early).then(None).otherwise(pl.col("venue")).alias("venue"))
+    numbers = numbered(nulls).get_column(SID).to_list()
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 2 + 4  # BTC and ETH, and the four rows without a venue each alone
+
+
+def test_outside_the_context_every_call_works_afresh() -> None:
+    def outside() -> None:
+        df = _panel()
+        first = numbered(df)
+        assert numbered(df) is not first
+        assert not _PREPARED._entries
+        # a change in place polars allows without changing height or schema is seen
+        df[0, "close"] = 99.0
+        assert prepare(df, "test")[0].get_column("close").to_list().count(99.0) == 1
+        assert remembered(df, "n", lambda: 1) == 1 and remembered(df, "n", lambda: 2) == 2
+
+    contextvars.Context().run(outside)  # a fresh context: shared_preparation not entered
+
+
+def test_the_outermost_context_empties_the_memo() -> None:
+    def run() -> None:
+        df = _panel()
+        with shared_preparation():
+            with shared_preparation():
+                first = numbered(df)
+            assert numbered(df) is first  # the inner block's end keeps the memo
+        assert not _PREPARED._entries
+
+    contextvars.Context().run(run)
