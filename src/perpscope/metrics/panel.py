@@ -31,10 +31,12 @@ from perpscope.metrics.bars import (
 )
 from perpscope.metrics.frames import KEYS, chunked_like, gather_rows, ms, pair_of, sort_series
 from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settled
+from perpscope.metrics.grid_windows import to_series
 from perpscope.metrics.liquidations import BURST_WINDOW_MS, BURST_Z, long_share, with_sampling
 from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_consistency
+from perpscope.metrics.panel_passes import flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
-from perpscope.metrics.rolling import add_zscore, add_zscores
+from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore
 from perpscope.metrics.sorted_keys import asof_index, lookup_runs
 from perpscope.metrics.volume import taker_flow
 
@@ -471,7 +473,44 @@ def _prices_and_flow(
     return panel
 
 
+def _series_starts(panel: pl.DataFrame) -> np.ndarray:
+    """Row offsets where each series of the panel begins, then its height (from the keys ``_k``)."""
+    sid = panel.get_column(_K).to_numpy() >> _TS_SHIFT
+    heads = np.flatnonzero(sid[1:] != sid[:-1]) + 1
+    return np.concatenate(([0], heads, [sid.shape[0]])).astype(np.int64)
+
+
+def _finite_floats(s: pl.Series) -> np.ndarray | None:
+    """A Float64 column as an array with NaN for null, or None when it holds a NaN or an infinity
+    (that a compiled pass, reading NaN as missing, would confuse with a null)."""
+    if s.dtype != pl.Float64:
+        return None
+    a = s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+    return a if int(np.isfinite(a).sum()) == s.len() - s.null_count() else None
+
+
+def _flow_compiled(
+    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig
+) -> pl.DataFrame | None:
+    """:func:`_flow`'s three columns in one compiled pass (:func:`flow_pass`) instead of
+    :func:`taker_flow`'s sort check and four polars passes (about 5 → 1 ms on a benchmark chunk); the
+    same operations on the same numbers. None when the polars form must run: CVD sessions, or taker
+    volumes holding a NaN or an infinity."""
+    b, s = _finite_floats(panel.get_column(buy)), _finite_floats(panel.get_column(sell))
+    if cfg.cvd_reset_ms is not None or b is None or s is None:
+        return None
+    delta, cvd, imb = flow_pass(b, s, _series_starts(panel))
+    return panel.with_columns(
+        to_series(f"{prefix}taker_delta_usd", delta),  # finite inputs: NaN only where buy or sell is null
+        pl.Series(f"{prefix}cvd_usd", cvd),  # never null (nulls count 0)
+        to_series(f"{prefix}taker_imbalance", imb),  # finite inputs: NaN only where there is no ratio
+    )
+
+
 def _flow(panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig) -> pl.DataFrame:
+    compiled = _flow_compiled(panel, buy, sell, prefix, cfg)
+    if compiled is not None:
+        return compiled
     n = _narrow(panel, buy, sell).rename({buy: "buy_usd", sell: "sell_usd"})
     f = taker_flow(n, reset_ms=cfg.cvd_reset_ms, by=[_SID])
     names = {
@@ -535,6 +574,9 @@ def _liquidations(
     panel: pl.DataFrame, liq: pl.DataFrame | None, tot: pl.DataFrame | None, every: int, cfg: PanelConfig
 ) -> pl.DataFrame:
     lb = liquidation_bars(every, liq, tot, by=[_SID])
+    compiled = _liquidations_compiled(panel, lb, every, cfg)
+    if compiled is not None:
+        return with_sampling(compiled)
     cols = ["liq_long_usd", "liq_short_usd", "liq_usd", "liq_count", "liq_max_usd"]
     panel = _add(panel, lb, cols)
     # from a series' first liquidation on, a bar without one had none (0); before it, nothing is known
@@ -561,6 +603,48 @@ def _liquidations(
     )
     panel = panel.drop("_in", "_ll")
     return with_sampling(panel)
+
+
+def _liquidations_compiled(
+    panel: pl.DataFrame, lb: pl.DataFrame, every: int, cfg: PanelConfig
+) -> pl.DataFrame | None:
+    """:func:`_liquidations`' columns in one compiled pass (:func:`liquidation_pass`) and the z-score
+    kernel, instead of a join, six polars passes and two temporary columns (15 → 5 ms on a benchmark
+    chunk); the same operations on the same numbers. None when the polars form must run: bar sums
+    holding a NaN or an infinity, keys not strictly increasing, or a burst window under 3 bars."""
+    if -(-cfg.burst_window_ms // every) - 1 < 2:
+        return None
+    bar_long, bar_short, bar_usd = (
+        _finite_floats(lb.get_column(c)) for c in ("liq_long_usd", "liq_short_usd", "liq_usd")
+    )
+    keys_s = lb.select(_key()).to_series()
+    if bar_long is None or bar_short is None or bar_usd is None or keys_s.null_count():
+        return None
+    keys = keys_s.to_numpy()
+    if not bool(np.all(keys[1:] > keys[:-1])):
+        return None
+    pk = panel.get_column(_K).to_numpy()
+    p_sid, l_sid = pk >> _TS_SHIFT, keys >> _TS_SHIFT
+    match = asof_index(pk, keys, p_sid, l_sid, 0)
+    # each series' first liquidation bar: lb is sorted, so the first row of each run of one id
+    first = np.full(int(max(p_sid.max(initial=-1), l_sid.max(initial=-1))) + 1, np.iinfo(np.int64).max)
+    heads = np.flatnonzero(np.concatenate(([True], l_sid[1:] != l_sid[:-1]))) if keys.shape[0] else keys
+    first[l_sid[heads]] = keys[heads] & (_TS_BITS - 1)
+    long_, short, usd, ll, share, inside = liquidation_pass(
+        match, bar_long, bar_short, bar_usd, p_sid, pk & (_TS_BITS - 1), first
+    )
+    z = grid_zscore(ll, _series_starts(panel), cfg.burst_window_ms, every, cfg.min_samples)
+    burst = pl.Series("liq_burst", z >= cfg.burst_z)  # NaN (no score) compares False: fill_null(False)
+    return panel.with_columns(
+        to_series("liq_long_usd", long_),
+        to_series("liq_short_usd", short),
+        to_series("liq_usd", usd),
+        *gather_rows(lb.select("liq_count", "liq_max_usd"), match).get_columns(),
+        to_series("liq_usd_z", z),
+        to_series("liq_long_share", share),
+        # null before the series' first liquidation, as the polars form's when(_in)
+        pl.when(pl.Series(inside)).then(burst).alias("liq_burst"),
+    )
 
 
 def _by_kind(ratios: pl.DataFrame) -> dict[str, pl.DataFrame]:
