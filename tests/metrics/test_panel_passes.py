@@ -24,7 +24,7 @@ M5 = 5 * MINUTE_MS
 TS = pl.Datetime("ms", "UTC")
 CFG = PanelConfig(burst_window_ms=2 * HOUR_MS, min_samples=3)
 #: The panel's compiled steps; each returns None to hand over to its polars form.
-COMPILED = ("_flow_compiled", "_liquidations_compiled")
+COMPILED = ("_flow_compiled", "_event_bars_compiled", "_bar_arrays")
 
 
 def _polars_only(monkeypatch: pytest.MonkeyPatch) -> None:
