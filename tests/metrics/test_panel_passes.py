@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
+import perpscope.metrics.open_interest as oi_mod
 import perpscope.metrics.panel as panel_mod
 from perpscope.core.time import HOUR_MS, MINUTE_MS
 from perpscope.metrics import PanelConfig, build_panel
@@ -22,7 +23,7 @@ from perpscope.regimes import classify
 T0 = 1_760_054_400_000  # 2025-10-10 00:00 UTC
 M5 = 5 * MINUTE_MS
 TS = pl.Datetime("ms", "UTC")
-CFG = PanelConfig(burst_window_ms=2 * HOUR_MS, min_samples=3)
+CFG = PanelConfig(burst_window_ms=2 * HOUR_MS, oi_change_windows_ms=(HOUR_MS, 7 * M5), min_samples=3)
 #: The panel's compiled steps; each returns None to hand over to its polars form.
 COMPILED = ("_flow_compiled", "_event_bars_compiled", "_bar_arrays")
 
@@ -30,6 +31,8 @@ COMPILED = ("_flow_compiled", "_event_bars_compiled", "_bar_arrays")
 def _polars_only(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in COMPILED:
         monkeypatch.setattr(panel_mod, name, lambda *a, **k: None)
+    # oi_change takes its compiled pass when its columns are finite floats
+    monkeypatch.setattr(oi_mod, "finite_floats", lambda s: None)
 
 
 def _records(seed: int, n_bars: int, with_events: bool, with_totals: bool) -> dict[str, pl.DataFrame]:
@@ -99,7 +102,27 @@ def _records(seed: int, n_bars: int, with_events: bool, with_totals: bool) -> di
                     }
                 )
             )
-    out = {"candles": CANDLES.conform(pl.concat(cand))}
+    # 5-minute open interest of both perps, with a gap, a zero (no change against it) and a null
+    oi = []
+    for base in ("BTC", "ETH"):
+        q = np.sort(rng.choice(n_bars, max(2, n_bars - 3), replace=False))
+        base_oi = pl.Series(rng.uniform(0, 100, q.size).round(0)).scatter(
+            [int(rng.integers(0, q.size))], None
+        )
+        oi.append(
+            pl.DataFrame(
+                {
+                    "venue": "binance",
+                    "symbol": base + "USDT",
+                    "canonical": f"{base}-USDT-PERP",
+                    "interval_ms": M5,
+                    "ts_ms": T0 + (q.astype(np.int64) + 1) * M5,
+                    "oi_base": base_oi,
+                    "oi_usd": base_oi * 100.0,
+                }
+            ).with_columns(pl.col("ts_ms").cast(TS))
+        )
+    out = {"candles": CANDLES.conform(pl.concat(cand)), "open_interest": pl.concat(oi)}
     if ev:
         out["liquidations"] = LIQUIDATIONS.conform(pl.concat(ev))
     if tot:
