@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-import perpscope.metrics.open_interest as oi_mod
 import perpscope.metrics.panel as panel_mod
 from perpscope.core.time import HOUR_MS, MINUTE_MS
 from perpscope.metrics import PanelConfig, build_panel
@@ -31,8 +30,6 @@ COMPILED = ("_flow_compiled", "_event_bars_compiled", "_bar_arrays")
 def _polars_only(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in COMPILED:
         monkeypatch.setattr(panel_mod, name, lambda *a, **k: None)
-    # oi_change takes its compiled pass when its columns are finite floats
-    monkeypatch.setattr(oi_mod, "finite_floats", lambda s: None)
 
 
 def _records(seed: int, n_bars: int, with_events: bool, with_totals: bool) -> dict[str, pl.DataFrame]:

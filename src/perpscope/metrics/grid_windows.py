@@ -58,20 +58,6 @@ def finite_floats(s: pl.Series) -> FloatArray | None:
 
 
 @njit(cache=True, nogil=True)
-def grid_change(x, starts, n):  # type: ignore[no-untyped-def]  # numba
-    """Relative change of each row against the row ``n`` back in its series: ``x_i / x_(i−n) − 1``
-    (fraction); NaN where that row is outside the series, missing, or 0."""
-    out = np.full(x.shape[0], np.nan)
-    for s in range(starts.shape[0] - 1):
-        a, b = starts[s], starts[s + 1]
-        for i in range(a + n, b):
-            p = x[i - n]
-            if p != 0 and not np.isnan(p):
-                out[i] = x[i] / p - 1.0
-    return out
-
-
-@njit(cache=True, nogil=True)
 def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def]  # numba
     """Z-score of each row against the previous ``n`` rows of its series (not itself).
 

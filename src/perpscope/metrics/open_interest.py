@@ -33,14 +33,7 @@ from perpscope.metrics.frames import (
     window,
     with_market_key,
 )
-from perpscope.metrics.grid_windows import (
-    as_float,
-    finite_floats,
-    grid_change,
-    grid_sum,
-    series_starts,
-    to_series,
-)
+from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
 from perpscope.metrics.sorted_keys import asof_index
 
@@ -151,18 +144,7 @@ def oi_change(
     out = sort_series(df, keys)
     step = step_ms if step_ms is not None else regular_step(out, by=keys)
     right = out.select(*keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols])
-    floats = {c: finite_floats(out.get_column(c)) for c in cols} if step is not None else {}
-    compiled = bool(floats) and all(a is not None for a in floats.values())
-    compiled = compiled and all(out.get_column(k).null_count() == 0 for k in keys)
-    starts = series_starts(out, keys) if compiled else None
     for w in windows_ms:
-        if starts is not None and step is not None and w % step == 0:
-            # the form below in one compiled pass per column (grid_change): the same division
-            n = w // step
-            out = out.with_columns(
-                to_series(f"{c}_chg_{label(w)}", grid_change(floats[c], starts, n)) for c in cols
-            )
-            continue
         if step is not None and w % step == 0:
             # regular, gapless series: the value at t − w is the row w / step rows back
             n = w // step
