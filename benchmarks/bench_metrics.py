@@ -387,11 +387,16 @@ def run(
         for w in range(workers):
             k = r * workers + w
             per_worker[w].append(chunks[k] if k < len(chunks) else (-1 - k, []))
-    # workers: their own polars thread count, and jemalloc keeping freed pages so each chunk reuses the
-    # previous chunk's memory instead of faulting in fresh pages (peak memory stays one chunk's)
+    # workers: their own polars thread count, and both allocators keeping freed pages so each chunk
+    # reuses the previous chunk's memory instead of faulting in fresh pages (peak memory stays one
+    # chunk's): jemalloc (polars' buffers) and glibc's malloc (numpy's: the compiled passes' columns,
+    # which a panel keeps zero-copy). glibc otherwise maps each array above its threshold afresh and
+    # hands it back when freed; 13.9 k page faults (about 20 ms) per chunk's panel came from that
     env = {
         "POLARS_MAX_THREADS": str(threads_per_worker),
         "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
+        "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),  # glibc's largest: arrays up to 32 MiB from the heap
+        "MALLOC_TRIM_THRESHOLD_": str(2**40),  # and the heap's free top is kept, not returned
     }
     # the pandas reference's inputs, built before the run (not timed); it runs between rounds
     ref_rec = synthetic_records(symbols[:pandas_symbols], n_bars, seed=10_000)

@@ -9,9 +9,11 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from perpscope.metrics.frames import chunked_like, gather_rows, join_asof_series, sort_series
+from perpscope.metrics.frames import chunked_like, gather_rows, is_sorted_by, join_asof_series, sort_series
 from perpscope.metrics.sorted_keys import lookup_runs
 
 TS = pl.Datetime("ms", "UTC")
@@ -122,3 +124,20 @@ def test_sort_series_flags_the_first_key_sorted() -> None:
     assert out.equals(df)
     shuffled = sort_series(df.reverse(), ["sid"])
     assert shuffled.equals(df) and shuffled.get_column("sid").flags["SORTED_ASC"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(-3, 3), st.integers(-(2**40), 2**40)), max_size=12),
+    st.booleans(),
+)
+def test_is_sorted_by_compiled_pass_equals_the_polars_form(rows: list[tuple[int, int]], sort: bool) -> None:
+    """An int64 id and an instant (the panel's frames) take a compiled pass; an Int32 id takes the polars
+    expression, the definition: both answer alike, on sorted and unsorted rows."""
+    rows = sorted(rows) if sort else rows
+    df = pl.DataFrame(
+        {"sid": [r[0] for r in rows], "ts_ms": [r[1] for r in rows]},
+        schema={"sid": pl.Int64, "ts_ms": pl.Int64},
+    ).with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    polars_form = is_sorted_by(df.with_columns(pl.col("sid").cast(pl.Int32)), ["sid", "ts_ms"])
+    assert is_sorted_by(df, ["sid", "ts_ms"]) == polars_form == (rows == sorted(rows))

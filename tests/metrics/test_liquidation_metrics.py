@@ -10,6 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from perpscope.core.time import DAY_MS, HOUR_MS
 from perpscope.metrics.bars import liquidation_bars
@@ -92,6 +93,11 @@ def test_sampling_notes_by_venue_and_in_force_by_date() -> None:
         {"venue": "bybit", "ts_ms": pl.Series([T0, T0 + DAY_MS]).cast(pl.Datetime("ms", "UTC"))}
     )
     assert with_sampling(two, rules)["liq_complete"].to_list() == [False, True]
+    # the venues named by the caller (the panel knows them): the same columns; one venue's are constant
+    for frame, venues in ((bars, bars["venue"].to_list()), (two.slice(0, 1), ["bybit"]), (two, ["bybit"])):
+        assert_frame_equal(with_sampling(frame, rules, venues=venues), with_sampling(frame, rules))
+    kraken = bars.filter(pl.col("venue") == "kraken")
+    assert_frame_equal(with_sampling(kraken, venues=["kraken"]), with_sampling(kraken))
 
 
 # -- real data -----------------------------------------------------------------------------------------------

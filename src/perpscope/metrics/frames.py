@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.errors import PerpscopeError
-from perpscope.metrics.sorted_keys import asof_index
+from perpscope.metrics.sorted_keys import asof_index, pairs_ascending
 
 #: The columns that identify one series: metrics never mix rows of different series.
 KEYS: tuple[str, ...] = ("venue", "canonical")
@@ -64,6 +64,12 @@ def is_sorted_by(df: pl.DataFrame, columns: Sequence[str]) -> bool:
     """True when ``df`` is sorted by ``columns`` (lexicographic, ascending): an O(n) check, no sort."""
     if df.height < 2:
         return True
+    pair = [df.get_column(c).to_physical() for c in columns] if len(columns) == 2 else []
+    if pair and all(s.dtype == pl.Int64 and s.null_count() == 0 for s in pair):
+        # a series id and an instant (every frame of the panel): one compiled pass over the two int64
+        # columns, where the expression below takes four comparisons and two shifted copies (about 0.6 ms
+        # per 420 k rows, a dozen times per panel chunk)
+        return bool(pairs_ascending(pair[0].to_numpy(), pair[1].to_numpy()))
     ok = pl.col(columns[-1]) >= pl.col(columns[-1]).shift(1)
     for c in reversed(columns[:-1]):
         cur, prev = pl.col(c), pl.col(c).shift(1)

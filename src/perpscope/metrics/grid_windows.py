@@ -48,6 +48,15 @@ def to_series(name: str, values: FloatArray) -> pl.Series:
     return pl.Series(name, values, dtype=pl.Float64, nan_to_null=True)
 
 
+def finite_floats(s: pl.Series) -> FloatArray | None:
+    """A Float64 column as an array with NaN for null, or None when it holds a NaN or an infinity: a
+    kernel reading NaN as missing would take those for nulls, so the caller runs its polars form."""
+    if s.dtype != pl.Float64:
+        return None
+    a = s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
+    return a if int(np.isfinite(a).sum()) == s.len() - s.null_count() else None
+
+
 @njit(cache=True, nogil=True)
 def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def]  # numba
     """Z-score of each row against the previous ``n`` rows of its series (not itself).

@@ -104,7 +104,12 @@ def sampling_table(rules: Sequence[SamplingRule] = LIQUIDATION_SAMPLING) -> pl.D
     ).with_columns(pl.col("effective_from_ms").cast(TS))
 
 
-def with_sampling(df: pl.DataFrame, rules: Sequence[SamplingRule] = LIQUIDATION_SAMPLING) -> pl.DataFrame:
+def with_sampling(
+    df: pl.DataFrame,
+    rules: Sequence[SamplingRule] = LIQUIDATION_SAMPLING,
+    *,
+    venues: Sequence[str] | None = None,
+) -> pl.DataFrame:
     """Add each row's venue sampling: ``liq_complete`` (bool; null: no rule) and ``liq_sampling`` (text).
 
     Parameters
@@ -113,6 +118,9 @@ def with_sampling(df: pl.DataFrame, rules: Sequence[SamplingRule] = LIQUIDATION_
         Rows with ``venue`` and ``ts_ms``.
     rules : sequence of SamplingRule
         Default :data:`LIQUIDATION_SAMPLING`.
+    venues : sequence of str, optional
+        The venues of ``df``'s rows (or more), when the caller knows them (the panel does): spares a
+        pass over every row's venue.
 
     Returns
     -------
@@ -124,7 +132,8 @@ def with_sampling(df: pl.DataFrame, rules: Sequence[SamplingRule] = LIQUIDATION_
         return df.with_columns(
             pl.lit(None, pl.Boolean).alias("liq_complete"), pl.lit(None, pl.String).alias("liq_sampling")
         )
-    venues = df.get_column("venue").unique().to_list()
+    if venues is None:
+        venues = df.get_column("venue").unique().to_list()
     lo, hi = df.get_column("ts_ms").min(), df.get_column("ts_ms").max()
     lo_ms, hi_ms = int(lo.timestamp() * 1000), int(hi.timestamp() * 1000)  # type: ignore[union-attr]
     by_venue: dict[str, list[SamplingRule]] = {}
@@ -137,6 +146,14 @@ def with_sampling(df: pl.DataFrame, rules: Sequence[SamplingRule] = LIQUIDATION_
         rule = {v: _in_force(by_venue.get(v.lower(), []), lo_ms) for v in venues}
         complete = {v: (r.complete if r else None) for v, r in rule.items()}
         note = {v: (r.note if r else None) for v, r in rule.items()}
+        if len(venues) == 1:
+            # one venue: constant columns (polars keeps a scalar until a reader needs the rows; the
+            # 80-character note per row was 34 MB of a 420 k-bar panel)
+            (v,) = venues
+            return df.with_columns(
+                pl.lit(complete[v], pl.Boolean).alias("liq_complete"),
+                pl.lit(note[v], pl.String).alias("liq_sampling"),
+            )
         return df.with_columns(
             pl.col("venue")
             .replace_strict(complete, default=None, return_dtype=pl.Boolean)

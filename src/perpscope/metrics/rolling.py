@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics.frames import (
@@ -215,19 +216,34 @@ def add_zscores(
     pass: the grid check and each step run once for all of them (same numbers as one call per column).
     """
     step = step_ms if step_ms is not None else regular_step(df, time_col=time_col, by=by)
-    n = -(-window_ms // step) - 1 if step is not None else 0
-    if step is None or n < 2:
+    if step is None or -(-window_ms // step) - 1 < 2:
         return df.with_columns(
             trailing_zscore(
                 pl.col(column), window_ms=window_ms, time_col=time_col, by=by, min_samples=min_samples
             ).alias(name)
             for column, name in names.items()
         )
-    k = min(min_samples, n)
     starts = series_starts(df, by)
     return df.with_columns(
-        to_series(name, grid_trailing_z(as_float(df, column), starts, n, k)) for column, name in names.items()
+        to_series(name, grid_zscore(as_float(df, column), starts, window_ms, step, min_samples))
+        for column, name in names.items()
     )
+
+
+def grid_zscore(
+    x: np.ndarray, starts: np.ndarray, window_ms: int, step_ms: int, min_samples: int = MIN_SAMPLES
+) -> np.ndarray:
+    """:func:`trailing_zscore` of the values ``x`` (float64, NaN = missing) of series sampled every
+    ``step_ms`` without gaps, their rows starting at ``starts`` (then the row count): the row form of
+    :func:`add_zscores` (see its notes), for callers that hold the values as arrays. The window must
+    span at least 3 steps (``⌈window / step⌉ − 1 ≥ 2`` previous rows); NaN where there is no score.
+    """
+    n = -(-window_ms // step_ms) - 1
+    if n < 2:
+        raise FrameError(
+            f"grid_zscore: a window of {window_ms} ms holds under 2 previous rows of {step_ms} ms"
+        )
+    return grid_trailing_z(x, starts, n, min(min_samples, n))
 
 
 def with_trailing_stats(

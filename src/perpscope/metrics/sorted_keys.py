@@ -61,3 +61,13 @@ def lookup_runs(values, table, codes, missing):  # type: ignore[no-untyped-def] 
             prev = v
         out[i] = code
     return out
+
+
+@njit(cache=True, nogil=True)
+def pairs_ascending(major, minor):  # type: ignore[no-untyped-def]  # numba
+    """True when the rows ``(major[i], minor[i])`` (int64 each) are in ascending lexicographic order."""
+    for i in range(1, major.shape[0]):
+        a, b = major[i], major[i - 1]
+        if a < b or (a == b and minor[i] < minor[i - 1]):
+            return False
+    return True
