@@ -35,6 +35,7 @@ import pandas as pd
 import polars as pl
 
 from benchmarks.common import T0, Result, best_of_each
+from perpscope.cluster.worker_env import spawn_environ
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS, WEEK_MS
 from perpscope.metrics import PanelConfig, build_panel
 from perpscope.regimes import circuit_breakers, classify, episodes, flow_hierarchy, treadmill
@@ -392,12 +393,8 @@ def run(
     # chunk's): jemalloc (polars' buffers) and glibc's malloc (numpy's: the compiled passes' columns,
     # which a panel keeps zero-copy). glibc otherwise maps each array above its threshold afresh and
     # hands it back when freed; 13.9 k page faults (about 20 ms) per chunk's panel came from that
-    env = {
-        "POLARS_MAX_THREADS": str(threads_per_worker),
-        "_RJEM_MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1",
-        "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),  # glibc's largest: arrays up to 32 MiB from the heap
-        "MALLOC_TRIM_THRESHOLD_": str(2**40),  # and the heap's free top is kept, not returned
-    }
+    # (the settings every batch runner gives its workers: cluster/worker_env.py)
+    env = {"POLARS_MAX_THREADS": str(threads_per_worker), **spawn_environ(os.environ)}
     # the pandas reference's inputs, built before the run (not timed); it runs between rounds
     ref_rec = synthetic_records(symbols[:pandas_symbols], n_bars, seed=10_000)
     ref_at = _reference_rounds(rounds, reference_runs)

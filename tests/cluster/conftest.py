@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from tests.s3_server import s3_endpoint, s3_lake_url  # noqa: F401  (fixtures)
 
-from perpscope.cluster.runner import run_tasks
+from perpscope.cluster.runner import connect, run_tasks
 from perpscope.cluster.symbols import select_symbols
 from perpscope.cluster.tasks import DATASETS, Task
 from perpscope.core.time import HOUR_MS, parse_time_ms
@@ -38,14 +38,10 @@ def dask_client(s3_endpoint: str) -> Iterator[Any]:  # noqa: F811
     """A ``distributed.Client`` on a ``LocalCluster`` of two single-threaded worker processes, one for
     the whole session (a cluster's start costs seconds; started after the S3 server, so the workers
     inherit its environment)."""
-    import distributed  # a pinned dependency: a broken install fails here instead of skipping
+    import distributed  # noqa: F401  (a pinned dependency: a broken install fails here instead of skipping)
 
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
+    # the LocalCluster ``--cluster local[2]`` starts (runner.connect), with its workers' environment
+    with connect("local[2]") as client:
         yield client
 
 

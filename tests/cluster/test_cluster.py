@@ -17,6 +17,7 @@ from tests.cluster.conftest import STUDY, batch_tasks, copy_subset, derived
 from perpscope.cluster.runner import parse_cluster, run_tasks
 from perpscope.cluster.symbols import select_symbols
 from perpscope.cluster.tasks import DATASETS
+from perpscope.cluster.worker_env import BATCH_WORKER_ENV, batch_worker_environ
 from perpscope.store import Lake, open_lake
 
 
@@ -74,6 +75,37 @@ def test_cluster_spec() -> None:
     for bad in ("local", "local[0]", "10.0.0.5:8786"):
         with pytest.raises(ValueError):
             parse_cluster(bad)
+
+
+def _worker_env() -> dict[str, str]:
+    """The allocator settings in force in this process: glibc's variables, and jemalloc's options as
+    jemalloc reads ``_RJEM_MALLOC_CONF`` (the last value of each option wins)."""
+    out = {k: os.environ.get(k, "") for k in BATCH_WORKER_ENV if k.startswith("MALLOC_")}
+    options = dict(o.split(":", 1) for o in os.environ.get("_RJEM_MALLOC_CONF", "").split(",") if ":" in o)
+    return {**out, **options}
+
+
+def test_local_cluster_workers_start_with_the_batch_allocator_settings(dask_client: Any) -> None:
+    """``--cluster local[N]`` workers reuse freed memory as the benchmark's workers do
+    (cluster/worker_env.py): glibc's variables are in each worker's environment, and jemalloc's options
+    are ours whatever polars put in front of them."""
+    got = dask_client.run(_worker_env)
+    want = {k: v for k, v in BATCH_WORKER_ENV.items() if k.startswith("MALLOC_")}
+    want |= dict(o.split(":", 1) for o in BATCH_WORKER_ENV["_RJEM_MALLOC_CONF"].split(","))
+    assert len(got) == 2
+    assert all(env == want for env in got.values()), got
+
+
+def test_the_worker_environment_is_restored_after_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("_RJEM_MALLOC_CONF", "dirty_decay_ms:500")
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    with batch_worker_environ():
+        # ours after what was there: jemalloc keeps the last value of an option
+        ours = BATCH_WORKER_ENV["_RJEM_MALLOC_CONF"]
+        assert os.environ["_RJEM_MALLOC_CONF"] == f"dirty_decay_ms:500,{ours}"
+        assert os.environ["MALLOC_TRIM_THRESHOLD_"] == BATCH_WORKER_ENV["MALLOC_TRIM_THRESHOLD_"]
+    assert os.environ["_RJEM_MALLOC_CONF"] == "dirty_decay_ms:500"
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ
 
 
 def test_cluster_over_s3_equals_one_process_on_a_folder(

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from perpscope.cluster.tasks import Task, TaskResult, run_task
+from perpscope.cluster.worker_env import batch_worker_environ
 
 #: ``local[N]``: a LocalCluster of N workers.
 _LOCAL = re.compile(r"^local\[(\d+)\]$")
@@ -48,8 +49,10 @@ def connect(spec: str) -> Iterator[Any]:
         with Client(str(value)) as client:
             yield client
         return
-    # one thread per worker: the computations release the GIL little, processes give the parallelism
+    # one thread per worker: the computations release the GIL little, processes give the parallelism;
+    # workers start with the batch allocator settings (cluster/worker_env.py)
     with (
+        batch_worker_environ(),
         LocalCluster(
             n_workers=int(value), threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
