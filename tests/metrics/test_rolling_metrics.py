@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import polars as pl
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from perpscope.metrics.rolling import (
@@ -125,6 +125,9 @@ def test_the_running_sum_form_equals_the_time_window_on_a_regular_grid(
     st.integers(2, 20),
     st.booleans(),
 )
+# the reversed y series ends on a window of two 0.01s, its first value, after 0.03 and 0.02 passed
+# through the running sums: a constant window has no score (the sums' rounding gave one, -4.3e-9)
+@example(pairs=[(0, 1), (0, 1), (0, 1), (0, 2), (0, 3), (0, 1)], window_steps=3, gap=False)
 def test_several_zscores_in_one_pass_equal_the_time_window_of_each_column(
     pairs: list[tuple[int, int]], window_steps: int, gap: bool
 ) -> None:

@@ -65,6 +65,9 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
     ``i − n … i − 1``; NaN with fewer than ``max(min_samples, 2)`` of them, or where the window's variance
     is below 1e-10 of its mean square (a constant window, where rounding leaves the score meaningless;
     a near-constant window is recounted exactly, as the running sums can carry rounding noise).
+    A window whose values are all equal has no score, whatever noise the sums carry: the row of the
+    last change of value is tracked, so that is known exactly (a window equal to the series' first value
+    has a mean square of rounding noise only, which the relative tests cannot tell from a spread).
     The sums are kept centred on the series' first value so they stay small (the same numbers as the
     polars running-sum form in :func:`perpscope.metrics.rolling.add_zscores`).
     """
@@ -80,6 +83,7 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
         if np.isnan(c0):
             continue
         cnt, s1, s2 = 0, 0.0, 0.0
+        last, changed = np.nan, a  # the last value entered, and the row where the value last changed
         for i in range(a, b):
             if i - 1 >= a:  # the row before enters the window
                 v = x[i - 1]
@@ -88,6 +92,9 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
                     cnt += 1
                     s1 += d
                     s2 += d * d
+                    if not np.isnan(last) and v != last:
+                        changed = i - 1
+                    last = v
             j = i - 1 - n  # the row n + 1 back leaves it
             if j >= a:
                 v = x[j]
@@ -97,7 +104,7 @@ def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def] 
                     s1 -= d
                     s2 -= d * d
             xi = x[i]
-            if cnt >= need and not np.isnan(xi):
+            if cnt >= need and not np.isnan(xi) and changed > max(a, i - n):
                 mean = s1 / cnt
                 var = (s2 - s1 * mean) / (cnt - 1)
                 sq = s2 / cnt
