@@ -116,6 +116,21 @@ def test_whole_evidence_written_at_once_is_the_polars_text(seed: int) -> None:
     assert C._written_whole(ep, num, cfg).to_list() == want.to_list()
 
 
+def test_rows_without_a_horizon_or_with_missing_inputs_are_the_polars_text() -> None:
+    """The loops take each row's horizon and missing-input text from tables by code: a row whose
+    horizon is null (no code) is left to polars, and the missing-input text of every row (null on most)
+    reads as polars writes it, in the opening alone and in the whole evidence."""
+    ep, cfg = _episode_frame(4), RegimeConfig()
+    rows = np.arange(0, N, 7)
+    ep = ep.with_columns(ep.get_column("horizon").scatter(rows, None), pl.lit(None, pl.String).alias("_ev"))
+    assert ep.get_column("missing").null_count() not in (0, N)
+    want = ep.select(C._evidence(cfg)).to_series()
+    assert C._written(ep, cfg).to_list() == want.to_list()
+    num = {"price_chg": True, "oi_chg": True, "liq_long_w_usd": True}
+    whole = pl.concat_str([pl.lit("opened on: "), C._evidence(cfg), C._summary_expr(num, cfg)])
+    assert C._written_whole(ep, num, cfg).to_list() == ep.select(whole).to_series().to_list()
+
+
 @pytest.mark.parametrize(
     "col",
     ["funding_8h", "funding_chg", "liq_long_w_usd", "liq_long_share_w", "price_chg", "ls_ratio", "ls_z"],

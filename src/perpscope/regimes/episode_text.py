@@ -237,10 +237,7 @@ def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
 def _opening_row(  # type: ignore[no-untyped-def]  # numba
     buf,
     p,
-    i,
-    h_code,
-    h_data,
-    h_off,
+    h_text,
     price,
     oi,
     oi_usd,
@@ -261,35 +258,36 @@ def _opening_row(  # type: ignore[no-untyped-def]  # numba
     lz,
     led,
     flush,
-    m_code,
-    m_data,
-    m_off,
+    has_m,
+    m_text,
     partial,
 ):
-    """Row ``i``'s opening sentence written at ``p``: its end, or -1 when the row must be declined."""
-    if h_code[i] < 0:
-        return -1
-    h = h_code[i]
+    """One row's opening sentence written at ``p`` from its values (``h_text``, ``m_text``: its horizon
+    and missing text): its end, or -1 when the row must be declined.
+
+    The row's numbers arrive as scalars, not as the columns and a row index: every array passed to a
+    compiled function that is not inlined has its reference count raised and dropped (two atomic
+    operations) per call, and thirty columns per row made most of the loop's time."""
     p = _lit(buf, p, _OVER)
-    p = _lit(buf, p, h_data[h_off[h] : h_off[h + 1]])
+    p = _lit(buf, p, h_text)
     p = _lit(buf, p, _PRICE)
-    p = _pct(buf, p, price[i])
+    p = _pct(buf, p, price)
     if p >= 0:
         p = _lit(buf, p, _OI)
-        p = _pct(buf, p, oi[i])
+        p = _pct(buf, p, oi)
     if p >= 0:
         p = _lit(buf, p, _IN_COINS)
-        p = _pct(buf, p, oi_usd[i])
+        p = _pct(buf, p, oi_usd)
     if p >= 0:
         p = _lit(buf, p, _IN_USD)
-    if p >= 0 and liq_has[i]:
+    if p >= 0 and liq_has:
         p = _lit(buf, p, _LIQ_LONG)
-        p = _usd(buf, p, liq_l[i], liq_l_unit[i], liq_l_neg[i])
+        p = _usd(buf, p, liq_l, liq_l_unit, liq_l_neg)
         if p >= 0:
             p = _lit(buf, p, _SHORT)
-            p = _usd(buf, p, liq_s[i], liq_s_unit[i], liq_s_neg[i])
-        if p >= 0 and not np.isnan(share[i]):
-            s = share[i]
+            p = _usd(buf, p, liq_s, liq_s_unit, liq_s_neg)
+        if p >= 0 and not np.isnan(share):
+            s = share
             if not abs(s) < _MAX:
                 p = -1
             else:
@@ -299,36 +297,35 @@ def _opening_row(  # type: ignore[no-untyped-def]  # numba
                     p += 1
                 p = _uint(buf, p, np.int64(abs(s)))
                 p = _lit(buf, p, _PCT_CLOSE)
-        if p >= 0 and burst[i]:
+        if p >= 0 and burst:
             p = _lit(buf, p, burst_text)
     if p >= 0:
         p = _lit(buf, p, _FUNDING)
-        p = _fixed3(buf, p, fund[i], _PCT)
+        p = _fixed3(buf, p, fund, _PCT)
     if p >= 0:
         p = _lit(buf, p, _PER_8H)
         p = _lit(buf, p, window_text)
         buf[p] = 32
-        p = _fixed3(buf, p + 1, fund_chg[i], _PP)
+        p = _fixed3(buf, p + 1, fund_chg, _PP)
     if p >= 0:
         buf[p] = 41  # ")"
         p += 1
-        if not np.isnan(ls[i]):
+        if not np.isnan(ls):
             p = _lit(buf, p, _LS)
-            p = _repr(buf, p, ls[i], 2)
-            if p >= 0 and not np.isnan(lz[i]):
+            p = _repr(buf, p, ls, 2)
+            if p >= 0 and not np.isnan(lz):
                 p = _lit(buf, p, _Z)
-                p = _repr(buf, p, lz[i], 1)
+                p = _repr(buf, p, lz, 1)
                 if p >= 0:
                     buf[p] = 41
                     p += 1
     if p >= 0:
-        if led[i]:
-            p = _lit(buf, p, _LED_FLUSH if flush[i] else _LED_OTHER)
-        m = m_code[i]
-        if m >= 0:
+        if led:
+            p = _lit(buf, p, _LED_FLUSH if flush else _LED_OTHER)
+        if has_m:
             p = _lit(buf, p, _MISSING)
-            p = _lit(buf, p, m_data[m_off[m] : m_off[m + 1]])
-        if partial[i]:
+            p = _lit(buf, p, m_text)
+        if partial:
             p = _lit(buf, p, _PARTIAL)
     return p
 
@@ -373,43 +370,40 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
-        if need[i] and not declined[i]:
+        h, m = h_code[i], m_code[i]
+        if need[i] and not declined[i] and h >= 0:
             p = _opening_row(
                 buf,
                 p,
-                i,
-                h_code,
-                h_data,
-                h_off,
-                price,
-                oi,
-                oi_usd,
-                liq_has,
-                liq_l,
-                liq_l_unit,
-                liq_l_neg,
-                liq_s,
-                liq_s_unit,
-                liq_s_neg,
-                share,
-                burst,
+                h_data[h_off[h] : h_off[h + 1]],
+                price[i],
+                oi[i],
+                oi_usd[i],
+                liq_has[i],
+                liq_l[i],
+                liq_l_unit[i],
+                liq_l_neg[i],
+                liq_s[i],
+                liq_s_unit[i],
+                liq_s_neg[i],
+                share[i],
+                burst[i],
                 burst_text,
-                fund,
-                fund_chg,
+                fund[i],
+                fund_chg[i],
                 window_text,
-                ls,
-                lz,
-                led,
-                flush,
-                m_code,
-                m_data,
-                m_off,
-                partial,
+                ls[i],
+                lz[i],
+                led[i],
+                flush[i],
+                m >= 0,
+                m_data[m_off[m] : m_off[m + 1]] if m >= 0 else m_data[:0],
+                partial[i],
             )
             if p < 0:
                 declined[i] = True
                 p = start
-        elif need[i]:
+        elif need[i]:  # declined before, or no horizon
             declined[i] = True
         offs[i + 1] = p
     return buf[:p], offs
@@ -419,7 +413,6 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
 def _summary_row(  # type: ignore[no-untyped-def]  # numba
     buf,
     p,
-    i,
     bars,
     changes_text,
     has_price,
@@ -433,26 +426,27 @@ def _summary_row(  # type: ignore[no-untyped-def]  # numba
     liq_unit,
     liq_neg,
 ):
-    """Row ``i``'s summary written at ``p``: its end, or -1 when the row must be declined."""
+    """One row's summary written at ``p`` from its values (scalars, as :func:`_opening_row`): its end,
+    or -1 when the row must be declined."""
     p = _lit(buf, p, _OVER_BARS)
-    p = _uint(buf, p, bars[i])
-    p = _lit(buf, p, _BAR if bars[i] == 1 else _BARS)
+    p = _uint(buf, p, bars)
+    p = _lit(buf, p, _BAR if bars == 1 else _BARS)
     p = _lit(buf, p, changes_text)
     if has_price:
         p = _lit(buf, p, _PRICE)
-        p = _pct(buf, p, p_min[i])
+        p = _pct(buf, p, p_min)
         if p >= 0:
             p = _lit(buf, p, _RANGE)
-            p = _pct(buf, p, p_max[i])
+            p = _pct(buf, p, p_max)
     if p >= 0 and has_oi:
         p = _lit(buf, p, _OI)
-        p = _pct(buf, p, o_min[i])
+        p = _pct(buf, p, o_min)
         if p >= 0:
             p = _lit(buf, p, _RANGE)
-            p = _pct(buf, p, o_max[i])
-    if p >= 0 and has_liq and not np.isnan(liq[i]):
+            p = _pct(buf, p, o_max)
+    if p >= 0 and has_liq and not np.isnan(liq):
         p = _lit(buf, p, _LONG_LIQ)
-        p = _usd(buf, p, liq[i], liq_unit[i], liq_neg[i])
+        p = _usd(buf, p, liq, liq_unit, liq_neg)
     return p
 
 
@@ -484,19 +478,18 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
             p = _summary_row(
                 buf,
                 p,
-                i,
-                bars,
+                bars[i],
                 changes_text,
                 has_price,
-                p_min,
-                p_max,
+                p_min[i],
+                p_max[i],
                 has_oi,
-                o_min,
-                o_max,
+                o_min[i],
+                o_max[i],
                 has_liq,
-                liq,
-                liq_unit,
-                liq_neg,
+                liq[i],
+                liq_unit[i],
+                liq_neg[i],
             )
             if p < 0:
                 declined[i] = True
@@ -558,57 +551,55 @@ def _evidences(  # type: ignore[no-untyped-def]  # numba
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
-        if not declined[i]:
+        h, m = h_code[i], m_code[i]
+        if not declined[i] and h < 0:
+            declined[i] = True
+        elif not declined[i]:
             p = _lit(buf, p, prefix)
             p = _opening_row(
                 buf,
                 p,
-                i,
-                h_code,
-                h_data,
-                h_off,
-                price,
-                oi,
-                oi_usd,
-                liq_has,
-                liq_l,
-                liq_l_unit,
-                liq_l_neg,
-                liq_s,
-                liq_s_unit,
-                liq_s_neg,
-                share,
-                burst,
+                h_data[h_off[h] : h_off[h + 1]],
+                price[i],
+                oi[i],
+                oi_usd[i],
+                liq_has[i],
+                liq_l[i],
+                liq_l_unit[i],
+                liq_l_neg[i],
+                liq_s[i],
+                liq_s_unit[i],
+                liq_s_neg[i],
+                share[i],
+                burst[i],
                 burst_text,
-                fund,
-                fund_chg,
+                fund[i],
+                fund_chg[i],
                 window_text,
-                ls,
-                lz,
-                led,
-                flush,
-                m_code,
-                m_data,
-                m_off,
-                partial,
+                ls[i],
+                lz[i],
+                led[i],
+                flush[i],
+                m >= 0,
+                m_data[m_off[m] : m_off[m + 1]] if m >= 0 else m_data[:0],
+                partial[i],
             )
             if p >= 0:
                 p = _summary_row(
                     buf,
                     p,
-                    i,
-                    bars,
+                    bars[i],
                     changes_text,
                     has_price,
-                    p_min,
-                    p_max,
+                    p_min[i],
+                    p_max[i],
                     has_oi,
-                    o_min,
-                    o_max,
+                    o_min[i],
+                    o_max[i],
                     has_liq,
-                    liq,
-                    liq_unit,
-                    liq_neg,
+                    liq[i],
+                    liq_unit[i],
+                    liq_neg[i],
                 )
             if p < 0:
                 declined[i] = True
