@@ -146,11 +146,27 @@ def gather_rows(df: pl.DataFrame, idx: np.ndarray) -> pl.DataFrame:
         # shares the columns' memory instead of copying them
         return df.slice(int(idx[0]), n)
     at = pl.Series(idx.astype(np.uint32, copy=False), dtype=pl.UInt32)  # a frame gather: row numbers u32
-    if (idx < 0).any():
-        at = at.set(pl.Series(idx < 0), None)
+    missing = idx < 0
+    if not missing.any():
+        return df[at] if df.height and df.width else df.select(pl.all().gather(at))
+    n_missing = int(np.count_nonzero(missing))
+    if n_missing * 4 < n and df.height and df.width and all(_flat(t) for t in df.dtypes):
+        # a few rows missing (bars before a series' first snapshot): gather row 0 there, then blank those
+        # rows in one pass; polars' gather by an index holding nulls cost twice as much (7.7 → 3.8 ms for
+        # the 11 funding columns of a benchmark chunk's 420 k bars), but less than this form when most
+        # rows are missing (1.6 against 4.1 ms for funding paid, 416 k of 420 k bars without one).
+        # Flat columns only: a nested value blanked by `when` was not checked to be the same null.
+        at = at.scatter(np.flatnonzero(missing), 0)
+        return df[at].select(pl.when(pl.Series(~missing)).then(pl.all()).name.keep())
+    at = at.set(pl.Series(missing), None)
     if df.height == 0 or df.width == 0:  # the frame's own gather indexes no row of an empty frame
         return df.select(pl.all().gather(at))
     return df[at]
+
+
+def _flat(dtype: pl.DataType) -> bool:
+    """A column type without inner values (numbers, booleans, strings, instants, categories)."""
+    return not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object))
 
 
 def chunked_like(name: str, values: np.ndarray, like: pl.Series) -> pl.Series:
