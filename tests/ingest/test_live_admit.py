@@ -1,5 +1,5 @@
-"""The live flush's cached admission (:func:`admit_planned`) and key check (``sink._one_per_key``) give
-exactly what :func:`admit_frame` and :func:`one_per_key` give (instants as integer ms or as datetimes):
+"""The live flush's cached admission (:func:`admit_planned`) gives exactly what :func:`admit_frame` gives,
+and its key check (:func:`one_per_key`) one row per key (instants as integer ms or as datetimes):
 the same rows, the same refusals with the same reasons — on the batch parser's frames of recorded trades
 and liquidations, with bad values put in (NaN, infinite and negative prices, instants before 2009 or
 after tomorrow, names that cannot be a folder, nulls, repeated and unordered trade ids)."""
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "venues" / "binance
 from binance_data import force_order_messages
 from tests.ingest.test_live_batch import NOW_MS, agg_trade_frames
 
-from perpscope.ingest.sink import _one_per_key, _stamped
+from perpscope.ingest.sink import _stamped
 from perpscope.records import LIQUIDATIONS, TRADES, RecordType
 from perpscope.records.validate import admit_frame, admit_planned
 from perpscope.store.lake import one_per_key
@@ -96,7 +96,9 @@ def _same(rt: RecordType, raw: pl.DataFrame) -> None:
     assert got.equals(want)
     assert got_refused == want_refused
     stamped = _stamped(rt, got)
-    assert _one_per_key(rt, stamped).equals(one_per_key(rt, stamped))
+    once = one_per_key(rt, stamped)
+    assert once.height == stamped.unique(list(rt.key)).height  # one row per key, none lost
+    assert once.unique(list(rt.key)).height == once.height
 
 
 @pytest.mark.parametrize("stream", ["trades", "liquidations"])

@@ -383,20 +383,6 @@ def _stamped(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def _one_per_key(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
-    """:func:`~perpscope.store.lake.one_per_key`, answering its common live case without building a
-    polars expression: one venue, symbol and source with strictly increasing ids is already one row per
-    key (the same test as its own shortcut, on series)."""
-    key = rt.key
-    if df.height >= 2 and rt.time_col not in key:
-        ints = [k for k in key if df.schema[k] == pl.Int64]
-        if len(ints) == 1 and all(df.get_column(k).n_unique() == 1 for k in key if k != ints[0]):
-            ids = df.get_column(ints[0])
-            if ids.null_count() == 0 and ids.is_sorted() and ids.diff().slice(1).min() > 0:  # type: ignore[operator]
-                return df
-    return one_per_key(rt, df)
-
-
 #: What :func:`_commit_groups` did per record: the rows committed (or kept for a retry) and the error.
 _Outcome = tuple[pl.DataFrame | None, Exception | None]
 
@@ -428,7 +414,7 @@ def _commit_groups(
             both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
             # admitted rows are conformed (and the stamp keeps the String source): only the dedupe of
             # :func:`prepared` is left to do
-            rows = _one_per_key(rt, _stamped(rt, both))
+            rows = one_per_key(rt, _stamped(rt, both))
             logs[rt].write(rows)
             out[rt] = (rows, None)
         except Exception as exc:
