@@ -1,18 +1,17 @@
 """The regime steps of one chunk share one numbered frame per input frame (regimes/grid.py's memo, inside
 ``shared_preparation``): what they get is what numbering afresh gives, a changed or new frame is numbered
-again, the memo lets its frames go, and outside the context nothing is remembered."""
+again, the memo and outside the context nothing is remembered."""
 
 from __future__ import annotations
 
 import contextvars
-import gc
 from collections.abc import Iterator
 
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from perpscope.regimes.grid import _PREPARED, SID, numbered, prepare, remembered, shared_preparation
+from perpscope.regimes.grid import _MEMO, SID, numbered, prepare, remembered, shared_preparation
 
 HOUR = 3_600_000
 
@@ -27,16 +26,14 @@ def _panel(shuffled: bool = False) -> pl.DataFrame:
 
 
 @pytest.fixture(autouse=True)
-def _empty_memo() -> Iterator[None]:
-    _PREPARED.clear()
+def _in_a_block() -> Iterator[None]:
     with shared_preparation():
         yield
 
 
 def _fresh(df: pl.DataFrame) -> pl.DataFrame:
-    """numbered(df) worked out with nothing remembered."""
-    _PREPARED.clear()
-    return numbered(df)
+    """numbered(df) worked out with nothing remembered (outside any block)."""
+    return contextvars.Context().run(numbered, df)
 
 
 @pytest.mark.parametrize("shuffled", [False, True])
@@ -68,15 +65,6 @@ def test_a_frame_changed_in_place_is_not_served_its_old_numbering() -> None:
     assert_frame_equal(after, _fresh(df))
 
 
-def test_the_memo_lets_its_frames_go() -> None:
-    df = _panel()
-    numbered(df)
-    assert len(_PREPARED._entries) == 2  # the frame and its numbered frame
-    del df
-    gc.collect()
-    assert len(_PREPARED._entries) == 0
-
-
 def test_remembered_makes_once_per_frame() -> None:
     df, calls = _panel(), []
 
@@ -88,17 +76,6 @@ def test_remembered_makes_once_per_frame() -> None:
     assert remembered(df, "n", make) == 10
     assert remembered(df.clone(), "n", make) == 10
     assert len(calls) == 2
-
-
-def test_evicting_old_frames_while_numbering_new_ones() -> None:
-    # an evicted entry's numbered frame goes with it, which runs the memo's own clean-up (it once
-    # waited on itself here)
-    frames = [_panel(shuffled=i % 2 == 1) for i in range(3 * _PREPARED._SIZE)]
-    for f in frames:
-        numbered(f)  # its numbered frame is held by the memo only
-    assert 0 < len(_PREPARED._entries) <= _PREPARED._SIZE
-    for f in frames:
-        assert_frame_equal(numbered(f), _fresh(f))
 
 
 def test_series_numbers_with_and_without_null_keys() -> None:
@@ -117,7 +94,7 @@ def test_outside_the_context_every_call_works_afresh() -> None:
         df = _panel()
         first = numbered(df)
         assert numbered(df) is not first
-        assert not _PREPARED._entries
+        assert _MEMO.get() is None
         # a change in place polars allows without changing height or schema is seen
         df[0, "close"] = 99.0
         assert prepare(df, "test")[0].get_column("close").to_list().count(99.0) == 1
@@ -133,6 +110,6 @@ def test_the_outermost_context_empties_the_memo() -> None:
             with shared_preparation():
                 first = numbered(df)
             assert numbered(df) is first  # the inner block's end keeps the memo
-        assert not _PREPARED._entries
+        assert _MEMO.get() is None
 
     contextvars.Context().run(run)

@@ -11,18 +11,15 @@ cheaper than grouping by the (venue, canonical) strings.
 A batch that runs every regime step on one chunk prepares the same frames several times (``classify``,
 ``circuit_breakers`` and ``flow_hierarchy`` each prepare the panel; ``episodes``, ``treadmill`` and
 ``circuit_breakers`` the labels). Inside :func:`shared_preparation`, :func:`numbered`, :func:`prepare`
-and :func:`remembered` remember their last few answers per frame object (:class:`_Prepared`), so each
+and :func:`remembered` remember their answers per frame object (the block holds those frames), so each
 frame is numbered once. The key is the frame's identity, checked on height and schema; polars can still
 change a frame in place without changing either (``df[i, col] = x``, ``replace_column``), so the memo is
-opt-in: the code that opens the context owns its frames and does not change them in place until it
-closes, and the memo is emptied when the outermost context closes. Outside one, every call works afresh.
+opt-in: the code that opens the block owns its frames and does not change them in place until it
+closes, and the memo goes when the outermost block closes. Outside one, every call works afresh.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -48,7 +45,7 @@ def prepare(panel: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int | None]:
     if panel.is_empty():
         raise FrameError(f"{what}: the panel is empty; build it over a range the store holds data for")
     df = numbered(panel)
-    got = _PREPARED.get(panel)
+    got = _entry(panel)
     if got is not None and got.step is not _UNKNOWN:
         return df, got.step  # type: ignore[return-value]
     step = regular_step(df, by=[SID])
@@ -59,7 +56,7 @@ def prepare(panel: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int | None]:
 def numbered(df: pl.DataFrame) -> pl.DataFrame:
     """``df`` sorted by series and time (rows already in that order are not sorted again), with
     :data:`SID`; unlike :func:`prepare` it takes any frame with ``venue, canonical, ts_ms``, even empty."""
-    got = _PREPARED.get(df)
+    got = _entry(df)
     if got is not None and got.frame is not _UNKNOWN:
         return df if got.frame is None else got.frame  # type: ignore[return-value]
     out = _numbered(df.drop(SID, strict=False))
@@ -73,7 +70,9 @@ _UNKNOWN = object()  # a step not worked out yet (numbered, not prepared)
 
 @dataclass
 class _Entry:
-    source: weakref.ref[pl.DataFrame]
+    """What was worked out of one frame inside a :func:`shared_preparation` block."""
+
+    source: pl.DataFrame  # held by the block, so its ``id`` names no other frame until the block ends
     height: int
     schema: pl.Schema
     frame: object  # numbered(source): a frame, None where that is the source itself, or _UNKNOWN
@@ -81,69 +80,9 @@ class _Entry:
     extras: dict[str, object]  # remembered(source, name, …)
 
 
-class _Prepared:
-    """What was worked out of the last :data:`_SIZE` frames (:func:`numbered`, :func:`prepare`,
-    :func:`remembered`), keyed by the frame object: a weak reference (the entry goes with its frame)
-    checked for identity, height and schema.
-
-    An entry never keeps its own frame alive; it holds the numbered frame, which shares its columns with
-    the source (polars columns are reference-counted) plus :data:`SID` (a sorted copy only for a frame
-    that was not in order), and what :func:`remembered` stored, until the source goes."""
-
-    _SIZE = 8
-
-    def __init__(self) -> None:
-        self._entries: OrderedDict[int, _Entry] = OrderedDict()
-        self._lock = threading.RLock()  # re-entered by ``gone`` should a frame go while it is held
-
-    def get(self, df: pl.DataFrame) -> _Entry | None:
-        if not _SHARING.get():
-            return None
-        with self._lock:
-            e = self._entries.get(id(df))
-            if e is None or e.source() is not df or e.height != df.height or e.schema != df.schema:
-                return None
-            self._entries.move_to_end(id(df))
-            return e
-
-    def put(self, df: pl.DataFrame, frame: object, step: object) -> _Entry:
-        """Record what is known of ``df`` (``frame``, ``step``), keeping what its entry already held."""
-        old = self.get(df)
-        if old is not None:
-            with self._lock:
-                old.frame = frame if frame is not _UNKNOWN else old.frame
-                old.step = step if step is not _UNKNOWN else old.step
-            return old
-        key = id(df)
-        if not _SHARING.get():  # outside shared_preparation: an entry for this call only
-            return _Entry(weakref.ref(df), df.height, df.schema, frame, step, {})
-
-        def gone(ref: weakref.ref[pl.DataFrame], key: int = key) -> None:
-            with self._lock:
-                e = self._entries.get(key)
-                if e is not None and e.source is ref:
-                    del self._entries[key]
-
-        entry = _Entry(weakref.ref(df, gone), df.height, df.schema, frame, step, {})
-        evicted = []
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._SIZE:
-                evicted.append(self._entries.popitem(last=False))
-        # dropped outside the lock: an evicted entry's numbered frame going away runs its own entry's
-        # ``gone``, which takes the lock
-        del evicted
-        return entry
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-_PREPARED = _Prepared()
-#: True inside :func:`shared_preparation` (per thread and task: a context variable).
-_SHARING: ContextVar[bool] = ContextVar("perpscope_regimes_shared_preparation", default=False)
+#: The open block's entries by frame id (None outside a block): a context variable, so each thread
+#: and task has its own and needs no lock.
+_MEMO: ContextVar[dict[int, _Entry] | None] = ContextVar("perpscope_regimes_shared_preparation", default=None)
 
 
 @contextmanager
@@ -151,29 +90,52 @@ def shared_preparation() -> Iterator[None]:
     """Within this block the regime steps share one numbered frame per input frame object (and what
     :func:`remembered` works out), e.g. ``classify`` → ``episodes`` → ``treadmill`` →
     ``circuit_breakers`` → ``flow_hierarchy`` on one chunk. The caller must not change those frames in
-    place inside the block. The memo is emptied when the outermost block ends."""
-    outer = not _SHARING.get()
-    token = _SHARING.set(True)
+    place inside the block. The block holds the frames it saw until its outermost level ends."""
+    if _MEMO.get() is not None:  # nested: the outer block's memo serves
+        yield
+        return
+    token = _MEMO.set({})
     try:
         yield
     finally:
-        _SHARING.reset(token)
-        if outer:
-            _PREPARED.clear()
+        _MEMO.reset(token)
+
+
+def _entry(df: pl.DataFrame) -> _Entry | None:
+    memo = _MEMO.get()
+    e = memo.get(id(df)) if memo is not None else None
+    if e is None or e.source is not df or e.height != df.height or e.schema != df.schema:
+        return None
+    return e
+
+
+def _put(df: pl.DataFrame, frame: object, step: object) -> _Entry:
+    """Record what is known of ``df`` (``frame``, ``step``), keeping what its entry already held; outside
+    a block the entry is this call's only."""
+    e = _entry(df)
+    if e is None:
+        e = _Entry(df, df.height, df.schema, _UNKNOWN, _UNKNOWN, {})
+        memo = _MEMO.get()
+        if memo is not None:
+            memo[id(df)] = e
+    e.frame = frame if frame is not _UNKNOWN else e.frame
+    e.step = step if step is not _UNKNOWN else e.step
+    return e
 
 
 def _remember_numbered(df: pl.DataFrame, out: pl.DataFrame, step: object) -> None:
     """Record ``out`` = numbered(``df``) (and its step), and that ``out`` is its own numbered frame."""
-    _PREPARED.put(df, out if out is not df else None, step)
+    _put(df, out if out is not df else None, step)
     if out is not df:
-        _PREPARED.put(out, None, step)
+        _put(out, None, step)
 
 
 def remembered(df: pl.DataFrame, name: str, make: Callable[[], T]) -> T:
-    """``make()``, worked out once per frame object ``df`` and ``name`` while ``df`` lives (the regime
-    steps of one chunk read the same arrays of the same labels: the treadmill and the breakers).
-    ``make`` must depend on ``df`` only, and callers must not modify what it returns."""
-    e = _PREPARED.get(df) or _PREPARED.put(df, _UNKNOWN, _UNKNOWN)
+    """``make()``, worked out once per frame object ``df`` and ``name`` inside a
+    :func:`shared_preparation` block (the regime steps of one chunk read the same arrays of the same
+    labels: the treadmill and the breakers); every call outside one. ``make`` must depend on ``df``
+    only, and callers must not modify what it returns."""
+    e = _entry(df) or _put(df, _UNKNOWN, _UNKNOWN)
     if name not in e.extras:
         e.extras[name] = make()
     return e.extras[name]  # type: ignore[return-value]
