@@ -106,6 +106,9 @@ class Collector:
             for f in self.feeds
             if f.ws_url() is not None
         ]
+        # a flush first takes what the sockets received (their frames wait for one flush, not also for a
+        # drain timer)
+        self.sink.drains = [s.drain for s in self.sockets]
         self.status_writer = StatusWriter(
             self.status,
             self.feeds,

@@ -161,6 +161,10 @@ class Sink:
         #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
         #: benchmark's profile of where a row's latency goes
         self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)
+        #: called at the start of every flush, before the buffers are swapped: the socket loops' drains
+        #: (:meth:`~perpscope.ingest.socket_loop.SocketLoop.drain`), so a flush takes every frame received
+        #: until it began instead of leaving those still waiting for their drain timer to the next flush
+        self.drains: list[Callable[[], None]] = []
 
     def add(self, rt: RecordType, row: Any) -> None:
         self.rows.setdefault(rt, []).append(row)
@@ -187,6 +191,11 @@ class Sink:
     async def flush(self) -> int:
         """Write everything buffered; returns rows offered. A failed write keeps its rows for the next try."""
         async with self._lock:
+            for drain in self.drains:
+                try:
+                    drain()
+                except Exception as exc:  # its frames stay with the socket loop: the flush goes on
+                    self.last_error = f"drain: {type(exc).__name__}: {exc}"
             rows, frames = self.rows, self.frames
             self.rows, self.frames, self.pending = {}, {}, 0
             if not rows and not frames:
