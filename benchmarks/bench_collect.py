@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import subprocess
@@ -322,6 +323,8 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     cfg = LiveConfig(
         flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync, write_path=path
     )
+    if _SWITCH:
+        cfg = dataclasses.replace(cfg, gil_switch_s=_SWITCH[0])
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
@@ -347,6 +350,10 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
         "cpu_us_per_row": (cpu[1] - cpu[0]) / max(cpu[2], 1) * 1e6,
         "timings": np.asarray(col.sink.timings, dtype=float).reshape(-1, 3) * 1000,  # ms
     }
+
+
+#: ``log-switch=S`` modes: the collector's thread switch interval (``LiveConfig.gil_switch_s``)
+_SWITCH: list[float] = []
 
 
 def _sustain_in_process(
@@ -384,6 +391,9 @@ def _sustain_in_process(
             return self.write(record, frame)
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
+    if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
+        _SWITCH[:] = [float(mode.split("=")[1])]
+        mode = "log"
     path = "log" if mode == "log" else "parts"
     if trace:  # the stages timed (benchmarks.collect_trace): this worker's collector wrapped
         from benchmarks import collect_trace

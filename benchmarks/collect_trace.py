@@ -41,6 +41,9 @@ class Trace:
         #: per flush: [start ns, thread ns, admitted ns, appended ns, synced ns, done ns, rows]
         self.flushes: list[list[int]] = []
         self._cur: list[int] | None = None
+        #: per commit (:func:`perpscope.ingest.sink._commit_groups`): its thread's CPU ns and its wall ns
+        #: (the difference is time the thread waited: for the GIL, or for a core)
+        self.commits: list[tuple[int, int]] = []
         #: per collection: (generation, start ns, pause ns)
         self.gcs: list[tuple[int, int, int]] = []
         self._gc_start = 0
@@ -71,6 +74,10 @@ class Trace:
             out["flush interval ms"] = _dist(np.diff(f[:, 0]) / 1e6)
             out["flush duration ms"] = _dist((f[:, 5] - f[:, 0]) / 1e6)
             out["flushes"] = len(f)
+        c = np.asarray(self.commits, dtype=np.int64).reshape(-1, 2) / 1e6
+        if len(c):
+            out["commit thread CPU ms"] = _dist(c[:, 0])
+            out["commit wall ms"] = _dist(c[:, 1])
         g = np.asarray(self.gcs, dtype=np.int64).reshape(-1, 3)
         for gen in range(3):
             p = g[g[:, 0] == gen, 2] / 1e6
@@ -142,7 +149,11 @@ def install() -> Trace:
     def traced_commit(*a: Any) -> Any:
         if tr._cur is not None:
             tr._cur[1] = now()
-        return commit(*a)
+        cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
+        try:
+            return commit(*a)
+        finally:
+            tr.commits.append((time.thread_time_ns() - cpu, time.perf_counter_ns() - wall))
 
     admit = sink_mod._admit_frames
 
