@@ -31,8 +31,12 @@ per row committed (the machine is shared: CPU time is steadier than wall time), 
 into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
-only the sustained runs (``MODES`` comma-separated). With ``PERPSCOPE_BASELINE_SRC`` set to another
+only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
+thread switch interval set to ``S`` seconds). With ``PERPSCOPE_BASELINE_SRC`` set to another
 checkout's ``src``, ``log@base`` runs that checkout's collector interleaved with this one's.
+``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
+where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
+against its pace (its send stamp is taken when a chunk is written; ms resolution).
 ``--serve PORT N RATE LIQ_PER_S`` is the server process.
 """
 
