@@ -32,8 +32,9 @@ into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
 only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
-thread switch interval set to ``S`` seconds). With ``PERPSCOPE_BASELINE_SRC`` set to another
-checkout's ``src``, ``log@base`` runs that checkout's collector interleaved with this one's.
+thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``).
+With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
+collector interleaved with this one's.
 ``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
 where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
 against its pace (its send stamp is taken when a chunk is written; ms resolution).
@@ -397,6 +398,11 @@ def _sustain_in_process(
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
         _SWITCH[:] = [float(mode.split("=")[1])]
+        mode = "log"
+    if mode.startswith("log-drain="):  # the log path with another drain timer (s)
+        from perpscope.ingest import socket_loop
+
+        socket_loop.DRAIN_AFTER_S = float(mode.split("=")[1])
         mode = "log"
     path = "log" if mode == "log" else "parts"
     if trace:  # the stages timed (benchmarks.collect_trace): this worker's collector wrapped
