@@ -31,8 +31,13 @@ per row committed (the machine is shared: CPU time is steadier than wall time), 
 into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
-only the sustained runs (``MODES`` comma-separated). With ``PERPSCOPE_BASELINE_SRC`` set to another
-checkout's ``src``, ``log@base`` runs that checkout's collector interleaved with this one's.
+only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
+thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``).
+With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
+collector interleaved with this one's.
+``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
+where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
+against its pace (its send stamp is taken when a chunk is written; ms resolution).
 ``--serve PORT N RATE LIQ_PER_S`` is the server process.
 """
 
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import subprocess
@@ -63,6 +69,8 @@ from perpscope.venues.binance.client import BinanceClient, BinanceUrls
 from perpscope.venues.binance.live import BinanceLive
 
 N_MESSAGES = 200_000
+#: A file the server writes its pacing figures to once it has sent everything (the trace reads it).
+SERVE_STATS_ENV = "PERPSCOPE_BENCH_SERVE_STATS"
 #: Collector and reference runs, interleaved (the best of each is kept: the machine's speed drifts).
 ROUNDS = 3
 #: Paced rates for the latency figures (messages per second).
@@ -203,12 +211,30 @@ async def _serve(port: int, n: int, rate: int = 0, liq_per_s: int = 0) -> None:
         )
         chunk = min(SEND_CHUNK, max(1, rate // 1000)) if rate else SEND_CHUNK
         start = time.monotonic()
+        late: list[float] = []  # per chunk: how late its write began against the pace (s)
         for i0 in range(0, n, chunk):
             if rate:
                 await asyncio.sleep(max(0.0, start + i0 / rate - time.monotonic()))
+                late.append(time.monotonic() - start - i0 / rate)
             t = time.time_ns() // 1_000_000
             writer.write(b"".join(_ws_frame(_message(i, t)) for i in range(i0, min(n, i0 + chunk))))
             await writer.drain()
+        stats = os.environ.get(SERVE_STATS_ENV)
+        if stats and late:
+            import json
+
+            lag = np.asarray(late) * 1000
+            Path(stats).write_text(
+                json.dumps(
+                    {
+                        "late p50 ms": float(np.percentile(lag, 50)),
+                        "late p99 ms": float(np.percentile(lag, 99)),
+                        "late max ms": float(lag.max()),
+                        "cpu s": time.process_time(),
+                        "send s": time.monotonic() - start,
+                    }
+                )
+            )
         with contextlib.suppress(ConnectionError):
             await reader.read()  # until the collector closes
         writer.close()
@@ -302,6 +328,8 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     cfg = LiveConfig(
         flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync, write_path=path
     )
+    if _SWITCH:
+        cfg = dataclasses.replace(cfg, gil_switch_s=_SWITCH[0])
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
@@ -329,8 +357,12 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     }
 
 
+#: ``log-switch=S`` modes: the collector's thread switch interval (``LiveConfig.gil_switch_s``)
+_SWITCH: list[float] = []
+
+
 def _sustain_in_process(
-    port: int, n: int, data: Path, flush_s: float, mode: str, seed_rows: int = 0
+    port: int, n: int, data: Path, flush_s: float, mode: str, seed_rows: int = 0, trace: bool = False
 ) -> dict[str, Any]:
     """``mode``: ``log`` (each flush appended to the write-ahead log and fdatasynced, sealed into parts
     later), ``append`` (parts per flush, fsynced), ``append-nosync`` (the same without fsync), or
@@ -364,7 +396,21 @@ def _sustain_in_process(
             return self.write(record, frame)
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
+    if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
+        _SWITCH[:] = [float(mode.split("=")[1])]
+        mode = "log"
+    if mode.startswith("log-drain="):  # the log path with another drain timer (s)
+        from perpscope.ingest import socket_loop
+
+        socket_loop.DRAIN_AFTER_S = float(mode.split("=")[1])
+        mode = "log"
     path = "log" if mode == "log" else "parts"
+    if trace:  # the stages timed (benchmarks.collect_trace): this worker's collector wrapped
+        from benchmarks import collect_trace
+
+        tr = collect_trace.install()
+        out = asyncio.run(_sustain(port, n, data, flush_s, fsync=mode != "append-nosync", path=path))
+        return {**out, "trace": tr.summary()}
     return asyncio.run(_sustain(port, n, data, flush_s, fsync=mode != "append-nosync", path=path))
 
 
@@ -399,6 +445,7 @@ def measure(
     mode: str | None = None,
     liq_per_s: int = 0,
     seed_rows: int = 0,
+    trace: bool = False,
 ) -> dict[str, Any]:
     """Run the server process (unpaced, or paced at ``rate`` msg/s) and the collector (or, ``bare``,
     the reference reader; or with ``mode`` the sustained run of :func:`_sustain_in_process`)."""
@@ -408,9 +455,11 @@ def measure(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     root = Path(__file__).resolve().parents[1]
+    stats = Path(tempfile.mkstemp(suffix=".json")[1])
     server = subprocess.Popen(
         [sys.executable, "-m", "benchmarks.bench_collect", "--serve", *map(str, (port, n, rate, liq_per_s))],
         cwd=root,
+        env={**os.environ, SERVE_STATS_ENV: str(stats)},
     )
     try:
         for _ in range(600):  # until the server listens (its start-up is slow on a busy machine)
@@ -423,13 +472,26 @@ def measure(
             if mode is not None:
                 sent_ns = time.time_ns()
                 args = (port, n, Path(d) / "data", flush_s, mode.removesuffix(BASE_SUFFIX), seed_rows)
-                out = pool.apply(_sustain_in_process, args)
-                return {**out, "sent_ns": sent_ns}
+                out = pool.apply(_sustain_in_process, args, {"trace": True} if trace else {})
+                return {**out, "sent_ns": sent_ns, "server": _server_stats(stats)}
             fn = _read_bare_in_process if bare else _drive_in_process
             return pool.apply(fn, (port, n, Path(d) / "data", flush_s))
     finally:
         server.kill()
         server.wait()
+        stats.unlink(missing_ok=True)
+
+
+def _server_stats(path: Path) -> dict[str, Any]:
+    """The server's pacing figures (how late its chunks were written against the pace, its CPU)."""
+    import json
+
+    for _ in range(100):  # written once the last chunk is sent, which may trail the last commit a little
+        with contextlib.suppress(ValueError, OSError):
+            if path.stat().st_size:
+                return dict(json.loads(path.read_text()))
+        time.sleep(0.05)
+    return {}
 
 
 #: Another checkout's ``src``: a sustained mode ending in :data:`BASE_SUFFIX` (``log@base``) runs its
@@ -641,6 +703,34 @@ def sustained(
     return out
 
 
+def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any]:
+    """One sustained run of the default write path with its stages timed (:mod:`benchmarks.collect_trace`),
+    printed with the run's figures, the server's pacing and CPU, and the load average."""
+    from benchmarks import collect_trace
+
+    load = os.getloadavg()[0]
+    m = measure(
+        n=int(rate * seconds),
+        rate=rate,
+        flush_s=SUSTAIN_FLUSH_S,
+        mode="log",
+        liq_per_s=SUSTAIN_LIQ_PER_S,
+        seed_rows=SUSTAIN_SEED_ROWS,
+        trace=True,
+    )
+    lat = m["lat"]
+    span_s = (m["last_ns"] - m["first_ns"]) / 1e9
+    p50, p90, p99 = np.percentile(lat, [50, 90, 99])
+    print(
+        f"trace at {rate:,} msg/s for {seconds:g} s, load {load:.1f}: "
+        f"{m['n'] / max(span_s, 1e-9):,.0f} rows/s committed, socket→committed p50 {p50:.1f} "
+        f"p90 {p90:.1f} p99 {p99:.1f} max {lat.max():.1f} ms, "
+        f"collector CPU {m['cpu_us_per_row']:.2f} µs/row\n" + collect_trace.report(m["trace"], m["server"]),
+        flush=True,
+    )
+    return m
+
+
 def _p50_p99(x: np.ndarray) -> tuple[float, float]:
     return (float(np.percentile(x, 50)), float(np.percentile(x, 99))) if x.size else (float("nan"),) * 2
 
@@ -650,6 +740,8 @@ if __name__ == "__main__":
         # … [MODES]: comma-separated (log, append, append-nosync, rewrite; log@base with BASELINE_ENV)
         modes = tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else SUSTAIN_MODES
         sustained(*[int(a) for a in sys.argv[2:5]], modes=modes)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS]]: where latency goes
+        trace(*[int(a) for a in sys.argv[2:4]])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         asyncio.run(_serve(*[int(a) for a in sys.argv[2:6]]))
     else:

@@ -53,7 +53,8 @@ class WriterHealth:
 
 
 class FlushLoop:
-    """Flush ``sink`` every ``flush_seconds`` (or when woken), watching each flush's outcome."""
+    """Flush ``sink`` every ``flush_seconds`` from the previous flush's start (or when woken), watching
+    each flush's outcome."""
 
     def __init__(
         self, sink: Sink, give_up_s: float, final_attempts: int, on_give_up: Callable[[], None]
@@ -70,10 +71,18 @@ class FlushLoop:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Flush periodically until ``stop``; on a persistent failure set :attr:`failure` and stop."""
+        began = time.monotonic()
         while not stop.is_set():
             self.sink.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.sink.wake.wait(), self.sink.cfg.flush_seconds)
+            # the period runs from the previous flush's start, not its end: a flush that took longer than
+            # the period is followed at once (rows then wait for one flush, not a flush and a period)
+            wait = self.sink.cfg.flush_seconds - (time.monotonic() - began)
+            if wait > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.sink.wake.wait(), wait)
+            else:
+                await asyncio.sleep(0)  # one turn of the event loop: the sockets are read between flushes
+            began = time.monotonic()
             await self.flush_once()
             h = self.health
             if h.failing_since_ms is not None and _now_ms() - h.failing_since_ms > self.give_up_s * 1000:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,9 @@ class Collector:
             for f in self.feeds
             if f.ws_url() is not None
         ]
+        # a flush first takes what the sockets received (their frames wait for one flush, not also for a
+        # drain timer)
+        self.sink.drains = [s.drain for s in self.sockets]
         self.status_writer = StatusWriter(
             self.status,
             self.feeds,
@@ -145,6 +149,15 @@ class Collector:
 
     async def run(self) -> None:
         """Collect until :meth:`stop` (or a signal, with :meth:`install_signal_handlers`)."""
+        switch = sys.getswitchinterval()
+        if self.cfg.gil_switch_s is not None:  # the flush thread gets the GIL back sooner (sink.GIL_SWITCH_S)
+            sys.setswitchinterval(self.cfg.gil_switch_s)
+        try:
+            await self._run()
+        finally:
+            sys.setswitchinterval(switch)
+
+    async def _run(self) -> None:
         if self.sink.logs is not None:  # logs of collectors that were killed: their torn tails cut, sealed
             await asyncio.to_thread(seal_orphans, self.lake)
         await asyncio.to_thread(

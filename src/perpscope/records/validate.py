@@ -410,7 +410,8 @@ class AdmitPlan:
     #: how each of the record's columns comes out of the input: kept, integer ms read as the record's
     #: instants, or (absent) its default — what ``conform`` does to such frames, without a query
     columns: tuple[tuple[str, str, Any], ...]
-    any_bad: pl.Expr
+    #: one aggregate per check, each true when some row fails it
+    any_bad: tuple[pl.Expr, ...]
     #: instant columns of the input (integer ms or UTC ms datetimes), checked against :func:`time_window`
     instants: tuple[str, ...]
 
@@ -447,7 +448,10 @@ class AdmitPlan:
             *record.check_exprs(),
             *(r.bad.fill_null(False).any() for r in rules),
         ]
-        return cls(record, schema, columns, pl.any_horizontal(aggregates).alias("bad"), tuple(instants))
+        # the aggregates as separate outputs of one select, any of them read in Python: folding them into
+        # ``any_horizontal`` in the query cost 0.57 ms instead of 0.32 ms per 200-trade frame
+        named = [a.alias(f"bad{i}") for i, a in enumerate(aggregates)]
+        return cls(record, schema, columns, tuple(named), tuple(instants))
 
     def admit(self, raw: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, list[Rejection]]:
         """:func:`admit_frame` of ``raw`` (a frame of this plan's schema)."""
@@ -471,7 +475,7 @@ class AdmitPlan:
             ]
         )
         try:
-            bad = out.select(self.any_bad).item()
+            bad = any(out.select(self.any_bad).row(0))
         except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
             bad = True
         if bad:

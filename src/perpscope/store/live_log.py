@@ -328,7 +328,7 @@ def _batch_message(schema: pa.Schema, batch: pa.RecordBatch) -> bytes:
     return sink.getvalue().to_pybytes()[head:end]
 
 
-_LZ4 = pa.ipc.IpcWriteOptions(compression="lz4")
+_LZ4 = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
 
 
 def seal(lake: Lake, record: RecordType, segment: Segment | Path) -> tuple[int, tuple[Path, ...]]:

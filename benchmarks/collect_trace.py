@@ -1,0 +1,207 @@
+"""Where a live row's latency goes: the collector's stages timed per batch, in the benchmark's worker.
+
+Not the collector's code path: :func:`install` wraps the collector's methods **in the benchmark's
+worker process only** (``python -m benchmarks.bench_collect trace [RATE [SECONDS]]``). For the first
+frame of every drained batch it records, as wall-clock ns:
+
+- ``sent``: the server's send stamp (the message's event time, integer ms: resolution 1 ms, floored);
+- ``recv``: the socket callback took the frame (the event loop read it from the kernel);
+- ``drain``: the batch's drain began (its timer fired, or :data:`~perpscope.ingest.socket_loop.DRAIN_FRAMES`
+  frames waited);
+- ``decoded``: the batch parser returned its rows (msgspec decode + polars frames);
+- ``flush``: the flush that took the batch began (the flush loop woke);
+- ``thread``: the flush's worker thread began (:func:`perpscope.ingest.sink._commit_groups`);
+- ``admitted``: the last record's rows were checked (:func:`~perpscope.ingest.sink._admit_frames`);
+- ``appended``: the last record's batch was written to its log;
+- ``synced``: the last ``fdatasync`` returned;
+- ``done``: the flush was back on the event loop (the benchmark's commit instant).
+
+and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``).
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+import numpy as np
+
+STAGES = ("sent", "recv", "drain", "decoded", "flush", "thread", "admitted", "appended", "synced", "done")
+
+
+class Trace:
+    """The instants recorded by :func:`install` (see the module docstring)."""
+
+    def __init__(self) -> None:
+        #: per drained batch: the instants of :data:`STAGES` (ns; 0 until known) and its frame count
+        self.batches: list[list[int]] = []
+        self._open: list[int] = []  # batches drained and not yet taken by a flush
+        self._first_recv = 0
+        #: per flush: [start ns, thread ns, admitted ns, appended ns, synced ns, done ns, rows]
+        self.flushes: list[list[int]] = []
+        self._cur: list[int] | None = None
+        #: per commit (:func:`perpscope.ingest.sink._commit_groups`): its thread's CPU ns and its wall ns
+        #: (the difference is time the thread waited: for the GIL, or for a core)
+        self.commits: list[tuple[int, int]] = []
+        #: per collection: (generation, start ns, pause ns)
+        self.gcs: list[tuple[int, int, int]] = []
+        self._gc_start = 0
+
+    def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter_ns()
+        else:
+            self.gcs.append(
+                (int(info["generation"]), self._gc_start, time.perf_counter_ns() - self._gc_start)
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Per stage the p50/p90/p99/max of the time since the previous stage (ms), over the batches a
+        flush committed; the flushes' sizes and intervals; the collections' pauses."""
+        b = np.asarray([r for r in self.batches if all(r)], dtype=np.int64).reshape(-1, 11)
+        out: dict[str, Any] = {"batches": len(b)}
+        if len(b):
+            b[:, 0] *= 1_000_000  # the send stamp is in ms
+            for i in range(1, len(STAGES)):
+                d = (b[:, i] - b[:, i - 1]) / 1e6
+                out[f"{STAGES[i - 1]}→{STAGES[i]}"] = _dist(d)
+            out["sent→done"] = _dist((b[:, 9] - b[:, 0]) / 1e6)
+            out["frames per batch"] = _dist(b[:, 10].astype(float))
+        f = np.asarray([r for r in self.flushes if all(r)], dtype=np.int64).reshape(-1, 7)
+        if len(f):
+            out["flush rows"] = _dist(f[:, 6].astype(float))
+            out["flush interval ms"] = _dist(np.diff(f[:, 0]) / 1e6)
+            out["flush duration ms"] = _dist((f[:, 5] - f[:, 0]) / 1e6)
+            out["flushes"] = len(f)
+        c = np.asarray(self.commits, dtype=np.int64).reshape(-1, 2) / 1e6
+        if len(c):
+            out["commit thread CPU ms"] = _dist(c[:, 0])
+            out["commit wall ms"] = _dist(c[:, 1])
+        g = np.asarray(self.gcs, dtype=np.int64).reshape(-1, 3)
+        for gen in range(3):
+            p = g[g[:, 0] == gen, 2] / 1e6
+            out[f"gc gen{gen} pauses"] = (len(p), float(p.sum()), float(p.max()) if len(p) else 0.0)
+        return out
+
+
+def _dist(x: np.ndarray) -> tuple[float, float, float, float]:
+    if not len(x):
+        return (float("nan"),) * 4
+    p50, p90, p99 = np.percentile(x, [50, 90, 99])
+    return float(p50), float(p90), float(p99), float(x.max())
+
+
+def install() -> Trace:
+    """Wrap the collector's stages (this process only) and return the :class:`Trace` they fill."""
+    import polars as pl
+
+    from perpscope.ingest import sink as sink_mod
+    from perpscope.ingest.socket_loop import SocketLoop
+    from perpscope.store.live_log import LiveLog
+    from perpscope.venues.binance.stream_batch import BinanceBatchParser
+
+    tr = Trace()
+    gc.callbacks.append(tr.gc_callback)
+    now = time.time_ns
+
+    handle = SocketLoop.handle
+
+    def traced_handle(self: SocketLoop, raw: str | bytes) -> None:
+        if self._pending is not None and not self._pending:
+            tr._first_recv = now()
+        handle(self, raw)
+
+    drain = SocketLoop.drain
+
+    def traced_drain(self: SocketLoop) -> None:
+        if self._pending:
+            tr.batches.append([0, tr._first_recv, now(), 0, 0, 0, 0, 0, 0, 0, len(self._pending)])
+            tr._open.append(len(tr.batches) - 1)
+        drain(self)
+
+    take = BinanceBatchParser.take
+
+    def traced_take(self: BinanceBatchParser) -> list[Any]:
+        out = take(self)
+        if out and tr.batches:
+            rec = tr.batches[-1]
+            rec[3] = now()
+            item = out[0][2]
+            rec[0] = int(item.get_column("ts_ms")[0]) if isinstance(item, pl.DataFrame) else int(item.ts_ms)
+        return out
+
+    flush = sink_mod.Sink.flush
+
+    async def traced_flush(self: sink_mod.Sink) -> int:
+        taken, tr._open = tr._open, []
+        cur = tr._cur = [now(), 0, 0, 0, 0, 0, self.pending]
+        n = await flush(self)
+        cur[5] = now()
+        tr.flushes.append(cur)
+        for i in taken:
+            rec = tr.batches[i]
+            rec[4:10] = cur[0:6]
+        return n
+
+    commit = sink_mod._commit_groups
+
+    def traced_commit(*a: Any) -> Any:
+        if tr._cur is not None:
+            tr._cur[1] = now()
+        cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
+        try:
+            return commit(*a)
+        finally:
+            tr.commits.append((time.thread_time_ns() - cpu, time.perf_counter_ns() - wall))
+
+    admit = sink_mod._admit_frames
+
+    def traced_admit(*a: Any) -> Any:
+        out = admit(*a)
+        if tr._cur is not None:
+            tr._cur[2] = now()
+        return out
+
+    write = LiveLog.write
+
+    def traced_write(self: LiveLog, df: Any) -> int:
+        n = write(self, df)
+        if tr._cur is not None:
+            tr._cur[3] = now()
+        return n
+
+    sync = LiveLog.sync
+
+    def traced_sync(self: LiveLog) -> None:
+        sync(self)
+        if tr._cur is not None:
+            tr._cur[4] = now()
+
+    SocketLoop.handle = traced_handle  # type: ignore[method-assign]
+    SocketLoop.drain = traced_drain  # type: ignore[method-assign]
+    BinanceBatchParser.take = traced_take  # type: ignore[method-assign]
+    sink_mod.Sink.flush = traced_flush  # type: ignore[method-assign]
+    sink_mod._commit_groups = traced_commit
+    sink_mod._admit_frames = traced_admit
+    LiveLog.write = traced_write  # type: ignore[method-assign]
+    LiveLog.sync = traced_sync  # type: ignore[method-assign]
+    return tr
+
+
+def report(summary: dict[str, Any], server: dict[str, Any] | None = None) -> str:
+    """The summary as lines (ms unless said)."""
+    lines = []
+    for k, v in summary.items():
+        if isinstance(v, tuple) and len(v) == 4:
+            lines.append(f"  {k:<22} p50 {v[0]:8.2f}  p90 {v[1]:8.2f}  p99 {v[2]:8.2f}  max {v[3]:8.2f}")
+        elif isinstance(v, tuple):
+            lines.append(f"  {k:<22} {v[0]:,} collections, {v[1]:.1f} ms in all, longest {v[2]:.2f} ms")
+        else:
+            lines.append(f"  {k:<22} {v:,}")
+    if server:
+        lines.append(
+            "  server                 "
+            + ", ".join(f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in server.items())
+        )
+    return "\n".join(lines)
