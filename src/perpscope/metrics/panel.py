@@ -37,7 +37,7 @@ from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_c
 from perpscope.metrics.panel_passes import event_bars, flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
 from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore, regular_step
-from perpscope.metrics.sorted_keys import asof_index, lookup_runs, pairs_ascending
+from perpscope.metrics.sorted_keys import asof_index, pairs_ascending
 from perpscope.metrics.string_runs import run_starts
 from perpscope.metrics.volume import taker_flow
 
@@ -96,76 +96,76 @@ _FUNDING_CARRY = {
 }
 
 
-def _s64() -> pl.Expr:
-    """(venue, canonical) as one 64-bit hash, equal in every frame of the process.
+class _Runs:
+    """The runs of rows of one series (one ``venue, canonical``) in a record frame: where each begins
+    (then the frame's height) and its names, a row per run.
 
-    Hashing is 25× cheaper than categorical codes here; two of a few thousand series colliding in 64
-    bits has a probability below 1e-12, and :class:`_Ids` checks for it.
-    """
-    return pl.col("venue").hash(seed=1).xor(pl.col("canonical").hash(seed=2))
+    Records come in long runs per series, so a series is found from the runs of its two key columns
+    (:func:`~perpscope.metrics.string_runs.run_starts`) and named once per run: no per-row hash of the
+    two strings and no per-row lookup (hashing both columns of a benchmark chunk's 2.6 M input rows and
+    looking each row up cost 19 ms; this 9 ms)."""
+
+    def __init__(self, df: pl.DataFrame) -> None:
+        starts = np.union1d(run_starts(df.get_column("venue")), run_starts(df.get_column("canonical")))
+        self.bounds = np.append(starts, df.height).astype(np.int64, copy=False)
+        self.names = df.select(*KEYS).gather(starts)
+
+    def per_row(self, per_run: np.ndarray) -> np.ndarray:
+        """A value per run → the same value on each of its rows."""
+        return np.repeat(per_run, np.diff(self.bounds))
 
 
 class _Ids:
     """The panel's series and their dense ids; attaches ``_sid`` to any frame of those series."""
 
-    def __init__(self, frames: list[pl.DataFrame]) -> None:
-        # integer codes per row, then strings only for the first row of each distinct series
-        firsts = [f.select(*KEYS).gather(_run_heads(f.get_column("_s64"))) for f in frames]
-        uniq = pl.concat(firsts).unique().sort(list(KEYS))
-        if uniq.select(_s64().n_unique()).item() != uniq.height:
-            raise RuntimeError("two series hash alike; report this (venue, canonical) set as a bug")
+    def __init__(self, runs: list[_Runs]) -> None:
+        uniq = pl.concat([r.names for r in runs]).unique().sort(list(KEYS))
         self.table = uniq.with_columns(
             pl.int_range(pl.len(), dtype=pl.Int64).alias(_SID),
-            _s64().alias("_s64"),
             pair_of(pl.col("canonical")).alias("_pair"),
         )
-        by_hash = self.table.select("_s64", _SID).sort("_s64")
-        self._hashes = by_hash.get_column("_s64").to_numpy()
-        self._sids = by_hash.get_column(_SID).to_numpy()
 
-    def attach(self, df: pl.DataFrame) -> pl.DataFrame:
-        """``df`` (with ``_s64``, see :func:`_coded`) with ``_sid``; rows of other series are dropped."""
-        # a binary search per run of one series, not a hash lookup per row (rows come in long runs)
-        hashes = df.get_column("_s64")
-        codes = lookup_runs(hashes.to_numpy(), self._hashes, self._sids, -1)
-        out = df.with_columns(chunked_like(_SID, codes, hashes)).drop("_s64")
-        return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
+    def _sids(self, runs: _Runs) -> np.ndarray:
+        """The ``_sid`` of each run (-1: a series not in the table)."""
+        named = runs.names.join(
+            self.table.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
+        )
+        return named.get_column(_SID).fill_null(-1).to_numpy()
+
+    def attach(self, df: pl.DataFrame, runs: _Runs | None = None) -> tuple[pl.DataFrame, np.ndarray]:
+        """``df`` with ``_sid`` (rows of other series dropped), and the ids as an array."""
+        runs = runs if runs is not None else _Runs(df)
+        codes = runs.per_row(self._sids(runs))
+        out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
+        if (codes >= 0).all():
+            return out, codes
+        return out.filter(pl.col(_SID) >= 0), codes[codes >= 0]
 
     def attach_spot(self, df: pl.DataFrame) -> pl.DataFrame:
         """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp)."""
-        df = _coded(df)
-        firsts = _run_heads(df.get_column("_s64"))  # integers: no string hashing
+        runs = _Runs(df)
         spot = (
-            df.select(*KEYS, "_s64")
-            .gather(firsts)
-            .unique("_s64", keep="first", maintain_order=True)  # a series may come back in a later run
+            runs.names.with_row_index("_run")
+            .unique(list(KEYS), keep="first", maintain_order=True)  # a series may come back in a later run
             .with_columns(pair_of(pl.col("canonical")).alias("_pair"))
         )
         link = spot.join(self.table.select("venue", "_pair", _SID), on=["venue", "_pair"], how="inner")
-        if link.get_column("_s64").is_unique().all():
-            # one perp per spot series (the usual case): a lookup, not a join of every spot row
-            # (a binary search per run of rows, as attach: a replace_strict and a filter of every spot row
-            # cost 5 ms of a benchmark chunk)
-            link = link.sort("_s64")
-            hashes = df.get_column("_s64")
-            codes = lookup_runs(
-                hashes.to_numpy(), link.get_column("_s64").to_numpy(), link.get_column(_SID).to_numpy(), -1
+        if link.select(pl.struct(*KEYS).is_unique().all()).item():
+            # one perp per spot series (the usual case): an id per run, not a join of every spot row
+            per_run = runs.names.join(
+                link.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
             )
-            out = df.with_columns(chunked_like(_SID, codes, hashes))
+            codes = runs.per_row(per_run.get_column(_SID).fill_null(-1).to_numpy())
+            out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
             return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
-        return df.join(link.select("_s64", _SID), on="_s64", how="inner", maintain_order="left")
-
-
-def _run_heads(hashes: pl.Series) -> np.ndarray:
-    """Row numbers where a run of equal ``_s64`` hashes starts: every series has at least one, and
-    records come in long runs per series, so these few rows name them all (a hash set over every row,
-    ``arg_unique``, cost 4× as much)."""
-    h = hashes.to_numpy()
-    return np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1]))) if h.shape[0] else np.zeros(0, np.int64)
-
-
-def _coded(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(_s64().alias("_s64"))
+        # the spot series of each row (its first run's number), joined to every perp of its pair
+        first = runs.names.join(
+            spot.select(*KEYS, "_run"), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
+        )
+        series = pl.Series("_spot", runs.per_row(first.get_column("_run").to_numpy()))
+        return df.with_columns(series).join(
+            link.select(pl.col("_run").alias("_spot"), _SID), on="_spot", how="inner", maintain_order="left"
+        )
 
 
 def _key(ts: str = "ts_ms") -> pl.Expr:
@@ -251,19 +251,29 @@ def _hstack(panel: pl.DataFrame, part: pl.DataFrame, cols: list[str]) -> pl.Data
     return panel.with_columns(part.select(cols).get_columns())
 
 
-def _extremes(df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool) -> pl.DataFrame:
+def _extremes(
+    df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool, sid: np.ndarray | None = None
+) -> pl.DataFrame:
     """The first and last instant of each series of ``df`` (``_sid, ts_ms``): all the grid needs.
 
     A snapshot's instant is moved to the open of the first bar that may use it
     (:func:`~perpscope.metrics.bars.known_bar_open`); that map never decreases, so it is applied to the
-    two extremes instead of to every row. ``n_series``: the panel's series count (``_sid`` < it).
+    two extremes instead of to every row. ``n_series``: the panel's series count (``_sid`` < it);
+    ``sid``: the ``_sid`` column as an array, when the caller holds it.
     """
     ts = pl.col("ts_ms")
     stamps = df.get_column("ts_ms")
     if stamps.null_count() == 0 and df.height:
         # one compiled pass over the dense ids (a hash group-by cost 2.5× as much on the 1.3 M rows of a
-        # chunk's long/short ratios)
-        lo, hi, seen = _span_of(df.get_column(_SID).to_numpy(), stamps.to_physical().to_numpy(), n_series)
+        # chunk's long/short ratios), chunk by chunk: a column of several chunks as one array is a copy
+        ids = sid if sid is not None else df.get_column(_SID).to_numpy()
+        lo = np.full(n_series, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(n_series, np.iinfo(np.int64).min, dtype=np.int64)
+        seen = np.zeros(n_series, dtype=np.bool_)
+        at = 0
+        for chunk in stamps.to_physical().get_chunks():
+            _span_of(ids[at : at + chunk.len()], chunk.to_numpy(), lo, hi, seen)
+            at += chunk.len()
         sid = np.flatnonzero(seen)
         ext = pl.DataFrame(
             {_SID: sid, "_lo": lo[sid], "_hi": hi[sid]}, schema_overrides={_SID: pl.Int64}
@@ -275,17 +285,14 @@ def _extremes(df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool) ->
 
 
 @njit(cache=True, nogil=True)
-def _span_of(sid, ts, n):  # type: ignore[no-untyped-def]  # numba
-    """Smallest and largest ``ts`` per series id ``0 ≤ sid < n``, and which ids occur."""
-    lo = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    seen = np.zeros(n, dtype=np.bool_)
+def _span_of(sid, ts, lo, hi, seen):  # type: ignore[no-untyped-def]  # numba
+    """Smallest and largest ``ts`` per series id ``0 ≤ sid < n`` into ``lo`` and ``hi`` (length n, as
+    they stand), and which ids occur into ``seen``."""
     for i in range(sid.shape[0]):
         s, t = sid[i], ts[i]
         lo[s] = min(lo[s], t)
         hi[s] = max(hi[s], t)
         seen[s] = True
-    return lo, hi, seen
 
 
 def _runs(col: pl.Series) -> tuple[np.ndarray, list[str | None]]:
@@ -405,11 +412,13 @@ def build_panel(
         raise ValueError(
             "build_panel: every input is empty or None; pass at least one record frame of a perp"
         )
-    coded = {k: _coded(v) for k, v in present.items()}
-    ids = _Ids(list(coded.values()))
-    src = {k: ids.attach(v) for k, v in coded.items()}
+    runs = {k: _Runs(v) for k, v in present.items()}
+    ids = _Ids(list(runs.values()))
+    attached = {k: ids.attach(v, runs[k]) for k, v in present.items()}
+    src = {k: f for k, (f, _) in attached.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
-    spans = [_extremes(f, every, ids.table.height, snapshot=k in snapshots) for k, f in src.items()]
+    n_ids = ids.table.height
+    spans = [_extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
     grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     # the series' names by id (the table's row i is id i): a gather, where a join cost 5× as much
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
@@ -508,7 +517,7 @@ def _prices_and_flow(
                 continue
             ref = _not_spot(_where(cb, "price_type", pt.__eq__))
             if ref.height:
-                panel = _add(panel, ids.attach(_coded(ref)), [pl.col("close").alias(name)])
+                panel = _add(panel, ids.attach(ref)[0], [pl.col("close").alias(name)])
         if "index_close" in panel.columns and "close" in panel.columns:
             panel = panel.with_columns((pl.col("close") / pl.col("index_close") - 1.0).alias("basis_index"))
     return panel
