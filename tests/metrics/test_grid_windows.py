@@ -231,6 +231,11 @@ def test_series_starts_and_the_null_round_trip() -> None:
     df = pl.DataFrame({"k": ["a", "a", "b", "c", "c", "c"], "x": [1.0, None, 2.0, None, 3.0, 4.0]})
     assert series_starts(df, ["k"]).tolist() == [0, 2, 3, 6]
     assert series_starts(df.head(0), ["k"]).tolist() == [0]
+    # integer ids (the panel's) take an array pass: the same offsets
+    ids = df.with_columns(pl.col("k").rank("dense").cast(pl.Int64))
+    assert series_starts(ids, ["k"]).tolist() == [0, 2, 3, 6]
+    assert series_starts(ids.head(1), ["k"]).tolist() == [0, 1]
+    assert series_starts(ids.head(0), ["k"]).tolist() == [0]
     x = as_float(df, "x")
     assert np.isnan(x[1]) and x[4] == 3.0
     back = to_series("x", x)

@@ -32,6 +32,11 @@ FloatArray = np.ndarray
 
 def series_starts(df: pl.DataFrame, by: Sequence[str]) -> np.ndarray:
     """Row offsets of each series' first row in ``df`` (sorted by ``by``), then ``df.height`` (int64)."""
+    if len(by) == 1 and df.height and df.schema[by[0]] == pl.Int64 and df.get_column(by[0]).null_count() == 0:
+        # one integer key (the panel's series ids): where it changes, on the array (the expression
+        # below cost 1 ms per 420 k rows)
+        k = df.get_column(by[0]).to_numpy()
+        return np.concatenate(([0], np.flatnonzero(k[1:] != k[:-1]) + 1, [k.shape[0]])).astype(np.int64)
     first = df.select((~same_series(by)).arg_true()).to_series().to_numpy()
     return np.append(first.astype(np.int64), np.int64(df.height))
 

@@ -423,14 +423,15 @@ def build_panel(
     # the series' names by id (the table's row i is id i): a gather, where a join cost 5× as much
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
     panel = grid.with_columns(_key(), *ids.table.select(*KEYS)[at].get_columns())
-    panel = _prices_and_flow(panel, src.get("candles"), src.get("taker"), cb, spot_c, tv, ids, cfg)
+    starts = _series_starts(panel)  # the rows of each series: the same on every column added below
+    panel = _prices_and_flow(panel, src.get("candles"), src.get("taker"), cb, spot_c, tv, ids, cfg, starts)
     if "funding" in src:
         panel = _funding(panel, src["funding"], src.get("oi"), every, cfg)
     if "oi" in src:
         panel = _open_interest(panel, src["oi"], src.get("candles"), every, cfg)
     if "liq" in src or "tot" in src:
         venues = ids.table.get_column("venue").unique().to_list()  # a row per series: a few
-        panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg, venues)
+        panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg, venues, starts)
     if "ratios" in src:
         panel = _ratios(panel, src["ratios"], cfg)
     lead = ["venue", "canonical", "ts_ms", "interval_ms"]
@@ -455,6 +456,7 @@ def _prices_and_flow(
     tv: pl.DataFrame | None,
     ids: _Ids,
     cfg: PanelConfig,
+    starts: np.ndarray,
 ) -> pl.DataFrame:
     # Quote volumes where the source has them; a source that gives base volume only (the spot klines of
     # SOURCES.md §13 carry no quote or taker columns) is valued at the bar's close, base × close, USD —
@@ -484,7 +486,7 @@ def _prices_and_flow(
         )
         has_taker = True
     if has_taker:
-        panel = _flow(panel, "taker_buy_usd", "taker_sell_usd", "", cfg)
+        panel = _flow(panel, "taker_buy_usd", "taker_sell_usd", "", cfg, starts)
 
     spot_taker = False
     if spot_c is not None and spot_c.height:
@@ -502,7 +504,7 @@ def _prices_and_flow(
         )
         spot_taker = True
     if spot_taker:
-        panel = _flow(panel, "_spot_buy", "_spot_sell", "spot_", cfg).drop("_spot_buy", "_spot_sell")
+        panel = _flow(panel, "_spot_buy", "_spot_sell", "spot_", cfg, starts).drop("_spot_buy", "_spot_sell")
     if "spot_volume_usd" in panel.columns and "volume_usd" in panel.columns:
         p, s = pl.col("volume_usd"), pl.col("spot_volume_usd")
         panel = panel.with_columns(
@@ -531,16 +533,17 @@ def _series_starts(panel: pl.DataFrame) -> np.ndarray:
 
 
 def _flow_compiled(
-    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig
+    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig, starts: np.ndarray
 ) -> pl.DataFrame | None:
     """:func:`_flow`'s three columns in one compiled pass (:func:`flow_pass`) instead of
     :func:`taker_flow`'s sort check and four polars passes (about 5 → 1 ms on a benchmark chunk); the
     same operations on the same numbers. None when the polars form must run: CVD sessions, or taker
-    volumes holding a NaN or an infinity."""
+    volumes holding a NaN or an infinity. ``starts``: the panel's series starts (:func:`_series_starts`,
+    computed once per panel: its rows never change once the grid is built)."""
     b, s = finite_floats(panel.get_column(buy)), finite_floats(panel.get_column(sell))
     if cfg.cvd_reset_ms is not None or b is None or s is None:
         return None
-    delta, cvd, imb = flow_pass(b, s, _series_starts(panel))
+    delta, cvd, imb = flow_pass(b, s, starts)
     return panel.with_columns(
         to_series(f"{prefix}taker_delta_usd", delta),  # finite inputs: NaN only where buy or sell is null
         pl.Series(f"{prefix}cvd_usd", cvd),  # never null (nulls count 0)
@@ -548,8 +551,10 @@ def _flow_compiled(
     )
 
 
-def _flow(panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig) -> pl.DataFrame:
-    compiled = _flow_compiled(panel, buy, sell, prefix, cfg)
+def _flow(
+    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig, starts: np.ndarray
+) -> pl.DataFrame:
+    compiled = _flow_compiled(panel, buy, sell, prefix, cfg, starts)
     if compiled is not None:
         return compiled
     n = _narrow(panel, buy, sell).rename({buy: "buy_usd", sell: "sell_usd"})
@@ -618,14 +623,16 @@ def _liquidations(
     every: int,
     cfg: PanelConfig,
     venues: list[str],
+    starts: np.ndarray,
 ) -> pl.DataFrame:
+    """The liquidation columns; ``starts``: the panel's series starts (:func:`_series_starts`)."""
     bars = _event_bars_compiled(liq, tot, every, cfg)
     lb = None
     if bars is None:
         lb = liquidation_bars(every, liq, tot, by=[_SID])
         bars = _bar_arrays(lb, every, cfg)
     if bars is not None:
-        return with_sampling(_liquidation_columns(panel, bars, every, cfg), venues=venues)
+        return with_sampling(_liquidation_columns(panel, bars, every, cfg, starts), venues=venues)
     assert lb is not None  # (no bars as arrays: they were built by polars)
     cols = ["liq_long_usd", "liq_short_usd", "liq_usd", "liq_count", "liq_max_usd"]
     panel = _add(panel, lb, cols)
@@ -711,7 +718,9 @@ def _bar_arrays(lb: pl.DataFrame, every: int, cfg: PanelConfig) -> _LiqBars | No
     return keys, bar_long, bar_short, bar_usd, lb.select("liq_count", "liq_max_usd")
 
 
-def _liquidation_columns(panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: PanelConfig) -> pl.DataFrame:
+def _liquidation_columns(
+    panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: PanelConfig, starts: np.ndarray
+) -> pl.DataFrame:
     """:func:`_liquidations`' columns in one compiled pass (:func:`liquidation_pass`) and the z-score
     kernel, instead of a join, six polars passes and two temporary columns (15 → 5 ms on a benchmark
     chunk); the same operations on the same numbers."""
@@ -726,7 +735,7 @@ def _liquidation_columns(panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: P
     long_, short, usd, ll, share, inside = liquidation_pass(
         match, bar_long, bar_short, bar_usd, p_sid, pk & (_TS_BITS - 1), first
     )
-    z = grid_zscore(ll, _series_starts(panel), cfg.burst_window_ms, every, cfg.min_samples)
+    z = grid_zscore(ll, starts, cfg.burst_window_ms, every, cfg.min_samples)
     burst = pl.Series("liq_burst", z >= cfg.burst_z)  # NaN (no score) compares False: fill_null(False)
     return panel.with_columns(
         to_series("liq_long_usd", long_),
