@@ -105,8 +105,10 @@ class _Runs:
     two strings and no per-row lookup (hashing both columns of a benchmark chunk's 2.6 M input rows and
     looking each row up cost 19 ms; this 9 ms)."""
 
-    def __init__(self, df: pl.DataFrame) -> None:
-        starts = np.union1d(run_starts(df.get_column("venue")), run_starts(df.get_column("canonical")))
+    def __init__(self, df: pl.DataFrame, canonical: np.ndarray | None = None) -> None:
+        """``canonical``: the run starts of the ``canonical`` column when the caller holds them."""
+        canonical = run_starts(df.get_column("canonical")) if canonical is None else canonical
+        starts = np.union1d(run_starts(df.get_column("venue")), canonical)
         self.bounds = np.append(starts, df.height).astype(np.int64, copy=False)
         self.names = df.select(*KEYS).gather(starts)
 
@@ -141,9 +143,10 @@ class _Ids:
             return out, codes
         return out.filter(pl.col(_SID) >= 0), codes[codes >= 0]
 
-    def attach_spot(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp)."""
-        runs = _Runs(df)
+    def attach_spot(self, df: pl.DataFrame, canonical: np.ndarray | None = None) -> pl.DataFrame:
+        """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp);
+        ``canonical``: as :class:`_Runs`'."""
+        runs = _Runs(df, canonical)
         spot = (
             runs.names.with_row_index("_run")
             .unique(list(KEYS), keep="first", maintain_order=True)  # a series may come back in a later run
@@ -322,22 +325,45 @@ def _where(df: pl.DataFrame, col: str, keep: Callable[[str], bool]) -> pl.DataFr
     the rows kept are usually one block: a slice shares the columns instead of copying them as a
     filter does (two filters of the 840 k candle rows of a chunk cost 10 ms).
     """
+    return _where_at(df, col, keep)[0]
+
+
+def _where_at(
+    df: pl.DataFrame, col: str, keep: Callable[[str], bool], starts: np.ndarray | None = None
+) -> tuple[pl.DataFrame, int | None]:
+    """:func:`_where`, and the row of ``df`` where the rows kept begin when they are one block (else
+    None). ``starts``: the run starts of ``col`` when the caller holds them."""
     if df.height == 0:
-        return df
-    bounds, values = _runs(df.get_column(col))
+        return df, 0
+    column = df.get_column(col)
+    starts = run_starts(column) if starts is None else starts
+    bounds, values = np.append(starts, df.height), column.gather(starts).to_list()
     kept = np.array([v is not None and keep(v) for v in values])
     if kept.all():
-        return df
+        return df, 0
     if not kept.any():
-        return df.clear()
+        return df.clear(), 0
     first, last = np.flatnonzero(kept)[[0, -1]]
     if kept[first : last + 1].all():
-        return df.slice(int(bounds[first]), int(bounds[last + 1] - bounds[first]))
-    return df.filter(pl.Series(np.repeat(kept, np.diff(bounds))))
+        return df.slice(int(bounds[first]), int(bounds[last + 1] - bounds[first])), int(bounds[first])
+    return df.filter(pl.Series(np.repeat(kept, np.diff(bounds)))), None
+
+
+def _starts_within(starts: np.ndarray, at: int | None, n: int) -> np.ndarray | None:
+    """The run starts of rows ``at … at + n`` of a column whose run starts are ``starts``, counted from
+    ``at`` (None when ``at`` is: the rows are not one block)."""
+    if at is None:
+        return None
+    inside = starts[(starts >= at) & (starts < at + n)] - at
+    return inside if not n or (inside.shape[0] and inside[0] == 0) else np.concatenate(([0], inside))
+
+
+def _is_not_spot(canonical: str) -> bool:
+    return not canonical.endswith("-SPOT")
 
 
 def _not_spot(df: pl.DataFrame) -> pl.DataFrame:
-    return _where(df, "canonical", lambda v: not v.endswith("-SPOT"))
+    return _where(df, "canonical", _is_not_spot)
 
 
 def build_panel(
@@ -401,8 +427,15 @@ def build_panel(
     every = every_ms
     cb = resample_candles(candles, every) if candles is not None and candles.height else None
     trade = _where(cb, "price_type", "trade".__eq__) if cb is not None else None
-    perp_c = _not_spot(trade) if trade is not None else None
-    spot_c = _where(trade, "market", "spot".__eq__) if trade is not None else None
+    perp_c = spot_c = perp_canon = spot_canon = None
+    if trade is not None:
+        # the trade candles' canonical runs, found once (hashing 840 k names of a chunk costs 2 ms): the
+        # perp and spot rows are usually blocks of them, whose runs are then known too
+        canon = run_starts(trade.get_column("canonical"))
+        perp_c, perp_at = _where_at(trade, "canonical", _is_not_spot, canon)
+        spot_c, spot_at = _where_at(trade, "market", "spot".__eq__)
+        perp_canon = _starts_within(canon, perp_at, perp_c.height)
+        spot_canon = _starts_within(canon, spot_at, spot_c.height)
     tv = (
         resample_taker_volume(taker_volume, every)
         if taker_volume is not None and taker_volume.height
@@ -424,7 +457,7 @@ def build_panel(
         raise ValueError(
             "build_panel: every input is empty or None; pass at least one record frame of a perp"
         )
-    runs = {k: _Runs(v) for k, v in present.items()}
+    runs = {k: _Runs(v, perp_canon if k == "candles" else None) for k, v in present.items()}
     ids = _Ids(list(runs.values()))
     attached = {k: ids.attach(v, runs[k]) for k, v in present.items()}
     src = {k: f for k, (f, _) in attached.items()}
@@ -436,7 +469,9 @@ def build_panel(
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
     panel = grid.with_columns(_key(), *ids.table.select(*KEYS)[at].get_columns())
     starts = _series_starts(panel)  # the rows of each series: the same on every column added below
-    panel = _prices_and_flow(panel, src.get("candles"), src.get("taker"), cb, spot_c, tv, ids, cfg, starts)
+    panel = _prices_and_flow(
+        panel, src.get("candles"), src.get("taker"), cb, (spot_c, spot_canon), tv, ids, cfg, starts
+    )
     if "funding" in src:
         panel = _funding(panel, src["funding"], src.get("oi"), every, cfg)
     if "oi" in src:
@@ -464,12 +499,15 @@ def _prices_and_flow(
     perp_c: pl.DataFrame | None,
     tv_perp: pl.DataFrame | None,
     cb: pl.DataFrame | None,
-    spot_c: pl.DataFrame | None,
+    spot: tuple[pl.DataFrame | None, np.ndarray | None],
     tv: pl.DataFrame | None,
     ids: _Ids,
     cfg: PanelConfig,
     starts: np.ndarray,
 ) -> pl.DataFrame:
+    """Price, volume, taker flow and spot columns; ``spot``: the spot trade candles and their canonical
+    run starts (None: not known), ``starts``: the panel's series starts."""
+    spot_c, spot_canon = spot
     # Quote volumes where the source has them; a source that gives base volume only (the spot klines of
     # SOURCES.md §13 carry no quote or taker columns) is valued at the bar's close, base × close, USD —
     # off from the bar's VWAP by at most its high–low range, where no USD figure would drop the measure
@@ -507,7 +545,7 @@ def _prices_and_flow(
         if spot_c.select(buy.null_count()).item() < spot_c.height:
             cols += [buy.alias("_spot_buy"), (quote - buy).alias("_spot_sell")]
             spot_taker = True
-        panel = _add(panel, ids.attach_spot(spot_c), cols)
+        panel = _add(panel, ids.attach_spot(spot_c, spot_canon), cols)
     tv_spot = _where(tv, "market", "spot".__eq__) if tv is not None and not spot_taker else None
     if tv_spot is not None and tv_spot.height:
         st = ids.attach_spot(tv_spot)
