@@ -141,6 +141,35 @@ def test_series_are_kept_apart_by_venue_symbol_and_kind() -> None:
     assert out.filter(pl.col("kind") == "sampled")["run_length"].to_list() == [1, 1]
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_persistence_on_integer_ids_equals_the_grouped_windows(seed: int) -> None:
+    """Integer series ids take the compiled pass, the same rows keyed by text the grouped windows: equal
+    columns; an Int32 interval column sums in Int64 (a run of 200 8h settlements is 1,600 hours, where an
+    Int32 sum wrapped negative after 74 days)."""
+    import numpy as np
+    from polars.testing import assert_frame_equal
+
+    rng = np.random.default_rng(seed)
+    n = 600
+    df = pl.DataFrame(
+        {
+            "sid": np.repeat([0, 1, 2], n // 3),
+            "ts_ms": np.tile(np.arange(n // 3, dtype=np.int64) * 8 * 3_600_000, 3),
+            "rate": np.where(rng.random(n) < 0.9, 0.0001, rng.choice([-0.0001, 0.0], n)),
+            "interval_ms": pl.Series(rng.choice([4, 8], n) * 3_600_000, dtype=pl.Int32),
+        }
+    ).with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    got = sign_persistence(df, by=["sid"])
+    as_text = [pl.col("sid").cast(pl.String)]
+    want = sign_persistence(df.with_columns(as_text), by=["sid"]).with_columns(pl.col("sid").cast(pl.Int64))
+    assert_frame_equal(got, want, check_exact=True)
+    long = sign_persistence(df.with_columns(pl.lit(0.0001).alias("rate")), by=["sid"])
+    assert long.get_column("run_hours").min() > 0
+    hours = long.group_by("sid").agg(pl.col("run_hours").max()).sort("sid").get_column("run_hours")
+    totals = df.group_by("sid").agg(pl.col("interval_ms").cast(pl.Int64).sum()).sort("sid")
+    assert hours.to_list() == (totals.get_column("interval_ms") / 3_600_000).to_list()
+
+
 # -- extremes ---------------------------------------------------------------------------------------------
 
 

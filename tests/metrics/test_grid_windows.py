@@ -69,6 +69,76 @@ def test_trailing_z_is_the_previous_n_rows_of_the_same_series(
     assert _same(grid_trailing_z(x, starts, n, min_samples), want)
 
 
+def _trailing_z_one_loop(x: np.ndarray, starts: np.ndarray, n: int, min_samples: int) -> np.ndarray:
+    """The trailing z-score as one loop of running sums, row after row: the kernel's arithmetic before
+    it was cut into blocks (Python floats are the same doubles, so the bits must agree)."""
+    out = np.full(x.shape[0], np.nan)
+    need = max(min_samples, 2)
+    for a, b in zip(starts[:-1].tolist(), starts[1:].tolist(), strict=True):
+        known = [v for v in x[a:b].tolist() if not math.isnan(v)]
+        if not known:
+            continue
+        c0 = known[0]
+        cnt, s1, s2, last, changed = 0, 0.0, 0.0, math.nan, a
+        for i in range(a, b):
+            if i - 1 >= a and not math.isnan(x[i - 1]):
+                v = float(x[i - 1])
+                d = v - c0
+                cnt, s1, s2 = cnt + 1, s1 + d, s2 + d * d
+                if not math.isnan(last) and v != last:
+                    changed = i - 1
+                last = v
+            if i - 1 - n >= a and not math.isnan(x[i - 1 - n]):
+                d = float(x[i - 1 - n]) - c0
+                cnt, s1, s2 = cnt - 1, s1 - d, s2 - d * d
+            if cnt >= need and not math.isnan(x[i]) and changed > max(a, i - n):
+                mean = s1 / cnt
+                var = (s2 - s1 * mean) / (cnt - 1)
+                sq = s2 / cnt
+                if 0.0 < var <= 1e-6 * sq:
+                    window = [float(w) - c0 for w in x[max(a, i - n) : i].tolist() if not math.isnan(w)]
+                    t1 = 0.0
+                    for d in window:
+                        t1 += d
+                    mean = t1 / len(window)
+                    t2, sq = 0.0, 0.0
+                    for d in window:
+                        t2 += (d - mean) * (d - mean)
+                        sq += d * d
+                    var = t2 / (len(window) - 1)
+                    sq = sq / len(window)
+                if var > 1e-10 * sq:
+                    out[i] = (float(x[i]) - c0 - mean) / math.sqrt(var)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(st.none(), st.integers(0, 3).map(float), st.floats(-1e6, 1e6, allow_nan=False)),
+            min_size=0,
+            max_size=700,
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.integers(1, 300),
+    st.integers(1, 40),
+)
+@example([[-0.84, 361.2, None, -1.13, -1.13, 0.0]], 3, 1)
+@example([[1e6] + [1.0, 1.0 + 1e-9] * 400], 20, 2)  # near-constant windows after a spike: recounted
+def test_trailing_z_blocks_give_the_one_loop_bits(
+    series: list[list[float | None]], n: int, min_samples: int
+) -> None:
+    """Blocks of running sums, then the scores on vectors: every bit as the one sequential loop (series
+    longer than a block, windows across blocks, and near-constant windows that are recounted)."""
+    x, starts = _flat(series)
+    got = grid_trailing_z(x, starts, n, min_samples)
+    want = _trailing_z_one_loop(x, starts, n, min_samples)
+    assert np.array_equal(got.view(np.int64), want.view(np.int64))
+
+
 @settings(max_examples=80, deadline=None)
 @given(series_lists, st.integers(1, 12))
 def test_sum_is_the_last_n_rows_of_the_same_series(series: list[list[float | None]], n: int) -> None:
@@ -161,6 +231,11 @@ def test_series_starts_and_the_null_round_trip() -> None:
     df = pl.DataFrame({"k": ["a", "a", "b", "c", "c", "c"], "x": [1.0, None, 2.0, None, 3.0, 4.0]})
     assert series_starts(df, ["k"]).tolist() == [0, 2, 3, 6]
     assert series_starts(df.head(0), ["k"]).tolist() == [0]
+    # integer ids (the panel's) take an array pass: the same offsets
+    ids = df.with_columns(pl.col("k").rank("dense").cast(pl.Int64))
+    assert series_starts(ids, ["k"]).tolist() == [0, 2, 3, 6]
+    assert series_starts(ids.head(1), ["k"]).tolist() == [0, 1]
+    assert series_starts(ids.head(0), ["k"]).tolist() == [0]
     x = as_float(df, "x")
     assert np.isnan(x[1]) and x[4] == 3.0
     back = to_series("x", x)

@@ -63,3 +63,15 @@ def test_panel_is_the_same_with_series_interleaved() -> None:
     assert mixed["candles"].get_column("canonical").head(3).n_unique() == 3  # really interleaved
     assert_frame_equal(build_panel(EVERY, **mixed), runs, check_exact=True)
     assert runs.get_column("canonical").n_unique() == 3 and runs.height == 3 * 3_000
+
+
+def test_spans_of_a_frame_in_chunks_with_the_ids_handed_over() -> None:
+    """Runs of one id crossing chunk boundaries, the ids given as an array (as build_panel hands them)."""
+    rng = np.random.default_rng(9)
+    sid = np.repeat([3, 0, 3, 1], [700, 500, 300, 900])
+    ts = 1_704_067_200_000 + rng.integers(0, 30 * 86_400_000, sid.size)
+    whole = pl.DataFrame({_SID: sid, "ts_ms": ts}).with_columns(pl.col("ts_ms").cast(TS))
+    df = pl.concat([whole.slice(0, 650), whole.slice(650, 1000), whole.slice(1650, 750)], rechunk=False)
+    assert df.get_column("ts_ms").n_chunks() == 3
+    got = _extremes(df, EVERY, 4, snapshot=True, sid=sid)
+    assert_frame_equal(_sorted(got), _sorted(_by_group(whole, EVERY, snapshot=True)))

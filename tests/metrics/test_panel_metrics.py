@@ -266,3 +266,17 @@ def test_one_spot_market_feeds_every_derivative_of_its_pair() -> None:
     assert np.allclose(ratio.to_numpy(), 1.01)
     # every series that had a spot column alone has the same one beside the future
     assert_frame_equal(both.filter(pl.col("canonical") != "BTC-USDT-20251226"), alone)
+
+
+def test_candle_rows_by_market_or_by_series_give_one_panel() -> None:
+    """Perp rows then spot rows (one block each: their series are found once, on the trade rows) or
+    each series' perp and spot rows in turn (filtered): the same panel."""
+    rec = records(days=1)
+    by_series = rec["candles"]
+    by_market = pl.concat([by_series.filter(pl.col("market") == m) for m in ("perp", "spot")])
+    assert by_market.get_column("market").rle_id().max() == 1  # two blocks
+    assert by_series.get_column("market").rle_id().max() > 1  # interleaved
+    a = build_panel(M5, **{**rec, "candles": by_market}, config=CFG)
+    b = build_panel(M5, **{**rec, "candles": by_series}, config=CFG)
+    assert a.get_column("spot_close").null_count() < a.height
+    assert_frame_equal(a, b, check_exact=True)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
+from numba import njit
 
 from perpscope.core.time import DAY_MS, HOUR_MS, YEAR_MS
 from perpscope.metrics.frames import (
@@ -292,13 +294,52 @@ def sign_persistence(
     require(funding, [rate_col, "ts_ms", "interval_ms"], "sign_persistence")
     keys = _series(funding, by)
     df = sort_series(funding, keys).with_columns(_sign(rate_col).alias("sign"))
+    runs = _runs_compiled(df, keys)
+    if runs is not None:
+        length, hours = runs
+        return df.with_columns(
+            pl.Series("run_length", length),
+            # the polars form's operations on the same integers: Int64 sums / 1 h, rounded
+            (pl.Series("run_hours", hours) / HOUR_MS).round(9),
+        )
     change = (~same_series(keys)) | (pl.col("sign") != pl.col("sign").shift(1))
     df = df.with_columns(over(change.cast(pl.UInt32).cum_sum(), keys).alias("_run"))
     run = [*keys, "_run"]
     return df.with_columns(
         (pl.int_range(pl.len(), dtype=pl.Int64) + 1).over(run).alias("run_length"),
-        (pl.col("interval_ms").cum_sum().over(run) / HOUR_MS).round(9).alias("run_hours"),
+        # Int64 sums: an Int32 interval column's own sum wraps after 74 days of 8h settlements
+        (pl.col("interval_ms").cast(pl.Int64).cum_sum().over(run) / HOUR_MS).round(9).alias("run_hours"),
     ).drop("_run")
+
+
+def _runs_compiled(df: pl.DataFrame, keys: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`sign_persistence`'s run length and the Int64 sum of ``interval_ms`` over each run so far,
+    in one compiled pass over a frame sorted by one integer series key (the panel's ids), instead of
+    two grouped windows over (series, run) (2.6 -> 0.5 ms for a benchmark chunk's 4.4 k settlements);
+    None when the polars form must run (other keys, or a null sign, id or interval)."""
+    if len(keys) != 1 or not df.schema[keys[0]].is_integer() or not df.schema["interval_ms"].is_integer():
+        return None
+    sid, sign, iv = df.get_column(keys[0]), df.get_column("sign"), df.get_column("interval_ms")
+    if sid.null_count() or sign.null_count() or iv.null_count():
+        return None
+    return _sign_runs(sid.cast(pl.Int64).to_numpy(), sign.to_numpy(), iv.cast(pl.Int64).to_numpy())
+
+
+@njit(cache=True, nogil=True)
+def _sign_runs(sid, sign, iv):  # type: ignore[no-untyped-def]  # numba
+    """Position (from 1) of each row in its run of one series and one sign, and the sum of ``iv`` over
+    the run up to and including the row."""
+    n = sid.shape[0]
+    length = np.empty(n, dtype=np.int64)
+    total = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        if i > 0 and sid[i] == sid[i - 1] and sign[i] == sign[i - 1]:
+            length[i] = length[i - 1] + 1
+            total[i] = total[i - 1] + iv[i]
+        else:
+            length[i] = 1
+            total[i] = iv[i]
+    return length, total
 
 
 def funding_extremes(

@@ -380,31 +380,35 @@ def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v,
     """Per snapshot: ΔOI, the volume between it and the previous one (when the candles cover the span
     whole), their ratio and the flag; each with a validity mask (False = null). ``match``: the last
     candle opened at or before each snapshot (-1: none). Candles sorted by series then open."""
+    # every output element is written once (no zero fill first) and the values of the row before are
+    # kept in locals, not read back from the outputs (4.1 -> 2 ms for a panel chunk's 420 k snapshots)
     m = c_sid.shape[0]
     cvb = np.empty(m, dtype=np.float64)  # volume of the series' candles before this one
     idx = np.empty(m, dtype=np.int64)  # the candle's row number within its series
     run = 0.0
+    k = 0
     for j in range(m):
         if j == 0 or c_sid[j] != c_sid[j - 1]:
             run = 0.0
-            idx[j] = 0
+            k = 0
         else:
-            idx[j] = idx[j - 1] + 1
+            k += 1
+        idx[j] = k
         run = run + c_v[j]  # the grouped cum_sum's order: one addition per row
         cvb[j] = run - c_v[j]
     n = o_sid.shape[0]
-    d_oi = np.zeros(n)
-    d_ok = np.zeros(n, dtype=np.bool_)
-    vb = np.zeros(n)
-    vb_ok = np.zeros(n, dtype=np.bool_)
-    excess = np.zeros(n)
-    ex_ok = np.zeros(n, dtype=np.bool_)
-    flag = np.zeros(n, dtype=np.bool_)
-    flag_ok = np.zeros(n, dtype=np.bool_)
+    d_oi = np.empty(n)
+    d_ok = np.empty(n, dtype=np.bool_)
+    vb = np.empty(n)
+    vb_ok = np.empty(n, dtype=np.bool_)
+    excess = np.empty(n)
+    ex_ok = np.empty(n, dtype=np.bool_)
+    flag = np.empty(n, dtype=np.bool_)
+    flag_ok = np.empty(n, dtype=np.bool_)
     p_v = 0.0
     p_n = 0
     p_e = 0
-    p_has, p_e_ok = False, False
+    p_has, p_e_ok, p_oi_ok, p_sid, p_oi = False, False, False, np.int64(0), 0.0
     for i in range(n):
         j = match[i]
         has = j >= 0
@@ -417,20 +421,22 @@ def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v,
                 edge, v_i, n_i = end, cvb[j] + c_v[j], idx[j] + 1
             e_ok = o_ts[i] - edge < c_iv[j]  # candles that stop short of t leave the edge unknown
             e_i = edge
-        same = i > 0 and o_sid[i] == o_sid[i - 1]
-        if same and oi_ok[i] and oi_ok[i - 1]:
-            d_oi[i] = oi[i] - oi[i - 1]
-            d_ok[i] = True
+        same = i > 0 and o_sid[i] == p_sid
+        d, d_good = 0.0, False
+        if same and oi_ok[i] and p_oi_ok:
+            d, d_good = oi[i] - p_oi, True
+        v, v_good = 0.0, False
         if same and has and p_has and e_ok and p_e_ok:
             span = e_i - p_e
             if span >= c_iv[j] and span == (n_i - p_n) * c_iv[j]:
-                vb[i] = v_i - p_v
-                vb_ok[i] = True
-        if vb_ok[i] and d_ok[i]:
-            if vb[i] > 0:
-                excess[i] = abs(d_oi[i]) / vb[i]
-                ex_ok[i] = True
-            flag[i] = abs(d_oi[i]) > tolerance * vb[i]
-            flag_ok[i] = True
+                v, v_good = v_i - p_v, True
+        x, x_good, f, f_good = 0.0, False, False, False
+        if v_good and d_good:
+            if v > 0:
+                x, x_good = abs(d) / v, True
+            f, f_good = abs(d) > tolerance * v, True
+        d_oi[i], d_ok[i], vb[i], vb_ok[i] = d, d_good, v, v_good
+        excess[i], ex_ok[i], flag[i], flag_ok[i] = x, x_good, f, f_good
         p_v, p_n, p_e, p_has, p_e_ok = v_i, n_i, e_i, has, e_ok
+        p_oi_ok, p_sid, p_oi = oi_ok[i], o_sid[i], oi[i]
     return d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok

@@ -37,7 +37,8 @@ from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_c
 from perpscope.metrics.panel_passes import event_bars, flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
 from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore, regular_step
-from perpscope.metrics.sorted_keys import asof_index, lookup_runs, pairs_ascending
+from perpscope.metrics.sorted_keys import asof_index, pairs_ascending
+from perpscope.metrics.string_runs import run_starts
 from perpscope.metrics.volume import taker_flow
 
 #: Dense integer id of a (venue, canonical) series inside one panel call, in (venue, canonical) order.
@@ -95,76 +96,79 @@ _FUNDING_CARRY = {
 }
 
 
-def _s64() -> pl.Expr:
-    """(venue, canonical) as one 64-bit hash, equal in every frame of the process.
+class _Runs:
+    """The runs of rows of one series (one ``venue, canonical``) in a record frame: where each begins
+    (then the frame's height) and its names, a row per run.
 
-    Hashing is 25× cheaper than categorical codes here; two of a few thousand series colliding in 64
-    bits has a probability below 1e-12, and :class:`_Ids` checks for it.
-    """
-    return pl.col("venue").hash(seed=1).xor(pl.col("canonical").hash(seed=2))
+    Records come in long runs per series, so a series is found from the runs of its two key columns
+    (:func:`~perpscope.metrics.string_runs.run_starts`) and named once per run: no per-row hash of the
+    two strings and no per-row lookup (hashing both columns of a benchmark chunk's 2.6 M input rows and
+    looking each row up cost 19 ms; this 9 ms)."""
+
+    def __init__(self, df: pl.DataFrame, canonical: np.ndarray | None = None) -> None:
+        """``canonical``: the run starts of the ``canonical`` column when the caller holds them."""
+        canonical = run_starts(df.get_column("canonical")) if canonical is None else canonical
+        starts = np.union1d(run_starts(df.get_column("venue")), canonical)
+        self.bounds = np.append(starts, df.height).astype(np.int64, copy=False)
+        self.names = df.select(*KEYS).gather(starts)
+
+    def per_row(self, per_run: np.ndarray) -> np.ndarray:
+        """A value per run → the same value on each of its rows."""
+        return np.repeat(per_run, np.diff(self.bounds))
 
 
 class _Ids:
     """The panel's series and their dense ids; attaches ``_sid`` to any frame of those series."""
 
-    def __init__(self, frames: list[pl.DataFrame]) -> None:
-        # integer codes per row, then strings only for the first row of each distinct series
-        firsts = [f.select(*KEYS).gather(_run_heads(f.get_column("_s64"))) for f in frames]
-        uniq = pl.concat(firsts).unique().sort(list(KEYS))
-        if uniq.select(_s64().n_unique()).item() != uniq.height:
-            raise RuntimeError("two series hash alike; report this (venue, canonical) set as a bug")
+    def __init__(self, runs: list[_Runs]) -> None:
+        uniq = pl.concat([r.names for r in runs]).unique().sort(list(KEYS))
         self.table = uniq.with_columns(
             pl.int_range(pl.len(), dtype=pl.Int64).alias(_SID),
-            _s64().alias("_s64"),
             pair_of(pl.col("canonical")).alias("_pair"),
         )
-        by_hash = self.table.select("_s64", _SID).sort("_s64")
-        self._hashes = by_hash.get_column("_s64").to_numpy()
-        self._sids = by_hash.get_column(_SID).to_numpy()
 
-    def attach(self, df: pl.DataFrame) -> pl.DataFrame:
-        """``df`` (with ``_s64``, see :func:`_coded`) with ``_sid``; rows of other series are dropped."""
-        # a binary search per run of one series, not a hash lookup per row (rows come in long runs)
-        hashes = df.get_column("_s64")
-        codes = lookup_runs(hashes.to_numpy(), self._hashes, self._sids, -1)
-        out = df.with_columns(chunked_like(_SID, codes, hashes)).drop("_s64")
-        return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
+    def _sids(self, runs: _Runs) -> np.ndarray:
+        """The ``_sid`` of each run (-1: a series not in the table)."""
+        named = runs.names.join(
+            self.table.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
+        )
+        return named.get_column(_SID).fill_null(-1).to_numpy()
 
-    def attach_spot(self, df: pl.DataFrame) -> pl.DataFrame:
-        """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp)."""
-        df = _coded(df)
-        firsts = _run_heads(df.get_column("_s64"))  # integers: no string hashing
+    def attach(self, df: pl.DataFrame, runs: _Runs | None = None) -> tuple[pl.DataFrame, np.ndarray]:
+        """``df`` with ``_sid`` (rows of other series dropped), and the ids as an array."""
+        runs = runs if runs is not None else _Runs(df)
+        codes = runs.per_row(self._sids(runs))
+        out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
+        if (codes >= 0).all():
+            return out, codes
+        return out.filter(pl.col(_SID) >= 0), codes[codes >= 0]
+
+    def attach_spot(self, df: pl.DataFrame, canonical: np.ndarray | None = None) -> pl.DataFrame:
+        """Spot rows with the ``_sid`` of every perp of the same venue and pair (a row per perp);
+        ``canonical``: as :class:`_Runs`'."""
+        runs = _Runs(df, canonical)
         spot = (
-            df.select(*KEYS, "_s64")
-            .gather(firsts)
-            .unique("_s64", keep="first", maintain_order=True)  # a series may come back in a later run
+            runs.names.with_row_index("_run")
+            .unique(list(KEYS), keep="first", maintain_order=True)  # a series may come back in a later run
             .with_columns(pair_of(pl.col("canonical")).alias("_pair"))
         )
         link = spot.join(self.table.select("venue", "_pair", _SID), on=["venue", "_pair"], how="inner")
-        if link.get_column("_s64").is_unique().all():
-            # one perp per spot series (the usual case): a lookup, not a join of every spot row
-            # (a binary search per run of rows, as attach: a replace_strict and a filter of every spot row
-            # cost 5 ms of a benchmark chunk)
-            link = link.sort("_s64")
-            hashes = df.get_column("_s64")
-            codes = lookup_runs(
-                hashes.to_numpy(), link.get_column("_s64").to_numpy(), link.get_column(_SID).to_numpy(), -1
+        if link.select(pl.struct(*KEYS).is_unique().all()).item():
+            # one perp per spot series (the usual case): an id per run, not a join of every spot row
+            per_run = runs.names.join(
+                link.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
             )
-            out = df.with_columns(chunked_like(_SID, codes, hashes))
+            codes = runs.per_row(per_run.get_column(_SID).fill_null(-1).to_numpy())
+            out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
             return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
-        return df.join(link.select("_s64", _SID), on="_s64", how="inner", maintain_order="left")
-
-
-def _run_heads(hashes: pl.Series) -> np.ndarray:
-    """Row numbers where a run of equal ``_s64`` hashes starts: every series has at least one, and
-    records come in long runs per series, so these few rows name them all (a hash set over every row,
-    ``arg_unique``, cost 4× as much)."""
-    h = hashes.to_numpy()
-    return np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1]))) if h.shape[0] else np.zeros(0, np.int64)
-
-
-def _coded(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(_s64().alias("_s64"))
+        # the spot series of each row (its first run's number), joined to every perp of its pair
+        first = runs.names.join(
+            spot.select(*KEYS, "_run"), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
+        )
+        series = pl.Series("_spot", runs.per_row(first.get_column("_run").to_numpy()))
+        return df.with_columns(series).join(
+            link.select(pl.col("_run").alias("_spot"), _SID), on="_spot", how="inner", maintain_order="left"
+        )
 
 
 def _key(ts: str = "ts_ms") -> pl.Expr:
@@ -250,19 +254,29 @@ def _hstack(panel: pl.DataFrame, part: pl.DataFrame, cols: list[str]) -> pl.Data
     return panel.with_columns(part.select(cols).get_columns())
 
 
-def _extremes(df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool) -> pl.DataFrame:
+def _extremes(
+    df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool, sid: np.ndarray | None = None
+) -> pl.DataFrame:
     """The first and last instant of each series of ``df`` (``_sid, ts_ms``): all the grid needs.
 
     A snapshot's instant is moved to the open of the first bar that may use it
     (:func:`~perpscope.metrics.bars.known_bar_open`); that map never decreases, so it is applied to the
-    two extremes instead of to every row. ``n_series``: the panel's series count (``_sid`` < it).
+    two extremes instead of to every row. ``n_series``: the panel's series count (``_sid`` < it);
+    ``sid``: the ``_sid`` column as an array, when the caller holds it.
     """
     ts = pl.col("ts_ms")
     stamps = df.get_column("ts_ms")
     if stamps.null_count() == 0 and df.height:
         # one compiled pass over the dense ids (a hash group-by cost 2.5× as much on the 1.3 M rows of a
-        # chunk's long/short ratios)
-        lo, hi, seen = _span_of(df.get_column(_SID).to_numpy(), stamps.to_physical().to_numpy(), n_series)
+        # chunk's long/short ratios), chunk by chunk: a column of several chunks as one array is a copy
+        ids = sid if sid is not None else df.get_column(_SID).to_numpy()
+        lo = np.full(n_series, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(n_series, np.iinfo(np.int64).min, dtype=np.int64)
+        seen = np.zeros(n_series, dtype=np.bool_)
+        at = 0
+        for chunk in stamps.to_physical().get_chunks():
+            _span_of(ids[at : at + chunk.len()], chunk.to_numpy(), lo, hi, seen)
+            at += chunk.len()
         sid = np.flatnonzero(seen)
         ext = pl.DataFrame(
             {_SID: sid, "_lo": lo[sid], "_hi": hi[sid]}, schema_overrides={_SID: pl.Int64}
@@ -274,31 +288,34 @@ def _extremes(df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool) ->
 
 
 @njit(cache=True, nogil=True)
-def _span_of(sid, ts, n):  # type: ignore[no-untyped-def]  # numba
-    """Smallest and largest ``ts`` per series id ``0 ≤ sid < n``, and which ids occur."""
-    lo = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
-    hi = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
-    seen = np.zeros(n, dtype=np.bool_)
-    for i in range(sid.shape[0]):
-        s, t = sid[i], ts[i]
-        lo[s] = min(lo[s], t)
-        hi[s] = max(hi[s], t)
-        seen[s] = True
-    return lo, hi, seen
+def _span_of(sid, ts, lo, hi, seen):  # type: ignore[no-untyped-def]  # numba
+    """Smallest and largest ``ts`` per series id ``0 ≤ sid < n`` into ``lo`` and ``hi`` (length n, as
+    they stand), and which ids occur into ``seen``. Rows come in runs of one id: a run's extremes are
+    kept in locals and written when it ends (a read and write of ``lo[s]`` and ``hi[s]`` per row chained
+    every row to the one before through memory: 2 -> 0.7 ns a row)."""
+    n = sid.shape[0]
+    if n == 0:
+        return
+    cur, c_lo, c_hi = sid[0], ts[0], ts[0]
+    for i in range(1, n + 1):
+        if i < n and sid[i] == cur:
+            t = ts[i]
+            c_lo = min(c_lo, t)
+            c_hi = max(c_hi, t)
+            continue
+        lo[cur] = min(lo[cur], c_lo)
+        hi[cur] = max(hi[cur], c_hi)
+        seen[cur] = True
+        if i < n:
+            cur, c_lo, c_hi = sid[i], ts[i], ts[i]
 
 
 def _runs(col: pl.Series) -> tuple[np.ndarray, list[str | None]]:
-    """Where each run of equal values of a string column starts (then the column's length) and its value.
-
-    Runs are found on the values' 64-bit hashes: 2 ms for the 840 k candle rows of a panel chunk,
-    where comparing the strings themselves cost 4× as much (two neighbouring runs whose different
-    values hash alike, probability 2^-64, would be read as one).
-    """
-    h = col.hash().to_numpy()
-    starts = (
-        np.flatnonzero(np.concatenate(([True], h[1:] != h[:-1]))) if h.shape[0] else np.zeros(0, np.int64)
-    )
-    return np.append(starts, h.shape[0]), col.gather(starts).to_list()
+    """Where each run of equal values of a string column starts (then the column's length) and its value
+    (:func:`~perpscope.metrics.string_runs.run_starts`: 0.5 ms for the 840 k candle rows' price types
+    of a panel chunk, read from the string views, where hashing the strings took 1.5 ms)."""
+    starts = run_starts(col)
+    return np.append(starts, col.len()), col.gather(starts).to_list()
 
 
 def _where(df: pl.DataFrame, col: str, keep: Callable[[str], bool]) -> pl.DataFrame:
@@ -308,22 +325,45 @@ def _where(df: pl.DataFrame, col: str, keep: Callable[[str], bool]) -> pl.DataFr
     the rows kept are usually one block: a slice shares the columns instead of copying them as a
     filter does (two filters of the 840 k candle rows of a chunk cost 10 ms).
     """
+    return _where_at(df, col, keep)[0]
+
+
+def _where_at(
+    df: pl.DataFrame, col: str, keep: Callable[[str], bool], starts: np.ndarray | None = None
+) -> tuple[pl.DataFrame, int | None]:
+    """:func:`_where`, and the row of ``df`` where the rows kept begin when they are one block (else
+    None). ``starts``: the run starts of ``col`` when the caller holds them."""
     if df.height == 0:
-        return df
-    bounds, values = _runs(df.get_column(col))
+        return df, 0
+    column = df.get_column(col)
+    starts = run_starts(column) if starts is None else starts
+    bounds, values = np.append(starts, df.height), column.gather(starts).to_list()
     kept = np.array([v is not None and keep(v) for v in values])
     if kept.all():
-        return df
+        return df, 0
     if not kept.any():
-        return df.clear()
+        return df.clear(), 0
     first, last = np.flatnonzero(kept)[[0, -1]]
     if kept[first : last + 1].all():
-        return df.slice(int(bounds[first]), int(bounds[last + 1] - bounds[first]))
-    return df.filter(pl.Series(np.repeat(kept, np.diff(bounds))))
+        return df.slice(int(bounds[first]), int(bounds[last + 1] - bounds[first])), int(bounds[first])
+    return df.filter(pl.Series(np.repeat(kept, np.diff(bounds)))), None
+
+
+def _starts_within(starts: np.ndarray, at: int | None, n: int) -> np.ndarray | None:
+    """The run starts of rows ``at … at + n`` of a column whose run starts are ``starts``, counted from
+    ``at`` (None when ``at`` is: the rows are not one block)."""
+    if at is None:
+        return None
+    inside = starts[(starts >= at) & (starts < at + n)] - at
+    return inside if not n or (inside.shape[0] and inside[0] == 0) else np.concatenate(([0], inside))
+
+
+def _is_not_spot(canonical: str) -> bool:
+    return not canonical.endswith("-SPOT")
 
 
 def _not_spot(df: pl.DataFrame) -> pl.DataFrame:
-    return _where(df, "canonical", lambda v: not v.endswith("-SPOT"))
+    return _where(df, "canonical", _is_not_spot)
 
 
 def build_panel(
@@ -387,8 +427,15 @@ def build_panel(
     every = every_ms
     cb = resample_candles(candles, every) if candles is not None and candles.height else None
     trade = _where(cb, "price_type", "trade".__eq__) if cb is not None else None
-    perp_c = _not_spot(trade) if trade is not None else None
-    spot_c = _where(trade, "market", "spot".__eq__) if trade is not None else None
+    perp_c = spot_c = perp_canon = spot_canon = None
+    if trade is not None:
+        # the trade candles' canonical runs, found once (hashing 840 k names of a chunk costs 2 ms): the
+        # perp and spot rows are usually blocks of them, whose runs are then known too
+        canon = run_starts(trade.get_column("canonical"))
+        perp_c, perp_at = _where_at(trade, "canonical", _is_not_spot, canon)
+        spot_c, spot_at = _where_at(trade, "market", "spot".__eq__)
+        perp_canon = _starts_within(canon, perp_at, perp_c.height)
+        spot_canon = _starts_within(canon, spot_at, spot_c.height)
     tv = (
         resample_taker_volume(taker_volume, every)
         if taker_volume is not None and taker_volume.height
@@ -410,23 +457,28 @@ def build_panel(
         raise ValueError(
             "build_panel: every input is empty or None; pass at least one record frame of a perp"
         )
-    coded = {k: _coded(v) for k, v in present.items()}
-    ids = _Ids(list(coded.values()))
-    src = {k: ids.attach(v) for k, v in coded.items()}
+    runs = {k: _Runs(v, perp_canon if k == "candles" else None) for k, v in present.items()}
+    ids = _Ids(list(runs.values()))
+    attached = {k: ids.attach(v, runs[k]) for k, v in present.items()}
+    src = {k: f for k, (f, _) in attached.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
-    spans = [_extremes(f, every, ids.table.height, snapshot=k in snapshots) for k, f in src.items()]
+    n_ids = ids.table.height
+    spans = [_extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
     grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     # the series' names by id (the table's row i is id i): a gather, where a join cost 5× as much
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
     panel = grid.with_columns(_key(), *ids.table.select(*KEYS)[at].get_columns())
-    panel = _prices_and_flow(panel, src.get("candles"), src.get("taker"), cb, spot_c, tv, ids, cfg)
+    starts = _series_starts(panel)  # the rows of each series: the same on every column added below
+    panel = _prices_and_flow(
+        panel, src.get("candles"), src.get("taker"), cb, (spot_c, spot_canon), tv, ids, cfg, starts
+    )
     if "funding" in src:
         panel = _funding(panel, src["funding"], src.get("oi"), every, cfg)
     if "oi" in src:
         panel = _open_interest(panel, src["oi"], src.get("candles"), every, cfg)
     if "liq" in src or "tot" in src:
         venues = ids.table.get_column("venue").unique().to_list()  # a row per series: a few
-        panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg, venues)
+        panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg, venues, starts)
     if "ratios" in src:
         panel = _ratios(panel, src["ratios"], cfg)
     lead = ["venue", "canonical", "ts_ms", "interval_ms"]
@@ -447,11 +499,15 @@ def _prices_and_flow(
     perp_c: pl.DataFrame | None,
     tv_perp: pl.DataFrame | None,
     cb: pl.DataFrame | None,
-    spot_c: pl.DataFrame | None,
+    spot: tuple[pl.DataFrame | None, np.ndarray | None],
     tv: pl.DataFrame | None,
     ids: _Ids,
     cfg: PanelConfig,
+    starts: np.ndarray,
 ) -> pl.DataFrame:
+    """Price, volume, taker flow and spot columns; ``spot``: the spot trade candles and their canonical
+    run starts (None: not known), ``starts``: the panel's series starts."""
+    spot_c, spot_canon = spot
     # Quote volumes where the source has them; a source that gives base volume only (the spot klines of
     # SOURCES.md §13 carry no quote or taker columns) is valued at the bar's close, base × close, USD —
     # off from the bar's VWAP by at most its high–low range, where no USD figure would drop the measure
@@ -480,7 +536,7 @@ def _prices_and_flow(
         )
         has_taker = True
     if has_taker:
-        panel = _flow(panel, "taker_buy_usd", "taker_sell_usd", "", cfg)
+        panel = _flow(panel, "taker_buy_usd", "taker_sell_usd", "", cfg, starts)
 
     spot_taker = False
     if spot_c is not None and spot_c.height:
@@ -489,7 +545,7 @@ def _prices_and_flow(
         if spot_c.select(buy.null_count()).item() < spot_c.height:
             cols += [buy.alias("_spot_buy"), (quote - buy).alias("_spot_sell")]
             spot_taker = True
-        panel = _add(panel, ids.attach_spot(spot_c), cols)
+        panel = _add(panel, ids.attach_spot(spot_c, spot_canon), cols)
     tv_spot = _where(tv, "market", "spot".__eq__) if tv is not None and not spot_taker else None
     if tv_spot is not None and tv_spot.height:
         st = ids.attach_spot(tv_spot)
@@ -498,7 +554,7 @@ def _prices_and_flow(
         )
         spot_taker = True
     if spot_taker:
-        panel = _flow(panel, "_spot_buy", "_spot_sell", "spot_", cfg).drop("_spot_buy", "_spot_sell")
+        panel = _flow(panel, "_spot_buy", "_spot_sell", "spot_", cfg, starts).drop("_spot_buy", "_spot_sell")
     if "spot_volume_usd" in panel.columns and "volume_usd" in panel.columns:
         p, s = pl.col("volume_usd"), pl.col("spot_volume_usd")
         panel = panel.with_columns(
@@ -513,7 +569,7 @@ def _prices_and_flow(
                 continue
             ref = _not_spot(_where(cb, "price_type", pt.__eq__))
             if ref.height:
-                panel = _add(panel, ids.attach(_coded(ref)), [pl.col("close").alias(name)])
+                panel = _add(panel, ids.attach(ref)[0], [pl.col("close").alias(name)])
         if "index_close" in panel.columns and "close" in panel.columns:
             panel = panel.with_columns((pl.col("close") / pl.col("index_close") - 1.0).alias("basis_index"))
     return panel
@@ -527,16 +583,17 @@ def _series_starts(panel: pl.DataFrame) -> np.ndarray:
 
 
 def _flow_compiled(
-    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig
+    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig, starts: np.ndarray
 ) -> pl.DataFrame | None:
     """:func:`_flow`'s three columns in one compiled pass (:func:`flow_pass`) instead of
     :func:`taker_flow`'s sort check and four polars passes (about 5 → 1 ms on a benchmark chunk); the
     same operations on the same numbers. None when the polars form must run: CVD sessions, or taker
-    volumes holding a NaN or an infinity."""
+    volumes holding a NaN or an infinity. ``starts``: the panel's series starts (:func:`_series_starts`,
+    computed once per panel: its rows never change once the grid is built)."""
     b, s = finite_floats(panel.get_column(buy)), finite_floats(panel.get_column(sell))
     if cfg.cvd_reset_ms is not None or b is None or s is None:
         return None
-    delta, cvd, imb = flow_pass(b, s, _series_starts(panel))
+    delta, cvd, imb = flow_pass(b, s, starts)
     return panel.with_columns(
         to_series(f"{prefix}taker_delta_usd", delta),  # finite inputs: NaN only where buy or sell is null
         pl.Series(f"{prefix}cvd_usd", cvd),  # never null (nulls count 0)
@@ -544,8 +601,10 @@ def _flow_compiled(
     )
 
 
-def _flow(panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig) -> pl.DataFrame:
-    compiled = _flow_compiled(panel, buy, sell, prefix, cfg)
+def _flow(
+    panel: pl.DataFrame, buy: str, sell: str, prefix: str, cfg: PanelConfig, starts: np.ndarray
+) -> pl.DataFrame:
+    compiled = _flow_compiled(panel, buy, sell, prefix, cfg, starts)
     if compiled is not None:
         return compiled
     n = _narrow(panel, buy, sell).rename({buy: "buy_usd", sell: "sell_usd"})
@@ -614,14 +673,16 @@ def _liquidations(
     every: int,
     cfg: PanelConfig,
     venues: list[str],
+    starts: np.ndarray,
 ) -> pl.DataFrame:
+    """The liquidation columns; ``starts``: the panel's series starts (:func:`_series_starts`)."""
     bars = _event_bars_compiled(liq, tot, every, cfg)
     lb = None
     if bars is None:
         lb = liquidation_bars(every, liq, tot, by=[_SID])
         bars = _bar_arrays(lb, every, cfg)
     if bars is not None:
-        return with_sampling(_liquidation_columns(panel, bars, every, cfg), venues=venues)
+        return with_sampling(_liquidation_columns(panel, bars, every, cfg, starts), venues=venues)
     assert lb is not None  # (no bars as arrays: they were built by polars)
     cols = ["liq_long_usd", "liq_short_usd", "liq_usd", "liq_count", "liq_max_usd"]
     panel = _add(panel, lb, cols)
@@ -707,7 +768,9 @@ def _bar_arrays(lb: pl.DataFrame, every: int, cfg: PanelConfig) -> _LiqBars | No
     return keys, bar_long, bar_short, bar_usd, lb.select("liq_count", "liq_max_usd")
 
 
-def _liquidation_columns(panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: PanelConfig) -> pl.DataFrame:
+def _liquidation_columns(
+    panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: PanelConfig, starts: np.ndarray
+) -> pl.DataFrame:
     """:func:`_liquidations`' columns in one compiled pass (:func:`liquidation_pass`) and the z-score
     kernel, instead of a join, six polars passes and two temporary columns (15 → 5 ms on a benchmark
     chunk); the same operations on the same numbers."""
@@ -722,7 +785,7 @@ def _liquidation_columns(panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: P
     long_, short, usd, ll, share, inside = liquidation_pass(
         match, bar_long, bar_short, bar_usd, p_sid, pk & (_TS_BITS - 1), first
     )
-    z = grid_zscore(ll, _series_starts(panel), cfg.burst_window_ms, every, cfg.min_samples)
+    z = grid_zscore(ll, starts, cfg.burst_window_ms, every, cfg.min_samples)
     burst = pl.Series("liq_burst", z >= cfg.burst_z)  # NaN (no score) compares False: fill_null(False)
     return panel.with_columns(
         to_series("liq_long_usd", long_),
@@ -738,7 +801,7 @@ def _liquidation_columns(panel: pl.DataFrame, bars: _LiqBars, every: int, cfg: P
 
 def _by_kind(ratios: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The rows of each long/short ratio ``kind``: slices when each kind is one run of rows (record
-    frames concatenated kind by kind), filters otherwise (:func:`_runs`: 2 ms for the 1.3 M rows of a
+    frames concatenated kind by kind), filters otherwise (:func:`_runs`: 0.8 ms for the 1.3 M rows of a
     panel chunk, where comparing neighbouring strings cost 7 ms and a filter per kind 2 ms more each).
     """
     kind = ratios.get_column("kind")
