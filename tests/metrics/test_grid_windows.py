@@ -6,6 +6,7 @@ window reaches across a series boundary; missing values (NaN) are scattered thro
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -240,3 +241,59 @@ def test_series_starts_and_the_null_round_trip() -> None:
     assert np.isnan(x[1]) and x[4] == 3.0
     back = to_series("x", x)
     assert back.to_list() == df.get_column("x").to_list()
+
+
+def _long_series(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two series of a few thousand rows (longer than grid_corr's blocks of rows), mostly zeros like a
+    liquidation series, with many distinct values (more ranks than grid_quantile's blocks of 64) and
+    missing values."""
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    x = np.where(rng.random(n) < 0.7, 0.0, rng.lognormal(10, 2, n).round(1))
+    x[rng.random(n) < 0.02] = np.nan
+    x[:40] = -rng.random(40)  # negatives below the zeros
+    return x, np.array([0, 3_100, n], np.int64)
+
+
+def test_quantile_of_long_windows_is_the_sorted_windows_nearest_rank() -> None:
+    """Windows of hundreds of values among thousands of distinct ones, where the quantile's rank moves
+    across whole blocks of ranks the window does not hold."""
+    x, starts = _long_series(7)
+    for n, q in ((500, 0.9), (64, 0.5), (2_000, 0.99)):
+        got = grid_quantile(x, starts, n, q, 2)
+        for a, b in itertools.pairwise(starts.tolist()):
+            for i in range(a, b):
+                w = np.sort(x[max(a, i - n + 1) : i + 1])
+                w = w[~np.isnan(w)]
+                if len(w) < 2:
+                    assert np.isnan(got[i])
+                    continue
+                f = (len(w) - 1) * q
+                assert got[i] == w[math.floor(f) + (f - math.floor(f) >= 0.5)], (n, q, i)
+
+
+def test_corr_across_blocks_is_the_running_sums_row_after_row() -> None:
+    """The correlation of rows in later blocks (grid_corr keeps a block's sums, then divides) is the
+    running sums' arithmetic of its docstring, row after row, bit for bit."""
+    x, starts = _long_series(8)
+    y = np.where(np.isnan(x), np.nan, np.sin(np.arange(x.shape[0])) + 0.01 * np.nan_to_num(x))
+    n, min_pairs = 700, 350
+    got = grid_corr(x, y, starts, n, min_pairs)
+    for a, b in itertools.pairwise(starts.tolist()):
+        c, sa, sb, sab, saa, sbb = 0, 0.0, 0.0, 0.0, 0.0, 0.0
+        for i in range(a, b):
+            for j, sign in ((i, 1), (i - n, -1)):
+                if j >= a and not (np.isnan(x[j]) or np.isnan(y[j])):
+                    u, v = float(x[j]), float(y[j])
+                    c += sign
+                    sa, sb = (sa + u, sb + v) if sign > 0 else (sa - u, sb - v)
+                    sab = sab + u * v if sign > 0 else sab - u * v
+                    saa = saa + u * u if sign > 0 else saa - u * u
+                    sbb = sbb + v * v if sign > 0 else sbb - v * v
+            want = math.nan
+            if i - a >= n - 1 and c >= min_pairs:
+                ma, mb = sa / c, sb / c
+                va, vb = saa / c - ma * ma, sbb / c - mb * mb
+                if va > 0 and vb > 0:
+                    want = (sab / c - ma * mb) / math.sqrt(va * vb)
+            assert (math.isnan(want) and math.isnan(got[i])) or got[i] == want, i

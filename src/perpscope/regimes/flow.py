@@ -46,13 +46,11 @@ def spot_volume(panel: pl.DataFrame) -> pl.Expr:
     return pl.coalesce(got) if got else pl.lit(None, pl.Float64)
 
 
-def _with_rolling_corr(
-    t: pl.DataFrame, x: str, y: str, n: int, name: str, starts: np.ndarray
-) -> pl.DataFrame:
-    """``t`` with ``name`` = the Pearson correlation of ``x`` and ``y`` over the last ``n`` rows of each
-    series (pairs with both; a full window and at least half of it paired, three pairs at least)."""
-    corr = grid_corr(as_float(t, x), as_float(t, y), starts, n, max(3, n // 2))
-    return t.with_columns(to_series(name, corr))
+def _rolling_corr(x: np.ndarray, t: pl.DataFrame, y: str, n: int, name: str, starts: np.ndarray) -> pl.Series:
+    """``name``: the Pearson correlation of ``x`` (float64, NaN for null) and the column ``y`` of ``t``
+    over the last ``n`` rows of each series (pairs with both; a full window and at least half of it
+    paired, three pairs at least)."""
+    return to_series(name, grid_corr(x, as_float(t, y), starts, n, max(3, n // 2)))
 
 
 def flow_hierarchy(
@@ -120,8 +118,11 @@ def flow_hierarchy(
         to_series(name, grid_sum(as_float(t, pl.when(both).then(pl.col(c))), starts, n))
         for c, name in (("_pv", "perp_volume_w_usd"), ("_sv", "spot_volume_w_usd"))
     )
-    t = _with_rolling_corr(t, "_ret", "_pi", n, "perp_flow_corr", starts)
-    t = _with_rolling_corr(t, "_ret", "_si", n, "spot_flow_corr", starts)
+    ret = as_float(t, "_ret")  # read once for both correlations
+    t = t.with_columns(
+        _rolling_corr(ret, t, "_pi", n, "perp_flow_corr", starts),
+        _rolling_corr(ret, t, "_si", n, "spot_flow_corr", starts),
+    )
     ratio = pl.when(pl.col("perp_volume_w_usd") > 0).then(
         pl.col("spot_volume_w_usd") / pl.col("perp_volume_w_usd")
     )
