@@ -52,11 +52,11 @@ _LIST_ATTEMPTS = 5
 #: below it the check's fixed cost (~1 ms of query planning) exceeds the sort it saves; a store of
 #: many small month files (the shared data: ~5,000) paid 17% of its import for the check.
 IN_ORDER_CHECK_ROWS = 20_000
-#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`):
-#: from 20 k rows on it takes less CPU than polars' writer and gives smaller files (trades 4.7 → 3.9 ms
-#: and 147 → 86 KB at 20 k rows, 10.0 → 7.2 ms at 44,640; a month of one-minute candles 16.9 → 16.0
-#: ms and 1.85 → 1.58 MB); below, its fixed cost per file (~1.3 ms against ~0.65 ms) outweighs that.
-PYARROW_FROM_ROWS = 20_000
+#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`);
+#: at 44 k rows (a month of 1-minute candles) both writers take the same time. (Measured again: 20 k
+#: gave 5% less CPU per candle month written alone, but no less over the whole klines import, with
+#: writes two at a time beside the parsing: 1.64–1.72 s against 1.63–1.67 s, interleaved, load 12.)
+PYARROW_FROM_ROWS = 100_000
 #: Largest dictionary page of a column chunk before pyarrow falls back to plain values (see
 #: :func:`write_parquet`): measured on 1 M trades and 1 M candles, 64 KiB against the default 1 MiB.
 DICTIONARY_PAGE_BYTES = 64 << 10
