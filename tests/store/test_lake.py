@@ -364,3 +364,35 @@ def test_float_columns_get_a_dictionary_only_where_their_values_repeat(
     lead = DICTIONARY_SAMPLE_ROWS
     assert real.get_column("close").head(lead).n_unique() > lead // 2
     assert gridded.get_column("close").head(lead).n_unique() <= lead // 2
+
+
+def test_a_new_month_of_prepared_trades_merges_as_without_the_second_key_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``merge_month(..., new_one_per_key=True)``, as a transaction calls it with its prepared rows,
+    gives what the full merge gives: on real archive trades (one row per id already) and on the same
+    trades with ids repeated and out of order, once :func:`prepared` has kept one row per key."""
+    from tests.conftest import FIXTURES
+
+    from perpscope.ingest.importer import import_paths
+    from perpscope.records import TRADES
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import merge_month, prepared
+
+    monkeypatch.setattr(lake_module, "IN_ORDER_CHECK_ROWS", 0)  # the in-order path on 31 real trades
+    store = Lake(tmp_path / "store")
+    zipped = FIXTURES / "archive/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-27.zip"
+    assert not import_paths([zipped], store).failed
+    real = pl.read_parquet(store.month_files("trades")[0])
+    assert real.get_column("trade_id").is_unique().all()
+    revised = real.head(5).with_columns(pl.col("price") + 1)  # the same ids again, newer values
+    for raw in (real, pl.concat([real.reverse(), revised])):
+        new = prepared(TRADES, raw, conformed=True)
+        full = merge_month(TRADES, None, new)
+        assert full is not None
+        assert (
+            merge_month(TRADES, None, new, new_one_per_key=True)
+            .sort("trade_id")
+            .equals(full.sort("trade_id"))
+        )
+        assert full.height == real.height
