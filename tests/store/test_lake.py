@@ -325,3 +325,74 @@ def test_month_files_read_back_alike_from_either_writer(
         assert pl.from_arrow(pq.read_table(path)).equals(df)
     by_duckdb = [duckdb.sql(f"select * from read_parquet('{p}')").pl() for p in paths.values()]
     assert by_duckdb[0].equals(by_duckdb[1])
+
+
+def test_float_columns_get_a_dictionary_only_where_their_values_repeat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A month file written by pyarrow gives a float column a dictionary when its leading values are at
+    most half distinct, none otherwise: real five-minute candles' prices and volumes hardly repeat;
+    the same prices on a coarse grid (as trade prices cluster on ticks) do. Either way the file
+    reads back as the frame written."""
+    import numpy as np
+    import pyarrow.parquet as pq
+    from tests.conftest import FIXTURES
+
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import DICTIONARY_SAMPLE_ROWS, write_parquet
+
+    monkeypatch.setattr(lake_module, "PYARROW_FROM_ROWS", 0)  # four days of 5-minute bars: 1,152 rows
+    store = Lake(tmp_path / "store")
+    report = import_paths([FIXTURES / "archive/data/futures/um/daily/klines/BTCUSDT/5m"], store)
+    assert not report.failed
+    (path,) = store.month_files("candles")
+    real = pl.read_parquet(path)
+    assert real.height > DICTIONARY_SAMPLE_ROWS  # enough rows for the sample to decide
+    gridded = real.with_columns((pl.col("close") / 100).round() * 100)  # ~1 distinct value per 100 $
+    floats = [c for c, t in real.schema.items() if t == pl.Float64]
+    for name, df in (("real", real), ("gridded", gridded)):
+        write_parquet(df, tmp_path / f"{name}.parquet")
+        meta = pq.ParquetFile(tmp_path / f"{name}.parquet").metadata
+        for c in floats:
+            lead = df.get_column(c).head(DICTIONARY_SAMPLE_ROWS).drop_nulls().to_numpy()
+            repeats = len(np.unique(lead)) * 2 <= len(lead)
+            encodings = meta.row_group(0).column(meta.schema.names.index(c)).encodings
+            assert ("RLE_DICTIONARY" in encodings) == repeats, (name, c, encodings)
+        assert pl.read_parquet(tmp_path / f"{name}.parquet").equals(df)
+    # the data's own facts: real closes are mostly distinct, the gridded ones repeat
+    lead = DICTIONARY_SAMPLE_ROWS
+    assert real.get_column("close").head(lead).n_unique() > lead // 2
+    assert gridded.get_column("close").head(lead).n_unique() <= lead // 2
+
+
+def test_a_new_month_of_prepared_trades_merges_as_without_the_second_key_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``merge_month(..., new_one_per_key=True)``, as a transaction calls it with its prepared rows,
+    gives what the full merge gives: on real archive trades (one row per id already) and on the same
+    trades with ids repeated and out of order, once :func:`prepared` has kept one row per key."""
+    from tests.conftest import FIXTURES
+
+    from perpscope.ingest.importer import import_paths
+    from perpscope.records import TRADES
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import merge_month, prepared
+
+    monkeypatch.setattr(lake_module, "IN_ORDER_CHECK_ROWS", 0)  # the in-order path on 31 real trades
+    store = Lake(tmp_path / "store")
+    zipped = FIXTURES / "archive/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-27.zip"
+    assert not import_paths([zipped], store).failed
+    real = pl.read_parquet(store.month_files("trades")[0])
+    assert real.get_column("trade_id").is_unique().all()
+    revised = real.head(5).with_columns(pl.col("price") + 1)  # the same ids again, newer values
+    for raw in (real, pl.concat([real.reverse(), revised])):
+        new = prepared(TRADES, raw, conformed=True)
+        full = merge_month(TRADES, None, new)
+        assert full is not None
+        assert (
+            merge_month(TRADES, None, new, new_one_per_key=True)
+            .sort("trade_id")
+            .equals(full.sort("trade_id"))
+        )
+        assert full.height == real.height

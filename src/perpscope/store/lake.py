@@ -53,11 +53,16 @@ _LIST_ATTEMPTS = 5
 #: many small month files (the shared data: ~5,000) paid 17% of its import for the check.
 IN_ORDER_CHECK_ROWS = 20_000
 #: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`);
-#: at 44 k rows (a month of 1-minute candles) both writers take the same time.
+#: at 44 k rows (a month of 1-minute candles) both writers take the same time. (Measured again: 20 k
+#: gave 5% less CPU per candle month written alone, but no less over the whole klines import, with
+#: writes two at a time beside the parsing: 1.64–1.72 s against 1.63–1.67 s, interleaved, load 12.)
 PYARROW_FROM_ROWS = 100_000
 #: Largest dictionary page of a column chunk before pyarrow falls back to plain values (see
 #: :func:`write_parquet`): measured on 1 M trades and 1 M candles, 64 KiB against the default 1 MiB.
 DICTIONARY_PAGE_BYTES = 64 << 10
+#: Leading values of a float column looked at to decide whether it gets a dictionary (see
+#: :func:`_dictionary_columns`).
+DICTIONARY_SAMPLE_ROWS = 1024
 #: Rows from which a frame of one partition is fed to :class:`MonthEncoder` (see :func:`encode_ahead`):
 #: a day of a busy symbol's trades or of 1-second bars, not a month of 1-minute bars (44,640 rows, a
 #: month file far below a row group: feeding the benchmark's 36 such files cost ~3% of its CPU).
@@ -336,7 +341,7 @@ class Transaction:
         ahead = self.encoded.pop(path, None)
         self._fold_parts(record, path)
         old = self._current(path)
-        merged = merge_month(record, old, new)
+        merged = merge_month(record, old, new, new_one_per_key=True)  # ``new``: a slice of prepared rows
         if merged is None:
             return 0  # nothing new: leave the file untouched
         if ahead is not None and old is None and merged is new and path not in self.staged:
@@ -459,17 +464,22 @@ def one_per_key(record: RecordType, df: pl.DataFrame) -> pl.DataFrame:
     return df
 
 
-def merge_month(record: RecordType, old: pl.DataFrame | None, new: pl.DataFrame) -> pl.DataFrame | None:
+def merge_month(
+    record: RecordType, old: pl.DataFrame | None, new: pl.DataFrame, *, new_one_per_key: bool = False
+) -> pl.DataFrame | None:
     """A month file's rows after merging ``new`` into ``old`` (its stored rows), or None when unchanged.
 
     Rows sharing a natural key collapse to one, the newest write winning; shared by the local and the
-    object-store writer so both store the same rows for the same writes.
+    object-store writer so both store the same rows for the same writes. ``new_one_per_key``: ``new``
+    holds one row per key already (:func:`prepared`'s rows), so a new month file's rows are not
+    checked for repeated keys a second time (~21 ms of CPU on two million trades, at the end of an
+    import, when nothing else runs).
     """
     sort_cols = [record.time_col, *[k for k in record.key if k != record.time_col]]
     if old is not None and old.columns != list(record.columns):
         old = record.conform(old)  # a file written before a column was added (e.g. ``source``)
     both = new if old is None else pl.concat([old, new], how="vertical")
-    if record.time_col not in record.key:
+    if record.time_col not in record.key and not (old is None and new_one_per_key):
         # equal keys need not be neighbours after sorting by time: keep the newest of each key
         both = _last_per_key(both, list(record.key))
     if both.height >= IN_ORDER_CHECK_ROWS and _strictly_increasing(both, sort_cols):
@@ -634,7 +644,12 @@ def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
     - other text columns and float columns get a dictionary while it stays within
       :data:`DICTIONARY_PAGE_BYTES`, then fall back to plain values: trade prices and sizes repeat
       (157 → 128 ms, 5.7 → 4.0 MB per million trades), candle prices hardly do, and a small limit
-      gives up on them early (+2% time, +1% size, where pyarrow's default 1 MB limit cost +69%).
+      gives up on them early (+2% time, +1% size, where pyarrow's default 1 MB limit cost +69%);
+      a float column whose leading values are mostly distinct (candle prices and volumes) gets none
+      at all (:func:`_dictionary_columns`): 172,800 one-minute candles (four months' worth, as one
+      symbol's trade, mark, index and premium bars of a month) 58.7 → 55.2 ms, 6.24 → 6.13 MB; a
+      month of one symbol's 44,640 bars written this way 17.9 → 14.4 ms, 1.70 → 1.58 MB (such a
+      month is below :data:`PYARROW_FROM_ROWS` and written by polars).
 
     Trades: 229 → ~130 ms and 6.8 → 4.0 MB per million rows; candles 413 → ~360 ms, 43 → 38 MB; read
     back 54 → 25 ms and 114 → 110 ms. Smaller frames keep polars' writer: pyarrow's fixed cost per
@@ -651,21 +666,41 @@ def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
             row_group_size=ROW_GROUP_ROWS,
         )
         return
-    pq.write_table(_arrow_table(df), target, row_group_size=ROW_GROUP_ROWS, **_pyarrow_options(df.schema))
+    pq.write_table(_arrow_table(df), target, row_group_size=ROW_GROUP_ROWS, **_pyarrow_options(df))
 
 
-def _pyarrow_options(schema: pl.Schema) -> dict[str, Any]:
-    """The options of a month file pyarrow writes (:func:`write_parquet`, :class:`MonthEncoder`)."""
+def _pyarrow_options(df: pl.DataFrame) -> dict[str, Any]:
+    """The options of a month file pyarrow writes (:func:`write_parquet`, :class:`MonthEncoder`), for
+    the month's rows ``df`` (or its first row group: only the leading rows are looked at)."""
+    schema = df.schema
     return {
         "compression": "zstd",
         "compression_level": ZSTD_LEVEL,
         "write_statistics": True,
-        "use_dictionary": [c for c, t in schema.items() if t in (pl.String, pl.Float64)],
+        "use_dictionary": _dictionary_columns(df),
         "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
         "column_encoding": {c: "DELTA_BINARY_PACKED" for c, t in schema.items() if _delta_encoded(t)},
         # the Arrow schema is not stored: it would bring one-entry dictionaries back as categoricals
         "store_schema": False,
     }
+
+
+def _dictionary_columns(df: pl.DataFrame) -> list[str]:
+    """Columns given a dictionary: text, and floats whose leading values (the first
+    :data:`DICTIONARY_SAMPLE_ROWS`, within the first row group, so a month encoded ahead by row groups
+    decides alike) are at most half distinct. Trade prices and sizes repeat (a few hundred distinct
+    values in 16 k trades); a month of candles' prices and volumes hardly do (12–16 k in 16 k bars),
+    so their dictionary always outgrew :data:`DICTIONARY_PAGE_BYTES` and was built for nothing."""
+    head = df.head(min(DICTIONARY_SAMPLE_ROWS, ROW_GROUP_ROWS))
+    out = []
+    for c, t in df.schema.items():
+        if t == pl.String:
+            out.append(c)
+        elif t == pl.Float64:
+            values = head.get_column(c).drop_nulls().to_numpy()
+            if len(np.unique(values)) * 2 <= max(len(values), 1):
+                out.append(c)
+    return out
 
 
 def _delta_encoded(dtype: pl.DataType) -> bool:
@@ -764,7 +799,7 @@ class MonthEncoder:
             self._one_value = _one_values(group)
             table = _arrow_table(group, self._one_value)
             self._sink = pa.BufferOutputStream()
-            self._writer = pq.ParquetWriter(self._sink, table.schema, **_pyarrow_options(group.schema))
+            self._writer = pq.ParquetWriter(self._sink, table.schema, **_pyarrow_options(group))
         elif group.schema != self._schema or not self._still_one_valued(group):
             self.abandon()
             return False
