@@ -366,7 +366,7 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     n = need.shape[0]
     buf = np.empty(n * _TYPICAL_OPENING + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -470,7 +470,7 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
     n = bars.shape[0]
     buf = np.empty(n * _TYPICAL_SUMMARY + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -547,7 +547,7 @@ def _evidences(  # type: ignore[no-untyped-def]  # numba
     n = declined.shape[0]
     buf = np.empty(n * (_TYPICAL_OPENING + _TYPICAL_SUMMARY) + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -624,7 +624,7 @@ def _table(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     encoded = [v.encode() for v in values.to_list()]
     off = np.zeros(len(encoded) + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(e) for e in encoded]) if encoded else []
-    data = np.frombuffer(b"".join(encoded), dtype=U8).copy() if encoded else np.zeros(0, dtype=U8)
+    data = _fixed(np.frombuffer(b"".join(encoded), dtype=U8).copy() if encoded else np.zeros(0, dtype=U8))
     # an Enum of the values in that order: its physical codes are their indices (3× faster than a
     # replace_strict of the strings)
     codes = s.cast(pl.Enum(values)).to_physical().cast(pl.Int64)
@@ -684,10 +684,10 @@ def _opening_args(nums: pl.DataFrame, burst_text: str, window_text: str) -> tupl
         _bools(nums, "liq_s_neg"),
         f["share"],
         _bools(nums, "burst"),
-        _b(burst_text),
+        _fixed(_b(burst_text)),
         f["fund"],
         f["fund_chg"],
-        _b(window_text),
+        _fixed(_b(window_text)),
         f["ls"],
         f["lz"],
         _bools(nums, "led"),
@@ -708,7 +708,7 @@ def _summary_args(nums: pl.DataFrame, changes_text: str) -> tuple[tuple[object, 
     has = {c: c in nums.columns for c in ("p_min", "o_min", "liq")}
     args = (
         _ints(nums, "bars"),
-        _b(changes_text),
+        _fixed(_b(changes_text)),
         has["p_min"],
         _floats(nums, "p_min") if has["p_min"] else none,
         _floats(nums, "p_max") if has["p_min"] else none,
@@ -770,7 +770,7 @@ def evidences(
     o_args, o_width = _opening_args(opening_nums, burst_text, window_text)
     s_args, s_width = _summary_args(summary_nums, changes_text)
     width = o_width + s_width + len(prefix.encode())
-    data, offs = _evidences(declined, _b(prefix), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
+    data, offs = _evidences(declined, _fixed(_b(prefix)), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
     return strings("evidence", data, offs), declined
 
 
@@ -986,7 +986,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
     kinds = np.empty((3, k), dtype=np.int8)
     empty = hv[:0]
     low, high = np.uint64(0xFFFFFFFF), np.uint64(32)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for r in range(k):
         i = starts[r]
         last = (starts[r + 1] if r + 1 < k else n_rows) - 1
