@@ -535,6 +535,9 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
         ep = ep.with_columns(_written(ep, cfg).alias("_ev")).drop(evidence_cols)
     summary = _written_summary(ep, num, cfg)
     ep = ep.with_columns(pl.concat_str([pl.lit(_OPENED), pl.col("_ev"), summary]).alias("evidence"))
+    # the first bars' numbers, gathered when some bar lacked evidence, are not the table's (they stayed
+    # in it where every episode's first bar had evidence)
+    ep = ep.drop(evidence_cols, strict=False)
     return ep.drop("_ev").select(*_EPISODE_LEAD, *[c for c in ep.columns if c not in _NOT_TAIL])
 
 
@@ -844,7 +847,11 @@ def _declined_text(
     cfg: RegimeConfig,
 ) -> pl.Series:
     """``ep``'s evidence with the rows the loop declined written by the polars definition: "opened on: "
-    + the first bar's evidence (or :func:`_evidence` of its numbers) + :func:`_summary_expr`."""
+    + the first bar's evidence (or :func:`_evidence` of its numbers) + :func:`_summary_expr`.
+
+    Each piece is evaluated alone, as the general path evaluates it (the whole sentence in one
+    expression only where no first bar has evidence): polars' own arithmetic differs by context on
+    amounts beyond the loop's reach (``x / 1e9`` of 4.2e28 in one expression or another: last digit)."""
     rows = np.flatnonzero(declined)
     sub = (
         df.select(*EVIDENCE_COLUMNS, "regime", pl.col("evidence").alias("_ev"))
@@ -852,11 +859,15 @@ def _declined_text(
         .with_columns(ep.select("bars", *_RANGES)[rows])
     )
     summary = _summary_expr(_ALL_NUM, cfg)
-    text = pl.Series("evidence", [None] * rows.shape[0], pl.String)
-    with_ev = has_ev[rows]
-    for have, opening in ((True, pl.col("_ev")), (False, _evidence(cfg))):
-        part = np.flatnonzero(with_ev == have)
-        if part.shape[0]:
-            written = sub[part].select(pl.concat_str([pl.lit(_OPENED), opening, summary])).to_series()
-            text = text.scatter(part, written)
+    if not has_ev.any():  # the general path's _written_whole
+        text = sub.select(pl.concat_str([pl.lit(_OPENED), _evidence(cfg), summary])).to_series()
+        return ep.get_column("evidence").scatter(rows, text)
+    # the general path's _written (openings where the first bar has none) and _written_summary
+    need = ~has_ev[rows]
+    opening = sub.get_column("_ev")
+    if need.any():
+        part = np.flatnonzero(need)
+        opening = opening.scatter(part, sub[part].select(_evidence(cfg)).to_series())
+    parts = pl.DataFrame([opening.alias("_o"), sub.select(summary).to_series().alias("_s")])
+    text = parts.select(pl.concat_str([pl.lit(_OPENED), pl.col("_o"), pl.col("_s")])).to_series()
     return ep.get_column("evidence").scatter(rows, text)
