@@ -12,15 +12,28 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.time import interval_label
+from perpscope.regimes import arrow_buffers as ab
 from perpscope.regimes.bursts import BURST_RATIO, with_burst_ratio
 from perpscope.regimes.config import LABELS, RegimeConfig
-from perpscope.regimes.episode_text import evidences, openings, summaries
+from perpscope.regimes.episode_text import (
+    FIRST_BAR,
+    FLAGS,
+    PICKED,
+    TEXTS,
+    episode_table,
+    evidences,
+    openings,
+    run_starts,
+    strings,
+    summaries,
+    view_words,
+)
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
 from perpscope.regimes.grid import SID, numbered, prepare
 from perpscope.regimes.grid_labels import with_grid_labels
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
 from perpscope.regimes.horizons import conditions as horizon_conditions
-from perpscope.regimes.run_ranges import run_ranges
+from perpscope.regimes.run_ranges import float_series, run_ranges
 
 #: The numeric evidence columns :func:`classify` adds (see its Returns section).
 EVIDENCE_COLUMNS: tuple[str, ...] = (
@@ -505,10 +518,13 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
     if missing:
         raise ValueError(f"episodes: expected the output of classify(), missing columns {missing}")
     df = numbered(labels)
+    cfg = config or RegimeConfig()
+    fast = _episodes_in_place(df, cfg)
+    if fast is not None:
+        return fast
     new = (pl.col("regime") != pl.col("regime").shift(1)) | (pl.col(SID) != pl.col(SID).shift(1))
     ep = _runs(df, new.fill_null(True), labels.get_column("evidence").null_count() > 0)
     num = {c: c in df.columns for c in ("price_chg", "oi_chg", "liq_long_w_usd")}
-    cfg = config or RegimeConfig()
     evidence_cols = [c for c in EVIDENCE_COLUMNS if c in ep.columns]
     if "price_chg" in ep.columns and ep.get_column("_ev").null_count() == ep.height:
         # classify(evidence=False): every episode's whole evidence written once, opening and summary
@@ -519,6 +535,9 @@ def episodes(labels: pl.DataFrame, config: RegimeConfig | None = None) -> pl.Dat
         ep = ep.with_columns(_written(ep, cfg).alias("_ev")).drop(evidence_cols)
     summary = _written_summary(ep, num, cfg)
     ep = ep.with_columns(pl.concat_str([pl.lit(_OPENED), pl.col("_ev"), summary]).alias("evidence"))
+    # the first bars' numbers, gathered when some bar lacked evidence, are not the table's (they stayed
+    # in it where every episode's first bar had evidence)
+    ep = ep.drop(evidence_cols, strict=False)
     return ep.drop("_ev").select(*_EPISODE_LEAD, *[c for c in ep.columns if c not in _NOT_TAIL])
 
 
@@ -720,3 +739,135 @@ def _runs(df: pl.DataFrame, new: pl.Expr, firsts: bool) -> pl.DataFrame:
     if "liq_long_w_usd" in df.columns:
         ranges.append(run_ranges(df, "liq_long_w_usd", starts, ends)[1].alias("liq_long_usd"))
     return ep.with_columns(ranges) if ranges else ep
+
+
+# -- episodes read in place: one compiled pass over the labels' columns ----------------------------------
+
+_RANGES = ("price_chg_max", "price_chg_min", "oi_chg_min", "oi_chg_max", "liq_long_usd")
+_ALL_NUM = {"price_chg": True, "oi_chg": True, "liq_long_w_usd": True}
+
+
+def _readable_in_place(df: pl.DataFrame) -> bool:
+    """``df`` has every column :func:`_episodes_in_place` reads, with classify's dtypes."""
+    s = df.schema
+    if df.height == 0 or any(c not in s for c in (*EVIDENCE_COLUMNS, "evidence", SID)):
+        return False
+    floats = [f"{c}{SUFFIX[h]}" for c in PICKED for h in ("window", "bar", "long")] + list(FIRST_BAR)
+    flags = [f"liq_burst_w{SUFFIX[h]}" for h in ("window", "bar", "long")] + list(FLAGS)
+    return (
+        all(s[c] == pl.Float64 for c in floats)
+        and all(s[c] == pl.Boolean for c in flags)
+        and all(s[c] == pl.String for c in (*TEXTS, "evidence"))
+        and s[SID] == pl.Int64
+    )
+
+
+def _episodes_in_place(df: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame | None:
+    """:func:`episodes` of the numbered labels ``df`` in one compiled pass over its columns, read in
+    place (:mod:`perpscope.regimes.arrow_buffers`): the runs' bounds, their first bars' numbers and
+    their ranges, and the whole evidence written by :func:`perpscope.regimes.episode_text.episode_table`
+    (the polars definition writes the rows it declines). None where ``df`` lacks a column or dtype
+    the pass reads (the general path then runs)."""
+    if not _readable_in_place(df):
+        return None
+    tx = [ab.texts(df.get_column(c)) for c in TEXTS]
+    regime = tx[3]
+    sid = df.get_column(SID).to_numpy()
+    sid.flags.writeable = False
+    starts = run_starts(sid, regime.words, regime.data, regime.starts, regime.valid)
+    cols = [f"{c}{SUFFIX[h]}" for c in PICKED for h in ("window", "bar", "long")] + list(FIRST_BAR)
+    fl = [ab.floats(df.get_column(c)) for c in cols]
+    flags = [f"liq_burst_w{SUFFIX[h]}" for h in ("window", "bar", "long")] + list(FLAGS)
+    bits = [ab.bools(df.get_column(c)) for c in flags]
+    window = interval_label(cfg.window_ms)
+    changes = f" ({window} changes)"
+    burst = _burst_text(cfg)
+    prefix = _OPENED.encode()
+    # widest row: the literals, 15 numbers and the variable texts (the horizon and missing words
+    # are bounded by the longest of each column's data)
+    longest = max(int(t.data.shape[0]) for t in tx[:2])
+    width = 400 + 24 * 15 + len(prefix) + len(burst.encode()) + 2 * len(window.encode()) + 24 + 2 * longest
+    data, offs, declined, has_ev, rng, kinds = episode_table(
+        starts,
+        df.height,
+        tuple(f.values for f in fl),
+        tuple(f.valid for f in fl),
+        tuple(b.bits for b in bits),
+        tuple(b.valid for b in bits),
+        tuple(t.views for t in tx),
+        tuple(t.words for t in tx),
+        tuple(t.data for t in tx),
+        tuple(t.starts for t in tx),
+        tuple(t.valid for t in tx),
+        ab.validity(df.get_column("evidence")),
+        view_words("bar"),
+        view_words("long"),
+        np.frombuffer(prefix, np.uint8),
+        np.frombuffer(burst.encode(), np.uint8),
+        np.frombuffer(window.encode(), np.uint8),
+        np.frombuffer(changes.encode(), np.uint8),
+        width,
+    )
+    ends = np.append(starts[1:], df.height) - 1
+    iv = pl.col("interval_ms") if "interval_ms" in df.columns else pl.lit(0)
+    end = df.select("ts_ms", iv.alias("_iv")).gather(ends)
+    kind_of = (0, 0, 1, 1, 2)
+    ranges = [float_series(c, rng[k], kinds[kind_of[k]] == 0) for k, c in enumerate(_RANGES)]
+    ep = (
+        df.select("venue", "canonical", "regime", pl.col("ts_ms").alias("start_ms"))
+        .gather(starts)
+        .with_columns(
+            end.select(
+                (pl.col("ts_ms") + pl.duration(milliseconds=pl.col("_iv"))).alias("end_ms")
+            ).to_series(),
+            pl.Series("bars", ends - starts + 1, dtype=pl.UInt32),
+            strings("evidence", data, offs),
+            *ranges,
+        )
+    )
+    if has_ev.any():  # first bars with classify's own sentence: "opened on: " + it + the summary
+        ev = df.get_column("evidence").gather(starts)
+        ep = ep.with_columns(
+            pl.when(pl.Series(has_ev))
+            .then(pl.concat_str([pl.lit(_OPENED), ev, pl.col("evidence")]))
+            .otherwise(pl.col("evidence"))
+            .alias("evidence")
+        )
+    if declined.any():
+        ep = ep.with_columns(_declined_text(df, ep, starts, declined, has_ev, cfg))
+    return ep.select(*_EPISODE_LEAD, *_RANGES)
+
+
+def _declined_text(
+    df: pl.DataFrame,
+    ep: pl.DataFrame,
+    starts: np.ndarray,
+    declined: np.ndarray,
+    has_ev: np.ndarray,
+    cfg: RegimeConfig,
+) -> pl.Series:
+    """``ep``'s evidence with the rows the loop declined written by the polars definition: "opened on: "
+    + the first bar's evidence (or :func:`_evidence` of its numbers) + :func:`_summary_expr`.
+
+    Each piece is evaluated alone, as the general path evaluates it (the whole sentence in one
+    expression only where no first bar has evidence): polars' own arithmetic differs by context on
+    amounts beyond the loop's reach (``x / 1e9`` of 4.2e28 in one expression or another: last digit)."""
+    rows = np.flatnonzero(declined)
+    sub = (
+        df.select(*EVIDENCE_COLUMNS, "regime", pl.col("evidence").alias("_ev"))
+        .gather(starts[rows])
+        .with_columns(ep.select("bars", *_RANGES)[rows])
+    )
+    summary = _summary_expr(_ALL_NUM, cfg)
+    if not has_ev.any():  # the general path's _written_whole
+        text = sub.select(pl.concat_str([pl.lit(_OPENED), _evidence(cfg), summary])).to_series()
+        return ep.get_column("evidence").scatter(rows, text)
+    # the general path's _written (openings where the first bar has none) and _written_summary
+    need = ~has_ev[rows]
+    opening = sub.get_column("_ev")
+    if need.any():
+        part = np.flatnonzero(need)
+        opening = opening.scatter(part, sub[part].select(_evidence(cfg)).to_series())
+    parts = pl.DataFrame([opening.alias("_o"), sub.select(summary).to_series().alias("_s")])
+    text = parts.select(pl.concat_str([pl.lit(_OPENED), pl.col("_o"), pl.col("_s")])).to_series()
+    return ep.get_column("evidence").scatter(rows, text)

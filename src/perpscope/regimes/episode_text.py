@@ -366,7 +366,7 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     n = need.shape[0]
     buf = np.empty(n * _TYPICAL_OPENING + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -470,7 +470,7 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
     n = bars.shape[0]
     buf = np.empty(n * _TYPICAL_SUMMARY + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -547,7 +547,7 @@ def _evidences(  # type: ignore[no-untyped-def]  # numba
     n = declined.shape[0]
     buf = np.empty(n * (_TYPICAL_OPENING + _TYPICAL_SUMMARY) + width, dtype=U8)
     offs = np.zeros(n + 1, dtype=np.int64)
-    p = 0
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
     for i in range(n):
         buf = _room(buf, p, width)
         start = p
@@ -608,7 +608,7 @@ def _evidences(  # type: ignore[no-untyped-def]  # numba
     return buf[:p], offs
 
 
-def _strings(name: str, data: np.ndarray, offsets: np.ndarray) -> pl.Series:
+def strings(name: str, data: np.ndarray, offsets: np.ndarray) -> pl.Series:
     """A String series over the loop's bytes and offsets (one row per offset pair)."""
     arr = pa.LargeStringArray.from_buffers(
         offsets.shape[0] - 1, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(data))
@@ -624,7 +624,7 @@ def _table(s: pl.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     encoded = [v.encode() for v in values.to_list()]
     off = np.zeros(len(encoded) + 1, dtype=np.int64)
     off[1:] = np.cumsum([len(e) for e in encoded]) if encoded else []
-    data = np.frombuffer(b"".join(encoded), dtype=U8).copy() if encoded else np.zeros(0, dtype=U8)
+    data = _fixed(np.frombuffer(b"".join(encoded), dtype=U8).copy() if encoded else np.zeros(0, dtype=U8))
     # an Enum of the values in that order: its physical codes are their indices (3× faster than a
     # replace_strict of the strings)
     codes = s.cast(pl.Enum(values)).to_physical().cast(pl.Int64)
@@ -684,10 +684,10 @@ def _opening_args(nums: pl.DataFrame, burst_text: str, window_text: str) -> tupl
         _bools(nums, "liq_s_neg"),
         f["share"],
         _bools(nums, "burst"),
-        _b(burst_text),
+        _fixed(_b(burst_text)),
         f["fund"],
         f["fund_chg"],
-        _b(window_text),
+        _fixed(_b(window_text)),
         f["ls"],
         f["lz"],
         _bools(nums, "led"),
@@ -708,7 +708,7 @@ def _summary_args(nums: pl.DataFrame, changes_text: str) -> tuple[tuple[object, 
     has = {c: c in nums.columns for c in ("p_min", "o_min", "liq")}
     args = (
         _ints(nums, "bars"),
-        _b(changes_text),
+        _fixed(_b(changes_text)),
         has["p_min"],
         _floats(nums, "p_min") if has["p_min"] else none,
         _floats(nums, "p_max") if has["p_min"] else none,
@@ -738,7 +738,7 @@ def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.
     declined = _bools(nums, "nan") & need
     args, width = _opening_args(nums, burst_text, window_text)
     data, offs = _openings(need, declined, *args, width)  # type: ignore[call-arg]  # numba's stub
-    return _strings("_opening", data, offs), declined
+    return strings("_opening", data, offs), declined
 
 
 def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndarray]:
@@ -751,7 +751,7 @@ def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndar
     declined = _bools(nums, "nan").copy()
     args, width = _summary_args(nums, changes_text)
     data, offs = _summaries(declined, *args, width)  # type: ignore[call-arg]  # numba's stub
-    return _strings("_summary", data, offs), declined
+    return strings("_summary", data, offs), declined
 
 
 def evidences(
@@ -770,5 +770,406 @@ def evidences(
     o_args, o_width = _opening_args(opening_nums, burst_text, window_text)
     s_args, s_width = _summary_args(summary_nums, changes_text)
     width = o_width + s_width + len(prefix.encode())
-    data, offs = _evidences(declined, _b(prefix), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
-    return _strings("evidence", data, offs), declined
+    data, offs = _evidences(declined, _fixed(_b(prefix)), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
+    return strings("evidence", data, offs), declined
+
+
+# -- episodes read straight from a labels frame: one compiled pass, no per-episode gathers ------------
+
+#: Order of the float columns :func:`episode_table` reads: each of :data:`PICKED` at the window, bar and
+#: long horizons (index ``3 × k + h``, h: 0 window, 1 bar, 2 long), then :data:`FIRST_BAR`.
+PICKED = ("price_chg", "oi_chg", "oi_usd_chg", "liq_long_w_usd", "liq_short_w_usd", "liq_long_share_w")
+FIRST_BAR = ("funding_8h", "funding_chg", "ls_ratio", "ls_z")
+#: The Boolean columns: the burst flag at each horizon, then these two.
+FLAGS = ("liquidation_led", "partial")
+#: The text columns.
+TEXTS = ("horizon", "missing", "horizon_key", "regime")
+
+# The loops below read bits, string views and columns by hand, in place: every array handed to a
+# compiled function that is not inlined has its reference count raised and dropped (atomics), which
+# per episode (and per bar in run_starts) cost more than the work (a first version through small
+# helpers: 156 ms per 4-symbol chunk instead of ~20).
+
+
+def view_words(text: str) -> tuple[np.uint64, np.uint64]:
+    """The two 64-bit words of the Arrow string view of ``text`` (at most 12 bytes: inline)."""
+    b = text.encode()
+    assert len(b) <= 12
+    raw = np.zeros(16, U8)
+    raw[:4] = np.frombuffer(np.uint32(len(b)).tobytes(), U8)
+    raw[4 : 4 + len(b)] = np.frombuffer(b, U8)
+    w = raw.view(np.uint64)
+    return w[0], w[1]
+
+
+@njit(cache=True, nogil=True)
+def _inline_mask(n):  # type: ignore[no-untyped-def]  # numba
+    """Masks of the bytes of a view's two words that hold an inline text of ``n`` bytes (≤ 12): the
+    length and the text, not the padding."""
+    one = np.uint64(0xFFFFFFFFFFFFFFFF)
+    if n >= 4:
+        m0 = one
+        m1 = one if n >= 12 else (np.uint64(1) << np.uint64(8 * (n - 4))) - np.uint64(1)
+    else:
+        m0 = (np.uint64(1) << np.uint64(32 + 8 * n)) - np.uint64(1)
+        m1 = np.uint64(0)
+    return m0, m1
+
+
+@njit(cache=True, nogil=True)
+def _data_at(w1, starts):  # type: ignore[no-untyped-def]  # numba
+    """Where the text of a view whose second word is ``w1`` (a text over 12 bytes) begins in the data:
+    its buffer's start plus its offset."""
+    return starts[np.int64(w1 & np.uint64(0xFFFFFFFF))] + np.int64(w1 >> np.uint64(32))
+
+
+@njit(cache=True, nogil=True)
+def _long_texts_equal(words, data, starts, i, j, n):  # type: ignore[no-untyped-def]  # numba
+    """Rows ``i`` and ``j`` (texts of ``n`` > 12 bytes each) hold the same bytes (the rare case of the
+    same word stored twice: called only then)."""
+    ai, aj = _data_at(words[i, 1], starts), _data_at(words[j, 1], starts)
+    for k in range(n):  # noqa: SIM110  # a compiled loop (numba), not a generator
+        if data[ai + k] != data[aj + k]:
+            return False
+    return True
+
+
+@njit(cache=True, nogil=True)
+def run_starts(sid, words, data, starts, valid):  # type: ignore[no-untyped-def]  # numba
+    """First row of each run of one regime within one series (``sid``), as ``episodes`` defines a run:
+    a row starts one where the series or the regime changes, or where its or the previous row's regime
+    is null (polars' ``regime != regime.shift(1)``, null filled with True). The regime column as Arrow
+    string views: ``words`` (two uint64 per row), ``data``, ``starts`` (data buffers), ``valid``
+    (bitmap)."""
+    n = sid.shape[0]
+    out = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        new = i == 0 or sid[i] != sid[i - 1]
+        if not new:
+            j = i - 1
+            new = not ((valid[i >> 3] >> (i & 7)) & 1) or not ((valid[j >> 3] >> (j & 7)) & 1)
+        if not new:
+            a0, a1, b0, b1 = words[i, 0], words[i, 1], words[j, 0], words[j, 1]
+            if a0 != b0 or a1 != b1:
+                size = np.int64(a0 & np.uint64(0xFFFFFFFF))
+                if size != np.int64(b0 & np.uint64(0xFFFFFFFF)):
+                    new = True
+                elif size <= 12:  # inline: equal unless the text bytes differ (padding aside)
+                    m0, m1 = _inline_mask(size)
+                    new = (a0 & m0) != (b0 & m0) or (a1 & m1) != (b1 & m1)
+                else:  # same length, other place: equal prefixes, then the bytes
+                    new = (a0 != b0) or not _long_texts_equal(words, data, starts, i, j, size)
+        if new:
+            out[k] = i
+            k += 1
+    return out[:k].copy()
+
+
+@njit(cache=True, nogil=True)
+def _round(v, m):  # type: ignore[no-untyped-def]  # numba
+    """polars' ``round(d)`` with ``m = 10^d``: half to even of ``v × m``, over ``m``."""
+    return np.rint(v * m) / m
+
+
+@njit(cache=True, nogil=True)
+def _usd_unit(x):  # type: ignore[no-untyped-def]  # numba
+    """(amount, unit, neg) of :func:`perpscope.regimes.classify._usd_parts` for ``x`` (NaN: null)."""
+    if np.isnan(x):
+        return np.nan, 0, False
+    a = abs(x)
+    # polars divides a column by a number as a product with its reciprocal (x / 1e6 is x × 1e-6,
+    # which differs in the last bit for a quarter of amounts and so in a tie's rounding)
+    if a >= 1e9:
+        return _round(x * (1.0 / 1e9), 10.0), 3, x < 0
+    if a >= 1e6:
+        return _round(x * (1.0 / 1e6), 10.0), 2, x < 0
+    if a >= 1e3:
+        return _round(x * (1.0 / 1e3), 10.0), 1, x < 0
+    return np.rint(x), 0, x < 0
+
+
+@njit(cache=True, nogil=True)
+def _is_word(words, views, data, starts, i, word):  # type: ignore[no-untyped-def]  # numba
+    """Row ``i``'s text is ``word`` (called for the few rows that ask)."""
+    n = np.int64(words[i, 0] & np.uint64(0xFFFFFFFF))
+    if n != word.shape[0]:
+        return False
+    at = i * 16 + 4 if n <= 12 else _data_at(words[i, 1], starts)
+    text = views if n <= 12 else data
+    for k in range(n):  # noqa: SIM110  # a compiled loop (numba), not a generator
+        if text[at + k] != word[k]:
+            return False
+    return True
+
+
+_FLUSH = _b("deleveraging_flush")
+
+
+@njit(cache=True, nogil=True)
+def episode_table(  # type: ignore[no-untyped-def]  # numba
+    starts,
+    n_rows,
+    fl,
+    ok,
+    bits,
+    bits_ok,
+    tv,
+    tw,
+    td,
+    ts,
+    tok,
+    ev_ok,
+    bar_key,
+    long_key,
+    prefix,
+    burst_text,
+    window_text,
+    changes_text,
+    width,
+):
+    """Every episode's evidence and ranges from the labels' full columns, read in place.
+
+    ``starts``: first row of each run (:func:`run_starts`), the runs ending where the next begins
+    (the last at ``n_rows``). ``fl``/``ok``: the float columns (order: :data:`PICKED` × horizons, then
+    :data:`FIRST_BAR`) and their validity bitmaps; ``bits``/``bits_ok``: the Boolean columns (burst per
+    horizon, :data:`FLAGS`); ``tv, tw, td, ts, tok``: views (bytes and two words per row), data, buffer
+    starts and validity of :data:`TEXTS`; ``ev_ok``: validity of ``evidence``; ``bar_key``, ``long_key``:
+    the view words of ``"bar"`` and ``"long"`` (:func:`view_words`).
+
+    Returns the text (``prefix`` + first-bar sentence + summary where the first bar has no evidence,
+    the summary alone where it has: the caller puts ``prefix`` and its evidence before it), its
+    offsets, the rows declined (left to the polars definition, as in :func:`openings`), whether each
+    first bar has evidence, and the ranges: ``price_chg`` max and min, ``oi_chg`` min and max,
+    ``liq_long_w_usd`` max (rows), NaN where null, with their kinds (0: only nulls, 1: only NaN and
+    nulls, 2: a value; rows: price, OI, liquidations), as :mod:`perpscope.regimes.run_ranges`."""
+    p0, p1, p2, o0, o1, o2, u0, u1, u2, l0, l1, l2, s0, s1, s2, h0, h1, h2, fu, fc, lr, lzc = fl
+    (
+        vp0,
+        vp1,
+        vp2,
+        vo0,
+        vo1,
+        vo2,
+        vu0,
+        vu1,
+        vu2,
+        vl0,
+        vl1,
+        vl2,
+        vs0,
+        vs1,
+        vs2,
+        vh0,
+        vh1,
+        vh2,
+        vfu,
+        vfc,
+        vlr,
+        vlz,
+    ) = ok
+    b0, b1, b2, led_b, part_b = bits
+    vb0, vb1, vb2, vled, vpart = bits_ok
+    hv, mv, rv = tv[0], tv[1], tv[3]
+    hw, mw, kw, rw = tw[0], tw[1], tw[2], tw[3]
+    hd, md, rd = td[0], td[1], td[3]
+    hs, ms, rs = ts[0], ts[1], ts[3]
+    hok, mok, kok, rok = tok[0], tok[1], tok[2], tok[3]
+    bar0, bar1 = bar_key
+    long0, long1 = long_key
+    k = starts.shape[0]
+    buf = np.empty(k * (_TYPICAL_OPENING + _TYPICAL_SUMMARY) + width, dtype=U8)
+    offs = np.zeros(k + 1, dtype=np.int64)
+    declined = np.zeros(k, dtype=np.bool_)
+    has_ev = np.zeros(k, dtype=np.bool_)
+    rng = np.empty((5, k))
+    kinds = np.empty((3, k), dtype=np.int8)
+    empty = hv[:0]
+    low, high = np.uint64(0xFFFFFFFF), np.uint64(32)
+    p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
+    for r in range(k):
+        i = starts[r]
+        last = (starts[r + 1] if r + 1 < k else n_rows) - 1
+        # the ranges of the window's price and OI changes and the largest long liquidation window
+        p_lo, p_hi, p_kind = np.nan, np.nan, 0
+        o_lo, o_hi, o_kind = np.nan, np.nan, 0
+        l_hi, l_kind = np.nan, 0
+        for j in range(i, last + 1):
+            byte, bit = j >> 3, j & 7
+            if (vp0[byte] >> bit) & 1:
+                v = p0[j]
+                if np.isnan(v):
+                    p_kind = max(p_kind, 1)
+                elif p_kind < 2:
+                    p_lo, p_hi, p_kind = v, v, 2
+                else:
+                    if v <= p_lo:  # "<=": the last of equal values (0.0, -0.0) is kept, as in polars
+                        p_lo = v
+                    if v >= p_hi:
+                        p_hi = v
+            if (vo0[byte] >> bit) & 1:
+                v = o0[j]
+                if np.isnan(v):
+                    o_kind = max(o_kind, 1)
+                elif o_kind < 2:
+                    o_lo, o_hi, o_kind = v, v, 2
+                else:
+                    if v <= o_lo:
+                        o_lo = v
+                    if v >= o_hi:
+                        o_hi = v
+            if (vl0[byte] >> bit) & 1:
+                v = l0[j]
+                if np.isnan(v):
+                    l_kind = max(l_kind, 1)
+                elif l_kind < 2:
+                    l_hi, l_kind = v, 2
+                elif v >= l_hi:
+                    l_hi = v
+        rng[0, r], rng[1, r], rng[2, r], rng[3, r], rng[4, r] = p_hi, p_lo, o_lo, o_hi, l_hi
+        kinds[0, r], kinds[1, r], kinds[2, r] = p_kind, o_kind, l_kind
+        buf = _room(buf, p, width)
+        start = p
+        bad = p_kind == 1 or o_kind == 1 or l_kind == 1  # a NaN range: the definition writes it
+        byte, bit = i >> 3, i & 7
+        need = not ((ev_ok[byte] >> bit) & 1)
+        has_ev[r] = not need
+        if need and not bad:
+            h = 0  # the horizon the label was read over: "bar", "long", else (null too) the window
+            if (kok[byte] >> bit) & 1:
+                w0, w1 = kw[i, 0], kw[i, 1]
+                if w0 == bar0 and w1 == bar1:
+                    h = 1
+                elif w0 == long0 and w1 == long1:
+                    h = 2
+            if h == 0:
+                price, price_ok = p0[i], (vp0[i >> 3] >> (i & 7)) & 1
+                oi, oi_ok = o0[i], (vo0[i >> 3] >> (i & 7)) & 1
+                oi_usd, oi_usd_ok = u0[i], (vu0[i >> 3] >> (i & 7)) & 1
+                liq_l, liq_l_ok = l0[i], (vl0[i >> 3] >> (i & 7)) & 1
+                liq_s, liq_s_ok = s0[i], (vs0[i >> 3] >> (i & 7)) & 1
+                share, share_ok = h0[i], (vh0[i >> 3] >> (i & 7)) & 1
+            elif h == 1:
+                price, price_ok = p1[i], (vp1[i >> 3] >> (i & 7)) & 1
+                oi, oi_ok = o1[i], (vo1[i >> 3] >> (i & 7)) & 1
+                oi_usd, oi_usd_ok = u1[i], (vu1[i >> 3] >> (i & 7)) & 1
+                liq_l, liq_l_ok = l1[i], (vl1[i >> 3] >> (i & 7)) & 1
+                liq_s, liq_s_ok = s1[i], (vs1[i >> 3] >> (i & 7)) & 1
+                share, share_ok = h1[i], (vh1[i >> 3] >> (i & 7)) & 1
+            else:
+                price, price_ok = p2[i], (vp2[i >> 3] >> (i & 7)) & 1
+                oi, oi_ok = o2[i], (vo2[i >> 3] >> (i & 7)) & 1
+                oi_usd, oi_usd_ok = u2[i], (vu2[i >> 3] >> (i & 7)) & 1
+                liq_l, liq_l_ok = l2[i], (vl2[i >> 3] >> (i & 7)) & 1
+                liq_s, liq_s_ok = s2[i], (vs2[i >> 3] >> (i & 7)) & 1
+                share, share_ok = h2[i], (vh2[i >> 3] >> (i & 7)) & 1
+            fund, fund_ok = fu[i], (vfu[byte] >> bit) & 1
+            fund_chg, fund_chg_ok = fc[i], (vfc[byte] >> bit) & 1
+            ls, ls_ok = lr[i], (vlr[byte] >> bit) & 1
+            lz, lz_ok = lzc[i], (vlz[byte] >> bit) & 1
+            # nulls read as NaN; a real NaN is left to the definition
+            bad = not ((hok[byte] >> bit) & 1)
+            bad |= (
+                (price_ok and np.isnan(price)) or (oi_ok and np.isnan(oi)) or (oi_usd_ok and np.isnan(oi_usd))
+            )
+            bad |= (
+                (liq_l_ok and np.isnan(liq_l))
+                or (liq_s_ok and np.isnan(liq_s))
+                or (share_ok and np.isnan(share))
+            )
+            bad |= (fund_ok and np.isnan(fund)) or (fund_chg_ok and np.isnan(fund_chg))
+            bad |= (ls_ok and np.isnan(ls)) or (lz_ok and np.isnan(lz))
+            if not bad:
+                price = price if price_ok else np.nan
+                oi = oi if oi_ok else np.nan
+                oi_usd = oi_usd if oi_usd_ok else np.nan
+                ll, ll_unit, ll_neg = _usd_unit(liq_l if liq_l_ok else np.nan)
+                ss, ss_unit, ss_neg = _usd_unit(liq_s if liq_s_ok else np.nan)
+                share = share if share_ok else np.nan
+                fund = fund if fund_ok else np.nan
+                fund_chg = fund_chg if fund_chg_ok else np.nan
+                ls = ls if ls_ok else np.nan
+                lz = lz if lz_ok else np.nan
+                if h == 0:
+                    burst = (vb0[byte] >> bit) & 1 == 1 and (b0[byte] >> bit) & 1 == 1
+                elif h == 1:
+                    burst = (vb1[byte] >> bit) & 1 == 1 and (b1[byte] >> bit) & 1 == 1
+                else:
+                    burst = (vb2[byte] >> bit) & 1 == 1 and (b2[byte] >> bit) & 1 == 1
+                led = (vled[byte] >> bit) & 1 == 1 and (led_b[byte] >> bit) & 1 == 1
+                partial = (vpart[byte] >> bit) & 1 == 1 and (part_b[byte] >> bit) & 1 == 1
+                flush = False
+                if led and (rok[byte] >> bit) & 1:  # the regime's text read only where it is written
+                    flush = _is_word(rw, rv, rd, rs, i, _FLUSH)
+                # the horizon's and missing inputs' texts: inline in their views, else in their data
+                q, w0, w1 = i * 16, hw[i, 0], hw[i, 1]
+                n_t = np.int64(w0 & low)
+                if n_t <= 12:
+                    h_text = hv[q + 4 : q + 4 + n_t]
+                else:
+                    at = hs[np.int64(w1 & low)] + np.int64(w1 >> high)
+                    h_text = hd[at : at + n_t]
+                has_m = (mok[byte] >> bit) & 1 == 1
+                m_text = empty
+                if has_m:
+                    w0, w1 = mw[i, 0], mw[i, 1]
+                    n_t = np.int64(w0 & low)
+                    if n_t <= 12:
+                        m_text = mv[q + 4 : q + 4 + n_t]
+                    else:
+                        at = ms[np.int64(w1 & low)] + np.int64(w1 >> high)
+                        m_text = md[at : at + n_t]
+                p = _lit(buf, p, prefix)
+                p = _opening_row(
+                    buf,
+                    p,
+                    h_text,
+                    _round(price * 100, 10.0),
+                    _round(oi * 100, 10.0),
+                    _round(oi_usd * 100, 10.0),
+                    liq_l_ok == 1,
+                    ll,
+                    ll_unit,
+                    ll_neg,
+                    ss,
+                    ss_unit,
+                    ss_neg,
+                    np.rint(share * 100),
+                    burst,
+                    burst_text,
+                    np.rint(fund * 100 * 1000),
+                    np.rint(fund_chg * 100 * 1000),
+                    window_text,
+                    _round(ls, 100.0),
+                    _round(lz, 10.0),
+                    led,
+                    flush,
+                    has_m,
+                    m_text,
+                    partial,
+                )
+                bad = p < 0
+        if not bad:
+            lq, lq_unit, lq_neg = _usd_unit(l_hi)
+            p = _summary_row(
+                buf,
+                p,
+                np.int64(last - i + 1),
+                changes_text,
+                True,
+                _round(p_lo * 100, 10.0),
+                _round(p_hi * 100, 10.0),
+                True,
+                _round(o_lo * 100, 10.0),
+                _round(o_hi * 100, 10.0),
+                True,
+                lq,
+                lq_unit,
+                lq_neg,
+            )
+            bad = p < 0
+        if bad:
+            declined[r] = True
+            p = start
+        offs[r + 1] = p
+    return buf[:p], offs, declined, has_ev, rng, kinds

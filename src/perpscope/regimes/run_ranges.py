@@ -47,7 +47,7 @@ def _ranges(x, null, starts, ends):  # type: ignore[no-untyped-def]  # numba
     return mn, mx, kind
 
 
-def _series(name: str, values: np.ndarray, null: np.ndarray) -> pl.Series:
+def float_series(name: str, values: np.ndarray, null: np.ndarray) -> pl.Series:
     """Float64 ``values`` with nulls where ``null`` (NaN stays NaN)."""
     out = pl.from_arrow(pa.array(values, mask=null if null.any() else None), schema_overrides=None)
     assert isinstance(out, pl.Series)
@@ -65,4 +65,4 @@ def run_ranges(
     null = s.is_null().to_numpy() if has_null else np.zeros(s.len(), dtype=np.bool_)
     mn, mx, kind = _ranges(x, null, starts, ends)
     empty = kind == 0
-    return _series(col, mn, empty), _series(col, mx, empty)
+    return float_series(col, mn, empty), float_series(col, mx, empty)
