@@ -18,6 +18,8 @@ import numpy as np
 import polars as pl
 from numba import njit
 
+from perpscope.metrics.arrow_buffers import string_words
+
 #: Strings up to this many bytes are stored whole inside their view (the Arrow format's rule).
 _INLINE = 12
 
@@ -44,13 +46,11 @@ def _from_views(col: pl.Series) -> np.ndarray | None:
     parts: list[np.ndarray] = []
     at = 0
     for chunk in col.get_chunks():
-        arr = chunk.to_arrow(compat_level=pl.CompatLevel.newest())  # zero-copy: a single chunk
-        if len(arr) == 0:
+        if chunk.len() == 0:
             continue
-        buffers = arr.buffers()
-        if str(arr.type) != "string_view" or len(buffers) < 2 or buffers[1] is None:
+        views = string_words(chunk)  # a single chunk: in place
+        if views is None:
             return None
-        views = np.frombuffer(buffers[1], dtype=np.uint64).reshape(-1, 2)[arr.offset : arr.offset + len(arr)]
         heads = _view_run_heads(views)
         if heads.shape[0] and heads[0] < 0:
             return None
@@ -59,7 +59,7 @@ def _from_views(col: pl.Series) -> np.ndarray | None:
         if at and col[at] == col[at - 1]:
             heads = heads[1:]
         parts.append(heads + at)
-        at += len(arr)
+        at += chunk.len()
     return np.concatenate(parts) if parts else None
 
 

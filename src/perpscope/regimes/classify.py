@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 
 from perpscope.core.time import interval_label
-from perpscope.regimes import arrow_buffers as ab
+from perpscope.metrics import arrow_buffers as ab
 from perpscope.regimes.bursts import BURST_RATIO, with_burst_ratio
 from perpscope.regimes.config import LABELS, RegimeConfig
 from perpscope.regimes.episode_text import (
@@ -764,7 +764,7 @@ def _readable_in_place(df: pl.DataFrame) -> bool:
 
 def _episodes_in_place(df: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame | None:
     """:func:`episodes` of the numbered labels ``df`` in one compiled pass over its columns, read in
-    place (:mod:`perpscope.regimes.arrow_buffers`): the runs' bounds, their first bars' numbers and
+    place (:mod:`perpscope.metrics.arrow_buffers`): the runs' bounds, their first bars' numbers and
     their ranges, and the whole evidence written by :func:`perpscope.regimes.episode_text.episode_table`
     (the polars definition writes the rows it declines). None where ``df`` lacks a column or dtype
     the pass reads (the general path then runs)."""

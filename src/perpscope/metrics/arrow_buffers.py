@@ -93,6 +93,21 @@ def bools(s: pl.Series) -> Bools:
     return Bools(_ro(bits), _validity(arr))
 
 
+def _views(arr: pa.Array) -> np.ndarray:
+    """The 16-byte views of a ``string_view`` array, in place (uint8, 16 a row)."""
+    return np.frombuffer(arr.buffers()[1], np.uint8, len(arr) * 16, arr.offset * 16)
+
+
+def string_words(s: pl.Series) -> np.ndarray | None:
+    """The string views of ``s`` (a String column) in place as two uint64 words a row, shape ``(n, 2)``
+    (the length and 4 bytes, then 8 more: see :class:`Texts`); None when the column does not come out as
+    Arrow string views (the caller then reads its values)."""
+    arr = _array(s)
+    if arr.type != pa.string_view() or arr.buffers()[1] is None:
+        return None
+    return _ro(_views(arr).view(np.uint64).reshape(-1, 2))
+
+
 def texts(s: pl.Series) -> Texts:
     """A String column as :class:`Texts`: the views in place; the data buffers (usually one, small:
     polars writes a column of a few distinct words once) joined only when there are several."""
@@ -100,7 +115,7 @@ def texts(s: pl.Series) -> Texts:
     if arr.type != pa.string_view():
         arr = arr.cast(pa.string_view())
     bufs = arr.buffers()
-    views = np.frombuffer(bufs[1], np.uint8, len(arr) * 16, arr.offset * 16)
+    views = _views(arr)
     data = [np.frombuffer(b, np.uint8) if b is not None else np.zeros(0, np.uint8) for b in bufs[2:]]
     starts = np.zeros(len(data) + 1, np.int64)
     starts[1:] = np.cumsum([d.shape[0] for d in data])
