@@ -37,7 +37,7 @@ from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_c
 from perpscope.metrics.panel_passes import event_bars, flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
 from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore, regular_step
-from perpscope.metrics.sorted_keys import asof_index, pairs_ascending
+from perpscope.metrics.sorted_keys import asof_index, asof_keyed, pairs_ascending
 from perpscope.metrics.string_runs import run_starts
 from perpscope.metrics.volume import taker_flow
 
@@ -48,6 +48,7 @@ _SID = "_sid"
 _K = "_k"
 _TS_BITS = 2**42
 _TS_SHIFT = 42  # key >> 42 = the series id
+_NO_OFFSET = np.empty(0, dtype=np.int64)  # asof_keyed: the left keys as they are
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _add(panel: pl.DataFrame, right: pl.DataFrame, cols: Sequence[pl.Expr | str]
         # right is sorted with one row per key (the bar tables are): a merge pass finds each panel row's
         # match (an exact one: tolerance 0) and one gather places the columns, instead of a hash join
         pk = panel.get_column(_K).to_numpy()
-        idx = asof_index(pk, keys, pk >> _TS_SHIFT, keys >> _TS_SHIFT, 0)
+        idx = asof_keyed(pk, _NO_OFFSET, keys, _TS_SHIFT, 0)
         return panel.with_columns(gather_rows(r.drop(_K), idx).get_columns())
     return panel.join(r, on=_K, how="left", maintain_order="left")
 
@@ -214,8 +215,7 @@ def _asof(
     else:
         snap, keys = keyed
     pk = panel.get_column(_K).to_numpy()
-    end = pk + panel.get_column("interval_ms").to_numpy()
-    idx = asof_index(end, keys, pk >> _TS_SHIFT, keys >> _TS_SHIFT, -1)
+    idx = asof_keyed(pk, panel.get_column("interval_ms").to_numpy(), keys, _TS_SHIFT, -1)
     take = [*cols, pl.col("ts_ms").alias(stamp_col)] if stamp_col else list(cols)
     return _narrow(panel).with_columns(gather_rows(snap.select(take), idx).get_columns())
 

@@ -41,6 +41,36 @@ def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-
 
 
 @njit(cache=True, nogil=True)
+def asof_keyed(left, offset, right, shift, tolerance):  # type: ignore[no-untyped-def]  # numba
+    """``asof_index(left + offset, right, left >> shift, right >> shift, tolerance)`` in one pass.
+
+    For keys ``series id × 2^shift + ms`` the series ids are the keys' high bits, and the panel's
+    bar-end look-ups add each row's interval (``offset``, int64 per row; an empty array adds
+    nothing; ``left + offset`` must ascend, as it does with one interval per series). The shifted
+    and summed copies the general call needs cost about 1 ms per 420 k panel rows each, more than the
+    merge itself.
+    """
+    n = left.shape[0]
+    m = right.shape[0]
+    add = offset.shape[0] == n
+    out = np.empty(n, dtype=np.int64)
+    j = -1
+    for i in range(n):
+        k = left[i] + offset[i] if add else left[i]
+        while j + 1 < m and right[j + 1] <= k:
+            j += 1
+        if (
+            j < 0
+            or (right[j] >> shift) != (left[i] >> shift)  # the last key is another series'
+            or (tolerance >= 0 and k - right[j] > tolerance)
+        ):
+            out[i] = -1
+        else:
+            out[i] = j
+    return out
+
+
+@njit(cache=True, nogil=True)
 def lookup_runs(values, table, codes, missing):  # type: ignore[no-untyped-def]  # numba
     """``codes[t]`` for each value equal to ``table[t]`` (``table`` ascending, distinct), else ``missing``.
 
