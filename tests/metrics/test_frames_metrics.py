@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from perpscope.metrics.frames import chunked_like, gather_rows, is_sorted_by, join_asof_series, sort_series
-from perpscope.metrics.sorted_keys import asof_keyed, lookup_runs
+from perpscope.metrics.sorted_keys import asof_index, asof_keyed, lookup_runs
 
 TS = pl.Datetime("ms", "UTC")
 MIN = 60_000
@@ -149,21 +149,21 @@ def test_lookup_runs_codes_each_value_and_marks_unknown() -> None:
 @given(
     seed=st.integers(0, 2**31),
     n=st.integers(0, 60),
-    m=st.integers(0, 60),
+    m=st.integers(0, 400),  # many right keys per left one: the galloping search
     tolerance=st.sampled_from([-1, 0, 5]),
     with_offset=st.booleans(),
 )
-def test_asof_keyed_is_polars_backward_asof_per_series(
+def test_asof_kernels_are_polars_backward_asof_per_series(
     seed: int, n: int, m: int, tolerance: int, with_offset: bool
 ) -> None:
-    """The fused kernel finds, for each left key (+ offset), the row polars' backward as-of join by
-    series takes (the last of equal keys, none past the tolerance, none from another series)."""
+    """Both kernels find, for each left key (+ offset), the row polars' backward as-of join by series
+    takes (the last of equal keys, none past the tolerance, none from another series)."""
     rng = np.random.default_rng(seed)
     shift = 42
 
     def keyed(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         sid = np.sort(rng.integers(0, 3, k)).astype(np.int64)
-        ts = rng.integers(0, 30, k).astype(np.int64)
+        ts = rng.integers(0, int(rng.integers(1, 300)), k).astype(np.int64)
         order = np.lexsort((ts, sid))
         sid, ts = sid[order], ts[order]
         return sid, ts, sid * 2**shift + ts
@@ -192,6 +192,8 @@ def test_asof_keyed_is_polars_backward_asof_per_series(
         .to_numpy()
     )
     assert got.tolist() == want.tolist()
+    ends = left + offset if with_offset else left
+    assert asof_index(ends, right, l_sid, r_sid, tolerance).tolist() == want.tolist()
 
 
 def test_join_asof_series_string_keys_use_grouped_join() -> None:

@@ -16,6 +16,36 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _last_at_or_below(right, j, k):  # type: ignore[no-untyped-def]  # numba
+    """The last row ``≥ j`` of ascending ``right`` whose key is ``≤ k`` (``j`` when none after it is).
+
+    A few steps are walked one by one (dense left keys advance a row or two); past that the search
+    gallops and bisects, so sparse left keys (4.4 k funding settlements against 420 k open-interest
+    snapshots) do not walk every right row.
+    """
+    m = right.shape[0]
+    for _ in range(8):
+        if j + 1 < m and right[j + 1] <= k:
+            j += 1
+        else:
+            return j
+    lo, step = j, 1
+    hi = j + 1
+    while hi < m and right[hi] <= k:
+        lo = hi
+        step *= 2
+        hi = j + step
+    hi = min(hi, m)  # right[lo] <= k < right[hi] (hi = m: past the end)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if right[mid] <= k:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True, nogil=True)
 def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-untyped-def]  # numba
     """For each ``left`` key, the row of the last ``right`` key ``≤`` it, or -1.
@@ -26,13 +56,11 @@ def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-
     keys' units; a negative tolerance means none).
     """
     n = left.shape[0]
-    m = right.shape[0]
     out = np.empty(n, dtype=np.int64)
     j = -1
     for i in range(n):
         k = left[i]
-        while j + 1 < m and right[j + 1] <= k:
-            j += 1
+        j = _last_at_or_below(right, j, k)
         if j < 0 or right_sid[j] != left_sid[i] or (tolerance >= 0 and k - right[j] > tolerance):
             out[i] = -1
         else:
@@ -51,14 +79,12 @@ def asof_keyed(left, offset, right, shift, tolerance):  # type: ignore[no-untype
     merge itself.
     """
     n = left.shape[0]
-    m = right.shape[0]
     add = offset.shape[0] == n
     out = np.empty(n, dtype=np.int64)
     j = -1
     for i in range(n):
         k = left[i] + offset[i] if add else left[i]
-        while j + 1 < m and right[j + 1] <= k:
-            j += 1
+        j = _last_at_or_below(right, j, k)
         if (
             j < 0
             or (right[j] >> shift) != (left[i] >> shift)  # the last key is another series'
