@@ -197,9 +197,28 @@ def _add(panel: pl.DataFrame, right: pl.DataFrame, cols: Sequence[pl.Expr | str]
 
 
 def _asof(
-    panel: pl.DataFrame, snap: pl.DataFrame, cols: Sequence[str], stamp_col: str | None = None
+    panel: pl.DataFrame,
+    snap: pl.DataFrame,
+    cols: Sequence[str],
+    stamp_col: str | None = None,
+    found: tuple[pl.DataFrame, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """``asof_bars(_narrow(panel), snap, cols, stamp_col=stamp_col, by=[_SID])`` on the panel's own keys.
+
+    ``found``: :func:`_asof_rows` of ``snap`` when the caller has it (snapshots on keys already
+    matched); by default it is computed here.
+    """
+    found = found if found is not None else _asof_rows(panel, snap)
+    if found is None:
+        return asof_bars(_narrow(panel), sort_series(snap, [_SID]), cols, stamp_col=stamp_col, by=[_SID])
+    snap, idx = found
+    take = [*cols, pl.col("ts_ms").alias(stamp_col)] if stamp_col else list(cols)
+    return _narrow(panel).with_columns(gather_rows(snap.select(take), idx).get_columns())
+
+
+def _asof_rows(panel: pl.DataFrame, snap: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray] | None:
+    """``snap`` sorted by series and time, and for each panel row the row of the last snapshot known
+    by the bar's end (-1: none); None when a snapshot key is null (the general as-of join then runs).
 
     The panel is sorted by its key ``_k`` (series, bar open), so each bar's end is ``_k + interval``; a
     merge pass against the snapshots' keys finds the last one known by then, without the sort checks,
@@ -210,14 +229,21 @@ def _asof(
         snap = sort_series(snap, [_SID])
         sk = snap.select(_key()).to_series()
         if sk.null_count():
-            return asof_bars(_narrow(panel), snap, cols, stamp_col=stamp_col, by=[_SID])
+            return None
         keys = sk.to_numpy()
     else:
         snap, keys = keyed
     pk = panel.get_column(_K).to_numpy()
-    idx = asof_keyed(pk, panel.get_column("interval_ms").to_numpy(), keys, _TS_SHIFT, -1)
-    take = [*cols, pl.col("ts_ms").alias(stamp_col)] if stamp_col else list(cols)
-    return _narrow(panel).with_columns(gather_rows(snap.select(take), idx).get_columns())
+    return snap, asof_keyed(pk, panel.get_column("interval_ms").to_numpy(), keys, _TS_SHIFT, -1)
+
+
+def _same_keys(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """``a`` and ``b`` hold the same series ids and instants, row for row (as-of matches carry over)."""
+    return (
+        a.height == b.height
+        and a.get_column(_SID).equals(b.get_column(_SID))
+        and a.get_column("ts_ms").equals(b.get_column("ts_ms"))
+    )
 
 
 def _grid_step(df: pl.DataFrame) -> int | None:
@@ -647,7 +673,9 @@ def _open_interest(
     panel: pl.DataFrame, oi: pl.DataFrame, perp_c: pl.DataFrame | None, every: int, cfg: PanelConfig
 ) -> pl.DataFrame:
     cols = [c for c in ("oi_base", "oi_usd") if c in oi.columns]
-    got = _asof(panel, oi.select(_SID, "ts_ms", *cols), cols, stamp_col="oi_ts_ms")
+    snap = oi.select(_SID, "ts_ms", *cols)
+    found = _asof_rows(panel, snap)
+    got = _asof(panel, snap, cols, stamp_col="oi_ts_ms", found=found)
     got = oi_change(got, cfg.oi_change_windows_ms, columns=cols, by=[_SID], step_ms=every)  # a gapless grid
     new = [c for c in got.columns if c not in (_SID, "ts_ms", "interval_ms")]
     panel = _hstack(panel, got, new)
@@ -658,7 +686,9 @@ def _open_interest(
         panel = _hstack(panel, r, [r.columns[-1]])
     if perp_c is not None and "oi_base" in cols:
         chk = oi_volume_consistency(oi, perp_c, by=[_SID]).select(_SID, "ts_ms", "oi_inconsistent")
-        got = _asof(panel, chk, ["oi_inconsistent"], stamp_col="_chk_ts")
+        # the check's rows are the snapshots' (one sampling, sorted): their matches are known already
+        reuse = (chk, found[1]) if found is not None and _same_keys(found[0], chk) else None
+        got = _asof(panel, chk, ["oi_inconsistent"], stamp_col="_chk_ts", found=reuse)
         fresh = pl.col("_chk_ts") > pl.col("ts_ms")  # the snapshot first known in this bar
         panel = _hstack(
             panel, got.with_columns(pl.when(fresh).then(pl.col("oi_inconsistent"))), ["oi_inconsistent"]
