@@ -660,13 +660,50 @@ def _funding(
     panel = _hstack(panel, got, [*carry.values(), "funding_ts_ms"])
     fb = funding_bars(f, every, by=[_SID])
     paid = [c for c in ("funding_paid", "funding_flow_usd") if c in fb.columns]
-    panel = _add(panel, fb, paid)
     known = pl.col("funding_rate").is_not_null()
+    fill = []
+    placed = _paid_in_bars(panel, fb, paid)
+    if placed is None:
+        panel = _add(panel, fb, paid)
+        fill = [pl.when(known).then(pl.col(c).fill_null(0.0)).alias(c) for c in paid]
+    else:
+        panel = placed
     new = pl.col("funding_ts_ms") > pl.col("ts_ms")  # the settlement first known in this bar
     return panel.with_columns(
-        *[pl.when(known).then(pl.col(c).fill_null(0.0)).alias(c) for c in paid],
+        *fill,
         pl.when(new).then(pl.col("funding_crossing")).otherwise(0).cast(pl.Int8).alias("funding_crossing"),
     )
+
+
+def _paid_in_bars(panel: pl.DataFrame, fb: pl.DataFrame, paid: Sequence[str]) -> pl.DataFrame | None:
+    """``_add(panel, fb, paid)`` then ``when(funding known).then(fill_null(0.0))`` per column, written
+    straight into zeroed arrays: a bar without a settlement pays 0 once a rate is known, null before.
+
+    About 1 bar in 96 has a settlement (8h funding on 5-minute bars), so the join's gather of a mostly
+    null index and the fill pass cost ~2 ms per chunk for a scatter of 4.4 k values. None when the
+    bars' keys are null or repeated or a column is not Float64 (the join form then runs).
+    """
+    r = fb.select(_key(), *[pl.col(c).fill_null(0.0) for c in paid])
+    rk = r.get_column(_K)
+    keys = rk.to_numpy()
+    if (
+        rk.null_count()
+        or any(r.schema[c] != pl.Float64 for c in paid)
+        or not bool(np.all(keys[1:] > keys[:-1]))
+    ):
+        return None
+    idx = asof_keyed(panel.get_column(_K).to_numpy(), _NO_OFFSET, keys, _TS_SHIFT, 0)
+    hit = np.flatnonzero(idx >= 0)
+    at = idx[hit]
+    unknown = panel.get_column("funding_rate").is_null()
+    blank = unknown.any()
+    cols = []
+    for c in paid:
+        values = np.zeros(panel.height)  # +0.0, as fill_null(0.0)
+        values[hit] = r.get_column(c).to_numpy()[at]
+        col = pl.Series(c, values)
+        cols.append(col.set(unknown, None) if blank else col)
+    return panel.with_columns(cols)
 
 
 def _open_interest(
