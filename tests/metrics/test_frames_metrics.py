@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from perpscope.metrics.frames import chunked_like, gather_rows, is_sorted_by, join_asof_series, sort_series
-from perpscope.metrics.sorted_keys import lookup_runs
+from perpscope.metrics.sorted_keys import asof_index, asof_keyed, lookup_runs
 
 TS = pl.Datetime("ms", "UTC")
 MIN = 60_000
@@ -143,6 +143,57 @@ def test_lookup_runs_codes_each_value_and_marks_unknown() -> None:
     got = lookup_runs(values, table, codes, -1)
     want = [dict(zip(table.tolist(), codes.tolist(), strict=True)).get(v, -1) for v in values.tolist()]
     assert got.tolist() == want == [8, 8, 7, -1, -1, 9, 8, -1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    n=st.integers(0, 60),
+    m=st.integers(0, 400),  # many right keys per left one: the galloping search
+    tolerance=st.sampled_from([-1, 0, 5]),
+    with_offset=st.booleans(),
+)
+def test_asof_kernels_are_polars_backward_asof_per_series(
+    seed: int, n: int, m: int, tolerance: int, with_offset: bool
+) -> None:
+    """Both kernels find, for each left key (+ offset), the row polars' backward as-of join by series
+    takes (the last of equal keys, none past the tolerance, none from another series)."""
+    rng = np.random.default_rng(seed)
+    shift = 42
+
+    def keyed(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        sid = np.sort(rng.integers(0, 3, k)).astype(np.int64)
+        ts = rng.integers(0, int(rng.integers(1, 300)), k).astype(np.int64)
+        order = np.lexsort((ts, sid))
+        sid, ts = sid[order], ts[order]
+        return sid, ts, sid * 2**shift + ts
+
+    l_sid, l_ts, left = keyed(n)
+    r_sid, r_ts, right = keyed(m)
+    per_series = rng.integers(0, 4, 3).astype(np.int64)  # one interval per series: the ends ascend too
+    offset = per_series[l_sid] if with_offset else np.empty(0, dtype=np.int64)
+    got = asof_keyed(left, offset, right, shift, tolerance)
+    at = l_ts + offset if with_offset else l_ts
+    lf = pl.DataFrame({"sid": l_sid, "t": at}).with_row_index("i")
+    rf = pl.DataFrame({"sid": r_sid, "t": r_ts, "row": np.arange(m, dtype=np.int64)})
+    want = (
+        lf.sort("sid", "t")
+        .join_asof(
+            rf.sort("sid", "t"),
+            on="t",
+            by="sid",
+            strategy="backward",
+            tolerance=None if tolerance < 0 else tolerance,
+            check_sortedness=False,
+        )
+        .sort("i")
+        .get_column("row")
+        .fill_null(-1)
+        .to_numpy()
+    )
+    assert got.tolist() == want.tolist()
+    ends = left + offset if with_offset else left
+    assert asof_index(ends, right, l_sid, r_sid, tolerance).tolist() == want.tolist()
 
 
 def test_join_asof_series_string_keys_use_grouped_join() -> None:

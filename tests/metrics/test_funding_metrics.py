@@ -141,6 +141,30 @@ def test_series_are_kept_apart_by_venue_symbol_and_kind() -> None:
     assert out.filter(pl.col("kind") == "sampled")["run_length"].to_list() == [1, 1]
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    rates=st.lists(st.sampled_from([-0.0001, 0.0, 0.0001, -0.0002, None]), min_size=0, max_size=40),
+    cuts=st.lists(st.integers(0, 40), max_size=3),
+)
+def test_crossings_on_integer_ids_equal_the_grouped_fill(rates: list[float | None], cuts: list[int]) -> None:
+    """Integer series ids take the compiled pass, the same rows keyed by text the polars form (a grouped
+    forward fill of the last non-zero sign and a lag): equal columns, across series starts and nulls."""
+    from polars.testing import assert_frame_equal
+
+    n = len(rates)
+    sid = [sum(i >= c for c in cuts) for i in range(n)]  # series ids ascending, cut at random rows
+    df = pl.DataFrame(
+        {
+            "sid": pl.Series(sid, dtype=pl.Int64),
+            "ts_ms": pl.Series([T0 + i * 8 * HOUR_MS for i in range(n)], dtype=pl.Int64),
+            "rate": pl.Series(rates, dtype=pl.Float64),
+        }
+    ).with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    got = zero_crossings(df, by=["sid"])
+    want = zero_crossings(df.with_columns(pl.col("sid").cast(pl.String)), by=["sid"])
+    assert_frame_equal(got, want.with_columns(pl.col("sid").cast(pl.Int64)), check_exact=True)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_persistence_on_integer_ids_equals_the_grouped_windows(seed: int) -> None:
     """Integer series ids take the compiled pass, the same rows keyed by text the grouped windows: equal

@@ -186,3 +186,44 @@ def test_compiled_passes_equal_the_polars_forms_on_the_shared_store(
     with monkeypatch.context() as m:
         _polars_only(m)
         assert labels.equals(classify(want, evidence=False).get_column("regime"))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 2**32 - 1), n_bars=st.integers(4, 150), every=st.sampled_from([M5, 15 * MINUTE_MS])
+)
+def test_funding_paid_scatter_equals_the_join_form(
+    monkeypatch: pytest.MonkeyPatch, seed: int, n_bars: int, every: int
+) -> None:
+    """Funding paid and its USD flow written straight into the bars equal the join and fill they replace:
+    settlements at random hours, some without an open-interest snapshot (null flow), some with a null
+    rate (the bars after it unknown, so null, not 0), and a series whose first settlement comes late."""
+    rng = np.random.default_rng(seed)
+    rec = _records(seed, n_bars, False, False)
+    rows = []
+    for base in ("BTC", "ETH"):
+        span = n_bars // 12 + 2  # hours the bars cover, and one more
+        hours = np.sort(rng.choice(span, int(rng.integers(1, span + 1)), replace=False))
+        rate = pl.Series(rng.normal(0, 1e-4, hours.size)).scatter(
+            rng.integers(0, hours.size, 1).tolist(), None
+        )
+        rows.append(
+            pl.DataFrame(
+                {
+                    "venue": "binance",
+                    "symbol": base + "USDT",
+                    "canonical": f"{base}-USDT-PERP",
+                    "ts_ms": T0 + (hours + int(rng.integers(0, 2))) * HOUR_MS,
+                    "rate": rate if rng.random() < 0.5 else rate.fill_null(1e-4),
+                    "interval_ms": HOUR_MS,
+                    "mark_price": 100.0,
+                }
+            )
+        )
+    rec["funding"] = pl.concat(rows).with_columns(pl.col("ts_ms").cast(TS))
+    got = build_panel(every, **rec, config=CFG)
+    assert "funding_paid" in got.columns and "funding_flow_usd" in got.columns
+    with monkeypatch.context() as m:
+        m.setattr(panel_mod, "_paid_in_bars", lambda *a, **k: None)
+        want = build_panel(every, **rec, config=CFG)
+    assert_frame_equal(got, want, check_exact=True)

@@ -258,11 +258,43 @@ def zero_crossings(
     require(funding, [rate_col, "ts_ms"], "zero_crossings")
     keys = _series(funding, by)
     df = sort_series(funding, keys)
+    compiled = _crossings_compiled(df, keys, rate_col)
+    if compiled is not None:
+        return df.with_columns(pl.Series("crossing", compiled))
     s = _sign(rate_col)
     nz = pl.when(s != 0).then(s).otherwise(None)
     prev = lag(over(nz.forward_fill(), keys), keys)
     crossing = pl.when((s != 0) & prev.is_not_null() & (s != prev)).then(s).otherwise(0).cast(pl.Int8)
     return df.with_columns(crossing.alias("crossing"))
+
+
+def _crossings_compiled(df: pl.DataFrame, keys: list[str], rate_col: str) -> np.ndarray | None:
+    """:func:`zero_crossings`' column in one compiled pass over a frame sorted by one integer series
+    key (the panel's ids), instead of a grouped forward fill and a lag (0.9 -> 0.2 ms for a benchmark
+    chunk's 4.4 k settlements); None when the polars form must run (other keys, a null id or sign)."""
+    if len(keys) != 1 or not df.schema[keys[0]].is_integer():
+        return None
+    sid, sign = df.get_column(keys[0]), df.select(_sign(rate_col)).to_series()
+    if sid.null_count() or sign.null_count():
+        return None
+    return _sign_crossings(sid.cast(pl.Int64).to_numpy(), sign.to_numpy())
+
+
+@njit(cache=True, nogil=True)
+def _sign_crossings(sid, sign):  # type: ignore[no-untyped-def]  # numba
+    """Int8 per row: its sign where it differs from the last non-zero sign before it in its series
+    (none at a series' start), else 0."""
+    n = sid.shape[0]
+    out = np.empty(n, dtype=np.int8)
+    last = 0  # the series' last non-zero sign so far (0: none yet)
+    for i in range(n):
+        if i > 0 and sid[i] != sid[i - 1]:
+            last = 0
+        s = sign[i]
+        out[i] = s if s != 0 and last != 0 and s != last else 0
+        if s != 0:
+            last = s
+    return out
 
 
 def sign_persistence(

@@ -37,7 +37,7 @@ from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_c
 from perpscope.metrics.panel_passes import event_bars, flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
 from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore, regular_step
-from perpscope.metrics.sorted_keys import asof_index, pairs_ascending
+from perpscope.metrics.sorted_keys import asof_index, asof_keyed, pairs_ascending
 from perpscope.metrics.string_runs import run_starts
 from perpscope.metrics.volume import taker_flow
 
@@ -48,6 +48,7 @@ _SID = "_sid"
 _K = "_k"
 _TS_BITS = 2**42
 _TS_SHIFT = 42  # key >> 42 = the series id
+_NO_OFFSET = np.empty(0, dtype=np.int64)  # asof_keyed: the left keys as they are
 
 
 @dataclass(frozen=True)
@@ -190,15 +191,34 @@ def _add(panel: pl.DataFrame, right: pl.DataFrame, cols: Sequence[pl.Expr | str]
         # right is sorted with one row per key (the bar tables are): a merge pass finds each panel row's
         # match (an exact one: tolerance 0) and one gather places the columns, instead of a hash join
         pk = panel.get_column(_K).to_numpy()
-        idx = asof_index(pk, keys, pk >> _TS_SHIFT, keys >> _TS_SHIFT, 0)
+        idx = asof_keyed(pk, _NO_OFFSET, keys, _TS_SHIFT, 0)
         return panel.with_columns(gather_rows(r.drop(_K), idx).get_columns())
     return panel.join(r, on=_K, how="left", maintain_order="left")
 
 
 def _asof(
-    panel: pl.DataFrame, snap: pl.DataFrame, cols: Sequence[str], stamp_col: str | None = None
+    panel: pl.DataFrame,
+    snap: pl.DataFrame,
+    cols: Sequence[str],
+    stamp_col: str | None = None,
+    found: tuple[pl.DataFrame, np.ndarray] | None = None,
 ) -> pl.DataFrame:
     """``asof_bars(_narrow(panel), snap, cols, stamp_col=stamp_col, by=[_SID])`` on the panel's own keys.
+
+    ``found``: :func:`_asof_rows` of ``snap`` when the caller has it (snapshots on keys already
+    matched); by default it is computed here.
+    """
+    found = found if found is not None else _asof_rows(panel, snap)
+    if found is None:
+        return asof_bars(_narrow(panel), sort_series(snap, [_SID]), cols, stamp_col=stamp_col, by=[_SID])
+    snap, idx = found
+    take = [*cols, pl.col("ts_ms").alias(stamp_col)] if stamp_col else list(cols)
+    return _narrow(panel).with_columns(gather_rows(snap.select(take), idx).get_columns())
+
+
+def _asof_rows(panel: pl.DataFrame, snap: pl.DataFrame) -> tuple[pl.DataFrame, np.ndarray] | None:
+    """``snap`` sorted by series and time, and for each panel row the row of the last snapshot known
+    by the bar's end (-1: none); None when a snapshot key is null (the general as-of join then runs).
 
     The panel is sorted by its key ``_k`` (series, bar open), so each bar's end is ``_k + interval``; a
     merge pass against the snapshots' keys finds the last one known by then, without the sort checks,
@@ -209,15 +229,21 @@ def _asof(
         snap = sort_series(snap, [_SID])
         sk = snap.select(_key()).to_series()
         if sk.null_count():
-            return asof_bars(_narrow(panel), snap, cols, stamp_col=stamp_col, by=[_SID])
+            return None
         keys = sk.to_numpy()
     else:
         snap, keys = keyed
     pk = panel.get_column(_K).to_numpy()
-    end = pk + panel.get_column("interval_ms").to_numpy()
-    idx = asof_index(end, keys, pk >> _TS_SHIFT, keys >> _TS_SHIFT, -1)
-    take = [*cols, pl.col("ts_ms").alias(stamp_col)] if stamp_col else list(cols)
-    return _narrow(panel).with_columns(gather_rows(snap.select(take), idx).get_columns())
+    return snap, asof_keyed(pk, panel.get_column("interval_ms").to_numpy(), keys, _TS_SHIFT, -1)
+
+
+def _same_keys(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """``a`` and ``b`` hold the same series ids and instants, row for row (as-of matches carry over)."""
+    return (
+        a.height == b.height
+        and a.get_column(_SID).equals(b.get_column(_SID))
+        and a.get_column("ts_ms").equals(b.get_column("ts_ms"))
+    )
 
 
 def _grid_step(df: pl.DataFrame) -> int | None:
@@ -634,20 +660,59 @@ def _funding(
     panel = _hstack(panel, got, [*carry.values(), "funding_ts_ms"])
     fb = funding_bars(f, every, by=[_SID])
     paid = [c for c in ("funding_paid", "funding_flow_usd") if c in fb.columns]
-    panel = _add(panel, fb, paid)
     known = pl.col("funding_rate").is_not_null()
+    fill = []
+    placed = _paid_in_bars(panel, fb, paid)
+    if placed is None:
+        panel = _add(panel, fb, paid)
+        fill = [pl.when(known).then(pl.col(c).fill_null(0.0)).alias(c) for c in paid]
+    else:
+        panel = placed
     new = pl.col("funding_ts_ms") > pl.col("ts_ms")  # the settlement first known in this bar
     return panel.with_columns(
-        *[pl.when(known).then(pl.col(c).fill_null(0.0)).alias(c) for c in paid],
+        *fill,
         pl.when(new).then(pl.col("funding_crossing")).otherwise(0).cast(pl.Int8).alias("funding_crossing"),
     )
+
+
+def _paid_in_bars(panel: pl.DataFrame, fb: pl.DataFrame, paid: Sequence[str]) -> pl.DataFrame | None:
+    """``_add(panel, fb, paid)`` then ``when(funding known).then(fill_null(0.0))`` per column, written
+    straight into zeroed arrays: a bar without a settlement pays 0 once a rate is known, null before.
+
+    About 1 bar in 96 has a settlement (8h funding on 5-minute bars), so the join's gather of a mostly
+    null index and the fill pass cost ~2 ms per chunk for a scatter of 4.4 k values. None when the
+    bars' keys are null or repeated or a column is not Float64 (the join form then runs).
+    """
+    r = fb.select(_key(), *[pl.col(c).fill_null(0.0) for c in paid])
+    rk = r.get_column(_K)
+    keys = rk.to_numpy()
+    if (
+        rk.null_count()
+        or any(r.schema[c] != pl.Float64 for c in paid)
+        or not bool(np.all(keys[1:] > keys[:-1]))
+    ):
+        return None
+    idx = asof_keyed(panel.get_column(_K).to_numpy(), _NO_OFFSET, keys, _TS_SHIFT, 0)
+    hit = np.flatnonzero(idx >= 0)
+    at = idx[hit]
+    unknown = panel.get_column("funding_rate").is_null()
+    blank = unknown.any()
+    cols = []
+    for c in paid:
+        values = np.zeros(panel.height)  # +0.0, as fill_null(0.0)
+        values[hit] = r.get_column(c).to_numpy()[at]
+        col = pl.Series(c, values)
+        cols.append(col.set(unknown, None) if blank else col)
+    return panel.with_columns(cols)
 
 
 def _open_interest(
     panel: pl.DataFrame, oi: pl.DataFrame, perp_c: pl.DataFrame | None, every: int, cfg: PanelConfig
 ) -> pl.DataFrame:
     cols = [c for c in ("oi_base", "oi_usd") if c in oi.columns]
-    got = _asof(panel, oi.select(_SID, "ts_ms", *cols), cols, stamp_col="oi_ts_ms")
+    snap = oi.select(_SID, "ts_ms", *cols)
+    found = _asof_rows(panel, snap)
+    got = _asof(panel, snap, cols, stamp_col="oi_ts_ms", found=found)
     got = oi_change(got, cfg.oi_change_windows_ms, columns=cols, by=[_SID], step_ms=every)  # a gapless grid
     new = [c for c in got.columns if c not in (_SID, "ts_ms", "interval_ms")]
     panel = _hstack(panel, got, new)
@@ -658,7 +723,9 @@ def _open_interest(
         panel = _hstack(panel, r, [r.columns[-1]])
     if perp_c is not None and "oi_base" in cols:
         chk = oi_volume_consistency(oi, perp_c, by=[_SID]).select(_SID, "ts_ms", "oi_inconsistent")
-        got = _asof(panel, chk, ["oi_inconsistent"], stamp_col="_chk_ts")
+        # the check's rows are the snapshots' (one sampling, sorted): their matches are known already
+        reuse = (chk, found[1]) if found is not None and _same_keys(found[0], chk) else None
+        got = _asof(panel, chk, ["oi_inconsistent"], stamp_col="_chk_ts", found=reuse)
         fresh = pl.col("_chk_ts") > pl.col("ts_ms")  # the snapshot first known in this bar
         panel = _hstack(
             panel, got.with_columns(pl.when(fresh).then(pl.col("oi_inconsistent"))), ["oi_inconsistent"]

@@ -16,6 +16,30 @@ import numpy as np
 from numba import njit
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _gallop(right, j, k):  # type: ignore[no-untyped-def]  # numba
+    """The last row ``≥ j`` of ascending ``right`` whose key is ``≤ k`` (``j`` when none after it is),
+    found by doubling steps then bisection: for left keys far sparser than the right ones (4.4 k
+    funding settlements against 420 k open-interest snapshots: 0.27 -> 0.05 ms), where the
+    row-by-row walk would read every right key. Dense keys keep the walk, whose loop is cheaper
+    per step (0.76 against 1.1 ms for 420 k against 420 k)."""
+    m = right.shape[0]
+    lo, step = j, 1
+    hi = j + 1
+    while hi < m and right[hi] <= k:
+        lo = hi
+        step *= 2
+        hi = j + step
+    hi = min(hi, m)  # right[lo] <= k < right[hi] (hi = m: past the end)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if right[mid] <= k:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @njit(cache=True, nogil=True)
 def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-untyped-def]  # numba
     """For each ``left`` key, the row of the last ``right`` key ``≤`` it, or -1.
@@ -27,13 +51,51 @@ def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-
     """
     n = left.shape[0]
     m = right.shape[0]
+    sparse = m > 8 * n  # many right keys per left one: gallop
     out = np.empty(n, dtype=np.int64)
     j = -1
     for i in range(n):
         k = left[i]
-        while j + 1 < m and right[j + 1] <= k:
-            j += 1
+        if sparse:
+            j = _gallop(right, j, k)
+        else:
+            while j + 1 < m and right[j + 1] <= k:
+                j += 1
         if j < 0 or right_sid[j] != left_sid[i] or (tolerance >= 0 and k - right[j] > tolerance):
+            out[i] = -1
+        else:
+            out[i] = j
+    return out
+
+
+@njit(cache=True, nogil=True)
+def asof_keyed(left, offset, right, shift, tolerance):  # type: ignore[no-untyped-def]  # numba
+    """``asof_index(left + offset, right, left >> shift, right >> shift, tolerance)`` in one pass.
+
+    For keys ``series id × 2^shift + ms`` the series ids are the keys' high bits, and the panel's
+    bar-end look-ups add each row's interval (``offset``, int64 per row; an empty array adds
+    nothing; ``left + offset`` must ascend, as it does with one interval per series). The shifted
+    and summed copies the general call needs cost more than the merge itself (1.6 -> 0.8 ms for the
+    open-interest look-up of a panel chunk's 420 k bars).
+    """
+    n = left.shape[0]
+    m = right.shape[0]
+    sparse = m > 8 * n  # many right keys per left one: gallop
+    add = offset.shape[0] == n
+    out = np.empty(n, dtype=np.int64)
+    j = -1
+    for i in range(n):
+        k = left[i] + offset[i] if add else left[i]
+        if sparse:
+            j = _gallop(right, j, k)
+        else:
+            while j + 1 < m and right[j + 1] <= k:
+                j += 1
+        if (
+            j < 0
+            or (right[j] >> shift) != (left[i] >> shift)  # the last key is another series'
+            or (tolerance >= 0 and k - right[j] > tolerance)
+        ):
             out[i] = -1
         else:
             out[i] = j
