@@ -413,28 +413,15 @@ def _view_table(words: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray, by
     return table.view(np.uint64).reshape(-1, 2), is_null, data
 
 
-def _pooled(shape: tuple[int, ...], dtype: type = np.float64) -> tuple[np.ndarray, pa.Buffer]:
-    """An uninitialised array of ``shape`` in pyarrow's memory pool, and the buffer holding it.
-
-    Why: classify writes about 130 MB per 4-symbol chunk (its float block, codes, string views). From
-    ``np.empty`` those are fresh pages from the system on every call, each zeroed by the kernel on first
-    write (about 9 ms a chunk); the pool hands back the memory of the previous call's freed frames.
-    Arrays given to polars zero-copy keep their buffer alive (numpy holds it as its base)."""
-    dt = np.dtype(dtype)
-    count = int(np.prod(shape))
-    buf = pa.allocate_buffer(count * dt.itemsize)
-    return np.frombuffer(buf, dt, count).reshape(shape), buf
-
-
 def _text(idx: np.ndarray, words: Sequence[str | None], name: str) -> pl.Series:
     """Indices into ``words`` and one more, null (``len(words)``) → the words, as a String series built
     straight from Arrow string views (each row the 16-byte view of its word, pointing into one small
     buffer): no per-row string building, and half the time of polars' ``gather`` from the few words."""
     table, is_null, data = _view_table(words)
     n = idx.shape[0]
-    (views, view_buf), (validity, valid_buf) = _pooled((n, 2), np.uint64), _pooled(((n + 7) // 8,), np.uint8)
+    views, validity = np.empty((n, 2), np.uint64), np.empty((n + 7) // 8, np.uint8)
     nulls = _string_views(idx, table, is_null, views, validity)
-    bufs = [valid_buf if nulls else None, view_buf, pa.py_buffer(data)]
+    bufs = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(views), pa.py_buffer(data)]
     arr = pa.Array.from_buffers(pa.string_view(), n, bufs, null_count=nulls)
     out = pl.from_arrow(arr)
     assert isinstance(out, pl.Series)
@@ -488,7 +475,7 @@ def _input(t: pl.DataFrame, col: str) -> np.ndarray | None:
     values = np.frombuffer(data, np.float64, n, arr.offset * 8)
     if validity is None or arr.null_count == 0:
         return values if _all_finite(values) else None  # no copy
-    out = _pooled((n,))[0]
+    out = np.empty(n)
     if not _valid_or_nan(values, np.frombuffer(validity, np.uint8), arr.offset, out):
         return None
     out.flags.writeable = False
@@ -521,8 +508,8 @@ def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFr
         ]
     )
     n = t.height
-    floats, burst_w = _pooled((20, n))[0], _pooled((3, n), np.int8)[0]
-    flags, codes, led = _pooled((7, n), np.bool_)[0], _pooled((7, n), np.uint8)[0], _pooled((n,), np.bool_)[0]
+    floats, burst_w = np.empty((20, n)), np.empty((3, n), np.int8)
+    flags, codes, led = np.empty((7, n), np.bool_), np.empty((7, n), np.uint8), np.empty(n, np.bool_)
     if not label_grid(ins, q, starts, lags, th, par, _HELD, _DIR, floats, burst_w, flags, codes, led):
         return None
     new: list[pl.Series | pl.Expr] = []
