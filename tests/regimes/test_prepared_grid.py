@@ -89,6 +89,34 @@ def test_series_numbers_with_and_without_null_keys() -> None:
     assert len(set(numbers)) == 2 + 4  # BTC and ETH, and the four rows without a venue each alone
 
 
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_series_numbers_are_the_runs_of_the_key_pair(shuffled: bool) -> None:
+    """A series starts where either key changes (read from the keys' string views): one venue with two
+    coins, two venues with one coin, keys short (inline in the view) and long (> 12 bytes, in a
+    buffer), the frame built row by row (each long string its own copy) and read back sorted."""
+    rows = [
+        (v, c, t * HOUR, 1.0)
+        for v, c in (
+            ("binance", "BTC-USDT-PERP"),
+            ("binance", "ETH-USDT-PERP"),
+            ("bybit", "ETH-USDT-PERP"),
+            ("okx-swap-usdt-margined", "ETH"),
+            ("okx-swap-usdt-margined", "SOL"),
+        )
+        for t in range(3)
+    ]
+    df = pl.DataFrame(rows, schema=["venue", "canonical", "ts_ms", "close"], orient="row")
+    df = df.with_columns(pl.col("ts_ms").cast(pl.Datetime("ms", "UTC")))
+    df = df.sample(fraction=1.0, shuffle=True, seed=3) if shuffled else df
+    got = _fresh(df)
+    want = df.sort("venue", "canonical", "ts_ms").with_columns(
+        (pl.struct("venue", "canonical").rle_id().cast(pl.Int64) + 1).alias(SID)
+    )
+    assert_frame_equal(got, want)
+    assert got.get_column(SID).to_list() == [k for k in range(1, 6) for _ in range(3)]
+    assert prepare(df, "test")[1] == HOUR
+
+
 def test_outside_the_context_every_call_works_afresh() -> None:
     def outside() -> None:
         df = _panel()

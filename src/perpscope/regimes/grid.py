@@ -26,11 +26,13 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics.frames import KEYS, FrameError, is_sorted_by, ms, require, same_series, sort_series
 from perpscope.metrics.grid_windows import as_float, grid_sum, series_starts, to_series
 from perpscope.metrics.rolling import regular_step
+from perpscope.metrics.string_runs import run_starts
 
 T = TypeVar("T")
 _LAG = "_lag_ts"
@@ -48,7 +50,7 @@ def prepare(panel: pl.DataFrame, what: str) -> tuple[pl.DataFrame, int | None]:
     got = _entry(panel)
     if got is not None and got.step is not _UNKNOWN:
         return df, got.step  # type: ignore[return-value]
-    step = regular_step(df, by=[SID])
+    step = _grid_step(df)
     _remember_numbered(panel, df, step)
     return df, step
 
@@ -146,22 +148,51 @@ def _numbered(df: pl.DataFrame) -> pl.DataFrame:
     if any(df.get_column(k).null_count() for k in KEYS):
         # a null key is a run of its own on every row (null is not equal to null here)
         return df.with_columns((~same_series(KEYS)).cum_sum().cast(pl.Int64).set_sorted().alias(SID))
+    heads = _key_run_heads(df)
+    if heads is not None:
+        # a run of the pair starts where either key's run starts, found from the string views: 0.4 ms
+        # per 4-symbol chunk (420 k rows) where the struct's run ids cost 2.7 ms
+        sizes = np.diff(np.append(heads, df.height))
+        sid = np.repeat(np.arange(1, heads.shape[0] + 1, dtype=np.int64), sizes)
+        return df.with_columns(pl.Series(SID, sid, dtype=pl.Int64).set_sorted())
     # without nulls the same numbers from one pass over both keys: 1.6× faster on a 4-symbol chunk
     return df.with_columns((pl.struct(KEYS).rle_id().cast(pl.Int64) + 1).set_sorted().alias(SID))
+
+
+def _key_run_heads(df: pl.DataFrame) -> np.ndarray | None:
+    """The rows where a run of one (venue, canonical) begins (the union of each key's run starts), or
+    None when a key is not a string column."""
+    if df.height == 0 or any(df.schema[k] != pl.String for k in KEYS):
+        return None
+    return np.union1d(*(run_starts(df.get_column(k)) for k in KEYS)).astype(np.int64)
 
 
 def _in_order(df: pl.DataFrame) -> bool:
     """True when ``df`` (numbered by :func:`_numbered`) is sorted by series then time: time rises
     within each run and the runs' keys rise (compared on each run's first row only: strings are costly,
     and a series split into two runs shows as keys that do not rise)."""
-    sid = pl.col(SID)
-    rising = (sid != sid.shift(1)) | (pl.col("ts_ms") >= pl.col("ts_ms").shift(1))
     if df.height < 2:
         return True
-    if not df.select(rising.slice(1).fill_null(False).all()).item():
+    # SID never falls, so "time rises within each run" is (SID, time) ascending (a compiled pass)
+    if not is_sorted_by(df, [SID, "ts_ms"]):
         return False
-    firsts = df.select(pl.col(*KEYS).filter(sid.ne_missing(sid.shift(1))))
-    return is_sorted_by(firsts, list(KEYS))
+    sid = df.get_column(SID).to_numpy()
+    heads = np.concatenate(([0], np.flatnonzero(sid[1:] != sid[:-1]) + 1))
+    return is_sorted_by(df.select(pl.col(*KEYS).gather(heads)), list(KEYS))
+
+
+def _grid_step(df: pl.DataFrame) -> int | None:
+    """:func:`~perpscope.metrics.rolling.regular_step` of a numbered frame by :data:`SID`, read from the
+    arrays when time has no null (0.2 ms per 420 k rows where the expression costs 0.8 ms)."""
+    ts = df.get_column("ts_ms").to_physical()
+    if df.height < 2 or ts.dtype != pl.Int64 or ts.null_count():
+        return regular_step(df, by=[SID])
+    t, sid = ts.to_numpy(), df.get_column(SID).to_numpy()
+    d = (t[1:] - t[:-1])[sid[1:] == sid[:-1]]  # the gaps within a series
+    if d.shape[0] == 0:
+        return None
+    lo, hi = int(d.min()), int(d.max())
+    return lo if lo == hi and lo > 0 else None
 
 
 def series_slices(df: pl.DataFrame) -> list[tuple[int, int]]:
