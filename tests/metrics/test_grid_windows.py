@@ -297,3 +297,26 @@ def test_corr_across_blocks_is_the_running_sums_row_after_row() -> None:
                 if va > 0 and vb > 0:
                     want = (sab / c - ma * mb) / math.sqrt(va * vb)
             assert (math.isnan(want) and math.isnan(got[i])) or got[i] == want, i
+
+
+def test_corr_stays_a_correlation_where_the_raw_sums_cancel() -> None:
+    """Two windows found by a fuzz of the kernel (the running sums of raw moments): values of 1e-3 that
+    vary by 1e-12 (pure rounding: |r| came out 2.83), and 2-pair windows near 1e5 (|r| 1.0000002).
+    Whatever the sums leave, a correlation is within [−1, 1], and a spread below rounding gives none."""
+    x = np.array([0.000999999999, 0.000999999998, 0.001000000001, 0.001000000001, 0.001000000001,
+                  0.000999999998, 0.000999999999, 0.001000000001, 0.001, 0.001000000001, 0.000999999999,
+                  0.001000000002, 0.001, 0.000999999998, 0.000999999998, 0.001, 0.001, 0.001000000001,
+                  0.001000000002, 0.001000000001, 0.001000000001, 0.001000000002, 0.001000000001,
+                  0.001000000001, 0.000999999998, 0.000999999998, 0.001000000002, 0.001000000002,
+                  0.001000000001, 0.001000000001, 0.001000000002, 0.000999999998, 0.001000000002, 0.001,
+                  0.001000000002, 0.001, 0.001])  # fmt: skip
+    y = 1e5 + np.resize([-2e-6, -2e-6, 2e-6, -2e-6, -1e-6, 1e-6, 1e-6, 1e-6, -2e-6, 2e-6], x.shape[0])
+    starts = np.array([0, x.shape[0]], np.int64)
+    assert np.isnan(grid_corr(x, y, starts, 2, 2)).all()  # x's spread is below rounding everywhere
+    a = np.array([-3.498, -3.501, -3.501, -3.498, -3.499, -3.498, -3.502, -3.498])
+    b = np.array([100002.0, 100001.0, 100002.0, 99999.0, 99998.0, 100001.0, 100001.0, 99999.0])
+    for u, v in ((a, b), (a, a * 7.0 + 3.0), (b, b)):
+        r = grid_corr(u, v, np.array([0, u.shape[0]], np.int64), 2, 2)
+        assert (np.abs(r[~np.isnan(r)]) <= 1.0).all()
+    r = grid_corr(a, a * 7.0 + 3.0, np.array([0, 8], np.int64), 2, 2)
+    assert np.allclose(r[1:][np.diff(a) != 0], 1.0)  # a real spread still correlates

@@ -210,6 +210,9 @@ def grid_sum(x, starts, n):  # type: ignore[no-untyped-def]  # numba
 #: Rows per block of :func:`grid_corr`: the running sums of a block are kept, then turned into
 #: correlations all at once.
 _CORR_BLOCK = 1024
+#: :func:`grid_corr`'s NaN rule: a window's variance must exceed this share of its mean square (below it
+#: the raw sums' cancellation is all there is; relative errors of r grow as eps / share, ≤ 2e-7 here).
+_CORR_DUST = 1e-9
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
@@ -217,7 +220,8 @@ def grid_corr(x, y, starts, n, min_pairs):  # type: ignore[no-untyped-def]  # nu
     """Pearson correlation of ``x`` and ``y`` over rows ``i − n + 1 … i`` of each series.
 
     Only full windows (the series has ``n`` rows up to ``i``) and only rows where both are present
-    count; NaN with fewer than ``min_pairs`` pairs or where either variance is not positive.
+    count; NaN with fewer than ``min_pairs`` pairs or where either variance is within rounding of zero
+    (:data:`_CORR_DUST`); kept within [−1, 1].
     Dimensionless.
 
     Block by block: the running sums (a chain from row to row) are kept per row, then a loop without
@@ -270,7 +274,11 @@ def _corr_of_sums(sums, k0, k1, min_pairs, out):  # type: ignore[no-untyped-def]
         va = saa / c - ma * ma
         vb = sbb / c - mb * mb
         r = (sab / c - ma * mb) / np.sqrt(va * vb)
-        out[k] = r if (c >= min_pairs) & (va > 0) & (vb > 0) else np.nan
+        # a variance below a billionth of the mean square is the sums' rounding, not a spread: the raw
+        # moments cancel (values of 1e-3 varying by 1e-12 gave |r| = 2.8); within it, rounding can still
+        # put |r| a hair past 1 (a 2-pair window of values near 1e5: 1.0000002), so r is kept in [−1, 1]
+        real = (va > _CORR_DUST * (saa / c)) & (vb > _CORR_DUST * (sbb / c))
+        out[k] = min(max(r, -1.0), 1.0) if (c >= min_pairs) & real else np.nan
 
 
 @njit(cache=True, nogil=True)
