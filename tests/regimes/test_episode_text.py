@@ -38,10 +38,9 @@ def _edgy(rng: np.random.Generator, scale: float, *, wild: bool) -> pl.Series:
     return s.scatter(np.flatnonzero(kind == 6), None)
 
 
-def _episode_frame(seed: int) -> pl.DataFrame:
-    """Rows shaped like the episodes' table before their text is written (evidence columns of the first
-    bar, the episode's ranges), with edge values in every number."""
-    rng = np.random.default_rng(seed)
+def horizon_columns(rng: np.random.Generator, n: int, burst_nulls: int) -> dict[str, object]:
+    """classify's evidence columns at each horizon (window, ``_bar``, ``_long``), ``n`` rows of edge values
+    (:func:`_edgy`), the burst flags with ``burst_nulls`` nulls each."""
     cols: dict[str, object] = {}
     for base, scale, wild in (
         ("price_chg", 0.05, True),
@@ -52,9 +51,19 @@ def _episode_frame(seed: int) -> pl.DataFrame:
         ("liq_long_share_w", 0.5, False),
     ):
         for suffix in ("", "_bar", "_long"):
-            cols[f"{base}{suffix}"] = _edgy(rng, scale, wild=wild)
+            cols[f"{base}{suffix}"] = _edgy(rng, scale, wild=wild)[:n]
     for suffix in ("", "_bar", "_long"):
-        cols[f"liq_burst_w{suffix}"] = pl.Series(rng.random(N) < 0.3).scatter(rng.integers(0, N, 50), None)
+        cols[f"liq_burst_w{suffix}"] = pl.Series(rng.random(n) < 0.3).scatter(
+            rng.integers(0, n, burst_nulls), None
+        )
+    return cols
+
+
+def _episode_frame(seed: int) -> pl.DataFrame:
+    """Rows shaped like the episodes' table before their text is written (evidence columns of the first
+    bar, the episode's ranges), with edge values in every number."""
+    rng = np.random.default_rng(seed)
+    cols = horizon_columns(rng, N, 50)
     for name, scale, wild in (
         ("funding_8h", 1e-4, False),
         ("funding_chg", 1e-4, False),

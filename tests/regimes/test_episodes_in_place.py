@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
-from tests.regimes.test_episode_text import _edgy
+from tests.regimes.test_episode_text import _edgy, horizon_columns
 
 from perpscope.regimes import RegimeConfig, episodes
 from perpscope.regimes.classify import EVIDENCE_COLUMNS
@@ -50,19 +50,7 @@ def _labels(seed: int, n: int, *, n_series: int = 3, regime_nulls: bool = True) 
     for s in range(n_series):
         k = np.flatnonzero(series == s)
         ts[k] = 1_700_000_000_000 + np.arange(k.shape[0]) * 3_600_000
-    cols: dict[str, object] = {}
-    for base, scale, wild in (
-        ("price_chg", 0.05, True),
-        ("oi_chg", 0.05, True),
-        ("oi_usd_chg", 0.05, True),
-        ("liq_long_w_usd", 1e6, False),
-        ("liq_short_w_usd", 1e6, False),
-        ("liq_long_share_w", 0.5, False),
-    ):
-        for suffix in ("", "_bar", "_long"):
-            cols[f"{base}{suffix}"] = _edgy(rng, scale, wild=wild)[:n]
-    for suffix in ("", "_bar", "_long"):
-        cols[f"liq_burst_w{suffix}"] = pl.Series(rng.random(n) < 0.3).scatter(rng.integers(0, n, 5), None)
+    cols = horizon_columns(rng, n, 5)
     for name, scale, wild in (
         ("funding_8h", 1e-4, False),
         ("funding_chg", 1e-4, False),
