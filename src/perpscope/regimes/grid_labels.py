@@ -33,6 +33,7 @@ import polars as pl
 import pyarrow as pa
 from numba import njit
 
+from perpscope.metrics.arrow_buffers import floats
 from perpscope.metrics.grid_windows import series_starts, to_series
 from perpscope.regimes.bursts import BURST_RATIO, grid_baseline
 from perpscope.regimes.config import LABELS, RegimeConfig
@@ -444,14 +445,14 @@ def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
 
 
 @njit(cache=True, nogil=True)
-def _valid_or_nan(values, bitmap, offset, out):  # type: ignore[no-untyped-def]  # numba
-    """``values`` into ``out``, NaN where Arrow's validity ``bitmap`` (bits from ``offset``) marks a null;
+def _valid_or_nan(values, bitmap, out):  # type: ignore[no-untyped-def]  # numba
+    """``values`` into ``out``, NaN where Arrow's validity ``bitmap`` (bit ``i & 7`` of byte ``i >> 3``)
+    marks a null;
     False at a valid NaN or infinite value. Without a branch (a select per row), so that it runs on
     vectors: 1.4 → 0.5 ms per 420 k rows where nulls and values alternate."""
     ok = True
     for i in range(values.shape[0]):
-        k = i + offset
-        valid = (bitmap[k >> 3] >> (k & 7)) & 1 == 1
+        valid = (bitmap[i >> 3] >> (i & 7)) & 1 == 1
         v = values[i]
         ok &= (not valid) | np.isfinite(v)
         out[i] = v if valid else np.nan
@@ -461,22 +462,20 @@ def _valid_or_nan(values, bitmap, offset, out):  # type: ignore[no-untyped-def] 
 def _input(t: pl.DataFrame, col: str) -> np.ndarray | None:
     """A column as read-only float64 with NaN for null (read-only whatever its memory, so that the kernel
     has one compiled signature); None when it holds a NaN or an infinite value (polars orders and
-    compares those its own way, so the loop would not be exact). Read from the Arrow buffers: polars'
-    own null → NaN conversion and NaN test cost 4× this pass."""
+    compares those its own way, so the loop would not be exact). Read from the Arrow buffers
+    (:func:`~perpscope.metrics.arrow_buffers.floats`): polars' own null → NaN conversion and NaN test
+    cost 4× this pass."""
     n = t.height
     if col not in t.columns:
         out = np.full(n, np.nan)
         out.flags.writeable = False
         return out
-    arr = t.get_column(col).cast(pl.Float64).to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    validity, data = arr.buffers()
-    values = np.frombuffer(data, np.float64, n, arr.offset * 8)
-    if validity is None or arr.null_count == 0:
+    s = t.get_column(col)
+    values, valid = floats(s)
+    if s.null_count() == 0:
         return values if _all_finite(values) else None  # no copy
     out = np.empty(n)
-    if not _valid_or_nan(values, np.frombuffer(validity, np.uint8), arr.offset, out):
+    if not _valid_or_nan(values, valid, out):
         return None
     out.flags.writeable = False
     return out
