@@ -141,3 +141,10 @@ def test_page_has_a_regime_band_per_symbol_and_the_heatmap_section(demo_run: tup
     assert "id=heatmap" in page and 'href="heatmap-BTCUSDT.html"' in page
     # the hot-zone section on the page names the last BTCUSDT close the zones bracket
     assert f"{_btc_raw()['close'][-1]:,.2f}" in page
+
+
+def test_after_a_run_the_first_compile_note_is_gone(demo_run: tuple[Path, str]) -> None:
+    # the run compiled (or loaded) every kernel and numba cached them: the next run is not a first run
+    from perpscope.cli.demo import first_compile_note
+
+    assert first_compile_note() is None

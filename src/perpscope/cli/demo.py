@@ -31,6 +31,7 @@ from perpscope.cli.output import fragility_table, print_report, zone_table
 from perpscope.cli.regime_tables import regime_tables
 from perpscope.core.config import default_data_dir as settings_default_dir
 from perpscope.core.format import MISSING, date_text, pct_text, price_text, rate_text, sign_class, usd_text
+from perpscope.core.kernel_cache import kernel_cached
 from perpscope.core.time import DAY_MS, interval_label, interval_ms, ms_to_iso
 from perpscope.ingest.importer import import_paths
 from perpscope.report.cascade_chart import fragility_figure
@@ -89,15 +90,21 @@ def demo(
     print_report(report, notes=False)
     if report.failed:
         raise fail("the bundled demo data did not import cleanly (see above)", code=1)
-    views = collect_overview(lake)
-    if not views:
-        raise fail("no candles in the demo store", code=1)
+    first_run = first_compile_note()
+    if first_run:
+        err_console().print(f"[dim]{first_run}[/]", highlight=False)
+    # a spinner on a terminal (nothing when piped): reading every symbol takes seconds, minutes on a
+    # first run, and silence reads as a hang
+    with err_console().status("Reading the market: prices, funding, open interest, regimes …"):
+        views = collect_overview(lake)
+        if not views:
+            raise fail("no candles in the demo store", code=1)
+        liq = liquidation_table(lake, top=10)
+        runs = regime_runs(lake, views)
     con = console()
     story = next((v for v in views if (v.venue, v.summary.canonical) == ("binance", STORY_SYMBOL)), None)
     others = [v for v in views if v is not story]
-    liq = liquidation_table(lake, top=10)
     with ThreadPoolExecutor(max_workers=1) as pool:  # the PNG export (Chromium) runs beside the rest
-        runs = regime_runs(lake, views)
         sections: list[tuple[str, str, str]] = []
         if story is not None:
             # one symbol, one window, one moment: every section of the story ends at the same bar
@@ -137,6 +144,20 @@ def demo(
     )
     err_console().print(f"Wrote [bold]{page}[/] (open it in a browser). Store: {data_dir}")
     print_next_steps(data_dir)
+
+
+def first_compile_note() -> str | None:
+    """A line for a first run whose numerical kernels are not compiled yet (numba compiles them on first
+    use and caches them on disk), None when they are (or numba does not say)."""
+    from perpscope.regimes.episode_text import episode_table
+    from perpscope.regimes.grid_labels import label_grid
+
+    if all(kernel_cached(k) is not False for k in (label_grid, episode_table)):
+        return None
+    return (
+        "First run here: perpscope compiles its numerical kernels once (about a minute on a small machine); "
+        "later runs reuse them."
+    )
 
 
 #: The demo's story: one symbol (the most open interest in the bundled data) over one window.
