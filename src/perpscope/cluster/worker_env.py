@@ -5,7 +5,8 @@ columns, many of them numpy arrays that polars keeps without copying (the compil
 passes write them). By default glibc's malloc maps each array above 128 kB afresh and gives it back on
 free, and jemalloc (polars' allocator) returns dirty pages after 10 s: every partition then faults in
 its memory page by page again (about 14 k page faults, some 20 ms, per 4-symbol chunk of a year of 5m
-bars, measured in ``benchmarks/bench_metrics.py``). With these settings a worker reuses the previous
+bars, measured in ``benchmarks/bench_metrics.py``), and any array above 32 MiB is mapped afresh
+whatever the threshold. With these settings a worker reuses the previous
 partition's memory instead; its resident size stays at its largest partition's, which a worker reaches
 anyway.
 
@@ -30,6 +31,12 @@ BATCH_WORKER_ENV: dict[str, str] = {
     "MALLOC_MMAP_THRESHOLD_": str(32 * 2**20),
     # ... and the heap's free top kept, not returned (Dask's default returns it at 64 kB)
     "MALLOC_TRIM_THRESHOLD_": str(2**40),
+    # ... and no array mapped on its own at all: 32 MiB is glibc's largest threshold, and above it each
+    # array was a fresh map, faulted in page by page and unmapped when freed. classify's float block of
+    # a chunk (20 columns × 420 k bars, 67 MB) was one: 16 k faults per chunk, or with numpy's huge-page
+    # advice some 32 huge pages zeroed (and compacted for: up to 0.15 s of system time in one chunk);
+    # from the heap it reuses the previous chunk's memory (issue 20, benchmarks/bench_metrics.py)
+    "MALLOC_MMAP_MAX_": "0",
 }
 
 
