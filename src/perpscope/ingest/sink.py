@@ -227,7 +227,9 @@ class Sink:
             offered = 0
             for rt, df in written.items():
                 offered += df.height
-                for venue, n in df.group_by("venue").len().iter_rows():
+                one = _only_venue(df)
+                per_venue = [(one, df.height)] if one is not None else df.group_by("venue").len().iter_rows()
+                for venue, n in per_venue:
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
             self.timings.append((time.perf_counter() - began, *self._io))
@@ -397,10 +399,27 @@ _SOURCE = pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source")
 
 
 def _stamped(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one."""
-    if "source" in rt.columns:
+    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one. A flush of one
+    venue gets the one value repeated (made in Rust; the expression is a query: ~0.1 ms per flush)."""
+    if "source" not in rt.columns:
+        return df
+    one = _only_venue(df)
+    if one is None:
         return df.with_columns(_SOURCE)
-    return df
+    out = df.clone()  # shallow: the columns are shared, the frame handed in is left as it was
+    stamp = pl.Series("source", [f"stream:{one}"], dtype=pl.String).new_from_index(0, df.height)
+    out.replace_column(df.get_column_index("source"), stamp)
+    return out
+
+
+def _only_venue(df: pl.DataFrame) -> str | None:
+    """The venue of every row of ``df`` when there is one (no row without), else None."""
+    if not df.height or "venue" not in df.columns:
+        return None
+    v = df.get_column("venue")
+    if v.null_count() or v.min() != v.max():  # two reductions, no query
+        return None
+    return str(v[0])
 
 
 #: What :func:`_commit_groups` did per record: the rows committed (or kept for a retry) and the error.

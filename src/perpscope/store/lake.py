@@ -608,14 +608,20 @@ def _last_per_key(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
     if len(ints) == 1:
         ids = df.get_column(ints[0])
         constant = all(_one_value(df.get_column(k)) for k in key if k != ints[0])
-        if constant and ids.null_count() == 0 and ids.is_sorted() and ids.diff().slice(1).min() > 0:  # type: ignore[operator]
-            return df
+        if constant and ids.null_count() == 0:
+            a = ids.to_numpy()  # numpy on the ids' buffer: polars' ``diff`` is a query (~65 µs per flush)
+            if bool((a[1:] > a[:-1]).all()):
+                return df
     return _keep_last_of_equal_keys(df.sort(key, maintain_order=True), key)
 
 
 def _one_value(s: pl.Series) -> bool:
-    """True when every value of ``s`` equals its first (nulls equal to nulls)."""
-    return bool(s.eq_missing(s[0]).all())
+    """True when every value of ``s`` equals its first (nulls equal to nulls): all null, or none null and
+    its least value its greatest (two reductions; ``eq_missing`` is a query: 58 µs on a live flush)."""
+    if s.dtype.is_float():  # a NaN is neither least nor greatest
+        return bool(s.eq_missing(s[0]).all())
+    nulls = s.null_count()
+    return nulls == s.len() or (nulls == 0 and s.min() == s.max())
 
 
 def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
