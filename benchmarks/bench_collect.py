@@ -32,7 +32,8 @@ into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
 only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
-thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``).
+thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``,
+``log-seal=MB`` sealing log segments of ``MB`` megabytes).
 With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
 collector interleaved with this one's.
 ``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
@@ -328,8 +329,8 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     cfg = LiveConfig(
         flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync, write_path=path
     )
-    if _SWITCH:
-        cfg = dataclasses.replace(cfg, gil_switch_s=_SWITCH[0])
+    if _CFG:
+        cfg = dataclasses.replace(cfg, **_CFG)
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
@@ -357,8 +358,9 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     }
 
 
-#: ``log-switch=S`` modes: the collector's thread switch interval (``LiveConfig.gil_switch_s``)
-_SWITCH: list[float] = []
+#: Settings a mode changes (``log-switch=S``: ``LiveConfig.gil_switch_s``; ``log-seal=MB``:
+#: ``LiveConfig.seal_bytes``), in this worker process
+_CFG: dict[str, Any] = {}
 
 
 def _sustain_in_process(
@@ -397,7 +399,10 @@ def _sustain_in_process(
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
-        _SWITCH[:] = [float(mode.split("=")[1])]
+        _CFG["gil_switch_s"] = float(mode.split("=")[1])
+        mode = "log"
+    if mode.startswith("log-seal="):  # the log path sealing segments of another size (MB)
+        _CFG["seal_bytes"] = int(float(mode.split("=")[1]) * 2**20)
         mode = "log"
     if mode.startswith("log-drain="):  # the log path with another drain timer (s)
         from perpscope.ingest import socket_loop

@@ -16,7 +16,10 @@ frame of every drained batch it records, as wall-clock ns:
 - ``synced``: the last ``fdatasync`` returned;
 - ``done``: the flush was back on the event loop (the benchmark's commit instant).
 
-and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``).
+and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``),
+per flush the commit thread's CPU split by part (admission, stamp, dedupe, log append with its Arrow
+encoding, ``fdatasync``: ``time.thread_time_ns`` around each call), and per log seal its wall and CPU
+time, with the latency of the batches whose flush ran while a seal did.
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ import time
 from typing import Any
 
 import numpy as np
+
+#: the parts of a flush's commit whose thread CPU is recorded
+PARTS = ("admit", "stamp", "dedupe", "append", "fdatasync")
 
 STAGES = ("sent", "recv", "drain", "decoded", "flush", "thread", "admitted", "appended", "synced", "done")
 
@@ -47,6 +53,11 @@ class Trace:
         #: per collection: (generation, start ns, pause ns)
         self.gcs: list[tuple[int, int, int]] = []
         self._gc_start = 0
+        #: part of a flush's commit → its thread CPU ns per flush (see :data:`PARTS`)
+        self.parts: dict[str, list[int]] = {k: [] for k in PARTS}
+        self._part_now: dict[str, int] = dict.fromkeys(PARTS, 0)
+        #: per log seal: (start ns, end ns, thread CPU ns)
+        self.seals: list[tuple[int, int, int]] = []
 
     def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -78,6 +89,22 @@ class Trace:
         if len(c):
             out["commit thread CPU ms"] = _dist(c[:, 0])
             out["commit wall ms"] = _dist(c[:, 1])
+        for k, v in self.parts.items():
+            if v:
+                out[f"CPU {k} ms"] = _dist(np.asarray(v) / 1e6)
+        sl = np.asarray(self.seals, dtype=np.int64).reshape(-1, 3)
+        if len(sl):
+            out["seal wall ms"] = _dist((sl[:, 1] - sl[:, 0]) / 1e6)
+            out["seal CPU ms"] = _dist(sl[:, 2] / 1e6)
+            if len(b):
+                # a batch whose flush began while a seal ran (the seal's thread competes for the GIL/core)
+                start = b[:, 4]
+                during = np.zeros(len(b), dtype=bool)
+                for s0, s1, _ in sl:
+                    during |= (start >= s0) & (start <= s1)
+                lat = (b[:, 9] - b[:, 0]) / 1e6
+                out["sent→done, seal running"] = _dist(lat[during])
+                out["sent→done, no seal"] = _dist(lat[~during])
         g = np.asarray(self.gcs, dtype=np.int64).reshape(-1, 3)
         for gen in range(3):
             p = g[g[:, 0] == gen, 2] / 1e6
@@ -150,12 +177,25 @@ def install() -> Trace:
         if tr._cur is not None:
             tr._cur[1] = now()
         cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
+        tr._part_now = dict.fromkeys(PARTS, 0)
         try:
             return commit(*a)
         finally:
             tr.commits.append((time.thread_time_ns() - cpu, time.perf_counter_ns() - wall))
+            for k, v in tr._part_now.items():
+                tr.parts[k].append(v)
 
-    admit = sink_mod._admit_frames
+    def cpu_of(part: str, fn: Any) -> Any:
+        def timed(*a: Any, **k: Any) -> Any:
+            c = time.thread_time_ns()
+            try:
+                return fn(*a, **k)
+            finally:
+                tr._part_now[part] += time.thread_time_ns() - c
+
+        return timed
+
+    admit = cpu_of("admit", sink_mod._admit_frames)
 
     def traced_admit(*a: Any) -> Any:
         out = admit(*a)
@@ -163,20 +203,33 @@ def install() -> Trace:
             tr._cur[2] = now()
         return out
 
-    write = LiveLog.write
+    write = cpu_of("append", LiveLog.write)
 
     def traced_write(self: LiveLog, df: Any) -> int:
-        n = write(self, df)
+        n = int(write(self, df))
         if tr._cur is not None:
             tr._cur[3] = now()
         return n
 
-    sync = LiveLog.sync
+    sync = cpu_of("fdatasync", LiveLog.sync)
 
     def traced_sync(self: LiveLog) -> None:
         sync(self)
         if tr._cur is not None:
             tr._cur[4] = now()
+
+    seal = sink_mod.seal
+
+    def traced_seal(*a: Any) -> Any:
+        t0, c0 = now(), time.thread_time_ns()
+        try:
+            return seal(*a)
+        finally:
+            tr.seals.append((t0, now(), time.thread_time_ns() - c0))
+
+    sink_mod._stamped = cpu_of("stamp", sink_mod._stamped)
+    sink_mod.one_per_key = cpu_of("dedupe", sink_mod.one_per_key)
+    sink_mod.seal = traced_seal
 
     SocketLoop.handle = traced_handle  # type: ignore[method-assign]
     SocketLoop.drain = traced_drain  # type: ignore[method-assign]
