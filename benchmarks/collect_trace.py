@@ -10,8 +10,9 @@ frame of every drained batch it records, as wall-clock ns:
   frames waited);
 - ``decoded``: the batch parser returned its rows (msgspec decode + polars frames);
 - ``flush``: the flush that took the batch began (the flush loop woke);
-- ``thread``: the flush's worker thread began (:func:`perpscope.ingest.sink._commit_groups`);
-- ``admitted``: the last record's rows were checked (:func:`~perpscope.ingest.sink._admit_frames`);
+- ``admitted``: the last record's rows were checked (:func:`~perpscope.ingest.sink._admit_frames`; on the
+  event loop for a flush of up to :data:`~perpscope.ingest.sink.INLINE_ROWS` rows, else in the thread);
+- ``thread``: the worker thread began appending (:func:`perpscope.ingest.sink._append_and_sync`);
 - ``appended``: the last record's batch was written to its log;
 - ``synced``: the last ``fdatasync`` returned;
 - ``done``: the flush was back on the event loop (the benchmark's commit instant).
@@ -33,7 +34,7 @@ import numpy as np
 #: the parts of a flush's commit whose thread CPU is recorded
 PARTS = ("admit", "stamp", "dedupe", "append", "fdatasync")
 
-STAGES = ("sent", "recv", "drain", "decoded", "flush", "thread", "admitted", "appended", "synced", "done")
+STAGES = ("sent", "recv", "drain", "decoded", "flush", "admitted", "thread", "appended", "synced", "done")
 
 
 class Trace:
@@ -44,10 +45,10 @@ class Trace:
         self.batches: list[list[int]] = []
         self._open: list[int] = []  # batches drained and not yet taken by a flush
         self._first_recv = 0
-        #: per flush: [start ns, thread ns, admitted ns, appended ns, synced ns, done ns, rows]
+        #: per flush: [start ns, admitted ns, thread ns, appended ns, synced ns, done ns, rows]
         self.flushes: list[list[int]] = []
         self._cur: list[int] | None = None
-        #: per commit (:func:`perpscope.ingest.sink._commit_groups`): its thread's CPU ns and its wall ns
+        #: per append (:func:`perpscope.ingest.sink._append_and_sync`): its thread's CPU ns and its wall ns
         #: (the difference is time the thread waited: for the GIL, or for a core)
         self.commits: list[tuple[int, int]] = []
         #: per collection: (generation, start ns, pause ns)
@@ -87,8 +88,8 @@ class Trace:
             out["flushes"] = len(f)
         c = np.asarray(self.commits, dtype=np.int64).reshape(-1, 2) / 1e6
         if len(c):
-            out["commit thread CPU ms"] = _dist(c[:, 0])
-            out["commit wall ms"] = _dist(c[:, 1])
+            out["append thread CPU ms"] = _dist(c[:, 0])
+            out["append thread wall ms"] = _dist(c[:, 1])
         for k, v in self.parts.items():
             if v:
                 out[f"CPU {k} ms"] = _dist(np.asarray(v) / 1e6)
@@ -163,27 +164,27 @@ def install() -> Trace:
     async def traced_flush(self: sink_mod.Sink) -> int:
         taken, tr._open = tr._open, []
         cur = tr._cur = [now(), 0, 0, 0, 0, 0, self.pending]
+        tr._part_now = dict.fromkeys(PARTS, 0)
         n = await flush(self)
         cur[5] = now()
         tr.flushes.append(cur)
+        for k, v in tr._part_now.items():
+            tr.parts[k].append(v)
         for i in taken:
             rec = tr.batches[i]
             rec[4:10] = cur[0:6]
         return n
 
-    commit = sink_mod._commit_groups
+    commit = sink_mod._append_and_sync
 
     def traced_commit(*a: Any) -> Any:
         if tr._cur is not None:
-            tr._cur[1] = now()
+            tr._cur[2] = now()
         cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
-        tr._part_now = dict.fromkeys(PARTS, 0)
         try:
             return commit(*a)
         finally:
             tr.commits.append((time.thread_time_ns() - cpu, time.perf_counter_ns() - wall))
-            for k, v in tr._part_now.items():
-                tr.parts[k].append(v)
 
     def cpu_of(part: str, fn: Any) -> Any:
         def timed(*a: Any, **k: Any) -> Any:
@@ -200,7 +201,7 @@ def install() -> Trace:
     def traced_admit(*a: Any) -> Any:
         out = admit(*a)
         if tr._cur is not None:
-            tr._cur[2] = now()
+            tr._cur[1] = now()
         return out
 
     write = cpu_of("append", LiveLog.write)
@@ -235,7 +236,7 @@ def install() -> Trace:
     SocketLoop.drain = traced_drain  # type: ignore[method-assign]
     BinanceBatchParser.take = traced_take  # type: ignore[method-assign]
     sink_mod.Sink.flush = traced_flush  # type: ignore[method-assign]
-    sink_mod._commit_groups = traced_commit
+    sink_mod._append_and_sync = traced_commit
     sink_mod._admit_frames = traced_admit
     LiveLog.write = traced_write  # type: ignore[method-assign]
     LiveLog.sync = traced_sync  # type: ignore[method-assign]

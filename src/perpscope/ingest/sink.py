@@ -43,6 +43,12 @@ FRAME_CHUNK = 4096
 #: 27–124 ms with 0.5 ms (``bench_collect``, interleaved rounds). A waiting thread is what makes the
 #: interval count: while the worker is idle the event loop is never interrupted.
 GIL_SWITCH_S = 0.0005
+#: A flush of at most this many rows is checked, stamped and deduplicated on the event loop (numpy and a
+#: few polars calls: ~0.2 ms for a flush of 550 trades and a liquidation), and only its log appends and
+#: fdatasyncs run in the worker thread. In the thread each of those calls that gives up the GIL waited
+#: to take it back from the busy event loop (up to the switch interval each time). A larger flush (a
+#: backlog after a stall) is checked in the thread, so the sockets keep being read meanwhile.
+INLINE_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -256,11 +262,13 @@ class Sink:
     async def _commit_to_log(
         self, frames: dict[RecordType, list[pl.DataFrame]], rows: dict[RecordType, list[Any]]
     ) -> dict[RecordType, pl.DataFrame]:
-        """Every record's rows checked, appended to its log, then each log synced — all in **one**
+        """Every record's rows checked, appended to its log, then each log synced, with **one**
         worker-thread hop (each hop waits for an event-loop turn, which under a busy socket is the
-        latency). Row objects (feeds without a batch parser, REST fills) are turned into columns on the
-        loop first, in chunks. A record whose append or sync failed keeps its rows for the next flush
-        (a retried batch may then be in the log twice: the same keys, deduplicated by every reader)."""
+        latency): a flush of up to :data:`INLINE_ROWS` rows is checked on the loop and only appended and
+        synced in the thread, a larger one goes to the thread whole. Row objects (feeds without a batch
+        parser, REST fills) are turned into columns on the loop first, in chunks. A record whose append
+        or sync failed keeps its rows for the next flush (a retried batch may then be in the log twice:
+        the same keys, deduplicated by every reader)."""
         assert self.logs is not None
         now_ms = time.time_ns() // 1_000_000
         groups = {rt: list(fs) for rt, fs in frames.items()}
@@ -271,7 +279,11 @@ class Sink:
         for rt in groups:
             if rt not in self.logs:
                 self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
-        outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
+        if sum(f.height for fs in groups.values() for f in fs) <= INLINE_ROWS:
+            admitted, refused = _admitted(groups, now_ms)  # on the loop: see INLINE_ROWS
+            outcome, self._io = await asyncio.to_thread(_append_and_sync, self.logs, admitted)
+        else:
+            outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
         for rt, venue, reason in refused:
             self._reject(rt, venue, reason)
         written: dict[RecordType, pl.DataFrame] = {}
@@ -429,15 +441,21 @@ _Outcome = tuple[pl.DataFrame | None, Exception | None]
 def _commit_groups(
     logs: dict[RecordType, LiveLog], groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
 ) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]], tuple[float, float]]:
-    """In a worker thread: each record's frames checked (:func:`admit_frame`; frames of one shape
-    together), stamped, prepared as the store keeps them and appended to its log; then every log written
-    synced. Returns per record its committed rows or its error, the refused rows ``(record, venue,
-    reason)``, and the seconds spent building and appending, and syncing."""
+    """In one worker thread: :func:`_admitted` then :func:`_append_and_sync` (a large flush)."""
+    admitted, refused = _admitted(groups, now_ms)
+    out, io = _append_and_sync(logs, admitted)
+    return out, refused, io
+
+
+def _admitted(
+    groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
+) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]]]:
+    """Each record's frames checked (:func:`admit_frame`; frames of one shape together), stamped and
+    prepared as the store keeps them. Returns per record its rows (a record with none admitted is left
+    out) or the error that stopped it (rows None), and the refused rows ``(record, venue, reason)``."""
     out: dict[RecordType, _Outcome] = {}
     refused: list[tuple[RecordType, str, str]] = []
-    t0 = time.perf_counter()
     for rt, frames in groups.items():
-        rows: pl.DataFrame | None = None
         try:
             same_shape: dict[tuple[tuple[str, Any], ...], list[pl.DataFrame]] = {}
             for df in frames:
@@ -453,7 +471,25 @@ def _commit_groups(
             both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
             # admitted rows are conformed (and the stamp keeps the String source): only the dedupe of
             # :func:`prepared` is left to do
-            rows = one_per_key(rt, _stamped(rt, both))
+            out[rt] = (one_per_key(rt, _stamped(rt, both)), None)
+        except Exception as exc:
+            out[rt] = (None, exc)
+    return out, refused
+
+
+def _append_and_sync(
+    logs: dict[RecordType, LiveLog], admitted: dict[RecordType, _Outcome]
+) -> tuple[dict[RecordType, _Outcome], tuple[float, float]]:
+    """Each record's admitted rows appended to its log, then every log written synced (``fdatasync``).
+    Returns per record its committed rows or its error, and the seconds spent appending (the Arrow
+    encoding included) and syncing."""
+    out: dict[RecordType, _Outcome] = {}
+    t0 = time.perf_counter()
+    for rt, (rows, failed) in admitted.items():
+        if failed is not None or rows is None:
+            out[rt] = (rows, failed)
+            continue
+        try:
             logs[rt].write(rows)
             out[rt] = (rows, None)
         except Exception as exc:
@@ -465,7 +501,7 @@ def _commit_groups(
                 logs[rt].sync()
             except Exception as err:
                 out[rt] = (done, err)
-    return out, refused, (t1 - t0, time.perf_counter() - t1)
+    return out, (t1 - t0, time.perf_counter() - t1)
 
 
 def _admit_frames(
