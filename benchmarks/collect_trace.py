@@ -18,9 +18,9 @@ frame of every drained batch it records, as wall-clock ns:
 - ``done``: the flush was back on the event loop (the benchmark's commit instant).
 
 and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``),
-per flush the commit thread's CPU split by part (admission, stamp, dedupe, log append with its Arrow
-encoding, ``fdatasync``: ``time.thread_time_ns`` around each call), and per log seal its wall and CPU
-time, with the latency of the batches whose flush ran while a seal did.
+per flush the commit's CPU split by part (admission, stamp, dedupe, Arrow encoding, log append,
+``fdatasync``: ``time.thread_time_ns`` around each call, on whichever thread runs it), and per log
+seal its wall and CPU time, with the latency of the batches whose flush ran while a seal did.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 #: the parts of a flush's commit whose thread CPU is recorded
-PARTS = ("admit", "stamp", "dedupe", "append", "fdatasync")
+PARTS = ("admit", "stamp", "dedupe", "encode", "append", "fdatasync")
 
 STAGES = ("sent", "recv", "drain", "decoded", "flush", "admitted", "thread", "appended", "synced", "done")
 
@@ -204,10 +204,10 @@ def install() -> Trace:
             tr._cur[1] = now()
         return out
 
-    write = cpu_of("append", LiveLog.write)
+    append = cpu_of("append", LiveLog.append)
 
-    def traced_write(self: LiveLog, df: Any) -> int:
-        n = int(write(self, df))
+    def traced_append(self: LiveLog, encoded: Any) -> int:
+        n = int(append(self, encoded))
         if tr._cur is not None:
             tr._cur[3] = now()
         return n
@@ -238,7 +238,8 @@ def install() -> Trace:
     sink_mod.Sink.flush = traced_flush  # type: ignore[method-assign]
     sink_mod._append_and_sync = traced_commit
     sink_mod._admit_frames = traced_admit
-    LiveLog.write = traced_write  # type: ignore[method-assign]
+    LiveLog.append = traced_append  # type: ignore[method-assign]
+    LiveLog.encode = cpu_of("encode", LiveLog.encode)  # type: ignore[method-assign]
     LiveLog.sync = traced_sync  # type: ignore[method-assign]
     return tr
 

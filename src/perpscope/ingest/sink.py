@@ -30,7 +30,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_planned, frame_from_rows
 from perpscope.store import Lake
 from perpscope.store.lake import one_per_key
-from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, LiveLog, Segment, new_session, seal
+from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, Encoded, LiveLog, Segment, new_session, seal
 from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
 
@@ -43,11 +43,11 @@ FRAME_CHUNK = 4096
 #: 27–124 ms with 0.5 ms (``bench_collect``, interleaved rounds). A waiting thread is what makes the
 #: interval count: while the worker is idle the event loop is never interrupted.
 GIL_SWITCH_S = 0.0005
-#: A flush of at most this many rows is checked, stamped and deduplicated on the event loop (numpy and a
-#: few polars calls: ~0.2 ms for a flush of 550 trades and a liquidation), and only its log appends and
-#: fdatasyncs run in the worker thread. In the thread each of those calls that gives up the GIL waited
-#: to take it back from the busy event loop (up to the switch interval each time). A larger flush (a
-#: backlog after a stall) is checked in the thread, so the sockets keep being read meanwhile.
+#: A flush of at most this many rows is checked, stamped, deduplicated and encoded on the event loop
+#: (numpy, a few polars and Arrow calls: ~0.4 ms for a flush of 550 trades and a liquidation), and only
+#: its log writes and fdatasyncs run in the worker thread. In the thread each of those calls that gives
+#: up the GIL waited to take it back from the busy event loop (up to the switch interval each time). A
+#: larger flush (a backlog after a stall) is checked in the thread, so the sockets keep being read.
 INLINE_ROWS = 4096
 
 
@@ -264,11 +264,11 @@ class Sink:
     ) -> dict[RecordType, pl.DataFrame]:
         """Every record's rows checked, appended to its log, then each log synced, with **one**
         worker-thread hop (each hop waits for an event-loop turn, which under a busy socket is the
-        latency): a flush of up to :data:`INLINE_ROWS` rows is checked on the loop and only appended and
-        synced in the thread, a larger one goes to the thread whole. Row objects (feeds without a batch
-        parser, REST fills) are turned into columns on the loop first, in chunks. A record whose append
-        or sync failed keeps its rows for the next flush (a retried batch may then be in the log twice:
-        the same keys, deduplicated by every reader)."""
+        latency): a flush of up to :data:`INLINE_ROWS` rows is checked and encoded on the loop and only
+        written and synced in the thread, a larger one goes to the thread whole. Row objects (feeds
+        without a batch parser, REST fills) are turned into columns on the loop first, in chunks. A
+        record whose append or sync failed keeps its rows for the next flush (a retried batch may then
+        be in the log twice: the same keys, deduplicated by every reader)."""
         assert self.logs is not None
         now_ms = time.time_ns() // 1_000_000
         groups = {rt: list(fs) for rt, fs in frames.items()}
@@ -281,7 +281,8 @@ class Sink:
                 self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
         if sum(f.height for fs in groups.values() for f in fs) <= INLINE_ROWS:
             admitted, refused = _admitted(groups, now_ms)  # on the loop: see INLINE_ROWS
-            outcome, self._io = await asyncio.to_thread(_append_and_sync, self.logs, admitted)
+            encoded = _encoded(self.logs, admitted)
+            outcome, self._io = await asyncio.to_thread(_append_and_sync, self.logs, admitted, encoded)
         else:
             outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
         for rt, venue, reason in refused:
@@ -477,12 +478,32 @@ def _admitted(
     return out, refused
 
 
-def _append_and_sync(
+def _encoded(
     logs: dict[RecordType, LiveLog], admitted: dict[RecordType, _Outcome]
+) -> dict[RecordType, Encoded]:
+    """Each record's admitted rows as its log's batch message (:meth:`LiveLog.encode`); a record whose
+    encoding failed gets the error in ``admitted`` (its rows are kept for the next flush)."""
+    out: dict[RecordType, Encoded] = {}
+    for rt, (rows, failed) in list(admitted.items()):
+        if failed is None and rows is not None:
+            try:
+                enc = logs[rt].encode(rows)
+            except Exception as exc:
+                admitted[rt] = (rows, exc)
+                continue
+            if enc is not None:
+                out[rt] = enc
+    return out
+
+
+def _append_and_sync(
+    logs: dict[RecordType, LiveLog],
+    admitted: dict[RecordType, _Outcome],
+    encoded: dict[RecordType, Encoded] | None = None,
 ) -> tuple[dict[RecordType, _Outcome], tuple[float, float]]:
-    """Each record's admitted rows appended to its log, then every log written synced (``fdatasync``).
-    Returns per record its committed rows or its error, and the seconds spent appending (the Arrow
-    encoding included) and syncing."""
+    """Each record's admitted rows appended to its log (as ``encoded`` already, else encoded here),
+    then every log written synced (``fdatasync``). Returns per record its committed rows or its error,
+    and the seconds spent appending (with any encoding) and syncing."""
     out: dict[RecordType, _Outcome] = {}
     t0 = time.perf_counter()
     for rt, (rows, failed) in admitted.items():
@@ -490,7 +511,10 @@ def _append_and_sync(
             out[rt] = (rows, failed)
             continue
         try:
-            logs[rt].write(rows)
+            if encoded is not None and rt in encoded:
+                logs[rt].append(encoded[rt])
+            else:
+                logs[rt].write(rows)
             out[rt] = (rows, None)
         except Exception as exc:
             out[rt] = (rows, exc)
