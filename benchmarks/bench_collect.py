@@ -32,9 +32,13 @@ into its log appends and fdatasyncs, and the rows the store holds after the run.
 
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
 only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
-thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``).
+thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``,
+``log-seal=MB`` sealing log segments of ``MB`` megabytes).
 With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
 collector interleaved with this one's.
+``… flush [FRAMES,… [ROUNDS]]`` prints the CPU of one flush (the batch parser's ``take``, then the
+commit) per flush size, without sockets, this checkout's collector alternated with
+``PERPSCOPE_BASELINE_SRC``'s in fresh processes (:func:`flush_cpu`).
 ``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
 where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
 against its pace (its send stamp is taken when a chunk is written; ms resolution).
@@ -328,8 +332,8 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     cfg = LiveConfig(
         flush_seconds=flush_s, max_batch=10**9, ping_interval_s=None, fsync=fsync, write_path=path
     )
-    if _SWITCH:
-        cfg = dataclasses.replace(cfg, gil_switch_s=_SWITCH[0])
+    if _CFG:
+        cfg = dataclasses.replace(cfg, **_CFG)
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
@@ -357,8 +361,9 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     }
 
 
-#: ``log-switch=S`` modes: the collector's thread switch interval (``LiveConfig.gil_switch_s``)
-_SWITCH: list[float] = []
+#: Settings a mode changes (``log-switch=S``: ``LiveConfig.gil_switch_s``; ``log-seal=MB``:
+#: ``LiveConfig.seal_bytes``), in this worker process
+_CFG: dict[str, Any] = {}
 
 
 def _sustain_in_process(
@@ -397,7 +402,10 @@ def _sustain_in_process(
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
-        _SWITCH[:] = [float(mode.split("=")[1])]
+        _CFG["gil_switch_s"] = float(mode.split("=")[1])
+        mode = "log"
+    if mode.startswith("log-seal="):  # the log path sealing segments of another size (MB)
+        _CFG["seal_bytes"] = int(float(mode.split("=")[1]) * 2**20)
         mode = "log"
     if mode.startswith("log-drain="):  # the log path with another drain timer (s)
         from perpscope.ingest import socket_loop
@@ -731,6 +739,74 @@ def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any
     return m
 
 
+#: Frames per flush for :func:`flush_cpu`: a flush at 25 k, 50 k and 200 k msg/s every ~10 ms.
+FLUSH_FRAMES = (250, 550, 2000)
+
+
+def _flush_cpu_in_process(frames_per_flush: int, flushes: int) -> dict[str, float]:
+    """CPU (this process) per flush of the collector's hot path on the sustained stream's frames (trades
+    with liquidations at Binance's cap), without sockets: the batch parser's ``take`` (decode and
+    columns), then the commit (admission, stamp, dedupe, log append, ``fdatasync``) into a fresh store."""
+    import gc as _gc
+
+    from perpscope.ingest import sink as sink_mod
+    from perpscope.store.live_log import LiveLog, new_session
+    from perpscope.venues.binance.stream_batch import BinanceBatchParser
+    from perpscope.venues.binance.wire import StreamParser
+
+    _TEMPLATES.extend(_recorded_templates())
+    _LIQ_EVERY[0] = max(1, SUSTAIN_RATE // SUSTAIN_LIQ_PER_S)
+    now = time.time_ns() // 1_000_000
+    msgs = [_message(i, now) for i in range(frames_per_flush * flushes)]
+    with tempfile.TemporaryDirectory() as d:
+        lake = Lake(Path(d))
+        parser = BinanceBatchParser(StreamParser())
+        logs: dict[RecordType, Any] = {}
+        session = new_session()
+        take = commit = 0.0
+        _gc.collect()
+        for k in range(flushes):
+            parser.frames.extend(msgs[k * frames_per_flush : (k + 1) * frames_per_flush])
+            c0 = time.process_time()
+            groups: dict[RecordType, list[pl.DataFrame]] = {}
+            for _, rt, df in parser.take():
+                groups.setdefault(rt, []).append(df)
+            c1 = time.process_time()
+            for rt in groups:
+                if rt not in logs:
+                    logs[rt] = LiveLog(lake, rt, session)
+            out, _, _ = sink_mod._commit_groups(logs, groups, now)
+            c2 = time.process_time()
+            assert all(e is None for _, e in out.values())
+            take += c1 - c0
+            commit += c2 - c1
+    return {"take_us": take / flushes * 1e6, "commit_us": commit / flushes * 1e6}
+
+
+def flush_cpu(
+    frames: tuple[int, ...] = FLUSH_FRAMES, rounds: int = ROUNDS, flushes: int = 300
+) -> list[dict[str, Any]]:
+    """CPU per flush (:func:`_flush_cpu_in_process`) of this checkout's collector and, with
+    :data:`BASELINE_ENV`, that checkout's, alternated in fresh processes round by round."""
+    base = os.environ.get(BASELINE_ENV)
+    out = []
+    for r in range(rounds):
+        for n in frames:
+            for who, src in (("this", None), *((("base", base),) if base else ())):
+                load = os.getloadavg()[0]
+                with _pool(src) as pool:
+                    m = pool.apply(_flush_cpu_in_process, (n, flushes))
+                row = {"round": r + 1, "frames": n, "who": who, "load": load, **m}
+                out.append(row)
+                print(
+                    f"round {r + 1} {who:<4} {n:>5,} frames/flush  load {load:5.1f}  take "
+                    f"{m['take_us']:8.0f} µs  commit {m['commit_us']:8.0f} µs  "
+                    f"({(m['take_us'] + m['commit_us']) / n:5.2f} µs/frame)",
+                    flush=True,
+                )
+    return out
+
+
 def _p50_p99(x: np.ndarray) -> tuple[float, float]:
     return (float(np.percentile(x, 50)), float(np.percentile(x, 99))) if x.size else (float("nan"),) * 2
 
@@ -740,6 +816,9 @@ if __name__ == "__main__":
         # … [MODES]: comma-separated (log, append, append-nosync, rewrite; log@base with BASELINE_ENV)
         modes = tuple(sys.argv[5].split(",")) if len(sys.argv) > 5 else SUSTAIN_MODES
         sustained(*[int(a) for a in sys.argv[2:5]], modes=modes)
+    elif len(sys.argv) >= 2 and sys.argv[1] == "flush":  # flush [FRAMES,… [ROUNDS]]: CPU per flush
+        sizes = tuple(int(a) for a in sys.argv[2].split(",")) if len(sys.argv) > 2 else FLUSH_FRAMES
+        flush_cpu(sizes, *[int(a) for a in sys.argv[3:4]])
     elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS]]: where latency goes
         trace(*[int(a) for a in sys.argv[2:4]])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":

@@ -10,13 +10,17 @@ frame of every drained batch it records, as wall-clock ns:
   frames waited);
 - ``decoded``: the batch parser returned its rows (msgspec decode + polars frames);
 - ``flush``: the flush that took the batch began (the flush loop woke);
-- ``thread``: the flush's worker thread began (:func:`perpscope.ingest.sink._commit_groups`);
-- ``admitted``: the last record's rows were checked (:func:`~perpscope.ingest.sink._admit_frames`);
+- ``admitted``: the last record's rows were checked (:func:`~perpscope.ingest.sink._admit_frames`; on the
+  event loop for a flush of up to :data:`~perpscope.ingest.sink.INLINE_ROWS` rows, else in the thread);
+- ``thread``: the worker thread began appending (:func:`perpscope.ingest.sink._append_and_sync`);
 - ``appended``: the last record's batch was written to its log;
 - ``synced``: the last ``fdatasync`` returned;
 - ``done``: the flush was back on the event loop (the benchmark's commit instant).
 
-and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``).
+and per flush its rows and start, per garbage collection its generation and pause (``gc.callbacks``),
+per flush the commit's CPU split by part (admission, stamp, dedupe, Arrow encoding, log append,
+``fdatasync``: ``time.thread_time_ns`` around each call, on whichever thread runs it), and per log
+seal its wall and CPU time, with the latency of the batches whose flush ran while a seal did.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from typing import Any
 
 import numpy as np
 
-STAGES = ("sent", "recv", "drain", "decoded", "flush", "thread", "admitted", "appended", "synced", "done")
+#: the parts of a flush's commit whose thread CPU is recorded
+PARTS = ("admit", "stamp", "dedupe", "encode", "append", "fdatasync")
+
+STAGES = ("sent", "recv", "drain", "decoded", "flush", "admitted", "thread", "appended", "synced", "done")
 
 
 class Trace:
@@ -38,15 +45,20 @@ class Trace:
         self.batches: list[list[int]] = []
         self._open: list[int] = []  # batches drained and not yet taken by a flush
         self._first_recv = 0
-        #: per flush: [start ns, thread ns, admitted ns, appended ns, synced ns, done ns, rows]
+        #: per flush: [start ns, admitted ns, thread ns, appended ns, synced ns, done ns, rows]
         self.flushes: list[list[int]] = []
         self._cur: list[int] | None = None
-        #: per commit (:func:`perpscope.ingest.sink._commit_groups`): its thread's CPU ns and its wall ns
+        #: per append (:func:`perpscope.ingest.sink._append_and_sync`): its thread's CPU ns and its wall ns
         #: (the difference is time the thread waited: for the GIL, or for a core)
         self.commits: list[tuple[int, int]] = []
         #: per collection: (generation, start ns, pause ns)
         self.gcs: list[tuple[int, int, int]] = []
         self._gc_start = 0
+        #: part of a flush's commit → its thread CPU ns per flush (see :data:`PARTS`)
+        self.parts: dict[str, list[int]] = {k: [] for k in PARTS}
+        self._part_now: dict[str, int] = dict.fromkeys(PARTS, 0)
+        #: per log seal: (start ns, end ns, thread CPU ns)
+        self.seals: list[tuple[int, int, int]] = []
 
     def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -76,8 +88,24 @@ class Trace:
             out["flushes"] = len(f)
         c = np.asarray(self.commits, dtype=np.int64).reshape(-1, 2) / 1e6
         if len(c):
-            out["commit thread CPU ms"] = _dist(c[:, 0])
-            out["commit wall ms"] = _dist(c[:, 1])
+            out["append thread CPU ms"] = _dist(c[:, 0])
+            out["append thread wall ms"] = _dist(c[:, 1])
+        for k, v in self.parts.items():
+            if v:
+                out[f"CPU {k} ms"] = _dist(np.asarray(v) / 1e6)
+        sl = np.asarray(self.seals, dtype=np.int64).reshape(-1, 3)
+        if len(sl):
+            out["seal wall ms"] = _dist((sl[:, 1] - sl[:, 0]) / 1e6)
+            out["seal CPU ms"] = _dist(sl[:, 2] / 1e6)
+            if len(b):
+                # a batch whose flush began while a seal ran (the seal's thread competes for the GIL/core)
+                start = b[:, 4]
+                during = np.zeros(len(b), dtype=bool)
+                for s0, s1, _ in sl:
+                    during |= (start >= s0) & (start <= s1)
+                lat = (b[:, 9] - b[:, 0]) / 1e6
+                out["sent→done, seal running"] = _dist(lat[during])
+                out["sent→done, no seal"] = _dist(lat[~during])
         g = np.asarray(self.gcs, dtype=np.int64).reshape(-1, 3)
         for gen in range(3):
             p = g[g[:, 0] == gen, 2] / 1e6
@@ -136,55 +164,82 @@ def install() -> Trace:
     async def traced_flush(self: sink_mod.Sink) -> int:
         taken, tr._open = tr._open, []
         cur = tr._cur = [now(), 0, 0, 0, 0, 0, self.pending]
+        tr._part_now = dict.fromkeys(PARTS, 0)
         n = await flush(self)
         cur[5] = now()
         tr.flushes.append(cur)
+        for k, v in tr._part_now.items():
+            tr.parts[k].append(v)
         for i in taken:
             rec = tr.batches[i]
             rec[4:10] = cur[0:6]
         return n
 
-    commit = sink_mod._commit_groups
+    commit = sink_mod._append_and_sync
 
     def traced_commit(*a: Any) -> Any:
         if tr._cur is not None:
-            tr._cur[1] = now()
+            tr._cur[2] = now()
         cpu, wall = time.thread_time_ns(), time.perf_counter_ns()
         try:
             return commit(*a)
         finally:
             tr.commits.append((time.thread_time_ns() - cpu, time.perf_counter_ns() - wall))
 
-    admit = sink_mod._admit_frames
+    def cpu_of(part: str, fn: Any) -> Any:
+        def timed(*a: Any, **k: Any) -> Any:
+            c = time.thread_time_ns()
+            try:
+                return fn(*a, **k)
+            finally:
+                tr._part_now[part] += time.thread_time_ns() - c
+
+        return timed
+
+    admit = cpu_of("admit", sink_mod._admit_frames)
 
     def traced_admit(*a: Any) -> Any:
         out = admit(*a)
         if tr._cur is not None:
-            tr._cur[2] = now()
+            tr._cur[1] = now()
         return out
 
-    write = LiveLog.write
+    append = cpu_of("append", LiveLog.append)
 
-    def traced_write(self: LiveLog, df: Any) -> int:
-        n = write(self, df)
+    def traced_append(self: LiveLog, encoded: Any) -> int:
+        n = int(append(self, encoded))
         if tr._cur is not None:
             tr._cur[3] = now()
         return n
 
-    sync = LiveLog.sync
+    sync = cpu_of("fdatasync", LiveLog.sync)
 
     def traced_sync(self: LiveLog) -> None:
         sync(self)
         if tr._cur is not None:
             tr._cur[4] = now()
 
+    seal = sink_mod.seal
+
+    def traced_seal(*a: Any) -> Any:
+        t0, c0 = now(), time.thread_time_ns()
+        try:
+            return seal(*a)
+        finally:
+            tr.seals.append((t0, now(), time.thread_time_ns() - c0))
+
+    sink_mod._stamped = cpu_of("stamp", sink_mod._stamped)
+    sink_mod.one_per_key = cpu_of("dedupe", sink_mod.one_per_key)
+    sink_mod.seal = traced_seal
+
     SocketLoop.handle = traced_handle  # type: ignore[method-assign]
     SocketLoop.drain = traced_drain  # type: ignore[method-assign]
     BinanceBatchParser.take = traced_take  # type: ignore[method-assign]
     sink_mod.Sink.flush = traced_flush  # type: ignore[method-assign]
-    sink_mod._commit_groups = traced_commit
+    sink_mod._append_and_sync = traced_commit
     sink_mod._admit_frames = traced_admit
-    LiveLog.write = traced_write  # type: ignore[method-assign]
+    LiveLog.append = traced_append  # type: ignore[method-assign]
+    LiveLog.encode = cpu_of("encode", LiveLog.encode)  # type: ignore[method-assign]
     LiveLog.sync = traced_sync  # type: ignore[method-assign]
     return tr
 

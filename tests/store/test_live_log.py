@@ -12,10 +12,12 @@ import writes).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -242,3 +244,29 @@ def test_a_segment_whose_bytes_do_not_all_read_as_batches_is_never_deleted_by_a_
         seal(lake, TRADES, seg)
     assert log_files(lake, TRADES) == [seg.path]
     assert read(lake, "trades").get_column("trade_id").to_list() == [1, 2]
+
+
+def test_a_batch_encoded_first_and_appended_later_is_the_batch_write_appends(tmp_path: Path) -> None:
+    """The collector encodes a small flush on its event loop and appends it in its writer thread: the
+    segment's bytes are those of :meth:`LiveLog.write`, and a batch encoded for a segment that was
+    rotated meanwhile (another schema) is refused, never written under the wrong schema."""
+    one, two = prepared(TRADES, trades([1, 2], [1.0, 2.0])), prepared(TRADES, trades([3], [3.0]))
+    written = LiveLog(Lake(tmp_path / "a"), TRADES, "s")
+    written.write(one)
+    written.write(two)
+    split = LiveLog(Lake(tmp_path / "b"), TRADES, "s")
+    first = split.encode(one)
+    assert first is not None and first.rows == 2
+    split.append(first)
+    split.append(split.encode(two))
+    assert split.encode(one.clear()) is None and split.append(None) == 0
+    a, b = log_files(written.lake, TRADES), log_files(split.lake, TRADES)
+    assert len(a) == len(b) == 1 and a[0].read_bytes() == b[0].read_bytes()
+    assert read(split.lake, "trades").get_column("trade_id").to_list() == [1, 2, 3]
+    other = split.encode(two.with_columns(pl.col("price").cast(pl.Float32)))
+    assert other is not None and other.schema == first.schema  # cast to the open segment's schema
+    stale = dataclasses.replace(
+        first, schema=first.schema.remove_metadata().set(0, pa.field("venue", pa.string()))
+    )
+    with pytest.raises(StoreError):
+        split.append(stale)

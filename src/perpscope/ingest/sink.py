@@ -30,7 +30,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import Rejection, admit_planned, frame_from_rows
 from perpscope.store import Lake
 from perpscope.store.lake import one_per_key
-from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, LiveLog, Segment, new_session, seal
+from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, Encoded, LiveLog, Segment, new_session, seal
 from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
 
@@ -43,6 +43,12 @@ FRAME_CHUNK = 4096
 #: 27–124 ms with 0.5 ms (``bench_collect``, interleaved rounds). A waiting thread is what makes the
 #: interval count: while the worker is idle the event loop is never interrupted.
 GIL_SWITCH_S = 0.0005
+#: A flush of at most this many rows is checked, stamped, deduplicated and encoded on the event loop
+#: (numpy, a few polars and Arrow calls: ~0.4 ms for a flush of 550 trades and a liquidation), and only
+#: its log writes and fdatasyncs run in the worker thread. In the thread each of those calls that gives
+#: up the GIL waited to take it back from the busy event loop (up to the switch interval each time). A
+#: larger flush (a backlog after a stall) is checked in the thread, so the sockets keep being read.
+INLINE_ROWS = 4096
 
 
 @dataclass(frozen=True)
@@ -227,7 +233,9 @@ class Sink:
             offered = 0
             for rt, df in written.items():
                 offered += df.height
-                for venue, n in df.group_by("venue").len().iter_rows():
+                one = _only_venue(df)
+                per_venue = [(one, df.height)] if one is not None else df.group_by("venue").len().iter_rows()
+                for venue, n in per_venue:
                     self.written[(venue, rt.name)] = self.written.get((venue, rt.name), 0) + int(n)
             self.flushes += 1
             self.timings.append((time.perf_counter() - began, *self._io))
@@ -254,11 +262,13 @@ class Sink:
     async def _commit_to_log(
         self, frames: dict[RecordType, list[pl.DataFrame]], rows: dict[RecordType, list[Any]]
     ) -> dict[RecordType, pl.DataFrame]:
-        """Every record's rows checked, appended to its log, then each log synced — all in **one**
+        """Every record's rows checked, appended to its log, then each log synced, with **one**
         worker-thread hop (each hop waits for an event-loop turn, which under a busy socket is the
-        latency). Row objects (feeds without a batch parser, REST fills) are turned into columns on the
-        loop first, in chunks. A record whose append or sync failed keeps its rows for the next flush
-        (a retried batch may then be in the log twice: the same keys, deduplicated by every reader)."""
+        latency): a flush of up to :data:`INLINE_ROWS` rows is checked and encoded on the loop and only
+        written and synced in the thread, a larger one goes to the thread whole. Row objects (feeds
+        without a batch parser, REST fills) are turned into columns on the loop first, in chunks. A
+        record whose append or sync failed keeps its rows for the next flush (a retried batch may then
+        be in the log twice: the same keys, deduplicated by every reader)."""
         assert self.logs is not None
         now_ms = time.time_ns() // 1_000_000
         groups = {rt: list(fs) for rt, fs in frames.items()}
@@ -269,7 +279,12 @@ class Sink:
         for rt in groups:
             if rt not in self.logs:
                 self.logs[rt] = LiveLog(self.lake, rt, self.session, fsync=self.cfg.fsync)
-        outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
+        if sum(f.height for fs in groups.values() for f in fs) <= INLINE_ROWS:
+            admitted, refused = _admitted(groups, now_ms)  # on the loop: see INLINE_ROWS
+            encoded = _encoded(self.logs, admitted)
+            outcome, self._io = await asyncio.to_thread(_append_and_sync, self.logs, admitted, encoded)
+        else:
+            outcome, refused, self._io = await asyncio.to_thread(_commit_groups, self.logs, groups, now_ms)
         for rt, venue, reason in refused:
             self._reject(rt, venue, reason)
         written: dict[RecordType, pl.DataFrame] = {}
@@ -397,10 +412,27 @@ _SOURCE = pl.concat_str(pl.lit("stream:"), pl.col("venue")).alias("source")
 
 
 def _stamped(rt: RecordType, df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one."""
-    if "source" in rt.columns:
+    """``df`` with live capture's ``source`` (``stream:<venue>``) where the record has one. A flush of one
+    venue gets the one value repeated (made in Rust; the expression is a query: ~0.1 ms per flush)."""
+    if "source" not in rt.columns:
+        return df
+    one = _only_venue(df)
+    if one is None:
         return df.with_columns(_SOURCE)
-    return df
+    out = df.clone()  # shallow: the columns are shared, the frame handed in is left as it was
+    stamp = pl.Series("source", [f"stream:{one}"], dtype=pl.String).new_from_index(0, df.height)
+    out.replace_column(df.get_column_index("source"), stamp)
+    return out
+
+
+def _only_venue(df: pl.DataFrame) -> str | None:
+    """The venue of every row of ``df`` when there is one (no row without), else None."""
+    if not df.height or "venue" not in df.columns:
+        return None
+    v = df.get_column("venue")
+    if v.null_count() or v.min() != v.max():  # two reductions, no query
+        return None
+    return str(v[0])
 
 
 #: What :func:`_commit_groups` did per record: the rows committed (or kept for a retry) and the error.
@@ -410,15 +442,21 @@ _Outcome = tuple[pl.DataFrame | None, Exception | None]
 def _commit_groups(
     logs: dict[RecordType, LiveLog], groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
 ) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]], tuple[float, float]]:
-    """In a worker thread: each record's frames checked (:func:`admit_frame`; frames of one shape
-    together), stamped, prepared as the store keeps them and appended to its log; then every log written
-    synced. Returns per record its committed rows or its error, the refused rows ``(record, venue,
-    reason)``, and the seconds spent building and appending, and syncing."""
+    """In one worker thread: :func:`_admitted` then :func:`_append_and_sync` (a large flush)."""
+    admitted, refused = _admitted(groups, now_ms)
+    out, io = _append_and_sync(logs, admitted)
+    return out, refused, io
+
+
+def _admitted(
+    groups: dict[RecordType, list[pl.DataFrame]], now_ms: int
+) -> tuple[dict[RecordType, _Outcome], list[tuple[RecordType, str, str]]]:
+    """Each record's frames checked (:func:`admit_frame`; frames of one shape together), stamped and
+    prepared as the store keeps them. Returns per record its rows (a record with none admitted is left
+    out) or the error that stopped it (rows None), and the refused rows ``(record, venue, reason)``."""
     out: dict[RecordType, _Outcome] = {}
     refused: list[tuple[RecordType, str, str]] = []
-    t0 = time.perf_counter()
     for rt, frames in groups.items():
-        rows: pl.DataFrame | None = None
         try:
             same_shape: dict[tuple[tuple[str, Any], ...], list[pl.DataFrame]] = {}
             for df in frames:
@@ -434,8 +472,49 @@ def _commit_groups(
             both = pl.concat(parts, how="vertical") if len(parts) > 1 else parts[0]
             # admitted rows are conformed (and the stamp keeps the String source): only the dedupe of
             # :func:`prepared` is left to do
-            rows = one_per_key(rt, _stamped(rt, both))
-            logs[rt].write(rows)
+            out[rt] = (one_per_key(rt, _stamped(rt, both)), None)
+        except Exception as exc:
+            out[rt] = (None, exc)
+    return out, refused
+
+
+def _encoded(
+    logs: dict[RecordType, LiveLog], admitted: dict[RecordType, _Outcome]
+) -> dict[RecordType, Encoded]:
+    """Each record's admitted rows as its log's batch message (:meth:`LiveLog.encode`); a record whose
+    encoding failed gets the error in ``admitted`` (its rows are kept for the next flush)."""
+    out: dict[RecordType, Encoded] = {}
+    for rt, (rows, failed) in list(admitted.items()):
+        if failed is None and rows is not None:
+            try:
+                enc = logs[rt].encode(rows)
+            except Exception as exc:
+                admitted[rt] = (rows, exc)
+                continue
+            if enc is not None:
+                out[rt] = enc
+    return out
+
+
+def _append_and_sync(
+    logs: dict[RecordType, LiveLog],
+    admitted: dict[RecordType, _Outcome],
+    encoded: dict[RecordType, Encoded] | None = None,
+) -> tuple[dict[RecordType, _Outcome], tuple[float, float]]:
+    """Each record's admitted rows appended to its log (as ``encoded`` already, else encoded here),
+    then every log written synced (``fdatasync``). Returns per record its committed rows or its error,
+    and the seconds spent appending (with any encoding) and syncing."""
+    out: dict[RecordType, _Outcome] = {}
+    t0 = time.perf_counter()
+    for rt, (rows, failed) in admitted.items():
+        if failed is not None or rows is None:
+            out[rt] = (rows, failed)
+            continue
+        try:
+            if encoded is not None and rt in encoded:
+                logs[rt].append(encoded[rt])
+            else:
+                logs[rt].write(rows)
             out[rt] = (rows, None)
         except Exception as exc:
             out[rt] = (rows, exc)
@@ -446,7 +525,7 @@ def _commit_groups(
                 logs[rt].sync()
             except Exception as err:
                 out[rt] = (done, err)
-    return out, refused, (t1 - t0, time.perf_counter() - t1)
+    return out, (t1 - t0, time.perf_counter() - t1)
 
 
 def _admit_frames(

@@ -264,7 +264,7 @@ class SocketLoop:
         st.lag_ms = recv_ms - int(ts[-1])
         if rt is TRADES:
             syms = df.get_column("symbol")
-            if syms.n_unique() == 1:
+            if not syms.null_count() and syms.min() == syms.max():  # one symbol (n_unique hashes each row)
                 self.gaps.check_trade_ids(self.feed, st, str(syms[0]), df.get_column("trade_id").to_numpy())
             else:
                 for (sym,), part in df.partition_by("symbol", as_dict=True, maintain_order=True).items():

@@ -17,14 +17,16 @@ drops the row (live capture) or refuses the file (import, which keeps files whol
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow.compute as pc
 
 from perpscope.core.time import DAY_MS
 from perpscope.records.base import PL_TS, ConformError, RecordType
@@ -44,13 +46,22 @@ MAX_PRICE = 1e15
 DETAIL_ROWS = 5
 
 
+#: A rule's screen: from the frame's columns (numbers as numpy arrays, nulls as NaN; text as its distinct
+#: values), True when some row *may* fail the rule. Never False when a row fails it (a NaN or a null
+#: counts as a failure): a screen that fires sends the frame to the exact path, which words the refusals.
+Screen = Callable[[Mapping[str, Any]], bool]
+
+
 @dataclass(frozen=True)
 class Rule:
-    """One check: ``bad`` is true on rows that fail it; ``say`` words the failure from the row's values."""
+    """One check: ``bad`` is true on rows that fail it; ``say`` words the failure from the row's values;
+    ``screen`` (where the rule has one) is the same test on numpy arrays for the live collector's small
+    frames (:class:`AdmitPlan`), where a polars query's fixed cost is most of the work."""
 
     name: str
     bad: pl.Expr
     say: Callable[[dict[str, Any]], str]
+    screen: Screen | None = None
 
 
 @dataclass(frozen=True)
@@ -111,23 +122,41 @@ def _say(col: str, what: str) -> Callable[[dict[str, Any]], str]:
     return say
 
 
+# Screens are written as "not every row passes" (``not (x > 0).all()``): a NaN passes no comparison, so
+# a NaN (or a null, read as NaN) always fires the screen, whatever the exact rule makes of it.
+def _all_positive(col: str) -> Screen:
+    return lambda a: not (a[col] > 0).all()
+
+
 def _positive(col: str) -> Rule:
-    return Rule(f"{col}_positive", ~(pl.col(col) > 0), _say(col, "is not positive"))
+    return Rule(f"{col}_positive", ~(pl.col(col) > 0), _say(col, "is not positive"), _all_positive(col))
 
 
 def _price(col: str, when: pl.Expr | None = None) -> list[Rule]:
-    """A price: positive and below :data:`MAX_PRICE` (only where ``when`` holds, if given)."""
+    """A price: positive and below :data:`MAX_PRICE` (only where ``when`` holds, if given; such a rule
+    has no screen)."""
     on = pl.lit(True) if when is None else when
+    below_max: Screen | None = (lambda a: not (a[col] < MAX_PRICE).all()) if when is None else None
     return [
-        Rule(f"{col}_positive", on & ~(pl.col(col) > 0), _say(col, "is not a positive price")),
         Rule(
-            f"{col}_absurd", on & (pl.col(col) >= MAX_PRICE), _say(col, f"is not a price (≥ {MAX_PRICE:g})")
+            f"{col}_positive",
+            on & ~(pl.col(col) > 0),
+            _say(col, "is not a positive price"),
+            _all_positive(col) if when is None else None,
+        ),
+        Rule(
+            f"{col}_absurd",
+            on & (pl.col(col) >= MAX_PRICE),
+            _say(col, f"is not a price (≥ {MAX_PRICE:g})"),
+            below_max,
         ),
     ]
 
 
 def _non_negative(col: str) -> Rule:
-    return Rule(f"{col}_non_negative", pl.col(col) < 0, _say(col, "is negative"))
+    return Rule(
+        f"{col}_non_negative", pl.col(col) < 0, _say(col, "is negative"), lambda a: not (a[col] >= 0).all()
+    )
 
 
 def _at_most(col: str, limit: float) -> Rule:
@@ -135,11 +164,39 @@ def _at_most(col: str, limit: float) -> Rule:
         f"{col}_at_most_{limit:g}",
         pl.col(col).abs() > limit,
         lambda r: f"{col} {r[col]!r} exceeds ±{limit:g}",
+        lambda a: not (np.abs(a[col]) <= limit).all(),
     )
 
 
 def _share(col: str) -> Rule:
-    return Rule(f"{col}_share", ~pl.col(col).is_between(0.0, 1.0), _say(col, "is not within 0…1"))
+    return Rule(
+        f"{col}_share",
+        ~pl.col(col).is_between(0.0, 1.0),
+        _say(col, "is not within 0…1"),
+        lambda a: not ((a[col] >= 0.0) & (a[col] <= 1.0)).all(),
+    )
+
+
+def _finite_screen(col: str) -> Screen:
+    return lambda a: not np.isfinite(a[col]).all()
+
+
+def _safe_names(col: str) -> Screen:
+    """True unless every distinct value of the text column ``col`` can name a folder (a null cannot)."""
+    return lambda a: not all(isinstance(v, str) and _is_safe_name(v) for v in a[col])
+
+
+_SAFE_SEEN: set[str] = set()  # names already matched: a live stream repeats a handful of names
+
+
+def _is_safe_name(v: str) -> bool:
+    if v in _SAFE_SEEN:
+        return True
+    if SAFE_NAME.fullmatch(v) is None:  # not ``match``: its ``$`` passes a trailing newline
+        return False
+    if len(_SAFE_SEEN) < 100_000:
+        _SAFE_SEEN.add(v)
+    return True
 
 
 def _candle_rules() -> list[Rule]:
@@ -246,7 +303,12 @@ def rules_for(record: RecordType, now_ms: int) -> list[Rule]:
     for f in record.fields:
         if f.polars == pl.Float64:
             common.append(
-                Rule(f"{f.name}_finite", ~pl.col(f.name).is_finite(), _say(f.name, "is not finite"))
+                Rule(
+                    f"{f.name}_finite",
+                    ~pl.col(f.name).is_finite(),
+                    _say(f.name, "is not finite"),
+                    _finite_screen(f.name),
+                )
             )
         elif f.polars == PL_TS:
             ms = pl.col(f.name).dt.epoch("ms")
@@ -260,6 +322,7 @@ def rules_for(record: RecordType, now_ms: int) -> list[Rule]:
                     f"{c}_name",
                     ~pl.col(c).str.contains(SAFE_NAME.pattern),
                     _say(c, "cannot name a store folder (letters, digits, . _ + - only)"),
+                    _safe_names(c),
                 )
             )
     own = [r for r in RULES.get(record.name, []) if _uses_known(r, record.columns)]
@@ -403,6 +466,13 @@ class AdmitPlan:
     on the integer instants (``min``/``max``; it moves with ``now_ms``). When a row fails anything the
     frame goes through :func:`admit_frame` itself, so refusals, their reasons and the rows kept are
     exactly :func:`admit_frame`'s.
+
+    When every check has a numpy :attr:`Rule.screen` (trades and liquidations do), the aggregates are
+    not a polars query at all: the screens run on the columns as numpy arrays (text columns as their
+    distinct values) and the required columns' null counts are read from the series — 0.32 ms of
+    polars' fixed cost per frame down to some 30 µs. A screen fires on every row its rule refuses (and
+    on NaN or null, which the exact path then judges), so a frame screened clean is one
+    :func:`admit_frame` admits whole.
     """
 
     record: RecordType
@@ -414,6 +484,14 @@ class AdmitPlan:
     any_bad: tuple[pl.Expr, ...]
     #: instant columns of the input (integer ms or UTC ms datetimes), checked against :func:`time_window`
     instants: tuple[str, ...]
+    #: every check but the window as numpy screens (None: some check has none; ``any_bad`` is used)
+    screens: tuple[Screen, ...] | None = None
+    #: columns the screens read as numbers, and as distinct text values
+    numeric: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    #: columns that must hold no null, and text columns restricted to a literal's values
+    required: tuple[str, ...] = ()
+    allowed: tuple[tuple[str, pl.Enum], ...] = ()
 
     @classmethod
     def build(cls, record: RecordType, schema: tuple[tuple[str, Any], ...]) -> AdmitPlan | None:
@@ -451,7 +529,21 @@ class AdmitPlan:
         # the aggregates as separate outputs of one select, any of them read in Python: folding them into
         # ``any_horizontal`` in the query cost 0.57 ms instead of 0.32 ms per 200-trade frame
         named = [a.alias(f"bad{i}") for i, a in enumerate(aggregates)]
-        return cls(record, schema, columns, tuple(named), tuple(instants))
+        plan = cls(record, schema, columns, tuple(named), tuple(instants))
+        read = {c for r in rules for c in r.bad.meta.root_names()}
+        kinds = record.polars_schema
+        if all(r.screen is not None for r in rules) and all(
+            kinds[c] == pl.String or kinds[c].is_numeric() for c in read
+        ):
+            plan = dataclasses.replace(
+                plan,
+                screens=tuple(r.screen for r in rules if r.screen is not None),
+                numeric=tuple(c for c in record.columns if c in read and kinds[c] != pl.String),
+                text=tuple(c for c in record.columns if c in read and kinds[c] == pl.String),
+                required=tuple(f.name for f in record.fields if not f.nullable),
+                allowed=tuple((f.name, pl.Enum(f.allowed)) for f in record.fields if f.allowed),
+            )
+        return plan
 
     def admit(self, raw: pl.DataFrame, *, now_ms: int) -> tuple[pl.DataFrame, list[Rejection]]:
         """:func:`admit_frame` of ``raw`` (a frame of this plan's schema)."""
@@ -459,7 +551,9 @@ class AdmitPlan:
             return admit_frame(self.record, raw, now_ms=now_ms)
         lo, hi = time_window(self.record, now_ms)
         for c in self.instants:
-            s = raw.get_column(c).to_physical()  # ms since the epoch either way
+            s = raw.get_column(c)
+            if s.dtype != pl.Int64:  # ms since the epoch either way (a cast: ``to_physical`` is a query)
+                s = s.cast(pl.Int64)
             first, last = s.min(), s.max()
             if (first is not None and first < lo) or (last is not None and last > hi):  # type: ignore[operator]
                 return admit_frame(self.record, raw, now_ms=now_ms)
@@ -474,13 +568,40 @@ class AdmitPlan:
                 for name, how, default in self.columns
             ]
         )
-        try:
-            bad = any(out.select(self.any_bad).row(0))
-        except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
-            bad = True
+        if self.screens is not None:
+            bad = self._screened_bad(out)
+        else:
+            try:
+                bad = any(out.select(self.any_bad).row(0))
+            except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+                bad = True
         if bad:
             return admit_frame(self.record, raw, now_ms=now_ms)
         return out, []
+
+    def _screened_bad(self, out: pl.DataFrame) -> bool:
+        """True when some row of the conformed ``out`` may fail a check (see :attr:`screens`)."""
+        if any(out.get_column(c).null_count() for c in self.required):
+            return True
+        for c, literal in self.allowed:
+            try:  # a value outside the literal's fails the cast (a null stays null, as the check lets it)
+                out.get_column(c).cast(literal, strict=True)
+            except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError):
+                return True
+        cols: dict[str, Any] = {c: _distinct(out.get_column(c)) for c in self.text}
+        for c in self.numeric:
+            # nulls (none in a required column by now) as NaN, which every screen takes for a failure
+            cols[c] = out.get_column(c).cast(pl.Float64).to_numpy()
+        return any(screen(cols) for screen in self.screens or ())
+
+
+def _distinct(s: pl.Series) -> list[Any]:
+    """The distinct values of ``s``: a live column is mostly one value (no null, least = greatest: two
+    reductions, where ``n_unique`` hashes every row — 1.6 ms on 55 k trades); else Arrow's ``unique``
+    (12 µs on 550 rows, where polars' ``unique`` is a query: 34 µs)."""
+    if s.len() and not s.null_count() and s.min() == s.max():
+        return [s[0]]
+    return pc.unique(s.to_arrow()).to_pylist()
 
 
 _PLANS: dict[tuple[str, tuple[tuple[str, Any], ...]], AdmitPlan | None] = {}

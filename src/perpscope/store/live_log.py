@@ -189,6 +189,16 @@ def fingerprint_entries(lake: Lake) -> list[str]:
 
 
 # -- writing ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Encoded:
+    """A flush's rows of one record as one IPC batch message (:meth:`LiveLog.encode`): the schema it
+    was encoded for, the message's bytes, its rows."""
+
+    schema: pa.Schema
+    message: bytes | memoryview
+    rows: int
+
+
 @dataclass
 class Segment:
     """An open log segment: its file (held under an exclusive ``flock``), what it holds, when it began."""
@@ -241,24 +251,40 @@ class LiveLog:
 
     def write(self, df: pl.DataFrame) -> int:
         """Append ``df``'s rows (conformed to the record, ``source`` stamped) as one batch; return the
-        bytes written. Not durable before :meth:`sync`."""
+        bytes written. Not durable before :meth:`sync`. :meth:`encode` then :meth:`append`."""
+        return self.append(self.encode(df))
+
+    def encode(self, df: pl.DataFrame) -> Encoded | None:
+        """``df``'s rows as the batch message :meth:`append` writes (cast to the open segment's schema);
+        None when there are none. Only CPU work: the collector encodes a small flush on its event loop
+        and appends it in its writer thread, where each call that gives up the GIL waits to get it back.
+        The segment must not be rotated between the two calls."""
         if df.is_empty():
+            return None
+        table = df.to_arrow()
+        seg = self.segment
+        schema = seg.schema if seg is not None and seg.schema is not None else table.schema
+        if table.schema != schema:
+            table = table.cast(schema)
+        batches = table.to_batches()
+        batch = batches[0] if len(batches) == 1 else table.combine_chunks().to_batches()[0]
+        return Encoded(schema, _batch_message(schema, batch), df.height)
+
+    def append(self, encoded: Encoded | None) -> int:
+        """Write an :meth:`encode`-d batch (one ``write``); return the bytes written. Not durable before
+        :meth:`sync`."""
+        if encoded is None:
             return 0
         seg = self.segment
         if seg is None:
             seg = self.segment = self._open()
-        table = df.to_arrow()
-        schema = seg.schema
-        if schema is None:
-            schema = table.schema
-            head = schema.serialize().to_pybytes()
-        else:
+        if seg.schema is None:
+            head = encoded.schema.serialize().to_pybytes()
+        elif encoded.schema == seg.schema:
             head = b""
-            if table.schema != schema:
-                table = table.cast(schema)
-        batches = table.to_batches()
-        batch = batches[0] if len(batches) == 1 else table.combine_chunks().to_batches()[0]
-        data = head + _batch_message(schema, batch)
+        else:  # encoded for another segment (one rotated in between): never written under a wrong schema
+            raise StoreError(f"live log {seg.path}: a batch encoded for another schema")
+        data = head + encoded.message if head else encoded.message
         view = memoryview(data)
         try:
             while view:  # one write for a whole batch (a short write only on a full disk)
@@ -267,8 +293,8 @@ class LiveLog:
         except BaseException:
             self._abandon(seg)
             raise
-        seg.schema = schema
-        seg.rows += df.height
+        seg.schema = encoded.schema
+        seg.rows += encoded.rows
         seg.bytes += len(data)
         seg.dirty = True
         return len(data)
@@ -315,7 +341,7 @@ class LiveLog:
         return seg
 
 
-def _batch_message(schema: pa.Schema, batch: pa.RecordBatch) -> bytes:
+def _batch_message(schema: pa.Schema, batch: pa.RecordBatch) -> memoryview:
     """``batch`` as one encapsulated IPC message, its buffers LZ4-compressed: a third of the bytes
     (live trades are repetitive strings) for ~0.1 ms per 400-row flush, so a segment holds three times
     the rows before it is sealed. The stream writer is the public way to compress a message; the schema
@@ -325,7 +351,7 @@ def _batch_message(schema: pa.Schema, batch: pa.RecordBatch) -> bytes:
         w.write_batch(batch)  # the schema message first (written with the first batch), then the batch
         end = sink.tell()  # before the end-of-stream marker the close adds
     head = len(schema.serialize())
-    return sink.getvalue().to_pybytes()[head:end]
+    return memoryview(sink.getvalue())[head:end]  # the Arrow buffer's bytes, not copied twice
 
 
 _LZ4 = pa.ipc.IpcWriteOptions(compression="lz4", use_threads=False)
@@ -426,6 +452,7 @@ __all__ = [
     "LOG_SUFFIX",
     "SEAL_AGE_S",
     "SEAL_BYTES",
+    "Encoded",
     "LiveLog",
     "SealResult",
     "Segment",
