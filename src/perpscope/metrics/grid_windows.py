@@ -281,70 +281,76 @@ def _corr_of_sums(sums, k0, k1, min_pairs, out):  # type: ignore[no-untyped-def]
         out[k] = min(max(r, -1.0), 1.0) if (c >= min_pairs) & real else np.nan
 
 
-@njit(cache=True, nogil=True)
-def grid_quantile(x, starts, n, q, min_samples):  # type: ignore[no-untyped-def]  # numba
+def grid_quantile(x: FloatArray, starts: np.ndarray, n: int, q: float, min_samples: int) -> FloatArray:
     """Quantile ``q`` of the non-missing values of the last ``n`` rows of each series (the row itself
     included), with the "nearest" rule polars' ``rolling_quantile`` uses: the value of sorted index
     ``round((count − 1) × q)`` (halves away from zero); NaN with fewer than ``min_samples`` values.
 
-    Exact: each series' values are ranked once, the window's values are counted per rank, and the
-    quantile's rank is kept with the count of values below it (:func:`_slide_quantile`), so a row costs
-    a step or two unless the quantile moves far. polars' own rolling quantile re-sorts the window's
-    values as it slides, about 30× slower on a 30-day window of 5-minute bars (8,640 rows), where it was
-    most of :func:`~perpscope.regimes.classify`.
+    Exact: each series' values are ranked once (:func:`_rank_sorted`), the window's values are counted
+    per rank, and the quantile's rank is kept with the count of values below it
+    (:func:`_slide_quantile`), so a row costs a step or two unless the quantile moves far. polars' own
+    rolling quantile re-sorts the window's values as it slides, about 30× slower on a 30-day window of
+    5-minute bars (8,640 rows), where it was most of :func:`~perpscope.regimes.classify`. The sort is
+    numpy's: inside the compiled loop, numba's sorting routines cost its first compile about 2 s.
     """
     out = np.full(x.shape[0], np.nan)
     for s in range(starts.shape[0] - 1):
-        a, b = starts[s], starts[s + 1]
+        a, b = int(starts[s]), int(starts[s + 1])
         vals = x[a:b]
         # only the values that are not 0 are sorted (most bars of a liquidation series are 0, and the
         # sort was most of the time); the zeros take one rank, between the negatives and the positives
         nz = np.flatnonzero(vals != 0)  # NaN != 0: sorted last
         order = nz[np.argsort(vals[nz])]
-        rank = np.full(b - a, -1, np.int64)
-        uniq = np.empty(b - a)
-        size = 0
-        zero = -1 if nz.shape[0] < b - a else -2  # the zeros' rank (-1: not placed yet; -2: no zeros)
-        for j in range(order.shape[0]):
-            v = vals[order[j]]
-            if np.isnan(v):
-                break
-            if zero == -1 and v > 0:
-                uniq[size] = 0.0
-                zero = size
-                size += 1
-            if size == 0 or v != uniq[size - 1]:
-                uniq[size] = v
-                size += 1
-            rank[order[j]] = size - 1
-        if zero == -1:
-            uniq[size] = 0.0
-            zero = size
-            size += 1
-        if zero >= 0:
-            for j in range(b - a):
-                if vals[j] == 0:
-                    rank[j] = zero
-        if size == 0:
-            continue
-        _slide_quantile(rank, uniq, size, a, b, n, q, min_samples, out)
+        rank, uniq = np.empty(b - a, np.int64), np.empty(b - a + 1)
+        size = _rank_sorted(vals, order, rank, uniq)
+        if size:
+            counts, blocks = np.zeros(size, np.int32), np.zeros((size >> 6) + 1, np.int32)
+            _slide_quantile(rank, uniq, counts, blocks, a, b, n, q, min_samples, out)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _slide_quantile(rank, uniq, size, a, b, n, q, min_samples, out):  # type: ignore[no-untyped-def]  # numba
-    """:func:`grid_quantile` of the rows ``a … b − 1`` (one series) into ``out``, from each row's rank
-    among the series' ``size`` distinct values ``uniq`` (-1: missing).
+def _rank_sorted(vals, order, rank, uniq):  # type: ignore[no-untyped-def]  # numba
+    """Each value's rank among the distinct known values of ``vals`` into ``rank`` (-1 where missing)
+    and those values ascending into ``uniq`` (a zero as +0.0), from ``order``: the rows of the values
+    that are not 0, sorted (NaN last). Returns the number of distinct values."""
+    size = 0
+    zero = -1 if order.shape[0] < vals.shape[0] else -2  # the zeros' rank (-1: not placed yet; -2: none)
+    for j in range(order.shape[0]):
+        v = vals[order[j]]
+        if np.isnan(v):
+            break
+        if zero == -1 and v > 0:
+            uniq[size] = 0.0
+            zero = size
+            size += 1
+        if size == 0 or v != uniq[size - 1]:
+            uniq[size] = v
+            size += 1
+        rank[order[j]] = size - 1
+    if zero == -1:
+        uniq[size] = 0.0
+        zero = size
+        size += 1
+    for j in range(vals.shape[0]):
+        v = vals[j]
+        rank[j] = zero if v == 0 else (-1 if np.isnan(v) else rank[j])
+    return size
 
-    The window's values are counted per rank (and per block of 64 ranks); the quantile's rank ``pos`` is
-    kept with the number of the window's values below it, and moved to the rank holding the wanted
+
+@njit(cache=True, nogil=True)
+def _slide_quantile(rank, uniq, counts, blocks, a, b, n, q, min_samples, out):  # type: ignore[no-untyped-def]  # numba
+    """:func:`grid_quantile` of the rows ``a … b − 1`` (one series) into ``out``, from each row's rank
+    among the series' distinct values ``uniq`` (-1: missing).
+
+    The window's values are counted per rank in ``counts`` and per block of 64 ranks in ``blocks``
+    (int32 zeros the caller allocates); the quantile's rank ``pos`` is kept with the number of the
+    window's values below it, and moved to the rank holding the wanted
     position when a value entering or leaving the window shifts it: one or two steps per row mostly, a
     block at a time across ranks the window does not hold. (A Fenwick tree walked down for every row,
     O(log m): 10.2 ms for the 4-symbol chunk of ``benchmarks/bench_metrics.py``, 5.7 ms so, ranking
     included.) The value is the sorted window's, so bit for bit the same.
     """
-    counts = np.zeros(size, np.int32)
-    blocks = np.zeros((size >> 6) + 1, np.int32)
     pos, below, cnt = 0, 0, 0
     for i in range(a, b):
         r = rank[i - a]
