@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import polars as pl
@@ -35,7 +34,7 @@ import pyarrow as pa
 from numba import njit
 
 from perpscope.metrics.arrow_buffers import floats
-from perpscope.metrics.grid_windows import series_starts, to_series
+from perpscope.metrics.grid_windows import FLAT_HELPER, FLAT_LOOP, series_starts, to_series
 from perpscope.regimes.bursts import BURST_RATIO, grid_baseline
 from perpscope.regimes.config import LABELS, RegimeConfig
 from perpscope.regimes.grid import SID, rows_in
@@ -61,22 +60,8 @@ _MASKS = np.array(
 #: What the reading lacks, by bit of the kernel's ``missing`` code.
 _MISSING_PARTS = ("price change", "OI", "funding")
 
-#: numba options of :func:`label_grid`, chosen for its first compile (the one a new user waits for):
-#: no reference counting (it allocates nothing, and the counts of its array slices were a fifth of its
-#: code), no C entry point (nothing calls it from C), and the "numpy" error model (a division by zero
-#: gives inf or NaN instead of raising, which would stop the loops from running on vectors).
-_KERNEL: dict[str, Any] = {
-    "cache": True,
-    "nogil": True,
-    "error_model": "numpy",
-    "_nrt": False,
-    "no_cfunc_wrapper": True,
-}
-#: The same for the helpers only :func:`label_grid` calls, without a Python entry point either.
-_INNER: dict[str, Any] = _KERNEL | {"no_cpython_wrapper": True}
 
-
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, par):  # type: ignore[no-untyped-def]  # numba
     """The seven label conditions of one bar over one horizon (horizons.conditions), unknown = false,
     as bits (bit k: the condition of label code k). Written with ``&``/``|`` (no branch) so that the
@@ -103,7 +88,7 @@ def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, p
     return b0 | b1 << 1 | b2 << 2 | b3 << 3 | b4 << 4 | b5 << 5 | b6 << 6
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def]  # numba
     """The conditions of the held states only (new shorts, build-up, fragility: bits 2, 3, 6 as in
     :func:`_conditions`), the bits the hysteresis reads at the hold's price threshold."""
@@ -114,7 +99,7 @@ def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def
     return b2 << 2 | b3 << 3 | b6 << 6
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _first(bits):  # type: ignore[no-untyped-def]  # numba
     """The code of the first label whose condition holds (precedence: the lowest bit), else -1."""
     k = -1
@@ -123,7 +108,7 @@ def _first(bits):  # type: ignore[no-untyped-def]  # numba
     return k
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _dated(label, ret, ratio, share_bar, fls, close_too, down, up):  # type: ignore[no-untyped-def]  # numba
     """classify._dated: the label kept on a bar whose own close moved its way (a flush: a burst bar that
     did not liquidate mostly shorts), else -1. ``down``/``up``: bit k set where label code k is dated by
@@ -135,7 +120,7 @@ def _dated(label, ret, ratio, share_bar, fls, close_too, down, up):  # type: ign
     return label if keep & (label >= 0) else -1
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _changes(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     """``out[i] = x[i] / x[i − n] − 1`` for the rows ``lo … hi − 1`` of the series beginning at row
     ``a`` (NaN where ``i − n`` is before it); True where one is NaN from known values (0 / 0)."""
@@ -153,7 +138,7 @@ def _changes(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     return bad
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _lag_diff(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     """``out[i − lo] = x[i] − x[i − n]`` for the rows ``lo … hi − 1`` (NaN where ``i − n`` is before the
     series' first row ``a``)."""
@@ -175,7 +160,7 @@ _IN = (
 )
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _window_sums(h, n, lo, hi, a, liq_l, liq_s, burst, cnt, tot, lw_out, sw_out, bw_out):  # type: ignore[no-untyped-def]  # numba
     """The liquidation sums (long, short USD) and the burst flag of one horizon of ``n`` rows over the
     rows ``lo … hi − 1`` of the series beginning at row ``a``: the running sums, carried from block to
@@ -223,7 +208,7 @@ def _window_sums(h, n, lo, hi, a, liq_l, liq_s, burst, cnt, tot, lw_out, sw_out,
     tot[h, 0], tot[h, 1] = t_l, t_s
 
 
-@njit(**_INNER)
+@njit(**FLAT_HELPER)
 def _horizon_conditions(lo, hi, rows, bw, f, ls_z, fchg, th, par, cond, held):  # type: ignore[no-untyped-def]  # numba
     """One horizon's liquidation share (into ``rows[5]``) and label conditions over the rows ``lo … hi − 1``
     (``rows``: its :data:`_PER_H` rows of the kernel's floats, ``bw`` its burst flags; ``f`` funding,
@@ -247,7 +232,7 @@ def _horizon_conditions(lo, hi, rows, bw, f, ls_z, fchg, th, par, cond, held):  
             held[k] = _state_conditions(p[k], o[k], f[k], fc[k], pm_hold, om, fu)
 
 
-@njit(**_KERNEL)
+@njit(**FLAT_LOOP)
 def label_grid(  # type: ignore[no-untyped-def]  # numba
     ins, q, starts, lags, th, par, masks, floats, burst_w, flags, codes, led_out, work, codes_b, ret, cnt, tot
 ):
