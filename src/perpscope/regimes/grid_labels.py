@@ -385,7 +385,7 @@ def _missing_texts() -> list[str | None]:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _string_views(idx, table, is_null, views, validity):  # type: ignore[no-untyped-def]  # numba
     """Row ``i`` of ``views`` = the Arrow string view ``table[idx[i]]`` (two uint64: 16 bytes), its bit of
     ``validity`` set unless ``is_null[idx[i]]``; returns the number of nulls."""
@@ -443,7 +443,7 @@ def _bools(values: np.ndarray, name: str) -> pl.Expr:
     return pl.when(v >= 0).then(v == 1).alias(name)
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
     """No NaN and no infinite value in ``x`` (a pass without a temporary array)."""
     for v in x:  # noqa: SIM110  # a compiled loop (numba), not a generator
@@ -452,7 +452,7 @@ def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _valid_or_nan(values, bitmap, out):  # type: ignore[no-untyped-def]  # numba
     """``values`` into ``out``, NaN where Arrow's validity ``bitmap`` (bit ``i & 7`` of byte ``i >> 3``)
     marks a null;
