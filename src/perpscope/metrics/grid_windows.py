@@ -20,6 +20,7 @@ Conventions shared by every kernel:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -60,6 +61,23 @@ def finite_floats(s: pl.Series) -> FloatArray | None:
         return None
     a = s.fill_null(np.nan).to_numpy() if s.null_count() else s.to_numpy()
     return a if int(np.isfinite(a).sum()) == s.len() - s.null_count() else None
+
+
+#: ``numba.njit`` options of a compiled loop that allocates nothing (its caller passes every array), chosen
+#: for numba's first compile, which a new user waits for: no reference counting (the counts of array
+#: slices were a fifth of the regimes kernel's code) and no C entry point (nothing calls one); cached, the
+#: GIL released, and the "numpy" error model (a division by zero gives inf or NaN and does not stop
+#: vectorizing).
+FLAT_LOOP: dict[str, Any] = {
+    "cache": True,
+    "nogil": True,
+    "error_model": "numpy",
+    "_nrt": False,
+    "no_cfunc_wrapper": True,
+}
+#: :data:`FLAT_LOOP` for a loop only other compiled loops call: no Python entry point either (about
+#: 0.05 s of a first compile each).
+FLAT_HELPER: dict[str, Any] = FLAT_LOOP | {"no_cpython_wrapper": True}
 
 
 #: Rows per block of :func:`grid_trailing_z`: its running sums for a block sit in the L1 cache
@@ -175,8 +193,7 @@ def _z_of_sums(x, c0, s1, s2, c, ok, out):  # type: ignore[no-untyped-def]  # nu
     return near > 0
 
 
-@njit(cache=True, nogil=True)
-def grid_sum(x, starts, n):  # type: ignore[no-untyped-def]  # numba
+def grid_sum(x: FloatArray, starts: np.ndarray, n: int) -> FloatArray:
     """Sum of the non-missing values of rows ``i − n + 1 … i`` of each series (the row itself
     included); NaN where all of them are missing. Same units as ``x``.
 
@@ -184,6 +201,13 @@ def grid_sum(x, starts, n):  # type: ignore[no-untyped-def]  # numba
     removing earlier values): "no liquidations in the window" must compare equal to 0.
     """
     out = np.full(x.shape[0], np.nan)
+    _grid_sum(_read_only(x), starts, n, out)
+    return out
+
+
+@njit(**FLAT_LOOP)
+def _grid_sum(x, starts, n, out):  # type: ignore[no-untyped-def]  # numba
+    """:func:`grid_sum` into ``out`` (NaN at first)."""
     for s in range(starts.shape[0] - 1):
         a, b = starts[s], starts[s + 1]
         cnt, nonzero, tot = 0, 0, 0.0
@@ -204,7 +228,6 @@ def grid_sum(x, starts, n):  # type: ignore[no-untyped-def]  # numba
                 tot = 0.0
             if cnt > 0:
                 out[i] = tot
-    return out
 
 
 #: Rows per block of :func:`grid_corr`: the running sums of a block are kept, then turned into
@@ -215,8 +238,7 @@ _CORR_BLOCK = 1024
 _CORR_DUST = 1e-9
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def grid_corr(x, y, starts, n, min_pairs):  # type: ignore[no-untyped-def]  # numba
+def grid_corr(x: FloatArray, y: FloatArray, starts: np.ndarray, n: int, min_pairs: int) -> FloatArray:
     """Pearson correlation of ``x`` and ``y`` over rows ``i − n + 1 … i`` of each series.
 
     Only full windows (the series has ``n`` rows up to ``i``) and only rows where both are present
@@ -227,14 +249,33 @@ def grid_corr(x, y, starts, n, min_pairs):  # type: ignore[no-untyped-def]  # nu
     Block by block: the running sums (a chain from row to row) are kept per row, then a loop without
     branches turns them into correlations, which the compiler vectorizes (the divisions and square root
     row after row: 4.5 ms for a 4-symbol chunk of ``benchmarks/bench_metrics.py``, 2.8 ms so).
+    The compiled loop (:func:`_grid_corr`) gets its output and scratch from here and ``x``, ``y`` as
+    read-only arrays whatever their memory, so that numba compiles it once (:data:`FLAT_LOOP`).
     """
     out = np.full(x.shape[0], np.nan)
-    sums = np.empty((6, _CORR_BLOCK))
+    _grid_corr(_read_only(x), _read_only(y), starts, n, min_pairs, out, np.empty((6, _CORR_BLOCK)))
+    return out
+
+
+def _read_only(a: FloatArray) -> FloatArray:
+    """A read-only view of ``a``: a kernel's signature then does not depend on whether the caller's array
+    was a copy (writable) or polars' own memory (read-only)."""
+    v = a.view()
+    v.flags.writeable = False
+    return v
+
+
+@njit(**FLAT_LOOP)
+def _grid_corr(x, y, starts, n, min_pairs, out, sums):  # type: ignore[no-untyped-def]  # numba
+    """:func:`grid_corr` into ``out`` (NaN where no correlation), ``sums`` a 6 × :data:`_CORR_BLOCK`
+    scratch for the running sums of a block (count, Σx, Σy, Σxy, Σx², Σy² of each row's window)."""
+    cs, sas, sbs, sabs, saas, sbbs = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
     for s in range(starts.shape[0] - 1):
         a, b = starts[s], starts[s + 1]
         c, sa, sb, sab, saa, sbb = 0, 0.0, 0.0, 0.0, 0.0, 0.0
         for lo in range(a, b, _CORR_BLOCK):
-            hi = min(lo + _CORR_BLOCK, b)
+            # conditional values, not min/max: numba compiles a min/max routine per call site
+            hi = lo + _CORR_BLOCK if lo + _CORR_BLOCK < b else b
             for i in range(lo, hi):
                 u, v = x[i], y[i]
                 if not (np.isnan(u) or np.isnan(v)):
@@ -255,96 +296,99 @@ def grid_corr(x, y, starts, n, min_pairs):  # type: ignore[no-untyped-def]  # nu
                         saa -= u * u
                         sbb -= v * v
                 k = i - lo
-                sums[0, k], sums[1, k], sums[2, k] = c, sa, sb
-                sums[3, k], sums[4, k], sums[5, k] = sab, saa, sbb
-            full = max(lo, a + n - 1)  # the first row with a full window
-            _corr_of_sums(sums, full - lo, hi - lo, min_pairs, out[full:hi])
-    return out
+                cs[k], sas[k], sbs[k] = c, sa, sb
+                sabs[k], saas[k], sbbs[k] = sab, saa, sbb
+            # the rows with a full window, from their sums: no branch and no row depending on another, so
+            # vector code; the same operations as row by row, so the same doubles
+            full = a + n - 1 if a + n - 1 > lo else lo
+            o = out[full:hi]
+            k0 = full - lo
+            for k in range(o.shape[0]):
+                c_, sa_, sb_ = cs[k0 + k], sas[k0 + k], sbs[k0 + k]
+                sab_, saa_, sbb_ = sabs[k0 + k], saas[k0 + k], sbbs[k0 + k]
+                ma, mb = sa_ / c_, sb_ / c_
+                va = saa_ / c_ - ma * ma
+                vb = sbb_ / c_ - mb * mb
+                r = (sab_ / c_ - ma * mb) / np.sqrt(va * vb)
+                # a variance below a billionth of the mean square is the sums' rounding, not a spread: the
+                # raw moments cancel (values of 1e-3 varying by 1e-12 gave |r| = 2.8); within it, rounding
+                # can still put |r| a hair past 1 (a 2-pair window of values near 1e5: 1.0000002), so r is
+                # kept in [−1, 1]
+                real = (va > _CORR_DUST * (saa_ / c_)) & (vb > _CORR_DUST * (sbb_ / c_))
+                r = -1.0 if r < -1.0 else (1.0 if r > 1.0 else r)
+                o[k] = r if (c_ >= min_pairs) & real else np.nan
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _corr_of_sums(sums, k0, k1, min_pairs, out):  # type: ignore[no-untyped-def]  # numba
-    """:func:`grid_corr`'s correlation from the running sums of rows ``k0 … k1 − 1`` of a block (count,
-    Σx, Σy, Σxy, Σx², Σy²) into ``out``: the same operations as row by row, so the same doubles."""
-    cs, sas, sbs, sabs, saas, sbbs = sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
-    for k in range(max(k1 - k0, 0)):
-        c, sa, sb = cs[k0 + k], sas[k0 + k], sbs[k0 + k]
-        sab, saa, sbb = sabs[k0 + k], saas[k0 + k], sbbs[k0 + k]
-        ma, mb = sa / c, sb / c
-        va = saa / c - ma * ma
-        vb = sbb / c - mb * mb
-        r = (sab / c - ma * mb) / np.sqrt(va * vb)
-        # a variance below a billionth of the mean square is the sums' rounding, not a spread: the raw
-        # moments cancel (values of 1e-3 varying by 1e-12 gave |r| = 2.8); within it, rounding can still
-        # put |r| a hair past 1 (a 2-pair window of values near 1e5: 1.0000002), so r is kept in [−1, 1]
-        real = (va > _CORR_DUST * (saa / c)) & (vb > _CORR_DUST * (sbb / c))
-        out[k] = min(max(r, -1.0), 1.0) if (c >= min_pairs) & real else np.nan
-
-
-@njit(cache=True, nogil=True)
-def grid_quantile(x, starts, n, q, min_samples):  # type: ignore[no-untyped-def]  # numba
+def grid_quantile(x: FloatArray, starts: np.ndarray, n: int, q: float, min_samples: int) -> FloatArray:
     """Quantile ``q`` of the non-missing values of the last ``n`` rows of each series (the row itself
     included), with the "nearest" rule polars' ``rolling_quantile`` uses: the value of sorted index
     ``round((count − 1) × q)`` (halves away from zero); NaN with fewer than ``min_samples`` values.
 
-    Exact: each series' values are ranked once, the window's values are counted per rank, and the
-    quantile's rank is kept with the count of values below it (:func:`_slide_quantile`), so a row costs
-    a step or two unless the quantile moves far. polars' own rolling quantile re-sorts the window's
-    values as it slides, about 30× slower on a 30-day window of 5-minute bars (8,640 rows), where it was
-    most of :func:`~perpscope.regimes.classify`.
+    Exact: each series' values are ranked once (:func:`_rank_sorted`), the window's values are counted
+    per rank, and the quantile's rank is kept with the count of values below it
+    (:func:`_slide_quantile`), so a row costs a step or two unless the quantile moves far. polars' own
+    rolling quantile re-sorts the window's values as it slides, about 30× slower on a 30-day window of
+    5-minute bars (8,640 rows), where it was most of :func:`~perpscope.regimes.classify`. The sort is
+    numpy's: inside the compiled loop, numba's sorting routines cost its first compile about 2 s.
     """
     out = np.full(x.shape[0], np.nan)
     for s in range(starts.shape[0] - 1):
-        a, b = starts[s], starts[s + 1]
-        vals = x[a:b]
+        a, b = int(starts[s]), int(starts[s + 1])
+        vals = _read_only(x[a:b])
         # only the values that are not 0 are sorted (most bars of a liquidation series are 0, and the
         # sort was most of the time); the zeros take one rank, between the negatives and the positives
         nz = np.flatnonzero(vals != 0)  # NaN != 0: sorted last
         order = nz[np.argsort(vals[nz])]
-        rank = np.full(b - a, -1, np.int64)
-        uniq = np.empty(b - a)
-        size = 0
-        zero = -1 if nz.shape[0] < b - a else -2  # the zeros' rank (-1: not placed yet; -2: no zeros)
-        for j in range(order.shape[0]):
-            v = vals[order[j]]
-            if np.isnan(v):
-                break
-            if zero == -1 and v > 0:
-                uniq[size] = 0.0
-                zero = size
-                size += 1
-            if size == 0 or v != uniq[size - 1]:
-                uniq[size] = v
-                size += 1
-            rank[order[j]] = size - 1
-        if zero == -1:
-            uniq[size] = 0.0
-            zero = size
-            size += 1
-        if zero >= 0:
-            for j in range(b - a):
-                if vals[j] == 0:
-                    rank[j] = zero
-        if size == 0:
-            continue
-        _slide_quantile(rank, uniq, size, a, b, n, q, min_samples, out)
+        rank, uniq = np.empty(b - a, np.int64), np.empty(b - a + 1)
+        size = _rank_sorted(vals, order, rank, uniq)
+        if size:
+            counts, blocks = np.zeros(size, np.int32), np.zeros((size >> 6) + 1, np.int32)
+            _slide_quantile(rank, uniq, counts, blocks, a, b, n, q, min_samples, out)
     return out
 
 
-@njit(cache=True, nogil=True)
-def _slide_quantile(rank, uniq, size, a, b, n, q, min_samples, out):  # type: ignore[no-untyped-def]  # numba
-    """:func:`grid_quantile` of the rows ``a … b − 1`` (one series) into ``out``, from each row's rank
-    among the series' ``size`` distinct values ``uniq`` (-1: missing).
+@njit(**FLAT_LOOP)
+def _rank_sorted(vals, order, rank, uniq):  # type: ignore[no-untyped-def]  # numba
+    """Each value's rank among the distinct known values of ``vals`` into ``rank`` (-1 where missing)
+    and those values ascending into ``uniq`` (a zero as +0.0), from ``order``: the rows of the values
+    that are not 0, sorted (NaN last). Returns the number of distinct values."""
+    size = 0
+    zero = -1 if order.shape[0] < vals.shape[0] else -2  # the zeros' rank (-1: not placed yet; -2: none)
+    for j in range(order.shape[0]):
+        v = vals[order[j]]
+        if np.isnan(v):
+            break
+        if zero == -1 and v > 0:
+            uniq[size] = 0.0
+            zero = size
+            size += 1
+        if size == 0 or v != uniq[size - 1]:
+            uniq[size] = v
+            size += 1
+        rank[order[j]] = size - 1
+    if zero == -1:
+        uniq[size] = 0.0
+        zero = size
+        size += 1
+    for j in range(vals.shape[0]):
+        v = vals[j]
+        rank[j] = zero if v == 0 else (-1 if np.isnan(v) else rank[j])
+    return size
 
-    The window's values are counted per rank (and per block of 64 ranks); the quantile's rank ``pos`` is
-    kept with the number of the window's values below it, and moved to the rank holding the wanted
+
+@njit(**FLAT_LOOP)
+def _slide_quantile(rank, uniq, counts, blocks, a, b, n, q, min_samples, out):  # type: ignore[no-untyped-def]  # numba
+    """:func:`grid_quantile` of the rows ``a … b − 1`` (one series) into ``out``, from each row's rank
+    among the series' distinct values ``uniq`` (-1: missing).
+
+    The window's values are counted per rank in ``counts`` and per block of 64 ranks in ``blocks``
+    (int32 zeros the caller allocates); the quantile's rank ``pos`` is kept with the number of the
+    window's values below it, and moved to the rank holding the wanted
     position when a value entering or leaving the window shifts it: one or two steps per row mostly, a
     block at a time across ranks the window does not hold. (A Fenwick tree walked down for every row,
     O(log m): 10.2 ms for the 4-symbol chunk of ``benchmarks/bench_metrics.py``, 5.7 ms so, ranking
     included.) The value is the sorted window's, so bit for bit the same.
     """
-    counts = np.zeros(size, np.int32)
-    blocks = np.zeros((size >> 6) + 1, np.int32)
     pos, below, cnt = 0, 0, 0
     for i in range(a, b):
         r = rank[i - a]

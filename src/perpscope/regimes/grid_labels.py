@@ -34,7 +34,7 @@ import pyarrow as pa
 from numba import njit
 
 from perpscope.metrics.arrow_buffers import floats
-from perpscope.metrics.grid_windows import series_starts, to_series
+from perpscope.metrics.grid_windows import FLAT_HELPER, FLAT_LOOP, series_starts, to_series
 from perpscope.regimes.bursts import BURST_RATIO, grid_baseline
 from perpscope.regimes.config import LABELS, RegimeConfig
 from perpscope.regimes.grid import SID, rows_in
@@ -45,15 +45,23 @@ _HORIZONS = ("bar", "window", "long")
 #: Per horizon, the kernel's float outputs (with the horizon's suffix), in its row order.
 _PER_H = ("price_chg", "oi_chg", "oi_usd_chg", "liq_long_w_usd", "liq_short_w_usd", "liq_long_share_w")
 #: Label codes held with hysteresis (classify.HELD_STATES), by code: the bits of _state_conditions.
-_HELD = np.array([LABELS.index(k) for k in ("new_shorts", "leverage_buildup", "latent_fragility")], np.int64)
-assert tuple(_HELD) == (2, 3, 6), "_state_conditions writes the bits of these label codes"
-#: Per label code, the direction of the bar's close that dates it (0: any).
-_DIR = np.array([DIRECTION.get(k, 0) for k in LABELS[:-2]], np.int64)
+_HELD = tuple(LABELS.index(k) for k in ("new_shorts", "leverage_buildup", "latent_fragility"))
+assert _HELD == (2, 3, 6), "_state_conditions writes the bits of these label codes"
+#: :func:`label_grid`'s ``masks``: the bits of the held label codes, of the codes a close down dates and
+#: of those a close up dates (:data:`DIRECTION`).
+_MASKS = np.array(
+    [
+        sum(1 << k for k in _HELD),
+        sum(1 << k for k, name in enumerate(LABELS[:-2]) if DIRECTION.get(name, 0) < 0),
+        sum(1 << k for k, name in enumerate(LABELS[:-2]) if DIRECTION.get(name, 0) > 0),
+    ],
+    np.int64,
+)
 #: What the reading lacks, by bit of the kernel's ``missing`` code.
 _MISSING_PARTS = ("price change", "OI", "funding")
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, par):  # type: ignore[no-untyped-def]  # numba
     """The seven label conditions of one bar over one horizon (horizons.conditions), unknown = false,
     as bits (bit k: the condition of label code k). Written with ``&``/``|`` (no branch) so that the
@@ -80,7 +88,7 @@ def _conditions(p, o, ou, f, fchg, share, lw, sw, burst, ls, lz, fext, pm, om, p
     return b0 | b1 << 1 | b2 << 2 | b3 << 3 | b4 << 4 | b5 << 5 | b6 << 6
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def]  # numba
     """The conditions of the held states only (new shorts, build-up, fragility: bits 2, 3, 6 as in
     :func:`_conditions`), the bits the hysteresis reads at the hold's price threshold."""
@@ -91,7 +99,7 @@ def _state_conditions(p, o, f, fchg, pm, om, fu):  # type: ignore[no-untyped-def
     return b2 << 2 | b3 << 3 | b6 << 6
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _first(bits):  # type: ignore[no-untyped-def]  # numba
     """The code of the first label whose condition holds (precedence: the lowest bit), else -1."""
     k = -1
@@ -100,7 +108,7 @@ def _first(bits):  # type: ignore[no-untyped-def]  # numba
     return k
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _dated(label, ret, ratio, share_bar, fls, close_too, down, up):  # type: ignore[no-untyped-def]  # numba
     """classify._dated: the label kept on a bar whose own close moved its way (a flush: a burst bar that
     did not liquidate mostly shorts), else -1. ``down``/``up``: bit k set where label code k is dated by
@@ -112,7 +120,7 @@ def _dated(label, ret, ratio, share_bar, fls, close_too, down, up):  # type: ign
     return label if keep & (label >= 0) else -1
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _changes(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     """``out[i] = x[i] / x[i − n] − 1`` for the rows ``lo … hi − 1`` of the series beginning at row
     ``a`` (NaN where ``i − n`` is before it); True where one is NaN from known values (0 / 0)."""
@@ -130,7 +138,7 @@ def _changes(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     return bad
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _lag_diff(x, n, lo, hi, a, out):  # type: ignore[no-untyped-def]  # numba
     """``out[i − lo] = x[i] − x[i − n]`` for the rows ``lo … hi − 1`` (NaN where ``i − n`` is before the
     series' first row ``a``)."""
@@ -152,7 +160,7 @@ _IN = (
 )
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(**FLAT_HELPER)
 def _window_sums(h, n, lo, hi, a, liq_l, liq_s, burst, cnt, tot, lw_out, sw_out, bw_out):  # type: ignore[no-untyped-def]  # numba
     """The liquidation sums (long, short USD) and the burst flag of one horizon of ``n`` rows over the
     rows ``lo … hi − 1`` of the series beginning at row ``a``: the running sums, carried from block to
@@ -200,15 +208,16 @@ def _window_sums(h, n, lo, hi, a, liq_l, liq_s, burst, cnt, tot, lw_out, sw_out,
     tot[h, 0], tot[h, 1] = t_l, t_s
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _horizon_conditions(lo, hi, rows, bw, ins, fchg, th, par, cond, held):  # type: ignore[no-untyped-def]  # numba
+@njit(**FLAT_HELPER)
+def _horizon_conditions(lo, hi, rows, bw, f, ls_z, fchg, th, par, cond, held):  # type: ignore[no-untyped-def]  # numba
     """One horizon's liquidation share (into ``rows[5]``) and label conditions over the rows ``lo … hi − 1``
-    (``rows``: its :data:`_PER_H` rows of the kernel's floats, ``bw`` its burst flags), as bits into
-    ``cond[i − lo]`` and, at the hold's price threshold ``th[2]``, into ``held`` (when it has rows)."""
+    (``rows``: its :data:`_PER_H` rows of the kernel's floats, ``bw`` its burst flags; ``f`` funding,
+    ``ls_z`` the L/S ratio, its z and the extreme-funding sign), as bits into ``cond[i − lo]`` and, at
+    the hold's price threshold ``th[2]``, into ``held`` (when it has rows)."""
     pm, om, pm_hold, fu = th[0], th[1], th[2], par[0]
     p, o, ou = rows[0][lo:hi], rows[1][lo:hi], rows[2][lo:hi]
     lws, sws, sh = rows[3][lo:hi], rows[4][lo:hi], rows[5][lo:hi]
-    f, ls, lz, fext = ins[3][lo:hi], ins[4][lo:hi], ins[5][lo:hi], ins[8][lo:hi]
+    f, ls, lz, fext = f[lo:hi], ls_z[0][lo:hi], ls_z[1][lo:hi], ls_z[2][lo:hi]
     fc, b = fchg[lo:hi], bw[lo:hi]
     for k in range(hi - lo):  # no branch and no carried state: vector code
         lw, sw = lws[k], sws[k]
@@ -223,26 +232,30 @@ def _horizon_conditions(lo, hi, rows, bw, ins, fchg, th, par, cond, held):  # ty
             held[k] = _state_conditions(p[k], o[k], f[k], fc[k], pm_hold, om, fu)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def label_grid(ins, q, starts, lags, th, par, states, direction, floats, burst_w, flags, codes, led_out):  # type: ignore[no-untyped-def]  # numba
+@njit(**FLAT_LOOP)
+def label_grid(  # type: ignore[no-untyped-def]  # numba
+    ins, q, starts, lags, th, par, masks, floats, burst_w, flags, codes, led_out, work, codes_b, ret, cnt, tot
+):
     """Every bar's numbers and labels (see the module docstring). ``ins`` holds the inputs
     (:data:`_IN`: close, OI in coins, OI in USD, funding per 8h, L/S ratio, its z, long and short
     liquidated USD, extreme-funding sign, the panel's burst flag), float64 with NaN for unknown; ``q`` the
     burst baseline (:func:`~perpscope.regimes.bursts.grid_baseline`); ``lags`` the rows of each horizon
     (bar, window, long); ``th[h]`` = price threshold, OI threshold, relaxed price threshold (hold) of
     horizon h; ``par`` = funding_up_8h, flush_long_share, squeeze_short_funding_8h,
-    squeeze_long_funding_8h, ls_short_max, ls_long_min, ratio_z, burst_ratio; ``states`` the codes held
-    with hysteresis; ``direction`` per code the close that dates it.
+    squeeze_long_funding_8h, ls_short_max, ls_long_min, ratio_z, burst_ratio; ``masks`` = the bits of
+    the label codes held with hysteresis, of those a close down dates, of those a close up dates.
 
     Writes (arrays the caller allocates: numpy's large allocations use huge pages, numba's do not, and
-    page faults cost more than the loop) ``floats`` (20 × n) rows ``6h + k`` the horizon h's
-    :data:`_PER_H` k, row 18 ``funding_chg``, row 19 the burst ratio (NaN unknown); ``burst_w[h]`` a burst
-    bar in horizon h (-1 unknown, 0, 1); ``flags`` the window's seven conditions; ``codes`` rows, as
+    page faults cost more than the loop; and each array type numba allocates is one more routine for its
+    first compile) ``floats`` (20 × n) rows ``6h + k`` the horizon h's :data:`_PER_H` k, row 18
+    ``funding_chg``, row 19 the burst ratio (NaN unknown); ``burst_w[h]`` a burst bar in horizon h (-1
+    unknown, 0, 1), row 3 the bar's own; ``flags`` the window's seven conditions; ``codes`` rows, as
     indices into the words of each text column (the one past the last: null): regime, bar label, window
     label held, long label held (label codes, 9 none), horizon key (0 bar, 1 window, 2 long, 3 none),
     horizon (as the key, the window where none), missing inputs (bits: price change, OI, funding);
-    ``led_out`` liquidation-led. Returns False where a change is NaN from known inputs (the caller then
-    uses the polars expressions).
+    ``led_out`` liquidation-led. Scratch of one block (:data:`_BLOCK` columns): ``work`` (6 rows, uint8),
+    ``codes_b`` (4 rows, int8), ``ret``; of one series: ``cnt`` (3 × 5, int64), ``tot`` (3 × 2). Returns
+    False where a change is NaN from known inputs (the caller then uses the polars expressions).
 
     Each series is computed block by block (:data:`_BLOCK` rows): the bar's burst flag and funding
     change, the three horizons, then the labels, each row's operations in the order of the polars steps.
@@ -250,26 +263,15 @@ def label_grid(ins, q, starts, lags, th, par, states, direction, floats, burst_w
     its own over the block without branches, which the compiler turns into vector code (8 rows at a time).
     """
     close, oi, oi_usd, fund = ins[0], ins[1], ins[2], ins[3]
+    ls_z = (ins[4], ins[5], ins[8])  # L/S ratio, its z, the extreme-funding sign
     liq_l, liq_s, panel_burst = ins[6], ins[7], ins[9]
-    n = close.shape[0]
     fls, burst_ratio = par[1], par[7]
-    held_mask = 0
-    for k in range(states.shape[0]):
-        held_mask |= 1 << states[k]
+    held_mask, down, up = masks[0], masks[1], masks[2]
     th0, th1, th2 = th[0, 1], th[1, 1], th[2, 1]
-    down = up = 0
-    for k in range(direction.shape[0]):
-        down |= (direction[k] < 0) << k
-        up |= (direction[k] > 0) << k
-    cond = np.empty((3, _BLOCK), np.uint8)
-    held = np.empty((3, _BLOCK), np.uint8)  # rows 1, 2: the window and the long window
+    cond, held = work[:3], work[3:]  # held rows 1, 2: the window and the long window
     no_rows = held[0, :0]
-    codes_b = np.empty((4, _BLOCK), np.int8)
-    c_bars, c_wins, c_longs, missing = codes_b[0], codes_b[1], codes_b[2], codes_b[3]
-    ret = np.empty(_BLOCK)
-    cnt = np.zeros((3, 5), np.int64)
-    tot = np.zeros((3, 2))
-    burst = np.empty(n, np.int8)  # the bar's burst flag: -1 unknown, 0, 1
+    c_bars, missing = codes_b[0], codes_b[3]
+    burst = burst_w[3]  # the bar's burst flag: -1 unknown, 0, 1
     fchg = floats[18]
     for s in range(starts.shape[0] - 1):
         a, b = starts[s], starts[s + 1]
@@ -299,25 +301,31 @@ def label_grid(ins, q, starts, lags, th, par, states, direction, floats, burst_w
                 bw = burst_w[h]
                 _window_sums(h, w, lo, hi, a, liq_l, liq_s, burst, cnt, tot, floats[r + 3], floats[r + 4], bw)
                 hold = held[h] if h else no_rows  # the bar's own horizon holds nothing
-                _horizon_conditions(lo, hi, floats[r : r + 6], bw, ins, fchg, th[h], par, cond[h], hold)
+                rows = floats[r : r + 6]
+                _horizon_conditions(lo, hi, rows, bw, fund, ls_z, fchg, th[h], par, cond[h], hold)
             # the window's conditions, each label dated, what the reading lacks: vector code
             _lag_diff(close, lags[0], lo, hi, a, ret)
-            c0, c1, c2 = cond[0], cond[1], cond[2]
+            c0 = cond[0]
             share_bar, f = floats[5][lo:hi], fund[lo:hi]
             p1, o1, ou1 = floats[6][lo:hi], floats[7][lo:hi], floats[8][lo:hi]
             for j in range(7):
-                fl = flags[j, lo:hi]
+                fl, c1 = flags[j, lo:hi], cond[1]
                 for k in range(m):
                     fl[k] = (c1[k] >> j & 1) == 1
             for k in range(m):
-                c_bars[k] = _first(c0[k])
-                c_wins[k] = _dated(_first(c1[k]), ret[k], rt[k], share_bar[k], fls, False, down, up)
-                c_longs[k] = _dated(_first(c2[k]), ret[k], rt[k], share_bar[k], fls, True, down, up)
+                c_bars[k] = _first(np.int64(c0[k]))
                 missing[k] = np.isnan(p1[k]) | (np.isnan(o1[k]) & np.isnan(ou1[k])) << 1 | np.isnan(f[k]) << 2
+            for h in range(1, 3):  # the window's labels, then the long window's (dated by its close too)
+                c, dated, close_too = cond[h], codes_b[h], h == 2
+                for k in range(m):
+                    dated[k] = _dated(
+                        _first(np.int64(c[k])), ret[k], rt[k], share_bar[k], fls, close_too, down, up
+                    )
             # the states held with hysteresis (classify._with_held_states): a state is held on a bar
             # where its relaxed condition holds and it was entered (dated) no earlier than the last bar
             # where that condition failed (or the series' first bar). As bits (those of the held codes):
             # ``on_*`` the states entered and not failed since, carried row to row
+            c_wins, c_longs = codes_b[1], codes_b[2]
             hw_row, hl_row = held[1], held[2]
             for k in range(m):
                 first_bar = lo + k == a
@@ -377,7 +385,7 @@ def _missing_texts() -> list[str | None]:
     return out
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _string_views(idx, table, is_null, views, validity):  # type: ignore[no-untyped-def]  # numba
     """Row ``i`` of ``views`` = the Arrow string view ``table[idx[i]]`` (two uint64: 16 bytes), its bit of
     ``validity`` set unless ``is_null[idx[i]]``; returns the number of nulls."""
@@ -435,7 +443,7 @@ def _bools(values: np.ndarray, name: str) -> pl.Expr:
     return pl.when(v >= 0).then(v == 1).alias(name)
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
     """No NaN and no infinite value in ``x`` (a pass without a temporary array)."""
     for v in x:  # noqa: SIM110  # a compiled loop (numba), not a generator
@@ -444,7 +452,7 @@ def _all_finite(x):  # type: ignore[no-untyped-def]  # numba
     return True
 
 
-@njit(cache=True, nogil=True)
+@njit(**FLAT_LOOP)
 def _valid_or_nan(values, bitmap, out):  # type: ignore[no-untyped-def]  # numba
     """``values`` into ``out``, NaN where Arrow's validity ``bitmap`` (bit ``i & 7`` of byte ``i >> 3``)
     marks a null;
@@ -507,9 +515,30 @@ def with_grid_labels(t: pl.DataFrame, cfg: RegimeConfig, step: int) -> pl.DataFr
         ]
     )
     n = t.height
-    floats, burst_w = np.empty((20, n)), np.empty((3, n), np.int8)
+    floats, burst_w = np.empty((20, n)), np.empty((4, n), np.int8)
     flags, codes, led = np.empty((7, n), np.bool_), np.empty((7, n), np.uint8), np.empty(n, np.bool_)
-    if not label_grid(ins, q, starts, lags, th, par, _HELD, _DIR, floats, burst_w, flags, codes, led):
+    work, codes_b, ret = np.empty((6, _BLOCK), np.uint8), np.empty((4, _BLOCK), np.int8), np.empty(_BLOCK)
+    cnt, tot = np.empty((3, 5), np.int64), np.empty((3, 2))
+    args = (
+        ins,
+        q,
+        starts,
+        lags,
+        th,
+        par,
+        _MASKS,
+        floats,
+        burst_w,
+        flags,
+        codes,
+        led,
+        work,
+        codes_b,
+        ret,
+        cnt,
+        tot,
+    )
+    if not label_grid(*args):
         return None
     new: list[pl.Series | pl.Expr] = []
     for h, hname in enumerate(_HORIZONS):
