@@ -39,9 +39,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from perpscope.cascade.liquidity import MAX_MOVE
+from perpscope.core.jit import njit
 
 
 @dataclass(frozen=True, slots=True)

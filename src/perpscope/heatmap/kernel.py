@@ -29,7 +29,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+
+from perpscope.core.jit import njit
 
 
 @dataclass(frozen=True, slots=True)

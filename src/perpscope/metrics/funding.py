@@ -20,8 +20,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.core.time import DAY_MS, HOUR_MS, YEAR_MS
 from perpscope.metrics.frames import (
     KEYS,

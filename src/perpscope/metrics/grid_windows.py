@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.metrics.frames import same_series
 
 FloatArray = np.ndarray

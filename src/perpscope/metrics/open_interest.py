@@ -14,8 +14,8 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.core.time import DAY_MS, WEEK_MS
 from perpscope.metrics.bars import finest
 from perpscope.metrics.frames import (

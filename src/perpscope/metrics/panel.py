@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.core.time import DAY_MS, WEEK_MS
 from perpscope.metrics.bars import (
     asof_bars,

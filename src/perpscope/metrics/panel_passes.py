@@ -17,7 +17,8 @@ out, as in :mod:`perpscope.metrics.grid_windows`.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from perpscope.core.jit import njit
 
 
 @njit(cache=True, nogil=True)

@@ -13,7 +13,8 @@ fit (nulls in a key, string keys) and the tests hold the two equal.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from perpscope.core.jit import njit
 
 
 @njit(cache=True, nogil=True, inline="always")

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.metrics.arrow_buffers import string_words
 
 #: Strings up to this many bytes are stored whole inside their view (the Arrow format's rule).

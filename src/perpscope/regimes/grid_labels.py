@@ -31,8 +31,8 @@ from dataclasses import replace
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit
 
+from perpscope.core.jit import njit
 from perpscope.metrics.arrow_buffers import floats
 from perpscope.metrics.grid_windows import FLAT_HELPER, FLAT_LOOP, series_starts, to_series
 from perpscope.regimes.bursts import BURST_RATIO, grid_baseline

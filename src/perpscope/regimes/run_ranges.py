@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit
+
+from perpscope.core.jit import njit
 
 
 @njit(cache=True, nogil=True)

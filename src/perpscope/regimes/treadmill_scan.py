@@ -17,7 +17,8 @@ long + short liquidation windows with missing read as 0, USD). Definitions: ``do
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from perpscope.core.jit import njit
 
 #: Columns of the numbers :func:`cycles` returns per flush pair.
 CYCLE_FIELDS: tuple[str, ...] = (
