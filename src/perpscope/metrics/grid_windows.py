@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from perpscope.core.jit import njit
+from perpscope.core.jit import njit, read_only
 from perpscope.metrics.frames import same_series
 
 FloatArray = np.ndarray
@@ -85,8 +85,14 @@ FLAT_HELPER: dict[str, Any] = FLAT_LOOP | {"no_cpython_wrapper": True}
 _Z_BLOCK = 256
 
 
+def grid_trailing_z(x: FloatArray, starts: np.ndarray, n: int, min_samples: int) -> FloatArray:
+    """:func:`_grid_trailing_z` on a read-only view of ``x`` (one compiled signature,
+    :func:`perpscope.core.jit.read_only`)."""
+    return _grid_trailing_z(read_only(x), starts, n, min_samples)
+
+
 @njit(cache=True, nogil=True)
-def grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def]  # numba
+def _grid_trailing_z(x, starts, n, min_samples):  # type: ignore[no-untyped-def]  # numba
     """Z-score of each row against the previous ``n`` rows of its series (not itself).
 
     ``(x_i − mean) / std`` with the sample std (ddof = 1) of the non-missing values among rows
@@ -201,7 +207,7 @@ def grid_sum(x: FloatArray, starts: np.ndarray, n: int) -> FloatArray:
     removing earlier values): "no liquidations in the window" must compare equal to 0.
     """
     out = np.full(x.shape[0], np.nan)
-    _grid_sum(_read_only(x), starts, n, out)
+    _grid_sum(read_only(x), starts, n, out)
     return out
 
 
@@ -253,16 +259,8 @@ def grid_corr(x: FloatArray, y: FloatArray, starts: np.ndarray, n: int, min_pair
     read-only arrays whatever their memory, so that numba compiles it once (:data:`FLAT_LOOP`).
     """
     out = np.full(x.shape[0], np.nan)
-    _grid_corr(_read_only(x), _read_only(y), starts, n, min_pairs, out, np.empty((6, _CORR_BLOCK)))
+    _grid_corr(read_only(x), read_only(y), starts, n, min_pairs, out, np.empty((6, _CORR_BLOCK)))
     return out
-
-
-def _read_only(a: FloatArray) -> FloatArray:
-    """A read-only view of ``a``: a kernel's signature then does not depend on whether the caller's array
-    was a copy (writable) or polars' own memory (read-only)."""
-    v = a.view()
-    v.flags.writeable = False
-    return v
 
 
 @njit(**FLAT_LOOP)
@@ -334,7 +332,7 @@ def grid_quantile(x: FloatArray, starts: np.ndarray, n: int, q: float, min_sampl
     out = np.full(x.shape[0], np.nan)
     for s in range(starts.shape[0] - 1):
         a, b = int(starts[s]), int(starts[s + 1])
-        vals = _read_only(x[a:b])
+        vals = read_only(x[a:b])
         # only the values that are not 0 are sorted (most bars of a liquidation series are 0, and the
         # sort was most of the time); the zeros take one rank, between the negatives and the positives
         nz = np.flatnonzero(vals != 0)  # NaN != 0: sorted last

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perpscope.core.jit import njit
+from perpscope.core.jit import njit, read_only
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -41,8 +41,16 @@ def _gallop(right, j, k):  # type: ignore[no-untyped-def]  # numba
     return lo
 
 
+def asof_index(
+    left: np.ndarray, right: np.ndarray, left_sid: np.ndarray, right_sid: np.ndarray, tolerance: int
+) -> np.ndarray:
+    """:func:`_asof_index` on read-only views (one compiled signature: core.jit.read_only)."""
+    ro = read_only
+    return _asof_index(ro(left), ro(right), ro(left_sid), ro(right_sid), tolerance)
+
+
 @njit(cache=True, nogil=True)
-def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-untyped-def]  # numba
+def _asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-untyped-def]  # numba
     """For each ``left`` key, the row of the last ``right`` key ``≤`` it, or -1.
 
     ``left`` and ``right`` are ascending int64 keys; of equal right keys the last one is taken (as
@@ -69,8 +77,15 @@ def asof_index(left, right, left_sid, right_sid, tolerance):  # type: ignore[no-
     return out
 
 
+def asof_keyed(
+    left: np.ndarray, offset: np.ndarray, right: np.ndarray, shift: int, tolerance: int
+) -> np.ndarray:
+    """:func:`_asof_keyed` on read-only views (one compiled signature: core.jit.read_only)."""
+    return _asof_keyed(read_only(left), read_only(offset), read_only(right), shift, tolerance)
+
+
 @njit(cache=True, nogil=True)
-def asof_keyed(left, offset, right, shift, tolerance):  # type: ignore[no-untyped-def]  # numba
+def _asof_keyed(left, offset, right, shift, tolerance):  # type: ignore[no-untyped-def]  # numba
     """``asof_index(left + offset, right, left >> shift, right >> shift, tolerance)`` in one pass.
 
     For keys ``series id × 2^shift + ms`` the series ids are the keys' high bits, and the panel's
@@ -126,8 +141,13 @@ def lookup_runs(values, table, codes, missing):  # type: ignore[no-untyped-def] 
     return out
 
 
+def pairs_ascending(major: np.ndarray, minor: np.ndarray) -> bool:
+    """:func:`_pairs_ascending` on read-only views (one compiled signature)."""
+    return bool(_pairs_ascending(read_only(major), read_only(minor)))
+
+
 @njit(cache=True, nogil=True)
-def pairs_ascending(major, minor):  # type: ignore[no-untyped-def]  # numba
+def _pairs_ascending(major, minor):  # type: ignore[no-untyped-def]  # numba
     """True when the rows ``(major[i], minor[i])`` (int64 each) are in ascending lexicographic order."""
     for i in range(1, major.shape[0]):
         a, b = major[i], major[i - 1]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from perpscope.core.jit import read_only
 from perpscope.core.time import interval_label, ms_to_iso
 from perpscope.metrics.frames import TS
 from perpscope.regimes.classify import classify
@@ -46,7 +47,10 @@ class _Series:
 def _series(labels: pl.DataFrame, slices: list[tuple[int, int]]) -> list[_Series]:
     """The series of ``labels`` (sorted by series and time) cut at ``slices`` (:func:`series_slices`)."""
     # the treadmill and the breakers of one chunk read the same labels: their arrays are made once
-    cols = remembered(labels, "treadmill._series", lambda: _arrays(labels))
+    # read-only views all: the compiled scans then have one signature each (core.jit.read_only)
+    cols = remembered(
+        labels, "treadmill._series", lambda: {k: read_only(v) for k, v in _arrays(labels).items()}
+    )
     venue, canon = labels.get_column("venue"), labels.get_column("canonical")
     return [
         _Series(str(venue[o]), str(canon[o]), **{k: v[o : o + n] for k, v in cols.items()}) for o, n in slices
@@ -92,7 +96,7 @@ def _flushes(s: _Series, gap_ms: int) -> list[tuple[int, int]]:
 
 
 def _nanmax(a: _F) -> float:
-    return float(nan_max(a, 0, a.size))
+    return float(nan_max(read_only(a), 0, a.size))
 
 
 def _opt(x: float) -> float | None:

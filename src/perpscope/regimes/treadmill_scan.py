@@ -100,7 +100,7 @@ def flush_bounds(ts, flush, flush_window, gap_ms):  # type: ignore[no-untyped-de
     n = flush.shape[0]
     first = np.empty(n, dtype=np.int64)
     last = np.empty(n, dtype=np.int64)
-    k, start, prev = 0, -1, -1
+    k, start, prev = 0, -1, np.int64(-1)  # not a literal -1: _through compiles one signature
     for i in range(n):
         if not flush[i]:
             continue
@@ -110,7 +110,7 @@ def flush_bounds(ts, flush, flush_window, gap_ms):  # type: ignore[no-untyped-de
             first[k], last[k] = start, _through(flush_window, prev)
             k += 1
             start = i
-        prev = i
+        prev = np.int64(i)
     if start >= 0:
         first[k], last[k] = start, _through(flush_window, prev)
         k += 1
