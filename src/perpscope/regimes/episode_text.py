@@ -1013,6 +1013,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
     empty = hv[:0]
     low, high = np.uint64(0xFFFFFFFF), np.uint64(32)
     p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
+    every = np.bool_(True)  # nor literal Trues: the general loops pass Booleans
     for r in range(k):
         i = starts[r]
         last = (starts[r + 1] if r + 1 < k else n_rows) - 1
@@ -1170,13 +1171,13 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                 p,
                 np.int64(last - i + 1),
                 changes_text,
-                True,
+                every,
                 _round(p_lo * 100, 10.0),
                 _round(p_hi * 100, 10.0),
-                True,
+                every,
                 _round(o_lo * 100, 10.0),
                 _round(o_hi * 100, 10.0),
-                True,
+                every,
                 lq,
                 lq_unit,
                 lq_neg,
