@@ -201,3 +201,23 @@ def test_in_place_is_the_general_path_on_random_frames(rows: list[tuple]) -> Non
             episodes(df)
         return
     assert_frame_equal(episodes(df), want, check_exact=True)
+
+
+def test_each_compiled_loop_and_row_writer_has_one_signature() -> None:
+    """numba compiles a function once per distinct set of argument types, and on an empty cache (a new
+    install's first run) each compile of a row writer or loop costs ~0.5-3 s: frames with and without
+    nulls, edge or tame numbers, sliced, with first-bar evidence, without it or mixed, read in place or
+    by the general path, all reach one compiled signature of each loop, and at most one of each row
+    writer (the writers are compiled only with a loop: none when the loops come from numba's cache)."""
+    et = sys.modules["perpscope.regimes.episode_text"]
+    for seed, tame in ((0, False), (1, True)):
+        labels = _labels(seed, 3000)
+        labels = _tame(labels) if tame else labels
+        no_evidence = labels.with_columns(pl.lit(None, pl.String).alias("evidence"))
+        for frame in (labels, labels.slice(7, 2000), no_evidence, no_evidence.slice(3, 1000)):
+            episodes(frame)
+            _general(frame)
+    for f in (et.episode_table, et.run_starts, et._openings, et._summaries, et._evidences):
+        assert len(f.signatures) == 1, (f.py_func.__name__, f.signatures)
+    for f in (et._opening_row, et._summary_row, et._pct, et._usd, et._fixed3, et._usd_unit):
+        assert len(f.signatures) <= 1, (f.py_func.__name__, f.signatures)

@@ -20,6 +20,7 @@ from perpscope.regimes.episode_text import (
     FLAGS,
     PICKED,
     TEXTS,
+    bitmap_rows,
     episode_table,
     evidences,
     openings,
@@ -787,19 +788,15 @@ def _episodes_in_place(df: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame | No
     # are bounded by the longest of each column's data)
     longest = max(int(t.data.shape[0]) for t in tx[:2])
     width = 400 + 24 * 15 + len(prefix) + len(burst.encode()) + 2 * len(window.encode()) + 24 + 2 * longest
-    data, offs, declined, has_ev, rng, kinds = episode_table(
+    data, offs, declined_b, has_ev_b, rng, kinds_b = episode_table(
         starts,
         df.height,
         tuple(f.values for f in fl),
-        tuple(f.valid for f in fl),
-        tuple(b.bits for b in bits),
-        tuple(b.valid for b in bits),
+        bitmap_rows(fl, bits, tx, ab.validity(df.get_column("evidence"))),
         tuple(t.views for t in tx),
         tuple(t.words for t in tx),
         tuple(t.data for t in tx),
         tuple(t.starts for t in tx),
-        tuple(t.valid for t in tx),
-        ab.validity(df.get_column("evidence")),
         view_words("bar"),
         view_words("long"),
         np.frombuffer(prefix, np.uint8),
@@ -808,11 +805,16 @@ def _episodes_in_place(df: pl.DataFrame, cfg: RegimeConfig) -> pl.DataFrame | No
         np.frombuffer(changes.encode(), np.uint8),
         width,
     )
+    n = starts.shape[0]
+    declined, has_ev = declined_b.view(np.bool_), has_ev_b.view(np.bool_)
     ends = np.append(starts[1:], df.height) - 1
     iv = pl.col("interval_ms") if "interval_ms" in df.columns else pl.lit(0)
     end = df.select("ts_ms", iv.alias("_iv")).gather(ends)
     kind_of = (0, 0, 1, 1, 2)
-    ranges = [float_series(c, rng[k], kinds[kind_of[k]] == 0) for k, c in enumerate(_RANGES)]
+    ranges = [
+        float_series(c, rng[k * n : (k + 1) * n], kinds_b[kind_of[k] * n : (kind_of[k] + 1) * n] == 0)
+        for k, c in enumerate(_RANGES)
+    ]
     ep = (
         df.select("venue", "canonical", "regime", pl.col("ts_ms").alias("start_ms"))
         .gather(starts)

@@ -23,11 +23,16 @@ which remain the definition. So the split of work is:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from perpscope.metrics import arrow_buffers as ab
 
 U8 = np.uint8
 
@@ -71,14 +76,39 @@ _UNITS = _b(" kMB")  # usd unit codes 1, 2, 3 (0: whole dollars, no unit)
 _MAX = 1e12
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _lit(buf, p, s):  # type: ignore[no-untyped-def]  # numba
-    for k in range(s.shape[0]):
-        buf[p + k] = s[k]
-    return p + s.shape[0]
+# Compiled functions come in two kinds. The loops are called from Python (they allocate the text buffer
+# and its offsets); the row and number writers only from the loops, so numba builds them no Python or C
+# entry point (building those was ~0.8 s of a cold start), and they run without reference counting
+# (``_nrt=False``: they allocate nothing; otherwise every array passed to them has its count raised and
+# dropped, two atomic operations, at every call: 4 of 28 ms per 4-symbol chunk).
+_LOOP: dict[str, Any] = {"cache": True, "nogil": True, "no_cfunc_wrapper": True}
+_WRITER: dict[str, Any] = {**_LOOP, "no_cpython_wrapper": True, "_nrt": False}
+_loop, _writer = njit(**_LOOP), njit(**_WRITER)
 
 
-@njit(cache=True, nogil=True)
+def _copy_typing(typingctx, buf, p, s):  # type: ignore[no-untyped-def]  # numba
+    """Copies the bytes of ``s`` into ``buf`` at ``p`` (the caller made room) as one ``memcpy``; returns
+    ``p + len(s)``.
+
+    Not a loop: LLVM vectorized each byte-copy loop of a text whose length is known only at run time
+    (64-byte blocks, their bytes stored one by one: ~300 lines of IR per copy), which made half of the
+    writers' first compile; and not ``buf[p : p + n] = s``, whose shape check compiles a formatted
+    error message (numba's string functions: ~1 s more)."""
+
+    def codegen(context, builder, sig, args):  # type: ignore[no-untyped-def]
+        dst = context.make_array(sig.args[0])(context, builder, args[0])
+        src = context.make_array(sig.args[2])(context, builder, args[2])
+        n = builder.extract_value(src.shape, 0)
+        cgutils.raw_memcpy(builder, builder.gep(dst.data, [args[1]]), src.data, n, 1)
+        return builder.add(args[1], n)
+
+    return types.int64(buf, types.int64, s), codegen
+
+
+_lit: Any = intrinsic(_copy_typing)
+
+
+@_writer
 def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     """Decimal digits of the integer ``u ≥ 0``.
 
@@ -99,7 +129,7 @@ def _uint(buf, p, u):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     """``|v| × 10^d`` (``d``: 1 or 2) as an integer when ``|v|`` is the double nearest that integer / 10^d,
     else -1."""
@@ -113,7 +143,7 @@ def _exact(v, d):  # type: ignore[no-untyped-def]  # numba
     return np.int64(n)
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     """``n / 10^d`` written as repr writes the double nearest it: at least one decimal, no trailing zero
     beyond it (``150, 2`` → ``1.5``; ``100, 2`` → ``1.0``; ``105, 2`` → ``1.05``)."""
@@ -133,7 +163,7 @@ def _frac(buf, p, n, d):  # type: ignore[no-untyped-def]  # numba
     return p + k
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     """``v`` (already rounded to ``d`` decimals) as polars casts it to text; p < 0 when it cannot."""
     n = _exact(v, d)
@@ -145,7 +175,7 @@ def _repr(buf, p, v, d):  # type: ignore[no-untyped-def]  # numba
     return _frac(buf, p, n, d)
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.pct_expr` of ``v`` = ``(x × 100).round(1)`` (NaN: null)."""
     if np.isnan(v):
@@ -160,7 +190,7 @@ def _pct(buf, p, v):  # type: ignore[no-untyped-def]  # numba
     return p + 1
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.usd_expr`: ``v`` is the scaled amount rounded to one
     decimal (``unit`` 1/2/3: k/M/B) or the whole dollars (``unit`` 0); ``neg``: the amount was < 0."""
@@ -184,7 +214,7 @@ def _usd(buf, p, v, unit, neg):  # type: ignore[no-untyped-def]  # numba
     return _uint(buf, p, np.int64(a))
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     """:func:`~perpscope.regimes.evidence_text.rate_expr` / ``pp_expr``: ``v`` = ``(x × 100 × 1000)
     .round(0)``, written with three decimals and ``tail``; NaN (null) → ``n/a``."""
@@ -212,10 +242,9 @@ def _fixed3(buf, p, v, tail):  # type: ignore[no-untyped-def]  # numba
     return _lit(buf, p + 3, tail)
 
 
-# The byte copy and the buffer check are inlined into the loops (inline="always"): called as functions,
-# every call passed the buffer as an array object with its reference count raised and dropped (atomics).
-# Inlining the number writers too made the evidence loop 33 → 23 ms per 4-symbol chunk but numba's
-# first compile (an empty cache: a new install's first run) 6 s longer, so they stay calls.
+# The buffer check is inlined into the loops (it allocates: the writers cannot). The writers stay calls:
+# inlining them made numba's first compile (an empty cache: a new install's first run) 6 s longer, and
+# making a function larger costs more than linearly (the row writers inlined into episode_table: +1.2 s).
 
 #: Bytes per row first reserved for the sentences (about their usual length; the buffer grows when they
 #: run longer): reserving the worst case per row took a fresh, page-faulting block on every call.
@@ -229,11 +258,11 @@ def _room(buf, p, width):  # type: ignore[no-untyped-def]  # numba
     if p + width <= buf.shape[0]:
         return buf
     grown = np.empty(max(2 * buf.shape[0], p + width), dtype=U8)
-    grown[:p] = buf[:p]
+    _lit(grown, 0, buf[:p])
     return grown
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _opening_row(  # type: ignore[no-untyped-def]  # numba
     buf,
     p,
@@ -330,7 +359,7 @@ def _opening_row(  # type: ignore[no-untyped-def]  # numba
     return p
 
 
-@njit(cache=True, nogil=True)
+@_loop
 def _openings(  # type: ignore[no-untyped-def]  # numba
     need,
     declined,
@@ -409,7 +438,7 @@ def _openings(  # type: ignore[no-untyped-def]  # numba
     return buf[:p], offs
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _summary_row(  # type: ignore[no-untyped-def]  # numba
     buf,
     p,
@@ -450,7 +479,7 @@ def _summary_row(  # type: ignore[no-untyped-def]  # numba
     return p
 
 
-@njit(cache=True, nogil=True)
+@_loop
 def _summaries(  # type: ignore[no-untyped-def]  # numba
     declined,
     bars,
@@ -498,7 +527,7 @@ def _summaries(  # type: ignore[no-untyped-def]  # numba
     return buf[:p], offs
 
 
-@njit(cache=True, nogil=True)
+@_loop
 def _evidences(  # type: ignore[no-untyped-def]  # numba
     declined,
     prefix,
@@ -737,7 +766,7 @@ def openings(nums: pl.DataFrame, burst_text: str, window_text: str) -> tuple[pl.
     need = _bools(nums, "need")
     declined = _bools(nums, "nan") & need
     args, width = _opening_args(nums, burst_text, window_text)
-    data, offs = _openings(need, declined, *args, width)  # type: ignore[call-arg]  # numba's stub
+    data, offs = _openings(need, declined, *args, width)
     return strings("_opening", data, offs), declined
 
 
@@ -750,7 +779,7 @@ def summaries(nums: pl.DataFrame, changes_text: str) -> tuple[pl.Series, np.ndar
     """
     declined = _bools(nums, "nan").copy()
     args, width = _summary_args(nums, changes_text)
-    data, offs = _summaries(declined, *args, width)  # type: ignore[call-arg]  # numba's stub
+    data, offs = _summaries(declined, *args, width)
     return strings("_summary", data, offs), declined
 
 
@@ -770,7 +799,7 @@ def evidences(
     o_args, o_width = _opening_args(opening_nums, burst_text, window_text)
     s_args, s_width = _summary_args(summary_nums, changes_text)
     width = o_width + s_width + len(prefix.encode())
-    data, offs = _evidences(declined, _fixed(_b(prefix)), *o_args, *s_args, width)  # type: ignore[call-arg]  # numba's stub
+    data, offs = _evidences(declined, _fixed(_b(prefix)), *o_args, *s_args, width)
     return strings("evidence", data, offs), declined
 
 
@@ -802,7 +831,7 @@ def view_words(text: str) -> tuple[np.uint64, np.uint64]:
     return w[0], w[1]
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _inline_mask(n):  # type: ignore[no-untyped-def]  # numba
     """Masks of the bytes of a view's two words that hold an inline text of ``n`` bytes (≤ 12): the
     length and the text, not the padding."""
@@ -816,14 +845,14 @@ def _inline_mask(n):  # type: ignore[no-untyped-def]  # numba
     return m0, m1
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _data_at(w1, starts):  # type: ignore[no-untyped-def]  # numba
     """Where the text of a view whose second word is ``w1`` (a text over 12 bytes) begins in the data:
     its buffer's start plus its offset."""
     return starts[np.int64(w1 & np.uint64(0xFFFFFFFF))] + np.int64(w1 >> np.uint64(32))
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _long_texts_equal(words, data, starts, i, j, n):  # type: ignore[no-untyped-def]  # numba
     """Rows ``i`` and ``j`` (texts of ``n`` > 12 bytes each) hold the same bytes (the rare case of the
     same word stored twice: called only then)."""
@@ -834,7 +863,7 @@ def _long_texts_equal(words, data, starts, i, j, n):  # type: ignore[no-untyped-
     return True
 
 
-@njit(cache=True, nogil=True)
+@_loop
 def run_starts(sid, words, data, starts, valid):  # type: ignore[no-untyped-def]  # numba
     """First row of each run of one regime within one series (``sid``), as ``episodes`` defines a run:
     a row starts one where the series or the regime changes, or where its or the previous row's regime
@@ -866,13 +895,13 @@ def run_starts(sid, words, data, starts, valid):  # type: ignore[no-untyped-def]
     return out[:k].copy()
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _round(v, m):  # type: ignore[no-untyped-def]  # numba
     """polars' ``round(d)`` with ``m = 10^d``: half to even of ``v × m``, over ``m``."""
     return np.rint(v * m) / m
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _usd_unit(x):  # type: ignore[no-untyped-def]  # numba
     """(amount, unit, neg) of :func:`perpscope.regimes.classify._usd_parts` for ``x`` (NaN: null)."""
     if np.isnan(x):
@@ -889,7 +918,7 @@ def _usd_unit(x):  # type: ignore[no-untyped-def]  # numba
     return np.rint(x), 0, x < 0
 
 
-@njit(cache=True, nogil=True)
+@_writer
 def _is_word(words, views, data, starts, i, word):  # type: ignore[no-untyped-def]  # numba
     """Row ``i``'s text is ``word`` (called for the few rows that ask)."""
     n = np.int64(words[i, 0] & np.uint64(0xFFFFFFFF))
@@ -905,21 +934,42 @@ def _is_word(words, views, data, starts, i, word):  # type: ignore[no-untyped-de
 
 _FLUSH = _b("deleveraging_flush")
 
+# Rows of episode_table's bitmaps (:func:`bitmap_rows`): the validity of each float column (rows 0-17:
+# PICKED at the window, bar and long horizons, row 3k + h; then FIRST_BAR), of the Boolean and text
+# columns and of evidence, then the Booleans' values. One 2-D argument instead of some forty arrays:
+# numba's Python entry point unboxes each array argument in its own code (~17 ms of compile per array).
+_V_FIRST, _V_BURST, _V_LED, _V_PARTIAL = 18, 22, 25, 26
+_V_HORIZON, _V_MISSING, _V_KEY, _V_REGIME, _V_EVIDENCE = 27, 28, 29, 30, 31
+_B_BURST, _B_LED, _B_PARTIAL = 32, 35, 36
 
-@njit(cache=True, nogil=True)
+
+def bitmap_rows(
+    floats: list[ab.Floats], bools: list[ab.Bools], texts: list[ab.Texts], evidence: np.ndarray
+) -> np.ndarray:
+    """The bitmaps :func:`episode_table` reads, as the rows of one read-only matrix: the validity of
+    ``floats`` (:data:`PICKED` × horizons, :data:`FIRST_BAR`), of ``bools`` (bursts, :data:`FLAGS`), of
+    ``texts`` (:data:`TEXTS`) and ``evidence``'s, then ``bools``' values."""
+    rows = np.stack(
+        [f.valid for f in floats]
+        + [b.valid for b in bools]
+        + [t.valid for t in texts]
+        + [evidence]
+        + [b.bits for b in bools]
+    )
+    rows.flags.writeable = False
+    return rows
+
+
+@_loop
 def episode_table(  # type: ignore[no-untyped-def]  # numba
     starts,
     n_rows,
     fl,
-    ok,
-    bits,
-    bits_ok,
+    bm,
     tv,
     tw,
     td,
     ts,
-    tok,
-    ev_ok,
     bar_key,
     long_key,
     prefix,
@@ -931,62 +981,39 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
     """Every episode's evidence and ranges from the labels' full columns, read in place.
 
     ``starts``: first row of each run (:func:`run_starts`), the runs ending where the next begins
-    (the last at ``n_rows``). ``fl``/``ok``: the float columns (order: :data:`PICKED` × horizons, then
-    :data:`FIRST_BAR`) and their validity bitmaps; ``bits``/``bits_ok``: the Boolean columns (burst per
-    horizon, :data:`FLAGS`); ``tv, tw, td, ts, tok``: views (bytes and two words per row), data, buffer
-    starts and validity of :data:`TEXTS`; ``ev_ok``: validity of ``evidence``; ``bar_key``, ``long_key``:
-    the view words of ``"bar"`` and ``"long"`` (:func:`view_words`).
+    (the last at ``n_rows``). ``fl``: the float columns (order: :data:`PICKED` × horizons, then
+    :data:`FIRST_BAR`); ``bm``: the bitmaps (:func:`bitmap_rows`); ``tv, tw, td, ts``: views (bytes and
+    two words per row), data and buffer starts of :data:`TEXTS`; ``bar_key``, ``long_key``: the view
+    words of ``"bar"`` and ``"long"`` (:func:`view_words`).
 
     Returns the text (``prefix`` + first-bar sentence + summary where the first bar has no evidence,
     the summary alone where it has: the caller puts ``prefix`` and its evidence before it), its
-    offsets, the rows declined (left to the polars definition, as in :func:`openings`), whether each
-    first bar has evidence, and the ranges: ``price_chg`` max and min, ``oi_chg`` min and max,
-    ``liq_long_w_usd`` max (rows), NaN where null, with their kinds (0: only nulls, 1: only NaN and
-    nulls, 2: a value; rows: price, OI, liquidations), as :mod:`perpscope.regimes.run_ranges`."""
+    offsets, the rows declined (left to the polars definition, as in :func:`openings`) and whether each
+    first bar has evidence (bytes, 0 or 1), and the ranges: ``price_chg`` max and min, ``oi_chg`` min
+    and max, ``liq_long_w_usd`` max (five blocks of one value per episode), NaN where null, with their
+    kinds (0: only nulls, 1: only NaN and nulls, 2: a value; blocks: price, OI, liquidations), as
+    :mod:`perpscope.regimes.run_ranges`."""
     p0, p1, p2, o0, o1, o2, u0, u1, u2, l0, l1, l2, s0, s1, s2, h0, h1, h2, fu, fc, lr, lzc = fl
-    (
-        vp0,
-        vp1,
-        vp2,
-        vo0,
-        vo1,
-        vo2,
-        vu0,
-        vu1,
-        vu2,
-        vl0,
-        vl1,
-        vl2,
-        vs0,
-        vs1,
-        vs2,
-        vh0,
-        vh1,
-        vh2,
-        vfu,
-        vfc,
-        vlr,
-        vlz,
-    ) = ok
-    b0, b1, b2, led_b, part_b = bits
-    vb0, vb1, vb2, vled, vpart = bits_ok
     hv, mv, rv = tv[0], tv[1], tv[3]
     hw, mw, kw, rw = tw[0], tw[1], tw[2], tw[3]
     hd, md, rd = td[0], td[1], td[3]
     hs, ms, rs = ts[0], ts[1], ts[3]
-    hok, mok, kok, rok = tok[0], tok[1], tok[2], tok[3]
     bar0, bar1 = bar_key
     long0, long1 = long_key
     k = starts.shape[0]
     buf = np.empty(k * (_TYPICAL_OPENING + _TYPICAL_SUMMARY) + width, dtype=U8)
-    offs = np.zeros(k + 1, dtype=np.int64)
-    declined = np.zeros(k, dtype=np.bool_)
-    has_ev = np.zeros(k, dtype=np.bool_)
-    rng = np.empty((5, k))
-    kinds = np.empty((3, k), dtype=np.int8)
+    # one allocation per element type (each type of np.empty / np.zeros compiled numba's allocator
+    # once more); the caller views the bytes as Booleans and the flat ranges as rows
+    offs = np.empty(k + 1, dtype=np.int64)
+    offs[0] = 0
+    declined = np.empty(k, dtype=U8)
+    has_ev = np.empty(k, dtype=U8)
+    rng = np.empty(5 * k, dtype=np.float64)
+    kinds = np.empty(3 * k, dtype=U8)
     empty = hv[:0]
     low, high = np.uint64(0xFFFFFFFF), np.uint64(32)
     p = np.int64(0)  # not a literal 0: the row writers would compile once more for it
+    every = np.bool_(True)  # nor literal Trues: the general loops pass Booleans
     for r in range(k):
         i = starts[r]
         last = (starts[r + 1] if r + 1 < k else n_rows) - 1
@@ -996,7 +1023,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
         l_hi, l_kind = np.nan, 0
         for j in range(i, last + 1):
             byte, bit = j >> 3, j & 7
-            if (vp0[byte] >> bit) & 1:
+            if (bm[0, byte] >> bit) & 1:
                 v = p0[j]
                 if np.isnan(v):
                     p_kind = max(p_kind, 1)
@@ -1007,7 +1034,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                         p_lo = v
                     if v >= p_hi:
                         p_hi = v
-            if (vo0[byte] >> bit) & 1:
+            if (bm[3, byte] >> bit) & 1:
                 v = o0[j]
                 if np.isnan(v):
                     o_kind = max(o_kind, 1)
@@ -1018,7 +1045,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                         o_lo = v
                     if v >= o_hi:
                         o_hi = v
-            if (vl0[byte] >> bit) & 1:
+            if (bm[9, byte] >> bit) & 1:
                 v = l0[j]
                 if np.isnan(v):
                     l_kind = max(l_kind, 1)
@@ -1026,49 +1053,42 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                     l_hi, l_kind = v, 2
                 elif v >= l_hi:
                     l_hi = v
-        rng[0, r], rng[1, r], rng[2, r], rng[3, r], rng[4, r] = p_hi, p_lo, o_lo, o_hi, l_hi
-        kinds[0, r], kinds[1, r], kinds[2, r] = p_kind, o_kind, l_kind
+        rng[r], rng[k + r], rng[2 * k + r], rng[3 * k + r], rng[4 * k + r] = p_hi, p_lo, o_lo, o_hi, l_hi
+        kinds[r], kinds[k + r], kinds[2 * k + r] = p_kind, o_kind, l_kind
         buf = _room(buf, p, width)
         start = p
         bad = p_kind == 1 or o_kind == 1 or l_kind == 1  # a NaN range: the definition writes it
         byte, bit = i >> 3, i & 7
-        need = not ((ev_ok[byte] >> bit) & 1)
+        need = not ((bm[_V_EVIDENCE, byte] >> bit) & 1)
         has_ev[r] = not need
+        declined[r] = False
         if need and not bad:
             h = 0  # the horizon the label was read over: "bar", "long", else (null too) the window
-            if (kok[byte] >> bit) & 1:
+            if (bm[_V_KEY, byte] >> bit) & 1:
                 w0, w1 = kw[i, 0], kw[i, 1]
                 if w0 == bar0 and w1 == bar1:
                     h = 1
                 elif w0 == long0 and w1 == long1:
                     h = 2
             if h == 0:
-                price, price_ok = p0[i], (vp0[i >> 3] >> (i & 7)) & 1
-                oi, oi_ok = o0[i], (vo0[i >> 3] >> (i & 7)) & 1
-                oi_usd, oi_usd_ok = u0[i], (vu0[i >> 3] >> (i & 7)) & 1
-                liq_l, liq_l_ok = l0[i], (vl0[i >> 3] >> (i & 7)) & 1
-                liq_s, liq_s_ok = s0[i], (vs0[i >> 3] >> (i & 7)) & 1
-                share, share_ok = h0[i], (vh0[i >> 3] >> (i & 7)) & 1
+                price, oi, oi_usd, liq_l, liq_s, share = p0[i], o0[i], u0[i], l0[i], s0[i], h0[i]
             elif h == 1:
-                price, price_ok = p1[i], (vp1[i >> 3] >> (i & 7)) & 1
-                oi, oi_ok = o1[i], (vo1[i >> 3] >> (i & 7)) & 1
-                oi_usd, oi_usd_ok = u1[i], (vu1[i >> 3] >> (i & 7)) & 1
-                liq_l, liq_l_ok = l1[i], (vl1[i >> 3] >> (i & 7)) & 1
-                liq_s, liq_s_ok = s1[i], (vs1[i >> 3] >> (i & 7)) & 1
-                share, share_ok = h1[i], (vh1[i >> 3] >> (i & 7)) & 1
+                price, oi, oi_usd, liq_l, liq_s, share = p1[i], o1[i], u1[i], l1[i], s1[i], h1[i]
             else:
-                price, price_ok = p2[i], (vp2[i >> 3] >> (i & 7)) & 1
-                oi, oi_ok = o2[i], (vo2[i >> 3] >> (i & 7)) & 1
-                oi_usd, oi_usd_ok = u2[i], (vu2[i >> 3] >> (i & 7)) & 1
-                liq_l, liq_l_ok = l2[i], (vl2[i >> 3] >> (i & 7)) & 1
-                liq_s, liq_s_ok = s2[i], (vs2[i >> 3] >> (i & 7)) & 1
-                share, share_ok = h2[i], (vh2[i >> 3] >> (i & 7)) & 1
-            fund, fund_ok = fu[i], (vfu[byte] >> bit) & 1
-            fund_chg, fund_chg_ok = fc[i], (vfc[byte] >> bit) & 1
-            ls, ls_ok = lr[i], (vlr[byte] >> bit) & 1
-            lz, lz_ok = lzc[i], (vlz[byte] >> bit) & 1
+                price, oi, oi_usd, liq_l, liq_s, share = p2[i], o2[i], u2[i], l2[i], s2[i], h2[i]
+            # their validity: rows 3k + h of the bitmaps
+            price_ok = (bm[h, byte] >> bit) & 1
+            oi_ok = (bm[3 + h, byte] >> bit) & 1
+            oi_usd_ok = (bm[6 + h, byte] >> bit) & 1
+            liq_l_ok = (bm[9 + h, byte] >> bit) & 1
+            liq_s_ok = (bm[12 + h, byte] >> bit) & 1
+            share_ok = (bm[15 + h, byte] >> bit) & 1
+            fund, fund_ok = fu[i], (bm[_V_FIRST, byte] >> bit) & 1
+            fund_chg, fund_chg_ok = fc[i], (bm[_V_FIRST + 1, byte] >> bit) & 1
+            ls, ls_ok = lr[i], (bm[_V_FIRST + 2, byte] >> bit) & 1
+            lz, lz_ok = lzc[i], (bm[_V_FIRST + 3, byte] >> bit) & 1
             # nulls read as NaN; a real NaN is left to the definition
-            bad = not ((hok[byte] >> bit) & 1)
+            bad = not ((bm[_V_HORIZON, byte] >> bit) & 1)
             bad |= (
                 (price_ok and np.isnan(price)) or (oi_ok and np.isnan(oi)) or (oi_usd_ok and np.isnan(oi_usd))
             )
@@ -1090,16 +1110,11 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                 fund_chg = fund_chg if fund_chg_ok else np.nan
                 ls = ls if ls_ok else np.nan
                 lz = lz if lz_ok else np.nan
-                if h == 0:
-                    burst = (vb0[byte] >> bit) & 1 == 1 and (b0[byte] >> bit) & 1 == 1
-                elif h == 1:
-                    burst = (vb1[byte] >> bit) & 1 == 1 and (b1[byte] >> bit) & 1 == 1
-                else:
-                    burst = (vb2[byte] >> bit) & 1 == 1 and (b2[byte] >> bit) & 1 == 1
-                led = (vled[byte] >> bit) & 1 == 1 and (led_b[byte] >> bit) & 1 == 1
-                partial = (vpart[byte] >> bit) & 1 == 1 and (part_b[byte] >> bit) & 1 == 1
+                burst = (bm[_V_BURST + h, byte] >> bit) & 1 == 1 and (bm[_B_BURST + h, byte] >> bit) & 1 == 1
+                led = (bm[_V_LED, byte] >> bit) & 1 == 1 and (bm[_B_LED, byte] >> bit) & 1 == 1
+                partial = (bm[_V_PARTIAL, byte] >> bit) & 1 == 1 and (bm[_B_PARTIAL, byte] >> bit) & 1 == 1
                 flush = False
-                if led and (rok[byte] >> bit) & 1:  # the regime's text read only where it is written
+                if led and (bm[_V_REGIME, byte] >> bit) & 1:  # the regime's text read only where written
                     flush = _is_word(rw, rv, rd, rs, i, _FLUSH)
                 # the horizon's and missing inputs' texts: inline in their views, else in their data
                 q, w0, w1 = i * 16, hw[i, 0], hw[i, 1]
@@ -1109,7 +1124,7 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                 else:
                     at = hs[np.int64(w1 & low)] + np.int64(w1 >> high)
                     h_text = hd[at : at + n_t]
-                has_m = (mok[byte] >> bit) & 1 == 1
+                has_m = (bm[_V_MISSING, byte] >> bit) & 1 == 1
                 m_text = empty
                 if has_m:
                     w0, w1 = mw[i, 0], mw[i, 1]
@@ -1156,13 +1171,13 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
                 p,
                 np.int64(last - i + 1),
                 changes_text,
-                True,
+                every,
                 _round(p_lo * 100, 10.0),
                 _round(p_hi * 100, 10.0),
-                True,
+                every,
                 _round(o_lo * 100, 10.0),
                 _round(o_hi * 100, 10.0),
-                True,
+                every,
                 lq,
                 lq_unit,
                 lq_neg,
