@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 import pyarrow as pa
-from numba import njit
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
+from perpscope.core.jit import njit
 from perpscope.metrics import arrow_buffers as ab
 
 U8 = np.uint8
