@@ -155,8 +155,8 @@ def first_compile_note() -> str | None:
     if all(kernel_cached(k) is not False for k in (label_grid, episode_table)):
         return None
     return (
-        "First run here: perpscope compiles its numerical kernels once (about a minute on a small machine); "
-        "later runs reuse them."
+        "First run here: perpscope compiles its numerical kernels once (about half a minute on a small "
+        "machine); later runs reuse them."
     )
 
 
