@@ -33,6 +33,7 @@ from perpscope.store.lake import one_per_key
 from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, Encoded, LiveLog, Segment, new_session, seal
 from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
+from perpscope.store.sealer import Sealer
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
 FRAME_CHUNK = 4096
@@ -76,6 +77,9 @@ class LiveConfig:
         parts later; ``parts``: each flush as part files (:func:`perpscope.store.parts.append`).
     seal_bytes, seal_age_s : int, float
         A log segment holding this many bytes, or this old (seconds), is sealed into parts.
+    seal_process : bool
+        Seal in a process of its own at a lower priority (:mod:`perpscope.store.sealer`, which says
+        why), not in a thread of the collector's.
     gil_switch_s : float or None
         The interpreter's thread switch interval while the collector runs (``sys.setswitchinterval``;
         None leaves it as it is): see :data:`GIL_SWITCH_S`.
@@ -93,6 +97,7 @@ class LiveConfig:
     write_path: str = "log"
     seal_bytes: int = SEAL_BYTES
     seal_age_s: float = SEAL_AGE_S
+    seal_process: bool = True
     gil_switch_s: float | None = GIL_SWITCH_S
 
 
@@ -175,6 +180,7 @@ class Sink:
         self.sealing: asyncio.Task[None] | None = None
         #: log segments sealed into parts
         self.seals = 0
+        self._sealer = Sealer()  # its process starts at the first seal (cfg.seal_process)
         #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
         #: benchmark's profile of where a row's latency goes
         self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)
@@ -324,7 +330,11 @@ class Sink:
     async def _seal(self, segments: list[tuple[RecordType, Segment]]) -> None:
         for rt, seg in segments:
             try:
-                _, files = await asyncio.to_thread(seal, self.lake, rt, seg)
+                if self.cfg.seal_process:
+                    seg.close()  # the lock passes with the file: the sealer takes it as an orphan's
+                    _, files = await self._sealer.seal(self.lake.root, rt.name, seg.path)
+                else:
+                    _, files = await asyncio.to_thread(seal, self.lake, rt, seg)
             except Exception as exc:  # the segment stays (closed): the next seal of orphans takes it
                 seg.close()
                 self.last_error = f"seal {rt.name}: {type(exc).__name__}: {exc}"
@@ -365,6 +375,7 @@ class Sink:
             await self._seal(last)
         if self.compaction is not None:
             await asyncio.gather(self.compaction, return_exceptions=True)
+        await self._sealer.close()
 
     async def _frame(self, rt: RecordType, frames: list[pl.DataFrame], rows: list[Any]) -> pl.DataFrame:
         """One checked frame of ``frames`` and ``rows``, built in chunks that yield to the event loop

@@ -395,6 +395,12 @@ def seal(lake: Lake, record: RecordType, segment: Segment | Path) -> tuple[int, 
         seg.close()
 
 
+def seal_path(root: str, record: str, path: str) -> tuple[int, tuple[Path, ...]]:
+    """:func:`seal` of the closed segment at ``path`` of the store at ``root`` (plain values: the
+    collector's sealer process, :mod:`perpscope.store.sealer`, calls this; the lock is taken here)."""
+    return seal(Lake(root), RECORDS[record], Path(path))
+
+
 def _take_orphan(path: Path) -> Segment | None:
     """Open and lock an orphaned segment (its writer gone), its torn tail truncated; None when its
     writer still holds it, or it was sealed meanwhile."""
@@ -465,4 +471,5 @@ __all__ = [
     "read_segment",
     "seal",
     "seal_orphans",
+    "seal_path",
 ]
