@@ -33,6 +33,7 @@ from numba.extending import intrinsic
 
 from perpscope.core.jit import njit
 from perpscope.metrics import arrow_buffers as ab
+from perpscope.regimes.run_ranges import range_step
 
 U8 = np.uint8
 
@@ -1024,35 +1025,11 @@ def episode_table(  # type: ignore[no-untyped-def]  # numba
         for j in range(i, last + 1):
             byte, bit = j >> 3, j & 7
             if (bm[0, byte] >> bit) & 1:
-                v = p0[j]
-                if np.isnan(v):
-                    p_kind = max(p_kind, 1)
-                elif p_kind < 2:
-                    p_lo, p_hi, p_kind = v, v, 2
-                else:
-                    if v <= p_lo:  # "<=": the last of equal values (0.0, -0.0) is kept, as in polars
-                        p_lo = v
-                    if v >= p_hi:
-                        p_hi = v
+                p_lo, p_hi, p_kind = range_step(p0[j], p_lo, p_hi, p_kind)
             if (bm[3, byte] >> bit) & 1:
-                v = o0[j]
-                if np.isnan(v):
-                    o_kind = max(o_kind, 1)
-                elif o_kind < 2:
-                    o_lo, o_hi, o_kind = v, v, 2
-                else:
-                    if v <= o_lo:
-                        o_lo = v
-                    if v >= o_hi:
-                        o_hi = v
+                o_lo, o_hi, o_kind = range_step(o0[j], o_lo, o_hi, o_kind)
             if (bm[9, byte] >> bit) & 1:
-                v = l0[j]
-                if np.isnan(v):
-                    l_kind = max(l_kind, 1)
-                elif l_kind < 2:
-                    l_hi, l_kind = v, 2
-                elif v >= l_hi:
-                    l_hi = v
+                _, l_hi, l_kind = range_step(l0[j], l_hi, l_hi, l_kind)  # only the largest is written
         rng[r], rng[k + r], rng[2 * k + r], rng[3 * k + r], rng[4 * k + r] = p_hi, p_lo, o_lo, o_hi, l_hi
         kinds[r], kinds[k + r], kinds[2 * k + r] = p_kind, o_kind, l_kind
         buf = _room(buf, p, width)

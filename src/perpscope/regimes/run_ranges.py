@@ -30,22 +30,22 @@ def _ranges(x, null, starts, ends):  # type: ignore[no-untyped-def]  # numba
     for r in range(k):
         lo, hi, seen = np.nan, np.nan, 0
         for i in range(starts[r], ends[r] + 1):
-            if null[i]:
-                continue
-            v = x[i]
-            if np.isnan(v):
-                if seen == 0:
-                    seen = 1
-                continue
-            if seen < 2:
-                lo, hi, seen = v, v, 2
-            else:
-                if v <= lo:  # "<=": the last of equal values (0.0, -0.0) is kept, as in polars
-                    lo = v
-                if v >= hi:
-                    hi = v
+            if not null[i]:
+                lo, hi, seen = range_step(x[i], lo, hi, seen)
         mn[r], mx[r], kind[r] = lo, hi, seen
     return mn, mx, kind
+
+
+@njit(cache=True, nogil=True)
+def range_step(v, lo, hi, kind):  # type: ignore[no-untyped-def]  # numba
+    """A run's ``(min, max, kind)`` (:func:`_ranges`) after one more non-null value ``v`` (the one rule for
+    :func:`_ranges` and :func:`perpscope.regimes.episode_text.episode_table`'s fused ranges)."""
+    if np.isnan(v):
+        return lo, hi, max(kind, 1)
+    if kind < 2:
+        return v, v, 2
+    # "<=" and ">=": the last of equal values (0.0, -0.0) is kept, as in polars
+    return (v if v <= lo else lo), (v if v >= hi else hi), 2
 
 
 def float_series(name: str, values: np.ndarray, null: np.ndarray) -> pl.Series:
