@@ -58,7 +58,8 @@ class Sealer:
         if self.proc is None or self.proc.returncode is not None:
             # the same perpscope as this process's, whatever the caller's working folder
             src = str(Path(perpscope.__file__).resolve().parents[1])
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+            paths = [src, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
