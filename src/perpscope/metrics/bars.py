@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics.frames import (
@@ -462,6 +463,9 @@ def bar_grid(
     polars.DataFrame
         ``venue, canonical, ts_ms, interval_ms`` (one row per bar), sorted.
     """
+    grid = _int_grid(every_ms, [f for f in frames if f is not None and f.height], by, start_ms, end_ms)
+    if grid is not None:
+        return grid
     spans = [
         f.group_by(list(by))
         .agg(pl.col("ts_ms").min().alias("_lo"), pl.col("ts_ms").max().alias("_hi"))
@@ -487,4 +491,47 @@ def bar_grid(
     )
     return sort_series(
         grid.with_columns(instant(pl.col("ts_ms")), pl.lit(every_ms, pl.Int64).alias("interval_ms")), by
+    )
+
+
+def _int_grid(
+    every_ms: int, frames: list[pl.DataFrame], by: Sequence[str], start_ms: int | None, end_ms: int | None
+) -> pl.DataFrame | None:
+    """:func:`bar_grid` for one Int64 series key (the panel's ids) and instants, none null, in numpy:
+    each series' first and last bar from its rows' extremes (the bar of the smallest instant is the
+    smallest bar), then its bars as one arithmetic sequence. The polars form (a group-by per frame,
+    list ranges, their explosion, a cast and a sortedness check) cost 3 ms per 420 k bars of a
+    benchmark chunk. None when the frames are not so keyed (the polars form runs)."""
+    if len(by) != 1 or not frames:
+        return None
+    key = by[0]
+    sids, stamps = [], []
+    for f in frames:
+        k, t = f.get_column(key), f.get_column("ts_ms")
+        if k.dtype != pl.Int64 or not isinstance(t.dtype, pl.Datetime) or k.null_count() or t.null_count():
+            return None
+        sids.append(k.to_numpy())
+        stamps.append(t.dt.epoch("ms").to_numpy())
+    sid, inverse = np.unique(np.concatenate(sids), return_inverse=True)
+    bars = np.concatenate(stamps) // every_ms * every_ms  # floor division, as polars' `//`
+    lo = np.full(sid.shape[0], np.iinfo(np.int64).max)
+    hi = np.full(sid.shape[0], np.iinfo(np.int64).min)
+    np.minimum.at(lo, inverse, bars)
+    np.maximum.at(hi, inverse, bars)
+    if start_ms is not None:
+        lo = np.maximum(lo, -(-start_ms // every_ms) * every_ms)
+    if end_ms is not None:
+        hi = np.minimum(hi, end_ms - 1 - (end_ms - 1) % every_ms)
+    keep = hi >= lo
+    sid, lo, hi = sid[keep], lo[keep], hi[keep]
+    counts = (hi - lo) // every_ms + 1
+    first = np.cumsum(counts) - counts  # each series' first row
+    ts = np.arange(int(counts.sum()), dtype=np.int64) * every_ms + np.repeat(lo - first * every_ms, counts)
+    # sorted by series, then time, by construction (the ids ascend): flagged as sort_series flags it
+    return pl.DataFrame(
+        [
+            pl.Series(key, np.repeat(sid, counts), dtype=pl.Int64).set_sorted(),
+            pl.Series("ts_ms", ts, dtype=pl.Int64).cast(TS),
+            pl.Series("interval_ms", np.full(ts.shape[0], every_ms, dtype=np.int64)),
+        ]
     )

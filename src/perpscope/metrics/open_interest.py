@@ -264,18 +264,10 @@ def oi_volume_consistency(
     A span is judged only when every candle in it is present and at least one ends inside it.
     """
     k = list(by)
-    require(open_interest, [*k, "ts_ms", "oi_base"], "oi_volume_consistency (open_interest)")
-    require(candles, [*k, "ts_ms", "interval_ms", "volume_base"], "oi_volume_consistency (candles)")
-    c = candles
-    if "price_type" in c.columns:
-        c = c.filter(pl.col("price_type") == "trade")
-    c = sort_series(finest(c, k), k)
-    oi = sort_series(finest(open_interest, k), k)
+    oi, c = _consistency_inputs(open_interest, candles, k)
     vol = pl.col("volume_base").fill_null(0.0)
-    if _integer_keys(c, k) and _integer_keys(oi, k) and _floats(oi, c):
-        slim = c.select(
-            *k, pl.col("ts_ms").alias("_open"), pl.col("interval_ms").alias("_civ"), vol.alias("_v")
-        )
+    slim = _consistency_slim(oi, c, k)
+    if slim is not None:
         return _consistency_compiled(oi, slim, k[0], tolerance)
     c = c.select(
         *k,
@@ -315,6 +307,42 @@ def oi_volume_consistency(
     return out.drop(["_open", "_end", "_civ", "_v", "_cvb", "_idx", "_V", "_N", "_E"])
 
 
+def _consistency_inputs(
+    open_interest: pl.DataFrame, candles: pl.DataFrame, k: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`oi_volume_consistency`'s rows: the OI and trade candles of the finest sampling, sorted."""
+    require(open_interest, [*k, "ts_ms", "oi_base"], "oi_volume_consistency (open_interest)")
+    require(candles, [*k, "ts_ms", "interval_ms", "volume_base"], "oi_volume_consistency (candles)")
+    c = candles
+    if "price_type" in c.columns:
+        c = c.filter(pl.col("price_type") == "trade")
+    return sort_series(finest(open_interest, k), k), sort_series(finest(c, k), k)
+
+
+def _consistency_slim(oi: pl.DataFrame, c: pl.DataFrame, k: list[str]) -> pl.DataFrame | None:
+    """The candle columns the compiled form reads, or None when it does not apply (the polars form)."""
+    if not (_integer_keys(c, k) and _integer_keys(oi, k) and _floats(oi, c)):
+        return None
+    vol = pl.col("volume_base").fill_null(0.0)
+    return c.select(*k, pl.col("ts_ms").alias("_open"), pl.col("interval_ms").alias("_civ"), vol.alias("_v"))
+
+
+def inconsistent_flags(
+    open_interest: pl.DataFrame, candles: pl.DataFrame, *, tolerance: float = 1.0, by: Sequence[str] = KEYS
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray] | None:
+    """:func:`oi_volume_consistency`'s ``oi_inconsistent`` alone, as arrays: its OI rows (sorted, as
+    the function returns them), the flags and their validity (False: null). For a caller that places the
+    flag elsewhere (the panel) and reads none of the other three columns, whose frame columns cost more
+    than the pass itself. None when the compiled form does not apply (call the function)."""
+    k = list(by)
+    oi, c = _consistency_inputs(open_interest, candles, k)
+    slim = _consistency_slim(oi, c, k)
+    if slim is None:
+        return None
+    out = _consistency_arrays(oi, slim, k[0], tolerance)
+    return oi, out[6], out[7]
+
+
 def _integer_keys(df: pl.DataFrame, by: list[str]) -> bool:
     """One integer series key (the panel's ids) and instants, none null: the compiled form applies."""
     return (
@@ -344,24 +372,7 @@ def _consistency_compiled(oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance
     compiled pass (the polars form takes a grouped cumulative sum, an as-of join and four lags; this
     is 5× cheaper on a panel chunk's 420 k snapshots). The same operations in the same order: equal
     results, bit for bit (``tests/metrics/test_open_interest_metrics.py`` holds them equal)."""
-    c_sid = c.get_column(key).cast(pl.Int64).to_numpy()
-    c_open = c.get_column("_open").dt.epoch("ms").to_numpy()
-    o_sid = oi.get_column(key).cast(pl.Int64).to_numpy()
-    o_ts = oi.get_column("ts_ms").dt.epoch("ms").to_numpy()
-    base = oi.get_column("oi_base")
-    match = asof_index(o_sid * _KEY_SPAN + o_ts, c_sid * _KEY_SPAN + c_open, o_sid, c_sid, -1)
-    d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok = _consistency_kernel(
-        match,
-        o_sid,
-        o_ts,
-        base.fill_null(0.0).to_numpy(),
-        base.is_not_null().to_numpy(),
-        c_sid,
-        c_open,
-        c.get_column("_civ").cast(pl.Int64).to_numpy(),
-        c.get_column("_v").to_numpy(),
-        tolerance,
-    )
+    d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok = _consistency_arrays(oi, c, key, tolerance)
 
     def col(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
         out = pl.Series(name, values)
@@ -372,6 +383,30 @@ def _consistency_compiled(oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance
         col("volume_between_base", vb, vb_ok),
         col("oi_volume_excess", excess, ex_ok),
         col("oi_inconsistent", flag, flag_ok),
+    )
+
+
+def _consistency_arrays(
+    oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance: float
+) -> tuple[np.ndarray, ...]:
+    """:func:`_consistency_kernel`'s eight arrays for :func:`_consistency_compiled`'s frames."""
+    c_sid = c.get_column(key).cast(pl.Int64).to_numpy()
+    c_open = c.get_column("_open").dt.epoch("ms").to_numpy()
+    o_sid = oi.get_column(key).cast(pl.Int64).to_numpy()
+    o_ts = oi.get_column("ts_ms").dt.epoch("ms").to_numpy()
+    base = oi.get_column("oi_base")
+    match = asof_index(o_sid * _KEY_SPAN + o_ts, c_sid * _KEY_SPAN + c_open, o_sid, c_sid, -1)
+    return _consistency_kernel(
+        match,
+        o_sid,
+        o_ts,
+        base.fill_null(0.0).to_numpy(),
+        base.is_not_null().to_numpy(),
+        c_sid,
+        c_open,
+        c.get_column("_civ").cast(pl.Int64).to_numpy(),
+        c.get_column("_v").to_numpy(),
+        tolerance,
     )
 
 
