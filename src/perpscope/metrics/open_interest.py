@@ -143,33 +143,37 @@ def oi_change(
         raise FrameError(f"oi_change: expected at least one of {list(columns)}, found {df.columns}")
     out = sort_series(df, keys)
     step = step_ms if step_ms is not None else regular_step(out, by=keys)
-    right = out.select(*keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols])
+    right = None
     for w in windows_ms:
         if step is not None and w % step == 0:
-            # regular, gapless series: the value at t − w is the row w / step rows back
+            # regular, gapless series: the value at t − w is the row w / step rows back; the value back,
+            # the test and the ratio in one expression per column (one pass, no temporary columns)
             n = w // step
             same = (
                 pl.all_horizontal([pl.col(k) == pl.col(k).shift(n) for k in keys]) if keys else pl.lit(True)
             )
-            joined = out.with_columns(
-                [pl.when(same).then(pl.col(c).shift(n)).alias(f"_prev_{c}") for c in cols]
-            )
-            joined = joined.with_columns(pl.lit(None).alias("_t"))
-        else:
-            left = out.with_columns(instant(ms("ts_ms") - w).alias("_t"))
-            joined = left.join_asof(
-                right, on="_t", by=keys or None, strategy="backward", check_sortedness=False
-            )
-        out = joined.with_columns(
-            [
-                pl.when(pl.col(f"_prev_{c}") != 0)
-                .then(pl.col(c) / pl.col(f"_prev_{c}") - 1.0)
-                .otherwise(None)
-                .alias(f"{c}_chg_{label(w)}")
+            out = out.with_columns(
+                _relative_change(pl.col(c), pl.when(same).then(pl.col(c).shift(n))).alias(
+                    f"{c}_chg_{label(w)}"
+                )
                 for c in cols
-            ]
+            )
+            continue
+        if right is None:
+            right = out.select(
+                *keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols]
+            )
+        left = out.with_columns(instant(ms("ts_ms") - w).alias("_t"))
+        joined = left.join_asof(right, on="_t", by=keys or None, strategy="backward", check_sortedness=False)
+        out = joined.with_columns(
+            _relative_change(pl.col(c), pl.col(f"_prev_{c}")).alias(f"{c}_chg_{label(w)}") for c in cols
         ).drop(["_t", *[f"_prev_{c}" for c in cols]])
     return out
+
+
+def _relative_change(x: pl.Expr, prev: pl.Expr) -> pl.Expr:
+    """``x / prev − 1`` (fraction); null where ``prev`` is null or 0."""
+    return pl.when(prev != 0).then(x / prev - 1.0).otherwise(None)
 
 
 def oi_to_volume(
