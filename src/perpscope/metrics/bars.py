@@ -497,11 +497,10 @@ def bar_grid(
 def _int_grid(
     every_ms: int, frames: list[pl.DataFrame], by: Sequence[str], start_ms: int | None, end_ms: int | None
 ) -> pl.DataFrame | None:
-    """:func:`bar_grid` for one Int64 series key (the panel's ids) and instants, none null, in numpy:
-    each series' first and last bar from its rows' extremes (the bar of the smallest instant is the
-    smallest bar), then its bars as one arithmetic sequence. The polars form (a group-by per frame,
-    list ranges, their explosion, a cast and a sortedness check) cost 3 ms per 420 k bars of a
-    benchmark chunk. None when the frames are not so keyed (the polars form runs)."""
+    """:func:`bar_grid` for one Int64 series key (the panel's ids) and instants, none null, in numpy
+    (:func:`span_grid` of each row's bar). The polars form (a group-by per frame, list ranges, their
+    explosion, a cast and a sortedness check) cost 3 ms per 420 k bars of a benchmark chunk. None when
+    the frames are not so keyed (the polars form runs)."""
     if len(by) != 1 or not frames:
         return None
     key = by[0]
@@ -512,25 +511,44 @@ def _int_grid(
             return None
         sids.append(k.to_numpy())
         stamps.append(t.dt.epoch("ms").to_numpy())
-    sid, inverse = np.unique(np.concatenate(sids), return_inverse=True)
     bars = np.concatenate(stamps) // every_ms * every_ms  # floor division, as polars' `//`
-    lo = np.full(sid.shape[0], np.iinfo(np.int64).max)
-    hi = np.full(sid.shape[0], np.iinfo(np.int64).min)
-    np.minimum.at(lo, inverse, bars)
-    np.maximum.at(hi, inverse, bars)
+    return span_grid(key, np.concatenate(sids), bars, bars, every_ms, start_ms=start_ms, end_ms=end_ms)
+
+
+def span_grid(
+    key: str,
+    sid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    every_ms: int,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> pl.DataFrame:
+    """:func:`bar_grid`'s rows from spans: each series (Int64 ids ``sid``) gets every bar from the
+    smallest ``lo`` to the largest ``hi`` of its spans (bar opens, ms; several spans of a series, in any
+    order, are merged), clipped to ``start_ms ≤ open < end_ms``; its bars as one arithmetic sequence.
+    Columns ``key, ts_ms, interval_ms``, sorted by series then time by construction (flagged so)."""
+    ids, inverse = np.unique(sid, return_inverse=True)
+    first_bar = np.full(ids.shape[0], np.iinfo(np.int64).max)
+    last_bar = np.full(ids.shape[0], np.iinfo(np.int64).min)
+    np.minimum.at(first_bar, inverse, lo)
+    np.maximum.at(last_bar, inverse, hi)
     if start_ms is not None:
-        lo = np.maximum(lo, -(-start_ms // every_ms) * every_ms)
+        first_bar = np.maximum(first_bar, -(-start_ms // every_ms) * every_ms)
     if end_ms is not None:
-        hi = np.minimum(hi, end_ms - 1 - (end_ms - 1) % every_ms)
-    keep = hi >= lo
-    sid, lo, hi = sid[keep], lo[keep], hi[keep]
-    counts = (hi - lo) // every_ms + 1
+        last_bar = np.minimum(last_bar, end_ms - 1 - (end_ms - 1) % every_ms)
+    keep = last_bar >= first_bar
+    ids, first_bar, last_bar = ids[keep], first_bar[keep], last_bar[keep]
+    counts = (last_bar - first_bar) // every_ms + 1
     first = np.cumsum(counts) - counts  # each series' first row
-    ts = np.arange(int(counts.sum()), dtype=np.int64) * every_ms + np.repeat(lo - first * every_ms, counts)
+    ts = np.arange(int(counts.sum()), dtype=np.int64) * every_ms + np.repeat(
+        first_bar - first * every_ms, counts
+    )
     # sorted by series, then time, by construction (the ids ascend): flagged as sort_series flags it
     return pl.DataFrame(
         [
-            pl.Series(key, np.repeat(sid, counts), dtype=pl.Int64).set_sorted(),
+            pl.Series(key, np.repeat(ids, counts), dtype=pl.Int64).set_sorted(),
             pl.Series("ts_ms", ts, dtype=pl.Int64).cast(TS),
             pl.Series("interval_ms", np.full(ts.shape[0], every_ms, dtype=np.int64)),
         ]

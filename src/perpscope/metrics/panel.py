@@ -28,6 +28,7 @@ from perpscope.metrics.bars import (
     liquidation_bars,
     resample_candles,
     resample_taker_volume,
+    span_grid,
 )
 from perpscope.metrics.frames import KEYS, chunked_like, gather_rows, label, ms, pair_of, sort_series
 from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settled
@@ -318,6 +319,32 @@ def _extremes(
     return out.with_columns(known_bar_open("ts_ms", every).alias("ts_ms")) if snapshot else out
 
 
+def _bar_spans(
+    df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool, sid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_extremes` as arrays, already turned into bars as :func:`bar_grid` turns them: the ids
+    of the series present and the opens (ms) of the bars of their first and last instants (of the
+    first bars allowed to use them, for snapshots). None when a stamp is null or not in ms (the frame
+    form runs). ``sid``: the ``_sid`` column as an array."""
+    stamps = df.get_column("ts_ms")
+    dtype = stamps.dtype
+    if not df.height or stamps.null_count() or not isinstance(dtype, pl.Datetime) or dtype.time_unit != "ms":
+        return None
+    lo = np.full(n_series, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n_series, np.iinfo(np.int64).min, dtype=np.int64)
+    seen = np.zeros(n_series, dtype=np.bool_)
+    at = 0
+    for chunk in stamps.to_physical().get_chunks():  # a column of several chunks as one array is a copy
+        _span_of(sid[at : at + chunk.len()], chunk.to_numpy(), lo, hi, seen)
+        at += chunk.len()
+    ids = np.flatnonzero(seen).astype(np.int64)
+    first, last = lo[ids], hi[ids]
+    if snapshot:  # known_bar_open: the bar whose end is at or after the stamp
+        first = (first + every - 1) // every * every - every
+        last = (last + every - 1) // every * every - every
+    return ids, first // every * every, last // every * every  # bar_open, as bar_grid takes it
+
+
 @njit(cache=True, nogil=True)
 def _span_of(sid, ts, lo, hi, seen):  # type: ignore[no-untyped-def]  # numba
     """Smallest and largest ``ts`` per series id ``0 ≤ sid < n`` into ``lo`` and ``hi`` (length n, as
@@ -496,8 +523,16 @@ def build_panel(
     src = {k: f for k, (f, _) in attached.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
     n_ids = ids.table.height
-    spans = [_extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
-    grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
+    bars = [_bar_spans(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
+    if all(b is not None for b in bars):
+        # each source's first and last bar per series, as arrays: the grid without a frame per source
+        sid, lo, hi = (np.concatenate([b[j] for b in bars if b is not None]) for j in range(3))
+        grid = span_grid(_SID, sid, lo, hi, every, start_ms=start_ms, end_ms=end_ms)
+    else:
+        spans = [
+            _extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()
+        ]
+        grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     # the series' names by id (the table's row i is id i): a gather, where a join cost 5× as much
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
     panel = grid.with_columns(_key(), *ids.table.select(*KEYS)[at].get_columns())
