@@ -144,9 +144,10 @@ class _Ids:
     def attach(self, df: pl.DataFrame, runs: _Runs | None = None) -> tuple[pl.DataFrame, np.ndarray]:
         """``df`` with ``_sid`` (rows of other series dropped), and the ids as an array."""
         runs = runs if runs is not None else _Runs(df)
-        codes = runs.per_row(self._sids(runs))
+        per_run = self._sids(runs)
+        codes = runs.per_row(per_run)
         out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
-        if (codes >= 0).all():
+        if (per_run >= 0).all():  # every run has rows: checked per run, not per row
             return out, codes
         return out.filter(pl.col(_SID) >= 0), codes[codes >= 0]
 
@@ -165,9 +166,9 @@ class _Ids:
             per_run = runs.names.join(
                 link.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
             )
-            codes = runs.per_row(per_run.get_column(_SID).fill_null(-1).to_numpy())
-            out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
-            return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
+            ids = per_run.get_column(_SID).fill_null(-1).to_numpy()
+            out = df.with_columns(chunked_like(_SID, runs.per_row(ids), df.get_column("venue")))
+            return out if (ids >= 0).all() else out.filter(pl.col(_SID) >= 0)
         # the spot series of each row (its first run's number), joined to every perp of its pair
         first = runs.names.join(
             spot.select(*KEYS, "_run"), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
