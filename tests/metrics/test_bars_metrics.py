@@ -249,3 +249,16 @@ def test_bar_grid_of_integer_ids_equals_the_polars_form(seed: int) -> None:
         assert got.get_column("sid").flags["SORTED_ASC"]
         if start is None:
             assert got.height > 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[300_000] * 4, [300_000, 60_000], [None, None], [None, 300_000], [300_000, None, 300_000], [0]],
+)
+def test_one_interval_is_read_as_n_unique_reads_it(values: list[int | None]) -> None:
+    """finest keeps a frame whole when its intervals hold one value (a null counts as one)."""
+    from perpscope.metrics.bars import _one_value
+
+    s = pl.Series("interval_ms", values, dtype=pl.Int64)
+    assert _one_value(s) == (s.n_unique() == 1)
+    assert _one_value(s.cast(pl.Float64)) == (s.n_unique() == 1)
