@@ -262,3 +262,15 @@ def test_one_interval_is_read_as_n_unique_reads_it(values: list[int | None]) -> 
     s = pl.Series("interval_ms", values, dtype=pl.Int64)
     assert _one_value(s) == (s.n_unique() == 1)
     assert _one_value(s.cast(pl.Float64)) == (s.n_unique() == 1)
+
+
+@pytest.mark.parametrize("values", [[300_000] * 3, [300_000, 60_000], [None, 300_000], [None], [60_000], []])
+def test_candles_on_the_grid_are_told_as_unique_tells_them(values: list[int | None]) -> None:
+    """resample_candles keeps candles whole when every interval is the bar length (none null)."""
+    from perpscope.metrics.bars import _all_equal_to
+
+    s = pl.Series("interval_ms", values, dtype=pl.Int64)
+    u = s.unique()
+    want = u.len() == 1 and u[0] == 300_000
+    assert _all_equal_to(s, 300_000) == want
+    assert _all_equal_to(s.cast(pl.Float64), 300_000) == want

@@ -88,6 +88,15 @@ def _one_value(s: pl.Series) -> bool:
     return bool(s.min() == s.max())
 
 
+def _all_equal_to(s: pl.Series, value: int) -> bool:
+    """Every row of ``s`` holds ``value`` (none null); for integers from the null count, the minimum and
+    the maximum (no hashing: 0.7 ms for the 840 k candle rows of a benchmark chunk)."""
+    if not s.dtype.is_integer():
+        u = s.unique()
+        return u.len() == 1 and u[0] == value
+    return s.len() > 0 and s.null_count() == 0 and s.min() == value and s.max() == value
+
+
 def _check_fits(df: pl.DataFrame, every_ms: int, what: str) -> None:
     ivs = df.get_column("interval_ms").unique().to_list()
     bad = [iv for iv in ivs if iv <= 0 or iv > every_ms or every_ms % iv]
@@ -130,8 +139,7 @@ def resample_candles(candles: pl.DataFrame, every_ms: int) -> pl.DataFrame:
         candles, ("venue", "canonical", "market", "price_type", "interval_ms", "ts_ms", "close"), "candles"
     )
     series = [*KEYS, "market", "price_type"]
-    ivs = candles.get_column("interval_ms").unique()
-    if ivs.len() == 1 and ivs[0] == every_ms:  # already on the grid: nothing to combine
+    if _all_equal_to(candles.get_column("interval_ms"), every_ms):  # already on the grid: nothing to combine
         # bars already resampled (perpscope.metrics.stitch) keep the completeness they were given
         return (
             candles if "complete" in candles.columns else candles.with_columns(pl.lit(True).alias("complete"))
