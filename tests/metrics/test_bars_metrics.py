@@ -225,3 +225,52 @@ def test_totals_already_one_per_bar_read_as_the_finer_totals_they_sum() -> None:
     direct = liquidation_bars(M5, totals=five_min)
     assert direct.height == n // 5
     assert direct.select(summed.columns).equals(summed)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_bar_grid_of_integer_ids_equals_the_polars_form(seed: int) -> None:
+    """Int64 series ids (the panel's) take the numpy form; the same rows keyed by Int32 take polars':
+    the same bars, series by series, with and without clipping, over several frames."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(3):
+        n = 40
+        sid = rng.integers(0, 6, n)
+        ts = T0 + rng.integers(-50 * M5, 400 * M5, n)  # not on bar edges, some before the epoch offset
+        frames.append(pl.DataFrame({"sid": sid, "ts_ms": ts}).with_columns(pl.col("ts_ms").cast(TS)))
+    for start, end in ((None, None), (T0 + 7, T0 + 100 * M5 + 1), (T0 + 500 * M5, None)):
+        got = bar_grid(M5, *frames, start_ms=start, end_ms=end, by=["sid"])
+        narrow = [f.with_columns(pl.col("sid").cast(pl.Int32)) for f in frames]
+        want = bar_grid(M5, *narrow, start_ms=start, end_ms=end, by=["sid"])
+        assert got.schema == {"sid": pl.Int64, "ts_ms": TS, "interval_ms": pl.Int64}
+        assert got.equals(want.with_columns(pl.col("sid").cast(pl.Int64)))
+        assert got.get_column("sid").flags["SORTED_ASC"]
+        if start is None:
+            assert got.height > 0
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[300_000] * 4, [300_000, 60_000], [None, None], [None, 300_000], [300_000, None, 300_000], [0]],
+)
+def test_one_interval_is_read_as_n_unique_reads_it(values: list[int | None]) -> None:
+    """finest keeps a frame whole when its intervals hold one value (a null counts as one)."""
+    from perpscope.metrics.bars import _one_value
+
+    s = pl.Series("interval_ms", values, dtype=pl.Int64)
+    assert _one_value(s) == (s.n_unique() == 1)
+    assert _one_value(s.cast(pl.Float64)) == (s.n_unique() == 1)
+
+
+@pytest.mark.parametrize("values", [[300_000] * 3, [300_000, 60_000], [None, 300_000], [None], [60_000], []])
+def test_candles_on_the_grid_are_told_as_unique_tells_them(values: list[int | None]) -> None:
+    """resample_candles keeps candles whole when every interval is the bar length (none null)."""
+    from perpscope.metrics.bars import _all_equal_to
+
+    s = pl.Series("interval_ms", values, dtype=pl.Int64)
+    u = s.unique()
+    want = u.len() == 1 and u[0] == 300_000
+    assert _all_equal_to(s, 300_000) == want
+    assert _all_equal_to(s.cast(pl.Float64), 300_000) == want

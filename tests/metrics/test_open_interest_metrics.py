@@ -297,3 +297,24 @@ def test_oi_volume_consistency_compiled_equals_polars(seed: int) -> None:
     flags = got.get_column("oi_inconsistent")
     assert flags.null_count() < got.height and flags.sum() > 0 and (~flags).sum() > 0  # both outcomes occur
     assert got.get_column("volume_between_base").null_count() > 0  # and spans left unjudged
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_inconsistent_flags_are_the_functions_column(seed: int) -> None:
+    """The flag alone (the panel's form) is :func:`oi_volume_consistency`'s ``oi_inconsistent``, on its
+    rows, nulls in the same places."""
+    from perpscope.metrics.open_interest import inconsistent_flags
+
+    oi_, candles = _consistency_inputs(seed)
+    want = oi_volume_consistency(oi_, candles, by=["sid"])
+    got = inconsistent_flags(oi_, candles, by=["sid"])
+    assert got is not None
+    rows, flag, ok = got
+    assert rows.select("sid", "ts_ms").equals(want.select("sid", "ts_ms"))
+    col = want.get_column("oi_inconsistent")
+    assert ok.tolist() == col.is_not_null().to_list()
+    assert flag[ok].tolist() == col.drop_nulls().to_list()
+    assert 0 < int(ok.sum()) < ok.shape[0]
+    # string keys: not the compiled form's, the caller runs the function
+    as_text = [pl.col("sid").cast(pl.String)]
+    assert inconsistent_flags(oi_.with_columns(as_text), candles.with_columns(as_text), by=["sid"]) is None

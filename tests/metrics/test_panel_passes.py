@@ -23,8 +23,16 @@ T0 = 1_760_054_400_000  # 2025-10-10 00:00 UTC
 M5 = 5 * MINUTE_MS
 TS = pl.Datetime("ms", "UTC")
 CFG = PanelConfig(burst_window_ms=2 * HOUR_MS, oi_change_windows_ms=(HOUR_MS, 7 * M5), min_samples=3)
-#: The panel's compiled steps; each returns None to hand over to its polars form.
-COMPILED = ("_flow_compiled", "_event_bars_compiled", "_bar_arrays")
+#: The panel's compiled steps; each returns None to hand over to its polars form (the open-interest
+#: check's flag alone, OI / volume from the grid sum, the bar grid from the sources' spans as arrays).
+COMPILED = (
+    "_flow_compiled",
+    "_event_bars_compiled",
+    "_bar_arrays",
+    "inconsistent_flags",
+    "_oi_to_volume_compiled",
+    "_bar_spans",
+)
 
 
 def _polars_only(monkeypatch: pytest.MonkeyPatch) -> None:

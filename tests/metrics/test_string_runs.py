@@ -85,3 +85,31 @@ def test_equal_views_in_two_chunks_are_compared_by_value() -> None:
     )
     assert col.n_chunks() == 3
     assert run_starts(col).tolist() == [0, 1]
+
+
+def test_a_parquet_column_of_several_pages_is_read_from_its_views() -> None:
+    """A store's read holds a long value's rows at several places (one per page or file): the few
+    neighbouring views that do not tell are compared by value, and the column is not hashed."""
+    from perpscope.metrics.string_runs import _from_views
+
+    values = [f"S{i:04d}-USDT-PERP" for i in range(4) for _ in range(3000)]
+    values[4000:4010] = ["S0001-USDC-PERP"] * 10  # same length and prefix, another value
+    buf = io.BytesIO()
+    pl.DataFrame({"s": values}).write_parquet(buf, data_page_size=1024, row_group_size=2500)
+    col = pl.read_parquet(buf.getvalue()).get_column("s")
+    assert _from_views(col) is not None
+    assert run_starts(col).tolist() == _want(values)
+    one = col.rechunk()
+    assert _from_views(one) is not None
+    assert run_starts(one).tolist() == _want(values)
+
+
+def test_a_column_built_row_by_row_is_hashed() -> None:
+    """Every row's long string stored on its own: nearly every pair of views does not tell; the column
+    is hashed, with the same run starts."""
+    from perpscope.metrics.string_runs import _from_views
+
+    values = [f"S{i:04d}-USDT-PERP" for i in range(3) for _ in range(500)]
+    col = pl.Series("s", values)
+    assert _from_views(col) is None
+    assert run_starts(col).tolist() == _want(values)

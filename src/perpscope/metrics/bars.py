@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 
 from perpscope.metrics.frames import (
@@ -71,9 +72,29 @@ def finest(df: pl.DataFrame, series: Sequence[str]) -> pl.DataFrame:
 
     ``interval_ms == 0`` (irregular snapshots) counts as finest.
     """
-    if df.is_empty() or "interval_ms" not in df.columns or df.get_column("interval_ms").n_unique() == 1:
+    if df.is_empty() or "interval_ms" not in df.columns or _one_value(df.get_column("interval_ms")):
         return df
     return df.filter(pl.col("interval_ms") == pl.col("interval_ms").min().over(list(series)))
+
+
+def _one_value(s: pl.Series) -> bool:
+    """``s.n_unique() == 1`` (null counts as a value); for integers from the null count, the minimum and
+    the maximum: no hashing (0.37 -> 0.08 ms per 420 k rows, and the panel asks it of each input)."""
+    if not s.dtype.is_integer():
+        return s.n_unique() == 1
+    nulls = s.null_count()
+    if nulls:
+        return nulls == s.len()
+    return bool(s.min() == s.max())
+
+
+def _all_equal_to(s: pl.Series, value: int) -> bool:
+    """Every row of ``s`` holds ``value`` (none null); for integers from the null count, the minimum and
+    the maximum (no hashing: 0.7 ms for the 840 k candle rows of a benchmark chunk)."""
+    if not s.dtype.is_integer():
+        u = s.unique()
+        return u.len() == 1 and u[0] == value
+    return s.len() > 0 and s.null_count() == 0 and s.min() == value and s.max() == value
 
 
 def _check_fits(df: pl.DataFrame, every_ms: int, what: str) -> None:
@@ -118,8 +139,7 @@ def resample_candles(candles: pl.DataFrame, every_ms: int) -> pl.DataFrame:
         candles, ("venue", "canonical", "market", "price_type", "interval_ms", "ts_ms", "close"), "candles"
     )
     series = [*KEYS, "market", "price_type"]
-    ivs = candles.get_column("interval_ms").unique()
-    if ivs.len() == 1 and ivs[0] == every_ms:  # already on the grid: nothing to combine
+    if _all_equal_to(candles.get_column("interval_ms"), every_ms):  # already on the grid: nothing to combine
         # bars already resampled (perpscope.metrics.stitch) keep the completeness they were given
         return (
             candles if "complete" in candles.columns else candles.with_columns(pl.lit(True).alias("complete"))
@@ -462,6 +482,9 @@ def bar_grid(
     polars.DataFrame
         ``venue, canonical, ts_ms, interval_ms`` (one row per bar), sorted.
     """
+    grid = _int_grid(every_ms, [f for f in frames if f is not None and f.height], by, start_ms, end_ms)
+    if grid is not None:
+        return grid
     spans = [
         f.group_by(list(by))
         .agg(pl.col("ts_ms").min().alias("_lo"), pl.col("ts_ms").max().alias("_hi"))
@@ -487,4 +510,65 @@ def bar_grid(
     )
     return sort_series(
         grid.with_columns(instant(pl.col("ts_ms")), pl.lit(every_ms, pl.Int64).alias("interval_ms")), by
+    )
+
+
+def _int_grid(
+    every_ms: int, frames: list[pl.DataFrame], by: Sequence[str], start_ms: int | None, end_ms: int | None
+) -> pl.DataFrame | None:
+    """:func:`bar_grid` for one Int64 series key (the panel's ids) and instants, none null, in numpy
+    (:func:`span_grid` of each row's bar). The polars form (a group-by per frame, list ranges, their
+    explosion, a cast and a sortedness check) cost 3 ms per 420 k bars of a benchmark chunk. None when
+    the frames are not so keyed (the polars form runs)."""
+    if len(by) != 1 or not frames:
+        return None
+    key = by[0]
+    sids, stamps = [], []
+    for f in frames:
+        k, t = f.get_column(key), f.get_column("ts_ms")
+        if k.dtype != pl.Int64 or not isinstance(t.dtype, pl.Datetime) or k.null_count() or t.null_count():
+            return None
+        sids.append(k.to_numpy())
+        stamps.append(t.dt.epoch("ms").to_numpy())
+    bars = np.concatenate(stamps) // every_ms * every_ms  # floor division, as polars' `//`
+    return span_grid(key, np.concatenate(sids), bars, bars, every_ms, start_ms=start_ms, end_ms=end_ms)
+
+
+def span_grid(
+    key: str,
+    sid: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    every_ms: int,
+    *,
+    start_ms: int | None = None,
+    end_ms: int | None = None,
+) -> pl.DataFrame:
+    """:func:`bar_grid`'s rows from spans: each series (Int64 ids ``sid``) gets every bar from the
+    smallest ``lo`` to the largest ``hi`` of its spans (bar opens, ms; several spans of a series, in any
+    order, are merged), clipped to ``start_ms ≤ open < end_ms``; its bars as one arithmetic sequence.
+    Columns ``key, ts_ms, interval_ms``, sorted by series then time by construction (flagged so)."""
+    ids, inverse = np.unique(sid, return_inverse=True)
+    first_bar = np.full(ids.shape[0], np.iinfo(np.int64).max)
+    last_bar = np.full(ids.shape[0], np.iinfo(np.int64).min)
+    np.minimum.at(first_bar, inverse, lo)
+    np.maximum.at(last_bar, inverse, hi)
+    if start_ms is not None:
+        first_bar = np.maximum(first_bar, -(-start_ms // every_ms) * every_ms)
+    if end_ms is not None:
+        last_bar = np.minimum(last_bar, end_ms - 1 - (end_ms - 1) % every_ms)
+    keep = last_bar >= first_bar
+    ids, first_bar, last_bar = ids[keep], first_bar[keep], last_bar[keep]
+    counts = (last_bar - first_bar) // every_ms + 1
+    first = np.cumsum(counts) - counts  # each series' first row
+    ts = np.arange(int(counts.sum()), dtype=np.int64) * every_ms + np.repeat(
+        first_bar - first * every_ms, counts
+    )
+    # sorted by series, then time, by construction (the ids ascend): flagged as sort_series flags it
+    return pl.DataFrame(
+        [
+            pl.Series(key, np.repeat(ids, counts), dtype=pl.Int64).set_sorted(),
+            pl.Series("ts_ms", ts, dtype=pl.Int64).cast(TS),
+            pl.Series("interval_ms", np.full(ts.shape[0], every_ms, dtype=np.int64)),
+        ]
     )

@@ -143,33 +143,37 @@ def oi_change(
         raise FrameError(f"oi_change: expected at least one of {list(columns)}, found {df.columns}")
     out = sort_series(df, keys)
     step = step_ms if step_ms is not None else regular_step(out, by=keys)
-    right = out.select(*keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols])
+    right = None
     for w in windows_ms:
         if step is not None and w % step == 0:
-            # regular, gapless series: the value at t − w is the row w / step rows back
+            # regular, gapless series: the value at t − w is the row w / step rows back; the value back,
+            # the test and the ratio in one expression per column (one pass, no temporary columns)
             n = w // step
             same = (
                 pl.all_horizontal([pl.col(k) == pl.col(k).shift(n) for k in keys]) if keys else pl.lit(True)
             )
-            joined = out.with_columns(
-                [pl.when(same).then(pl.col(c).shift(n)).alias(f"_prev_{c}") for c in cols]
-            )
-            joined = joined.with_columns(pl.lit(None).alias("_t"))
-        else:
-            left = out.with_columns(instant(ms("ts_ms") - w).alias("_t"))
-            joined = left.join_asof(
-                right, on="_t", by=keys or None, strategy="backward", check_sortedness=False
-            )
-        out = joined.with_columns(
-            [
-                pl.when(pl.col(f"_prev_{c}") != 0)
-                .then(pl.col(c) / pl.col(f"_prev_{c}") - 1.0)
-                .otherwise(None)
-                .alias(f"{c}_chg_{label(w)}")
+            out = out.with_columns(
+                _relative_change(pl.col(c), pl.when(same).then(pl.col(c).shift(n))).alias(
+                    f"{c}_chg_{label(w)}"
+                )
                 for c in cols
-            ]
+            )
+            continue
+        if right is None:
+            right = out.select(
+                *keys, pl.col("ts_ms").alias("_t"), *[pl.col(c).alias(f"_prev_{c}") for c in cols]
+            )
+        left = out.with_columns(instant(ms("ts_ms") - w).alias("_t"))
+        joined = left.join_asof(right, on="_t", by=keys or None, strategy="backward", check_sortedness=False)
+        out = joined.with_columns(
+            _relative_change(pl.col(c), pl.col(f"_prev_{c}")).alias(f"{c}_chg_{label(w)}") for c in cols
         ).drop(["_t", *[f"_prev_{c}" for c in cols]])
     return out
+
+
+def _relative_change(x: pl.Expr, prev: pl.Expr) -> pl.Expr:
+    """``x / prev − 1`` (fraction); null where ``prev`` is null or 0."""
+    return pl.when(prev != 0).then(x / prev - 1.0).otherwise(None)
 
 
 def oi_to_volume(
@@ -264,18 +268,10 @@ def oi_volume_consistency(
     A span is judged only when every candle in it is present and at least one ends inside it.
     """
     k = list(by)
-    require(open_interest, [*k, "ts_ms", "oi_base"], "oi_volume_consistency (open_interest)")
-    require(candles, [*k, "ts_ms", "interval_ms", "volume_base"], "oi_volume_consistency (candles)")
-    c = candles
-    if "price_type" in c.columns:
-        c = c.filter(pl.col("price_type") == "trade")
-    c = sort_series(finest(c, k), k)
-    oi = sort_series(finest(open_interest, k), k)
+    oi, c = _consistency_inputs(open_interest, candles, k)
     vol = pl.col("volume_base").fill_null(0.0)
-    if _integer_keys(c, k) and _integer_keys(oi, k) and _floats(oi, c):
-        slim = c.select(
-            *k, pl.col("ts_ms").alias("_open"), pl.col("interval_ms").alias("_civ"), vol.alias("_v")
-        )
+    slim = _consistency_slim(oi, c, k)
+    if slim is not None:
         return _consistency_compiled(oi, slim, k[0], tolerance)
     c = c.select(
         *k,
@@ -315,6 +311,42 @@ def oi_volume_consistency(
     return out.drop(["_open", "_end", "_civ", "_v", "_cvb", "_idx", "_V", "_N", "_E"])
 
 
+def _consistency_inputs(
+    open_interest: pl.DataFrame, candles: pl.DataFrame, k: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`oi_volume_consistency`'s rows: the OI and trade candles of the finest sampling, sorted."""
+    require(open_interest, [*k, "ts_ms", "oi_base"], "oi_volume_consistency (open_interest)")
+    require(candles, [*k, "ts_ms", "interval_ms", "volume_base"], "oi_volume_consistency (candles)")
+    c = candles
+    if "price_type" in c.columns:
+        c = c.filter(pl.col("price_type") == "trade")
+    return sort_series(finest(open_interest, k), k), sort_series(finest(c, k), k)
+
+
+def _consistency_slim(oi: pl.DataFrame, c: pl.DataFrame, k: list[str]) -> pl.DataFrame | None:
+    """The candle columns the compiled form reads, or None when it does not apply (the polars form)."""
+    if not (_integer_keys(c, k) and _integer_keys(oi, k) and _floats(oi, c)):
+        return None
+    vol = pl.col("volume_base").fill_null(0.0)
+    return c.select(*k, pl.col("ts_ms").alias("_open"), pl.col("interval_ms").alias("_civ"), vol.alias("_v"))
+
+
+def inconsistent_flags(
+    open_interest: pl.DataFrame, candles: pl.DataFrame, *, tolerance: float = 1.0, by: Sequence[str] = KEYS
+) -> tuple[pl.DataFrame, np.ndarray, np.ndarray] | None:
+    """:func:`oi_volume_consistency`'s ``oi_inconsistent`` alone, as arrays: its OI rows (sorted, as
+    the function returns them), the flags and their validity (False: null). For a caller that places the
+    flag elsewhere (the panel) and reads none of the other three columns, whose frame columns cost more
+    than the pass itself. None when the compiled form does not apply (call the function)."""
+    k = list(by)
+    oi, c = _consistency_inputs(open_interest, candles, k)
+    slim = _consistency_slim(oi, c, k)
+    if slim is None:
+        return None
+    out = _consistency_arrays(oi, slim, k[0], tolerance, False)
+    return oi, out[6], out[7]
+
+
 def _integer_keys(df: pl.DataFrame, by: list[str]) -> bool:
     """One integer series key (the panel's ids) and instants, none null: the compiled form applies."""
     return (
@@ -344,24 +376,7 @@ def _consistency_compiled(oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance
     compiled pass (the polars form takes a grouped cumulative sum, an as-of join and four lags; this
     is 5× cheaper on a panel chunk's 420 k snapshots). The same operations in the same order: equal
     results, bit for bit (``tests/metrics/test_open_interest_metrics.py`` holds them equal)."""
-    c_sid = c.get_column(key).cast(pl.Int64).to_numpy()
-    c_open = c.get_column("_open").dt.epoch("ms").to_numpy()
-    o_sid = oi.get_column(key).cast(pl.Int64).to_numpy()
-    o_ts = oi.get_column("ts_ms").dt.epoch("ms").to_numpy()
-    base = oi.get_column("oi_base")
-    match = asof_index(o_sid * _KEY_SPAN + o_ts, c_sid * _KEY_SPAN + c_open, o_sid, c_sid, -1)
-    d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok = _consistency_kernel(
-        match,
-        o_sid,
-        o_ts,
-        base.fill_null(0.0).to_numpy(),
-        base.is_not_null().to_numpy(),
-        c_sid,
-        c_open,
-        c.get_column("_civ").cast(pl.Int64).to_numpy(),
-        c.get_column("_v").to_numpy(),
-        tolerance,
-    )
+    d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok = _consistency_arrays(oi, c, key, tolerance, True)
 
     def col(name: str, values: np.ndarray, ok: np.ndarray) -> pl.Series:
         out = pl.Series(name, values)
@@ -375,11 +390,39 @@ def _consistency_compiled(oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance
     )
 
 
+def _consistency_arrays(
+    oi: pl.DataFrame, c: pl.DataFrame, key: str, tolerance: float, full: bool
+) -> tuple[np.ndarray, ...]:
+    """:func:`_consistency_kernel`'s eight arrays for :func:`_consistency_compiled`'s frames (``full``
+    False: the first six empty)."""
+    c_sid = c.get_column(key).cast(pl.Int64).to_numpy()
+    c_open = c.get_column("_open").dt.epoch("ms").to_numpy()
+    o_sid = oi.get_column(key).cast(pl.Int64).to_numpy()
+    o_ts = oi.get_column("ts_ms").dt.epoch("ms").to_numpy()
+    base = oi.get_column("oi_base")
+    match = asof_index(o_sid * _KEY_SPAN + o_ts, c_sid * _KEY_SPAN + c_open, o_sid, c_sid, -1)
+    return _consistency_kernel(
+        match,
+        o_sid,
+        o_ts,
+        base.fill_null(0.0).to_numpy(),
+        base.is_not_null().to_numpy(),
+        c_sid,
+        c_open,
+        c.get_column("_civ").cast(pl.Int64).to_numpy(),
+        c.get_column("_v").to_numpy(),
+        tolerance,
+        np.int64(1 if full else 0),
+    )
+
+
 @njit(cache=True, nogil=True)
-def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v, tolerance):  # type: ignore[no-untyped-def]  # numba
+def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v, tolerance, full):  # type: ignore[no-untyped-def]  # numba
     """Per snapshot: ΔOI, the volume between it and the previous one (when the candles cover the span
     whole), their ratio and the flag; each with a validity mask (False = null). ``match``: the last
-    candle opened at or before each snapshot (-1: none). Candles sorted by series then open."""
+    candle opened at or before each snapshot (-1: none). Candles sorted by series then open. ``full``
+    0: the flag and its mask alone (the other six arrays empty: a caller that reads only the flag
+    saves writing them)."""
     # every output element is written once (no zero fill first) and the values of the row before are
     # kept in locals, not read back from the outputs (4.1 -> 2 ms for a panel chunk's 420 k snapshots)
     m = c_sid.shape[0]
@@ -397,12 +440,13 @@ def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v,
         run = run + c_v[j]  # the grouped cum_sum's order: one addition per row
         cvb[j] = run - c_v[j]
     n = o_sid.shape[0]
-    d_oi = np.empty(n)
-    d_ok = np.empty(n, dtype=np.bool_)
-    vb = np.empty(n)
-    vb_ok = np.empty(n, dtype=np.bool_)
-    excess = np.empty(n)
-    ex_ok = np.empty(n, dtype=np.bool_)
+    n_all = n if full else 0
+    d_oi = np.empty(n_all)
+    d_ok = np.empty(n_all, dtype=np.bool_)
+    vb = np.empty(n_all)
+    vb_ok = np.empty(n_all, dtype=np.bool_)
+    excess = np.empty(n_all)
+    ex_ok = np.empty(n_all, dtype=np.bool_)
     flag = np.empty(n, dtype=np.bool_)
     flag_ok = np.empty(n, dtype=np.bool_)
     p_v = 0.0
@@ -435,8 +479,10 @@ def _consistency_kernel(match, o_sid, o_ts, oi, oi_ok, c_sid, c_open, c_iv, c_v,
             if v > 0:
                 x, x_good = abs(d) / v, True
             f, f_good = abs(d) > tolerance * v, True
-        d_oi[i], d_ok[i], vb[i], vb_ok[i] = d, d_good, v, v_good
-        excess[i], ex_ok[i], flag[i], flag_ok[i] = x, x_good, f, f_good
+        if full:
+            d_oi[i], d_ok[i], vb[i], vb_ok[i] = d, d_good, v, v_good
+            excess[i], ex_ok[i] = x, x_good
+        flag[i], flag_ok[i] = f, f_good
         p_v, p_n, p_e, p_has, p_e_ok = v_i, n_i, e_i, has, e_ok
         p_oi_ok, p_sid, p_oi = oi_ok[i], o_sid[i], oi[i]
     return d_oi, d_ok, vb, vb_ok, excess, ex_ok, flag, flag_ok

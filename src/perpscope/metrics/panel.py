@@ -28,12 +28,18 @@ from perpscope.metrics.bars import (
     liquidation_bars,
     resample_candles,
     resample_taker_volume,
+    span_grid,
 )
-from perpscope.metrics.frames import KEYS, chunked_like, gather_rows, ms, pair_of, sort_series
+from perpscope.metrics.frames import KEYS, chunked_like, gather_rows, label, ms, pair_of, sort_series
 from perpscope.metrics.funding import EXTREME_WINDOW_MS, funding_metrics, settled
-from perpscope.metrics.grid_windows import finite_floats, to_series
+from perpscope.metrics.grid_windows import as_float, finite_floats, grid_sum, to_series
 from perpscope.metrics.liquidations import BURST_WINDOW_MS, BURST_Z, long_share, with_sampling
-from perpscope.metrics.open_interest import oi_change, oi_to_volume, oi_volume_consistency
+from perpscope.metrics.open_interest import (
+    inconsistent_flags,
+    oi_change,
+    oi_to_volume,
+    oi_volume_consistency,
+)
 from perpscope.metrics.panel_passes import event_bars, flow_pass, liquidation_pass
 from perpscope.metrics.positioning import RATIO_WINDOW_MS
 from perpscope.metrics.rolling import add_zscore, add_zscores, grid_zscore, regular_step
@@ -138,9 +144,10 @@ class _Ids:
     def attach(self, df: pl.DataFrame, runs: _Runs | None = None) -> tuple[pl.DataFrame, np.ndarray]:
         """``df`` with ``_sid`` (rows of other series dropped), and the ids as an array."""
         runs = runs if runs is not None else _Runs(df)
-        codes = runs.per_row(self._sids(runs))
+        per_run = self._sids(runs)
+        codes = runs.per_row(per_run)
         out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
-        if (codes >= 0).all():
+        if (per_run >= 0).all():  # every run has rows: checked per run, not per row
             return out, codes
         return out.filter(pl.col(_SID) >= 0), codes[codes >= 0]
 
@@ -159,9 +166,9 @@ class _Ids:
             per_run = runs.names.join(
                 link.select(*KEYS, _SID), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
             )
-            codes = runs.per_row(per_run.get_column(_SID).fill_null(-1).to_numpy())
-            out = df.with_columns(chunked_like(_SID, codes, df.get_column("venue")))
-            return out if (codes >= 0).all() else out.filter(pl.col(_SID) >= 0)
+            ids = per_run.get_column(_SID).fill_null(-1).to_numpy()
+            out = df.with_columns(chunked_like(_SID, runs.per_row(ids), df.get_column("venue")))
+            return out if (ids >= 0).all() else out.filter(pl.col(_SID) >= 0)
         # the spot series of each row (its first run's number), joined to every perp of its pair
         first = runs.names.join(
             spot.select(*KEYS, "_run"), on=list(KEYS), how="left", nulls_equal=True, maintain_order="left"
@@ -313,6 +320,32 @@ def _extremes(
     return out.with_columns(known_bar_open("ts_ms", every).alias("ts_ms")) if snapshot else out
 
 
+def _bar_spans(
+    df: pl.DataFrame, every: int, n_series: int, *, snapshot: bool, sid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_extremes` as arrays, already turned into bars as :func:`bar_grid` turns them: the ids
+    of the series present and the opens (ms) of the bars of their first and last instants (of the
+    first bars allowed to use them, for snapshots). None when a stamp is null or not in ms (the frame
+    form runs). ``sid``: the ``_sid`` column as an array."""
+    stamps = df.get_column("ts_ms")
+    dtype = stamps.dtype
+    if not df.height or stamps.null_count() or not isinstance(dtype, pl.Datetime) or dtype.time_unit != "ms":
+        return None
+    lo = np.full(n_series, np.iinfo(np.int64).max, dtype=np.int64)
+    hi = np.full(n_series, np.iinfo(np.int64).min, dtype=np.int64)
+    seen = np.zeros(n_series, dtype=np.bool_)
+    at = 0
+    for chunk in stamps.to_physical().get_chunks():  # a column of several chunks as one array is a copy
+        _span_of(sid[at : at + chunk.len()], chunk.to_numpy(), lo, hi, seen)
+        at += chunk.len()
+    ids = np.flatnonzero(seen).astype(np.int64)
+    first, last = lo[ids], hi[ids]
+    if snapshot:  # known_bar_open: the bar whose end is at or after the stamp
+        first = (first + every - 1) // every * every - every
+        last = (last + every - 1) // every * every - every
+    return ids, first // every * every, last // every * every  # bar_open, as bar_grid takes it
+
+
 @njit(cache=True, nogil=True)
 def _span_of(sid, ts, lo, hi, seen):  # type: ignore[no-untyped-def]  # numba
     """Smallest and largest ``ts`` per series id ``0 ≤ sid < n`` into ``lo`` and ``hi`` (length n, as
@@ -452,7 +485,9 @@ def build_panel(
     cfg = config or PanelConfig()
     every = every_ms
     cb = resample_candles(candles, every) if candles is not None and candles.height else None
-    trade = _where(cb, "price_type", "trade".__eq__) if cb is not None else None
+    # the price types' runs, found once: the trade rows here, the reference prices' in _prices_and_flow
+    types = run_starts(cb.get_column("price_type")) if cb is not None and cb.height else None
+    trade = _where_at(cb, "price_type", "trade".__eq__, types)[0] if cb is not None else None
     perp_c = spot_c = perp_canon = spot_canon = None
     if trade is not None:
         # the trade candles' canonical runs, found once (hashing 840 k names of a chunk costs 2 ms): the
@@ -489,19 +524,27 @@ def build_panel(
     src = {k: f for k, (f, _) in attached.items()}
     snapshots = ("funding", "oi", "ratios")  # usable from the bar ending at or after their stamp
     n_ids = ids.table.height
-    spans = [_extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
-    grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
+    bars = [_bar_spans(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()]
+    if all(b is not None for b in bars):
+        # each source's first and last bar per series, as arrays: the grid without a frame per source
+        sid, lo, hi = (np.concatenate([b[j] for b in bars if b is not None]) for j in range(3))
+        grid = span_grid(_SID, sid, lo, hi, every, start_ms=start_ms, end_ms=end_ms)
+    else:
+        spans = [
+            _extremes(f, every, n_ids, snapshot=k in snapshots, sid=attached[k][1]) for k, f in src.items()
+        ]
+        grid = bar_grid(every, *spans, start_ms=start_ms, end_ms=end_ms, by=[_SID])
     # the series' names by id (the table's row i is id i): a gather, where a join cost 5× as much
     at = pl.Series(grid.get_column(_SID).to_numpy().astype(np.uint32, copy=False), dtype=pl.UInt32)
     panel = grid.with_columns(_key(), *ids.table.select(*KEYS)[at].get_columns())
     starts = _series_starts(panel)  # the rows of each series: the same on every column added below
     panel = _prices_and_flow(
-        panel, src.get("candles"), src.get("taker"), cb, (spot_c, spot_canon), tv, ids, cfg, starts
+        panel, src.get("candles"), src.get("taker"), (cb, types), (spot_c, spot_canon), tv, ids, cfg, starts
     )
     if "funding" in src:
         panel = _funding(panel, src["funding"], src.get("oi"), every, cfg)
     if "oi" in src:
-        panel = _open_interest(panel, src["oi"], src.get("candles"), every, cfg)
+        panel = _open_interest(panel, src["oi"], src.get("candles"), every, cfg, starts)
     if "liq" in src or "tot" in src:
         venues = ids.table.get_column("venue").unique().to_list()  # a row per series: a few
         panel = _liquidations(panel, src.get("liq"), src.get("tot"), every, cfg, venues, starts)
@@ -524,15 +567,16 @@ def _prices_and_flow(
     panel: pl.DataFrame,
     perp_c: pl.DataFrame | None,
     tv_perp: pl.DataFrame | None,
-    cb: pl.DataFrame | None,
+    resampled: tuple[pl.DataFrame | None, np.ndarray | None],
     spot: tuple[pl.DataFrame | None, np.ndarray | None],
     tv: pl.DataFrame | None,
     ids: _Ids,
     cfg: PanelConfig,
     starts: np.ndarray,
 ) -> pl.DataFrame:
-    """Price, volume, taker flow and spot columns; ``spot``: the spot trade candles and their canonical
-    run starts (None: not known), ``starts``: the panel's series starts."""
+    """Price, volume, taker flow and spot columns; ``resampled``: the resampled candles of every price
+    type and their ``price_type`` run starts, ``spot``: the spot trade candles and their canonical run
+    starts (None: not known), ``starts``: the panel's series starts."""
     spot_c, spot_canon = spot
     # Quote volumes where the source has them; a source that gives base volume only (the spot klines of
     # SOURCES.md §13 carry no quote or taker columns) is valued at the bar's close, base × close, USD —
@@ -588,12 +632,14 @@ def _prices_and_flow(
             pl.when(p + s > 0).then(p / (p + s)).alias("perp_share"),
             (pl.col("close") / pl.col("spot_close") - 1.0).alias("basis_spot"),
         )
+    cb, type_starts = resampled
     if cb is not None:
-        types = set(_runs(cb.get_column("price_type"))[1])
+        column = cb.get_column("price_type")
+        types = set(column.gather(type_starts).to_list() if type_starts is not None else _runs(column)[1])
         for pt, name in (("index", "index_close"), ("mark", "mark_close"), ("premium", "premium")):
             if pt not in types:
                 continue
-            ref = _not_spot(_where(cb, "price_type", pt.__eq__))
+            ref = _not_spot(_where_at(cb, "price_type", pt.__eq__, type_starts)[0])
             if ref.height:
                 panel = _add(panel, ids.attach(ref)[0], [pl.col("close").alias(name)])
         if "index_close" in panel.columns and "close" in panel.columns:
@@ -707,8 +753,14 @@ def _paid_in_bars(panel: pl.DataFrame, fb: pl.DataFrame, paid: Sequence[str]) ->
 
 
 def _open_interest(
-    panel: pl.DataFrame, oi: pl.DataFrame, perp_c: pl.DataFrame | None, every: int, cfg: PanelConfig
+    panel: pl.DataFrame,
+    oi: pl.DataFrame,
+    perp_c: pl.DataFrame | None,
+    every: int,
+    cfg: PanelConfig,
+    starts: np.ndarray,
 ) -> pl.DataFrame:
+    """The open-interest columns; ``starts``: the panel's series starts (:func:`_series_starts`)."""
     cols = [c for c in ("oi_base", "oi_usd") if c in oi.columns]
     snap = oi.select(_SID, "ts_ms", *cols)
     found = _asof_rows(panel, snap)
@@ -717,12 +769,17 @@ def _open_interest(
     new = [c for c in got.columns if c not in (_SID, "ts_ms", "interval_ms")]
     panel = _hstack(panel, got, new)
     if "volume_usd" in panel.columns and "oi_usd" in cols:
-        r = oi_to_volume(
-            _narrow(panel, "oi_usd", "volume_usd"), cfg.oi_volume_window_ms, by=[_SID], step_ms=every
-        )
-        panel = _hstack(panel, r, [r.columns[-1]])
+        ratio = _oi_to_volume_compiled(panel, every, cfg, starts)
+        if ratio is None:
+            r = oi_to_volume(
+                _narrow(panel, "oi_usd", "volume_usd"), cfg.oi_volume_window_ms, by=[_SID], step_ms=every
+            )
+            ratio = r.get_column(r.columns[-1])
+        panel = panel.with_columns(ratio)
     if perp_c is not None and "oi_base" in cols:
-        chk = oi_volume_consistency(oi, perp_c, by=[_SID]).select(_SID, "ts_ms", "oi_inconsistent")
+        # the candles' columns the check reads (every row is a trade candle: nothing to filter)
+        candles = perp_c.select(_SID, "ts_ms", "interval_ms", "volume_base")
+        chk = _inconsistent(oi, candles)
         # the check's rows are the snapshots' (one sampling, sorted): their matches are known already
         reuse = (chk, found[1]) if found is not None and _same_keys(found[0], chk) else None
         got = _asof(panel, chk, ["oi_inconsistent"], stamp_col="_chk_ts", found=reuse)
@@ -731,6 +788,33 @@ def _open_interest(
             panel, got.with_columns(pl.when(fresh).then(pl.col("oi_inconsistent"))), ["oi_inconsistent"]
         )
     return panel
+
+
+def _inconsistent(oi: pl.DataFrame, candles: pl.DataFrame) -> pl.DataFrame:
+    """``_sid, ts_ms, oi_inconsistent`` of :func:`oi_volume_consistency`, the flag alone when the
+    compiled form applies (:func:`inconsistent_flags`: the three other columns are not built)."""
+    flags = inconsistent_flags(oi, candles, by=[_SID])
+    if flags is None:
+        return oi_volume_consistency(oi, candles, by=[_SID]).select(_SID, "ts_ms", "oi_inconsistent")
+    rows, flag, ok = flags
+    col = pl.Series("oi_inconsistent", flag)
+    return rows.select(_SID, "ts_ms").with_columns(col if ok.all() else col.set(pl.Series(~ok), None))
+
+
+def _oi_to_volume_compiled(
+    panel: pl.DataFrame, every: int, cfg: PanelConfig, starts: np.ndarray
+) -> pl.Series | None:
+    """:func:`oi_to_volume`'s column on the panel's gapless grid: its sliding volume sum
+    (:func:`grid_sum`, as the function's) and one division, without its frame copies; None when the
+    window is not a whole number of bars or the OI holds a NaN or an infinity (the function runs)."""
+    w = cfg.oi_volume_window_ms
+    oi_usd = finite_floats(panel.get_column("oi_usd"))
+    if w % every or oi_usd is None:
+        return None
+    sums = grid_sum(as_float(panel, "volume_usd"), starts, w // every)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(sums > 0, oi_usd / sums, np.nan)  # NaN: no volume, or no OI (null)
+    return to_series(f"oi_to_volume_{label(w)}", ratio)
 
 
 def _liquidations(

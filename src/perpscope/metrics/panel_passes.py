@@ -83,7 +83,8 @@ def liquidation_pass(match, bar_long, bar_short, bar_usd, sid, ts, first_ms):  #
         long_[i] = lo
         short[i] = sh
         usd[i] = u
-        ll[i] = np.log1p(u)
+        # log1p(±0) is the zero itself: most bars have no liquidation, and the call costs more than the rest
+        ll[i] = u if u == 0.0 else np.log1p(u)
         tot = lo + sh
         share[i] = lo / tot if tot > 0 else np.nan
     return long_, short, usd, ll, share, inside

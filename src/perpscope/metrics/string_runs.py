@@ -7,9 +7,10 @@ bytes, the rest zero) or its first 4 bytes and where the rest lies in a data buf
 views are equal hold equal strings, and two short strings (≤ 12 bytes) are equal only if their views
 are: for the short values the panel splits on (``price_type``, ``market``, ``kind``, ``venue``), comparing
 neighbouring views is exact and reads 16 bytes a row (0.4 ms for 1.3 M rows, where hashing the strings
-took 2–3 ms). Long values (``canonical``) in equal views are equal too (a parquet reader points every
-row of a dictionary value at the same bytes), but two views of equal long strings may also differ
-(a frame built row by row copies each string): the first such pair sends the column to the hash form.
+took 2–3 ms). Long values (``canonical``: ``BTC-USDT-PERP`` is 13 bytes) in equal views are equal too (a
+parquet reader points every row of a dictionary value at the same bytes), but two views of equal long
+strings may also differ: a store's read holds one such pair where a page or a month file ends (those
+few pairs are compared by value), a frame built row by row one per row (the column is then hashed).
 """
 
 from __future__ import annotations
@@ -41,8 +42,16 @@ def run_starts(col: pl.Series) -> np.ndarray:
     return _hash_run_heads(col.hash().to_numpy())
 
 
+#: Most pairs of neighbouring views that do not tell (equal long strings stored at two places) that
+#: :func:`_from_views` compares by value, per row of a chunk: a column read from Parquet has one such pair
+#: where a page or file of a value ends (a handful per chunk), a frame built row by row one per row
+#: (those are hashed instead, as comparing every row by value costs twice as much as hashing it).
+_BY_VALUE_SHARE = 64
+
+
 def _from_views(col: pl.Series) -> np.ndarray | None:
-    """:func:`run_starts` from the views of each chunk, or None where a pair of views does not tell."""
+    """:func:`run_starts` from the views of each chunk, or None where too many pairs of views do not
+    tell (the caller hashes). The few pairs that do not tell are compared by value."""
     parts: list[np.ndarray] = []
     at = 0
     for chunk in col.get_chunks():
@@ -51,9 +60,17 @@ def _from_views(col: pl.Series) -> np.ndarray | None:
         views = string_words(chunk)  # a single chunk: in place
         if views is None:
             return None
-        heads = _view_run_heads(views)
+        heads = _view_run_heads(views, 16 + chunk.len() // _BY_VALUE_SHARE)
         if heads.shape[0] and heads[0] < 0:
             return None
+        unsure = heads < 0  # rows whose view and the row before's do not tell (stored as -row)
+        if unsure.any():
+            rows = -heads[unsure]
+            rows_s = pl.Series(rows.astype(np.uint32))
+            same = (chunk.gather(rows_s) == chunk.gather(rows_s - 1)).to_numpy()
+            keep = ~unsure
+            keep[np.flatnonzero(unsure)[~same]] = True
+            heads = np.abs(heads[keep])
         # a chunk's first row against the last of the chunk before, by value: a long string's view
         # points into its own chunk's buffers, so equal views of two chunks may hold different strings
         if at and col[at] == col[at - 1]:
@@ -81,24 +98,30 @@ def _hash_run_heads(h):  # type: ignore[no-untyped-def]  # numba
 
 
 @njit(cache=True, nogil=True)
-def _view_run_heads(views):  # type: ignore[no-untyped-def]  # numba
+def _view_run_heads(views, unsure_max):  # type: ignore[no-untyped-def]  # numba
     """Row 0 and the rows whose value differs from the row before's, from string views (two uint64
-    words a row: the length and 4 bytes, then 8 more); ``[-1]`` when two neighbouring views do not
-    tell (see :func:`_differ`): the caller hashes instead."""
+    words a row: the length and 4 bytes, then 8 more); a row whose view and the row before's do not
+    tell (see :func:`_differ`) is given as ``-row`` (the caller compares the two by value); ``[-1]``
+    when more than ``unsure_max`` rows do not tell (the caller hashes instead)."""
     n = views.shape[0]
     out = np.empty(n, dtype=np.int64)
     if n == 0:
         return out
     out[0] = 0
     k = 1
+    unsure = 0
     for i in range(1, n):
         if views[i, 0] == views[i - 1, 0] and views[i, 1] == views[i - 1, 1]:
             continue  # the same view: the same string (most rows)
         d = _differ(views[i, 0], views[i, 1], views[i - 1, 0], views[i - 1, 1])
         if d < 0:
-            out[0] = -1
-            return out[:1]
-        if d:
+            unsure += 1
+            if unsure > unsure_max:
+                out[0] = -1
+                return out[:1]
+            out[k] = -i
+            k += 1
+        elif d:
             out[k] = i
             k += 1
     return out[:k]
