@@ -30,7 +30,7 @@ from perpscope.regimes.episode_text import (
     view_words,
 )
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
-from perpscope.regimes.grid import SID, numbered, prepare
+from perpscope.regimes.grid import SID, hand_over_numbering, numbered, prepare
 from perpscope.regimes.grid_labels import with_grid_labels
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
 from perpscope.regimes.horizons import conditions as horizon_conditions
@@ -323,12 +323,16 @@ def classify(
     grid = with_grid_labels(t, cfg, step) if step is not None else None
     t = grid if grid is not None else _with_steps(t, cfg, step, bar_ms)
     if not evidence:
-        return _public(t.with_columns(pl.lit(None, pl.Utf8).alias("evidence")))
-    # the sentences written by episode_text's compiled loop from the numbers (byte for byte
-    # :func:`_evidence`, which writes the rows the loop declines): a third of the polars text's cost
-    t = t.with_columns(pl.lit(None, pl.Utf8).alias("_ev"))
-    t = t.with_columns(_written(t, cfg).alias("evidence"))
-    return _public(t)
+        t = t.with_columns(pl.lit(None, pl.Utf8).alias("evidence"))
+    else:
+        # the sentences written by episode_text's compiled loop from the numbers (byte for byte
+        # :func:`_evidence`, which writes the rows the loop declines): a third of the polars text's cost
+        t = t.with_columns(pl.lit(None, pl.Utf8).alias("_ev"))
+        t = t.with_columns(_written(t, cfg).alias("evidence"))
+    out = _public(t)
+    # the labels' rows are the working frame's: the next steps of a shared preparation read its numbering
+    hand_over_numbering(out, t.get_column(SID), step)
+    return out
 
 
 def _working_frame(panel: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:
