@@ -10,11 +10,11 @@ from collections.abc import Iterator
 import numpy as np
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
 from tests.regimes.conftest import make_panel
 
 from perpscope.regimes import classify, episodes
-from perpscope.regimes.grid import _MEMO, SID, numbered, prepare, remembered, shared_preparation
+from perpscope.regimes.grid import _MEMO, SID, first_known, numbered, prepare, remembered, shared_preparation
 
 HOUR = 3_600_000
 
@@ -176,3 +176,22 @@ def test_labels_come_numbered_as_numbering_them_afresh_gives(null_key: bool) -> 
     assert step == fresh_step
     assert (step is not None) == (not null_key)  # a null key's bar is a series of its own, one bar long
     assert_frame_equal(episodes(labels), contextvars.Context().run(episodes, labels))
+
+
+def test_first_known_is_the_coalesce_of_the_present_columns() -> None:
+    """first_known stops at a column without nulls and skips absent ones: the values and dtype of the
+    coalesce of every present column, cast to Float64."""
+    df = pl.DataFrame(
+        {
+            "a": [None, 1.0, None, float("nan")],
+            "b": pl.Series([5, 6, None, 8], dtype=pl.Int32),
+            "full": [7.0, 8.0, 9.0, 10.0],
+            "c": [None, None, 3.0, None],
+        }
+    )
+    cases = (["a", "b", "c"], ["a", "full", "c"], ["absent", "b", "full"], ["absent"], ["full", "a"], [])
+    for names in cases:
+        present = [pl.col(c).cast(pl.Float64) for c in names if c in df.columns]
+        want = df.select(pl.coalesce(present) if present else pl.lit(None, pl.Float64)).to_series()
+        got = df.select(first_known(df, names)).to_series()
+        assert_series_equal(got, want, check_names=False)

@@ -224,6 +224,21 @@ def series_slices(df: pl.DataFrame) -> list[tuple[int, int]]:
     return list(zip(starts[:-1].tolist(), np.diff(starts).tolist(), strict=True))
 
 
+def first_known(frame: pl.DataFrame, columns: Sequence[str]) -> pl.Expr:
+    """The first non-null value of each row among those of ``columns`` that ``frame`` has, as Float64
+    (null where none has one): ``pl.coalesce`` of them, ending at the first column without nulls, from
+    which every row takes its value (polars computes each argument of a coalesce in full)."""
+    got: list[pl.Expr] = []
+    for c in columns:
+        if c in frame.columns:
+            got.append(pl.col(c).cast(pl.Float64))
+            if frame.get_column(c).null_count() == 0:
+                break
+    if not got:
+        return pl.lit(None, pl.Float64)
+    return got[0] if len(got) == 1 else pl.coalesce(got)
+
+
 def rows_in(window_ms: int, step: int) -> int:
     """Bars in a window of ``window_ms`` on a grid of ``step`` (at least 1)."""
     return max(1, -(-window_ms // step))
