@@ -72,10 +72,10 @@ def _arrays(labels: pl.DataFrame) -> dict[str, np.ndarray]:
     hi, lo = arr("high"), arr("low")
     liq_long, liq_short = arr("liq_long_w_usd"), arr("liq_short_w_usd")
     return {
-        "ts": labels.get_column("ts_ms").dt.epoch("ms").to_numpy(),
+        "ts": _epoch_ms(labels.get_column("ts_ms")),
         "close": close,
-        "high": np.where(np.isnan(hi), close, hi),
-        "low": np.where(np.isnan(lo), close, lo),
+        "high": _or_close(hi, close),
+        "low": _or_close(lo, close),
         "oi": arr("oi"),
         "funding": arr("funding_8h"),
         "liq": _known_sum(liq_long, liq_short),
@@ -88,6 +88,20 @@ def _arrays(labels: pl.DataFrame) -> dict[str, np.ndarray]:
             else _is_flush(labels.get_column("regime"))
         ),
     }
+
+
+def _epoch_ms(ts: pl.Series) -> np.ndarray:
+    """``ts`` (Datetime) in ms since the epoch: a Datetime in ms is that number, read in place (its
+    ``dt.epoch("ms")`` is a copy); another unit is converted."""
+    if isinstance(ts.dtype, pl.Datetime) and ts.dtype.time_unit == "ms":
+        return ts.to_physical().to_numpy()
+    return ts.dt.epoch("ms").to_numpy()
+
+
+def _or_close(x: _F, close: _F) -> _F:
+    """``x`` where known, else ``close`` (``x`` itself where it has no NaN: most panels' highs and lows)."""
+    missing = np.isnan(x)
+    return np.where(missing, close, x) if missing.any() else x
 
 
 def _known_sum(a: _F, b: _F) -> _F:
