@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+import pytest
 
+from perpscope.regimes.config import RegimeConfig
 from perpscope.regimes.grid import SID, series_slices
-from perpscope.regimes.treadmill import _is_flush, _known_sum
+from perpscope.regimes.treadmill import _is_flush, _known_sum, _Series, _vol_regime
 
 
 def test_flush_flag_is_the_text_comparison() -> None:
@@ -50,3 +52,34 @@ def test_series_slices_are_the_runs_of_the_series_number() -> None:
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).tolist()
     assert series_slices(df) == list(zip(offsets, lengths, strict=True))
     assert series_slices(df) == [(0, 3), (3, 1), (4, 2), (6, 1)]
+
+
+def _vol_regime_whole(s: object, cfg: RegimeConfig, m: int, k: int) -> dict[str, object]:
+    """The volatility check read from the log returns of the whole series (its definition)."""
+    close = s.close  # type: ignore[attr-defined]
+    r = np.diff(np.log(close))
+    if r.size < m + 10:
+        return {"engaged": None}
+    now, base = r[-m:], r[max(0, r.size - m - k) : r.size - m]
+    v_now = float(np.nanstd(now, ddof=1))
+    v_base = float(np.nanstd(base, ddof=1)) if base.size > 2 else float("nan")
+    ratio = v_now / v_base if v_base > 0 else float("nan")
+    if np.isnan(ratio):
+        return {"engaged": None}
+    return {"engaged": bool(ratio >= cfg.vol_change or ratio <= 1.0 / cfg.vol_change), "value": ratio}
+
+
+@pytest.mark.filterwarnings("ignore:Degrees of freedom")  # a window of one return, in both
+def test_volatility_check_reads_the_last_returns_as_the_whole_series_gives() -> None:
+    rng = np.random.default_rng(11)
+    cfg = RegimeConfig()
+    for size in (5, 30, 200, 1_000):
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, size)))
+        close[rng.integers(0, size, 3)] = np.nan
+        flags = np.zeros(size, bool)
+        s = _Series("v", "c", np.arange(size, dtype=np.int64), *[close] * 8, flags, flags)
+        for m, k in ((5, 3), (20, 8), (20, 100), (50, 2_000), (1, 1)):
+            got, want = _vol_regime(s, cfg, m, k), _vol_regime_whole(s, cfg, m, k)
+            assert got["engaged"] == want["engaged"], (size, m, k)
+            if want["engaged"] is not None:
+                assert got["value"] == want["value"], (size, m, k)

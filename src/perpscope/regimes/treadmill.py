@@ -585,9 +585,11 @@ def _spot_led_panel(s: _Series, part: pl.DataFrame, cfg: RegimeConfig, m: int) -
 
 def _vol_regime(s: _Series, cfg: RegimeConfig, m: int, k: int) -> dict[str, object]:
     name = "volatility_regime"
-    r = np.diff(np.log(s.close))
-    if r.size < m + 10:
+    if s.close.size - 1 < m + 10:
         return _breaker(s, name, None, None, cfg.vol_change, "n/a: too few bars for a volatility window")
+    # the log returns of the last m + k bars only, the ones read (elementwise: the same numbers as the
+    # whole series', a tenth of the work on a year of 5m bars)
+    r = np.diff(np.log(s.close[max(0, s.close.size - (m + k + 1)) :]))
     now, base = r[-m:], r[max(0, r.size - m - k) : r.size - m]
     v_now, v_base = (
         float(np.nanstd(now, ddof=1)),
