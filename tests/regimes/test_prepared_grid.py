@@ -7,11 +7,14 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 
+import numpy as np
 import polars as pl
 import pytest
-from polars.testing import assert_frame_equal
+from polars.testing import assert_frame_equal, assert_series_equal
+from tests.regimes.conftest import make_panel
 
-from perpscope.regimes.grid import _MEMO, SID, numbered, prepare, remembered, shared_preparation
+from perpscope.regimes import classify, episodes
+from perpscope.regimes.grid import _MEMO, SID, first_known, numbered, prepare, remembered, shared_preparation
 
 HOUR = 3_600_000
 
@@ -141,3 +144,54 @@ def test_the_outermost_context_empties_the_memo() -> None:
         assert _MEMO.get() is None
 
     contextvars.Context().run(run)
+
+
+def _labelled_panel(null_key: bool = False) -> pl.DataFrame:
+    """Two coins' 4h panels, shuffled (classify sorts them); with ``null_key`` one bar lacks its venue."""
+    rng, n = np.random.default_rng(5), 60
+    parts = [
+        make_panel(np.exp(np.cumsum(rng.normal(0, 0.01, n))) * 100, oi=rng.uniform(1e4, 2e4, n), canonical=c)
+        for c in ("ETH-USDT-PERP", "BTC-USDT-PERP")
+    ]
+    df = pl.concat(parts).sample(fraction=1.0, shuffle=True, seed=2)
+    if null_key:
+        seventh = pl.int_range(pl.len()) == 7
+        df = df.with_columns(pl.when(seventh).then(None).otherwise(pl.col("venue")).alias("venue"))
+    return df
+
+
+@pytest.mark.parametrize("null_key", [False, True])
+def test_labels_come_numbered_as_numbering_them_afresh_gives(null_key: bool) -> None:
+    """classify hands its labels' numbering (its working frame's) to the next steps of the block: what
+    they read is what numbering the labels afresh gives, frame and grid step; with a null key nothing
+    is handed over and the labels are numbered as any frame."""
+    panel = _labelled_panel(null_key)
+    labels = classify(panel)
+    memo = _MEMO.get()
+    assert memo is not None and (id(labels) in memo) == (not null_key)  # handed over, or not
+    got, step = prepare(labels, "test")
+    fresh, fresh_step = contextvars.Context().run(prepare, labels, "test")
+    assert_frame_equal(got, fresh)
+    assert got.get_column(SID).flags["SORTED_ASC"]
+    assert step == fresh_step
+    assert (step is not None) == (not null_key)  # a null key's bar is a series of its own, one bar long
+    assert_frame_equal(episodes(labels), contextvars.Context().run(episodes, labels))
+
+
+def test_first_known_is_the_coalesce_of_the_present_columns() -> None:
+    """first_known stops at a column without nulls and skips absent ones: the values and dtype of the
+    coalesce of every present column, cast to Float64."""
+    df = pl.DataFrame(
+        {
+            "a": [None, 1.0, None, float("nan")],
+            "b": pl.Series([5, 6, None, 8], dtype=pl.Int32),
+            "full": [7.0, 8.0, 9.0, 10.0],
+            "c": [None, None, 3.0, None],
+        }
+    )
+    cases = (["a", "b", "c"], ["a", "full", "c"], ["absent", "b", "full"], ["absent"], ["full", "a"], [])
+    for names in cases:
+        present = [pl.col(c).cast(pl.Float64) for c in names if c in df.columns]
+        want = df.select(pl.coalesce(present) if present else pl.lit(None, pl.Float64)).to_series()
+        got = df.select(first_known(df, names)).to_series()
+        assert_series_equal(got, want, check_names=False)

@@ -30,7 +30,7 @@ from perpscope.regimes.episode_text import (
     view_words,
 )
 from perpscope.regimes.evidence_text import pct_expr, pp_expr, rate_expr, usd_expr
-from perpscope.regimes.grid import SID, numbered, prepare
+from perpscope.regimes.grid import SID, first_known, hand_over_numbering, numbered, prepare
 from perpscope.regimes.grid_labels import with_grid_labels
 from perpscope.regimes.horizons import DIRECTION, PER_HORIZON, SUFFIX, liquidation_led, names, with_changes
 from perpscope.regimes.horizons import conditions as horizon_conditions
@@ -79,17 +79,22 @@ def _num(panel: pl.DataFrame, col: str) -> pl.Expr:
 def _inputs(panel: pl.DataFrame) -> list[pl.Expr]:
     """Price, OI in coins and in USD, funding per 8h and positioning, from whichever panel columns exist."""
     close = _num(panel, "close")
-    if "oi_base" in panel.columns and panel.get_column("oi_base").null_count() < panel.height:
+    # a fill or coalesce is left out where the first column has no null (polars computes its other
+    # arguments in full): the same values, a pass over the rows less for each
+    nulls = {c: panel.get_column(c).null_count() for c in ("oi_base", "oi_usd") if c in panel.columns}
+    if nulls.get("oi_base", panel.height) < panel.height:
         oi = _num(panel, "oi_base")
-        if "oi_usd" in panel.columns:  # venues that report only USD: coins = USD / price
+        if "oi_usd" in panel.columns and nulls["oi_base"]:  # venues that report only USD: coins = USD / price
             oi = oi.fill_null(_num(panel, "oi_usd") / close)
     else:
         oi = _num(panel, "oi_usd") / close
-    oi_usd = pl.coalesce(_num(panel, "oi_usd"), _num(panel, "oi_base") * close)
-    funding = pl.coalesce(_num(panel, "funding_rate_8h"), _num(panel, "funding_sampled_8h"))
+    oi_usd = _num(panel, "oi_usd")
+    if nulls.get("oi_usd", 1):
+        oi_usd = pl.coalesce(oi_usd, _num(panel, "oi_base") * close)
+    funding = first_known(panel, ["funding_rate_8h", "funding_sampled_8h"])
     kinds = [k for k in _LS_KINDS if f"ls_{k}" in panel.columns]
-    ls = pl.coalesce([_num(panel, f"ls_{k}") for k in kinds]) if kinds else pl.lit(None, pl.Float64)
-    lz = pl.coalesce([_num(panel, f"ratio_z_{k}") for k in kinds]) if kinds else pl.lit(None, pl.Float64)
+    ls = first_known(panel, [f"ls_{k}" for k in kinds])
+    lz = first_known(panel, [f"ratio_z_{k}" for k in kinds])
     complete = pl.col("complete") if "complete" in panel.columns else pl.lit(True)
     return [
         close.alias("_close"),
@@ -323,12 +328,16 @@ def classify(
     grid = with_grid_labels(t, cfg, step) if step is not None else None
     t = grid if grid is not None else _with_steps(t, cfg, step, bar_ms)
     if not evidence:
-        return _public(t.with_columns(pl.lit(None, pl.Utf8).alias("evidence")))
-    # the sentences written by episode_text's compiled loop from the numbers (byte for byte
-    # :func:`_evidence`, which writes the rows the loop declines): a third of the polars text's cost
-    t = t.with_columns(pl.lit(None, pl.Utf8).alias("_ev"))
-    t = t.with_columns(_written(t, cfg).alias("evidence"))
-    return _public(t)
+        t = t.with_columns(pl.lit(None, pl.Utf8).alias("evidence"))
+    else:
+        # the sentences written by episode_text's compiled loop from the numbers (byte for byte
+        # :func:`_evidence`, which writes the rows the loop declines): a third of the polars text's cost
+        t = t.with_columns(pl.lit(None, pl.Utf8).alias("_ev"))
+        t = t.with_columns(_written(t, cfg).alias("evidence"))
+    out = _public(t)
+    # the labels' rows are the working frame's: the next steps of a shared preparation read its numbering
+    hand_over_numbering(out, t.get_column(SID), step)
+    return out
 
 
 def _working_frame(panel: pl.DataFrame) -> tuple[pl.DataFrame, int | None]:

@@ -40,6 +40,8 @@ def spot_volume(panel: pl.DataFrame) -> pl.Expr:
     got: list[pl.Expr] = []
     if "spot_volume_usd" in panel.columns:
         got.append(pl.col("spot_volume_usd").cast(pl.Float64))
+        if panel.get_column("spot_volume_usd").null_count() == 0:
+            return got[0]  # every bar's (the taker volumes would be computed in full for nothing)
     if "spot_taker_delta_usd" in panel.columns and "spot_taker_imbalance" in panel.columns:
         imb = pl.col("spot_taker_imbalance")
         got.append(pl.when(imb != 0).then((pl.col("spot_taker_delta_usd") / imb).abs()))
