@@ -402,6 +402,9 @@ def _worker(
         rec = share_records(share, n_bars)
         gc.collect()
         if r == 0:
+            # the kernels' loading thread may lag behind the inputs (drawing them holds the GIL for long
+            # stretches): the worker is ready when both are done, and its first chunk loads nothing
+            load.wait()
             ready, ready_cpu = time.perf_counter(), time.process_time()
             results.put(
                 ("start", w, imported, imported_cpu, ready, ready_cpu, load.started, load.ended, load.loaded)
@@ -486,7 +489,7 @@ def run(
     wall = sum(max(t1 for _, t1 in ts) - min(t0 for t0, _ in ts) for ts in by_round.values())
     busy = sum(t1 - t0 for ts in by_round.values() for t0, t1 in ts)  # one-thread compute, all chunks
     # where the wall time beyond the stages' medians goes (issue 20): the first round (a worker's first
-    # chunk faults in its memory, and loads any compiled kernel its loading thread has not yet), the
+    # chunk faults in its memory; its kernels were loaded as it started, reported below), the
     # last one (when chunks do not fill it), and the rounds' lockstep: every round waits for its slower
     # worker, where a pool pulling tasks would not (the busiest worker's own time is what a
     # free-running pool would need of this same work)
@@ -496,17 +499,15 @@ def run(
     for _, w, _r, _rows, t0, t1, *_ in done:
         by_worker[w] = by_worker.get(w, 0.0) + t1 - t0
     lockstep = wall - max(by_worker.values())
+    # of which the workers leaving the round's barrier at different times (waking up under load)
+    skew = sum(max(t0 for t0, _ in ts) - min(t0 for t0, _ in ts) for ts in by_round.values())
     # the workers' start: spawn to imports done, and to ready (kernels loading alongside the first
     # inputs); when the kernels were loaded, and how many
     imports_s = max(s[2] for s in starts) - spawned
     ready_s = max(s[4] for s in starts) - spawned
     imports_cpu, ready_cpu = max(s[3] for s in starts), max(s[5] for s in starts)
-    slow = max(starts, key=lambda s: (s[7] is None, (s[7] or s[4]) - s[6]))  # the later loading thread
-    kernels = (
-        f"{slow[8]} kernels loaded in {slow[7] - slow[6]:.2f} s alongside the first inputs"
-        if slow[7] is not None
-        else f"kernels still loading when ready ({slow[4] - slow[6]:.2f} s so far)"
-    )
+    slow = max(starts, key=lambda s: s[7] - s[6])  # the later loading thread (ended: waited for)
+    kernels = f"{slow[8]} kernels loaded in {slow[7] - slow[6]:.2f} s alongside the first inputs"
     rows = sum(d[3] for d in done)
     rss = max(d[7] for d in done)
     # CPU seconds per stage and chunk, as the workers measured them (their polars thread count, their
@@ -556,7 +557,8 @@ def run(
             "polars thread, "
             f"chunks of {chunk} symbols; {busy:.0f} s one-thread compute in all; first round {first:.2f} s "
             f"({first_cpu:.2f} s CPU); last round {last:.2f} s; rounds waiting on the slower worker "
-            f"{lockstep:.2f} s; workers imported {imports_s:.1f} s ({imports_cpu:.1f} s CPU) and ready "
+            f"{lockstep:.2f} s ({skew:.2f} s of it starting apart); workers imported {imports_s:.1f} s "
+            f"({imports_cpu:.1f} s CPU) and ready "
             f"{ready_s:.1f} s ({ready_cpu:.1f} s CPU) after spawn, {kernels}; "
             f"peak {rss:.1f} GB/process; pandas runs {', '.join(f'{t:.1f}' for t in t_reference)} s; "
             f"load {os.getloadavg()[0]:.1f}",
