@@ -127,3 +127,13 @@ def test_a_changed_source_leaves_its_stale_entries_alone(tmp_path: Path) -> None
     module.write_text(KERNELS.replace("2 * x", "x + x") + "\n# edited\n")
     got = _run(LOAD, tmp_path)
     assert got == "['double', 'quadruple'] 0 None True {'double': 0, 'quadruple': 0} []"
+
+
+def test_loading_ahead_never_fails_the_caller() -> None:
+    """A package that cannot be imported: the loading stops with its error kept, nothing raised (the
+    kernels would load at their first call; a batch goes on)."""
+    from perpscope.core.kernel_cache import start_loading
+
+    job = start_loading(["perpscope_no_such_package"]).wait(10)
+    assert isinstance(job.error, ModuleNotFoundError)
+    assert job.loaded == 0 and job.ended is not None and job.thread is None

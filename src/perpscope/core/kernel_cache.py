@@ -71,9 +71,10 @@ def load_cached(dispatcher: Any) -> int:
 @dataclass
 class KernelLoad:
     """Kernels loading in a background thread (:func:`start_loading`): how many were loaded, and when
-    the loading started and ended (``time.perf_counter()``; ``ended`` None while it runs)."""
+    the loading started and ended (``time.perf_counter()``; ``ended`` None while it runs); ``error``:
+    why it stopped short (the kernels then load at their first call)."""
 
-    thread: threading.Thread
+    thread: threading.Thread | None = None
     started: float = field(default_factory=time.perf_counter)
     loaded: int = 0
     ended: float | None = None
@@ -81,7 +82,8 @@ class KernelLoad:
 
     def wait(self, timeout: float | None = None) -> KernelLoad:
         """Wait for the loading to end (at most ``timeout`` seconds); returns self."""
-        self.thread.join(timeout)
+        if self.thread is not None:
+            self.thread.join(timeout)
         return self
 
 
@@ -111,10 +113,16 @@ def load_cached_kernels(packages: Sequence[str]) -> int:
 def start_loading(packages: Sequence[str]) -> KernelLoad:
     """:func:`prepare_loading` here, then :func:`load_cached` of each of the packages' kernels in a daemon
     thread: the caller goes on (reading its inputs) meanwhile. numba loads and compiles under one lock,
-    so a kernel called before its turn is loaded by the caller, once. Errors are kept in
-    :attr:`KernelLoad.error`, never raised: the kernels then load at their first call."""
-    prepare_loading(packages)
-    kernels = cached_dispatchers(packages)
+    so a kernel called before its turn is loaded by the caller, once. Never raises: a failure is kept in
+    :attr:`KernelLoad.error` (loading ahead is an optimisation; the kernels then load at their first
+    call, and a batch goes on)."""
+    job = KernelLoad()
+    try:
+        prepare_loading(packages)
+        kernels = cached_dispatchers(packages)
+    except Exception as e:
+        job.error, job.ended = e, time.perf_counter()
+        return job
 
     def run() -> None:
         try:
@@ -124,6 +132,6 @@ def start_loading(packages: Sequence[str]) -> KernelLoad:
         finally:
             job.ended = time.perf_counter()
 
-    job = KernelLoad(threading.Thread(target=run, name="perpscope-kernel-load", daemon=True))
+    job.thread = threading.Thread(target=run, name="perpscope-kernel-load", daemon=True)
     job.thread.start()
     return job
