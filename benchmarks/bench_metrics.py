@@ -35,7 +35,9 @@ import pandas as pd
 import polars as pl
 
 from benchmarks.common import T0, Result, best_of_each
+from perpscope.cluster.kernels import JOB_KERNELS
 from perpscope.cluster.worker_env import spawn_environ
+from perpscope.core.kernel_cache import load_cached_kernels, start_loading
 from perpscope.core.time import DAY_MS, HOUR_MS, MINUTE_MS, WEEK_MS
 from perpscope.metrics import PanelConfig, build_panel
 from perpscope.regimes import circuit_breakers, classify, episodes, flow_hierarchy, treadmill
@@ -334,26 +336,88 @@ def _chunk(rec: dict[str, pl.DataFrame], cpu: dict[str, float]) -> int:
     return regimes_of(panel, cpu)
 
 
+#: A worker's share of a round: the chunk's seed and symbols (its synthetic inputs are drawn for these,
+#: so every symbol's inputs are the same however the chunks are dealt) and the symbols it computes
+#: (None: all of them; a round with fewer chunks than workers splits them, see :func:`deal`).
+Share = tuple[int, list[str], list[str] | None]
+
+
+def deal(symbols: list[str], chunk: int, workers: int) -> list[list[Share]]:
+    """The chunks of ``chunk`` symbols dealt round-robin to ``workers`` processes, one per round each.
+
+    When the chunks do not fill the last round (300 symbols in chunks of 4 on 2 workers: 75 chunks),
+    that round's symbols are shared out evenly instead (two halves of the 75th chunk) so that no worker
+    idles through it while another computes a whole chunk; a worker with nothing left gets an empty
+    share. Each share keeps its chunk's seed and symbols: the inputs are drawn for the whole chunk and
+    cut to the share's symbols, so they are the same rows as undealt. (Where an even share would take
+    symbols of two chunks, with more than two workers, the last chunks are dealt whole.)"""
+    chunks = [(i, symbols[i : i + chunk]) for i in range(0, len(symbols), chunk)]
+    full, rest = divmod(len(chunks), workers)
+    per_worker: list[list[Share]] = [[] for _ in range(workers)]
+    for k, (seed, syms) in enumerate(chunks[: full * workers]):
+        per_worker[k % workers].append((seed, syms, None))
+    if not rest:
+        return per_worker
+    tail = chunks[full * workers :]
+    last = [(k, s) for k, (_, syms) in enumerate(tail) for s in syms]
+    parts = [last[w * len(last) // workers : (w + 1) * len(last) // workers] for w in range(workers)]
+    if any(len({k for k, _ in part}) > 1 for part in parts):
+        parts = [[(w, s) for s in tail[w][1]] if w < len(tail) else [] for w in range(workers)]
+    for w, part in enumerate(parts):
+        if part:
+            seed, syms = tail[part[0][0]]
+            per_worker[w].append((seed, syms, [s for _, s in part]))
+        else:
+            per_worker[w].append((-1 - w, [], []))
+    return per_worker
+
+
+def share_records(share: Share, n_bars: int) -> dict[str, pl.DataFrame] | None:
+    """The synthetic inputs of a worker's share of a round (None for an empty share)."""
+    seed, syms, keep = share
+    if not syms or keep == []:
+        return None
+    rec = synthetic_records(syms, n_bars, seed=seed)
+    if keep is None or keep == syms:
+        return rec
+    return {k: v.filter(pl.col("symbol").is_in(keep)) for k, v in rec.items()}
+
+
 def _worker(
-    chunks: list[tuple[int, list[str]]], n_bars: int, barrier: Any, results: Any, env: dict[str, str]
+    w: int, shares: list[Share], n_bars: int, barrier: Any, results: Any, env: dict[str, str]
 ) -> None:
-    """One worker process: per round, build its chunk's inputs (not timed), wait for the other workers
+    """One worker process: per round, build its share's inputs (not timed), wait for the other workers
     (and the main process), build the panel and regimes (timed), wait again, then wait while the main
-    process may run the pandas reference alone, so that nothing overlaps another's timing."""
+    process may run the pandas reference alone, so that nothing overlaps another's timing.
+
+    As a batch worker does (``perpscope.cluster``), it loads the compiled kernels from numba's cache in
+    a thread while it reads its first inputs (here: draws them), and reports when it was ready."""
+    imported = time.perf_counter()  # the interpreter started and imported this module (the spawn)
+    imported_cpu = time.process_time()
     # ``env`` was in place before this interpreter started (polars reads it at import; it puts its own
     # allocator defaults in front of ours in _RJEM_MALLOC_CONF, and jemalloc lets the last one win)
     assert os.environ.get("POLARS_MAX_THREADS") == env["POLARS_MAX_THREADS"]
-    for seed, symbols in chunks:
-        rec = synthetic_records(symbols, n_bars, seed=seed) if symbols else None
+    load = start_loading(JOB_KERNELS["regimes"])  # the kernels of the panel and every regime table
+    for r, share in enumerate(shares):
+        rec = share_records(share, n_bars)
         gc.collect()
+        if r == 0:
+            # the kernels' loading thread may lag behind the inputs (drawing them holds the GIL for long
+            # stretches): the worker is ready when both are done, and its first chunk loads nothing
+            load.wait()
+            ready, ready_cpu = time.perf_counter(), time.process_time()
+            results.put(
+                ("start", w, imported, imported_cpu, ready, ready_cpu, load.started, load.ended, load.loaded)
+            )
         barrier.wait()
         cpu: dict[str, float] = {}  # CPU seconds per stage of this chunk, in the worker that ran it
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         rows = _chunk(rec, cpu) if rec is not None else 0
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.process_time()
         del rec
         barrier.wait()
-        results.put((seed, rows, t0, t1, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, cpu))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+        results.put(("chunk", w, r, rows, t0, t1, c1 - c0, rss, cpu))
         barrier.wait()  # the main process's reference run, if any, happens alone
 
 
@@ -375,19 +439,15 @@ def run(
     """All metrics for ``n_symbols`` × ``n_bars`` 5m bars, in chunks, in ``workers`` processes.
 
     The symbols are dealt out in chunks of ``chunk`` to ``workers`` processes (``threads_per_worker``
-    polars threads each) that work in rounds: every worker builds its next chunk's synthetic inputs
-    (not timed), all wait at a barrier, then all build their panels (timed). The figure is the sum over
-    rounds of the time from the first worker starting to the last one finishing. The pandas reference
-    runs the same metrics on ``pandas_symbols`` symbols in this process and is scaled per bar.
+    polars threads each; :func:`deal`) that work in rounds: every worker builds its next chunk's
+    synthetic inputs (not timed), all wait at a barrier, then all build their panels (timed). The figure
+    is the sum over rounds of the time from the first worker starting to the last one finishing. The
+    pandas reference runs the same metrics on ``pandas_symbols`` symbols in this process and is scaled
+    per bar.
     """
     symbols = [f"S{i:04d}" for i in range(n_symbols)]
-    chunks = [(i, symbols[i : i + chunk]) for i in range(0, n_symbols, chunk)]
-    rounds = -(-len(chunks) // workers)
-    per_worker: list[list[tuple[int, list[str]]]] = [[] for _ in range(workers)]
-    for r in range(rounds):
-        for w in range(workers):
-            k = r * workers + w
-            per_worker[w].append(chunks[k] if k < len(chunks) else (-1 - k, []))
+    per_worker = deal(symbols, chunk, workers)
+    rounds = len(per_worker[0])
     # workers: their own polars thread count, and both allocators keeping freed pages so each chunk
     # reuses the previous chunk's memory instead of faulting in fresh pages (peak memory stays one
     # chunk's): jemalloc (polars' buffers) and glibc's malloc (numpy's: the compiled passes' columns,
@@ -395,16 +455,20 @@ def run(
     # hands it back when freed; 13.9 k page faults (about 20 ms) per chunk's panel came from that
     # (the settings every batch runner gives its workers: cluster/worker_env.py)
     env = {"POLARS_MAX_THREADS": str(threads_per_worker), **spawn_environ(os.environ)}
-    # the pandas reference's inputs, built before the run (not timed); it runs between rounds
-    ref_rec = synthetic_records(symbols[:pandas_symbols], n_bars, seed=10_000)
     ref_at = _reference_rounds(rounds, reference_runs)
     t_reference: list[float] = []
     ctx = mp.get_context("spawn")  # fresh interpreters: polars is not fork-safe, and reads env at import
     barrier, results = ctx.Barrier(workers + 1), ctx.Queue()  # the workers and this process
     with mock.patch.dict(os.environ, env):  # spawned interpreters inherit it at start
-        procs = [ctx.Process(target=_worker, args=(pw, n_bars, barrier, results, env)) for pw in per_worker]
+        procs = [
+            ctx.Process(target=_worker, args=(w, pw, n_bars, barrier, results, env))
+            for w, pw in enumerate(per_worker)
+        ]
+        spawned = time.perf_counter()
         for p in procs:
             p.start()
+        # the pandas reference's inputs (not timed; it runs between rounds), drawn while the workers start
+        ref_rec = synthetic_records(symbols[:pandas_symbols], n_bars, seed=10_000)
         for r in range(rounds):
             barrier.wait()  # the workers start their chunks
             barrier.wait()  # ... and have finished them
@@ -414,36 +478,52 @@ def run(
                 pandas_classify(pandas_panel(ref_rec))
                 t_reference.append(time.perf_counter() - t)
             barrier.wait()
-        done = [results.get() for _ in range(rounds * workers)]
+        got = [results.get() for _ in range(rounds * workers + workers)]
         for p in procs:
             p.join()
+    starts = [g for g in got if g[0] == "start"]
+    done = [g for g in got if g[0] == "chunk"]
     by_round: dict[int, list[tuple[float, float]]] = {}
-    for seed, _rows, t0, t1, _rss, _cpu in done:
-        by_round.setdefault(_round_of(seed, chunk, workers), []).append((t0, t1))
+    for _, _w, r, _rows, t0, t1, *_ in done:
+        by_round.setdefault(r, []).append((t0, t1))
     wall = sum(max(t1 for _, t1 in ts) - min(t0 for t0, _ in ts) for ts in by_round.values())
     busy = sum(t1 - t0 for ts in by_round.values() for t0, t1 in ts)  # one-thread compute, all chunks
-    # where the wall time beyond the stages' medians goes (issue 20): the first round (each worker
-    # loads the compiled kernels from numba's cache and faults in its memory), and the rounds' lockstep:
-    # every round waits for its slower worker, where a pool pulling tasks would not (the busiest worker's
-    # own time is what a free-running pool would need of this same work)
+    # where the wall time beyond the stages' medians goes (issue 20): the first round (a worker's first
+    # chunk faults in its memory; its kernels were loaded as it started, reported below), the
+    # last one (when chunks do not fill it), and the rounds' lockstep: every round waits for its slower
+    # worker, where a pool pulling tasks would not (the busiest worker's own time is what a
+    # free-running pool would need of this same work)
     first = max(t1 for _, t1 in by_round[0]) - min(t0 for t0, _ in by_round[0])
+    last = max(t1 for _, t1 in by_round[rounds - 1]) - min(t0 for t0, _ in by_round[rounds - 1])
     by_worker: dict[int, float] = {}
-    for seed, _rows, t0, t1, _rss, _cpu in done:
-        w = _worker_of(seed, chunk, workers)
+    for _, w, _r, _rows, t0, t1, *_ in done:
         by_worker[w] = by_worker.get(w, 0.0) + t1 - t0
     lockstep = wall - max(by_worker.values())
-    rows = sum(d[1] for d in done)
-    rss = max(d[4] for d in done)
+    # of which the workers leaving the round's barrier at different times (waking up under load)
+    skew = sum(max(t0 for t0, _ in ts) - min(t0 for t0, _ in ts) for ts in by_round.values())
+    # the workers' start: spawn to imports done, and to ready (kernels loading alongside the first
+    # inputs); when the kernels were loaded, and how many
+    imports_s = max(s[2] for s in starts) - spawned
+    ready_s = max(s[4] for s in starts) - spawned
+    imports_cpu, ready_cpu = max(s[3] for s in starts), max(s[5] for s in starts)
+    slow = max(starts, key=lambda s: s[7] - s[6])  # the later loading thread (ended: waited for)
+    kernels = f"{slow[8]} kernels loaded in {slow[7] - slow[6]:.2f} s alongside the first inputs"
+    rows = sum(d[3] for d in done)
+    rss = max(d[7] for d in done)
     # CPU seconds per stage and chunk, as the workers measured them (their polars thread count, their
-    # share of the machine): the median over the chunks that held symbols (a worker's first chunk also
-    # loads the compiled kernels from numba's cache, the mean would spread that over the run)
-    chunk_cpu = [d[5] for d in done if d[1]]
+    # share of the machine): the median over the full chunks (a worker's first chunk also faults in its
+    # memory, the mean would spread that over the run); outside the stages: the chunk's CPU less its
+    # stages' (freeing the chunk's frames, the shared numbering's set-up)
+    full = [d for d in done if d[3] and d[2] < rounds - 1]
+    chunk_cpu = [d[8] for d in full]
     per_chunk = {k: float(np.median([c[k] for c in chunk_cpu])) for k in STAGES}
-    mean_chunk = float(np.mean([sum(c.values()) for c in chunk_cpu]))  # the first chunks included
+    outside = float(np.median([d[6] - sum(d[8].values()) for d in full]))
+    mean_chunk = float(np.mean([d[6] for d in full]))  # the first chunks included
+    first_cpu = max(d[6] for d in done if d[2] == 0)
 
     # load the compiled window kernels (numba's on-disk cache) before timing: pandas has no such step;
-    # the workers above pay it inside their first chunk
-    regimes_of(build_panel(EVERY, **synthetic_records(["WARM"], 20_000, seed=1)))
+    # the workers above load them while drawing their first inputs
+    load_cached_kernels(JOB_KERNELS["regimes"])
     rec = ref_rec
     ref, ours = pandas_panel(rec), build_panel(EVERY, **rec)
     ref_labels, our_labels = pandas_classify(ref), classify(ours, evidence=False)
@@ -464,6 +544,7 @@ def run(
     agree = float((our_labels.get_column("regime").to_numpy() == ref_labels.to_numpy()).mean())
     # the reference of the 300-symbol figure: pandas panel + classify, run alone between its rounds
     per_row = min(t_reference) / len(ref)
+    assert rows == n_symbols * n_bars, (rows, n_symbols * n_bars)  # every symbol's bars, once
     return [
         Result(
             f"metrics+regimes: {n_symbols} symbols × 1 y of 5m bars ({rows / 1e6:.1f} M bars)",
@@ -474,9 +555,13 @@ def run(
             per_row * rows / wall,
             f"target < 8 s (issue 20); synthetic inputs; {workers} processes × {threads_per_worker} "
             "polars thread, "
-            f"chunks of {chunk} symbols; {busy:.0f} s one-thread compute in all; first round {first:.1f} s; "
-            f"rounds waiting on the slower worker {lockstep:.1f} s; peak {rss:.1f} GB/process; "
-            f"pandas runs {', '.join(f'{t:.1f}' for t in t_reference)} s; load {os.getloadavg()[0]:.1f}",
+            f"chunks of {chunk} symbols; {busy:.0f} s one-thread compute in all; first round {first:.2f} s "
+            f"({first_cpu:.2f} s CPU); last round {last:.2f} s; rounds waiting on the slower worker "
+            f"{lockstep:.2f} s ({skew:.2f} s of it starting apart); workers imported {imports_s:.1f} s "
+            f"({imports_cpu:.1f} s CPU) and ready "
+            f"{ready_s:.1f} s ({ready_cpu:.1f} s CPU) after spawn, {kernels}; "
+            f"peak {rss:.1f} GB/process; pandas runs {', '.join(f'{t:.1f}' for t in t_reference)} s; "
+            f"load {os.getloadavg()[0]:.1f}",
         ),
         Result(
             f"metrics: {pandas_symbols} symbols, one process, same rows as pandas",
@@ -500,7 +585,7 @@ def run(
             "s",
             target=f"median of {len(chunk_cpu)} chunks in the workers: "
             + ", ".join(f"{k} {v:.3f} s" for k, v in per_chunk.items())
-            + f"; mean of the chunks' totals {mean_chunk:.3f} s",
+            + f"; outside the stages {outside:.3f} s; mean of the chunks' totals {mean_chunk:.3f} s",
         ),
         Result(
             f"regimes: {pandas_symbols} symbols, one process (after the panel)",
@@ -511,18 +596,6 @@ def run(
             "ratio > 1: regimes cost less than the panel they read",
         ),
     ]
-
-
-def _worker_of(seed: int, chunk: int, workers: int) -> int:
-    """The worker a chunk ran in (chunks are dealt round-robin; padding chunks have negative seeds)."""
-    k = seed // chunk if seed >= 0 else -seed - 1
-    return k % workers
-
-
-def _round_of(seed: int, chunk: int, workers: int) -> int:
-    """The round a chunk ran in (chunks are dealt round-robin; padding chunks have negative seeds)."""
-    k = seed // chunk if seed >= 0 else -seed - 1
-    return k // workers
 
 
 if __name__ == "__main__":

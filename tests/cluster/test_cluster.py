@@ -228,3 +228,34 @@ def _recording(fn: Any, keys: list[str]) -> Any:
         return fn(*args, **kw)
 
     return wrapped
+
+
+def _kernel_loads(dask_worker: Any) -> list[tuple[str, bool, str | None]]:
+    """Each perpscope kernel plugin on this worker: its name, whether its loading ended, its error."""
+    return [
+        (name, p.load is not None and p.load.ended is not None, repr(p.load.error) if p.load else None)
+        for name, p in dask_worker.plugins.items()
+        if name.startswith("perpscope-kernels-")
+    ]
+
+
+def test_every_worker_loads_the_batch_kernels_before_its_tasks(
+    dask_client: Any, imported_store: Path, local_reference: Any, tmp_path: Path
+) -> None:
+    """A batch registers the kernel-loading plugin of its jobs' packages (cluster/kernels.py) on every
+    worker: set up before the worker's tasks, its loading thread ends without error (an empty cache
+    loads nothing; the tasks compile), and the datasets are the ones one process writes."""
+    from perpscope.cluster.kernels import kernel_packages
+
+    lake = copy_subset(Lake(imported_store), Lake(tmp_path / "data"))
+    results = run_tasks(batch_tasks(str(lake.root), lake, ("metrics", "regimes")), client=dask_client)
+    assert all(r.error is None for r in results)
+    name = "perpscope-kernels-" + ",".join(kernel_packages(["metrics", "regimes"]))
+    got = dask_client.run(_kernel_loads)
+    assert len(got) == 2
+    for loads in got.values():
+        assert (name, True, "None") in loads, loads
+    want = local_reference[1][1]
+    for d, frame in derived(lake, ["panel", "regimes"]).items():
+        assert frame.height > 0
+        assert frame.equals(want[d]), d

@@ -59,26 +59,36 @@ def test_collector_paused_during_a_compile_and_restored(tmp_path: Path) -> None:
 
 
 def test_kernels_behind_read_only_doors_keep_one_signature() -> None:
-    """Writable (numpy's) and read-only (polars') arrays through each door: one compiled signature."""
-    import numpy as np
-    import polars as pl
+    """Writable (numpy's) and read-only (polars') arrays through each door: one compiled signature.
 
-    from perpscope.metrics import grid_windows as gw
-    from perpscope.metrics import sorted_keys as sk
-    from perpscope.regimes import treadmill_scan as ts
+    In a fresh process: what a process holds depends on what it ran before (a batch in this one loads
+    every version numba's cache holds, core/kernel_cache.py: start_loading)."""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import polars as pl
 
-    keys = np.arange(6, dtype=np.int64)
-    frozen = pl.Series(keys).to_numpy()  # polars' own memory: read-only
-    assert not frozen.flags.writeable
-    x = np.linspace(1.0, 2.0, 6)
-    for a in (keys, frozen):
-        sk.asof_index(a, keys, a, keys, -1)
-        sk.asof_keyed(a, np.empty(0, np.int64), keys, 3, -1)
-        sk.pairs_ascending(a, keys)
-        gw.grid_trailing_z(x if a is keys else pl.Series(x).to_numpy(), np.array([0, 6]), 3, 2)
-    flush = np.array([False, True, True, False, False, True])
-    ts.flush_bounds(keys, flush, flush, 1)
-    kernels = (sk._asof_index, sk._asof_keyed, sk._pairs_ascending, gw._grid_trailing_z)
-    assert {k.__name__: len(k.signatures) for k in kernels} == {k.__name__: 1 for k in kernels}
+        from perpscope.metrics import grid_windows as gw
+        from perpscope.metrics import sorted_keys as sk
+        from perpscope.regimes import treadmill_scan as ts
+
+        keys = np.arange(6, dtype=np.int64)
+        frozen = pl.Series(keys).to_numpy()  # polars' own memory: read-only
+        assert not frozen.flags.writeable
+        x = np.linspace(1.0, 2.0, 6)
+        for a in (keys, frozen):
+            sk.asof_index(a, keys, a, keys, -1)
+            sk.asof_keyed(a, np.empty(0, np.int64), keys, 3, -1)
+            sk.pairs_ascending(a, keys)
+            gw.grid_trailing_z(x if a is keys else pl.Series(x).to_numpy(), np.array([0, 6]), 3, 2)
+        flush = np.array([False, True, True, False, False, True])
+        ts.flush_bounds(keys, flush, flush, 1)
+        kernels = (sk._asof_index, sk._asof_keyed, sk._pairs_ascending, gw._grid_trailing_z)
+        print(sorted(len(k.signatures) for k in kernels), len(ts._through.signatures))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    counts, through = out.stdout.split("] ")
+    assert counts + "]" == "[1, 1, 1, 1]"
     # called only from flush_bounds: compiled with it on a cold cache, absent when that was loaded
-    assert len(ts._through.signatures) <= 1
+    assert int(through) <= 1

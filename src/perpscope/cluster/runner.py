@@ -5,6 +5,11 @@
 batch) or a scheduler address (``tcp://host:8786``, a cluster someone runs: ``dask scheduler`` and
 ``dask worker tcp://host:8786`` on each machine). A worker that dies mid-task is replaced by the
 scheduler, which reruns its tasks elsewhere; tasks are idempotent, so the result is the same.
+
+Each process that runs tasks loads the compiled kernels of the batch's jobs from numba's cache in a
+thread as soon as it can (:mod:`perpscope.cluster.kernels`): this process before its first task, every
+Dask worker when the batch starts (a worker plugin, so a worker that joins or is restarted later loads
+them too), while the first task reads its inputs instead of inside its computation.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from perpscope.cluster.kernels import kernel_packages
 from perpscope.cluster.tasks import Task, TaskResult, run_task
 from perpscope.cluster.worker_env import batch_worker_environ
+from perpscope.core.kernel_cache import start_loading
 
 #: ``local[N]``: a LocalCluster of N workers.
 _LOCAL = re.compile(r"^local\[(\d+)\]$")
@@ -68,7 +75,8 @@ def run_tasks(
 
     ``client``: an already connected ``distributed.Client`` (instead of ``cluster``), e.g. a test's.
     """
-    return map_tasks(run_task, tasks, [t.key for t in tasks], cluster, on_done, client)
+    kernels = kernel_packages(t.job for t in tasks)
+    return map_tasks(run_task, tasks, [t.key for t in tasks], cluster, on_done, client, kernels)
 
 
 def map_tasks(
@@ -78,12 +86,16 @@ def map_tasks(
     cluster: str | None = None,
     on_done: Callable[[R], None] | None = None,
     client: Any = None,
+    kernels: Sequence[str] = (),
 ) -> list[R]:
     """``[fn(x) for x in items]`` here (``cluster`` and ``client`` None) or on Dask, one task per item
     named by ``keys`` (unique; shown on the dashboard), each retried up to twice on another worker if
     its worker dies — so ``fn`` must be idempotent. Results in the order of ``items``; ``on_done`` is
-    called as each finishes."""
+    called as each finishes. ``kernels``: packages whose compiled kernels ``fn`` calls, loaded from
+    numba's cache in a thread of each process that runs tasks, while its first task reads its inputs."""
     if client is None and cluster is None:
+        if kernels and items:
+            start_loading(kernels)
         out = []
         for x in items:
             out.append(fn(x))
@@ -91,9 +103,9 @@ def map_tasks(
                 on_done(out[-1])
         return out
     if client is not None:
-        return _on_client(client, fn, items, keys, on_done)
+        return _on_client(client, fn, items, keys, on_done, kernels)
     with connect(str(cluster)) as c:
-        return _on_client(c, fn, items, keys, on_done)
+        return _on_client(c, fn, items, keys, on_done, kernels)
 
 
 def _on_client(
@@ -102,9 +114,16 @@ def _on_client(
     items: Sequence[T],
     keys: Sequence[str],
     on_done: Callable[[R], None] | None,
+    kernels: Sequence[str] = (),
 ) -> list[R]:
     from distributed import as_completed
 
+    if kernels and items:
+        from perpscope.cluster.kernel_plugin import LoadKernels
+
+        # each worker starts loading now (and any worker that joins later, when it joins); the call
+        # returns once every worker has started its loading thread
+        client.register_plugin(LoadKernels(tuple(kernels)))
     futures = client.map(fn, list(items), key=list(keys), retries=2)
     index = {f.key: i for i, f in enumerate(futures)}
     out: list[R | None] = [None] * len(futures)
