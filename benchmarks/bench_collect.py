@@ -34,7 +34,8 @@ into its log appends and fdatasyncs, and the rows the store holds after the run.
 only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
 thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``,
 ``log-seal=MB`` sealing log segments of ``MB`` megabytes, ``log-idle=0`` with the sealer at ``nice`` +10
-rather than ``SCHED_IDLE``). Each run prints the sealer process's CPU (start-up and the seal on stop
+rather than ``SCHED_IDLE``; ``log+seal=8+idle=0`` several at once, ``log+seal=8@base`` for the baseline).
+Each run prints the sealer process's CPU (start-up and the seal on stop
 included) and the seals hurried out of ``SCHED_IDLE`` for a backlog.
 With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
 collector interleaved with this one's.
@@ -410,6 +411,15 @@ def _sustain_in_process(
             return self.write(record, frame)
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
+    mode, *more = mode.split("+")  # ``log+seal=8+idle=0``: several settings at once
+    for setting in more:
+        key, value = setting.split("=")
+        if key == "seal":
+            _CFG["seal_bytes"] = int(float(value) * 2**20)
+        elif key == "idle":
+            _CFG["seal_idle"] = value == "1"
+        else:
+            raise ValueError(f"unknown setting {setting!r} in a sustained mode")
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
         _CFG["gil_switch_s"] = float(mode.split("=")[1])
         mode = "log"

@@ -43,8 +43,9 @@ Sealing
 -------
 :func:`seal` turns a segment into Parquet parts with the existing :func:`~perpscope.store.parts.append`
 (one fsynced part per partition and month; compaction folds those as it folds any part), then deletes
-the segment and fsyncs its folder. The collector rotates to a new segment and seals the old one in a
-worker thread when it holds :data:`SEAL_BYTES` or is :data:`SEAL_AGE_S` old, and seals its last
+the segment and fsyncs its folder. The collector rotates to a new segment and seals the old one in its
+sealer process (:mod:`perpscope.store.sealer`) when it holds :data:`SEAL_BYTES` or is :data:`SEAL_AGE_S`
+old, and seals its last
 segment on stop; ``perpscope store compact`` (:func:`seal_orphans`) seals the segments of collectors
 that are gone. A segment's writer holds an exclusive ``flock`` on it from creation until it is sealed,
 so a live segment is never taken for an orphan; the sealer of an orphan takes the same lock.
