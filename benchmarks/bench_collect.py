@@ -42,9 +42,10 @@ collector interleaved with this one's.
 ``… flush [FRAMES,… [ROUNDS]]`` prints the CPU of one flush (the batch parser's ``take``, then the
 commit) per flush size, without sockets, this checkout's collector alternated with
 ``PERPSCOPE_BASELINE_SRC``'s in fresh processes (:func:`flush_cpu`).
-``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
-where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
-against its pace (its send stamp is taken when a chunk is written; ms resolution).
+``… trace [RATE [SECONDS [MODE]]]`` runs the log path (or a ``log`` mode) once with its stages timed
+(:mod:`benchmarks.collect_trace`): where a row's time goes, flush sizes and intervals, GC pauses, and
+how late the server's own writes were against its pace (its send stamp is taken when a chunk is
+written; ms resolution).
 ``--serve PORT N RATE LIQ_PER_S`` is the server process.
 """
 
@@ -736,9 +737,10 @@ def sustained(
     return out
 
 
-def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any]:
-    """One sustained run of the default write path with its stages timed (:mod:`benchmarks.collect_trace`),
-    printed with the run's figures, the server's pacing and CPU, and the load average."""
+def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S, mode: str = "log") -> dict[str, Any]:
+    """One sustained run of the default write path (or a ``log`` ``mode`` of :func:`sustained`, e.g.
+    ``log+seal=8``) with its stages timed (:mod:`benchmarks.collect_trace`), printed with the run's
+    figures, the server's pacing and CPU, and the load average."""
     from benchmarks import collect_trace
 
     load = os.getloadavg()[0]
@@ -746,7 +748,7 @@ def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any
         n=int(rate * seconds),
         rate=rate,
         flush_s=SUSTAIN_FLUSH_S,
-        mode="log",
+        mode=mode,
         liq_per_s=SUSTAIN_LIQ_PER_S,
         seed_rows=SUSTAIN_SEED_ROWS,
         trace=True,
@@ -844,8 +846,8 @@ if __name__ == "__main__":
     elif len(sys.argv) >= 2 and sys.argv[1] == "flush":  # flush [FRAMES,… [ROUNDS]]: CPU per flush
         sizes = tuple(int(a) for a in sys.argv[2].split(",")) if len(sys.argv) > 2 else FLUSH_FRAMES
         flush_cpu(sizes, *[int(a) for a in sys.argv[3:4]])
-    elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS]]: where latency goes
-        trace(*[int(a) for a in sys.argv[2:4]])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS [MODE]]]: where latency goes
+        trace(*[int(a) for a in sys.argv[2:4]], *sys.argv[4:5])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         asyncio.run(_serve(*[int(a) for a in sys.argv[2:6]]))
     else:
