@@ -1,9 +1,9 @@
-"""The collector's sealer process (:mod:`perpscope.store.sealer`): a sink that seals through it leaves
-the same rows as one that seals in a thread, every segment sealed into parts, on recorded Binance trades;
-a request for a segment that is gone answers 0 rows, and a broken request is answered with its error.
-The sealer runs every thread under ``SCHED_IDLE``; a hurry raises them until its next segment; a sealer
-that never gets a core (stopped here) is replaced once a segment is full behind its seal, and every
-row is sealed once."""
+"""The collector's sealer process (:mod:`perpscope.store.sealer`): a sink that seals through it leaves the
+same rows as one that seals in a thread, every segment sealed into parts, on recorded Binance trades; a
+request for a segment that is gone answers 0 rows, and a broken request is answered with its error. An
+idle sealer (``seal_idle``) runs every thread under ``SCHED_IDLE``; a hurry raises them until its next
+segment; a sealer that never gets a core (stopped here) is replaced once a segment is full behind its
+seal, and every row is sealed once."""
 
 from __future__ import annotations
 
@@ -127,7 +127,8 @@ def test_a_sealer_that_never_gets_a_core_is_replaced_once_a_segment_is_full_behi
     )
 
     async def run() -> Sink:
-        sink = Sink(Lake(tmp_path), LiveConfig(max_batch=10**9, seal_bytes=1, seal_age_s=3600))
+        cfg = LiveConfig(max_batch=10**9, seal_bytes=1, seal_age_s=3600, seal_idle=True)
+        sink = Sink(Lake(tmp_path), cfg)
         await sink.start_sealer()
         first = sink._sealer.proc
         assert first is not None

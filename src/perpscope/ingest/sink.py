@@ -81,9 +81,11 @@ class LiveConfig:
         Seal in a process of its own at a lower priority (:mod:`perpscope.store.sealer`, which says
         why), not in a thread of the collector's.
     seal_idle : bool
-        That process runs under ``SCHED_IDLE`` (only on a core nothing else wants), raised to
-        ``nice`` +10 when a backlog builds: a seal running longer than ``seal_age_s``, or another
-        segment full behind it (:meth:`Sink._seal_due`). False: ``nice`` +10 throughout.
+        That process runs under ``SCHED_IDLE`` on one thread (only on a core nothing else wants),
+        raised to ``nice`` +10 when a backlog builds: a seal running longer than ``seal_age_s``, or
+        another segment full behind it (:meth:`Sink._seal_due`). Off by default: measured on a
+        loaded machine it was no better, and a starved sealer inside the journal held up the
+        collector's ``fdatasync`` (:mod:`perpscope.store.sealer` gives the figures).
     gil_switch_s : float or None
         The interpreter's thread switch interval while the collector runs (``sys.setswitchinterval``;
         None leaves it as it is): see :data:`GIL_SWITCH_S`.
@@ -102,7 +104,7 @@ class LiveConfig:
     seal_bytes: int = SEAL_BYTES
     seal_age_s: float = SEAL_AGE_S
     seal_process: bool = True
-    seal_idle: bool = True
+    seal_idle: bool = False
     gil_switch_s: float | None = GIL_SWITCH_S
 
 

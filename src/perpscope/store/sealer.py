@@ -1,6 +1,5 @@
-"""A live collector's sealer: a process of its own that seals closed log segments into Parquet parts
-(:func:`perpscope.store.live_log.seal`) only when a core is otherwise idle, while the collector keeps
-capturing.
+"""A live collector's sealer: a process of its own, at a lower scheduling priority, that seals closed log
+segments into Parquet parts (:func:`perpscope.store.live_log.seal`) while the collector keeps capturing.
 
 Why a process: a seal writes a segment into Parquet (0.6-0.9 s of CPU for 32 MB, 1.1 M trades). In a
 thread of the collector it shares the GIL and the libraries' thread pools with the event loop, and the
@@ -9,21 +8,26 @@ rows flushed meanwhile waited: at 200 k msg/s, p99 socket → committed 175 ms w
 lower-priority thread alone did not help (p99 74-84 ms): the work runs in polars' and Arrow's own
 threads.
 
-Why ``SCHED_IDLE`` and one thread: at ``nice`` +10 the sealer still took its share of the two cores
-from the collector and the replay server (the event loop waited for a core p50 167 ms per flush while a
-seal ran, against 3.7 ms otherwise). A ``SCHED_IDLE`` thread runs only on a core nothing else wants, and
-gives it up as soon as the collector wakes. The sealer keeps to one thread (polars' and Arrow's pools
-of one): on two cores it never takes both, and a seal costs less CPU without handing work between
-threads. The policy is inherited by every thread the sealer starts.
+``SCHED_IDLE`` and one thread (``LiveConfig.seal_idle``, off by default): a ``SCHED_IDLE`` thread runs
+only on a core nothing else wants and yields it as soon as the collector wakes; the sealer then keeps to
+one thread (polars' and Arrow's pools of one), so it never takes both cores. Measured on this 2-core VM
+while other work held the load at 6-12 (``bench_collect sustained``, interleaved with the nice +10
+sealer): at 50 k msg/s with 8 MB segments p99 socket → committed 363-6,125 ms (12 runs) against
+342-2,237 ms (11 runs), no better; at 200 k msg/s neither kept up. In one round the collector's
+``fdatasync`` took p50 65 ms (p99 352) against 2-6 ms: a starved ``SCHED_IDLE`` sealer that holds the
+file system's journal (inside a write, rename or fsync) holds up every ``fdatasync`` behind it. One
+thread at nice +10 was worse than the default pools (p99 1,551-3,560 ms against 356-1,009 ms in the same
+rounds). So the default stays ``nice`` +10 with the libraries' own pools; what made every seal cheaper
+is in :func:`~perpscope.store.live_log.seal`.
 
-Never starved for good: a ``SCHED_IDLE`` sealer on a machine whose cores are always busy would never
-seal, and the log would grow. When the collector sees a backlog (:meth:`Sealer.hurry`, called by the
-sink when a seal has run past its patience or a second segment is due behind it) the sealer's threads
-are raised to the ordinary policy at ``nice`` +10 — in place where the system allows it (root,
-``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` that reaches ``nice`` +10), else the sealer is killed and
+Never starved for good (with ``seal_idle``): a ``SCHED_IDLE`` sealer on a machine whose cores are always
+busy would never seal, and the log would grow. When the collector sees a backlog (:meth:`Sealer.hurry`,
+called by the sink when a seal has run past its patience or a second segment is due behind it) the
+sealer's threads are raised to the ordinary policy at ``nice`` +10 — in place where the system allows it
+(root, ``CAP_SYS_NICE``, or an ``RLIMIT_NICE`` that reaches ``nice`` +10), else the sealer is killed and
 restarted at that priority and the segment handed to it again (a kill is what the log's crash safety
-already covers: the orphan's lock is taken anew, a part written twice is deduplicated). The next
-request drops it back to ``SCHED_IDLE`` (always allowed).
+already covers: the orphan's lock is taken anew, a part written twice is deduplicated). The next request
+drops it back to ``SCHED_IDLE`` (always allowed).
 
 Protocol: one JSON request per line on standard input (``{"root", "record", "path", "idle"}``), one
 JSON answer per line on standard output (``{"rows", "files"}`` or ``{"error"}``). The segment's lock
@@ -75,10 +79,11 @@ class Sealer:
     """The collector's side: starts the sealer process (:meth:`start`, or at the first seal) and hands
     it one segment at a time (the collector seals one segment at a time).
 
-    ``idle``: the sealer runs idle-scheduled (see the module notes); False: at ``nice`` +10 only.
+    ``idle``: the sealer runs idle-scheduled on one thread (see the module notes); False (the
+    default): at ``nice`` +10 with the libraries' thread pools.
     """
 
-    def __init__(self, idle: bool = True) -> None:
+    def __init__(self, idle: bool = False) -> None:
         self.idle = idle
         self.proc: asyncio.subprocess.Process | None = None
         #: when the segment being sealed was handed over (monotonic s), None when none is
@@ -123,9 +128,10 @@ class Sealer:
             # the same perpscope as this process's, whatever the caller's working folder
             src = str(Path(perpscope.__file__).resolve().parents[1])
             paths = [src, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-            # one thread in polars' pool (read when polars is imported; Arrow's are set in main)
-            env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "POLARS_MAX_THREADS": "1"}
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
             flags = [IDLE_FLAG] if (self.idle if idle is None else idle) else []
+            if self.idle:  # one thread in polars' pool (read when polars is imported; Arrow's in main)
+                env["POLARS_MAX_THREADS"] = "1"
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -174,8 +180,9 @@ def main() -> None:
 
     from perpscope.store.live_log import seal_path
 
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
+    if os.environ.get("POLARS_MAX_THREADS") == "1":  # the idle sealer's one thread (Sealer.start)
+        pa.set_cpu_count(1)
+        pa.set_io_thread_count(1)
     for line in sys.stdin:
         try:
             req = json.loads(line)
