@@ -33,15 +33,19 @@ into its log appends and fdatasyncs, and the rows the store holds after the run.
 ``python -m benchmarks.bench_collect`` prints the figures; ``… sustained [RATE [SECONDS [ROUNDS [MODES]]]]``
 only the sustained runs (``MODES`` comma-separated; ``log-switch=S`` is the log path with the collector's
 thread switch interval set to ``S`` seconds, ``log-drain=S`` with the sockets' drain timer at ``S``,
-``log-seal=MB`` sealing log segments of ``MB`` megabytes).
+``log-seal=MB`` sealing log segments of ``MB`` megabytes, ``log-idle=0`` with the sealer at ``nice`` +10
+rather than ``SCHED_IDLE``; ``log+seal=8+idle=0`` several at once, ``log+seal=8@base`` for the baseline).
+Each run prints the sealer process's CPU (start-up and the seal on stop
+included) and the seals hurried out of ``SCHED_IDLE`` for a backlog.
 With ``PERPSCOPE_BASELINE_SRC`` set to another checkout's ``src``, ``log@base`` runs that checkout's
 collector interleaved with this one's.
 ``… flush [FRAMES,… [ROUNDS]]`` prints the CPU of one flush (the batch parser's ``take``, then the
 commit) per flush size, without sockets, this checkout's collector alternated with
 ``PERPSCOPE_BASELINE_SRC``'s in fresh processes (:func:`flush_cpu`).
-``… trace [RATE [SECONDS]]`` runs the log path once with its stages timed (:mod:`benchmarks.collect_trace`):
-where a row's time goes, flush sizes and intervals, GC pauses, and how late the server's own writes were
-against its pace (its send stamp is taken when a chunk is written; ms resolution).
+``… trace [RATE [SECONDS [MODE]]]`` runs the log path (or a ``log`` mode) once with its stages timed
+(:mod:`benchmarks.collect_trace`): where a row's time goes, flush sizes and intervals, GC pauses, and
+how late the server's own writes were against its pace (its send stamp is taken when a chunk is
+written; ms resolution).
 ``--serve PORT N RATE LIQ_PER_S`` is the server process.
 """
 
@@ -335,15 +339,22 @@ async def _sustain(port: int, n: int, data: Path, flush_s: float, fsync: bool, p
     if _CFG:
         cfg = dataclasses.replace(cfg, **_CFG)
     col = Collector([feed], lake, data, cfg, observe=observe, on_flush=on_flush)
+    import resource
+
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the sealer process, once it has exited
     task = asyncio.create_task(col.run())
     t0 = time.monotonic()
     while committed[0] + feed.parser.malformed < n and time.monotonic() - t0 < 180:
         await asyncio.sleep(0.02)
     col.stop()
     await task
+    kids_end = resource.getrusage(resource.RUSAGE_CHILDREN)
     parts = sum(1 for _ in data.rglob("*.part-*.parquet"))
     stored = read(lake, "trades").height + read(lake, "liquidations").height
     return {
+        # the sealer's CPU over the run, its start-up and its seal on stop included
+        "sealer_cpu_s": (kids_end.ru_utime - kids.ru_utime) + (kids_end.ru_stime - kids.ru_stime),
+        "hurried": getattr(col.sink, "seals_hurried", 0),
         "n": committed[0],
         "lat": np.concatenate(lat) if lat else np.zeros(0),
         "read_lat": np.concatenate(read_lat) if read_lat else np.zeros(0),
@@ -401,11 +412,23 @@ def _sustain_in_process(
             return self.write(record, frame)
 
         Lake.append = rewrite  # type: ignore[method-assign]  # in this worker process only
+    mode, *more = mode.split("+")  # ``log+seal=8+idle=0``: several settings at once
+    for setting in more:
+        key, value = setting.split("=")
+        if key == "seal":
+            _CFG["seal_bytes"] = int(float(value) * 2**20)
+        elif key == "idle":
+            _CFG["seal_idle"] = value == "1"
+        else:
+            raise ValueError(f"unknown setting {setting!r} in a sustained mode")
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)
         _CFG["gil_switch_s"] = float(mode.split("=")[1])
         mode = "log"
     if mode.startswith("log-seal="):  # the log path sealing segments of another size (MB)
         _CFG["seal_bytes"] = int(float(mode.split("=")[1]) * 2**20)
+        mode = "log"
+    if mode.startswith("log-idle="):  # the log path with the sealer idle-scheduled (1) or not (0)
+        _CFG["seal_idle"] = mode.split("=")[1] == "1"
         mode = "log"
     if mode.startswith("log-drain="):  # the log path with another drain timer (s)
         from perpscope.ingest import socket_loop
@@ -687,6 +710,8 @@ def sustained(
                 "flushes": m["flushes"],
                 "compactions": m["compactions"],
                 "seals": m["seals"],
+                "hurried": m.get("hurried", 0),
+                "sealer_cpu_s": m.get("sealer_cpu_s", float("nan")),
                 "parts_left": m["parts_left"],
                 "stored": m["stored"],
                 "cpu_us": m["cpu_us_per_row"],
@@ -701,7 +726,8 @@ def sustained(
                 f"{row['rate']:>10,.0f} rows/s committed  socket→committed p50 {row['p50']:7.1f} ms  "
                 f"p90 {row['p90']:7.1f} ms  p99 {row['p99']:8.1f} ms  max {row['max']:8.1f} ms  "
                 f"(socket→batch p99 {row['read_p99']:.1f} ms)  flushes {row['flushes']:,}  "
-                f"seals {row['seals']}  compactions {row['compactions']}  parts left {row['parts_left']}  "
+                f"seals {row['seals']} (hurried {row['hurried']}, sealer CPU {row['sealer_cpu_s']:.2f} s)  "
+                f"compactions {row['compactions']}  parts left {row['parts_left']}  "
                 f"stored {row['stored']:,}  collector CPU {row['cpu_us']:.2f} µs/row  "
                 f"flush p50/p99 {row['flush_ms'][0]:.2f}/{row['flush_ms'][1]:.2f} ms "
                 f"(log appends {row['append_ms'][0]:.2f}/{row['append_ms'][1]:.2f}, "
@@ -711,9 +737,10 @@ def sustained(
     return out
 
 
-def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any]:
-    """One sustained run of the default write path with its stages timed (:mod:`benchmarks.collect_trace`),
-    printed with the run's figures, the server's pacing and CPU, and the load average."""
+def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S, mode: str = "log") -> dict[str, Any]:
+    """One sustained run of the default write path (or a ``log`` ``mode`` of :func:`sustained`, e.g.
+    ``log+seal=8``) with its stages timed (:mod:`benchmarks.collect_trace`), printed with the run's
+    figures, the server's pacing and CPU, and the load average."""
     from benchmarks import collect_trace
 
     load = os.getloadavg()[0]
@@ -721,7 +748,7 @@ def trace(rate: int = SUSTAIN_RATE, seconds: float = SUSTAIN_S) -> dict[str, Any
         n=int(rate * seconds),
         rate=rate,
         flush_s=SUSTAIN_FLUSH_S,
-        mode="log",
+        mode=mode,
         liq_per_s=SUSTAIN_LIQ_PER_S,
         seed_rows=SUSTAIN_SEED_ROWS,
         trace=True,
@@ -819,8 +846,8 @@ if __name__ == "__main__":
     elif len(sys.argv) >= 2 and sys.argv[1] == "flush":  # flush [FRAMES,… [ROUNDS]]: CPU per flush
         sizes = tuple(int(a) for a in sys.argv[2].split(",")) if len(sys.argv) > 2 else FLUSH_FRAMES
         flush_cpu(sizes, *[int(a) for a in sys.argv[3:4]])
-    elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS]]: where latency goes
-        trace(*[int(a) for a in sys.argv[2:4]])
+    elif len(sys.argv) >= 2 and sys.argv[1] == "trace":  # trace [RATE [SECONDS [MODE]]]: where latency goes
+        trace(*[int(a) for a in sys.argv[2:4]], *sys.argv[4:5])
     elif len(sys.argv) >= 4 and sys.argv[1] == "--serve":
         asyncio.run(_serve(*[int(a) for a in sys.argv[2:6]]))
     else:

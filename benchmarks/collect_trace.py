@@ -21,12 +21,20 @@ and per flush its rows and start, per garbage collection its generation and paus
 per flush the commit's CPU split by part (admission, stamp, dedupe, Arrow encoding, log append,
 ``fdatasync``: ``time.thread_time_ns`` around each call, on whichever thread runs it), and per log
 seal its wall and CPU time, with the latency of the batches whose flush ran while a seal did.
+
+Seals run in the sealer process (:mod:`perpscope.store.sealer`, the default): per seal its CPU is the
+sum over the sealer's threads of the kernel's on-CPU time (``/proc/<pid>/task/*/schedstat``, ns),
+with the time those threads waited for a core and how many threads the sealer had; the sealer's
+start-up (its imports, while the collector captures) and its whole CPU are reported too. Per flush the
+event loop's thread records how long it waited for a core since the previous flush began (its own
+``schedstat``): the share of a row's latency that was CPU competition, split by seal running or not.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,8 +65,15 @@ class Trace:
         #: part of a flush's commit → its thread CPU ns per flush (see :data:`PARTS`)
         self.parts: dict[str, list[int]] = {k: [] for k in PARTS}
         self._part_now: dict[str, int] = dict.fromkeys(PARTS, 0)
-        #: per log seal: (start ns, end ns, thread CPU ns)
+        #: per log seal: (start ns, end ns, CPU ns: the sealing thread's, or the sealer process's)
         self.seals: list[tuple[int, int, int]] = []
+        #: per seal in the sealer process: (its threads' wait for a core ns, its thread count)
+        self.seal_waits: list[tuple[int, int]] = []
+        #: the sealer process: (start-up wall ns, start-up CPU ns, CPU ns at its close, wait ns at close)
+        self.sealer: list[int] = [0, 0, 0, 0]
+        #: per flush: the event loop's wait for a core (ns) since the previous flush began
+        self.loop_waits: list[int] = []
+        self._loop_wait = 0
 
     def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -95,10 +110,15 @@ class Trace:
                 out[f"CPU {k} ms"] = _dist(np.asarray(v) / 1e6)
         sl = np.asarray(self.seals, dtype=np.int64).reshape(-1, 3)
         if len(sl):
+            out["seals"] = len(sl)
             out["seal wall ms"] = _dist((sl[:, 1] - sl[:, 0]) / 1e6)
             out["seal CPU ms"] = _dist(sl[:, 2] / 1e6)
+            sw = np.asarray(self.seal_waits, dtype=np.int64).reshape(-1, 2)
+            if len(sw):
+                out["seal waits for core ms"] = _dist(sw[:, 0] / 1e6)
+                out["sealer threads"] = int(sw[:, 1].max())
             if len(b):
-                # a batch whose flush began while a seal ran (the seal's thread competes for the GIL/core)
+                # a batch whose flush began while a seal ran (the seal competes for the cores)
                 start = b[:, 4]
                 during = np.zeros(len(b), dtype=bool)
                 for s0, s1, _ in sl:
@@ -106,11 +126,45 @@ class Trace:
                 lat = (b[:, 9] - b[:, 0]) / 1e6
                 out["sent→done, seal running"] = _dist(lat[during])
                 out["sent→done, no seal"] = _dist(lat[~during])
+            if len(f) and len(self.loop_waits) == len(self.flushes):
+                # the event loop's wait for a core per flush interval, split as the latency is
+                w = np.asarray(self.loop_waits, dtype=np.int64)[[all(r) for r in self.flushes]] / 1e6
+                fdur = np.zeros(len(f), dtype=bool)
+                for s0, s1, _ in sl:
+                    fdur |= (f[:, 0] >= s0) & (f[:, 0] <= s1)
+                out["loop wait, seal running"] = _dist(w[fdur])
+                out["loop wait, no seal"] = _dist(w[~fdur])
+        if self.sealer[0]:
+            out["sealer start-up ms"] = self.sealer[0] / 1e6
+            out["sealer start-up CPU ms"] = self.sealer[1] / 1e6
+        if self.sealer[2]:
+            out["sealer CPU in all ms"] = self.sealer[2] / 1e6
+            out["sealer waits in all ms"] = self.sealer[3] / 1e6
         g = np.asarray(self.gcs, dtype=np.int64).reshape(-1, 3)
         for gen in range(3):
             p = g[g[:, 0] == gen, 2] / 1e6
             out[f"gc gen{gen} pauses"] = (len(p), float(p.sum()), float(p.max()) if len(p) else 0.0)
         return out
+
+
+def _schedstat(pid: int | str = "self", thread: int | str | None = None) -> tuple[int, int, int]:
+    """The kernel's (on-CPU ns, run-queue wait ns, threads) of a process (summed over its live threads)
+    or of one of its threads; zeros when it is gone."""
+    import os
+
+    cpu = wait = n = 0
+    tasks = [str(thread)] if thread is not None else None
+    try:
+        for t in tasks if tasks is not None else os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{t}/schedstat") as fh:
+                    run, waited, _ = fh.read().split()
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            cpu, wait, n = cpu + int(run), wait + int(waited), n + 1
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return cpu, wait, n
 
 
 def _dist(x: np.ndarray) -> tuple[float, float, float, float]:
@@ -127,6 +181,7 @@ def install() -> Trace:
     from perpscope.ingest import sink as sink_mod
     from perpscope.ingest.socket_loop import SocketLoop
     from perpscope.store.live_log import LiveLog
+    from perpscope.store.sealer import Sealer
     from perpscope.venues.binance.stream_batch import BinanceBatchParser
 
     tr = Trace()
@@ -164,6 +219,9 @@ def install() -> Trace:
     async def traced_flush(self: sink_mod.Sink) -> int:
         taken, tr._open = tr._open, []
         cur = tr._cur = [now(), 0, 0, 0, 0, 0, self.pending]
+        waited = _schedstat(thread=loop_tid)[1]
+        tr.loop_waits.append(waited - tr._loop_wait if tr._loop_wait else 0)
+        tr._loop_wait = waited
         tr._part_now = dict.fromkeys(PARTS, 0)
         n = await flush(self)
         cur[5] = now()
@@ -228,6 +286,39 @@ def install() -> Trace:
         finally:
             tr.seals.append((t0, now(), time.thread_time_ns() - c0))
 
+    seal_proc = Sealer.seal
+
+    async def traced_proc_seal(self: Sealer, root: Any, record: str, path: Any) -> Any:
+        if self.proc is None or self.proc.returncode is not None:
+            # the sealer answers its first request once its imports are done: time them with one
+            # request for a segment that is not there (answered with 0 rows)
+            t0 = now()
+            await seal_proc(self, root, record, Path(root) / "no-such-segment.arrows")
+            assert self.proc is not None
+            tr.sealer[0], tr.sealer[1] = now() - t0, _schedstat(self.proc.pid)[0]
+        assert self.proc is not None
+        pid = self.proc.pid
+        t0 = now()
+        c0, w0, _ = _schedstat(pid)
+        try:
+            return await seal_proc(self, root, record, path)
+        finally:
+            c1, w1, n = _schedstat(pid)
+            tr.seals.append((t0, now(), c1 - c0))
+            tr.seal_waits.append((w1 - w0, n))
+
+    close = Sealer.close
+
+    async def traced_close(self: Sealer) -> None:
+        if self.proc is not None:
+            tr.sealer[2], tr.sealer[3], _ = _schedstat(self.proc.pid)
+        await close(self)
+
+    import threading
+
+    loop_tid = threading.get_native_id()  # install() runs on the thread that runs the event loop
+    Sealer.seal = traced_proc_seal  # type: ignore[method-assign]
+    Sealer.close = traced_close  # type: ignore[method-assign]
     sink_mod._stamped = cpu_of("stamp", sink_mod._stamped)
     sink_mod.one_per_key = cpu_of("dedupe", sink_mod.one_per_key)
     sink_mod.seal = traced_seal

@@ -30,6 +30,7 @@ from perpscope.store.coverage import coverage, coverage_of
 from perpscope.store.lake import prepared
 from perpscope.store.live_log import (
     LiveLog,
+    _read_messages,
     live_rows,
     log_files,
     new_session,
@@ -166,6 +167,29 @@ def test_a_torn_tail_is_ignored_on_read_and_cut_off_when_the_orphan_is_sealed(tm
     assert (done.segments, done.rows) == (1, first.height)
     assert not log_files(lake, TRADES)
     assert read(lake, "trades").get_column("trade_id").to_list() == [1, 2, 3]
+
+
+def test_a_segment_read_in_one_call_is_what_reading_it_message_by_message_gives_at_every_cut(
+    tmp_path: Path,
+) -> None:
+    """:func:`read_segment` decodes the whole messages with Arrow's stream reader; cut anywhere (a kill
+    inside a write, a reader racing a write) or followed by zeros, it returns the batches and the end
+    that decoding each message in turn returns."""
+    log = LiveLog(Lake(tmp_path / "data"), TRADES, new_session(), fsync=False)
+    for k in range(4):
+        log.write(prepared(TRADES, trades(list(range(10 * k, 10 * k + 3 + k)), [1.0 + k] * (3 + k))))
+    assert log.segment is not None
+    whole = log.segment.path.read_bytes()
+    schema = pa.ipc.read_schema(pa.ipc.read_message(pa.BufferReader(whole)))
+    cuts = sorted({*range(0, len(whole) + 1, 7), len(whole) - 1, len(whole)})
+    for data in [whole[:cut] for cut in cuts] + [whole + bytes(64)]:
+        table, end = read_segment(data)
+        if table is None:
+            assert end == 0
+            continue
+        want, want_end = _read_messages(pa.py_buffer(data), schema)
+        assert end == want_end and table.schema.equals(want.schema) and table.equals(want)
+    assert read_segment(whole)[0].num_rows == 3 + 4 + 5 + 6  # type: ignore[union-attr]
 
 
 def test_a_live_segment_is_never_sealed_as_an_orphan(tmp_path: Path) -> None:

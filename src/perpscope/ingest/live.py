@@ -160,6 +160,7 @@ class Collector:
     async def _run(self) -> None:
         if self.sink.logs is not None:  # logs of collectors that were killed: their torn tails cut, sealed
             await asyncio.to_thread(seal_orphans, self.lake)
+            await self.sink.start_sealer()  # its imports run now, not beside the capture at the first seal
         await asyncio.to_thread(
             self.gaps.resume_from_store, self.lake, self.feeds, self.limits.restart_lookback_ms
         )

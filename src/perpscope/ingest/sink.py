@@ -80,6 +80,12 @@ class LiveConfig:
     seal_process : bool
         Seal in a process of its own at a lower priority (:mod:`perpscope.store.sealer`, which says
         why), not in a thread of the collector's.
+    seal_idle : bool
+        That process runs under ``SCHED_IDLE`` on one thread (only on a core nothing else wants),
+        raised to ``nice`` +10 when a backlog builds: a seal running longer than ``seal_age_s``, or
+        another segment full behind it (:meth:`Sink._seal_due`). Off by default: measured on a
+        loaded machine it was no better, and a starved sealer inside the journal held up the
+        collector's ``fdatasync`` (:mod:`perpscope.store.sealer` gives the figures).
     gil_switch_s : float or None
         The interpreter's thread switch interval while the collector runs (``sys.setswitchinterval``;
         None leaves it as it is): see :data:`GIL_SWITCH_S`.
@@ -98,6 +104,7 @@ class LiveConfig:
     seal_bytes: int = SEAL_BYTES
     seal_age_s: float = SEAL_AGE_S
     seal_process: bool = True
+    seal_idle: bool = False
     gil_switch_s: float | None = GIL_SWITCH_S
 
 
@@ -180,7 +187,8 @@ class Sink:
         self.sealing: asyncio.Task[None] | None = None
         #: log segments sealed into parts
         self.seals = 0
-        self._sealer = Sealer()  # its process starts at the first seal (cfg.seal_process)
+        #: its process starts with the collector (:meth:`start_sealer`) or at the first seal
+        self._sealer = Sealer(idle=cfg.seal_idle)
         #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
         #: benchmark's profile of where a row's latency goes
         self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)
@@ -313,11 +321,29 @@ class Sink:
         self.last_error = f"{rt.name}: {exc}"
         self.add_frame(rt, df)
 
+    async def start_sealer(self) -> None:
+        """Start the sealer process now (the collector does, before it captures), so its imports do
+        not run beside the capture at the first seal; nothing when seals run in a thread."""
+        if self.logs is not None and self.cfg.seal_process:
+            await self._sealer.start()
+
+    @property
+    def seals_hurried(self) -> int:
+        """Seals raised out of ``SCHED_IDLE`` for a backlog (:meth:`Sealer.hurry`)."""
+        return self._sealer.hurried
+
     def _seal_due(self) -> None:
-        """Rotate the logs whose open segment is full or old and seal them in a worker thread (one
-        sealing at a time, never awaited by a flush)."""
+        """Rotate the logs whose open segment is full or old and seal them in a worker thread or the
+        sealer process (one sealing at a time, never awaited by a flush). While one runs, a backlog
+        (a segment full behind it, or the seal older than ``seal_age_s``) hurries it out of
+        ``SCHED_IDLE``: an idle sealer on cores that are never idle would otherwise never finish."""
         assert self.logs is not None
         if self.sealing is not None and not self.sealing.done():
+            if self._sealer.overdue(self.cfg.seal_age_s) or any(
+                log.segment is not None and log.segment.bytes >= self.cfg.seal_bytes
+                for log in self.logs.values()
+            ):
+                self._sealer.hurry()
             return
         due = [
             (rt, seg)
@@ -369,13 +395,20 @@ class Sink:
         """Seal the logs' last segments and wait for a compaction in progress (before the process
         exits)."""
         if self.sealing is not None:
-            await asyncio.gather(self.sealing, return_exceptions=True)
+            await self._bounded(self.sealing)
         if self.logs:
             last = [(rt, seg) for rt, log in self.logs.items() if (seg := log.rotate()) is not None]
-            await self._seal(last)
+            await self._bounded(asyncio.create_task(self._seal(last), name="seal"))
         if self.compaction is not None:
             await asyncio.gather(self.compaction, return_exceptions=True)
         await self._sealer.close()
+
+    async def _bounded(self, sealing: asyncio.Task[None]) -> None:
+        """Wait for a sealing on stop: hurried out of ``SCHED_IDLE`` after ``seal_age_s`` (no flush
+        runs then to see the backlog)."""
+        while not (await asyncio.wait({sealing}, timeout=self.cfg.seal_age_s))[0]:
+            self._sealer.hurry()  # the segment being sealed now (one of several, in turn)
+        await asyncio.gather(sealing, return_exceptions=True)
 
     async def _frame(self, rt: RecordType, frames: list[pl.DataFrame], rows: list[Any]) -> pl.DataFrame:
         """One checked frame of ``frames`` and ``rows``, built in chunks that yield to the event loop

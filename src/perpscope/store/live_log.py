@@ -43,8 +43,9 @@ Sealing
 -------
 :func:`seal` turns a segment into Parquet parts with the existing :func:`~perpscope.store.parts.append`
 (one fsynced part per partition and month; compaction folds those as it folds any part), then deletes
-the segment and fsyncs its folder. The collector rotates to a new segment and seals the old one in a
-worker thread when it holds :data:`SEAL_BYTES` or is :data:`SEAL_AGE_S` old, and seals its last
+the segment and fsyncs its folder. The collector rotates to a new segment and seals the old one in its
+sealer process (:mod:`perpscope.store.sealer`) when it holds :data:`SEAL_BYTES` or is :data:`SEAL_AGE_S`
+old, and seals its last
 segment on stop; ``perpscope store compact`` (:func:`seal_orphans`) seals the segments of collectors
 that are gone. A segment's writer holds an exclusive ``flock`` on it from creation until it is sealed,
 so a live segment is never taken for an orphan; the sealer of an orphan takes the same lock.
@@ -114,23 +115,59 @@ def log_files(lake: Lake, record: RecordType | str) -> list[Path]:
 # -- reading ---------------------------------------------------------------------------------------
 def read_segment(data: bytes | pa.Buffer) -> tuple[pa.Table | None, int]:
     """The whole batches of one segment's bytes and the offset where they end (a torn or unfinished
-    tail, or a tail of zeros, is left out); ``(None, 0)`` when not even its schema is whole."""
-    reader = pa.BufferReader(data if isinstance(data, pa.Buffer) else pa.py_buffer(data))
+    tail, or a tail of zeros, is left out); ``(None, 0)`` when not even its schema is whole.
+
+    Two passes: the messages' framing alone finds where the whole ones end (~2 ms for a 32 MB
+    segment), then Arrow's stream reader decodes them in one call, on this thread. Decoding message
+    by message from Python took 0.30-0.45 s of CPU for a full segment (2,750 batches; Arrow's pool
+    decompressed each batch's buffers on other threads), the stream reader 0.16 s. Should the reader
+    refuse bytes the framing passed, they are decoded message by message, as before."""
+    buf = data if isinstance(data, pa.Buffer) else pa.py_buffer(data)
+    reader = pa.BufferReader(buf)
     try:
         schema = pa.ipc.read_schema(pa.ipc.read_message(reader))
     except (OSError, EOFError, pa.ArrowException):
         return None, 0
+    end, batches = reader.tell(), 0
+    while True:
+        try:
+            msg = pa.ipc.read_message(reader)
+        except (OSError, EOFError, pa.ArrowException):  # the end, or a message not (yet) whole
+            break
+        if msg.type != "record batch":
+            break
+        batches += 1
+        end = reader.tell()
+    try:
+        stream = pa.ipc.open_stream(buf.slice(0, end), options=_ONE_THREAD)
+        table = stream.read_all()
+        if stream.stats.num_record_batches == batches and table.schema.equals(schema):
+            return table, end
+    except (OSError, EOFError, pa.ArrowException):
+        pass
+    return _read_messages(buf, schema)
+
+
+def _read_messages(buf: pa.Buffer, schema: pa.Schema) -> tuple[pa.Table, int]:
+    """:func:`read_segment` message by message: the batches up to the first that does not decode."""
+    reader = pa.BufferReader(buf)
+    pa.ipc.read_message(reader)  # the schema
     end = reader.tell()
     batches = []
     while True:
         try:
             msg = pa.ipc.read_message(reader)
             batch = pa.ipc.read_record_batch(msg, schema)
-        except (OSError, EOFError, pa.ArrowException):  # the end, or a message not (yet) whole
+        except (OSError, EOFError, pa.ArrowException):
             break
         batches.append(batch)
         end = reader.tell()
     return pa.Table.from_batches(batches, schema=schema), end
+
+
+#: A segment is decoded on the calling thread: a sealer must not spread over every core (the collector
+#: needs one), and a reader's segment is small.
+_ONE_THREAD = pa.ipc.IpcReadOptions(use_threads=False)
 
 
 def _read_file(path: Path) -> pa.Table | None:
@@ -386,7 +423,11 @@ def seal(lake: Lake, record: RecordType, segment: Segment | Path) -> tuple[int, 
         files: tuple[Path, ...] = ()
         if table is not None and table.num_rows:
             # the rows as they were committed (conformed, stamped), in write order: newest last
-            files = append(lake, record, pl.from_arrow(table), fsync=True).files  # type: ignore[arg-type]
+            # one chunk first: a segment's ~2,750 batches as chunks made every step after it (conform,
+            # dedupe, the Parquet write) work chunk by chunk — 0.9 s of a seal's 1.2 s of CPU against
+            # 0.2 s (1.1 M trades); the rows, their order and types are the same
+            frame = pl.from_arrow(table.combine_chunks())
+            files = append(lake, record, frame, fsync=True).files  # type: ignore[arg-type]
         with contextlib.suppress(FileNotFoundError):
             seg.path.unlink()  # after the parts are in: a kill before this leaves the rows twice, deduped
         commit.fsync_dir(seg.path.parent)
