@@ -6,10 +6,11 @@ files of the batch still import — whatever the parser raised. Parsed frames ar
 in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
 times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
 visible together or not at all, across a ``kill -9`` too. A batch is written in a writer thread while
-the next files are parsed, and that thread encodes the row groups of a large new month file as its
-files arrive (:class:`~perpscope.store.lake.MonthEncoder`), so two million trades of one month are not
-encoded on one core after the last file. An import first completes a commit a crash
-interrupted and deletes the temporary files crashed writers left.
+the next files are parsed, and the row groups of a large new month file are encoded as its files
+arrive, on two encoder threads, and joined into the month file at the write
+(:class:`~perpscope.store.lake.MonthEncoder`), so two million trades of one month are not encoded on
+one core after the last file. An import first completes a commit a crash interrupted and deletes the
+temporary files crashed writers left.
 """
 
 from __future__ import annotations
