@@ -109,10 +109,16 @@ def test_row_groups_written_apart_and_joined_are_the_file_written_whole(
     assert df.height > 5 * group and df.height % group  # many groups, the last one shorter
     # one group per file, several per file, and a last short group, as the month encoder makes them
     for cuts in ([group * i for i in range(1, -(-df.height // group))], [3 * group, 4 * group]):
-        joined = parquet_stitch.stitch(list(_apart(df, cuts, group)))
+        files = _apart(df, cuts, group)
+        joined = parquet_stitch.stitch(list(files))
         assert joined is not None
         data = b"".join(joined)
         assert data == _whole(df)
+        # the files taken apart first (by the threads that wrote them) join alike
+        taken = [parquet_stitch.split(f) for f in files]
+        assert all(t is not None for t in taken)
+        again = parquet_stitch.stitch([t for t in taken if t is not None])
+        assert again is not None and b"".join(again) == data
         assert pl.read_parquet(io.BytesIO(data)).equals(df)
         assert pq.read_table(pa.BufferReader(data)).num_rows == df.height
 
@@ -132,6 +138,7 @@ def test_files_not_written_alike_are_not_joined(
     # not Parquet at all, or a truncated file
     assert parquet_stitch.stitch([b"PAR1 not a footer PAR1"]) is None
     assert parquet_stitch.stitch([first[0][:-3]]) is None
+    assert parquet_stitch.split(first[0][:-3]) is None
     assert parquet_stitch.stitch([]) is None
 
 
@@ -175,3 +182,22 @@ def test_rows_fed_after_the_seal_give_no_file(trades: pl.DataFrame, monkeypatch:
     small.feed(trades.slice(0, group - 1))
     small.seal()
     assert small.rows_encoded == 0 and small.finish(trades.head(group - 1)) is None
+
+
+def test_the_encoded_instants_are_compared_across_chunks_and_groups(trades: pl.DataFrame) -> None:
+    """``finish`` confirms the written rows are the ones encoded by their instants, compared on the
+    column's chunks against each group's instants wherever the two are cut."""
+    from perpscope.store.lake import _same_instants
+
+    ts = trades.get_column("ts_ms")
+    chunked = pl.concat([ts.slice(0, 7), ts.slice(7, 13), ts.slice(20)], rechunk=False)
+    assert chunked.n_chunks() == 3
+    values = ts.to_physical().to_numpy()
+    groups = [values[:4], values[4:15], values[15:]]
+    assert _same_instants(chunked, groups)
+    assert not _same_instants(chunked.head(30), groups)  # fewer rows written than encoded
+    assert not _same_instants(chunked, [*groups, values[:1]])
+    assert not _same_instants(chunked, groups[:2])  # more rows than encoded
+    changed = values.copy()
+    changed[17] += 1
+    assert not _same_instants(chunked, [changed[:4], changed[4:15], changed[15:]])

@@ -38,7 +38,7 @@ from perpscope.records import RECORDS, RecordType
 from perpscope.records.validate import SAFE_NAME
 from perpscope.store import commit
 from perpscope.store.commit import RecoveryReport
-from perpscope.store.parquet_stitch import stitch
+from perpscope.store.parquet_stitch import Split, split, stitch
 
 if TYPE_CHECKING:
     from perpscope.store.parts import CompactResult
@@ -910,7 +910,7 @@ class MonthEncoder:
         self._pool = pool
         self._pending: list[pl.DataFrame] = []  # rows fed, not yet a whole row group
         self._pending_rows = 0
-        self._times: list[np.ndarray] = []  # instants (epoch ms) of the rows encoded, in order
+        self._times: list[np.ndarray] = []  # instants (physical values) of the rows encoded, in order
         self._last: int | None = None  # the latest instant fed
         self._one_value: dict[str, str] = {}  # text columns held as one-entry dictionaries
         self._schema: pl.Schema | None = None
@@ -976,7 +976,7 @@ class MonthEncoder:
             done: Future[_Piece | None] = Future()
             done.set_result(self._piece(group))
             self._pieces.append(done)
-        self._times.append(_epoch_ms(group.get_column(self.time_col)))
+        self._times.append(group.get_column(self.time_col).to_physical().to_numpy())
         self.rows_encoded += group.height
         return True
 
@@ -990,7 +990,8 @@ class MonthEncoder:
             sink = pa.BufferOutputStream()
             with pq.ParquetWriter(sink, table.schema, **self._options) as writer:
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-            return table.schema, sink.getvalue()
+            taken = split(sink.getvalue())  # its footer read here, not at the end on one core
+            return None if taken is None else (table.schema, taken)
         except Exception:
             return None
 
@@ -1007,8 +1008,7 @@ class MonthEncoder:
             return None
         try:
             head = frame.slice(0, self.rows_encoded)
-            times = _epoch_ms(head.get_column(self.time_col))
-            if head.schema != self._schema or not np.array_equal(times, np.concatenate(self._times)):
+            if head.schema != self._schema or not _same_instants(head.get_column(self.time_col), self._times):
                 self.abandon()
                 return None
             rest = frame.slice(self.rows_encoded)
@@ -1038,8 +1038,29 @@ class MonthEncoder:
         self._pieces, self._pending, self._times = [], [], []
 
 
-#: One row group encoded as a Parquet file of its own: the Arrow schema it was written from, its bytes.
-_Piece = tuple[pa.Schema, pa.Buffer]
+#: One row group encoded as a Parquet file of its own: the Arrow schema it was written from, the file
+#: taken apart for joining.
+_Piece = tuple[pa.Schema, Split]
+
+
+def _same_instants(s: pl.Series, expected: list[np.ndarray]) -> bool:
+    """Whether the instants (or integers) of ``s`` are ``expected`` (arrays one after the other), compared
+    on numpy views of the series' chunks: no copy of two million instants into one array and of the
+    expected ones into another (~5 ms, on one core at the end of an import)."""
+    want: list[np.ndarray] = [e for e in expected if len(e)][::-1]  # popped from the end
+    cur: np.ndarray = np.empty(0, np.int64)
+    for chunk in s.to_physical().get_chunks():
+        a = chunk.to_numpy()
+        while len(a):
+            if not len(cur):
+                if not want:
+                    return False  # more instants than were encoded
+                cur = want.pop()
+            n = min(len(a), len(cur))
+            if not np.array_equal(a[:n], cur[:n]):
+                return False
+            a, cur = a[n:], cur[n:]
+    return not len(cur) and not want
 
 
 def encode_ahead(
@@ -1075,11 +1096,6 @@ def encode_ahead(
     except Exception:  # e.g. a symbol that cannot name a folder: the write refuses it
         for failed in encoders.values():
             failed.abandon()
-
-
-def _epoch_ms(s: pl.Series) -> np.ndarray:
-    """Instants (or integers) as int64 numpy values."""
-    return (s.dt.epoch("ms") if isinstance(s.dtype, pl.Datetime) else s).to_numpy()
 
 
 def _stage_file(df: pl.DataFrame | bytes, path: Path, *, fsync: bool = True) -> Path:

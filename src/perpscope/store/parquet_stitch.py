@@ -212,16 +212,34 @@ def _get(fields: Struct, fid: int) -> Field | None:
     return next((f for f in fields if f.fid == fid), None)
 
 
-def _split(data: bytes | memoryview) -> tuple[memoryview, Struct]:
-    """A Parquet file's body (between the leading magic and the footer) and its decoded footer."""
+@dataclass
+class Split:
+    """A Parquet file taken apart for :func:`stitch`: its body (between the leading magic and the
+    footer), its decoded footer, and the encoded footer fields that every joined file must share (all
+    but the row count and the row groups)."""
+
+    body: memoryview
+    footer: Struct
+    shared: bytes
+
+
+def split(data: bytes | memoryview) -> Split | None:
+    """``data`` (a whole Parquet file) taken apart, or None when it is not a plain Parquet file whose
+    footer this module reads. Done by whoever wrote the file (an encoder thread), so that joining the
+    files at the end is only moving offsets."""
     view = memoryview(data).cast("B")
     if len(view) < 12 or view[:4] != MAGIC or view[-4:] != MAGIC:
-        raise ThriftError("not a plain Parquet file")
+        return None
     (footer_len,) = struct.unpack("<I", view[-8:-4])
     footer_start = len(view) - 8 - footer_len
     if footer_start < 4:
-        raise ThriftError("footer longer than the file")
-    return view[4:footer_start], decode(view[footer_start:-8])
+        return None
+    try:
+        footer = decode(view[footer_start:-8])
+    except ThriftError:
+        return None
+    shared = encode([f for f in footer if f.fid not in (_FILE_NUM_ROWS, _FILE_ROW_GROUPS)])
+    return Split(view[4:footer_start], footer, shared)
 
 
 def _moved(group: Struct, shift: int, ordinal: int) -> Struct | None:
@@ -265,25 +283,24 @@ def _moved_chunk(chunk: Struct, shift: int) -> Struct | None:
     return out
 
 
-def stitch(files: list[bytes | memoryview]) -> list[bytes | memoryview] | None:
-    """The pieces of one Parquet file holding the row groups of ``files`` in order (write them one after
-    the other), or None when the files were not written alike (see the module's docstring)."""
-    if not files:
+def stitch(files: list[bytes | memoryview | Split]) -> list[bytes | memoryview] | None:
+    """The pieces of one Parquet file holding the row groups of ``files`` (whole files, or files taken
+    apart by :func:`split`) in order — write them one after the other — or None when the files were not
+    written alike (see the module's docstring)."""
+    parts = [f if isinstance(f, Split) else split(f) for f in files]
+    if not parts or any(p is None for p in parts):
         return None
-    try:
-        parts = [_split(f) for f in files]
-    except ThriftError:
-        return None
-    first = parts[0][1]
-    shared = encode([f for f in first if f.fid not in (_FILE_NUM_ROWS, _FILE_ROW_GROUPS)])
+    first = parts[0]
+    assert first is not None
     groups: list[object] = []
     rows = 0
     position = 0  # where the body being added starts, after the leading magic
     etype = _STRUCT
-    for body, meta in parts:
-        if encode([f for f in meta if f.fid not in (_FILE_NUM_ROWS, _FILE_ROW_GROUPS)]) != shared:
+    for part in parts:
+        assert part is not None
+        if part.shared != first.shared:
             return None
-        num_rows, row_groups = _get(meta, _FILE_NUM_ROWS), _get(meta, _FILE_ROW_GROUPS)
+        num_rows, row_groups = _get(part.footer, _FILE_NUM_ROWS), _get(part.footer, _FILE_ROW_GROUPS)
         if num_rows is None or row_groups is None or not isinstance(row_groups.value, List):
             return None
         etype = row_groups.value.etype
@@ -293,9 +310,9 @@ def stitch(files: list[bytes | memoryview]) -> list[bytes | memoryview] | None:
                 return None
             groups.append(moved)
         rows += int(num_rows.value)  # type: ignore[call-overload]
-        position += len(body)
+        position += len(part.body)
     footer = []
-    for f in first:
+    for f in first.footer:
         if f.fid == _FILE_NUM_ROWS:
             footer.append(Field(f.fid, f.ctype, rows))
         elif f.fid == _FILE_ROW_GROUPS:
@@ -303,4 +320,4 @@ def stitch(files: list[bytes | memoryview]) -> list[bytes | memoryview] | None:
         else:
             footer.append(f)
     tail = encode(footer)
-    return [MAGIC, *(body for body, _ in parts), tail, struct.pack("<I", len(tail)), MAGIC]
+    return [MAGIC, *(p.body for p in parts if p is not None), tail, struct.pack("<I", len(tail)), MAGIC]
