@@ -177,6 +177,13 @@ def test_rows_fed_after_the_seal_give_no_file(trades: pl.DataFrame, monkeypatch:
     assert enc.rows_encoded == group + 5
     enc.feed(trades.slice(group + 5, 5))
     assert enc.abandoned and enc.finish(trades.head(group + 10)) is None
+    # rows written after the sealed short group (never fed): the whole write cuts its groups
+    # elsewhere, so nothing encoded ahead is used
+    sealed = MonthEncoder(TRADES)
+    sealed.feed(trades.slice(0, group + 5))
+    sealed.seal()
+    assert sealed.finish(trades.head(group + 10)) is None
+    assert pl.read_parquet(io.BytesIO(_whole(trades.head(group + 10)))).equals(trades.head(group + 10))
     # a month of less than one row group is left to the whole write, sealed or not
     small = MonthEncoder(TRADES)
     small.feed(trades.slice(0, group - 1))

@@ -919,6 +919,7 @@ class MonthEncoder:
         self.rows_encoded = 0
         self.abandoned = False
         self.sealed = False  # no more rows come (:meth:`seal`)
+        self._short_last = False  # the last group encoded is shorter than a row group (sealed)
 
     def feed(self, rows: pl.DataFrame) -> None:
         """Take the next rows of the month; encode every row group they complete."""
@@ -958,6 +959,7 @@ class MonthEncoder:
             rows = pl.concat(self._pending, how="vertical")
             self._pending, self._pending_rows = [], 0
             self._encode(rows)
+            self._short_last = True  # a shorter group: only ever the file's last one
         except Exception:
             self.abandon()
 
@@ -1005,6 +1007,9 @@ class MonthEncoder:
         """The month file holding ``frame``'s rows, or None unless its first rows are those encoded."""
         if self.abandoned or not self._pieces or self.rows_encoded > frame.height:
             self.abandon()
+            return None
+        if self._short_last and frame.height != self.rows_encoded:
+            self.abandon()  # rows after a short group: the whole write would cut the groups otherwise
             return None
         try:
             head = frame.slice(0, self.rows_encoded)
