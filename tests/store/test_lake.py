@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from unittest import mock
 
 import polars as pl
 import pytest
@@ -269,8 +270,11 @@ def test_order_check_agrees_with_its_definition(
     rows: list[tuple[int, int | None, str, str]], constant_text: bool
 ) -> None:
     """``_strictly_increasing`` (constant columns left out, numpy for a time and an integer) answers as
-    the row-by-row definition does, with ties, repeats, missing ids and constant or varying text."""
-    from perpscope.store.lake import _strictly_increasing
+    the row-by-row definition does, with ties, repeats, missing ids and constant or varying text, on
+    one chunk or several, with or without the column-by-column check in place (large frames);
+    that check says True only where the definition does."""
+    from perpscope.store import lake as lake_module
+    from perpscope.store.lake import _rises_in_order, _strictly_increasing
 
     df = pl.DataFrame(
         {
@@ -288,8 +292,20 @@ def test_order_check_agrees_with_its_definition(
             "source": pl.String,
         },
     )
-    for cols in (["ts_ms", "canonical", "trade_id"], ["ts_ms", "source", "canonical", "trade_id"], ["ts_ms"]):
-        assert _strictly_increasing(df, cols) == _strictly_increasing_by_rows(df, cols), cols
+    half = df.height // 2
+    chunked = pl.concat([df.head(half), df.slice(half)], how="vertical", rechunk=False)
+    for frame in (df, chunked):
+        for cols in (
+            ["ts_ms", "canonical", "trade_id"],
+            ["ts_ms", "source", "canonical", "trade_id"],
+            ["ts_ms"],
+            ["trade_id", "ts_ms"],
+        ):
+            want = _strictly_increasing_by_rows(frame, cols)
+            assert _strictly_increasing(frame, cols) == want, cols
+            with mock.patch.object(lake_module, "RISES_IN_PLACE_ROWS", 0):
+                assert _strictly_increasing(frame, cols) == want, cols
+            assert want or not _rises_in_order(frame, cols), cols
 
 
 def test_month_files_read_back_alike_from_either_writer(

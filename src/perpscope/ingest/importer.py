@@ -6,10 +6,11 @@ files of the batch still import — whatever the parser raised. Parsed frames ar
 in batches, so that thirty daily files of one month rewrite that month's Parquet file once, not thirty
 times; each batch is one store transaction (:meth:`Lake.transaction`), so every file's rows become
 visible together or not at all, across a ``kill -9`` too. A batch is written in a writer thread while
-the next files are parsed, and that thread encodes the row groups of a large new month file as its
-files arrive (:class:`~perpscope.store.lake.MonthEncoder`), so two million trades of one month are not
-encoded on one core after the last file. An import first completes a commit a crash
-interrupted and deletes the temporary files crashed writers left.
+the next files are parsed, and the row groups of a large new month file are encoded as its files
+arrive, on two encoder threads, and joined into the month file at the write
+(:class:`~perpscope.store.lake.MonthEncoder`), so two million trades of one month are not encoded on
+one core after the last file. An import first completes a commit a crash interrupted and deletes the
+temporary files crashed writers left.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from perpscope.records import RecordType
 from perpscope.records.validate import check
 from perpscope.store import Lake, WriteResult
 from perpscope.store.commit import RecoveryReport
-from perpscope.store.lake import MonthEncoder, encode_ahead
+from perpscope.store.lake import ENCODE_WORKERS, MonthEncoder, encode_ahead
 from perpscope.venues.base import FileFormat, Parsed, RejectedRows, first_line
 from perpscope.venues.registry import all_formats, format_named, sniff
 
@@ -134,6 +135,8 @@ class _Buffer:
         # this batch's new month files, encoded ahead by the writer thread (``_encode_ahead``)
         self.ahead: dict[Path, MonthEncoder] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-writer")
+        # the row groups of months encoded ahead, on both cores (:class:`MonthEncoder`)
+        self._encoders = ThreadPoolExecutor(max_workers=ENCODE_WORKERS, thread_name_prefix="import-encode")
         self._writing: Future[list[WriteResult]] | None = None
 
     def add(self, parsed: list[Parsed]) -> None:
@@ -168,11 +171,12 @@ class _Buffer:
         """Feed a file's rows to the encoders of the new month files they go to (in the writer thread,
         while the next files are parsed)."""
         for record, frame in frames:
-            encode_ahead(self.lake, record, frame, ahead)
+            encode_ahead(self.lake, record, frame, ahead, self._encoders)
 
     def close(self) -> None:
         """Stop the writer thread (after the batch it is writing, if any)."""
         self._writer.shutdown(wait=True)
+        self._encoders.shutdown(wait=True, cancel_futures=True)
 
     def _join(self) -> None:
         if self._writing is not None:
@@ -183,6 +187,8 @@ class _Buffer:
         self, batch: list[tuple[RecordType, list[pl.DataFrame]]], ahead: dict[Path, MonthEncoder]
     ) -> list[WriteResult]:
         """Write ``batch`` in one transaction: each file's rows appear together or not at all."""
+        for enc in ahead.values():
+            enc.seal()  # every file of the batch is fed: its months' last row groups can be encoded
         with self.lake.transaction() as tx:
             tx.encoded.update((path, enc) for path, enc in ahead.items() if enc.rows_encoded)
             # parsed frames are conformed and checked already (``Parsed``)
