@@ -76,6 +76,34 @@ def test_the_sealer_answers_a_missing_segment_and_a_bad_request(tmp_path: Path) 
     asyncio.run(run())
 
 
+def _maps(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see a process's libraries")
+def test_a_sealer_waited_for_has_its_imports_done_and_a_hasty_one_still_answers(tmp_path: Path) -> None:
+    """The collector waits for the sealer's imports before it captures (they cost ~0.4 s of CPU beside
+    the capture's first second otherwise): when :meth:`Sealer.ready` says so, Arrow is loaded in it.
+    A sealer whose ready line was not waited for (too slow, or started by a seal) still answers its
+    first request with that request's answer, not its ready line."""
+
+    async def run() -> None:
+        waited, hasty = Sealer(), Sealer()
+        try:
+            assert await waited.ready()
+            assert waited.proc is not None and "libarrow" in _maps(waited.proc.pid)
+            assert await waited.seal(tmp_path, TRADES.name, tmp_path / "gone.arrows") == (0, ())
+            assert not await hasty.ready(timeout_s=0.0)  # no sealer imports polars and Arrow that fast
+            with pytest.raises(StoreError, match="KeyError"):
+                await hasty.seal(tmp_path, "no_such_record", tmp_path / "gone.arrows")
+            assert await hasty.seal(tmp_path, TRADES.name, tmp_path / "gone.arrows") == (0, ())
+        finally:
+            await waited.close()
+            await hasty.close()
+
+    asyncio.run(run())
+
+
 def _policies(pid: int) -> set[int]:
     return {os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task")}
 

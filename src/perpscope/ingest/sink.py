@@ -322,10 +322,11 @@ class Sink:
         self.add_frame(rt, df)
 
     async def start_sealer(self) -> None:
-        """Start the sealer process now (the collector does, before it captures), so its imports do
-        not run beside the capture at the first seal; nothing when seals run in a thread."""
+        """Start the sealer process now and wait for its imports (the collector does, before it
+        captures), so they run neither beside the capture's start nor at the first seal; nothing when
+        seals run in a thread."""
         if self.logs is not None and self.cfg.seal_process:
-            await self._sealer.start()
+            await self._sealer.ready()
 
     @property
     def seals_hurried(self) -> int:
