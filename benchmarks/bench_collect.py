@@ -419,10 +419,7 @@ def _sustain_in_process(
             _CFG["seal_bytes"] = int(float(value) * 2**20)
         elif key == "idle":
             _CFG["seal_idle"] = value == "1"
-        elif key == "threads":
-            _CFG["seal_threads"] = int(value)
-        elif key == "nice":
-            _CFG["seal_nice"] = int(value)
+
         else:
             raise ValueError(f"unknown setting {setting!r} in a sustained mode")
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)

@@ -39,7 +39,9 @@ def install(path: str) -> None:
     from perpscope.store import commit, lake, live_log, parts
 
     out = open(path, "a", buffering=1)  # noqa: SIM115  # open for the process's life
-    live_log.read_segment = _timed("decode", live_log.read_segment, out)
+    # the segment's decoding (an older checkout, PERPSCOPE_BASELINE_SRC, has only read_segment)
+    name = "segment_frame" if hasattr(live_log, "segment_frame") else "read_segment"
+    setattr(live_log, name, _timed("decode", getattr(live_log, name), out))
     parts.prepared = _timed("prepare", parts.prepared, out)
     lake.write_parquet = _timed("encode", lake.write_parquet, out)
     os.fsync = _timed("fsync", os.fsync, out)

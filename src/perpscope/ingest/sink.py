@@ -33,7 +33,7 @@ from perpscope.store.lake import one_per_key
 from perpscope.store.live_log import SEAL_AGE_S, SEAL_BYTES, Encoded, LiveLog, Segment, new_session, seal
 from perpscope.store.object_lake import ObjectLake
 from perpscope.store.parts import COMPACT_PARTS, compact, is_part, month_of_part
-from perpscope.store.sealer import SEALER_NICE, Sealer
+from perpscope.store.sealer import Sealer
 
 #: Rows turned into columns at a time before yielding to the event loop (keeps read latency low).
 FRAME_CHUNK = 4096
@@ -105,8 +105,6 @@ class LiveConfig:
     seal_age_s: float = SEAL_AGE_S
     seal_process: bool = True
     seal_idle: bool = False
-    seal_threads: int = 0
-    seal_nice: int = SEALER_NICE
     gil_switch_s: float | None = GIL_SWITCH_S
 
 
@@ -190,7 +188,7 @@ class Sink:
         #: log segments sealed into parts
         self.seals = 0
         #: its process starts with the collector (:meth:`start_sealer`) or at the first seal
-        self._sealer = Sealer(idle=cfg.seal_idle, threads=cfg.seal_threads, nice=cfg.seal_nice)
+        self._sealer = Sealer(idle=cfg.seal_idle)
         #: the latest flushes' timings in seconds: (whole flush, log appends, fdatasyncs), for the
         #: benchmark's profile of where a row's latency goes
         self.timings: deque[tuple[float, float, float]] = deque(maxlen=100_000)

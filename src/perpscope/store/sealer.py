@@ -57,8 +57,6 @@ from perpscope.core.errors import StoreError
 SEALER_NICE = 10
 #: The sealer's flag for starting idle-scheduled.
 IDLE_FLAG = "--idle"
-#: The sealer's flag for its ``nice`` steps (``--nice=10``).
-NICE_FLAG = "--nice="
 #: How long (s) the collector waits for a sealer it starts to finish its imports before capturing
 #: (a machine too busy to import in time: the capture starts anyway, the imports run beside it).
 READY_WAIT_S = 10.0
@@ -93,12 +91,8 @@ class Sealer:
     default): at ``nice`` +10 with the libraries' thread pools.
     """
 
-    def __init__(self, idle: bool = False, threads: int = 0, nice: int = SEALER_NICE) -> None:
+    def __init__(self, idle: bool = False) -> None:
         self.idle = idle
-        #: the threads of the sealer's polars and Arrow pools (0: the libraries' own, one per core)
-        self.threads = 1 if idle else threads
-        #: the sealer's ``nice`` steps below the collector
-        self.nice = nice
         self.proc: asyncio.subprocess.Process | None = None
         #: when the segment being sealed was handed over (monotonic s), None when none is
         self.since: float | None = None
@@ -146,9 +140,8 @@ class Sealer:
             paths = [src, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
             env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
             flags = [IDLE_FLAG] if (self.idle if idle is None else idle) else []
-            flags.append(f"{NICE_FLAG}{self.nice}")
-            if self.threads:  # polars' pool (read when polars is imported; Arrow's set in main)
-                env["POLARS_MAX_THREADS"] = str(self.threads)
+            if self.idle:  # one thread in polars' pool (read when polars is imported; Arrow's in main)
+                env["POLARS_MAX_THREADS"] = "1"
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -204,19 +197,17 @@ class Sealer:
 
 def main() -> None:
     """The sealer process: seal each requested segment until the input ends."""
-    steps = [int(a[len(NICE_FLAG) :]) for a in sys.argv[1:] if a.startswith(NICE_FLAG)]
     with contextlib.suppress(OSError, AttributeError):
-        os.nice(steps[-1] if steps else SEALER_NICE)
+        os.nice(SEALER_NICE)
     if IDLE_FLAG in sys.argv[1:]:  # before an import starts a thread: threads inherit the policy
         _set_policy(True)
     import pyarrow as pa
 
     from perpscope.store.live_log import seal_path
 
-    threads = int(os.environ.get("POLARS_MAX_THREADS") or 0)
-    if threads:  # Arrow's pools as polars' (Sealer.threads)
-        pa.set_cpu_count(threads)
-        pa.set_io_thread_count(threads)
+    if os.environ.get("POLARS_MAX_THREADS") == "1":  # the idle sealer's one thread (Sealer.start)
+        pa.set_cpu_count(1)
+        pa.set_io_thread_count(1)
     sys.stdout.write(json.dumps(READY) + "\n")
     sys.stdout.flush()
     for line in sys.stdin:
