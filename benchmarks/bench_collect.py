@@ -419,7 +419,6 @@ def _sustain_in_process(
             _CFG["seal_bytes"] = int(float(value) * 2**20)
         elif key == "idle":
             _CFG["seal_idle"] = value == "1"
-
         else:
             raise ValueError(f"unknown setting {setting!r} in a sustained mode")
     if mode.startswith("log-switch="):  # the log path with another thread switch interval (s)

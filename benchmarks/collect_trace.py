@@ -28,6 +28,11 @@ with the time those threads waited for a core and how many threads the sealer ha
 start-up (its imports, while the collector captures) and its whole CPU are reported too. Per flush the
 event loop's thread records how long it waited for a core since the previous flush began (its own
 ``schedstat``): the share of a row's latency that was CPU competition, split by seal running or not.
+
+The sealer is started as :mod:`benchmarks.seal_phases`, which times each phase of a seal (decode,
+prepare, encode, fsync, rename, delete) to a file: the collector's ``fdatasync`` per flush, and each
+batch's socket → committed time, are reported by the phase a seal was in meanwhile (``fdatasync |
+fsync``: the collector's ``fdatasync`` overlapped one of the sealer's), and each phase's wall and CPU.
 """
 
 from __future__ import annotations
@@ -148,7 +153,6 @@ class Trace:
             p = g[g[:, 0] == gen, 2] / 1e6
             out[f"gc gen{gen} pauses"] = (len(p), float(p.sum()), float(p.max()) if len(p) else 0.0)
         return out
-
 
     def _phases(self) -> list[tuple[str, int, int, int]]:
         """The sealer's phases (:mod:`benchmarks.seal_phases`): (phase, start ns, end ns, CPU ns)."""

@@ -254,7 +254,9 @@ def test_a_failed_write_leaves_no_torn_batch_inside_the_segment(
     assert read(lake, "trades").get_column("trade_id").to_list() == [1, 3]
 
 
-def test_an_orphan_is_decoded_once_when_sealed_by_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_orphan_is_decoded_once_when_sealed_by_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The sealer process seals a segment by its path (taken as an orphan's, its torn tail cut): the
     batches decoded to find that tail are the ones sealed, the file is not decoded a second time, and
     the parts hold exactly the whole batches."""
