@@ -28,6 +28,11 @@ with the time those threads waited for a core and how many threads the sealer ha
 start-up (its imports, while the collector captures) and its whole CPU are reported too. Per flush the
 event loop's thread records how long it waited for a core since the previous flush began (its own
 ``schedstat``): the share of a row's latency that was CPU competition, split by seal running or not.
+
+The sealer is started as :mod:`benchmarks.seal_phases`, which times each phase of a seal (decode,
+prepare, encode, fsync, rename, delete) to a file: the collector's ``fdatasync`` per flush, and each
+batch's socket → committed time, are reported by the phase a seal was in meanwhile (``fdatasync |
+fsync``: the collector's ``fdatasync`` overlapped one of the sealer's), and each phase's wall and CPU.
 """
 
 from __future__ import annotations
@@ -74,6 +79,8 @@ class Trace:
         #: per flush: the event loop's wait for a core (ns) since the previous flush began
         self.loop_waits: list[int] = []
         self._loop_wait = 0
+        #: the file the sealer process appends its phases to (:mod:`benchmarks.seal_phases`)
+        self.phases_file: str | None = None
 
     def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
@@ -134,6 +141,7 @@ class Trace:
                     fdur |= (f[:, 0] >= s0) & (f[:, 0] <= s1)
                 out["loop wait, seal running"] = _dist(w[fdur])
                 out["loop wait, no seal"] = _dist(w[~fdur])
+        out.update(self._by_phase(b, f))
         if self.sealer[0]:
             out["sealer start-up ms"] = self.sealer[0] / 1e6
             out["sealer start-up CPU ms"] = self.sealer[1] / 1e6
@@ -145,6 +153,67 @@ class Trace:
             p = g[g[:, 0] == gen, 2] / 1e6
             out[f"gc gen{gen} pauses"] = (len(p), float(p.sum()), float(p.max()) if len(p) else 0.0)
         return out
+
+    def _phases(self) -> list[tuple[str, int, int, int]]:
+        """The sealer's phases (:mod:`benchmarks.seal_phases`): (phase, start ns, end ns, CPU ns)."""
+        if not self.phases_file:
+            return []
+        try:
+            with open(self.phases_file) as fh:
+                rows = [line.split() for line in fh]
+        except FileNotFoundError:
+            return []
+        return [(r[0], int(r[1]), int(r[2]), int(r[3])) for r in rows if len(r) == 4]
+
+    def _by_phase(self, b: np.ndarray, f: np.ndarray) -> dict[str, Any]:
+        """Per seal phase: the flushes whose ``fdatasync`` overlapped it (their fdatasync ms), and the
+        batches whose flush overlapped it (their socket → committed ms); a flush overlapping several
+        phases counts under the first of :data:`PHASE_ORDER`."""
+        ph = self._phases()
+        sl = np.asarray(self.seals, dtype=np.int64).reshape(-1, 3)
+        out: dict[str, Any] = {}
+        if not len(f):
+            return out
+        tot: dict[str, list[int]] = {}
+        for name, t0, t1, cpu in ph:
+            acc = tot.setdefault(name, [0, 0, 0])
+            acc[0] += 1
+            acc[1] += t1 - t0
+            acc[2] += cpu
+        for name in PHASE_ORDER:
+            if name in tot:
+                n, wall, cpu = tot[name]
+                out[f"phase {name}"] = f"{n} calls, wall {wall / 1e6:,.1f} ms, CPU {cpu / 1e6:,.1f} ms"
+
+        def tag(s0: int, s1: int) -> str:
+            hit = {name for name, t0, t1, _ in ph if t0 <= s1 and t1 >= s0}
+            for name in PHASE_ORDER:
+                if name in hit:
+                    return name
+            if any(a <= s1 and z >= s0 for a, z, _ in sl):
+                return "seal, other"
+            return "no seal"
+
+        sync_ms = (f[:, 4] - f[:, 3]) / 1e6
+        ftags = [tag(int(r[3]), int(r[4])) for r in f]
+        whole = [tag(int(r[0]), int(r[5])) for r in f]
+        for name in (*PHASE_ORDER, "seal, other", "no seal"):
+            m = np.asarray([t == name for t in ftags], dtype=bool)
+            if m.any():
+                out[f"fdatasync | {name}"] = (*_dist(sync_ms[m]), int(m.sum()))
+        if len(b):
+            lat = (b[:, 9] - b[:, 0]) / 1e6
+            by_start = {int(r[0]): t for r, t in zip(f, whole, strict=True)}
+            btags = [by_start.get(int(s), "?") for s in b[:, 4]]
+            for name in (*PHASE_ORDER, "seal, other", "no seal"):
+                m = np.asarray([t == name for t in btags], dtype=bool)
+                if m.any():
+                    out[f"sent→done | {name}"] = (*_dist(lat[m]), int(m.sum()))
+        return out
+
+
+#: seal phases, in the order a flush overlapping several is counted under (the disk's first)
+PHASE_ORDER = ("fsync", "rename", "delete", "encode", "prepare", "decode")
 
 
 def _schedstat(pid: int | str = "self", thread: int | str | None = None) -> tuple[int, int, int]:
@@ -317,6 +386,7 @@ def install() -> Trace:
     import threading
 
     loop_tid = threading.get_native_id()  # install() runs on the thread that runs the event loop
+    _spawn_traced(tr)
     Sealer.seal = traced_proc_seal  # type: ignore[method-assign]
     Sealer.close = traced_close  # type: ignore[method-assign]
     sink_mod._stamped = cpu_of("stamp", sink_mod._stamped)
@@ -335,14 +405,39 @@ def install() -> Trace:
     return tr
 
 
+def _spawn_traced(tr: Trace) -> None:
+    """The sealer process started as :mod:`benchmarks.seal_phases` (its phases timed to a file)."""
+    import asyncio
+    import os
+    import tempfile
+
+    fd, tr.phases_file = tempfile.mkstemp(prefix="seal-phases-", suffix=".txt")
+    os.close(fd)
+    spawn = asyncio.create_subprocess_exec
+
+    async def traced(*args: Any, **kw: Any) -> Any:
+        if "perpscope.store.sealer" in args:
+            args = tuple("benchmarks.seal_phases" if a == "perpscope.store.sealer" else a for a in args)
+            kw["env"] = {**kw.get("env", os.environ), "PERPSCOPE_SEAL_PHASES": tr.phases_file}
+        return await spawn(*args, **kw)
+
+    asyncio.create_subprocess_exec = traced  # type: ignore[assignment]  # this worker process only
+
+
 def report(summary: dict[str, Any], server: dict[str, Any] | None = None) -> str:
     """The summary as lines (ms unless said)."""
     lines = []
     for k, v in summary.items():
         if isinstance(v, tuple) and len(v) == 4:
             lines.append(f"  {k:<22} p50 {v[0]:8.2f}  p90 {v[1]:8.2f}  p99 {v[2]:8.2f}  max {v[3]:8.2f}")
+        elif isinstance(v, tuple) and len(v) == 5:
+            lines.append(
+                f"  {k:<22} p50 {v[0]:8.2f}  p90 {v[1]:8.2f}  p99 {v[2]:8.2f}  max {v[3]:8.2f}  n {v[4]:,}"
+            )
         elif isinstance(v, tuple):
             lines.append(f"  {k:<22} {v[0]:,} collections, {v[1]:.1f} ms in all, longest {v[2]:.2f} ms")
+        elif isinstance(v, str):
+            lines.append(f"  {k:<22} {v}")
         else:
             lines.append(f"  {k:<22} {v:,}")
     if server:

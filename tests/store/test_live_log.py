@@ -254,6 +254,37 @@ def test_a_failed_write_leaves_no_torn_batch_inside_the_segment(
     assert read(lake, "trades").get_column("trade_id").to_list() == [1, 3]
 
 
+def test_an_orphan_is_decoded_once_when_sealed_by_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sealer process seals a segment by its path (taken as an orphan's, its torn tail cut): the
+    batches decoded to find that tail are the ones sealed, the file is not decoded a second time, and
+    the parts hold exactly the whole batches."""
+    import perpscope.store.live_log as mod
+
+    lake = Lake(tmp_path / "data")
+    log = LiveLog(lake, TRADES, new_session())
+    first = prepared(TRADES, trades([1, 2, 3], [10.0, 20.0, 30.0]))
+    log.write(first)
+    size = log.write(prepared(TRADES, trades([4, 5], [40.0, 50.0])))
+    seg = log.rotate()
+    assert seg is not None
+    os.ftruncate(seg.fd, seg.bytes - size // 2)  # a kill within the second batch's write
+    seg.close()
+    calls: list[int] = []
+    decode = mod.read_segment
+
+    def counted(data: bytes | pa.Buffer) -> tuple[pa.Table | None, int]:
+        calls.append(len(data))
+        return decode(data)
+
+    monkeypatch.setattr(mod, "read_segment", counted)
+    rows, files = seal(lake, TRADES, seg.path)
+    assert (rows, len(files), len(calls)) == (first.height, 1, 1)
+    assert not log_files(lake, TRADES)
+    assert read(lake, "trades").get_column("trade_id").to_list() == [1, 2, 3]
+
+
 def test_a_segment_whose_bytes_do_not_all_read_as_batches_is_never_deleted_by_a_seal(tmp_path: Path) -> None:
     """A rotated segment is whole: if its bytes do not all decode, the seal refuses (rows it could not read
     would otherwise be deleted with it) and leaves the segment for readers and a later seal."""

@@ -247,6 +247,10 @@ class Segment:
     bytes: int = 0
     opened: float = field(default_factory=time.monotonic)
     dirty: bool = False
+    #: an orphan's whole batches and where they end (:func:`read_segment`), as :func:`_take_orphan`
+    #: decoded them to cut its torn tail: :func:`seal` uses them rather than reading and decoding the
+    #: file a second time (for a 32 MB segment that second pass was 0.3-0.4 s of the sealer's CPU)
+    decoded: tuple[pa.Table | None, int] | None = field(default=None, repr=False)
 
     def close(self) -> None:
         if self.fd >= 0:
@@ -411,13 +415,18 @@ def seal(lake: Lake, record: RecordType, segment: Segment | Path) -> tuple[int, 
     else:
         seg = segment
     try:
-        with open(seg.fd, "rb", closefd=False) as fh:
-            fh.seek(0)
-            data = fh.read()
-        table, end = read_segment(data)
-        if end != len(data):  # a rotated segment is whole, an orphan's torn tail was cut: never delete
+        if seg.decoded is not None:  # an orphan decoded when it was taken (its tail cut there)
+            (table, end), seg.decoded = seg.decoded, None
+            size = os.fstat(seg.fd).st_size
+        else:
+            with open(seg.fd, "rb", closefd=False) as fh:
+                fh.seek(0)
+                data = fh.read()
+            (table, end), size = read_segment(data), len(data)
+            del data
+        if end != size:  # a rotated segment is whole, an orphan's torn tail was cut: never delete
             raise StoreError(  # rows that could not be read
-                f"live log {seg.path}: bytes {end:,}–{len(data):,} of {len(data):,} are not whole batches; "
+                f"live log {seg.path}: bytes {end:,}–{size:,} of {size:,} are not whole batches; "
                 "the segment is left in place (readers see its whole batches)"
             )
         files: tuple[Path, ...] = ()
@@ -463,11 +472,11 @@ def _take_orphan(path: Path) -> Segment | None:
         os.close(fd)
         return None
     with open(fd, "rb", closefd=False) as fh:
-        _, end = read_segment(fh.read())
+        table, end = read_segment(fh.read())
     if end < os.fstat(fd).st_size:
         os.ftruncate(fd, end)  # the torn tail of a write a kill cut short
         os.fsync(fd)
-    return Segment(path, fd)
+    return Segment(path, fd, decoded=(table, end))
 
 
 @dataclass(frozen=True)
