@@ -47,6 +47,12 @@ if TYPE_CHECKING:
 ROW_GROUP_ROWS = 256 * 1024
 #: zstd level 1: within 10% of level 3's size at about half the write time (measured on 1.6 M candles).
 ZSTD_LEVEL = 1
+#: zstd level of a float column written without a dictionary (candle prices and volumes, whose values
+#: hardly repeat): their plain doubles were most of a candle month's zstd time. A month of Binance's
+#: 1-hour BTCUSDT bars (44,640 rows, real) written by pyarrow: level 1 12.7 ms, 1.857 MB, read back by
+#: polars in 4.4 ms; level −1 11.4 ms, 1.844 MB, 3.3 ms (−3: 10.4 ms, 2.229 MB, 3.1 ms). Synthetic
+#: random-walk bars (the import benchmark's): 12.2 → 11.8 ms, 1.543 → 1.594 MB, 4.1 → 3.4–3.6 ms.
+FLOAT_ZSTD_LEVEL = -1
 #: Listings retried when a commit ran while the folder was listed (each retry waits for the commit).
 _LIST_ATTEMPTS = 5
 #: Rows from which a merge first checks whether they are already in key order (then it skips the sort):
@@ -58,11 +64,13 @@ IN_ORDER_CHECK_ROWS = 20_000
 #: exceeds the copies it saves below ~100 k rows (trades: 50 k 0.38 -> 0.48 ms, 100 k 0.39 both,
 #: 250 k 0.84 -> 0.46 ms, 2 M 12.5 -> 6.2 ms).
 RISES_IN_PLACE_ROWS = 100_000
-#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`);
-#: at 44 k rows (a month of 1-minute candles) both writers take the same time. (Measured again: 20 k
-#: gave 5% less CPU per candle month written alone, but no less over the whole klines import, with
-#: writes two at a time beside the parsing: 1.64–1.72 s against 1.63–1.67 s, interleaved, load 12.)
-PYARROW_FROM_ROWS = 100_000
+#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`).
+#: CPU per file, Binance's real 1-hour BTCUSDT bars, polars against pyarrow (floats without a dictionary
+#: at :data:`FLOAT_ZSTD_LEVEL`): 5 k rows 2.4 / 3.1 ms, 10 k 4.4 / 4.7, 15 k 6.5 / 6.0, 20 k 7.7 / 6.9,
+#: 44,640 (a month of 1-minute bars) 15.3 / 13.8 ms and 2.40 / 1.84 MB; below ~12 k rows pyarrow's fixed
+#: cost per file (~1.3 ms against ~0.65) wins, and the shared data's thousands of small month files keep
+#: polars' writer.
+PYARROW_FROM_ROWS = 16_000
 #: Largest dictionary page of a column chunk before pyarrow falls back to plain values (see
 #: :func:`write_parquet`): measured on 1 M trades and 1 M candles, 64 KiB against the default 1 MiB.
 DICTIONARY_PAGE_BYTES = 64 << 10
@@ -770,11 +778,15 @@ def _pyarrow_options(df: pl.DataFrame) -> dict[str, Any]:
     """The options of a month file pyarrow writes (:func:`write_parquet`, :class:`MonthEncoder`), for
     the month's rows ``df`` (or its first row group: only the leading rows are looked at)."""
     schema = df.schema
+    dictionary = _dictionary_columns(df)
     return {
         "compression": "zstd",
-        "compression_level": ZSTD_LEVEL,
+        "compression_level": {
+            c: FLOAT_ZSTD_LEVEL if t == pl.Float64 and c not in dictionary else ZSTD_LEVEL
+            for c, t in schema.items()
+        },
         "write_statistics": True,
-        "use_dictionary": _dictionary_columns(df),
+        "use_dictionary": dictionary,
         "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
         "column_encoding": {c: "DELTA_BINARY_PACKED" for c, t in schema.items() if _delta_encoded(t)},
         "write_batch_size": WRITE_BATCH_ROWS,
