@@ -343,6 +343,52 @@ def test_month_files_read_back_alike_from_either_writer(
     assert by_duckdb[0].equals(by_duckdb[1])
 
 
+def test_a_month_of_one_minute_bars_is_written_by_pyarrow_its_plain_floats_at_the_float_level(
+    tmp_path: Path,
+) -> None:
+    """A month of 1-minute bars (44,640 rows) is at least :data:`PYARROW_FROM_ROWS`: pyarrow writes it,
+    zstd on every column, the float columns without a dictionary (prices that hardly repeat) at
+    :data:`FLOAT_ZSTD_LEVEL` and the rest at :data:`ZSTD_LEVEL`; polars, pyarrow, DuckDB and the store's
+    reader read it back as the frame written."""
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from perpscope.store.lake import (
+        FLOAT_ZSTD_LEVEL,
+        PYARROW_FROM_ROWS,
+        ZSTD_LEVEL,
+        _pyarrow_options,
+        write_parquet,
+    )
+
+    month = candles(31 * 1440, step_ms=MINUTE_MS).with_columns(
+        pl.lit("archive:x").alias("source"), (pl.col("close") * 1.5).alias("volume_base")
+    )
+    df = CANDLES.conform(month)
+    assert df.height >= PYARROW_FROM_ROWS
+    path = tmp_path / "month.parquet"
+    write_parquet(df, path)
+    meta = pq.ParquetFile(path).metadata
+    assert meta.created_by.startswith("parquet-cpp-arrow")
+    levels = _pyarrow_options(df)["compression_level"]
+    floats = [c for c, t in df.schema.items() if t == pl.Float64]
+    for i, c in enumerate(meta.schema.names):
+        chunk = meta.row_group(0).column(i)
+        assert chunk.compression == "ZSTD", c
+        plain_float = c in floats and "RLE_DICTIONARY" not in chunk.encodings
+        assert levels[c] == (FLOAT_ZSTD_LEVEL if plain_float else ZSTD_LEVEL), c
+    assert {"open", "close", "volume_base"} <= {c for c in floats if levels[c] == FLOAT_ZSTD_LEVEL}
+    assert pl.read_parquet(path).equals(df)
+    assert pl.from_arrow(pq.read_table(path)).equals(df)  # type: ignore[union-attr]
+    reference = tmp_path / "by_polars.parquet"  # DuckDB types instants its own way: compare like with like
+    df.write_parquet(reference)
+    by_duckdb = [duckdb.sql(f"select * from read_parquet('{p}')").pl() for p in (path, reference)]
+    assert by_duckdb[0].equals(by_duckdb[1])
+    lake = Lake(tmp_path / "store")
+    lake.write(CANDLES, df)
+    assert read(lake, "candles").sort("ts_ms").equals(df.sort("ts_ms"))
+
+
 def test_float_columns_get_a_dictionary_only_where_their_values_repeat(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

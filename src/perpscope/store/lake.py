@@ -47,6 +47,14 @@ if TYPE_CHECKING:
 ROW_GROUP_ROWS = 256 * 1024
 #: zstd level 1: within 10% of level 3's size at about half the write time (measured on 1.6 M candles).
 ZSTD_LEVEL = 1
+#: zstd level of a float column written without a dictionary (candle prices and volumes, whose values
+#: hardly repeat): their plain doubles were most of a candle month's zstd time. A month of Binance's
+#: 1-hour BTCUSDT bars (44,640 of them, as many rows as a month of 1-minute bars) written by pyarrow:
+#: level 1 12.7 ms, 1.857 MB, read back by polars in 4.4 ms; level −1 11.4 ms, 1.844 MB, 3.3 ms (−3:
+#: 10.4 ms, 2.229 MB, 3.1 ms; polars' writer 15.4 ms, 2.395 MB, 4.1 ms). The import benchmark's
+#: synthetic random-walk bars: level 1 12.2 → 11.8 ms, 1.543 → 1.594 MB, read 4.1 → 3.4–3.6 ms.
+#: BYTE_STREAM_SPLIT on these columns wrote faster still (8.8 ms, 2.035 MB) but read back in 6.3 ms.
+FLOAT_ZSTD_LEVEL = -1
 #: Listings retried when a commit ran while the folder was listed (each retry waits for the commit).
 _LIST_ATTEMPTS = 5
 #: Rows from which a merge first checks whether they are already in key order (then it skips the sort):
@@ -58,11 +66,13 @@ IN_ORDER_CHECK_ROWS = 20_000
 #: exceeds the copies it saves below ~100 k rows (trades: 50 k 0.38 -> 0.48 ms, 100 k 0.39 both,
 #: 250 k 0.84 -> 0.46 ms, 2 M 12.5 -> 6.2 ms).
 RISES_IN_PLACE_ROWS = 100_000
-#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`);
-#: at 44 k rows (a month of 1-minute candles) both writers take the same time. (Measured again: 20 k
-#: gave 5% less CPU per candle month written alone, but no less over the whole klines import, with
-#: writes two at a time beside the parsing: 1.64–1.72 s against 1.63–1.67 s, interleaved, load 12.)
-PYARROW_FROM_ROWS = 100_000
+#: Rows from which a month file is written by pyarrow with chosen encodings (see :func:`write_parquet`).
+#: CPU per file, Binance's real 1-hour BTCUSDT bars, polars against pyarrow (floats without a dictionary
+#: at :data:`FLOAT_ZSTD_LEVEL`): 5 k rows 2.4 / 3.1 ms, 10 k 4.4 / 4.7, 15 k 6.5 / 6.0, 20 k 7.7 / 6.9,
+#: 44,640 (a month of 1-minute bars) 15.3 / 13.8 ms and 2.40 / 1.84 MB; below ~12 k rows pyarrow's fixed
+#: cost per file (~1.3 ms against ~0.65) wins, and the shared data's thousands of small month files keep
+#: polars' writer.
+PYARROW_FROM_ROWS = 16_000
 #: Largest dictionary page of a column chunk before pyarrow falls back to plain values (see
 #: :func:`write_parquet`): measured on 1 M trades and 1 M candles, 64 KiB against the default 1 MiB.
 DICTIONARY_PAGE_BYTES = 64 << 10
@@ -728,7 +738,8 @@ def _keep_last_of_equal_keys(df: pl.DataFrame, key: list[str]) -> pl.DataFrame:
 
 
 def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
-    """Write ``df`` as the store writes every month file (zstd level 1, statistics, row groups).
+    """Write ``df`` as the store writes every month file (zstd level 1, plain floats at
+    :data:`FLOAT_ZSTD_LEVEL`; statistics, row groups).
 
     A frame of :data:`PYARROW_FROM_ROWS` rows or more is written by pyarrow with an encoding per
     column, chosen for write time and size (measured on 1 M archive trades and 1 M one-minute
@@ -746,7 +757,11 @@ def write_parquet(df: pl.DataFrame, target: Path | IO[bytes]) -> None:
       at all (:func:`_dictionary_columns`): 172,800 one-minute candles (four months' worth, as one
       symbol's trade, mark, index and premium bars of a month) 58.7 → 55.2 ms, 6.24 → 6.13 MB; a
       month of one symbol's 44,640 bars written this way 17.9 → 14.4 ms, 1.70 → 1.58 MB (such a
-      month is below :data:`PYARROW_FROM_ROWS` and written by polars).
+      month is written by pyarrow since :data:`PYARROW_FROM_ROWS` is 16 k);
+    - a float column without a dictionary is compressed at :data:`FLOAT_ZSTD_LEVEL` (−1), the rest
+      at :data:`ZSTD_LEVEL`: the 36 monthly 1-minute kline files of the import benchmark stored in
+      58.1 MB instead of 66.1 MB (polars' writer at level 1), read back through the store's reader
+      in 239–255 ms of CPU instead of 278–287.
 
     Trades: 229 → ~130 ms and 6.8 → 4.0 MB per million rows; candles 413 → ~360 ms, 43 → 38 MB; read
     back 54 → 25 ms and 114 → 110 ms. Smaller frames keep polars' writer: pyarrow's fixed cost per
@@ -770,11 +785,15 @@ def _pyarrow_options(df: pl.DataFrame) -> dict[str, Any]:
     """The options of a month file pyarrow writes (:func:`write_parquet`, :class:`MonthEncoder`), for
     the month's rows ``df`` (or its first row group: only the leading rows are looked at)."""
     schema = df.schema
+    dictionary = _dictionary_columns(df)
     return {
         "compression": "zstd",
-        "compression_level": ZSTD_LEVEL,
+        "compression_level": {
+            c: FLOAT_ZSTD_LEVEL if t == pl.Float64 and c not in dictionary else ZSTD_LEVEL
+            for c, t in schema.items()
+        },
         "write_statistics": True,
-        "use_dictionary": _dictionary_columns(df),
+        "use_dictionary": dictionary,
         "dictionary_pagesize_limit": DICTIONARY_PAGE_BYTES,
         "column_encoding": {c: "DELTA_BINARY_PACKED" for c, t in schema.items() if _delta_encoded(t)},
         "write_batch_size": WRITE_BATCH_ROWS,
@@ -901,7 +920,7 @@ class MonthEncoder:
     byte for byte the file :func:`write_parquet` writes whole; otherwise it returns None and the frame
     is written whole. Into memory, not a temporary file: another writer's recovery sweeps temporaries,
     and this work runs before the writer lock is held. A month of less than one row group is never
-    encoded here (:func:`write_parquet` gives such a frame to polars).
+    encoded here: it is written whole, by :func:`write_parquet`.
     """
 
     def __init__(self, record: RecordType, pool: Executor | None = None) -> None:
