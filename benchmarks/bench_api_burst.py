@@ -14,7 +14,8 @@ a child process on 127.0.0.1. Then:
 Reference (same process, no server): one uncached dashboard computation of a new window
 (:func:`perpscope.api.views.dashboard_view` with the cascade model, as the server runs it); ratios are
 ``reference × requests / measured wall``.
-The bounds (no error, peak memory, identical requests vs one computation) are asserted here, not in a
+The server's start-up work is waited for first (``/health`` warm). The bounds (no error, peak memory and its
+growth over the warm server, identical requests vs one computation) are asserted here, not in a
 timed unit test. ``python -m benchmarks.bench_api_burst`` prints the figures (Linux: reads ``/proc``).
 """
 
@@ -42,9 +43,17 @@ BURST = int(os.environ.get("PERPSCOPE_BENCH_BURST", "120"))
 CLIENTS = int(os.environ.get("PERPSCOPE_BENCH_CLIENTS", "16"))
 IDENTICAL = 50
 #: Peak resident memory of the server the burst may reach (bytes): the issue's probe measured 2.05 GB, this
-#: benchmark 1.20-1.27 GB before the cache bounds; after: the server at rest (~0.3 GB), the cache's
-#: 256 MiB and two computations.
-PEAK_RSS_BOUND = int(os.environ.get("PERPSCOPE_BENCH_PEAK_RSS", str(1_000_000_000)))
+#: benchmark 1.20-1.27 GB before the cache bounds; after them 0.90 GB from 0.36 GB at rest. Since the
+#: server precomputes the store's longest perps at start (issue 20: a first dashboard request in ms) it
+#: rests at 0.70-0.78 GB once warm (the precomputed answers in the cache, the loaded kernels), and the
+#: old 1.0 GB bound failed on rest alone (peaks 1.12-1.21 GB with that work running inside the burst,
+#: 0.95-1.15 GB after it): the bound is now the warm rest plus :data:`BURST_GROWTH_BOUND`, with room.
+PEAK_RSS_BOUND = int(os.environ.get("PERPSCOPE_BENCH_PEAK_RSS", str(1_400_000_000)))
+#: What the burst may add to the warm server's resident memory (bytes): the answer cache's bound
+#: (256 MiB, partly filled already by the precomputed views) and two computations at once (about 0.14 GB
+#: each: 0.36 → 0.90 GB with the cache filled, before the start-up work). Measured: 0.17-0.45 GB. A
+#: growth with the number of requests (the fault before the bounds) breaks it.
+BURST_GROWTH_BOUND = int(os.environ.get("PERPSCOPE_BENCH_BURST_GROWTH", str(600_000_000)))
 SYMBOL = "BTC-USDT-PERP"
 T_FIRST = 1_717_200_000_000  # 2024-06-01: the windows slide a day at a time from here (open interest,
 # funding, liquidations and margin brackets all known: every view is computed in full)
@@ -101,6 +110,8 @@ def run() -> list[Result]:
         assert not import_paths([shared], lake).failed
         with served_store(root) as server:
             base, proc = server.base, server.proc
+            server.wait_warm()  # its start-up work done (kernels, precomputed views): not inside the burst
+            rest = _mem(proc.pid)["VmRSS"]
             # warm-up: imports, JIT-compiled kernels and the store's catalogue, once
             warm = _fire(base, [_window(-1)], 1)
             assert warm[1] == [200], warm
@@ -126,13 +137,18 @@ def run() -> list[Result]:
     print(
         f"api burst: {BURST} distinct ranges from {CLIENTS} clients in {wall:.1f} s, p50 {p50:.2f} s, "
         f"p99 {p99:.2f} s; "
-        f"statuses {sorted(set(codes))}; RSS before {before / 1e9:.2f} GB, peak {peak / 1e9:.2f} GB, "
+        f"statuses {sorted(set(codes))}; RSS warm {rest / 1e9:.2f} GB, before {before / 1e9:.2f} GB, "
+        f"peak {peak / 1e9:.2f} GB, "
         f"after {after / 1e9:.2f} GB; {IDENTICAL} identical in {wall_same:.2f} s; one uncached "
         f"computation {t_ref:.2f} s",
         flush=True,
     )
     assert errors == 0, f"{errors} of {BURST} burst requests failed: {sorted(set(codes))}"
     assert set(codes_same) == {200}, sorted(set(codes_same))
+    assert peak - rest < BURST_GROWTH_BOUND, (
+        f"the burst added {(peak - rest) / 1e9:.2f} GB to the warm server ({rest / 1e9:.2f} GB) ≥ bound "
+        f"{BURST_GROWTH_BOUND / 1e9:.2f} GB"
+    )
     assert peak < PEAK_RSS_BOUND, f"server peak RSS {peak / 1e9:.2f} GB ≥ bound {PEAK_RSS_BOUND / 1e9:.2f} GB"
     return [
         Result(
@@ -148,7 +164,8 @@ def run() -> list[Result]:
             "api burst: server peak RSS (VmHWM)",
             peak / 1e9,
             "GB",
-            target=f"before burst {before / 1e9:.2f} GB; bound {PEAK_RSS_BOUND / 1e9:.2f} GB",
+            target=f"warm {rest / 1e9:.2f} GB, before burst {before / 1e9:.2f} GB; bounds: "
+            f"+{BURST_GROWTH_BOUND / 1e9:.2f} GB over warm, {PEAK_RSS_BOUND / 1e9:.2f} GB",
         ),
         Result("api burst: server RSS 2 s after the burst", after / 1e9, "GB", target="probe before: 1.4 GB"),
         Result(

@@ -26,6 +26,18 @@ class Served:
     base: str
     proc: subprocess.Popen[bytes]
 
+    def wait_warm(self, timeout_s: float = 600.0) -> None:
+        """Return once ``/health`` says the server's start-up work (kernels, precomputed views) is done,
+        so what is measured next is not that work running beside it."""
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=30) as c:
+            while not c.get(f"{self.base}/health").json().get("warm", True):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the API server was not warm after {timeout_s:.0f} s")
+                time.sleep(0.05)
+
 
 @contextlib.contextmanager
 def served_store(root: Path, stop_timeout_s: float = 30.0) -> Iterator[Served]:
