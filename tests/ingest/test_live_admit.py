@@ -28,13 +28,16 @@ from perpscope.store.lake import one_per_key
 from perpscope.venues.binance.stream_batch import BinanceBatchParser
 from perpscope.venues.binance.wire import StreamParser
 
-_FRAMES: dict[str, pl.DataFrame] = {}
+#: the frames per input: without the shared data (trades only) and with it (trades and liquidations); one
+#: cache for both made the liquidations test fail when a trades-only call filled it first (test order)
+_FRAMES: dict[bool, dict[str, pl.DataFrame]] = {}
 
 
 def _batch_frames(shared: Path | None) -> dict[str, pl.DataFrame]:
     """The batch parser's frames (as the socket loop hands them to the sink) of the archive fixture's
     trades (cycled) and, with the shared data, the recorded liquidations."""
-    if not _FRAMES:
+    key = shared is not None
+    if key not in _FRAMES:
         # the fixture's 31 recorded trades, cycled under new ids (a batch of a busy second)
         recorded = [json.loads(f) for f in agg_trade_frames()]
         frames = []
@@ -52,8 +55,8 @@ def _batch_frames(shared: Path | None) -> dict[str, pl.DataFrame]:
         for stream, _, x in b.take():
             if isinstance(x, pl.DataFrame):  # rows the reference parser took are not the hot path
                 got.setdefault(stream, []).append(x)
-        _FRAMES.update({s: pl.concat(fs) for s, fs in got.items()})
-    return _FRAMES
+        _FRAMES[key] = {s: pl.concat(fs) for s, fs in got.items()}
+    return _FRAMES[key]
 
 
 #: (column, bad value) put into a row
