@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from perpscope.core.errors import StoreError
+from perpscope.core.series_order import NEVER_FALLS, RISES, rise
 from perpscope.core.time import month_key, month_start_ms, next_month_ms
 from perpscope.records import RECORDS, RecordType
 from perpscope.records.validate import SAFE_NAME
@@ -594,10 +595,6 @@ def _strictly_increasing(df: pl.DataFrame, cols: list[str]) -> bool:
     return bool(df.select(later.slice(0, df.height - 1).all()).item())
 
 
-#: What :func:`_rise` finds of a column: it goes down somewhere, never goes down, always goes up.
-_FALLS, _NEVER_FALLS, _RISES = 0, 1, 2
-
-
 def _rises_in_order(df: pl.DataFrame, cols: list[str]) -> bool:
     """True when the rows, compared as ``cols`` tuples, strictly increase because their other columns
     are constant and, of their integer and instant columns (no null) in order, one strictly increases
@@ -617,34 +614,10 @@ def _rises_in_order(df: pl.DataFrame, cols: list[str]) -> bool:
         s = df.get_column(c)
         if s.null_count():
             return False
-        rise = _rise(s.to_physical())
-        if rise != _NEVER_FALLS:
-            return rise == _RISES
+        found = rise(s)
+        if found != NEVER_FALLS:
+            return found == RISES
     return False
-
-
-def _rise(s: pl.Series) -> int:
-    """:data:`_RISES` when an integer series without nulls strictly increases, :data:`_NEVER_FALLS` when
-    it never decreases, else :data:`_FALLS`; checked chunk by chunk on numpy views of polars' buffers
-    and across the chunks' boundaries."""
-    strict = True
-    prev = None
-    for chunk in s.get_chunks():
-        a = chunk.to_numpy()
-        if not len(a):
-            continue
-        if prev is not None:
-            if a[0] < prev:
-                return _FALLS
-            strict = strict and bool(a[0] > prev)
-        if len(a) > 1:
-            head, tail = a[:-1], a[1:]
-            if strict and not bool((tail > head).all()):
-                strict = False
-            if not strict and not bool((tail >= head).all()):
-                return _FALLS
-        prev = a[-1]
-    return _RISES if strict else _NEVER_FALLS
 
 
 def _int_arrays(df: pl.DataFrame, cols: list[str]) -> list[np.ndarray] | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 
 from perpscope.core.errors import InputError
+from perpscope.core.series_order import NEVER_FALLS, RISES, rise
 from perpscope.records import RecordType
 from perpscope.venues.archive.layout import DATASETS, Segment, inspect_path
 from perpscope.venues.base import Parsed, conform, read_bytes, read_csv_typed
@@ -228,11 +229,11 @@ def require_increasing(
     """
     if s.len() < 2:
         return
-    if s.dtype == pl.Int64 and not s.null_count():
-        # numpy on the series' buffer first: a month of 1-minute bars in 0.02 ms, where polars' diff
-        # and comparison took 0.29 ms (the line of a bad row is found below, on failure only)
-        a = s.to_numpy()
-        if bool((a[1:] > a[:-1]).all() if strict else (a[1:] >= a[:-1]).all()):
+    if s.dtype.is_integer() and not s.null_count():
+        # on numpy views first: a month of 1-minute bars in ~0.05 ms, where polars' diff and comparison
+        # took 0.29 ms (the line of a bad row is found below, on failure only)
+        found = rise(s)
+        if found == RISES or (not strict and found == NEVER_FALLS):
             return
     d = s.diff().slice(1)
     bad = (d <= 0) if strict else (d < 0)
